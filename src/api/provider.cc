@@ -1,0 +1,43 @@
+#include "api/provider.h"
+
+#include "api/resource_util.h"
+
+namespace stratus::api {
+
+Result<ApiResponse> ResourceProvider::Get(const ApiRequest& req, const ResourceId& id) {
+  ASSIGN_OR_RETURN(store::Record rec, ctx_.store->Get(id.Key()));
+  return ResourceResponse(rec);
+}
+
+Result<ApiResponse> ResourceProvider::Patch(const ApiRequest& req, const ResourceId& id) {
+  RETURN_IF_ERROR(RequireObjectBody(req));
+  RETURN_IF_ERROR(RejectUnknownKeys(req.body, {"tags"}, ""));
+  RETURN_IF_ERROR(ValidateTags(req.body));
+  ASSIGN_OR_RETURN(auto lock, ctx_.ops->TryLock({id.Key()}));
+  ASSIGN_OR_RETURN(store::Record rec, ctx_.store->Get(id.Key()));
+  if (req.body.contains("tags")) rec.body["tags"] = req.body["tags"];
+  TouchSystemData(rec.body, req.caller, ctx_.clock->NowMs());
+  store::WriteCondition cond = ConditionFromHeaders(req);
+  cond.must_exist = true;
+  ASSIGN_OR_RETURN(rec, ctx_.store->Put(std::move(rec), cond));
+  return ResourceResponse(rec);
+}
+
+Result<ApiResponse> ResourceProvider::Post(const ApiRequest& req, const ResourceId& id,
+                                           const std::string& action) {
+  return NotFound("Action '" + action + "' is not supported on " + id.FullType() + ".", action,
+                  "ActionNotFound");
+}
+
+Result<ApiResponse> ResourceProvider::GetSub(const ApiRequest& req, const ResourceId& id,
+                                             const std::string& sub) {
+  return NotFound("'" + sub + "' is not a sub-resource of " + id.FullType() + ".", sub);
+}
+
+Result<ApiResponse> ResourceProvider::SubscriptionGet(const ApiRequest& req,
+                                                      const std::string& sub,
+                                                      const std::vector<std::string>& rest) {
+  return NotFound("No such path under provider " + Namespace() + ".", req.path);
+}
+
+}  // namespace stratus::api

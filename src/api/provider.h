@@ -1,0 +1,66 @@
+// ResourceProvider: one resource-provider namespace (Stratus.Compute, Stratus.Storage, ...).
+//
+// The ApiServer authenticates, parses, routes and logs; a provider validates and carries out
+// requests for its resource types. Providers must reject bad input before changing anything,
+// and run engine work as operations (OperationManager) so the API threads never block on it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "api/http_types.h"
+#include "api/operations.h"
+#include "core/clock.h"
+#include "core/resource_id.h"
+#include "store/store.h"
+
+namespace stratus::api {
+
+// What every provider of one region shares. Owned by the daemon; outlives providers.
+struct RegionContext {
+  store::Store* store = nullptr;
+  OperationManager* ops = nullptr;
+  Clock* clock = nullptr;
+  std::string region;    // location name, e.g. "regionA"
+  std::string data_dir;  // root of this region's files
+};
+
+class ResourceProvider {
+ public:
+  virtual ~ResourceProvider() = default;
+
+  virtual std::string Namespace() const = 0;  // "Stratus.Compute"
+  // Top-level resource types served (as spelled in the API), e.g. {"virtualMachines"}.
+  virtual std::vector<std::string> ResourceTypes() const = 0;
+
+  virtual Result<ApiResponse> Put(const ApiRequest& req, const ResourceId& id) = 0;
+  virtual Result<ApiResponse> Delete(const ApiRequest& req, const ResourceId& id) = 0;
+  // Default: the stored resource.
+  virtual Result<ApiResponse> Get(const ApiRequest& req, const ResourceId& id);
+  // Default: tags only.
+  virtual Result<ApiResponse> Patch(const ApiRequest& req, const ResourceId& id);
+  // POST {id}/{action}. Default: 404.
+  virtual Result<ApiResponse> Post(const ApiRequest& req, const ResourceId& id,
+                                   const std::string& action);
+  // GET {id}/{sub}, e.g. instanceView. Default: 404.
+  virtual Result<ApiResponse> GetSub(const ApiRequest& req, const ResourceId& id,
+                                     const std::string& sub);
+  // GET /subscriptions/{sub}/providers/{Namespace}/{rest...}. Default: 404.
+  virtual Result<ApiResponse> SubscriptionGet(const ApiRequest& req, const std::string& sub,
+                                              const std::vector<std::string>& rest);
+
+  // Deletes one resource of this provider as part of deleting its resource group, inside the
+  // group's operation (blocking is fine). Resources with lower DeleteOrder go first.
+  virtual int DeleteOrder(const std::string& type) const { return 50; }
+  virtual Status DeleteForGroup(const ResourceId& id, OperationContext& ctx) = 0;
+
+  // Called once at start-up after the store is open: reconcile engine state (e.g. VMs that
+  // libvirt reports) with the store, and register operation recovery handlers.
+  virtual Status Start() { return Status::Ok(); }
+
+ protected:
+  explicit ResourceProvider(RegionContext ctx) : ctx_(std::move(ctx)) {}
+  RegionContext ctx_;
+};
+
+}  // namespace stratus::api

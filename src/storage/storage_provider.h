@@ -1,0 +1,40 @@
+// Stratus.Storage: the API of managed disks and snapshots (logic in DiskService).
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "api/provider.h"
+#include "storage/disk_service.h"
+
+namespace stratus::storage {
+
+// Resolves an image reference id to its disk file (compute owns images).
+using ImageFileFn = std::function<Result<std::string>(const std::string& image_id,
+                                                      const std::string& subscription)>;
+
+class StorageProvider final : public api::ResourceProvider {
+ public:
+  StorageProvider(api::RegionContext ctx, DiskService* disks, ImageFileFn image_file)
+      : ResourceProvider(std::move(ctx)), disks_(disks), image_file_(std::move(image_file)) {}
+
+  std::string Namespace() const override { return "Stratus.Storage"; }
+  std::vector<std::string> ResourceTypes() const override { return {"disks", "snapshots"}; }
+  Result<api::ApiResponse> Put(const api::ApiRequest& req, const ResourceId& id) override;
+  Result<api::ApiResponse> Get(const api::ApiRequest& req, const ResourceId& id) override;
+  Result<api::ApiResponse> Patch(const api::ApiRequest& req, const ResourceId& id) override;
+  Result<api::ApiResponse> Delete(const api::ApiRequest& req, const ResourceId& id) override;
+  int DeleteOrder(const std::string& type) const override;
+  Status DeleteForGroup(const ResourceId& id, api::OperationContext& ctx) override;
+  Status Start() override;
+
+ private:
+  Result<api::ApiResponse> PutDisk(const api::ApiRequest& req, const ResourceId& id);
+  Result<api::ApiResponse> PutSnapshot(const api::ApiRequest& req, const ResourceId& id);
+  Result<api::ApiResponse> UpdateDisk(const api::ApiRequest& req, const ResourceId& id,
+                                      const store::Record& existing, const Json& body);
+  DiskService* disks_;
+  ImageFileFn image_file_;
+};
+
+}  // namespace stratus::storage
