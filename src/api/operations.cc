@@ -86,6 +86,15 @@ Result<std::string> OperationManager::Start(const ResourceId& resource, const st
                                             Json internal, OperationFn fn,
                                             const std::vector<std::string>& extra_keys,
                                             const std::string& caller) {
+  return StartImpl(resource, name, std::move(internal), std::move(fn), extra_keys, caller,
+                   nullptr);
+}
+
+Result<std::string> OperationManager::StartImpl(const ResourceId& resource,
+                                                const std::string& name, Json internal,
+                                                OperationFn fn,
+                                                const std::vector<std::string>& extra_keys,
+                                                const std::string& caller, ResourceLock* adopt) {
   Job job;
   job.id = NewUuid();
   job.caller = caller;
@@ -110,9 +119,14 @@ Result<std::string> OperationManager::Start(const ResourceId& resource, const st
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return Unavailable("The region daemon is shutting down.");
-    for (auto& k : job.keys) {
-      auto it = locks_.find(k);
-      if (it != locks_.end()) return Busy(k, it->second);
+    if (adopt) {
+      // The caller's held keys become the operation's, atomically.
+      adopt->mgr_ = nullptr;
+    } else {
+      for (auto& k : job.keys) {
+        auto it = locks_.find(k);
+        if (it != locks_.end()) return Busy(k, it->second);
+      }
     }
     for (auto& k : job.keys) locks_[k] = job.id;
   }
@@ -128,6 +142,15 @@ Result<std::string> OperationManager::Start(const ResourceId& resource, const st
   }
   cv_.notify_one();
   return id;
+}
+
+Result<std::string> OperationManager::StartLocked(ResourceLock lock, const ResourceId& resource,
+                                                  const std::string& name, Json internal,
+                                                  OperationFn fn, const std::string& caller) {
+  std::vector<std::string> extra;
+  for (auto& k : lock.keys_)
+    if (k != resource.Key()) extra.push_back(k);
+  return StartImpl(resource, name, std::move(internal), std::move(fn), extra, caller, &lock);
 }
 
 Result<store::OperationRecord> OperationManager::Get(const std::string& id) {

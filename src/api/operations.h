@@ -79,6 +79,11 @@ class OperationManager {
   Result<std::string> Start(const ResourceId& resource, const std::string& name, Json internal,
                             OperationFn fn, const std::vector<std::string>& extra_keys = {},
                             const std::string& caller = {});
+  // Like Start, but adopts locks the caller already holds (TryLock), so that the caller can
+  // write the resource's record before the operation can possibly run.
+  Result<std::string> StartLocked(ResourceLock lock, const ResourceId& resource,
+                                  const std::string& name, Json internal, OperationFn fn,
+                                  const std::string& caller = {});
   // Lock without an operation (synchronous writes). Conflict if held.
   Result<ResourceLock> TryLock(const std::vector<std::string>& keys);
   // The id of the operation holding `key`, or "" if none.
@@ -112,6 +117,10 @@ class OperationManager {
     OperationFn fn;
     std::vector<std::string> keys;
   };
+  Result<std::string> StartImpl(const ResourceId& resource, const std::string& name,
+                                Json internal, OperationFn fn,
+                                const std::vector<std::string>& extra_keys,
+                                const std::string& caller, ResourceLock* adopt);
   void Worker();
   void Run(Job& job);
   void Release(const std::vector<std::string>& keys);
