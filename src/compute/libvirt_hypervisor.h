@@ -1,0 +1,110 @@
+// LibvirtHypervisor: the Hypervisor engine for libvirt/QEMU, over libvirt's C API.
+//
+// Domains are persistent libvirt domains defined from DomainXml() (domain_xml.h). The driver
+// talks to one libvirtd connection (normally qemu:///system), which libvirt makes thread-safe;
+// when libvirtd restarts, the first call that finds the connection dead reopens it and retries
+// once (a non-idempotent call whose first attempt reached libvirtd may then report Conflict).
+//
+// Errors: NotFound when the domain does not exist (VIR_ERR_NO_DOMAIN); Conflict when the domain
+// is in the wrong state for the request (e.g. Undefine while running, a disk target already in
+// use); Unavailable when libvirtd or the guest agent cannot be reached or a guest did not release
+// a disk in time; InvalidArgument for a bad spec; Internal otherwise. Messages name the domain
+// and carry libvirt's own message.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "compute/domain_xml.h"
+#include "compute/hypervisor.h"
+#include "compute/libvirt_handles.h"
+
+namespace stratus::compute {
+
+class LibvirtHypervisor : public Hypervisor {
+ public:
+  struct Options {
+    std::string uri = "qemu:///system";
+    DomainXmlOptions xml;  // domain type ("qemu"/"kvm"), machine, disk cache/io
+    // How long DetachDisk waits for a running guest to release a disk (includes the ~5 s
+    // libvirt itself waits for the unplug event).
+    int detach_timeout_ms = 15000;
+    // How long SnapshotDisks(quiesce=true) waits for guest-fsfreeze-freeze.
+    int freeze_timeout_s = 10;
+    // Directory where libvirt keeps "<name>.pid" of running QEMU processes (boot time).
+    // Empty: derived from the URI (/run/libvirt/qemu for qemu:///system).
+    std::string qemu_run_dir;
+  };
+
+  // Connects to `uri` (e.g. "qemu:///system"); `domain_type` is "qemu" (TCG) or "kvm".
+  // Unavailable if libvirtd does not answer, InvalidArgument for an unknown domain type.
+  static Result<std::unique_ptr<LibvirtHypervisor>> Open(const std::string& uri,
+                                                         const std::string& domain_type);
+  static Result<std::unique_ptr<LibvirtHypervisor>> Open(const Options& options);
+
+  ~LibvirtHypervisor() override;
+
+  // Hypervisor. Start is also OK when the domain already runs. Reboot asks the guest (agent if
+  // present, else ACPI) and does not wait; a guest without an OS ignores it.
+  Status Define(const DomainSpec& spec) override;
+  Status Undefine(const std::string& name) override;
+  Status Start(const std::string& name) override;
+  Status Shutdown(const std::string& name, int timeout_ms) override;
+  Status PowerOff(const std::string& name) override;
+  Status Reboot(const std::string& name) override;
+  Result<DomainInfo> Info(const std::string& name) override;
+  Result<std::vector<DomainInfo>> List(const std::string& prefix) override;
+  // Live detach needs the guest's cooperation (ACPI PCI hot-unplug): if the guest has not
+  // released the disk within detach_timeout_ms, Unavailable is returned, the persistent
+  // definition keeps the disk and the unplug request stays pending in QEMU.
+  Status AttachDisk(const std::string& name, const DiskAttachment& disk) override;
+  Status DetachDisk(const std::string& name, const std::string& target_dev) override;
+  Status SetIoTune(const std::string& name, const std::string& target_dev,
+                   const IoTune& tune) override;
+  Result<Json> AgentCommand(const std::string& name, const Json& command, int timeout_s) override;
+  // Running: libvirt push-mode backup (libvirt creates each dest file as root and lends it to
+  // the QEMU user for the job; the parent directory only needs to be writable by root).
+  // Stopped: `qemu-img convert -O qcow2` per disk. Dest files are removed again on failure.
+  Result<bool> SnapshotDisks(const std::string& name, const std::vector<SnapshotTarget>& targets,
+                             bool quiesce) override;
+
+  // The libvirt XML of a domain (live if running unless `inactive`). For tests and diagnostics.
+  Result<std::string> DomainXmlDesc(const std::string& name, bool inactive);
+
+ private:
+  explicit LibvirtHypervisor(Options options);
+
+  // The current connection, opened on first use or after it was found dead.
+  Result<libvirt::SharedConnect> Connection();
+  // Drops `dead` if it is still the current connection.
+  void ForgetConnection(const libvirt::SharedConnect& dead);
+  // Runs fn(conn); if fn fails and the connection turns out dead, reconnects and runs it once
+  // more. fn returns Status or Result<T>.
+  template <typename Fn>
+  auto WithConnection(Fn&& fn) -> decltype(fn(static_cast<virConnectPtr>(nullptr)));
+
+  // Serialises the operations that inspect and then change one domain's devices or run state
+  // (Define, Undefine, Start, Attach/Detach, SetIoTune, SnapshotDisks) within this process.
+  std::shared_ptr<std::mutex> DomainLock(const std::string& name);
+
+  Result<DomainInfo> InfoOf(virDomainPtr dom);
+  int64_t BootTimeMs(const std::string& name) const;
+  Result<bool> SnapshotRunning(virDomainPtr dom, const std::string& name,
+                               const std::vector<SnapshotTarget>& targets, bool quiesce);
+  Result<bool> SnapshotStopped(virDomainPtr dom, const std::string& name,
+                               const std::vector<SnapshotTarget>& targets);
+
+  const Options options_;
+  std::string run_dir_;  // resolved options_.qemu_run_dir; immutable
+
+  std::mutex conn_mu_;           // guards conn_
+  libvirt::SharedConnect conn_;  // null until opened / after it died
+
+  std::mutex locks_mu_;  // guards domain_locks_
+  std::unordered_map<std::string, std::weak_ptr<std::mutex>> domain_locks_;
+};
+
+}  // namespace stratus::compute

@@ -1,0 +1,140 @@
+#include "daemon/region.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "compute/compute_provider.h"
+#include "compute/libvirt_hypervisor.h"
+#include "core/fs.h"
+#include "core/subprocess.h"
+#include "core/uuid.h"
+#include "storage/qcow2_disk_engine.h"
+#include "storage/storage_provider.h"
+#include "store/sqlite_store.h"
+
+namespace stratus::daemon {
+
+Status EnsureLibvirtd(const std::string& uri) {
+  auto probe = [&] {
+    auto r = RunProcess({"virsh", "-c", uri, "version"});
+    return r.ok() && r->exit_code == 0;
+  };
+  if (probe()) return Status::Ok();
+  if (uri.rfind("qemu:///system", 0) != 0)
+    return Unavailable("libvirt at '" + uri + "' does not answer");
+  spdlog::info("no libvirtd answers at {}; starting virtlogd and libvirtd", uri);
+  RunProcess({"virtlogd", "-d"});
+  RunProcess({"libvirtd", "-d"});
+  for (int i = 0; i < 60; ++i) {
+    if (probe()) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  return Unavailable("started libvirtd but it does not answer at '" + uri + "' after 30 s");
+}
+
+// QEMU runs as libvirt's unprivileged user; every folder above the disks must let it through.
+static Status CheckTraversable(const std::string& dir) {
+  std::filesystem::path p = std::filesystem::absolute(dir);
+  for (; !p.empty() && p != p.root_path(); p = p.parent_path()) {
+    struct stat st;
+    if (::stat(p.c_str(), &st) == 0 && !(st.st_mode & S_IXOTH))
+      return InvalidArgument("The data directory '" + dir + "' is not reachable by QEMU: '" +
+                                 p.string() + "' has mode " +
+                                 fmt::format("{:o}", st.st_mode & 07777) +
+                                 " (needs o+x, e.g. chmod 755).",
+                             "--data-dir");
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Region>> Region::Start(const RegionConfig& config) {
+  std::unique_ptr<Region> r(new Region());
+  r->config_ = config;
+  // QEMU runs as an unprivileged user: it must be able to traverse to the disk files.
+  RETURN_IF_ERROR(MakeDirs(config.data_dir, 0755));
+  RETURN_IF_ERROR(CheckTraversable(config.data_dir));
+  ASSIGN_OR_RETURN(r->store_, store::SqliteStore::Open(
+                                  JoinPath(config.data_dir, "state.db"),
+                                  config.durable_store ? store::SqliteStore::Durability::kFull
+                                                       : store::SqliteStore::Durability::kNormal));
+  ASSIGN_OR_RETURN(r->auth_, auth::TokenAuthenticator::Init(r->store_.get(), config.data_dir));
+  ASSIGN_OR_RETURN(auto sub, r->store_->GetSetting("default_subscription"));
+  if (!sub) {
+    sub = NewUuid();
+    RETURN_IF_ERROR(r->store_->PutSetting("default_subscription", *sub));
+  }
+  r->subscription_ = *sub;
+
+  RETURN_IF_ERROR(EnsureLibvirtd(config.libvirt_uri));
+  ASSIGN_OR_RETURN(auto hv, compute::LibvirtHypervisor::Open(config.libvirt_uri, config.domain_type));
+  r->hypervisor_ = std::move(hv);
+
+  r->ops_ = std::make_unique<api::OperationManager>(r->store_.get(), SystemClock::Default(),
+                                                    config.operation_workers);
+  api::RegionContext ctx{r->store_.get(), r->ops_.get(), SystemClock::Default(), config.region,
+                         config.data_dir};
+  r->disk_engine_ = std::make_unique<storage::Qcow2DiskEngine>();
+  r->disks_ = std::make_unique<storage::DiskService>(ctx, r->disk_engine_.get());
+  r->images_ = std::make_unique<compute::ImageCatalog>(r->store_.get(), config.platform_images_dir);
+  r->server_ = std::make_unique<api::ApiServer>(ctx, r->auth_.get());
+  RETURN_IF_ERROR(r->server_->EnsureSubscription(r->subscription_, "Default subscription"));
+
+  compute::ImageCatalog* images = r->images_.get();
+  auto image_file = [images](const std::string& ref, const std::string&) -> Result<std::string> {
+    ASSIGN_OR_RETURN(compute::Image img, images->Resolve(ref));
+    return img.disk_path;
+  };
+  auto compute_p = std::make_unique<compute::ComputeProvider>(ctx, r->hypervisor_.get(),
+                                                              r->disks_.get(), r->images_.get());
+  auto storage_p = std::make_unique<storage::StorageProvider>(ctx, r->disks_.get(), image_file);
+  RETURN_IF_ERROR(compute_p->Start());
+  RETURN_IF_ERROR(storage_p->Start());
+  r->server_->AddProvider(std::move(compute_p));
+  r->server_->AddProvider(std::move(storage_p));
+  RETURN_IF_ERROR(r->ops_->RecoverInterrupted());
+
+  ASSIGN_OR_RETURN(r->port_, r->server_->Listen(config.listen_host, config.listen_port));
+  RETURN_IF_ERROR(r->WriteCliConfig());
+  return r;
+}
+
+Status Region::WriteCliConfig() {
+  std::string path = config_.cli_config_path;
+  if (path.empty()) {
+    const char* home = std::getenv("HOME");
+    path = JoinPath(home ? home : "/root", ".stratus/config.json");
+  }
+  RETURN_IF_ERROR(MakeDirs(std::filesystem::path(path).parent_path().string(), 0700));
+  Json cfg = Json::object();
+  auto existing = ReadFile(path);
+  if (existing.ok()) {
+    cfg = Json::parse(*existing, nullptr, false);
+    if (!cfg.is_object()) cfg = Json::object();
+  }
+  if (!cfg.contains("regions") || !cfg["regions"].is_object()) cfg["regions"] = Json::object();
+  cfg["version"] = 1;
+  cfg["regions"][config_.region] = {
+      {"endpoint", "http://" + config_.listen_host + ":" + std::to_string(port_)},
+      {"tokenFile", std::filesystem::absolute(auth_->admin_token_path()).string()},
+      {"subscription", subscription_},
+      {"location", config_.region}};
+  if (!cfg.contains("default")) cfg["default"] = config_.region;
+  return WriteFileAtomic(path, cfg.dump(2) + "\n", 0600);
+}
+
+void Region::Stop() {
+  if (server_) server_->Stop();
+  if (ops_) ops_->Shutdown();
+}
+
+Region::~Region() { Stop(); }
+
+}  // namespace stratus::daemon

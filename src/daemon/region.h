@@ -1,0 +1,64 @@
+// Region: the wiring of one region daemon — store, engines, providers and the API server.
+// Owns everything it builds; destruction stops the API, then the operation workers.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "api/operations.h"
+#include "api/server.h"
+#include "auth/token_authenticator.h"
+#include "compute/hypervisor.h"
+#include "compute/images.h"
+#include "storage/disk_engine.h"
+#include "storage/disk_service.h"
+#include "store/store.h"
+
+namespace stratus::daemon {
+
+struct RegionConfig {
+  std::string region = "regionA";
+  std::string data_dir = "/var/lib/stratus/regionA";
+  std::string listen_host = "127.0.0.1";
+  int listen_port = 8780;  // 0 = any free port
+  std::string libvirt_uri = "qemu:///system";
+  std::string domain_type = "qemu";  // "kvm" on hosts with working KVM
+  std::string platform_images_dir = "/var/lib/stratus/images";
+  std::string cli_config_path;       // "" = $HOME/.stratus/config.json
+  bool durable_store = true;         // SQLite synchronous=FULL
+  int operation_workers = 4;
+};
+
+class Region {
+ public:
+  static Result<std::unique_ptr<Region>> Start(const RegionConfig& config);
+  ~Region();
+
+  int port() const { return port_; }
+  const std::string& subscription() const { return subscription_; }
+  const std::string& admin_token_path() const { return auth_->admin_token_path(); }
+  bool created_admin_token() const { return auth_->created_admin_token(); }
+  void Stop();
+
+ private:
+  Region() = default;
+  Status WriteCliConfig();
+
+  RegionConfig config_;
+  int port_ = 0;
+  std::string subscription_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<auth::TokenAuthenticator> auth_;
+  std::unique_ptr<api::OperationManager> ops_;
+  std::unique_ptr<compute::Hypervisor> hypervisor_;
+  std::unique_ptr<storage::DiskEngine> disk_engine_;
+  std::unique_ptr<storage::DiskService> disks_;
+  std::unique_ptr<compute::ImageCatalog> images_;
+  std::unique_ptr<api::ApiServer> server_;
+};
+
+// Starts virtlogd and libvirtd when no libvirtd answers at `uri` (hosts without systemd), then
+// waits up to 30 s for it.
+Status EnsureLibvirtd(const std::string& uri);
+
+}  // namespace stratus::daemon

@@ -1,0 +1,74 @@
+// stratusd: the region daemon. Wiring lives in daemon/region.cc; this is flags and signals.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "daemon/region.h"
+
+int main(int argc, char** argv) {
+  stratus::daemon::RegionConfig cfg;
+  std::string listen = "127.0.0.1:8780";
+  std::string log_level = "info";
+  CLI::App app{"stratusd - the Stratus region daemon"};
+  app.add_option("--region", cfg.region, "Region (location) name")->capture_default_str();
+  app.add_option("--data-dir", cfg.data_dir, "State, disks and tokens of this region")
+      ->capture_default_str();
+  app.add_option("--listen", listen, "API address host:port (port 0 = any)")->capture_default_str();
+  app.add_option("--libvirt-uri", cfg.libvirt_uri, "libvirt connection")->capture_default_str();
+  app.add_option("--domain-type", cfg.domain_type, "qemu (TCG) or kvm")
+      ->check(CLI::IsMember({"qemu", "kvm"}))
+      ->capture_default_str();
+  app.add_option("--platform-images", cfg.platform_images_dir, "Folder of platform images")
+      ->capture_default_str();
+  app.add_option("--cli-config", cfg.cli_config_path,
+                 "CLI config file to write (default ~/.stratus/config.json)");
+  app.add_option("--operation-workers", cfg.operation_workers, "Threads running operations")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  bool fast_store = false;
+  app.add_flag("--no-fsync-state", fast_store,
+               "SQLite synchronous=NORMAL: survives a daemon crash, not a power cut");
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  cfg.durable_store = !fast_store;
+  spdlog::set_level(spdlog::level::from_str(log_level));
+
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    std::fprintf(stderr, "stratusd: --listen must be host:port, not '%s'\n", listen.c_str());
+    return 2;
+  }
+  cfg.listen_host = listen.substr(0, colon);
+  cfg.listen_port = std::atoi(listen.c_str() + colon + 1);
+
+  // Block the stop signals in every thread; the main thread waits for them below.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto region = stratus::daemon::Region::Start(cfg);
+  if (!region.ok()) {
+    std::fprintf(stderr, "stratusd: cannot start region '%s': %s\n", cfg.region.c_str(),
+                 region.status().ToString().c_str());
+    return 1;
+  }
+  auto& r = *region;
+  if (r->created_admin_token())
+    spdlog::info("first start: admin token written to {} (mode 0600)", r->admin_token_path());
+  else
+    spdlog::info("admin token: {}", r->admin_token_path());
+  // One machine-readable line for scripts and tests.
+  std::printf("stratusd ready region=%s port=%d subscription=%s token=%s\n", cfg.region.c_str(),
+              r->port(), r->subscription().c_str(), r->admin_token_path().c_str());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&set, &sig);
+  spdlog::info("signal {}: stopping (VMs keep running)", sig);
+  r->Stop();
+  return 0;
+}
