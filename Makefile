@@ -1,0 +1,43 @@
+# The two commands: `make demo` and `make test`. Both install what is missing, then build.
+BUILD ?= build
+GUEST := $(BUILD)/guest
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
+JOBS ?= $(shell nproc)
+
+.PHONY: all setup build guest test unit e2e demo bench clean format
+
+all: build
+
+setup:
+	@bash scripts/setup.sh
+
+$(BUILD)/build.ninja: CMakeLists.txt
+	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
+
+build: setup $(BUILD)/build.ninja
+	ninja -C $(BUILD) -j $(JOBS)
+
+# The tiny guest image every VM boots (cached; rebuilt when guest/ changes).
+guest: setup
+	bash guest/build-tiny-image.sh $(GUEST)
+
+test: build guest
+	cd $(BUILD) && STRATUS_GUEST_DIR=$(abspath $(GUEST)) ctest --output-on-failure --timeout 900
+
+unit: build
+	cd $(BUILD) && ctest -L unit --output-on-failure
+
+e2e: build guest
+	cd $(BUILD) && STRATUS_GUEST_DIR=$(abspath $(GUEST)) ctest -L e2e --output-on-failure
+
+demo: build guest
+	STRATUS_BUILD=$(abspath $(BUILD)) STRATUS_GUEST_DIR=$(abspath $(GUEST)) bash scripts/demo.sh
+
+bench: build guest
+	STRATUS_BUILD=$(abspath $(BUILD)) STRATUS_GUEST_DIR=$(abspath $(GUEST)) bash bench/run.sh
+
+format:
+	find src tests bench -name '*.cc' -o -name '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD)
