@@ -4,7 +4,7 @@ GUEST := $(BUILD)/guest
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup build guest test unit e2e demo bench clean format
+.PHONY: all setup build binaries guest test unit e2e demo bench clean format
 
 all: build
 
@@ -16,6 +16,10 @@ $(BUILD)/build.ninja: CMakeLists.txt
 
 build: setup $(BUILD)/build.ninja
 	ninja -C $(BUILD) -j $(JOBS)
+
+# Just the daemon and the CLI.
+binaries: setup $(BUILD)/build.ninja
+	ninja -C $(BUILD) -j $(JOBS) stratusd stratus
 
 # The tiny guest image every VM boots (cached; rebuilt when guest/ changes).
 guest: setup
@@ -30,7 +34,7 @@ unit: build
 e2e: build guest
 	cd $(BUILD) && STRATUS_GUEST_DIR=$(abspath $(GUEST)) ctest -L e2e --output-on-failure
 
-demo: build guest
+demo: binaries guest
 	STRATUS_BUILD=$(abspath $(BUILD)) STRATUS_GUEST_DIR=$(abspath $(GUEST)) bash scripts/demo.sh
 
 bench: build guest

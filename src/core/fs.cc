@@ -78,9 +78,11 @@ Result<std::string> ReadFile(const std::string& path) {
 
 Status MakeDirs(const std::string& path, int mode) {
   std::error_code ec;
-  std::filesystem::create_directories(path, ec);
+  bool created = std::filesystem::create_directories(path, ec);
   if (ec) return Internal("create directory '" + path + "' failed: " + ec.message());
-  ::chmod(path.c_str(), mode);
+  // Only a folder made here gets `mode`; an existing one keeps what its owner chose.
+  if (created && ::chmod(path.c_str(), mode) != 0)
+    return Internal("chmod of '" + path + "' failed: " + std::strerror(errno));
   return Status::Ok();
 }
 

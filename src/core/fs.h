@@ -12,6 +12,7 @@ namespace stratus {
 // Writes `data` to `path` atomically: temp file in the same dir, fsync, rename, fsync dir.
 Status WriteFileAtomic(const std::string& path, const std::string& data, int mode = 0644);
 Result<std::string> ReadFile(const std::string& path);
+// Creates `path` and missing parents; the mode is applied to `path` only if it was created.
 Status MakeDirs(const std::string& path, int mode = 0755);
 Status FsyncDir(const std::string& dir);
 bool PathExists(const std::string& path);

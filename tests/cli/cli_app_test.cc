@@ -1,0 +1,306 @@
+// End-to-end tests of the `stratus` command line against FakeStratusd: parsing, config, requests,
+// LRO waiting, output and exit codes.
+#include "cli/cli_app.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <sstream>
+
+#include "cli/fake_stratusd.h"
+#include "core/fs.h"
+#include "core/uuid.h"
+
+namespace stratus::cli {
+namespace {
+
+using testing::FakeStratusd;
+
+const std::string kSub = "11111111-2222-3333-4444-555555555555";
+const std::string kRg = "/subscriptions/" + kSub + "/resourceGroups/rg1";
+const std::string kVm = kRg + "/providers/Stratus.Compute/virtualMachines/web1";
+const std::string kOp = "/subscriptions/" + kSub + "/providers/Stratus.Resources/operations/op7";
+
+struct CliRun {
+  int exit_code;
+  std::string out;
+  std::string err;
+};
+
+class CliAppTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = (std::filesystem::temp_directory_path() / ("stratus-cli-app-" + NewUuid())).string();
+    ASSERT_TRUE(MakeDirs(dir_).ok());
+    WriteConfig(fake_.endpoint());
+    fake_.server().set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+      if (res.status == 404)
+        FakeStratusd::ReplyError(res, 404, "ResourceNotFound", "No resource at " + req.path);
+    });
+  }
+  void TearDown() override { RemoveTree(dir_); }
+
+  void WriteConfig(const std::string& endpoint) {
+    std::string token_file = JoinPath(dir_, "admin.token");
+    ASSERT_TRUE(WriteFileAtomic(token_file, "file-token\n").ok());
+    Json config = {{"default", "regionA"},
+                   {"regions",
+                    {{"regionA",
+                      {{"endpoint", endpoint},
+                       {"tokenFile", token_file},
+                       {"subscription", kSub},
+                       {"location", "regionA"}}}}}};
+    ASSERT_TRUE(WriteFileAtomic(JoinPath(dir_, "config.json"), config.dump()).ok());
+  }
+
+  CliRun Stratus(const std::vector<std::string>& args) {
+    CliEnvironment env;
+    env.config_path = JoinPath(dir_, "config.json");
+    env.token = token_;
+    env.clock = &clock_;
+    env.sleep = [this](int64_t ms) { clock_.AdvanceMs(ms); };
+    std::ostringstream out, err;
+    int code = RunCli(args, env, out, err);
+    return {code, out.str(), err.str()};
+  }
+
+  // The VM resource as GET returns it.
+  static Json VmBody(const std::string& power_state) {
+    Json vm = {
+        {"id", kVm},
+        {"name", "web1"},
+        {"type", "Stratus.Compute/virtualMachines"},
+        {"location", "regionA"},
+        {"properties",
+         {{"hardwareProfile", {{"vmSize", "Standard_S1"}}}, {"provisioningState", "Succeeded"}}}};
+    if (!power_state.empty()) vm["properties"]["instanceView"] = {{"powerState", power_state}};
+    return vm;
+  }
+
+  // Answers with the operation headers; GET kOp then reports InProgress once, then `last`.
+  void ServeOperation(const Json& last) {
+    fake_.server().Get(kOp, [this, last](const httplib::Request&, httplib::Response& res) {
+      if (op_polls_++ == 0) {
+        FakeStratusd::Reply(res, 200,
+                            {{"name", "op7"},
+                             {"operation", "start"},
+                             {"status", "InProgress"},
+                             {"percentComplete", 30}});
+      } else {
+        FakeStratusd::Reply(res, 200, last);
+      }
+    });
+  }
+  void AcceptWithOperation(httplib::Response& res, int status, const Json& body) {
+    FakeStratusd::Reply(res, status, body);
+    res.set_header("Azure-AsyncOperation", fake_.endpoint() + kOp + "?api-version=2026-11-01");
+    res.set_header("Location", fake_.endpoint() + kOp);
+  }
+  void ServeVm(const std::string& power_state) {
+    fake_.server().Get(kVm, [power_state](const httplib::Request& req, httplib::Response& res) {
+      FakeStratusd::Reply(
+          res, 200, VmBody(req.get_param_value("$expand") == "instanceView" ? power_state : ""));
+    });
+  }
+
+  FakeStratusd fake_;
+  FakeClock clock_{0};
+  std::string dir_;
+  std::optional<std::string> token_;
+  std::atomic<int> op_polls_{0};
+};
+
+TEST_F(CliAppTest, VmCreateWaitsForTheOperationAndPrintsTheVm) {
+  fake_.server().Get(R"(/subscriptions/[^/]+/providers/Stratus.Compute/platformImages)",
+                     [](const httplib::Request&, httplib::Response& res) {
+                       FakeStratusd::Reply(res, 200, {{"value", {{{"name", "tiny"}}}}});
+                     });
+  fake_.server().Put(kVm, [this](const httplib::Request& req, httplib::Response& res) {
+    Json vm = Json::parse(req.body);
+    vm["id"] = kVm;
+    vm["properties"]["provisioningState"] = "Creating";
+    AcceptWithOperation(res, 201, vm);
+  });
+  ServeOperation({{"name", "op7"}, {"status", "Succeeded"}, {"percentComplete", 100}});
+  ServeVm("running");
+
+  std::string script = JoinPath(dir_, "boot.sh");
+  ASSERT_TRUE(WriteFileAtomic(script, "#!/bin/sh\necho hi\n").ok());
+  CliRun r = Stratus({"vm", "create", "-g", "rg1", "-n", "web1", "--image", "tiny", "--size",
+                      "Standard_S1", "--data-disk-sizes-gb", "1", "2", "--data-disk-sku",
+                      "Premium_LRS", "--custom-data", "@" + script, "--tags", "env=test"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "Name  ResourceGroup  Location  Size         PowerState  ProvisioningState\n"
+            "----  -------------  --------  -----------  ----------  -----------------\n"
+            "web1  rg1            regionA   Standard_S1  running     Succeeded\n");
+  EXPECT_NE(r.err.find(" - Running ..  start 30% 0s\n"), std::string::npos) << r.err;
+
+  auto puts = fake_.RequestsTo("PUT", kVm);
+  ASSERT_EQ(puts.size(), 1u);
+  EXPECT_EQ(puts[0].authorization, "Bearer file-token");
+  Json body = Json::parse(puts[0].body);
+  EXPECT_EQ(body["location"], "regionA");
+  EXPECT_EQ(body["tags"], (Json{{"env", "test"}}));
+  const Json& props = body["properties"];
+  EXPECT_EQ(props["hardwareProfile"]["vmSize"], "Standard_S1");
+  EXPECT_EQ(props["storageProfile"]["imageReference"], (Json{{"id", "tiny"}}));
+  ASSERT_EQ(props["storageProfile"]["dataDisks"].size(), 2u);
+  EXPECT_EQ(props["storageProfile"]["dataDisks"][1], (Json{{"lun", 1},
+                                                           {"name", "web1-data1"},
+                                                           {"createOption", "Empty"},
+                                                           {"diskSizeGB", 2},
+                                                           {"sku", "Premium_LRS"}}));
+  EXPECT_EQ(props["osProfile"]["customData"], "#!/bin/sh\necho hi\n");
+  EXPECT_EQ(props["osProfile"]["computerName"], "web1");
+}
+
+TEST_F(CliAppTest, FailedOperationExits7WithItsError) {
+  fake_.server().Post(kVm + "/start", [this](const httplib::Request&, httplib::Response& res) {
+    AcceptWithOperation(res, 202, nullptr);
+  });
+  ServeOperation({{"name", "op7"},
+                  {"status", "Failed"},
+                  {"error", {{"code", "HypervisorError"}, {"message", "qemu exited"}}}});
+  CliRun r = Stratus({"vm", "start", "-g", "rg1", "-n", "web1"});
+  EXPECT_EQ(r.exit_code, 7);
+  EXPECT_NE(r.err.find("ERROR: (HypervisorError) qemu exited\n"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+TEST_F(CliAppTest, NoWaitPrintsTheOperation) {
+  fake_.server().Post(kVm + "/deallocate", [this](const httplib::Request&, httplib::Response& res) {
+    AcceptWithOperation(res, 202, nullptr);
+  });
+  CliRun r = Stratus({"vm", "deallocate", "-g", "rg1", "-n", "web1", "--no-wait", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Json printed = Json::parse(r.out);
+  EXPECT_EQ(printed["operationId"], "op7");
+  EXPECT_EQ(printed["url"], fake_.endpoint() + kOp + "?api-version=2026-11-01");
+  EXPECT_EQ(op_polls_.load(), 0);
+}
+
+TEST_F(CliAppTest, ShowMissingGroupExits4) {
+  CliRun r = Stratus({"group", "show", "-n", "nope"});
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_EQ(r.err, "ERROR: (ResourceNotFound) No resource at /subscriptions/" + kSub +
+                       "/resourceGroups/nope\n");
+}
+
+TEST_F(CliAppTest, ConflictExits5) {
+  std::string disk = kRg + "/providers/Stratus.Storage/disks/d1";
+  fake_.server().Delete(disk, [](const httplib::Request&, httplib::Response& res) {
+    FakeStratusd::ReplyError(res, 409, "DiskAttached", "Disk d1 is attached to web1.");
+  });
+  CliRun r = Stratus({"disk", "delete", "-g", "rg1", "-n", "d1", "--yes"});
+  EXPECT_EQ(r.exit_code, 5);
+  EXPECT_EQ(r.err, "ERROR: (DiskAttached) Disk d1 is attached to web1.\n");
+}
+
+TEST_F(CliAppTest, UnauthorizedExits3AndEnvTokenIsSent) {
+  fake_.server().Get("/subscriptions/" + kSub + "/resourceGroups",
+                     [](const httplib::Request&, httplib::Response& res) {
+                       FakeStratusd::ReplyError(res, 401, "AuthenticationFailed", "Unknown token.");
+                     });
+  token_ = "env-token";
+  CliRun r = Stratus({"group", "list"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.err, "ERROR: (AuthenticationFailed) Unknown token.\n");
+  ASSERT_FALSE(fake_.requests().empty());
+  EXPECT_EQ(fake_.requests()[0].authorization, "Bearer env-token");
+}
+
+TEST_F(CliAppTest, UnreachableDaemonExits6) {
+  std::string endpoint = "http://127.0.0.1:" + std::to_string(testing::ClosedPort());
+  WriteConfig(endpoint);
+  CliRun r = Stratus({"group", "list"});
+  EXPECT_EQ(r.exit_code, 6);
+  EXPECT_NE(r.err.find("cannot reach stratusd at " + endpoint + ": is it running?"),
+            std::string::npos)
+      << r.err;
+}
+
+TEST_F(CliAppTest, UsageErrorsExit2WithoutRequests) {
+  EXPECT_EQ(Stratus({"vm", "create", "-g", "rg1"}).exit_code, 2);
+  EXPECT_EQ(Stratus({"vm"}).exit_code, 2);
+  EXPECT_EQ(Stratus({"frobnicate"}).exit_code, 2);
+  EXPECT_EQ(Stratus({"group", "list", "-o", "yaml"}).exit_code, 2);
+  CliRun r = Stratus({"disk", "create", "-g", "rg1", "-n", "d1", "--sku", "Gold"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind("ERROR: (UsageError) ", 0), 0u) << r.err;
+  EXPECT_EQ(Stratus({"disk", "create", "-g", "rg1", "-n", "d1"}).exit_code, 2);  // no size
+  EXPECT_TRUE(fake_.requests().empty());
+  EXPECT_EQ(Stratus({"--help"}).exit_code, 0);
+}
+
+TEST_F(CliAppTest, MissingConfigExits1) {
+  RemoveFile(JoinPath(dir_, "config.json"));
+  CliRun r = Stratus({"group", "list"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("ERROR: (ConfigNotFound)"), std::string::npos);
+}
+
+TEST_F(CliAppTest, GlobalOptionsWorkBeforeOrAfterTheCommand) {
+  fake_.server().Get("/subscriptions/" + kSub + "/resourceGroups",
+                     [](const httplib::Request&, httplib::Response& res) {
+                       FakeStratusd::Reply(res, 200, {{"value", {{{"name", "rg1"}}}}});
+                     });
+  for (auto args : {std::vector<std::string>{"-o", "json", "group", "list"},
+                    std::vector<std::string>{"group", "list", "--output", "json"}}) {
+    CliRun r = Stratus(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(Json::parse(r.out), Json::parse(R"([{"name":"rg1"}])"));
+  }
+  CliRun r = Stratus({"group", "list", "--subscription", "22222222-2222-3333-4444-555555555555"});
+  EXPECT_EQ(r.exit_code, 4);  // the fake only knows kSub
+}
+
+TEST_F(CliAppTest, DiskAttachResolvesTheDiskName) {
+  fake_.server().Post(kVm + "/attachDetachDataDisks",
+                      [](const httplib::Request&, httplib::Response& res) {
+                        FakeStratusd::Reply(res, 200, Json::object());
+                      });
+  ServeVm("running");
+  CliRun r = Stratus(
+      {"vm", "disk", "attach", "-g", "rg1", "--vm-name", "web1", "--name", "d1", "--lun", "3"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto posts = fake_.RequestsTo("POST", kVm + "/attachDetachDataDisks");
+  ASSERT_EQ(posts.size(), 1u);
+  Json body = Json::parse(posts[0].body);
+  EXPECT_EQ(
+      body["dataDisksToAttach"],
+      Json::parse(R"([{"diskId":")" + kRg + R"(/providers/Stratus.Storage/disks/d1","lun":3}])"));
+  EXPECT_NE(r.out.find("web1"), std::string::npos);
+}
+
+TEST_F(CliAppTest, VmSnapshotPrintsTheSnapshotIds) {
+  fake_.server().Post(kVm + "/captureSnapshots",
+                      [this](const httplib::Request&, httplib::Response& res) {
+                        AcceptWithOperation(res, 202, nullptr);
+                      });
+  std::string s0 = kRg + "/providers/Stratus.Storage/snapshots/bk-web1-os";
+  std::string s1 = kRg + "/providers/Stratus.Storage/snapshots/bk-web1-data0";
+  ServeOperation({{"name", "op7"},
+                  {"status", "Succeeded"},
+                  {"properties", {{"snapshots", {s0, s1}}, {"consistency", "CrashConsistent"}}}});
+  CliRun r =
+      Stratus({"vm", "snapshot", "-g", "rg1", "-n", "web1", "--prefix", "bk", "--no-quiesce"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, s0 + "\n" + s1 + "\n");
+  Json body = Json::parse(fake_.RequestsTo("POST", kVm + "/captureSnapshots")[0].body);
+  EXPECT_EQ(body, (Json{{"quiesce", false}, {"snapshotNamePrefix", "bk"}}));
+}
+
+TEST_F(CliAppTest, ConsolePrintsTheText) {
+  fake_.server().Post(
+      kVm + "/retrieveConsoleLog", [](const httplib::Request& req, httplib::Response& res) {
+        FakeStratusd::Reply(res, 200, {{"content", "tail=" + req.get_param_value("tail")}});
+      });
+  CliRun r = Stratus({"vm", "console", "-g", "rg1", "-n", "web1", "--tail", "64"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "tail=64\n");
+}
+
+}  // namespace
+}  // namespace stratus::cli
