@@ -17,15 +17,16 @@ LOG="$WORK/stratusd.log"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 start_daemon() {
+  : >"$LOG.ready"
   "$BUILD/stratusd" --region regionA --data-dir "$WORK/regionA" --listen "127.0.0.1:${PORT:-0}" \
-    --platform-images "$GUEST_DIR" --cli-config "$STRATUS_CONFIG" >>"$LOG" 2>&1 &
+    --platform-images "$GUEST_DIR" --cli-config "$STRATUS_CONFIG" >"$LOG.ready" 2>>"$LOG" &
   PID=$!
   for _ in $(seq 1 100); do
-    if grep -q "stratusd ready" "$LOG" 2>/dev/null; then break; fi
+    if grep -q "stratusd ready" "$LOG.ready" 2>/dev/null; then break; fi
     kill -0 "$PID" 2>/dev/null || { cat "$LOG"; exit 1; }
     sleep 0.1
   done
-  PORT=$(grep -o 'port=[0-9]*' "$LOG" | tail -1 | cut -d= -f2)
+  PORT=$(grep -o 'port=[0-9]*' "$LOG.ready" | tail -1 | cut -d= -f2)
 }
 
 cleanup() {
@@ -47,7 +48,7 @@ trap cleanup EXIT
 
 say "Start region A (stratusd, state in $WORK/regionA)"
 start_daemon
-grep "stratusd ready" "$LOG"
+grep "stratusd ready" "$LOG.ready"
 
 say "Create a resource group"
 "$S" group create -n demo -l regionA
@@ -64,7 +65,7 @@ for _ in $(seq 1 240); do
   sleep 0.5
 done
 T1=$(date +%s.%N)
-"$S" vm list -g demo --show-details -o table 2>/dev/null || "$S" vm list -g demo -o table
+"$S" vm list -g demo --show-details -o table
 echo "guest console:"
 "$S" vm console -g demo -n web1 --tail 4000 | grep -E "STRATUS-GUEST-READY|hello from" | sed 's/^/    /'
 python3 -c "print('create accepted -> guest ready: %.1f s' % ($T1 - $T0))"

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "api/http_types.h"
 #include "core/uuid.h"
 
@@ -119,15 +121,15 @@ Result<std::string> OperationManager::StartImpl(const ResourceId& resource,
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return Unavailable("The region daemon is shutting down.");
-    if (adopt) {
-      // The caller's held keys become the operation's, atomically.
-      adopt->mgr_ = nullptr;
-    } else {
-      for (auto& k : job.keys) {
-        auto it = locks_.find(k);
-        if (it != locks_.end()) return Busy(k, it->second);
-      }
+    // Keys the caller already holds (adopt) are ours; any other key must be free.
+    for (auto& k : job.keys) {
+      if (adopt && std::find(adopt->keys_.begin(), adopt->keys_.end(), k) != adopt->keys_.end())
+        continue;
+      auto it = locks_.find(k);
+      if (it != locks_.end()) return Busy(k, it->second);
     }
+    // The caller's held keys become the operation's, atomically.
+    if (adopt) adopt->mgr_ = nullptr;
     for (auto& k : job.keys) locks_[k] = job.id;
   }
   Status st = store_->PutOperation(rec);

@@ -49,6 +49,10 @@ class ResourceProvider {
   virtual Result<ApiResponse> SubscriptionGet(const ApiRequest& req, const std::string& sub,
                                               const std::vector<std::string>& rest);
 
+  // Adds computed fields to an item of a LIST response (e.g. instanceView with
+  // $expand=instanceView). Default: nothing.
+  virtual void DecorateListItem(const ApiRequest& req, const store::Record& rec, Json& item) {}
+
   // Deletes one resource of this provider as part of deleting its resource group, inside the
   // group's operation (blocking is fine). Resources with lower DeleteOrder go first.
   virtual int DeleteOrder(const std::string& type) const { return 50; }

@@ -148,7 +148,8 @@ void ApiServer::RecordActivity(const ApiRequest& req, const ApiResponse& resp) {
 }
 
 Result<ApiResponse> ApiServer::ListCollection(const ApiRequest& req, const std::string& key_prefix,
-                                              const std::string& type) {
+                                              const std::string& type,
+                                              ResourceProvider* decorator) {
   int top = 100;
   std::string top_s = req.Query("$top");
   if (!top_s.empty()) {
@@ -164,7 +165,11 @@ Result<ApiResponse> ApiServer::ListCollection(const ApiRequest& req, const std::
     return InvalidArgument("'$skipToken' does not belong to this collection.", "$skipToken");
   ASSIGN_OR_RETURN(store::Page page, ctx_.store->List(key_prefix, type, after, top));
   Json value = Json::array();
-  for (auto& r : page.records) value.push_back(ToArm(r));
+  for (auto& r : page.records) {
+    Json item = ToArm(r);
+    if (decorator) decorator->DecorateListItem(req, r, item);
+    value.push_back(std::move(item));
+  }
   Json body = {{"value", value}};
   if (!page.next_key.empty()) {
     body["nextLink"] = req.base_url + req.path + "?$top=" + std::to_string(top) +
@@ -250,7 +255,7 @@ Result<ApiResponse> ApiServer::Route(const ApiRequest& req) {
     if (req.method != "GET") return MethodNotAllowed(req);
     return ListCollection(req, group.Key() + "/providers/" + ToLower(segs[5]) + "/" +
                                    ToLower(segs[6]) + "/",
-                          ToLower(segs[5] + "/" + segs[6]));
+                          ToLower(segs[5] + "/" + segs[6]), p);
   }
   RETURN_IF_ERROR(ValidateResourceName(segs[7], segs[6], 80));
   ResourceId id = ResourceId::Resource(sub, segs[3], segs[5], segs[6], segs[7]);

@@ -46,8 +46,10 @@ class ApiServer {
   Result<ApiResponse> Route(const ApiRequest& req);
   Result<ApiResponse> HandleSubscription(const ApiRequest& req, const ResourceId& id);
   Result<ApiResponse> HandleGroup(const ApiRequest& req, const ResourceId& id);
+  // `decorator` (may be null) adds computed fields to each item.
   Result<ApiResponse> ListCollection(const ApiRequest& req, const std::string& key_prefix,
-                                     const std::string& type);
+                                     const std::string& type,
+                                     ResourceProvider* decorator = nullptr);
   Status DeleteGroupContents(const ResourceId& group, OperationContext& ctx);
   void RecordActivity(const ApiRequest& req, const ApiResponse& resp);
 

@@ -389,6 +389,13 @@ Result<ApiResponse> ComputeProvider::Get(const ApiRequest& req, const ResourceId
   return api::ResourceResponse(rec);
 }
 
+void ComputeProvider::DecorateListItem(const ApiRequest& req, const store::Record& rec,
+                                       Json& item) {
+  if (rec.type == "stratus.compute/virtualmachines" &&
+      EqualsIgnoreCase(req.Query("$expand"), "instanceView"))
+    item["properties"]["instanceView"] = InstanceView(rec);
+}
+
 Result<ApiResponse> ComputeProvider::GetSub(const ApiRequest& req, const ResourceId& id,
                                             const std::string& sub) {
   if (!IsVm(id) || !EqualsIgnoreCase(sub, "instanceView"))

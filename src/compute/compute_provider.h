@@ -36,6 +36,8 @@ class ComputeProvider final : public api::ResourceProvider {
                                   const std::string& sub) override;
   Result<api::ApiResponse> SubscriptionGet(const api::ApiRequest& req, const std::string& sub,
                                            const std::vector<std::string>& rest) override;
+  void DecorateListItem(const api::ApiRequest& req, const store::Record& rec,
+                        Json& item) override;
   int DeleteOrder(const std::string& type) const override;
   Status DeleteForGroup(const ResourceId& id, api::OperationContext& ctx) override;
   Status Start() override;

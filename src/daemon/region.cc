@@ -1,6 +1,7 @@
 #include "daemon/region.h"
 
 #include <spdlog/spdlog.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,6 +32,14 @@ Status EnsureLibvirtd(const std::string& uri) {
   if (uri.rfind("qemu:///system", 0) != 0)
     return Unavailable("libvirt at '" + uri + "' does not answer");
   spdlog::info("no libvirtd answers at {}; starting virtlogd and libvirtd", uri);
+  // Without udev, /dev/kvm stays root-only; libvirt then re-probes QEMU (~40 s) at every domain
+  // definition because the QEMU user cannot open it. Give it udev's usual root:kvm 0660.
+  struct stat kvm;
+  struct group* kvm_group = ::getgrnam("kvm");
+  if (::stat("/dev/kvm", &kvm) == 0 && kvm_group && (kvm.st_mode & 0060) == 0) {
+    if (::chown("/dev/kvm", 0, kvm_group->gr_gid) != 0 || ::chmod("/dev/kvm", 0660) != 0)
+      spdlog::warn("cannot give /dev/kvm mode 0660 root:kvm; domain definitions will be slow");
+  }
   RunProcess({"virtlogd", "-d"});
   RunProcess({"libvirtd", "-d"});
   for (int i = 0; i < 60; ++i) {

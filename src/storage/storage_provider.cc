@@ -21,6 +21,10 @@ Result<ApiResponse> StorageProvider::Get(const ApiRequest& req, const ResourceId
   return api::ResourceResponse(rec);
 }
 
+void StorageProvider::DecorateListItem(const ApiRequest&, const store::Record& rec, Json& item) {
+  if (rec.type == "stratus.storage/disks") disks_->DecorateDisk(item, rec.internal.value("path", ""));
+}
+
 Result<ApiResponse> StorageProvider::PutDisk(const ApiRequest& req, const ResourceId& id) {
   const Json& body = req.body;
   RETURN_IF_ERROR(api::RejectUnknownKeys(body, {"location", "tags", "sku", "properties", "id",

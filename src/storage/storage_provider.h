@@ -24,6 +24,8 @@ class StorageProvider final : public api::ResourceProvider {
   Result<api::ApiResponse> Get(const api::ApiRequest& req, const ResourceId& id) override;
   Result<api::ApiResponse> Patch(const api::ApiRequest& req, const ResourceId& id) override;
   Result<api::ApiResponse> Delete(const api::ApiRequest& req, const ResourceId& id) override;
+  void DecorateListItem(const api::ApiRequest& req, const store::Record& rec,
+                        Json& item) override;
   int DeleteOrder(const std::string& type) const override;
   Status DeleteForGroup(const ResourceId& id, api::OperationContext& ctx) override;
   Status Start() override;
