@@ -118,7 +118,10 @@ ApiResponse ApiServer::Handle(ApiRequest req) {
     resp = r.ok() ? std::move(r).value() : ErrorResponse(r.status());
   }
   resp.headers["x-ms-correlation-request-id"] = req.correlation_id;
-  if (IsWrite(req.method) && principal.ok()) RecordActivity(req, resp);
+  // POST retrieve* actions read (console log); they are not writes.
+  bool read_action = req.method == "POST" &&
+                     ToLower(req.path).find("/retrieve") != std::string::npos;
+  if (IsWrite(req.method) && !read_action && principal.ok()) RecordActivity(req, resp);
   return resp;
 }
 
@@ -412,6 +415,8 @@ Result<int> ApiServer::Listen(const std::string& host, int port, int threads) {
   http_ = std::make_unique<httplib::Server>();
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http_->set_payload_max_length(kMaxBodyBytes);
+  // Small JSON responses: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms per request.
+  http_->set_tcp_nodelay(true);
   auto handler = [this](const httplib::Request& hreq, httplib::Response& hres) {
     ApiRequest req;
     req.method = hreq.method;
