@@ -365,19 +365,23 @@ Result<ApiResponse> ApiServer::HandleGroup(const ApiRequest& req, const Resource
     if (!if_match.empty() && if_match != "*" && if_match != existing->etag)
       return PreconditionFailed("The ETag '" + if_match + "' does not match the current ETag '" +
                                 existing->etag + "'.");
+    // Lock, mark Deleting, then hand the lock to the operation: the operation cannot finish
+    // (and delete the record) before the "Deleting" write, which would re-create the group.
+    ASSIGN_OR_RETURN(auto lock, ctx_.ops->TryLock({id.Key()}));
     existing->body["properties"]["provisioningState"] = "Deleting";
+    RETURN_IF_ERROR(ctx_.store->Put(*existing).status());
     ASSIGN_OR_RETURN(
         std::string op,
-        ctx_.ops->Start(
-            id, "Stratus.Resources/subscriptions/resourceGroups/delete", Json::object(),
+        ctx_.ops->StartLocked(
+            std::move(lock), id, "Stratus.Resources/subscriptions/resourceGroups/delete",
+            Json::object(),
             [this, id](OperationContext& octx) -> Status {
               RETURN_IF_ERROR(DeleteGroupContents(id, octx));
               Status st = ctx_.store->Delete(id.Key());
               if (!st.ok() && st.code() != StatusCode::kNotFound) return st;
               return Status::Ok();
             },
-            {}, req.caller));
-    RETURN_IF_ERROR(ctx_.store->Put(*existing).status());
+            req.caller));
     return AcceptedResponse(req, id.subscription(), op);
   }
   return MethodNotAllowed(req);
