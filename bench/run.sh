@@ -102,6 +102,11 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
+# Every benchmark runs the same stratusd, even if the build tree is rebuilt meanwhile.
+cp -- "$STRATUSD" "$WORK/stratusd"
+STRATUSD_BUILT=$(date -u -r "$STRATUSD" '+%Y-%m-%d %H:%M UTC')
+STRATUSD="$WORK/stratusd"
+
 # Runs one benchmark in the background (so a signal reaches the trap at once) into $WORK/$1.md.
 run_bench() {
   local name=$1
@@ -126,6 +131,7 @@ done
   echo "# Stratus benchmark results"
   echo
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "- stratusd: built $STRATUSD_BUILT, sha256 $(sha256sum "$STRATUSD" | cut -c1-12)"
   echo "- commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(
     git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' (src/ has uncommitted changes)')"
   echo "- host: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(

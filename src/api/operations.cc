@@ -117,7 +117,9 @@ Result<std::string> OperationManager::StartImpl(const ResourceId& resource,
               {"status", "InProgress"},
               {"percentComplete", 0},
               {"startTime", FormatIso8601(now)}};
-  rec.internal = {{"name", name}, {"caller", caller}, {"data", std::move(internal)}};
+  // "keys": every lock the operation holds, re-taken if a restarted daemon resumes it.
+  rec.internal = {{"name", name}, {"caller", caller}, {"keys", job.keys},
+                  {"data", std::move(internal)}};
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return Unavailable("The region daemon is shutting down.");
@@ -179,6 +181,9 @@ Status OperationManager::RecoverInterrupted() {
     job.id = rec.id;
     job.caller = rec.internal.value("caller", "");
     job.keys = {rec.resource_key};
+    if (rec.internal.contains("keys") && rec.internal["keys"].is_array())
+      for (auto& k : rec.internal["keys"])
+        if (k.is_string() && k.get<std::string>() != rec.resource_key) job.keys.push_back(k);
     job.record = rec;
     if (handler && parsed.ok()) {
       job.fn = [handler, rec](OperationContext& ctx) { return handler(rec, ctx); };
@@ -191,7 +196,7 @@ Status OperationManager::RecoverInterrupted() {
     spdlog::info("resuming operation {} ({}) on {}", rec.id, name, rec.resource_key);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      locks_[rec.resource_key] = rec.id;
+      for (auto& k : job.keys) locks_[k] = rec.id;
       queue_.push_back(std::move(job));
     }
     cv_.notify_one();
@@ -210,8 +215,7 @@ void OperationManager::Worker() {
       queue_.pop_front();
       ++running_;
     }
-    Run(job);
-    Release(job.keys);
+    Run(job);  // releases the job's locks as it records the final status
     {
       std::lock_guard<std::mutex> lock(mu_);
       --running_;
@@ -254,7 +258,17 @@ void OperationManager::Run(Job& job) {
   if (!ctx.result_.empty()) final_rec.body["properties"] = ctx.result_;
   if (!st.ok()) final_rec.body["error"] = ErrorBody(st)["error"];
   final_rec.internal["data"] = ctx.internal_;
-  Status pst = store_->PutOperation(final_rec);
+  Status pst;
+  {
+    // The final status and the release of the locks are one step as seen by clients: whoever
+    // reads "Succeeded" can act on the resource at once without a 409.
+    std::lock_guard<std::mutex> lock(mu_);
+    pst = store_->PutOperation(final_rec);
+    for (auto& k : job.keys) {
+      auto it = locks_.find(k);
+      if (it != locks_.end() && it->second == job.id) locks_.erase(it);
+    }
+  }
   if (!pst.ok()) spdlog::error("recording end of operation {}: {}", job.id, pst.ToString());
   if (!st.ok()) spdlog::warn("operation {} failed: {}", job.id, st.ToString());
   if (on_finish) on_finish(final_rec, job.caller);

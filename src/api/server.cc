@@ -439,7 +439,15 @@ Result<int> ApiServer::Listen(const std::string& host, int port, int threads) {
         parsed = false;
         // Still authenticate first: an anonymous caller learns nothing from the parse error.
         auto principal = auth_->Authenticate(req.Header("authorization"));
-        if (!principal.ok()) resp = ErrorResponse(principal.status());
+        if (!principal.ok()) {
+          resp = ErrorResponse(principal.status());
+        } else {
+          // A rejected write is still a write attempt: it goes to the activity log.
+          if (req.correlation_id.empty()) req.correlation_id = NewUuid();
+          req.caller = principal->name;
+          resp.headers["x-ms-correlation-request-id"] = req.correlation_id;
+          if (IsWrite(req.method)) RecordActivity(req, resp);
+        }
       } else {
         req.body = std::move(body).value();
       }
@@ -458,7 +466,8 @@ Result<int> ApiServer::Listen(const std::string& host, int port, int threads) {
   http_->Post(".*", handler);
   http_->Patch(".*", handler);
   http_->Delete(".*", handler);
-  http_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
+  http_->set_keep_alive_max_count(10000);
+  http_->set_error_handler([this](const httplib::Request& hreq, httplib::Response& res) {
     if (!res.body.empty()) return;
     Status st = res.status == 413
                     ? Status(StatusCode::kPayloadTooLarge, "RequestEntityTooLarge",
@@ -468,6 +477,20 @@ Result<int> ApiServer::Listen(const std::string& host, int port, int threads) {
                              "The request could not be read (HTTP " +
                                  std::to_string(res.status) + ").");
     res.set_content(ErrorBody(st).dump(), "application/json; charset=utf-8");
+    // An authenticated write refused before it reached a handler (body too large) is logged.
+    if (res.status == 413 && IsWrite(hreq.method)) {
+      auto principal = auth_->Authenticate(hreq.get_header_value("Authorization"));
+      if (principal.ok()) {
+        ApiRequest req;
+        req.method = hreq.method;
+        req.path = hreq.path;
+        req.caller = principal->name;
+        req.correlation_id = hreq.get_header_value("x-ms-correlation-request-id");
+        if (req.correlation_id.empty()) req.correlation_id = NewUuid();
+        ApiResponse resp = ErrorResponse(st);
+        RecordActivity(req, resp);
+      }
+    }
   });
   int bound = port;
   if (port == 0) {

@@ -129,6 +129,7 @@ Result<ComputeProvider::VmPlan> ComputeProvider::PlanVm(const ApiRequest& req, c
                            "without network interfaces.",
                            "properties.networkProfile", "FeatureNotAvailable");
   Json hw = p.value("hardwareProfile", Json::object());
+  RETURN_IF_ERROR(api::RejectUnknownKeys(hw, {"vmSize"}, "properties.hardwareProfile"));
   ASSIGN_OR_RETURN(std::string size_name, api::GetString(hw, "vmSize"));
   ASSIGN_OR_RETURN(plan.size, FindVmSize(size_name));
 
@@ -137,6 +138,8 @@ Result<ComputeProvider::VmPlan> ComputeProvider::PlanVm(const ApiRequest& req, c
   RETURN_IF_ERROR(api::RejectUnknownKeys(sp, {"imageReference", "osDisk", "dataDisks"},
                                          "properties.storageProfile"));
   Json img_ref = sp.value("imageReference", Json::object());
+  RETURN_IF_ERROR(api::RejectUnknownKeys(img_ref, {"id"},
+                                         "properties.storageProfile.imageReference"));
   ASSIGN_OR_RETURN(std::string image_id, api::GetString(img_ref, "id"));
   const Json* old_sp = existing ? &existing->body["properties"]["storageProfile"] : nullptr;
   if (old_sp && !EqualsIgnoreCase(image_id, (*old_sp)["imageReference"].value("id", "")))
@@ -542,7 +545,11 @@ Result<ApiResponse> ComputeProvider::Post(const ApiRequest& req, const ResourceI
     for (auto& x : dds)
       if (x.contains("name") && x.value("createOption", "") == "Empty") x["createOption"] = "Empty";
     put.body["properties"]["storageProfile"]["dataDisks"] = dds;
-    return PutVm(put, id);
+    ASSIGN_OR_RETURN(ApiResponse resp, PutVm(put, id));
+    // An action is a long-running operation: 202 with the operation to poll (the VM body rides
+    // along so the caller sees the new dataDisks at once).
+    if (resp.headers.count("Azure-AsyncOperation")) resp.status = 202;
+    return resp;
   }
   if (a == "capturesnapshots") {
     RETURN_IF_ERROR(api::RejectUnknownKeys(params, {"snapshotNamePrefix", "quiesce"}, ""));
@@ -1096,13 +1103,31 @@ Status ComputeProvider::Start() {
   }
   // Reconcile: VMs that should exist in libvirt but do not (host restarted, domain lost) are
   // defined again and started when they should run. Running domains are never touched.
+  // A VM left Creating/Updating with no operation to finish it (the daemon died between storing
+  // the VM and recording its operation) gets a fresh one: EnsureVm is idempotent.
+  std::set<std::string> in_flight;
+  ASSIGN_OR_RETURN(auto pending_ops, ctx_.store->ListOperationsWithStatus("InProgress"));
+  for (auto& op : pending_ops) in_flight.insert(op.resource_key);
   std::string after;
   int checked = 0, restored = 0;
   for (;;) {
     ASSIGN_OR_RETURN(store::Page page, ctx_.store->List("/subscriptions/", "stratus.compute/virtualmachines", after, 200));
     for (auto& vm : page.records) {
       ++checked;
-      if (vm.body["properties"].value("provisioningState", "") != "Succeeded") continue;
+      std::string pstate = vm.body["properties"].value("provisioningState", "");
+      if ((pstate == "Creating" || pstate == "Updating") && !in_flight.count(vm.key)) {
+        auto id = ResourceId::Parse(vm.body.value("id", ""));
+        if (!id.ok()) continue;
+        std::string caller = vm.body["systemData"].value("lastModifiedBy", "");
+        auto op = ctx_.ops->Start(*id, "Stratus.Compute/virtualMachines/write", Json::object(),
+                                  [self, rid = *id, caller](OperationContext& octx) {
+                                    return self->EnsureVm(rid, octx, caller);
+                                  },
+                                  {}, caller);
+        if (op.ok()) spdlog::info("reconcile: finishing {} of {} ({})", pstate, vm.key, *op);
+        continue;
+      }
+      if (pstate != "Succeeded") continue;
       std::string desired = vm.internal.value("desiredPower", "running");
       std::string dom = vm.internal.value("domain", "");
       auto info = hv_->Info(dom);

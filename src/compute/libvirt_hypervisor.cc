@@ -432,7 +432,26 @@ Status LibvirtHypervisor::Start(const std::string& name) {
   return WithConnection([&](virConnectPtr conn) -> Status {
     ASSIGN_OR_RETURN(DomainHandle d, LookupDomain(conn, name));
     ASSIGN_OR_RETURN(bool active, IsActive(d.get(), name));
-    if (active) return Status::Ok();
+    if (active) {
+      // A domain libvirt is still starting (paused, reason "starting up": e.g. the daemon was
+      // killed mid-start) is not running yet: wait for it, bounded, and resume a paused one.
+      auto deadline = Clock::now() + std::chrono::seconds(30);
+      for (;;) {
+        int state = 0, reason = 0;
+        if (virDomainGetState(d.get(), &state, &reason, 0) < 0)
+          return LibvirtFailure("get the state of domain " + Quoted(name));
+        if (state == VIR_DOMAIN_RUNNING) return Status::Ok();
+        if (state == VIR_DOMAIN_SHUTOFF) break;  // gave up starting: create it below
+        if (state == VIR_DOMAIN_PAUSED && reason != VIR_DOMAIN_PAUSED_STARTING_UP) {
+          if (virDomainResume(d.get()) < 0)
+            return LibvirtFailure("resume domain " + Quoted(name));
+          return Status::Ok();
+        }
+        if (Clock::now() >= deadline)
+          return Unavailable("domain " + Quoted(name) + " did not finish starting in 30 s");
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
     if (virDomainCreate(d.get()) == 0) return Status::Ok();
     LastError e = GetLastError();
     ASSIGN_OR_RETURN(active, IsActive(d.get(), name));
@@ -584,11 +603,25 @@ Status LibvirtHypervisor::AttachDisk(const std::string& name, const DiskAttachme
     ASSIGN_OR_RETURN(DomainHandle d, LookupDomain(conn, name));
     ASSIGN_OR_RETURN(bool active, IsActive(d.get(), name));
     ASSIGN_OR_RETURN(ParsedDomain config, ParsedXml(d.get(), name, /*inactive=*/true));
-    bool in_use = FindDisk(config, disk.target_dev) != nullptr;
-    if (active && !in_use) {
-      ASSIGN_OR_RETURN(ParsedDomain live, ParsedXml(d.get(), name, /*inactive=*/false));
-      in_use = FindDisk(live, disk.target_dev) != nullptr;
+    const ParsedDisk* in_config = FindDisk(config, disk.target_dev);
+    const ParsedDisk* in_live = nullptr;
+    ParsedDomain live;
+    if (active) {
+      ASSIGN_OR_RETURN(live, ParsedXml(d.get(), name, /*inactive=*/false));
+      in_live = FindDisk(live, disk.target_dev);
     }
+    // Already there (a resumed operation repeating its attach): nothing to do.
+    bool same_config = in_config != nullptr && in_config->path == disk.path;
+    bool same_live = in_live != nullptr && in_live->path == disk.path;
+    if (same_config && (!active || same_live)) return Status::Ok();
+    if (same_live && in_config == nullptr) {
+      // Live only (a crash between the two halves of an attach): complete the definition.
+      if (virDomainAttachDeviceFlags(d.get(), xml.c_str(), VIR_DOMAIN_AFFECT_CONFIG) < 0)
+        return LibvirtFailure("attach " + disk.path + " as " + disk.target_dev +
+                              " to the definition of domain " + Quoted(name));
+      return Status::Ok();
+    }
+    bool in_use = in_config != nullptr || in_live != nullptr;
     if (in_use) {
       return Conflict("cannot attach " + disk.path + " to domain " + Quoted(name) + ": target " +
                       disk.target_dev + " is in use");

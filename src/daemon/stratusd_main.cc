@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 
 #include "daemon/region.h"
 
@@ -33,6 +34,13 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   cfg.durable_store = !fast_store;
+  // Paths are handed to libvirt and QEMU, which run with another working directory.
+  auto absolute = [](std::string& p) {
+    if (!p.empty()) p = std::filesystem::absolute(p).lexically_normal().string();
+  };
+  absolute(cfg.data_dir);
+  absolute(cfg.platform_images_dir);
+  absolute(cfg.cli_config_path);
   spdlog::set_level(spdlog::level::from_str(log_level));
 
   auto colon = listen.rfind(':');

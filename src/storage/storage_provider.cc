@@ -34,6 +34,13 @@ Result<ApiResponse> StorageProvider::PutDisk(const ApiRequest& req, const Resour
   RETURN_IF_ERROR(api::ValidateTags(body));
   Json props = body.value("properties", Json::object());
   if (!props.is_object()) return InvalidArgument("'properties' must be an object.", "properties");
+  // Writable: diskSizeGB, creationData. The rest are read-only values a GET returns, accepted so
+  // that a GET body can be PUT back.
+  RETURN_IF_ERROR(api::RejectUnknownKeys(
+      props, {"diskSizeGB", "creationData", "provisioningState", "diskSizeBytes",
+              "diskIOPSReadWrite", "diskMBpsReadWrite", "allocatedBytes", "diskState",
+              "timeCreated", "uniqueId", "managedBy"},
+      "properties"));
   std::string sku = "Standard_LRS";
   if (body.contains("sku")) {
     if (!body["sku"].is_object() || !body["sku"].contains("name"))
@@ -89,8 +96,17 @@ Result<ApiResponse> StorageProvider::PutDisk(const ApiRequest& req, const Resour
 
   std::string caller = req.caller;
   DiskService* disks = disks_;
+  // The spec rides in the operation record so that a restarted daemon can finish the create.
+  Json saved = {{"spec",
+                 {{"location", spec.location},
+                  {"tags", spec.tags},
+                  {"sku", spec.sku},
+                  {"sizeGB", spec.size_gb},
+                  {"option", static_cast<int>(spec.option)},
+                  {"source", spec.source_path},
+                  {"creationData", spec.creation_data}}}};
   ASSIGN_OR_RETURN(std::string op,
-                   ctx_.ops->Start(id, "Stratus.Storage/disks/write", Json::object(),
+                   ctx_.ops->Start(id, "Stratus.Storage/disks/write", saved,
                                    [disks, spec, caller](api::OperationContext& octx) {
                                      return disks->EnsureDisk(spec, caller).status();
                                    },
@@ -178,6 +194,10 @@ Result<ApiResponse> StorageProvider::PutSnapshot(const ApiRequest& req, const Re
     return api::ResourceResponse(rec, 200);
   }
   Json props = body.value("properties", Json::object());
+  RETURN_IF_ERROR(api::RejectUnknownKeys(
+      props, {"creationData", "provisioningState", "diskSizeGB", "diskSizeBytes", "timeCreated",
+              "uniqueId", "incremental", "consistency", "allocatedBytes"},
+      "properties"));
   Json cd = props.value("creationData", Json::object());
   if (!cd.is_object() || !cd.contains("sourceResourceId"))
     return InvalidArgument("'properties.creationData.sourceResourceId' (a disk id) is required.",
@@ -240,10 +260,29 @@ Status StorageProvider::Start() {
       "Stratus.Storage/disks/write",
       [disks, st](const store::OperationRecord& op, api::OperationContext& octx) -> Status {
         auto rec = st->Get(op.resource_key);
-        if (!rec.ok()) return Status::Ok();  // the record was never written: nothing to finish
+        const Json data = op.internal.value("data", Json::object());
+        auto id = ResourceId::Parse(op.body.value("resourceId", ""));
+        if (data.contains("spec") && id.ok()) {
+          // Finish the create: EnsureDisk is idempotent (the file appears only when complete).
+          const Json& j = data["spec"];
+          DiskSpec spec;
+          spec.id = *id;
+          spec.location = j.value("location", "");
+          spec.tags = j.value("tags", Json::object());
+          spec.sku = j.value("sku", "Standard_LRS");
+          spec.size_gb = j.value("sizeGB", int64_t{0});
+          spec.option = static_cast<CreateOption>(j.value("option", 0));
+          spec.source_path = j.value("source", "");
+          spec.creation_data = j.value("creationData", Json::object());
+          octx.SetProgress(10, "resuming the create after a restart of stratusd");
+          return disks->EnsureDisk(spec, op.internal.value("caller", "")).status();
+        }
+        if (!rec.ok())
+          return Internal("Disk creation was interrupted by a restart of stratusd before it "
+                          "began. Create it again.");
         std::string path = rec->internal.value("path", "");
         if (rec->body["properties"].value("provisioningState", "") == "Succeeded") return Status::Ok();
-        // The source of the copy is not recorded: drop the half-made disk; the caller retries.
+        // An operation recorded without its spec: drop the half-made disk; the caller retries.
         disks->engine()->Remove(path);
         st->Delete(op.resource_key);
         return Internal("Disk creation was interrupted by a restart of stratusd; the partial "

@@ -151,7 +151,10 @@ Result<Record> SqliteStore::Put(Record rec, const WriteCondition& cond) {
   st.Bind(1, rec.key).Bind(2, rec.type).Bind(3, rec.body.dump()).Bind(4, rec.internal.dump());
   st.Bind(5, rec.etag).Bind(6, rec.version);
   if (st.Step() != SQLITE_DONE) return fail(st.Error("put " + rec.key));
-  RETURN_IF_ERROR(Exec("COMMIT;"));
+  // A failed COMMIT (disk full, I/O error) may leave the transaction open: roll it back, or
+  // every later BEGIN would fail.
+  Status commit = Exec("COMMIT;");
+  if (!commit.ok()) return fail(commit);
   return rec;
 }
 

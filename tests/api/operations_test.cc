@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -72,13 +73,18 @@ class OperationManagerTest : public ::testing::Test {
     mgr_ = std::make_unique<OperationManager>(store_.get(), &clock_, 4);
   }
   void TearDown() override {
-    for (auto* g : open_at_end_) g->Open();
+    for (auto& g : gates_) g.Open();
+    if (restarted_) restarted_->Shutdown();
     if (mgr_) mgr_->Shutdown();
   }
 
-  // An operation function that blocks on `gate` (opened at the latest in TearDown).
+  // Gates and signals live as long as the fixture, so that a test that stops early (a failed
+  // ASSERT) never leaves a worker waiting on a destroyed object. Gates open in TearDown.
+  Gate& NewGate() { return gates_.emplace_back(); }
+  Reached& NewReached() { return reached_.emplace_back(); }
+
+  // An operation function that blocks on `gate`.
   OperationFn Blocking(Gate* gate, Reached* started = nullptr) {
-    open_at_end_.push_back(gate);
     return [gate, started](OperationContext&) {
       if (started) started->Signal();
       gate->Wait();
@@ -96,7 +102,9 @@ class OperationManagerTest : public ::testing::Test {
   FakeClock clock_{1795341600000};
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<OperationManager> mgr_;
-  std::vector<Gate*> open_at_end_;
+  std::unique_ptr<OperationManager> restarted_;  // a second daemon over the same store
+  std::deque<Gate> gates_;
+  std::deque<Reached> reached_;
 };
 
 TEST_F(OperationManagerTest, StartRunsTheFunctionAndRecordsSuccess) {
@@ -168,9 +176,8 @@ TEST_F(OperationManagerTest, ExceptionInTheFunctionFailsTheOperation) {
 }
 
 TEST_F(OperationManagerTest, ProgressAndInternalStateArePersistedWhileRunning) {
-  Gate gate;
-  open_at_end_.push_back(&gate);
-  Reached reported;
+  Gate& gate = NewGate();
+  Reached& reported = NewReached();
   auto id = mgr_->Start(Vm("vm1"), "op", Json{{"step", 0}}, [&](OperationContext& ctx) {
     ctx.SetProgress(40, "copying disks");
     ctx.SaveInternal(Json{{"step", 2}});
@@ -196,7 +203,7 @@ TEST_F(OperationManagerTest, ProgressAndInternalStateArePersistedWhileRunning) {
 }
 
 TEST_F(OperationManagerTest, SecondOperationOnALockedKeyIsAConflict) {
-  Gate gate;
+  Gate& gate = NewGate();
   auto first = mgr_->Start(Vm("vm1"), "op", Json::object(), Blocking(&gate));
   ASSERT_TRUE(first.ok());
   EXPECT_EQ(mgr_->Holder(Vm("vm1").Key()), *first);
@@ -225,7 +232,7 @@ TEST_F(OperationManagerTest, SecondOperationOnALockedKeyIsAConflict) {
 
 TEST_F(OperationManagerTest, ExtraKeysAreLockedToo) {
   const std::string disk = "/subscriptions/sub1/resourcegroups/rg/providers/stratus.storage/disks/d1";
-  Gate gate;
+  Gate& gate = NewGate();
   auto first = mgr_->Start(Vm("vm1"), "op", Json::object(), Blocking(&gate), {disk});
   ASSERT_TRUE(first.ok());
   EXPECT_EQ(mgr_->Holder(disk), *first);
@@ -246,7 +253,7 @@ TEST_F(OperationManagerTest, ExtraKeysAreLockedToo) {
 }
 
 TEST_F(OperationManagerTest, TryLockConflictsWithARunningOperationAndViceVersa) {
-  Gate gate;
+  Gate& gate = NewGate();
   auto op = mgr_->Start(Vm("vm1"), "op", Json::object(), Blocking(&gate));
   ASSERT_TRUE(op.ok());
   auto lock = mgr_->TryLock({Vm("vm1").Key()});
@@ -294,8 +301,8 @@ TEST_F(OperationManagerTest, StartLockedAdoptsTheHeldLockWithoutAWindow) {
   const std::string disk = "/subscriptions/sub1/resourcegroups/rg/providers/stratus.storage/disks/d1";
   auto lock = mgr_->TryLock({Vm("vm1").Key(), disk});
   ASSERT_TRUE(lock.ok());
-  Gate gate;
-  Reached started;
+  Gate& gate = NewGate();
+  Reached& started = NewReached();
   auto id = mgr_->StartLocked(std::move(lock).value(), Vm("vm1"), "op", Json::object(),
                               Blocking(&gate, &started), "bob");
   ASSERT_TRUE(id.ok()) << id.status().ToString();
@@ -318,7 +325,7 @@ TEST_F(OperationManagerTest, StartLockedAdoptsTheHeldLockWithoutAWindow) {
 }
 
 TEST_F(OperationManagerTest, StartLockedStillChecksKeysTheLockDoesNotCover) {
-  Gate gate;
+  Gate& gate = NewGate();
   auto running = mgr_->Start(Vm("vm1"), "op", Json::object(), Blocking(&gate));
   ASSERT_TRUE(running.ok());
   // The caller holds only "extra", not vm1: adopting must not steal vm1 from `running`.
@@ -471,9 +478,8 @@ TEST_F(OperationRecoveryTest, UnknownNamesAreMarkedFailed) {
 
 TEST_F(OperationRecoveryTest, RecoveredOperationHoldsItsResourceLock) {
   LeaveInterrupted("op-d", "Test.Things/widgets/write", Vm("vm1"));
-  Gate gate;
-  open_at_end_.push_back(&gate);
-  Reached started;
+  Gate& gate = NewGate();
+  Reached& started = NewReached();
   mgr_->RegisterRecovery("Test.Things/widgets/write",
                          [&](const store::OperationRecord&, OperationContext&) {
                            started.Signal();
@@ -489,6 +495,39 @@ TEST_F(OperationRecoveryTest, RecoveredOperationHoldsItsResourceLock) {
   gate.Open();
   mgr_->WaitIdle();
   EXPECT_EQ(MustGet("op-d").status, "Succeeded");
+}
+
+TEST_F(OperationRecoveryTest, ResumedOperationRetakesItsExtraKeys) {
+  const std::string disk = "/subscriptions/sub1/resourcegroups/rg/providers/stratus.storage/disks/d1";
+  Gate& gate = NewGate();
+  auto id = mgr_->Start(Vm("vm1"), "Test.Things/widgets/write", Json::object(), Blocking(&gate),
+                        {disk});
+  ASSERT_TRUE(id.ok());
+  auto rec = store_->GetOperation(*id);
+  ASSERT_TRUE(rec.ok());
+  EXPECT_EQ(rec->internal["keys"], (Json{Vm("vm1").Key(), disk}));
+
+  // The daemon "restarts" while the operation is InProgress in the store.
+  restarted_ = std::make_unique<OperationManager>(store_.get(), &clock_, 1);
+  Gate& resumed_gate = NewGate();
+  Reached& resumed = NewReached();
+  restarted_->RegisterRecovery("Test.Things/widgets/write",
+                               [&resumed, &resumed_gate](const store::OperationRecord&,
+                                                         OperationContext&) {
+                                 resumed.Signal();
+                                 resumed_gate.Wait();
+                                 return Status::Ok();
+                               });
+  ASSERT_TRUE(restarted_->RecoverInterrupted().ok());
+  ASSERT_TRUE(resumed.WaitFor());
+  EXPECT_EQ(restarted_->Holder(Vm("vm1").Key()), *id);
+  EXPECT_EQ(restarted_->Holder(disk), *id);
+  EXPECT_FALSE(restarted_->TryLock({disk}).ok());
+  resumed_gate.Open();
+  restarted_->WaitIdle();
+  EXPECT_EQ(restarted_->Holder(disk), "");
+  EXPECT_EQ(store_->GetOperation(*id)->status, "Succeeded");
+  EXPECT_EQ(store_->GetOperation(*id)->internal["keys"].size(), 2u);
 }
 
 TEST_F(OperationRecoveryTest, FinishedOperationsAreLeftAlone) {

@@ -104,7 +104,8 @@ class ApiServerTest : public ::testing::Test {
     RegionContext ctx{ServerStore(), ops_.get(), &clock_, "regionA", dir_.path()};
     server_ = std::make_unique<ApiServer>(ctx, auth_.get());
     auto things = std::make_unique<FakeProvider>(ctx, "Test.Things", std::vector<std::string>{"widgets"}, 50);
-    auto early = std::make_unique<FakeProvider>(ctx, "Test.Early", std::vector<std::string>{"gizmos"}, 10);
+    // Test.Zeta's gizmos sort after Test.Things' widgets by key but go first by DeleteOrder.
+    auto early = std::make_unique<FakeProvider>(ctx, "Test.Zeta", std::vector<std::string>{"gizmos"}, 10);
     things->log_mu_ = early->log_mu_ = &log_mu_;
     things->log_ = early->log_ = &delete_log_;
     // Slow deletes make each group deletion's ordering observable.
@@ -523,7 +524,7 @@ TEST_F(ApiServerTest, ListOfProviderResourcesPagesAndFiltersByType) {
   for (int i = 0; i < 5; ++i) ASSERT_EQ(Call("PUT", Widget("w" + std::to_string(i)), Json::object()).status, 201);
   ASSERT_EQ(Call("PUT", Widget("elsewhere", "/subscriptions/sub1/resourceGroups/other"),
                  Json::object()).status, 201);
-  ASSERT_EQ(Call("PUT", std::string(kRg) + "/providers/Test.Early/gizmos/g1", Json::object()).status,
+  ASSERT_EQ(Call("PUT", std::string(kRg) + "/providers/Test.Zeta/gizmos/g1", Json::object()).status,
             201);
   int pages = 0;
   auto names = ListAll(this, [&](const std::string& u) { return Call("GET", u); },
@@ -603,7 +604,7 @@ TEST_F(ApiServerTest, DeletingAGroupDeletesItsResourcesInDeleteOrder) {
   MakeGroup("/subscriptions/sub1/resourceGroups/keep");
   ASSERT_EQ(Call("PUT", Widget("w1"), Json::object()).status, 201);
   ASSERT_EQ(Call("PUT", Widget("w2"), Json::object()).status, 201);
-  std::string gizmo = std::string(kRg) + "/providers/Test.Early/gizmos/g1";
+  std::string gizmo = std::string(kRg) + "/providers/Test.Zeta/gizmos/g1";
   ASSERT_EQ(Call("PUT", gizmo, Json::object()).status, 201);
   std::string kept = Widget("k1", "/subscriptions/sub1/resourceGroups/keep");
   ASSERT_EQ(Call("PUT", kept, Json::object()).status, 201);
@@ -615,7 +616,7 @@ TEST_F(ApiServerTest, DeletingAGroupDeletesItsResourcesInDeleteOrder) {
   EXPECT_EQ(op["percentComplete"], 100);
   {
     std::lock_guard<std::mutex> l(log_mu_);
-    // Test.Early (order 10) before Test.Things (order 50); only this group's resources.
+    // Test.Zeta (order 10) before Test.Things (order 50), against key order; only this group's.
     ASSERT_EQ(delete_log_.size(), 3u);
     EXPECT_EQ(delete_log_[0], gizmo);
     EXPECT_EQ(delete_log_[1], Widget("w1"));

@@ -263,7 +263,10 @@ TEST_F(LibvirtHypervisorTest, HotAttachIoTuneAndDetach) {
   data.path = MakeDisk("data.qcow2", "16M");
   data.serial = "data-1";
   ASSERT_TRUE(hv_->AttachDisk(name, data).ok());
-  EXPECT_EQ(hv_->AttachDisk(name, data).code(), StatusCode::kConflict) << "target in use";
+  EXPECT_TRUE(hv_->AttachDisk(name, data).ok()) << "the same disk again: idempotent";
+  DiskAttachment other = data;
+  other.path = MakeDisk("other.qcow2", "16M");
+  EXPECT_EQ(hv_->AttachDisk(name, other).code(), StatusCode::kConflict) << "target in use";
   ASSERT_NE(FindDisk(Xml(name, false), "vdb"), nullptr) << "attached live";
   const ParsedDisk* persistent = FindDisk(Xml(name, true), "vdb");
   ASSERT_NE(persistent, nullptr) << "attached persistently";

@@ -338,3 +338,46 @@ TEST_F(StorageProviderTest, InterruptedDiskCreateIsCleanedUpAfterARestart) {
 
 }  // namespace
 }  // namespace stratus::storage
+
+namespace stratus::storage {
+namespace {
+
+TEST_F(StorageProviderTest, DiskCreateInterruptedBeforeItBeganIsFinishedAfterARestart) {
+  // What a daemon killed right after the 201 leaves: the operation InProgress with its spec,
+  // no disk record, no file.
+  store::OperationRecord op;
+  op.id = "op-resume";
+  op.subscription = "sub1";
+  op.resource_key = ToLower(DiskPath("d2"));
+  op.status = "InProgress";
+  op.body = {{"resourceId", DiskPath("d2")}, {"status", "InProgress"}};
+  op.internal = {{"name", "Stratus.Storage/disks/write"},
+                 {"caller", "admin"},
+                 {"data",
+                  {{"spec",
+                    {{"location", "regionA"},
+                     {"tags", {{"k", "v"}}},
+                     {"sku", "Premium_LRS"},
+                     {"sizeGB", 1},
+                     {"option", 0},
+                     {"source", ""},
+                     {"creationData", {{"createOption", "Empty"}}}}}}}};
+  ASSERT_TRUE(store_->PutOperation(op).ok());
+
+  Halt();
+  Boot();
+  ASSERT_TRUE(ops_->RecoverInterrupted().ok());
+  ops_->WaitIdle();
+  auto after = store_->GetOperation("op-resume");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->status, "Succeeded") << after->body.dump();
+  auto g = Call("GET", DiskPath("d2"));
+  ASSERT_EQ(g.status, 200);
+  EXPECT_EQ(g.body["properties"]["provisioningState"], "Succeeded");
+  EXPECT_EQ(g.body["sku"]["name"], "Premium_LRS");
+  EXPECT_EQ(g.body["tags"]["k"], "v");
+  EXPECT_TRUE(PathExists(FileOf(DiskPath("d2"))));
+}
+
+}  // namespace
+}  // namespace stratus::storage

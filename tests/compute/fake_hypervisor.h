@@ -1,0 +1,258 @@
+// FakeHypervisor: compute::Hypervisor in memory, for unit tests of the compute controller.
+//
+// Domains are DomainSpecs plus a power state. Disk snapshots are real copies (qemu-img convert)
+// so the storage side sees files. Every mutating call is logged ("Define stratus-...") so tests
+// can assert what the controller did, and Define can be made to block on a gate to hold an
+// operation in flight. Thread-safe.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "compute/hypervisor.h"
+#include "core/subprocess.h"
+
+namespace stratus::compute {
+
+class FakeHypervisor final : public Hypervisor {
+ public:
+  struct Domain {
+    DomainSpec spec;
+    PowerState state = PowerState::kStopped;
+  };
+
+  ~FakeHypervisor() override { OpenDefineGate(); }
+
+  Status Define(const DomainSpec& spec) override {
+    WaitDefineGate();
+    std::lock_guard<std::mutex> l(mu_);
+    if (spec.name.empty()) return InvalidArgument("domain name is empty", "name");
+    if (!define_error_.ok()) return define_error_;
+    Log("Define " + spec.name);
+    auto it = domains_.find(spec.name);
+    if (it == domains_.end()) {
+      domains_[spec.name] = Domain{spec, PowerState::kStopped};
+    } else {
+      it->second.spec = spec;
+    }
+    return Status::Ok();
+  }
+
+  Status Undefine(const std::string& name) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Log("Undefine " + name);
+    auto it = domains_.find(name);
+    if (it == domains_.end()) return Status::Ok();
+    if (it->second.state == PowerState::kRunning)
+      return Conflict("domain '" + name + "' is running", name);
+    domains_.erase(it);
+    return Status::Ok();
+  }
+
+  Status Start(const std::string& name) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Log("Start " + name);
+    Domain* d = FindLocked(name);
+    if (!d) return NotFound("domain '" + name + "' not found", name);
+    if (d->state == PowerState::kRunning)
+      return Conflict("domain '" + name + "' is already running", name);
+    d->state = PowerState::kRunning;
+    return Status::Ok();
+  }
+
+  Status Shutdown(const std::string& name, int timeout_ms) override { return Stop("Shutdown", name); }
+  Status PowerOff(const std::string& name) override { return Stop("PowerOff", name); }
+
+  Status Reboot(const std::string& name) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Log("Reboot " + name);
+    Domain* d = FindLocked(name);
+    if (!d) return NotFound("domain '" + name + "' not found", name);
+    if (d->state != PowerState::kRunning) return Conflict("domain '" + name + "' is not running");
+    return Status::Ok();
+  }
+
+  Result<DomainInfo> Info(const std::string& name) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Domain* d = FindLocked(name);
+    if (!d) return NotFound("domain '" + name + "' not found", name);
+    DomainInfo info;
+    info.name = name;
+    info.uuid = d->spec.uuid;
+    info.state = d->state;
+    info.boot_time_ms = d->state == PowerState::kRunning ? 1795341600000 : 0;
+    info.metadata_json = d->spec.metadata_json;
+    return info;
+  }
+
+  Result<std::vector<DomainInfo>> List(const std::string& prefix) override {
+    std::vector<std::string> names;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      for (auto& [n, d] : domains_)
+        if (n.rfind(prefix, 0) == 0) names.push_back(n);
+    }
+    std::vector<DomainInfo> out;
+    for (auto& n : names) {
+      auto info = Info(n);
+      if (info.ok()) out.push_back(*info);
+    }
+    return out;
+  }
+
+  Status AttachDisk(const std::string& name, const DiskAttachment& disk) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Log("AttachDisk " + name + " " + disk.target_dev);
+    Domain* d = FindLocked(name);
+    if (!d) return NotFound("domain '" + name + "' not found", name);
+    for (auto& a : d->spec.disks)
+      if (a.target_dev == disk.target_dev)
+        return Conflict("target " + disk.target_dev + " is in use", name);
+    d->spec.disks.push_back(disk);
+    return Status::Ok();
+  }
+
+  Status DetachDisk(const std::string& name, const std::string& target_dev) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Log("DetachDisk " + name + " " + target_dev);
+    Domain* d = FindLocked(name);
+    if (!d) return NotFound("domain '" + name + "' not found", name);
+    auto& disks = d->spec.disks;
+    auto it = std::find_if(disks.begin(), disks.end(),
+                           [&](const DiskAttachment& a) { return a.target_dev == target_dev; });
+    if (it == disks.end()) return NotFound("no disk " + target_dev + " on " + name, target_dev);
+    disks.erase(it);
+    return Status::Ok();
+  }
+
+  Status SetIoTune(const std::string& name, const std::string& target_dev,
+                   const IoTune& tune) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Log("SetIoTune " + name + " " + target_dev);
+    Domain* d = FindLocked(name);
+    if (!d) return NotFound("domain '" + name + "' not found", name);
+    for (auto& a : d->spec.disks)
+      if (a.target_dev == target_dev) {
+        a.iotune = tune;
+        return Status::Ok();
+      }
+    return NotFound("no disk " + target_dev + " on " + name, target_dev);
+  }
+
+  Result<Json> AgentCommand(const std::string& name, const Json& command, int timeout_s) override {
+    return Unavailable("the fake hypervisor has no guest agent");
+  }
+
+  Result<bool> SnapshotDisks(const std::string& name, const std::vector<SnapshotTarget>& targets,
+                             bool quiesce) override {
+    std::vector<std::pair<std::string, std::string>> copies;  // (source, dest)
+    bool running = false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      Log("SnapshotDisks " + name);
+      Domain* d = FindLocked(name);
+      if (!d) return NotFound("domain '" + name + "' not found", name);
+      running = d->state == PowerState::kRunning;
+      for (auto& t : targets) {
+        std::string src;
+        for (auto& a : d->spec.disks)
+          if (a.target_dev == t.target_dev) src = a.path;
+        if (src.empty()) return NotFound("no disk " + t.target_dev + " on " + name, t.target_dev);
+        copies.emplace_back(src, t.dest_path);
+      }
+    }
+    for (auto& [src, dest] : copies)
+      RETURN_IF_ERROR(RunChecked({"qemu-img", "convert", "-q", "-O", "qcow2", src, dest}).status());
+    return running && quiesce;
+  }
+
+  // ---- Test controls and inspection.
+
+  std::optional<Domain> Get(const std::string& name) {
+    std::lock_guard<std::mutex> l(mu_);
+    Domain* d = FindLocked(name);
+    return d ? std::optional<Domain>(*d) : std::nullopt;
+  }
+  // The domain vanishes (host lost it), whatever its state.
+  void Forget(const std::string& name) {
+    std::lock_guard<std::mutex> l(mu_);
+    domains_.erase(name);
+  }
+  void SetState(const std::string& name, PowerState s) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (Domain* d = FindLocked(name)) d->state = s;
+  }
+  size_t DomainCount() {
+    std::lock_guard<std::mutex> l(mu_);
+    return domains_.size();
+  }
+  std::vector<std::string> Calls() {
+    std::lock_guard<std::mutex> l(mu_);
+    return calls_;
+  }
+  void ClearCalls() {
+    std::lock_guard<std::mutex> l(mu_);
+    calls_.clear();
+  }
+  void FailDefine(Status st) {
+    std::lock_guard<std::mutex> l(mu_);
+    define_error_ = std::move(st);
+  }
+  // Define() blocks until OpenDefineGate().
+  void CloseDefineGate() {
+    std::lock_guard<std::mutex> l(gate_mu_);
+    gate_open_ = false;
+  }
+  void OpenDefineGate() {
+    std::lock_guard<std::mutex> l(gate_mu_);
+    gate_open_ = true;
+    gate_cv_.notify_all();
+  }
+  // Waits (up to 5 s) until some Define() is blocked on the gate.
+  bool WaitDefineBlocked() {
+    std::unique_lock<std::mutex> l(gate_mu_);
+    return gate_cv_.wait_for(l, std::chrono::seconds(5), [&] { return waiting_ > 0; });
+  }
+
+ private:
+  Domain* FindLocked(const std::string& name) {
+    auto it = domains_.find(name);
+    return it == domains_.end() ? nullptr : &it->second;
+  }
+  void Log(std::string s) { calls_.push_back(std::move(s)); }
+
+  Status Stop(const char* how, const std::string& name) {
+    std::lock_guard<std::mutex> l(mu_);
+    Log(std::string(how) + " " + name);
+    Domain* d = FindLocked(name);
+    if (!d) return NotFound("domain '" + name + "' not found", name);
+    d->state = PowerState::kStopped;
+    return Status::Ok();
+  }
+
+  void WaitDefineGate() {
+    std::unique_lock<std::mutex> l(gate_mu_);
+    ++waiting_;
+    gate_cv_.notify_all();
+    gate_cv_.wait(l, [&] { return gate_open_; });
+    --waiting_;
+  }
+
+  std::mutex mu_;  // guards domains_, calls_, define_error_
+  std::map<std::string, Domain> domains_;
+  std::vector<std::string> calls_;
+  Status define_error_;
+
+  std::mutex gate_mu_;  // guards gate_open_, waiting_
+  std::condition_variable gate_cv_;
+  bool gate_open_ = true;
+  int waiting_ = 0;
+};
+
+}  // namespace stratus::compute

@@ -1,0 +1,882 @@
+#include "harness.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <libvirt/libvirt-qemu.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <random>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+extern char** environ;
+
+namespace stratus::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr const char* kLibvirtUri = "qemu:///system";
+constexpr const char* kRootPrefix = "/var/tmp/stratus-e2e-";
+
+// ------------------------------------------------------------------------------------------
+// Daemons alive in this process, cleaned up by the environment if a test did not.
+
+std::mutex& RegistryMu() {
+  static std::mutex mu;
+  return mu;
+}
+std::set<Daemon*>& Registry() {
+  static std::set<Daemon*> live;
+  return live;
+}
+
+// Start time of a process in clock ticks since boot (field 22 of /proc/<pid>/stat), 0 if gone.
+unsigned long long ProcessStartTicks(pid_t pid) {
+  std::string stat = ReadWholeFile("/proc/" + std::to_string(pid) + "/stat");
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream in(stat.substr(close + 2));
+  std::string field;
+  // Fields after the command: state is field 3; start time is field 22.
+  for (int i = 3; i <= 22 && in >> field; ++i)
+    if (i == 22) return std::strtoull(field.c_str(), nullptr, 10);
+  return 0;
+}
+
+void KillProcessesMentioning(const std::string& needle) {
+  for (pid_t p : ProcessesMentioning(needle)) ::kill(p, SIGKILL);
+}
+
+// Leftovers of earlier test processes that died without cleaning up.
+void ReapStaleRoots() {
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator("/var/tmp", ec)) {
+    std::string path = e.path().string();
+    if (path.rfind(kRootPrefix, 0) != 0 || !e.is_directory()) continue;
+    std::string owner = ReadWholeFile(path + "/owner");
+    bool stale = false;
+    if (owner.empty()) {
+      // Being created right now, or a crash before the owner file: only old ones.
+      auto age = fs::file_time_type::clock::now() - fs::last_write_time(e.path(), ec);
+      stale = !ec && age > std::chrono::minutes(30);
+    } else {
+      std::istringstream in(owner);
+      long pid = 0;
+      unsigned long long start = 0;
+      in >> pid >> start;
+      stale = pid <= 0 || ProcessStartTicks(static_cast<pid_t>(pid)) != start;
+    }
+    if (!stale) continue;
+    std::fprintf(stderr, "[e2e] reaping leftovers of a dead test run: %s\n", path.c_str());
+    // Its stratusd first (it might start domains again), if that pid still is it.
+    long dpid = std::atol(ReadWholeFile(path + "/daemon.pid").c_str());
+    std::string dcmd = dpid > 0 ? ReadWholeFile("/proc/" + std::to_string(dpid) + "/cmdline") : "";
+    std::replace(dcmd.begin(), dcmd.end(), '\0', ' ');
+    if (dcmd.find(path + "/data") != std::string::npos) ::kill(static_cast<pid_t>(-dpid), SIGKILL);
+    RemoveDomainsUnder(path);
+    KillProcessesMentioning(path + "/");
+    fs::remove_all(path, ec);
+  }
+}
+
+class CleanupEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override { ReapStaleRoots(); }
+  void TearDown() override {
+    std::vector<Daemon*> live;
+    {
+      std::lock_guard<std::mutex> lock(RegistryMu());
+      live.assign(Registry().begin(), Registry().end());
+    }
+    for (Daemon* d : live) d->Cleanup();
+  }
+};
+
+[[maybe_unused]] ::testing::Environment* const kCleanupEnv =
+    ::testing::AddGlobalTestEnvironment(new CleanupEnvironment);
+
+// ------------------------------------------------------------------------------------------
+// libvirt
+
+void SilentLibvirtErrors(void*, virErrorPtr) {}
+
+struct Conn {
+  virConnectPtr c = nullptr;
+  Conn() {
+    static std::once_flag once;
+    std::call_once(once, [] { virSetErrorFunc(nullptr, SilentLibvirtErrors); });
+    c = virConnectOpen(kLibvirtUri);
+  }
+  ~Conn() {
+    if (c) virConnectClose(c);
+  }
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+};
+
+struct Dom {
+  virDomainPtr d = nullptr;
+  explicit Dom(virDomainPtr p) : d(p) {}
+  ~Dom() {
+    if (d) virDomainFree(d);
+  }
+  Dom(const Dom&) = delete;
+  Dom& operator=(const Dom&) = delete;
+};
+
+std::string XmlOf(virDomainPtr d, unsigned flags) {
+  char* x = virDomainGetXMLDesc(d, flags);
+  if (!x) return {};
+  std::string s = x;
+  std::free(x);
+  return s;
+}
+
+std::string LastLibvirtError() {
+  virErrorPtr e = virGetLastError();
+  return e && e->message ? e->message : "unknown libvirt error";
+}
+
+// One guest-agent command; the "return" member, or an error in *error.
+Json AgentCommand(virDomainPtr d, const Json& cmd, int timeout_s, std::string* error) {
+  char* r = virDomainQemuAgentCommand(d, cmd.dump().c_str(), timeout_s, 0);
+  if (!r) {
+    *error = "guest agent: " + LastLibvirtError();
+    return nullptr;
+  }
+  Json j = Json::parse(r, nullptr, false);
+  std::free(r);
+  if (!j.is_object() || !j.contains("return")) {
+    *error = "guest agent: unexpected reply " + j.dump();
+    return nullptr;
+  }
+  return j["return"];
+}
+
+std::string Base64Decode(const std::string& in) {
+  static const std::string kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    if (c == '=') break;
+    auto pos = kAlphabet.find(c);
+    if (pos == std::string::npos) continue;
+    acc = (acc << 6) | static_cast<uint32_t>(pos);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+// Value of attribute `attr` of the first element `<tag ` in `xml`.
+std::string Attr(const std::string& xml, const std::string& tag, const std::string& attr) {
+  auto t = xml.find("<" + tag + " ");
+  if (t == std::string::npos) return {};
+  auto end = xml.find('>', t);
+  std::string el = xml.substr(t, end == std::string::npos ? std::string::npos : end - t);
+  for (char q : {'\'', '"'}) {
+    std::string key = " " + attr + "=" + q;
+    auto a = el.find(key);
+    if (a == std::string::npos) continue;
+    a += key.size();
+    auto b = el.find(q, a);
+    if (b != std::string::npos) return el.substr(a, b - a);
+  }
+  return {};
+}
+
+std::string ElementText(const std::string& xml, const std::string& tag) {
+  auto a = xml.find("<" + tag + ">");
+  if (a == std::string::npos) return {};
+  a += tag.size() + 2;
+  auto b = xml.find("</" + tag + ">", a);
+  return b == std::string::npos ? std::string() : xml.substr(a, b - a);
+}
+
+std::string Trim(const std::string& s) {
+  size_t a = 0, b = s.size();
+  while (a < b && std::isspace(static_cast<unsigned char>(s[a]))) ++a;
+  while (b > a && std::isspace(static_cast<unsigned char>(s[b - 1]))) --b;
+  return s.substr(a, b - a);
+}
+
+std::string PathOfUrl(const std::string& url) {
+  auto p = url.find("/subscriptions/");
+  return p == std::string::npos ? url : url.substr(p);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------
+// Free functions
+
+std::string GuestDir() {
+  if (const char* env = std::getenv("STRATUS_GUEST_DIR"); env && *env) return env;
+  return std::string(STRATUS_SOURCE_DIR) + "/build/guest";
+}
+
+std::string SkipReason() {
+  if (::geteuid() != 0) return "e2e tests need root (qemu:///system, /var/tmp data dirs)";
+  if (::access(STRATUSD_PATH, X_OK) != 0)
+    return std::string("stratusd is not built at ") + STRATUSD_PATH;
+  std::string tiny = GuestDir() + "/tiny";
+  for (auto f : {"image.json", "vmlinuz", "initrd.img", "rootfs.qcow2"})
+    if (::access((tiny + "/" + f).c_str(), R_OK) != 0)
+      return "guest image missing: " + tiny + "/" + f +
+             " (build it with `bash guest/build-tiny-image.sh " + GuestDir() +
+             "` or set STRATUS_GUEST_DIR)";
+  if (RunCommand({"virsh", "-c", kLibvirtUri, "version"}) != 0 &&
+      RunCommand({"bash", std::string(STRATUS_SOURCE_DIR) + "/scripts/ensure-libvirtd.sh"}) != 0)
+    return "libvirtd does not answer at qemu:///system (scripts/ensure-libvirtd.sh failed)";
+  return {};
+}
+
+std::string RandomHex(int bytes) {
+  static std::mt19937_64 rng{std::random_device{}()};
+  static const char* kHex = "0123456789abcdef";
+  std::string s;
+  for (int i = 0; i < bytes * 2; ++i) s.push_back(kHex[rng() % 16]);
+  return s;
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+int RunCommand(const std::vector<std::string>& argv, std::string* output) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return -1;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(fds[1]);
+  std::string out;
+  if (rc == 0) {
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fds[0]);
+  if (output) *output = out;
+  if (rc != 0) return -1;
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> FilesUnder(const std::string& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return out;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (!it->is_directory()) out.push_back(it->path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<pid_t> ProcessesMentioning(const std::string& needle) {
+  std::vector<pid_t> out;
+  DIR* d = ::opendir("/proc");
+  if (!d) return out;
+  pid_t self = ::getpid();
+  while (dirent* e = ::readdir(d)) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (*end != '\0' || pid <= 0 || pid == self) continue;
+    std::string cmd = ReadWholeFile("/proc/" + std::string(e->d_name) + "/cmdline");
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    if (cmd.find(needle) != std::string::npos) out.push_back(static_cast<pid_t>(pid));
+  }
+  ::closedir(d);
+  return out;
+}
+
+std::vector<DomainDisk> ParseDomainDisks(const std::string& xml) {
+  std::vector<DomainDisk> out;
+  size_t pos = 0;
+  for (;;) {
+    auto a = xml.find("<disk ", pos);
+    if (a == std::string::npos) break;
+    auto b = xml.find("</disk>", a);
+    if (b == std::string::npos) break;
+    std::string block = xml.substr(a, b - a);
+    pos = b;
+    DomainDisk d;
+    d.target = Attr(block, "target", "dev");
+    d.source = Attr(block, "source", "file");
+    d.serial = ElementText(block, "serial");
+    d.total_iops_sec = std::strtoull(ElementText(block, "total_iops_sec").c_str(), nullptr, 10);
+    d.total_bytes_sec = std::strtoull(ElementText(block, "total_bytes_sec").c_str(), nullptr, 10);
+    d.read_only = block.find("<readonly/>") != std::string::npos;
+    out.push_back(d);
+  }
+  return out;
+}
+
+const DomainDisk* FindBySerial(const std::vector<DomainDisk>& disks, const std::string& serial) {
+  for (auto& d : disks)
+    if (d.serial == serial) return &d;
+  return nullptr;
+}
+
+std::vector<std::string> RemoveDomainsUnder(const std::string& dir) {
+  std::vector<std::string> removed;
+  if (dir.empty()) return removed;
+  const std::string needle = dir + "/";
+  Conn conn;
+  if (!conn.c) return removed;
+  virDomainPtr* doms = nullptr;
+  int n = virConnectListAllDomains(conn.c, &doms, 0);
+  for (int i = 0; i < n; ++i) {
+    Dom d(doms[i]);
+    const char* name = virDomainGetName(d.d);
+    if (!name || std::string(name).rfind("stratus-", 0) != 0) continue;
+    std::string xml = XmlOf(d.d, 0) + XmlOf(d.d, VIR_DOMAIN_XML_INACTIVE);
+    if (xml.find(needle) == std::string::npos) continue;
+    if (virDomainIsActive(d.d) == 1) virDomainDestroy(d.d);
+    unsigned flags = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+                     VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | VIR_DOMAIN_UNDEFINE_NVRAM;
+    if (virDomainUndefineFlags(d.d, flags) < 0) virDomainUndefine(d.d);
+    removed.push_back(name);
+  }
+  std::free(doms);
+  return removed;
+}
+
+// ------------------------------------------------------------------------------------------
+// HttpResponse, GuestExec
+
+std::string HttpResponse::Header(const std::string& name) const {
+  auto it = headers.find(name);
+  return it == headers.end() ? std::string() : it->second;
+}
+
+std::string HttpResponse::ErrorCode() const {
+  if (json.is_object() && json.contains("error") && json["error"].is_object())
+    return json["error"].value("code", "");
+  return {};
+}
+
+std::string HttpResponse::ErrorMessage() const {
+  if (json.is_object() && json.contains("error") && json["error"].is_object())
+    return json["error"].value("message", "");
+  return {};
+}
+
+std::string HttpResponse::Describe() const {
+  if (status == 0) return "transport error: " + transport_error;
+  std::string b = body.size() > 2000 ? body.substr(0, 2000) + "..." : body;
+  return "HTTP " + std::to_string(status) + " " + b;
+}
+
+std::string GuestExec::Describe() const {
+  if (!ok) return "guest exec failed: " + error;
+  return "exit " + std::to_string(exit_code) + "; stdout: [" + out + "] stderr: [" + err + "]";
+}
+
+// ------------------------------------------------------------------------------------------
+// Daemon
+
+Daemon::Daemon(std::string region) : region_(std::move(region)) {}
+
+Daemon::~Daemon() { Cleanup(); }
+
+::testing::AssertionResult Daemon::Start(Seconds timeout) {
+  if (pid_ > 0) return ::testing::AssertionFailure() << "stratusd is already running";
+  if (root_.empty()) {
+    root_ = kRootPrefix + RandomHex(6);
+    data_dir_ = root_ + "/data";
+    log_path_ = root_ + "/stratusd.log";
+    std::error_code ec;
+    fs::create_directories(data_dir_, ec);
+    if (ec) return ::testing::AssertionFailure() << "mkdir " << data_dir_ << ": " << ec.message();
+    // QEMU runs as an unprivileged user and must traverse every folder above the disks.
+    ::chmod(root_.c_str(), 0755);
+    ::chmod(data_dir_.c_str(), 0755);
+    std::ofstream(root_ + "/owner") << ::getpid() << " " << ProcessStartTicks(::getpid()) << "\n";
+    cleaned_ = false;
+    std::lock_guard<std::mutex> lock(RegistryMu());
+    Registry().insert(this);
+  }
+  return Spawn(timeout);
+}
+
+::testing::AssertionResult Daemon::Spawn(Seconds timeout) {
+  int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return ::testing::AssertionFailure() << "cannot open " << log_path_;
+  off_t offset = ::lseek(fd, 0, SEEK_END);
+  std::string marker = "\n[e2e] ---- starting stratusd ----\n";
+  (void)!::write(fd, marker.data(), marker.size());
+  offset += static_cast<off_t>(marker.size());
+
+  std::vector<std::string> argv = {STRATUSD_PATH,
+                                   "--region",
+                                   region_,
+                                   "--data-dir",
+                                   data_dir_,
+                                   "--listen",
+                                   "127.0.0.1:" + std::to_string(port_),
+                                   "--platform-images",
+                                   GuestDir(),
+                                   "--cli-config",
+                                   cli_config_path()};
+  for (auto& a : extra_args_) argv.push_back(a);
+
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, fd, 1);
+  posix_spawn_file_actions_adddup2(&fa, fd, 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setpgroup(&attr, 0);  // own process group: Kill9 takes its helpers too
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigemptyset(&defaults);
+  for (int s : {SIGTERM, SIGINT, SIGPIPE, SIGCHLD, SIGHUP}) sigaddset(&defaults, s);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF);
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, STRATUSD_PATH, &fa, &attr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  ::close(fd);
+  if (rc != 0)
+    return ::testing::AssertionFailure() << "posix_spawn " << STRATUSD_PATH << ": "
+                                         << std::strerror(rc);
+  pid_ = pid;
+  std::ofstream(root_ + "/daemon.pid") << pid << "\n";
+
+  static const std::regex kReady(
+      R"(stratusd ready region=(\S+) port=(\d+) subscription=(\S+) token=(\S+))");
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    std::string log = ReadWholeFile(log_path_);
+    std::string fresh = log.size() > static_cast<size_t>(offset) ? log.substr(offset) : "";
+    std::smatch m;
+    if (std::regex_search(fresh, m, kReady)) {
+      int port = std::atoi(m[2].str().c_str());
+      if (port_ != 0 && port != port_)
+        return ::testing::AssertionFailure() << "stratusd came back on port " << port
+                                             << ", not " << port_;
+      port_ = port;
+      subscription_ = m[3].str();
+      token_ = Trim(ReadWholeFile(m[4].str()));
+      if (m[1].str() != region_)
+        return ::testing::AssertionFailure() << "ready line names region " << m[1].str();
+      if (token_.empty())
+        return ::testing::AssertionFailure() << "admin token file " << m[4].str() << " is empty";
+      return ::testing::AssertionSuccess();
+    }
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return ::testing::AssertionFailure()
+             << "stratusd exited before it was ready (status " << status << "); log:\n"
+             << LogTail(40);
+    }
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return ::testing::AssertionFailure() << "stratusd printed no ready line within "
+                                       << timeout.count() << " s; log:\n"
+                                       << LogTail(40);
+}
+
+::testing::AssertionResult Daemon::Reap(Seconds timeout, bool* exited) {
+  *exited = false;
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    int status = 0;
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_ || (r < 0 && errno == ECHILD)) {
+      *exited = true;
+      pid_ = -1;
+      return ::testing::AssertionSuccess();
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return ::testing::AssertionFailure() << "stratusd (pid " << pid_ << ") did not exit within "
+                                       << timeout.count() << " s";
+}
+
+::testing::AssertionResult Daemon::Stop() {
+  if (pid_ <= 0) return ::testing::AssertionSuccess();
+  ::kill(pid_, SIGTERM);
+  bool exited = false;
+  auto r = Reap(Seconds(60), &exited);
+  if (!exited) {
+    ::kill(-pid_, SIGKILL);
+    Reap(Seconds(10), &exited);
+    return r << " after SIGTERM; killed it";
+  }
+  return r;
+}
+
+::testing::AssertionResult Daemon::Restart() {
+  auto s = Stop();
+  if (!s) return s;
+  return Start();
+}
+
+::testing::AssertionResult Daemon::Kill9() {
+  if (pid_ <= 0) return ::testing::AssertionFailure() << "stratusd is not running";
+  ::kill(-pid_, SIGKILL);
+  bool exited = false;
+  return Reap(Seconds(30), &exited);
+}
+
+void Daemon::Cleanup() {
+  if (cleaned_ || root_.empty()) return;
+  cleaned_ = true;
+  if (pid_ > 0) {
+    ::kill(-pid_, SIGKILL);
+    bool exited = false;
+    Reap(Seconds(10), &exited);
+  }
+  // The daemon is dead: nothing restarts the domains we remove now.
+  RemoveDomainsUnder(root_);
+  KillProcessesMentioning(root_ + "/");
+  auto* unit = ::testing::UnitTest::GetInstance();
+  bool failed = unit->current_test_info() != nullptr ? ::testing::Test::HasFailure()
+                                                     : unit->failed_test_count() > 0;
+  if (failed) {
+    std::fprintf(stderr, "[e2e] stratusd log (%s), last lines:\n%s\n", log_path_.c_str(),
+                 LogTail(120).c_str());
+  }
+  const char* keep = std::getenv("STRATUS_E2E_KEEP");
+  if (keep && std::string(keep) == "1") {
+    std::fprintf(stderr, "[e2e] STRATUS_E2E_KEEP=1: kept %s\n", root_.c_str());
+  } else {
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+  std::lock_guard<std::mutex> lock(RegistryMu());
+  Registry().erase(this);
+}
+
+std::string Daemon::LogTail(size_t max_lines) const {
+  std::string log = ReadWholeFile(log_path_);
+  size_t pos = log.size();
+  for (size_t n = 0; n <= max_lines && pos > 0; ++n) {
+    pos = log.rfind('\n', pos - 1);
+    if (pos == std::string::npos) {
+      pos = 0;
+      break;
+    }
+  }
+  return log.substr(pos);
+}
+
+HttpResponse Daemon::Request(const std::string& method, const std::string& path,
+                             const std::string& raw_body, httplib::Headers headers,
+                             bool auth) const {
+  HttpResponse out;
+  httplib::Client cli("127.0.0.1", port_);
+  cli.set_connection_timeout(5, 0);
+  cli.set_read_timeout(120, 0);
+  cli.set_write_timeout(60, 0);
+  cli.set_keep_alive(false);
+  httplib::Request req;
+  req.method = method;
+  req.path = path;
+  req.headers = std::move(headers);
+  if (auth && req.headers.find("Authorization") == req.headers.end())
+    req.headers.emplace("Authorization", "Bearer " + token_);
+  if (!raw_body.empty()) {
+    req.body = raw_body;
+    if (req.headers.find("Content-Type") == req.headers.end())
+      req.headers.emplace("Content-Type", "application/json");
+  }
+  httplib::Response res;
+  httplib::Error err = httplib::Error::Success;
+  if (!cli.send(req, res, err)) {
+    out.transport_error = httplib::to_string(err);
+    return out;
+  }
+  out.status = res.status;
+  out.body = res.body;
+  out.headers = res.headers;
+  if (!res.body.empty()) out.json = Json::parse(res.body, nullptr, false);
+  if (out.json.is_discarded()) out.json = nullptr;
+  return out;
+}
+
+HttpResponse Daemon::Act(const std::string& method, const std::string& path,
+                         const Json& body) const {
+  static const std::regex kHolder(R"(Another operation \('([0-9a-fA-F-]{36})'\))");
+  std::string raw = method == "GET" || method == "DELETE" ? "" : body.dump();
+  HttpResponse r = Request(method, path, raw);
+  bool reported = false;
+  auto deadline = Clock::now() + Seconds(10);
+  std::smatch m;
+  std::string msg;
+  while (r.status == 409 && Clock::now() < deadline &&
+         std::regex_search(msg = r.ErrorMessage(), m, kHolder)) {
+    HttpResponse op = Get(SubPath() + "/providers/Stratus.Resources/operations/" + m[1].str());
+    std::string status = op.json.is_object() ? op.json.value("status", "") : "";
+    if (status.empty() || status == "InProgress") break;  // a real conflict: not ours to judge
+    if (!reported) {
+      ADD_FAILURE() << method << " " << path << " got 409 although the operation it names ("
+                    << m[1].str() << ") already reports '" << status
+                    << "': the operation still holds its resource lock after publishing its "
+                       "end (api/operations.cc, OperationManager::Worker releases the keys only "
+                       "after Run() stored the final record and ran on_finish). Retrying.";
+      reported = true;
+    }
+    std::this_thread::sleep_for(milliseconds(100));
+    r = Request(method, path, raw);
+  }
+  return r;
+}
+
+Json Daemon::WaitOperation(const std::string& url, Seconds timeout) const {
+  std::string path = PathOfUrl(url);
+  auto deadline = Clock::now() + timeout;
+  Json last;
+  std::string last_http;
+  while (Clock::now() < deadline) {
+    HttpResponse r = Get(path);
+    if (r.status == 200 && r.json.is_object()) {
+      last = r.json;
+      if (last.value("status", "") != "InProgress") return last;
+    } else {
+      last_http = r.Describe();
+    }
+    std::this_thread::sleep_for(milliseconds(250));
+  }
+  ADD_FAILURE() << "operation " << path << " still not finished after " << timeout.count()
+                << " s: " << last.dump() << " " << last_http;
+  return last;
+}
+
+Json Daemon::WaitFor(const HttpResponse& accepted, Seconds timeout) const {
+  std::string url = accepted.Header("Azure-AsyncOperation");
+  if (url.empty()) {
+    ADD_FAILURE() << "no Azure-AsyncOperation header in " << accepted.Describe();
+    return Json::object();
+  }
+  return WaitOperation(url, timeout);
+}
+
+Json Daemon::InstanceView(const std::string& vm_path) const {
+  HttpResponse r = Get(vm_path + "/instanceView");
+  if (r.status != 200) {
+    ADD_FAILURE() << "GET instanceView of " << vm_path << ": " << r.Describe();
+    return Json::object();
+  }
+  return r.json;
+}
+
+bool Daemon::WaitForConsole(const std::string& vm_path, const std::string& marker,
+                            Seconds timeout, int min_count, std::string* content) const {
+  auto deadline = Clock::now() + timeout;
+  std::string text;
+  for (;;) {
+    HttpResponse r = Post(vm_path + "/retrieveConsoleLog?tail=1048576");
+    if (r.status == 200 && r.json.is_object()) {
+      text = r.json.value("content", "");
+      int count = 0;
+      for (size_t p = text.find(marker); p != std::string::npos; p = text.find(marker, p + 1))
+        ++count;
+      if (count >= min_count) break;
+    }
+    if (Clock::now() >= deadline) {
+      if (content) *content = text;
+      return false;
+    }
+    std::this_thread::sleep_for(milliseconds(500));
+  }
+  if (content) *content = text;
+  return true;
+}
+
+GuestExec Daemon::AgentExec(const std::string& domain, const std::string& cmd, Seconds timeout) {
+  GuestExec out;
+  Conn conn;
+  if (!conn.c) {
+    out.error = "cannot connect to libvirt: " + LastLibvirtError();
+    return out;
+  }
+  Dom d(virDomainLookupByName(conn.c, domain.c_str()));
+  if (!d.d) {
+    out.error = "no domain " + domain;
+    return out;
+  }
+  Json start = {{"execute", "guest-exec"},
+                {"arguments",
+                 {{"path", "/bin/sh"}, {"arg", {"-c", cmd}}, {"capture-output", true}}}};
+  Json r = AgentCommand(d.d, start, 10, &out.error);
+  if (r.is_null()) return out;
+  int64_t pid = r.value("pid", int64_t{-1});
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    Json st = AgentCommand(d.d, {{"execute", "guest-exec-status"}, {"arguments", {{"pid", pid}}}},
+                           10, &out.error);
+    if (st.is_null()) return out;
+    if (st.value("exited", false)) {
+      out.ok = true;
+      out.error.clear();
+      out.exit_code = st.value("exitcode", -1);
+      if (st.contains("signal")) out.exit_code = 128 + st.value("signal", 0);
+      out.out = Base64Decode(st.value("out-data", ""));
+      out.err = Base64Decode(st.value("err-data", ""));
+      return out;
+    }
+    if (Clock::now() >= deadline) {
+      out.error = "command still running after " + std::to_string(timeout.count()) + " s: " + cmd;
+      return out;
+    }
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+}
+
+GuestExec Daemon::AgentExecWhenReady(const std::string& domain, const std::string& cmd,
+                                     Seconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    GuestExec r = AgentExec(domain, cmd, timeout);
+    if (r.ok || Clock::now() >= deadline) return r;
+    std::this_thread::sleep_for(milliseconds(500));
+  }
+}
+
+std::map<std::string, std::string> Daemon::GuestDisksBySerial(const std::string& domain,
+                                                             std::string* error) {
+  std::map<std::string, std::string> out;
+  GuestExec r = AgentExec(domain,
+                          "for d in /sys/block/vd*; do "
+                          "echo \"${d##*/} $(cat $d/serial 2>/dev/null)\"; done");
+  if (!r.ok || r.exit_code != 0) {
+    if (error) *error = r.Describe();
+    return out;
+  }
+  std::istringstream in(r.out);
+  std::string dev, serial;
+  while (in >> dev) {
+    std::getline(in, serial);
+    serial = Trim(serial);
+    if (!serial.empty()) out[serial] = dev;
+  }
+  return out;
+}
+
+bool Daemon::WaitGuestDisk(const std::string& domain, const std::string& serial, bool present,
+                           Seconds timeout, std::string* device) {
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    std::string error;
+    auto disks = GuestDisksBySerial(domain, &error);
+    bool has = disks.count(serial) > 0;
+    if (error.empty() && has == present) {
+      if (device) *device = has ? disks[serial] : "";
+      return true;
+    }
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(milliseconds(300));
+  }
+}
+
+std::string Daemon::DomainState(const std::string& domain) {
+  Conn conn;
+  if (!conn.c) return {};
+  Dom d(virDomainLookupByName(conn.c, domain.c_str()));
+  if (!d.d) return {};
+  int state = 0, reason = 0;
+  if (virDomainGetState(d.d, &state, &reason, 0) < 0) return "unknown";
+  switch (state) {
+    case VIR_DOMAIN_RUNNING: return "running";
+    case VIR_DOMAIN_BLOCKED: return "blocked";
+    case VIR_DOMAIN_PAUSED:
+      switch (reason) {
+        case VIR_DOMAIN_PAUSED_STARTING_UP: return "paused (starting up)";
+        case VIR_DOMAIN_PAUSED_USER: return "paused (by a user)";
+        case VIR_DOMAIN_PAUSED_IOERROR: return "paused (I/O error)";
+        case VIR_DOMAIN_PAUSED_SNAPSHOT: return "paused (snapshot)";
+        default: return "paused (reason " + std::to_string(reason) + ")";
+      }
+    case VIR_DOMAIN_SHUTDOWN: return "shutting down";
+    case VIR_DOMAIN_SHUTOFF: return "shut off";
+    case VIR_DOMAIN_CRASHED: return "crashed";
+    case VIR_DOMAIN_PMSUSPENDED: return "pmsuspended";
+    default: return "unknown";
+  }
+}
+
+std::string Daemon::DomainXml(const std::string& domain) {
+  Conn conn;
+  if (!conn.c) return {};
+  Dom d(virDomainLookupByName(conn.c, domain.c_str()));
+  if (!d.d) return {};
+  return XmlOf(d.d, 0);
+}
+
+std::vector<std::string> Daemon::OwnedDomains() const {
+  std::vector<std::string> out;
+  if (root_.empty()) return out;
+  Conn conn;
+  if (!conn.c) return out;
+  virDomainPtr* doms = nullptr;
+  int n = virConnectListAllDomains(conn.c, &doms, 0);
+  for (int i = 0; i < n; ++i) {
+    Dom d(doms[i]);
+    const char* name = virDomainGetName(d.d);
+    if (!name) continue;
+    std::string xml = XmlOf(d.d, 0) + XmlOf(d.d, VIR_DOMAIN_XML_INACTIVE);
+    if (xml.find(root_ + "/") != std::string::npos) out.push_back(name);
+  }
+  std::free(doms);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace stratus::e2e
