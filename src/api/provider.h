@@ -49,6 +49,11 @@ class ResourceProvider {
   virtual Result<ApiResponse> SubscriptionGet(const ApiRequest& req, const std::string& sub,
                                               const std::vector<std::string>& rest);
 
+  // Child collections of a resource, e.g. {"backupPolicies", "protectedItems"} for a vault: GET
+  // {id}/{child} lists them and {id}/{child}/{name} addresses one (nested ids, any depth).
+  // Default: none.
+  virtual std::vector<std::string> ChildTypes(const ResourceId& parent) const { return {}; }
+
   // Adds computed fields to an item of a LIST response (e.g. instanceView with
   // $expand=instanceView). Default: nothing.
   virtual void DecorateListItem(const ApiRequest& req, const store::Record& rec, Json& item) {}

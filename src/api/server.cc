@@ -262,7 +262,26 @@ Result<ApiResponse> ApiServer::Route(const ApiRequest& req) {
   }
   RETURN_IF_ERROR(ValidateResourceName(segs[7], segs[6], 80));
   ResourceId id = ResourceId::Resource(sub, segs[3], segs[5], segs[6], segs[7]);
-  if (segs.size() == 8) {
+  // Nested resources: {type}/{name} pairs below the top-level resource, each level a child type
+  // its parent declares, and each parent must exist.
+  size_t pos = 8;
+  while (segs.size() >= pos + 1) {
+    bool child_type = false;
+    for (auto& t : p->ChildTypes(id)) child_type = child_type || Is(t, segs[pos].c_str());
+    if (!child_type) break;
+    if (!ctx_.store->Get(id.Key()).ok())
+      return NotFound("The parent resource '" + id.ToString() + "' was not found.", id.ToString(),
+                      "ParentResourceNotFound");
+    if (segs.size() == pos + 1) {
+      if (req.method != "GET") return MethodNotAllowed(req);
+      ResourceId probe = id.Child(segs[pos], "x");
+      return ListCollection(req, id.Key() + "/" + ToLower(segs[pos]) + "/", TypeKey(probe), p);
+    }
+    RETURN_IF_ERROR(ValidateResourceName(segs[pos + 1], segs[pos], 80));
+    id = id.Child(segs[pos], segs[pos + 1]);
+    pos += 2;
+  }
+  if (segs.size() == pos) {
     if (req.method == "PUT") {
       RETURN_IF_ERROR(RequireObjectBody(req));
       return p->Put(req, id);
@@ -272,13 +291,13 @@ Result<ApiResponse> ApiServer::Route(const ApiRequest& req) {
     if (req.method == "DELETE") return p->Delete(req, id);
     return MethodNotAllowed(req);
   }
-  if (segs.size() == 9) {
+  if (segs.size() == pos + 1) {
     if (req.method == "POST") {
       if (!ctx_.store->Get(id.Key()).ok())
         return NotFound("The resource '" + id.ToString() + "' was not found.", id.ToString());
-      return p->Post(req, id, segs[8]);
+      return p->Post(req, id, segs[pos]);
     }
-    if (req.method == "GET") return p->GetSub(req, id, segs[8]);
+    if (req.method == "GET") return p->GetSub(req, id, segs[pos]);
     return MethodNotAllowed(req);
   }
   return NotFound("No API at '" + req.path + "'.", req.path, "NotFound");

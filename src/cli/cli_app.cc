@@ -79,6 +79,7 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env, std:
   RegisterDiskCommands(app, &selected);
   RegisterSnapshotCommands(app, &selected);
   RegisterImageCommands(app, &selected);
+  RegisterBackupCommands(app, &selected);
   RegisterOperationCommands(app, &selected);
 
   // CLI11 takes its arguments in reverse order.

@@ -38,6 +38,21 @@ std::string Percent(const Json& operation) {
   return std::to_string(static_cast<int>(it->get<double>()));
 }
 
+// `body` for the --verbose log: the values of secret fields (a vault's customer passphrase) are
+// replaced, so that the log never shows them.
+Json RedactForLog(const Json& body) {
+  if (body.is_array()) {
+    Json out = Json::array();
+    for (const Json& item : body) out.push_back(RedactForLog(item));
+    return out;
+  }
+  if (!body.is_object()) return body;
+  Json out = Json::object();
+  for (const auto& [key, value] : body.items())
+    out[key] = key == "passphrase" ? Json("<redacted>") : RedactForLog(value);
+  return out;
+}
+
 }  // namespace
 
 std::string UrlEncode(const std::string& s) {
@@ -128,7 +143,10 @@ CliResult<ApiResponse> ApiClient::Send(const std::string& method, const std::str
   const std::string request_line = method + " " + req.path;
   if (options_.log != nullptr) {
     *options_.log << "> " << request_line << "\n";
-    if (!req.body.empty()) *options_.log << "> " << req.body << "\n";
+    if (body != nullptr)
+      *options_.log << "> "
+                    << RedactForLog(*body).dump(-1, ' ', false, Json::error_handler_t::replace)
+                    << "\n";
   }
   if (!http_->is_valid())
     return UnreachableError(options_.endpoint, "the endpoint is not a valid http(s) URL");
@@ -181,6 +199,12 @@ CliResult<std::vector<Json>> ApiClient::ListAll(const std::string& path) {
 }
 
 CliResult<Json> ApiClient::WaitForOperation(const std::string& operation_url) {
+  CLI_ASSIGN_OR_RETURN(Json operation, WaitForOperationEnd(operation_url));
+  if (JsonString(operation, "status") == "Succeeded") return operation;
+  return OperationFailedError(operation);
+}
+
+CliResult<Json> ApiClient::WaitForOperationEnd(const std::string& operation_url) {
   ProgressReporter progress(options_.progress, options_.progress_is_tty);
   const int64_t start_ms = options_.clock->MonotonicMs();
   while (true) {
@@ -198,10 +222,11 @@ CliResult<Json> ApiClient::WaitForOperation(const std::string& operation_url) {
     }
     if (status == "Failed" || status == "Canceled") {
       progress.Finish();
-      return OperationFailedError(operation);
+      return operation;
     }
+    // "Queued": a backup job waiting behind another one on the same item.
     if (status != "InProgress" && status != "NotStarted" && status != "Running" &&
-        status != "Accepted") {
+        status != "Accepted" && status != "Queued") {
       progress.Finish();
       return CliError(
           ExitCode::kUnavailable, "InvalidResponse",

@@ -101,6 +101,10 @@ class ApiClient {
   // reporting progress. Succeeded -> the final operation body; Failed/Canceled ->
   // OperationFailedError (exit 7); a failed poll -> that error.
   CliResult<Json> WaitForOperation(const std::string& operation_url);
+  // As WaitForOperation, but returns the final body whatever the end status (Succeeded, Failed
+  // or Canceled), for callers that report what a failed operation found (`backup vault verify`).
+  // Errors: a failed poll, or a status the CLI does not know.
+  CliResult<Json> WaitForOperationEnd(const std::string& operation_url);
 
  private:
   Options options_;

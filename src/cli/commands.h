@@ -31,6 +31,8 @@ void RegisterVmCommands(CLI::App& root, Action* selected);
 void RegisterDiskCommands(CLI::App& root, Action* selected);
 void RegisterSnapshotCommands(CLI::App& root, Action* selected);
 void RegisterImageCommands(CLI::App& root, Action* selected);
+// `backup vault|policy|protection|now|recoverypoint|restore|files|job` (Stratus.RecoveryServices).
+void RegisterBackupCommands(CLI::App& root, Action* selected);
 // `operation show` and `activity-log list`.
 void RegisterOperationCommands(CLI::App& root, Action* selected);
 

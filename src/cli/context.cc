@@ -15,7 +15,7 @@ CliStatus Context::List(const std::string& path, const TableSpec& spec) {
 }
 
 CliResult<Context::WriteOutcome> Context::Write(const std::string& method, const std::string& path,
-                                                const Json* body) {
+                                                const Json* body, OnOperationFailure on_failure) {
   WriteOutcome outcome;
   CLI_ASSIGN_OR_RETURN(outcome.response, client_.Send(method, path, body));
   const std::string& op_url = outcome.response.async_operation;
@@ -28,7 +28,11 @@ CliResult<Context::WriteOutcome> Context::Write(const std::string& method, const
     outcome.pending = true;
     return outcome;
   }
-  CLI_ASSIGN_OR_RETURN(outcome.operation, client_.WaitForOperation(op_url));
+  if (on_failure == OnOperationFailure::kReturnResult) {
+    CLI_ASSIGN_OR_RETURN(outcome.operation, client_.WaitForOperationEnd(op_url));
+  } else {
+    CLI_ASSIGN_OR_RETURN(outcome.operation, client_.WaitForOperation(op_url));
+  }
   return outcome;
 }
 

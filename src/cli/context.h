@@ -48,11 +48,18 @@ class Context {
     // True when --no-wait left an operation running (its id/url has been printed).
     bool pending = false;
   };
+  // What Write does when the operation it waited for ends Failed or Canceled.
+  enum class OnOperationFailure {
+    kError,         // return OperationFailedError (exit 7)
+    kReturnResult,  // return the outcome with the failed operation's body, for the caller to report
+  };
   // Sends a write (PUT/PATCH/POST/DELETE). If the response names an operation
   // (`Azure-AsyncOperation`): with --no-wait prints the operation's id and url and returns
-  // pending; otherwise waits for it (progress on stderr; Failed -> exit 7).
+  // pending; otherwise waits for it (progress on stderr; Failed -> exit 7 unless
+  // `on_failure` says otherwise).
   CliResult<WriteOutcome> Write(const std::string& method, const std::string& path,
-                                const Json* body);
+                                const Json* body,
+                                OnOperationFailure on_failure = OnOperationFailure::kError);
   // Write, then print the resource at `show_path` (unless the operation is left pending): the
   // response body if the write answered at once with the resource, else a fresh GET.
   CliStatus WriteAndShow(const std::string& method, const std::string& path, const Json* body,

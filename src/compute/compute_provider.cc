@@ -170,11 +170,42 @@ Result<ComputeProvider::VmPlan> ComputeProvider::PlanVm(const ApiRequest& req, c
   if (!EqualsIgnoreCase(os_del, "Delete") && !EqualsIgnoreCase(os_del, "Detach"))
     return InvalidArgument("deleteOption must be Delete or Detach.",
                            "properties.storageProfile.osDisk.deleteOption");
+  ASSIGN_OR_RETURN(std::string os_opt, api::GetString(os, "createOption", "FromImage"));
+  bool os_attach = EqualsIgnoreCase(os_opt, "Attach");
+  if (!os_attach && !EqualsIgnoreCase(os_opt, "FromImage"))
+    return InvalidArgument("osDisk.createOption must be FromImage or Attach.",
+                           "properties.storageProfile.osDisk.createOption");
   std::string os_id = DiskIdIn(id, os_name);
+  if (os_attach) {
+    // An existing disk (a restore) becomes the OS disk; the image still gives kernel and initrd.
+    Json md = os.value("managedDisk", Json::object());
+    ASSIGN_OR_RETURN(os_id, api::GetString(md, "id"));
+    ASSIGN_OR_RETURN(ResourceId did, ResourceId::Parse(os_id));
+    if (api::TypeKey(did) != "stratus.storage/disks" || did.subscription() != id.subscription())
+      return InvalidArgument("osDisk.managedDisk.id '" + os_id + "' must be a disk of this "
+                                 "subscription.",
+                             "properties.storageProfile.osDisk.managedDisk.id");
+    auto drec = ctx_.store->Get(did.Key());
+    if (!drec.ok())
+      return NotFound("Disk '" + os_id + "' was not found.",
+                      "properties.storageProfile.osDisk.managedDisk.id");
+    std::string owner = drec->body.value("managedBy", "");
+    if (!owner.empty() && !EqualsIgnoreCase(owner, id.ToString()))
+      return Conflict("Disk '" + did.name() + "' is already attached to '" + owner + "'.",
+                      "properties.storageProfile.osDisk.managedDisk.id", "DiskAttached");
+    if (drec->body["properties"].value("provisioningState", "") != "Succeeded")
+      return Conflict("Disk '" + did.name() + "' is not ready.",
+                      "properties.storageProfile.osDisk.managedDisk.id");
+    os_id = drec->body.value("id", os_id);
+    os_name = did.name();
+    os_gb = drec->body["properties"].value("diskSizeGB", os_gb);
+    os_tier.sku = drec->body["sku"].value("name", os_tier.sku);
+    if (owner.empty() && !existing) plan.attach_keys.push_back(did.Key());
+  }
   if (old_sp && !EqualsIgnoreCase(os_id, (*old_sp)["osDisk"]["managedDisk"].value("id", "")))
     return Conflict("The OS disk of an existing VM cannot be changed.",
                     "properties.storageProfile.osDisk", "PropertyChangeNotAllowed");
-  if (!existing) {
+  if (!existing && !os_attach) {
     RETURN_IF_ERROR(disks_->ValidateSize(os_gb));
     if (ctx_.store->Get(ResourceId::Parse(os_id)->Key()).ok())
       return Conflict("A disk named '" + os_name + "' already exists in resource group '" +
@@ -182,9 +213,10 @@ Result<ComputeProvider::VmPlan> ComputeProvider::PlanVm(const ApiRequest& req, c
                       "properties.storageProfile.osDisk.name", "DiskExists");
     plan.new_disk_keys.push_back(ToLower(os_id));
   }
+  if (old_sp) os_attach = (*old_sp)["osDisk"].value("createOption", "") == "Attach";
   Json os_out = {{"name", os_name},
                  {"osType", plan.image.os_type},
-                 {"createOption", "FromImage"},
+                 {"createOption", os_attach ? "Attach" : "FromImage"},
                  {"diskSizeGB", old_sp ? (*old_sp)["osDisk"].value("diskSizeGB", os_gb) : os_gb},
                  {"deleteOption", os_del == "Detach" ? "Detach" : "Delete"},
                  {"managedDisk", {{"id", os_id}, {"storageAccountType", os_tier.sku}}}};
@@ -659,8 +691,11 @@ Status ComputeProvider::EnsureVm(const ResourceId& id, OperationContext& octx,
     const Json& sp = p["storageProfile"];
     std::string vm_id = vm.body.value("id", "");
     octx.SetProgress(5, "creating disks");
-    // OS disk from the image.
-    {
+    // OS disk from the image (or an existing disk, createOption Attach).
+    if (sp["osDisk"].value("createOption", "") == "Attach") {
+      ASSIGN_OR_RETURN(ResourceId did, ResourceId::Parse(sp["osDisk"]["managedDisk"].value("id", "")));
+      RETURN_IF_ERROR(disks_->SetAttachment(did, vm_id));
+    } else {
       ASSIGN_OR_RETURN(ResourceId did, ResourceId::Parse(sp["osDisk"]["managedDisk"].value("id", "")));
       storage::DiskSpec ds;
       ds.id = did;

@@ -1,5 +1,6 @@
 #include "compute/domain_xml.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <set>
@@ -475,6 +476,96 @@ std::string BackupXml(const std::vector<std::string>& all_disks,
   return x;
 }
 
+std::string PullBackupXml(const std::vector<std::string>& all_disks,
+                          const std::vector<PullBackupDiskXml>& disks,
+                          const std::string& incremental_from, const std::string& socket_path) {
+  std::string x = "<domainbackup mode='pull'>\n";
+  if (!incremental_from.empty()) {
+    x += "  <incremental>" + XmlEscape(incremental_from) + "</incremental>\n";
+  }
+  x += "  <server transport='unix' socket='" + XmlEscape(socket_path) + "'/>\n";
+  x += "  <disks>\n";
+  for (const auto& dev : all_disks) {
+    const PullBackupDiskXml* d = nullptr;
+    for (const auto& cand : disks) {
+      if (cand.target_dev == dev) d = &cand;
+    }
+    if (d == nullptr) {
+      x += "    <disk name='" + XmlEscape(dev) + "' backup='no'/>\n";
+      continue;
+    }
+    x += "    <disk name='" + XmlEscape(dev) + "' backup='yes' type='file'";
+    // Per-disk backupmode (libvirt >= 7.6) lets one job mix incremental and full exports.
+    if (!incremental_from.empty() && d->full) x += " backupmode='full'";
+    x += ">\n";
+    x += "      <scratch file='" + XmlEscape(d->scratch_path) + "'/>\n";
+    x += "    </disk>\n";
+  }
+  x += "  </disks>\n</domainbackup>\n";
+  return x;
+}
+
+std::string CheckpointXml(const std::string& name, const std::vector<std::string>& all_disks,
+                          const std::vector<std::string>& bitmap_disks) {
+  std::string x = "<domaincheckpoint>\n  <name>" + XmlEscape(name) + "</name>\n  <disks>\n";
+  for (const auto& dev : all_disks) {
+    bool bitmap = std::find(bitmap_disks.begin(), bitmap_disks.end(), dev) != bitmap_disks.end();
+    x += "    <disk name='" + XmlEscape(dev) + "' checkpoint='" + (bitmap ? "bitmap" : "no") +
+         "'/>\n";
+  }
+  x += "  </disks>\n</domaincheckpoint>\n";
+  return x;
+}
+
+Result<ParsedBackup> ParseBackupXml(const std::string& xml) {
+  ASSIGN_OR_RETURN(XmlElement root, XmlReader(xml).ParseDocument());
+  if (root.name != "domainbackup") {
+    return InvalidArgument("expected <domainbackup>, found <" + root.name + ">");
+  }
+  ParsedBackup out;
+  out.mode = root.AttrOr("mode", "push");
+  if (auto* inc = root.Child("incremental")) out.incremental = inc->text;
+  if (auto* server = root.Child("server")) out.socket_path = server->AttrOr("socket");
+  if (auto* disks = root.Child("disks")) {
+    for (const auto& d : disks->children) {
+      if (d.name != "disk") continue;
+      ParsedBackupDisk disk;
+      disk.target_dev = d.AttrOr("name");
+      disk.backup = d.AttrOr("backup", "yes") == "yes";
+      disk.mode = d.AttrOr("backupmode");
+      disk.export_name = d.AttrOr("exportname");
+      disk.export_bitmap = d.AttrOr("exportbitmap");
+      if (auto* s = d.Child("scratch")) disk.scratch_path = s->AttrOr("file");
+      out.disks.push_back(std::move(disk));
+    }
+  }
+  return out;
+}
+
+Result<ParsedCheckpoint> ParseCheckpointXml(const std::string& xml) {
+  ASSIGN_OR_RETURN(XmlElement root, XmlReader(xml).ParseDocument());
+  if (root.name != "domaincheckpoint") {
+    return InvalidArgument("expected <domaincheckpoint>, found <" + root.name + ">");
+  }
+  ParsedCheckpoint out;
+  if (auto* n = root.Child("name")) out.name = n->text;
+  if (auto* p = root.Child("parent")) {
+    if (auto* n = p->Child("name")) out.parent = n->text;
+  }
+  out.creation_time = static_cast<int64_t>(ParseU64(root.Child("creationTime")));
+  if (auto* disks = root.Child("disks")) {
+    for (const auto& d : disks->children) {
+      if (d.name != "disk" || d.AttrOr("checkpoint", "bitmap") != "bitmap") continue;
+      ParsedCheckpointDisk disk;
+      disk.target_dev = d.AttrOr("name");
+      // libvirt names the bitmap after the checkpoint unless told otherwise.
+      disk.bitmap = d.AttrOr("bitmap", out.name);
+      out.disks.push_back(std::move(disk));
+    }
+  }
+  return out;
+}
+
 Result<ParsedDomain> ParseDomainXml(const std::string& xml) {
   ASSIGN_OR_RETURN(XmlElement root, XmlReader(xml).ParseDocument());
   if (root.name != "domain") {
@@ -488,6 +579,10 @@ Result<ParsedDomain> ParseDomainXml(const std::string& xml) {
     for (const auto& c : md->children) {
       if (IsStratusMetadata(c)) out.metadata_json = c.text;
     }
+  }
+  for (const auto& c : root.children) {
+    if (c.name != "seclabel" || c.AttrOr("model") != "dac") continue;
+    if (auto* label = c.Child("label")) out.dac_label = label->text;
   }
   if (auto* devices = root.Child("devices")) {
     for (const auto& d : devices->children) {

@@ -5,6 +5,7 @@
 // XML 1.0 cannot carry (control characters) are rejected with InvalidArgument.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,25 @@ std::string DiskTargetXml(const std::string& target_dev);
 std::string BackupXml(const std::vector<std::string>& all_disks,
                       const std::vector<SnapshotTarget>& targets);
 
+// One disk of a pull-mode backup.
+struct PullBackupDiskXml {
+  std::string target_dev;
+  std::string scratch_path;  // qcow2 file libvirt creates for the copy-before-write data
+  bool full = false;         // export fully even when the backup is incremental
+};
+
+// <domainbackup mode='pull'> served on the unix socket `socket_path`: every disk in `disks` is
+// exported, incremental since checkpoint `incremental_from` unless that is empty or the disk
+// says `full`; every other disk in `all_disks` gets backup='no'.
+std::string PullBackupXml(const std::vector<std::string>& all_disks,
+                          const std::vector<PullBackupDiskXml>& disks,
+                          const std::string& incremental_from, const std::string& socket_path);
+
+// <domaincheckpoint> named `name` with a bitmap on each disk in `bitmap_disks`; every other disk
+// in `all_disks` gets checkpoint='no'.
+std::string CheckpointXml(const std::string& name, const std::vector<std::string>& all_disks,
+                          const std::vector<std::string>& bitmap_disks);
+
 // Escapes & < > ' " for use in XML text and attribute values.
 std::string XmlEscape(const std::string& s);
 
@@ -77,7 +97,46 @@ struct ParsedDomain {
   std::string uuid;
   std::vector<ParsedDisk> disks;
   std::string metadata_json;  // empty if the domain has no Stratus metadata
+  // User:group QEMU runs as, from <seclabel model='dac'><label> of the live XML ("+64055:+64055"
+  // or "user:group"); empty if absent.
+  std::string dac_label;
 };
+
+// What Stratus reads back from virDomainBackupGetXMLDesc.
+struct ParsedBackupDisk {
+  std::string target_dev;
+  bool backup = false;        // backup='yes'
+  std::string mode;           // backupmode: "full" or "incremental"
+  std::string export_name;    // exportname (pull mode)
+  std::string export_bitmap;  // exportbitmap (pull mode, incremental); "" otherwise
+  std::string scratch_path;   // <scratch file=>
+};
+
+struct ParsedBackup {
+  std::string mode;         // "push" or "pull"
+  std::string incremental;  // checkpoint name, "" for a full backup
+  std::string socket_path;  // <server transport='unix' socket=>
+  std::vector<ParsedBackupDisk> disks;
+};
+
+// Parses a <domainbackup>. InvalidArgument if it is not well-formed or not a <domainbackup>.
+Result<ParsedBackup> ParseBackupXml(const std::string& xml);
+
+// What Stratus reads back from virDomainCheckpointGetXMLDesc.
+struct ParsedCheckpointDisk {
+  std::string target_dev;
+  std::string bitmap;  // name of the bitmap in the disk's image
+};
+
+struct ParsedCheckpoint {
+  std::string name;
+  std::string parent;                       // "" for the oldest
+  int64_t creation_time = 0;                // seconds since the epoch
+  std::vector<ParsedCheckpointDisk> disks;  // only disks with checkpoint='bitmap'
+};
+
+// Parses a <domaincheckpoint>. InvalidArgument if it is not well-formed or not one.
+Result<ParsedCheckpoint> ParseCheckpointXml(const std::string& xml);
 
 // Parses libvirt's domain XML. InvalidArgument if it is not well-formed or not a <domain>.
 Result<ParsedDomain> ParseDomainXml(const std::string& xml);

@@ -31,6 +31,13 @@ struct DomainDeleter {
 };
 using DomainHandle = std::unique_ptr<virDomain, DomainDeleter>;
 
+struct CheckpointDeleter {
+  void operator()(virDomainCheckpointPtr c) const {
+    if (c != nullptr) virDomainCheckpointFree(c);
+  }
+};
+using CheckpointHandle = std::unique_ptr<virDomainCheckpoint, CheckpointDeleter>;
+
 // A string libvirt allocated with malloc (XML descriptions, agent replies).
 struct FreeDeleter {
   void operator()(char* p) const { std::free(p); }
@@ -85,6 +92,30 @@ class DomainList {
 
  private:
   virDomainPtr* doms_ = nullptr;
+  int n_ = 0;
+};
+
+// The array virDomainListAllCheckpoints returns: frees every checkpoint and the array.
+class CheckpointList {
+ public:
+  CheckpointList() = default;
+  CheckpointList(const CheckpointList&) = delete;
+  CheckpointList& operator=(const CheckpointList&) = delete;
+  ~CheckpointList() {
+    if (cps_ == nullptr) return;
+    for (int i = 0; i < n_; ++i) {
+      if (cps_[i] != nullptr) virDomainCheckpointFree(cps_[i]);
+    }
+    std::free(cps_);
+  }
+  virDomainCheckpointPtr** ptr() { return &cps_; }
+  // Takes the result of the list call (the count, or -1 on error).
+  void set_size(int n) { n_ = n < 0 ? 0 : n; }
+  int size() const { return n_; }
+  virDomainCheckpointPtr operator[](int i) const { return cps_[i]; }
+
+ private:
+  virDomainCheckpointPtr* cps_ = nullptr;
   int n_ = 0;
 };
 

@@ -32,8 +32,10 @@ class LibvirtHypervisor : public Hypervisor {
     // How long DetachDisk waits for a running guest to release a disk (includes the ~5 s
     // libvirt itself waits for the unplug event).
     int detach_timeout_ms = 15000;
-    // How long SnapshotDisks(quiesce=true) waits for guest-fsfreeze-freeze.
+    // How long SnapshotDisks/BeginPullBackup(quiesce=true) wait for guest-fsfreeze-freeze.
     int freeze_timeout_s = 10;
+    // How long EndPullBackup waits for libvirt to finish the aborted backup job.
+    int end_backup_timeout_ms = 30000;
     // Directory where libvirt keeps "<name>.pid" of running QEMU processes (boot time).
     // Empty: derived from the URI (/run/libvirt/qemu for qemu:///system).
     std::string qemu_run_dir;
@@ -71,6 +73,24 @@ class LibvirtHypervisor : public Hypervisor {
   Result<bool> SnapshotDisks(const std::string& name, const std::vector<SnapshotTarget>& targets,
                              bool quiesce) override;
 
+  // Pull backups: libvirt backup job (virDomainBackupBegin mode='pull') with a checkpoint
+  // created in the same QEMU transaction. The socket's directory, if missing, is created with
+  // mode 0750 and owned by QEMU's user (the domain's DAC label), since QEMU itself binds the
+  // socket; libvirt creates the scratch files as root and lends them to QEMU. Disks that cannot
+  // hold a bitmap (raw, read-only) are exported but get no bitmap in the new checkpoint; disks
+  // the `incremental_from` checkpoint does not cover are exported fully.
+  Result<PullBackup> BeginPullBackup(const std::string& domain,
+                                     const PullBackupSpec& spec) override;
+  // Aborts the job (the normal end of a pull backup; the checkpoint stays), waits up to
+  // end_backup_timeout_ms for libvirt to tear it down (Unavailable after that), then removes
+  // what QEMU or libvirt left of the socket and scratch files.
+  Status EndPullBackup(const std::string& domain) override;
+  Result<std::vector<std::string>> ListCheckpoints(const std::string& domain) override;
+  // Running: virDomainCheckpointDelete (QEMU drops the bitmaps in one transaction). Stopped:
+  // libvirt 9.0 refuses ("cannot delete checkpoint for inactive domain"), so the bitmaps are
+  // removed with `qemu-img bitmap --remove` and then only libvirt's metadata is deleted.
+  Status DeleteCheckpoint(const std::string& domain, const std::string& checkpoint) override;
+
   // The libvirt XML of a domain (live if running unless `inactive`). For tests and diagnostics.
   Result<std::string> DomainXmlDesc(const std::string& name, bool inactive);
 
@@ -87,7 +107,8 @@ class LibvirtHypervisor : public Hypervisor {
   auto WithConnection(Fn&& fn) -> decltype(fn(static_cast<virConnectPtr>(nullptr)));
 
   // Serialises the operations that inspect and then change one domain's devices or run state
-  // (Define, Undefine, Start, Attach/Detach, SetIoTune, SnapshotDisks) within this process.
+  // (Define, Undefine, Start, Attach/Detach, SetIoTune, SnapshotDisks, pull backups and
+  // checkpoints) within this process.
   std::shared_ptr<std::mutex> DomainLock(const std::string& name);
 
   Result<DomainInfo> InfoOf(virDomainPtr dom);
@@ -96,6 +117,16 @@ class LibvirtHypervisor : public Hypervisor {
                                const std::vector<SnapshotTarget>& targets, bool quiesce);
   Result<bool> SnapshotStopped(virDomainPtr dom, const std::string& name,
                                const std::vector<SnapshotTarget>& targets);
+  Result<PullBackup> StartPullBackup(virDomainPtr dom, const std::string& name,
+                                     const PullBackupSpec& spec);
+  Result<PullBackup> DescribePullBackup(virDomainPtr dom, const std::string& name,
+                                        const PullBackupSpec& spec, bool frozen);
+  Status EndPullBackupOf(virDomainPtr dom, const std::string& name);
+  Status DeleteCheckpointOffline(virDomainPtr dom, virDomainCheckpointPtr cp,
+                                 const std::string& name, const std::string& checkpoint);
+  // guest-fsfreeze-freeze; false (logged) when the agent does not freeze.
+  bool FreezeGuest(virDomainPtr dom, const std::string& name, const char* why);
+  void ThawGuest(virDomainPtr dom, const std::string& name);
 
   const Options options_;
   std::string run_dir_;  // resolved options_.qemu_run_dir; immutable

@@ -17,6 +17,7 @@
 #include "core/fs.h"
 #include "core/subprocess.h"
 #include "core/uuid.h"
+#include "recovery/service/recovery_provider.h"
 #include "storage/qcow2_disk_engine.h"
 #include "storage/storage_provider.h"
 #include "store/sqlite_store.h"
@@ -104,10 +105,20 @@ Result<std::unique_ptr<Region>> Region::Start(const RegionConfig& config) {
   auto compute_p = std::make_unique<compute::ComputeProvider>(ctx, r->hypervisor_.get(),
                                                               r->disks_.get(), r->images_.get());
   auto storage_p = std::make_unique<storage::StorageProvider>(ctx, r->disks_.get(), image_file);
+  compute::ComputeProvider* compute_raw = compute_p.get();
+  recovery::service::ComputeHooks hooks;
+  hooks.put_vm = [compute_raw](const api::ApiRequest& req, const ResourceId& id) {
+    return compute_raw->Put(req, id);
+  };
+  auto recovery_p = std::make_unique<recovery::service::RecoveryProvider>(
+      ctx, r->hypervisor_.get(), r->disks_.get(), std::move(hooks));
   RETURN_IF_ERROR(compute_p->Start());
   RETURN_IF_ERROR(storage_p->Start());
+  RETURN_IF_ERROR(recovery_p->Start());
+  r->recovery_ = recovery_p.get();
   r->server_->AddProvider(std::move(compute_p));
   r->server_->AddProvider(std::move(storage_p));
+  r->server_->AddProvider(std::move(recovery_p));
   RETURN_IF_ERROR(r->ops_->RecoverInterrupted());
 
   ASSIGN_OR_RETURN(r->port_, r->server_->Listen(config.listen_host, config.listen_port));
@@ -141,6 +152,7 @@ Status Region::WriteCliConfig() {
 
 void Region::Stop() {
   if (server_) server_->Stop();
+  if (recovery_) recovery_->Stop();  // queued jobs stop waiting before the workers are joined
   if (ops_) ops_->Shutdown();
 }
 

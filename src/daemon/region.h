@@ -14,6 +14,10 @@
 #include "storage/disk_service.h"
 #include "store/store.h"
 
+namespace stratus::recovery::service {
+class RecoveryProvider;
+}
+
 namespace stratus::daemon {
 
 struct RegionConfig {
@@ -55,6 +59,7 @@ class Region {
   std::unique_ptr<storage::DiskService> disks_;
   std::unique_ptr<compute::ImageCatalog> images_;
   std::unique_ptr<api::ApiServer> server_;
+  recovery::service::RecoveryProvider* recovery_ = nullptr;  // owned by server_
 };
 
 // Starts virtlogd and libvirtd when no libvirtd answers at `uri` (hosts without systemd), then

@@ -1,5 +1,7 @@
 #include "storage/disk_service.h"
 
+#include <cstdio>
+
 #include "api/resource_util.h"
 #include "core/fs.h"
 #include "core/uuid.h"
@@ -84,9 +86,21 @@ Result<store::Record> DiskService::EnsureDisk(const DiskSpec& spec, const std::s
   RETURN_IF_ERROR(MakeDirs(JoinPath(ctx_.data_dir, "disks"), 0755));
   uint64_t size = static_cast<uint64_t>(spec.size_gb) * kGiB;
   if (!PathExists(path)) {
-    Status st = spec.option == CreateOption::kEmpty
-                    ? engine_->CreateEmpty(path, size)
-                    : engine_->CreateFromSource(path, spec.source_path, size);
+    Status st;
+    if (spec.option == CreateOption::kAdopt) {
+      st = PathExists(spec.source_path) && ::rename(spec.source_path.c_str(), path.c_str()) == 0
+               ? Status::Ok()
+               : NotFound("the restored disk file '" + spec.source_path + "' is missing",
+                          spec.source_path);
+      if (st.ok() && size > 0) {
+        ASSIGN_OR_RETURN(DiskUsage cur, engine_->Usage(path));
+        if (size > cur.virtual_bytes) st = engine_->Grow(path, size);
+      }
+    } else if (spec.option == CreateOption::kEmpty) {
+      st = engine_->CreateEmpty(path, size);
+    } else {
+      st = engine_->CreateFromSource(path, spec.source_path, size);
+    }
     if (!st.ok()) {
       rec.body["properties"]["provisioningState"] = "Failed";
       ctx_.store->Put(rec);

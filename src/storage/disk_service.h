@@ -17,7 +17,9 @@
 
 namespace stratus::storage {
 
-enum class CreateOption { kEmpty, kFromImage, kCopy };
+// kAdopt: `source_path` is a finished qcow2 file (a restore) on the disks' file system; it is
+// renamed into place, not copied.
+enum class CreateOption { kEmpty, kFromImage, kCopy, kAdopt };
 
 struct DiskSpec {
   ResourceId id;

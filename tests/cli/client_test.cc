@@ -152,6 +152,45 @@ TEST_F(ClientTest, WaitForOperationFailedIsExit7WithItsError) {
   EXPECT_EQ(op.error().ToString(), "ERROR: (DiskTooLarge) host lacks space");
 }
 
+TEST_F(ClientTest, WaitForOperationEndReturnsAFailedOperationsBody) {
+  ServeOperation({{"name", "op1"},
+                  {"status", "Failed"},
+                  {"error", {{"code", "VaultCorrupt"}, {"message", "1 problem"}}},
+                  {"properties", {{"problems", {{{"kind", "ChunkMissing"}}}}}}});
+  ApiClient client(Options(fake_.endpoint()));
+  auto op = client.WaitForOperationEnd(kOpPath);
+  ASSERT_TRUE(op.ok()) << op.error().ToString();
+  EXPECT_EQ((*op)["status"], "Failed");
+  EXPECT_EQ((*op)["properties"]["problems"][0]["kind"], "ChunkMissing");
+}
+
+TEST_F(ClientTest, WaitForOperationKeepsPollingAQueuedOperation) {
+  fake_.server().Get(kOpPath, [this](const httplib::Request&, httplib::Response& res) {
+    FakeStratusd::Reply(res, 200,
+                        {{"name", "op1"}, {"status", polls_++ == 0 ? "Queued" : "Succeeded"}});
+  });
+  ApiClient client(Options(fake_.endpoint()));
+  auto op = client.WaitForOperation(kOpPath);
+  ASSERT_TRUE(op.ok()) << op.error().ToString();
+  EXPECT_EQ(polls_.load(), 2);
+}
+
+TEST_F(ClientTest, VerboseLogRedactsPassphrases) {
+  fake_.server().Post("/unlock", [](const httplib::Request&, httplib::Response& res) {
+    FakeStratusd::Reply(res, 200, Json::object());
+  });
+  std::ostringstream log;
+  ApiClient::Options options = Options(fake_.endpoint());
+  options.log = &log;
+  ApiClient client(std::move(options));
+  Json body = {{"properties", {{"encryption", {{"passphrase", "hunter2"}}}}}};
+  ASSERT_TRUE(client.Send("POST", "/unlock", &body).ok());
+  EXPECT_EQ(log.str().find("hunter2"), std::string::npos) << log.str();
+  EXPECT_NE(log.str().find(R"("passphrase":"<redacted>")"), std::string::npos) << log.str();
+  // The request itself carries the passphrase.
+  EXPECT_NE(fake_.RequestsTo("POST", "/unlock")[0].body.find("hunter2"), std::string::npos);
+}
+
 TEST_F(ClientTest, WaitForOperationPollErrorStops) {
   fake_.server().Get(kOpPath, [](const httplib::Request&, httplib::Response& res) {
     FakeStratusd::ReplyError(res, 401, "AuthenticationFailed", "token revoked");

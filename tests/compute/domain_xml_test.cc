@@ -197,6 +197,90 @@ TEST(DomainXmlTest, BackupXmlListsEveryDisk) {
   EXPECT_THAT(x, Not(HasSubstr("checkpoint")));
 }
 
+TEST(DomainXmlTest, PullBackupXmlMixesIncrementalAndFullDisks) {
+  std::string x = PullBackupXml({"vda", "vdb", "vdc"},
+                                {{"vda", "/s/a.qcow2", false}, {"vdc", "/s/c&.qcow2", true}},
+                                "ck-1", "/run/b/nbd.sock");
+  EXPECT_THAT(x, HasSubstr("<domainbackup mode='pull'>"));
+  EXPECT_THAT(x, HasSubstr("<incremental>ck-1</incremental>"));
+  EXPECT_THAT(x, HasSubstr("<server transport='unix' socket='/run/b/nbd.sock'/>"));
+  EXPECT_THAT(x, HasSubstr("<disk name='vda' backup='yes' type='file'>\n"
+                           "      <scratch file='/s/a.qcow2'/>"));
+  EXPECT_THAT(x, HasSubstr("<disk name='vdb' backup='no'/>"));
+  EXPECT_THAT(x, HasSubstr("<disk name='vdc' backup='yes' type='file' backupmode='full'>\n"
+                           "      <scratch file='/s/c&amp;.qcow2'/>"));
+
+  std::string full = PullBackupXml({"vda"}, {{"vda", "/s/a.qcow2", true}}, "", "/r/s");
+  EXPECT_THAT(full, Not(HasSubstr("incremental")));
+  EXPECT_THAT(full, Not(HasSubstr("backupmode")));
+}
+
+TEST(DomainXmlTest, CheckpointXmlListsEveryDisk) {
+  std::string x = CheckpointXml("ck-2", {"vda", "vdb", "vdc"}, {"vda", "vdc"});
+  EXPECT_THAT(x, HasSubstr("<name>ck-2</name>"));
+  EXPECT_THAT(x, HasSubstr("<disk name='vda' checkpoint='bitmap'/>"));
+  EXPECT_THAT(x, HasSubstr("<disk name='vdb' checkpoint='no'/>"));
+  EXPECT_THAT(x, HasSubstr("<disk name='vdc' checkpoint='bitmap'/>"));
+}
+
+// As virDomainBackupGetXMLDesc and virDomainCheckpointGetXMLDesc (libvirt 9.0) return them.
+TEST(DomainXmlTest, ParsesBackupAndCheckpointDescriptions) {
+  auto b = ParseBackupXml(R"(<domainbackup mode='pull'>
+  <incremental>ck1</incremental>
+  <server transport='unix' socket='/var/tmp/x/nbd.sock'/>
+  <disks>
+    <disk name='vda' backup='yes' type='file' backupmode='incremental' incremental='ck1' exportname='vda' exportbitmap='backup-vda' index='7'>
+      <driver type='qcow2'/>
+      <scratch file='/var/tmp/x/vda.qcow2'/>
+    </disk>
+    <disk name='vdb' backup='no'/>
+    <disk name='vdc' backup='yes' type='file' backupmode='full' exportname='vdc' index='9'>
+      <driver type='qcow2'/>
+      <scratch file='/var/tmp/x/vdc.qcow2'/>
+    </disk>
+  </disks>
+</domainbackup>
+)");
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(b->mode, "pull");
+  EXPECT_EQ(b->incremental, "ck1");
+  EXPECT_EQ(b->socket_path, "/var/tmp/x/nbd.sock");
+  ASSERT_EQ(b->disks.size(), 3u);
+  EXPECT_TRUE(b->disks[0].backup);
+  EXPECT_EQ(b->disks[0].mode, "incremental");
+  EXPECT_EQ(b->disks[0].export_name, "vda");
+  EXPECT_EQ(b->disks[0].export_bitmap, "backup-vda");
+  EXPECT_EQ(b->disks[0].scratch_path, "/var/tmp/x/vda.qcow2");
+  EXPECT_FALSE(b->disks[1].backup);
+  EXPECT_EQ(b->disks[2].mode, "full");
+  EXPECT_EQ(b->disks[2].export_bitmap, "");
+  EXPECT_FALSE(ParseBackupXml("<domain/>").ok());
+
+  auto c = ParseCheckpointXml(R"(<domaincheckpoint>
+  <name>ck3</name>
+  <parent>
+    <name>ck1</name>
+  </parent>
+  <creationTime>1796038762</creationTime>
+  <disks>
+    <disk name='vda' checkpoint='bitmap' bitmap='ck3'/>
+    <disk name='vdb' checkpoint='no'/>
+    <disk name='vdc' checkpoint='bitmap'/>
+  </disks>
+</domaincheckpoint>
+)");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->name, "ck3");
+  EXPECT_EQ(c->parent, "ck1");
+  EXPECT_EQ(c->creation_time, 1796038762);
+  ASSERT_EQ(c->disks.size(), 2u);
+  EXPECT_EQ(c->disks[0].target_dev, "vda");
+  EXPECT_EQ(c->disks[0].bitmap, "ck3");
+  EXPECT_EQ(c->disks[1].target_dev, "vdc");
+  EXPECT_EQ(c->disks[1].bitmap, "ck3") << "libvirt's default bitmap name is the checkpoint's";
+  EXPECT_FALSE(ParseCheckpointXml("<domainbackup/>").ok());
+}
+
 // The shape libvirt writes back (double quotes, extra elements, its own namespace layout).
 TEST(DomainXmlTest, ParsesLibvirtOutput) {
   const std::string xml = R"(<domain type="qemu" id="3">
@@ -228,6 +312,13 @@ TEST(DomainXmlTest, ParsesLibvirtOutput) {
       <readonly/>
     </disk>
   </devices>
+  <seclabel type="dynamic" model="apparmor" relabel="yes">
+    <label>libvirt-0f1e</label>
+  </seclabel>
+  <seclabel type="dynamic" model="dac" relabel="yes">
+    <label>+64055:+64055</label>
+    <imagelabel>+64055:+64055</imagelabel>
+  </seclabel>
 </domain>
 )";
   auto p = ParseDomainXml(xml);
@@ -236,6 +327,7 @@ TEST(DomainXmlTest, ParsesLibvirtOutput) {
   EXPECT_EQ(p->name, "stratus-x");
   EXPECT_EQ(p->uuid, "0f1e2d3c-0000-4000-8000-000000000001");
   EXPECT_EQ(p->metadata_json, R"({"id":"a&b","n":1})");
+  EXPECT_EQ(p->dac_label, "+64055:+64055");
   ASSERT_EQ(p->disks.size(), 2u);
   EXPECT_EQ(p->disks[0].target_dev, "vda");
   EXPECT_EQ(p->disks[0].path, "/d/os.qcow2");

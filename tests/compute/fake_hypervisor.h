@@ -25,6 +25,8 @@ class FakeHypervisor final : public Hypervisor {
   struct Domain {
     DomainSpec spec;
     PowerState state = PowerState::kStopped;
+    std::vector<std::string> checkpoints;  // oldest first
+    bool backup_running = false;
   };
 
   ~FakeHypervisor() override { OpenDefineGate(); }
@@ -37,7 +39,9 @@ class FakeHypervisor final : public Hypervisor {
     Log("Define " + spec.name);
     auto it = domains_.find(spec.name);
     if (it == domains_.end()) {
-      domains_[spec.name] = Domain{spec, PowerState::kStopped};
+      Domain dom;
+      dom.spec = spec;
+      domains_[spec.name] = std::move(dom);
     } else {
       it->second.spec = spec;
     }
@@ -51,7 +55,7 @@ class FakeHypervisor final : public Hypervisor {
     if (it == domains_.end()) return Status::Ok();
     if (it->second.state == PowerState::kRunning)
       return Conflict("domain '" + name + "' is running", name);
-    domains_.erase(it);
+    domains_.erase(it);  // checkpoints go with it, as with libvirt
     return Status::Ok();
   }
 
@@ -172,6 +176,58 @@ class FakeHypervisor final : public Hypervisor {
     return running && quiesce;
   }
 
+  // Pull backups: exports are named after the disks, incremental bitmaps "backup-<dev>".
+  Result<PullBackup> BeginPullBackup(const std::string& name, const PullBackupSpec& spec) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Log("BeginPullBackup " + name + " " + spec.checkpoint);
+    Domain* d = FindLocked(name);
+    if (!d) return NotFound("domain '" + name + "' not found", name);
+    if (d->state != PowerState::kRunning)
+      return Conflict("domain '" + name + "' is not running", name, "OperationNotAllowed");
+    if (d->backup_running) return Conflict("domain '" + name + "' has a backup job running");
+    auto& cps = d->checkpoints;
+    if (std::find(cps.begin(), cps.end(), spec.checkpoint) != cps.end())
+      return Conflict("checkpoint '" + spec.checkpoint + "' exists", spec.checkpoint);
+    if (!spec.incremental_from.empty() &&
+        std::find(cps.begin(), cps.end(), spec.incremental_from) == cps.end())
+      return NotFound("checkpoint '" + spec.incremental_from + "' not found", spec.incremental_from,
+                      "CheckpointNotFound");
+    PullBackup b;
+    b.socket_path = spec.socket_path;
+    for (auto& dev : spec.target_devs) {
+      bool found = false;
+      for (auto& a : d->spec.disks) found = found || a.target_dev == dev;
+      if (!found) return NotFound("no disk " + dev + " on " + name, dev);
+      b.disks.push_back({dev, dev, spec.incremental_from.empty() ? "" : "backup-" + dev, 0});
+    }
+    cps.push_back(spec.checkpoint);
+    d->backup_running = true;
+    return b;
+  }
+
+  Status EndPullBackup(const std::string& name) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Log("EndPullBackup " + name);
+    if (Domain* d = FindLocked(name)) d->backup_running = false;
+    return Status::Ok();
+  }
+
+  Result<std::vector<std::string>> ListCheckpoints(const std::string& name) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Domain* d = FindLocked(name);
+    if (!d) return NotFound("domain '" + name + "' not found", name);
+    return d->checkpoints;
+  }
+
+  Status DeleteCheckpoint(const std::string& name, const std::string& checkpoint) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Log("DeleteCheckpoint " + name + " " + checkpoint);
+    Domain* d = FindLocked(name);
+    if (!d) return Status::Ok();
+    std::erase(d->checkpoints, checkpoint);
+    return Status::Ok();
+  }
+
   // ---- Test controls and inspection.
 
   std::optional<Domain> Get(const std::string& name) {
@@ -186,7 +242,10 @@ class FakeHypervisor final : public Hypervisor {
   }
   void SetState(const std::string& name, PowerState s) {
     std::lock_guard<std::mutex> l(mu_);
-    if (Domain* d = FindLocked(name)) d->state = s;
+    if (Domain* d = FindLocked(name)) {
+      d->state = s;
+      if (s != PowerState::kRunning) d->backup_running = false;
+    }
   }
   size_t DomainCount() {
     std::lock_guard<std::mutex> l(mu_);
@@ -233,6 +292,7 @@ class FakeHypervisor final : public Hypervisor {
     Domain* d = FindLocked(name);
     if (!d) return NotFound("domain '" + name + "' not found", name);
     d->state = PowerState::kStopped;
+    d->backup_running = false;
     return Status::Ok();
   }
 

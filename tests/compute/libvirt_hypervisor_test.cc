@@ -8,12 +8,16 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <libnbd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
+#include <ostream>
 #include <set>
 #include <thread>
 
@@ -25,6 +29,7 @@ namespace stratus::compute {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using Clock = std::chrono::steady_clock;
 
 // Where the tiny guest image lives: $STRATUS_TINY_GUEST_DIR, else <build>/guest/tiny next to
@@ -429,7 +434,22 @@ TEST_F(LibvirtHypervisorTest, TinyGuestAgentAndLiveDetach) {
   ASSERT_TRUE(fs.ok()) << fs.status().ToString();
   EXPECT_EQ(*fs, "thawed");
 
-  // Hot-plug a disk, let the guest see it, then unplug it live.
+  // Quiesced pull backup: frozen at the instant, thawed right after.
+  PullBackupSpec pull;
+  pull.target_devs = {"vda"};
+  pull.checkpoint = "ck-1";
+  pull.socket_path = Path("nbd/backup.sock");
+  pull.scratch_dir = Path("scratch");
+  pull.quiesce = true;
+  auto backup = hv_->BeginPullBackup(name, pull);
+  ASSERT_TRUE(backup.ok()) << backup.status().ToString();
+  EXPECT_TRUE(backup->frozen);
+  fs = hv_->AgentCommand(name, {{"execute", "guest-fsfreeze-status"}}, 5);
+  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  EXPECT_EQ(*fs, "thawed");
+  ASSERT_TRUE(hv_->EndPullBackup(name).ok());
+
+  // Hot-plug a disk, let the guest see it, then unplug it live (with checkpoints covering it).
   LibvirtHypervisor::Options o;
   o.detach_timeout_ms = 30000;
   auto opened = LibvirtHypervisor::Open(o);
@@ -448,6 +468,15 @@ TEST_F(LibvirtHypervisorTest, TinyGuestAgentAndLiveDetach) {
     if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
   EXPECT_TRUE(seen) << "the guest never saw vdb";
+  pull.target_devs = {"vda", "vdb"};
+  pull.checkpoint = "ck-2";
+  pull.incremental_from = "ck-1";
+  pull.quiesce = false;
+  backup = hv.BeginPullBackup(name, pull);
+  ASSERT_TRUE(backup.ok()) << backup.status().ToString();
+  EXPECT_NE(backup->disks[0].bitmap, "");
+  EXPECT_EQ(backup->disks[1].bitmap, "") << "vdb is newer than ck-1";
+  ASSERT_TRUE(hv.EndPullBackup(name).ok());
   Status detached = hv.DetachDisk(name, "vdb");
   ASSERT_TRUE(detached.ok()) << detached.ToString() << "\nconsole:\n"
                              << Console(spec.console_log_path);
@@ -461,6 +490,440 @@ TEST_F(LibvirtHypervisorTest, TinyGuestAgentAndLiveDetach) {
   ASSERT_TRUE(hv.Shutdown(name, 30000).ok());
   EXPECT_EQ(hv.Info(name)->state, PowerState::kStopped);
   EXPECT_THAT(Console(spec.console_log_path), HasSubstr("STRATUS-GUEST-READY"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pull backups and checkpoints. The guests run no OS (SeaBIOS idles after reading the boot
+// sector), so nothing writes to the disks unless the test does, through QEMU's HMP `qemu-io`.
+
+struct NbdCloser {
+  void operator()(nbd_handle* h) const {
+    if (h != nullptr) nbd_close(h);
+  }
+};
+using Nbd = std::unique_ptr<nbd_handle, NbdCloser>;
+
+// Connects to `export_name` on the unix socket, asking for `meta_context` unless empty.
+Nbd ConnectNbd(const std::string& socket, const std::string& export_name,
+               const std::string& meta_context = {}) {
+  Nbd h(nbd_create());
+  if (!h) {
+    ADD_FAILURE() << "nbd_create: " << nbd_get_error();
+    return nullptr;
+  }
+  if (nbd_set_export_name(h.get(), export_name.c_str()) == -1 ||
+      (!meta_context.empty() && nbd_add_meta_context(h.get(), meta_context.c_str()) == -1) ||
+      nbd_connect_unix(h.get(), socket.c_str()) == -1) {
+    ADD_FAILURE() << "cannot connect to " << export_name << " on " << socket << ": "
+                  << nbd_get_error();
+    return nullptr;
+  }
+  return h;
+}
+
+std::string NbdRead(nbd_handle* h, uint64_t offset, uint64_t length) {
+  std::string out(length, '\0');
+  constexpr uint64_t kChunk = 4 << 20;
+  for (uint64_t done = 0; done < length;) {
+    uint64_t n = std::min(kChunk, length - done);
+    if (nbd_pread(h, out.data() + done, n, offset + done, 0) == -1) {
+      ADD_FAILURE() << "nbd_pread at " << offset + done << ": " << nbd_get_error();
+      return {};
+    }
+    done += n;
+  }
+  return out;
+}
+
+struct Extent {
+  uint64_t offset;
+  uint64_t length;
+  bool operator==(const Extent&) const = default;
+};
+std::ostream& operator<<(std::ostream& os, const Extent& e) {
+  return os << "[" << e.offset << ", +" << e.length << ")";
+}
+
+// The extents of the whole export that `context` reports with flag 1 (dirty / hole),
+// coalesced.
+std::vector<Extent> FlaggedExtents(nbd_handle* h, const std::string& context) {
+  struct Acc {
+    const std::string* context = nullptr;
+    uint64_t next = 0;
+    std::vector<Extent> out;
+  } acc;
+  acc.context = &context;
+  int64_t size = nbd_get_size(h);
+  EXPECT_GT(size, 0) << nbd_get_error();
+  while (acc.next < static_cast<uint64_t>(size)) {
+    uint64_t before = acc.next;
+    nbd_extent_callback cb{};
+    cb.user_data = &acc;
+    cb.callback = [](void* user, const char* metacontext, uint64_t offset, uint32_t* entries,
+                     size_t n, int* error) -> int {
+      auto* a = static_cast<Acc*>(user);
+      if (*a->context != metacontext) return 0;
+      for (size_t i = 0; i + 1 < n; i += 2) {
+        uint64_t len = entries[i];
+        if ((entries[i + 1] & 1) != 0) {
+          if (!a->out.empty() && a->out.back().offset + a->out.back().length == offset) {
+            a->out.back().length += len;
+          } else {
+            a->out.push_back({offset, len});
+          }
+        }
+        offset += len;
+      }
+      a->next = offset;
+      return 0;
+    };
+    uint64_t count = std::min<uint64_t>(static_cast<uint64_t>(size) - acc.next, 1u << 30);
+    if (nbd_block_status(h, count, acc.next, cb, 0) == -1) {
+      ADD_FAILURE() << "nbd_block_status: " << nbd_get_error();
+      break;
+    }
+    if (acc.next <= before) {
+      ADD_FAILURE() << "block status made no progress at " << before;
+      break;
+    }
+  }
+  return acc.out;
+}
+
+class LibvirtHypervisorBackupTest : public LibvirtHypervisorTest {
+ protected:
+  PullBackupSpec Backup(const std::vector<std::string>& devs, const std::string& checkpoint,
+                        const std::string& from = {}) {
+    PullBackupSpec s;
+    s.target_devs = devs;
+    s.checkpoint = checkpoint;
+    s.incremental_from = from;
+    s.socket_path = Path("nbd/backup.sock");
+    s.scratch_dir = Path("scratch");
+    return s;
+  }
+
+  // Guest-visible content of an image (-U: the domain may be using it).
+  std::string RawContent(const std::string& image) {
+    std::string raw = image + ".raw";
+    auto r = RunChecked({"qemu-img", "convert", "-U", "-O", "raw", image, raw});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    auto data = ReadFile(raw);
+    EXPECT_TRUE(data.ok()) << data.status().ToString();
+    RemoveFile(raw);
+    return data.ok() ? *data : std::string();
+  }
+
+  // Writes `pattern` into the running domain's disk `alias` (virtio-disk<N>) from inside QEMU,
+  // as a guest would.
+  void GuestWrite(const std::string& name, const std::string& alias, const std::string& pattern,
+                  const std::string& offset, const std::string& length) {
+    std::string cmd = "qemu-io -d /machine/peripheral/" + alias + "/virtio-backend \"write -P " +
+                      pattern + " " + offset + " " + length + "\"";
+    auto out =
+        RunChecked({"virsh", "-c", "qemu:///system", "qemu-monitor-command", name, "--hmp", cmd});
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    // qemu-io reports success on QEMU's stdout (the domain log); only errors come back here.
+    ASSERT_THAT(*out, Not(HasSubstr("rror"))) << *out;
+  }
+
+  std::set<std::string> Bitmaps(const std::string& image) {
+    auto out = RunChecked({"qemu-img", "info", "-U", "--output=json", image});
+    EXPECT_TRUE(out.ok()) << out.status().ToString();
+    std::set<std::string> names;
+    if (!out.ok()) return names;
+    Json info = Json::parse(*out);
+    for (const auto& b : info["format-specific"]["data"].value("bitmaps", Json::array())) {
+      names.insert(b["name"].get<std::string>());
+    }
+    return names;
+  }
+
+  std::vector<std::string> Checkpoints(const std::string& name) {
+    auto list = hv_->ListCheckpoints(name);
+    EXPECT_TRUE(list.ok()) << list.status().ToString();
+    return list.ok() ? *list : std::vector<std::string>{};
+  }
+
+  std::set<std::string> FilesIn(const std::string& dir) {
+    std::set<std::string> files;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+      files.insert(e.path().filename().string());
+    }
+    return files;
+  }
+};
+
+TEST_F(LibvirtHypervisorBackupTest, FullThenIncrementalExports) {
+  std::string name = NewName("pull");
+  std::string os = MakeDisk("os.qcow2");
+  std::string data = MakeDisk("data.qcow2", "32M");
+  std::string other = MakeDisk("other.qcow2", "16M");
+  WritePattern(os, "0xab", "0");
+  WritePattern(data, "0xcd", "4M");
+  ASSERT_TRUE(hv_->Define(Spec(name, {os, data, other})).ok());
+  ASSERT_TRUE(hv_->Start(name).ok());
+
+  // Full export of two of the three disks; no agent answers, so the instant is not frozen.
+  PullBackupSpec full = Backup({"vda", "vdb"}, "ck-1");
+  full.quiesce = true;
+  auto b = hv_->BeginPullBackup(name, full);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_FALSE(b->frozen);
+  EXPECT_EQ(b->socket_path, full.socket_path);
+  ASSERT_EQ(b->disks.size(), 2u);
+  EXPECT_EQ(b->disks[0].target_dev, "vda");
+  EXPECT_EQ(b->disks[0].bitmap, "") << "full export";
+  EXPECT_EQ(b->disks[0].size_bytes, 64u << 20);
+  EXPECT_EQ(b->disks[1].target_dev, "vdb");
+  EXPECT_EQ(b->disks[1].size_bytes, 32u << 20);
+  const std::vector<std::string> images = {os, data};
+  for (size_t i = 0; i < 2; ++i) {
+    Nbd h = ConnectNbd(b->socket_path, b->disks[i].export_name);
+    ASSERT_TRUE(h);
+    EXPECT_EQ(nbd_get_size(h.get()), static_cast<int64_t>(b->disks[i].size_bytes));
+    std::string got = NbdRead(h.get(), 0, b->disks[i].size_bytes);
+    EXPECT_TRUE(got == RawContent(images[i])) << b->disks[i].target_dev << " differs";
+  }
+  {
+    Nbd h = ConnectNbd(b->socket_path, b->disks[1].export_name);
+    ASSERT_TRUE(h);
+    EXPECT_EQ(NbdRead(h.get(), 4 << 20, 4096), std::string(4096, '\xcd'));
+  }
+  EXPECT_EQ(hv_->BeginPullBackup(name, Backup({"vda"}, "ck-x")).status().code(),
+            StatusCode::kConflict)
+      << "one backup job at a time";
+
+  ASSERT_TRUE(hv_->EndPullBackup(name).ok());
+  EXPECT_FALSE(PathExists(full.socket_path)) << "the socket is gone";
+  EXPECT_TRUE(FilesIn(full.scratch_dir).empty()) << "scratch files are gone";
+  {
+    Nbd h(nbd_create());
+    EXPECT_EQ(nbd_connect_unix(h.get(), full.socket_path.c_str()), -1) << "nobody serves";
+  }
+  EXPECT_TRUE(hv_->EndPullBackup(name).ok()) << "no job: OK";
+  EXPECT_EQ(Checkpoints(name), std::vector<std::string>{"ck-1"});
+  EXPECT_EQ(hv_->Info(name)->state, PowerState::kRunning);
+
+  // Incremental with nothing written since ck-1: a bitmap with no dirty block.
+  auto inc = hv_->BeginPullBackup(name, Backup({"vda", "vdb"}, "ck-2", "ck-1"));
+  ASSERT_TRUE(inc.ok()) << inc.status().ToString();
+  ASSERT_EQ(inc->disks.size(), 2u);
+  for (const auto& disk : inc->disks) {
+    ASSERT_NE(disk.bitmap, "") << disk.target_dev;
+    std::string ctx = "qemu:dirty-bitmap:" + disk.bitmap;
+    Nbd h = ConnectNbd(inc->socket_path, disk.export_name, ctx);
+    ASSERT_TRUE(h);
+    EXPECT_EQ(nbd_can_meta_context(h.get(), ctx.c_str()), 1) << ctx;
+    EXPECT_TRUE(FlaggedExtents(h.get(), ctx).empty()) << disk.target_dev;
+  }
+  // A write after the instant: the export still shows the disk as it was at the instant
+  // (QEMU copies the old blocks to the scratch file first).
+  Nbd vdb = ConnectNbd(inc->socket_path, inc->disks[1].export_name);
+  ASSERT_TRUE(vdb);
+  GuestWrite(name, "virtio-disk1", "0x77", "8M", "64k");
+  EXPECT_EQ(NbdRead(vdb.get(), 8 << 20, 64 << 10), std::string(64 << 10, '\0'));
+  vdb.reset();
+  ASSERT_TRUE(hv_->EndPullBackup(name).ok());
+
+  // The next incremental backup sees exactly that write.
+  auto next = hv_->BeginPullBackup(name, Backup({"vda", "vdb"}, "ck-3", "ck-2"));
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  std::vector<std::vector<Extent>> dirty;
+  for (const auto& disk : next->disks) {
+    std::string ctx = "qemu:dirty-bitmap:" + disk.bitmap;
+    Nbd h = ConnectNbd(next->socket_path, disk.export_name, ctx);
+    ASSERT_TRUE(h);
+    dirty.push_back(FlaggedExtents(h.get(), ctx));
+    if (disk.target_dev == "vdb") {
+      EXPECT_EQ(NbdRead(h.get(), 8 << 20, 64 << 10), std::string(64 << 10, '\x77'));
+    }
+  }
+  EXPECT_TRUE(dirty[0].empty());
+  EXPECT_EQ(dirty[1], (std::vector<Extent>{{8 << 20, 64 << 10}}));
+  ASSERT_TRUE(hv_->EndPullBackup(name).ok());
+
+  // Incremental from an older checkpoint covers everything since it.
+  auto older = hv_->BeginPullBackup(name, Backup({"vdb"}, "ck-4", "ck-1"));
+  ASSERT_TRUE(older.ok()) << older.status().ToString();
+  {
+    std::string ctx = "qemu:dirty-bitmap:" + older->disks[0].bitmap;
+    Nbd h = ConnectNbd(older->socket_path, older->disks[0].export_name, ctx);
+    ASSERT_TRUE(h);
+    EXPECT_EQ(FlaggedExtents(h.get(), ctx), (std::vector<Extent>{{8 << 20, 64 << 10}}));
+  }
+  ASSERT_TRUE(hv_->EndPullBackup(name).ok());
+  EXPECT_EQ(Checkpoints(name), (std::vector<std::string>{"ck-1", "ck-2", "ck-3", "ck-4"}));
+  EXPECT_EQ(Bitmaps(other), std::set<std::string>{}) << "disks not backed up get no bitmap";
+}
+
+TEST_F(LibvirtHypervisorBackupTest, Refusals) {
+  std::string name = NewName("pullno");
+  std::string os = MakeDisk("os.qcow2");
+  ASSERT_TRUE(hv_->Define(Spec(name, {os})).ok());
+
+  auto stopped = hv_->BeginPullBackup(name, Backup({"vda"}, "ck-1"));
+  EXPECT_EQ(stopped.status().code(), StatusCode::kConflict) << stopped.status().ToString();
+  EXPECT_EQ(stopped.status().arm_code(), "OperationNotAllowed");
+  EXPECT_THAT(stopped.status().message(), HasSubstr("not running"));
+
+  ASSERT_TRUE(hv_->Start(name).ok());
+  auto missing = hv_->BeginPullBackup(name, Backup({"vda"}, "ck-1", "ck-0"));
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound) << missing.status().ToString();
+  EXPECT_EQ(missing.status().arm_code(), "CheckpointNotFound");
+  EXPECT_EQ(hv_->BeginPullBackup(name, Backup({"vdz"}, "ck-1")).status().code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(hv_->BeginPullBackup(name, Backup({"vda"}, "ck/1")).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(hv_->BeginPullBackup(name, Backup({"vda", "vda"}, "ck-1")).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(hv_->BeginPullBackup(prefix_ + "absent", Backup({"vda"}, "ck-1")).status().code(),
+            StatusCode::kNotFound);
+
+  // A socket directory QEMU's user cannot write (root's, 0755): refused with a hint.
+  PullBackupSpec root_dir = Backup({"vda"}, "ck-1");
+  root_dir.socket_path = Path("backup.sock");
+  auto denied = hv_->BeginPullBackup(name, root_dir);
+  EXPECT_FALSE(denied.ok());
+  EXPECT_THAT(denied.status().message(), HasSubstr("writable by QEMU's user"))
+      << denied.status().ToString();
+  EXPECT_TRUE(Checkpoints(name).empty()) << "a failed start leaves no checkpoint";
+  EXPECT_TRUE(FilesIn(Path("scratch")).empty());
+
+  ASSERT_TRUE(hv_->BeginPullBackup(name, Backup({"vda"}, "ck-1")).ok());
+  ASSERT_TRUE(hv_->EndPullBackup(name).ok());
+  EXPECT_EQ(hv_->BeginPullBackup(name, Backup({"vda"}, "ck-1")).status().code(),
+            StatusCode::kConflict)
+      << "checkpoint names are unique";
+
+  EXPECT_TRUE(hv_->EndPullBackup(prefix_ + "absent").ok());
+  EXPECT_TRUE(hv_->DeleteCheckpoint(prefix_ + "absent", "ck-1").ok());
+  EXPECT_EQ(hv_->ListCheckpoints(prefix_ + "absent").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(LibvirtHypervisorBackupTest, RawDiskIsExportedInFullEveryTime) {
+  std::string name = NewName("raw");
+  std::string os = MakeDisk("os.qcow2");
+  std::string raw = Path("data.raw");
+  ASSERT_TRUE(RunChecked({"qemu-img", "create", "-q", "-f", "raw", raw, "8M"}).ok());
+  ASSERT_TRUE(RunChecked({"qemu-io", "-f", "raw", "-c", "write -P 0x5a 1M 1M", raw}).ok());
+  DomainSpec spec = Spec(name, {os, raw});
+  spec.disks[1].format = "raw";
+  ASSERT_TRUE(hv_->Define(spec).ok());
+  ASSERT_TRUE(hv_->Start(name).ok());
+  ASSERT_TRUE(hv_->BeginPullBackup(name, Backup({"vda", "vdb"}, "ck-1")).ok());
+  ASSERT_TRUE(hv_->EndPullBackup(name).ok());
+  // A raw image cannot hold a bitmap: ck-1 covers vda only, and vdb is exported in full.
+  auto inc = hv_->BeginPullBackup(name, Backup({"vda", "vdb"}, "ck-2", "ck-1"));
+  ASSERT_TRUE(inc.ok()) << inc.status().ToString();
+  EXPECT_NE(inc->disks[0].bitmap, "");
+  EXPECT_EQ(inc->disks[1].bitmap, "");
+  Nbd h = ConnectNbd(inc->socket_path, inc->disks[1].export_name);
+  ASSERT_TRUE(h);
+  std::string got = NbdRead(h.get(), 0, 8 << 20);
+  EXPECT_TRUE(got == RawContent(raw));
+  h.reset();
+  ASSERT_TRUE(hv_->EndPullBackup(name).ok());
+}
+
+TEST_F(LibvirtHypervisorBackupTest, CheckpointsAcrossRedefineDiskChangesDeleteAndUndefine) {
+  std::string name = NewName("ckpt");
+  std::string os = MakeDisk("os.qcow2");
+  std::string data = MakeDisk("data.qcow2", "32M");
+  DomainSpec spec = Spec(name, {os, data});
+  ASSERT_TRUE(hv_->Define(spec).ok());
+  ASSERT_TRUE(hv_->Start(name).ok());
+  std::string from;
+  for (std::string ck : {"ck-a", "ck-b", "ck-c"}) {
+    auto b = hv_->BeginPullBackup(name, Backup({"vda", "vdb"}, ck, from));
+    ASSERT_TRUE(b.ok()) << ck << ": " << b.status().ToString();
+    ASSERT_TRUE(hv_->EndPullBackup(name).ok());
+    from = ck;
+  }
+  EXPECT_EQ(Checkpoints(name), (std::vector<std::string>{"ck-a", "ck-b", "ck-c"}));
+
+  // Deleting a checkpoint in the middle (running): the others stay usable.
+  ASSERT_TRUE(hv_->DeleteCheckpoint(name, "ck-b").ok());
+  EXPECT_TRUE(hv_->DeleteCheckpoint(name, "ck-b").ok()) << "absent is OK";
+  EXPECT_EQ(Checkpoints(name), (std::vector<std::string>{"ck-a", "ck-c"}));
+  auto after_delete = hv_->BeginPullBackup(name, Backup({"vda"}, "ck-d", "ck-a"));
+  ASSERT_TRUE(after_delete.ok()) << after_delete.status().ToString();
+  // libvirt lets the base of a running backup go: the export has its own copy of the bitmap.
+  Status during = hv_->DeleteCheckpoint(name, "ck-c");
+  EXPECT_TRUE(during.ok()) << during.ToString();
+  {
+    std::string ctx = "qemu:dirty-bitmap:" + after_delete->disks[0].bitmap;
+    Nbd h = ConnectNbd(after_delete->socket_path, after_delete->disks[0].export_name, ctx);
+    ASSERT_TRUE(h);
+    EXPECT_TRUE(FlaggedExtents(h.get(), ctx).empty());
+  }
+  ASSERT_TRUE(hv_->EndPullBackup(name).ok());
+  EXPECT_EQ(Checkpoints(name), (std::vector<std::string>{"ck-a", "ck-d"}));
+  auto base_c = hv_->BeginPullBackup(name, Backup({"vda"}, "ck-dd", "ck-c"));
+  EXPECT_EQ(base_c.status().arm_code(), "CheckpointNotFound") << base_c.status().ToString();
+
+  // Hot-plug with checkpoints present; a disk the base checkpoint did not cover is exported
+  // fully within the incremental backup.
+  DiskAttachment extra;
+  extra.target_dev = "vdc";
+  extra.path = MakeDisk("extra.qcow2", "16M");
+  ASSERT_TRUE(hv_->AttachDisk(name, extra).ok());
+  auto mixed = hv_->BeginPullBackup(name, Backup({"vda", "vdc"}, "ck-e", "ck-d"));
+  ASSERT_TRUE(mixed.ok()) << mixed.status().ToString();
+  EXPECT_NE(mixed->disks[0].bitmap, "");
+  EXPECT_EQ(mixed->disks[1].bitmap, "") << "vdc: full";
+  EXPECT_EQ(mixed->disks[1].size_bytes, 16u << 20);
+  ASSERT_TRUE(hv_->EndPullBackup(name).ok());
+
+  // Redefinition keeps the checkpoints (running, then stopped).
+  spec.disks.push_back(extra);
+  spec.memory_mib = 160;
+  ASSERT_TRUE(hv_->Define(spec).ok());
+  const std::vector<std::string> all = {"ck-a", "ck-d", "ck-e"};
+  EXPECT_EQ(Checkpoints(name), all);
+  ASSERT_TRUE(hv_->PowerOff(name).ok());
+  spec.memory_mib = 192;
+  ASSERT_TRUE(hv_->Define(spec).ok());
+  EXPECT_EQ(Checkpoints(name), all);
+
+  // Stopped domain: each checkpoint is a persistent bitmap of the same name in the qcow2 of
+  // every disk it covered (vdb was not in ck-d and ck-e; vdc only in ck-e).
+  EXPECT_EQ(Bitmaps(os), (std::set<std::string>{"ck-a", "ck-d", "ck-e"}));
+  EXPECT_EQ(Bitmaps(data), (std::set<std::string>{"ck-a"}));
+  EXPECT_EQ(Bitmaps(extra.path), (std::set<std::string>{"ck-e"}));
+  auto stopped = hv_->BeginPullBackup(name, Backup({"vda"}, "ck-f", "ck-e"));
+  EXPECT_EQ(stopped.status().code(), StatusCode::kConflict);
+
+  // Deleting while stopped (libvirt 9.0 itself refuses that).
+  Status offline = hv_->DeleteCheckpoint(name, "ck-a");
+  ASSERT_TRUE(offline.ok()) << offline.ToString();
+  EXPECT_EQ(Checkpoints(name), (std::vector<std::string>{"ck-d", "ck-e"}));
+  EXPECT_EQ(Bitmaps(os), (std::set<std::string>{"ck-d", "ck-e"}));
+  EXPECT_EQ(Bitmaps(data), (std::set<std::string>{}));
+  EXPECT_TRUE(hv_->DeleteCheckpoint(name, "ck-a").ok()) << "absent is OK";
+
+  // A replaced disk lacks the checkpoint's bitmap: CheckpointNotFound.
+  ASSERT_TRUE(hv_->DetachDisk(name, "vdc").ok()) << "detach with checkpoints present";
+  extra.path = MakeDisk("extra-2.qcow2", "16M");
+  ASSERT_TRUE(hv_->AttachDisk(name, extra).ok());
+  ASSERT_TRUE(hv_->Start(name).ok());
+  auto replaced = hv_->BeginPullBackup(name, Backup({"vda", "vdc"}, "ck-f", "ck-e"));
+  EXPECT_EQ(replaced.status().code(), StatusCode::kNotFound) << replaced.status().ToString();
+  EXPECT_EQ(replaced.status().arm_code(), "CheckpointNotFound");
+  EXPECT_THAT(replaced.status().message(), HasSubstr("vdc"));
+  auto unaffected = hv_->BeginPullBackup(name, Backup({"vda"}, "ck-f", "ck-e"));
+  ASSERT_TRUE(unaffected.ok()) << unaffected.status().ToString();
+  ASSERT_TRUE(hv_->EndPullBackup(name).ok());
+
+  // Undefine with checkpoints present.
+  ASSERT_TRUE(hv_->PowerOff(name).ok());
+  Status undefined = hv_->Undefine(name);
+  ASSERT_TRUE(undefined.ok()) << undefined.ToString();
+  EXPECT_EQ(hv_->Info(name).status().code(), StatusCode::kNotFound);
+  // A domain defined again on the same disks starts without checkpoints.
+  ASSERT_TRUE(hv_->Define(spec).ok());
+  EXPECT_TRUE(Checkpoints(name).empty());
 }
 
 }  // namespace

@@ -108,6 +108,11 @@ Result<std::unique_ptr<QemuNbdExport>> QemuNbdExport::Start(const QemuNbdOptions
   }
   if (pid == 0) {
     // Child: only async-signal-safe calls until exec.
+    // The signal mask survives exec: a daemon that blocks SIGTERM for sigwait() would hand
+    // qemu-nbd a blocked SIGTERM, and Stop() would have to wait out its 10 s and SIGKILL it.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != parent) ::_exit(127);
     int devnull = ::open("/dev/null", O_RDONLY);
