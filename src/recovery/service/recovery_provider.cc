@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 
@@ -695,6 +696,8 @@ Status RecoveryProvider::RunBackup(const ResourceId& job_id, OperationContext& o
           {"diskSizeGB", sp["osDisk"].value("diskSizeGB", 1)}}},
         {"dataDisks", disks_cfg},
         {"computerName", vm->body["properties"]["osProfile"].value("computerName", "")},
+        // The user script runs at every boot of the tiny guest; a restored VM keeps it.
+        {"customData", vm->internal.value("customData", "")},
         {"tags", vm->body.value("tags", Json::object())}};
     breq.metadata = {{"protectedItemId", item.body.value("id", "")}, {"jobId", job_id.ToString()}};
     breq.wanted = pol.consistency;
@@ -719,7 +722,12 @@ Status RecoveryProvider::RunBackup(const ResourceId& job_id, OperationContext& o
     vault::RecoveryPoint prev_point;
     ASSIGN_OR_RETURN(auto pts, ListAll(ctx_.store, item_id.Key() + "/recoverypoints/", kPointType));
     if (!pts.empty()) {
-      auto p = v->ReadPoint(pts.back().body.value("name", ""));
+      // Newest by capture time (names sort by second only).
+      auto newest = std::max_element(pts.begin(), pts.end(), [](const store::Record& a, const store::Record& b) {
+        return a.body["properties"].value("recoveryPointTime", "") <
+               b.body["properties"].value("recoveryPointTime", "");
+      });
+      auto p = v->ReadPoint(newest->body.value("name", ""));
       if (p.ok()) {
         prev_point = std::move(p).value();
         prev = &prev_point;
@@ -1043,7 +1051,9 @@ Status RecoveryProvider::RunRestore(const ResourceId& job_id, OperationContext& 
                         {"deleteOption", "Delete"},
                         {"managedDisk", {{"id", disk_ids.value("osdisk", "")}}}}},
                       {"dataDisks", data}}},
-                    {"osProfile", {{"computerName", vm_name}}}}}};
+                    {"osProfile",
+                     {{"computerName", vm_name},
+                      {"customData", point.vm_config.value("customData", "")}}}}}};
       ASSIGN_OR_RETURN(ApiResponse resp, hooks_.put_vm(put, vm));
       auto it = resp.headers.find("Azure-AsyncOperation");
       if (it != resp.headers.end()) {
