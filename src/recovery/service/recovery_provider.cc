@@ -940,7 +940,9 @@ Result<ApiResponse> RecoveryProvider::StartRestore(const ApiRequest& req, const 
     targets.push_back({{"disk", chosen[i]}, {"diskId", did.ToString()}});
   }
   params["targets"] = targets;
-  Json props = {{"entityFriendlyName", point.body["properties"].value("sourceResourceId", "")},
+  std::string source_vm = point.body["properties"].value("sourceResourceId", "");
+  Json props = {{"entityFriendlyName", source_vm.substr(source_vm.rfind('/') + 1)},
+                {"sourceResourceId", source_vm},
                 {"protectedItemId", point_id.Parent().ToString()},
                 {"recoveryPointId", point_id.ToString()},
                 {"restoreType", params["restoreType"]}};
