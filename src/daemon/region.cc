@@ -110,6 +110,10 @@ Result<std::unique_ptr<Region>> Region::Start(const RegionConfig& config) {
   hooks.put_vm = [compute_raw](const api::ApiRequest& req, const ResourceId& id) {
     return compute_raw->Put(req, id);
   };
+  hooks.post_vm = [compute_raw](const api::ApiRequest& req, const ResourceId& id,
+                                const std::string& action) {
+    return compute_raw->Post(req, id, action);
+  };
   auto recovery_p = std::make_unique<recovery::service::RecoveryProvider>(
       ctx, r->hypervisor_.get(), r->disks_.get(), std::move(hooks));
   RETURN_IF_ERROR(compute_p->Start());

@@ -182,6 +182,31 @@ TEST_F(BackupTest, IncrementalForeverChainAndRestoreAsNewVm) {
   EXPECT_EQ(stopped["properties"].value("consistency", ""), "CrashConsistent");
   EXPECT_FALSE(stopped["properties"].value("consistencyReason", "").empty());
 
+  // ---- restore in place (OriginalLocation) of the first, full point: the VM keeps its id and
+  // comes back with gen1; the next backup cannot be incremental (history replaced) and says why
+  {
+    Json oldest = pts.json["value"][0];
+    for (auto& p : pts.json["value"])
+      if (p["properties"].value("recoveryPointTime", "") <
+          oldest["properties"].value("recoveryPointTime", ""))
+        oldest = p;
+    Json r = FinishJob(d.Post(oldest.value("id", "") + "/restore",
+                              {{"restoreType", "OriginalLocation"}}));
+    ASSERT_EQ(r["properties"].value("status", ""), "Completed") << r.dump();
+    ASSERT_SUCCEEDED(d.WaitFor(d.Act("POST", vm_path + "/start"), Seconds(120)));
+    ASSERT_TRUE(d.WaitForConsole(vm_path, "STRATUS-GUEST-READY", Seconds(120), 2));
+    std::string dev2;
+    ASSERT_TRUE(Daemon::WaitGuestDisk(dom, "lun0", true, Seconds(60), &dev2));
+    EXPECT_EQ(Guest(dom, "mkdir -p /mnt/o; mount -o ro /dev/" + dev2 + " /mnt/o && cat /mnt/o/gen.txt"),
+              "gen1\n");
+    auto g = d.Get(vm_path);
+    EXPECT_EQ(g.json.value("id", ""), vm_rid) << "the VM keeps its identity";
+    Json after = FinishJob(d.Post(item_path + "/backup"));
+    ASSERT_EQ(after["properties"].value("status", ""), "Completed") << after.dump();
+    EXPECT_EQ(after["properties"].value("backupType", ""), "FullDedup") << after.dump();
+    EXPECT_FALSE(after["properties"].value("fallbackReason", "").empty()) << after.dump();
+  }
+
   // ---- verify: clean; then a corrupted chunk is named and refused
   {
     auto ver = d.Post(VaultPath("v1") + "/verify");
@@ -227,7 +252,7 @@ TEST_F(BackupTest, IncrementalForeverChainAndRestoreAsNewVm) {
   // ---- jobs history; stop protection with data; the vault can go
   auto jobs = d.Get(VaultPath("v1") + "/backupJobs");
   ASSERT_EQ(jobs.status, 200);
-  EXPECT_GE(jobs.json["value"].size(), 6u) << jobs.body;
+  EXPECT_GE(jobs.json["value"].size(), 8u) << jobs.body;
   EXPECT_EQ(d.Delete(VaultPath("v1")).status, 409) << "a vault with protected items stays";
   EXPECT_EQ(d.Delete(item_path + "?deleteBackupData=true").status, 200);
   EXPECT_EQ(d.Delete(VaultPath("v1")).status, 200);

@@ -921,16 +921,40 @@ Result<ApiResponse> RecoveryProvider::StartRestore(const ApiRequest& req, const 
     RETURN_IF_ERROR(ValidateResourceName(prefix, "disk name prefix", 60));
     for (auto& d : chosen) disk_names.push_back(prefix + "-" + d);
   } else if (EqualsIgnoreCase(type, "OriginalLocation")) {
-    return InvalidArgument("restoreType OriginalLocation is not available yet; restore as a new "
-                           "VM (AlternateLocation) or as disks (RestoreDisks).",
-                           "restoreType", "FeatureNotAvailable");
+    // The VM keeps its identity; its disks' contents are replaced by the point's.
+    params["restoreType"] = "OriginalLocation";
+    std::string src = point.body["properties"].value("sourceResourceId", "");
+    ASSIGN_OR_RETURN(ResourceId vm_id, ResourceId::Parse(src));
+    auto vm = ctx_.store->Get(vm_id.Key());
+    if (!vm.ok())
+      return NotFound("The source VM '" + src + "' no longer exists; restore as a new VM "
+                      "(AlternateLocation) instead.",
+                      "restoreType", "SourceVmNotFound");
+    const Json& sp = vm->body["properties"]["storageProfile"];
+    Json in_place = Json::array();
+    for (auto& d : chosen) {
+      std::string disk_id;
+      if (d == "osdisk") {
+        disk_id = sp["osDisk"]["managedDisk"].value("id", "");
+      } else {
+        for (auto& dd : sp["dataDisks"])
+          if ("lun" + std::to_string(dd.value("lun", -1)) == d) disk_id = dd["managedDisk"].value("id", "");
+      }
+      if (disk_id.empty())
+        return Conflict("VM '" + vm_id.name() + "' has no disk at " + d + " any more; choose the "
+                        "disks to restore with 'disks'.",
+                        "disks", "DiskNotFound");
+      in_place.push_back({{"disk", d}, {"diskId", disk_id}});
+    }
+    params["targets"] = in_place;
+    params["vmId"] = vm->body.value("id", src);
   } else {
     return InvalidArgument("restoreType must be AlternateLocation, RestoreDisks or "
                            "OriginalLocation.",
                            "restoreType");
   }
   Json targets = Json::array();
-  for (size_t i = 0; i < chosen.size(); ++i) {
+  for (size_t i = 0; i < disk_names.size(); ++i) {
     ResourceId did = ResourceId::Resource(point_id.subscription(), rg, "Stratus.Storage", "disks",
                                           disk_names[i]);
     RETURN_IF_ERROR(ValidateResourceName(did.name(), "disk", 80));
@@ -939,7 +963,7 @@ Result<ApiResponse> RecoveryProvider::StartRestore(const ApiRequest& req, const 
                       "disks", "ResourceExists");
     targets.push_back({{"disk", chosen[i]}, {"diskId", did.ToString()}});
   }
-  params["targets"] = targets;
+  if (!params.contains("targets")) params["targets"] = targets;
   std::string source_vm = point.body["properties"].value("sourceResourceId", "");
   Json props = {{"entityFriendlyName", source_vm.substr(source_vm.rfind('/') + 1)},
                 {"sourceResourceId", source_vm},
@@ -970,6 +994,21 @@ Status RecoveryProvider::RunRestore(const ResourceId& job_id, OperationContext& 
     ASSIGN_OR_RETURN(vault::RecoveryPoint point, v->ReadPoint(point_id.name()));
     int64_t started = ctx_.clock->NowMs();
     UpdateJob(job_id, [&](Json& p) { p["status"] = "InProgress"; });
+    if (params.value("restoreType", "") == "OriginalLocation") {
+      RETURN_IF_ERROR(RestoreInPlace(job_id, params, *v, point, octx));
+      int64_t now = ctx_.clock->NowMs();
+      Json final_props;
+      UpdateJob(job_id, [&](Json& p) {
+        p["status"] = "Completed";
+        p["endTime"] = FormatIso8601(now);
+        p["durationMs"] = now - started;
+        p["duration"] = std::to_string((now - started) / 1000.0).substr(0, 6) + "s";
+        p["result"] = {{"vmId", params.value("vmId", "")}};
+        final_props = p;
+      });
+      octx.result() = final_props;
+      return Status::Ok();
+    }
     uint64_t total = 0;
     for (auto& t : params["targets"]) {
       const vault::DiskIndex* d = point.FindDisk(t.value("disk", ""));
@@ -1095,6 +1134,113 @@ Status RecoveryProvider::RunRestore(const ResourceId& job_id, OperationContext& 
   }();
   if (!st.ok()) FailJob(job_id, st);
   return st;
+}
+
+Status RecoveryProvider::WaitComputeOperation(const ApiResponse& resp) {
+  auto it = resp.headers.find("Azure-AsyncOperation");
+  if (it == resp.headers.end()) return Status::Ok();
+  std::string op = it->second.substr(it->second.rfind('/') + 1);
+  for (;;) {
+    auto rec = ctx_.ops->Get(op);
+    if (!rec.ok()) return rec.status();
+    if (rec->status != "InProgress") {
+      if (rec->status != "Succeeded")
+        return Internal(rec->body["error"].value("message", "operation " + rec->status));
+      return Status::Ok();
+    }
+    std::unique_lock<std::mutex> g(sched_mu_);
+    if (stopping_) return Unavailable("stratusd is stopping");
+    sched_cv_.wait_for(g, std::chrono::milliseconds(300));
+  }
+}
+
+Status RecoveryProvider::RestoreInPlace(const ResourceId& job_id, const Json& params,
+                                        vault::Vault& v, const vault::RecoveryPoint& point,
+                                        OperationContext& octx) {
+  ASSIGN_OR_RETURN(ResourceId vm_id, ResourceId::Parse(params.value("vmId", "")));
+  ASSIGN_OR_RETURN(store::Record vm, ctx_.store->Get(vm_id.Key()));
+  std::string dom = vm.internal.value("domain", "");
+  auto info = hv_->Info(dom);
+  bool was_running = info.ok() && info->state == compute::PowerState::kRunning;
+  ApiRequest req;
+  req.method = "POST";
+  req.caller = "restore " + job_id.name();
+  req.body = Json::object();
+  // 1. Restore every disk next to its target while the VM still runs.
+  std::vector<std::pair<std::string, std::string>> swaps;  // restored file -> disk file
+  auto cleanup = [&] {
+    for (auto& sw : swaps) RemoveFile(sw.first);
+  };
+  int i = 0;
+  const int n = static_cast<int>(params["targets"].size());
+  for (auto& t : params["targets"]) {
+    std::string disk = t.value("disk", "");
+    ASSIGN_OR_RETURN(ResourceId did, ResourceId::Parse(t.value("diskId", "")));
+    auto path = disks_->PathOf(did);
+    if (!path.ok()) {
+      cleanup();
+      return path.status();
+    }
+    std::string tmp = *path + ".restoring";
+    RemoveFile(tmp);
+    octx.SetProgress(5 + 60 * i++ / std::max(1, n), "restoring " + disk);
+    Status rs = RestoreVmDisk(v, point, disk, tmp);
+    if (!rs.ok()) {
+      RemoveFile(tmp);
+      cleanup();
+      return rs;
+    }
+    swaps.push_back({tmp, *path});
+  }
+  // 2. Stop the VM (gracefully), swap the files under the VM's lock, start it again.
+  if (was_running) {
+    octx.SetProgress(70, "stopping the VM");
+    auto r = hooks_.post_vm(req, vm_id, "powerOff");
+    Status st = r.ok() ? WaitComputeOperation(*r) : r.status();
+    if (!st.ok()) {
+      cleanup();
+      return st;
+    }
+  }
+  {
+    api::ResourceLock lock;
+    for (;;) {
+      auto l = ctx_.ops->TryLock({vm_id.Key()});
+      if (l.ok()) {
+        lock = std::move(l).value();
+        break;
+      }
+      std::unique_lock<std::mutex> g(sched_mu_);
+      if (stopping_) {
+        cleanup();
+        return Unavailable("stratusd is stopping");
+      }
+      sched_cv_.wait_for(g, std::chrono::milliseconds(300));
+    }
+    // The disks' change history ends here: drop the checkpoints of the old contents.
+    if (auto cps = hv_->ListCheckpoints(dom); cps.ok())
+      for (auto& cp : *cps) hv_->DeleteCheckpoint(dom, cp);
+    octx.SetProgress(80, "replacing the disks");
+    for (auto& sw : swaps) {
+      // A disk grown after the point keeps its current size.
+      auto cur = disks_->engine()->Usage(sw.second);
+      auto restored = disks_->engine()->Usage(sw.first);
+      if (cur.ok() && restored.ok() && cur->virtual_bytes > restored->virtual_bytes)
+        disks_->engine()->Grow(sw.first, cur->virtual_bytes);
+      if (::rename(sw.first.c_str(), sw.second.c_str()) != 0) {
+        cleanup();
+        return Internal("replacing disk file '" + sw.second + "' failed");
+      }
+      sw.first.clear();
+    }
+    swaps.clear();
+  }
+  if (was_running) {
+    octx.SetProgress(90, "starting the VM");
+    auto r = hooks_.post_vm(req, vm_id, "start");
+    RETURN_IF_ERROR(r.ok() ? WaitComputeOperation(*r) : r.status());
+  }
+  return Status::Ok();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1258,7 +1404,8 @@ Status RecoveryProvider::Start() {
             auto job = ctx_.store->Get(id->Key());
             if (job.ok()) {
               // A restore's partial files.
-              for (auto& t : job->internal["params"].value("targets", Json::array()))
+              const Json params = job->internal.value("params", Json::object());
+              for (auto& t : params.value("targets", Json::array()))
                 RemoveFile(JoinPath(ctx_.data_dir, "disks/restore-" + id->name() + "-" +
                                                        t.value("disk", "") + ".qcow2"));
             }

@@ -35,6 +35,10 @@ namespace stratus::recovery::service {
 // for an operation to end.
 struct ComputeHooks {
   std::function<Result<api::ApiResponse>(const api::ApiRequest&, const ResourceId&)> put_vm;
+  // POST {vm}/{action} (start, powerOff, ...).
+  std::function<Result<api::ApiResponse>(const api::ApiRequest&, const ResourceId&,
+                                         const std::string&)>
+      post_vm;
 };
 
 class RecoveryProvider final : public api::ResourceProvider {
@@ -80,6 +84,10 @@ class RecoveryProvider final : public api::ResourceProvider {
 
   Status RunBackup(const ResourceId& job, api::OperationContext& octx);
   Status RunRestore(const ResourceId& job, api::OperationContext& octx);
+  Status RestoreInPlace(const ResourceId& job, const Json& params, vault::Vault& v,
+                        const vault::RecoveryPoint& point, api::OperationContext& octx);
+  // Waits for the operation a compute call started (its Azure-AsyncOperation header).
+  Status WaitComputeOperation(const api::ApiResponse& resp);
   Status Prune(const ResourceId& item, const policy::BackupPolicy& policy, int64_t now_ms);
   Status DeletePoints(const ResourceId& item, bool from_vault);
 

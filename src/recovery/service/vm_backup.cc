@@ -164,6 +164,10 @@ Result<VmBackupResult> BackupVm(vault::Vault& vault, compute::Hypervisor* hv,
                               "redefined, deallocated or backed up while stopped)";
       }
     }
+    // A backup job left on the domain by a stratusd that was killed mid-backup would refuse the
+    // new one. The caller holds the VM's lock, so no other Stratus job can own it: end it.
+    Status stale = hv->EndPullBackup(req.domain);
+    if (!stale.ok()) spdlog::warn("ending a stale backup job of {}: {}", req.domain, stale.ToString());
     auto pb = hv->BeginPullBackup(req.domain, ps);
     if (!pb.ok() && pb.status().arm_code() == "CheckpointNotFound" && !ps.incremental_from.empty()) {
       out.fallback_reason = "the previous checkpoint is unusable: " + pb.status().message();
