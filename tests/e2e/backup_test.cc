@@ -174,6 +174,25 @@ TEST_F(BackupTest, IncrementalForeverChainAndRestoreAsNewVm) {
   EXPECT_EQ(Guest(copy_dom, "sha256sum /mnt/r/blob | cut -d' ' -f1"), blob_sum)
       << "the restored data disk differs from the source";
 
+  // ---- single files out of the point, without booting anything
+  {
+    auto ls = d.Post(newest_path + "/listFiles", {{"disk", "lun0"}, {"path", "/"}});
+    ASSERT_EQ(ls.status, 200) << ls.Describe();
+    bool found = false;
+    for (auto& e : ls.json["entries"])
+      if (e.value("name", "") == "blob") {
+        found = true;
+        EXPECT_EQ(e.value("size", 0), 24 << 20);
+        EXPECT_EQ(e.value("type", ""), "File");
+      }
+    EXPECT_TRUE(found) << ls.body;
+    auto ex = d.Post(newest_path + "/extractFiles", {{"disk", "lun0"}, {"paths", {"/gen.txt"}}});
+    ASSERT_EQ(ex.status, 200) << ex.Describe();
+    EXPECT_EQ(ex.json["files"][0].value("contentBase64", ""), "Z2VuMgo=") << ex.body;  // "gen2\n"
+    auto missing = d.Post(newest_path + "/extractFiles", {{"disk", "lun0"}, {"paths", {"/nope"}}});
+    EXPECT_EQ(missing.status, 404) << missing.Describe();
+  }
+
   // ---- a stopped VM: incremental from the qcow2 bitmap of the last checkpoint
   ASSERT_SUCCEEDED(d.WaitFor(d.Act("POST", vm_path + "/powerOff"), Seconds(120)));
   Json stopped = FinishJob(d.Post(item_path + "/backup"));
