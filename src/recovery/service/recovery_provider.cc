@@ -1515,13 +1515,25 @@ Status RecoveryProvider::Start() {
             RemoveTree(JoinPath(ctx_.data_dir, "scratch/" + id->name()));
             auto job = ctx_.store->Get(id->Key());
             if (job.ok()) {
-              // A restore's partial files.
-              const Json params = job->internal.value("params", Json::object());
+              // A restore's partial files. A backup job's `internal` is null (value() would
+              // throw on it).
+              const Json params = job->internal.is_object()
+                                      ? job->internal.value("params", Json::object())
+                                      : Json::object();
               for (auto& t : params.value("targets", Json::array()))
                 RemoveFile(JoinPath(ctx_.data_dir, "disks/restore-" + id->name() + "-" +
                                                        t.value("disk", "") + ".qcow2"));
             }
             FailJob(*id, st);
+            if (job.ok()) {
+              auto item_id = ResourceId::Parse(job->body["properties"].value("protectedItemId", ""));
+              auto item = item_id.ok() ? ctx_.store->Get(item_id->Key())
+                                       : Result<store::Record>(NotFound("no item"));
+              if (item.ok() && job->body["properties"].value("operation", "") == "Backup") {
+                item->body["properties"]["lastBackupStatus"] = "Failed";
+                ctx_.store->Put(*item);
+              }
+            }
           }
           return st;
         });

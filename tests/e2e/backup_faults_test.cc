@@ -1,0 +1,643 @@
+// Backup under faults, end to end on a real stratusd + libvirt/QEMU + the tiny guest:
+//  - a protected VM's data disk file vanishes: the job fails with DiskNotFound, the item says
+//    Failed, and the vault's alert webhook gets the failure;
+//  - kill -9 of stratusd while a backup of a running VM reads: after the restart the job is
+//    Failed (interrupted), the vault verifies clean, nothing of the old job is left (qemu-nbd,
+//    libvirt backup job) and the next backup completes and restores;
+//  - kill -9 while the vault's GC deletes chunks: verify is clean, GC runs again, backups and
+//    restores still work;
+//  - a customer-key vault after a restart: Locked, a wrong passphrase is refused, the right one
+//    unlocks, and the passphrase never shows up in the API or the activity log.
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "harness.h"
+
+namespace stratus::e2e {
+namespace {
+
+constexpr const char* kRg = "rg-bkfault";
+constexpr uint64_t kGiB = uint64_t{1} << 30;
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+#define ASSERT_SUCCEEDED(op) \
+  ASSERT_EQ((op).value("status", ""), "Succeeded") << "operation: " << (op).dump()
+
+// An HTTP server on 127.0.0.1 (any free port) that records the bodies POSTed to /hook. Stopped
+// and joined by the destructor, so a failing test does not leave it running.
+class WebhookServer {
+ public:
+  WebhookServer() {
+    server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        bodies_.push_back(req.body);
+      }
+      res.status = 200;
+      res.set_content("{}", "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    if (port_ > 0) thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~WebhookServer() {
+    server_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  WebhookServer(const WebhookServer&) = delete;
+  WebhookServer& operator=(const WebhookServer&) = delete;
+
+  int port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
+  std::vector<std::string> bodies() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return bodies_;
+  }
+  // Waits until at least `n` bodies arrived (or `timeout`); returns all of them.
+  std::vector<std::string> WaitFor(size_t n, Seconds timeout) const {
+    auto deadline = Clock::now() + timeout;
+    for (;;) {
+      auto b = bodies();
+      if (b.size() >= n || Clock::now() >= deadline) return b;
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+  }
+
+ private:
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = -1;
+  mutable std::mutex mu_;
+  std::vector<std::string> bodies_;  // guarded by mu_
+};
+
+// Virtual size of a disk image (qemu-img info -U), 0 if it cannot be read.
+uint64_t VirtualSize(const std::string& image) {
+  std::string out;
+  if (RunCommand({"qemu-img", "info", "-U", "--output=json", image}, &out) != 0) return 0;
+  Json j = Json::parse(out, nullptr, false);
+  return j.is_object() ? j.value("virtual-size", uint64_t{0}) : 0;
+}
+
+std::vector<std::string> Qcow2FilesIn(const std::string& dir) {
+  std::vector<std::string> out;
+  for (auto& f : FilesUnder(dir))
+    if (f.size() > 6 && f.compare(f.size() - 6, 6, ".qcow2") == 0) out.push_back(f);
+  return out;
+}
+
+// qemu-nbd processes working on files of the test root, as "pid: cmdline" lines.
+std::vector<std::string> QemuNbdProcesses(const std::string& root) {
+  std::vector<std::string> out;
+  for (pid_t p : ProcessesMentioning(root + "/")) {
+    std::string cmd = ReadWholeFile("/proc/" + std::to_string(p) + "/cmdline");
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    if (cmd.find("qemu-nbd") != std::string::npos) out.push_back(std::to_string(p) + ": " + cmd);
+  }
+  return out;
+}
+
+// "virsh domjobinfo" of a domain: the output, and whether it reports an active job.
+bool DomainHasJob(const std::string& dom, std::string* text) {
+  std::string out;
+  int rc = RunCommand({"virsh", "-c", "qemu:///system", "domjobinfo", dom}, &out);
+  *text = "rc=" + std::to_string(rc) + " " + out;
+  if (rc != 0) return false;  // e.g. the domain is gone
+  auto pos = out.find("Job type:");
+  if (pos == std::string::npos) return false;
+  auto end = out.find('\n', pos);
+  std::string type = out.substr(pos + 9, end == std::string::npos ? std::string::npos : end - pos - 9);
+  return type.find("None") == std::string::npos;
+}
+
+// Whether libvirt has a backup job on the domain (virsh backup-dumpxml succeeds).
+bool DomainHasBackupJob(const std::string& dom, std::string* text) {
+  std::string out;
+  int rc = RunCommand({"virsh", "-c", "qemu:///system", "backup-dumpxml", dom}, &out);
+  *text = "rc=" + std::to_string(rc) + " " + out;
+  return rc == 0;
+}
+
+class BackupFaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why = SkipReason();
+    if (!why.empty()) GTEST_SKIP() << why;
+    t0_ = Clock::now();
+    d_ = std::make_unique<Daemon>("regionBkF");
+    ASSERT_TRUE(d_->Start());
+    ASSERT_EQ(d_->Put(d_->GroupPath(kRg), {{"location", d_->region()}}).status, 201);
+  }
+  void TearDown() override {
+    if (d_) d_->Cleanup();
+    if (d_)
+      std::fprintf(stderr, "[e2e] %s took %.1f s\n",
+                   ::testing::UnitTest::GetInstance()->current_test_info()->name(),
+                   std::chrono::duration<double>(Clock::now() - t0_).count());
+  }
+
+  std::string VaultPath(const std::string& v) const {
+    return d_->ResourcePath(kRg, "Stratus.RecoveryServices", "vaults", v);
+  }
+  std::string OpPath(const std::string& op_id) const {
+    return d_->SubPath() + "/providers/Stratus.Resources/operations/" + op_id;
+  }
+
+  // A VM of the tiny image with a 1 GiB OS disk and a 2 GiB data disk at LUN 0. Returns its id;
+  // `dom` gets its libvirt domain.
+  std::string CreateVm(const std::string& name, std::string* dom) {
+    auto put = d_->Put(d_->VmPath(kRg, name),
+                       {{"location", d_->region()},
+                        {"properties",
+                         {{"hardwareProfile", {{"vmSize", "Standard_S1"}}},
+                          {"storageProfile",
+                           {{"imageReference", {{"id", "tiny"}}},
+                            {"osDisk", {{"name", name + "-os"}, {"diskSizeGB", 1}}},
+                            {"dataDisks",
+                             {{{"lun", 0}, {"name", name + "-data"}, {"createOption", "Empty"},
+                               {"diskSizeGB", 2}}}}}},
+                          {"osProfile", {{"computerName", name}}}}}});
+    EXPECT_EQ(put.status, 201) << put.Describe();
+    if (put.status != 201) return "";
+    Json op = d_->WaitFor(put, Seconds(180));
+    EXPECT_EQ(op.value("status", ""), "Succeeded") << op.dump();
+    *dom = DomainName(put.json["properties"].value("vmId", ""));
+    return put.json.value("id", "");
+  }
+
+  // The qcow2 file of the VM's 2 GiB data disk (the only 2 GiB image of the data dir), or "".
+  std::string DataDiskFile() const {
+    std::vector<std::string> found;
+    for (auto& f : Qcow2FilesIn(d_->data_dir() + "/disks"))
+      if (VirtualSize(f) == 2 * kGiB) found.push_back(f);
+    EXPECT_EQ(found.size(), 1u) << "2 GiB images under " << d_->data_dir() << "/disks";
+    return found.size() == 1 ? found[0] : "";
+  }
+
+  // Vault `vault` (extra `vault_props`), a daily policy and a protected item for `vm_rid`.
+  // Returns the item's path.
+  std::string Protect(const std::string& vault, const Json& vault_props, const std::string& vm_rid,
+                      const std::string& consistency) {
+    Json body = {{"location", d_->region()}};
+    if (!vault_props.empty()) body["properties"] = vault_props;
+    auto v = d_->Put(VaultPath(vault), body);
+    EXPECT_EQ(v.status, 201) << v.Describe();
+    auto pol = d_->Put(VaultPath(vault) + "/backupPolicies/daily",
+                       {{"properties",
+                         {{"schedule", {{"frequency", "Daily"}, {"times", {"02:00"}}}},
+                          {"retention", {{"daily", {{"count", 30}}}}},
+                          {"consistency", consistency}}}});
+    EXPECT_EQ(pol.status, 201) << pol.Describe();
+    const std::string item_path = VaultPath(vault) + "/protectedItems/" + vault + "-item";
+    auto item = d_->Put(item_path, {{"properties",
+                                     {{"sourceResourceId", vm_rid},
+                                      {"policyId", pol.json.value("id", "")}}}});
+    EXPECT_EQ(item.status, 201) << item.Describe();
+    return item_path;
+  }
+
+  // The job a 202 of "backup now"/"restore" started, after its operation ended; the operation
+  // is in ["operation"].
+  Json FinishJob(const HttpResponse& accepted, Seconds timeout = Seconds(300)) {
+    EXPECT_EQ(accepted.status, 202) << accepted.Describe();
+    if (accepted.status != 202) return Json::object();
+    Json op = d_->WaitFor(accepted, timeout);
+    auto j = d_->Get(accepted.json.value("id", ""));
+    EXPECT_EQ(j.status, 200) << j.Describe();
+    Json out = j.json.is_object() ? j.json : Json::object();
+    out["operation"] = op;
+    return out;
+  }
+
+  // Polls a job until its status is not Queued/InProgress.
+  Json WaitJobEnd(const std::string& job_path, Seconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    Json last;
+    while (Clock::now() < deadline) {
+      auto r = d_->Get(job_path);
+      if (r.status == 200 && r.json.is_object()) {
+        last = r.json;
+        std::string s = last["properties"].value("status", "");
+        if (s != "Queued" && s != "InProgress") return last;
+      }
+      std::this_thread::sleep_for(milliseconds(250));
+    }
+    ADD_FAILURE() << "job " << job_path << " still running after " << timeout.count()
+                  << " s: " << last.dump();
+    return last;
+  }
+
+  // The item's recovery points, newest first (by recoveryPointTime).
+  std::vector<Json> Points(const std::string& item_path) {
+    auto pts = d_->Get(item_path + "/recoveryPoints");
+    EXPECT_EQ(pts.status, 200) << pts.Describe();
+    std::vector<Json> out;
+    if (pts.json.is_object())
+      for (auto& p : pts.json["value"]) out.push_back(p);
+    std::sort(out.begin(), out.end(), [](const Json& a, const Json& b) {
+      return a["properties"].value("recoveryPointTime", "") >
+             b["properties"].value("recoveryPointTime", "");
+    });
+    return out;
+  }
+
+  // Restores `point_path` as managed disks named `prefix`-<disk>; checks the job completed and
+  // the disks exist. Returns the qcow2 files the restore added to the data dir.
+  std::vector<std::string> RestoreDisks(const std::string& point_path, const std::string& prefix) {
+    auto before = Qcow2FilesIn(d_->data_dir() + "/disks");
+    Json r = FinishJob(d_->Post(point_path + "/restore",
+                                {{"restoreType", "RestoreDisks"}, {"diskNamePrefix", prefix}}));
+    EXPECT_EQ(r["properties"].value("status", ""), "Completed") << r.dump();
+    Json disks = r["properties"]["result"].value("disks", Json::object());
+    EXPECT_EQ(disks.size(), 2u) << r.dump();
+    for (auto& [name, id] : disks.items()) {
+      auto g = d_->Get(id.get<std::string>());
+      EXPECT_EQ(g.status, 200) << "restored disk " << name << ": " << g.Describe();
+    }
+    std::vector<std::string> added;
+    for (auto& f : Qcow2FilesIn(d_->data_dir() + "/disks"))
+      if (std::find(before.begin(), before.end(), f) == before.end()) added.push_back(f);
+    return added;
+  }
+
+  // Runs a command in the guest; fails the test if it does not exit 0.
+  std::string Guest(const std::string& dom, const std::string& cmd, Seconds timeout = Seconds(180)) {
+    auto r = Daemon::AgentExecWhenReady(dom, cmd, timeout);
+    EXPECT_TRUE(r.ok && r.exit_code == 0) << cmd << ": " << r.Describe();
+    return r.out;
+  }
+
+  // Checks that `restored` (a restored 2 GiB image) holds the same data as `source`.
+  static void ExpectSameData(const std::string& source, const std::string& restored) {
+    std::string out;
+    int rc = RunCommand({"qemu-img", "compare", "-U", source, restored}, &out);
+    EXPECT_EQ(rc, 0) << "restored data disk " << restored << " differs from " << source << ": "
+                     << out;
+  }
+
+  std::unique_ptr<Daemon> d_;
+  Clock::time_point t0_;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+TEST_F(BackupFaultTest, DiskFileVanishedFailsJobAndAlerts) {
+  Daemon& d = *d_;
+  WebhookServer hook;
+  ASSERT_GT(hook.port(), 0) << "cannot bind the webhook server on 127.0.0.1";
+
+  std::string dom;
+  const std::string vm_rid = CreateVm("gone", &dom);
+  ASSERT_FALSE(vm_rid.empty());
+  const std::string vm_path = d.VmPath(kRg, "gone");
+  // Stopped, so that no QEMU holds the files open.
+  ASSERT_SUCCEEDED(d.WaitFor(d.Act("POST", vm_path + "/powerOff"), Seconds(120)));
+  ASSERT_EQ(Daemon::DomainState(dom), "shut off");
+
+  const std::string item_path =
+      Protect("vgone", {{"alerts", {{"webhooks", {hook.url()}}}}}, vm_rid, "CrashConsistent");
+  ASSERT_FALSE(HasFailure());
+  {
+    auto v = d.Get(VaultPath("vgone"));
+    ASSERT_EQ(v.status, 200) << v.Describe();
+    ASSERT_EQ(v.json["properties"]["alerts"]["webhooks"], Json::array({hook.url()})) << v.body;
+  }
+
+  const std::string data_file = DataDiskFile();
+  ASSERT_FALSE(data_file.empty());
+  ASSERT_TRUE(std::filesystem::remove(data_file)) << data_file;
+
+  auto accepted = d.Post(item_path + "/backup");
+  Json job = FinishJob(accepted);
+  const Json& p = job["properties"];
+  ASSERT_EQ(p.value("status", ""), "Failed") << job.dump();
+  const Json err = p.value("error", Json::object());
+  const std::string msg = err.value("message", "");
+  EXPECT_TRUE(err.value("code", "") == "DiskNotFound" || msg.find("lun0") != std::string::npos)
+      << "the error must be DiskNotFound or name the disk: " << err.dump();
+  EXPECT_EQ(job["operation"].value("status", ""), "Failed") << job["operation"].dump();
+  EXPECT_FALSE(p.value("endTime", "").empty()) << job.dump();
+
+  auto item = d.Get(item_path);
+  ASSERT_EQ(item.status, 200) << item.Describe();
+  EXPECT_EQ(item.json["properties"].value("lastBackupStatus", ""), "Failed") << item.body;
+  EXPECT_EQ(item.json["properties"].value("recoveryPointCount", -1), 0) << item.body;
+  EXPECT_TRUE(Points(item_path).empty()) << "a failed backup leaves no recovery point";
+
+  // The webhook got exactly one POST naming the job and its error.
+  auto bodies = hook.WaitFor(1, Seconds(15));
+  std::this_thread::sleep_for(milliseconds(1000));  // a duplicate would arrive now
+  bodies = hook.bodies();
+  ASSERT_EQ(bodies.size(), 1u) << "webhook POSTs: " << Json(bodies).dump();
+  Json alert = Json::parse(bodies[0], nullptr, false);
+  ASSERT_TRUE(alert.is_object()) << "webhook body is not JSON: " << bodies[0];
+  EXPECT_EQ(Lower(alert.value("jobId", "")), Lower(job.value("id", ""))) << alert.dump();
+  ASSERT_TRUE(alert.contains("error") && alert["error"].is_object()) << alert.dump();
+  EXPECT_EQ(alert["error"].value("code", ""), err.value("code", "")) << alert.dump();
+  EXPECT_FALSE(alert["error"].value("message", "").empty()) << alert.dump();
+  EXPECT_EQ(alert.value("operation", ""), "Backup") << alert.dump();
+  EXPECT_EQ(Lower(alert.value("protectedItemId", "")), Lower(item.json.value("id", "")))
+      << alert.dump();
+  EXPECT_EQ(Lower(alert.value("vaultId", "")), Lower(VaultPath("vgone"))) << alert.dump();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+TEST_F(BackupFaultTest, Kill9MidBackupThenRecover) {
+  Daemon& d = *d_;
+  std::string dom;
+  const std::string vm_rid = CreateVm("k9", &dom);
+  ASSERT_FALSE(vm_rid.empty());
+  const std::string vm_path = d.VmPath(kRg, "k9");
+  ASSERT_TRUE(d.WaitForConsole(vm_path, "STRATUS-GUEST-READY", Seconds(120)));
+  std::string dev;
+  ASSERT_TRUE(Daemon::WaitGuestDisk(dom, "lun0", true, Seconds(60), &dev));
+  Guest(dom, "set -e; dd if=/dev/urandom of=/dev/" + dev +
+                 " bs=1M count=300 conv=fsync 2>/dev/null; sync");
+  ASSERT_FALSE(HasFailure());
+  const std::string data_file = DataDiskFile();
+  ASSERT_FALSE(data_file.empty());
+
+  const std::string item_path = Protect("vk9", Json::object(), vm_rid, "FileSystemConsistent");
+  ASSERT_FALSE(HasFailure());
+
+  // Backup now; kill -9 the daemon while the job reads.
+  auto accepted = d.Post(item_path + "/backup");
+  ASSERT_EQ(accepted.status, 202) << accepted.Describe();
+  const std::string job_path = accepted.json.value("id", "");
+  ASSERT_FALSE(job_path.empty()) << accepted.Describe();
+  Json seen;
+  {
+    auto deadline = Clock::now() + Seconds(180);
+    bool reading = false;
+    while (Clock::now() < deadline) {
+      auto j = d.Get(job_path);
+      if (j.status == 200 && j.json.is_object()) {
+        seen = j.json;
+        std::string s = seen["properties"].value("status", "");
+        ASSERT_TRUE(s == "Queued" || s == "InProgress")
+            << "the backup ended before it could be interrupted: " << seen.dump();
+        if (s == "InProgress" && seen["properties"]["progress"].value("bytesDone", uint64_t{0}) > 0) {
+          reading = true;
+          break;
+        }
+      }
+      std::this_thread::sleep_for(milliseconds(30));
+    }
+    ASSERT_TRUE(reading) << "the job never reported bytes read: " << seen.dump();
+  }
+  ASSERT_TRUE(d.Kill9());
+  std::fprintf(stderr, "[e2e] killed stratusd during the backup at %s\n",
+               seen["properties"]["progress"].dump().c_str());
+  {
+    std::string info;
+    bool job_active = DomainHasBackupJob(dom, &info);
+    std::fprintf(stderr, "[e2e] after kill -9: libvirt backup job on %s: %s\n", dom.c_str(),
+                 job_active ? "yes" : "no");
+  }
+
+  ASSERT_TRUE(d.Start());
+  // The interrupted job: Failed, saying so.
+  Json job = WaitJobEnd(job_path, Seconds(60));
+  ASSERT_EQ(job["properties"].value("status", ""), "Failed") << job.dump();
+  EXPECT_NE(Lower(job["properties"]["error"].value("message", "")).find("interrupted"),
+            std::string::npos)
+      << job.dump();
+  EXPECT_TRUE(Points(item_path).empty()) << "the interrupted backup must leave no point";
+  std::fprintf(stderr, "[e2e] item lastBackupStatus after the interrupted job: %s\n",
+               d.Get(item_path).json["properties"].value("lastBackupStatus", "?").c_str());
+
+  // The vault is consistent.
+  {
+    auto ver = d.Post(VaultPath("vk9") + "/verify");
+    ASSERT_EQ(ver.status, 202) << ver.Describe();
+    Json op = d.WaitFor(ver);
+    EXPECT_EQ(op.value("status", ""), "Succeeded") << op.dump();
+    EXPECT_TRUE(op["properties"].value("problems", Json::array()).empty()) << op.dump();
+  }
+
+  // A new backup completes (the old libvirt backup job must not get in its way).
+  Json next = FinishJob(d.Post(item_path + "/backup"));
+  {
+    std::string info;
+    DomainHasBackupJob(dom, &info);
+    ASSERT_EQ(next["properties"].value("status", ""), "Completed")
+        << next.dump() << "\nvirsh backup-dumpxml: " << info;
+  }
+  const std::string type = next["properties"].value("backupType", "");
+  EXPECT_TRUE(type == "Full" || type == "FullDedup" || type == "Incremental") << next.dump();
+  const std::string point_path = next["properties"].value("recoveryPointId", "");
+  ASSERT_FALSE(point_path.empty()) << next.dump();
+  EXPECT_EQ(Points(item_path).size(), 1u);
+
+  auto added = RestoreDisks(point_path, "k9r");
+  for (auto& f : added)
+    if (VirtualSize(f) == 2 * kGiB) ExpectSameData(data_file, f);
+
+  // Nothing of the killed job is left: no qemu-nbd, no libvirt job on the domain.
+  EXPECT_TRUE(QemuNbdProcesses(d.root()).empty()) << Json(QemuNbdProcesses(d.root())).dump();
+  std::string jobinfo, backupxml;
+  EXPECT_FALSE(DomainHasJob(dom, &jobinfo)) << "virsh domjobinfo " << dom << ": " << jobinfo;
+  EXPECT_FALSE(DomainHasBackupJob(dom, &backupxml))
+      << "virsh backup-dumpxml " << dom << ": " << backupxml;
+  EXPECT_TRUE(FilesUnder(d.data_dir() + "/scratch").empty())
+      << Json(FilesUnder(d.data_dir() + "/scratch")).dump();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+TEST_F(BackupFaultTest, Kill9MidGcThenRecover) {
+  Daemon& d = *d_;
+  std::string dom;
+  const std::string vm_rid = CreateVm("gc", &dom);
+  ASSERT_FALSE(vm_rid.empty());
+  const std::string vm_path = d.VmPath(kRg, "gc");
+  ASSERT_TRUE(d.WaitForConsole(vm_path, "STRATUS-GUEST-READY", Seconds(120)));
+  std::string dev;
+  ASSERT_TRUE(Daemon::WaitGuestDisk(dom, "lun0", true, Seconds(60), &dev));
+  const std::string item_path = Protect("vgc", Json::object(), vm_rid, "FileSystemConsistent");
+  ASSERT_FALSE(HasFailure());
+  const std::string data_file = DataDiskFile();
+  ASSERT_FALSE(data_file.empty());
+
+  // Three backups, each after the guest overwrote the same 128 MiB with new random data: the
+  // older points hold many chunks nobody else references.
+  std::vector<std::string> point_paths;
+  for (int i = 0; i < 3; ++i) {
+    Guest(dom, "set -e; dd if=/dev/urandom of=/dev/" + dev +
+                   " bs=1M count=128 conv=fsync 2>/dev/null; sync");
+    Json j = FinishJob(d.Post(item_path + "/backup"));
+    ASSERT_EQ(j["properties"].value("status", ""), "Completed") << j.dump();
+    point_paths.push_back(j["properties"].value("recoveryPointId", ""));
+  }
+  ASSERT_EQ(Points(item_path).size(), 3u);
+  for (int i = 0; i < 2; ++i) {
+    auto del = d.Act("DELETE", point_paths[i]);
+    ASSERT_EQ(del.status, 200) << del.Describe();
+    EXPECT_EQ(d.Get(point_paths[i]).status, 404);
+  }
+  ASSERT_EQ(Points(item_path).size(), 1u);
+
+  auto chunk_files = [&] {
+    size_t n = 0;
+    for (auto& f : FilesUnder(d.data_dir() + "/vaults"))
+      if (f.find("/chunks/") != std::string::npos) ++n;
+    return n;
+  };
+  const size_t chunks_before = chunk_files();
+
+  auto gc = d.Post(VaultPath("vgc") + "/gc");
+  ASSERT_EQ(gc.status, 202) << gc.Describe();
+  ASSERT_TRUE(d.Kill9());
+  const size_t chunks_after_kill = chunk_files();
+  std::fprintf(stderr, "[e2e] chunk files: %zu before gc, %zu after kill -9 during gc\n",
+               chunks_before, chunks_after_kill);
+
+  ASSERT_TRUE(d.Start());
+  {
+    Json op = d.WaitFor(gc, Seconds(60));
+    std::fprintf(stderr, "[e2e] the killed gc operation after restart: %s\n", op.dump().c_str());
+    EXPECT_NE(op.value("status", ""), "InProgress") << op.dump();
+  }
+  auto verify = [&](const char* when) {
+    auto ver = d.Post(VaultPath("vgc") + "/verify");
+    ASSERT_EQ(ver.status, 202) << when << ": " << ver.Describe();
+    Json op = d.WaitFor(ver);
+    EXPECT_EQ(op.value("status", ""), "Succeeded") << when << ": " << op.dump();
+    EXPECT_TRUE(op["properties"].value("problems", Json::array()).empty()) << when << ": "
+                                                                           << op.dump();
+    EXPECT_GT(op["properties"].value("chunksChecked", 0), 0) << when << ": " << op.dump();
+  };
+  verify("after the kill during gc");
+  {
+    auto again = d.Act("POST", VaultPath("vgc") + "/gc");
+    ASSERT_EQ(again.status, 202) << again.Describe();
+    Json op = d.WaitFor(again);
+    ASSERT_SUCCEEDED(op);
+    // The deleted points' chunks are gone now (whatever the killed run managed).
+    EXPECT_LT(chunk_files(), chunks_before) << op.dump();
+  }
+  verify("after the second gc");
+
+  // The surviving point still restores, a new backup succeeds, the newest point restores.
+  {
+    auto added = RestoreDisks(point_paths[2], "gcold");
+    EXPECT_EQ(added.size(), 2u);
+  }
+  Json j = FinishJob(d.Post(item_path + "/backup"));
+  ASSERT_EQ(j["properties"].value("status", ""), "Completed") << j.dump();
+  auto pts = Points(item_path);
+  ASSERT_EQ(pts.size(), 2u);
+  EXPECT_EQ(Lower(pts[0].value("id", "")), Lower(j["properties"].value("recoveryPointId", "")));
+  auto added = RestoreDisks(pts[0].value("id", ""), "gcnew");
+  for (auto& f : added)
+    if (VirtualSize(f) == 2 * kGiB) ExpectSameData(data_file, f);
+  EXPECT_TRUE(QemuNbdProcesses(d.root()).empty()) << Json(QemuNbdProcesses(d.root())).dump();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+TEST_F(BackupFaultTest, CustomerKeyLockedAfterRestartWrongKeyRefused) {
+  Daemon& d = *d_;
+  const std::string kPass = "correct horse battery";
+  const std::string kWrong = "incorrect horse battery";
+  std::string dom;
+  const std::string vm_rid = CreateVm("ck", &dom);
+  ASSERT_FALSE(vm_rid.empty());
+  ASSERT_SUCCEEDED(d.WaitFor(d.Act("POST", d.VmPath(kRg, "ck") + "/powerOff"), Seconds(120)));
+
+  std::string seen;  // every response body of this test, searched for the passphrase at the end
+  auto keep = [&](const HttpResponse& r) {
+    seen += r.body;
+    seen += "\n";
+    return r;
+  };
+  auto put = keep(d.Put(VaultPath("vck"),
+                        {{"location", d.region()},
+                         {"properties",
+                          {{"encryption", {{"keySource", "Customer"}, {"passphrase", kPass}}}}}}));
+  ASSERT_EQ(put.status, 201) << put.Describe();
+  EXPECT_EQ(put.json["properties"]["encryption"].value("keySource", ""), "Customer") << put.body;
+  EXPECT_EQ(put.json["properties"].value("state", ""), "Unlocked") << put.body;
+  auto pol = keep(d.Put(VaultPath("vck") + "/backupPolicies/daily",
+                        {{"properties",
+                          {{"schedule", {{"frequency", "Daily"}, {"times", {"02:00"}}}},
+                           {"retention", {{"daily", {{"count", 7}}}}}}}}));
+  ASSERT_EQ(pol.status, 201) << pol.Describe();
+  const std::string item_path = VaultPath("vck") + "/protectedItems/ck";
+  auto item = keep(d.Put(item_path, {{"properties",
+                                      {{"sourceResourceId", vm_rid},
+                                       {"policyId", pol.json.value("id", "")}}}}));
+  ASSERT_EQ(item.status, 201) << item.Describe();
+  Json first = FinishJob(keep(d.Post(item_path + "/backup")));
+  ASSERT_EQ(first["properties"].value("status", ""), "Completed") << first.dump();
+  seen += first.dump();
+
+  // A graceful restart: the key is not kept, the vault is Locked.
+  ASSERT_TRUE(d.Restart());
+  auto v = keep(d.Get(VaultPath("vck")));
+  ASSERT_EQ(v.status, 200) << v.Describe();
+  EXPECT_EQ(v.json["properties"].value("state", ""), "Locked") << v.body;
+  {
+    auto b = keep(d.Post(item_path + "/backup"));
+    EXPECT_EQ(b.status, 409) << b.Describe();
+    EXPECT_EQ(b.ErrorCode(), "VaultLocked") << b.Describe();
+  }
+  // A wrong passphrase: a 4xx that says so; still locked.
+  {
+    auto u = keep(d.Post(VaultPath("vck") + "/unlock", {{"passphrase", kWrong}}));
+    EXPECT_EQ(u.status, 400) << u.Describe();
+    EXPECT_EQ(u.ErrorCode(), "CustomerKeyMismatch") << u.Describe();
+    EXPECT_FALSE(u.ErrorMessage().empty()) << u.Describe();
+    auto still = keep(d.Get(VaultPath("vck")));
+    EXPECT_EQ(still.json["properties"].value("state", ""), "Locked") << still.body;
+    auto b = keep(d.Post(item_path + "/backup"));
+    EXPECT_EQ(b.status, 409) << "a wrong passphrase must not unlock: " << b.Describe();
+  }
+  // The right one.
+  {
+    auto u = keep(d.Post(VaultPath("vck") + "/unlock", {{"passphrase", kPass}}));
+    ASSERT_EQ(u.status, 200) << u.Describe();
+    auto now = keep(d.Get(VaultPath("vck")));
+    EXPECT_EQ(now.json["properties"].value("state", ""), "Unlocked") << now.body;
+  }
+  Json second = FinishJob(keep(d.Post(item_path + "/backup")));
+  ASSERT_EQ(second["properties"].value("status", ""), "Completed") << second.dump();
+  seen += second.dump();
+  EXPECT_EQ(Points(item_path).size(), 2u);
+
+  // The passphrase (right or wrong) is nowhere: not in any GET, not in the activity log.
+  for (const std::string& path :
+       {VaultPath("vck"), d.GroupPath(kRg) + "/providers/Stratus.RecoveryServices/vaults",
+        item_path, item_path + "/recoveryPoints", VaultPath("vck") + "/backupJobs",
+        VaultPath("vck") + "/backupPolicies", d.GroupPath(kRg) + "/resources",
+        d.ActivityLogPath()}) {
+    auto r = keep(d.Get(path));
+    EXPECT_EQ(r.status, 200) << path << ": " << r.Describe();
+  }
+  auto log = d.Get(d.ActivityLogPath());
+  ASSERT_EQ(log.status, 200) << log.Describe();
+  size_t unlocks = 0;
+  for (auto& e : log.json["value"])
+    if (Lower(e.value("operationName", "")).find("unlock") != std::string::npos ||
+        Lower(e.value("resourceId", "")).find("/unlock") != std::string::npos)
+      ++unlocks;
+  EXPECT_GE(unlocks, 2u) << "both unlock attempts are writes and must be logged: " << log.body;
+  for (const std::string& secret : {kPass, kWrong}) {
+    EXPECT_EQ(seen.find(secret), std::string::npos) << "the passphrase '" << secret
+                                                    << "' appears in an API response";
+    EXPECT_EQ(log.body.find(secret), std::string::npos)
+        << "the passphrase '" << secret << "' appears in the activity log";
+    EXPECT_EQ(ReadWholeFile(d.root() + "/stratusd.log").find(secret), std::string::npos)
+        << "the passphrase '" << secret << "' appears in the daemon's log";
+  }
+}
+
+}  // namespace
+}  // namespace stratus::e2e
