@@ -700,8 +700,7 @@ Status RecoveryProvider::RunBackup(const ResourceId& job_id, OperationContext& o
           {"diskSizeGB", sp["osDisk"].value("diskSizeGB", 1)}}},
         {"dataDisks", disks_cfg},
         {"computerName", vm->body["properties"]["osProfile"].value("computerName", "")},
-        // The user script runs at every boot of the tiny guest; a restored VM keeps it.
-        {"customData", vm->internal.value("customData", "")},
+
         {"tags", vm->body.value("tags", Json::object())}};
     breq.metadata = {{"protectedItemId", item.body.value("id", "")}, {"jobId", job_id.ToString()}};
     breq.wanted = pol.consistency;
@@ -773,6 +772,10 @@ Status RecoveryProvider::RunBackup(const ResourceId& job_id, OperationContext& o
       pr.body["properties"]["retainUntil"] = job.body["properties"]["retainUntil"];
     if (job.body["properties"].contains("scheduledTime"))
       pr.body["properties"]["scheduledTime"] = job.body["properties"]["scheduledTime"];
+    // The VM's user script may hold secrets: it stays in the state store (with the VM's own
+    // copy), never in the vault, whose manifests are signed but not encrypted. A restored VM
+    // gets it back.
+    pr.internal = {{"customData", vm->internal.value("customData", "")}};
     RETURN_IF_ERROR(ctx_.store->Put(pr).status());
     ASSIGN_OR_RETURN(item, ctx_.store->Get(item_id.Key()));
     item.body["properties"]["lastBackupTime"] = FormatIso8601(res->point.created_ms);
@@ -1081,6 +1084,9 @@ Status RecoveryProvider::RunRestore(const ResourceId& job_id, OperationContext& 
                           {"createOption", "Attach"},
                           {"deleteOption", "Delete"},
                           {"managedDisk", {{"id", id}}}});
+      std::string custom_data;
+      if (auto prec = ctx_.store->Get(point_id.Key()); prec.ok())
+        if (prec->internal.is_object()) custom_data = prec->internal.value("customData", "");
       ApiRequest put;
       put.method = "PUT";
       put.path = vm.ToString();
@@ -1098,7 +1104,7 @@ Status RecoveryProvider::RunRestore(const ResourceId& job_id, OperationContext& 
                       {"dataDisks", data}}},
                     {"osProfile",
                      {{"computerName", vm_name},
-                      {"customData", point.vm_config.value("customData", "")}}}}}};
+                      {"customData", custom_data}}}}}};
       ASSIGN_OR_RETURN(ApiResponse resp, hooks_.put_vm(put, vm));
       auto it = resp.headers.find("Azure-AsyncOperation");
       if (it != resp.headers.end()) {
