@@ -638,17 +638,7 @@ Status RecoveryProvider::RunBackup(const ResourceId& job_id, OperationContext& o
                      ResourceId::Parse(item.body["properties"].value("sourceResourceId", "")));
     // At most one job per VM: wait (Queued) for the item's and the VM's locks.
     octx.SetProgress(0, "queued");
-    api::ResourceLock lock;
-    for (;;) {
-      auto l = ctx_.ops->TryLock({item_id.Key(), vm_id.Key()});
-      if (l.ok()) {
-        lock = std::move(l).value();
-        break;
-      }
-      std::unique_lock<std::mutex> g(sched_mu_);
-      if (stopping_) return Unavailable("stratusd is stopping; the queued backup did not start.");
-      sched_cv_.wait_for(g, std::chrono::milliseconds(500));
-    }
+    ASSIGN_OR_RETURN(api::ResourceLock lock, WaitForLock({item_id.Key(), vm_id.Key()}));
     int64_t started = ctx_.clock->NowMs();
     UpdateJob(job_id, [&](Json& p) {
       p["status"] = "InProgress";
@@ -1106,23 +1096,10 @@ Status RecoveryProvider::RunRestore(const ResourceId& job_id, OperationContext& 
                      {{"computerName", vm_name},
                       {"customData", custom_data}}}}}};
       ASSIGN_OR_RETURN(ApiResponse resp, hooks_.put_vm(put, vm));
-      auto it = resp.headers.find("Azure-AsyncOperation");
-      if (it != resp.headers.end()) {
-        std::string op = it->second.substr(it->second.rfind('/') + 1);
-        for (;;) {
-          auto rec = ctx_.ops->Get(op);
-          if (!rec.ok()) return rec.status();
-          if (rec->status != "InProgress") {
-            if (rec->status != "Succeeded")
-              return Internal("The restored VM could not be created: " +
-                              rec->body["error"].value("message", rec->status));
-            break;
-          }
-          std::unique_lock<std::mutex> g(sched_mu_);
-          if (stopping_) return Unavailable("stratusd is stopping");
-          sched_cv_.wait_for(g, std::chrono::milliseconds(300));
-        }
-      }
+      Status created = WaitComputeOperation(resp);
+      if (!created.ok())
+        return Status(created.code(), created.arm_code(),
+                      "The restored VM could not be created: " + created.message());
       result["vmId"] = vm.ToString();
     }
     int64_t now = ctx_.clock->NowMs();
@@ -1144,6 +1121,16 @@ Status RecoveryProvider::RunRestore(const ResourceId& job_id, OperationContext& 
   }();
   if (!st.ok()) FailJob(job_id, st);
   return st;
+}
+
+Result<api::ResourceLock> RecoveryProvider::WaitForLock(const std::vector<std::string>& keys) {
+  for (;;) {
+    auto l = ctx_.ops->TryLock(keys);
+    if (l.ok()) return l;
+    std::unique_lock<std::mutex> g(sched_mu_);
+    if (stopping_) return Unavailable("stratusd is stopping; the job did not start.");
+    sched_cv_.wait_for(g, std::chrono::milliseconds(300));
+  }
 }
 
 Status RecoveryProvider::WaitComputeOperation(const ApiResponse& resp) {
@@ -1213,19 +1200,10 @@ Status RecoveryProvider::RestoreInPlace(const ResourceId& job_id, const Json& pa
     }
   }
   {
-    api::ResourceLock lock;
-    for (;;) {
-      auto l = ctx_.ops->TryLock({vm_id.Key()});
-      if (l.ok()) {
-        lock = std::move(l).value();
-        break;
-      }
-      std::unique_lock<std::mutex> g(sched_mu_);
-      if (stopping_) {
-        cleanup();
-        return Unavailable("stratusd is stopping");
-      }
-      sched_cv_.wait_for(g, std::chrono::milliseconds(300));
+    auto lock = WaitForLock({vm_id.Key()});
+    if (!lock.ok()) {
+      cleanup();
+      return lock.status();
     }
     // The disks' change history ends here: drop the checkpoints of the old contents.
     if (auto cps = hv_->ListCheckpoints(dom); cps.ok())

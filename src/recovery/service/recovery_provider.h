@@ -86,6 +86,9 @@ class RecoveryProvider final : public api::ResourceProvider {
   Status RunRestore(const ResourceId& job, api::OperationContext& octx);
   Status RestoreInPlace(const ResourceId& job, const Json& params, vault::Vault& v,
                         const vault::RecoveryPoint& point, api::OperationContext& octx);
+  // Takes `keys` as soon as no other operation holds them (the job shows Queued meanwhile);
+  // Unavailable when the daemon stops first.
+  Result<api::ResourceLock> WaitForLock(const std::vector<std::string>& keys);
   // Waits for the operation a compute call started (its Azure-AsyncOperation header).
   Status WaitComputeOperation(const api::ApiResponse& resp);
   Status Prune(const ResourceId& item, const policy::BackupPolicy& policy, int64_t now_ms);

@@ -1,14 +1,14 @@
 // VM-level backup and restore on top of the vault and the NBD data path: all disks of one VM at
 // one instant into one recovery point, and points back into disk files.
 //
-// Running VM: the disks are captured at one instant by the hypervisor (libvirt backup job, with
-// a guest-agent freeze when a file-system-consistent point is asked for) into scratch qcow2
-// files, which are then read over NBD; unchanged chunks are deduplicated against the vault
-// ("FullDedup"). Stopped VM: the qcow2 files are read directly with qemu-nbd; each disk carries
-// a persistent dirty bitmap "stratus-<point id>" added after every backup, so the next backup
-// reads only the extents written since (QEMU keeps the bitmap up to date while the VM runs, too).
-// A lost or unusable bitmap (disk replaced or restored, unclean shutdown) falls back to reading
-// the allocated extents and deduplicating: a backup never fails for lack of history.
+// Running VM: one libvirt pull-mode backup exports all disks as they were at one instant over an
+// NBD unix socket (guest file systems frozen through the agent when asked) and creates the
+// checkpoint "stratus-<point id>"; the next backup exports the dirty bitmap since the previous
+// point's checkpoint and reads only those extents. Stopped VM: qemu-nbd reads the qcow2 files,
+// with the checkpoint's persistent bitmap of the same name (QEMU keeps it up to date). Without a
+// usable checkpoint or bitmap (VM redefined, disk replaced or restored, unclean stop) the
+// allocated extents are read and deduplicated ("FullDedup"): a backup never fails for lack of
+// history, and every point restores on its own.
 #pragma once
 
 #include <cstdint>
