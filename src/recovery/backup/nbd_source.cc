@@ -142,8 +142,16 @@ Result<std::vector<Extent>> NbdSource::Extents(const std::string& context) {
   return out;
 }
 
+void NbdSource::AttachDirectReader(std::unique_ptr<DirectImageReader> reader) {
+  direct_ = std::move(reader);
+}
+
 Status NbdSource::Read(int connection, uint64_t offset, void* buf, size_t len) {
   if (connection < 0 || connection >= connections()) return InvalidArgument("bad connection index");
+  if (direct_ != nullptr) {
+    ASSIGN_OR_RETURN(bool done, direct_->Read(offset, buf, len));
+    if (done) return Status::Ok();
+  }
   if (nbd_pread(conns_[connection]->get(), buf, len, offset, 0) != 0)
     return NbdFailed("reading " + std::to_string(len) + " bytes at offset " + std::to_string(offset),
                      address_);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "recovery/backup/direct_image_reader.h"
 
 struct nbd_handle;
 
@@ -81,6 +82,11 @@ class NbdSource {
   // Flushes every connection (the server writes its caches to stable storage).
   Status Flush();
 
+  // Reads are served from `reader` (the exported image's files, mapped) where it can, and
+  // over NBD where it cannot (compressed clusters). Block status still comes from NBD.
+  void AttachDirectReader(std::unique_ptr<DirectImageReader> reader);
+  bool has_direct_reader() const { return direct_ != nullptr; }
+
  private:
   NbdSource() = default;
   std::string address_;
@@ -88,6 +94,7 @@ class NbdSource {
   bool read_only_ = true;
   std::vector<std::string> granted_;
   std::vector<std::unique_ptr<NbdConnection>> conns_;
+  std::unique_ptr<DirectImageReader> direct_;
 };
 
 }  // namespace stratus::recovery::backup

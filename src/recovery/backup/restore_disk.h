@@ -1,9 +1,9 @@
 // RestoreDisk: writes one disk of a recovery point to a new image file (raw or qcow2), or into an
 // NBD export (an existing disk, later an instant-restore overlay).
 //
-// Every chunk is read, authenticated (AES-GCM, bound to its id), decompressed (zstd checksum) and
-// re-hashed against its id (unless RestoreOptions::id_check says otherwise) before a byte of it is
-// written; a missing or corrupt chunk stops the restore with an error naming the point, the disk
+// Every chunk is read, authenticated (AES-GCM tag over every stored byte, bound to its id) and
+// decompressed (zstd XXH64 checksum over every plaintext byte) before a byte of it is written
+// (RestoreOptions::id_check = kRehash also re-hashes it against its id, as `verify` does); a missing or corrupt chunk stops the restore with an error naming the point, the disk
 // and the offset, and the partial file is removed, so a restore never returns wrong data. Holes
 // stay holes (not written; the target starts sparse), as do all-zero 64 KiB blocks inside chunks.
 // Workers decode and write in parallel. The file is fsynced, then renamed into place, then its
@@ -28,10 +28,12 @@ struct RestoreOptions {
   DiskFormat format = DiskFormat::kQcow2;
   int threads = 0;         // 0 = hardware threads
   bool overwrite = false;  // replace an existing `dest` (Conflict otherwise)
-  // kRehash (default): every chunk is re-hashed and must equal its id, on top of the GCM tag and
-  // the zstd checksum. kAuthenticate skips the re-hash (GCM authenticates every stored byte and
-  // binds it to the id; zstd checks every plaintext byte): ~3x faster on hosts without SHA-NI.
-  vault::IdCheck id_check = vault::IdCheck::kRehash;
+  // kAuthenticate (default): the GCM tag authenticates every stored byte and binds it to the id
+  // (only the vault's key holder can produce a chunk that opens under that id), and zstd's
+  // checksum checks every plaintext byte. kRehash also re-hashes the plaintext against its id,
+  // which only adds protection against a writer bug that stored other bytes under a right id;
+  // that is what `verify` checks, and it makes a restore ~1.6x slower (bench/results).
+  vault::IdCheck id_check = vault::IdCheck::kAuthenticate;
   // Called from worker threads with (bytes done, bytes total); thread-safe and cheap.
   std::function<void(uint64_t done, uint64_t total)> progress;
 };

@@ -9,6 +9,7 @@
 
 #include "core/fs.h"
 #include "recovery/backup/backup_disk.h"
+#include "recovery/backup/image_source.h"
 #include "recovery/backup/nbd_source.h"
 #include "recovery/backup/qemu_nbd_export.h"
 #include "recovery/backup/restore_disk.h"
@@ -18,8 +19,6 @@ namespace stratus::recovery::service {
 using backup::BackupDiskOptions;
 using backup::BackupDiskResult;
 using backup::NbdSource;
-using backup::QemuNbdExport;
-using backup::QemuNbdOptions;
 
 std::string BitmapForPoint(const std::string& point_id) { return "stratus-" + point_id; }
 
@@ -60,25 +59,22 @@ Result<BackupDiskResult> ReadDisk(vault::BackupSession& session, const std::stri
                                   const std::string& disk_name, const vault::DiskIndex* previous,
                                   const std::string& bitmap, const VmBackupRequest& req,
                                   std::function<void(const backup::BackupProgress&)> progress) {
-  QemuNbdOptions qo;
-  qo.image = image;
-  qo.bitmap = bitmap;
-  qo.socket_dir = req.scratch_dir;
-  ASSIGN_OR_RETURN(auto exp, QemuNbdExport::Start(qo));
-  NbdSource::Options so;
-  so.address = exp->uri();
-  so.connections = 3;
-  if (!bitmap.empty()) so.meta_contexts.push_back(backup::DirtyBitmapContext(bitmap));
-  ASSIGN_OR_RETURN(auto src, NbdSource::Connect(so));
+  backup::ImageSourceOptions io;
+  io.image = image;
+  io.bitmap = bitmap;
+  io.socket_dir = req.scratch_dir;
+  io.connections = 3;
+  ASSIGN_OR_RETURN(auto img, backup::OpenImageSource(io));
+  if (!img.direct_unavailable.empty())
+    spdlog::info("reading {} over NBD only: {}", image, img.direct_unavailable);
   BackupDiskOptions bo;
   bo.disk_name = disk_name;
   bo.previous = previous;
   if (!bitmap.empty()) bo.changed_context = backup::DirtyBitmapContext(bitmap);
   bo.threads = req.threads > 0 ? req.threads : 3;
   bo.progress = std::move(progress);
-  auto r = backup::BackupDisk(session, *src, bo);
-  src.reset();
-  Status stop = exp->Stop();
+  auto r = backup::BackupDisk(session, *img.source, bo);
+  Status stop = img.Close();
   if (!stop.ok()) spdlog::warn("stopping qemu-nbd for {}: {}", image, stop.ToString());
   return r;
 }
