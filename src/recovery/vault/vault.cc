@@ -102,10 +102,17 @@ Result<std::unique_ptr<Vault>> Vault::Open(std::unique_ptr<ObjectBackend> backen
   return Load(std::move(backend), state_dir, doc, key_source, options);
 }
 
-Result<std::unique_ptr<Vault>> Vault::Load(std::unique_ptr<ObjectBackend> backend,
-                                           const std::string& state_dir, const Json& doc,
-                                           const KeySource& key_source,
-                                           const VaultOpenOptions& options) {
+namespace {
+
+// The settings of vault.json (not yet authenticated: see ConfigMacMatches).
+struct VaultSettings {
+  std::string vault_id;
+  int64_t created_ms = 0;
+  uint32_t chunk_size = 0;
+  int zstd_level = 1;
+};
+
+Result<VaultSettings> ParseSettings(const Json& doc) {
   if (doc.value("format", "") != kVaultFormat) return MetadataCorrupt("is not a vault descriptor");
   if (!doc.contains("version") || !doc["version"].is_number_integer() ||
       doc["version"].get<int>() != kVaultVersion) {
@@ -113,24 +120,43 @@ Result<std::unique_ptr<Vault>> Vault::Load(std::unique_ptr<ObjectBackend> backen
                   "vault format version " + doc.value("version", Json()).dump() +
                       " is not supported (this Stratus reads version 1)");
   }
-  std::unique_ptr<Vault> v(new Vault());
+  VaultSettings s;
   try {
-    v->vault_id_ = doc.at("vault_id").get<std::string>();
-    v->created_ms_ = doc.at("created_ms").get<int64_t>();
-    v->chunk_size_ = doc.at("chunk_size").get<uint32_t>();
-    v->zstd_level_ = doc.at("compression").at("level").get<int>();
+    s.vault_id = doc.at("vault_id").get<std::string>();
+    s.created_ms = doc.at("created_ms").get<int64_t>();
+    s.chunk_size = doc.at("chunk_size").get<uint32_t>();
+    s.zstd_level = doc.at("compression").at("level").get<int>();
     if (doc.at("compression").at("algorithm") != "zstd")
       return MetadataCorrupt("names an unknown compression");
   } catch (const Json::exception& e) {
     return MetadataCorrupt(std::string("is malformed: ") + e.what());
   }
   if (!doc.contains("key")) return MetadataCorrupt("has no key section");
+  return s;
+}
+
+bool ConfigMacMatches(const Json& doc, const SecretKey& manifest_key) {
+  std::string mac = doc.value("config_mac", "");
+  std::string want = MacHex(manifest_key, ConfigPart(doc));
+  return mac.size() == want.size() && ConstantTimeEqual(mac.data(), want.data(), want.size());
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Vault>> Vault::Load(std::unique_ptr<ObjectBackend> backend,
+                                           const std::string& state_dir, const Json& doc,
+                                           const KeySource& key_source,
+                                           const VaultOpenOptions& options) {
+  ASSIGN_OR_RETURN(VaultSettings settings, ParseSettings(doc));
+  std::unique_ptr<Vault> v(new Vault());
+  v->vault_id_ = settings.vault_id;
+  v->created_ms_ = settings.created_ms;
+  v->chunk_size_ = settings.chunk_size;
+  v->zstd_level_ = settings.zstd_level;
   // A wrong key fails here, before anything is decrypted.
   ASSIGN_OR_RETURN(SecretKey master, UnwrapMasterKey(doc["key"], v->vault_id_, key_source));
   ASSIGN_OR_RETURN(v->keys_, DeriveVaultKeys(master, v->vault_id_));
-  std::string mac = doc.value("config_mac", "");
-  std::string want = MacHex(v->keys_.manifest_key, ConfigPart(doc));
-  if (mac.size() != want.size() || !ConstantTimeEqual(mac.data(), want.data(), want.size()))
+  if (!ConfigMacMatches(doc, v->keys_.manifest_key))
     return MetadataCorrupt("settings failed authentication (modified)");
   RETURN_IF_ERROR(ValidateChunkSize(v->chunk_size_));
   v->protection_ = doc["key"].value("protection", "");
@@ -159,6 +185,52 @@ Result<std::unique_ptr<Vault>> Vault::OpenLocal(const std::string& dir,
   return Open(std::move(backend), dir + "/state", key_source, options);
 }
 
+Result<std::unique_ptr<Vault>> Vault::OpenCopy(std::unique_ptr<ObjectBackend> backend,
+                                               const std::string& state_dir) const {
+  std::string text;
+  Status st = backend->Get(kVaultKey, &text);
+  if (st.code() == StatusCode::kNotFound)
+    return NotFound("there is no copy of vault " + vault_id_ + " in " + backend->Describe(),
+                    backend->Describe(), "VaultNotFound");
+  RETURN_IF_ERROR(st);
+  auto mismatch = [&](const std::string& why) {
+    return Conflict(backend->Describe() + " does not hold a copy of vault " + vault_id_ + ": " +
+                        why,
+                    backend->Describe(), "VaultCopyMismatch");
+  };
+  Json doc = Json::parse(text, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) return mismatch("vault.json is not a JSON object");
+  auto settings = ParseSettings(doc);
+  if (!settings.ok()) return mismatch(settings.status().message());
+  if (settings->vault_id != vault_id_)
+    return mismatch("it holds vault " + settings->vault_id);
+  if (!ConfigMacMatches(doc, keys_.manifest_key))
+    return mismatch("its settings fail authentication under this vault's keys");
+  std::unique_ptr<Vault> v(new Vault());
+  v->vault_id_ = vault_id_;
+  v->created_ms_ = settings->created_ms;
+  v->chunk_size_ = settings->chunk_size;
+  v->zstd_level_ = settings->zstd_level;
+  v->keys_ = keys_;
+  v->protection_ = doc["key"].is_object() ? doc["key"].value("protection", "") : "";
+  v->backend_ = std::move(backend);
+  v->state_dir_ = state_dir;
+  v->clock_ = clock_;
+  v->threads_ = threads_;
+  RETURN_IF_ERROR(MakeDirs(state_dir, 0700));
+  return v;
+}
+
+void Vault::SetFallback(std::shared_ptr<Vault> copy) {
+  std::lock_guard<std::mutex> lock(fallback_mu_);
+  fallback_ = std::move(copy);
+}
+
+std::shared_ptr<Vault> Vault::fallback() const {
+  std::lock_guard<std::mutex> lock(fallback_mu_);
+  return fallback_;
+}
+
 Status Vault::ChangeKey(const KeySource& current, const KeySource& next) {
   // The master key is not kept in memory: unwrap it again with the current key.
   std::string text;
@@ -177,20 +249,41 @@ Status Vault::ChangeKey(const KeySource& current, const KeySource& next) {
 // ---------------------------------------------------------------------------------------------
 // Chunks and points
 
-Status Vault::ReadChunk(const ChunkId& id, ByteBuffer* plain, IdCheck check) {
-  thread_local std::string stored;
-  Status st = backend_->Get(ChunkKey(id), &stored);
+Status Vault::ReadStoredChunk(const ChunkId& id, std::string* stored, ByteBuffer* plain,
+                              IdCheck check) {
+  Status st = backend_->Get(ChunkKey(id), stored);
   if (st.code() == StatusCode::kNotFound) {
     return Status(StatusCode::kNotFound, "ChunkMissing",
                   "chunk " + id.Hex() + " is missing from " + backend_->Describe(), id.Hex());
   }
   RETURN_IF_ERROR(st);
-  return DecodeChunk(keys_, id, stored, plain, check);
+  return DecodeChunk(keys_, id, *stored, plain, check);
 }
 
-Result<std::vector<std::string>> Vault::ListPoints() {
+Status Vault::ReadChunk(const ChunkId& id, ByteBuffer* plain, IdCheck check) {
+  thread_local std::string stored;
+  Status st = ReadStoredChunk(id, &stored, plain, check);
+  if (st.ok()) return st;
+  std::shared_ptr<Vault> copy = fallback();
+  if (!copy) return st;
+  // The copy holds the very same object (same key, same encrypted bytes): read it there and, when
+  // it decodes, put it back here.
+  Status cst = copy->ReadStoredChunk(id, &stored, plain, check);
+  if (!cst.ok()) {
+    return Status(st.code(), st.arm_code(),
+                  st.message() + "; the copy of the vault cannot serve it either: " +
+                      cst.message(),
+                  id.Hex());
+  }
+  if (backend_->Put(ChunkKey(id), stored, Durability::kImmediate).ok()) ++chunks_repaired_;
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> Vault::ListPoints() { return ListPointIds(*backend_); }
+
+Result<std::vector<std::string>> ListPointIds(ObjectBackend& backend) {
   std::vector<std::string> ids;
-  RETURN_IF_ERROR(backend_->List("points/", [&](std::string_view key, uint64_t) {
+  RETURN_IF_ERROR(backend.List("points/", [&](std::string_view key, uint64_t) {
     std::string_view name = key.substr(key.rfind('/') + 1);
     if (name.size() > 5 && name.substr(name.size() - 5) == ".json")
       ids.emplace_back(name.substr(0, name.size() - 5));
@@ -200,9 +293,10 @@ Result<std::vector<std::string>> Vault::ListPoints() {
   return ids;
 }
 
-Result<RecoveryPoint> Vault::ReadPoint(const std::string& point_id) {
+Result<RecoveryPoint> Vault::ReadPoint(const std::string& point_id, std::string* manifest_text) {
   RETURN_IF_ERROR(ValidatePointId(point_id));
-  std::string text;
+  std::string local;
+  std::string& text = manifest_text ? *manifest_text : local;
   Status st = backend_->Get(PointKey(point_id), &text);
   if (st.code() == StatusCode::kNotFound) {
     return NotFound("recovery point '" + point_id + "' does not exist in vault " + vault_id_,

@@ -197,15 +197,24 @@ class Vault {
   // Ids of all visible points, oldest first.
   Result<std::vector<std::string>> ListPoints();
   // Reads and authenticates a point's manifest. NotFound ("RecoveryPointNotFound"), or the
-  // errors of ParseManifest ("ManifestTampered", ...).
-  Result<RecoveryPoint> ReadPoint(const std::string& point_id);
+  // errors of ParseManifest ("ManifestTampered", ...). `manifest_text`, when given, receives the
+  // manifest exactly as stored (to copy it: vault_copy.h).
+  Result<RecoveryPoint> ReadPoint(const std::string& point_id,
+                                  std::string* manifest_text = nullptr);
   // Removes the point (its manifest, durably). Its chunks are freed by the next Gc().
   Status DeletePoint(const std::string& point_id);
 
   // Reads one chunk: decrypts (authenticating every stored byte), decompresses and, with
   // IdCheck::kRehash, checks that it hashes to `id`. NotFound with ARM code "ChunkMissing", or
-  // Internal "ChunkCorrupt". Thread-safe.
+  // Internal "ChunkCorrupt". When the chunk is missing or corrupt here and a fallback (a copy of
+  // this vault, SetFallback) holds a good one, that one is returned and this vault's object is
+  // replaced by it (repaired). Thread-safe.
   Status ReadChunk(const ChunkId& id, ByteBuffer* plain, IdCheck check = IdCheck::kRehash);
+  // Reads the stored (compressed, encrypted) object of a chunk into `*stored` and checks that it
+  // decodes, into `*plain`, with `check`. Same errors as ReadChunk; never uses the fallback.
+  // Thread-safe. Used to copy chunks byte for byte to a copy of the vault (vault_copy.h).
+  Status ReadStoredChunk(const ChunkId& id, std::string* stored, ByteBuffer* plain,
+                         IdCheck check = IdCheck::kAuthenticate);
   // The object key of a chunk: "chunks/ab/cdef...".
   static std::string ChunkKey(const ChunkId& id);
 
@@ -219,6 +228,21 @@ class Vault {
   // killed at any instant. Refuses (and deletes nothing) when a manifest cannot be read, since
   // its chunks could not be told apart from garbage. Conflict when another GC runs.
   Result<GcStats> Gc(const GcOptions& options = {});
+
+  // Opens the copy of this vault held in `backend` (vault_copy.h): the same vault id, settings
+  // and keys, so no key source is needed (the copy's own vault.json still opens it alone, with
+  // the same key source as this vault). `state_dir` is the copy's own state directory. NotFound
+  // "VaultNotFound" when `backend` holds no vault; Conflict "VaultCopyMismatch" when it holds
+  // another vault, or settings that do not authenticate under this vault's keys.
+  Result<std::unique_ptr<Vault>> OpenCopy(std::unique_ptr<ObjectBackend> backend,
+                                          const std::string& state_dir) const;
+
+  // A copy of this vault to read chunks from when they are missing or corrupt here (see
+  // ReadChunk); nullptr removes it. Thread-safe; reads in flight keep the copy they started with.
+  void SetFallback(std::shared_ptr<Vault> copy);
+  std::shared_ptr<Vault> fallback() const;
+  // Chunks repaired from the fallback since this Vault was opened.
+  uint64_t chunks_repaired() const { return chunks_repaired_.load(); }
 
   // Re-wraps the master key under `next` (e.g. a new customer passphrase, or from platform to
   // customer protection); `current` must unwrap it (same errors as Open). Chunks and points are
@@ -248,6 +272,12 @@ class Vault {
   std::string protection_;
   VaultKeys keys_;
   const Clock* clock_ = nullptr;
+  mutable std::mutex fallback_mu_;  // guards fallback_
+  std::shared_ptr<Vault> fallback_;
+  std::atomic<uint64_t> chunks_repaired_{0};
 };
+
+// The point ids of the vault in `backend` ("points/<id>.json"), oldest first.
+Result<std::vector<std::string>> ListPointIds(ObjectBackend& backend);
 
 }  // namespace stratus::recovery::vault
