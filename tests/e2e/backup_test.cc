@@ -278,5 +278,80 @@ TEST_F(BackupTest, IncrementalForeverChainAndRestoreAsNewVm) {
   EXPECT_EQ(d.Get(VaultPath("v1")).status, 404);
 }
 
+
+// Application-consistent points: the guest's hooks in /etc/stratus/backup.d run `pre` before
+// the instant (their writes are in the point) and `post` after it; a failing `pre` gives a
+// file-system-consistent point with the hook named, and `post` still runs.
+TEST_F(BackupTest, ApplicationConsistentThroughGuestHooks) {
+  Daemon& d = *d_;
+  const std::string vm_path = d.VmPath(kRg, "app");
+  auto put = d.Put(vm_path,
+                   {{"location", d.region()},
+                    {"properties",
+                     {{"hardwareProfile", {{"vmSize", "Standard_S1"}}},
+                      {"storageProfile",
+                       {{"imageReference", {{"id", "tiny"}}},
+                        {"osDisk", {{"name", "app-os"}, {"diskSizeGB", 1}}},
+                        {"dataDisks",
+                         {{{"lun", 0}, {"name", "app-data"}, {"createOption", "Empty"},
+                           {"diskSizeGB", 1}}}}}},
+                      {"osProfile", {{"computerName", "app"}}}}}});
+  ASSERT_EQ(put.status, 201) << put.Describe();
+  ASSERT_SUCCEEDED(d.WaitFor(put, Seconds(180)));
+  const std::string dom = DomainName(put.json["properties"].value("vmId", ""));
+  ASSERT_TRUE(d.WaitForConsole(vm_path, "STRATUS-GUEST-READY", Seconds(120)));
+  std::string dev;
+  ASSERT_TRUE(Daemon::WaitGuestDisk(dom, "lun0", true, Seconds(60), &dev));
+  // The "application" keeps its state in memory until its pre hook flushes it to disk.
+  Guest(dom, "set -e; mkfs.ext4 -q -F /dev/" + dev + "; mkdir -p /mnt/d; mount /dev/" + dev +
+                 " /mnt/d; mkdir -p /etc/stratus/backup.d; "
+                 "printf '%s\\n' '#!/bin/sh' "
+                 "'case \"$1\" in pre) echo quiesced > /mnt/d/app-state; sync;; "
+                 "post) echo \"post after $(cat /mnt/d/app-state)\" >> /run/hook.log;; esac' "
+                 "> /etc/stratus/backup.d/10-app; chmod +x /etc/stratus/backup.d/10-app");
+
+  auto v = d.Put(VaultPath("v1"), {{"location", d.region()}});
+  ASSERT_EQ(v.status, 201) << v.Describe();
+  auto pol = d.Put(VaultPath("v1") + "/backupPolicies/app",
+                   {{"properties",
+                     {{"schedule", {{"frequency", "Daily"}, {"times", {"02:00"}}}},
+                      {"retention", {{"daily", {{"count", 7}}}}},
+                      {"consistency", "ApplicationConsistent"}}}});
+  ASSERT_EQ(pol.status, 201) << pol.Describe();
+  const std::string item_path = VaultPath("v1") + "/protectedItems/app";
+  auto item = d.Put(item_path, {{"properties",
+                                 {{"sourceResourceId", put.json.value("id", "")},
+                                  {"policyId", pol.json.value("id", "")}}}});
+  ASSERT_EQ(item.status, 201) << item.Describe();
+
+  Json ok = FinishJob(d.Post(item_path + "/backup"));
+  ASSERT_EQ(ok["properties"].value("status", ""), "Completed") << ok.dump();
+  EXPECT_EQ(ok["properties"].value("consistency", ""), "ApplicationConsistent") << ok.dump();
+  ASSERT_EQ(ok["properties"]["guestHooks"].size(), 2u) << ok.dump();
+  EXPECT_EQ(ok["properties"]["guestHooks"][0].value("phase", ""), "pre");
+  EXPECT_EQ(ok["properties"]["guestHooks"][0].value("succeeded", false), true) << ok.dump();
+  EXPECT_EQ(ok["properties"]["guestHooks"][1].value("phase", ""), "post");
+  EXPECT_EQ(Guest(dom, "cat /run/hook.log"), "post after quiesced\n");
+  // What the pre hook flushed is in the point.
+  const std::string point = ok["properties"].value("recoveryPointId", "");
+  auto ex = d.Post(point + "/extractFiles", {{"disk", "lun0"}, {"paths", {"/app-state"}}});
+  ASSERT_EQ(ex.status, 200) << ex.Describe();
+  EXPECT_EQ(ex.json["files"][0].value("contentBase64", ""), "cXVpZXNjZWQK") << ex.body;  // quiesced
+
+  // A pre hook that fails: the point is file-system consistent, the reason names the hook,
+  // and every post hook still runs.
+  Guest(dom, "set -e; printf '%s\\n' '#!/bin/sh' '[ \"$1\" = pre ] && { echo cannot flush >&2; "
+             "exit 3; }; echo post-ran >> /run/hook.log' > /etc/stratus/backup.d/20-broken; "
+             "chmod +x /etc/stratus/backup.d/20-broken");
+  Json bad = FinishJob(d.Post(item_path + "/backup"));
+  ASSERT_EQ(bad["properties"].value("status", ""), "Completed") << bad.dump();
+  EXPECT_EQ(bad["properties"].value("consistency", ""), "FileSystemConsistent") << bad.dump();
+  std::string why = bad["properties"].value("consistencyReason", "");
+  EXPECT_NE(why.find("20-broken exited with 3"), std::string::npos) << why;
+  EXPECT_NE(why.find("cannot flush"), std::string::npos) << why;
+  EXPECT_EQ(Guest(dom, "cat /run/hook.log"),
+            "post after quiesced\npost-ran\npost after quiesced\n");
+}
+
 }  // namespace
 }  // namespace stratus::e2e

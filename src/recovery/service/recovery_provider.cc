@@ -784,6 +784,7 @@ Status RecoveryProvider::RunBackup(const ResourceId& job_id, OperationContext& o
       if (!res->fallback_reason.empty()) p["fallbackReason"] = res->fallback_reason;
       p["consistency"] = res->consistency;
       if (!res->consistency_reason.empty()) p["consistencyReason"] = res->consistency_reason;
+      if (!res->hooks.empty()) p["guestHooks"] = res->hooks;
       p["recoveryPointId"] = point_id.ToString();
       p["disks"] = res->disk_stats;
       p["progress"]["bytesDone"] = p["progress"].value("bytesTotal", uint64_t{0});

@@ -13,6 +13,7 @@
 #include "recovery/backup/nbd_source.h"
 #include "recovery/backup/qemu_nbd_export.h"
 #include "recovery/backup/restore_disk.h"
+#include "recovery/service/guest_hooks.h"
 
 namespace stratus::recovery::service {
 
@@ -164,19 +165,37 @@ Result<VmBackupResult> BackupVm(vault::Vault& vault, compute::Hypervisor* hv,
     // new one. The caller holds the VM's lock, so no other Stratus job can own it: end it.
     Status stale = hv->EndPullBackup(req.domain);
     if (!stale.ok()) spdlog::warn("ending a stale backup job of {}: {}", req.domain, stale.ToString());
+    // Application consistency: the guest's pre hooks quiesce the applications before the
+    // instant; the post hooks (run whatever happens next) let them go on.
+    const bool want_app = req.wanted == Consistency::kApplication;
+    GuestHookRun pre;
+    if (want_app) {
+      pre = RunGuestHooks(AgentOf(hv, req.domain), "pre", req.hook_timeout_s);
+      out.hooks.push_back(pre.ToJson());
+    }
     auto pb = hv->BeginPullBackup(req.domain, ps);
     if (!pb.ok() && pb.status().arm_code() == "CheckpointNotFound" && !ps.incremental_from.empty()) {
       out.fallback_reason = "the previous checkpoint is unusable: " + pb.status().message();
       ps.incremental_from.clear();
       pb = hv->BeginPullBackup(req.domain, ps);
     }
+    std::string post_problem;
+    if (want_app && pre.agent_ok && pre.hooks > 0) {
+      GuestHookRun post = RunGuestHooks(AgentOf(hv, req.domain), "post", req.hook_timeout_s);
+      out.hooks.push_back(post.ToJson());
+      if (!post.ok) post_problem = post.problem;
+    }
     if (!pb.ok()) return pb.status();
     spec.created_ms = NowMs();
     if (pb->frozen) {
       out.consistency = ConsistencyName(Consistency::kFileSystem);
-      if (req.wanted == Consistency::kApplication)
-        out.consistency_reason = "application pre/post scripts are not run by this release; the "
-                                 "guest file systems were frozen";
+      if (want_app && pre.ok) {
+        out.consistency = ConsistencyName(Consistency::kApplication);
+        if (!post_problem.empty())
+          out.consistency_reason = "captured after the pre-backup hooks succeeded, but " + post_problem;
+      } else if (want_app) {
+        out.consistency_reason = pre.problem + "; the guest file systems were frozen";
+      }
     } else {
       out.consistency = ConsistencyName(Consistency::kCrash);
       if (want_freeze)

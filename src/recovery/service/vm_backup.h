@@ -41,6 +41,7 @@ struct VmBackupRequest {
   Json metadata = Json::object();
   std::string scratch_dir;  // on the disks' file system; emptied afterwards
   int threads = 0;          // 0 = hardware threads + 1
+  int hook_timeout_s = 60;  // per guest backup hook (ApplicationConsistent, running VM)
   // (bytes done, bytes total) across disks; called from worker threads.
   std::function<void(uint64_t, uint64_t)> progress;
 };
@@ -56,6 +57,7 @@ struct VmBackupResult {
   uint64_t bytes_total = 0;      // virtual size of all disks
   int64_t duration_ms = 0;
   Json disk_stats = Json::array();
+  Json hooks = Json::array();  // guest backup hooks that ran (GuestHookRun::ToJson), if any
 };
 
 Result<VmBackupResult> BackupVm(vault::Vault& vault, compute::Hypervisor* hv,
