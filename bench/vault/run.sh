@@ -22,4 +22,6 @@ echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); load average: $(cut -d' ' -f1-3
 cmake -S "$ROOT" -B "$BUILD" -G Ninja >/dev/null
 ninja -C "$BUILD" vault_bench >/dev/null
 IMAGE=$("$ROOT/bench/vault/make_image.sh" "$CACHE" | tail -n1)
-exec "$BUILD/bench/vault/vault_bench" --image "$IMAGE" --work /var/tmp/stratus-bench-vault "$@"
+GUEST=${STRATUS_GUEST_DIR:-$BUILD/guest}  # the tiny guest (make guest) for the running-VM backup
+exec "$BUILD/bench/vault/vault_bench" --image "$IMAGE" --work /var/tmp/stratus-bench-vault \
+  --guest "$GUEST" "$@"
