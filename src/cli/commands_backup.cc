@@ -1,4 +1,4 @@
-// stratus backup vault create|show|list|delete|unlock|verify|gc
+// stratus backup vault create|update|show|list|delete|unlock|verify|gc|copy
 //                policy create|update|show|list|delete
 //                protection enable|disable|show|list
 //                now
@@ -36,6 +36,9 @@ struct BackupArgs {
   std::string passphrase_file;
   std::vector<std::string> webhooks;
   std::string recovery_point;
+  // vault create / update: redundancy
+  std::string redundancy;     // "Local" | "Copy"; "" = not given
+  std::string copy_location;  // --copy-location DIR (implies Copy)
   // policy create / update. Counts and hours: 0 = not given (CLI11 rejects 0 on the command line).
   std::string policy_json;
   std::vector<std::string> daily;
@@ -360,6 +363,17 @@ const TableSpec& GcTable() {
   return kSpec;
 }
 
+const TableSpec& CopyTable() {
+  static const TableSpec kSpec = {
+      FieldColumn("PointsCopied", "pointsCopied"),
+      FieldColumn("ChunksCopied", "chunksCopied"),
+      FieldColumn("BytesCopied", "bytesCopied"),
+      FieldColumn("PointsRemoved", "pointsRemoved"),
+      FieldColumn("PointsBehind", "pointsBehind"),
+  };
+  return kSpec;
+}
+
 // The `properties` of an action's result: the finished operation's, or (when the action answered
 // at once) the response's; the whole document when it has none.
 Json ActionResult(const Context::WriteOutcome& outcome) {
@@ -370,6 +384,19 @@ Json ActionResult(const Context::WriteOutcome& outcome) {
 }
 
 // ---- Vaults ----------------------------------------------------------------------------------
+
+// Sets properties.redundancy / copyLocation from --redundancy and --copy-location (which implies
+// Copy); leaves them alone when neither is given.
+CliStatus ApplyRedundancyArgs(const BackupArgs& a, Json& properties) {
+  std::string mode = a.redundancy;
+  if (mode.empty() && !a.copy_location.empty()) mode = "Copy";
+  if (mode.empty()) return CliStatus::Ok();
+  if (mode == "Local" && !a.copy_location.empty())
+    return UsageError("--copy-location goes with --redundancy Copy.", "--copy-location");
+  properties["redundancy"] = mode;
+  if (!a.copy_location.empty()) properties["copyLocation"] = a.copy_location;
+  return CliStatus::Ok();
+}
 
 CliStatus VaultCreate(Context& ctx, const BackupArgs& a) {
   CLI_ASSIGN_OR_RETURN(Json tags, ParseTags(a.tags));
@@ -385,11 +412,42 @@ CliStatus VaultCreate(Context& ctx, const BackupArgs& a) {
     return UsageError("--passphrase-file is only for --key-source Customer.", "--passphrase-file");
   }
   Json properties = {{"encryption", encryption}, {"redundancy", "Local"}};
+  CLI_RETURN_IF_ERROR(ApplyRedundancyArgs(a, properties));
   if (!a.webhooks.empty()) properties["alerts"] = {{"webhooks", StringList(a.webhooks)}};
   Json body = {
       {"location", LocationOr(ctx, a.location)}, {"tags", tags}, {"properties", properties}};
   std::string path = VaultPath(ctx, a);
   return ctx.WriteAndShow("PUT", path, &body, path, VaultTable());
+}
+
+// Changes redundancy, webhooks or tags of an existing vault: the current vault, with what is
+// given replaced, PUT back (the key source cannot change).
+CliStatus VaultUpdate(Context& ctx, const BackupArgs& a) {
+  std::string path = VaultPath(ctx, a);
+  CLI_ASSIGN_OR_RETURN(Json current, ctx.client().Get(path));
+  Json properties = Json::object();
+  if (const Json* ks = JsonPath(current, "properties.encryption.keySource"))
+    properties["encryption"] = {{"keySource", *ks}};
+  if (const Json* alerts = JsonPath(current, "properties.alerts")) properties["alerts"] = *alerts;
+  if (!a.webhooks.empty()) properties["alerts"] = {{"webhooks", StringList(a.webhooks)}};
+  CLI_RETURN_IF_ERROR(ApplyRedundancyArgs(a, properties));
+  Json body = {{"location", Str(current, "location")}, {"properties", properties}};
+  if (const Json* tags = JsonPath(current, "tags")) body["tags"] = *tags;
+  if (!a.tags.empty()) {
+    CLI_ASSIGN_OR_RETURN(Json tags, ParseTags(a.tags));
+    body["tags"] = tags;
+  }
+  return ctx.WriteAndShow("PUT", path, &body, path, VaultTable());
+}
+
+// Brings the vault's copy up to date now (a Copy job) and prints what it copied.
+CliStatus VaultCopy(Context& ctx, const BackupArgs& a) {
+  Json body = Json::object();
+  CLI_ASSIGN_OR_RETURN(Context::WriteOutcome outcome,
+                       ctx.Write("POST", VaultPath(ctx, a) + "/copy", &body));
+  if (outcome.pending) return CliStatus::Ok();
+  PrintOne(ctx.out(), ctx.format(), CopyTable(), ActionResult(outcome));
+  return CliStatus::Ok();
 }
 
 CliStatus VaultUnlock(Context& ctx, const BackupArgs& a) {
@@ -834,6 +892,29 @@ void RegisterVault(CLI::App* backup, Action* selected) {
   cmd->add_option("--webhook", create->webhooks, "URL POSTed to when a job fails (repeatable)");
   cmd->add_option("-l,--location", create->location, "Location (default: the region's)");
   cmd->add_option("--tags", create->tags, "Tags: key=value ...");
+  auto redundancy_options = [](CLI::App* c, BackupArgs& a) {
+    c->add_option("--redundancy", a.redundancy,
+                  "Local (default) or Copy (a second, complete vault in --copy-location, kept up "
+                  "to date after every backup)")
+        ->transform(CLI::IsMember({"Local", "Copy"}, CLI::ignore_case));
+    c->add_option("--copy-location", a.copy_location,
+                  "Absolute directory of the copy, ideally on another disk (implies Copy)");
+  };
+  redundancy_options(cmd, *create);
+
+  auto update = AddLeaf(vault, selected, "update",
+                        "Change a vault's redundancy, webhooks or tags (switching to Copy copies "
+                        "the existing recovery points)",
+                        VaultUpdate, &cmd);
+  vault_name(cmd, *update);
+  redundancy_options(cmd, *update);
+  cmd->add_option("--webhook", update->webhooks, "URL POSTed to when a job fails (repeatable)");
+  cmd->add_option("--tags", update->tags, "Tags: key=value ... (replace the current ones)");
+
+  auto copy = AddLeaf(vault, selected, "copy",
+                      "Bring the copy of a vault with redundancy Copy up to date now", VaultCopy,
+                      &cmd);
+  vault_name(cmd, *copy);
 
   auto show = AddLeaf(
       vault, selected, "show", "Show a vault",

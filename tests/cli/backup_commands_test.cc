@@ -196,6 +196,42 @@ TEST_F(BackupCommandsTest, VaultCreateCustomerKeySendsThePassphraseButNeverLogsI
   EXPECT_EQ(Json::parse(r.out)["properties"]["encryption"]["keySource"], "Customer");
 }
 
+TEST_F(BackupCommandsTest, VaultRedundancyCopyOnCreateAndUpdate) {
+  ServeAction("PUT", kVault);
+  ServeOperation({{"name", "op9"}, {"status", "Succeeded"}});
+  Json current = VaultBody("Platform");
+  current["tags"] = {{"env", "test"}};
+  current["properties"]["alerts"] = {{"webhooks", {"http://127.0.0.1:9/hook"}}};
+  ServeGet(kVault, current);
+  auto last_put = [&] { return Json::parse(fake_.RequestsTo("PUT", kVault).back().body); };
+  CliRun r = Stratus({"backup", "vault", "create", "-g", "rg1", "-n", "v1", "--redundancy",
+                      "copy", "--copy-location", "/mnt/disk2/v1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(last_put()["properties"],
+            Json::parse(R"({"encryption":{"keySource":"Platform"},"redundancy":"Copy",
+                            "copyLocation":"/mnt/disk2/v1"})"));
+  // update: the current vault with only the redundancy changed (--copy-location implies Copy).
+  r = Stratus({"backup", "vault", "update", "-g", "rg1", "-n", "v1", "--copy-location",
+               "/mnt/disk3/v1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(last_put(), Json::parse(R"({"location":"regionA","tags":{"env":"test"},
+                "properties":{"encryption":{"keySource":"Platform"},"redundancy":"Copy",
+                              "copyLocation":"/mnt/disk3/v1",
+                              "alerts":{"webhooks":["http://127.0.0.1:9/hook"]}}})"));
+  r = Stratus({"backup", "vault", "update", "-g", "rg1", "-n", "v1", "--redundancy", "Local"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(last_put()["properties"]["redundancy"], "Local");
+  EXPECT_FALSE(last_put()["properties"].contains("copyLocation"));
+  EXPECT_EQ(Stratus({"backup", "vault", "update", "-g", "rg1", "-n", "v1", "--redundancy",
+                     "Local", "--copy-location", "/mnt/x"})
+                .exit_code,
+            2);
+  EXPECT_EQ(Stratus({"backup", "vault", "create", "-g", "rg1", "-n", "v1", "--redundancy",
+                     "Geo"})
+                .exit_code,
+            2);
+}
+
 TEST_F(BackupCommandsTest, PassphraseFileAloneMeansCustomerKey) {
   ServeAction("PUT", kVault);
   ServeOperation({{"name", "op9"}, {"status", "Succeeded"}});

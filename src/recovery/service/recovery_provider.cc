@@ -94,6 +94,7 @@ RecoveryProvider::RecoveryProvider(api::RegionContext ctx, compute::Hypervisor* 
 RecoveryProvider::~RecoveryProvider() { Stop(); }
 
 void RecoveryProvider::Stop() {
+  redundancy_->Stop();
   {
     std::lock_guard<std::mutex> lock(sched_mu_);
     stopping_ = true;
@@ -151,6 +152,7 @@ Result<vault::Vault*> RecoveryProvider::OpenVault(const ResourceId& vault_id) {
     ASSIGN_OR_RETURN(v, vault::Vault::OpenLocal(dir, vault::KeySource::PlatformKeyFile(PlatformKeyPath())));
   }
   vault::Vault* raw = v.get();
+  redundancy_->AttachFallback(rec, *raw);
   vaults_[vault_id.Key()] = std::move(v);
   return raw;
 }
@@ -165,8 +167,8 @@ Result<ApiResponse> RecoveryProvider::PutVault(const ApiRequest& req, const Reso
   Json props = body.value("properties", Json::object());
   if (!props.is_object()) return InvalidArgument("'properties' must be an object.", "properties");
   RETURN_IF_ERROR(api::RejectUnknownKeys(
-      props, {"encryption", "redundancy", "alerts", "provisioningState", "vaultId", "state",
-              "recoveryPointCount", "protectedItemCount"},
+      props, {"encryption", "redundancy", "copyLocation", "copyStatus", "alerts",
+              "provisioningState", "vaultId", "state", "recoveryPointCount", "protectedItemCount"},
       "properties"));
   Json enc = props.value("encryption", Json::object());
   if (!enc.is_object()) return InvalidArgument("'encryption' must be an object.", "properties.encryption");
@@ -181,10 +183,9 @@ Result<ApiResponse> RecoveryProvider::PutVault(const ApiRequest& req, const Reso
   if (enc.contains("passphrase")) {
     ASSIGN_OR_RETURN(passphrase, api::GetString(enc, "passphrase"));
   }
-  ASSIGN_OR_RETURN(std::string redundancy, api::GetString(props, "redundancy", "Local"));
-  if (!EqualsIgnoreCase(redundancy, "Local"))
-    return InvalidArgument("redundancy '" + redundancy + "' is not available yet; use Local.",
-                           "properties.redundancy", "FeatureNotAvailable");
+  auto prior = ctx_.store->Get(id.Key());
+  ASSIGN_OR_RETURN(RedundancySetting redundancy,
+                   ParseRedundancy(props, prior.ok() ? &*prior : nullptr, ctx_.data_dir));
   Json alerts = props.value("alerts", Json::object());
   RETURN_IF_ERROR(api::RejectUnknownKeys(alerts, {"webhooks"}, "properties.alerts"));
   Json hooks = alerts.value("webhooks", Json::array());
@@ -202,9 +203,13 @@ Result<ApiResponse> RecoveryProvider::PutVault(const ApiRequest& req, const Reso
     store::Record rec = *existing;
     rec.body["tags"] = body.value("tags", rec.body["tags"]);
     rec.body["properties"]["alerts"] = {{"webhooks", hooks}};
+    bool start_copy = ApplyRedundancy(redundancy, rec.body["properties"]);
     api::TouchSystemData(rec.body, req.caller, ctx_.clock->NowMs());
     ASSIGN_OR_RETURN(rec, ctx_.store->Put(rec, api::ConditionFromHeaders(req)));
-    return api::ResourceResponse(rec, 200);
+    redundancy_->Changed(rec, req.caller, start_copy);
+    ApiResponse resp = api::ResourceResponse(rec, 200);
+    DecorateListItem(req, rec, resp.body);
+    return resp;
   }
   if (ks == "Customer" && passphrase.size() < 12)
     return InvalidArgument("A customer key (encryption.passphrase) of at least 12 characters is "
@@ -233,8 +238,8 @@ Result<ApiResponse> RecoveryProvider::PutVault(const ApiRequest& req, const Reso
   rec.body["properties"] = {{"provisioningState", "Succeeded"},
                             {"vaultId", (*created)->id()},
                             {"encryption", {{"keySource", ks}}},
-                            {"redundancy", "Local"},
                             {"alerts", {{"webhooks", hooks}}}};
+  ApplyRedundancy(redundancy, rec.body["properties"]);
   rec.internal = {{"dir", dir}};
   auto put = ctx_.store->Put(rec, store::WriteCondition{std::nullopt, true, false});
   if (!put.ok()) {
@@ -247,9 +252,22 @@ Result<ApiResponse> RecoveryProvider::PutVault(const ApiRequest& req, const Reso
     vaults_[id.Key()] = std::move(created).value();
     if (ks == "Customer") passphrases_[id.Key()] = passphrase;
   }
+  redundancy_->CopySoon(id, "vaultCreated");  // writes the copy's vault.json at once
   ApiResponse resp = api::ResourceResponse(*put, 201);
   DecorateListItem(req, *put, resp.body);
   return resp;
+}
+
+std::unique_ptr<VaultRedundancy> RecoveryProvider::MakeRedundancy() {
+  VaultRedundancy::Hooks h;
+  h.open_vault = [this](const ResourceId& v) { return OpenVault(v); };
+  h.new_job = [this](const ResourceId& v, const std::string& op, const Json& props,
+                     const std::string& caller) { return NewJob(v, op, props, caller); };
+  h.update_job = [this](const ResourceId& job, const std::function<void(Json&)>& fn) {
+    UpdateJob(job, fn);
+  };
+  h.fail_job = [this](const ResourceId& job, const Status& st) { FailJob(job, st); };
+  return std::make_unique<VaultRedundancy>(ctx_, std::move(h));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -494,6 +512,7 @@ Result<ApiResponse> RecoveryProvider::Delete(const ApiRequest& req, const Resour
       }
       RETURN_IF_ERROR(DeletePoints(id, /*from_vault=*/true));
       RETURN_IF_ERROR(ctx_.store->Delete(id.Key()));
+      redundancy_->CopySoon(id.Parent(), "pointsDeleted");
       return ApiResponse::NoContent(200);
     }
     case Kind::kPoint: {
@@ -502,6 +521,7 @@ Result<ApiResponse> RecoveryProvider::Delete(const ApiRequest& req, const Resour
       Status st = v->DeletePoint(rec->body.value("name", ""));
       if (!st.ok() && st.code() != StatusCode::kNotFound) return st;
       RETURN_IF_ERROR(ctx_.store->Delete(id.Key()));
+      redundancy_->CopySoon(id.Parent().Parent(), "pointsDeleted");
       return ApiResponse::NoContent(200);
     }
     default:
@@ -794,6 +814,7 @@ Status RecoveryProvider::RunBackup(const ResourceId& job_id, OperationContext& o
     octx.result() = final_props;
     Status pst = Prune(item_id, pol, now);
     if (!pst.ok()) spdlog::warn("prune of {}: {}", item_id.ToString(), pst.ToString());
+    redundancy_->CopySoon(item_id.Parent(), "backup");  // never fails the backup
     return Status::Ok();
   }();
   if (!st.ok()) {
@@ -1250,6 +1271,7 @@ Result<ApiResponse> RecoveryProvider::VaultAction(const ApiRequest& req, const R
       return Status(StatusCode::kInvalidArgument, s.arm_code().empty() ? "CustomerKeyMismatch" : s.arm_code(),
                     s.message(), "passphrase");
     }
+    redundancy_->AttachFallback(rec, **v);
     std::lock_guard<std::mutex> l(vaults_mu_);
     vaults_[id.Key()] = std::move(v).value();
     passphrases_[id.Key()] = pass;
@@ -1314,6 +1336,14 @@ Result<ApiResponse> RecoveryProvider::VaultAction(const ApiRequest& req, const R
                           return Status::Ok();
                         },
                         {}, req.caller));
+    return api::AcceptedResponse(req, id.subscription(), op);
+  }
+  if (EqualsIgnoreCase(action, "copy")) {
+    RETURN_IF_ERROR(api::RejectUnknownKeys(b, {}, ""));
+    ASSIGN_OR_RETURN(std::string op, redundancy_->RequestCopy(id, req.caller, "manual"));
+    if (op.empty())
+      return Conflict("Vault '" + id.name() + "' has redundancy Local: there is no copy to bring "
+                      "up to date.", "properties.redundancy", "CopyNotConfigured");
     return api::AcceptedResponse(req, id.subscription(), op);
   }
   return NotFound("Vaults have no action '" + action + "'.", action, "NotFound");
@@ -1489,6 +1519,7 @@ void RecoveryProvider::SchedulerTick(int64_t now_ms) {
 
 Status RecoveryProvider::Start() {
   if (!PathExists(PlatformKeyPath())) RETURN_IF_ERROR(vault::CreatePlatformKeyFile(PlatformKeyPath()));
+  redundancy_->RegisterRecovery();
   // Jobs cut by a restart: the vault is consistent (an uncommitted session leaves no point; its
   // chunks are freed by GC); the job is marked failed and the next backup runs normally.
   for (auto name : {kBackupOp, kRestoreOp}) {

@@ -25,6 +25,7 @@
 #include "api/provider.h"
 #include "compute/hypervisor.h"
 #include "recovery/policy/backup_policy.h"
+#include "recovery/service/vault_redundancy.h"
 #include "recovery/service/vm_backup.h"
 #include "recovery/vault/vault.h"
 #include "storage/disk_service.h"
@@ -104,6 +105,7 @@ class RecoveryProvider final : public api::ResourceProvider {
   void FailJob(const ResourceId& job, const Status& st);
   void Alert(const ResourceId& vault, const ResourceId& job, const Json& job_props);
   std::string PlatformKeyPath() const;
+  std::unique_ptr<VaultRedundancy> MakeRedundancy();
 
   compute::Hypervisor* hv_;
   storage::DiskService* disks_;
@@ -111,6 +113,8 @@ class RecoveryProvider final : public api::ResourceProvider {
   std::mutex vaults_mu_;
   std::map<std::string, std::unique_ptr<vault::Vault>> vaults_;  // by vault key
   std::map<std::string, std::string> passphrases_;                // customer keys, memory only
+  // Copy jobs of vaults with redundancy Copy (vault_redundancy.h).
+  std::unique_ptr<VaultRedundancy> redundancy_ = MakeRedundancy();
 
   std::mutex sched_mu_;
   std::condition_variable sched_cv_;
