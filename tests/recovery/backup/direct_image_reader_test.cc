@@ -136,14 +136,16 @@ TEST_F(DirectImageReaderTest, MapParsingRejectsGapsAndGarbage) {
 }
 
 TEST_F(DirectImageReaderTest, RefusesImagesItCannotMap) {
-  std::string enc = tmp_.Path("enc.qcow2");
-  test::Run({"qemu-img", "create", "-q", "-f", "qcow2", "--object",
-             "secret,id=s0,data=password", "-o", "encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10", enc,
-             "16M"});
-  auto r = DirectImageReader::Open(enc);
+  // A qcow2 whose data lives in an external data file: host offsets point into that file.
+  std::string ext = tmp_.Path("ext.qcow2");
+  test::Run({"qemu-img", "create", "-q", "-f", "qcow2", "-o",
+             "data_file=" + tmp_.Path("ext.data"), ext, "16M"});
+  auto r = DirectImageReader::Open(ext);
   ASSERT_FALSE(r.ok());
-  auto missing = DirectImageReader::Open(tmp_.Path("nope.qcow2"));
-  EXPECT_FALSE(missing.ok());
+  EXPECT_NE(r.status().message().find("external data file"), std::string::npos)
+      << r.status().ToString();
+  EXPECT_FALSE(DirectImageReader::Open(top_, "vmdk").ok());
+  EXPECT_FALSE(DirectImageReader::Open(tmp_.Path("nope.qcow2")).ok());
 }
 
 }  // namespace
