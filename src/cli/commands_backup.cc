@@ -68,6 +68,7 @@ struct BackupArgs {
   std::vector<std::string> disks;
   std::string as_disks;
   bool original = false;
+  bool instant = false;  // --as-new-vm: start the VM at once, fill its disks behind it
   // files
   std::string disk;
   std::string dir = "/";           // files list
@@ -750,6 +751,10 @@ CliResult<Json> BuildRestoreBody(const BackupArgs& a) {
                       "--as-new-vm");
   if (a.as_new_vm.empty() && (!a.vm_size.empty() || !a.disks.empty()))
     return UsageError("--size and --disks go with --as-new-vm.", "--size");
+  if (a.as_new_vm.empty() && a.instant)
+    return UsageError("--instant goes with --as-new-vm (the new VM starts before its disks are "
+                      "filled).",
+                      "--instant");
   if (a.original) {
     if (!a.target_group.empty())
       return UsageError("--target-group does not go with --original (the VM stays where it is).",
@@ -761,6 +766,7 @@ CliResult<Json> BuildRestoreBody(const BackupArgs& a) {
     body = {{"restoreType", "AlternateLocation"}, {"vmName", a.as_new_vm}};
     if (!a.vm_size.empty()) body["vmSize"] = a.vm_size;
     if (!a.disks.empty()) body["disks"] = StringList(a.disks);
+    if (a.instant) body["instant"] = true;
   } else {
     body = {{"restoreType", "RestoreDisks"}, {"diskNamePrefix", a.as_disks}};
   }
@@ -1166,6 +1172,8 @@ void RegisterBackupCommands(CLI::App& root, Action* selected) {
                   "Restore as managed disks whose names start with PREFIX");
   cmd->add_flag("--original", restore->original,
                 "Replace the disks of the original VM with the point's");
+  cmd->add_flag("--instant", restore->instant,
+                "--as-new-vm: start the VM at once from the vault and fill its disks behind it");
   cmd->add_option("--target-group", restore->target_group,
                   "Resource group of the new VM or disks (default: the server's choice)");
 

@@ -111,6 +111,13 @@ struct PullBackup {
   bool frozen = false;      // whether the guest's file systems were frozen at the instant
 };
 
+// Progress of a block job (bytes of `end` done; both may change while it runs).
+struct BlockJobProgress {
+  bool active = false;
+  uint64_t cur = 0;
+  uint64_t end = 0;
+};
+
 class Hypervisor {
  public:
   virtual ~Hypervisor() = default;
@@ -173,6 +180,17 @@ class Hypervisor {
   // which is what libvirt's merge on delete amounts to). OK if the checkpoint or the domain is
   // absent. Allowed during a pull backup, even of its base: the export keeps its own bitmap.
   virtual Status DeleteCheckpoint(const std::string& domain, const std::string& checkpoint) = 0;
+
+  // Starts a block pull on disk `disk` (target dev "vda" or the image path) of a running
+  // domain: QEMU copies every cluster its backing chain holds into the top image and drops the
+  // backing file when done (instant restore fills a disk this way while the VM runs). Returns
+  // at once; watch it with GetBlockJob. Conflict "OperationNotAllowed" when the domain is not
+  // running, Conflict when a block job already runs on the disk, NotFound for an unknown
+  // domain or disk. The default implementation says the engine cannot do it.
+  virtual Status BlockPull(const std::string& domain, const std::string& disk);
+  // The block job running on `disk`: `active` false when there is none (it finished, failed
+  // or was never started; libvirt forgets a job once it ends). NotFound for an unknown domain.
+  virtual Result<BlockJobProgress> GetBlockJob(const std::string& domain, const std::string& disk);
 };
 
 }  // namespace stratus::compute

@@ -28,6 +28,17 @@
 
 namespace stratus::compute {
 
+Status Hypervisor::BlockPull(const std::string& domain, const std::string& /*disk*/) {
+  return Status(StatusCode::kInvalidArgument, "NotSupported",
+                "this hypervisor engine cannot pull a disk's backing chain (domain " + domain + ")");
+}
+
+Result<BlockJobProgress> Hypervisor::GetBlockJob(const std::string& domain,
+                                                 const std::string& /*disk*/) {
+  return Status(StatusCode::kInvalidArgument, "NotSupported",
+                "this hypervisor engine has no block jobs (domain " + domain + ")");
+}
+
 const char* PowerStateName(PowerState s) {
   switch (s) {
     case PowerState::kRunning:
@@ -1379,6 +1390,43 @@ Status LibvirtHypervisor::DeleteCheckpointOffline(virDomainPtr dom, virDomainChe
   LastError e = GetLastError();
   if (e.code == VIR_ERR_NO_DOMAIN_CHECKPOINT) return Status::Ok();
   return StatusFromError(e, "delete checkpoint '" + checkpoint + "' of domain " + Quoted(name));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Block jobs
+
+Status LibvirtHypervisor::BlockPull(const std::string& name, const std::string& disk) {
+  return WithConnection([&](virConnectPtr conn) -> Status {
+    ASSIGN_OR_RETURN(DomainHandle d, LookupDomain(conn, name));
+    ASSIGN_OR_RETURN(bool active, IsActive(d.get(), name));
+    if (!active)
+      return Conflict("domain " + Quoted(name) + " is not running; its disk " + disk +
+                          " cannot be pulled now",
+                      disk, "OperationNotAllowed");
+    if (virDomainBlockPull(d.get(), disk.c_str(), 0, 0) < 0)
+      return LibvirtFailure("start a block pull of disk " + disk + " of domain " + Quoted(name));
+    return Status::Ok();
+  });
+}
+
+Result<BlockJobProgress> LibvirtHypervisor::GetBlockJob(const std::string& name,
+                                                        const std::string& disk) {
+  BlockJobProgress out;
+  Status st = WithConnection([&](virConnectPtr conn) -> Status {
+    ASSIGN_OR_RETURN(DomainHandle d, LookupDomain(conn, name));
+    ASSIGN_OR_RETURN(bool active, IsActive(d.get(), name));
+    if (!active) return Status::Ok();
+    virDomainBlockJobInfo info{};
+    int r = virDomainGetBlockJobInfo(d.get(), disk.c_str(), &info, 0);
+    if (r < 0)
+      return LibvirtFailure("read the block job of disk " + disk + " of domain " + Quoted(name));
+    out.active = r == 1;
+    out.cur = info.cur;
+    out.end = info.end;
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  return out;
 }
 
 }  // namespace stratus::compute

@@ -90,6 +90,9 @@ class LibvirtHypervisor : public Hypervisor {
   // libvirt 9.0 refuses ("cannot delete checkpoint for inactive domain"), so the bitmaps are
   // removed with `qemu-img bitmap --remove` and then only libvirt's metadata is deleted.
   Status DeleteCheckpoint(const std::string& domain, const std::string& checkpoint) override;
+  // virDomainBlockPull (no bandwidth limit) / virDomainGetBlockJobInfo.
+  Status BlockPull(const std::string& domain, const std::string& disk) override;
+  Result<BlockJobProgress> GetBlockJob(const std::string& domain, const std::string& disk) override;
 
   // The libvirt XML of a domain (live if running unless `inactive`). For tests and diagnostics.
   Result<std::string> DomainXmlDesc(const std::string& name, bool inactive);

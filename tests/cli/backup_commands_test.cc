@@ -792,8 +792,11 @@ TEST_F(BackupCommandsTest, RestoreBodiesForTheThreeModes) {
   EXPECT_NE(vm.out.find("job1  Restore"), std::string::npos) << vm.out;
   ASSERT_EQ(run({"--as-disks", "rescue-"}).exit_code, 0);
   ASSERT_EQ(run({"--original"}).exit_code, 0);
+  ASSERT_EQ(run({"--as-new-vm", "web1-now", "--instant"}).exit_code, 0);
   auto posts = fake_.RequestsTo("POST", kPoint + "/restore");
-  ASSERT_EQ(posts.size(), 3u);
+  ASSERT_EQ(posts.size(), 4u);
+  EXPECT_EQ(Json::parse(posts[3].body),
+            Json::parse(R"({"restoreType":"AlternateLocation","vmName":"web1-now","instant":true})"));
   EXPECT_EQ(Json::parse(posts[0].body), Json::parse(R"({"restoreType":"AlternateLocation",
       "vmName":"web1-restored","vmSize":"Standard_S2","targetResourceGroup":"rg2",
       "disks":["osdisk","lun0"]})"));
@@ -821,6 +824,8 @@ TEST_F(BackupCommandsTest, RestoreModesAreMutuallyExclusive) {
   EXPECT_EQ(run({"--as-disks", "b", "--original"}).exit_code, 2);
   EXPECT_EQ(run({"--as-disks", "b", "--size", "Standard_S2"}).exit_code, 2);
   EXPECT_EQ(run({"--original", "--target-group", "rg2"}).exit_code, 2);
+  EXPECT_EQ(run({"--as-disks", "b", "--instant"}).exit_code, 2);
+  EXPECT_EQ(run({"--original", "--instant"}).exit_code, 2);
   EXPECT_EQ(
       Stratus({"backup", "restore", "-g", "rg1", "--vault", "v1", "--item", "web1", "--original"})
           .exit_code,

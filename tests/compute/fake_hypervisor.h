@@ -228,6 +228,19 @@ class FakeHypervisor final : public Hypervisor {
     return Status::Ok();
   }
 
+  // A block pull completes at once (the fake has no backing chains).
+  Status BlockPull(const std::string& name, const std::string& disk) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Log("BlockPull " + name + " " + disk);
+    if (!FindLocked(name)) return NotFound("domain '" + name + "' not found", name);
+    return Status::Ok();
+  }
+  Result<BlockJobProgress> GetBlockJob(const std::string& name, const std::string&) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!FindLocked(name)) return NotFound("domain '" + name + "' not found", name);
+    return BlockJobProgress{};
+  }
+
   // ---- Test controls and inspection.
 
   std::optional<Domain> Get(const std::string& name) {

@@ -89,7 +89,8 @@ int64_t NowMs() {
 
 RecoveryProvider::RecoveryProvider(api::RegionContext ctx, compute::Hypervisor* hv,
                                    storage::DiskService* disks, ComputeHooks hooks)
-    : ResourceProvider(std::move(ctx)), hv_(hv), disks_(disks), hooks_(std::move(hooks)) {}
+    : ResourceProvider(std::move(ctx)), hv_(hv), disks_(disks), hooks_(std::move(hooks)),
+      instant_(std::make_unique<InstantRestore>(ctx_, hv, disks)) {}
 
 RecoveryProvider::~RecoveryProvider() { Stop(); }
 
@@ -101,6 +102,7 @@ void RecoveryProvider::Stop() {
   }
   sched_cv_.notify_all();
   if (scheduler_.joinable()) scheduler_.join();
+  if (instant_) instant_->Stop();
 }
 
 RecoveryProvider::Kind RecoveryProvider::KindOf(const ResourceId& id) {
@@ -858,6 +860,7 @@ Status RecoveryProvider::Prune(const ResourceId& item_id, const policy::BackupPo
   if (result.expire.empty()) return Status::Ok();
   ASSIGN_OR_RETURN(vault::Vault * v, OpenVault(item_id.Parent()));
   for (auto& e : result.expire) {
+    if (instant_->PointInUse(e.id)) continue;  // an instant restore serves it; next prune
     Status st = v->DeletePoint(e.id);
     if (!st.ok() && st.code() != StatusCode::kNotFound) return st;
     RETURN_IF_ERROR(ctx_.store->Delete(key_of[e.id]));
@@ -875,7 +878,7 @@ Status RecoveryProvider::Prune(const ResourceId& item_id, const policy::BackupPo
 Result<ApiResponse> RecoveryProvider::StartRestore(const ApiRequest& req, const ResourceId& point_id) {
   const Json& b = req.body.is_object() ? req.body : Json::object();
   RETURN_IF_ERROR(api::RejectUnknownKeys(b, {"restoreType", "targetResourceGroup", "vmName", "vmSize",
-                                             "disks", "diskNamePrefix"},
+                                             "disks", "diskNamePrefix", "instant"},
                                          ""));
   ASSIGN_OR_RETURN(store::Record point, ctx_.store->Get(point_id.Key()));
   ASSIGN_OR_RETURN(std::string type, api::GetString(b, "restoreType"));
@@ -931,6 +934,10 @@ Result<ApiResponse> RecoveryProvider::StartRestore(const ApiRequest& req, const 
                              "vmSize", "TooManyDataDisks");
     params["vmName"] = vm_name;
     params["vmSize"] = vs.name;
+    if (b.contains("instant")) {
+      if (!b["instant"].is_boolean()) return InvalidArgument("'instant' must be true or false.", "instant");
+      params["instant"] = b["instant"].get<bool>();
+    }
     for (auto& d : chosen)
       disk_names.push_back(d == "osdisk" ? vm_name + "_OsDisk"
                                          : vm_name + "_DataDisk_" + d.substr(3));
@@ -972,6 +979,9 @@ Result<ApiResponse> RecoveryProvider::StartRestore(const ApiRequest& req, const 
                            "OriginalLocation.",
                            "restoreType");
   }
+  if (b.value("instant", false) && !params.value("instant", false))
+    return InvalidArgument("'instant' restores start a new VM: use restoreType AlternateLocation.",
+                           "instant");
   Json targets = Json::array();
   for (size_t i = 0; i < disk_names.size(); ++i) {
     ResourceId did = ResourceId::Resource(point_id.subscription(), rg, "Stratus.Storage", "disks",
@@ -989,6 +999,7 @@ Result<ApiResponse> RecoveryProvider::StartRestore(const ApiRequest& req, const 
                 {"protectedItemId", point_id.Parent().ToString()},
                 {"recoveryPointId", point_id.ToString()},
                 {"restoreType", params["restoreType"]}};
+  if (params.value("instant", false)) props["instant"] = true;
   ASSIGN_OR_RETURN(store::Record job, NewJob(vault_id, "Restore", props, req.caller));
   ASSIGN_OR_RETURN(ResourceId job_id, ResourceId::Parse(job.body.value("id", "")));
   job.internal = {{"params", params}};
@@ -1045,7 +1056,9 @@ Status RecoveryProvider::RunRestore(const ResourceId& job_id, OperationContext& 
       std::string tmp = JoinPath(ctx_.data_dir, "disks/restore-" + job_id.name() + "-" + disk + ".qcow2");
       RemoveFile(tmp);
       RETURN_IF_ERROR(MakeDirs(JoinPath(ctx_.data_dir, "disks"), 0755));
-      Status rs = RestoreVmDisk(*v, point, disk, tmp, [&](uint64_t done, uint64_t) {
+      const bool instant = params.value("instant", false);
+      Status rs = instant ? instant_->PrepareDisk(job_id, *v, point, disk, tmp)
+                          : RestoreVmDisk(*v, point, disk, tmp, [&](uint64_t done, uint64_t) {
         static thread_local int64_t last = 0;
         int64_t now = NowMs();
         if (now - last < 1000) return;
@@ -1061,6 +1074,7 @@ Status RecoveryProvider::RunRestore(const ResourceId& job_id, OperationContext& 
       });
       if (!rs.ok()) {
         RemoveFile(tmp);
+        instant_->Abandon(job_id);
         return rs;
       }
       base += d->size;
@@ -1079,6 +1093,7 @@ Status RecoveryProvider::RunRestore(const ResourceId& job_id, OperationContext& 
       auto made = disks_->EnsureDisk(spec, caller);
       if (!made.ok()) {
         RemoveFile(tmp);
+        instant_->Abandon(job_id);
         return made.status();
       }
       disk_ids[disk] = did.ToString();
@@ -1119,10 +1134,14 @@ Status RecoveryProvider::RunRestore(const ResourceId& job_id, OperationContext& 
                       {"customData", custom_data}}}}}};
       ASSIGN_OR_RETURN(ApiResponse resp, hooks_.put_vm(put, vm));
       Status created = WaitComputeOperation(resp);
-      if (!created.ok())
+      if (!created.ok()) {
+        instant_->Abandon(job_id);
         return Status(created.code(), created.arm_code(),
                       "The restored VM could not be created: " + created.message());
+      }
       result["vmId"] = vm.ToString();
+      if (params.value("instant", false))
+        RETURN_IF_ERROR(instant_->Fill(job_id, point_id, vm, params["targets"], started, octx));
     }
     int64_t now = ctx_.clock->NowMs();
     Json final_props;
@@ -1141,7 +1160,8 @@ Status RecoveryProvider::RunRestore(const ResourceId& job_id, OperationContext& 
     octx.result() = final_props;
     return Status::Ok();
   }();
-  if (!st.ok()) FailJob(job_id, st);
+  // A suspended instant restore goes on at the next start (InstantRestore::Start).
+  if (!st.ok() && st.arm_code() != kInstantRestoreSuspended) FailJob(job_id, st);
   return st;
 }
 
@@ -1526,6 +1546,8 @@ Status RecoveryProvider::Start() {
     ctx_.ops->RegisterRecovery(
         name, [this](const store::OperationRecord& op, OperationContext&) -> Status {
           auto id = ResourceId::Parse(op.body.value("resourceId", ""));
+          // An instant restore that was filling goes on (InstantRestore::Start resumed it).
+          if (id.ok() && instant_->Owns(id->name())) return Status::Ok();
           Status st = Internal("The job was interrupted by a restart of stratusd; run it again.");
           if (id.ok()) {
             RemoveTree(JoinPath(ctx_.data_dir, "scratch/" + id->name()));
@@ -1554,6 +1576,7 @@ Status RecoveryProvider::Start() {
           return st;
         });
   }
+  instant_->Start([this](const ResourceId& vault_id) { return OpenVault(vault_id); });
   int interval_ms = 2000;
   if (const char* e = std::getenv("STRATUS_SCHEDULER_INTERVAL_MS")) interval_ms = std::max(100, std::atoi(e));
   scheduler_ = std::thread([this, interval_ms] {

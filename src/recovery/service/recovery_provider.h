@@ -25,6 +25,7 @@
 #include "api/provider.h"
 #include "compute/hypervisor.h"
 #include "recovery/policy/backup_policy.h"
+#include "recovery/service/instant_restore.h"
 #include "recovery/service/vault_redundancy.h"
 #include "recovery/service/vm_backup.h"
 #include "recovery/vault/vault.h"
@@ -110,6 +111,7 @@ class RecoveryProvider final : public api::ResourceProvider {
   compute::Hypervisor* hv_;
   storage::DiskService* disks_;
   ComputeHooks hooks_;
+  std::unique_ptr<InstantRestore> instant_;  // instant restores' NBD servers and fills
   std::mutex vaults_mu_;
   std::map<std::string, std::unique_ptr<vault::Vault>> vaults_;  // by vault key
   std::map<std::string, std::string> passphrases_;                // customer keys, memory only
