@@ -7,6 +7,7 @@
 // backing file and the NBD sockets are gone.
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "harness.h"
@@ -222,6 +223,42 @@ TEST_F(InstantRestoreTest, VmRunsBeforeItsDisksAreFilledAndEndsWithTheBackedUpDa
       ADD_FAILURE() << "left behind: " << e.path();
     }
   EXPECT_EQ(sockets, 0u);
+
+  // ---- a corrupt chunk: the fill fails and the job names the point, the disk and the offset
+  std::string chunk;
+  uint64_t biggest = 0;
+  for (const auto& f : FilesUnder(d.data_dir() + "/vaults")) {
+    if (f.find("/chunks/") != std::string::npos && std::filesystem::file_size(f) > biggest) {
+      biggest = std::filesystem::file_size(f);
+      chunk = f;
+    }
+  }
+  ASSERT_FALSE(chunk.empty());
+  {
+    std::fstream f(chunk, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100);
+    char c = 0;
+    f.read(&c, 1);
+    f.seekp(100);
+    c = static_cast<char>(c ^ 0x5a);
+    f.write(&c, 1);
+  }
+  auto rs3 = d.Post(point_path + "/restore",
+                    {{"restoreType", "AlternateLocation"}, {"vmName", "broken"}, {"instant", true}});
+  ASSERT_EQ(rs3.status, 202) << rs3.Describe();
+  d.WaitFor(rs3, Seconds(600));
+  Json job3 = d.Get(rs3.json.value("id", "")).json;
+  ASSERT_EQ(job3["properties"].value("status", ""), "Failed") << job3.dump(2);
+  const std::string msg = job3["properties"]["error"].value("message", "");
+  EXPECT_EQ(job3["properties"]["error"].value("code", ""), "ChunkCorrupt") << job3.dump(2);
+  EXPECT_NE(msg.find(pts.json["value"][0].value("name", "")), std::string::npos) << msg;
+  EXPECT_NE(msg.find("offset"), std::string::npos) << msg;
+  EXPECT_TRUE(msg.find("disk 'lun0'") != std::string::npos ||
+              msg.find("disk 'osdisk'") != std::string::npos)
+      << msg;
+  if (std::filesystem::is_directory(d.data_dir() + "/nbd", ec)) {
+    EXPECT_TRUE(std::filesystem::is_empty(d.data_dir() + "/nbd", ec)) << "sockets left behind";
+  }
 }
 
 }  // namespace
