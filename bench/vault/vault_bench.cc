@@ -35,6 +35,7 @@
 #include "recovery/backup/restore_disk.h"
 #include "recovery/vault/crypto.h"
 #include "recovery/vault/parallel.h"
+#include "recovery/service/guest_hooks.h"
 #include "recovery/service/vm_backup.h"
 #include "recovery/vault/vault.h"
 
@@ -320,25 +321,10 @@ struct VmRun {
 // Runs `script` in the guest through the agent and waits for it (up to timeout_s).
 Status GuestRun(compute::Hypervisor* hv, const std::string& dom, const std::string& script,
                 int timeout_s) {
-  auto started = hv->AgentCommand(
-      dom,
-      Json{{"execute", "guest-exec"},
-           {"arguments", {{"path", "/bin/sh"}, {"arg", Json::array({"-c", script})}}}},
-      10);
-  if (!started.ok()) return started.status();
-  int64_t pid = (*started)["pid"].get<int64_t>();
-  double t0 = Now();
-  while (Now() - t0 < timeout_s) {
-    auto st = hv->AgentCommand(
-        dom, Json{{"execute", "guest-exec-status"}, {"arguments", {{"pid", pid}}}}, 10);
-    if (!st.ok()) return st.status();
-    if (st->value("exited", false)) {
-      int rc = st->value("exitcode", -1);
-      return rc == 0 ? Status::Ok() : Internal("guest script exited with " + std::to_string(rc));
-    }
-    ::usleep(200 * 1000);
-  }
-  return Internal("guest script did not finish in time");
+  ASSIGN_OR_RETURN(auto r, recovery::service::RunGuestShell(
+                               recovery::service::AgentOf(hv, dom), script, timeout_s));
+  if (r.exit_code != 0) return Internal("guest script exited with " + std::to_string(r.exit_code));
+  return Status::Ok();
 }
 
 VmRun RunningVmBench(const Args& a, const std::string& qcow2) {

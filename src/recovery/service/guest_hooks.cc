@@ -1,10 +1,10 @@
 #include "recovery/service/guest_hooks.h"
 
-#include <openssl/evp.h>
-
 #include <chrono>
 #include <sstream>
 #include <thread>
+
+#include "recovery/vault/crypto.h"
 
 namespace stratus::recovery::service {
 namespace {
@@ -12,21 +12,6 @@ namespace {
 // Runner exit codes.
 constexpr int kRunnerNoHooks = 11;
 constexpr int kRunnerHookFailed = 10;
-
-std::string Base64Decode(const std::string& in) {
-  if (in.empty()) return "";
-  std::string out(3 * (in.size() / 4) + 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  if (n < 0) return "";
-  size_t len = static_cast<size_t>(n);
-  // EVP_DecodeBlock counts padding as zero bytes.
-  if (in.size() >= 1 && in[in.size() - 1] == '=') --len;
-  if (in.size() >= 2 && in[in.size() - 2] == '=') --len;
-  out.resize(len);
-  return out;
-}
 
 std::string LastLines(const std::string& text, size_t max_lines, size_t max_bytes) {
   std::vector<std::string> lines;
@@ -126,42 +111,54 @@ GuestAgentFn AgentOf(compute::Hypervisor* hv, const std::string& domain) {
   };
 }
 
-GuestHookRun RunGuestHooks(const GuestAgentFn& agent, const std::string& phase, int timeout_s) {
-  GuestHookRun run;
-  run.phase = phase;
+Result<GuestExecResult> RunGuestShell(const GuestAgentFn& agent, const std::string& script,
+                                      int wait_s) {
   Json exec = {{"execute", "guest-exec"},
                {"arguments",
                 {{"path", "/bin/sh"},
-                 {"arg", Json::array({"-c", GuestHookScript(phase, timeout_s)})},
+                 {"arg", Json::array({"-c", script})},
                  {"capture-output", true}}}};
   auto started = agent(exec, 10);
   if (!started.ok() || !started->contains("pid")) {
-    run.problem = "the guest agent could not run the " + phase + "-backup hooks: " +
-                  (started.ok() ? "no pid in its answer" : started.status().message());
-    return run;
+    return Status(StatusCode::kUnavailable, "GuestExecFailed",
+                  started.ok() ? "no pid in its answer" : started.status().message());
   }
   int64_t pid = (*started)["pid"].get<int64_t>();
-  // Hooks run one after another; allow each its timeout, plus slack, up to a bound.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s * 4 + 30);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_s);
   for (;;) {
     auto st = agent(Json{{"execute", "guest-exec-status"}, {"arguments", {{"pid", pid}}}}, 10);
-    if (!st.ok()) {
-      run.problem = "the guest agent stopped answering during the " + phase +
-                    "-backup hooks: " + st.status().message();
-      return run;
-    }
+    if (!st.ok()) return Status(StatusCode::kUnavailable, "GuestAgentLost", st.status().message());
     if (st->value("exited", false)) {
-      std::string out = Base64Decode(st->value("out-data", std::string()));
-      ParseGuestHookOutput(out, st->value("exitcode", -1), &run);
-      return run;
+      GuestExecResult r;
+      r.exit_code = st->value("exitcode", -1);
+      auto out = vault::Base64Decode(st->value("out-data", std::string()));
+      if (out.ok()) r.out = std::move(out).value();
+      return r;
     }
-    if (std::chrono::steady_clock::now() > deadline) {
-      run.problem = "the " + phase + "-backup hooks did not finish within " +
-                    std::to_string(timeout_s * 4 + 30) + " s";
-      return run;
-    }
+    if (std::chrono::steady_clock::now() > deadline)
+      return Status(StatusCode::kUnavailable, "GuestExecTimeout",
+                    "did not finish within " + std::to_string(wait_s) + " s");
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+}
+
+GuestHookRun RunGuestHooks(const GuestAgentFn& agent, const std::string& phase, int timeout_s) {
+  GuestHookRun run;
+  run.phase = phase;
+  // Hooks run one after another; allow each its timeout, plus slack, up to a bound.
+  auto r = RunGuestShell(agent, GuestHookScript(phase, timeout_s), timeout_s * 4 + 30);
+  if (r.ok()) {
+    ParseGuestHookOutput(r->out, r->exit_code, &run);
+  } else if (r.status().arm_code() == "GuestExecFailed") {
+    run.problem = "the guest agent could not run the " + phase + "-backup hooks: " +
+                  r.status().message();
+  } else if (r.status().arm_code() == "GuestAgentLost") {
+    run.problem = "the guest agent stopped answering during the " + phase +
+                  "-backup hooks: " + r.status().message();
+  } else {
+    run.problem = "the " + phase + "-backup hooks " + r.status().message();
+  }
+  return run;
 }
 
 }  // namespace stratus::recovery::service

@@ -43,6 +43,16 @@ struct GuestHookRun {
 using GuestAgentFn = std::function<Result<Json>(const Json& command, int timeout_s)>;
 GuestAgentFn AgentOf(compute::Hypervisor* hv, const std::string& domain);
 
+// Runs `/bin/sh -c script` in the guest (guest-exec, output captured) and waits up to wait_s
+// for it to end. Errors by ARM code: "GuestExecFailed" (the agent would not start it),
+// "GuestAgentLost" (it stopped answering), "GuestExecTimeout" (still running at wait_s).
+struct GuestExecResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+};
+Result<GuestExecResult> RunGuestShell(const GuestAgentFn& agent, const std::string& script,
+                                      int wait_s);
+
 // Runs the hooks of `phase` through `agent`; waits at most timeout_s per hook (+ slack).
 // Never fails: problems are described in the result.
 GuestHookRun RunGuestHooks(const GuestAgentFn& agent, const std::string& phase, int timeout_s);

@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/fs.h"
 #include "core/subprocess.h"
+#include "recovery/service/record_update.h"
 #include "recovery/vault/crypto.h"
 
 namespace stratus::recovery::service {
@@ -131,11 +132,7 @@ void InstantRestore::Abandon(const ResourceId& job) {
 }
 
 void InstantRestore::UpdateJob(const ResourceId& job, const std::function<void(Json&)>& fn) {
-  auto rec = ctx_.store->Get(job.Key());
-  if (!rec.ok()) return;
-  fn(rec->body["properties"]);
-  auto st = ctx_.store->Put(*rec);
-  if (!st.ok()) spdlog::warn("instant restore job {}: {}", job.name(), st.status().ToString());
+  UpdateProperties(ctx_.store, job, fn);
 }
 
 Status InstantRestore::Fill(const ResourceId& job, const ResourceId& point_id,

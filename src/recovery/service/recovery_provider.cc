@@ -13,6 +13,7 @@
 #include "core/fs.h"
 #include "core/subprocess.h"
 #include "recovery/backup/restore_disk.h"
+#include "recovery/service/record_update.h"
 #include "recovery/vault/crypto.h"
 #include "core/uuid.h"
 #include "recovery/policy/retention.h"
@@ -576,11 +577,7 @@ Result<store::Record> RecoveryProvider::NewJob(const ResourceId& vault, const st
 }
 
 void RecoveryProvider::UpdateJob(const ResourceId& job, const std::function<void(Json&)>& fn) {
-  auto rec = ctx_.store->Get(job.Key());
-  if (!rec.ok()) return;
-  fn(rec->body["properties"]);
-  auto st = ctx_.store->Put(*rec);
-  if (!st.ok()) spdlog::warn("job {}: {}", job.name(), st.status().ToString());
+  UpdateProperties(ctx_.store, job, fn);
 }
 
 void RecoveryProvider::FailJob(const ResourceId& job, const Status& st) {

@@ -12,6 +12,7 @@
 #include "api/resource_util.h"
 #include "core/clock.h"
 #include "core/fs.h"
+#include "recovery/service/record_update.h"
 #include "recovery/vault/vault_copy.h"
 
 namespace stratus::recovery::service {
@@ -278,14 +279,11 @@ void VaultRedundancy::AttachFallback(const store::Record& vault_rec, vault::Vaul
 
 void VaultRedundancy::SetCopyStatus(const ResourceId& vault,
                                     const std::function<void(Json& status)>& fn) {
-  auto rec = ctx_.store->Get(vault.Key());
-  if (!rec.ok()) return;
-  Json& props = rec->body["properties"];
-  if (!props.contains("copyStatus") || !props["copyStatus"].is_object())
-    props["copyStatus"] = Json::object();
-  fn(props["copyStatus"]);
-  auto st = ctx_.store->Put(*rec);
-  if (!st.ok()) spdlog::warn("vault {}: copy status: {}", vault.name(), st.status().ToString());
+  UpdateProperties(ctx_.store, vault, [&](Json& props) {
+    if (!props.contains("copyStatus") || !props["copyStatus"].is_object())
+      props["copyStatus"] = Json::object();
+    fn(props["copyStatus"]);
+  });
 }
 
 Status VaultRedundancy::RunJob(const ResourceId& vault_id, const ResourceId& job_id,

@@ -1,7 +1,6 @@
 #include "recovery/service/guest_hooks.h"
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -10,19 +9,11 @@
 
 #include "core/fs.h"
 #include "core/subprocess.h"
+#include "recovery/vault/crypto.h"
 #include "../vault/vault_test_util.h"
 
 namespace stratus::recovery::service {
 namespace {
-
-std::string Base64(const std::string& s) {
-  std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(s.data()),
-                          static_cast<int>(s.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
 
 // A guest agent that runs guest-exec on this host (synchronously) and answers
 // guest-exec-status like qemu-ga, so the real runner script is executed. Hooks live in a temp
@@ -52,7 +43,7 @@ class LocalAgent {
       if (ex == "guest-exec-status") {
         int pid = cmd.at("arguments").at("pid");
         auto& r = results_.at(pid);
-        return Json{{"exited", true}, {"exitcode", r.exit_code}, {"out-data", Base64(r.out)}};
+        return Json{{"exited", true}, {"exitcode", r.exit_code}, {"out-data", vault::Base64Encode(r.out)}};
       }
       return InvalidArgument("unexpected command " + ex);
     };
