@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   # libraries
   libvirt-dev libnbd-dev libsqlite3-dev libssl-dev libzstd-dev nlohmann-json3-dev
-  libcpp-httplib-dev libcli11-dev libspdlog-dev libfmt-dev
+  libcpp-httplib-dev libcli11-dev libspdlog-dev libfmt-dev libboost-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev googletest curl python3
   # engines

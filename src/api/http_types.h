@@ -17,7 +17,8 @@ struct ApiRequest {
   Json body;                                   // null when no body
   std::string caller;                          // authenticated principal name
   std::string correlation_id;                  // x-ms-correlation-request-id or generated
-  std::string base_url;                        // "http://host:port" as the client reached us
+  std::string base_url;                        // "http(s)://host:port" of the API (configured)
+  std::string client_ip;                       // peer address ("" in-process)
 
   std::string Query(const std::string& key, const std::string& dflt = "") const {
     auto it = query.find(key);

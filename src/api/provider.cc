@@ -9,13 +9,22 @@ Result<ApiResponse> ResourceProvider::Get(const ApiRequest& req, const ResourceI
   return ResourceResponse(rec);
 }
 
+const Shape* ResourceProvider::BodyShape(const ResourceId&, const std::string& method,
+                                         const std::string&) const {
+  static const Shape kTagsOnly = Shape::Object({{"tags", Shape::MapOf(Shape::String())}});
+  return method == "PATCH" ? &kTagsOnly : nullptr;
+}
+
 Result<ApiResponse> ResourceProvider::Patch(const ApiRequest& req, const ResourceId& id) {
   RETURN_IF_ERROR(RequireObjectBody(req));
   RETURN_IF_ERROR(RejectUnknownKeys(req.body, {"tags"}, ""));
   RETURN_IF_ERROR(ValidateTags(req.body));
   ASSIGN_OR_RETURN(auto lock, ctx_.ops->TryLock({id.Key()}));
   ASSIGN_OR_RETURN(store::Record rec, ctx_.store->Get(id.Key()));
-  if (req.body.contains("tags")) rec.body["tags"] = req.body["tags"];
+  // A PATCH that changes nothing keeps the etag and writes nothing.
+  if (!req.body.contains("tags") || req.body["tags"] == rec.body.value("tags", Json::object()))
+    return ResourceResponse(rec);
+  rec.body["tags"] = req.body["tags"];
   TouchSystemData(rec.body, req.caller, ctx_.clock->NowMs());
   store::WriteCondition cond = ConditionFromHeaders(req);
   cond.must_exist = true;
@@ -27,6 +36,17 @@ Result<ApiResponse> ResourceProvider::Post(const ApiRequest& req, const Resource
                                            const std::string& action) {
   return NotFound("Action '" + action + "' is not supported on " + id.FullType() + ".", action,
                   "ActionNotFound");
+}
+
+Result<ResourceProvider::Upload> ResourceProvider::BeginUpload(const ApiRequest&,
+                                                               const ResourceId& id,
+                                                               const std::string& part) {
+  return NotFound("'" + id.FullType() + "' takes no uploads.", part, "NotFound");
+}
+
+Result<ApiResponse> ResourceProvider::FinishUpload(const ApiRequest&, const ResourceId& id,
+                                                   const std::string& part, BodySink&, uint64_t) {
+  return NotFound("'" + id.FullType() + "' takes no uploads.", part, "NotFound");
 }
 
 Result<ApiResponse> ResourceProvider::GetSub(const ApiRequest& req, const ResourceId& id,

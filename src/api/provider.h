@@ -5,10 +5,13 @@
 // and run engine work as operations (OperationManager) so the API threads never block on it.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "api/http_server.h"
 #include "api/http_types.h"
+#include "api/json_shape.h"
 #include "api/operations.h"
 #include "core/clock.h"
 #include "core/resource_id.h"
@@ -48,6 +51,29 @@ class ResourceProvider {
   // GET /subscriptions/{sub}/providers/{Namespace}/{rest...}. Default: 404.
   virtual Result<ApiResponse> SubscriptionGet(const ApiRequest& req, const std::string& sub,
                                               const std::vector<std::string>& rest);
+
+  // The shape of the body this provider reads for `method` ("PUT", "PATCH", "POST") on `id`
+  // (`action` for a POST, else ""): ApiServer checks the body against it before calling the
+  // provider (json_shape.h). A provider declares every member it reads. nullptr: the request's
+  // body is not read. Default: PATCH reads tags only (the default Patch); nothing else.
+  virtual const Shape* BodyShape(const ResourceId& id, const std::string& method,
+                                 const std::string& action) const;
+
+  // Streamed uploads: `PUT {id}/upload/{part}` with the raw bytes as the body (an image's disk,
+  // say), for top-level resources. BeginUpload runs once the request head is read and
+  // authenticated, before any of the body: it validates the request and returns where the
+  // bytes go and how many may come (the HTTP server enforces that limit). FinishUpload runs
+  // after the body: `received` bytes were offered to `sink` (a Write failure is the sink's to
+  // report). Default: 404 for both.
+  struct Upload {
+    std::shared_ptr<BodySink> sink;
+    uint64_t max_bytes = 0;
+  };
+  virtual Result<Upload> BeginUpload(const ApiRequest& req, const ResourceId& id,
+                                     const std::string& part);
+  virtual Result<ApiResponse> FinishUpload(const ApiRequest& req, const ResourceId& id,
+                                           const std::string& part, BodySink& sink,
+                                           uint64_t received);
 
   // Child collections of a resource, e.g. {"backupPolicies", "protectedItems"} for a vault: GET
   // {id}/{child} lists them and {id}/{child}/{name} addresses one (nested ids, any depth).

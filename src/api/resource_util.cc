@@ -88,6 +88,21 @@ store::WriteCondition ConditionFromHeaders(const ApiRequest& req) {
   return c;
 }
 
+Status CheckPreconditions(const ApiRequest& req, const store::Record* current) {
+  std::string if_match = req.Header("if-match");
+  if (!if_match.empty()) {
+    if (!current)
+      return PreconditionFailed("The resource does not exist, so it cannot match If-Match " +
+                                if_match + ".");
+    if (if_match != "*" && if_match != current->etag)
+      return PreconditionFailed("The ETag " + if_match + " does not match the current ETag " +
+                                current->etag + ".");
+  }
+  if (req.Header("if-none-match") == "*" && current)
+    return PreconditionFailed("The resource already exists (If-None-Match: *).");
+  return Status::Ok();
+}
+
 Status CheckGroupExists(store::Store* store, const ResourceId& id) {
   auto sub = store->Get(ResourceId::Subscription(id.subscription()).Key());
   if (!sub.ok())

@@ -31,6 +31,10 @@ Status RejectUnknownKeys(const Json& obj, const std::vector<std::string>& allowe
 Status RequireObjectBody(const ApiRequest& req);
 // Write precondition from If-Match / If-None-Match headers.
 store::WriteCondition ConditionFromHeaders(const ApiRequest& req);
+// The request's If-Match / If-None-Match against the current record (`current` null: absent).
+// PreconditionFailed (412) when they fail: If-Match (even "*") needs the record with that etag;
+// If-None-Match "*" needs it absent. Checked before anything is changed, no-op writes included.
+Status CheckPreconditions(const ApiRequest& req, const store::Record* current);
 // NotFound "ResourceGroupNotFound" unless the subscription and group exist.
 Status CheckGroupExists(store::Store* store, const ResourceId& id);
 // Fresh body skeleton: id, name, type, location, tags, properties, systemData.

@@ -11,6 +11,73 @@
 namespace stratus::api {
 namespace {
 
+// Request properties whose values are secrets. Their values never reach the activity log: any
+// occurrence of one in an event (an error message quoting it, say) is replaced. docs/api.md
+// lists them.
+const char* const kSecretProperties[] = {
+    "passphrase", "customData", "password",   "adminPassword", "secret",     "clientSecret",
+    "key",        "keyValue",   "privateKey", "token",         "accessToken", "refreshToken",
+    "sasToken",   "connectionString"};
+
+bool IsSecretName(const std::string& name) {
+  for (const char* s : kSecretProperties)
+    if (EqualsIgnoreCase(name, s)) return true;
+  return false;
+}
+
+void CollectSecrets(const Json& v, std::vector<std::string>* out, bool secret = false) {
+  if (v.is_object()) {
+    for (auto& [k, child] : v.items()) CollectSecrets(child, out, secret || IsSecretName(k));
+  } else if (v.is_array()) {
+    for (auto& child : v) CollectSecrets(child, out, secret);
+  } else if (secret && v.is_string()) {
+    const std::string& s = v.get_ref<const std::string&>();
+    if (s.size() >= 4) out->push_back(s);  // shorter values would redact ordinary words
+  }
+}
+
+// Replaces every secret in every string of `v`, then cuts every string to `max` bytes (on a
+// UTF-8 character boundary).
+void Sanitize(Json& v, const std::vector<std::string>& secrets, size_t max) {
+  if (v.is_object() || v.is_array()) {
+    for (auto& child : v) Sanitize(child, secrets, max);
+    return;
+  }
+  if (!v.is_string()) return;
+  std::string& s = v.get_ref<std::string&>();
+  for (auto& secret : secrets) {
+    for (size_t at = s.find(secret); at != std::string::npos; at = s.find(secret, at + 10))
+      s.replace(at, secret.size(), "[REDACTED]");
+  }
+  if (s.size() > max) {
+    size_t cut = max;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+    s = s.substr(0, cut) + "...(" + std::to_string(s.size() - cut) + " more bytes)";
+  }
+}
+
+// A client-supplied correlation id is echoed back and logged: keep it only if it is short and
+// plain.
+bool PlainCorrelationId(const std::string& id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.' &&
+        c != ':')
+      return false;
+  return true;
+}
+
+bool IsGuid(const std::string& s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? s[i] != '-' : !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+  }
+  return true;
+}
+
+constexpr const char* kBearerChallenge = "Bearer realm=\"stratus\"";
+
 std::vector<std::string> Segments(const std::string& path) {
   std::vector<std::string> out;
   size_t i = 0;
@@ -45,6 +112,13 @@ std::string ActivityOperationName(const ApiRequest& req) {
     if (type == "resourceGroups") type = "Stratus.Resources/subscriptions/resourceGroups";
     return type + "/" + verb;
   }
+  // PUT {id}/upload/{part}
+  if (segs.size() == 10 && Is(segs[8], "upload")) {
+    std::string base;
+    for (size_t i = 0; i < 8; ++i) base += "/" + segs[i];
+    auto rid = ResourceId::Parse(base);
+    if (rid.ok()) return rid->FullType() + "/upload/action";
+  }
   // POST {id}/{action}
   if (segs.size() >= 9) {
     std::string base;
@@ -57,8 +131,9 @@ std::string ActivityOperationName(const ApiRequest& req) {
 
 }  // namespace
 
-ApiServer::ApiServer(RegionContext ctx, auth::TokenAuthenticator* auth)
-    : ctx_(std::move(ctx)), auth_(auth) {
+ApiServer::ApiServer(RegionContext ctx, auth::TokenAuthenticator* auth,
+                     ActivityLogOptions activity)
+    : ctx_(std::move(ctx)), auth_(auth), activity_(activity) {
   ctx_.ops->on_finish = [this](const store::OperationRecord& op, const std::string& caller) {
     store::ActivityEvent ev;
     ev.time_ms = ctx_.clock->NowMs();
@@ -70,9 +145,80 @@ ApiServer::ApiServer(RegionContext ctx, auth::TokenAuthenticator* auth)
                {"status", op.status},
                {"operationId", op.id}};
     if (op.body.contains("error")) ev.body["error"] = op.body["error"];
-    Status st = ctx_.store->AppendActivity(ev);
-    if (!st.ok()) spdlog::warn("activity log: {}", st.ToString());
+    AppendActivity(std::move(ev), nullptr);
   };
+}
+
+void ApiServer::AppendActivity(store::ActivityEvent ev, const ApiRequest* req) {
+  std::vector<std::string> secrets;
+  if (req) CollectSecrets(req->body, &secrets);
+  Sanitize(ev.body, secrets, activity_.max_string_bytes);
+  Status st = ctx_.store->AppendActivity(ev);
+  if (!st.ok()) spdlog::warn("activity log: {}", st.ToString());
+  bool prune = false;
+  {
+    std::lock_guard<std::mutex> l(activity_mu_);
+    if (ev.time_ms - last_prune_ms_ >= 3600 * 1000) {
+      last_prune_ms_ = ev.time_ms;
+      prune = true;
+    }
+  }
+  if (prune) PruneActivityLog();
+}
+
+Status ApiServer::PruneActivityLog() {
+  int64_t cutoff = ctx_.clock->NowMs() - activity_.retention_days * 86400 * 1000;
+  auto n = ctx_.store->PruneActivity(cutoff);
+  if (!n.ok()) {
+    spdlog::warn("activity log: prune failed: {}", n.status().ToString());
+    return n.status();
+  }
+  if (*n > 0) spdlog::info("activity log: pruned {} events older than {} days", *n,
+                           activity_.retention_days);
+  return Status::Ok();
+}
+
+void ApiServer::RecordFailedLogin(const ApiRequest& req, const std::string& peer,
+                                  const Status& why) {
+  int64_t now = ctx_.clock->NowMs();
+  int suppressed = 0;
+  {
+    std::lock_guard<std::mutex> l(activity_mu_);
+    if (now - failed_login_window_ms_ >= 60000) {
+      failed_login_window_ms_ = now;
+      failed_logins_in_window_ = 0;
+    }
+    if (++failed_logins_in_window_ > activity_.max_failed_logins_per_minute) {
+      ++failed_logins_suppressed_;
+      return;
+    }
+    suppressed = failed_logins_suppressed_;
+    failed_logins_suppressed_ = 0;
+  }
+  spdlog::warn("authentication failed from {} ({} {}): {}", peer.empty() ? "in-process" : peer,
+               req.method, req.path.substr(0, 200), why.message());
+  // The subscription named in the path when it exists, else the region's default one.
+  auto segs = Segments(req.path);
+  std::string sub = default_subscription_;
+  if (segs.size() >= 2 && Is(segs[0], "subscriptions") && ValidateSubscriptionId(segs[1]).ok() &&
+      ctx_.store->Get(ResourceId::Subscription(segs[1]).Key()).ok())
+    sub = segs[1];
+  if (sub.empty()) return;
+  store::ActivityEvent ev;
+  ev.time_ms = now;
+  ev.subscription = ToLower(sub);
+  ev.body = {{"eventTimestamp", FormatIso8601(now)},
+             {"caller", ""},
+             {"operationName", "Stratus.Authorization/authenticate/action"},
+             {"resourceId", req.path},
+             {"httpMethod", req.method},
+             {"status", "Failed"},
+             {"httpStatus", 401},
+             {"correlationId", req.correlation_id},
+             {"error", ErrorBody(why)["error"]}};
+  if (!peer.empty()) ev.body["clientIpAddress"] = peer;
+  if (suppressed > 0) ev.body["suppressedEvents"] = suppressed;
+  AppendActivity(std::move(ev), nullptr);
 }
 
 ApiServer::~ApiServer() { Stop(); }
@@ -86,7 +232,20 @@ ResourceProvider* ApiServer::FindProvider(const std::string& ns) const {
   return it == providers_.end() ? nullptr : it->second.get();
 }
 
+Result<std::pair<ResourceProvider*, std::string>> ApiServer::ResolveType(
+    const std::string& ns, const std::string& type) const {
+  ResourceProvider* p = FindProvider(ns);
+  if (!p)
+    return NotFound("No registered resource provider found for namespace '" + ns + "'.", ns,
+                    "NoRegisteredProviderFound");
+  for (auto& t : p->ResourceTypes())
+    if (Is(t, type.c_str())) return std::make_pair(p, t);
+  return NotFound("The resource type '" + type + "' is not served by '" + p->Namespace() + "'.",
+                  type, "InvalidResourceType");
+}
+
 Status ApiServer::EnsureSubscription(const std::string& sub, const std::string& display_name) {
+  if (default_subscription_.empty()) default_subscription_ = sub;
   ResourceId id = ResourceId::Subscription(sub);
   if (ctx_.store->Get(id.Key()).ok()) return Status::Ok();
   store::Record rec;
@@ -100,28 +259,45 @@ Status ApiServer::EnsureSubscription(const std::string& sub, const std::string& 
 }
 
 ApiResponse ApiServer::Handle(ApiRequest req) {
-  if (req.correlation_id.empty()) req.correlation_id = NewUuid();
-  ApiResponse resp;
+  if (!PlainCorrelationId(req.correlation_id)) req.correlation_id = NewUuid();
   auto principal = auth_->Authenticate(req.Header("authorization"));
-  if (!principal.ok()) {
-    resp = ErrorResponse(principal.status());
-  } else {
-    req.caller = principal->name;
-    Result<ApiResponse> r = [&]() -> Result<ApiResponse> {
-      try {
-        return Route(req);
-      } catch (const std::exception& e) {
-        // A handler bug must not take the daemon down; report it as a 500.
-        return Internal(std::string("unexpected error handling the request: ") + e.what());
-      }
-    }();
-    resp = r.ok() ? std::move(r).value() : ErrorResponse(r.status());
-  }
+  if (!principal.ok()) return Unauthenticated(req, principal.status());
+  return Dispatch(req, *principal);
+}
+
+ApiResponse ApiServer::Unauthenticated(const ApiRequest& req, const Status& why) {
+  RecordFailedLogin(req, req.client_ip, why);
+  ApiResponse resp = ErrorResponse(why);
+  resp.headers["x-ms-correlation-request-id"] = req.correlation_id;
+  // RFC 6750 3: an error code only when credentials were sent.
+  resp.headers["WWW-Authenticate"] = req.Header("authorization").empty()
+                                         ? std::string(kBearerChallenge)
+                                         : std::string(kBearerChallenge) +
+                                               ", error=\"invalid_token\"";
+  return resp;
+}
+
+ApiResponse ApiServer::Dispatch(ApiRequest& req, const auth::Principal& principal) {
+  if (!PlainCorrelationId(req.correlation_id)) req.correlation_id = NewUuid();
+  req.caller = principal.name;
+  Result<ApiResponse> r = [&]() -> Result<ApiResponse> {
+    try {
+      return Route(req);
+    } catch (const std::exception& e) {
+      // A handler bug must not take the daemon down. The client learns only that it happened
+      // and the correlation id; the detail goes to the daemon's log.
+      spdlog::error("request {} {} (correlation id {}) failed with an unexpected error: {}",
+                    req.method, req.path.substr(0, 200), req.correlation_id, e.what());
+      return Internal("The request failed with an unexpected error; the daemon's log has the "
+                      "details under correlation id " + req.correlation_id + ".");
+    }
+  }();
+  ApiResponse resp = r.ok() ? std::move(r).value() : ErrorResponse(r.status());
   resp.headers["x-ms-correlation-request-id"] = req.correlation_id;
   // POST retrieve* actions read (console log); they are not writes.
   bool read_action = req.method == "POST" &&
                      ToLower(req.path).find("/retrieve") != std::string::npos;
-  if (IsWrite(req.method) && !read_action && principal.ok()) RecordActivity(req, resp);
+  if (IsWrite(req.method) && !read_action) RecordActivity(req, resp);
   return resp;
 }
 
@@ -143,11 +319,44 @@ void ApiServer::RecordActivity(const ApiRequest& req, const ApiResponse& resp) {
              {"status", status},
              {"httpStatus", resp.status},
              {"correlationId", req.correlation_id}};
+  if (!req.client_ip.empty()) ev.body["clientIpAddress"] = req.client_ip;
   auto it = resp.headers.find("Azure-AsyncOperation");
   if (it != resp.headers.end()) ev.body["operationId"] = Segments(it->second).back();
-  if (resp.status >= 400 && resp.body.contains("error")) ev.body["error"] = resp.body["error"];
-  Status st = ctx_.store->AppendActivity(ev);
-  if (!st.ok()) spdlog::warn("activity log: {}", st.ToString());
+  if (resp.status >= 400 && resp.body.is_object() && resp.body.contains("error"))
+    ev.body["error"] = resp.body["error"];
+  AppendActivity(std::move(ev), &req);
+}
+
+Result<ApiResponse> ApiServer::ListActivity(const ApiRequest& req, const std::string& sub) {
+  int top = 100;
+  std::string t = req.Query("$top");
+  if (!t.empty()) {
+    char* end = nullptr;
+    long v = std::strtol(t.c_str(), &end, 10);
+    if (*end != '\0' || v < 1 || v > 1000)
+      return InvalidArgument("'$top' must be an integer from 1 to 1000.", "$top");
+    top = static_cast<int>(v);
+  }
+  int64_t before = 0;
+  std::string token = req.Query("$skiptoken");
+  if (!token.empty()) {
+    char* end = nullptr;
+    long long v = std::strtoll(token.c_str(), &end, 10);
+    if (*end != '\0' || v < 1)
+      return InvalidArgument("'$skipToken' is not a token this API returned.", "$skipToken");
+    before = v;
+  }
+  ASSIGN_OR_RETURN(auto events, ctx_.store->ListActivity(ToLower(sub), top + 1, before));
+  Json value = Json::array();
+  bool more = static_cast<int>(events.size()) > top;
+  if (more) events.pop_back();
+  for (auto& e : events) value.push_back(e.body);
+  Json body = {{"value", value}};
+  if (more)
+    body["nextLink"] = req.base_url + "/subscriptions/" + sub +
+                       "/providers/Stratus.Insights/activityLogs?$top=" + std::to_string(top) +
+                       "&$skipToken=" + std::to_string(events.back().seq);
+  return ApiResponse::Json200(body);
 }
 
 Result<ApiResponse> ApiServer::ListCollection(const ApiRequest& req, const std::string& key_prefix,
@@ -181,7 +390,7 @@ Result<ApiResponse> ApiServer::ListCollection(const ApiRequest& req, const std::
   return ApiResponse::Json200(body);
 }
 
-Result<ApiResponse> ApiServer::Route(const ApiRequest& req) {
+Result<ApiResponse> ApiServer::Route(ApiRequest& req) {
   auto segs = Segments(req.path);
   if (segs.empty() || !Is(segs[0], "subscriptions"))
     return NotFound("No API at '" + req.path + "'.", req.path, "NotFound");
@@ -209,15 +418,8 @@ Result<ApiResponse> ApiServer::Route(const ApiRequest& req) {
                         "OperationNotFound");
       return ApiResponse::Json200(op.body);
     }
-    if (segs.size() == 5 && Is(segs[3], "Stratus.Insights") && Is(segs[4], "activityLogs")) {
-      int top = 100;
-      std::string t = req.Query("$top");
-      if (!t.empty()) top = std::clamp(std::atoi(t.c_str()), 1, 1000);
-      ASSIGN_OR_RETURN(auto events, ctx_.store->ListActivity(ToLower(sub), top));
-      Json value = Json::array();
-      for (auto& e : events) value.push_back(e.body);
-      return ApiResponse::Json200({{"value", value}});
-    }
+    if (segs.size() == 5 && Is(segs[3], "Stratus.Insights") && Is(segs[4], "activityLogs"))
+      return ListActivity(req, sub);
     if (segs.size() >= 4) {
       ResourceProvider* p = FindProvider(segs[3]);
       if (p) return p->SubscriptionGet(req, sub, std::vector<std::string>(segs.begin() + 4, segs.end()));
@@ -243,16 +445,12 @@ Result<ApiResponse> ApiServer::Route(const ApiRequest& req) {
   }
   if (!Is(segs[4], "providers") || segs.size() < 7)
     return NotFound("No API at '" + req.path + "'.", req.path, "NotFound");
-  ResourceProvider* p = FindProvider(segs[5]);
-  if (!p)
-    return NotFound("No registered resource provider found for namespace '" + segs[5] + "'.",
-                    segs[5], "NoRegisteredProviderFound");
-  bool known_type = false;
-  for (auto& t : p->ResourceTypes()) known_type = known_type || Is(t, segs[6].c_str());
-  if (!known_type)
-    return NotFound("The resource type '" + segs[6] + "' is not served by '" + p->Namespace() +
-                        "'.",
-                    segs[6], "InvalidResourceType");
+  // Ids are stored with the namespace and types as the provider spells them, whatever casing
+  // the request used (ARM does the same).
+  ASSIGN_OR_RETURN(auto resolved, ResolveType(segs[5], segs[6]));
+  auto [p, type] = resolved;
+  segs[5] = p->Namespace();
+  segs[6] = type;
   RETURN_IF_ERROR(CheckGroupExists(ctx_.store, group));
   if (segs.size() == 7) {
     if (req.method != "GET") return MethodNotAllowed(req);
@@ -266,9 +464,11 @@ Result<ApiResponse> ApiServer::Route(const ApiRequest& req) {
   // its parent declares, and each parent must exist.
   size_t pos = 8;
   while (segs.size() >= pos + 1) {
-    bool child_type = false;
-    for (auto& t : p->ChildTypes(id)) child_type = child_type || Is(t, segs[pos].c_str());
-    if (!child_type) break;
+    std::string child_type;
+    for (auto& t : p->ChildTypes(id))
+      if (Is(t, segs[pos].c_str())) child_type = t;
+    if (child_type.empty()) break;
+    segs[pos] = child_type;
     if (!ctx_.store->Get(id.Key()).ok())
       return NotFound("The parent resource '" + id.ToString() + "' was not found.", id.ToString(),
                       "ParentResourceNotFound");
@@ -282,10 +482,18 @@ Result<ApiResponse> ApiServer::Route(const ApiRequest& req) {
     pos += 2;
   }
   if (segs.size() == pos) {
-    if (req.method == "PUT") {
-      RETURN_IF_ERROR(RequireObjectBody(req));
-      return p->Put(req, id);
+    // Preconditions for every provider, before it runs (no-op writes included).
+    if ((req.method == "PUT" || req.method == "PATCH" || req.method == "DELETE") &&
+        (!req.Header("if-match").empty() || !req.Header("if-none-match").empty())) {
+      auto current = ctx_.store->Get(id.Key());
+      RETURN_IF_ERROR(CheckPreconditions(req, current.ok() ? &*current : nullptr));
     }
+    if (req.method == "PUT" || req.method == "PATCH") {
+      RETURN_IF_ERROR(RequireObjectBody(req));
+      if (const Shape* shape = p->BodyShape(id, req.method, ""))
+        RETURN_IF_ERROR(CheckShape(req.body, *shape));
+    }
+    if (req.method == "PUT") return p->Put(req, id);
     if (req.method == "GET") return p->Get(req, id);
     if (req.method == "PATCH") return p->Patch(req, id);
     if (req.method == "DELETE") return p->Delete(req, id);
@@ -295,6 +503,10 @@ Result<ApiResponse> ApiServer::Route(const ApiRequest& req) {
     if (req.method == "POST") {
       if (!ctx_.store->Get(id.Key()).ok())
         return NotFound("The resource '" + id.ToString() + "' was not found.", id.ToString());
+      if (!req.body.is_null()) {
+        if (const Shape* shape = p->BodyShape(id, "POST", segs[pos]))
+          RETURN_IF_ERROR(CheckShape(req.body, *shape));
+      }
       return p->Post(req, id, segs[pos]);
     }
     if (req.method == "GET") return p->GetSub(req, id, segs[pos]);
@@ -315,7 +527,15 @@ Result<ApiResponse> ApiServer::HandleSubscription(const ApiRequest& req, const R
     RETURN_IF_ERROR(RequireObjectBody(req));
     RETURN_IF_ERROR(RejectUnknownKeys(req.body, {"displayName"}, ""));
     ASSIGN_OR_RETURN(std::string name, GetString(req.body, "displayName", id.subscription()));
-    bool existed = ctx_.store->Get(id.Key()).ok();
+    auto current = ctx_.store->Get(id.Key());
+    bool existed = current.ok();
+    RETURN_IF_ERROR(CheckPreconditions(req, existed ? &*current : nullptr));
+    if (!existed && !IsGuid(id.subscription()))
+      return InvalidArgument("The subscription id '" + id.subscription() +
+                                 "' is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx).",
+                             "subscriptionId", "InvalidSubscriptionId");
+    if (existed && current->body.value("displayName", "") == name)
+      return ResourceResponse(*current);  // nothing changes: same etag
     store::Record rec;
     rec.key = id.Key();
     rec.type = "subscriptions";
@@ -325,6 +545,27 @@ Result<ApiResponse> ApiServer::HandleSubscription(const ApiRequest& req, const R
                 {"state", "Enabled"}};
     ASSIGN_OR_RETURN(rec, ctx_.store->Put(rec, ConditionFromHeaders(req)));
     return ResourceResponse(rec, existed ? 200 : 201);
+  }
+  if (req.method == "DELETE") {
+    auto current = ctx_.store->Get(id.Key());
+    if (!current.ok()) return ApiResponse::NoContent(204);
+    std::string if_match = req.Header("if-match");
+    if (!if_match.empty() && if_match != "*" && if_match != current->etag)
+      return PreconditionFailed("The ETag " + if_match + " does not match the current ETag " +
+                                current->etag + ".");
+    if (EqualsIgnoreCase(id.subscription(), default_subscription_))
+      return Conflict("Subscription '" + id.subscription() +
+                          "' is the region's default subscription and cannot be deleted.",
+                      "subscriptionId", "CannotDeleteDefaultSubscription");
+    ASSIGN_OR_RETURN(auto lock, ctx_.ops->TryLock({id.Key()}));
+    ASSIGN_OR_RETURN(store::Page groups,
+                     ctx_.store->List(id.Key() + "/resourcegroups/", "resourcegroups", "", 1));
+    if (!groups.records.empty())
+      return Conflict("Subscription '" + id.subscription() +
+                          "' still has resource groups; delete them first.",
+                      "subscriptionId", "SubscriptionNotEmpty");
+    RETURN_IF_ERROR(ctx_.store->Delete(id.Key()));
+    return ApiResponse::NoContent(200);
   }
   return MethodNotAllowed(req);
 }
@@ -346,10 +587,14 @@ Result<ApiResponse> ApiServer::HandleGroup(const ApiRequest& req, const Resource
     RETURN_IF_ERROR(ValidateTags(req.body));
     ASSIGN_OR_RETURN(auto lock, ctx_.ops->TryLock({id.Key()}));
     auto existing = ctx_.store->Get(id.Key());
+    RETURN_IF_ERROR(CheckPreconditions(req, existing.ok() ? &*existing : nullptr));
     store::Record rec;
     if (existing.ok()) {
+      // A PUT that changes nothing keeps the etag and writes nothing.
+      if (!req.body.contains("tags") || req.body["tags"] == existing->body.value("tags", Json::object()))
+        return ResourceResponse(*existing);
       rec = *existing;
-      if (req.body.contains("tags")) rec.body["tags"] = req.body["tags"];
+      rec.body["tags"] = req.body["tags"];
       TouchSystemData(rec.body, req.caller, ctx_.clock->NowMs());
     } else {
       rec.key = id.Key();
@@ -434,99 +679,191 @@ Status ApiServer::DeleteGroupContents(const ResourceId& group, OperationContext&
   return Status::Ok();
 }
 
-Result<int> ApiServer::Listen(const std::string& host, int port, int threads) {
-  http_ = std::make_unique<httplib::Server>();
-  http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  http_->set_payload_max_length(kMaxBodyBytes);
-  // Small JSON responses: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms per request.
-  http_->set_tcp_nodelay(true);
-  auto handler = [this](const httplib::Request& hreq, httplib::Response& hres) {
-    ApiRequest req;
-    req.method = hreq.method;
-    req.path = hreq.path;
-    for (auto& [k, v] : hreq.params) req.query[ToLower(k)] = v;
-    for (auto& [k, v] : hreq.headers) req.headers[ToLower(k)] = v;
-    req.correlation_id = req.Header("x-ms-correlation-request-id");
-    std::string host_hdr = hreq.get_header_value("Host");
-    req.base_url = "http://" + (host_hdr.empty() ? std::string("127.0.0.1") : host_hdr);
-    ApiResponse resp;
-    bool parsed = true;
-    if (!hreq.body.empty()) {
-      auto body = ParseJson(hreq.body);
-      if (!body.ok()) {
-        resp = ErrorResponse(body.status());
-        parsed = false;
-        // Still authenticate first: an anonymous caller learns nothing from the parse error.
-        auto principal = auth_->Authenticate(req.Header("authorization"));
-        if (!principal.ok()) {
-          resp = ErrorResponse(principal.status());
-        } else {
-          // A rejected write is still a write attempt: it goes to the activity log.
-          if (req.correlation_id.empty()) req.correlation_id = NewUuid();
-          req.caller = principal->name;
-          resp.headers["x-ms-correlation-request-id"] = req.correlation_id;
-          if (IsWrite(req.method)) RecordActivity(req, resp);
-        }
-      } else {
-        req.body = std::move(body).value();
-      }
-    }
-    if (parsed) resp = Handle(std::move(req));
-    hres.status = resp.status;
-    for (auto& [k, v] : resp.headers) hres.set_header(k, v);
-    if (!resp.body.is_null()) {
-      hres.set_content(resp.body.dump(), "application/json; charset=utf-8");
-    } else if (!resp.text.empty()) {
-      hres.set_content(resp.text, "text/plain; charset=utf-8");
-    }
-  };
-  http_->Get(".*", handler);
-  http_->Put(".*", handler);
-  http_->Post(".*", handler);
-  http_->Patch(".*", handler);
-  http_->Delete(".*", handler);
-  http_->set_keep_alive_max_count(10000);
-  http_->set_error_handler([this](const httplib::Request& hreq, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    Status st = res.status == 413
-                    ? Status(StatusCode::kPayloadTooLarge, "RequestEntityTooLarge",
-                             "The request body is larger than " +
-                                 std::to_string(kMaxBodyBytes) + " bytes.")
-                    : Status(StatusCode::kInvalidArgument, "BadRequest",
-                             "The request could not be read (HTTP " +
-                                 std::to_string(res.status) + ").");
-    res.set_content(ErrorBody(st).dump(), "application/json; charset=utf-8");
-    // An authenticated write refused before it reached a handler (body too large) is logged.
-    if (res.status == 413 && IsWrite(hreq.method)) {
-      auto principal = auth_->Authenticate(hreq.get_header_value("Authorization"));
-      if (principal.ok()) {
-        ApiRequest req;
-        req.method = hreq.method;
-        req.path = hreq.path;
-        req.caller = principal->name;
-        req.correlation_id = hreq.get_header_value("x-ms-correlation-request-id");
-        if (req.correlation_id.empty()) req.correlation_id = NewUuid();
-        ApiResponse resp = ErrorResponse(st);
-        RecordActivity(req, resp);
-      }
-    }
-  });
-  int bound = port;
-  if (port == 0) {
-    bound = http_->bind_to_any_port(host);
-  } else if (!http_->bind_to_port(host, port)) {
-    bound = -1;
+ApiRequest ApiServer::FromHttp(const HttpRequest& h) const {
+  ApiRequest req;
+  req.method = h.method == "HEAD" ? "GET" : h.method;
+  req.path = h.path;
+  for (auto& [k, v] : h.query) req.query[ToLower(k)] = v;
+  req.headers = h.headers;
+  req.correlation_id = req.Header("x-ms-correlation-request-id");
+  if (!PlainCorrelationId(req.correlation_id)) req.correlation_id = NewUuid();
+  req.base_url = public_url_;
+  req.client_ip = h.peer;
+  return req;
+}
+
+HttpResponse ApiServer::ToHttp(const ApiResponse& resp) const {
+  HttpResponse out;
+  out.status = resp.status;
+  for (auto& [k, v] : resp.headers) out.headers.emplace_back(k, v);
+  if (!resp.body.is_null()) {
+    out.body = DumpJson(resp.body);
+    out.content_type = "application/json; charset=utf-8";
+  } else if (!resp.text.empty()) {
+    out.body = resp.text;
+    out.content_type = "text/plain; charset=utf-8";
   }
-  if (bound <= 0)
-    return Unavailable("cannot listen on " + host + ":" + std::to_string(port) +
-                       " (address in use?)");
-  http_thread_ = std::thread([this] { http_->listen_after_bind(); });
-  return bound;
+  return out;
+}
+
+namespace {
+
+// What OnHead learned of a request, handed to Handle() through HttpRequest::context.
+struct RequestContext {
+  auth::Principal principal;
+  ResourceProvider* upload_provider = nullptr;  // set for PUT {id}/upload/{part}
+  std::optional<ResourceId> upload_id;
+  std::string upload_part;
+};
+
+}  // namespace
+
+Result<bool> ApiServer::MatchUpload(const ApiRequest& req, ResourceProvider** provider,
+                                    std::optional<ResourceId>* id, std::string* part) {
+  auto segs = Segments(req.path);
+  if (req.method != "PUT" || segs.size() != 10 || !Is(segs[0], "subscriptions") ||
+      !Is(segs[2], "resourceGroups") || !Is(segs[4], "providers") || !Is(segs[8], "upload"))
+    return false;
+  RETURN_IF_ERROR(ValidateSubscriptionId(segs[1]));
+  RETURN_IF_ERROR(ValidateResourceGroupName(segs[3]));
+  ASSIGN_OR_RETURN(auto resolved, ResolveType(segs[5], segs[6]));
+  auto [p, type] = resolved;
+  RETURN_IF_ERROR(ValidateResourceName(segs[7], type, 80));
+  ResourceId rid = ResourceId::Resource(segs[1], segs[3], p->Namespace(), type, segs[7]);
+  RETURN_IF_ERROR(CheckGroupExists(ctx_.store, rid));
+  if (!ctx_.store->Get(rid.Key()).ok())
+    return NotFound("The resource '" + rid.ToString() + "' was not found.", rid.ToString());
+  *provider = p;
+  *id = rid;
+  *part = segs[9];
+  return true;
+}
+
+HeadDecision ApiServer::OnHead(const HttpRequest& head) {
+  HeadDecision d;
+  ApiRequest req = FromHttp(head);
+  auto principal = auth_->Authenticate(req.Header("authorization"));
+  if (!principal.ok()) {
+    d.answer = ToHttp(Unauthenticated(req, principal.status()));
+    return d;
+  }
+  auto rc = std::make_shared<RequestContext>();
+  rc->principal = *principal;
+  auto upload = MatchUpload(req, &rc->upload_provider, &rc->upload_id, &rc->upload_part);
+  Status refused = upload.status();
+  if (upload.ok() && *upload) {
+    req.caller = principal->name;
+    auto u = rc->upload_provider->BeginUpload(req, *rc->upload_id, rc->upload_part);
+    if (u.ok()) {
+      d.sink = u->sink;
+      d.body_limit = u->max_bytes;
+    } else {
+      refused = u.status();
+    }
+  }
+  if (!refused.ok()) {
+    // Refused before the body: answered at once, and logged as the failed write it is.
+    req.caller = principal->name;
+    ApiResponse resp = ErrorResponse(refused);
+    resp.headers["x-ms-correlation-request-id"] = req.correlation_id;
+    RecordActivity(req, resp);
+    d.answer = ToHttp(resp);
+    return d;
+  }
+  d.context = rc;
+  return d;
+}
+
+HttpResponse ApiServer::Handle(HttpRequest h) {
+  ApiRequest req = FromHttp(h);
+  auth::Principal principal;
+  if (h.context) {
+    auto* rc = static_cast<RequestContext*>(h.context.get());
+    principal = rc->principal;
+    if (rc->upload_provider && h.sink) {
+      req.caller = principal.name;
+      Result<ApiResponse> r = rc->upload_provider->FinishUpload(req, *rc->upload_id,
+                                                                rc->upload_part, *h.sink,
+                                                                h.body_bytes);
+      ApiResponse resp = r.ok() ? std::move(r).value() : ErrorResponse(r.status());
+      resp.headers["x-ms-correlation-request-id"] = req.correlation_id;
+      RecordActivity(req, resp);
+      return ToHttp(resp);
+    }
+  } else {
+    auto p = auth_->Authenticate(req.Header("authorization"));
+    if (!p.ok()) return ToHttp(Handle(std::move(req)));  // answers 401 and logs it
+    principal = *p;
+  }
+  if (!h.body.empty()) {
+    auto body = ParseJson(h.body, JsonLimits::Request());
+    if (!body.ok()) {
+      // A rejected write is still a write attempt: it goes to the activity log.
+      req.caller = principal.name;
+      ApiResponse resp = ErrorResponse(body.status());
+      resp.headers["x-ms-correlation-request-id"] = req.correlation_id;
+      if (IsWrite(req.method)) RecordActivity(req, resp);
+      return ToHttp(resp);
+    }
+    req.body = std::move(body).value();
+  }
+  return ToHttp(Dispatch(req, principal));
+}
+
+HttpResponse ApiServer::Refused(const HttpRequest& head, int status, const std::string& code,
+                                const std::string& message) {
+  ApiResponse resp;
+  resp.status = status;
+  resp.body = {{"error", {{"code", code}, {"message", message}, {"details", Json::array()}}}};
+  ApiRequest req = FromHttp(head);
+  resp.headers["x-ms-correlation-request-id"] = req.correlation_id;
+  // An authenticated write refused before it reached a handler (body too large) is logged.
+  if (!head.method.empty() && IsWrite(req.method) && !req.path.empty()) {
+    auto principal = auth_->Authenticate(req.Header("authorization"));
+    if (principal.ok()) {
+      req.caller = principal->name;
+      RecordActivity(req, resp);
+    }
+  }
+  HttpResponse out = ToHttp(resp);
+  out.close = true;
+  return out;
+}
+
+Result<int> ApiServer::Listen(HttpServerOptions options, const std::string& public_url) {
+  if (http_) return Internal("the API server is already listening");
+  if (options.max_body_bytes == 0 || options.max_body_bytes > kMaxBodyBytes)
+    options.max_body_bytes = kMaxBodyBytes;
+  bool tls = !options.tls_cert_file.empty();
+  std::string host = options.host;
+  auto http = std::make_unique<HttpServer>(options, this);
+  ASSIGN_OR_RETURN(int port, http->Start());
+  if (!public_url.empty()) {
+    public_url_ = public_url;
+    while (!public_url_.empty() && public_url_.back() == '/') public_url_.pop_back();
+  } else {
+    if (host == "0.0.0.0" || host == "::") {
+      spdlog::warn("listening on all addresses: API URLs will name 127.0.0.1; set --public-url "
+                   "to the address clients use");
+      host = "127.0.0.1";
+    }
+    if (host.find(':') != std::string::npos) host = "[" + host + "]";
+    public_url_ = std::string(tls ? "https://" : "http://") + host + ":" + std::to_string(port);
+  }
+  http_ = std::move(http);
+  return port;
+}
+
+Result<int> ApiServer::Listen(const std::string& host, int port, int threads) {
+  HttpServerOptions o;
+  o.host = host;
+  o.port = port;
+  o.worker_threads = threads;
+  return Listen(o);
 }
 
 void ApiServer::Stop() {
-  if (http_) http_->stop();
-  if (http_thread_.joinable()) http_thread_.join();
+  if (http_) http_->Stop();
 }
 
 }  // namespace stratus::api

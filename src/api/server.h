@@ -1,49 +1,89 @@
-// ApiServer: the region's HTTP/JSON front door.
+// ApiServer: the region's ARM front door.
 //
-// Authenticates every request (bearer token), limits body size, parses JSON, routes ARM paths
-// to the built-in handlers (subscriptions, resource groups, operations, activity log) or to the
-// provider of the namespace, maps Status to ARM error bodies, and records every write in the
-// activity log. Runs cpp-httplib's thread pool; handlers never block on engine work.
+// Authenticates every request (bearer token) before its body is read, parses JSON within
+// JsonLimits::Request(), checks the body's shape against what the provider declares, routes ARM
+// paths to the built-in handlers (subscriptions, resource groups, operations, activity log) or
+// to the provider of the namespace, maps Status to ARM error bodies, and records every write and
+// every failed authentication in the activity log (bounded, secrets redacted). The HTTP
+// transport is HttpServer (http_server.h); ApiServer is its handler. Handlers never block on
+// engine work: that runs as operations.
 #pragma once
 
 #include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "api/http_server.h"
 #include "api/provider.h"
 #include "auth/token_authenticator.h"
 
-namespace httplib {
-class Server;
-}
-
 namespace stratus::api {
 
-class ApiServer {
+struct ActivityLogOptions {
+  int64_t retention_days = 90;      // events older than this are pruned (hourly)
+  size_t max_string_bytes = 1024;   // every string of an event is cut to this
+  int max_failed_logins_per_minute = 60;  // more are counted, not written one by one
+};
+
+class ApiServer : public HttpHandler {
  public:
   static constexpr size_t kMaxBodyBytes = 1 << 20;
 
-  ApiServer(RegionContext ctx, auth::TokenAuthenticator* auth);
-  ~ApiServer();
+  ApiServer(RegionContext ctx, auth::TokenAuthenticator* auth, ActivityLogOptions activity = {});
+  ~ApiServer() override;
 
   void AddProvider(std::unique_ptr<ResourceProvider> provider);
   ResourceProvider* FindProvider(const std::string& ns) const;
 
-  // Handles one request in-process (used by the HTTP layer and by tests).
+  // Handles one request in-process (the HTTP handler below and tests): authenticates it, then
+  // routes it. `req.body` is already parsed.
   ApiResponse Handle(ApiRequest req);
 
-  // Binds host:port (port 0 = any) and serves on a background thread. Returns the bound port.
+  // Serves HTTP with these options (their body limit is kMaxBodyBytes unless set lower).
+  // Returns the bound port. URLs the API returns (Location, Azure-AsyncOperation, nextLink)
+  // start with `public_url`, or "http(s)://host:port" of the listener when it is empty: never
+  // with what a client sent in its Host header.
+  Result<int> Listen(HttpServerOptions options, const std::string& public_url = "");
   Result<int> Listen(const std::string& host, int port, int threads = 16);
   void Stop();
+  // The base of the URLs the API returns (set by Listen).
+  const std::string& public_url() const { return public_url_; }
 
-  // Creates the subscription if missing (first start).
+  // Creates the subscription if missing (first start). The first one ensured is the region's
+  // default subscription: it cannot be deleted, and failed authentications that name no
+  // subscription are logged there.
   Status EnsureSubscription(const std::string& sub, const std::string& display_name);
 
+  // Removes activity events older than the retention (also done hourly while serving).
+  Status PruneActivityLog();
+
+  // HttpHandler.
+  HeadDecision OnHead(const HttpRequest& head) override;
+  HttpResponse Handle(HttpRequest req) override;
+  HttpResponse Refused(const HttpRequest& head, int status, const std::string& code,
+                       const std::string& message) override;
+
  private:
-  Result<ApiResponse> Route(const ApiRequest& req);
+  ApiRequest FromHttp(const HttpRequest& h) const;
+  // The provider of namespace `ns` and the type as it spells it; 404 when either is unknown.
+  Result<std::pair<ResourceProvider*, std::string>> ResolveType(const std::string& ns,
+                                                                const std::string& type) const;
+  // True (and the parts set) for PUT {top-level resource}/upload/{part} on an existing resource;
+  // false for any other request; an error for an upload to something that does not exist.
+  Result<bool> MatchUpload(const ApiRequest& req, ResourceProvider** provider,
+                           std::optional<ResourceId>* id, std::string* part);
+  HttpResponse ToHttp(const ApiResponse& resp) const;
+  ApiResponse Dispatch(ApiRequest& req, const auth::Principal& principal);
+  // 401 with WWW-Authenticate; the failed authentication is logged.
+  ApiResponse Unauthenticated(const ApiRequest& req, const Status& why);
+  void RecordFailedLogin(const ApiRequest& req, const std::string& peer, const Status& why);
+  void AppendActivity(store::ActivityEvent ev, const ApiRequest* req);
+  Result<ApiResponse> ListActivity(const ApiRequest& req, const std::string& sub);
+  Result<ApiResponse> Route(ApiRequest& req);
   Result<ApiResponse> HandleSubscription(const ApiRequest& req, const ResourceId& id);
   Result<ApiResponse> HandleGroup(const ApiRequest& req, const ResourceId& id);
   // `decorator` (may be null) adds computed fields to each item.
@@ -55,9 +95,17 @@ class ApiServer {
 
   RegionContext ctx_;
   auth::TokenAuthenticator* auth_;
+  ActivityLogOptions activity_;
   std::map<std::string, std::unique_ptr<ResourceProvider>> providers_;  // key: lowercase ns
-  std::unique_ptr<httplib::Server> http_;
-  std::thread http_thread_;
+  std::unique_ptr<HttpServer> http_;
+  std::string public_url_;            // set by Listen before serving; read-only after
+  std::string default_subscription_;  // set by the first EnsureSubscription
+
+  std::mutex activity_mu_;  // guards the fields below
+  int64_t last_prune_ms_ = 0;
+  int64_t failed_login_window_ms_ = 0;
+  int failed_logins_in_window_ = 0;
+  int failed_logins_suppressed_ = 0;
 };
 
 }  // namespace stratus::api

@@ -4,6 +4,7 @@
 
 #include "core/fs.h"
 #include "core/json.h"
+#include "core/resource_id.h"
 #include "core/uuid.h"
 
 namespace stratus::auth {
@@ -45,12 +46,17 @@ Result<Principal> TokenAuthenticator::Authenticate(const std::string& header) co
   auto unauth = [](const std::string& msg) {
     return Status(StatusCode::kUnauthorized, "AuthenticationFailed", msg);
   };
-  const std::string kPrefix = "Bearer ";
   if (header.empty())
     return unauth("The request has no Authorization header; send 'Authorization: Bearer <token>'.");
-  if (header.size() <= kPrefix.size() || header.compare(0, kPrefix.size(), kPrefix) != 0)
+  // RFC 7235: the scheme is case-insensitive and followed by one or more spaces.
+  size_t sp = header.find(' ');
+  if (sp == std::string::npos || !EqualsIgnoreCase(std::string_view(header).substr(0, sp), "Bearer"))
     return unauth("The Authorization header must be 'Bearer <token>'.");
-  std::string token = header.substr(kPrefix.size());
+  size_t start = header.find_first_not_of(' ', sp);
+  if (start == std::string::npos)
+    return unauth("The Authorization header must be 'Bearer <token>'.");
+  std::string token = header.substr(start);
+  while (!token.empty() && token.back() == ' ') token.pop_back();
   ASSIGN_OR_RETURN(auto stored, store_->GetSetting("token." + Sha256Hex(token)));
   if (!stored) return unauth("The bearer token is not valid for this region.");
   Json p = Json::parse(*stored, nullptr, false);

@@ -1,5 +1,7 @@
 #include "cli/client.h"
 
+#include <fstream>
+
 #include <httplib.h>
 
 #include <cctype>
@@ -174,6 +176,40 @@ CliResult<ApiResponse> ApiClient::Send(const std::string& method, const std::str
                           std::to_string(res.status) + ").");
   }
   out.async_operation = res.get_header_value("Azure-AsyncOperation");
+  return out;
+}
+
+CliResult<ApiResponse> ApiClient::Upload(const std::string& path, const std::string& file) {
+  auto in = std::make_shared<std::ifstream>(file, std::ios::binary);
+  if (!*in) return UsageError("cannot read '" + file + "'");
+  in->seekg(0, std::ios::end);
+  auto size = static_cast<size_t>(in->tellg());
+  in->seekg(0);
+  std::string full = PathOfUrl(path);
+  if (!HasQueryParam(full, "api-version")) full = WithQuery(full, {{"api-version", kApiVersion}});
+  const std::string request_line = "PUT " + full;
+  if (options_.log != nullptr) *options_.log << "> " << request_line << " (" << size << " bytes of " << file << ")\n";
+  httplib::Headers headers = {{"Authorization", "Bearer " + options_.token},
+                              {"Accept", "application/json"}};
+  auto provider = [in](size_t offset, size_t length, httplib::DataSink& sink) {
+    std::vector<char> buf(std::min<size_t>(length, 1 << 20));
+    in->seekg(static_cast<std::streamoff>(offset));
+    in->read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    std::streamsize got = in->gcount();
+    if (got <= 0) return false;
+    sink.write(buf.data(), static_cast<size_t>(got));
+    return true;
+  };
+  auto res = http_->Put(full, headers, size, provider, "application/octet-stream");
+  if (!res) return UnreachableError(options_.endpoint, httplib::to_string(res.error()));
+  if (options_.log != nullptr) *options_.log << "< " << res->status << "\n";
+  if (res->status < 200 || res->status >= 300)
+    return ErrorFromHttpResponse(res->status, res->body, request_line);
+  ApiResponse out;
+  out.status = res->status;
+  if (!res->body.empty()) out.body = Json::parse(res->body, nullptr, false);
+  if (out.body.is_discarded()) out.body = nullptr;
+  out.async_operation = res->get_header_value("Azure-AsyncOperation");
   return out;
 }
 

@@ -92,6 +92,9 @@ class ApiClient {
   // or UnreachableError when no response came.
   CliResult<ApiResponse> Send(const std::string& method, const std::string& path,
                               const Json* body = nullptr);
+  // PUT of the raw bytes of `file` to `path` (an upload, e.g. {image}/upload/disk), streamed
+  // with its exact length. Errors as Send; a local file that cannot be read is a usage error.
+  CliResult<ApiResponse> Upload(const std::string& path, const std::string& file);
   // GET returning the body.
   CliResult<Json> Get(const std::string& path);
   // GET of a collection, following `nextLink` until exhausted; the concatenated `value`s.

@@ -13,6 +13,10 @@ struct ImageArgs {
   std::string name;
   std::string location;
   std::string source;
+  std::string upload;
+  std::string kernel;
+  std::string initrd;
+  std::string cmdline;
   std::string os_type = "Linux";
   std::vector<std::string> tags;
   bool yes = false;
@@ -35,17 +39,52 @@ CliStatus List(Context& ctx, const ImageArgs& a) {
   return CliStatus::Ok();
 }
 
+uint64_t FileSize(const std::string& path) {
+  std::error_code ec;
+  auto n = std::filesystem::file_size(path, ec);
+  return ec ? 0 : static_cast<uint64_t>(n);
+}
+
 CliStatus Create(Context& ctx, const ImageArgs& a) {
   CLI_ASSIGN_OR_RETURN(Json tags, ParseTags(a.tags));
-  // stratusd reads the file itself, so it needs an absolute path.
-  std::error_code ec;
-  std::string file = std::filesystem::absolute(a.source, ec).lexically_normal().string();
-  if (ec) return UsageError("--source: cannot make '" + a.source + "' absolute: " + ec.message());
-  Json body = {{"location", LocationOr(ctx, a.location)},
-               {"tags", tags},
-               {"properties", {{"source", {{"filePath", file}}}, {"osType", a.os_type}}}};
+  if (a.source.empty() == a.upload.empty())
+    return UsageError("give --upload FILE (sent to stratusd) or --source PATH (a file below an "
+                      "--import-dir of stratusd)");
+  Json props = {{"osType", a.os_type}};
+  if (!a.cmdline.empty()) props["cmdline"] = a.cmdline;
   std::string path = ImagePath(ctx, a);
-  return ctx.WriteAndShow("PUT", path, &body, path, ImageTable());
+  if (!a.source.empty()) {
+    // stratusd reads the files itself (below its --import-dir), so they need absolute paths.
+    auto abs = [](const std::string& p) {
+      std::error_code ec;
+      return std::filesystem::absolute(p, ec).lexically_normal().string();
+    };
+    props["source"] = {{"filePath", abs(a.source)}};
+    if (!a.kernel.empty()) props["kernel"] = abs(a.kernel);
+    if (!a.initrd.empty()) props["initrd"] = abs(a.initrd);
+    Json body = {{"location", LocationOr(ctx, a.location)}, {"tags", tags}, {"properties", props}};
+    return ctx.WriteAndShow("PUT", path, &body, path, ImageTable());
+  }
+  // Upload: declare the parts, send each, then wait for the import the last one starts.
+  std::vector<std::pair<std::string, std::string>> parts = {{"disk", a.upload}};
+  if (!a.kernel.empty()) parts.emplace_back("kernel", a.kernel);
+  if (!a.initrd.empty()) parts.emplace_back("initrd", a.initrd);
+  Json upload = Json::object();
+  for (auto& [part, file] : parts) {
+    uint64_t n = FileSize(file);
+    if (n == 0) return UsageError("cannot read '" + file + "' (or it is empty)");
+    upload[part + "SizeBytes"] = n;
+  }
+  props["source"] = {{"upload", upload}};
+  Json body = {{"location", LocationOr(ctx, a.location)}, {"tags", tags}, {"properties", props}};
+  CLI_RETURN_IF_ERROR(ctx.client().Send("PUT", path, &body));
+  std::string op;
+  for (auto& [part, file] : parts) {
+    CLI_ASSIGN_OR_RETURN(ApiResponse sent, ctx.client().Upload(path + "/upload/" + part, file));
+    op = sent.async_operation;
+  }
+  if (!op.empty()) CLI_RETURN_IF_ERROR(ctx.client().WaitForOperation(op));
+  return ctx.Show(path, ImageTable());
 }
 
 }  // namespace
@@ -62,8 +101,13 @@ void RegisterImageCommands(CLI::App& root, Action* selected) {
   CLI::App* create = image->add_subcommand("create", "Import a qcow2/raw file as an image");
   create->add_option("-g,--resource-group", create_args->group, "Resource group")->required();
   create->add_option("-n,--name", create_args->name, "Image name")->required();
-  create->add_option("--source", create_args->source, "qcow2 or raw file on the stratusd host")
-      ->required();
+  create->add_option("--upload", create_args->upload, "qcow2 or raw file to upload");
+  create->add_option("--source", create_args->source,
+                     "qcow2 or raw file on the stratusd host, below one of its --import-dir");
+  create->add_option("--kernel", create_args->kernel,
+                     "Kernel for direct boot (uploaded with --upload, a host path with --source)");
+  create->add_option("--initrd", create_args->initrd, "Initrd for direct boot (as --kernel)");
+  create->add_option("--cmdline", create_args->cmdline, "Kernel command line");
   create->add_option("--os-type", create_args->os_type, "Guest OS type")->capture_default_str();
   create->add_option("-l,--location", create_args->location, "Location (default: the region's)");
   create->add_option("--tags", create_args->tags, "Tags: key=value ...");

@@ -66,8 +66,10 @@ struct ComputeProvider::VmPlan {
 };
 
 ComputeProvider::ComputeProvider(api::RegionContext ctx, Hypervisor* hv,
-                                 storage::DiskService* disks, ImageCatalog* images)
-    : ResourceProvider(std::move(ctx)), hv_(hv), disks_(disks), images_(images) {
+                                 storage::DiskService* disks, ImageCatalog* images,
+                                 ImageImportOptions image_import)
+    : ResourceProvider(std::move(ctx)), hv_(hv), disks_(disks), images_(images),
+      image_resources_(std::make_unique<ImageResources>(ctx_, std::move(image_import))) {
   disks_->live_snapshot = [this](const std::string& vm_id,
                                  const std::vector<std::pair<std::string, std::string>>& t,
                                  bool quiesce) { return LiveSnapshot(vm_id, t, quiesce); };
@@ -106,6 +108,59 @@ std::string ComputeProvider::TargetForLun(int lun) {
 
 // ---------------------------------------------------------------------------------------------
 // Validation
+
+const api::Shape* ComputeProvider::BodyShape(const ResourceId& id, const std::string& method,
+                                             const std::string& action) const {
+  using api::Shape;
+  static const Shape kManagedDisk =
+      Shape::Object({{"id", Shape::String()}, {"storageAccountType", Shape::String()}});
+  static const Shape kVm = Shape::Resource(Shape::Object(
+      {{"hardwareProfile", Shape::Object({{"vmSize", Shape::String()}})},
+       {"storageProfile",
+        Shape::Object(
+            {{"imageReference", Shape::Object({{"id", Shape::String()}})},
+             {"osDisk", Shape::Object({{"name", Shape::String()},
+                                       {"diskSizeGB", Shape::Integer()},
+                                       {"sku", Shape::String()},
+                                       {"deleteOption", Shape::String()},
+                                       {"createOption", Shape::String()},
+                                       {"managedDisk", kManagedDisk},
+                                       {"osType", Shape::String()}})},
+             {"dataDisks", Shape::ArrayOf(Shape::Object({{"lun", Shape::Integer()},
+                                                         {"name", Shape::String()},
+                                                         {"createOption", Shape::String()},
+                                                         {"diskSizeGB", Shape::Integer()},
+                                                         {"sku", Shape::String()},
+                                                         {"managedDisk", kManagedDisk},
+                                                         {"deleteOption", Shape::String()},
+                                                         {"caching", Shape::String()}}))}})},
+       {"osProfile", Shape::Object({{"computerName", Shape::String()},
+                                    {"customData", Shape::String()},
+                                    {"adminUsername", Shape::String()}})},
+       {"networkProfile", Shape::Any()},
+       {"vmId", Shape::Any()},
+       {"provisioningState", Shape::Any()},
+       {"instanceView", Shape::Any()},
+       {"timeCreated", Shape::Any()}}));
+  static const Shape kResize = Shape::Object({{"vmSize", Shape::String()}});
+  static const Shape kAttachDetach = Shape::Object(
+      {{"dataDisksToAttach", Shape::ArrayOf(Shape::Object({{"diskId", Shape::String()},
+                                                           {"lun", Shape::Integer()},
+                                                           {"deleteOption", Shape::String()}}))},
+       {"dataDisksToDetach", Shape::ArrayOf(Shape::Object({{"diskId", Shape::String()}}))}});
+  static const Shape kSnapshots = Shape::Object(
+      {{"snapshotNamePrefix", Shape::String()}, {"quiesce", Shape::Boolean()}});
+  static const Shape kActionBody = Shape::Object({});
+  bool vm = IsVm(id);
+  if (method == "PUT") return vm ? &kVm : &ImageResources::BodyShape();
+  if (method == "PATCH") return vm ? &kVm : ResourceProvider::BodyShape(id, method, action);
+  if (method != "POST" || !vm) return nullptr;
+  std::string a = ToLower(action);
+  if (a == "resize") return &kResize;
+  if (a == "attachdetachdatadisks") return &kAttachDetach;
+  if (a == "capturesnapshots") return &kSnapshots;
+  return &kActionBody;  // start, powerOff, ...: an object (its members are not read)
+}
 
 Result<ComputeProvider::VmPlan> ComputeProvider::PlanVm(const ApiRequest& req, const ResourceId& id,
                                                         const store::Record* existing) {
@@ -342,7 +397,7 @@ Result<ComputeProvider::VmPlan> ComputeProvider::PlanVm(const ApiRequest& req, c
 // PUT / GET / PATCH / DELETE
 
 Result<ApiResponse> ComputeProvider::Put(const ApiRequest& req, const ResourceId& id) {
-  return IsVm(id) ? PutVm(req, id) : PutImage(req, id);
+  return IsVm(id) ? PutVm(req, id) : image_resources_->Put(req, id);
 }
 
 Result<ApiResponse> ComputeProvider::PutVm(const ApiRequest& req, const ResourceId& id) {
@@ -467,6 +522,9 @@ Result<ApiResponse> ComputeProvider::Delete(const ApiRequest& req, const Resourc
     // Images: refuse while a disk is being created from it? Disks are independent copies.
     ASSIGN_OR_RETURN(auto lock, ctx_.ops->TryLock({id.Key()}));
     RETURN_IF_ERROR(disks_->engine()->Remove(rec->internal.value("path", "")));
+    // The rest of the image's folder: kernel, initrd, parts of an upload cut short.
+    std::string dir = rec->internal.value("dir", "");
+    if (!dir.empty()) RETURN_IF_ERROR(RemoveTree(dir));
     RETURN_IF_ERROR(ctx_.store->Delete(id.Key()));
     return ApiResponse::NoContent(200);
   }
@@ -748,7 +806,7 @@ Status ComputeProvider::EnsureVm(const ResourceId& id, OperationContext& octx,
     }
     // Config drive.
     octx.SetProgress(45, "writing config drive");
-    RETURN_IF_ERROR(MakeDirs(vm.internal.value("dir", ""), 0755));
+    RETURN_IF_ERROR(MakeDirs(vm.internal.value("dir", ""), 0711));
     ConfigDriveContent cfg;
     cfg.hostname = p["osProfile"].value("computerName", id.name());
     cfg.user_script = vm.internal.value("customData", "");
@@ -889,7 +947,7 @@ Status ComputeProvider::CaptureSnapshots(const ResourceId& id, const Json& param
   };
   RETURN_IF_ERROR(add(sp["osDisk"]));
   for (auto& d : sp["dataDisks"]) RETURN_IF_ERROR(add(d));
-  RETURN_IF_ERROR(MakeDirs(JoinPath(ctx_.data_dir, "snapshots"), 0755));
+  RETURN_IF_ERROR(MakeDirs(JoinPath(ctx_.data_dir, "snapshots"), 0711));
   std::vector<std::pair<std::string, std::string>> targets;
   for (auto& it : items) targets.emplace_back(it.disk.Key(), it.path);
   octx.SetProgress(10, "capturing all disks at one instant");
@@ -999,78 +1057,18 @@ Json ComputeProvider::InstanceView(const store::Record& vm) {
 // ---------------------------------------------------------------------------------------------
 // Images and subscription-level reads
 
-Result<ApiResponse> ComputeProvider::PutImage(const ApiRequest& req, const ResourceId& id) {
-  const Json& body = req.body;
-  RETURN_IF_ERROR(api::RejectUnknownKeys(body, {"location", "tags", "properties", "id", "name",
-                                                "type", "etag", "systemData"},
-                                         ""));
-  ASSIGN_OR_RETURN(std::string location, api::ValidateLocation(body, ctx_.region));
-  RETURN_IF_ERROR(api::ValidateTags(body));
-  if (ctx_.store->Get(id.Key()).ok())
-    return Conflict("Image '" + id.name() + "' exists; images are immutable (delete it first).",
-                    id.ToString(), "PropertyChangeNotAllowed");
-  Json p = body.value("properties", Json::object());
-  RETURN_IF_ERROR(api::RejectUnknownKeys(p, {"source", "osType", "kernel", "initrd", "cmdline"},
-                                         "properties"));
-  Json src = p.value("source", Json::object());
-  ASSIGN_OR_RETURN(std::string file, api::GetString(src, "filePath"));
-  if (file.empty() || file[0] != '/')
-    return InvalidArgument("source.filePath must be an absolute path on the host.",
-                           "properties.source.filePath");
-  auto info = RunProcess({"qemu-img", "info", "-U", "--output=json", file});
-  Json ij = info.ok() && info->exit_code == 0 ? Json::parse(info->out, nullptr, false) : Json();
-  if (!ij.is_object())
-    return InvalidArgument("'" + file + "' is not a readable qcow2 or raw image.",
-                           "properties.source.filePath", "InvalidImage");
-  std::string fmt = ij.value("format", "");
-  if (fmt != "qcow2" && fmt != "raw")
-    return InvalidArgument("Image format '" + fmt + "' is not supported; use qcow2 or raw.",
-                           "properties.source.filePath", "InvalidImage");
-  for (auto k : {"kernel", "initrd"})
-    if (p.contains(k) && !PathExists(p.value(k, "")))
-      return InvalidArgument(std::string(k) + " file '" + p.value(k, "") + "' does not exist.",
-                             std::string("properties.") + k);
-  ASSIGN_OR_RETURN(api::ResourceLock lock, ctx_.ops->TryLock({id.Key()}));
-  std::string uid = NewUuid();
-  std::string dir = JoinPath(ctx_.data_dir, "images/" + uid);
-  store::Record rec;
-  rec.key = id.Key();
-  rec.type = api::TypeKey(id);
-  rec.body = api::NewResourceBody(id, location, body.value("tags", Json::object()), req.caller,
-                                  ctx_.clock->NowMs());
-  rec.body["properties"] = {{"provisioningState", "Creating"},
-                            {"osType", p.value("osType", "Linux")},
-                            {"source", src},
-                            {"cmdline", p.value("cmdline", "")},
-                            {"sizeBytes", ij.value("virtual-size", uint64_t{0})}};
-  rec.internal = {{"dir", dir}, {"path", JoinPath(dir, "disk.qcow2")}};
-  if (p.contains("kernel")) rec.internal["kernel"] = JoinPath(dir, "vmlinuz");
-  if (p.contains("initrd")) rec.internal["initrd"] = JoinPath(dir, "initrd.img");
-  ASSIGN_OR_RETURN(rec, ctx_.store->Put(rec));
-  storage::DiskEngine* engine = disks_->engine();
-  store::Store* st = ctx_.store;
-  std::string kernel = p.value("kernel", ""), initrd = p.value("initrd", "");
-  ASSIGN_OR_RETURN(
-      std::string op,
-      ctx_.ops->StartLocked(
-          std::move(lock), id, "Stratus.Compute/images/write", Json::object(),
-          [engine, st, id, file, kernel, initrd](OperationContext& octx) -> Status {
-            ASSIGN_OR_RETURN(store::Record r, st->Get(id.Key()));
-            std::string dir = r.internal.value("dir", "");
-            RETURN_IF_ERROR(MakeDirs(dir, 0755));
-            RemoveFile(r.internal.value("path", ""));
-            octx.SetProgress(10, "importing");
-            Status s = engine->CreateFromSource(r.internal.value("path", ""), file, 0);
-            if (s.ok() && !kernel.empty())
-              s = RunChecked({"cp", kernel, r.internal.value("kernel", "")}).status();
-            if (s.ok() && !initrd.empty())
-              s = RunChecked({"cp", initrd, r.internal.value("initrd", "")}).status();
-            r.body["properties"]["provisioningState"] = s.ok() ? "Succeeded" : "Failed";
-            RETURN_IF_ERROR(st->Put(r).status());
-            return s;
-          },
-          req.caller));
-  return api::AcceptedResponse(req, id.subscription(), op, api::ToArm(rec), 201);
+Result<api::ResourceProvider::Upload> ComputeProvider::BeginUpload(const ApiRequest& req,
+                                                                   const ResourceId& id,
+                                                                   const std::string& part) {
+  if (IsVm(id)) return ResourceProvider::BeginUpload(req, id, part);
+  return image_resources_->BeginUpload(req, id, part);
+}
+
+Result<ApiResponse> ComputeProvider::FinishUpload(const ApiRequest& req, const ResourceId& id,
+                                                  const std::string& part, api::BodySink& sink,
+                                                  uint64_t received) {
+  if (IsVm(id)) return ResourceProvider::FinishUpload(req, id, part, sink, received);
+  return image_resources_->FinishUpload(req, id, part, sink, received);
 }
 
 Result<ApiResponse> ComputeProvider::SubscriptionGet(const ApiRequest& req, const std::string& sub,
@@ -1106,6 +1104,7 @@ Status ComputeProvider::DeleteForGroup(const ResourceId& id, OperationContext& c
 }
 
 Status ComputeProvider::Start() {
+  image_resources_->RegisterRecovery();
   // Resume interrupted VM operations: every step is idempotent.
   auto self = this;
   ctx_.ops->RegisterRecovery(

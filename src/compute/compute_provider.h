@@ -11,6 +11,7 @@
 
 #include "api/provider.h"
 #include "compute/hypervisor.h"
+#include "compute/image_resources.h"
 #include "compute/images.h"
 #include "compute/vm_sizes.h"
 #include "storage/disk_service.h"
@@ -20,13 +21,20 @@ namespace stratus::compute {
 class ComputeProvider final : public api::ResourceProvider {
  public:
   ComputeProvider(api::RegionContext ctx, Hypervisor* hv, storage::DiskService* disks,
-                  ImageCatalog* images);
+                  ImageCatalog* images, ImageImportOptions image_import = {});
 
   std::string Namespace() const override { return "Stratus.Compute"; }
   std::vector<std::string> ResourceTypes() const override {
     return {"virtualMachines", "images"};
   }
+  const api::Shape* BodyShape(const ResourceId& id, const std::string& method,
+                              const std::string& action) const override;
   Result<api::ApiResponse> Put(const api::ApiRequest& req, const ResourceId& id) override;
+  Result<Upload> BeginUpload(const api::ApiRequest& req, const ResourceId& id,
+                             const std::string& part) override;
+  Result<api::ApiResponse> FinishUpload(const api::ApiRequest& req, const ResourceId& id,
+                                        const std::string& part, api::BodySink& sink,
+                                        uint64_t received) override;
   Result<api::ApiResponse> Get(const api::ApiRequest& req, const ResourceId& id) override;
   Result<api::ApiResponse> Patch(const api::ApiRequest& req, const ResourceId& id) override;
   Result<api::ApiResponse> Delete(const api::ApiRequest& req, const ResourceId& id) override;
@@ -52,7 +60,6 @@ class ComputeProvider final : public api::ResourceProvider {
   Result<VmPlan> PlanVm(const api::ApiRequest& req, const ResourceId& id,
                         const store::Record* existing);
   Result<api::ApiResponse> PutVm(const api::ApiRequest& req, const ResourceId& id);
-  Result<api::ApiResponse> PutImage(const api::ApiRequest& req, const ResourceId& id);
   Result<api::ApiResponse> StartVmOperation(const api::ApiRequest& req, const ResourceId& id,
                                             const std::string& action, Json params,
                                             std::vector<std::string> extra_keys = {});
@@ -79,6 +86,7 @@ class ComputeProvider final : public api::ResourceProvider {
   Hypervisor* hv_;
   storage::DiskService* disks_;
   ImageCatalog* images_;
+  std::unique_ptr<ImageResources> image_resources_;
 };
 
 }  // namespace stratus::compute

@@ -1169,7 +1169,7 @@ Result<PullBackup> LibvirtHypervisor::StartPullBackup(virDomainPtr dom, const st
   }
 
   RETURN_IF_ERROR(PrepareSocketDir(name, spec.socket_path, live.dac_label));
-  RETURN_IF_ERROR(MakeDirs(spec.scratch_dir, 0755));
+  RETURN_IF_ERROR(MakeDirs(spec.scratch_dir, 0711));
   std::vector<PullBackupDiskXml> disks;
   for (const auto& dev : spec.target_devs) {
     PullBackupDiskXml d;

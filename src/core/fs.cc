@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "core/uuid.h"
 
@@ -77,12 +78,27 @@ Result<std::string> ReadFile(const std::string& path) {
 }
 
 Status MakeDirs(const std::string& path, int mode) {
-  std::error_code ec;
-  bool created = std::filesystem::create_directories(path, ec);
-  if (ec) return Internal("create directory '" + path + "' failed: " + ec.message());
-  // Only a folder made here gets `mode`; an existing one keeps what its owner chose.
-  if (created && ::chmod(path.c_str(), mode) != 0)
-    return Internal("chmod of '" + path + "' failed: " + std::strerror(errno));
+  if (path.empty()) return InvalidArgument("MakeDirs: empty path");
+  // Every folder made here gets `mode` (explicitly: the umask does not narrow it), parents
+  // included, so that a path QEMU must traverse is traversable all the way down. Existing
+  // folders keep what their owner chose.
+  std::filesystem::path p(path);
+  std::vector<std::filesystem::path> missing;
+  for (auto cur = p; !cur.empty(); cur = cur.parent_path()) {
+    struct stat st;
+    if (::stat(cur.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode)) return Internal("'" + cur.string() + "' is not a directory");
+      break;
+    }
+    missing.push_back(cur);
+    if (cur == cur.parent_path()) break;
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (::mkdir(it->c_str(), static_cast<mode_t>(mode)) != 0 && errno != EEXIST)
+      return Errno("create directory", it->string());
+    if (::chmod(it->c_str(), static_cast<mode_t>(mode)) != 0)
+      return Errno("chmod", it->string());
+  }
   return Status::Ok();
 }
 

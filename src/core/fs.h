@@ -9,11 +9,13 @@
 
 namespace stratus {
 
-// Writes `data` to `path` atomically: temp file in the same dir, fsync, rename, fsync dir.
-Status WriteFileAtomic(const std::string& path, const std::string& data, int mode = 0644);
+// Writes `data` to `path` atomically: temp file in the same dir, fsync, rename, fsync dir. The
+// file gets `mode` exactly (owner-only by default: nothing stratusd writes is for other users).
+Status WriteFileAtomic(const std::string& path, const std::string& data, int mode = 0600);
 Result<std::string> ReadFile(const std::string& path);
-// Creates `path` and missing parents; the mode is applied to `path` only if it was created.
-Status MakeDirs(const std::string& path, int mode = 0755);
+// Creates `path` and missing parents, each with exactly `mode`; existing folders are left as
+// they are. 0711 for folders QEMU must traverse (no listing), 0700 for everything else.
+Status MakeDirs(const std::string& path, int mode = 0700);
 Status FsyncDir(const std::string& dir);
 bool PathExists(const std::string& path);
 // Removes a file; OK if it did not exist.

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "compute/compute_provider.h"
+#include "compute/image_import.h"
 #include "compute/libvirt_hypervisor.h"
 #include "core/fs.h"
 #include "core/subprocess.h"
@@ -50,27 +51,60 @@ Status EnsureLibvirtd(const std::string& uri) {
   return Unavailable("started libvirtd but it does not answer at '" + uri + "' after 30 s");
 }
 
-// QEMU runs as libvirt's unprivileged user; every folder above the disks must let it through.
-static Status CheckTraversable(const std::string& dir) {
+// QEMU runs as libvirt's unprivileged user; every folder above the files it opens must let it
+// through.
+static Status CheckTraversable(const std::string& dir, const std::string& flag) {
   std::filesystem::path p = std::filesystem::absolute(dir);
   for (; !p.empty() && p != p.root_path(); p = p.parent_path()) {
     struct stat st;
     if (::stat(p.c_str(), &st) == 0 && !(st.st_mode & S_IXOTH))
-      return InvalidArgument("The data directory '" + dir + "' is not reachable by QEMU: '" +
+      return InvalidArgument("The folder '" + dir + "' (" + flag + ") is not reachable by QEMU: '" +
                                  p.string() + "' has mode " +
                                  fmt::format("{:o}", st.st_mode & 07777) +
-                                 " (needs o+x, e.g. chmod 755).",
-                             "--data-dir");
+                                 " (needs o+x, e.g. chmod 711).",
+                             flag);
   }
   return Status::Ok();
+}
+
+// Files of an older stratusd may be readable by other users: owner-only files, folders
+// traversable (o+x) at most. Folders that are already owner-only are not descended into (nobody
+// else can reach what they hold), sockets and links are left alone.
+static void TightenModes(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::recursive_directory_iterator it(dir, ec), end;
+  int changed = 0;
+  for (; !ec && it != end; it.increment(ec)) {
+    struct stat st;
+    if (::lstat(it->path().c_str(), &st) != 0) continue;
+    mode_t mode = st.st_mode & 07777;
+    if (S_ISDIR(st.st_mode)) {
+      if ((mode & 077) == 0) {
+        it.disable_recursion_pending();
+        continue;
+      }
+      mode_t want = mode & ~static_cast<mode_t>(066);
+      if (want != mode && ::chmod(it->path().c_str(), want) == 0) ++changed;
+    } else if (S_ISREG(st.st_mode) && (mode & 077) != 0) {
+      if (::chmod(it->path().c_str(), mode & 0700) == 0) ++changed;
+    }
+  }
+  if (changed > 0) spdlog::info("made {} files and folders under {} owner-only", changed, dir);
 }
 
 Result<std::unique_ptr<Region>> Region::Start(const RegionConfig& config) {
   std::unique_ptr<Region> r(new Region());
   r->config_ = config;
-  // QEMU runs as an unprivileged user: it must be able to traverse to the disk files.
-  RETURN_IF_ERROR(MakeDirs(config.data_dir, 0755));
-  RETURN_IF_ERROR(CheckTraversable(config.data_dir));
+  // QEMU runs as an unprivileged user: it must be able to traverse to the disk files, and no
+  // other user may list or read anything.
+  RETURN_IF_ERROR(MakeDirs(config.data_dir, 0711));
+  if (::chmod(config.data_dir.c_str(), 0711) != 0)
+    return Internal("chmod 0711 of the data directory '" + config.data_dir + "' failed");
+  RETURN_IF_ERROR(CheckTraversable(config.data_dir, "--data-dir"));
+  RETURN_IF_ERROR(CheckTraversable(config.platform_images_dir, "--platform-images"));
+  TightenModes(config.data_dir);
+  ASSIGN_OR_RETURN(std::vector<std::string> import_dirs,
+                   compute::ResolveImportDirs(config.import_dirs));
   ASSIGN_OR_RETURN(r->store_, store::SqliteStore::Open(
                                   JoinPath(config.data_dir, "state.db"),
                                   config.durable_store ? store::SqliteStore::Durability::kFull
@@ -94,7 +128,9 @@ Result<std::unique_ptr<Region>> Region::Start(const RegionConfig& config) {
   r->disk_engine_ = std::make_unique<storage::Qcow2DiskEngine>();
   r->disks_ = std::make_unique<storage::DiskService>(ctx, r->disk_engine_.get());
   r->images_ = std::make_unique<compute::ImageCatalog>(r->store_.get(), config.platform_images_dir);
-  r->server_ = std::make_unique<api::ApiServer>(ctx, r->auth_.get());
+  api::ActivityLogOptions activity;
+  activity.retention_days = config.activity_retention_days;
+  r->server_ = std::make_unique<api::ApiServer>(ctx, r->auth_.get(), activity);
   RETURN_IF_ERROR(r->server_->EnsureSubscription(r->subscription_, "Default subscription"));
 
   compute::ImageCatalog* images = r->images_.get();
@@ -102,8 +138,11 @@ Result<std::unique_ptr<Region>> Region::Start(const RegionConfig& config) {
     ASSIGN_OR_RETURN(compute::Image img, images->Resolve(ref));
     return img.disk_path;
   };
-  auto compute_p = std::make_unique<compute::ComputeProvider>(ctx, r->hypervisor_.get(),
-                                                              r->disks_.get(), r->images_.get());
+  compute::ImageImportOptions image_import;
+  image_import.import_dirs = import_dirs;
+  image_import.max_upload_bytes = config.max_upload_bytes;
+  auto compute_p = std::make_unique<compute::ComputeProvider>(
+      ctx, r->hypervisor_.get(), r->disks_.get(), r->images_.get(), image_import);
   auto storage_p = std::make_unique<storage::StorageProvider>(ctx, r->disks_.get(), image_file);
   compute::ComputeProvider* compute_raw = compute_p.get();
   recovery::service::ComputeHooks hooks;
@@ -125,7 +164,17 @@ Result<std::unique_ptr<Region>> Region::Start(const RegionConfig& config) {
   r->server_->AddProvider(std::move(recovery_p));
   RETURN_IF_ERROR(r->ops_->RecoverInterrupted());
 
-  ASSIGN_OR_RETURN(r->port_, r->server_->Listen(config.listen_host, config.listen_port));
+  RETURN_IF_ERROR(r->server_->PruneActivityLog());
+  api::HttpServerOptions http;
+  http.host = config.listen_host;
+  http.port = config.listen_port;
+  http.io_threads = config.http_io_threads;
+  http.worker_threads = config.http_workers;
+  http.max_connections = config.max_connections;
+  http.max_connections_per_client = config.max_connections_per_client;
+  http.tls_cert_file = config.tls_cert_file;
+  http.tls_key_file = config.tls_key_file;
+  ASSIGN_OR_RETURN(r->port_, r->server_->Listen(http, config.public_url));
   RETURN_IF_ERROR(r->WriteCliConfig());
   return r;
 }
@@ -146,7 +195,7 @@ Status Region::WriteCliConfig() {
   if (!cfg.contains("regions") || !cfg["regions"].is_object()) cfg["regions"] = Json::object();
   cfg["version"] = 1;
   cfg["regions"][config_.region] = {
-      {"endpoint", "http://" + config_.listen_host + ":" + std::to_string(port_)},
+      {"endpoint", server_->public_url()},
       {"tokenFile", std::filesystem::absolute(auth_->admin_token_path()).string()},
       {"subscription", subscription_},
       {"location", config_.region}};

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "api/operations.h"
 #include "api/server.h"
@@ -31,6 +32,17 @@ struct RegionConfig {
   std::string cli_config_path;       // "" = $HOME/.stratus/config.json
   bool durable_store = true;         // SQLite synchronous=FULL
   int operation_workers = 4;
+  // Host folders images may be imported from (properties.source.filePath); none by default.
+  std::vector<std::string> import_dirs;
+  uint64_t max_upload_bytes = 64ull << 30;  // largest image disk one may upload
+  // HTTP front (api/http_server.h).
+  std::string public_url;  // "" = http(s)://listen_host:port
+  std::string tls_cert_file, tls_key_file;
+  int http_io_threads = 2;
+  int http_workers = 16;
+  int max_connections = 1024;
+  int max_connections_per_client = 256;
+  int64_t activity_retention_days = 90;
 };
 
 class Region {

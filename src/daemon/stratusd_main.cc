@@ -1,5 +1,6 @@
 // stratusd: the region daemon. Wiring lives in daemon/region.cc; this is flags and signals.
 #include <signal.h>
+#include <sys/stat.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -28,12 +29,42 @@ int main(int argc, char** argv) {
   app.add_option("--operation-workers", cfg.operation_workers, "Threads running operations")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
+  app.add_option("--import-dir", cfg.import_dirs,
+                 "Host folder images may be imported from (repeatable; none by default: images "
+                 "are uploaded)");
+  uint64_t max_upload_gib = cfg.max_upload_bytes >> 30;
+  app.add_option("--max-upload-gib", max_upload_gib, "Largest image disk one may upload, GiB")
+      ->check(CLI::Range(1, 65536))
+      ->capture_default_str();
+  app.add_option("--public-url", cfg.public_url,
+                 "Base URL clients reach the API at (Location headers, nextLink); default "
+                 "http(s)://<listen>");
+  app.add_option("--tls-cert", cfg.tls_cert_file, "PEM certificate chain: serve HTTPS");
+  app.add_option("--tls-key", cfg.tls_key_file, "PEM private key of --tls-cert");
+  app.add_option("--http-workers", cfg.http_workers, "Threads handling API requests")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--max-connections", cfg.max_connections, "Open API connections at most")
+      ->check(CLI::Range(16, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--max-connections-per-client", cfg.max_connections_per_client,
+                 "Open API connections per client address at most")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--activity-retention-days", cfg.activity_retention_days,
+                 "Activity log events older than this are deleted")
+      ->check(CLI::Range(1, 36500))
+      ->capture_default_str();
   bool fast_store = false;
   app.add_flag("--no-fsync-state", fast_store,
                "SQLite synchronous=NORMAL: survives a daemon crash, not a power cut");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   cfg.durable_store = !fast_store;
+  cfg.max_upload_bytes = max_upload_gib << 30;
+  // Nothing stratusd creates is for other users: state, tokens, disks, images, config drives
+  // and vault objects are owner-only (folders QEMU must traverse are made 0711 explicitly).
+  ::umask(077);
   // Paths are handed to libvirt and QEMU, which run with another working directory.
   auto absolute = [](std::string& p) {
     if (!p.empty()) p = std::filesystem::absolute(p).lexically_normal().string();
@@ -41,6 +72,7 @@ int main(int argc, char** argv) {
   absolute(cfg.data_dir);
   absolute(cfg.platform_images_dir);
   absolute(cfg.cli_config_path);
+  for (auto& d : cfg.import_dirs) absolute(d);
   spdlog::set_level(spdlog::level::from_str(log_level));
 
   auto colon = listen.rfind(':');

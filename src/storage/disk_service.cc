@@ -83,7 +83,7 @@ Result<store::Record> DiskService::EnsureDisk(const DiskSpec& spec, const std::s
     ASSIGN_OR_RETURN(rec, ctx_.store->Put(rec));
   }
   std::string path = rec.internal.value("path", "");
-  RETURN_IF_ERROR(MakeDirs(JoinPath(ctx_.data_dir, "disks"), 0755));
+  RETURN_IF_ERROR(MakeDirs(JoinPath(ctx_.data_dir, "disks"), 0711));
   uint64_t size = static_cast<uint64_t>(spec.size_gb) * kGiB;
   if (!PathExists(path)) {
     Status st;
@@ -205,7 +205,7 @@ Result<store::Record> DiskService::EnsureSnapshot(const ResourceId& snap,
     ASSIGN_OR_RETURN(rec, ctx_.store->Put(rec));
   }
   std::string path = rec.internal.value("path", "");
-  RETURN_IF_ERROR(MakeDirs(JoinPath(ctx_.data_dir, "snapshots"), 0755));
+  RETURN_IF_ERROR(MakeDirs(JoinPath(ctx_.data_dir, "snapshots"), 0711));
   RETURN_IF_ERROR(RemoveFile(path));  // a copy interrupted by a crash is started again
   ASSIGN_OR_RETURN(store::Record disk, ctx_.store->Get(source_disk.Key()));
   std::string owner = disk.body.value("managedBy", "");

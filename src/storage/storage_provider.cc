@@ -11,6 +11,29 @@ namespace {
 bool IsDisk(const ResourceId& id) { return EqualsIgnoreCase(id.types_and_names()[0].first, "disks"); }
 }  // namespace
 
+const api::Shape* StorageProvider::BodyShape(const ResourceId& id, const std::string& method,
+                                             const std::string& action) const {
+  using api::Shape;
+  static const Shape kDisk = Shape::Resource(Shape::Object(
+      {{"diskSizeGB", Shape::Integer()},
+       {"creationData", Shape::Object({{"createOption", Shape::String()},
+                                       {"imageReference", Shape::Object({{"id", Shape::String()}})},
+                                       {"sourceResourceId", Shape::String()}})},
+       {"provisioningState", Shape::Any()}, {"diskSizeBytes", Shape::Any()},
+       {"diskIOPSReadWrite", Shape::Any()}, {"diskMBpsReadWrite", Shape::Any()},
+       {"allocatedBytes", Shape::Any()}, {"diskState", Shape::Any()},
+       {"timeCreated", Shape::Any()}, {"uniqueId", Shape::Any()}, {"managedBy", Shape::Any()}}));
+  static const Shape kSnapshot = Shape::Resource(Shape::Object(
+      {{"creationData", Shape::Object({{"sourceResourceId", Shape::String()},
+                                       {"createOption", Shape::String()}})},
+       {"provisioningState", Shape::Any()}, {"diskSizeGB", Shape::Any()},
+       {"diskSizeBytes", Shape::Any()}, {"timeCreated", Shape::Any()},
+       {"uniqueId", Shape::Any()}, {"incremental", Shape::Any()}, {"consistency", Shape::Any()},
+       {"allocatedBytes", Shape::Any()}}));
+  if (method == "PUT" || (method == "PATCH" && IsDisk(id))) return IsDisk(id) ? &kDisk : &kSnapshot;
+  return ResourceProvider::BodyShape(id, method, action);
+}
+
 Result<ApiResponse> StorageProvider::Put(const ApiRequest& req, const ResourceId& id) {
   return IsDisk(id) ? PutDisk(req, id) : PutSnapshot(req, id);
 }

@@ -20,6 +20,8 @@ class StorageProvider final : public api::ResourceProvider {
 
   std::string Namespace() const override { return "Stratus.Storage"; }
   std::vector<std::string> ResourceTypes() const override { return {"disks", "snapshots"}; }
+  const api::Shape* BodyShape(const ResourceId& id, const std::string& method,
+                              const std::string& action) const override;
   Result<api::ApiResponse> Put(const api::ApiRequest& req, const ResourceId& id) override;
   Result<api::ApiResponse> Get(const api::ApiRequest& req, const ResourceId& id) override;
   Result<api::ApiResponse> Patch(const api::ApiRequest& req, const ResourceId& id) override;

@@ -1,7 +1,9 @@
 #include "store/sqlite_store.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
+#include "core/json.h"
 #include "core/uuid.h"
 
 namespace stratus::store {
@@ -22,6 +24,7 @@ CREATE TABLE IF NOT EXISTS activity (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, time_ms INTEGER NOT NULL, subscription TEXT NOT NULL,
   body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS activity_sub ON activity(subscription, seq);
+CREATE INDEX IF NOT EXISTS activity_time ON activity(time_ms);
 INSERT OR IGNORE INTO meta(name, value) VALUES ('schema_version', '1');
 )sql";
 
@@ -77,10 +80,14 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
   }
   sqlite3_busy_timeout(db, 5000);
   std::unique_ptr<SqliteStore> store(new SqliteStore(db));
+  // The state holds token hashes, VM user scripts and the activity log: owner only, also for
+  // a database created before this rule (SQLite's journal files follow the main file's mode).
+  for (const char* suffix : {"", "-wal", "-shm"}) ::chmod((path + suffix).c_str(), 0600);
   RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL;"));
   RETURN_IF_ERROR(store->Exec(durability == Durability::kFull ? "PRAGMA synchronous=FULL;"
                                                               : "PRAGMA synchronous=NORMAL;"));
   RETURN_IF_ERROR(store->Exec(kSchema));
+  for (const char* suffix : {"-wal", "-shm"}) ::chmod((path + suffix).c_str(), 0600);
   return store;
 }
 
@@ -138,7 +145,11 @@ Result<Record> SqliteStore::Put(Record rec, const WriteCondition& cond) {
                                      "'."));
     rec.version = existing->version + 1;
   } else {
-    if (cond.must_exist || cond.if_match)
+    // RFC 9110 13.1.1: If-Match (even "*") fails when there is no current representation.
+    if (cond.if_match)
+      return fail(PreconditionFailed("Resource '" + rec.key + "' does not exist (If-Match: " +
+                                     *cond.if_match + ")."));
+    if (cond.must_exist)
       return fail(NotFound("Resource '" + rec.key + "' was not found.", rec.key));
     rec.version = 1;
   }
@@ -148,7 +159,7 @@ Result<Record> SqliteStore::Put(Record rec, const WriteCondition& cond) {
           "ON CONFLICT(key) DO UPDATE SET type=excluded.type, body=excluded.body, "
           "internal=excluded.internal, etag=excluded.etag, version=excluded.version");
   if (!st.ok()) return fail(st.Error("prepare put"));
-  st.Bind(1, rec.key).Bind(2, rec.type).Bind(3, rec.body.dump()).Bind(4, rec.internal.dump());
+  st.Bind(1, rec.key).Bind(2, rec.type).Bind(3, DumpJson(rec.body)).Bind(4, DumpJson(rec.internal));
   st.Bind(5, rec.etag).Bind(6, rec.version);
   if (st.Step() != SQLITE_DONE) return fail(st.Error("put " + rec.key));
   // A failed COMMIT (disk full, I/O error) may leave the transaction open: roll it back, or
@@ -216,7 +227,7 @@ Status SqliteStore::PutOperation(const OperationRecord& op) {
           "internal) VALUES (?,?,?,?,?,?)");
   if (!st.ok()) return st.Error("prepare put operation");
   st.Bind(1, op.id).Bind(2, op.subscription).Bind(3, op.resource_key).Bind(4, op.status);
-  st.Bind(5, op.body.dump()).Bind(6, op.internal.dump());
+  st.Bind(5, DumpJson(op.body)).Bind(6, DumpJson(op.internal));
   if (st.Step() != SQLITE_DONE) return st.Error("put operation " + op.id);
   return Status::Ok();
 }
@@ -269,30 +280,40 @@ Status SqliteStore::AppendActivity(const ActivityEvent& ev) {
   std::lock_guard<std::mutex> lock(mu_);
   Stmt st(db_, "INSERT INTO activity(time_ms, subscription, body) VALUES (?,?,?)");
   if (!st.ok()) return st.Error("prepare append activity");
-  st.Bind(1, ev.time_ms).Bind(2, ev.subscription).Bind(3, ev.body.dump());
+  st.Bind(1, ev.time_ms).Bind(2, ev.subscription).Bind(3, DumpJson(ev.body));
   if (st.Step() != SQLITE_DONE) return st.Error("append activity");
   return Status::Ok();
 }
 
 Result<std::vector<ActivityEvent>> SqliteStore::ListActivity(const std::string& subscription,
-                                                             int limit) {
+                                                             int limit, int64_t before_seq) {
   std::lock_guard<std::mutex> lock(mu_);
   Stmt st(db_,
-          "SELECT time_ms, subscription, body FROM activity WHERE subscription = ? "
-          "ORDER BY seq DESC LIMIT ?");
+          "SELECT seq, time_ms, subscription, body FROM activity WHERE subscription = ?1 "
+          "AND (?3 <= 0 OR seq < ?3) ORDER BY seq DESC LIMIT ?2");
   if (!st.ok()) return st.Error("prepare list activity");
-  st.Bind(1, subscription).Bind(2, static_cast<int64_t>(limit));
+  st.Bind(1, subscription).Bind(2, static_cast<int64_t>(limit)).Bind(3, before_seq);
   std::vector<ActivityEvent> out;
   int rc;
   while ((rc = st.Step()) == SQLITE_ROW) {
     ActivityEvent ev;
-    ev.time_ms = st.Int(0);
-    ev.subscription = st.Text(1);
-    ev.body = ParseStored(st.Text(2));
+    ev.seq = st.Int(0);
+    ev.time_ms = st.Int(1);
+    ev.subscription = st.Text(2);
+    ev.body = ParseStored(st.Text(3));
     out.push_back(std::move(ev));
   }
   if (rc != SQLITE_DONE) return st.Error("list activity");
   return out;
+}
+
+Result<int64_t> SqliteStore::PruneActivity(int64_t older_than_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt st(db_, "DELETE FROM activity WHERE time_ms < ?");
+  if (!st.ok()) return st.Error("prepare prune activity");
+  st.Bind(1, older_than_ms);
+  if (st.Step() != SQLITE_DONE) return st.Error("prune activity");
+  return static_cast<int64_t>(sqlite3_changes(db_));
 }
 
 Result<std::optional<std::string>> SqliteStore::GetSetting(const std::string& name) {

@@ -31,8 +31,9 @@ class SqliteStore final : public Store {
   Result<OperationRecord> GetOperation(const std::string& id) override;
   Result<std::vector<OperationRecord>> ListOperationsWithStatus(const std::string& status) override;
   Status AppendActivity(const ActivityEvent& ev) override;
-  Result<std::vector<ActivityEvent>> ListActivity(const std::string& subscription,
-                                                  int limit) override;
+  Result<std::vector<ActivityEvent>> ListActivity(const std::string& subscription, int limit,
+                                                  int64_t before_seq) override;
+  Result<int64_t> PruneActivity(int64_t older_than_ms) override;
   Result<std::optional<std::string>> GetSetting(const std::string& name) override;
   Status PutSetting(const std::string& name, const std::string& value) override;
 

@@ -49,6 +49,7 @@ struct ActivityEvent {
   int64_t time_ms = 0;
   std::string subscription;
   Json body;
+  int64_t seq = 0;  // assigned by AppendActivity, increasing; the paging cursor
 };
 
 class Store {
@@ -56,8 +57,9 @@ class Store {
   virtual ~Store() = default;
 
   virtual Result<Record> Get(const std::string& key) = 0;
-  // Writes `rec` (its etag and version are assigned and returned). PreconditionFailed (412) or
-  // Conflict (409, "ResourceExists") if `cond` is not met; nothing is changed then.
+  // Writes `rec` (its etag and version are assigned and returned). PreconditionFailed (412) if
+  // `cond` is not met (an If-Match on an absent record included), NotFound if `must_exist` and
+  // the record is absent; nothing is changed then.
   virtual Result<Record> Put(Record rec, const WriteCondition& cond = {}) = 0;
   // NotFound if absent; PreconditionFailed on etag mismatch.
   virtual Status Delete(const std::string& key, std::optional<std::string> if_match = {}) = 0;
@@ -72,9 +74,11 @@ class Store {
       const std::string& status) = 0;
 
   virtual Status AppendActivity(const ActivityEvent& ev) = 0;
-  // Newest first.
+  // Newest first, at most `limit`, only events with seq < `before_seq` when it is > 0.
   virtual Result<std::vector<ActivityEvent>> ListActivity(const std::string& subscription,
-                                                          int limit) = 0;
+                                                          int limit, int64_t before_seq = 0) = 0;
+  // Deletes events older than `older_than_ms`; returns how many.
+  virtual Result<int64_t> PruneActivity(int64_t older_than_ms) = 0;
 
   virtual Result<std::optional<std::string>> GetSetting(const std::string& name) = 0;
   virtual Status PutSetting(const std::string& name, const std::string& value) = 0;

@@ -23,7 +23,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-constexpr const char* kSub = "sub1";
+constexpr const char* kSub = "sub1";  // made in-process: not a GUID, as old regions had
+constexpr const char* kSub2 = "00000000-0000-4000-8000-000000000002";
 constexpr const char* kRg = "/subscriptions/sub1/resourceGroups/rg1";
 
 // A minimal provider: widgets are plain store records; DeleteForGroup logs the ids it is given.
@@ -196,11 +197,26 @@ TEST_F(ApiServerTest, RejectsRequestsWithoutAValidToken) {
     EXPECT_EQ(Code(r), "AuthenticationFailed") << auth;
     EXPECT_TRUE(r.body["error"].contains("message"));
   }
-  // Writes of anonymous callers are neither executed nor logged.
+  // Writes of anonymous callers are not executed; every failed authentication is logged, as a
+  // failed authenticate action (never with the token).
   ApiResponse w = Call("PUT", kRg, {{"location", "regionA"}}, {{"authorization", ""}});
   EXPECT_EQ(w.status, 401);
+  EXPECT_EQ(w.headers["WWW-Authenticate"], "Bearer realm=\"stratus\"");
   EXPECT_EQ(Call("GET", kRg).status, 404);
-  EXPECT_TRUE(Activity().empty());
+  Json events = Activity();
+  ASSERT_EQ(events.size(), 5u) << events.dump();
+  for (auto& e : events) {
+    EXPECT_EQ(e["operationName"], "Stratus.Authorization/authenticate/action");
+    EXPECT_EQ(e["status"], "Failed");
+    EXPECT_EQ(e["httpStatus"], 401);
+    EXPECT_EQ(e.dump().find(token_), std::string::npos);
+  }
+  EXPECT_EQ(events[0]["httpMethod"], "PUT");
+  // The scheme is case-insensitive (RFC 7235); a bad token gets error="invalid_token".
+  EXPECT_EQ(Call("GET", "/subscriptions/sub1", nullptr, {{"authorization", "bearer " + token_}}).status, 200);
+  EXPECT_EQ(Call("GET", "/subscriptions/sub1", nullptr, {{"authorization", "BEARER " + token_}}).status, 200);
+  ApiResponse bad = Call("GET", "/subscriptions/sub1", nullptr, {{"authorization", "Bearer nope"}});
+  EXPECT_EQ(bad.headers["WWW-Authenticate"], "Bearer realm=\"stratus\", error=\"invalid_token\"");
 }
 
 TEST_F(ApiServerTest, CorrelationIdIsEchoedOrGenerated) {
@@ -218,43 +234,59 @@ TEST_F(ApiServerTest, SubscriptionPutGet) {
   EXPECT_EQ(got.body["displayName"], "Test subscription");
   EXPECT_EQ(got.headers["ETag"], got.body["etag"]);
 
-  ApiResponse created = Call("PUT", "/subscriptions/sub2", {{"displayName", "Second"}});
+  ApiResponse created = Call("PUT", "/subscriptions/" + std::string(kSub2), {{"displayName", "Second"}});
   EXPECT_EQ(created.status, 201) << created.body.dump();
   EXPECT_EQ(created.body["displayName"], "Second");
   EXPECT_FALSE(created.headers["ETag"].empty());
   EXPECT_EQ(created.headers["ETag"], created.body["etag"]);
 
-  ApiResponse updated = Call("PUT", "/subscriptions/sub2", {{"displayName", "Renamed"}});
+  ApiResponse updated = Call("PUT", "/subscriptions/" + std::string(kSub2), {{"displayName", "Renamed"}});
   EXPECT_EQ(updated.status, 200);
   EXPECT_NE(updated.headers["ETag"], created.headers["ETag"]);
-  EXPECT_EQ(Call("GET", "/subscriptions/sub2").body["displayName"], "Renamed");
+  EXPECT_EQ(Call("GET", "/subscriptions/" + std::string(kSub2)).body["displayName"], "Renamed");
 
-  ApiResponse stale = Call("PUT", "/subscriptions/sub2", {{"displayName", "X"}},
+  ApiResponse stale = Call("PUT", "/subscriptions/" + std::string(kSub2), {{"displayName", "X"}},
                            {{"if-match", created.headers["ETag"]}});
   EXPECT_EQ(stale.status, 412);
   EXPECT_EQ(Code(stale), "PreconditionFailed");
-  ApiResponse exists = Call("PUT", "/subscriptions/sub2", {{"displayName", "X"}},
+  ApiResponse exists = Call("PUT", "/subscriptions/" + std::string(kSub2), {{"displayName", "X"}},
                             {{"if-none-match", "*"}});
   EXPECT_EQ(exists.status, 412);
-  EXPECT_EQ(Call("GET", "/subscriptions/sub2").body["displayName"], "Renamed");
-  ApiResponse match = Call("PUT", "/subscriptions/sub2", {{"displayName", "Y"}},
+  EXPECT_EQ(Call("GET", "/subscriptions/" + std::string(kSub2)).body["displayName"], "Renamed");
+  ApiResponse match = Call("PUT", "/subscriptions/" + std::string(kSub2), {{"displayName", "Y"}},
                            {{"if-match", updated.headers["ETag"]}});
   EXPECT_EQ(match.status, 200);
 
   EXPECT_EQ(Call("PUT", "/subscriptions/sub3", {{"bogus", 1}}).status, 400);
   EXPECT_EQ(Call("GET", "/subscriptions/sub3").status, 404);
   EXPECT_EQ(Code(Call("GET", "/subscriptions/sub3")), "SubscriptionNotFound");
-  EXPECT_EQ(Call("PATCH", "/subscriptions/sub2", Json::object()).status, 405);
-  EXPECT_EQ(Call("DELETE", "/subscriptions/sub2").status, 405);
+  EXPECT_EQ(Call("PATCH", "/subscriptions/" + std::string(kSub2), Json::object()).status, 405);
+  // An empty subscription can be deleted; one with groups, or the default one, cannot.
+  ASSERT_EQ(Call("PUT", "/subscriptions/" + std::string(kSub2) + "/resourceGroups/g",
+                 {{"location", "regionA"}}).status, 201);
+  EXPECT_EQ(Code(Call("DELETE", "/subscriptions/" + std::string(kSub2))), "SubscriptionNotEmpty");
+  EXPECT_EQ(Call("GET", "/subscriptions/" + std::string(kSub2)).status, 200);
+  EXPECT_EQ(Code(Call("DELETE", "/subscriptions/sub1")), "CannotDeleteDefaultSubscription");
+  Json gdel = FinishOperation(Call("DELETE", "/subscriptions/" + std::string(kSub2) + "/resourceGroups/g"));
+  EXPECT_EQ(gdel["status"], "Succeeded");
+  EXPECT_EQ(Call("DELETE", "/subscriptions/" + std::string(kSub2)).status, 200);
+  EXPECT_EQ(Call("GET", "/subscriptions/" + std::string(kSub2)).status, 404);
+  EXPECT_EQ(Call("DELETE", "/subscriptions/" + std::string(kSub2)).status, 204);
+  // New subscriptions get GUID ids.
+  ApiResponse not_guid = Call("PUT", "/subscriptions/sub4", Json::object());
+  EXPECT_EQ(not_guid.status, 400);
+  EXPECT_EQ(Code(not_guid), "InvalidSubscriptionId");
+  EXPECT_EQ(Call("GET", "/subscriptions/sub4").status, 404);
   EXPECT_EQ(Code(Call("GET", "/subscriptions/bad_sub")), "InvalidSubscriptionId");
 }
 
 TEST_F(ApiServerTest, SubscriptionsAreListed) {
-  ASSERT_EQ(Call("PUT", "/subscriptions/sub2", Json::object()).status, 201);
+  ASSERT_EQ(Call("PUT", "/subscriptions/" + std::string(kSub2), Json::object()).status, 201);
   ApiResponse r = Call("GET", "/subscriptions");
   ASSERT_EQ(r.status, 200);
   ASSERT_EQ(r.body["value"].size(), 2u);
-  EXPECT_EQ(r.body["value"][0]["subscriptionId"], "sub1");
+  EXPECT_EQ(r.body["value"][0]["subscriptionId"], kSub2);  // keys sort "0..." before "s..."
+  EXPECT_EQ(r.body["value"][1]["subscriptionId"], "sub1");
   EXPECT_EQ(Call("POST", "/subscriptions", Json::object()).status, 405);
 }
 
@@ -466,7 +498,10 @@ TEST_F(ApiServerTest, HandlerExceptionBecomesA500) {
   ApiResponse r = Call("PUT", Widget("explode"), Json::object());
   EXPECT_EQ(r.status, 500);
   EXPECT_EQ(Code(r), "InternalServerError");
-  EXPECT_THAT(r.body["error"]["message"].get<std::string>(), HasSubstr("widget handler bug"));
+  // The exception's text stays in the daemon's log; the client gets the correlation id.
+  std::string msg = r.body["error"]["message"];
+  EXPECT_EQ(msg.find("widget handler bug"), std::string::npos) << msg;
+  EXPECT_THAT(msg, HasSubstr(r.headers["x-ms-correlation-request-id"]));
   EXPECT_EQ(Call("GET", kRg).status, 200);  // still serving
 }
 
@@ -648,7 +683,7 @@ TEST_F(ApiServerTest, GroupDeleteConflictsWithAWriteInProgress) {
 }
 
 TEST_F(ApiServerTest, OperationsAreReadableOnlyInTheirSubscription) {
-  ASSERT_EQ(Call("PUT", "/subscriptions/sub2", Json::object()).status, 201);
+  ASSERT_EQ(Call("PUT", "/subscriptions/" + std::string(kSub2), Json::object()).status, 201);
   MakeGroup();
   ApiResponse del = Call("DELETE", kRg);
   ASSERT_EQ(del.status, 202);
@@ -656,7 +691,7 @@ TEST_F(ApiServerTest, OperationsAreReadableOnlyInTheirSubscription) {
   std::string id = op["name"];
   EXPECT_EQ(Call("GET", "/subscriptions/sub1/providers/Stratus.Resources/operations/" + id).status,
             200);
-  ApiResponse other = Call("GET", "/subscriptions/sub2/providers/Stratus.Resources/operations/" + id);
+  ApiResponse other = Call("GET", "/subscriptions/" + std::string(kSub2) + "/providers/Stratus.Resources/operations/" + id);
   EXPECT_EQ(other.status, 404);
   EXPECT_EQ(Code(other), "OperationNotFound");
   EXPECT_EQ(Code(Call("GET", "/subscriptions/sub1/providers/Stratus.Resources/operations/nope")),
@@ -697,8 +732,12 @@ class DeletingLastStore final : public store::Store {
     return inner_->ListOperationsWithStatus(s);
   }
   Status AppendActivity(const store::ActivityEvent& ev) override { return inner_->AppendActivity(ev); }
-  Result<std::vector<store::ActivityEvent>> ListActivity(const std::string& s, int l) override {
-    return inner_->ListActivity(s, l);
+  Result<std::vector<store::ActivityEvent>> ListActivity(const std::string& s, int l,
+                                                         int64_t before) override {
+    return inner_->ListActivity(s, l, before);
+  }
+  Result<int64_t> PruneActivity(int64_t older_than_ms) override {
+    return inner_->PruneActivity(older_than_ms);
   }
   Result<std::optional<std::string>> GetSetting(const std::string& n) override {
     return inner_->GetSetting(n);

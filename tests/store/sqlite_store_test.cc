@@ -129,7 +129,8 @@ TEST_F(SqliteStoreTest, IfMatchOnMissingRecordFails) {
   cond.if_match = "*";
   auto r = store_->Put(Rec(kVms + "vm1", "t"), cond);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+  // RFC 9110: If-Match fails without a current representation (ARM answers 412).
+  EXPECT_EQ(r.status().code(), StatusCode::kPreconditionFailed);
   EXPECT_FALSE(store_->Get(kVms + "vm1").ok());
 }
 

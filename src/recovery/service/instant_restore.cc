@@ -81,7 +81,7 @@ bool InstantRestore::PointInUse(const std::string& point_name) const {
 Status InstantRestore::Serve(const std::string& job_name, vault::Vault& v,
                              const vault::RecoveryPoint& point, const std::string& disk) {
   std::string sock = SocketPath(job_name, disk);
-  RETURN_IF_ERROR(MakeDirs(std::filesystem::path(sock).parent_path().string(), 0755));
+  RETURN_IF_ERROR(MakeDirs(std::filesystem::path(sock).parent_path().string(), 0711));
   backup::VaultNbdServerOptions o;
   o.socket_path = sock;
   ASSIGN_OR_RETURN(auto server, backup::VaultNbdServer::Start(v, point, disk, o));
@@ -122,7 +122,7 @@ Status InstantRestore::PrepareDisk(const ResourceId& job, vault::Vault& v,
                   "creating the instant-restore overlay of disk '" + disk + "' (" + dest +
                       "): " + r.status().message());
   }
-  ::chmod(dest.c_str(), 0644);
+  ::chmod(dest.c_str(), 0600);  // libvirt gives it to QEMU when the VM starts
   return Status::Ok();
 }
 

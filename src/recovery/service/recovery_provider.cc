@@ -129,6 +129,55 @@ std::vector<std::string> RecoveryProvider::ChildTypes(const ResourceId& parent) 
   }
 }
 
+const api::Shape* RecoveryProvider::BodyShape(const ResourceId& id, const std::string& method,
+                                              const std::string& action) const {
+  using api::Shape;
+  static const Shape kVault = Shape::Resource(Shape::Object(
+      {{"encryption",
+        Shape::Object({{"keySource", Shape::String()}, {"passphrase", Shape::String()}})},
+       {"redundancy", Shape::String()},
+       {"copyLocation", Shape::String()},
+       {"alerts", Shape::Object({{"webhooks", Shape::ArrayOf(Shape::String())}})},
+       {"copyStatus", Shape::Any()}, {"provisioningState", Shape::Any()},
+       {"vaultId", Shape::Any()}, {"state", Shape::Any()},
+       {"recoveryPointCount", Shape::Any()}, {"protectedItemCount", Shape::Any()}}));
+  // The policy parser (policy/backup_policy.h) checks every member's type itself.
+  static const Shape kPolicy = Shape::Resource(Shape::Object({}));
+  static const Shape kItem = Shape::Resource(Shape::Object(
+      {{"sourceResourceId", Shape::String()}, {"policyId", Shape::String()}}));
+  static const Shape kUnlock = Shape::Object({{"passphrase", Shape::String()}});
+  static const Shape kVerify = Shape::Object({{"recoveryPointId", Shape::String()}});
+  static const Shape kBackup = Shape::Object({{"retainUntil", Shape::String()}});
+  static const Shape kRestore = Shape::Object({{"restoreType", Shape::String()},
+                                               {"targetResourceGroup", Shape::String()},
+                                               {"vmName", Shape::String()},
+                                               {"vmSize", Shape::String()},
+                                               {"disks", Shape::ArrayOf(Shape::String())},
+                                               {"diskNamePrefix", Shape::String()},
+                                               {"instant", Shape::Boolean()}});
+  static const Shape kFiles = Shape::Object(
+      {{"disk", Shape::String()}, {"path", Shape::String()}, {"paths", Shape::ArrayOf(Shape::String())}});
+  static const Shape kEmpty = Shape::Object({});
+  Kind kind = KindOf(id);
+  if (method == "PUT") {
+    switch (kind) {
+      case Kind::kVault: return &kVault;
+      case Kind::kPolicy: return &kPolicy;
+      case Kind::kItem: return &kItem;
+      default: return &kEmpty;
+    }
+  }
+  if (method == "PATCH") return ResourceProvider::BodyShape(id, method, action);
+  if (method != "POST") return nullptr;
+  if (EqualsIgnoreCase(action, "unlock")) return &kUnlock;
+  if (EqualsIgnoreCase(action, "verify")) return &kVerify;
+  if (EqualsIgnoreCase(action, "backup")) return &kBackup;
+  if (EqualsIgnoreCase(action, "restore")) return &kRestore;
+  if (EqualsIgnoreCase(action, "listFiles") || EqualsIgnoreCase(action, "extractFiles"))
+    return &kFiles;
+  return &kEmpty;
+}
+
 std::string RecoveryProvider::PlatformKeyPath() const {
   return JoinPath(ctx_.data_dir, "platform.key");
 }
@@ -1052,7 +1101,7 @@ Status RecoveryProvider::RunRestore(const ResourceId& job_id, OperationContext& 
       const vault::DiskIndex* d = point.FindDisk(disk);
       std::string tmp = JoinPath(ctx_.data_dir, "disks/restore-" + job_id.name() + "-" + disk + ".qcow2");
       RemoveFile(tmp);
-      RETURN_IF_ERROR(MakeDirs(JoinPath(ctx_.data_dir, "disks"), 0755));
+      RETURN_IF_ERROR(MakeDirs(JoinPath(ctx_.data_dir, "disks"), 0711));
       const bool instant = params.value("instant", false);
       Status rs = instant ? instant_->PrepareDisk(job_id, *v, point, disk, tmp)
                           : RestoreVmDisk(*v, point, disk, tmp, [&](uint64_t done, uint64_t) {

@@ -52,6 +52,8 @@ class RecoveryProvider final : public api::ResourceProvider {
   std::string Namespace() const override { return "Stratus.RecoveryServices"; }
   std::vector<std::string> ResourceTypes() const override { return {"vaults"}; }
   std::vector<std::string> ChildTypes(const ResourceId& parent) const override;
+  const api::Shape* BodyShape(const ResourceId& id, const std::string& method,
+                              const std::string& action) const override;
   Result<api::ApiResponse> Put(const api::ApiRequest& req, const ResourceId& id) override;
   Result<api::ApiResponse> Get(const api::ApiRequest& req, const ResourceId& id) override;
   Result<api::ApiResponse> Patch(const api::ApiRequest& req, const ResourceId& id) override;

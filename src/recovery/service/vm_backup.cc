@@ -92,7 +92,7 @@ Result<VmBackupResult> BackupVm(vault::Vault& vault, compute::Hypervisor* hv,
                           "): it was deleted or lost",
                       d.name, "DiskNotFound");
   // QEMU (another user) writes the scratch copies of a running VM here.
-  RETURN_IF_ERROR(MakeDirs(req.scratch_dir, 0755));
+  RETURN_IF_ERROR(MakeDirs(req.scratch_dir, 0711));
   VmBackupResult out;
   const bool want_freeze = req.wanted != Consistency::kCrash;
 
