@@ -460,7 +460,7 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream &stream, Ticket &ticket,
     }
     Status target = ParseRequestTarget(req.target, &req.path, &req.query);
     if (!target.ok()) {
-      req.path.clear();
+      req.path = req.target.substr(0, req.target.find('?'));  // still encoded: for the log only
       co_await refuse(400, "BadRequest", target.message());
       co_return;
     }

@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 #include "core/fs.h"
 #include "core/json.h"
@@ -64,6 +65,18 @@ HostImportFile::Open(const std::string &path,
   if (path.empty() || path[0] != '/')
     return Bad("InvalidImage",
                "'" + field + "' must be an absolute path on the host.", field);
+  // Outside every import folder even before symlinks are resolved: refused
+  // without touching it.
+  std::string normal = std::filesystem::path(path).lexically_normal().string();
+  bool inside = false;
+  for (auto &d : allowed_dirs)
+    inside = inside || Below(normal, d);
+  if (!inside)
+    return Bad(
+        "ImportPathNotAllowed",
+        "'" + path +
+            "' is not inside a folder this region imports from (--import-dir).",
+        field);
   char real[PATH_MAX];
   if (!::realpath(path.c_str(), real))
     return Bad("InvalidImage",

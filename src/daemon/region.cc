@@ -172,6 +172,8 @@ Result<std::unique_ptr<Region>> Region::Start(const RegionConfig& config) {
   http.worker_threads = config.http_workers;
   http.max_connections = config.max_connections;
   http.max_connections_per_client = config.max_connections_per_client;
+  http.header_timeout = std::chrono::seconds(config.http_header_timeout_s);
+  http.body_timeout = std::chrono::seconds(config.http_body_timeout_s);
   http.tls_cert_file = config.tls_cert_file;
   http.tls_key_file = config.tls_key_file;
   ASSIGN_OR_RETURN(r->port_, r->server_->Listen(http, config.public_url));

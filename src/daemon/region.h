@@ -42,6 +42,8 @@ struct RegionConfig {
   int http_workers = 16;
   int max_connections = 1024;
   int max_connections_per_client = 256;
+  int http_header_timeout_s = 10;  // the request head must arrive within this
+  int http_body_timeout_s = 30;    // a body must arrive (an upload: make progress) within this
   int64_t activity_retention_days = 90;
 };
 

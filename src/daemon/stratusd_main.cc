@@ -51,6 +51,14 @@ int main(int argc, char** argv) {
                  "Open API connections per client address at most")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
+  app.add_option("--http-header-timeout", cfg.http_header_timeout_s,
+                 "Seconds a client has to send a request head")
+      ->check(CLI::Range(1, 600))
+      ->capture_default_str();
+  app.add_option("--http-body-timeout", cfg.http_body_timeout_s,
+                 "Seconds a client has to send a body (an upload: between two reads)")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   app.add_option("--activity-retention-days", cfg.activity_retention_days,
                  "Activity log events older than this are deleted")
       ->check(CLI::Range(1, 36500))

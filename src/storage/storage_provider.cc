@@ -9,6 +9,22 @@ using api::ApiResponse;
 
 namespace {
 bool IsDisk(const ResourceId& id) { return EqualsIgnoreCase(id.types_and_names()[0].first, "disks"); }
+
+// What a disk or snapshot was made from cannot change: a PUT may repeat it (ids and options
+// compared without regard to case) but not alter it.
+Status CheckCreationDataUnchanged(const Json& body, const Json& stored, const std::string& what) {
+  const Json* requested = JsonPath(body, "properties.creationData");
+  if (!requested || !requested->is_object()) return Status::Ok();
+  const Json* current = JsonPath(stored, "properties.creationData");
+  bool same = current && current->is_object();
+  for (auto& [k, v] : requested->items())
+    same = same && current->contains(k) &&
+           ToLower(DumpJson(v)) == ToLower(DumpJson((*current)[k]));
+  if (same) return Status::Ok();
+  return Conflict("Changing property 'properties.creationData' of " + what +
+                      " is not allowed; create a new one.",
+                  "properties.creationData", "PropertyChangeNotAllowed");
+}
 }  // namespace
 
 const api::Shape* StorageProvider::BodyShape(const ResourceId& id, const std::string& method,
@@ -73,7 +89,10 @@ Result<ApiResponse> StorageProvider::PutDisk(const ApiRequest& req, const Resour
     sku = t.sku;
   }
   auto existing = ctx_.store->Get(id.Key());
-  if (existing.ok()) return UpdateDisk(req, id, *existing, body);
+  if (existing.ok()) {
+    RETURN_IF_ERROR(CheckCreationDataUnchanged(body, existing->body, "a disk"));
+    return UpdateDisk(req, id, *existing, body);
+  }
 
   Json cd = props.value("creationData", Json{{"createOption", "Empty"}});
   if (!cd.is_object()) return InvalidArgument("'creationData' must be an object.", "properties.creationData");
@@ -175,6 +194,14 @@ Result<ApiResponse> StorageProvider::UpdateDisk(const ApiRequest& req, const Res
     ASSIGN_OR_RETURN(DiskTier t, FindDiskTier(sku));
     if (t.sku != existing.body["sku"].value("name", "")) new_sku = t.sku;
   }
+  bool tags_change =
+      body.contains("tags") && body["tags"] != existing.body.value("tags", Json::object());
+  if (size_gb == cur_gb && new_sku.empty() && !tags_change) {
+    // Nothing changes: same etag, nothing written.
+    store::Record rec = existing;
+    disks_->DecorateDisk(rec.body, rec.internal.value("path", ""));
+    return api::ResourceResponse(rec, 200);
+  }
   std::vector<std::string> keys = {id.Key()};
   if (!owner.empty()) keys.push_back(ToLower(owner));
   ASSIGN_OR_RETURN(auto lock, ctx_.ops->TryLock(keys));
@@ -209,6 +236,9 @@ Result<ApiResponse> StorageProvider::PutSnapshot(const ApiRequest& req, const Re
   auto existing = ctx_.store->Get(id.Key());
   if (existing.ok()) {
     // Snapshots are immutable; only tags change.
+    RETURN_IF_ERROR(CheckCreationDataUnchanged(body, existing->body, "a snapshot"));
+    if (!body.contains("tags") || body["tags"] == existing->body.value("tags", Json::object()))
+      return api::ResourceResponse(*existing, 200);
     ASSIGN_OR_RETURN(auto lock, ctx_.ops->TryLock({id.Key()}));
     store::Record rec = *existing;
     if (body.contains("tags")) rec.body["tags"] = body["tags"];

@@ -112,6 +112,7 @@ class Daemon {
   // SIGKILL to the daemon's process group (it and its helpers), then reap it.
   ::testing::AssertionResult Kill9();
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
 
   // Kills the daemon, removes the test's domains and the test root. Idempotent.
   void Cleanup();
@@ -225,6 +226,32 @@ class Daemon {
   std::string token_;
   bool cleaned_ = false;
 };
+
+// A raw TCP connection to 127.0.0.1:port, for requests no HTTP library sends (slow heads,
+// conflicting framing, endless chunked bodies). Closed on destruction.
+class RawConnection {
+ public:
+  explicit RawConnection(int port);
+  ~RawConnection();
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+  bool connected() const { return fd_ >= 0; }
+  // Sends all of `bytes` within `timeout`; false when the peer closed, reset or stopped reading.
+  bool Send(const std::string& bytes, std::chrono::milliseconds timeout = Seconds(5));
+  // What arrives until the peer closes or `timeout` passes.
+  std::string ReadUntilClosed(std::chrono::milliseconds timeout);
+  // One HTTP response (head, then Content-Length bytes of body) within `timeout`; "" if none.
+  std::string ReadResponse(std::chrono::milliseconds timeout);
+  // True if the peer closes (EOF or reset) within `timeout`.
+  bool PeerCloses(std::chrono::milliseconds timeout);
+
+ private:
+  int fd_ = -1;
+  std::string buffered_;
+};
+
+// Resident memory of a process in bytes (VmRSS), 0 if unknown.
+uint64_t ResidentBytes(pid_t pid);
 
 // Removes the libvirt domains whose XML mentions `dir` + "/" (destroy + undefine) and returns
 // their names. Never touches any other domain.

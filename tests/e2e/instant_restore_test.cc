@@ -188,7 +188,9 @@ TEST_F(InstantRestoreTest, VmRunsBeforeItsDisksAreFilledAndEndsWithTheBackedUpDa
   while (std::chrono::steady_clock::now() < deadline) {
     auto j = d.Get(job2_path);
     ASSERT_EQ(j.status, 200) << j.Describe();
-    if (j.json["properties"].value("status", "") != "InProgress") break;
+    // A job is Queued before it runs: only an end status ends the wait.
+    std::string status = j.json["properties"].value("status", "");
+    if (status == "Completed" || status == "Failed") break;
     if (j.json["properties"].contains("timeToVmStartedMs")) {
       auto vm = d.Get(again_path);
       ASSERT_EQ(vm.status, 200) << vm.Describe();

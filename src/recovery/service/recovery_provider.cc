@@ -256,6 +256,11 @@ Result<ApiResponse> RecoveryProvider::PutVault(const ApiRequest& req, const Reso
     rec.body["tags"] = body.value("tags", rec.body["tags"]);
     rec.body["properties"]["alerts"] = {{"webhooks", hooks}};
     bool start_copy = ApplyRedundancy(redundancy, rec.body["properties"]);
+    if (!start_copy && rec.body == existing->body) {
+      ApiResponse same = api::ResourceResponse(*existing, 200);  // nothing changes: no write
+      DecorateListItem(req, *existing, same.body);
+      return same;
+    }
     api::TouchSystemData(rec.body, req.caller, ctx_.clock->NowMs());
     ASSIGN_OR_RETURN(rec, ctx_.store->Put(rec, api::ConditionFromHeaders(req)));
     redundancy_->Changed(rec, req.caller, start_copy);
@@ -342,6 +347,10 @@ Result<ApiResponse> RecoveryProvider::PutPolicy(const ApiRequest& req, const Res
                   s.target().empty() ? "properties" : "properties." + s.target());
   }
   auto existing = ctx_.store->Get(id.Key());
+  Json normalized = policy::BackupPolicyToJson(*parsed);
+  normalized["provisioningState"] = "Succeeded";
+  if (existing.ok() && existing->body["properties"] == normalized)
+    return api::ResourceResponse(*existing, 200);  // the same policy: same etag, no write
   store::Record rec;
   if (existing.ok()) {
     rec = *existing;
@@ -411,6 +420,14 @@ Result<ApiResponse> RecoveryProvider::PutItem(const ApiRequest& req, const Resou
       return Conflict("VM '" + vm_id->name() + "' is already protected by '" +
                           it.body.value("id", "") + "'.",
                       "properties.sourceResourceId", "AlreadyProtected");
+  if (existing.ok() &&
+      existing->body["properties"].value("protectionState", "") == "Protected" &&
+      EqualsIgnoreCase(existing->body["properties"].value("policyId", ""),
+                       pol->body.value("id", pol_s))) {
+    ApiResponse same = api::ResourceResponse(*existing, 200);  // nothing changes
+    DecorateListItem(req, *existing, same.body);
+    return same;
+  }
   store::Record rec;
   int64_t now = ctx_.clock->NowMs();
   if (existing.ok()) {
