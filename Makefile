@@ -4,7 +4,7 @@ GUEST := $(BUILD)/guest
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup build binaries guest test unit e2e demo bench clean format
+.PHONY: all setup build binaries guest fuzz test unit e2e demo bench clean format
 
 all: build
 
@@ -25,7 +25,14 @@ binaries: setup $(BUILD)/build.ninja
 guest: setup
 	bash guest/build-tiny-image.sh $(GUEST)
 
-test: build guest
+# The libFuzzer target (clang, ASan + UBSan) in its own tree; `make test` runs it for a while.
+FUZZ_BUILD := $(BUILD)/fuzz
+fuzz: setup
+	cmake -S . -B $(FUZZ_BUILD) -G Ninja -DSTRATUS_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++-14 \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" >/dev/null
+	ninja -C $(FUZZ_BUILD) -j $(JOBS) api_request_fuzz
+
+test: build guest fuzz
 	cd $(BUILD) && STRATUS_GUEST_DIR=$(abspath $(GUEST)) ctest --output-on-failure --timeout 900
 
 unit: build

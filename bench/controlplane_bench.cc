@@ -13,13 +13,19 @@
 //    (not running) domain, same number of calls and client threads (one connection each).
 //
 // Prints Markdown tables on stdout; progress goes to stderr.
+#include <arpa/inet.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
+#include <netinet/in.h>
 #include <sqlite3.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -43,6 +49,9 @@ struct Options {
   int gets = 20000;
   int patches = 2000;
   int mixed_gets = 5000;
+  int slow_clients = 50;      // connections trickling one header byte every 2 s
+  int slow_gets = 2000;       // GETs measured while they are connected
+  double slow_max_s = 90;     // ... or for at most this long
   int chunks = 10;  // Stratus and peer work alternate in this many slices
   std::string endpoint_sync = "FULL";
   bool keep = false;
@@ -340,14 +349,68 @@ class LibvirtPeer {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Slow clients: what the outside probe did to the API (issue 8). Each connection sends the
+// start of a request head and then one more byte every 2 s, never finishing it; a connection the
+// daemon closes is opened again at once, so the pressure stays the same all along.
+
+class SlowClients {
+ public:
+  SlowClients(const Endpoint& ep, int n) : ep_(ep) {
+    for (int i = 0; i < n; ++i) fds_.push_back(Open());
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~SlowClients() {
+    stop_ = true;
+    thread_.join();
+    for (int fd : fds_)
+      if (fd >= 0) ::close(fd);
+  }
+  int reconnects() const { return reconnects_; }
+
+ private:
+  int Open() {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(ep_.port));
+    ::inet_pton(AF_INET, ep_.host.c_str(), &a.sin_addr);
+    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      if (fd >= 0) ::close(fd);
+      return -1;
+    }
+    const char* start = "GET /subscriptions HTTP/1.1\r\nHost: bench\r\nX-Slow: ";
+    ::send(fd, start, std::strlen(start), MSG_NOSIGNAL | MSG_DONTWAIT);
+    return fd;
+  }
+  void Loop() {
+    while (!stop_) {
+      for (int& fd : fds_) {
+        if (fd < 0 || ::send(fd, "a", 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1) {
+          if (fd >= 0) ::close(fd);
+          fd = Open();
+          ++reconnects_;
+        }
+      }
+      for (int i = 0; i < 20 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  Endpoint ep_;
+  std::vector<int> fds_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> reconnects_{0};
+  std::thread thread_;
+};
+
+// ---------------------------------------------------------------------------------------------
 // One run: a daemon configuration, its workload and its peers, interleaved chunk by chunk so
 // that both see the same background load (this host may be shared).
 
 struct Run {
   std::string label;  // "synchronous=FULL (default)"
   std::string sync;   // SQLite level of the matching write peer: "FULL" / "NORMAL"
-  Phase put, get, patch, mixed_get;
+  Phase put, get, patch, mixed_get, slow_get;
   int mixed_writes = 0;
+  int slow_reconnects = 0;  // trickling connections the daemon cut off (and we reopened)
   Phase peer_insert, peer_insert2, peer_update, peer_lookup;
 };
 
@@ -434,8 +497,36 @@ Status RunWorkload(Run& run, const Endpoint& ep, const Options& o, const std::st
     if (run.mixed_get.errors) return Internal("mixed GET failed: " + run.mixed_get.first_error);
   }
   if (StopRequested()) return Interrupted();
-  for (Phase* p : {&run.put, &run.get, &run.patch, &run.mixed_get, &run.peer_insert,
-                   &run.peer_insert2, &run.peer_update, &run.peer_lookup})
+
+  // GETs while slow clients hold connections (default mode only: it is about the HTTP front).
+  if (o.slow_clients > 0 && o.slow_gets > 0 && run.sync == "FULL") {
+    std::fprintf(stderr, "controlplane: [%s] %d GETs while %d slow clients trickle ...\n",
+                 run.label.c_str(), o.slow_gets, o.slow_clients);
+    SlowClients slow(ep, o.slow_clients);
+    std::this_thread::sleep_for(std::chrono::seconds(3));  // let them occupy what they can
+    auto until = Now() + std::chrono::milliseconds(static_cast<int64_t>(o.slow_max_s * 1000));
+    run.slow_get = HttpChunk("GET while " + std::to_string(o.slow_clients) + " slow clients trickle",
+                             ep, o.threads, 0, o.slow_gets, 200, [&](ApiClient& cl, int i) {
+                               if (Now() > until) {
+                                 HttpResult skipped;  // past the time limit: not sent
+                                 skipped.status = -1;
+                                 return skipped;
+                               }
+                               return cl.Get(base + Group(i % o.puts));
+                             });
+    // Requests skipped after the time limit are not operations.
+    int skipped = 0;
+    for (size_t i = 0; i < run.slow_get.lat_ms.size(); ++i)
+      if (run.slow_get.lat_ms[i] == 0) ++skipped;
+    run.slow_get.lat_ms.erase(std::remove(run.slow_get.lat_ms.begin(), run.slow_get.lat_ms.end(), 0.0),
+                              run.slow_get.lat_ms.end());
+    run.slow_get.ops = static_cast<int>(run.slow_get.lat_ms.size());
+    run.slow_get.errors -= skipped;
+    if (run.slow_get.errors == 0) run.slow_get.first_error.clear();
+    run.slow_reconnects = slow.reconnects();
+  }
+  for (Phase* p : {&run.put, &run.get, &run.patch, &run.mixed_get, &run.slow_get,
+                   &run.peer_insert, &run.peer_insert2, &run.peer_update, &run.peer_lookup})
     p->Finish();
   return Status::Ok();
 }
@@ -473,6 +564,11 @@ void Report(const Options& o, const std::vector<Run>& runs, const std::string& h
     if (r.mixed_get.ops) {
       auto row = PhaseRow("stratusd", r.mixed_get, o.threads - 1);
       row[0] += " (" + std::to_string(r.mixed_writes) + " writes meanwhile)";
+      detail.Add(row);
+    }
+    if (r.slow_get.ops || r.slow_get.errors) {
+      auto row = PhaseRow("stratusd", r.slow_get, o.threads);
+      row[0] += " (" + std::to_string(r.slow_reconnects) + " of them cut off and reopened)";
       detail.Add(row);
     }
     std::printf("%s\n", detail.Render().c_str());
@@ -513,6 +609,11 @@ void Report(const Options& o, const std::vector<Run>& runs, const std::string& h
                r.mixed_get.lat.p99_ms < 5 ? "yes" : "no"});
     tgt.Add({"≥ 500 small PUT/s", r.label, FormatRate(r.put.rate()),
              r.put.rate() >= 500 ? "yes" : "no"});
+    if (r.slow_get.ops || r.slow_get.errors)
+      tgt.Add({"GET p99 < 5 ms with " + std::to_string(o.slow_clients) + " slow clients", r.label,
+               FormatMs(r.slow_get.lat.p99_ms) + " (" + std::to_string(r.slow_get.ops) + " GETs, " +
+                   std::to_string(r.slow_get.errors) + " failed)",
+               r.slow_get.lat.p99_ms < 5 && r.slow_get.errors == 0 ? "yes" : "no"});
   }
   std::printf("### Targets\n\n%s\n", tgt.Render().c_str());
 }
@@ -538,6 +639,10 @@ int Main(int argc, char** argv) {
   app.add_option("--patches", o.patches)->check(CLI::Range(1, 1000000))->capture_default_str();
   app.add_option("--mixed-gets", o.mixed_gets, "GETs while one writer PATCHes (0 = skip)")
       ->capture_default_str();
+  app.add_option("--slow-clients", o.slow_clients, "trickling connections (0 = skip that phase)")
+      ->capture_default_str();
+  app.add_option("--slow-gets", o.slow_gets, "GETs measured while they trickle")->capture_default_str();
+  app.add_option("--slow-max-seconds", o.slow_max_s, "time limit of that phase")->capture_default_str();
   app.add_option("--chunks", o.chunks, "slices in which Stratus and peer work alternate")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();

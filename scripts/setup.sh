@@ -10,8 +10,8 @@ PACKAGES=(
   # libraries
   libvirt-dev libnbd-dev libsqlite3-dev libssl-dev libzstd-dev nlohmann-json3-dev
   libcpp-httplib-dev libcli11-dev libspdlog-dev libfmt-dev libboost-dev
-  # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev googletest curl python3
+  # tests and benchmarks (clang + its runtime: the libFuzzer target with ASan/UBSan)
+  libgtest-dev libgmock-dev libbenchmark-dev googletest curl python3 clang-14 libclang-rt-14-dev
   # engines
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils libnbd-bin e2fsprogs
   # tiny guest image

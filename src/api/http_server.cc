@@ -25,29 +25,25 @@ namespace http = beast::http;
 using tcp = net::ip::tcp;
 using error_code = boost::system::error_code;
 
-Status ParseRequestTarget(const std::string &target, std::string *path,
-                          std::map<std::string, std::string> *query) {
+Status ParseRequestTarget(const std::string& target, std::string* path,
+                          std::map<std::string, std::string>* query) {
   if (target.empty() || target[0] != '/')
-    return InvalidArgument("The request target must be an absolute path.",
-                           "path", "BadRequest");
+    return InvalidArgument("The request target must be an absolute path.", "path", "BadRequest");
   size_t q = target.find('?');
   std::string raw_path = target.substr(0, q);
   // A path is taken literally: '+' is a plus sign, only %XX is decoded.
   *path = httplib::detail::decode_url(raw_path, false);
   if (!IsValidUtf8(*path))
-    return InvalidArgument("The request path is not valid UTF-8.", "path",
-                           "BadRequest");
+    return InvalidArgument("The request path is not valid UTF-8.", "path", "BadRequest");
   if (path->find('\0') != std::string::npos)
-    return InvalidArgument("The request path holds a NUL character.", "path",
-                           "BadRequest");
+    return InvalidArgument("The request path holds a NUL character.", "path", "BadRequest");
   query->clear();
   if (q != std::string::npos) {
     httplib::Params params;
     httplib::detail::parse_query_text(target.substr(q + 1), params);
-    for (auto &[k, v] : params) {
+    for (auto& [k, v] : params) {
       if (!IsValidUtf8(k) || !IsValidUtf8(v))
-        return InvalidArgument("The query string is not valid UTF-8.", "query",
-                               "BadRequest");
+        return InvalidArgument("The query string is not valid UTF-8.", "query", "BadRequest");
       (*query)[k] = v;
     }
   }
@@ -65,31 +61,30 @@ class Admission;
 // One admitted connection; its destructor gives the place back (unless it was
 // evicted, which gives it back at once).
 class Ticket {
-public:
-  Ticket(Admission *a, std::string peer)
-      : admission_(a), peer_(std::move(peer)) {}
+ public:
+  Ticket(Admission* a, std::string peer) : admission_(a), peer_(std::move(peer)) {}
   ~Ticket();
-  Ticket(const Ticket &) = delete;
-  Ticket &operator=(const Ticket &) = delete;
+  Ticket(const Ticket&) = delete;
+  Ticket& operator=(const Ticket&) = delete;
   // Between requests the connection may be evicted: `evict` is then called
   // once, from the thread admitting a newcomer, and must only post work to the
   // connection's executor.
   void SetIdle(std::function<void()> evict);
   void SetBusy();
 
-private:
+ private:
   friend class Admission;
-  Admission *const admission_;
+  Admission* const admission_;
   const std::string peer_;
   // Guarded by admission_->mu_.
   bool released_ = false;
   bool idle_ = false;
-  std::list<Ticket *>::iterator idle_it_;
+  std::list<Ticket*>::iterator idle_it_;
   std::function<void()> evict_;
 };
 
 class Admission {
-public:
+ public:
   Admission(int max_total, int max_per_client)
       : max_total_(max_total), max_per_client_(max_per_client) {}
 
@@ -101,19 +96,17 @@ public:
   // A ticket, or nullptr when the client already has its share or the server is
   // full and no connection is idle. At the total limit the connection idle the
   // longest is evicted.
-  std::unique_ptr<Ticket> Admit(const std::string &peer) {
+  std::unique_ptr<Ticket> Admit(const std::string& peer) {
     std::function<void()> evict;
     std::unique_ptr<Ticket> t;
     {
       std::lock_guard<std::mutex> l(mu_);
       auto it = per_client_.find(peer);
       int mine = it == per_client_.end() ? 0 : it->second;
-      if (mine >= max_per_client_)
-        return nullptr;
+      if (mine >= max_per_client_) return nullptr;
       if (total_ >= max_total_) {
-        if (idle_.empty())
-          return nullptr;
-        Ticket *victim = idle_.front();
+        if (idle_.empty()) return nullptr;
+        Ticket* victim = idle_.front();
         idle_.pop_front();
         victim->idle_ = false;
         victim->released_ = true;
@@ -124,8 +117,7 @@ public:
       ++total_;
       t = std::make_unique<Ticket>(this, peer);
     }
-    if (evict)
-      evict();
+    if (evict) evict();
     return t;
   }
 
@@ -134,37 +126,32 @@ public:
     return total_;
   }
 
-private:
+ private:
   friend class Ticket;
-  void ReleaseLocked(const std::string &peer) {
+  void ReleaseLocked(const std::string& peer) {
     --total_;
     auto it = per_client_.find(peer);
-    if (it != per_client_.end() && --it->second <= 0)
-      per_client_.erase(it);
+    if (it != per_client_.end() && --it->second <= 0) per_client_.erase(it);
   }
 
-  mutable std::mutex
-      mu_; // guards everything below and the guarded fields of every Ticket
+  mutable std::mutex mu_;  // guards everything below and the guarded fields of every Ticket
   int max_total_;
   const int max_per_client_;
   int total_ = 0;
   std::map<std::string, int> per_client_;
-  std::list<Ticket *> idle_; // oldest first
+  std::list<Ticket*> idle_;  // oldest first
 };
 
 Ticket::~Ticket() {
   std::lock_guard<std::mutex> l(admission_->mu_);
-  if (released_)
-    return;
-  if (idle_)
-    admission_->idle_.erase(idle_it_);
+  if (released_) return;
+  if (idle_) admission_->idle_.erase(idle_it_);
   admission_->ReleaseLocked(peer_);
 }
 
 void Ticket::SetIdle(std::function<void()> evict) {
   std::lock_guard<std::mutex> l(admission_->mu_);
-  if (idle_ || released_)
-    return;
+  if (idle_ || released_) return;
   evict_ = std::move(evict);
   idle_ = true;
   idle_it_ = admission_->idle_.insert(admission_->idle_.end(), this);
@@ -172,31 +159,32 @@ void Ticket::SetIdle(std::function<void()> evict) {
 
 void Ticket::SetBusy() {
   std::lock_guard<std::mutex> l(admission_->mu_);
-  if (!idle_)
-    return;
+  if (!idle_) return;
   admission_->idle_.erase(idle_it_);
   idle_ = false;
   evict_ = nullptr;
 }
 
-auto Ec(error_code &ec) { return net::redirect_error(net::use_awaitable, ec); }
+auto Ec(error_code& ec) { return net::redirect_error(net::use_awaitable, ec); }
 
-bool IsTls(const beast::tcp_stream &) { return false; }
-bool IsTls(const beast::ssl_stream<beast::tcp_stream> &) { return true; }
+bool IsTls(const beast::tcp_stream&) { return false; }
+bool IsTls(const beast::ssl_stream<beast::tcp_stream>&) { return true; }
 
-} // namespace
+}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 
 struct HttpServer::Impl {
-  Impl(HttpServerOptions o, HttpHandler *h)
-      : opt(std::move(o)), handler(h),
+  Impl(HttpServerOptions o, HttpHandler* h)
+      : opt(std::move(o)),
+        handler(h),
         admission(opt.max_connections, opt.max_connections_per_client),
-        ioc(opt.io_threads), workers(static_cast<size_t>(opt.worker_threads)),
+        ioc(opt.io_threads),
+        workers(static_cast<size_t>(opt.worker_threads)),
         acceptor(ioc) {}
 
   HttpServerOptions opt;
-  HttpHandler *handler;
+  HttpHandler* handler;
   // Declared before the io_context: sessions still suspended when it is
   // destroyed hold tickets and TLS streams that refer to these.
   Admission admission;
@@ -210,57 +198,50 @@ struct HttpServer::Impl {
 
   // Runs `f` on a worker thread and resumes the calling coroutine on its own
   // executor.
-  template <class F> net::awaitable<std::invoke_result_t<F>> OnWorker(F f) {
+  template <class F>
+  net::awaitable<std::invoke_result_t<F>> OnWorker(F f) {
     using R = std::invoke_result_t<F>;
     co_return co_await net::co_spawn(
         workers.get_executor(),
-        [f = std::move(f)]() mutable -> net::awaitable<R> { co_return f(); },
-        net::use_awaitable);
+        [f = std::move(f)]() mutable -> net::awaitable<R> { co_return f(); }, net::use_awaitable);
   }
 
   net::awaitable<void> AcceptLoop();
   net::awaitable<void> RefuseBusy(tcp::socket sock);
   template <class Stream>
-  net::awaitable<void> Serve(Stream &stream, Ticket &ticket, std::string peer);
+  net::awaitable<void> Serve(Stream& stream, Ticket& ticket, std::string peer);
   template <class Stream>
-  net::awaitable<bool> Send(Stream &stream, HttpResponse resp, bool keep_alive);
+  net::awaitable<bool> Send(Stream& stream, HttpResponse resp, bool keep_alive);
   template <class Stream>
-  net::awaitable<void> Close(Stream &stream, bool drain);
-  net::awaitable<void> Session(tcp::socket sock,
-                               std::unique_ptr<Ticket> ticket);
+  net::awaitable<void> Close(Stream& stream, bool drain);
+  net::awaitable<void> Session(tcp::socket sock, std::unique_ptr<Ticket> ticket);
 };
 
 net::awaitable<void> HttpServer::Impl::AcceptLoop() {
   for (;;) {
     error_code ec;
-    tcp::socket sock =
-        co_await acceptor.async_accept(net::make_strand(ioc), Ec(ec));
-    if (stopping)
-      co_return;
+    tcp::socket sock = co_await acceptor.async_accept(net::make_strand(ioc), Ec(ec));
+    if (stopping) co_return;
     if (ec) {
-      if (ec == net::error::operation_aborted || !acceptor.is_open())
-        co_return;
+      if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
       // Out of file descriptors (or a transient error): wait a little instead
       // of spinning.
       spdlog::warn("http: accept failed: {}", ec.message());
-      net::steady_timer t(co_await net::this_coro::executor,
-                          std::chrono::milliseconds(50));
+      net::steady_timer t(co_await net::this_coro::executor, std::chrono::milliseconds(50));
       co_await t.async_wait(Ec(ec));
       continue;
     }
     sock.set_option(tcp::no_delay(true),
-                    ec); // small JSON answers: no Nagle delay
+                    ec);  // small JSON answers: no Nagle delay
     std::string peer = sock.remote_endpoint(ec).address().to_string();
-    if (ec)
-      continue;
+    if (ec) continue;
     auto ticket = admission.Admit(peer);
     auto ex = sock.get_executor();
     if (!ticket) {
       net::co_spawn(ex, RefuseBusy(std::move(sock)), net::detached);
       continue;
     }
-    net::co_spawn(ex, Session(std::move(sock), std::move(ticket)),
-                  net::detached);
+    net::co_spawn(ex, Session(std::move(sock), std::move(ticket)), net::detached);
   }
 }
 
@@ -281,8 +262,7 @@ net::awaitable<void> HttpServer::Impl::RefuseBusy(tcp::socket sock) {
   stream.socket().shutdown(tcp::socket::shutdown_both, ec);
 }
 
-net::awaitable<void> HttpServer::Impl::Session(tcp::socket sock,
-                                               std::unique_ptr<Ticket> ticket) {
+net::awaitable<void> HttpServer::Impl::Session(tcp::socket sock, std::unique_ptr<Ticket> ticket) {
   error_code ec;
   std::string peer = sock.remote_endpoint(ec).address().to_string();
   try {
@@ -293,27 +273,22 @@ net::awaitable<void> HttpServer::Impl::Session(tcp::socket sock,
       beast::ssl_stream<beast::tcp_stream> stream(std::move(sock), *tls);
       beast::get_lowest_layer(stream).expires_after(opt.header_timeout);
       co_await stream.async_handshake(net::ssl::stream_base::server, Ec(ec));
-      if (!ec)
-        co_await Serve(stream, *ticket, peer);
+      if (!ec) co_await Serve(stream, *ticket, peer);
     }
-  } catch (const std::exception &e) {
+  } catch (const std::exception& e) {
     // Asio reports errors through `ec`; anything thrown here is a bug in this
     // file.
-    spdlog::error("http: connection from {} ended by an unexpected error: {}",
-                  peer, e.what());
+    spdlog::error("http: connection from {} ended by an unexpected error: {}", peer, e.what());
   }
 }
 
 template <class Stream>
-net::awaitable<bool> HttpServer::Impl::Send(Stream &stream, HttpResponse resp,
-                                            bool keep_alive) {
+net::awaitable<bool> HttpServer::Impl::Send(Stream& stream, HttpResponse resp, bool keep_alive) {
   http::response<http::string_body> res;
   res.version(11);
   res.result(static_cast<unsigned>(resp.status));
-  for (auto &[k, v] : resp.headers)
-    res.set(k, v);
-  if (!resp.content_type.empty())
-    res.set(http::field::content_type, resp.content_type);
+  for (auto& [k, v] : resp.headers) res.set(k, v);
+  if (!resp.content_type.empty()) res.set(http::field::content_type, resp.content_type);
   res.body() = std::move(resp.body);
   res.keep_alive(keep_alive && !resp.close);
   res.prepare_payload();
@@ -324,9 +299,9 @@ net::awaitable<bool> HttpServer::Impl::Send(Stream &stream, HttpResponse resp,
 }
 
 template <class Stream>
-net::awaitable<void> HttpServer::Impl::Close(Stream &stream, bool drain) {
+net::awaitable<void> HttpServer::Impl::Close(Stream& stream, bool drain) {
   error_code ec;
-  auto &lowest = beast::get_lowest_layer(stream);
+  auto& lowest = beast::get_lowest_layer(stream);
   if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
     lowest.socket().shutdown(tcp::socket::shutdown_send, ec);
     if (drain) {
@@ -338,8 +313,7 @@ net::awaitable<void> HttpServer::Impl::Close(Stream &stream, bool drain) {
       lowest.expires_after(std::chrono::seconds(2));
       while (dropped < (1u << 20)) {
         size_t n = co_await lowest.async_read_some(net::buffer(sink), Ec(ec));
-        if (ec)
-          break;
+        if (ec) break;
         dropped += n;
       }
     }
@@ -351,9 +325,8 @@ net::awaitable<void> HttpServer::Impl::Close(Stream &stream, bool drain) {
 }
 
 template <class Stream>
-net::awaitable<void> HttpServer::Impl::Serve(Stream &stream, Ticket &ticket,
-                                             std::string peer) {
-  auto &lowest = beast::get_lowest_layer(stream);
+net::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Ticket& ticket, std::string peer) {
+  auto& lowest = beast::get_lowest_layer(stream);
   beast::flat_buffer buf;
   bool first = true;
   // Eviction posts to this connection's strand, where it checks that the
@@ -369,16 +342,14 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream &stream, Ticket &ticket,
         std::weak_ptr<bool> weak = alive;
         ticket.SetIdle([ex, weak, &lowest] {
           net::post(ex, [weak, &lowest] {
-            if (weak.lock())
-              lowest.cancel();
+            if (weak.lock()) lowest.cancel();
           });
         });
       }
       lowest.expires_after(first ? opt.header_timeout : opt.idle_timeout);
       size_t n = co_await stream.async_read_some(buf.prepare(4096), Ec(ec));
       ticket.SetBusy();
-      if (ec)
-        co_return; // closed, timed out or evicted: nobody to answer
+      if (ec) co_return;  // closed, timed out or evicted: nobody to answer
       buf.commit(n);
     }
     first = false;
@@ -387,13 +358,10 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream &stream, Ticket &ticket,
     HttpRequest req;
     req.peer = peer;
     req.tls = IsTls(stream);
-    auto refuse = [&](int status, const char *code,
-                      std::string msg) -> net::awaitable<void> {
-      HttpResponse r = co_await OnWorker(
-          [&] { return handler->Refused(req, status, code, msg); });
+    auto refuse = [&](int status, const char* code, std::string msg) -> net::awaitable<void> {
+      HttpResponse r = co_await OnWorker([&] { return handler->Refused(req, status, code, msg); });
       r.close = true;
-      if (co_await Send(stream, std::move(r), false))
-        co_await Close(stream, true);
+      if (co_await Send(stream, std::move(r), false)) co_await Close(stream, true);
     };
     http::request_parser<http::empty_body> head_parser;
     head_parser.header_limit(static_cast<std::uint32_t>(opt.max_header_bytes));
@@ -407,45 +375,36 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream &stream, Ticket &ticket,
         ec == net::error::connection_reset)
       co_return;
     if (ec == http::error::header_limit) {
-      co_await refuse(431, "RequestHeaderFieldsTooLarge",
-                      "The request head is larger than " +
-                          std::to_string(opt.max_header_bytes) + " bytes.");
+      co_await refuse(
+          431, "RequestHeaderFieldsTooLarge",
+          "The request head is larger than " + std::to_string(opt.max_header_bytes) + " bytes.");
       co_return;
     }
     if (ec) {
-      co_await refuse(400, "BadRequest",
-                      "The request could not be read: " + ec.message() + ".");
+      co_await refuse(400, "BadRequest", "The request could not be read: " + ec.message() + ".");
       co_return;
     }
-    auto &h = head_parser.get();
+    auto& h = head_parser.get();
     req.method = std::string(h.method_string());
     req.target = std::string(h.target());
-    int content_lengths = 0, transfer_encodings = 0, hosts = 0,
-        authorizations = 0;
-    for (auto &f : h) {
+    int content_lengths = 0, transfer_encodings = 0, hosts = 0, authorizations = 0;
+    for (auto& f : h) {
       std::string name = std::string(f.name_string());
-      for (auto &c : name)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       std::string value = std::string(f.value());
-      if (name == "content-length")
-        ++content_lengths;
-      if (name == "transfer-encoding")
-        ++transfer_encodings;
-      if (name == "host")
-        ++hosts;
-      if (name == "authorization")
-        ++authorizations;
+      if (name == "content-length") ++content_lengths;
+      if (name == "transfer-encoding") ++transfer_encodings;
+      if (name == "host") ++hosts;
+      if (name == "authorization") ++authorizations;
       auto [it, fresh] = req.headers.emplace(name, value);
-      if (!fresh)
-        it->second += ", " + value;
+      if (!fresh) it->second += ", " + value;
     }
     std::string framing_error;
     if (content_lengths > 1)
       framing_error = "more than one Content-Length header";
     else if (transfer_encodings > 0 && content_lengths > 0)
       framing_error = "both Content-Length and Transfer-Encoding";
-    else if (transfer_encodings > 0 &&
-             !beast::iequals(req.Header("transfer-encoding"), "chunked"))
+    else if (transfer_encodings > 0 && !beast::iequals(req.Header("transfer-encoding"), "chunked"))
       framing_error = "a Transfer-Encoding other than 'chunked'";
     else if (hosts > 1)
       framing_error = "more than one Host header";
@@ -454,8 +413,7 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream &stream, Ticket &ticket,
     else if (h.version() != 11 && h.version() != 10)
       framing_error = "an unsupported HTTP version";
     if (!framing_error.empty()) {
-      co_await refuse(400, "BadRequest",
-                      "The request has " + framing_error + ".");
+      co_await refuse(400, "BadRequest", "The request has " + framing_error + ".");
       co_return;
     }
     Status target = ParseRequestTarget(req.target, &req.path, &req.query);
@@ -468,8 +426,7 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream &stream, Ticket &ticket,
 
     // 3. The handler decides before the body is read (authentication, route
     // limits).
-    HeadDecision decision =
-        co_await OnWorker([&] { return handler->OnHead(req); });
+    HeadDecision decision = co_await OnWorker([&] { return handler->OnHead(req); });
     if (decision.answer) {
       decision.answer->close = true;
       if (co_await Send(stream, std::move(*decision.answer), false))
@@ -477,31 +434,27 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream &stream, Ticket &ticket,
       co_return;
     }
     req.context = std::move(decision.context);
-    size_t limit =
-        decision.body_limit ? decision.body_limit : opt.max_body_bytes;
+    size_t limit = decision.body_limit ? decision.body_limit : opt.max_body_bytes;
     auto too_large = [&]() -> net::awaitable<void> {
       co_await refuse(413, "RequestEntityTooLarge",
-                      "The request body is larger than " +
-                          std::to_string(limit) + " bytes.");
+                      "The request body is larger than " + std::to_string(limit) + " bytes.");
     };
     if (head_parser.content_length() && *head_parser.content_length() > limit) {
       co_await too_large();
       co_return;
     }
-    if (beast::iequals(req.Header("expect"), "100-continue") &&
-        !head_parser.is_done()) {
+    if (beast::iequals(req.Header("expect"), "100-continue") && !head_parser.is_done()) {
       http::response<http::empty_body> cont{http::status::continue_, 11};
       lowest.expires_after(opt.write_timeout);
       co_await http::async_write(stream, cont, Ec(ec));
-      if (ec)
-        co_return;
+      if (ec) co_return;
     }
 
     // 4. The body.
     bool close_after = !keep_alive;
+    bool body_unread = false;  // the rest of a body is still coming: drain before closing
     if (!decision.sink) {
-      http::request_parser<http::string_body> body_parser(
-          std::move(head_parser));
+      http::request_parser<http::string_body> body_parser(std::move(head_parser));
       body_parser.body_limit(limit);
       lowest.expires_after(opt.body_timeout);
       co_await http::async_read(stream, buf, body_parser, Ec(ec));
@@ -515,15 +468,13 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream &stream, Ticket &ticket,
         co_return;
       if (ec) {
         co_await refuse(400, "BadRequest",
-                        "The request body could not be read: " + ec.message() +
-                            ".");
+                        "The request body could not be read: " + ec.message() + ".");
         co_return;
       }
       req.body = std::move(body_parser.get().body());
       req.body_bytes = req.body.size();
     } else {
-      http::request_parser<http::buffer_body> body_parser(
-          std::move(head_parser));
+      http::request_parser<http::buffer_body> body_parser(std::move(head_parser));
       body_parser.body_limit(limit);
       std::vector<char> chunk(1 << 20);
       req.sink = decision.sink;
@@ -532,23 +483,21 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream &stream, Ticket &ticket,
         body_parser.get().body().size = chunk.size();
         lowest.expires_after(opt.body_timeout);
         co_await http::async_read(stream, buf, body_parser, Ec(ec));
-        if (ec == http::error::need_buffer)
-          ec = {};
+        if (ec == http::error::need_buffer) ec = {};
         if (ec == http::error::body_limit) {
           co_await too_large();
           co_return;
         }
         if (ec)
-          co_return; // the handler's sink is dropped with the request: nothing
-                     // was kept
+          co_return;  // the handler's sink is dropped with the request: nothing
+                      // was kept
         size_t got = chunk.size() - body_parser.get().body().size;
-        if (got == 0)
-          continue;
+        if (got == 0) continue;
         req.body_bytes += got;
-        Status wrote = co_await OnWorker(
-            [&] { return decision.sink->Write(chunk.data(), got); });
+        Status wrote = co_await OnWorker([&] { return decision.sink->Write(chunk.data(), got); });
         if (!wrote.ok()) {
-          close_after = true; // the rest of the body is not read
+          close_after = true;  // the rest of the body is not read
+          body_unread = !body_parser.is_done();
           break;
         }
       }
@@ -556,30 +505,25 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream &stream, Ticket &ticket,
 
     // 5. Handle and answer.
     std::string method = req.method;
-    HttpResponse resp =
-        co_await OnWorker([&] { return handler->Handle(std::move(req)); });
-    if (method == "HEAD")
-      resp.body.clear();
-    if (resp.close)
-      close_after = true;
-    if (!co_await Send(stream, std::move(resp), !close_after))
-      co_return;
+    HttpResponse resp = co_await OnWorker([&] { return handler->Handle(std::move(req)); });
+    if (method == "HEAD") resp.body.clear();
+    if (resp.close) close_after = true;
+    if (!co_await Send(stream, std::move(resp), !close_after)) co_return;
     if (close_after) {
-      co_await Close(stream, false);
+      co_await Close(stream, body_unread);
       co_return;
     }
   }
 }
 
-HttpServer::HttpServer(HttpServerOptions options, HttpHandler *handler)
+HttpServer::HttpServer(HttpServerOptions options, HttpHandler* handler)
     : impl_(std::make_unique<Impl>(std::move(options), handler)) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
 Result<int> HttpServer::Start() {
-  Impl &s = *impl_;
-  if (s.started)
-    return Internal("the HTTP server is already started");
+  Impl& s = *impl_;
+  if (s.started) return Internal("the HTTP server is already started");
   // Every connection is a descriptor: raise the soft limit to the hard one, and
   // keep the connection limit well inside it (disks, sockets and the store need
   // descriptors too).
@@ -592,64 +536,53 @@ Result<int> HttpServer::Start() {
     }
     long usable = static_cast<long>(rl.rlim_cur) - 256;
     if (usable < s.opt.max_connections) {
-      spdlog::warn(
-          "http: RLIMIT_NOFILE {} allows only {} connections (asked for {})",
-          rl.rlim_cur, std::max(16L, usable), s.opt.max_connections);
+      spdlog::warn("http: RLIMIT_NOFILE {} allows only {} connections (asked for {})", rl.rlim_cur,
+                   std::max(16L, usable), s.opt.max_connections);
       s.opt.max_connections = static_cast<int>(std::max(16L, usable));
       s.admission.set_max_total(s.opt.max_connections);
     }
   }
   if (!s.opt.tls_cert_file.empty() || !s.opt.tls_key_file.empty()) {
     if (s.opt.tls_cert_file.empty() || s.opt.tls_key_file.empty())
-      return InvalidArgument("TLS needs both a certificate and a key file.",
-                             "--tls-cert");
+      return InvalidArgument("TLS needs both a certificate and a key file.", "--tls-cert");
     s.tls.emplace(net::ssl::context::tls_server);
     error_code ec;
-    s.tls->set_options(
-        net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
-            net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
-            net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use,
-        ec);
+    s.tls->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                           net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                           net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use,
+                       ec);
     s.tls->use_certificate_chain_file(s.opt.tls_cert_file, ec);
     if (ec)
-      return InvalidArgument("Cannot load the TLS certificate '" +
-                                 s.opt.tls_cert_file + "': " + ec.message() +
-                                 ".",
-                             "--tls-cert");
+      return InvalidArgument(
+          "Cannot load the TLS certificate '" + s.opt.tls_cert_file + "': " + ec.message() + ".",
+          "--tls-cert");
     s.tls->use_private_key_file(s.opt.tls_key_file, net::ssl::context::pem, ec);
     if (ec)
-      return InvalidArgument("Cannot load the TLS key '" + s.opt.tls_key_file +
-                                 "': " + ec.message() + ".",
-                             "--tls-key");
+      return InvalidArgument(
+          "Cannot load the TLS key '" + s.opt.tls_key_file + "': " + ec.message() + ".",
+          "--tls-key");
   }
   error_code ec;
   auto addr = net::ip::make_address(s.opt.host, ec);
-  if (ec)
-    return InvalidArgument("'" + s.opt.host + "' is not an IP address.",
-                           "--listen");
+  if (ec) return InvalidArgument("'" + s.opt.host + "' is not an IP address.", "--listen");
   tcp::endpoint ep(addr, static_cast<unsigned short>(s.opt.port));
   s.acceptor.open(ep.protocol(), ec);
-  if (!ec)
-    s.acceptor.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec)
-    s.acceptor.bind(ep, ec);
-  if (!ec)
-    s.acceptor.listen(s.opt.listen_backlog, ec);
+  if (!ec) s.acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) s.acceptor.bind(ep, ec);
+  if (!ec) s.acceptor.listen(s.opt.listen_backlog, ec);
   if (ec)
-    return Unavailable("cannot listen on " + s.opt.host + ":" +
-                       std::to_string(s.opt.port) + ": " + ec.message());
+    return Unavailable("cannot listen on " + s.opt.host + ":" + std::to_string(s.opt.port) + ": " +
+                       ec.message());
   int port = s.acceptor.local_endpoint().port();
   net::co_spawn(s.ioc, s.AcceptLoop(), net::detached);
-  for (int i = 0; i < s.opt.io_threads; ++i)
-    s.io.emplace_back([&s] { s.ioc.run(); });
+  for (int i = 0; i < s.opt.io_threads; ++i) s.io.emplace_back([&s] { s.ioc.run(); });
   s.started = true;
   return port;
 }
 
 void HttpServer::Stop() {
-  Impl &s = *impl_;
-  if (!s.started)
-    return;
+  Impl& s = *impl_;
+  if (!s.started) return;
   s.started = false;
   s.stopping = true;
   net::post(s.ioc, [&s] {
@@ -657,8 +590,7 @@ void HttpServer::Stop() {
     s.acceptor.close(ec);
   });
   s.ioc.stop();
-  for (auto &t : s.io)
-    t.join();
+  for (auto& t : s.io) t.join();
   s.io.clear();
   s.workers.stop();
   s.workers.join();
@@ -666,4 +598,4 @@ void HttpServer::Stop() {
 
 int HttpServer::open_connections() const { return impl_->admission.open(); }
 
-} // namespace stratus::api
+}  // namespace stratus::api

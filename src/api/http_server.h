@@ -59,11 +59,11 @@ namespace stratus::api {
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
-  int port = 0; // 0 = any free port
+  int port = 0;  // 0 = any free port
   int io_threads = 2;
   int worker_threads = 16;
   int listen_backlog = 1024;
-  int max_connections = 1024; // lowered to what RLIMIT_NOFILE allows
+  int max_connections = 1024;  // lowered to what RLIMIT_NOFILE allows
   int max_connections_per_client = 256;
   std::chrono::milliseconds header_timeout{10000};
   std::chrono::milliseconds idle_timeout{60000};
@@ -79,30 +79,27 @@ struct HttpServerOptions {
 // Receives a streamed request body (see HttpHandler::OnHead). Called on worker
 // threads, one call at a time, in order.
 class BodySink {
-public:
+ public:
   virtual ~BodySink() = default;
   // Takes the next `n` bytes. A failure stops the read; the connection is
   // closed after the response, and Handle() sees the failure through the sink.
-  virtual Status Write(const char *data, size_t n) = 0;
+  virtual Status Write(const char* data, size_t n) = 0;
 };
 
 struct HttpRequest {
-  std::string method; // as sent ("GET", "PUT", ...)
-  std::string target; // raw request-target
-  std::string path;   // percent-decoded path (valid UTF-8, no NUL)
-  std::map<std::string, std::string>
-      query; // decoded; names as sent, last one wins
-  std::map<std::string, std::string>
-      headers;      // lowercased names; repeats joined with ", "
-  std::string body; // buffered body ("" when streamed to a sink)
-  std::string peer; // client IP address
+  std::string method;                          // as sent ("GET", "PUT", ...)
+  std::string target;                          // raw request-target
+  std::string path;                            // percent-decoded path (valid UTF-8, no NUL)
+  std::map<std::string, std::string> query;    // decoded; names as sent, last one wins
+  std::map<std::string, std::string> headers;  // lowercased names; repeats joined with ", "
+  std::string body;                            // buffered body ("" when streamed to a sink)
+  std::string peer;                            // client IP address
   bool tls = false;
-  std::shared_ptr<BodySink>
-      sink;                // set when the body was streamed (OnHead chose one)
-  uint64_t body_bytes = 0; // bytes of body received
-  std::shared_ptr<void> context; // what OnHead put in HeadDecision::context
+  std::shared_ptr<BodySink> sink;  // set when the body was streamed (OnHead chose one)
+  uint64_t body_bytes = 0;         // bytes of body received
+  std::shared_ptr<void> context;   // what OnHead put in HeadDecision::context
 
-  std::string Header(const std::string &lower_name) const {
+  std::string Header(const std::string& lower_name) const {
     auto it = headers.find(lower_name);
     return it == headers.end() ? std::string() : it->second;
   }
@@ -111,28 +108,26 @@ struct HttpRequest {
 struct HttpResponse {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;
-  std::string content_type; // "" = no Content-Type
+  std::string content_type;  // "" = no Content-Type
   std::string body;
-  bool close = false; // close the connection after this response
+  bool close = false;  // close the connection after this response
 };
 
 // What OnHead decides for a request whose head has been read.
 struct HeadDecision {
-  std::optional<HttpResponse>
-      answer;            // answer now; the body is not read; connection closed
-  size_t body_limit = 0; // 0 = HttpServerOptions::max_body_bytes
-  std::shared_ptr<BodySink>
-      sink;                      // stream the body here instead of buffering it
-  std::shared_ptr<void> context; // handed to Handle() in HttpRequest::context
+  std::optional<HttpResponse> answer;  // answer now; the body is not read; connection closed
+  size_t body_limit = 0;               // 0 = HttpServerOptions::max_body_bytes
+  std::shared_ptr<BodySink> sink;      // stream the body here instead of buffering it
+  std::shared_ptr<void> context;       // handed to Handle() in HttpRequest::context
 };
 
 // The application behind the server. Every call comes on a worker thread,
 // concurrently.
 class HttpHandler {
-public:
+ public:
   virtual ~HttpHandler() = default;
   // The head has been read and passed the checks above; `head.body` is empty.
-  virtual HeadDecision OnHead(const HttpRequest &head) = 0;
+  virtual HeadDecision OnHead(const HttpRequest& head) = 0;
   // The complete request.
   virtual HttpResponse Handle(HttpRequest req) = 0;
   // The server refuses a request itself: `status` 400, 413, 431 or 503, `code`
@@ -140,18 +135,17 @@ public:
   // holds what could be read (its method is empty when the head could not be
   // parsed). Returns the response to send (an ARM error body); the connection
   // is closed after it.
-  virtual HttpResponse Refused(const HttpRequest &head, int status,
-                               const std::string &code,
-                               const std::string &message) = 0;
+  virtual HttpResponse Refused(const HttpRequest& head, int status, const std::string& code,
+                               const std::string& message) = 0;
 };
 
 class HttpServer {
-public:
+ public:
   // `handler` must outlive the server.
-  HttpServer(HttpServerOptions options, HttpHandler *handler);
-  ~HttpServer(); // Stop()
-  HttpServer(const HttpServer &) = delete;
-  HttpServer &operator=(const HttpServer &) = delete;
+  HttpServer(HttpServerOptions options, HttpHandler* handler);
+  ~HttpServer();  // Stop()
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
 
   // Binds, listens and starts the threads. Returns the bound port. Unavailable
   // when the address cannot be bound; InvalidArgument for an unreadable
@@ -166,14 +160,14 @@ public:
 
   struct Impl;
 
-private:
+ private:
   std::unique_ptr<Impl> impl_;
 };
 
 // Splits and decodes a request-target ("/a%20b?x=1&y"). InvalidArgument when it
 // is not an origin-form target or its decoded path is not valid UTF-8 or holds
 // a NUL.
-Status ParseRequestTarget(const std::string &target, std::string *path,
-                          std::map<std::string, std::string> *query);
+Status ParseRequestTarget(const std::string& target, std::string* path,
+                          std::map<std::string, std::string>* query);
 
-} // namespace stratus::api
+}  // namespace stratus::api

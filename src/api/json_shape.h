@@ -25,23 +25,12 @@
 namespace stratus::api {
 
 class Shape {
-public:
-  enum class Kind {
-    kAny,
-    kString,
-    kInteger,
-    kNumber,
-    kBoolean,
-    kObject,
-    kArray,
-    kMap
-  };
+ public:
+  enum class Kind { kAny, kString, kInteger, kNumber, kBoolean, kObject, kArray, kMap };
 
   static Shape Any() { return Shape(Kind::kAny); }
   static Shape String() { return Shape(Kind::kString); }
-  static Shape Integer() {
-    return Shape(Kind::kInteger);
-  } // JSON number without fraction
+  static Shape Integer() { return Shape(Kind::kInteger); }  // JSON number without fraction
   static Shape Number() { return Shape(Kind::kNumber); }
   static Shape Boolean() { return Shape(Kind::kBoolean); }
   // An object with these members (each optional).
@@ -57,19 +46,17 @@ public:
 
   Kind kind() const { return kind_; }
 
-private:
-  friend Status CheckShape(Json &value, const Shape &shape,
-                           const std::string &path);
+ private:
+  friend Status CheckShape(Json& value, const Shape& shape, const std::string& path);
   explicit Shape(Kind k) : kind_(k) {}
   Kind kind_;
-  std::vector<std::pair<std::string, Shape>> members_; // kObject
-  std::shared_ptr<const Shape> item_;                  // kArray, kMap
+  std::vector<std::pair<std::string, Shape>> members_;  // kObject
+  std::shared_ptr<const Shape> item_;                   // kArray, kMap
 };
 
 // Checks `value` against `shape` and removes null members of declared objects.
 // `path` names `value` in messages ("" for the body itself). InvalidArgument
 // "InvalidRequestContent" with the path of the first mismatch as target.
-Status CheckShape(Json &value, const Shape &shape,
-                  const std::string &path = "");
+Status CheckShape(Json& value, const Shape& shape, const std::string& path = "");
 
-} // namespace stratus::api
+}  // namespace stratus::api

@@ -47,6 +47,7 @@ CliStatus Run(const GlobalOptions& g, const Action& action, const CliEnvironment
   ApiClient::Options options;
   options.endpoint = region.endpoint;
   options.token = token;
+  options.ca_file = region.ca_file;
   options.log = g.verbose ? &err : nullptr;
   options.progress = &err;
   options.progress_is_tty = env.stderr_is_tty;

@@ -125,6 +125,7 @@ ApiClient::ApiClient(Options options) : options_(std::move(options)) {
   http_->set_keep_alive(true);
   http_->set_tcp_nodelay(true);
   http_->set_url_encode(false);  // paths are built encoded (WithQuery)
+  if (!options_.ca_file.empty()) http_->set_ca_cert_path(options_.ca_file.c_str());
 }
 
 ApiClient::~ApiClient() = default;

@@ -68,6 +68,7 @@ class ApiClient {
   struct Options {
     std::string endpoint;  // "http://127.0.0.1:8780"
     std::string token;
+    std::string ca_file;  // trusted PEM for https ("" = the system's CAs)
     // Request/response log for --verbose; null = quiet. Never shows the token.
     std::ostream* log = nullptr;
     // Where operation progress goes (stderr); null = silent.

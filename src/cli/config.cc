@@ -55,6 +55,7 @@ CliResult<CliConfig> ParseCliConfig(const std::string& text, const std::string& 
     region.name = name;
     CLI_ASSIGN_OR_RETURN(region.endpoint, OptionalString(entry, "endpoint", source_path, where));
     CLI_ASSIGN_OR_RETURN(region.token_file, OptionalString(entry, "tokenFile", source_path, where));
+    CLI_ASSIGN_OR_RETURN(region.ca_file, OptionalString(entry, "caFile", source_path, where));
     CLI_ASSIGN_OR_RETURN(region.subscription,
                          OptionalString(entry, "subscription", source_path, where));
     CLI_ASSIGN_OR_RETURN(region.location, OptionalString(entry, "location", source_path, where));

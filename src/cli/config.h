@@ -22,6 +22,7 @@ struct RegionConfig {
   std::string token_file;    // may be empty when $STRATUS_TOKEN is used
   std::string subscription;  // default subscription id
   std::string location;      // default location for new resources; the region name if absent
+  std::string ca_file;       // "caFile": PEM file trusted for an https endpoint ("" = system CAs)
 };
 
 struct CliConfig {

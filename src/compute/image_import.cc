@@ -18,86 +18,69 @@
 namespace stratus::compute {
 namespace {
 
-Status Bad(const std::string &code, const std::string &msg,
-           const std::string &field) {
+Status Bad(const std::string& code, const std::string& msg, const std::string& field) {
   return InvalidArgument(msg, field, code);
 }
 
 // Is `path` (resolved) `dir` (resolved) or below it?
-bool Below(const std::string &path, const std::string &dir) {
-  if (dir == "/")
-    return true;
+bool Below(const std::string& path, const std::string& dir) {
+  if (dir == "/") return true;
   return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
          path[dir.size()] == '/';
 }
 
-} // namespace
+}  // namespace
 
-Result<std::vector<std::string>>
-ResolveImportDirs(const std::vector<std::string> &dirs) {
+Result<std::vector<std::string>> ResolveImportDirs(const std::vector<std::string>& dirs) {
   std::vector<std::string> out;
-  for (auto &d : dirs) {
+  for (auto& d : dirs) {
     char buf[PATH_MAX];
     if (!::realpath(d.c_str(), buf))
-      return InvalidArgument("--import-dir '" + d +
-                                 "': " + std::strerror(errno) + ".",
+      return InvalidArgument("--import-dir '" + d + "': " + std::strerror(errno) + ".",
                              "--import-dir");
     struct stat st;
     if (::stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
-      return InvalidArgument("--import-dir '" + d + "' is not a directory.",
-                             "--import-dir");
+      return InvalidArgument("--import-dir '" + d + "' is not a directory.", "--import-dir");
     out.push_back(buf);
   }
   return out;
 }
 
-Result<std::unique_ptr<HostImportFile>>
-HostImportFile::Open(const std::string &path,
-                     const std::vector<std::string> &allowed_dirs,
-                     uint64_t max_bytes, const std::string &field) {
+Result<std::unique_ptr<HostImportFile>> HostImportFile::Open(
+    const std::string& path, const std::vector<std::string>& allowed_dirs, uint64_t max_bytes,
+    const std::string& field) {
   if (allowed_dirs.empty())
-    return Bad(
-        "ImportPathNotAllowed",
-        "Importing from a host path is disabled on this region (stratusd has "
-        "no "
-        "--import-dir); upload the file instead (properties.source.upload).",
-        field);
+    return Bad("ImportPathNotAllowed",
+               "Importing from a host path is disabled on this region (stratusd has "
+               "no "
+               "--import-dir); upload the file instead (properties.source.upload).",
+               field);
   if (path.empty() || path[0] != '/')
-    return Bad("InvalidImage",
-               "'" + field + "' must be an absolute path on the host.", field);
+    return Bad("InvalidImage", "'" + field + "' must be an absolute path on the host.", field);
   // Outside every import folder even before symlinks are resolved: refused
   // without touching it.
   std::string normal = std::filesystem::path(path).lexically_normal().string();
   bool inside = false;
-  for (auto &d : allowed_dirs)
-    inside = inside || Below(normal, d);
+  for (auto& d : allowed_dirs) inside = inside || Below(normal, d);
   if (!inside)
-    return Bad(
-        "ImportPathNotAllowed",
-        "'" + path +
-            "' is not inside a folder this region imports from (--import-dir).",
-        field);
+    return Bad("ImportPathNotAllowed",
+               "'" + path + "' is not inside a folder this region imports from (--import-dir).",
+               field);
   char real[PATH_MAX];
   if (!::realpath(path.c_str(), real))
-    return Bad("InvalidImage",
-               "'" + path + "' cannot be resolved: " + std::strerror(errno) +
-                   ".",
+    return Bad("InvalidImage", "'" + path + "' cannot be resolved: " + std::strerror(errno) + ".",
                field);
   bool allowed = false;
-  for (auto &d : allowed_dirs)
-    allowed = allowed || Below(real, d);
+  for (auto& d : allowed_dirs) allowed = allowed || Below(real, d);
   if (!allowed)
-    return Bad(
-        "ImportPathNotAllowed",
-        "'" + path +
-            "' is not inside a folder this region imports from (--import-dir).",
-        field);
+    return Bad("ImportPathNotAllowed",
+               "'" + path + "' is not inside a folder this region imports from (--import-dir).",
+               field);
   // O_NOFOLLOW: the resolved path has no symlink left; if one appears now,
   // refuse it.
   int fd = ::open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0)
-    return Bad("InvalidImage",
-               "'" + path + "' cannot be opened: " + std::strerror(errno) + ".",
+    return Bad("InvalidImage", "'" + path + "' cannot be opened: " + std::strerror(errno) + ".",
                field);
   struct stat st;
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -107,17 +90,13 @@ HostImportFile::Open(const std::string &path,
   if (static_cast<uint64_t>(st.st_size) > max_bytes) {
     ::close(fd);
     return Bad("InvalidImage",
-               "'" + path + "' is larger than " + std::to_string(max_bytes) +
-                   " bytes.",
-               field);
+               "'" + path + "' is larger than " + std::to_string(max_bytes) + " bytes.", field);
   }
   // Opened non-blocking so that a FIFO could not hang the open; reads are
   // blocking from here.
   int flags = ::fcntl(fd, F_GETFL);
-  if (flags >= 0)
-    ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-  return std::unique_ptr<HostImportFile>(
-      new HostImportFile(fd, static_cast<uint64_t>(st.st_size)));
+  if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  return std::unique_ptr<HostImportFile>(new HostImportFile(fd, static_cast<uint64_t>(st.st_size)));
 }
 
 HostImportFile::~HostImportFile() { ::close(fd_); }
@@ -126,38 +105,31 @@ std::string HostImportFile::ProcPath() const {
   return "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(fd_);
 }
 
-Status HostImportFile::CopyTo(const std::string &dest) const {
+Status HostImportFile::CopyTo(const std::string& dest) const {
   std::string tmp = dest + ".tmp." + RandomHex(4);
   int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (out < 0)
-    return Internal("create '" + tmp + "' failed: " + std::strerror(errno));
+  if (out < 0) return Internal("create '" + tmp + "' failed: " + std::strerror(errno));
   std::vector<char> buf(1 << 20);
   off_t off = 0;
   Status st;
   for (;;) {
     ssize_t n = ::pread(fd_, buf.data(), buf.size(), off);
-    if (n < 0 && errno == EINTR)
-      continue;
+    if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      st = Internal("read of an import file failed: " +
-                    std::string(std::strerror(errno)));
+      st = Internal("read of an import file failed: " + std::string(std::strerror(errno)));
       break;
     }
-    if (n == 0)
-      break;
+    if (n == 0) break;
     for (ssize_t done = 0; done < n;) {
-      ssize_t w =
-          ::write(out, buf.data() + done, static_cast<size_t>(n - done));
-      if (w < 0 && errno == EINTR)
-        continue;
+      ssize_t w = ::write(out, buf.data() + done, static_cast<size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
       if (w < 0) {
         st = Internal("write '" + tmp + "' failed: " + std::strerror(errno));
         break;
       }
       done += w;
     }
-    if (!st.ok())
-      break;
+    if (!st.ok()) break;
     off += n;
   }
   if (st.ok() && ::fsync(out) != 0)
@@ -165,39 +137,33 @@ Status HostImportFile::CopyTo(const std::string &dest) const {
   ::close(out);
   if (st.ok() && ::rename(tmp.c_str(), dest.c_str()) != 0)
     st = Internal("rename to '" + dest + "' failed: " + std::strerror(errno));
-  if (!st.ok())
-    ::unlink(tmp.c_str());
+  if (!st.ok()) ::unlink(tmp.c_str());
   return st;
 }
 
-Result<ImageFileInfo> InspectImageFile(const std::string &path,
-                                       const std::string &field) {
+Result<ImageFileInfo> InspectImageFile(const std::string& path, const std::string& field) {
   // -U: no lock needed (nobody else has it); no --backing-chain: never open
   // another file.
   auto info = RunProcess({"qemu-img", "info", "-U", "--output=json", path});
   Json j = Json();
   if (info.ok() && info->exit_code == 0) {
     auto parsed = ParseJson(info->out);
-    if (parsed.ok())
-      j = std::move(parsed).value();
+    if (parsed.ok()) j = std::move(parsed).value();
   }
   if (!j.is_object())
-    return Bad("InvalidImage", "The file is not a readable qcow2 or raw image.",
-               field);
+    return Bad("InvalidImage", "The file is not a readable qcow2 or raw image.", field);
   ImageFileInfo out;
   out.format = j.value("format", "");
   if (out.format != "qcow2" && out.format != "raw")
     return Bad("InvalidImage",
-               "Image format '" + out.format +
-                   "' is not supported; use qcow2 or raw.",
-               field);
+               "Image format '" + out.format + "' is not supported; use qcow2 or raw.", field);
   if (j.contains("backing-filename") || j.contains("full-backing-filename"))
     return Bad("InvalidImage",
                "The image has a backing file; import a self-contained image "
                "(qemu-img convert "
                "it first).",
                field);
-  const Json *data_file = JsonPath(j, "format-specific.data.data-file");
+  const Json* data_file = JsonPath(j, "format-specific.data.data-file");
   if (data_file)
     return Bad("InvalidImage",
                "The image keeps its data in an external file; import a "
@@ -205,55 +171,46 @@ Result<ImageFileInfo> InspectImageFile(const std::string &path,
                field);
   if (j.value("encrypted", false))
     return Bad("InvalidImage", "Encrypted images cannot be imported.", field);
-  const Json *vs = JsonPath(j, "virtual-size");
+  const Json* vs = JsonPath(j, "virtual-size");
   if (!vs || !vs->is_number_unsigned())
     return Bad("InvalidImage", "The image has no virtual size.", field);
   out.virtual_size = vs->get<uint64_t>();
   return out;
 }
 
-Status ConvertImageFile(const std::string &source, const ImageFileInfo &info,
-                        const std::string &dest) {
-  return RunChecked({"qemu-img", "convert", "-q", "-f", info.format, "-O",
-                     "qcow2", source, dest})
+Status ConvertImageFile(const std::string& source, const ImageFileInfo& info,
+                        const std::string& dest) {
+  return RunChecked({"qemu-img", "convert", "-q", "-f", info.format, "-O", "qcow2", source, dest})
       .status();
 }
 
-Result<std::shared_ptr<FileUploadSink>>
-FileUploadSink::Create(const std::string &final_path, uint64_t max_bytes) {
+Result<std::shared_ptr<FileUploadSink>> FileUploadSink::Create(const std::string& final_path,
+                                                               uint64_t max_bytes) {
   std::string part = final_path + ".part";
-  ::unlink(part.c_str()); // a leftover of an upload cut short
-  int fd = ::open(part.c_str(),
-                  O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0)
-    return Internal("create '" + part + "' failed: " + std::strerror(errno));
-  return std::shared_ptr<FileUploadSink>(
-      new FileUploadSink(fd, part, final_path, max_bytes));
+  ::unlink(part.c_str());  // a leftover of an upload cut short
+  int fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return Internal("create '" + part + "' failed: " + std::strerror(errno));
+  return std::shared_ptr<FileUploadSink>(new FileUploadSink(fd, part, final_path, max_bytes));
 }
 
 FileUploadSink::~FileUploadSink() {
-  if (fd_ >= 0)
-    ::close(fd_);
-  if (!committed_)
-    ::unlink(part_.c_str());
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(part_.c_str());
 }
 
-Status FileUploadSink::Write(const char *data, size_t n) {
-  if (!status_.ok())
-    return status_;
+Status FileUploadSink::Write(const char* data, size_t n) {
+  if (!status_.ok()) return status_;
   if (written_ + n > max_) {
-    status_ = InvalidArgument("The upload is larger than the " +
-                                  std::to_string(max_) + " bytes declared.",
-                              "body", "UploadSizeMismatch");
+    status_ = InvalidArgument(
+        "The upload is larger than the " + std::to_string(max_) + " bytes declared.", "body",
+        "UploadSizeMismatch");
     return status_;
   }
   for (size_t done = 0; done < n;) {
     ssize_t w = ::write(fd_, data + done, n - done);
-    if (w < 0 && errno == EINTR)
-      continue;
+    if (w < 0 && errno == EINTR) continue;
     if (w < 0) {
-      status_ =
-          Internal("write '" + part_ + "' failed: " + std::strerror(errno));
+      status_ = Internal("write '" + part_ + "' failed: " + std::strerror(errno));
       return status_;
     }
     done += static_cast<size_t>(w);
@@ -263,18 +220,15 @@ Status FileUploadSink::Write(const char *data, size_t n) {
 }
 
 Status FileUploadSink::Commit() {
-  if (!status_.ok())
-    return status_;
-  if (::fsync(fd_) != 0)
-    return Internal("fsync '" + part_ + "' failed: " + std::strerror(errno));
+  if (!status_.ok()) return status_;
+  if (::fsync(fd_) != 0) return Internal("fsync '" + part_ + "' failed: " + std::strerror(errno));
   ::close(fd_);
   fd_ = -1;
   if (::rename(part_.c_str(), final_.c_str()) != 0)
-    return Internal("rename to '" + final_ +
-                    "' failed: " + std::strerror(errno));
+    return Internal("rename to '" + final_ + "' failed: " + std::strerror(errno));
   committed_ = true;
   std::string dir = final_.substr(0, final_.rfind('/'));
   return FsyncDir(dir.empty() ? "/" : dir);
 }
 
-} // namespace stratus::compute
+}  // namespace stratus::compute

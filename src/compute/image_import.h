@@ -32,19 +32,19 @@ inline constexpr uint64_t kMaxKernelBytes = 256ull << 20;
 
 // A host file opened for import. Owns the descriptor; not copyable.
 class HostImportFile {
-public:
+ public:
   // Resolves `path` (symlinks, ".."), requires it to lie below one of
   // `allowed_dirs` (already resolved) and to be a regular file of at most
   // `max_bytes`, and opens it read-only. InvalidArgument "ImportPathNotAllowed"
   // (target `field`) when import is disabled or the path is outside every
   // allowed folder; "InvalidImage" when it is not a regular file, is too large
   // or cannot be opened. Messages name the path as given, never file contents.
-  static Result<std::unique_ptr<HostImportFile>>
-  Open(const std::string &path, const std::vector<std::string> &allowed_dirs,
-       uint64_t max_bytes, const std::string &field);
+  static Result<std::unique_ptr<HostImportFile>> Open(const std::string& path,
+                                                      const std::vector<std::string>& allowed_dirs,
+                                                      uint64_t max_bytes, const std::string& field);
   ~HostImportFile();
-  HostImportFile(const HostImportFile &) = delete;
-  HostImportFile &operator=(const HostImportFile &) = delete;
+  HostImportFile(const HostImportFile&) = delete;
+  HostImportFile& operator=(const HostImportFile&) = delete;
 
   // A path child processes (qemu-img) can open that names this very file:
   // "/proc/<stratusd pid>/fd/<n>".
@@ -52,9 +52,9 @@ public:
   uint64_t size() const { return size_; }
   // Copies the whole file to `dest` (created 0600, fsync'd, atomically
   // renamed).
-  Status CopyTo(const std::string &dest) const;
+  Status CopyTo(const std::string& dest) const;
 
-private:
+ private:
   HostImportFile(int fd, uint64_t size) : fd_(fd), size_(size) {}
   int fd_;
   uint64_t size_;
@@ -62,44 +62,41 @@ private:
 
 // What qemu-img says of an image file, after the checks above.
 struct ImageFileInfo {
-  std::string format; // "qcow2" or "raw"
+  std::string format;  // "qcow2" or "raw"
   uint64_t virtual_size = 0;
 };
 // InvalidArgument "InvalidImage" (target `field`) for anything but a plain
 // qcow2/raw file.
-Result<ImageFileInfo> InspectImageFile(const std::string &path,
-                                       const std::string &field);
+Result<ImageFileInfo> InspectImageFile(const std::string& path, const std::string& field);
 
 // Converts `source` (as inspected) into a qcow2 at `dest` with the format
 // pinned.
-Status ConvertImageFile(const std::string &source, const ImageFileInfo &info,
-                        const std::string &dest);
+Status ConvertImageFile(const std::string& source, const ImageFileInfo& info,
+                        const std::string& dest);
 
 // Resolves and checks each --import-dir: it must exist and be a directory.
 // Returns the resolved paths.
-Result<std::vector<std::string>>
-ResolveImportDirs(const std::vector<std::string> &dirs);
+Result<std::vector<std::string>> ResolveImportDirs(const std::vector<std::string>& dirs);
 
 // Receives an upload into `<final_path>.part` (0600, created exclusively) and,
 // on Commit(), fsyncs it and renames it to `final_path`. An uncommitted part
 // file is removed on destruction.
 class FileUploadSink final : public api::BodySink {
-public:
-  static Result<std::shared_ptr<FileUploadSink>>
-  Create(const std::string &final_path, uint64_t max_bytes);
+ public:
+  static Result<std::shared_ptr<FileUploadSink>> Create(const std::string& final_path,
+                                                        uint64_t max_bytes);
   ~FileUploadSink() override;
-  Status Write(const char *data, size_t n) override;
+  Status Write(const char* data, size_t n) override;
   // The first Write failure, if any.
-  const Status &status() const { return status_; }
+  const Status& status() const { return status_; }
   uint64_t written() const { return written_; }
   Status Commit();
   // Held for as long as the upload runs (e.g. the resource's lock).
   std::shared_ptr<void> hold;
 
-private:
+ private:
   FileUploadSink(int fd, std::string part, std::string final_path, uint64_t max)
-      : fd_(fd), part_(std::move(part)), final_(std::move(final_path)),
-        max_(max) {}
+      : fd_(fd), part_(std::move(part)), final_(std::move(final_path)), max_(max) {}
   int fd_;
   std::string part_;
   std::string final_;
@@ -109,4 +106,4 @@ private:
   Status status_;
 };
 
-} // namespace stratus::compute
+}  // namespace stratus::compute

@@ -15,32 +15,28 @@
 namespace stratus::compute {
 
 struct ImageImportOptions {
-  std::vector<std::string>
-      import_dirs; // resolved (ResolveImportDirs); empty = host paths off
+  std::vector<std::string> import_dirs;  // resolved (ResolveImportDirs); empty = host paths off
   uint64_t max_upload_bytes = 64ull << 30;
 };
 
 class ImageResources {
-public:
+ public:
   ImageResources(api::RegionContext ctx, ImageImportOptions options)
       : ctx_(std::move(ctx)), options_(std::move(options)) {}
 
-  static const api::Shape &BodyShape();
-  Result<api::ApiResponse> Put(const api::ApiRequest &req,
-                               const ResourceId &id);
-  Result<api::ResourceProvider::Upload> BeginUpload(const api::ApiRequest &req,
-                                                    const ResourceId &id,
-                                                    const std::string &part);
-  Result<api::ApiResponse> FinishUpload(const api::ApiRequest &req,
-                                        const ResourceId &id,
-                                        const std::string &part,
-                                        api::BodySink &sink, uint64_t received);
+  static const api::Shape& BodyShape();
+  Result<api::ApiResponse> Put(const api::ApiRequest& req, const ResourceId& id);
+  Result<api::ResourceProvider::Upload> BeginUpload(const api::ApiRequest& req,
+                                                    const ResourceId& id, const std::string& part);
+  Result<api::ApiResponse> FinishUpload(const api::ApiRequest& req, const ResourceId& id,
+                                        const std::string& part, api::BodySink& sink,
+                                        uint64_t received);
   // An import interrupted by a restart of stratusd: the image is marked Failed.
   void RegisterRecovery();
 
-private:
+ private:
   api::RegionContext ctx_;
   ImageImportOptions options_;
 };
 
-} // namespace stratus::compute
+}  // namespace stratus::compute

@@ -30,19 +30,18 @@ struct JsonLimits {
 // (target "body") that gives the line, column and byte offset and what was
 // expected there, never the input itself: the message may reach logs, and the
 // input may hold a secret. Strings must be valid UTF-8.
-Result<Json> ParseJson(const std::string &text,
-                       const JsonLimits &limits = JsonLimits{});
+Result<Json> ParseJson(const std::string& text, const JsonLimits& limits = JsonLimits{});
 
 // Serialises without ever throwing: invalid UTF-8 (possible only in values
 // built from non-JSON input such as a URL or a header) is replaced with U+FFFD.
-std::string DumpJson(const Json &value, int indent = -1);
+std::string DumpJson(const Json& value, int indent = -1);
 
 // Looks up a dotted path ("properties.hardwareProfile.vmSize"); nullptr if
 // absent.
-const Json *JsonPath(const Json &doc, const std::string &dotted);
+const Json* JsonPath(const Json& doc, const std::string& dotted);
 
 // True if `s` is well-formed UTF-8 (no overlong forms, surrogates or code
 // points > U+10FFFF).
-bool IsValidUtf8(const std::string &s);
+bool IsValidUtf8(const std::string& s);
 
-} // namespace stratus
+}  // namespace stratus

@@ -201,6 +201,10 @@ Status Region::WriteCliConfig() {
       {"tokenFile", std::filesystem::absolute(auth_->admin_token_path()).string()},
       {"subscription", subscription_},
       {"location", config_.region}};
+  // A self-signed certificate is the CA the CLI should trust for this region.
+  if (!config_.tls_cert_file.empty())
+    cfg["regions"][config_.region]["caFile"] =
+        std::filesystem::absolute(config_.tls_cert_file).string();
   if (!cfg.contains("default")) cfg["default"] = config_.region;
   return WriteFileAtomic(path, cfg.dump(2) + "\n", 0600);
 }

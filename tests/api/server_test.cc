@@ -41,9 +41,14 @@ class FakeProvider final : public ResourceProvider {
     RETURN_IF_ERROR(RejectUnknownKeys(req.body, {"location", "tags", "properties"}, ""));
     ASSIGN_OR_RETURN(std::string location, ValidateLocation(req.body, ctx_.region));
     RETURN_IF_ERROR(ValidateTags(req.body));
-    RETURN_IF_ERROR(RejectUnknownKeys(req.body.value("properties", Json::object()), {"color"},
-                                      "properties"));
+    RETURN_IF_ERROR(RejectUnknownKeys(req.body.value("properties", Json::object()),
+                                      {"color", "passphrase"}, "properties"));
     if (id.name() == "explode") throw std::runtime_error("widget handler bug");
+    // A careless provider that quotes a secret in its error (the activity log must not keep it).
+    if (id.name() == "echo")
+      return InvalidArgument("passphrase '" +
+                             req.body["properties"].value("passphrase", std::string()) +
+                             "' is weak; color " + req.body["properties"].value("color", ""));
     ASSIGN_OR_RETURN(auto lock, ctx_.ops->TryLock({id.Key()}));
     auto existing = ctx_.store->Get(id.Key());
     store::Record rec;
@@ -867,6 +872,85 @@ TEST_F(ApiServerHttpTest, MissingTokenIs401WithAnArmBody) {
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->status, 401);
   EXPECT_EQ(Json::parse(bad->body)["error"]["code"], "AuthenticationFailed");
+}
+
+
+TEST_F(ApiServerTest, ActivityEntriesAreRedactedAndBounded) {
+  MakeGroup();
+  ApiResponse r = Call("PUT", Widget("echo"),
+                       {{"properties", {{"passphrase", "hunter2-secret"}, {"color", std::string(5000, 'c')}}}});
+  ASSERT_EQ(r.status, 400);
+  // The caller sees its own request quoted back; the log does not keep the secret.
+  EXPECT_THAT(r.body.dump(), HasSubstr("hunter2-secret"));
+  Json events = Activity();
+  ASSERT_FALSE(events.empty());
+  std::string logged = events[0].dump();
+  EXPECT_EQ(logged.find("hunter2-secret"), std::string::npos) << logged.substr(0, 300);
+  EXPECT_THAT(logged, HasSubstr("[REDACTED]"));
+  EXPECT_LT(logged.size(), 2500u);  // the 5000-character value is cut
+  EXPECT_THAT(logged, HasSubstr("more bytes)"));
+}
+
+TEST_F(ApiServerTest, ActivityLogPagesNewestFirstAndIsPrunedAfterItsRetention) {
+  for (int i = 0; i < 5; ++i)
+    ASSERT_EQ(Call("PUT", "/subscriptions/sub1/resourceGroups/g" + std::to_string(i),
+                   {{"location", "regionA"}}).status, 201);
+  ApiResponse page = Call("GET", "/subscriptions/sub1/providers/Stratus.Insights/activityLogs?$top=2");
+  ASSERT_EQ(page.status, 200);
+  ASSERT_EQ(page.body["value"].size(), 2u);
+  EXPECT_THAT(page.body["value"][0]["resourceId"].get<std::string>(), HasSubstr("/g4"));
+  std::string next = page.body.value("nextLink", "");
+  ASSERT_FALSE(next.empty());
+  std::vector<std::string> seen;
+  while (!next.empty()) {
+    ApiResponse more = Call("GET", next);
+    ASSERT_EQ(more.status, 200) << more.body.dump();
+    for (auto& e : more.body["value"]) seen.push_back(e["resourceId"]);
+    next = more.body.value("nextLink", "");
+  }
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_THAT(seen[2], HasSubstr("/g0"));
+  for (std::string bad : {"abc", "0", "1001", "-1"})
+    EXPECT_EQ(Call("GET", "/subscriptions/sub1/providers/Stratus.Insights/activityLogs?$top=" + bad).status, 400) << bad;
+  EXPECT_EQ(Call("GET", "/subscriptions/sub1/providers/Stratus.Insights/activityLogs?$skipToken=x").status, 400);
+  // 91 days later the old events are gone (retention 90 days); a new one stays.
+  clock_.AdvanceMs(91LL * 86400 * 1000);
+  ASSERT_TRUE(server_->PruneActivityLog().ok());
+  EXPECT_TRUE(Activity().empty());
+  ASSERT_EQ(Call("PUT", "/subscriptions/sub1/resourceGroups/late", {{"location", "regionA"}}).status, 201);
+  EXPECT_EQ(Activity().size(), 1u);
+}
+
+TEST_F(ApiServerTest, IdsKeepTheProvidersSpellingOfTypes) {
+  MakeGroup();
+  ApiResponse r = Call("PUT", "/subscriptions/sub1/resourceGroups/rg1/providers/TEST.things/WIDGETS/w1",
+                       {{"properties", {{"color", "red"}}}});
+  ASSERT_EQ(r.status, 201) << r.body.dump();
+  EXPECT_EQ(r.body["id"], "/subscriptions/sub1/resourceGroups/rg1/providers/Test.Things/widgets/w1");
+  EXPECT_EQ(r.body["type"], "Test.Things/widgets");
+}
+
+TEST_F(ApiServerTest, IfMatchNeedsTheResourceForEveryProvider) {
+  MakeGroup();
+  ApiResponse absent = Call("PUT", Widget("w1"), Json::object(), {{"if-match", "*"}});
+  EXPECT_EQ(absent.status, 412);
+  EXPECT_EQ(Code(absent), "PreconditionFailed");
+  EXPECT_EQ(Call("GET", Widget("w1")).status, 404);
+  ApiResponse made = Call("PUT", Widget("w1"), Json::object());
+  ASSERT_EQ(made.status, 201);
+  EXPECT_EQ(Call("PUT", Widget("w1"), Json::object(), {{"if-match", "\"stale\""}}).status, 412);
+  EXPECT_EQ(Call("DELETE", Widget("w1"), nullptr, {{"if-match", "\"stale\""}}).status, 412);
+  EXPECT_EQ(Call("PUT", Widget("w1"), Json::object(), {{"if-none-match", "*"}}).status, 412);
+  EXPECT_EQ(Call("PUT", Widget("w1"), Json::object(), {{"if-match", made.headers["ETag"]}}).status, 200);
+}
+
+TEST_F(ApiServerTest, ABodyOfTheWrongShapeNeverReachesTheProvider) {
+  MakeGroup();
+  ApiResponse tags = Call("PATCH", Widget("w1"), {{"tags", "x"}});
+  // The default PATCH shape: tags is an object of strings.
+  EXPECT_EQ(tags.status, 400);
+  EXPECT_EQ(Code(tags), "InvalidRequestContent");
+  EXPECT_EQ(tags.body["error"]["target"], "tags");
 }
 
 }  // namespace

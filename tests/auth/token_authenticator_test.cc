@@ -104,6 +104,20 @@ TEST_F(TokenAuthenticatorTest, RejectsMissingMalformedAndUnknownTokens) {
   ExpectUnauthorized(a->Authenticate("Bearer stk_" + std::string(64, '0')));
   ExpectUnauthorized(a->Authenticate("Bearer " + token + "x"));
   ExpectUnauthorized(a->Authenticate("Bearer " + token.substr(0, token.size() - 1)));
+  ExpectUnauthorized(a->Authenticate("Bearerx " + token));
+}
+
+TEST_F(TokenAuthenticatorTest, TheSchemeIsCaseInsensitive) {
+  // RFC 7235 2.1: auth-scheme is a case-insensitive token, followed by one or more spaces.
+  auto a = Init();
+  ASSERT_NE(a, nullptr);
+  std::string token = AdminToken();
+  for (std::string h : {"bearer " + token, "BEARER " + token, "BeArEr " + token,
+                        "Bearer   " + token, "Bearer " + token + " "}) {
+    auto p = a->Authenticate(h);
+    ASSERT_TRUE(p.ok()) << h << ": " << p.status().ToString();
+    EXPECT_EQ(p->name, "admin");
+  }
 }
 
 TEST_F(TokenAuthenticatorTest, IssuedTokensAuthenticateAsTheirPrincipal) {

@@ -20,22 +20,20 @@
 namespace stratus::e2e {
 namespace {
 
-constexpr const char *kRg = "rg-hard";
+constexpr const char* kRg = "rg-hard";
 constexpr int kHeaderTimeoutS = 4;
 
 class HardeningTest : public ::testing::Test {
-protected:
+ protected:
   static void SetUpTestSuite() {
-    if (!SkipReason().empty())
-      return;
+    if (!SkipReason().empty()) return;
     import_dir_ = "/var/tmp/stratus-e2e-import-" + RandomHex(6);
     std::filesystem::create_directories(import_dir_);
     d_ = new Daemon("regionHard");
-    d_->set_extra_args({"--import-dir", import_dir_, "--http-header-timeout",
-                        std::to_string(kHeaderTimeoutS)});
+    d_->set_extra_args(
+        {"--import-dir", import_dir_, "--http-header-timeout", std::to_string(kHeaderTimeoutS)});
     start_ok_ = d_->Start();
-    if (!start_ok_)
-      std::fprintf(stderr, "%s\n", start_ok_.message());
+    if (!start_ok_) std::fprintf(stderr, "%s\n", start_ok_.message());
   }
   static void TearDownTestSuite() {
     delete d_;
@@ -46,40 +44,33 @@ protected:
 
   void SetUp() override {
     std::string why = SkipReason();
-    if (!why.empty())
-      GTEST_SKIP() << why;
-    ASSERT_TRUE(d_ && d_->running())
-        << "stratusd did not start: " << start_ok_.message();
+    if (!why.empty()) GTEST_SKIP() << why;
+    ASSERT_TRUE(d_ && d_->running()) << "stratusd did not start: " << start_ok_.message();
     auto r = d_->Put(d_->GroupPath(kRg), {{"location", d_->region()}});
     ASSERT_TRUE(r.status == 200 || r.status == 201) << r.Describe();
   }
 
-  Daemon &d() { return *d_; }
-  std::string Path(const std::string &ns, const std::string &type,
-                   const std::string &name) {
+  Daemon& d() { return *d_; }
+  std::string Path(const std::string& ns, const std::string& type, const std::string& name) {
     return d().ResourcePath(kRg, ns, type, name);
   }
-  std::string VaultPath(const std::string &name) {
+  std::string VaultPath(const std::string& name) {
     return Path("Stratus.RecoveryServices", "vaults", name);
   }
-  std::string Auth() const {
-    return "Authorization: Bearer " + d_->token() + "\r\n";
-  }
+  std::string Auth() const { return "Authorization: Bearer " + d_->token() + "\r\n"; }
   // A request head for RawConnection.
-  std::string Head(const std::string &method, const std::string &path,
-                   const std::string &extra, bool auth = true) const {
-    return method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
-           (auth ? Auth() : "") + extra + "\r\n";
+  std::string Head(const std::string& method, const std::string& path, const std::string& extra,
+                   bool auth = true) const {
+    return method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + (auth ? Auth() : "") + extra +
+           "\r\n";
   }
-  static int StatusOf(const std::string &response) {
-    if (response.rfind("HTTP/1.1 ", 0) != 0)
-      return 0;
+  static int StatusOf(const std::string& response) {
+    if (response.rfind("HTTP/1.1 ", 0) != 0) return 0;
     return std::atoi(response.c_str() + 9);
   }
-  static Json BodyOf(const std::string &response) {
+  static Json BodyOf(const std::string& response) {
     size_t at = response.find("\r\n\r\n");
-    if (at == std::string::npos)
-      return nullptr;
+    if (at == std::string::npos) return nullptr;
     return Json::parse(response.substr(at + 4), nullptr, false);
   }
   void ExpectServing() {
@@ -87,18 +78,15 @@ protected:
     EXPECT_EQ(r.status, 200) << r.Describe() << "\n" << d().LogTail();
     EXPECT_TRUE(d().running());
   }
-  Json Activity(int top = 1000) {
-    return d().Get(d().ActivityLogPath(top)).json["value"];
-  }
+  Json Activity(int top = 1000) { return d().Get(d().ActivityLogPath(top)).json["value"]; }
 
-  static Daemon *d_;
+  static Daemon* d_;
   static ::testing::AssertionResult start_ok_;
   static std::string import_dir_;
 };
 
-Daemon *HardeningTest::d_ = nullptr;
-::testing::AssertionResult HardeningTest::start_ok_ =
-    ::testing::AssertionSuccess();
+Daemon* HardeningTest::d_ = nullptr;
+::testing::AssertionResult HardeningTest::start_ok_ = ::testing::AssertionSuccess();
 std::string HardeningTest::import_dir_;
 
 // Finding 1: ~100,000 nested '[' (200 KB, under the body limit) in any of a
@@ -107,8 +95,7 @@ std::string HardeningTest::import_dir_;
 TEST_F(HardeningTest, DeepNestingIsRefusedInEveryFieldAndTheDaemonLives) {
   const std::string deep = std::string(100000, '[') + std::string(100000, ']');
   std::string loc = "\"location\":\"" + d().region() + "\"";
-  ASSERT_EQ(d().Put(VaultPath("v-deep"), {{"location", d().region()}}).status,
-            201);
+  ASSERT_EQ(d().Put(VaultPath("v-deep"), {{"location", d().region()}}).status, 201);
   struct Case {
     std::string method, path, body;
   } cases[] = {
@@ -117,36 +104,29 @@ TEST_F(HardeningTest, DeepNestingIsRefusedInEveryFieldAndTheDaemonLives) {
       {"PUT", Path("Stratus.Compute", "virtualMachines", "v"),
        "{" + loc + ",\"properties\":{\"hardwareProfile\":" + deep + "}}"},
       {"PUT", Path("Stratus.Compute", "virtualMachines", "v"),
-       "{" + loc + ",\"properties\":{\"storageProfile\":{\"dataDisks\":" +
-           deep + "}}}"},
+       "{" + loc + ",\"properties\":{\"storageProfile\":{\"dataDisks\":" + deep + "}}}"},
       {"PUT", Path("Stratus.Compute", "virtualMachines", "v"),
-       "{" + loc + ",\"properties\":{\"osProfile\":{\"customData\":" + deep +
-           "}}}"},
+       "{" + loc + ",\"properties\":{\"osProfile\":{\"customData\":" + deep + "}}}"},
       {"PUT", Path("Stratus.Compute", "images", "i"),
        "{" + loc + ",\"properties\":{\"source\":" + deep + "}}"},
       {"PUT", Path("Stratus.Storage", "snapshots", "s"),
        "{" + loc + ",\"properties\":{\"creationData\":" + deep + "}}"},
-      {"PUT", VaultPath("v"),
-       "{" + loc + ",\"properties\":{\"encryption\":" + deep + "}}"},
-      {"PUT", VaultPath("v"),
-       "{" + loc + ",\"properties\":{\"redundancy\":" + deep + "}}"},
+      {"PUT", VaultPath("v"), "{" + loc + ",\"properties\":{\"encryption\":" + deep + "}}"},
+      {"PUT", VaultPath("v"), "{" + loc + ",\"properties\":{\"redundancy\":" + deep + "}}"},
       {"PUT", VaultPath("v"),
        "{" + loc + ",\"properties\":{\"alerts\":{\"webhooks\":" + deep + "}}}"},
       {"PUT", VaultPath("v-deep") + "/backupPolicies/p",
        "{\"properties\":{\"schedule\":" + deep + "}}"},
       {"PUT", VaultPath("v-deep") + "/backupPolicies/p",
        "{\"properties\":{\"retention\":" + deep + "}}"},
-      {"PUT", VaultPath("v-deep") + "/protectedItems/x",
-       "{\"properties\":" + deep + "}"},
-      {"POST", VaultPath("v-deep") + "/unlock",
-       "{\"passphrase\":" + deep + "}"},
+      {"PUT", VaultPath("v-deep") + "/protectedItems/x", "{\"properties\":" + deep + "}"},
+      {"POST", VaultPath("v-deep") + "/unlock", "{\"passphrase\":" + deep + "}"},
   };
-  for (auto &c : cases) {
+  for (auto& c : cases) {
     HttpResponse r = d().Request(c.method, c.path, c.body);
     EXPECT_EQ(r.status, 400) << c.path << " " << r.Describe().substr(0, 300);
     EXPECT_EQ(r.ErrorCode(), "InvalidRequestContent") << c.path;
-    EXPECT_NE(r.ErrorMessage().find("nests deeper than 64 levels"),
-              std::string::npos)
+    EXPECT_NE(r.ErrorMessage().find("nests deeper than 64 levels"), std::string::npos)
         << r.ErrorMessage();
     ExpectServing();
   }
@@ -166,24 +146,19 @@ TEST_F(HardeningTest, ChunkedBodiesAreBoundedBeforeAndAfterAuthentication) {
   for (bool auth : {false, true}) {
     RawConnection c(d().port());
     ASSERT_TRUE(c.connected());
-    ASSERT_TRUE(c.Send(
-        Head("PUT", path,
-             "Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n",
-             auth)));
+    ASSERT_TRUE(c.Send(Head(
+        "PUT", path, "Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n", auth)));
     // Keep sending until the daemon answers (or stops reading): what it
     // answered is read as it comes, so a reset after the answer loses nothing.
     size_t sent = 0;
     std::string resp;
     while (sent < (64u << 20)) {
       resp = c.ReadResponse(std::chrono::milliseconds(0));
-      if (!resp.empty() || !c.Send(chunk, Seconds(3)))
-        break;
+      if (!resp.empty() || !c.Send(chunk, Seconds(3))) break;
       sent += chunk_data.size();
     }
-    EXPECT_LT(sent, 64u << 20)
-        << "the daemon kept reading a body it should have refused";
-    if (resp.empty())
-      resp = c.ReadResponse(Seconds(10));
+    EXPECT_LT(sent, 64u << 20) << "the daemon kept reading a body it should have refused";
+    if (resp.empty()) resp = c.ReadResponse(Seconds(10));
     EXPECT_EQ(StatusOf(resp), auth ? 413 : 401) << resp.substr(0, 300);
     EXPECT_EQ(BodyOf(resp)["error"]["code"],
               auth ? "RequestEntityTooLarge" : "AuthenticationFailed");
@@ -191,14 +166,13 @@ TEST_F(HardeningTest, ChunkedBodiesAreBoundedBeforeAndAfterAuthentication) {
   // A declared length over the limit is refused before a byte of it is sent.
   RawConnection big(d().port());
   ASSERT_TRUE(big.Send(
-      Head("PUT", path,
-           "Content-Length: 268435456\r\nContent-Type: application/json\r\n")));
+      Head("PUT", path, "Content-Length: 268435456\r\nContent-Type: application/json\r\n")));
   std::string resp = big.ReadResponse(Seconds(10));
   EXPECT_EQ(StatusOf(resp), 413) << resp.substr(0, 300);
   uint64_t rss_after = ResidentBytes(d().pid());
   EXPECT_LT(rss_after, rss_before + (48u << 20))
       << "stratusd grew from " << rss_before << " to " << rss_after << " bytes";
-  EXPECT_EQ(d().Get(path).status, 404); // nothing was created
+  EXPECT_EQ(d().Get(path).status, 404);  // nothing was created
   ExpectServing();
 }
 
@@ -209,11 +183,10 @@ TEST_F(HardeningTest, AmbiguousFramingIsRefused) {
   std::string path = d().GroupPath("framing");
   std::string body = "{\"location\":\"" + d().region() + "\"}";
   std::string n = std::to_string(body.size());
-  for (const std::string &extra : std::vector<std::string>{
+  for (const std::string& extra : std::vector<std::string>{
            "Content-Length: " + n + "\r\nContent-Length: " + n + "\r\n",
            "Content-Length: " + n + "\r\nTransfer-Encoding: chunked\r\n",
-           "Transfer-Encoding: gzip\r\n",
-           "Transfer-Encoding: gzip, chunked\r\n"}) {
+           "Transfer-Encoding: gzip\r\n", "Transfer-Encoding: gzip, chunked\r\n"}) {
     RawConnection c(d().port());
     ASSERT_TRUE(c.Send(Head("PUT", path, extra) + body));
     std::string resp = c.ReadResponse(Seconds(10));
@@ -237,8 +210,7 @@ TEST_F(HardeningTest, SlowClientsNeitherStarveTheApiNorStayForever) {
   std::atomic<bool> stop{false};
   std::thread trickle([&] {
     for (int round = 0; !stop && round < 20; ++round) {
-      for (auto &c : slow)
-        c->Send("E", Seconds(1));
+      for (auto& c : slow) c->Send("E", Seconds(1));
       for (int i = 0; i < 10 && !stop; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
@@ -250,16 +222,13 @@ TEST_F(HardeningTest, SlowClientsNeitherStarveTheApiNorStayForever) {
     httplib::Client c("127.0.0.1", d().port());
     c.set_connection_timeout(3, 0);
     c.set_read_timeout(3, 0);
-    auto r = c.Get(d().SubPath().c_str(),
-                   {{"Authorization", "Bearer " + d().token()}});
-    if (r && r->status == 200)
-      ++answered;
+    auto r = c.Get(d().SubPath().c_str(), {{"Authorization", "Bearer " + d().token()}});
+    if (r && r->status == 200) ++answered;
   }
   EXPECT_EQ(answered, 20);
   // The trickling heads never complete: the daemon closes every one of them.
   int closed = 0;
-  for (auto &c : slow)
-    closed += c->PeerCloses(Seconds(kHeaderTimeoutS + 6)) ? 1 : 0;
+  for (auto& c : slow) closed += c->PeerCloses(Seconds(kHeaderTimeoutS + 6)) ? 1 : 0;
   stop = true;
   trickle.join();
   EXPECT_EQ(closed, 50);
@@ -275,22 +244,20 @@ TEST_F(HardeningTest, FiftyParallelPutsAreAllServed) {
     std::vector<std::thread> threads;
     for (int i = 0; i < 50; ++i) {
       threads.emplace_back([&, i] {
-        HttpResponse r = d().Put(d().GroupPath("par-" + std::to_string(round) +
-                                               "-" + std::to_string(i)),
-                                 {{"location", d().region()}});
+        HttpResponse r =
+            d().Put(d().GroupPath("par-" + std::to_string(round) + "-" + std::to_string(i)),
+                    {{"location", d().region()}});
         if (r.status == 201)
           ++created;
         else
           errors[i] = r.Describe() + r.transport_error;
       });
     }
-    for (auto &t : threads)
-      t.join();
+    for (auto& t : threads) t.join();
     EXPECT_EQ(created.load(), 50) << "round " << round << ": " << [&] {
       std::string all;
-      for (auto &e : errors)
-        if (!e.empty())
-          all += e.substr(0, 120) + "; ";
+      for (auto& e : errors)
+        if (!e.empty()) all += e.substr(0, 120) + "; ";
       return all;
     }();
   }
@@ -302,32 +269,28 @@ TEST_F(HardeningTest, FiftyParallelPutsAreAllServed) {
 TEST_F(HardeningTest, InvalidUtf8AndWrongTypesAre400sNamingThePath) {
   auto in_path = d().Request("GET", d().GroupPath("bad%FF%FEname"));
   EXPECT_EQ(in_path.status, 400) << in_path.Describe();
-  for (auto &[k, v] : in_path.headers)
+  for (auto& [k, v] : in_path.headers)
     EXPECT_EQ(Lower(k).find("exception"), std::string::npos) << k;
-  auto write_path =
-      d().Put(d().GroupPath("bad%C3%28write"), {{"location", d().region()}});
+  auto write_path = d().Put(d().GroupPath("bad%C3%28write"), {{"location", d().region()}});
   EXPECT_EQ(write_path.status, 400) << write_path.Describe();
-  auto in_json = d().Request("PUT", d().GroupPath("utf8"),
-                             "{\"location\":\"" + d().region() +
-                                 "\",\"tags\":{\"a\":\"\xff\xfe\"}}");
+  auto in_json =
+      d().Request("PUT", d().GroupPath("utf8"),
+                  "{\"location\":\"" + d().region() + "\",\"tags\":{\"a\":\"\xff\xfe\"}}");
   EXPECT_EQ(in_json.status, 400) << in_json.Describe();
   EXPECT_EQ(in_json.ErrorCode(), "InvalidRequestContent");
   Json events = Activity(5);
   bool logged = false;
   bool path_logged = false;
-  for (auto &e : events) {
-    logged =
-        logged || (e.value("httpStatus", 0) == 400 &&
-                   e.value("resourceId", "").find("utf8") != std::string::npos);
+  for (auto& e : events) {
+    logged = logged || (e.value("httpStatus", 0) == 400 &&
+                        e.value("resourceId", "").find("utf8") != std::string::npos);
     path_logged = path_logged || (e.value("httpStatus", 0) == 400 &&
-                                  e.value("resourceId", "").find("write") !=
-                                      std::string::npos);
+                                  e.value("resourceId", "").find("write") != std::string::npos);
   }
   EXPECT_TRUE(logged) << events.dump();
   EXPECT_TRUE(path_logged) << events.dump();
 
-  ASSERT_EQ(d().Put(VaultPath("v-types"), {{"location", d().region()}}).status,
-            201);
+  ASSERT_EQ(d().Put(VaultPath("v-types"), {{"location", d().region()}}).status, 201);
   struct Case {
     std::string path;
     Json body;
@@ -343,20 +306,18 @@ TEST_F(HardeningTest, InvalidUtf8AndWrongTypesAre400sNamingThePath) {
        {{"location", d().region()},
         {"properties",
          {{"hardwareProfile", {{"vmSize", "Standard_S1"}}},
-          {"storageProfile",
-           {{"imageReference", {{"id", "tiny"}}}, {"osDisk", "x"}}}}}},
+          {"storageProfile", {{"imageReference", {{"id", "tiny"}}}, {"osDisk", "x"}}}}}},
        "properties.storageProfile.osDisk"},
       {Path("Stratus.Compute", "virtualMachines", "v"),
        {{"location", d().region()},
         {"properties",
-         {{"storageProfile",
-           {{"dataDisks", Json::array({Json{{"lun", "zero"}}})}}}}}},
+         {{"storageProfile", {{"dataDisks", Json::array({Json{{"lun", "zero"}}})}}}}}},
        "properties.storageProfile.dataDisks[0].lun"},
       {Path("Stratus.Storage", "disks", "d"),
        {{"location", d().region()}, {"properties", {{"diskSizeGB", 1.5}}}},
        "properties.diskSizeGB"},
   };
-  for (auto &c : cases) {
+  for (auto& c : cases) {
     auto r = d().Put(c.path, c.body);
     EXPECT_EQ(r.status, 400) << c.path << " " << r.Describe();
     EXPECT_EQ(r.ErrorCode(), "InvalidRequestContent") << r.Describe();
@@ -372,12 +333,11 @@ TEST_F(HardeningTest, InvalidUtf8AndWrongTypesAre400sNamingThePath) {
 TEST_F(HardeningTest, SecretsAreNeitherEchoedNorKeptAndTheLogIsBounded) {
   const std::string secret = "THE-PASSPHRASE-" + RandomHex(8);
   std::string vault = VaultPath("v-secret");
-  for (const std::string &body : std::vector<std::string>{
+  for (const std::string& body : std::vector<std::string>{
            "{\"properties\":{\"encryption\":{\"keySource\":\"Customer\","
            "\"passphrase\":\"" +
                secret + " }}",
-           "{\"properties\":{\"encryption\":{\"passphrase\":" + secret +
-               "}}}"}) {
+           "{\"properties\":{\"encryption\":{\"passphrase\":" + secret + "}}}"}) {
     auto r = d().Request("PUT", vault, body);
     EXPECT_EQ(r.status, 400) << r.Describe();
     EXPECT_EQ(r.body.find(secret), std::string::npos) << r.body;
@@ -385,15 +345,14 @@ TEST_F(HardeningTest, SecretsAreNeitherEchoedNorKeptAndTheLogIsBounded) {
   // A valid request whose error would name the secret: the log entry has it
   // redacted.
   auto mismatch = d().Put(
-      vault, {{"location", d().region()},
-              {"properties",
-               {{"encryption",
-                 {{"keySource", "Platform"}, {"passphrase", secret}}}}}});
+      vault,
+      {{"location", d().region()},
+       {"properties", {{"encryption", {{"keySource", "Platform"}, {"passphrase", secret}}}}}});
   EXPECT_EQ(mismatch.status, 400) << mismatch.Describe();
   std::string log = d().Get(d().ActivityLogPath()).body;
   EXPECT_EQ(log.find(secret), std::string::npos);
   // Nor in the state files.
-  for (const char *f : {"/state.db", "/state.db-wal"}) {
+  for (const char* f : {"/state.db", "/state.db-wal"}) {
     std::string bytes = ReadWholeFile(d().data_dir() + f);
     EXPECT_EQ(bytes.find(secret), std::string::npos) << f;
   }
@@ -404,9 +363,7 @@ TEST_F(HardeningTest, SecretsAreNeitherEchoedNorKeptAndTheLogIsBounded) {
   Json last = Activity(1)[0];
   EXPECT_LT(last.dump().size(), 4096u) << last.dump().substr(0, 300);
   // Paging of the log: $top is checked, nextLink follows.
-  EXPECT_EQ(d().Get(d().SubPath() +
-                    "/providers/Stratus.Insights/activityLogs?$top=abc")
-                .status,
+  EXPECT_EQ(d().Get(d().SubPath() + "/providers/Stratus.Insights/activityLogs?$top=abc").status,
             400);
   auto page = d().Get(d().ActivityLogPath(2));
   ASSERT_EQ(page.json["value"].size(), 2u);
@@ -424,18 +381,15 @@ TEST_F(HardeningTest, SecretsAreNeitherEchoedNorKeptAndTheLogIsBounded) {
 // key, /etc/shadow).
 TEST_F(HardeningTest, HostFilesAreImportedOnlyFromImportDirs) {
   std::string ok_file = import_dir_ + "/small.qcow2";
-  ASSERT_EQ(
-      RunCommand({"qemu-img", "create", "-q", "-f", "qcow2", ok_file, "16M"}),
-      0);
+  ASSERT_EQ(RunCommand({"qemu-img", "create", "-q", "-f", "qcow2", ok_file, "16M"}), 0);
   std::string backed = import_dir_ + "/backed.qcow2";
-  ASSERT_EQ(
-      RunCommand({"qemu-img", "create", "-q", "-f", "qcow2", "-b",
-                  d().data_dir() + "/admin.token", "-F", "raw", backed, "16M"}),
-      0);
+  ASSERT_EQ(RunCommand({"qemu-img", "create", "-q", "-f", "qcow2", "-b",
+                        d().data_dir() + "/admin.token", "-F", "raw", backed, "16M"}),
+            0);
   std::filesystem::create_directories(import_dir_ + "/sub");
   std::filesystem::create_symlink("/etc/shadow", import_dir_ + "/shadow-link");
   ASSERT_EQ(::mkfifo((import_dir_ + "/fifo").c_str(), 0600), 0);
-  auto put = [&](const std::string &name, Json props) {
+  auto put = [&](const std::string& name, Json props) {
     return d().Put(Path("Stratus.Compute", "images", name),
                    {{"location", d().region()}, {"properties", props}});
   };
@@ -445,8 +399,7 @@ TEST_F(HardeningTest, HostFilesAreImportedOnlyFromImportDirs) {
       {d().data_dir() + "/platform.key", "ImportPathNotAllowed"},
       {d().data_dir() + "/admin.token", "ImportPathNotAllowed"},
       {"/etc/shadow", "ImportPathNotAllowed"},
-      {import_dir_ + "/../" +
-           std::filesystem::path(import_dir_).filename().string() +
+      {import_dir_ + "/../" + std::filesystem::path(import_dir_).filename().string() +
            "/../../etc/shadow",
        "ImportPathNotAllowed"},
       {import_dir_ + "/shadow-link", "ImportPathNotAllowed"},
@@ -455,13 +408,12 @@ TEST_F(HardeningTest, HostFilesAreImportedOnlyFromImportDirs) {
       {import_dir_ + "/sub", "InvalidImage"},
       {import_dir_ + "/missing.qcow2", "InvalidImage"},
   };
-  for (auto &c : refused) {
+  for (auto& c : refused) {
     auto r = put("refused", {{"source", {{"filePath", c.file}}}});
     EXPECT_EQ(r.status, 400) << c.file << " " << r.Describe();
     EXPECT_EQ(r.ErrorCode(), c.code) << c.file << " " << r.Describe();
   }
-  auto kernel = put("refused", {{"source", {{"filePath", ok_file}}},
-                                {"kernel", "/etc/shadow"}});
+  auto kernel = put("refused", {{"source", {{"filePath", ok_file}}}, {"kernel", "/etc/shadow"}});
   EXPECT_EQ(kernel.ErrorCode(), "ImportPathNotAllowed") << kernel.Describe();
   EXPECT_EQ(d().Get(Path("Stratus.Compute", "images", "refused")).status, 404);
   // A plain qcow2 below the import folder is imported, into files only root can
@@ -490,90 +442,74 @@ TEST_F(HardeningTest, HostFilesAreImportedOnlyFromImportDirs) {
 // header.
 TEST_F(HardeningTest, ArmSemantics) {
   std::string disk = Path("Stratus.Storage", "disks", "sem-disk");
-  auto absent = d().Put(
-      disk, {{"location", d().region()}, {"properties", {{"diskSizeGB", 1}}}},
-      {{"If-Match", "*"}});
+  auto absent = d().Put(disk, {{"location", d().region()}, {"properties", {{"diskSizeGB", 1}}}},
+                        {{"If-Match", "*"}});
   EXPECT_EQ(absent.status, 412) << absent.Describe();
   EXPECT_EQ(d().Get(disk).status, 404);
   // Created through lower-case provider and type: stored with their canonical
   // casing. The Host header does not reach the operation URL.
-  std::string odd =
-      d().GroupPath(kRg) + "/providers/stratus.storage/DISKS/sem-disk";
-  auto created = d().Put(
-      odd, {{"location", d().region()}, {"properties", {{"diskSizeGB", 1}}}},
-      {{"Host", "evil.example:1"}});
+  std::string odd = d().GroupPath(kRg) + "/providers/stratus.storage/DISKS/sem-disk";
+  auto created = d().Put(odd, {{"location", d().region()}, {"properties", {{"diskSizeGB", 1}}}},
+                         {{"Host", "evil.example:1"}});
   ASSERT_EQ(created.status, 201) << created.Describe();
-  EXPECT_EQ(
-      created.Header("Azure-AsyncOperation")
-          .rfind("http://127.0.0.1:" + std::to_string(d().port()) + "/", 0),
-      0u)
+  EXPECT_EQ(created.Header("Azure-AsyncOperation")
+                .rfind("http://127.0.0.1:" + std::to_string(d().port()) + "/", 0),
+            0u)
       << created.Header("Azure-AsyncOperation");
   EXPECT_EQ(d().WaitFor(created)["status"], "Succeeded");
   auto got = d().Get(disk);
-  EXPECT_NE(got.json.value("id", "").find(
-                "/providers/Stratus.Storage/disks/sem-disk"),
+  EXPECT_NE(got.json.value("id", "").find("/providers/Stratus.Storage/disks/sem-disk"),
             std::string::npos)
       << got.json.value("id", "");
   // An identical PUT keeps the etag and starts nothing.
-  auto same = d().Put(
-      disk, {{"location", d().region()}, {"properties", {{"diskSizeGB", 1}}}});
+  auto same = d().Put(disk, {{"location", d().region()}, {"properties", {{"diskSizeGB", 1}}}});
   EXPECT_EQ(same.status, 200) << same.Describe();
   EXPECT_EQ(same.Header("ETag"), got.json["etag"]);
   EXPECT_TRUE(same.Header("Azure-AsyncOperation").empty());
   // A snapshot's source cannot change.
   std::string snap = Path("Stratus.Storage", "snapshots", "sem-snap");
-  auto s1 = d().Put(
-      snap, {{"location", d().region()},
-             {"properties",
-              {{"creationData", {{"sourceResourceId", got.json["id"]}}}}}});
+  auto s1 =
+      d().Put(snap, {{"location", d().region()},
+                     {"properties", {{"creationData", {{"sourceResourceId", got.json["id"]}}}}}});
   ASSERT_EQ(s1.status, 201) << s1.Describe();
   EXPECT_EQ(d().WaitFor(s1)["status"], "Succeeded");
-  auto other_disk = d().Put(
-      Path("Stratus.Storage", "disks", "sem-disk2"),
-      {{"location", d().region()}, {"properties", {{"diskSizeGB", 1}}}});
+  auto other_disk = d().Put(Path("Stratus.Storage", "disks", "sem-disk2"),
+                            {{"location", d().region()}, {"properties", {{"diskSizeGB", 1}}}});
   EXPECT_EQ(d().WaitFor(other_disk)["status"], "Succeeded");
   auto moved =
       d().Put(snap, {{"location", d().region()},
                      {"properties",
                       {{"creationData",
-                        {{"sourceResourceId",
-                          Path("Stratus.Storage", "disks", "sem-disk2")}}}}}});
+                        {{"sourceResourceId", Path("Stratus.Storage", "disks", "sem-disk2")}}}}}});
   EXPECT_EQ(moved.status, 409) << moved.Describe();
   EXPECT_EQ(moved.ErrorCode(), "PropertyChangeNotAllowed");
-  auto resnap = d().Put(
-      snap, {{"location", d().region()},
-             {"properties",
-              {{"creationData", {{"sourceResourceId", got.json["id"]}}}}}});
+  auto resnap =
+      d().Put(snap, {{"location", d().region()},
+                     {"properties", {{"creationData", {{"sourceResourceId", got.json["id"]}}}}}});
   EXPECT_EQ(resnap.status, 200) << resnap.Describe();
   // Authentication: the scheme is case-insensitive; 401 says how to
   // authenticate; failures are in the activity log.
-  EXPECT_EQ(d().Request("GET", d().SubPath(), "",
-                        {{"Authorization", "bearer " + d().token()}})
-                .status,
-            200);
+  EXPECT_EQ(
+      d().Request("GET", d().SubPath(), "", {{"Authorization", "bearer " + d().token()}}).status,
+      200);
   auto anon = d().Request("GET", d().SubPath(), "", {}, /*auth=*/false);
   EXPECT_EQ(anon.status, 401);
   EXPECT_EQ(anon.Header("WWW-Authenticate"), "Bearer realm=\"stratus\"");
-  auto wrong = d().Request("GET", d().SubPath(), "",
-                           {{"Authorization", "Bearer stk_wrong"}});
-  EXPECT_EQ(wrong.Header("WWW-Authenticate"),
-            "Bearer realm=\"stratus\", error=\"invalid_token\"");
+  auto wrong = d().Request("GET", d().SubPath(), "", {{"Authorization", "Bearer stk_wrong"}});
+  EXPECT_EQ(wrong.Header("WWW-Authenticate"), "Bearer realm=\"stratus\", error=\"invalid_token\"");
   bool failed_login_logged = false;
-  for (auto &e : Activity(20))
-    failed_login_logged =
-        failed_login_logged || e.value("operationName", "") ==
-                                   "Stratus.Authorization/authenticate/action";
+  for (auto& e : Activity(20))
+    failed_login_logged = failed_login_logged || e.value("operationName", "") ==
+                                                     "Stratus.Authorization/authenticate/action";
   EXPECT_TRUE(failed_login_logged);
   // Subscriptions: GUID ids only; an empty one can be deleted.
   EXPECT_EQ(d().Put("/subscriptions/not-a-guid", Json::object()).ErrorCode(),
             "InvalidSubscriptionId");
-  std::string sub = "/subscriptions/" +
-                    std::string("6f1c2b9e-0d4a-4c1e-9d5a-") + RandomHex(6);
+  std::string sub = "/subscriptions/" + std::string("6f1c2b9e-0d4a-4c1e-9d5a-") + RandomHex(6);
   EXPECT_EQ(d().Put(sub, Json::object()).status, 201);
   EXPECT_EQ(d().Delete(sub).status, 200);
   EXPECT_EQ(d().Get(sub).status, 404);
-  EXPECT_EQ(d().Delete(d().SubPath()).ErrorCode(),
-            "CannotDeleteDefaultSubscription");
+  EXPECT_EQ(d().Delete(d().SubPath()).ErrorCode(), "CannotDeleteDefaultSubscription");
 }
 
 // Finding 2 (upload path) and finding 8 (file modes): an image is uploaded
@@ -585,7 +521,7 @@ TEST_F(HardeningTest, UploadedImageBootsAndFilesAreOwnerOnly) {
   std::string disk = tiny + "/" + meta.value("disk", "rootfs.qcow2");
   std::string kernel = tiny + "/" + meta.value("kernel", "vmlinuz");
   std::string initrd = tiny + "/" + meta.value("initrd", "initrd.img");
-  auto size = [](const std::string &f) {
+  auto size = [](const std::string& f) {
     return static_cast<uint64_t>(std::filesystem::file_size(f));
   };
   std::string image = Path("Stratus.Compute", "images", "uploaded");
@@ -600,42 +536,36 @@ TEST_F(HardeningTest, UploadedImageBootsAndFilesAreOwnerOnly) {
   ASSERT_EQ(made.status, 201) << made.Describe();
   EXPECT_EQ(made.json["properties"]["uploadState"], "ReadyToUpload");
   // Wrong part, wrong size: refused before the body.
-  EXPECT_EQ(d().Request("PUT", image + "/upload/bogus", "x").ErrorCode(),
-            "UnknownUploadPart");
+  EXPECT_EQ(d().Request("PUT", image + "/upload/bogus", "x").ErrorCode(), "UnknownUploadPart");
   EXPECT_EQ(d().Request("PUT", image + "/upload/kernel", "short").ErrorCode(),
             "UploadSizeMismatch");
   std::string last_op;
-  for (auto [part, file] :
-       {std::pair<std::string, std::string>{"kernel", kernel},
-        {"initrd", initrd},
-        {"disk", disk}}) {
+  for (auto [part, file] : {std::pair<std::string, std::string>{"kernel", kernel},
+                            {"initrd", initrd},
+                            {"disk", disk}}) {
     auto r = d().Request("PUT", image + "/upload/" + part, ReadWholeFile(file),
                          {{"Content-Type", "application/octet-stream"}});
-    ASSERT_TRUE(r.status == 200 || r.status == 202)
-        << part << " " << r.Describe();
+    ASSERT_TRUE(r.status == 200 || r.status == 202) << part << " " << r.Describe();
     last_op = r.Header("Azure-AsyncOperation");
   }
   ASSERT_FALSE(last_op.empty());
   EXPECT_EQ(d().WaitOperation(last_op)["status"], "Succeeded");
-  EXPECT_EQ(d().Request("PUT", image + "/upload/disk", "x").ErrorCode(),
-            "UploadNotExpected");
+  EXPECT_EQ(d().Request("PUT", image + "/upload/disk", "x").ErrorCode(), "UploadNotExpected");
   auto img = d().Get(image);
-  ASSERT_EQ(img.json["properties"]["provisioningState"], "Succeeded")
-      << img.Describe();
+  ASSERT_EQ(img.json["properties"]["provisioningState"], "Succeeded") << img.Describe();
 
   std::string vm = Path("Stratus.Compute", "virtualMachines", "upvm");
-  Json body = {
-      {"location", d().region()},
-      {"properties",
-       {{"hardwareProfile", {{"vmSize", "Standard_S1"}}},
-        {"storageProfile", {{"imageReference", {{"id", img.json["id"]}}}}},
-        {"osProfile", {{"computerName", "upvm"}, {"customData", "echo hi"}}}}}};
+  Json body = {{"location", d().region()},
+               {"properties",
+                {{"hardwareProfile", {{"vmSize", "Standard_S1"}}},
+                 {"storageProfile", {{"imageReference", {{"id", img.json["id"]}}}}},
+                 {"osProfile", {{"computerName", "upvm"}, {"customData", "echo hi"}}}}}};
   auto created = d().Put(vm, body);
   ASSERT_EQ(created.status, 201) << created.Describe();
   ASSERT_EQ(d().WaitFor(created)["status"], "Succeeded") << d().LogTail();
   std::string console;
-  EXPECT_TRUE(d().WaitForConsole(vm, "STRATUS-GUEST-READY hostname=upvm",
-                                 Seconds(120), 1, &console))
+  EXPECT_TRUE(
+      d().WaitForConsole(vm, "STRATUS-GUEST-READY hostname=upvm", Seconds(120), 1, &console))
       << console.substr(console.size() > 2000 ? console.size() - 2000 : 0);
   // The same VM PUT again: same etag, no operation.
   auto current = d().Get(vm);
@@ -650,20 +580,14 @@ TEST_F(HardeningTest, UploadedImageBootsAndFilesAreOwnerOnly) {
   // or owned by QEMU's user while it runs; folders at most traversable).
   std::string offenders;
   std::error_code ec;
-  for (auto it =
-           std::filesystem::recursive_directory_iterator(d().data_dir(), ec);
-       !ec && it != std::filesystem::recursive_directory_iterator();
-       it.increment(ec)) {
+  for (auto it = std::filesystem::recursive_directory_iterator(d().data_dir(), ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
     struct stat st;
-    if (::lstat(it->path().c_str(), &st) != 0 || S_ISSOCK(st.st_mode) ||
-        S_ISLNK(st.st_mode))
+    if (::lstat(it->path().c_str(), &st) != 0 || S_ISSOCK(st.st_mode) || S_ISLNK(st.st_mode))
       continue;
     mode_t others = st.st_mode & (S_ISDIR(st.st_mode) ? 066 : 077);
-    if (it->path().filename() == "console.log")
-      continue; // written by virtlogd, not stratusd
-    if (others)
-      offenders +=
-          it->path().string() + " " + std::to_string(st.st_mode & 0777) + "\n";
+    if (it->path().filename() == "console.log") continue;  // written by virtlogd, not stratusd
+    if (others) offenders += it->path().string() + " " + std::to_string(st.st_mode & 0777) + "\n";
   }
   EXPECT_TRUE(offenders.empty()) << offenders;
   struct stat root;
@@ -680,11 +604,10 @@ TEST_F(HardeningTest, UnreachablePlatformImagesFolderStopsTheStart) {
   std::filesystem::create_directories(hidden + "/images");
   ::chmod(hidden.c_str(), 0700);
   std::string out;
-  int rc = RunCommand({STRATUSD_PATH, "--region", "r", "--data-dir",
-                       hidden + "-data", "--listen", "127.0.0.1:0",
-                       "--platform-images", hidden + "/images", "--cli-config",
-                       hidden + "-cli.json"},
-                      &out);
+  int rc = RunCommand(
+      {STRATUSD_PATH, "--region", "r", "--data-dir", hidden + "-data", "--listen", "127.0.0.1:0",
+       "--platform-images", hidden + "/images", "--cli-config", hidden + "-cli.json"},
+      &out);
   std::error_code ec;
   std::filesystem::remove_all(hidden, ec);
   std::filesystem::remove_all(hidden + "-data", ec);
@@ -694,5 +617,5 @@ TEST_F(HardeningTest, UnreachablePlatformImagesFolderStopsTheStart) {
   EXPECT_NE(out.find("not reachable by QEMU"), std::string::npos) << out;
 }
 
-} // namespace
-} // namespace stratus::e2e
+}  // namespace
+}  // namespace stratus::e2e

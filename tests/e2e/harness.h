@@ -30,6 +30,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/raw_connection.h"
+
 namespace stratus::e2e {
 
 using Json = nlohmann::json;
@@ -227,28 +229,7 @@ class Daemon {
   bool cleaned_ = false;
 };
 
-// A raw TCP connection to 127.0.0.1:port, for requests no HTTP library sends (slow heads,
-// conflicting framing, endless chunked bodies). Closed on destruction.
-class RawConnection {
- public:
-  explicit RawConnection(int port);
-  ~RawConnection();
-  RawConnection(const RawConnection&) = delete;
-  RawConnection& operator=(const RawConnection&) = delete;
-  bool connected() const { return fd_ >= 0; }
-  // Sends all of `bytes` within `timeout`; false when the peer closed, reset or stopped reading.
-  bool Send(const std::string& bytes, std::chrono::milliseconds timeout = Seconds(5));
-  // What arrives until the peer closes or `timeout` passes.
-  std::string ReadUntilClosed(std::chrono::milliseconds timeout);
-  // One HTTP response (head, then Content-Length bytes of body) within `timeout`; "" if none.
-  std::string ReadResponse(std::chrono::milliseconds timeout);
-  // True if the peer closes (EOF or reset) within `timeout`.
-  bool PeerCloses(std::chrono::milliseconds timeout);
-
- private:
-  int fd_ = -1;
-  std::string buffered_;
-};
+using test::RawConnection;
 
 // Resident memory of a process in bytes (VmRSS), 0 if unknown.
 uint64_t ResidentBytes(pid_t pid);
