@@ -70,7 +70,9 @@ class Ticket {
   // once, from the thread admitting a newcomer, and must only post work to the
   // connection's executor.
   void SetIdle(std::function<void()> evict);
-  void SetBusy();
+  // Back from idle. False if the connection was evicted meanwhile: it must end now (its place
+  // was given to another).
+  bool SetBusy();
 
  private:
   friend class Admission;
@@ -157,12 +159,14 @@ void Ticket::SetIdle(std::function<void()> evict) {
   idle_it_ = admission_->idle_.insert(admission_->idle_.end(), this);
 }
 
-void Ticket::SetBusy() {
+bool Ticket::SetBusy() {
   std::lock_guard<std::mutex> l(admission_->mu_);
-  if (!idle_) return;
+  if (released_) return false;
+  if (!idle_) return true;
   admission_->idle_.erase(idle_it_);
   idle_ = false;
   evict_ = nullptr;
+  return true;
 }
 
 auto Ec(error_code& ec) { return net::redirect_error(net::use_awaitable, ec); }
@@ -210,8 +214,10 @@ struct HttpServer::Impl {
   net::awaitable<void> RefuseBusy(tcp::socket sock);
   template <class Stream>
   net::awaitable<void> Serve(Stream& stream, Ticket& ticket, std::string peer);
+  // `head_only`: the answer to a HEAD request: the headers of `resp`, its length, no body.
   template <class Stream>
-  net::awaitable<bool> Send(Stream& stream, HttpResponse resp, bool keep_alive);
+  net::awaitable<bool> Send(Stream& stream, HttpResponse resp, bool keep_alive,
+                            bool head_only = false);
   template <class Stream>
   net::awaitable<void> Close(Stream& stream, bool drain);
   net::awaitable<void> Session(tcp::socket sock, std::unique_ptr<Ticket> ticket);
@@ -283,15 +289,20 @@ net::awaitable<void> HttpServer::Impl::Session(tcp::socket sock, std::unique_ptr
 }
 
 template <class Stream>
-net::awaitable<bool> HttpServer::Impl::Send(Stream& stream, HttpResponse resp, bool keep_alive) {
+net::awaitable<bool> HttpServer::Impl::Send(Stream& stream, HttpResponse resp, bool keep_alive,
+                                            bool head_only) {
   http::response<http::string_body> res;
   res.version(11);
   res.result(static_cast<unsigned>(resp.status));
   for (auto& [k, v] : resp.headers) res.set(k, v);
   if (!resp.content_type.empty()) res.set(http::field::content_type, resp.content_type);
-  res.body() = std::move(resp.body);
   res.keep_alive(keep_alive && !resp.close);
-  res.prepare_payload();
+  if (head_only) {
+    res.content_length(resp.body.size());  // what a GET would send; no body follows
+  } else {
+    res.body() = std::move(resp.body);
+    res.prepare_payload();
+  }
   beast::get_lowest_layer(stream).expires_after(opt.write_timeout);
   error_code ec;
   co_await http::async_write(stream, res, Ec(ec));
@@ -327,7 +338,8 @@ net::awaitable<void> HttpServer::Impl::Close(Stream& stream, bool drain) {
 template <class Stream>
 net::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Ticket& ticket, std::string peer) {
   auto& lowest = beast::get_lowest_layer(stream);
-  beast::flat_buffer buf;
+  // Bounded: Beast limits neither chunk extensions nor trailers, and they pass through here.
+  beast::flat_buffer buf(opt.max_header_bytes + 64 * 1024);
   bool first = true;
   // Eviction posts to this connection's strand, where it checks that the
   // session still runs.
@@ -342,14 +354,14 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Ticket& ticket, std
         std::weak_ptr<bool> weak = alive;
         ticket.SetIdle([ex, weak, &lowest] {
           net::post(ex, [weak, &lowest] {
-            if (weak.lock()) lowest.cancel();
+            if (weak.lock()) lowest.close();
           });
         });
       }
       lowest.expires_after(first ? opt.header_timeout : opt.idle_timeout);
       size_t n = co_await stream.async_read_some(buf.prepare(4096), Ec(ec));
-      ticket.SetBusy();
-      if (ec) co_return;  // closed, timed out or evicted: nobody to answer
+      bool admitted = ticket.SetBusy();
+      if (ec || !admitted) co_return;  // closed, timed out or evicted: nobody to answer
       buf.commit(n);
     }
     first = false;
@@ -443,7 +455,8 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Ticket& ticket, std
       co_await too_large();
       co_return;
     }
-    if (beast::iequals(req.Header("expect"), "100-continue") && !head_parser.is_done()) {
+    if (h.version() == 11 && beast::iequals(req.Header("expect"), "100-continue") &&
+        !head_parser.is_done()) {
       http::response<http::empty_body> cont{http::status::continue_, 11};
       lowest.expires_after(opt.write_timeout);
       co_await http::async_write(stream, cont, Ec(ec));
@@ -462,6 +475,10 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Ticket& ticket, std
         co_await too_large();
         co_return;
       }
+      if (ec == http::error::buffer_overflow) {
+        co_await refuse(400, "BadRequest", "The request has a chunk extension or trailer that is too long.");
+        co_return;
+      }
       if (ec == beast::error::timeout || ec == http::error::end_of_stream ||
           ec == net::error::eof || ec == net::error::connection_reset ||
           ec == net::error::operation_aborted)
@@ -476,7 +493,7 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Ticket& ticket, std
     } else {
       http::request_parser<http::buffer_body> body_parser(std::move(head_parser));
       body_parser.body_limit(limit);
-      std::vector<char> chunk(1 << 20);
+      std::vector<char> chunk(64 * 1024);
       req.sink = decision.sink;
       while (!body_parser.is_done()) {
         body_parser.get().body().data = chunk.data();
@@ -506,9 +523,8 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Ticket& ticket, std
     // 5. Handle and answer.
     std::string method = req.method;
     HttpResponse resp = co_await OnWorker([&] { return handler->Handle(std::move(req)); });
-    if (method == "HEAD") resp.body.clear();
     if (resp.close) close_after = true;
-    if (!co_await Send(stream, std::move(resp), !close_after)) co_return;
+    if (!co_await Send(stream, std::move(resp), !close_after, method == "HEAD")) co_return;
     if (close_after) {
       co_await Close(stream, body_unread);
       co_return;
@@ -522,6 +538,7 @@ HttpServer::HttpServer(HttpServerOptions options, HttpHandler* handler)
 HttpServer::~HttpServer() { Stop(); }
 
 Result<int> HttpServer::Start() {
+  if (!impl_) return Internal("the HTTP server was stopped; make a new one");
   Impl& s = *impl_;
   if (s.started) return Internal("the HTTP server is already started");
   // Every connection is a descriptor: raise the soft limit to the hard one, and
@@ -581,21 +598,22 @@ Result<int> HttpServer::Start() {
 }
 
 void HttpServer::Stop() {
+  if (!impl_ || !impl_->started) return;
   Impl& s = *impl_;
-  if (!s.started) return;
   s.started = false;
   s.stopping = true;
-  net::post(s.ioc, [&s] {
-    error_code ec;
-    s.acceptor.close(ec);
-  });
   s.ioc.stop();
   for (auto& t : s.io) t.join();
   s.io.clear();
   s.workers.stop();
-  s.workers.join();
+  s.workers.join();  // requests being handled finish; queued ones are dropped
+  error_code ec;
+  s.acceptor.close(ec);  // no I/O thread runs any more: nothing else touches it
+  // Destroying the io_context destroys every suspended session, closing its socket now rather
+  // than when the server object goes.
+  impl_.reset();
 }
 
-int HttpServer::open_connections() const { return impl_->admission.open(); }
+int HttpServer::open_connections() const { return impl_ ? impl_->admission.open() : 0; }
 
 }  // namespace stratus::api

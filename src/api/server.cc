@@ -687,7 +687,7 @@ ApiRequest ApiServer::FromHttp(const HttpRequest& h) const {
   req.headers = h.headers;
   req.correlation_id = req.Header("x-ms-correlation-request-id");
   if (!PlainCorrelationId(req.correlation_id)) req.correlation_id = NewUuid();
-  req.base_url = public_url_;
+  req.base_url = public_url();
   req.client_ip = h.peer;
   return req;
 }
@@ -838,6 +838,7 @@ Result<int> ApiServer::Listen(HttpServerOptions options, const std::string& publ
   std::string host = options.host;
   auto http = std::make_unique<HttpServer>(options, this);
   ASSIGN_OR_RETURN(int port, http->Start());
+  std::lock_guard<std::mutex> l(url_mu_);
   if (!public_url.empty()) {
     public_url_ = public_url;
     while (!public_url_.empty() && public_url_.back() == '/') public_url_.pop_back();

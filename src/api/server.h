@@ -51,7 +51,10 @@ class ApiServer : public HttpHandler {
   Result<int> Listen(const std::string& host, int port, int threads = 16);
   void Stop();
   // The base of the URLs the API returns (set by Listen).
-  const std::string& public_url() const { return public_url_; }
+  std::string public_url() const {
+    std::lock_guard<std::mutex> l(url_mu_);
+    return public_url_;
+  }
 
   // Creates the subscription if missing (first start). The first one ensured is the region's
   // default subscription: it cannot be deleted, and failed authentications that name no
@@ -98,7 +101,8 @@ class ApiServer : public HttpHandler {
   ActivityLogOptions activity_;
   std::map<std::string, std::unique_ptr<ResourceProvider>> providers_;  // key: lowercase ns
   std::unique_ptr<HttpServer> http_;
-  std::string public_url_;            // set by Listen before serving; read-only after
+  mutable std::mutex url_mu_;  // guards public_url_ (requests may arrive while Listen sets it)
+  std::string public_url_;
   std::string default_subscription_;  // set by the first EnsureSubscription
 
   std::mutex activity_mu_;  // guards the fields below

@@ -417,16 +417,6 @@ Result<ApiResponse> ComputeProvider::PutVm(const ApiRequest& req, const Resource
                       "from " + old_size + " to " + plan.size.name + ".",
                       "properties.hardwareProfile.vmSize", "OperationNotAllowed");
   }
-  if (ex && ex->body["properties"].value("provisioningState", "") == "Succeeded") {
-    // A PUT of what the VM already is (a GET body sent back, a template re-applied) changes
-    // nothing: same etag, no operation.
-    bool same = plan.tags == ex->body.value("tags", Json::object()) &&
-                (plan.custom_data.empty() ||
-                 plan.custom_data == ex->internal.value("customData", ""));
-    for (auto& [k, v] : plan.properties.items())
-      same = same && ex->body["properties"].contains(k) && ex->body["properties"][k] == v;
-    if (same) return api::ResourceResponse(*ex);
-  }
   std::vector<std::string> keys = {id.Key()};
   for (auto& k : plan.new_disk_keys) keys.push_back(k);
   for (auto& k : plan.attach_keys) keys.push_back(k);
@@ -435,6 +425,17 @@ Result<ApiResponse> ComputeProvider::PutVm(const ApiRequest& req, const Resource
   auto current = ctx_.store->Get(id.Key());
   if (current.ok() != existing.ok() || (current.ok() && current->etag != existing->etag))
     return Conflict("VM '" + id.name() + "' was changed by another request; retry.", id.ToString());
+  if (ex && ex->body["properties"].value("provisioningState", "") == "Succeeded") {
+    // A PUT of what the VM already is (a GET body sent back, a template re-applied) changes
+    // nothing: same etag, no operation. Checked under the lock: while an operation runs on the
+    // VM, even a no-op PUT is a conflict.
+    bool same = plan.tags == ex->body.value("tags", Json::object()) &&
+                (plan.custom_data.empty() ||
+                 plan.custom_data == ex->internal.value("customData", ""));
+    for (auto& [k, v] : plan.properties.items())
+      same = same && ex->body["properties"].contains(k) && ex->body["properties"][k] == v;
+    if (same) return api::ResourceResponse(*ex);
+  }
   store::Record rec;
   if (ex) {
     rec = *ex;

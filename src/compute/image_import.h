@@ -60,7 +60,8 @@ class HostImportFile {
   uint64_t size_;
 };
 
-// What qemu-img says of an image file, after the checks above.
+// What an image file is, after the checks above (qemu-img info bounded by `timeout` and
+// `prlimit`).
 struct ImageFileInfo {
   std::string format;  // "qcow2" or "raw"
   uint64_t virtual_size = 0;

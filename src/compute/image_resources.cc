@@ -37,9 +37,15 @@ Status RunImport(store::Store* st, const ResourceId& id, const ImportSources& sr
   std::string dir = r.internal.value("dir", "");
   Status s = MakeDirs(dir, 0711);
   ImageFileInfo info;
+  // A host file is copied into the image's folder first: what is inspected is what is
+  // converted, whatever its owner does to the original meanwhile.
+  if (s.ok() && !src.uploaded) {
+    octx.SetProgress(2, "copying the file into the image's folder");
+    s = src.disk->CopyTo(UploadPath(dir, "disk"));
+  }
   if (s.ok()) {
     octx.SetProgress(5, "inspecting the image");
-    std::string disk = src.uploaded ? UploadPath(dir, "disk") : src.disk->ProcPath();
+    std::string disk = UploadPath(dir, "disk");
     auto inspected = InspectImageFile(disk, "properties.source");
     s = inspected.status();
     if (s.ok()) {
@@ -123,9 +129,9 @@ Result<ApiResponse> ImageResources::Put(const ApiRequest& req, const ResourceId&
   if (existing.ok()) {
     // An image is what it was made from: only its tags change.
     RETURN_IF_ERROR(CheckImmutable(p, existing->body["properties"]));
+    ASSIGN_OR_RETURN(api::ResourceLock lock, ctx_.ops->TryLock({id.Key()}));
     if (!body.contains("tags") || body["tags"] == existing->body.value("tags", Json::object()))
       return api::ResourceResponse(*existing);
-    ASSIGN_OR_RETURN(api::ResourceLock lock, ctx_.ops->TryLock({id.Key()}));
     store::Record rec = *existing;
     rec.body["tags"] = body["tags"];
     api::TouchSystemData(rec.body, req.caller, ctx_.clock->NowMs());

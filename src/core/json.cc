@@ -39,15 +39,14 @@ class BoundedSax {
     --depth_;
     return dom_.end_array();
   }
-  bool parse_error(std::size_t position, const std::string& /*last_token*/,
+  bool parse_error(std::size_t position, const std::string& last_token,
                    const nlohmann::detail::exception& ex) {
     error_byte_ = position;
-    syntax_ = DescribeWithoutInput(ex.what());
+    syntax_ = DescribeWithoutInput(ex.what(), last_token);
     return false;
   }
 
-  // Set when a limit stopped the parse (the parser does not know the position
-  // then).
+  // Set when a limit stopped the parse (the parser does not know the position then).
   const std::string& refused() const { return refused_; }
   const std::string& syntax() const { return syntax_; }
   size_t error_byte() const { return error_byte_; }
@@ -64,22 +63,20 @@ class BoundedSax {
     return false;
   }
 
-  // nlohmann's message is "[json.exception.parse_error.101] parse error at line
-  // L, column C: syntax error while parsing CONTEXT - LEXER_MESSAGE; last read:
-  // 'TOKEN'; expected WHAT". Everything but TOKEN is text of the library; TOKEN
-  // is input and is dropped.
-  static std::string DescribeWithoutInput(const std::string& what) {
+  // nlohmann's message is "[json.exception.parse_error.101] parse error at line L, column C:
+  // syntax error while parsing CONTEXT - LEXER_MESSAGE; last read: 'TOKEN'[; expected WHAT]",
+  // where TOKEN is `last_token` (input) and everything else is text of the library. The exact
+  // "; last read: 'TOKEN'" is cut out; if it cannot be found, everything from "; last read"
+  // on is dropped.
+  static std::string DescribeWithoutInput(const std::string& what, const std::string& token) {
     size_t dash = what.find(" - ");
     if (dash == std::string::npos) return "syntax error";
     std::string tail = what.substr(dash + 3);
-    size_t last_read = tail.find("; last read: '");
-    if (last_read == std::string::npos) return tail;  // "unexpected X[; expected Y]"
-    std::string out = tail.substr(0, last_read);
-    // TOKEN may contain anything, so the generated "; expected" is the last
-    // one.
-    size_t expected = tail.rfind("; expected ");
-    if (expected != std::string::npos && expected > last_read) out += tail.substr(expected);
-    return out;
+    const std::string needle = "; last read: '" + token + "'";
+    size_t at = tail.find(needle);
+    if (at != std::string::npos) return tail.substr(0, at) + tail.substr(at + needle.size());
+    size_t last_read = tail.find("; last read: ");
+    return last_read == std::string::npos ? tail : tail.substr(0, last_read);
   }
 
   nlohmann::detail::json_sax_dom_parser<Json> dom_;

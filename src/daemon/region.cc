@@ -101,7 +101,8 @@ Result<std::unique_ptr<Region>> Region::Start(const RegionConfig& config) {
   if (::chmod(config.data_dir.c_str(), 0711) != 0)
     return Internal("chmod 0711 of the data directory '" + config.data_dir + "' failed");
   RETURN_IF_ERROR(CheckTraversable(config.data_dir, "--data-dir"));
-  RETURN_IF_ERROR(CheckTraversable(config.platform_images_dir, "--platform-images"));
+  if (!config.platform_images_dir.empty())
+    RETURN_IF_ERROR(CheckTraversable(config.platform_images_dir, "--platform-images"));
   TightenModes(config.data_dir);
   ASSIGN_OR_RETURN(std::vector<std::string> import_dirs,
                    compute::ResolveImportDirs(config.import_dirs));

@@ -194,17 +194,18 @@ Result<ApiResponse> StorageProvider::UpdateDisk(const ApiRequest& req, const Res
     ASSIGN_OR_RETURN(DiskTier t, FindDiskTier(sku));
     if (t.sku != existing.body["sku"].value("name", "")) new_sku = t.sku;
   }
+  std::vector<std::string> keys = {id.Key()};
+  if (!owner.empty()) keys.push_back(ToLower(owner));
+  ASSIGN_OR_RETURN(auto lock, ctx_.ops->TryLock(keys));
   bool tags_change =
       body.contains("tags") && body["tags"] != existing.body.value("tags", Json::object());
   if (size_gb == cur_gb && new_sku.empty() && !tags_change) {
-    // Nothing changes: same etag, nothing written.
+    // Nothing changes: same etag, nothing written (checked under the lock, so a running
+    // operation still makes it a conflict).
     store::Record rec = existing;
     disks_->DecorateDisk(rec.body, rec.internal.value("path", ""));
     return api::ResourceResponse(rec, 200);
   }
-  std::vector<std::string> keys = {id.Key()};
-  if (!owner.empty()) keys.push_back(ToLower(owner));
-  ASSIGN_OR_RETURN(auto lock, ctx_.ops->TryLock(keys));
   ASSIGN_OR_RETURN(store::Record rec,
                    disks_->Update(id, size_gb > cur_gb ? size_gb : 0, new_sku, req.caller));
   if (body.contains("tags")) {
@@ -237,9 +238,9 @@ Result<ApiResponse> StorageProvider::PutSnapshot(const ApiRequest& req, const Re
   if (existing.ok()) {
     // Snapshots are immutable; only tags change.
     RETURN_IF_ERROR(CheckCreationDataUnchanged(body, existing->body, "a snapshot"));
+    ASSIGN_OR_RETURN(auto lock, ctx_.ops->TryLock({id.Key()}));
     if (!body.contains("tags") || body["tags"] == existing->body.value("tags", Json::object()))
       return api::ResourceResponse(*existing, 200);
-    ASSIGN_OR_RETURN(auto lock, ctx_.ops->TryLock({id.Key()}));
     store::Record rec = *existing;
     if (body.contains("tags")) rec.body["tags"] = body["tags"];
     api::TouchSystemData(rec.body, req.caller, ctx_.clock->NowMs());

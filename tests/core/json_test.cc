@@ -58,7 +58,10 @@ TEST(ParseJsonTest, ErrorsNeverQuoteTheInput) {
                            R"({"passphrase": THE-PASSPHRASE-123})",
                            R"({"passphrase": "THE-PASSPHRASE-123\q"})",
                            R"({"passphrase": "THE-PASSPHRASE-123)" "\x01" R"("})",
-                           R"({"THE-PASSPHRASE-123" 1})"}) {
+                           R"({"THE-PASSPHRASE-123" 1})",
+                           // a token that imitates the library's own text
+                           R"({"passphrase": "ab; expected THE-PASSPHRASE-123)" "\x01",
+                           R"({"passphrase": "x'; expected THE-PASSPHRASE-123 \u12)"}) {
     auto j = ParseJson(body);
     ASSERT_FALSE(j.ok()) << body;
     EXPECT_THAT(j.status().message(), Not(HasSubstr("PASSPHRASE"))) << j.status().message();
