@@ -436,8 +436,56 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Ticket& ticket, std
     }
     bool keep_alive = h.keep_alive();
 
-    // 3. The handler decides before the body is read (authentication, route
-    // limits).
+    // 3a. The whole request is already in memory (no body, or a small fixed-length body that
+    // came with the head): one trip to a worker for OnHead and Handle together.
+    auto declared = head_parser.content_length();
+    if (head_parser.is_done() ||
+        (!head_parser.chunked() && declared && *declared <= opt.max_body_bytes &&
+         *declared <= buf.size())) {
+      if (!head_parser.is_done()) {
+        http::request_parser<http::string_body> body_parser(std::move(head_parser));
+        body_parser.body_limit(opt.max_body_bytes);
+        co_await http::async_read(stream, buf, body_parser, Ec(ec));  // from the buffer
+        if (ec) {
+          co_await refuse(400, "BadRequest",
+                          "The request body could not be read: " + ec.message() + ".");
+          co_return;
+        }
+        req.body = std::move(body_parser.get().body());
+      }
+      req.body_bytes = req.body.size();
+      bool close_after = !keep_alive;
+      std::string method = req.method;
+      HttpResponse resp = co_await OnWorker([&] {
+        HeadDecision d = handler->OnHead(req);
+        if (d.answer) {
+          d.answer->close = true;
+          return std::move(*d.answer);
+        }
+        size_t limit = d.body_limit ? d.body_limit : opt.max_body_bytes;
+        if (req.body.size() > limit)
+          return handler->Refused(req, 413, "RequestEntityTooLarge",
+                                  "The request body is larger than " + std::to_string(limit) +
+                                      " bytes.");
+        req.context = std::move(d.context);
+        if (d.sink) {
+          req.sink = d.sink;
+          Status wrote = d.sink->Write(req.body.data(), req.body.size());
+          req.body.clear();
+          if (!wrote.ok()) close_after = true;
+        }
+        return handler->Handle(std::move(req));
+      });
+      if (resp.close) close_after = true;
+      if (!co_await Send(stream, std::move(resp), !close_after, method == "HEAD")) co_return;
+      if (close_after) {
+        co_await Close(stream, false);
+        co_return;
+      }
+      continue;
+    }
+
+    // 3b. The handler decides before the body is read (authentication, route limits).
     HeadDecision decision = co_await OnWorker([&] { return handler->OnHead(req); });
     if (decision.answer) {
       decision.answer->close = true;

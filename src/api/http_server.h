@@ -37,8 +37,10 @@
 //    Authorization; a target that is an absolute path whose percent-decoding is
 //    valid UTF-8 without NUL. Else 400 and the connection is closed (a request
 //    that could be read two ways is never answered as one of them).
-// The handler decides on the head (HttpHandler::OnHead) before the body is
-// read, so an unauthenticated client never makes the server read its body.
+// The handler decides on the head (HttpHandler::OnHead) before the server waits for a body, so
+// an unauthenticated client never makes it read more than came with the head (at most the
+// 80 KiB read buffer). A request that arrived whole (no body, or a small body in the same read as
+// its head) is decided and handled in one trip to a worker.
 //
 // Thread-safety: Start/Stop from one thread; the handler is called concurrently
 // from workers.
@@ -126,7 +128,8 @@ struct HeadDecision {
 class HttpHandler {
  public:
   virtual ~HttpHandler() = default;
-  // The head has been read and passed the checks above; `head.body` is empty.
+  // The head has been read and passed the checks above. `head.body` is empty, or already holds
+  // a small body that arrived with the head (OnHead must decide without looking at it).
   virtual HeadDecision OnHead(const HttpRequest& head) = 0;
   // The complete request.
   virtual HttpResponse Handle(HttpRequest req) = 0;

@@ -2,6 +2,8 @@
 
 #include <openssl/evp.h>
 
+#include <mutex>
+
 #include "core/fs.h"
 #include "core/json.h"
 #include "core/resource_id.h"
@@ -57,11 +59,20 @@ Result<Principal> TokenAuthenticator::Authenticate(const std::string& header) co
     return unauth("The Authorization header must be 'Bearer <token>'.");
   std::string token = header.substr(start);
   while (!token.empty() && token.back() == ' ') token.pop_back();
-  ASSIGN_OR_RETURN(auto stored, store_->GetSetting("token." + Sha256Hex(token)));
+  std::string hash = Sha256Hex(token);
+  {
+    std::shared_lock<std::shared_mutex> l(cache_mu_);
+    auto it = cache_.find(hash);
+    if (it != cache_.end()) return it->second;
+  }
+  ASSIGN_OR_RETURN(auto stored, store_->GetSetting("token." + hash));
   if (!stored) return unauth("The bearer token is not valid for this region.");
   Json p = Json::parse(*stored, nullptr, false);
   if (!p.is_object()) return Internal("token table entry is corrupt");
-  return Principal{p.value("name", ""), p.value("role", "")};
+  Principal principal{p.value("name", ""), p.value("role", "")};
+  std::unique_lock<std::shared_mutex> l(cache_mu_);
+  cache_[hash] = principal;  // only tokens the store knows: the cache cannot be grown at will
+  return principal;
 }
 
 }  // namespace stratus::auth

@@ -3,10 +3,14 @@
 // Tokens are 256-bit random strings. Only their SHA-256 is stored (store setting
 // "token.<sha256hex>" -> principal JSON), so a copy of the state database reveals no token.
 // The first start creates an admin token and writes it to <data_dir>/admin.token (mode 0600).
-// Thread-safe.
+// Tokens that authenticated once are remembered in memory (by their SHA-256), so a request does
+// not wait for the state store, whose lock a writer holds through its fsync. Nothing revokes a
+// token today; revocation will have to drop it from that cache too. Thread-safe.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <shared_mutex>
 #include <string>
 
 #include "core/status.h"
@@ -35,6 +39,8 @@ class TokenAuthenticator {
  private:
   TokenAuthenticator(store::Store* store) : store_(store) {}
   store::Store* store_;
+  mutable std::shared_mutex cache_mu_;                  // guards cache_
+  mutable std::map<std::string, Principal> cache_;     // token SHA-256 -> principal
   std::string admin_token_path_;
   bool created_ = false;
 };
