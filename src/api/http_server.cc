@@ -220,6 +220,12 @@ struct HttpServer::Impl {
                             bool head_only = false);
   template <class Stream>
   net::awaitable<void> Close(Stream& stream, bool drain);
+  // Reads the body that follows `head` (whose parser it takes over) into `body`, at most `limit`
+  // bytes, from `buf` and then the stream.
+  template <class Stream>
+  net::awaitable<error_code> ReadBody(Stream& stream, beast::flat_buffer& buf,
+                                      http::request_parser<http::empty_body>& head, size_t limit,
+                                      std::string* body);
   net::awaitable<void> Session(tcp::socket sock, std::unique_ptr<Ticket> ticket);
 };
 
@@ -307,6 +313,18 @@ net::awaitable<bool> HttpServer::Impl::Send(Stream& stream, HttpResponse resp, b
   error_code ec;
   co_await http::async_write(stream, res, Ec(ec));
   co_return !ec;
+}
+
+template <class Stream>
+net::awaitable<error_code> HttpServer::Impl::ReadBody(Stream& stream, beast::flat_buffer& buf,
+                                                      http::request_parser<http::empty_body>& head,
+                                                      size_t limit, std::string* body) {
+  http::request_parser<http::string_body> parser(std::move(head));
+  parser.body_limit(limit);
+  error_code ec;
+  co_await http::async_read(stream, buf, parser, Ec(ec));
+  if (!ec) *body = std::move(parser.get().body());
+  co_return ec;
 }
 
 template <class Stream>
@@ -443,15 +461,12 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Ticket& ticket, std
         (!head_parser.chunked() && declared && *declared <= opt.max_body_bytes &&
          *declared <= buf.size())) {
       if (!head_parser.is_done()) {
-        http::request_parser<http::string_body> body_parser(std::move(head_parser));
-        body_parser.body_limit(opt.max_body_bytes);
-        co_await http::async_read(stream, buf, body_parser, Ec(ec));  // from the buffer
-        if (ec) {
+        ec = co_await ReadBody(stream, buf, head_parser, opt.max_body_bytes, &req.body);
+        if (ec) {  // it is all in the buffer: only a malformed body fails here
           co_await refuse(400, "BadRequest",
                           "The request body could not be read: " + ec.message() + ".");
           co_return;
         }
-        req.body = std::move(body_parser.get().body());
       }
       req.body_bytes = req.body.size();
       bool close_after = !keep_alive;
@@ -515,10 +530,8 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Ticket& ticket, std
     bool close_after = !keep_alive;
     bool body_unread = false;  // the rest of a body is still coming: drain before closing
     if (!decision.sink) {
-      http::request_parser<http::string_body> body_parser(std::move(head_parser));
-      body_parser.body_limit(limit);
       lowest.expires_after(opt.body_timeout);
-      co_await http::async_read(stream, buf, body_parser, Ec(ec));
+      ec = co_await ReadBody(stream, buf, head_parser, limit, &req.body);
       if (ec == http::error::body_limit) {
         co_await too_large();
         co_return;
@@ -536,7 +549,6 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Ticket& ticket, std
                         "The request body could not be read: " + ec.message() + ".");
         co_return;
       }
-      req.body = std::move(body_parser.get().body());
       req.body_bytes = req.body.size();
     } else {
       http::request_parser<http::buffer_body> body_parser(std::move(head_parser));
