@@ -46,11 +46,7 @@ TEST_F(RestoreDiskTest, CorruptOrMissingChunkStopsRestoreWithPointDiskAndOffset)
   const DiskIndex& d = p.disks[0];
   // Slot 21 holds random data (written at 20 MiB + 12 KiB).
   ASSERT_FALSE(d.chunks[21].is_hole());
-  {
-    std::fstream f(tv_.ChunkPath(d.chunks[21]), std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(5000);
-    f.put('\x5a');
-  }
+  vault::test::FlipByte(tv_.ChunkPath(d.chunks[21]), 5000);
   auto rep = v().Verify(p.point_id);
   ASSERT_TRUE(rep.ok());
   ASSERT_EQ(rep->problems.size(), 1u) << rep->Summary();

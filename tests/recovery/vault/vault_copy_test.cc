@@ -248,11 +248,7 @@ TEST_F(VaultCopyTest, FallbackReadHealsMissingAndCorruptChunks) {
   ASSERT_FALSE(missing.is_hole());
   ASSERT_FALSE(corrupt.is_hole());
   ASSERT_EQ(::unlink(tv_.ChunkPath(missing).c_str()), 0);
-  {
-    std::fstream f(tv_.ChunkPath(corrupt), std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(40);
-    f.put('\x5a');
-  }
+  test::FlipByte(tv_.ChunkPath(corrupt), 40);
   ByteBuffer buf;
   EXPECT_EQ(v().ReadChunk(missing, &buf).arm_code(), "ChunkMissing");
   EXPECT_EQ(v().ReadChunk(corrupt, &buf).arm_code(), "ChunkCorrupt");

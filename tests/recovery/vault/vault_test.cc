@@ -185,15 +185,7 @@ TEST_F(VaultTest, VerifyNamesPointDiskAndOffsetOfCorruptAndMissingChunks) {
 
   // Corrupt one byte of slot 2 of p1, delete slot 5 of p2.
   ChunkId corrupt = p1.disks[0].chunks[2];
-  {
-    std::fstream f(tv_.ChunkPath(corrupt), std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(100);
-    char c;
-    f.read(&c, 1);
-    f.seekp(100);
-    c ^= 0x40;
-    f.write(&c, 1);
-  }
+  test::FlipByte(tv_.ChunkPath(corrupt), 100);
   ChunkId missing = p2.disks[0].chunks[5];
   ASSERT_EQ(::unlink(tv_.ChunkPath(missing).c_str()), 0);
 

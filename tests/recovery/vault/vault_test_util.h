@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -83,6 +84,18 @@ struct TestVault {
   }
   std::string ChunkPath(const ChunkId& id) const { return dir + "/" + Vault::ChunkKey(id); }
 };
+
+// Changes the byte at `offset` of a file to a different value (XOR, so never a no-op).
+inline void FlipByte(const std::string& path, std::streamoff offset) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  ASSERT_TRUE(f.is_open()) << path;
+  f.seekg(offset);
+  char c = 0;
+  ASSERT_TRUE(f.read(&c, 1)) << path << " has no byte at " << offset;
+  c = static_cast<char>(c ^ 0x5a);
+  f.seekp(offset);
+  ASSERT_TRUE(f.write(&c, 1)) << path;
+}
 
 // Number of chunk files in a local vault.
 inline size_t CountChunks(Vault& v) {
