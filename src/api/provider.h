@@ -1,7 +1,9 @@
-// ResourceProvider: one resource-provider namespace (Stratus.Compute, Stratus.Storage, ...).
+// ResourceProvider: the resource types of one namespace that one module serves (Stratus.Compute's
+// virtual machines and images, Stratus.RecoveryServices' vaults, ...).
 //
-// The ApiServer authenticates, parses, routes and logs; a provider validates and carries out
-// requests for its resource types. Providers must reject bad input before changing anything,
+// The ApiServer authenticates, parses, routes by (namespace, top-level type) and logs; a provider
+// validates and carries out requests for its resource types and their children. One namespace
+// may be served by several providers, each with its own types. Providers must reject bad input before changing anything,
 // and run engine work as operations (OperationManager) so the API threads never block on it.
 #pragma once
 
@@ -48,7 +50,12 @@ class ResourceProvider {
   // GET {id}/{sub}, e.g. instanceView. Default: 404.
   virtual Result<ApiResponse> GetSub(const ApiRequest& req, const ResourceId& id,
                                      const std::string& sub);
-  // GET /subscriptions/{sub}/providers/{Namespace}/{rest...}. Default: 404.
+  // Collections a provider serves directly below /subscriptions/{sub}/providers/{Namespace}/
+  // (e.g. {"locations", "platformImages"}): GETs whose first segment there is one of these go to
+  // SubscriptionGet. Default: none.
+  virtual std::vector<std::string> SubscriptionCollections() const { return {}; }
+  // GET /subscriptions/{sub}/providers/{Namespace}/{rest...}, rest[0] one of
+  // SubscriptionCollections(). Default: 404.
   virtual Result<ApiResponse> SubscriptionGet(const ApiRequest& req, const std::string& sub,
                                               const std::vector<std::string>& rest);
 

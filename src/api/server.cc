@@ -223,25 +223,41 @@ void ApiServer::RecordFailedLogin(const ApiRequest& req, const std::string& peer
 
 ApiServer::~ApiServer() { Stop(); }
 
-void ApiServer::AddProvider(std::unique_ptr<ResourceProvider> provider) {
-  providers_[ToLower(provider->Namespace())] = std::move(provider);
+Status ApiServer::AddProvider(std::unique_ptr<ResourceProvider> provider) {
+  const std::string ns = provider->Namespace();
+  const std::string lns = ToLower(ns);
+  std::vector<std::pair<RouteKey, std::string>> types, collections;
+  for (auto& t : provider->ResourceTypes()) types.emplace_back(RouteKey{lns, ToLower(t)}, t);
+  for (auto& c : provider->SubscriptionCollections())
+    collections.emplace_back(RouteKey{lns, ToLower(c)}, c);
+  for (auto* table : {&types, &collections})
+    for (auto& [key, spelled] : *table)
+      if (types_.count(key) || subscription_collections_.count(key))
+        return Internal("'" + ns + "/" + spelled + "' is served by another provider already");
+  ResourceProvider* p = provider.get();
+  for (auto& [key, spelled] : types) types_[key] = TypeRoute{p, spelled};
+  for (auto& [key, spelled] : collections) subscription_collections_[key] = TypeRoute{p, spelled};
+  namespaces_.emplace(lns, ns);
+  providers_.push_back(std::move(provider));
+  return Status::Ok();
 }
 
-ResourceProvider* ApiServer::FindProvider(const std::string& ns) const {
-  auto it = providers_.find(ToLower(ns));
-  return it == providers_.end() ? nullptr : it->second.get();
+ResourceProvider* ApiServer::FindProvider(const std::string& ns, const std::string& type) const {
+  auto it = types_.find(RouteKey{ToLower(ns), ToLower(type)});
+  return it == types_.end() ? nullptr : it->second.provider;
 }
 
 Result<std::pair<ResourceProvider*, std::string>> ApiServer::ResolveType(
     const std::string& ns, const std::string& type) const {
-  ResourceProvider* p = FindProvider(ns);
-  if (!p)
+  auto n = namespaces_.find(ToLower(ns));
+  if (n == namespaces_.end())
     return NotFound("No registered resource provider found for namespace '" + ns + "'.", ns,
                     "NoRegisteredProviderFound");
-  for (auto& t : p->ResourceTypes())
-    if (Is(t, type.c_str())) return std::make_pair(p, t);
-  return NotFound("The resource type '" + type + "' is not served by '" + p->Namespace() + "'.",
-                  type, "InvalidResourceType");
+  auto it = types_.find(RouteKey{n->first, ToLower(type)});
+  if (it == types_.end())
+    return NotFound("The resource type '" + type + "' is not served by '" + n->second + "'.",
+                    type, "InvalidResourceType");
+  return std::make_pair(it->second.provider, it->second.type);
 }
 
 Status ApiServer::EnsureSubscription(const std::string& sub, const std::string& display_name) {
@@ -420,10 +436,15 @@ Result<ApiResponse> ApiServer::Route(ApiRequest& req) {
     }
     if (segs.size() == 5 && Is(segs[3], "Stratus.Insights") && Is(segs[4], "activityLogs"))
       return ListActivity(req, sub);
-    if (segs.size() >= 4) {
-      ResourceProvider* p = FindProvider(segs[3]);
-      if (p) return p->SubscriptionGet(req, sub, std::vector<std::string>(segs.begin() + 4, segs.end()));
+    if (segs.size() >= 5) {
+      auto it = subscription_collections_.find(RouteKey{ToLower(segs[3]), ToLower(segs[4])});
+      if (it != subscription_collections_.end())
+        return it->second.provider->SubscriptionGet(
+            req, sub, std::vector<std::string>(segs.begin() + 4, segs.end()));
     }
+    if (segs.size() >= 4 && namespaces_.count(ToLower(segs[3])))
+      return NotFound("No such path under provider " + namespaces_.at(ToLower(segs[3])) + ".",
+                      req.path);
     return NotFound("No registered provider found for '" + req.path + "'.", req.path,
                     "NoRegisteredProviderFound");
   }
@@ -660,7 +681,7 @@ Status ApiServer::DeleteGroupContents(const ResourceId& group, OperationContext&
     for (auto& r : page.records) {
       auto id = ResourceId::Parse(r.body.value("id", ""));
       if (!id.ok() || id->types_and_names().size() != 1) continue;
-      ResourceProvider* p = FindProvider(id->provider_namespace());
+      ResourceProvider* p = FindProvider(id->provider_namespace(), id->types_and_names()[0].first);
       if (!p) continue;
       todo.emplace_back(p->DeleteOrder(id->FullType()), *id);
     }
@@ -672,7 +693,8 @@ Status ApiServer::DeleteGroupContents(const ResourceId& group, OperationContext&
   size_t done = 0;
   for (auto& [order, id] : todo) {
     ctx.SetProgress(static_cast<int>(done * 100 / (todo.size() + 1)), "deleting " + id.ToString());
-    Status st = FindProvider(id.provider_namespace())->DeleteForGroup(id, ctx);
+    Status st = FindProvider(id.provider_namespace(), id.types_and_names()[0].first)
+                    ->DeleteForGroup(id, ctx);
     if (!st.ok() && st.code() != StatusCode::kNotFound) return st;
     ++done;
   }

@@ -36,8 +36,14 @@ class ApiServer : public HttpHandler {
   ApiServer(RegionContext ctx, auth::TokenAuthenticator* auth, ActivityLogOptions activity = {});
   ~ApiServer() override;
 
-  void AddProvider(std::unique_ptr<ResourceProvider> provider);
-  ResourceProvider* FindProvider(const std::string& ns) const;
+  // Registers `provider` for each (Namespace(), type) of its ResourceTypes() and for each of its
+  // SubscriptionCollections(): several providers may serve one namespace (backup and site
+  // recovery under Stratus.RecoveryServices, say), each owning its types. Internal, and
+  // nothing registered, when one of those (namespace, type) pairs is served already. Call
+  // before Listen (the routing table is not guarded).
+  Status AddProvider(std::unique_ptr<ResourceProvider> provider);
+  // The provider of top-level type `type` of namespace `ns` (both case-insensitive), or nullptr.
+  ResourceProvider* FindProvider(const std::string& ns, const std::string& type) const;
 
   // Handles one request in-process (the HTTP handler below and tests): authenticates it, then
   // routes it. `req.body` is already parsed.
@@ -99,7 +105,16 @@ class ApiServer : public HttpHandler {
   RegionContext ctx_;
   auth::TokenAuthenticator* auth_;
   ActivityLogOptions activity_;
-  std::map<std::string, std::unique_ptr<ResourceProvider>> providers_;  // key: lowercase ns
+  // The routing table, written only by AddProvider (before serving).
+  struct TypeRoute {
+    ResourceProvider* provider = nullptr;
+    std::string type;  // as the provider spells it
+  };
+  using RouteKey = std::pair<std::string, std::string>;  // lowercase (namespace, type)
+  std::vector<std::unique_ptr<ResourceProvider>> providers_;  // in registration order
+  std::map<RouteKey, TypeRoute> types_;                       // top-level resource types
+  std::map<RouteKey, TypeRoute> subscription_collections_;    // first segment below providers/{ns}
+  std::map<std::string, std::string> namespaces_;         // lowercase -> as spelled
   std::unique_ptr<HttpServer> http_;
   mutable std::mutex url_mu_;  // guards public_url_ (requests may arrive while Listen sets it)
   std::string public_url_;

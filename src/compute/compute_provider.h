@@ -1,9 +1,8 @@
-// Stratus.Compute: virtual machines, images, VM sizes.
+// Stratus.Compute: the API of virtual machines, images and VM sizes.
 //
-// A VM is a store record (desired state) plus a libvirt domain "stratus-<vmId>" (actual state).
-// Every engine step runs in an operation and is idempotent, so an operation interrupted by a
-// crash of stratusd is resumed at the next start and either completes or cleans up. Domains
-// are never killed on start-up: VMs outlive the daemon.
+// A VM is a store record (desired state) plus a libvirt domain "stratus-<vmId>" (actual state);
+// VmService (vm_service.h) keeps the two together, this provider validates requests and answers
+// them. Images are ImageResources (image_resources.h).
 #pragma once
 
 #include <memory>
@@ -13,6 +12,7 @@
 #include "compute/hypervisor.h"
 #include "compute/image_resources.h"
 #include "compute/images.h"
+#include "compute/vm_service.h"
 #include "compute/vm_sizes.h"
 #include "storage/disk_service.h"
 
@@ -20,12 +20,14 @@ namespace stratus::compute {
 
 class ComputeProvider final : public api::ResourceProvider {
  public:
-  ComputeProvider(api::RegionContext ctx, Hypervisor* hv, storage::DiskService* disks,
+  // `vms`, `disks` and `images` outlive it.
+  ComputeProvider(api::RegionContext ctx, VmService* vms, storage::DiskService* disks,
                   ImageCatalog* images, ImageImportOptions image_import = {});
 
   std::string Namespace() const override { return "Stratus.Compute"; }
-  std::vector<std::string> ResourceTypes() const override {
-    return {"virtualMachines", "images"};
+  std::vector<std::string> ResourceTypes() const override { return {"virtualMachines", "images"}; }
+  std::vector<std::string> SubscriptionCollections() const override {
+    return {"locations", "platformImages"};
   }
   const api::Shape* BodyShape(const ResourceId& id, const std::string& method,
                               const std::string& action) const override;
@@ -44,46 +46,18 @@ class ComputeProvider final : public api::ResourceProvider {
                                   const std::string& sub) override;
   Result<api::ApiResponse> SubscriptionGet(const api::ApiRequest& req, const std::string& sub,
                                            const std::vector<std::string>& rest) override;
-  void DecorateListItem(const api::ApiRequest& req, const store::Record& rec,
-                        Json& item) override;
+  void DecorateListItem(const api::ApiRequest& req, const store::Record& rec, Json& item) override;
   int DeleteOrder(const std::string& type) const override;
   Status DeleteForGroup(const ResourceId& id, api::OperationContext& ctx) override;
   Status Start() override;
 
-  // Engine name of a VM's domain.
-  static std::string DomainName(const std::string& vm_id) { return "stratus-" + vm_id; }
-  // "vdb" for LUN 0, ... (vda is the OS disk).
-  static std::string TargetForLun(int lun);
-
  private:
-  struct VmPlan;  // validated desired state of a PUT
-  Result<VmPlan> PlanVm(const api::ApiRequest& req, const ResourceId& id,
-                        const store::Record* existing);
   Result<api::ApiResponse> PutVm(const api::ApiRequest& req, const ResourceId& id);
   Result<api::ApiResponse> StartVmOperation(const api::ApiRequest& req, const ResourceId& id,
                                             const std::string& action, Json params,
                                             std::vector<std::string> extra_keys = {});
 
-  // Operation bodies (idempotent).
-  Status EnsureVm(const ResourceId& id, api::OperationContext& octx, const std::string& caller);
-  Status RunAction(const ResourceId& id, const std::string& action, const Json& params,
-                   api::OperationContext& octx, const std::string& caller);
-  Status DeleteVm(const ResourceId& id, int delete_disks /*-1 default, 0 no, 1 yes*/,
-                  api::OperationContext* octx);
-  Status AttachDetach(const ResourceId& id, const Json& params, api::OperationContext& octx);
-  Status CaptureSnapshots(const ResourceId& id, const Json& params, api::OperationContext& octx,
-                          const std::string& caller);
-
-  Result<DomainSpec> BuildDomainSpec(const store::Record& vm);
-  Result<IoTune> TuneFor(const VmSize& size, const std::string& disk_key);
-  Json InstanceView(const store::Record& vm);
-  std::string PowerState(const store::Record& vm);
-  Result<bool> LiveSnapshot(const std::string& vm_id,
-                            const std::vector<std::pair<std::string, std::string>>& targets,
-                            bool quiesce);
-  Status SetProvisioningState(const ResourceId& id, const std::string& state);
-
-  Hypervisor* hv_;
+  VmService* vms_;
   storage::DiskService* disks_;
   ImageCatalog* images_;
   std::unique_ptr<ImageResources> image_resources_;

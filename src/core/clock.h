@@ -5,6 +5,9 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
+
+#include "core/status.h"
 
 namespace stratus {
 
@@ -39,5 +42,11 @@ class FakeClock final : public Clock {
 
 // "2026-11-22T10:00:00.123Z"
 std::string FormatIso8601(int64_t ms_since_epoch);
+
+// Milliseconds since the epoch of an ISO 8601 UTC time as the API writes and reads them:
+// "YYYY-MM-DDThh:mm:ss" with an optional fraction (digits past milliseconds are cut) and a
+// final "Z". InvalidArgument with `field` as the target for anything else (another offset, a
+// missing or out-of-range part, trailing text).
+Result<int64_t> ParseIso8601(std::string_view text, const std::string& field);
 
 }  // namespace stratus

@@ -12,15 +12,13 @@
 #include <filesystem>
 #include <thread>
 
-#include "compute/compute_provider.h"
 #include "compute/image_import.h"
 #include "compute/libvirt_hypervisor.h"
 #include "core/fs.h"
 #include "core/subprocess.h"
 #include "core/uuid.h"
-#include "recovery/service/recovery_provider.h"
+#include "daemon/control_plane.h"
 #include "storage/qcow2_disk_engine.h"
-#include "storage/storage_provider.h"
 #include "store/sqlite_store.h"
 
 namespace stratus::daemon {
@@ -127,43 +125,16 @@ Result<std::unique_ptr<Region>> Region::Start(const RegionConfig& config) {
   api::RegionContext ctx{r->store_.get(), r->ops_.get(), SystemClock::Default(), config.region,
                          config.data_dir};
   r->disk_engine_ = std::make_unique<storage::Qcow2DiskEngine>();
-  r->disks_ = std::make_unique<storage::DiskService>(ctx, r->disk_engine_.get());
-  r->images_ = std::make_unique<compute::ImageCatalog>(r->store_.get(), config.platform_images_dir);
-  api::ActivityLogOptions activity;
-  activity.retention_days = config.activity_retention_days;
-  r->server_ = std::make_unique<api::ApiServer>(ctx, r->auth_.get(), activity);
+  ControlPlaneOptions cp;
+  cp.platform_images_dir = config.platform_images_dir;
+  cp.image_import.import_dirs = import_dirs;
+  cp.image_import.max_upload_bytes = config.max_upload_bytes;
+  cp.activity.retention_days = config.activity_retention_days;
+  ASSIGN_OR_RETURN(r->control_, ControlPlane::Build(ctx, r->auth_.get(), r->hypervisor_.get(),
+                                                    r->disk_engine_.get(), cp));
+  r->server_ = r->control_->server();
   RETURN_IF_ERROR(r->server_->EnsureSubscription(r->subscription_, "Default subscription"));
-
-  compute::ImageCatalog* images = r->images_.get();
-  auto image_file = [images](const std::string& ref, const std::string&) -> Result<std::string> {
-    ASSIGN_OR_RETURN(compute::Image img, images->Resolve(ref));
-    return img.disk_path;
-  };
-  compute::ImageImportOptions image_import;
-  image_import.import_dirs = import_dirs;
-  image_import.max_upload_bytes = config.max_upload_bytes;
-  auto compute_p = std::make_unique<compute::ComputeProvider>(
-      ctx, r->hypervisor_.get(), r->disks_.get(), r->images_.get(), image_import);
-  auto storage_p = std::make_unique<storage::StorageProvider>(ctx, r->disks_.get(), image_file);
-  compute::ComputeProvider* compute_raw = compute_p.get();
-  recovery::service::ComputeHooks hooks;
-  hooks.put_vm = [compute_raw](const api::ApiRequest& req, const ResourceId& id) {
-    return compute_raw->Put(req, id);
-  };
-  hooks.post_vm = [compute_raw](const api::ApiRequest& req, const ResourceId& id,
-                                const std::string& action) {
-    return compute_raw->Post(req, id, action);
-  };
-  auto recovery_p = std::make_unique<recovery::service::RecoveryProvider>(
-      ctx, r->hypervisor_.get(), r->disks_.get(), std::move(hooks));
-  RETURN_IF_ERROR(compute_p->Start());
-  RETURN_IF_ERROR(storage_p->Start());
-  RETURN_IF_ERROR(recovery_p->Start());
-  r->recovery_ = recovery_p.get();
-  r->server_->AddProvider(std::move(compute_p));
-  r->server_->AddProvider(std::move(storage_p));
-  r->server_->AddProvider(std::move(recovery_p));
-  RETURN_IF_ERROR(r->ops_->RecoverInterrupted());
+  RETURN_IF_ERROR(r->control_->Start());
 
   RETURN_IF_ERROR(r->server_->PruneActivityLog());
   api::HttpServerOptions http;
@@ -211,8 +182,7 @@ Status Region::WriteCliConfig() {
 }
 
 void Region::Stop() {
-  if (server_) server_->Stop();
-  if (recovery_) recovery_->Stop();  // queued jobs stop waiting before the workers are joined
+  if (control_) control_->Stop();
   if (ops_) ops_->Shutdown();
 }
 

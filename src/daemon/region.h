@@ -1,5 +1,6 @@
-// Region: the wiring of one region daemon — store, engines, providers and the API server.
-// Owns everything it builds; destruction stops the API, then the operation workers.
+// Region: one region daemon — its store, engines (libvirt, qcow2) and control plane
+// (control_plane.h), serving HTTP. Owns everything it builds; destruction stops the API, then the
+// operation workers.
 #pragma once
 
 #include <memory>
@@ -10,14 +11,9 @@
 #include "api/server.h"
 #include "auth/token_authenticator.h"
 #include "compute/hypervisor.h"
-#include "compute/images.h"
+#include "daemon/control_plane.h"
 #include "storage/disk_engine.h"
-#include "storage/disk_service.h"
 #include "store/store.h"
-
-namespace stratus::recovery::service {
-class RecoveryProvider;
-}
 
 namespace stratus::daemon {
 
@@ -70,10 +66,8 @@ class Region {
   std::unique_ptr<api::OperationManager> ops_;
   std::unique_ptr<compute::Hypervisor> hypervisor_;
   std::unique_ptr<storage::DiskEngine> disk_engine_;
-  std::unique_ptr<storage::DiskService> disks_;
-  std::unique_ptr<compute::ImageCatalog> images_;
-  std::unique_ptr<api::ApiServer> server_;
-  recovery::service::RecoveryProvider* recovery_ = nullptr;  // owned by server_
+  std::unique_ptr<ControlPlane> control_;
+  api::ApiServer* server_ = nullptr;  // owned by control_
 };
 
 // Starts virtlogd and libvirtd when no libvirtd answers at `uri` (hosts without systemd), then

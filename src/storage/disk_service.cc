@@ -211,8 +211,8 @@ Result<store::Record> DiskService::EnsureSnapshot(const ResourceId& snap,
   std::string owner = disk.body.value("managedBy", "");
   std::string consistency = "CrashConsistent";
   bool done = false;
-  if (!owner.empty() && live_snapshot) {
-    auto frozen = live_snapshot(owner, {{source_disk.Key(), path}}, /*quiesce=*/true);
+  if (!owner.empty() && owners_) {
+    auto frozen = owners_->LiveSnapshot(owner, {{source_disk.Key(), path}}, /*quiesce=*/true);
     if (frozen.ok()) {
       done = true;
       if (*frozen) consistency = "FileSystemConsistent";
@@ -252,7 +252,8 @@ Result<store::Record> DiskService::Update(const ResourceId& disk, int64_t new_si
   api::TouchSystemData(rec.body, caller, ctx_.clock->NowMs());
   ASSIGN_OR_RETURN(rec, ctx_.store->Put(rec));
   std::string owner = rec.body.value("managedBy", "");
-  if (!new_sku.empty() && !owner.empty() && apply_tier) RETURN_IF_ERROR(apply_tier(owner, disk));
+  if (!new_sku.empty() && !owner.empty() && owners_)
+    RETURN_IF_ERROR(owners_->ApplyTier(owner, disk));
   return rec;
 }
 

@@ -6,7 +6,6 @@
 // resumed after a daemon crash can run it again. Thread-safe; callers hold the resource locks.
 #pragma once
 
-#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,14 +31,22 @@ struct DiskSpec {
   Json creation_data = Json::object();  // echoed in properties.creationData
 };
 
-// Copies of disks that belong to a running VM are taken by the compute side (one instant for
-// all of them). Given (disk key -> destination file) pairs, returns whether the guest file
-// system was frozen, or NotFound when no running VM holds the disks (copy offline then).
-using LiveSnapshotFn = std::function<Result<bool>(
-    const std::string& vm_id, const std::vector<std::pair<std::string, std::string>>& targets,
-    bool quiesce)>;
-// Re-applies a disk's caps on the VM it is attached to (tier change).
-using ApplyTierFn = std::function<Status(const std::string& vm_id, const ResourceId& disk)>;
+// What the disk service needs of the VMs that own disks: implemented by compute::VmService,
+// handed in by the daemon's wiring (storage does not depend on compute). Thread-safe.
+class DiskOwners {
+ public:
+  virtual ~DiskOwners() = default;
+  // Copies of disks that belong to a running VM are taken by the VM's engine (one instant for
+  // all of them). Given (disk key -> destination file) pairs, returns whether the guest file
+  // system was frozen, or NotFound when no running VM holds the disks (copy offline then).
+  virtual Result<bool> LiveSnapshot(
+      const std::string& vm_id, const std::vector<std::pair<std::string, std::string>>& targets,
+      bool quiesce) = 0;
+  // Whether VM `vm_id` (a resource id) runs; resize of an in-use disk is refused then.
+  virtual bool IsRunning(const std::string& vm_id) = 0;
+  // Re-applies a disk's caps on the VM it is attached to (tier change).
+  virtual Status ApplyTier(const std::string& vm_id, const ResourceId& disk) = 0;
+};
 
 class DiskService {
  public:
@@ -78,14 +85,15 @@ class DiskService {
   void DecorateDisk(Json& body, const std::string& path) const;
 
   DiskEngine* engine() const { return engine_; }
-  LiveSnapshotFn live_snapshot;
-  ApplyTierFn apply_tier;
-  // Whether the VM owning a disk is running (set by compute); resize of in-use disks is refused.
-  std::function<bool(const std::string& vm_id)> vm_running;
+  // The VMs that own disks (set once by the wiring, before serving; may stay null in tests of
+  // storage alone: disks then count as owned by stopped VMs).
+  void SetOwners(DiskOwners* owners) { owners_ = owners; }
+  DiskOwners* owners() const { return owners_; }
 
  private:
   api::RegionContext ctx_;
   DiskEngine* engine_;
+  DiskOwners* owners_ = nullptr;
 };
 
 }  // namespace stratus::storage

@@ -183,7 +183,7 @@ Result<ApiResponse> StorageProvider::UpdateDisk(const ApiRequest& req, const Res
   std::string owner = existing.body.value("managedBy", "");
   if (size_gb > cur_gb) {
     RETURN_IF_ERROR(disks_->ValidateSize(size_gb));
-    if (!owner.empty() && disks_->vm_running && disks_->vm_running(owner))
+    if (!owner.empty() && disks_->owners() && disks_->owners()->IsRunning(owner))
       return Conflict("Disk '" + id.name() + "' is attached to running VM '" + owner +
                           "'; stop the VM to grow it.",
                       "properties.diskSizeGB", "OperationNotAllowed");

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "api/resource_util.h"
+#include "common/api_request.h"
 #include "core/fs.h"
 #include "core/scoped_temp_dir.h"
 #include "store/sqlite_store.h"
@@ -117,8 +118,8 @@ class ApiServerTest : public ::testing::Test {
     // Slow deletes make each group deletion's ordering observable.
     things->slow_delete_ms_ = early->slow_delete_ms_ = 100;
     things_ = things.get();
-    server_->AddProvider(std::move(things));
-    server_->AddProvider(std::move(early));
+    ASSERT_TRUE(server_->AddProvider(std::move(things)).ok());
+    ASSERT_TRUE(server_->AddProvider(std::move(early)).ok());
     ASSERT_TRUE(server_->EnsureSubscription(kSub, "Test subscription").ok());
   }
 
@@ -132,19 +133,7 @@ class ApiServerTest : public ::testing::Test {
 
   ApiRequest Req(const std::string& method, const std::string& path, Json body = nullptr,
                  std::map<std::string, std::string> headers = {}) {
-    ApiRequest r;
-    r.method = method;
-    auto q = path.find('?');
-    r.path = path.substr(0, q);
-    if (q != std::string::npos) {
-      httplib::Params params;
-      httplib::detail::parse_query_text(path.substr(q + 1), params);
-      for (auto& [k, v] : params) r.query[ToLower(k)] = v;
-    }
-    r.body = std::move(body);
-    r.headers = std::move(headers);
-    if (!r.headers.count("authorization")) r.headers["authorization"] = "Bearer " + token_;
-    return r;
+    return test::MakeApiRequest(method, path, std::move(body), token_, std::move(headers));
   }
 
   ApiResponse Call(const std::string& method, const std::string& path, Json body = nullptr,
@@ -152,9 +141,7 @@ class ApiServerTest : public ::testing::Test {
     return server_->Handle(Req(method, path, std::move(body), std::move(headers)));
   }
 
-  static std::string Code(const ApiResponse& r) {
-    return r.body.is_object() && r.body.contains("error") ? r.body["error"].value("code", "") : "";
-  }
+  static std::string Code(const ApiResponse& r) { return test::ArmCode(r); }
 
   std::string Widget(const std::string& name, const std::string& rg = kRg) {
     return rg + std::string("/providers/Test.Things/widgets/") + name;
@@ -399,6 +386,36 @@ TEST_F(ApiServerTest, UnknownNamespaceAndTypeAre404) {
   EXPECT_EQ(Call("GET", "/nothing").status, 404);
   EXPECT_EQ(Call("GET", "/subscriptions/sub1/whatever").status, 404);
   EXPECT_EQ(Call("GET", std::string(kRg) + "/providers/Test.Things/widgets/w1/a/b").status, 404);
+}
+
+TEST_F(ApiServerTest, OneNamespaceIsServedByAProviderPerType) {
+  // A second provider of Test.Things owns gears; widgets stay with the first.
+  RegionContext ctx{ServerStore(), ops_.get(), &clock_, "regionA", dir_.path()};
+  auto gears = std::make_unique<FakeProvider>(ctx, "Test.Things", std::vector<std::string>{"gears"}, 5);
+  gears->log_mu_ = &log_mu_;
+  gears->log_ = &delete_log_;
+  ResourceProvider* gears_raw = gears.get();
+  ASSERT_TRUE(server_->AddProvider(std::move(gears)).ok());
+  // A type that is served already is refused, and the table keeps its owner.
+  auto twice = std::make_unique<FakeProvider>(ctx, "TEST.THINGS", std::vector<std::string>{"Gears"}, 5);
+  EXPECT_FALSE(server_->AddProvider(std::move(twice)).ok());
+  EXPECT_EQ(server_->FindProvider("test.things", "GEARS"), gears_raw);
+  EXPECT_EQ(server_->FindProvider("Test.Things", "widgets"), things_);
+  EXPECT_EQ(server_->FindProvider("Test.Things", "sprockets"), nullptr);
+
+  MakeGroup();
+  std::string gear = std::string(kRg) + "/providers/Test.Things/gears/g1";
+  ASSERT_EQ(Call("PUT", gear, Json::object()).status, 201);
+  ASSERT_EQ(Call("PUT", Widget("w1"), Json::object()).status, 201);
+  EXPECT_EQ(Call("GET", std::string(kRg) + "/providers/Test.Things/gears").body["value"].size(), 1u);
+  EXPECT_EQ(Code(Call("GET", "/subscriptions/sub1/providers/Test.Things/gadgets")), "ResourceNotFound");
+  // Deleting the group reaches each resource through its own provider (gears go first).
+  Json op = FinishOperation(Call("DELETE", kRg));
+  EXPECT_EQ(op["status"], "Succeeded") << op.dump();
+  std::lock_guard<std::mutex> l(log_mu_);
+  ASSERT_EQ(delete_log_.size(), 2u);
+  EXPECT_EQ(delete_log_[0], gear);
+  EXPECT_EQ(delete_log_[1], Widget("w1"));
 }
 
 TEST_F(ApiServerTest, WidgetCrudThroughTheProvider) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "api/server.h"
+#include "common/api_request.h"
 #include "compute/fake_hypervisor.h"
 #include "core/fs.h"
 #include "core/scoped_temp_dir.h"
@@ -41,23 +42,23 @@ std::string SnapPath(const std::string& name) {
 }
 
 TEST(TargetForLunTest, MapsLunsToVirtioNames) {
-  EXPECT_EQ(ComputeProvider::TargetForLun(0), "vdb");
-  EXPECT_EQ(ComputeProvider::TargetForLun(1), "vdc");
-  EXPECT_EQ(ComputeProvider::TargetForLun(24), "vdz");
-  EXPECT_EQ(ComputeProvider::TargetForLun(25), "vdaa");
-  EXPECT_EQ(ComputeProvider::TargetForLun(26), "vdab");
-  EXPECT_EQ(ComputeProvider::TargetForLun(50), "vdaz");
-  EXPECT_EQ(ComputeProvider::TargetForLun(51), "vdba");
-  EXPECT_EQ(ComputeProvider::TargetForLun(63), "vdbm");
+  EXPECT_EQ(VmService::TargetForLun(0), "vdb");
+  EXPECT_EQ(VmService::TargetForLun(1), "vdc");
+  EXPECT_EQ(VmService::TargetForLun(24), "vdz");
+  EXPECT_EQ(VmService::TargetForLun(25), "vdaa");
+  EXPECT_EQ(VmService::TargetForLun(26), "vdab");
+  EXPECT_EQ(VmService::TargetForLun(50), "vdaz");
+  EXPECT_EQ(VmService::TargetForLun(51), "vdba");
+  EXPECT_EQ(VmService::TargetForLun(63), "vdbm");
   std::set<std::string> seen;
-  for (int lun = 0; lun <= 63; ++lun) seen.insert(ComputeProvider::TargetForLun(lun));
+  for (int lun = 0; lun <= 63; ++lun) seen.insert(VmService::TargetForLun(lun));
   EXPECT_EQ(seen.size(), 64u);
   EXPECT_FALSE(seen.count("vda"));   // the OS disk
   EXPECT_FALSE(seen.count("vdzz"));  // the config drive
 }
 
 TEST(DomainNameTest, PrefixesTheVmId) {
-  EXPECT_EQ(ComputeProvider::DomainName("1234"), "stratus-1234");
+  EXPECT_EQ(VmService::DomainName("1234"), "stratus-1234");
 }
 
 class ComputeProviderTest : public ::testing::Test {
@@ -120,13 +121,15 @@ class ComputeProviderTest : public ::testing::Test {
       ASSIGN_OR_RETURN(Image img, images->Resolve(ref));
       return img.disk_path;
     };
-    auto compute = std::make_unique<ComputeProvider>(ctx, &hv_, disks_.get(), images_.get());
+    vms_ = std::make_unique<VmService>(ctx, &hv_, disks_.get(), images_.get());
+    disks_->SetOwners(vms_.get());
+    auto compute = std::make_unique<ComputeProvider>(ctx, vms_.get(), disks_.get(), images_.get());
     auto storage = std::make_unique<storage::StorageProvider>(ctx, disks_.get(), image_file);
     compute_ = compute.get();
     ASSERT_TRUE(compute->Start().ok());
     ASSERT_TRUE(storage->Start().ok());
-    server_->AddProvider(std::move(compute));
-    server_->AddProvider(std::move(storage));
+    ASSERT_TRUE(server_->AddProvider(std::move(compute)).ok());
+    ASSERT_TRUE(server_->AddProvider(std::move(storage)).ok());
   }
 
   // Stops it (operations drain first).
@@ -135,6 +138,7 @@ class ComputeProviderTest : public ::testing::Test {
     server_.reset();
     compute_ = nullptr;
     images_.reset();
+    vms_.reset();
     disks_.reset();
     auth_.reset();
     ops_.reset();
@@ -143,28 +147,15 @@ class ComputeProviderTest : public ::testing::Test {
 
   api::ApiResponse Call(const std::string& method, const std::string& path, Json body = nullptr,
                         std::map<std::string, std::string> headers = {}) {
-    api::ApiRequest r;
-    r.method = method;
-    auto q = path.find('?');
-    r.path = path.substr(0, q);
-    if (q != std::string::npos) {
-      httplib::Params params;
-      httplib::detail::parse_query_text(path.substr(q + 1), params);
-      for (auto& [k, v] : params) r.query[ToLower(k)] = v;
-    }
-    r.body = std::move(body);
-    r.headers = std::move(headers);
-    r.headers["authorization"] = "Bearer " + token_;
-    return server_->Handle(std::move(r));
+    return server_->Handle(
+        test::MakeApiRequest(method, path, std::move(body), token_, std::move(headers)));
   }
 
   static void ApiResponseOk(const api::ApiResponse& r, int status) {
     ASSERT_EQ(r.status, status) << r.body.dump();
   }
 
-  static std::string Code(const api::ApiResponse& r) {
-    return r.body.is_object() && r.body.contains("error") ? r.body["error"].value("code", "") : "";
-  }
+  static std::string Code(const api::ApiResponse& r) { return test::ArmCode(r); }
 
   // Waits for the operation a response started and returns it.
   Json Finish(const api::ApiResponse& r) {
@@ -204,7 +195,7 @@ class ComputeProviderTest : public ::testing::Test {
   }
 
   static std::string Domain(const Json& vm) {
-    return ComputeProvider::DomainName(vm["properties"].value("vmId", ""));
+    return VmService::DomainName(vm["properties"].value("vmId", ""));
   }
 
   std::string DiskFile(const std::string& disk_name) {
@@ -243,6 +234,7 @@ class ComputeProviderTest : public ::testing::Test {
   std::unique_ptr<api::OperationManager> ops_;
   std::unique_ptr<auth::TokenAuthenticator> auth_;
   std::unique_ptr<storage::DiskService> disks_;
+  std::unique_ptr<VmService> vms_;
   std::unique_ptr<ImageCatalog> images_;
   std::unique_ptr<api::ApiServer> server_;
   ComputeProvider* compute_ = nullptr;

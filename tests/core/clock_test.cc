@@ -30,6 +30,32 @@ TEST(FormatIso8601Test, IgnoresTheLocalTimeZone) {
   EXPECT_EQ(s, "2026-11-22T10:00:00.123Z");
 }
 
+TEST(ParseIso8601Test, ReadsWhatFormatWritesAndWholeSeconds) {
+  for (int64_t ms : {int64_t{0}, int64_t{1}, int64_t{999}, int64_t{1795341600123},
+                     int64_t{1709251199999}}) {
+    auto back = ParseIso8601(FormatIso8601(ms), "t");
+    ASSERT_TRUE(back.ok()) << FormatIso8601(ms) << ": " << back.status().ToString();
+    EXPECT_EQ(*back, ms);
+  }
+  EXPECT_EQ(*ParseIso8601("2026-11-22T10:00:00Z", "t"), 1795341600000);
+  EXPECT_EQ(*ParseIso8601("2026-11-22T10:00:00.5Z", "t"), 1795341600500);
+  // Digits past milliseconds are cut, not rounded.
+  EXPECT_EQ(*ParseIso8601("2026-11-22T10:00:00.123999Z", "t"), 1795341600123);
+}
+
+TEST(ParseIso8601Test, RefusesAnythingElseNamingTheField) {
+  for (const char* bad :
+       {"", "2026-11-22", "2026-11-22T10:00:00", "2026-11-22 10:00:00Z", "2026-13-01T00:00:00Z",
+        "2026-11-22T25:00:00Z", "2026-11-22T10:00:00+01:00", "2026-11-22T10:00:00.Z",
+        "2026-11-22T10:00:00Zjunk", " 2026-11-22T10:00:00Z", "2026-1-22T10:00:00Z",
+        "+026-11-22T10:00:00Z", "2026-11-22T10:00:00z"}) {
+    auto r = ParseIso8601(bad, "retainUntil");
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(r.status().target(), "retainUntil") << bad;
+  }
+}
+
 TEST(FakeClockTest, AdvancesOnlyWhenTold) {
   FakeClock clock(1000);
   EXPECT_EQ(clock.NowMs(), 1000);

@@ -29,15 +29,13 @@
 #include "api/operations.h"
 #include "api/server.h"
 #include "auth/token_authenticator.h"
-#include "compute/compute_provider.h"
 #include "compute/fake_hypervisor.h"
 #include "compute/images.h"
 #include "core/fs.h"
 #include "core/json.h"
-#include "recovery/service/recovery_provider.h"
+#include "daemon/control_plane.h"
 #include "storage/disk_engine.h"
 #include "storage/disk_service.h"
-#include "storage/storage_provider.h"
 #include "store/sqlite_store.h"
 
 namespace stratus {
@@ -93,9 +91,8 @@ struct Region {
   std::unique_ptr<auth::TokenAuthenticator> auth;
   compute::FakeHypervisor hv;
   MemoryDiskEngine engine;
-  std::unique_ptr<storage::DiskService> disks;
-  std::unique_ptr<compute::ImageCatalog> images;
-  std::unique_ptr<api::ApiServer> server;
+  std::unique_ptr<daemon::ControlPlane> control;
+  api::ApiServer* server = nullptr;
   std::string token;
 };
 
@@ -120,36 +117,16 @@ Region* Boot() {
   r->token = *ReadFile(r->dir + "/admin.token");
   while (!r->token.empty() && r->token.back() == '\n') r->token.pop_back();
   api::RegionContext ctx{r->store.get(), r->ops.get(), SystemClock::Default(), "regionF", r->dir};
-  r->disks = std::make_unique<storage::DiskService>(ctx, &r->engine);
-  r->images = std::make_unique<compute::ImageCatalog>(r->store.get(), r->dir + "/platform");
-  r->server = std::make_unique<api::ApiServer>(ctx, r->auth.get());
+  daemon::ControlPlaneOptions cp;
+  cp.platform_images_dir = r->dir + "/platform";
+  cp.image_import.import_dirs = {r->dir + "/import"};
+  std::filesystem::create_directories(cp.image_import.import_dirs[0]);
+  auto control = daemon::ControlPlane::Build(ctx, r->auth.get(), &r->hv, &r->engine, cp);
+  if (!control.ok()) abort();
+  r->control = std::move(control).value();
+  r->server = r->control->server();
   if (!r->server->EnsureSubscription(kSubscription, "fuzz").ok()) abort();
-  compute::ImageCatalog* catalog = r->images.get();
-  auto image_file = [catalog](const std::string& ref, const std::string&) -> Result<std::string> {
-    ASSIGN_OR_RETURN(compute::Image img, catalog->Resolve(ref));
-    return img.disk_path;
-  };
-  compute::ImageImportOptions import;
-  import.import_dirs = {r->dir + "/import"};
-  std::filesystem::create_directories(import.import_dirs[0]);
-  auto compute_p = std::make_unique<compute::ComputeProvider>(ctx, &r->hv, r->disks.get(),
-                                                              r->images.get(), import);
-  auto storage_p = std::make_unique<storage::StorageProvider>(ctx, r->disks.get(), image_file);
-  compute::ComputeProvider* compute_raw = compute_p.get();
-  recovery::service::ComputeHooks hooks;
-  hooks.put_vm = [compute_raw](const api::ApiRequest& q, const ResourceId& id) {
-    return compute_raw->Put(q, id);
-  };
-  hooks.post_vm = [compute_raw](const api::ApiRequest& q, const ResourceId& id,
-                                const std::string& action) {
-    return compute_raw->Post(q, id, action);
-  };
-  auto recovery_p = std::make_unique<recovery::service::RecoveryProvider>(
-      ctx, &r->hv, r->disks.get(), std::move(hooks));
-  if (!compute_p->Start().ok() || !storage_p->Start().ok() || !recovery_p->Start().ok()) abort();
-  r->server->AddProvider(std::move(compute_p));
-  r->server->AddProvider(std::move(storage_p));
-  r->server->AddProvider(std::move(recovery_p));
+  if (!r->control->Start().ok()) abort();
   // A group to work in, so that inputs reach the providers.
   api::ApiRequest g;
   g.method = "PUT";

@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -29,6 +31,26 @@ ResourceId Snap(const std::string& name) {
   return ResourceId::Resource("sub1", "rg", "Stratus.Storage", "snapshots", name);
 }
 
+// The VMs owning disks, as the test scripts them (compute::VmService in the daemon).
+struct FakeOwners final : DiskOwners {
+  std::function<Result<bool>(const std::string&,
+                             const std::vector<std::pair<std::string, std::string>>&, bool)>
+      live_snapshot = [](const std::string&,
+                         const std::vector<std::pair<std::string, std::string>>&,
+                         bool) -> Result<bool> { return NotFound("no running VM"); };
+  std::function<Status(const std::string&, const ResourceId&)> apply_tier =
+      [](const std::string&, const ResourceId&) { return Status::Ok(); };
+  Result<bool> LiveSnapshot(const std::string& vm,
+                            const std::vector<std::pair<std::string, std::string>>& targets,
+                            bool quiesce) override {
+    return live_snapshot(vm, targets, quiesce);
+  }
+  bool IsRunning(const std::string&) override { return false; }
+  Status ApplyTier(const std::string& vm, const ResourceId& disk) override {
+    return apply_tier(vm, disk);
+  }
+};
+
 class DiskServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -39,6 +61,7 @@ class DiskServiceTest : public ::testing::Test {
     store_ = std::move(s).value();
     api::RegionContext ctx{store_.get(), nullptr, &clock_, "regionA", dir_.path()};
     disks_ = std::make_unique<DiskService>(ctx, &engine_);
+    disks_->SetOwners(&owners_);
   }
 
   DiskSpec EmptySpec(const std::string& name, int64_t gb = 1) {
@@ -84,6 +107,7 @@ class DiskServiceTest : public ::testing::Test {
   FakeClock clock_{1795341600000};
   Qcow2DiskEngine engine_;
   std::unique_ptr<store::Store> store_;
+  FakeOwners owners_;
   std::unique_ptr<DiskService> disks_;
 };
 
@@ -216,7 +240,7 @@ TEST_F(DiskServiceTest, SnapshotOfAnUnattachedDiskIsAnOfflineCopy) {
   store::Record d = MustEnsure(EmptySpec("d1"));
   WritePattern(Path(d), 0x5a);
   int hook_calls = 0;
-  disks_->live_snapshot = [&](const std::string&, const std::vector<std::pair<std::string, std::string>>&,
+  owners_.live_snapshot = [&](const std::string&, const std::vector<std::pair<std::string, std::string>>&,
                               bool) -> Result<bool> {
     ++hook_calls;
     return true;
@@ -253,7 +277,7 @@ TEST_F(DiskServiceTest, SnapshotOfADiskOfAStoppedVmFallsBackToAnOfflineCopy) {
   store::Record d = MustEnsure(EmptySpec("d1"));
   ASSERT_TRUE(disks_->SetAttachment(Disk("d1"), kVmId).ok());
   std::vector<std::string> asked;
-  disks_->live_snapshot = [&](const std::string& vm, const std::vector<std::pair<std::string, std::string>>&,
+  owners_.live_snapshot = [&](const std::string& vm, const std::vector<std::pair<std::string, std::string>>&,
                               bool) -> Result<bool> {
     asked.push_back(vm);
     return NotFound("not running");
@@ -269,7 +293,7 @@ TEST_F(DiskServiceTest, SnapshotOfADiskOfARunningVmGoesThroughTheHook) {
   store::Record d = MustEnsure(EmptySpec("d1"));
   ASSERT_TRUE(disks_->SetAttachment(Disk("d1"), kVmId).ok());
   bool frozen = false;
-  disks_->live_snapshot = [&](const std::string& vm,
+  owners_.live_snapshot = [&](const std::string& vm,
                               const std::vector<std::pair<std::string, std::string>>& targets,
                               bool quiesce) -> Result<bool> {
     EXPECT_TRUE(quiesce);
@@ -286,7 +310,7 @@ TEST_F(DiskServiceTest, SnapshotOfADiskOfARunningVmGoesThroughTheHook) {
   ASSERT_TRUE(fs.ok());
   EXPECT_EQ(fs->body["properties"]["consistency"], "FileSystemConsistent");
 
-  disks_->live_snapshot = [](const std::string&, const std::vector<std::pair<std::string, std::string>>&,
+  owners_.live_snapshot = [](const std::string&, const std::vector<std::pair<std::string, std::string>>&,
                              bool) -> Result<bool> { return Internal("backup job failed"); };
   auto failed = disks_->EnsureSnapshot(Snap("s3"), "regionA", Json::object(), Disk("d1"), "bob");
   ASSERT_FALSE(failed.ok());
@@ -297,7 +321,7 @@ TEST_F(DiskServiceTest, UpdateGrowsAndChangesTier) {
   store::Record d = MustEnsure(EmptySpec("d1", 1));
   ASSERT_TRUE(disks_->SetAttachment(Disk("d1"), kVmId).ok());
   std::vector<std::string> applied;
-  disks_->apply_tier = [&](const std::string& vm, const ResourceId& disk) {
+  owners_.apply_tier = [&](const std::string& vm, const ResourceId& disk) {
     applied.push_back(vm + " " + disk.name());
     return Status::Ok();
   };

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "api/server.h"
+#include "common/api_request.h"
 #include "core/fs.h"
 #include "core/scoped_temp_dir.h"
 #include "core/subprocess.h"
@@ -66,7 +67,7 @@ class StorageProviderTest : public ::testing::Test {
     };
     auto p = std::make_unique<StorageProvider>(ctx, disks_.get(), image_file);
     ASSERT_TRUE(p->Start().ok());
-    server_->AddProvider(std::move(p));
+    ASSERT_TRUE(server_->AddProvider(std::move(p)).ok());
   }
 
   void Halt() {
@@ -80,18 +81,11 @@ class StorageProviderTest : public ::testing::Test {
 
   api::ApiResponse Call(const std::string& method, const std::string& path, Json body = nullptr,
                         std::map<std::string, std::string> headers = {}) {
-    api::ApiRequest r;
-    r.method = method;
-    r.path = path;
-    r.body = std::move(body);
-    r.headers = std::move(headers);
-    r.headers["authorization"] = "Bearer " + token_;
-    return server_->Handle(std::move(r));
+    return server_->Handle(
+        test::MakeApiRequest(method, path, std::move(body), token_, std::move(headers)));
   }
 
-  static std::string Code(const api::ApiResponse& r) {
-    return r.body.is_object() && r.body.contains("error") ? r.body["error"].value("code", "") : "";
-  }
+  static std::string Code(const api::ApiResponse& r) { return test::ArmCode(r); }
 
   Json Finish(const api::ApiResponse& r) {
     auto it = r.headers.find("Azure-AsyncOperation");

@@ -11,7 +11,7 @@
 #include "core/clock.h"
 #include "core/fs.h"
 #include "core/subprocess.h"
-#include "recovery/service/record_update.h"
+#include "recovery/service/records.h"
 #include "recovery/vault/crypto.h"
 
 namespace stratus::recovery::service {
@@ -45,8 +45,8 @@ Result<std::string> BackingOf(const std::string& path) {
 }  // namespace
 
 InstantRestore::InstantRestore(api::RegionContext ctx, compute::Hypervisor* hv,
-                               storage::DiskService* disks)
-    : ctx_(std::move(ctx)), hv_(hv), disks_(disks) {}
+                               storage::DiskService* disks, VaultRegistry* vaults)
+    : ctx_(std::move(ctx)), hv_(hv), disks_(disks), vaults_(vaults) {}
 
 InstantRestore::~InstantRestore() { Stop(); }
 
@@ -275,7 +275,7 @@ Status InstantRestore::PullAll(const ResourceId& job, const Json& reg, const Pro
   return Status::Ok();
 }
 
-void InstantRestore::Resume(const Json& reg, const OpenVaultFn& open_vault) {
+void InstantRestore::Resume(const Json& reg) {
   auto job = ResourceId::Parse(reg.value("jobId", ""));
   auto point_id = ResourceId::Parse(reg.value("recoveryPointId", ""));
   if (!job.ok() || !point_id.ok()) return;
@@ -283,7 +283,7 @@ void InstantRestore::Resume(const Json& reg, const OpenVaultFn& open_vault) {
   vault::Vault* v = nullptr;
   vault::RecoveryPoint point;
   while (!stopping()) {
-    auto ov = open_vault(point_id->Parent().Parent());
+    auto ov = vaults_->Open(point_id->Parent().Parent());
     Status st = ov.status();
     if (ov.ok()) {
       auto p = (*ov)->ReadPoint(point_id->name());
@@ -310,11 +310,9 @@ void InstantRestore::Resume(const Json& reg, const OpenVaultFn& open_vault) {
   int64_t now = ctx_.clock->NowMs();
   int64_t started = reg.value("startedMs", now);
   UpdateJob(*job, [&](Json& p) {
-    p["endTime"] = FormatIso8601(now);
-    p["durationMs"] = now - started;
+    StampJobEnd(p, started, now);
     if (st.ok()) {
       p["status"] = "Completed";
-      p["duration"] = std::to_string((now - started) / 1000.0).substr(0, 6) + "s";
       p["result"] = {{"vmId", reg.value("vmId", "")}};
     } else {
       p["status"] = "Failed";
@@ -323,7 +321,7 @@ void InstantRestore::Resume(const Json& reg, const OpenVaultFn& open_vault) {
   });
 }
 
-void InstantRestore::Start(OpenVaultFn open_vault) {
+void InstantRestore::Start() {
   std::string dir = JoinPath(ctx_.data_dir, "instant-restore");
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) return;
@@ -334,7 +332,7 @@ void InstantRestore::Start(OpenVaultFn open_vault) {
     Json reg = Json::parse(*text, nullptr, false);
     if (reg.is_discarded()) continue;
     std::lock_guard<std::mutex> g(mu_);
-    resume_threads_.emplace_back([this, reg, open_vault] { Resume(reg, open_vault); });
+    resume_threads_.emplace_back([this, reg] { Resume(reg); });
   }
 }
 

@@ -43,6 +43,7 @@
 #include "core/json.h"
 #include "core/resource_id.h"
 #include "recovery/backup/vault_nbd_server.h"
+#include "recovery/service/vault_registry.h"
 #include "recovery/vault/vault.h"
 #include "storage/disk_service.h"
 
@@ -54,9 +55,9 @@ inline constexpr char kInstantRestoreSuspended[] = "InstantRestoreSuspended";
 
 class InstantRestore {
  public:
-  using OpenVaultFn = std::function<Result<vault::Vault*>(const ResourceId& vault_id)>;
-
-  InstantRestore(api::RegionContext ctx, compute::Hypervisor* hv, storage::DiskService* disks);
+  // `hv`, `disks` and `vaults` outlive it.
+  InstantRestore(api::RegionContext ctx, compute::Hypervisor* hv, storage::DiskService* disks,
+                 VaultRegistry* vaults);
   ~InstantRestore();
 
   // Serves `disk` of `point` for job `job` and creates the overlay qcow2 `dest` (absolute)
@@ -75,8 +76,8 @@ class InstantRestore {
               const Json& targets, int64_t started_ms, api::OperationContext& octx);
 
   // Serves the sockets of every registered job again and continues their fills in new
-  // operations. Called once from RecoveryProvider::Start().
-  void Start(OpenVaultFn open_vault);
+  // operations. Called once at start-up (RestoreJobs::Start).
+  void Start();
   // Makes running fills return kInstantRestoreSuspended and stops every server.
   void Stop();
 
@@ -96,7 +97,7 @@ class InstantRestore {
                const std::string& disk);
   void StopServers(const std::string& job_name);
   // Continues registered job `reg` after a restart (thread body): serves, pulls, ends the job.
-  void Resume(const Json& reg, const OpenVaultFn& open_vault);
+  void Resume(const Json& reg);
   using ProgressFn = std::function<void(int percent, const std::string& message)>;
   // The pull loop over the registered job `reg`.
   Status PullAll(const ResourceId& job, const Json& reg, const ProgressFn& progress);
@@ -106,6 +107,7 @@ class InstantRestore {
   api::RegionContext ctx_;
   compute::Hypervisor* hv_;
   storage::DiskService* disks_;
+  VaultRegistry* vaults_;
   mutable std::mutex mu_;  // guards servers_, stopping_
   std::map<std::string, JobServers> servers_;  // by job name
   bool stopping_ = false;

@@ -1,5 +1,12 @@
-// Stratus.RecoveryServices: vaults, backup policies, protected items (VM protection), backup and
-// restore jobs, recovery points, and the scheduler that runs policies. API: docs/api.md.
+// Stratus.RecoveryServices' vaults: the provider of the vaults resource type and its children —
+// backup policies, protected items (VM protection), recovery points and jobs. API: docs/api.md.
+//
+// The provider validates and routes; each job lives in its own part, the way recovery/vault/ is
+// laid out:
+//   vault_registry.h   open vaults and their keys        jobs.h          job records, waits, alerts
+//   backup_jobs.h      backups and retention             restore_jobs.h  restores (classic,
+//   instant) vault_actions.h    unlock, verify, gc, copy          file_restore.h  files out of a
+//   point vault_redundancy.h the vault's copy                  scheduler.h     the policies' runs
 //
 // Store layout (all nested under the vault's key):
 //   vaults/{v}                                   internal.dir = the vault's directory
@@ -10,43 +17,35 @@
 //                                                vault's manifest is the truth; the record is the
 //                                                index the API lists and pages)
 //   vaults/{v}/backupJobs/{job}                  names sort by start time
-// Jobs run as operations on the job's id; a backup first takes the item's and the VM's locks,
-// waiting (status Queued) while another job of the same VM runs.
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
-#include <functional>
-#include <map>
-#include <memory>
-#include <mutex>
-#include <thread>
+#include <string>
+#include <vector>
 
 #include "api/provider.h"
 #include "compute/hypervisor.h"
-#include "recovery/policy/backup_policy.h"
-#include "recovery/service/instant_restore.h"
+#include "compute/vm_service.h"
+#include "recovery/service/backup_jobs.h"
+#include "recovery/service/file_restore.h"
+#include "recovery/service/jobs.h"
+#include "recovery/service/restore_jobs.h"
+#include "recovery/service/scheduler.h"
+#include "recovery/service/vault_actions.h"
 #include "recovery/service/vault_redundancy.h"
-#include "recovery/service/vm_backup.h"
-#include "recovery/vault/vault.h"
+#include "recovery/service/vault_registry.h"
 #include "storage/disk_service.h"
 
 namespace stratus::recovery::service {
 
-// How the provider reaches compute (wired by the daemon): PUT of a VM, a VM action, and waiting
-// for an operation to end.
-struct ComputeHooks {
-  std::function<Result<api::ApiResponse>(const api::ApiRequest&, const ResourceId&)> put_vm;
-  // POST {vm}/{action} (start, powerOff, ...).
-  std::function<Result<api::ApiResponse>(const api::ApiRequest&, const ResourceId&,
-                                         const std::string&)>
-      post_vm;
-};
-
 class RecoveryProvider final : public api::ResourceProvider {
  public:
-  RecoveryProvider(api::RegionContext ctx, compute::Hypervisor* hv, storage::DiskService* disks,
-                   ComputeHooks hooks);
+  // What the recovery services use of other modules; all outlive the provider.
+  struct Services {
+    compute::Hypervisor* hv = nullptr;  // pull backups, checkpoints, block pulls
+    compute::VmService* vms = nullptr;  // restored VMs: create, stop, start
+    storage::DiskService* disks = nullptr;
+  };
+  RecoveryProvider(api::RegionContext ctx, Services services);
   ~RecoveryProvider() override;
 
   std::string Namespace() const override { return "Stratus.RecoveryServices"; }
@@ -60,11 +59,13 @@ class RecoveryProvider final : public api::ResourceProvider {
   Result<api::ApiResponse> Delete(const api::ApiRequest& req, const ResourceId& id) override;
   Result<api::ApiResponse> Post(const api::ApiRequest& req, const ResourceId& id,
                                 const std::string& action) override;
-  void DecorateListItem(const api::ApiRequest& req, const store::Record& rec,
-                        Json& item) override;
+  void DecorateListItem(const api::ApiRequest& req, const store::Record& rec, Json& item) override;
   int DeleteOrder(const std::string& type) const override;
   Status DeleteForGroup(const ResourceId& id, api::OperationContext& ctx) override;
+  // Creates the platform key if missing, registers what happens to jobs a restart cut, resumes
+  // instant restores and starts the scheduler.
   Status Start() override;
+  // Jobs stop waiting, the scheduler and instant restores' fills stop. Idempotent.
   void Stop();
 
   // One scheduler pass at `now_ms` (the scheduler thread calls it; tests call it directly).
@@ -77,53 +78,17 @@ class RecoveryProvider final : public api::ResourceProvider {
   Result<api::ApiResponse> PutVault(const api::ApiRequest& req, const ResourceId& id);
   Result<api::ApiResponse> PutPolicy(const api::ApiRequest& req, const ResourceId& id);
   Result<api::ApiResponse> PutItem(const api::ApiRequest& req, const ResourceId& id);
-  Result<api::ApiResponse> StartBackup(const ResourceId& item, const std::string& caller,
-                                       int64_t retain_until_ms, int64_t scheduled_ms,
-                                       const api::ApiRequest* req);
-  Result<api::ApiResponse> StartRestore(const api::ApiRequest& req, const ResourceId& point);
-  Result<api::ApiResponse> VaultAction(const api::ApiRequest& req, const ResourceId& vault,
-                                       const std::string& action);
-  Result<api::ApiResponse> FileAction(const api::ApiRequest& req, const ResourceId& point,
-                                      const std::string& action);
-
-  Status RunBackup(const ResourceId& job, api::OperationContext& octx);
-  Status RunRestore(const ResourceId& job, api::OperationContext& octx);
-  Status RestoreInPlace(const ResourceId& job, const Json& params, vault::Vault& v,
-                        const vault::RecoveryPoint& point, api::OperationContext& octx);
-  // Takes `keys` as soon as no other operation holds them (the job shows Queued meanwhile);
-  // Unavailable when the daemon stops first.
-  Result<api::ResourceLock> WaitForLock(const std::vector<std::string>& keys);
-  // Waits for the operation a compute call started (its Azure-AsyncOperation header).
-  Status WaitComputeOperation(const api::ApiResponse& resp);
-  Status Prune(const ResourceId& item, const policy::BackupPolicy& policy, int64_t now_ms);
   Status DeletePoints(const ResourceId& item, bool from_vault);
 
-  // The open vault of a vault resource (opened on first use). Conflict "VaultLocked" for a
-  // customer-key vault not unlocked since the daemon started.
-  Result<vault::Vault*> OpenVault(const ResourceId& vault_id);
-  Result<policy::BackupPolicy> PolicyOf(const store::Record& item);
-  Result<store::Record> NewJob(const ResourceId& vault, const std::string& operation,
-                               const Json& props, const std::string& caller);
-  void UpdateJob(const ResourceId& job, const std::function<void(Json& props)>& fn);
-  void FailJob(const ResourceId& job, const Status& st);
-  void Alert(const ResourceId& vault, const ResourceId& job, const Json& job_props);
-  std::string PlatformKeyPath() const;
-  std::unique_ptr<VaultRedundancy> MakeRedundancy();
-
-  compute::Hypervisor* hv_;
-  storage::DiskService* disks_;
-  ComputeHooks hooks_;
-  std::unique_ptr<InstantRestore> instant_;  // instant restores' NBD servers and fills
-  std::mutex vaults_mu_;
-  std::map<std::string, std::unique_ptr<vault::Vault>> vaults_;  // by vault key
-  std::map<std::string, std::string> passphrases_;                // customer keys, memory only
-  // Copy jobs of vaults with redundancy Copy (vault_redundancy.h).
-  std::unique_ptr<VaultRedundancy> redundancy_ = MakeRedundancy();
-
-  std::mutex sched_mu_;
-  std::condition_variable sched_cv_;
-  bool stopping_ = false;
-  std::thread scheduler_;
+  // In construction order (each uses those above it).
+  VaultRegistry vaults_;
+  JobBook jobs_;
+  VaultRedundancy redundancy_;
+  RestoreJobs restores_;
+  BackupJobs backups_;
+  VaultActions actions_;
+  FileRestore files_;
+  Scheduler scheduler_;
 };
 
 }  // namespace stratus::recovery::service

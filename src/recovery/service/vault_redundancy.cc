@@ -12,7 +12,8 @@
 #include "api/resource_util.h"
 #include "core/clock.h"
 #include "core/fs.h"
-#include "recovery/service/record_update.h"
+#include "recovery/service/records.h"
+#include "recovery/service/vault_registry.h"
 #include "recovery/vault/vault_copy.h"
 
 namespace stratus::recovery::service {
@@ -21,7 +22,6 @@ using api::OperationContext;
 
 namespace {
 
-constexpr char kPointType[] = "stratus.recoveryservices/vaults/protecteditems/recoverypoints";
 constexpr char kField[] = "properties.copyLocation";
 
 const Json& PropsOf(const store::Record& rec) {
@@ -184,14 +184,6 @@ bool ApplyRedundancy(const RedundancySetting& setting, Json& props) {
   return start;
 }
 
-VaultRedundancy::VaultRedundancy(api::RegionContext ctx, Hooks hooks)
-    : ctx_(std::move(ctx)), hooks_(std::move(hooks)) {}
-
-void VaultRedundancy::Stop() {
-  std::lock_guard<std::mutex> lock(mu_);
-  stopping_ = true;
-}
-
 Result<std::string> VaultRedundancy::RequestCopy(const ResourceId& vault,
                                                  const std::string& caller,
                                                  const std::string& reason) {
@@ -213,18 +205,14 @@ Result<std::string> VaultRedundancy::RequestCopy(const ResourceId& vault,
     Json job_props = {{"entityFriendlyName", vault.name()},
                       {"copyLocation", props.value("copyLocation", "")},
                       {"reason", reason}};
-    ASSIGN_OR_RETURN(store::Record job, hooks_.new_job(vault, "Copy", job_props, caller));
+    ASSIGN_OR_RETURN(store::Record job, jobs_->Create(vault, "Copy", job_props, caller));
     ASSIGN_OR_RETURN(ResourceId job_id, ResourceId::Parse(job.body.value("id", "")));
     // Before the job can run: a GET right after a backup does not show the last UpToDate.
     SetCopyStatus(vault, [](Json& s) { s["state"] = "Pending"; });
-    ASSIGN_OR_RETURN(std::string op,
-                     ctx_.ops->Start(job_id, kCopyOperation, Json::object(),
-                                     [this, vault, job_id](OperationContext& octx) {
-                                       return RunJob(vault, job_id, octx);
-                                     },
-                                     {}, caller));
-    hooks_.update_job(job_id, [&](Json& p) { p["operationId"] = op; });
-    return op;
+    return jobs_->Run(job_id, kCopyOperation, caller,
+                      [this, vault, job_id](OperationContext& octx) {
+                        return RunJob(vault, job_id, octx);
+                      });
   }();
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -249,15 +237,15 @@ void VaultRedundancy::Changed(const store::Record& vault_rec, const std::string&
   auto id = ResourceId::Parse(vault_rec.body.value("id", ""));
   if (!id.ok()) return;
   // A platform-key vault opens here; a locked customer-key one gets its fallback when unlocked.
-  auto v = hooks_.open_vault(*id);
-  if (v.ok()) AttachFallback(vault_rec, **v);
+  auto v = vaults_->Open(*id);
+  if (v.ok()) AttachCopyFallback(vault_rec, **v);
   if (!start_copy) return;
   auto r = RequestCopy(*id, caller, "redundancyChanged");
   if (!r.ok())
     spdlog::warn("copy of vault {}: {}", id->ToString(), r.status().ToString());
 }
 
-void VaultRedundancy::AttachFallback(const store::Record& vault_rec, vault::Vault& v) {
+void AttachCopyFallback(const store::Record& vault_rec, vault::Vault& v) {
   const Json& props = PropsOf(vault_rec);
   std::string location = props.value("copyLocation", "");
   if (props.value("redundancy", "Local") != "Copy" || location.empty()) {
@@ -294,20 +282,9 @@ Status VaultRedundancy::RunJob(const ResourceId& vault_id, const ResourceId& job
   Status st = [&]() -> Status {
     // A verify or GC action, or the vault's deletion, holds the vault: wait (Queued).
     octx.SetProgress(0, "queued");
-    api::ResourceLock lock;
-    for (;;) {
-      auto l = ctx_.ops->TryLock({vault_id.Key()});
-      if (l.ok()) {
-        lock = std::move(l).value();
-        break;
-      }
-      {
-        std::lock_guard<std::mutex> g(mu_);
-        if (stopping_) return Unavailable("stratusd is stopping; the copy will run again later.");
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    }
-    hooks_.update_job(job_id, [&](Json& p) { p["status"] = "InProgress"; });
+    auto lock = jobs_->WaitForLock({vault_id.Key()});
+    if (!lock.ok()) return Unavailable("stratusd is stopping; the copy will run again later.");
+    jobs_->Update(job_id, [&](Json& p) { p["status"] = "InProgress"; });
     for (;;) {
       {
         std::lock_guard<std::mutex> g(mu_);
@@ -317,7 +294,7 @@ Status VaultRedundancy::RunJob(const ResourceId& vault_id, const ResourceId& job
       const Json& props = PropsOf(rec);
       if (props.value("redundancy", "Local") != "Copy") break;  // switched to Local meanwhile
       std::string location = props.value("copyLocation", "");
-      ASSIGN_OR_RETURN(vault::Vault * v, hooks_.open_vault(vault_id));
+      ASSIGN_OR_RETURN(vault::Vault * v, vaults_->Open(vault_id));
       ASSIGN_OR_RETURN(auto copier, vault::VaultCopier::OpenLocal(*v, location));
       auto behind = copier->PointsBehind();
       SetCopyStatus(vault_id, [&](Json& s) {
@@ -360,7 +337,7 @@ Status VaultRedundancy::RunJob(const ResourceId& vault_id, const ResourceId& job
       total.chunks_gc_deleted += s.chunks_gc_deleted;
       total.config_copied = total.config_copied || s.config_copied;
       total.errors = s.errors;  // the last pass's: earlier failures may have been fixed since
-      AttachFallback(rec, *v);
+      AttachCopyFallback(rec, *v);
       std::lock_guard<std::mutex> g(mu_);
       if (!state_[vault_id.Key()].again) break;
     }
@@ -384,11 +361,9 @@ Status VaultRedundancy::RunJob(const ResourceId& vault_id, const ResourceId& job
                 {"chunksFreedInCopy", total.chunks_gc_deleted},
                 {"passes", passes},
                 {"durationMs", now - started}};
-  hooks_.update_job(job_id, [&](Json& p) {
+  jobs_->Update(job_id, [&](Json& p) {
     p["copy"] = stats;
-    p["endTime"] = FormatIso8601(now);
-    p["durationMs"] = now - started;
-    p["duration"] = std::to_string((now - started) / 1000.0).substr(0, 6) + "s";
+    StampJobEnd(p, started, now);
     p["progress"]["bytesDone"] = total.bytes_copied;
     p["progress"]["bytesTotal"] = total.bytes_copied;
     p["progress"]["percent"] = 100;
@@ -408,7 +383,7 @@ Status VaultRedundancy::RunJob(const ResourceId& vault_id, const ResourceId& job
     }
   });
   if (!st.ok()) {
-    hooks_.fail_job(job_id, st);  // and alerts: the backup that asked for the copy stays good
+    jobs_->Fail(job_id, st);  // and alerts: the backup that asked for the copy stays good
     spdlog::warn("copy of vault {}: {}", vault_id.ToString(), st.ToString());
   }
   return st;
@@ -421,7 +396,7 @@ void VaultRedundancy::RegisterRecovery() {
                              "job catches up.");
         auto id = ResourceId::Parse(op.body.value("resourceId", ""));
         if (!id.ok()) return st;
-        hooks_.update_job(*id, [&](Json& p) {
+        jobs_->Update(*id, [&](Json& p) {
           p["status"] = "Failed";
           p["endTime"] = FormatIso8601(ctx_.clock->NowMs());
           p["error"] = api::ErrorBody(st)["error"];

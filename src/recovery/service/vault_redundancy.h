@@ -20,7 +20,12 @@
 #include "api/provider.h"
 #include "core/json.h"
 #include "core/status.h"
+#include "recovery/service/jobs.h"
 #include "recovery/vault/vault.h"
+
+namespace stratus::recovery::service {
+class VaultRegistry;
+}
 
 namespace stratus::recovery::service {
 
@@ -52,23 +57,19 @@ RedundancySetting RedundancyOf(const store::Record& vault_rec);
 // when the copy stops or moves). True when a copy job should run: Copy was switched on or moved.
 bool ApplyRedundancy(const RedundancySetting& setting, Json& props);
 
-// Runs the copy jobs of vaults with redundancy Copy. Thread-safe; mu_ guards state_.
+// Gives `v` its copy as read fallback when `vault_rec` says Copy and the copy exists; removes
+// the fallback otherwise. Cheap (reads the copy's vault.json); errors are logged, not returned.
+void AttachCopyFallback(const store::Record& vault_rec, vault::Vault& v);
+
+// Runs the copy jobs of vaults with redundancy Copy (waits end when `jobs` stops).
+// Thread-safe; mu_ guards state_.
 class VaultRedundancy {
  public:
-  // What it needs of the recovery provider.
-  struct Hooks {
-    std::function<Result<vault::Vault*>(const ResourceId& vault)> open_vault;
-    std::function<Result<store::Record>(const ResourceId& vault, const std::string& operation,
-                                        const Json& props, const std::string& caller)>
-        new_job;
-    std::function<void(const ResourceId& job, const std::function<void(Json& props)>& fn)>
-        update_job;
-    // Marks the job Failed with `st` and alerts the vault's webhooks.
-    std::function<void(const ResourceId& job, const Status& st)> fail_job;
-  };
   static constexpr char kCopyOperation[] = "Stratus.RecoveryServices/vaults/backupJobs/copy";
 
-  VaultRedundancy(api::RegionContext ctx, Hooks hooks);
+  // `vaults` and `jobs` outlive it.
+  VaultRedundancy(api::RegionContext ctx, VaultRegistry* vaults, JobBook* jobs)
+      : ctx_(std::move(ctx)), vaults_(vaults), jobs_(jobs) {}
 
   // Brings the copy of `vault` up to date in a "Copy" job (an operation on the job). When a copy
   // job of the vault runs already, it makes one more pass instead and its operation id is
@@ -84,15 +85,8 @@ class VaultRedundancy {
   // `start_copy`, starts a copy job (the copy catches up with every existing point).
   void Changed(const store::Record& vault_rec, const std::string& caller, bool start_copy);
 
-  // Gives `v` its copy as read fallback when `vault_rec` says Copy and the copy exists; removes
-  // the fallback otherwise. Cheap (reads the copy's vault.json); errors are logged, not returned.
-  void AttachFallback(const store::Record& vault_rec, vault::Vault& v);
-
   // Registers what to do with copy jobs a restart cut (mark them failed, copy again).
   void RegisterRecovery();
-
-  // Called by the daemon's stop: copy jobs waiting for the vault's lock give up.
-  void Stop();
 
  private:
   struct VaultState {
@@ -105,10 +99,10 @@ class VaultRedundancy {
   void SetCopyStatus(const ResourceId& vault, const std::function<void(Json& status)>& fn);
 
   api::RegionContext ctx_;
-  Hooks hooks_;
-  std::mutex mu_;  // guards state_, stopping_
+  VaultRegistry* vaults_;
+  JobBook* jobs_;
+  std::mutex mu_;  // guards state_
   std::map<std::string, VaultState> state_;  // by vault key
-  bool stopping_ = false;
 };
 
 }  // namespace stratus::recovery::service

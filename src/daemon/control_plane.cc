@@ -1,0 +1,55 @@
+#include "daemon/control_plane.h"
+
+namespace stratus::daemon {
+
+Result<std::unique_ptr<ControlPlane>> ControlPlane::Build(const api::RegionContext& ctx,
+                                                          auth::TokenAuthenticator* auth,
+                                                          compute::Hypervisor* hv,
+                                                          storage::DiskEngine* engine,
+                                                          const ControlPlaneOptions& options) {
+  std::unique_ptr<ControlPlane> c(new ControlPlane());
+  c->ctx_ = ctx;
+  // Services other modules call (never a provider's HTTP-shaped entry points).
+  c->disks_ = std::make_unique<storage::DiskService>(ctx, engine);
+  c->images_ = std::make_unique<compute::ImageCatalog>(ctx.store, options.platform_images_dir);
+  c->vms_ = std::make_unique<compute::VmService>(ctx, hv, c->disks_.get(), c->images_.get());
+  c->disks_->SetOwners(c->vms_.get());
+
+  // Providers: the API of each namespace's resource types.
+  compute::ImageCatalog* images = c->images_.get();
+  auto image_file = [images](const std::string& ref, const std::string&) -> Result<std::string> {
+    ASSIGN_OR_RETURN(compute::Image img, images->Resolve(ref));
+    return img.disk_path;
+  };
+  auto compute_p = std::make_unique<compute::ComputeProvider>(
+      ctx, c->vms_.get(), c->disks_.get(), c->images_.get(), options.image_import);
+  auto storage_p = std::make_unique<storage::StorageProvider>(ctx, c->disks_.get(), image_file);
+  auto recovery_p = std::make_unique<recovery::service::RecoveryProvider>(
+      ctx, recovery::service::RecoveryProvider::Services{hv, c->vms_.get(), c->disks_.get()});
+  c->compute_ = compute_p.get();
+  c->storage_ = storage_p.get();
+  c->recovery_ = recovery_p.get();
+
+  // The API server routes each (namespace, type) to its provider.
+  c->server_ = std::make_unique<api::ApiServer>(ctx, auth, options.activity);
+  RETURN_IF_ERROR(c->server_->AddProvider(std::move(compute_p)));
+  RETURN_IF_ERROR(c->server_->AddProvider(std::move(storage_p)));
+  RETURN_IF_ERROR(c->server_->AddProvider(std::move(recovery_p)));
+  return c;
+}
+
+ControlPlane::~ControlPlane() { Stop(); }
+
+Status ControlPlane::Start() {
+  RETURN_IF_ERROR(compute_->Start());
+  RETURN_IF_ERROR(storage_->Start());
+  RETURN_IF_ERROR(recovery_->Start());
+  return ctx_.ops->RecoverInterrupted();
+}
+
+void ControlPlane::Stop() {
+  if (server_) server_->Stop();
+  if (recovery_) recovery_->Stop();  // queued jobs stop waiting before the workers are joined
+}
+
+}  // namespace stratus::daemon

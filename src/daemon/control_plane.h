@@ -1,0 +1,70 @@
+// ControlPlane: the wiring of one region's control plane, in the order a request flows —
+// engines → services → providers → API server. Region (region.h) builds it over libvirt and
+// qcow2 for stratusd; unit tests and the fuzzer build the same thing in-process over a fake
+// hypervisor, so there is one wiring. It owns the services, the providers and the server; the
+// store, operations, authenticator and engines are the caller's and outlive it.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "api/operations.h"
+#include "api/server.h"
+#include "auth/token_authenticator.h"
+#include "compute/compute_provider.h"
+#include "compute/hypervisor.h"
+#include "compute/image_import.h"
+#include "compute/images.h"
+#include "compute/vm_service.h"
+#include "recovery/service/recovery_provider.h"
+#include "storage/disk_engine.h"
+#include "storage/disk_service.h"
+#include "storage/storage_provider.h"
+
+namespace stratus::daemon {
+
+struct ControlPlaneOptions {
+  std::string platform_images_dir;  // "" = no platform images
+  compute::ImageImportOptions image_import;
+  api::ActivityLogOptions activity;
+};
+
+class ControlPlane {
+ public:
+  // Builds everything and registers the providers with the server; nothing runs yet.
+  static Result<std::unique_ptr<ControlPlane>> Build(const api::RegionContext& ctx,
+                                                     auth::TokenAuthenticator* auth,
+                                                     compute::Hypervisor* hv,
+                                                     storage::DiskEngine* engine,
+                                                     const ControlPlaneOptions& options);
+  ~ControlPlane();
+
+  // Starts the providers (compute reconciles VMs with the engine, recovery resumes instant
+  // restores and starts its scheduler), then resumes the operations a restart cut.
+  Status Start();
+  // Stops serving and makes waiting jobs give up. The caller then shuts down the operation
+  // workers (OperationManager::Shutdown) before destroying this.
+  void Stop();
+
+  api::ApiServer* server() const { return server_.get(); }
+  storage::DiskService* disks() const { return disks_.get(); }
+  compute::VmService* vms() const { return vms_.get(); }
+  compute::ImageCatalog* images() const { return images_.get(); }
+  recovery::service::RecoveryProvider* recovery() const { return recovery_; }
+
+ private:
+  ControlPlane() = default;
+
+  api::RegionContext ctx_;
+  // Services.
+  std::unique_ptr<storage::DiskService> disks_;
+  std::unique_ptr<compute::ImageCatalog> images_;
+  std::unique_ptr<compute::VmService> vms_;
+  // The server owns the providers; these point into it.
+  std::unique_ptr<api::ApiServer> server_;
+  compute::ComputeProvider* compute_ = nullptr;
+  storage::StorageProvider* storage_ = nullptr;
+  recovery::service::RecoveryProvider* recovery_ = nullptr;
+};
+
+}  // namespace stratus::daemon

@@ -1,0 +1,51 @@
+#include "recovery/service/records.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "core/clock.h"
+
+namespace stratus::recovery::service {
+
+Result<std::vector<store::Record>> ListAll(store::Store* store, const std::string& prefix,
+                                           const std::string& type) {
+  std::vector<store::Record> out;
+  std::string after;
+  for (;;) {
+    ASSIGN_OR_RETURN(store::Page page, store->List(prefix, type, after, 500));
+    for (auto& r : page.records) out.push_back(std::move(r));
+    if (page.next_key.empty()) break;
+    after = page.next_key;
+  }
+  return out;
+}
+
+void UpdateProperties(store::Store* store, const ResourceId& id,
+                      const std::function<void(Json& properties)>& fn) {
+  auto rec = store->Get(id.Key());
+  if (!rec.ok()) return;
+  fn(rec->body["properties"]);
+  auto st = store->Put(*rec);
+  if (!st.ok()) spdlog::warn("updating {}: {}", id.ToString(), st.status().ToString());
+}
+
+Result<policy::BackupPolicy> PolicyOf(store::Store* store, const store::Record& item) {
+  std::string pid = item.body["properties"].value("policyId", "");
+  ASSIGN_OR_RETURN(ResourceId p, ResourceId::Parse(pid));
+  auto rec = store->Get(p.Key());
+  if (!rec.ok())
+    return NotFound("Backup policy '" + pid + "' was not found.", pid, "PolicyNotFound");
+  Json props = rec->body["properties"];
+  props.erase("provisioningState");
+  return policy::ParseBackupPolicy(props);
+}
+
+void StampJobEnd(Json& properties, int64_t started_ms, int64_t now_ms) {
+  properties["endTime"] = FormatIso8601(now_ms);
+  properties["durationMs"] = now_ms - started_ms;
+  properties["duration"] = std::to_string((now_ms - started_ms) / 1000.0).substr(0, 6) + "s";
+}
+
+std::string DiskKeyName(int lun) { return lun < 0 ? "osdisk" : "lun" + std::to_string(lun); }
+
+}  // namespace stratus::recovery::service

@@ -1,0 +1,124 @@
+// InProcessRegion: a region's whole control plane (daemon::ControlPlane, the daemon's own
+// wiring) in the test process, over a FakeHypervisor, the real SqliteStore and the real
+// Qcow2DiskEngine in a temp dir, with a fake clock and a 64 MiB platform image "tiny". Requests
+// go through ApiServer::Handle (authenticated with the admin token), as HTTP requests would.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <memory>
+#include <string>
+
+#include "api/server.h"
+#include "common/api_request.h"
+#include "compute/fake_hypervisor.h"
+#include "core/fs.h"
+#include "core/scoped_temp_dir.h"
+#include "core/subprocess.h"
+#include "daemon/control_plane.h"
+#include "storage/qcow2_disk_engine.h"
+#include "store/sqlite_store.h"
+
+namespace stratus::test {
+
+class InProcessRegion {
+ public:
+  static constexpr const char* kSub = "sub1";
+  static constexpr const char* kRg = "/subscriptions/sub1/resourceGroups/rg";
+
+  // Builds and starts it; ok() says whether that worked (qemu-img is needed).
+  InProcessRegion() {
+    data_dir_ = dir_.Path("data");
+    std::string tiny = dir_.Path("images/tiny");
+    image_disk_ = JoinPath(tiny, "disk.qcow2");
+    if (!MakeDirs(data_dir_).ok() || !MakeDirs(tiny).ok() ||
+        !RunChecked({"qemu-img", "create", "-q", "-f", "qcow2", image_disk_, "64M"}).ok() ||
+        !RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 1M", image_disk_}).ok() ||
+        !WriteFileAtomic(JoinPath(tiny, "image.json"),
+                         Json{{"name", "tiny"}, {"disk", "disk.qcow2"}, {"osType", "Linux"}}.dump())
+             .ok())
+      return;
+    auto s = store::SqliteStore::Open(JoinPath(data_dir_, "state.db"),
+                                      store::SqliteStore::Durability::kNormal);
+    if (!s.ok()) return;
+    store_ = std::move(s).value();
+    ops_ = std::make_unique<api::OperationManager>(store_.get(), &clock_, 2);
+    auto a = auth::TokenAuthenticator::Init(store_.get(), data_dir_);
+    if (!a.ok()) return;
+    auth_ = std::move(a).value();
+    auto token = ReadFile(JoinPath(data_dir_, "admin.token"));
+    if (!token.ok()) return;
+    token_ = *token;
+    while (!token_.empty() && token_.back() == '\n') token_.pop_back();
+    api::RegionContext ctx{store_.get(), ops_.get(), &clock_, "regionA", data_dir_};
+    daemon::ControlPlaneOptions options;
+    options.platform_images_dir = dir_.Path("images");
+    auto c = daemon::ControlPlane::Build(ctx, auth_.get(), &hv_, &engine_, options);
+    if (!c.ok()) return;
+    control_ = std::move(c).value();
+    if (!control_->server()->EnsureSubscription(kSub, "Test").ok() || !control_->Start().ok())
+      return;
+    ok_ = Call("PUT", kRg, {{"location", "regionA"}}).status == 201;
+  }
+  ~InProcessRegion() {
+    if (control_) control_->Stop();
+    if (ops_) ops_->Shutdown();
+    control_.reset();
+  }
+
+  bool ok() const { return ok_; }
+
+  api::ApiResponse Call(const std::string& method, const std::string& path, Json body = nullptr) {
+    return control_->server()->Handle(MakeApiRequest(method, path, std::move(body), token_));
+  }
+
+  // Waits for the operation a response started (Azure-AsyncOperation) and returns it.
+  Json Finish(const api::ApiResponse& r) {
+    auto it = r.headers.find("Azure-AsyncOperation");
+    EXPECT_NE(it, r.headers.end()) << r.status << " " << r.body.dump();
+    if (it == r.headers.end()) return Json::object();
+    ops_->WaitIdle();
+    return Call("GET", it->second).body;
+  }
+
+  static std::string Code(const api::ApiResponse& r) { return ArmCode(r); }
+
+  // A VM body: size Standard_S1, image "tiny", `data_disks` empty data disks of 1 GiB.
+  static Json VmBody(int data_disks = 1) {
+    Json dds = Json::array();
+    for (int i = 0; i < data_disks; ++i) dds.push_back({{"lun", i}, {"diskSizeGB", 1}});
+    return {{"location", "regionA"},
+            {"properties",
+             {{"hardwareProfile", {{"vmSize", "Standard_S1"}}},
+              {"storageProfile", {{"imageReference", {{"id", "tiny"}}}, {"dataDisks", dds}}},
+              {"osProfile", {{"computerName", "host-1"}, {"customData", "echo hi\n"}}}}}};
+  }
+  static std::string Path(const std::string& provider_type, const std::string& name) {
+    return std::string(kRg) + "/providers/" + provider_type + "/" + name;
+  }
+  // The qcow2 file of managed disk `name` of the group.
+  std::string DiskFile(const std::string& name) {
+    auto rec = store_->Get(ToLower(Path("Stratus.Storage/disks", name)));
+    return rec.ok() ? rec->internal.value("path", "") : "";
+  }
+
+  FakeClock& clock() { return clock_; }
+  compute::FakeHypervisor& hv() { return hv_; }
+  store::Store* store() const { return store_.get(); }
+  api::OperationManager* ops() const { return ops_.get(); }
+  daemon::ControlPlane* control() const { return control_.get(); }
+  const std::string& data_dir() const { return data_dir_; }
+
+ private:
+  ScopedTempDir dir_{"region"};
+  std::string data_dir_, image_disk_, token_;
+  FakeClock clock_{1795341600000};  // 2026-11-22T10:00:00Z
+  compute::FakeHypervisor hv_;
+  storage::Qcow2DiskEngine engine_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<api::OperationManager> ops_;
+  std::unique_ptr<auth::TokenAuthenticator> auth_;
+  std::unique_ptr<daemon::ControlPlane> control_;
+  bool ok_ = false;
+};
+
+}  // namespace stratus::test
