@@ -19,6 +19,7 @@
 // Not thread-safe: one test thread drives a Daemon (HTTP calls may come from several threads).
 #pragma once
 
+#include <gtest/gtest.h>
 #include <httplib.h>
 #include <sys/types.h>
 
@@ -27,8 +28,6 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "common/raw_connection.h"
 
@@ -56,9 +55,9 @@ inline std::string DomainName(const std::string& vm_id) { return "stratus-" + vm
 std::string Lower(std::string s);
 
 struct HttpResponse {
-  int status = 0;             // 0: transport error, see `transport_error`
+  int status = 0;  // 0: transport error, see `transport_error`
   std::string body;
-  Json json;                  // parsed body; null when empty or not JSON
+  Json json;  // parsed body; null when empty or not JSON
   httplib::Headers headers;
   std::string transport_error;
 
@@ -71,11 +70,11 @@ struct HttpResponse {
 
 // Result of a command run in a guest through the QEMU guest agent.
 struct GuestExec {
-  bool ok = false;       // the agent ran it and it exited (exit code below)
+  bool ok = false;  // the agent ran it and it exited (exit code below)
   int exit_code = -1;
   std::string out;
   std::string err;
-  std::string error;     // why it did not run / did not finish
+  std::string error;  // why it did not run / did not finish
   std::string Describe() const;
 };
 
@@ -144,6 +143,12 @@ class Daemon {
   std::string SnapshotPath(const std::string& rg, const std::string& name) const {
     return ResourcePath(rg, "Stratus.Storage", "snapshots", name);
   }
+  std::string VaultPath(const std::string& rg, const std::string& name) const {
+    return ResourcePath(rg, "Stratus.RecoveryServices", "vaults", name);
+  }
+  std::string OperationPath(const std::string& op_id) const {
+    return SubPath() + "/providers/Stratus.Resources/operations/" + op_id;
+  }
   std::string ActivityLogPath(int top = 1000) const {
     return SubPath() + "/providers/Stratus.Insights/activityLogs?$top=" + std::to_string(top);
   }
@@ -199,7 +204,7 @@ class Daemon {
 
   // Guest block devices by serial ("lun0" -> "vdb"), read from /sys/block/vd*/serial.
   static std::map<std::string, std::string> GuestDisksBySerial(const std::string& domain,
-                                                              std::string* error = nullptr);
+                                                               std::string* error = nullptr);
   // Polls GuestDisksBySerial until `serial` is present (or absent when `present` is false).
   static bool WaitGuestDisk(const std::string& domain, const std::string& serial, bool present,
                             Seconds timeout, std::string* device = nullptr);
