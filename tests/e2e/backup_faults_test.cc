@@ -27,9 +27,6 @@ constexpr uint64_t kGiB = uint64_t{1} << 30;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-#define ASSERT_SUCCEEDED(op) \
-  ASSERT_EQ((op).value("status", ""), "Succeeded") << "operation: " << (op).dump()
-
 // An HTTP server on 127.0.0.1 (any free port) that records the bodies POSTed to /hook. Stopped
 // and joined by the destructor, so a failing test does not leave it running.
 class WebhookServer {

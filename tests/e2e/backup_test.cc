@@ -16,9 +16,6 @@ namespace {
 
 constexpr const char* kRg = "rg-backup";
 
-#define ASSERT_SUCCEEDED(op) \
-  ASSERT_EQ((op).value("status", ""), "Succeeded") << "operation: " << (op).dump()
-
 class BackupTest : public ::testing::Test {
  protected:
   void SetUp() override {

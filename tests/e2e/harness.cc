@@ -899,4 +899,243 @@ uint64_t ResidentBytes(pid_t pid) {
   return std::strtoull(status.c_str() + at + 6, nullptr, 10) * 1024;
 }
 
+std::vector<std::string> VaultChunkFiles(const std::string& data_dir) {
+  std::vector<std::string> out;
+  for (auto& f : FilesUnder(data_dir + "/vaults"))
+    if (f.find("/chunks/") != std::string::npos) out.push_back(f);
+  return out;
+}
+
+std::string LargestFile(const std::vector<std::string>& files) {
+  std::string largest;
+  uintmax_t size = 0;
+  for (const auto& f : files) {
+    std::error_code ec;
+    uintmax_t n = fs::file_size(f, ec);
+    if (!ec && (largest.empty() || n > size)) {
+      largest = f;
+      size = n;
+    }
+  }
+  return largest;
+}
+
+bool FlipByte(const std::string& path, std::streamoff offset) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  char c = 0;
+  if (!f.seekg(offset) || !f.read(&c, 1)) return false;
+  c = static_cast<char>(c ^ 0x5a);
+  return static_cast<bool>(f.seekp(offset) && f.write(&c, 1) && f.flush());
+}
+
+// ------------------------------------------------------------------------------------------
+// Request bodies
+
+TinyVmBody::TinyVmBody(const std::string& location)
+    : body_({{"location", location},
+             {"properties",
+              {{"hardwareProfile", {{"vmSize", "Standard_S1"}}},
+               {"storageProfile", {{"imageReference", {{"id", "tiny"}}}}}}}}) {}
+
+TinyVmBody& TinyVmBody::Size(const std::string& vm_size) {
+  body_["properties"]["hardwareProfile"]["vmSize"] = vm_size;
+  return *this;
+}
+
+TinyVmBody& TinyVmBody::Image(const Json& id) {
+  body_["properties"]["storageProfile"]["imageReference"]["id"] = id;
+  return *this;
+}
+
+TinyVmBody& TinyVmBody::ComputerName(const std::string& name) {
+  body_["properties"]["osProfile"]["computerName"] = name;
+  return *this;
+}
+
+TinyVmBody& TinyVmBody::CustomData(const std::string& script) {
+  body_["properties"]["osProfile"]["customData"] = script;
+  return *this;
+}
+
+TinyVmBody& TinyVmBody::OsDisk(const std::string& name, int size_gb, const std::string& sku) {
+  Json disk = {{"name", name}};
+  if (size_gb > 0) disk["diskSizeGB"] = size_gb;
+  if (!sku.empty()) disk["sku"] = sku;
+  body_["properties"]["storageProfile"]["osDisk"] = disk;
+  return *this;
+}
+
+TinyVmBody& TinyVmBody::DataDisk(int lun, const std::string& name, int size_gb,
+                                 const std::string& sku) {
+  Json disk = {{"lun", lun}, {"name", name}, {"createOption", "Empty"}, {"diskSizeGB", size_gb}};
+  if (!sku.empty()) disk["sku"] = sku;
+  body_["properties"]["storageProfile"]["dataDisks"].push_back(disk);
+  return *this;
+}
+
+Json DailyPolicyBody(int daily_count, const std::string& consistency) {
+  Json props = {{"schedule", {{"frequency", "Daily"}, {"times", {"02:00"}}}},
+                {"retention", {{"daily", {{"count", daily_count}}}}}};
+  if (!consistency.empty()) props["consistency"] = consistency;
+  return {{"properties", props}};
+}
+
+Json ProtectedItemBody(const std::string& vm_id, const std::string& policy_id) {
+  return {{"properties", {{"sourceResourceId", vm_id}, {"policyId", policy_id}}}};
+}
+
+// ------------------------------------------------------------------------------------------
+// DaemonTest
+
+::testing::AssertionResult OperationSucceeded(const Json& op) {
+  std::string status = op.is_object() ? op.value("status", "") : "";
+  if (status == "Succeeded") return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "operation status '" << status << "', not 'Succeeded'; operation: " << op.dump();
+}
+
+std::unique_ptr<Daemon> DaemonTest::suite_;
+std::string DaemonTest::suite_group_;
+::testing::AssertionResult DaemonTest::suite_started_ = ::testing::AssertionFailure()
+                                                        << "StartSuiteDaemon was not called";
+bool DaemonTest::suite_mode_ = false;
+
+std::unique_ptr<Daemon> DaemonTest::MakeDaemon(const DaemonOptions& options) {
+  auto d = std::make_unique<Daemon>(options.region_);
+  d->set_extra_args(options.flags_);
+  if (!options.cli_config_.empty()) d->set_cli_config(options.cli_config_);
+  return d;
+}
+
+void DaemonTest::StartSuiteDaemon(const DaemonOptions& options) {
+  suite_mode_ = true;
+  suite_group_ = options.group_;
+  if (!SkipReason().empty()) return;  // SetUp skips every test
+  suite_ = MakeDaemon(options);
+  suite_started_ = suite_->Start();
+  if (!suite_started_) std::fprintf(stderr, "%s\n", suite_started_.message());
+}
+
+void DaemonTest::StopSuiteDaemon() {
+  suite_.reset();  // ~Daemon cleans up
+  suite_group_.clear();
+  suite_started_ = ::testing::AssertionFailure() << "StartSuiteDaemon was not called";
+  suite_mode_ = false;
+}
+
+::testing::AssertionResult DaemonTest::StartDaemon(const DaemonOptions& options) {
+  own_ = MakeDaemon(options);
+  d_ = own_.get();
+  group_ = options.group_;
+  auto started = own_->Start();
+  if (!started) return started;
+  return PutGroup(/*may_exist=*/false);
+}
+
+::testing::AssertionResult DaemonTest::PutGroup(bool may_exist) const {
+  if (group_.empty()) return ::testing::AssertionSuccess();
+  HttpResponse r = d().Put(d().GroupPath(group_), {{"location", d().region()}});
+  if (r.status == 201 || (may_exist && r.status == 200)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "PUT resource group " << group_ << ": " << r.Describe();
+}
+
+void DaemonTest::SetUp() {
+  std::string why = SkipReason();
+  if (!why.empty()) GTEST_SKIP() << why;
+  if (per_test_) {
+    ASSERT_TRUE(StartDaemon(*per_test_));
+  } else if (suite_mode_) {
+    ASSERT_TRUE(suite_ && suite_->running())
+        << "stratusd did not start: " << suite_started_.message();
+    d_ = suite_.get();
+    group_ = suite_group_;
+    ASSERT_TRUE(PutGroup(/*may_exist=*/true));
+  }
+}
+
+void DaemonTest::TearDown() {
+  if (own_) own_->Cleanup();
+}
+
+void DaemonTest::CreateVm(const std::string& name, const Json& body, TestVm* vm, Seconds timeout) {
+  vm->path = d().VmPath(group_, name);
+  HttpResponse put = d().Put(vm->path, body);
+  ASSERT_EQ(put.status, 201) << put.Describe();
+  vm->id = put.json.value("id", "");
+  vm->domain = DomainName(put.json["properties"].value("vmId", ""));
+  ASSERT_FALSE(vm->id.empty()) << put.Describe();
+  ASSERT_SUCCEEDED(d().WaitFor(put, timeout));
+}
+
+void DaemonTest::GetVm(const std::string& name, TestVm* vm) {
+  vm->path = d().VmPath(group_, name);
+  HttpResponse g = d().Get(vm->path);
+  ASSERT_EQ(g.status, 200) << g.Describe();
+  vm->id = g.json.value("id", "");
+  vm->domain = DomainName(g.json["properties"].value("vmId", ""));
+}
+
+void DaemonTest::WaitGuestDisk(const TestVm& vm, const std::string& serial, std::string* device,
+                               const std::string& ready, int boots) {
+  ASSERT_TRUE(d().WaitForConsole(vm.path, ready, Seconds(120), boots));
+  ASSERT_TRUE(Daemon::WaitGuestDisk(vm.domain, serial, true, Seconds(60), device));
+}
+
+std::string DaemonTest::Guest(const std::string& domain, const std::string& cmd, Seconds timeout) {
+  GuestExec r = Daemon::AgentExecWhenReady(domain, cmd, timeout);
+  EXPECT_TRUE(r.ok && r.exit_code == 0) << cmd << ": " << r.Describe();
+  return r.out;
+}
+
+Json DaemonTest::ActAndWait(const std::string& method, const std::string& path, const Json& body,
+                            Seconds timeout) {
+  HttpResponse r = d().Act(method, path, body);
+  if (r.status != 202) {
+    ADD_FAILURE() << method << " " << path << ": " << r.Describe();
+    return Json::object();
+  }
+  return d().WaitFor(r, timeout);
+}
+
+Json DaemonTest::FinishJob(const HttpResponse& accepted, Seconds timeout) {
+  EXPECT_EQ(accepted.status, 202) << accepted.Describe();
+  if (accepted.status != 202) return Json::object();
+  Json op = d().WaitFor(accepted, timeout);
+  HttpResponse j = d().Get(accepted.json.value("id", ""));
+  EXPECT_EQ(j.status, 200) << j.Describe();
+  Json out = j.json.is_object() ? j.json : Json::object();
+  out["operation"] = op;
+  return out;
+}
+
+Json DaemonTest::WaitJobEnd(const std::string& job_path, Seconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  Json last;
+  while (Clock::now() < deadline) {
+    HttpResponse r = d().Get(job_path);
+    if (r.status == 200 && r.json.is_object()) {
+      last = r.json;
+      std::string s = last["properties"].value("status", "");
+      if (s != "Queued" && s != "InProgress") return last;
+    }
+    std::this_thread::sleep_for(milliseconds(250));
+  }
+  ADD_FAILURE() << "job " << job_path << " still running after " << timeout.count()
+                << " s: " << last.dump();
+  return last;
+}
+
+std::vector<Json> DaemonTest::RecoveryPoints(const std::string& item_path) {
+  HttpResponse pts = d().Get(item_path + "/recoveryPoints");
+  EXPECT_EQ(pts.status, 200) << pts.Describe();
+  std::vector<Json> out;
+  if (pts.json.is_object())
+    for (auto& p : pts.json["value"]) out.push_back(p);
+  std::sort(out.begin(), out.end(), [](const Json& a, const Json& b) {
+    return a["properties"].value("recoveryPointTime", "") >
+           b["properties"].value("recoveryPointTime", "");
+  });
+  return out;
+}
+
 }  // namespace stratus::e2e

@@ -18,9 +18,6 @@ constexpr const char* kRg = "rg-life";
 constexpr const char* kVm = "web1";
 constexpr const char* kComputerName = "lifehost1";
 
-#define ASSERT_SUCCEEDED(op) \
-  ASSERT_EQ((op).value("status", ""), "Succeeded") << "operation: " << (op).dump()
-
 class VmLifecycleTest : public ::testing::Test {
  protected:
   void SetUp() override {
