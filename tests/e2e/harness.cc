@@ -1091,7 +1091,7 @@ Json DaemonTest::ActAndWait(const std::string& method, const std::string& path, 
                             Seconds timeout) {
   HttpResponse r = d().Act(method, path, body);
   if (r.status != 202) {
-    ADD_FAILURE() << method << " " << path << ": " << r.Describe();
+    ADD_FAILURE() << method << " " << path << " did not answer 202: " << r.Describe();
     return Json::object();
   }
   return d().WaitFor(r, timeout);
