@@ -26,76 +26,53 @@ std::set<std::string> FilesBelow(const std::string& dir, const std::string& sub)
   return out;
 }
 
-class BackupCopyTest : public ::testing::Test {
+class BackupCopyTest : public DaemonTest {
  protected:
+  BackupCopyTest() : DaemonTest(DaemonOptions("regionCp").Group(kRg)) {}
   void SetUp() override {
-    std::string why = SkipReason();
-    if (!why.empty()) GTEST_SKIP() << why;
-    d_ = std::make_unique<Daemon>("regionCp");
-    ASSERT_TRUE(d_->Start());
-    copy_dir_ = d_->root() + "/disk2/v1";
-    ASSERT_TRUE(MakeDirs(d_->root() + "/disk2", 0700).ok());
-    ASSERT_EQ(d_->Put(d_->GroupPath(kRg), {{"location", d_->region()}}).status, 201);
+    DaemonTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    copy_dir_ = d().root() + "/disk2/v1";  // in the test root: Cleanup removes it
+    ASSERT_TRUE(MakeDirs(d().root() + "/disk2", 0700).ok());
   }
-  void TearDown() override {
-    if (d_) d_->Cleanup();  // removes its root, the copy with it
-  }
-  std::string VaultPath(const std::string& v) const {
-    return d_->ResourcePath(kRg, "Stratus.RecoveryServices", "vaults", v);
-  }
-  std::unique_ptr<Daemon> d_;
   std::string copy_dir_;
 };
 
 TEST_F(BackupCopyTest, BackupIsCopiedToTheSecondVault) {
-  Daemon& d = *d_;
+  Daemon& d = this->d();
   // ---- bad locations: 400 naming the field, nothing created
   for (const std::string& bad : {std::string("relative/dir"), d.data_dir() + "/vaults/x",
                                  d.root() + "/no-such-disk/v1", d.root() + "/disk2/../disk2/v1"}) {
-    auto r = d.Put(VaultPath("v1"), {{"location", d.region()},
-                                     {"properties",
-                                      {{"redundancy", "Copy"}, {"copyLocation", bad}}}});
+    auto r =
+        d.Put(VaultPath("v1"), {{"location", d.region()},
+                                {"properties", {{"redundancy", "Copy"}, {"copyLocation", bad}}}});
     EXPECT_EQ(r.status, 400) << bad << ": " << r.Describe();
     EXPECT_NE(r.body.find("copyLocation"), std::string::npos) << r.body;
   }
-  EXPECT_EQ(d.Put(VaultPath("v1"), {{"location", d.region()},
-                                    {"properties", {{"redundancy", "Geo"}}}})
-                .status,
-            400);
+  EXPECT_EQ(
+      d.Put(VaultPath("v1"), {{"location", d.region()}, {"properties", {{"redundancy", "Geo"}}}})
+          .status,
+      400);
   EXPECT_EQ(d.Get(VaultPath("v1")).status, 404) << "a refused vault must not exist";
 
-  auto v = d.Put(VaultPath("v1"), {{"location", d.region()},
-                                   {"properties",
-                                    {{"redundancy", "Copy"}, {"copyLocation", copy_dir_}}}});
+  auto v = d.Put(VaultPath("v1"),
+                 {{"location", d.region()},
+                  {"properties", {{"redundancy", "Copy"}, {"copyLocation", copy_dir_}}}});
   ASSERT_EQ(v.status, 201) << v.Describe();
   EXPECT_EQ(v.json["properties"].value("redundancy", ""), "Copy");
 
   // ---- a running VM, protected, backed up
-  const std::string vm_path = d.VmPath(kRg, "src");
-  auto put = d.Put(vm_path, {{"location", d.region()},
-                             {"properties",
-                              {{"hardwareProfile", {{"vmSize", "Standard_S1"}}},
-                               {"storageProfile",
-                                {{"imageReference", {{"id", "tiny"}}},
-                                 {"osDisk", {{"name", "src-os"}, {"diskSizeGB", 1}}}}},
-                               {"osProfile", {{"computerName", "src"}}}}}});
-  ASSERT_EQ(put.status, 201) << put.Describe();
-  ASSERT_EQ(d.WaitFor(put, Seconds(180)).value("status", ""), "Succeeded");
-  auto pol = d.Put(VaultPath("v1") + "/backupPolicies/daily",
-                   {{"properties",
-                     {{"schedule", {{"frequency", "Daily"}, {"times", {"02:00"}}}},
-                      {"retention", {{"daily", {{"count", 7}}}}}}}});
+  TestVm vm;
+  ASSERT_NO_FATAL_FAILURE(CreateVm("src", TinyVm().ComputerName("src").OsDisk("src-os", 1), &vm));
+  auto pol = d.Put(VaultPath("v1") + "/backupPolicies/daily", DailyPolicyBody());
   ASSERT_EQ(pol.status, 201) << pol.Describe();
   const std::string item_path = VaultPath("v1") + "/protectedItems/src";
-  auto item = d.Put(item_path, {{"properties",
-                                 {{"sourceResourceId", put.json.value("id", "")},
-                                  {"policyId", pol.json.value("id", "")}}}});
+  auto item = d.Put(item_path, ProtectedItemBody(vm.id, pol.json.value("id", "")));
   ASSERT_EQ(item.status, 201) << item.Describe();
   auto b = d.Post(item_path + "/backup");
   ASSERT_EQ(b.status, 202) << b.Describe();
-  d.WaitFor(b, Seconds(300));
-  auto job = d.Get(b.json.value("id", ""));
-  ASSERT_EQ(job.json["properties"].value("status", ""), "Completed") << job.body;
+  Json job = FinishJob(b);
+  ASSERT_EQ(job["properties"].value("status", ""), "Completed") << job.dump();
 
   // ---- the Copy job that follows
   Json status;
@@ -134,11 +111,11 @@ TEST_F(BackupCopyTest, BackupIsCopiedToTheSecondVault) {
   }
   auto now = d.Post(VaultPath("v1") + "/copy");
   ASSERT_EQ(now.status, 202) << now.Describe();
-  EXPECT_EQ(d.WaitFor(now, Seconds(120)).value("status", ""), "Succeeded");
+  EXPECT_SUCCEEDED(d.WaitFor(now, Seconds(120)));
 
   // ---- back to Local: copying stops, the copy's files stay
-  auto local = d.Put(VaultPath("v1"), {{"location", d.region()},
-                                       {"properties", {{"redundancy", "Local"}}}});
+  auto local =
+      d.Put(VaultPath("v1"), {{"location", d.region()}, {"properties", {{"redundancy", "Local"}}}});
   ASSERT_EQ(local.status, 200) << local.Describe();
   EXPECT_FALSE(local.json["properties"].contains("copyStatus")) << local.body;
   EXPECT_TRUE(PathExists(copy_dir_ + "/vault.json"));

@@ -27,9 +27,6 @@ constexpr uint64_t kGiB = uint64_t{1} << 30;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-#define ASSERT_SUCCEEDED(op) \
-  ASSERT_EQ((op).value("status", ""), "Succeeded") << "operation: " << (op).dump()
-
 // An HTTP server on 127.0.0.1 (any free port) that records the bodies POSTed to /hook. Stopped
 // and joined by the destructor, so a failing test does not leave it running.
 class WebhookServer {
@@ -112,7 +109,8 @@ bool DomainHasJob(const std::string& dom, std::string* text) {
   auto pos = out.find("Job type:");
   if (pos == std::string::npos) return false;
   auto end = out.find('\n', pos);
-  std::string type = out.substr(pos + 9, end == std::string::npos ? std::string::npos : end - pos - 9);
+  std::string type =
+      out.substr(pos + 9, end == std::string::npos ? std::string::npos : end - pos - 9);
   return type.find("None") == std::string::npos;
 }
 
@@ -124,59 +122,34 @@ bool DomainHasBackupJob(const std::string& dom, std::string* text) {
   return rc == 0;
 }
 
-class BackupFaultTest : public ::testing::Test {
+class BackupFaultTest : public DaemonTest {
  protected:
+  BackupFaultTest() : DaemonTest(DaemonOptions("regionBkF").Group(kRg)) {}
   void SetUp() override {
-    std::string why = SkipReason();
-    if (!why.empty()) GTEST_SKIP() << why;
     t0_ = Clock::now();
-    d_ = std::make_unique<Daemon>("regionBkF");
-    ASSERT_TRUE(d_->Start());
-    ASSERT_EQ(d_->Put(d_->GroupPath(kRg), {{"location", d_->region()}}).status, 201);
+    DaemonTest::SetUp();
   }
   void TearDown() override {
-    if (d_) d_->Cleanup();
-    if (d_)
+    DaemonTest::TearDown();
+    if (!IsSkipped())
       std::fprintf(stderr, "[e2e] %s took %.1f s\n",
                    ::testing::UnitTest::GetInstance()->current_test_info()->name(),
                    std::chrono::duration<double>(Clock::now() - t0_).count());
   }
 
-  std::string VaultPath(const std::string& v) const {
-    return d_->ResourcePath(kRg, "Stratus.RecoveryServices", "vaults", v);
-  }
-  std::string OpPath(const std::string& op_id) const {
-    return d_->SubPath() + "/providers/Stratus.Resources/operations/" + op_id;
-  }
-
-  // A VM of the tiny image with a 1 GiB OS disk and a 2 GiB data disk at LUN 0. Returns its id;
-  // `dom` gets its libvirt domain.
-  std::string CreateVm(const std::string& name, std::string* dom) {
-    auto put = d_->Put(d_->VmPath(kRg, name),
-                       {{"location", d_->region()},
-                        {"properties",
-                         {{"hardwareProfile", {{"vmSize", "Standard_S1"}}},
-                          {"storageProfile",
-                           {{"imageReference", {{"id", "tiny"}}},
-                            {"osDisk", {{"name", name + "-os"}, {"diskSizeGB", 1}}},
-                            {"dataDisks",
-                             {{{"lun", 0}, {"name", name + "-data"}, {"createOption", "Empty"},
-                               {"diskSizeGB", 2}}}}}},
-                          {"osProfile", {{"computerName", name}}}}}});
-    EXPECT_EQ(put.status, 201) << put.Describe();
-    if (put.status != 201) return "";
-    Json op = d_->WaitFor(put, Seconds(180));
-    EXPECT_EQ(op.value("status", ""), "Succeeded") << op.dump();
-    *dom = DomainName(put.json["properties"].value("vmId", ""));
-    return put.json.value("id", "");
+  // A VM of the tiny image with a 1 GiB OS disk and a 2 GiB data disk at LUN 0.
+  void CreateDataVm(const std::string& name, TestVm* vm) {
+    CreateVm(name,
+             TinyVm().ComputerName(name).OsDisk(name + "-os", 1).DataDisk(0, name + "-data", 2),
+             vm);
   }
 
   // The qcow2 file of the VM's 2 GiB data disk (the only 2 GiB image of the data dir), or "".
   std::string DataDiskFile() const {
     std::vector<std::string> found;
-    for (auto& f : Qcow2FilesIn(d_->data_dir() + "/disks"))
+    for (auto& f : Qcow2FilesIn(d().data_dir() + "/disks"))
       if (VirtualSize(f) == 2 * kGiB) found.push_back(f);
-    EXPECT_EQ(found.size(), 1u) << "2 GiB images under " << d_->data_dir() << "/disks";
+    EXPECT_EQ(found.size(), 1u) << "2 GiB images under " << d().data_dir() << "/disks";
     return found.size() == 1 ? found[0] : "";
   }
 
@@ -184,93 +157,36 @@ class BackupFaultTest : public ::testing::Test {
   // Returns the item's path.
   std::string Protect(const std::string& vault, const Json& vault_props, const std::string& vm_rid,
                       const std::string& consistency) {
-    Json body = {{"location", d_->region()}};
+    Json body = {{"location", d().region()}};
     if (!vault_props.empty()) body["properties"] = vault_props;
-    auto v = d_->Put(VaultPath(vault), body);
+    auto v = d().Put(VaultPath(vault), body);
     EXPECT_EQ(v.status, 201) << v.Describe();
-    auto pol = d_->Put(VaultPath(vault) + "/backupPolicies/daily",
-                       {{"properties",
-                         {{"schedule", {{"frequency", "Daily"}, {"times", {"02:00"}}}},
-                          {"retention", {{"daily", {{"count", 30}}}}},
-                          {"consistency", consistency}}}});
+    auto pol =
+        d().Put(VaultPath(vault) + "/backupPolicies/daily", DailyPolicyBody(30, consistency));
     EXPECT_EQ(pol.status, 201) << pol.Describe();
     const std::string item_path = VaultPath(vault) + "/protectedItems/" + vault + "-item";
-    auto item = d_->Put(item_path, {{"properties",
-                                     {{"sourceResourceId", vm_rid},
-                                      {"policyId", pol.json.value("id", "")}}}});
+    auto item = d().Put(item_path, ProtectedItemBody(vm_rid, pol.json.value("id", "")));
     EXPECT_EQ(item.status, 201) << item.Describe();
     return item_path;
-  }
-
-  // The job a 202 of "backup now"/"restore" started, after its operation ended; the operation
-  // is in ["operation"].
-  Json FinishJob(const HttpResponse& accepted, Seconds timeout = Seconds(300)) {
-    EXPECT_EQ(accepted.status, 202) << accepted.Describe();
-    if (accepted.status != 202) return Json::object();
-    Json op = d_->WaitFor(accepted, timeout);
-    auto j = d_->Get(accepted.json.value("id", ""));
-    EXPECT_EQ(j.status, 200) << j.Describe();
-    Json out = j.json.is_object() ? j.json : Json::object();
-    out["operation"] = op;
-    return out;
-  }
-
-  // Polls a job until its status is not Queued/InProgress.
-  Json WaitJobEnd(const std::string& job_path, Seconds timeout) {
-    auto deadline = Clock::now() + timeout;
-    Json last;
-    while (Clock::now() < deadline) {
-      auto r = d_->Get(job_path);
-      if (r.status == 200 && r.json.is_object()) {
-        last = r.json;
-        std::string s = last["properties"].value("status", "");
-        if (s != "Queued" && s != "InProgress") return last;
-      }
-      std::this_thread::sleep_for(milliseconds(250));
-    }
-    ADD_FAILURE() << "job " << job_path << " still running after " << timeout.count()
-                  << " s: " << last.dump();
-    return last;
-  }
-
-  // The item's recovery points, newest first (by recoveryPointTime).
-  std::vector<Json> Points(const std::string& item_path) {
-    auto pts = d_->Get(item_path + "/recoveryPoints");
-    EXPECT_EQ(pts.status, 200) << pts.Describe();
-    std::vector<Json> out;
-    if (pts.json.is_object())
-      for (auto& p : pts.json["value"]) out.push_back(p);
-    std::sort(out.begin(), out.end(), [](const Json& a, const Json& b) {
-      return a["properties"].value("recoveryPointTime", "") >
-             b["properties"].value("recoveryPointTime", "");
-    });
-    return out;
   }
 
   // Restores `point_path` as managed disks named `prefix`-<disk>; checks the job completed and
   // the disks exist. Returns the qcow2 files the restore added to the data dir.
   std::vector<std::string> RestoreDisks(const std::string& point_path, const std::string& prefix) {
-    auto before = Qcow2FilesIn(d_->data_dir() + "/disks");
-    Json r = FinishJob(d_->Post(point_path + "/restore",
+    auto before = Qcow2FilesIn(d().data_dir() + "/disks");
+    Json r = FinishJob(d().Post(point_path + "/restore",
                                 {{"restoreType", "RestoreDisks"}, {"diskNamePrefix", prefix}}));
     EXPECT_EQ(r["properties"].value("status", ""), "Completed") << r.dump();
     Json disks = r["properties"]["result"].value("disks", Json::object());
     EXPECT_EQ(disks.size(), 2u) << r.dump();
     for (auto& [name, id] : disks.items()) {
-      auto g = d_->Get(id.get<std::string>());
+      auto g = d().Get(id.get<std::string>());
       EXPECT_EQ(g.status, 200) << "restored disk " << name << ": " << g.Describe();
     }
     std::vector<std::string> added;
-    for (auto& f : Qcow2FilesIn(d_->data_dir() + "/disks"))
+    for (auto& f : Qcow2FilesIn(d().data_dir() + "/disks"))
       if (std::find(before.begin(), before.end(), f) == before.end()) added.push_back(f);
     return added;
-  }
-
-  // Runs a command in the guest; fails the test if it does not exit 0.
-  std::string Guest(const std::string& dom, const std::string& cmd, Seconds timeout = Seconds(180)) {
-    auto r = Daemon::AgentExecWhenReady(dom, cmd, timeout);
-    EXPECT_TRUE(r.ok && r.exit_code == 0) << cmd << ": " << r.Describe();
-    return r.out;
   }
 
   // Checks that `restored` (a restored 2 GiB image) holds the same data as `source`.
@@ -281,27 +197,24 @@ class BackupFaultTest : public ::testing::Test {
                      << out;
   }
 
-  std::unique_ptr<Daemon> d_;
   Clock::time_point t0_;
 };
 
 // ---------------------------------------------------------------------------------------------
 
 TEST_F(BackupFaultTest, DiskFileVanishedFailsJobAndAlerts) {
-  Daemon& d = *d_;
+  Daemon& d = this->d();
   WebhookServer hook;
   ASSERT_GT(hook.port(), 0) << "cannot bind the webhook server on 127.0.0.1";
 
-  std::string dom;
-  const std::string vm_rid = CreateVm("gone", &dom);
-  ASSERT_FALSE(vm_rid.empty());
-  const std::string vm_path = d.VmPath(kRg, "gone");
+  TestVm vm;
+  ASSERT_NO_FATAL_FAILURE(CreateDataVm("gone", &vm));
   // Stopped, so that no QEMU holds the files open.
-  ASSERT_SUCCEEDED(d.WaitFor(d.Act("POST", vm_path + "/powerOff"), Seconds(120)));
-  ASSERT_EQ(Daemon::DomainState(dom), "shut off");
+  ASSERT_SUCCEEDED(ActAndWait("POST", vm.path + "/powerOff", Json::object(), Seconds(120)));
+  ASSERT_EQ(Daemon::DomainState(vm.domain), "shut off");
 
   const std::string item_path =
-      Protect("vgone", {{"alerts", {{"webhooks", {hook.url()}}}}}, vm_rid, "CrashConsistent");
+      Protect("vgone", {{"alerts", {{"webhooks", {hook.url()}}}}}, vm.id, "CrashConsistent");
   ASSERT_FALSE(HasFailure());
   {
     auto v = d.Get(VaultPath("vgone"));
@@ -328,7 +241,7 @@ TEST_F(BackupFaultTest, DiskFileVanishedFailsJobAndAlerts) {
   ASSERT_EQ(item.status, 200) << item.Describe();
   EXPECT_EQ(item.json["properties"].value("lastBackupStatus", ""), "Failed") << item.body;
   EXPECT_EQ(item.json["properties"].value("recoveryPointCount", -1), 0) << item.body;
-  EXPECT_TRUE(Points(item_path).empty()) << "a failed backup leaves no recovery point";
+  EXPECT_TRUE(RecoveryPoints(item_path).empty()) << "a failed backup leaves no recovery point";
 
   // The webhook got exactly one POST naming the job and its error.
   auto bodies = hook.WaitFor(1, Seconds(15));
@@ -350,21 +263,18 @@ TEST_F(BackupFaultTest, DiskFileVanishedFailsJobAndAlerts) {
 // ---------------------------------------------------------------------------------------------
 
 TEST_F(BackupFaultTest, Kill9MidBackupThenRecover) {
-  Daemon& d = *d_;
-  std::string dom;
-  const std::string vm_rid = CreateVm("k9", &dom);
-  ASSERT_FALSE(vm_rid.empty());
-  const std::string vm_path = d.VmPath(kRg, "k9");
-  ASSERT_TRUE(d.WaitForConsole(vm_path, "STRATUS-GUEST-READY", Seconds(120)));
+  Daemon& d = this->d();
+  TestVm vm;
+  ASSERT_NO_FATAL_FAILURE(CreateDataVm("k9", &vm));
   std::string dev;
-  ASSERT_TRUE(Daemon::WaitGuestDisk(dom, "lun0", true, Seconds(60), &dev));
-  Guest(dom, "set -e; dd if=/dev/urandom of=/dev/" + dev +
-                 " bs=1M count=300 conv=fsync 2>/dev/null; sync");
+  ASSERT_NO_FATAL_FAILURE(WaitGuestDisk(vm, "lun0", &dev));
+  Guest(vm.domain, "set -e; dd if=/dev/urandom of=/dev/" + dev +
+                       " bs=1M count=300 conv=fsync 2>/dev/null; sync");
   ASSERT_FALSE(HasFailure());
   const std::string data_file = DataDiskFile();
   ASSERT_FALSE(data_file.empty());
 
-  const std::string item_path = Protect("vk9", Json::object(), vm_rid, "FileSystemConsistent");
+  const std::string item_path = Protect("vk9", Json::object(), vm.id, "FileSystemConsistent");
   ASSERT_FALSE(HasFailure());
 
   // Backup now; kill -9 the daemon while the job reads.
@@ -383,7 +293,8 @@ TEST_F(BackupFaultTest, Kill9MidBackupThenRecover) {
         std::string s = seen["properties"].value("status", "");
         ASSERT_TRUE(s == "Queued" || s == "InProgress")
             << "the backup ended before it could be interrupted: " << seen.dump();
-        if (s == "InProgress" && seen["properties"]["progress"].value("bytesDone", uint64_t{0}) > 0) {
+        if (s == "InProgress" &&
+            seen["properties"]["progress"].value("bytesDone", uint64_t{0}) > 0) {
           reading = true;
           break;
         }
@@ -397,8 +308,8 @@ TEST_F(BackupFaultTest, Kill9MidBackupThenRecover) {
                seen["properties"]["progress"].dump().c_str());
   {
     std::string info;
-    bool job_active = DomainHasBackupJob(dom, &info);
-    std::fprintf(stderr, "[e2e] after kill -9: libvirt backup job on %s: %s\n", dom.c_str(),
+    bool job_active = DomainHasBackupJob(vm.domain, &info);
+    std::fprintf(stderr, "[e2e] after kill -9: libvirt backup job on %s: %s\n", vm.domain.c_str(),
                  job_active ? "yes" : "no");
   }
 
@@ -409,7 +320,7 @@ TEST_F(BackupFaultTest, Kill9MidBackupThenRecover) {
   EXPECT_NE(Lower(job["properties"]["error"].value("message", "")).find("interrupted"),
             std::string::npos)
       << job.dump();
-  EXPECT_TRUE(Points(item_path).empty()) << "the interrupted backup must leave no point";
+  EXPECT_TRUE(RecoveryPoints(item_path).empty()) << "the interrupted backup must leave no point";
   std::fprintf(stderr, "[e2e] item lastBackupStatus after the interrupted job: %s\n",
                d.Get(item_path).json["properties"].value("lastBackupStatus", "?").c_str());
 
@@ -418,7 +329,7 @@ TEST_F(BackupFaultTest, Kill9MidBackupThenRecover) {
     auto ver = d.Post(VaultPath("vk9") + "/verify");
     ASSERT_EQ(ver.status, 202) << ver.Describe();
     Json op = d.WaitFor(ver);
-    EXPECT_EQ(op.value("status", ""), "Succeeded") << op.dump();
+    EXPECT_SUCCEEDED(op);
     EXPECT_TRUE(op["properties"].value("problems", Json::array()).empty()) << op.dump();
   }
 
@@ -426,7 +337,7 @@ TEST_F(BackupFaultTest, Kill9MidBackupThenRecover) {
   Json next = FinishJob(d.Post(item_path + "/backup"));
   {
     std::string info;
-    DomainHasBackupJob(dom, &info);
+    DomainHasBackupJob(vm.domain, &info);
     ASSERT_EQ(next["properties"].value("status", ""), "Completed")
         << next.dump() << "\nvirsh backup-dumpxml: " << info;
   }
@@ -434,7 +345,7 @@ TEST_F(BackupFaultTest, Kill9MidBackupThenRecover) {
   EXPECT_TRUE(type == "Full" || type == "FullDedup" || type == "Incremental") << next.dump();
   const std::string point_path = next["properties"].value("recoveryPointId", "");
   ASSERT_FALSE(point_path.empty()) << next.dump();
-  EXPECT_EQ(Points(item_path).size(), 1u);
+  EXPECT_EQ(RecoveryPoints(item_path).size(), 1u);
 
   auto added = RestoreDisks(point_path, "k9r");
   for (auto& f : added)
@@ -443,9 +354,10 @@ TEST_F(BackupFaultTest, Kill9MidBackupThenRecover) {
   // Nothing of the killed job is left: no qemu-nbd, no libvirt job on the domain.
   EXPECT_TRUE(QemuNbdProcesses(d.root()).empty()) << Json(QemuNbdProcesses(d.root())).dump();
   std::string jobinfo, backupxml;
-  EXPECT_FALSE(DomainHasJob(dom, &jobinfo)) << "virsh domjobinfo " << dom << ": " << jobinfo;
-  EXPECT_FALSE(DomainHasBackupJob(dom, &backupxml))
-      << "virsh backup-dumpxml " << dom << ": " << backupxml;
+  EXPECT_FALSE(DomainHasJob(vm.domain, &jobinfo))
+      << "virsh domjobinfo " << vm.domain << ": " << jobinfo;
+  EXPECT_FALSE(DomainHasBackupJob(vm.domain, &backupxml))
+      << "virsh backup-dumpxml " << vm.domain << ": " << backupxml;
   EXPECT_TRUE(FilesUnder(d.data_dir() + "/scratch").empty())
       << Json(FilesUnder(d.data_dir() + "/scratch")).dump();
 }
@@ -453,15 +365,12 @@ TEST_F(BackupFaultTest, Kill9MidBackupThenRecover) {
 // ---------------------------------------------------------------------------------------------
 
 TEST_F(BackupFaultTest, Kill9MidGcThenRecover) {
-  Daemon& d = *d_;
-  std::string dom;
-  const std::string vm_rid = CreateVm("gc", &dom);
-  ASSERT_FALSE(vm_rid.empty());
-  const std::string vm_path = d.VmPath(kRg, "gc");
-  ASSERT_TRUE(d.WaitForConsole(vm_path, "STRATUS-GUEST-READY", Seconds(120)));
+  Daemon& d = this->d();
+  TestVm vm;
+  ASSERT_NO_FATAL_FAILURE(CreateDataVm("gc", &vm));
   std::string dev;
-  ASSERT_TRUE(Daemon::WaitGuestDisk(dom, "lun0", true, Seconds(60), &dev));
-  const std::string item_path = Protect("vgc", Json::object(), vm_rid, "FileSystemConsistent");
+  ASSERT_NO_FATAL_FAILURE(WaitGuestDisk(vm, "lun0", &dev));
+  const std::string item_path = Protect("vgc", Json::object(), vm.id, "FileSystemConsistent");
   ASSERT_FALSE(HasFailure());
   const std::string data_file = DataDiskFile();
   ASSERT_FALSE(data_file.empty());
@@ -470,26 +379,21 @@ TEST_F(BackupFaultTest, Kill9MidGcThenRecover) {
   // older points hold many chunks nobody else references.
   std::vector<std::string> point_paths;
   for (int i = 0; i < 3; ++i) {
-    Guest(dom, "set -e; dd if=/dev/urandom of=/dev/" + dev +
-                   " bs=1M count=128 conv=fsync 2>/dev/null; sync");
+    Guest(vm.domain, "set -e; dd if=/dev/urandom of=/dev/" + dev +
+                         " bs=1M count=128 conv=fsync 2>/dev/null; sync");
     Json j = FinishJob(d.Post(item_path + "/backup"));
     ASSERT_EQ(j["properties"].value("status", ""), "Completed") << j.dump();
     point_paths.push_back(j["properties"].value("recoveryPointId", ""));
   }
-  ASSERT_EQ(Points(item_path).size(), 3u);
+  ASSERT_EQ(RecoveryPoints(item_path).size(), 3u);
   for (int i = 0; i < 2; ++i) {
     auto del = d.Act("DELETE", point_paths[i]);
     ASSERT_EQ(del.status, 200) << del.Describe();
     EXPECT_EQ(d.Get(point_paths[i]).status, 404);
   }
-  ASSERT_EQ(Points(item_path).size(), 1u);
+  ASSERT_EQ(RecoveryPoints(item_path).size(), 1u);
 
-  auto chunk_files = [&] {
-    size_t n = 0;
-    for (auto& f : FilesUnder(d.data_dir() + "/vaults"))
-      if (f.find("/chunks/") != std::string::npos) ++n;
-    return n;
-  };
+  auto chunk_files = [&] { return VaultChunkFiles(d.data_dir()).size(); };
   const size_t chunks_before = chunk_files();
 
   auto gc = d.Post(VaultPath("vgc") + "/gc");
@@ -509,16 +413,14 @@ TEST_F(BackupFaultTest, Kill9MidGcThenRecover) {
     auto ver = d.Post(VaultPath("vgc") + "/verify");
     ASSERT_EQ(ver.status, 202) << when << ": " << ver.Describe();
     Json op = d.WaitFor(ver);
-    EXPECT_EQ(op.value("status", ""), "Succeeded") << when << ": " << op.dump();
-    EXPECT_TRUE(op["properties"].value("problems", Json::array()).empty()) << when << ": "
-                                                                           << op.dump();
+    EXPECT_SUCCEEDED(op) << when;
+    EXPECT_TRUE(op["properties"].value("problems", Json::array()).empty())
+        << when << ": " << op.dump();
     EXPECT_GT(op["properties"].value("chunksChecked", 0), 0) << when << ": " << op.dump();
   };
   verify("after the kill during gc");
   {
-    auto again = d.Act("POST", VaultPath("vgc") + "/gc");
-    ASSERT_EQ(again.status, 202) << again.Describe();
-    Json op = d.WaitFor(again);
+    Json op = ActAndWait("POST", VaultPath("vgc") + "/gc");
     ASSERT_SUCCEEDED(op);
     // The deleted points' chunks are gone now (whatever the killed run managed).
     EXPECT_LT(chunk_files(), chunks_before) << op.dump();
@@ -532,7 +434,7 @@ TEST_F(BackupFaultTest, Kill9MidGcThenRecover) {
   }
   Json j = FinishJob(d.Post(item_path + "/backup"));
   ASSERT_EQ(j["properties"].value("status", ""), "Completed") << j.dump();
-  auto pts = Points(item_path);
+  auto pts = RecoveryPoints(item_path);
   ASSERT_EQ(pts.size(), 2u);
   EXPECT_EQ(Lower(pts[0].value("id", "")), Lower(j["properties"].value("recoveryPointId", "")));
   auto added = RestoreDisks(pts[0].value("id", ""), "gcnew");
@@ -544,13 +446,12 @@ TEST_F(BackupFaultTest, Kill9MidGcThenRecover) {
 // ---------------------------------------------------------------------------------------------
 
 TEST_F(BackupFaultTest, CustomerKeyLockedAfterRestartWrongKeyRefused) {
-  Daemon& d = *d_;
+  Daemon& d = this->d();
   const std::string kPass = "correct horse battery";
   const std::string kWrong = "incorrect horse battery";
-  std::string dom;
-  const std::string vm_rid = CreateVm("ck", &dom);
-  ASSERT_FALSE(vm_rid.empty());
-  ASSERT_SUCCEEDED(d.WaitFor(d.Act("POST", d.VmPath(kRg, "ck") + "/powerOff"), Seconds(120)));
+  TestVm vm;
+  ASSERT_NO_FATAL_FAILURE(CreateDataVm("ck", &vm));
+  ASSERT_SUCCEEDED(ActAndWait("POST", vm.path + "/powerOff", Json::object(), Seconds(120)));
 
   std::string seen;  // every response body of this test, searched for the passphrase at the end
   auto keep = [&](const HttpResponse& r) {
@@ -558,22 +459,17 @@ TEST_F(BackupFaultTest, CustomerKeyLockedAfterRestartWrongKeyRefused) {
     seen += "\n";
     return r;
   };
-  auto put = keep(d.Put(VaultPath("vck"),
-                        {{"location", d.region()},
-                         {"properties",
-                          {{"encryption", {{"keySource", "Customer"}, {"passphrase", kPass}}}}}}));
+  auto put = keep(d.Put(
+      VaultPath("vck"),
+      {{"location", d.region()},
+       {"properties", {{"encryption", {{"keySource", "Customer"}, {"passphrase", kPass}}}}}}));
   ASSERT_EQ(put.status, 201) << put.Describe();
   EXPECT_EQ(put.json["properties"]["encryption"].value("keySource", ""), "Customer") << put.body;
   EXPECT_EQ(put.json["properties"].value("state", ""), "Unlocked") << put.body;
-  auto pol = keep(d.Put(VaultPath("vck") + "/backupPolicies/daily",
-                        {{"properties",
-                          {{"schedule", {{"frequency", "Daily"}, {"times", {"02:00"}}}},
-                           {"retention", {{"daily", {{"count", 7}}}}}}}}));
+  auto pol = keep(d.Put(VaultPath("vck") + "/backupPolicies/daily", DailyPolicyBody()));
   ASSERT_EQ(pol.status, 201) << pol.Describe();
   const std::string item_path = VaultPath("vck") + "/protectedItems/ck";
-  auto item = keep(d.Put(item_path, {{"properties",
-                                      {{"sourceResourceId", vm_rid},
-                                       {"policyId", pol.json.value("id", "")}}}}));
+  auto item = keep(d.Put(item_path, ProtectedItemBody(vm.id, pol.json.value("id", ""))));
   ASSERT_EQ(item.status, 201) << item.Describe();
   Json first = FinishJob(keep(d.Post(item_path + "/backup")));
   ASSERT_EQ(first["properties"].value("status", ""), "Completed") << first.dump();
@@ -610,7 +506,7 @@ TEST_F(BackupFaultTest, CustomerKeyLockedAfterRestartWrongKeyRefused) {
   Json second = FinishJob(keep(d.Post(item_path + "/backup")));
   ASSERT_EQ(second["properties"].value("status", ""), "Completed") << second.dump();
   seen += second.dump();
-  EXPECT_EQ(Points(item_path).size(), 2u);
+  EXPECT_EQ(RecoveryPoints(item_path).size(), 2u);
 
   // The passphrase (right or wrong) is nowhere: not in any GET, not in the activity log.
   for (const std::string& path :
@@ -630,8 +526,8 @@ TEST_F(BackupFaultTest, CustomerKeyLockedAfterRestartWrongKeyRefused) {
       ++unlocks;
   EXPECT_GE(unlocks, 2u) << "both unlock attempts are writes and must be logged: " << log.body;
   for (const std::string& secret : {kPass, kWrong}) {
-    EXPECT_EQ(seen.find(secret), std::string::npos) << "the passphrase '" << secret
-                                                    << "' appears in an API response";
+    EXPECT_EQ(seen.find(secret), std::string::npos)
+        << "the passphrase '" << secret << "' appears in an API response";
     EXPECT_EQ(log.body.find(secret), std::string::npos)
         << "the passphrase '" << secret << "' appears in the activity log";
     EXPECT_EQ(ReadWholeFile(d.root() + "/stratusd.log").find(secret), std::string::npos)

@@ -3,12 +3,6 @@
 // pull-mode NBD: only changed blocks are read), one of them while another is running (queued),
 // one of the stopped VM (qcow2 bitmap); restore as a new VM that boots and holds the data byte for
 // byte; verify; a corrupted chunk is named by verify and refused by restore; bad input.
-#include <dirent.h>
-
-#include <filesystem>
-#include <fstream>
-#include <thread>
-
 #include "harness.h"
 
 namespace stratus::e2e {
@@ -16,67 +10,29 @@ namespace {
 
 constexpr const char* kRg = "rg-backup";
 
-#define ASSERT_SUCCEEDED(op) \
-  ASSERT_EQ((op).value("status", ""), "Succeeded") << "operation: " << (op).dump()
-
-class BackupTest : public ::testing::Test {
+class BackupTest : public DaemonTest {
  protected:
-  void SetUp() override {
-    std::string why = SkipReason();
-    if (!why.empty()) GTEST_SKIP() << why;
-    d_ = std::make_unique<Daemon>("regionBk");
-    ASSERT_TRUE(d_->Start());
-    ASSERT_EQ(d_->Put(d_->GroupPath(kRg), {{"location", d_->region()}}).status, 201);
+  BackupTest() : DaemonTest(DaemonOptions("regionBk").Group(kRg)) {}
+
+  // VM `name` (1 GiB OS disk, 1 GiB data disk at LUN 0), booted, with an ext4 file system on its
+  // data disk mounted at /mnt/d in the guest.
+  void CreateVmWithDataFs(const std::string& name, TestVm* vm) {
+    ASSERT_NO_FATAL_FAILURE(CreateVm(
+        name, TinyVm().ComputerName(name).OsDisk(name + "-os", 1).DataDisk(0, name + "-data"), vm));
+    std::string dev;
+    ASSERT_NO_FATAL_FAILURE(WaitGuestDisk(*vm, "lun0", &dev));
+    Guest(vm->domain, "set -e; mkfs.ext4 -q -F /dev/" + dev + "; mkdir -p /mnt/d; mount /dev/" +
+                          dev + " /mnt/d");
   }
-  void TearDown() override {
-    if (d_) d_->Cleanup();
-  }
-  std::string VaultPath(const std::string& v) const {
-    return d_->ResourcePath(kRg, "Stratus.RecoveryServices", "vaults", v);
-  }
-  // The job a 202 of "backup now"/"restore" started, after its operation ended.
-  Json FinishJob(const HttpResponse& accepted, Seconds timeout = Seconds(300)) {
-    EXPECT_EQ(accepted.status, 202) << accepted.Describe();
-    Json op = d_->WaitFor(accepted, timeout);
-    auto j = d_->Get(accepted.json.value("id", ""));
-    EXPECT_EQ(j.status, 200) << j.Describe();
-    Json out = j.json;
-    out["operation"] = op;
-    return out;
-  }
-  // Runs a command in the guest; fails the test if it does not exit 0.
-  std::string Guest(const std::string& dom, const std::string& cmd) {
-    auto r = Daemon::AgentExecWhenReady(dom, cmd, Seconds(120));
-    EXPECT_TRUE(r.ok && r.exit_code == 0) << cmd << ": " << r.Describe();
-    return r.out;
-  }
-  std::unique_ptr<Daemon> d_;
 };
 
 TEST_F(BackupTest, IncrementalForeverChainAndRestoreAsNewVm) {
-  Daemon& d = *d_;
-  const std::string vm_path = d.VmPath(kRg, "src");
-  auto put = d.Put(vm_path,
-                   {{"location", d.region()},
-                    {"properties",
-                     {{"hardwareProfile", {{"vmSize", "Standard_S1"}}},
-                      {"storageProfile",
-                       {{"imageReference", {{"id", "tiny"}}},
-                        {"osDisk", {{"name", "src-os"}, {"diskSizeGB", 1}}},
-                        {"dataDisks",
-                         {{{"lun", 0}, {"name", "src-data"}, {"createOption", "Empty"},
-                           {"diskSizeGB", 1}}}}}},
-                      {"osProfile", {{"computerName", "src"}}}}}});
-  ASSERT_EQ(put.status, 201) << put.Describe();
-  ASSERT_SUCCEEDED(d.WaitFor(put, Seconds(180)));
-  const std::string vm_rid = put.json.value("id", "");
-  const std::string dom = DomainName(put.json["properties"].value("vmId", ""));
-  ASSERT_TRUE(d.WaitForConsole(vm_path, "STRATUS-GUEST-READY", Seconds(120)));
-  std::string dev;
-  ASSERT_TRUE(Daemon::WaitGuestDisk(dom, "lun0", true, Seconds(60), &dev));
-  Guest(dom, "set -e; mkfs.ext4 -q -F /dev/" + dev + "; mkdir -p /mnt/d; mount /dev/" + dev +
-                 " /mnt/d; echo gen1 > /mnt/d/gen.txt; "
-                 "dd if=/dev/urandom of=/mnt/d/blob bs=1M count=24 2>/dev/null; sync");
+  Daemon& d = this->d();
+  TestVm vm;
+  ASSERT_NO_FATAL_FAILURE(CreateVmWithDataFs("src", &vm));
+  Guest(vm.domain,
+        "set -e; echo gen1 > /mnt/d/gen.txt; "
+        "dd if=/dev/urandom of=/mnt/d/blob bs=1M count=24 2>/dev/null; sync");
 
   // ---- vault, policy, protection (and their bad input)
   auto v = d.Put(VaultPath("v1"), {{"location", d.region()}});
@@ -84,34 +40,29 @@ TEST_F(BackupTest, IncrementalForeverChainAndRestoreAsNewVm) {
   EXPECT_EQ(v.json["properties"]["encryption"].value("keySource", ""), "Platform");
   const std::string pol_path = VaultPath("v1") + "/backupPolicies/daily";
   {
-    auto bad = d.Put(pol_path, {{"properties",
-                                 {{"schedule", {{"frequency", "Daily"}, {"times", {"02:00"}}}},
-                                  {"retention", {{"daily", {{"count", 0}}}}}}}});
+    auto bad = d.Put(pol_path, DailyPolicyBody(0));
     EXPECT_EQ(bad.status, 400) << bad.Describe();
     auto unknown = d.Put(pol_path, {{"properties",
                                      {{"schedule", {{"frequency", "Daily"}, {"times", {"02:00"}}}},
                                       {"retention", {{"daily", {{"count", 7}}}}},
                                       {"colour", "blue"}}}});
     EXPECT_EQ(unknown.status, 400) << unknown.Describe();
-    auto impossible = d.Put(pol_path, {{"properties",
-                                        {{"schedule", {{"frequency", "Hourly"}, {"intervalHours", 5}}},
-                                         {"retention", {{"daily", {{"count", 7}}}}}}}});
+    auto impossible =
+        d.Put(pol_path, {{"properties",
+                          {{"schedule", {{"frequency", "Hourly"}, {"intervalHours", 5}}},
+                           {"retention", {{"daily", {{"count", 7}}}}}}}});
     EXPECT_EQ(impossible.status, 400) << impossible.Describe();
     EXPECT_EQ(d.Get(pol_path).status, 404) << "a refused policy must not exist";
   }
-  auto pol = d.Put(pol_path, {{"properties",
-                               {{"schedule", {{"frequency", "Daily"}, {"times", {"02:00"}}}},
-                                {"retention", {{"daily", {{"count", 7}}}}},
-                                {"consistency", "FileSystemConsistent"}}}});
+  auto pol = d.Put(pol_path, DailyPolicyBody(7, "FileSystemConsistent"));
   ASSERT_EQ(pol.status, 201) << pol.Describe();
   const std::string item_path = VaultPath("v1") + "/protectedItems/src";
-  auto item = d.Put(item_path, {{"properties",
-                                 {{"sourceResourceId", vm_rid}, {"policyId", pol.json.value("id", "")}}}});
+  auto item = d.Put(item_path, ProtectedItemBody(vm.id, pol.json.value("id", "")));
   ASSERT_EQ(item.status, 201) << item.Describe();
   EXPECT_FALSE(item.json["properties"].value("nextScheduledBackupTime", "").empty()) << item.body;
   {
     auto twice = d.Put(VaultPath("v1") + "/protectedItems/again",
-                       {{"properties", {{"sourceResourceId", vm_rid}, {"policyId", pol.json.value("id", "")}}}});
+                       ProtectedItemBody(vm.id, pol.json.value("id", "")));
     EXPECT_EQ(twice.status, 409) << twice.Describe();
     EXPECT_EQ(twice.ErrorCode(), "AlreadyProtected");
   }
@@ -124,12 +75,14 @@ TEST_F(BackupTest, IncrementalForeverChainAndRestoreAsNewVm) {
   EXPECT_GT(full["properties"].value("bytesAdded", uint64_t{0}), 20u << 20) << full.dump();
 
   // ---- the guest writes; two backups asked at once: the second is queued, both succeed
-  Guest(dom, "set -e; echo gen2 > /mnt/d/gen.txt; "
-             "dd if=/dev/urandom of=/mnt/d/blob bs=1M count=2 seek=5 conv=notrunc 2>/dev/null; sync");
+  Guest(vm.domain,
+        "set -e; echo gen2 > /mnt/d/gen.txt; "
+        "dd if=/dev/urandom of=/mnt/d/blob bs=1M count=2 seek=5 conv=notrunc 2>/dev/null; sync");
   auto b1 = d.Post(item_path + "/backup");
   auto b2 = d.Post(item_path + "/backup");
   ASSERT_EQ(b1.status, 202) << b1.Describe();
-  ASSERT_EQ(b2.status, 202) << "a second backup while one runs is queued, not refused: " << b2.Describe();
+  ASSERT_EQ(b2.status, 202) << "a second backup while one runs is queued, not refused: "
+                            << b2.Describe();
   Json inc1 = FinishJob(b1), inc2 = FinishJob(b2);
   for (const Json* j : {&inc1, &inc2}) {
     ASSERT_EQ((*j)["properties"].value("status", ""), "Completed") << j->dump();
@@ -137,41 +90,34 @@ TEST_F(BackupTest, IncrementalForeverChainAndRestoreAsNewVm) {
     // Only changed blocks are read: far less than the 2 GiB of disks.
     EXPECT_LT((*j)["properties"].value("bytesRead", uint64_t{1} << 40), 64u << 20) << j->dump();
   }
-  const std::string blob_sum = Guest(dom, "sha256sum /mnt/d/blob | cut -d' ' -f1");
+  const std::string blob_sum = Guest(vm.domain, "sha256sum /mnt/d/blob | cut -d' ' -f1");
   ASSERT_EQ(blob_sum.size(), 65u) << blob_sum;
 
   // ---- restore the newest point as a new VM: it boots and holds the data
-  auto pts = d.Get(item_path + "/recoveryPoints");
-  ASSERT_EQ(pts.status, 200) << pts.Describe();
-  ASSERT_EQ(pts.json["value"].size(), 3u) << pts.body;
-  Json newest = pts.json["value"][0];
-  for (auto& p : pts.json["value"])
-    if (p["properties"].value("recoveryPointTime", "") >
-        newest["properties"].value("recoveryPointTime", ""))
-      newest = p;
+  const std::vector<Json> pts = RecoveryPoints(item_path);
+  ASSERT_EQ(pts.size(), 3u) << Json(pts).dump();
+  const Json& newest = pts.front();
   EXPECT_EQ(newest["properties"].value("recoveryPointType", ""), "Incremental");
   const std::string newest_path = newest.value("id", "");
   {
-    auto exists = d.Post(newest_path + "/restore",
-                         {{"restoreType", "AlternateLocation"}, {"vmName", "src"}});
+    auto exists =
+        d.Post(newest_path + "/restore", {{"restoreType", "AlternateLocation"}, {"vmName", "src"}});
     EXPECT_EQ(exists.status, 409) << "restoring onto an existing name: " << exists.Describe();
     auto bad = d.Post(newest_path + "/restore", {{"restoreType", "Sideways"}});
     EXPECT_EQ(bad.status, 400) << bad.Describe();
   }
-  Json restore = FinishJob(d.Post(newest_path + "/restore",
-                                  {{"restoreType", "AlternateLocation"}, {"vmName", "copy"}}));
+  Json restore = FinishJob(
+      d.Post(newest_path + "/restore", {{"restoreType", "AlternateLocation"}, {"vmName", "copy"}}));
   ASSERT_EQ(restore["properties"].value("status", ""), "Completed") << restore.dump();
-  auto copy = d.Get(d.VmPath(kRg, "copy"));
-  ASSERT_EQ(copy.status, 200) << copy.Describe();
-  const std::string copy_dom = DomainName(copy.json["properties"].value("vmId", ""));
-  ASSERT_TRUE(d.WaitForConsole(d.VmPath(kRg, "copy"), "STRATUS-GUEST-READY hostname=copy",
-                               Seconds(120)));
+  TestVm copy;
+  ASSERT_NO_FATAL_FAILURE(GetVm("copy", &copy));
   std::string copy_dev;
-  ASSERT_TRUE(Daemon::WaitGuestDisk(copy_dom, "lun0", true, Seconds(60), &copy_dev));
-  EXPECT_EQ(Guest(copy_dom, "mkdir -p /mnt/r; mount -o ro /dev/" + copy_dev +
-                                " /mnt/r && cat /mnt/r/gen.txt"),
+  ASSERT_NO_FATAL_FAILURE(
+      WaitGuestDisk(copy, "lun0", &copy_dev, "STRATUS-GUEST-READY hostname=copy"));
+  EXPECT_EQ(Guest(copy.domain, "mkdir -p /mnt/r; mount -o ro /dev/" + copy_dev +
+                                   " /mnt/r && cat /mnt/r/gen.txt"),
             "gen2\n");
-  EXPECT_EQ(Guest(copy_dom, "sha256sum /mnt/r/blob | cut -d' ' -f1"), blob_sum)
+  EXPECT_EQ(Guest(copy.domain, "sha256sum /mnt/r/blob | cut -d' ' -f1"), blob_sum)
       << "the restored data disk differs from the source";
 
   // ---- single files out of the point, without booting anything
@@ -194,7 +140,7 @@ TEST_F(BackupTest, IncrementalForeverChainAndRestoreAsNewVm) {
   }
 
   // ---- a stopped VM: incremental from the qcow2 bitmap of the last checkpoint
-  ASSERT_SUCCEEDED(d.WaitFor(d.Act("POST", vm_path + "/powerOff"), Seconds(120)));
+  ASSERT_SUCCEEDED(ActAndWait("POST", vm.path + "/powerOff", Json::object(), Seconds(120)));
   Json stopped = FinishJob(d.Post(item_path + "/backup"));
   ASSERT_EQ(stopped["properties"].value("status", ""), "Completed") << stopped.dump();
   EXPECT_EQ(stopped["properties"].value("backupType", ""), "Incremental") << stopped.dump();
@@ -204,22 +150,18 @@ TEST_F(BackupTest, IncrementalForeverChainAndRestoreAsNewVm) {
   // ---- restore in place (OriginalLocation) of the first, full point: the VM keeps its id and
   // comes back with gen1; the next backup cannot be incremental (history replaced) and says why
   {
-    Json oldest = pts.json["value"][0];
-    for (auto& p : pts.json["value"])
-      if (p["properties"].value("recoveryPointTime", "") <
-          oldest["properties"].value("recoveryPointTime", ""))
-        oldest = p;
-    Json r = FinishJob(d.Post(oldest.value("id", "") + "/restore",
-                              {{"restoreType", "OriginalLocation"}}));
+    const Json& oldest = pts.back();
+    Json r = FinishJob(
+        d.Post(oldest.value("id", "") + "/restore", {{"restoreType", "OriginalLocation"}}));
     ASSERT_EQ(r["properties"].value("status", ""), "Completed") << r.dump();
-    ASSERT_SUCCEEDED(d.WaitFor(d.Act("POST", vm_path + "/start"), Seconds(120)));
-    ASSERT_TRUE(d.WaitForConsole(vm_path, "STRATUS-GUEST-READY", Seconds(120), 2));
+    ASSERT_SUCCEEDED(ActAndWait("POST", vm.path + "/start", Json::object(), Seconds(120)));
     std::string dev2;
-    ASSERT_TRUE(Daemon::WaitGuestDisk(dom, "lun0", true, Seconds(60), &dev2));
-    EXPECT_EQ(Guest(dom, "mkdir -p /mnt/o; mount -o ro /dev/" + dev2 + " /mnt/o && cat /mnt/o/gen.txt"),
+    ASSERT_NO_FATAL_FAILURE(WaitGuestDisk(vm, "lun0", &dev2, "STRATUS-GUEST-READY", 2));
+    EXPECT_EQ(Guest(vm.domain,
+                    "mkdir -p /mnt/o; mount -o ro /dev/" + dev2 + " /mnt/o && cat /mnt/o/gen.txt"),
               "gen1\n");
-    auto g = d.Get(vm_path);
-    EXPECT_EQ(g.json.value("id", ""), vm_rid) << "the VM keeps its identity";
+    auto g = d.Get(vm.path);
+    EXPECT_EQ(g.json.value("id", ""), vm.id) << "the VM keeps its identity";
     Json after = FinishJob(d.Post(item_path + "/backup"));
     ASSERT_EQ(after["properties"].value("status", ""), "Completed") << after.dump();
     EXPECT_EQ(after["properties"].value("backupType", ""), "FullDedup") << after.dump();
@@ -234,23 +176,9 @@ TEST_F(BackupTest, IncrementalForeverChainAndRestoreAsNewVm) {
     ASSERT_SUCCEEDED(op);
     EXPECT_GT(op["properties"].value("chunksChecked", 0), 0) << op.dump();
   }
-  std::string chunk;
-  for (auto& e : std::filesystem::recursive_directory_iterator(d.data_dir() + "/vaults"))
-    if (e.is_regular_file() && e.path().string().find("/chunks/") != std::string::npos &&
-        e.file_size() > 4096) {
-      chunk = e.path().string();
-      break;
-    }
+  const std::string chunk = LargestFile(VaultChunkFiles(d.data_dir()));
   ASSERT_FALSE(chunk.empty());
-  {
-    std::fstream f(chunk, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(100);
-    char c = 0;
-    f.read(&c, 1);
-    f.seekp(100);
-    c = static_cast<char>(c ^ 0x5a);
-    f.write(&c, 1);
-  }
+  ASSERT_TRUE(FlipByte(chunk, 100)) << chunk;
   auto ver = d.Post(VaultPath("v1") + "/verify");
   Json vop = d.WaitFor(ver);
   EXPECT_EQ(vop.value("status", ""), "Failed") << vop.dump();
@@ -259,11 +187,11 @@ TEST_F(BackupTest, IncrementalForeverChainAndRestoreAsNewVm) {
   EXPECT_FALSE(problem.value("recoveryPointId", "").empty()) << problem.dump();
   EXPECT_FALSE(problem.value("disk", "").empty()) << problem.dump();
   {
-    Json r = FinishJob(d.Post(item_path + "/recoveryPoints/" + problem.value("recoveryPointId", "") +
-                                  "/restore",
-                              {{"restoreType", "RestoreDisks"},
-                               {"diskNamePrefix", "bad"},
-                               {"disks", {problem.value("disk", "")}}}));
+    Json r = FinishJob(
+        d.Post(item_path + "/recoveryPoints/" + problem.value("recoveryPointId", "") + "/restore",
+               {{"restoreType", "RestoreDisks"},
+                {"diskNamePrefix", "bad"},
+                {"disks", {problem.value("disk", "")}}}));
     EXPECT_EQ(r["properties"].value("status", ""), "Failed") << "restore must refuse: " << r.dump();
     EXPECT_EQ(d.Get(d.DiskPath(kRg, "bad-" + problem.value("disk", ""))).status, 404);
   }
@@ -278,50 +206,28 @@ TEST_F(BackupTest, IncrementalForeverChainAndRestoreAsNewVm) {
   EXPECT_EQ(d.Get(VaultPath("v1")).status, 404);
 }
 
-
 // Application-consistent points: the guest's hooks in /etc/stratus/backup.d run `pre` before
 // the instant (their writes are in the point) and `post` after it; a failing `pre` gives a
 // file-system-consistent point with the hook named, and `post` still runs.
 TEST_F(BackupTest, ApplicationConsistentThroughGuestHooks) {
-  Daemon& d = *d_;
-  const std::string vm_path = d.VmPath(kRg, "app");
-  auto put = d.Put(vm_path,
-                   {{"location", d.region()},
-                    {"properties",
-                     {{"hardwareProfile", {{"vmSize", "Standard_S1"}}},
-                      {"storageProfile",
-                       {{"imageReference", {{"id", "tiny"}}},
-                        {"osDisk", {{"name", "app-os"}, {"diskSizeGB", 1}}},
-                        {"dataDisks",
-                         {{{"lun", 0}, {"name", "app-data"}, {"createOption", "Empty"},
-                           {"diskSizeGB", 1}}}}}},
-                      {"osProfile", {{"computerName", "app"}}}}}});
-  ASSERT_EQ(put.status, 201) << put.Describe();
-  ASSERT_SUCCEEDED(d.WaitFor(put, Seconds(180)));
-  const std::string dom = DomainName(put.json["properties"].value("vmId", ""));
-  ASSERT_TRUE(d.WaitForConsole(vm_path, "STRATUS-GUEST-READY", Seconds(120)));
-  std::string dev;
-  ASSERT_TRUE(Daemon::WaitGuestDisk(dom, "lun0", true, Seconds(60), &dev));
+  Daemon& d = this->d();
+  TestVm vm;
+  ASSERT_NO_FATAL_FAILURE(CreateVmWithDataFs("app", &vm));
   // The "application" keeps its state in memory until its pre hook flushes it to disk.
-  Guest(dom, "set -e; mkfs.ext4 -q -F /dev/" + dev + "; mkdir -p /mnt/d; mount /dev/" + dev +
-                 " /mnt/d; mkdir -p /etc/stratus/backup.d; "
-                 "printf '%s\\n' '#!/bin/sh' "
-                 "'case \"$1\" in pre) echo quiesced > /mnt/d/app-state; sync;; "
-                 "post) echo \"post after $(cat /mnt/d/app-state)\" >> /run/hook.log;; esac' "
-                 "> /etc/stratus/backup.d/10-app; chmod +x /etc/stratus/backup.d/10-app");
+  Guest(vm.domain,
+        "set -e; mkdir -p /etc/stratus/backup.d; "
+        "printf '%s\\n' '#!/bin/sh' "
+        "'case \"$1\" in pre) echo quiesced > /mnt/d/app-state; sync;; "
+        "post) echo \"post after $(cat /mnt/d/app-state)\" >> /run/hook.log;; esac' "
+        "> /etc/stratus/backup.d/10-app; chmod +x /etc/stratus/backup.d/10-app");
 
   auto v = d.Put(VaultPath("v1"), {{"location", d.region()}});
   ASSERT_EQ(v.status, 201) << v.Describe();
-  auto pol = d.Put(VaultPath("v1") + "/backupPolicies/app",
-                   {{"properties",
-                     {{"schedule", {{"frequency", "Daily"}, {"times", {"02:00"}}}},
-                      {"retention", {{"daily", {{"count", 7}}}}},
-                      {"consistency", "ApplicationConsistent"}}}});
+  auto pol =
+      d.Put(VaultPath("v1") + "/backupPolicies/app", DailyPolicyBody(7, "ApplicationConsistent"));
   ASSERT_EQ(pol.status, 201) << pol.Describe();
   const std::string item_path = VaultPath("v1") + "/protectedItems/app";
-  auto item = d.Put(item_path, {{"properties",
-                                 {{"sourceResourceId", put.json.value("id", "")},
-                                  {"policyId", pol.json.value("id", "")}}}});
+  auto item = d.Put(item_path, ProtectedItemBody(vm.id, pol.json.value("id", "")));
   ASSERT_EQ(item.status, 201) << item.Describe();
 
   Json ok = FinishJob(d.Post(item_path + "/backup"));
@@ -331,7 +237,7 @@ TEST_F(BackupTest, ApplicationConsistentThroughGuestHooks) {
   EXPECT_EQ(ok["properties"]["guestHooks"][0].value("phase", ""), "pre");
   EXPECT_EQ(ok["properties"]["guestHooks"][0].value("succeeded", false), true) << ok.dump();
   EXPECT_EQ(ok["properties"]["guestHooks"][1].value("phase", ""), "post");
-  EXPECT_EQ(Guest(dom, "cat /run/hook.log"), "post after quiesced\n");
+  EXPECT_EQ(Guest(vm.domain, "cat /run/hook.log"), "post after quiesced\n");
   // What the pre hook flushed is in the point.
   const std::string point = ok["properties"].value("recoveryPointId", "");
   auto ex = d.Post(point + "/extractFiles", {{"disk", "lun0"}, {"paths", {"/app-state"}}});
@@ -340,16 +246,17 @@ TEST_F(BackupTest, ApplicationConsistentThroughGuestHooks) {
 
   // A pre hook that fails: the point is file-system consistent, the reason names the hook,
   // and every post hook still runs.
-  Guest(dom, "set -e; printf '%s\\n' '#!/bin/sh' '[ \"$1\" = pre ] && { echo cannot flush >&2; "
-             "exit 3; }; echo post-ran >> /run/hook.log' > /etc/stratus/backup.d/20-broken; "
-             "chmod +x /etc/stratus/backup.d/20-broken");
+  Guest(vm.domain,
+        "set -e; printf '%s\\n' '#!/bin/sh' '[ \"$1\" = pre ] && { echo cannot flush >&2; "
+        "exit 3; }; echo post-ran >> /run/hook.log' > /etc/stratus/backup.d/20-broken; "
+        "chmod +x /etc/stratus/backup.d/20-broken");
   Json bad = FinishJob(d.Post(item_path + "/backup"));
   ASSERT_EQ(bad["properties"].value("status", ""), "Completed") << bad.dump();
   EXPECT_EQ(bad["properties"].value("consistency", ""), "FileSystemConsistent") << bad.dump();
   std::string why = bad["properties"].value("consistencyReason", "");
   EXPECT_NE(why.find("20-broken exited with 3"), std::string::npos) << why;
   EXPECT_NE(why.find("cannot flush"), std::string::npos) << why;
-  EXPECT_EQ(Guest(dom, "cat /run/hook.log"),
+  EXPECT_EQ(Guest(vm.domain, "cat /run/hook.log"),
             "post after quiesced\npost-ran\npost after quiesced\n");
 }
 

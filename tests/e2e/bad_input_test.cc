@@ -16,43 +16,19 @@ constexpr const char* kRg = "rg-bad";
 constexpr const char* kSharedVm = "shared";
 constexpr const char* kSharedDisk = "shared-data";
 
-class BadInputTest : public ::testing::Test {
+class BadInputTest : public DaemonTest {
  protected:
-  static void SetUpTestSuite() {
-    if (!SkipReason().empty()) return;
-    d_ = new Daemon("regionBad");
-    start_ok_ = d_->Start();
-    if (!start_ok_) std::fprintf(stderr, "%s\n", start_ok_.message());
-  }
+  static void SetUpTestSuite() { StartSuiteDaemon(DaemonOptions("regionBad").Group(kRg)); }
   static void TearDownTestSuite() {
-    delete d_;
-    d_ = nullptr;
+    StopSuiteDaemon();
     shared_vm_ready_ = false;
   }
 
-  void SetUp() override {
-    std::string why = SkipReason();
-    if (!why.empty()) GTEST_SKIP() << why;
-    ASSERT_TRUE(d_ && d_->running()) << "stratusd did not start: " << start_ok_.message();
-    auto r = d_->Put(d_->GroupPath(kRg), {{"location", d_->region()}});
-    ASSERT_TRUE(r.status == 200 || r.status == 201) << r.Describe();
-  }
-
-  Daemon& d() { return *d_; }
-
-  // A valid VM body; tests break one thing in it.
+  // A valid VM body with `data_disks` empty disks <prefix>-data<i>; tests break one thing in it.
   Json VmBody(int data_disks = 0, const std::string& prefix = "vm") {
-    Json dds = Json::array();
-    for (int i = 0; i < data_disks; ++i)
-      dds.push_back({{"lun", i},
-                     {"name", prefix + "-data" + std::to_string(i)},
-                     {"createOption", "Empty"},
-                     {"diskSizeGB", 1}});
-    return {{"location", d_->region()},
-            {"properties",
-             {{"hardwareProfile", {{"vmSize", "Standard_S1"}}},
-              {"storageProfile", {{"imageReference", {{"id", "tiny"}}}, {"dataDisks", dds}}},
-              {"osProfile", {{"computerName", prefix}}}}}};
+    TinyVmBody body = TinyVm().ComputerName(prefix);
+    for (int i = 0; i < data_disks; ++i) body.DataDisk(i, prefix + "-data" + std::to_string(i));
+    return body;
   }
 
   // Everything a rejected request must leave alone: subscriptions, groups and their resources
@@ -97,24 +73,15 @@ class BadInputTest : public ::testing::Test {
   // The shared VM (1 data disk), created once per suite; waits for its create operation.
   void EnsureSharedVm() {
     if (shared_vm_ready_) return;
-    std::string vm = d().VmPath(kRg, kSharedVm);
-    Json body = VmBody(0, kSharedVm);
-    body["properties"]["storageProfile"]["dataDisks"] = {
-        {{"lun", 0}, {"name", kSharedDisk}, {"createOption", "Empty"}, {"diskSizeGB", 1}}};
-    auto r = d().Put(vm, body);
-    ASSERT_EQ(r.status, 201) << r.Describe();
-    Json op = d().WaitFor(r, Seconds(180));
-    ASSERT_EQ(op.value("status", ""), "Succeeded") << op.dump();
+    TestVm vm;
+    ASSERT_NO_FATAL_FAILURE(
+        CreateVm(kSharedVm, TinyVm().ComputerName(kSharedVm).DataDisk(0, kSharedDisk), &vm));
     shared_vm_ready_ = true;
   }
 
-  static Daemon* d_;
-  static ::testing::AssertionResult start_ok_;
   static bool shared_vm_ready_;
 };
 
-Daemon* BadInputTest::d_ = nullptr;
-::testing::AssertionResult BadInputTest::start_ok_ = ::testing::AssertionFailure();
 bool BadInputTest::shared_vm_ready_ = false;
 
 TEST_F(BadInputTest, InvalidVmName) {
@@ -132,8 +99,7 @@ TEST_F(BadInputTest, InvalidGroupName) {
   std::string body = Json{{"location", d().region()}}.dump();
   ExpectRejected("PUT", d().GroupPath("bad!group"), body, 400, "InvalidResourceGroupName");
   ExpectRejected("PUT", d().GroupPath("ends-with-dot."), body, 400, "InvalidResourceGroupName");
-  ExpectRejected("PUT", d().GroupPath(std::string(91, 'g')), body, 400,
-                 "InvalidResourceGroupName");
+  ExpectRejected("PUT", d().GroupPath(std::string(91, 'g')), body, 400, "InvalidResourceGroupName");
   // A VM under an invalid group name is rejected for the group, not the VM.
   ExpectRejected("PUT",
                  d().GroupPath("bad!group") + "/providers/Stratus.Compute/virtualMachines/vm1",
@@ -179,10 +145,10 @@ TEST_F(BadInputTest, DiskLargerThanHostAllows) {
   if (free_gib >= static_cast<uint64_t>(size_gb))
     GTEST_SKIP() << "the host has " << free_gib << " GiB free: a " << size_gb
                  << " GiB disk fits here";
-  Json disk = {{"location", d().region()},
-               {"sku", {{"name", "Standard_LRS"}}},
-               {"properties",
-                {{"diskSizeGB", size_gb}, {"creationData", {{"createOption", "Empty"}}}}}};
+  Json disk = {
+      {"location", d().region()},
+      {"sku", {{"name", "Standard_LRS"}}},
+      {"properties", {{"diskSizeGB", size_gb}, {"creationData", {{"createOption", "Empty"}}}}}};
   auto r = ExpectRejected("PUT", d().DiskPath(kRg, "huge"), disk.dump(), 400, "DiskTooLarge");
   EXPECT_NE(r.ErrorMessage().find(std::to_string(size_gb)), std::string::npos) << r.ErrorMessage();
   EXPECT_EQ(d().Get(d().DiskPath(kRg, "huge")).status, 404);
@@ -240,8 +206,7 @@ TEST_F(BadInputTest, ConflictingOperationsOnOneVm) {
   is_conflict(d().Post(vm + "/deallocate"), "POST deallocate during powerOff");
   is_conflict(d().Delete(vm), "DELETE during powerOff");
 
-  Json op = d().WaitFor(off, Seconds(120));
-  EXPECT_EQ(op.value("status", ""), "Succeeded") << op.dump();
+  EXPECT_SUCCEEDED(d().WaitFor(off, Seconds(120)));
   auto vm_after = d().Get(vm);
   ASSERT_EQ(vm_after.status, 200) << vm_after.Describe();
   EXPECT_EQ(vm_after.json["properties"].value("provisioningState", ""), "Succeeded");
@@ -255,7 +220,7 @@ TEST_F(BadInputTest, ConflictingOperationsOnOneVm) {
   // Back to running for the tests that follow.
   auto start = d().Act("POST", vm + "/start");
   ASSERT_EQ(start.status, 202) << start.Describe();
-  EXPECT_EQ(d().WaitFor(start).value("status", ""), "Succeeded");
+  EXPECT_SUCCEEDED(d().WaitFor(start));
   EXPECT_EQ(d().InstanceView(vm).value("powerState", ""), "running");
 }
 
@@ -276,8 +241,7 @@ TEST_F(BadInputTest, ConflictWhileCreating) {
   auto del_disk = d().Delete(d().DiskPath(kRg, "racer-data0"));
   EXPECT_TRUE(del_disk.status == 204 || del_disk.status == 409) << del_disk.Describe();
 
-  Json op = d().WaitFor(put, Seconds(180));
-  EXPECT_EQ(op.value("status", ""), "Succeeded") << op.dump();
+  EXPECT_SUCCEEDED(d().WaitFor(put, Seconds(180)));
   auto g = d().Get(vm);
   ASSERT_EQ(g.status, 200) << g.Describe();
   EXPECT_EQ(g.json["properties"].value("provisioningState", ""), "Succeeded");
@@ -288,7 +252,7 @@ TEST_F(BadInputTest, ConflictWhileCreating) {
 
   auto rm = d().Act("DELETE", vm + "?deleteDisks=true");
   ASSERT_EQ(rm.status, 202) << rm.Describe();
-  EXPECT_EQ(d().WaitFor(rm).value("status", ""), "Succeeded");
+  EXPECT_SUCCEEDED(d().WaitFor(rm));
   EXPECT_EQ(d().Get(d().DiskPath(kRg, "racer-data0")).status, 404);
 }
 
@@ -397,8 +361,8 @@ TEST_F(BadInputTest, UnknownProperty) {
   const std::string disk = d().DiskPath(kRg, "unknownprop-disk");
   auto r = ExpectRejected(
       "PUT", disk,
-      Json{{"location", d().region()},
-           {"properties", {{"diskSizeGB", 1}, {"colour", "blue"}}}}.dump(),
+      Json{{"location", d().region()}, {"properties", {{"diskSizeGB", 1}, {"colour", "blue"}}}}
+          .dump(),
       400, "InvalidParameter");
   if (r.status / 100 == 2) {
     d().WaitFor(r);
@@ -407,9 +371,8 @@ TEST_F(BadInputTest, UnknownProperty) {
 }
 
 TEST_F(BadInputTest, LocationMismatch) {
-  ExpectRejected("PUT", d().GroupPath("rg-elsewhere"),
-                 Json{{"location", "otherRegion"}}.dump(), 400,
-                 "LocationNotAvailableForResourceType");
+  ExpectRejected("PUT", d().GroupPath("rg-elsewhere"), Json{{"location", "otherRegion"}}.dump(),
+                 400, "LocationNotAvailableForResourceType");
   Json vm = VmBody();
   vm["location"] = "otherRegion";
   ExpectRejected("PUT", d().VmPath(kRg, "elsewhere"), vm.dump(), 400,
@@ -433,7 +396,10 @@ TEST_F(BadInputTest, ActivityLogRecordsFailedWrites) {
   std::vector<Case> cases = {
       {"PUT", d().VmPath(kRg, "bad_name!"), VmBody().dump(), 400, {}},
       {"PUT", d().VmPath(kRg, "logsize"), bad_size.dump(), 400, {}},
-      {"PUT", d().GroupPath(kRg), Json{{"location", d().region()}}.dump(), 412,
+      {"PUT",
+       d().GroupPath(kRg),
+       Json{{"location", d().region()}}.dump(),
+       412,
        {{"If-Match", "\"stale\""}}},
       {"POST", d().VmPath(kRg, "absent") + "/start", "{}", 404, {}},
       {"DELETE", d().GroupPath(kRg), "", 412, {{"If-Match", "\"stale\""}}},

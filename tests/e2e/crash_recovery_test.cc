@@ -14,21 +14,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr const char* kRg = "rg-crash";
 
-class CrashRecoveryTest : public ::testing::Test {
+class CrashRecoveryTest : public DaemonTest {
  protected:
-  void SetUp() override {
-    std::string why = SkipReason();
-    if (!why.empty()) GTEST_SKIP() << why;
-    d_ = std::make_unique<Daemon>("regionCrash");
-    ASSERT_TRUE(d_->Start());
-    auto r = d_->Put(d_->GroupPath(kRg), {{"location", d_->region()}});
-    ASSERT_EQ(r.status, 201) << r.Describe();
-  }
-  void TearDown() override {
-    if (d_) d_->Cleanup();
-  }
-
-  Daemon& d() { return *d_; }
+  CrashRecoveryTest() : DaemonTest(DaemonOptions("regionCrash").Group(kRg)) {}
 
   // Every VM is Succeeded and running; every disk is Succeeded, has its file and is attached
   // only to a VM that lists it; every disk file, VM folder and domain belongs to a record.
@@ -41,8 +29,8 @@ class CrashRecoveryTest : public ::testing::Test {
     for (auto& vm : vms.json["value"]) {
       const Json& p = vm["properties"];
       std::string name = vm.value("name", "");
-      EXPECT_EQ(p.value("provisioningState", ""), "Succeeded") << "VM " << name << " half-made: "
-                                                               << vm.dump();
+      EXPECT_EQ(p.value("provisioningState", ""), "Succeeded")
+          << "VM " << name << " half-made: " << vm.dump();
       std::string vm_id = p.value("vmId", "");
       vm_ids.insert(vm_id);
       vm_rids.insert(Lower(vm.value("id", "")));
@@ -61,8 +49,8 @@ class CrashRecoveryTest : public ::testing::Test {
       std::string name = disk.value("name", "");
       const Json& p = disk["properties"];
       disk_ids.insert(Lower(disk.value("id", "")));
-      EXPECT_EQ(p.value("provisioningState", ""), "Succeeded") << "disk " << name
-                                                               << " half-made: " << disk.dump();
+      EXPECT_EQ(p.value("provisioningState", ""), "Succeeded")
+          << "disk " << name << " half-made: " << disk.dump();
       std::string file = d().data_dir() + "/disks/" + p.value("uniqueId", "?") + ".qcow2";
       disk_files.insert(file);
       EXPECT_TRUE(std::filesystem::exists(file)) << "disk " << name << " has no file " << file;
@@ -93,8 +81,7 @@ class CrashRecoveryTest : public ::testing::Test {
   void ExpectGroupDeletesCleanly() {
     auto r = d().Act("DELETE", d().GroupPath(kRg));
     ASSERT_EQ(r.status, 202) << r.Describe();
-    Json op = d().WaitFor(r, Seconds(180));
-    EXPECT_EQ(op.value("status", ""), "Succeeded") << op.dump();
+    EXPECT_SUCCEEDED(d().WaitFor(r, Seconds(180)));
     EXPECT_TRUE(d().OwnedDomains().empty());
     for (auto sub : {"/disks", "/vms", "/snapshots"})
       EXPECT_TRUE(FilesUnder(d().data_dir() + sub).empty())
@@ -109,17 +96,8 @@ class CrashRecoveryTest : public ::testing::Test {
                            bool wait_for_domain = false) {
     const std::string name = "crashvm";
     const std::string vm = d().VmPath(kRg, name);
-    Json body = {{"location", d().region()},
-                 {"properties",
-                  {{"hardwareProfile", {{"vmSize", "Standard_S1"}}},
-                   {"storageProfile",
-                    {{"imageReference", {{"id", "tiny"}}},
-                     {"osDisk", {{"name", "crashvm-os"}}},
-                     {"dataDisks",
-                      {{{"lun", 0}, {"name", "crashvm-data"}, {"createOption", "Empty"},
-                        {"diskSizeGB", 1}}}}}},
-                   {"osProfile", {{"computerName", "crashvm"}}}}}};
-    auto put = d().Put(vm, body);
+    auto put = d().Put(
+        vm, TinyVm().ComputerName("crashvm").OsDisk("crashvm-os").DataDisk(0, "crashvm-data"));
     ASSERT_EQ(put.status, 201) << put.Describe();
     const std::string op_url = put.Header("Azure-AsyncOperation");
     ASSERT_FALSE(op_url.empty());
@@ -151,8 +129,8 @@ class CrashRecoveryTest : public ::testing::Test {
       EXPECT_EQ(Daemon::DomainState(dom), "running");
       // The guest boots from the disks made across the crash.
       std::string console;
-      EXPECT_TRUE(d().WaitForConsole(vm, "STRATUS-GUEST-READY hostname=crashvm", Seconds(90), 1,
-                                     &console))
+      EXPECT_TRUE(
+          d().WaitForConsole(vm, "STRATUS-GUEST-READY hostname=crashvm", Seconds(90), 1, &console))
           << console;
       EXPECT_TRUE(Daemon::WaitGuestDisk(dom, "lun0", true, Seconds(30)));
     } else {
@@ -163,8 +141,6 @@ class CrashRecoveryTest : public ::testing::Test {
     ExpectConsistent("after kill -9 at " + where + " and restart");
     ExpectGroupDeletesCleanly();
   }
-
-  std::unique_ptr<Daemon> d_;
 };
 
 TEST_F(CrashRecoveryTest, KillDuringVmCreateRightAfterAccepted) {
@@ -220,7 +196,7 @@ TEST_F(CrashRecoveryTest, KillDuringDiskCreate) {
                        {{"creationData",
                          {{"createOption", "FromImage"}, {"imageReference", {{"id", "tiny"}}}}}}}});
     ASSERT_EQ(r.status, 201) << r.Describe();
-    ASSERT_EQ(d().WaitFor(r).value("status", ""), "Succeeded");
+    ASSERT_SUCCEEDED(d().WaitFor(r));
   }
   for (auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -250,7 +226,7 @@ TEST_F(CrashRecoveryTest, KillDuringDiskCreate) {
       // Creating it again works.
       auto again = d().Act("PUT", path, body);
       ASSERT_EQ(again.status, 201) << again.Describe();
-      EXPECT_EQ(d().WaitFor(again).value("status", ""), "Succeeded");
+      EXPECT_SUCCEEDED(d().WaitFor(again));
     }
     ExpectConsistent("after kill -9 during the create of disk " + c.name);
   }

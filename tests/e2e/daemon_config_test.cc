@@ -7,17 +7,12 @@
 namespace stratus::e2e {
 namespace {
 
-class DaemonConfigTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string why = SkipReason();
-    if (!why.empty()) GTEST_SKIP() << why;
-  }
-};
+// Each test starts its daemon with the flags it checks.
+using DaemonConfigTest = DaemonTest;
 
 TEST_F(DaemonConfigTest, WritesCliConfig) {
-  Daemon d("regionCfg");
-  ASSERT_TRUE(d.Start());
+  ASSERT_TRUE(StartDaemon(DaemonOptions("regionCfg")));
+  Daemon& d = this->d();
   std::string text = ReadWholeFile(d.cli_config_path());
   ASSERT_FALSE(text.empty()) << "no CLI config at " << d.cli_config_path();
   Json cfg = Json::parse(text, nullptr, false);
@@ -40,27 +35,21 @@ TEST_F(DaemonConfigTest, WritesCliConfig) {
 // --cli-config inside the data directory (e.g. one folder per region holding everything) must
 // leave the data directory traversable for QEMU, which runs as an unprivileged user.
 TEST_F(DaemonConfigTest, CliConfigInsideDataDirKeepsVmsStartable) {
-  Daemon d("regionCfg2");
-  d.set_cli_config("data/cli.json");
-  ASSERT_TRUE(d.Start());
+  ASSERT_TRUE(StartDaemon(DaemonOptions("regionCfg2").CliConfig("data/cli.json")));
+  Daemon& d = this->d();
   struct stat st {};
   ASSERT_EQ(::stat(d.data_dir().c_str(), &st), 0);
-  EXPECT_TRUE(st.st_mode & S_IXOTH) << "stratusd changed its data dir " << d.data_dir()
-                                    << " to mode " << std::oct << (st.st_mode & 07777)
-                                    << ": QEMU can no longer reach the disks";
+  EXPECT_TRUE(st.st_mode & S_IXOTH)
+      << "stratusd changed its data dir " << d.data_dir() << " to mode " << std::oct
+      << (st.st_mode & 07777) << ": QEMU can no longer reach the disks";
   // The consequence: a VM cannot start.
   ASSERT_EQ(d.Put(d.GroupPath("rg-cfg"), {{"location", d.region()}}).status, 201);
-  Json vm = {{"location", d.region()},
-             {"properties",
-              {{"hardwareProfile", {{"vmSize", "Standard_S0"}}},
-               {"storageProfile", {{"imageReference", {{"id", "tiny"}}}}}}}};
-  auto put = d.Put(d.VmPath("rg-cfg", "cfgvm"), vm);
+  auto put = d.Put(d.VmPath("rg-cfg", "cfgvm"), TinyVm().Size("Standard_S0"));
   ASSERT_EQ(put.status, 201) << put.Describe();
-  Json op = d.WaitFor(put, Seconds(180));
-  EXPECT_EQ(op.value("status", ""), "Succeeded") << op.dump();
+  EXPECT_SUCCEEDED(d.WaitFor(put, Seconds(180)));
   auto del = d.Act("DELETE", d.GroupPath("rg-cfg"));
   ASSERT_EQ(del.status, 202) << del.Describe();
-  EXPECT_EQ(d.WaitFor(del).value("status", ""), "Succeeded");
+  EXPECT_SUCCEEDED(d.WaitFor(del));
   EXPECT_TRUE(d.OwnedDomains().empty());
 }
 

@@ -23,41 +23,27 @@ namespace {
 constexpr const char* kRg = "rg-hard";
 constexpr int kHeaderTimeoutS = 4;
 
-class HardeningTest : public ::testing::Test {
+class HardeningTest : public DaemonTest {
  protected:
   static void SetUpTestSuite() {
-    if (!SkipReason().empty()) return;
+    if (!SkipReason().empty()) return;  // SetUp skips every test
     import_dir_ = "/var/tmp/stratus-e2e-import-" + RandomHex(6);
     std::filesystem::create_directories(import_dir_);
-    d_ = new Daemon("regionHard");
-    d_->set_extra_args(
-        {"--import-dir", import_dir_, "--http-header-timeout", std::to_string(kHeaderTimeoutS)});
-    start_ok_ = d_->Start();
-    if (!start_ok_) std::fprintf(stderr, "%s\n", start_ok_.message());
+    StartSuiteDaemon(DaemonOptions("regionHard")
+                         .Group(kRg)
+                         .Flags({"--import-dir", import_dir_, "--http-header-timeout",
+                                 std::to_string(kHeaderTimeoutS)}));
   }
   static void TearDownTestSuite() {
-    delete d_;
-    d_ = nullptr;
+    StopSuiteDaemon();
     std::error_code ec;
     std::filesystem::remove_all(import_dir_, ec);
   }
 
-  void SetUp() override {
-    std::string why = SkipReason();
-    if (!why.empty()) GTEST_SKIP() << why;
-    ASSERT_TRUE(d_ && d_->running()) << "stratusd did not start: " << start_ok_.message();
-    auto r = d_->Put(d_->GroupPath(kRg), {{"location", d_->region()}});
-    ASSERT_TRUE(r.status == 200 || r.status == 201) << r.Describe();
-  }
-
-  Daemon& d() { return *d_; }
   std::string Path(const std::string& ns, const std::string& type, const std::string& name) {
     return d().ResourcePath(kRg, ns, type, name);
   }
-  std::string VaultPath(const std::string& name) {
-    return Path("Stratus.RecoveryServices", "vaults", name);
-  }
-  std::string Auth() const { return "Authorization: Bearer " + d_->token() + "\r\n"; }
+  std::string Auth() const { return "Authorization: Bearer " + d().token() + "\r\n"; }
   // A request head for RawConnection.
   std::string Head(const std::string& method, const std::string& path, const std::string& extra,
                    bool auth = true) const {
@@ -80,13 +66,9 @@ class HardeningTest : public ::testing::Test {
   }
   Json Activity(int top = 1000) { return d().Get(d().ActivityLogPath(top)).json["value"]; }
 
-  static Daemon* d_;
-  static ::testing::AssertionResult start_ok_;
   static std::string import_dir_;
 };
 
-Daemon* HardeningTest::d_ = nullptr;
-::testing::AssertionResult HardeningTest::start_ok_ = ::testing::AssertionSuccess();
 std::string HardeningTest::import_dir_;
 
 // Finding 1: ~100,000 nested '[' (200 KB, under the body limit) in any of a
@@ -420,7 +402,7 @@ TEST_F(HardeningTest, HostFilesAreImportedOnlyFromImportDirs) {
   // read.
   auto good = put("imported", {{"source", {{"filePath", ok_file}}}});
   ASSERT_EQ(good.status, 201) << good.Describe();
-  EXPECT_EQ(d().WaitFor(good)["status"], "Succeeded");
+  EXPECT_SUCCEEDED(d().WaitFor(good));
   auto img = d().Get(Path("Stratus.Compute", "images", "imported"));
   EXPECT_EQ(img.json["properties"]["provisioningState"], "Succeeded");
   EXPECT_EQ(img.json["properties"]["sizeBytes"], 16u << 20);
@@ -456,7 +438,7 @@ TEST_F(HardeningTest, ArmSemantics) {
                 .rfind("http://127.0.0.1:" + std::to_string(d().port()) + "/", 0),
             0u)
       << created.Header("Azure-AsyncOperation");
-  EXPECT_EQ(d().WaitFor(created)["status"], "Succeeded");
+  EXPECT_SUCCEEDED(d().WaitFor(created));
   auto got = d().Get(disk);
   EXPECT_NE(got.json.value("id", "").find("/providers/Stratus.Storage/disks/sem-disk"),
             std::string::npos)
@@ -472,10 +454,10 @@ TEST_F(HardeningTest, ArmSemantics) {
       d().Put(snap, {{"location", d().region()},
                      {"properties", {{"creationData", {{"sourceResourceId", got.json["id"]}}}}}});
   ASSERT_EQ(s1.status, 201) << s1.Describe();
-  EXPECT_EQ(d().WaitFor(s1)["status"], "Succeeded");
+  EXPECT_SUCCEEDED(d().WaitFor(s1));
   auto other_disk = d().Put(Path("Stratus.Storage", "disks", "sem-disk2"),
                             {{"location", d().region()}, {"properties", {{"diskSizeGB", 1}}}});
-  EXPECT_EQ(d().WaitFor(other_disk)["status"], "Succeeded");
+  EXPECT_SUCCEEDED(d().WaitFor(other_disk));
   auto moved =
       d().Put(snap, {{"location", d().region()},
                      {"properties",
@@ -549,20 +531,16 @@ TEST_F(HardeningTest, UploadedImageBootsAndFilesAreOwnerOnly) {
     last_op = r.Header("Azure-AsyncOperation");
   }
   ASSERT_FALSE(last_op.empty());
-  EXPECT_EQ(d().WaitOperation(last_op)["status"], "Succeeded");
+  EXPECT_SUCCEEDED(d().WaitOperation(last_op));
   EXPECT_EQ(d().Request("PUT", image + "/upload/disk", "x").ErrorCode(), "UploadNotExpected");
   auto img = d().Get(image);
   ASSERT_EQ(img.json["properties"]["provisioningState"], "Succeeded") << img.Describe();
 
-  std::string vm = Path("Stratus.Compute", "virtualMachines", "upvm");
-  Json body = {{"location", d().region()},
-               {"properties",
-                {{"hardwareProfile", {{"vmSize", "Standard_S1"}}},
-                 {"storageProfile", {{"imageReference", {{"id", img.json["id"]}}}}},
-                 {"osProfile", {{"computerName", "upvm"}, {"customData", "echo hi"}}}}}};
-  auto created = d().Put(vm, body);
-  ASSERT_EQ(created.status, 201) << created.Describe();
-  ASSERT_EQ(d().WaitFor(created)["status"], "Succeeded") << d().LogTail();
+  TestVm upvm;
+  ASSERT_NO_FATAL_FAILURE(
+      CreateVm("upvm", TinyVm().Image(img.json["id"]).ComputerName("upvm").CustomData("echo hi"),
+               &upvm, Seconds(300)));
+  const std::string& vm = upvm.path;
   std::string console;
   EXPECT_TRUE(
       d().WaitForConsole(vm, "STRATUS-GUEST-READY hostname=upvm", Seconds(120), 1, &console))

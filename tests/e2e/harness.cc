@@ -22,6 +22,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <random>
@@ -161,6 +162,23 @@ std::string LastLibvirtError() {
   return e && e->message ? e->message : "unknown libvirt error";
 }
 
+// Calls `fn` for every libvirt domain (any state) whose live or persistent XML mentions `needle`.
+void ForEachDomainMentioning(const std::string& needle,
+                             const std::function<void(virDomainPtr, const std::string&)>& fn) {
+  Conn conn;
+  if (!conn.c) return;
+  virDomainPtr* doms = nullptr;
+  int n = virConnectListAllDomains(conn.c, &doms, 0);
+  for (int i = 0; i < n; ++i) {
+    Dom d(doms[i]);
+    const char* name = virDomainGetName(d.d);
+    if (!name) continue;
+    std::string xml = XmlOf(d.d, 0) + XmlOf(d.d, VIR_DOMAIN_XML_INACTIVE);
+    if (xml.find(needle) != std::string::npos) fn(d.d, name);
+  }
+  std::free(doms);
+}
+
 // One guest-agent command; the "return" member, or an error in *error.
 Json AgentCommand(virDomainPtr d, const Json& cmd, int timeout_s, std::string* error) {
   char* r = virDomainQemuAgentCommand(d, cmd.dump().c_str(), timeout_s, 0);
@@ -227,6 +245,13 @@ std::string Trim(const std::string& s) {
   while (a < b && std::isspace(static_cast<unsigned char>(s[a]))) ++a;
   while (b > a && std::isspace(static_cast<unsigned char>(s[b - 1]))) --b;
   return s.substr(a, b - a);
+}
+
+// error.<key> of an API error body, "" when there is none.
+std::string ErrorField(const Json& body, const char* key) {
+  if (body.is_object() && body.contains("error") && body["error"].is_object())
+    return body["error"].value(key, "");
+  return {};
 }
 
 std::string PathOfUrl(const std::string& url) {
@@ -371,24 +396,14 @@ const DomainDisk* FindBySerial(const std::vector<DomainDisk>& disks, const std::
 std::vector<std::string> RemoveDomainsUnder(const std::string& dir) {
   std::vector<std::string> removed;
   if (dir.empty()) return removed;
-  const std::string needle = dir + "/";
-  Conn conn;
-  if (!conn.c) return removed;
-  virDomainPtr* doms = nullptr;
-  int n = virConnectListAllDomains(conn.c, &doms, 0);
-  for (int i = 0; i < n; ++i) {
-    Dom d(doms[i]);
-    const char* name = virDomainGetName(d.d);
-    if (!name || std::string(name).rfind("stratus-", 0) != 0) continue;
-    std::string xml = XmlOf(d.d, 0) + XmlOf(d.d, VIR_DOMAIN_XML_INACTIVE);
-    if (xml.find(needle) == std::string::npos) continue;
-    if (virDomainIsActive(d.d) == 1) virDomainDestroy(d.d);
+  ForEachDomainMentioning(dir + "/", [&](virDomainPtr d, const std::string& name) {
+    if (name.rfind("stratus-", 0) != 0) return;
+    if (virDomainIsActive(d) == 1) virDomainDestroy(d);
     unsigned flags = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
                      VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | VIR_DOMAIN_UNDEFINE_NVRAM;
-    if (virDomainUndefineFlags(d.d, flags) < 0) virDomainUndefine(d.d);
+    if (virDomainUndefineFlags(d, flags) < 0) virDomainUndefine(d);
     removed.push_back(name);
-  }
-  std::free(doms);
+  });
   return removed;
 }
 
@@ -400,17 +415,9 @@ std::string HttpResponse::Header(const std::string& name) const {
   return it == headers.end() ? std::string() : it->second;
 }
 
-std::string HttpResponse::ErrorCode() const {
-  if (json.is_object() && json.contains("error") && json["error"].is_object())
-    return json["error"].value("code", "");
-  return {};
-}
+std::string HttpResponse::ErrorCode() const { return ErrorField(json, "code"); }
 
-std::string HttpResponse::ErrorMessage() const {
-  if (json.is_object() && json.contains("error") && json["error"].is_object())
-    return json["error"].value("message", "");
-  return {};
-}
+std::string HttpResponse::ErrorMessage() const { return ErrorField(json, "message"); }
 
 std::string HttpResponse::Describe() const {
   if (status == 0) return "transport error: " + transport_error;
@@ -485,8 +492,8 @@ Daemon::~Daemon() { Cleanup(); }
   for (int s : {SIGTERM, SIGINT, SIGPIPE, SIGCHLD, SIGHUP}) sigaddset(&defaults, s);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -496,8 +503,8 @@ Daemon::~Daemon() { Cleanup(); }
   posix_spawnattr_destroy(&attr);
   ::close(fd);
   if (rc != 0)
-    return ::testing::AssertionFailure() << "posix_spawn " << STRATUSD_PATH << ": "
-                                         << std::strerror(rc);
+    return ::testing::AssertionFailure()
+           << "posix_spawn " << STRATUSD_PATH << ": " << std::strerror(rc);
   pid_ = pid;
   std::ofstream(root_ + "/daemon.pid") << pid << "\n";
 
@@ -511,8 +518,8 @@ Daemon::~Daemon() { Cleanup(); }
     if (std::regex_search(fresh, m, kReady)) {
       int port = std::atoi(m[2].str().c_str());
       if (port_ != 0 && port != port_)
-        return ::testing::AssertionFailure() << "stratusd came back on port " << port
-                                             << ", not " << port_;
+        return ::testing::AssertionFailure()
+               << "stratusd came back on port " << port << ", not " << port_;
       port_ = port;
       subscription_ = m[3].str();
       token_ = Trim(ReadWholeFile(m[4].str()));
@@ -531,9 +538,9 @@ Daemon::~Daemon() { Cleanup(); }
     }
     std::this_thread::sleep_for(milliseconds(50));
   }
-  return ::testing::AssertionFailure() << "stratusd printed no ready line within "
-                                       << timeout.count() << " s; log:\n"
-                                       << LogTail(40);
+  return ::testing::AssertionFailure()
+         << "stratusd printed no ready line within " << timeout.count() << " s; log:\n"
+         << LogTail(40);
 }
 
 ::testing::AssertionResult Daemon::Reap(Seconds timeout, bool* exited) {
@@ -549,8 +556,8 @@ Daemon::~Daemon() { Cleanup(); }
     }
     std::this_thread::sleep_for(milliseconds(20));
   }
-  return ::testing::AssertionFailure() << "stratusd (pid " << pid_ << ") did not exit within "
-                                       << timeout.count() << " s";
+  return ::testing::AssertionFailure()
+         << "stratusd (pid " << pid_ << ") did not exit within " << timeout.count() << " s";
 }
 
 ::testing::AssertionResult Daemon::Stop() {
@@ -666,7 +673,7 @@ HttpResponse Daemon::Act(const std::string& method, const std::string& path,
   std::string msg;
   while (r.status == 409 && Clock::now() < deadline &&
          std::regex_search(msg = r.ErrorMessage(), m, kHolder)) {
-    HttpResponse op = Get(SubPath() + "/providers/Stratus.Resources/operations/" + m[1].str());
+    HttpResponse op = Get(OperationPath(m[1].str()));
     std::string status = op.json.is_object() ? op.json.value("status", "") : "";
     if (status.empty() || status == "InProgress") break;  // a real conflict: not ours to judge
     if (!reported) {
@@ -721,8 +728,8 @@ Json Daemon::InstanceView(const std::string& vm_path) const {
   return r.json;
 }
 
-bool Daemon::WaitForConsole(const std::string& vm_path, const std::string& marker,
-                            Seconds timeout, int min_count, std::string* content) const {
+bool Daemon::WaitForConsole(const std::string& vm_path, const std::string& marker, Seconds timeout,
+                            int min_count, std::string* content) const {
   auto deadline = Clock::now() + timeout;
   std::string text;
   for (;;) {
@@ -756,9 +763,9 @@ GuestExec Daemon::AgentExec(const std::string& domain, const std::string& cmd, S
     out.error = "no domain " + domain;
     return out;
   }
-  Json start = {{"execute", "guest-exec"},
-                {"arguments",
-                 {{"path", "/bin/sh"}, {"arg", {"-c", cmd}}, {"capture-output", true}}}};
+  Json start = {
+      {"execute", "guest-exec"},
+      {"arguments", {{"path", "/bin/sh"}, {"arg", {"-c", cmd}}, {"capture-output", true}}}};
   Json r = AgentCommand(d.d, start, 10, &out.error);
   if (r.is_null()) return out;
   int64_t pid = r.value("pid", int64_t{-1});
@@ -795,7 +802,7 @@ GuestExec Daemon::AgentExecWhenReady(const std::string& domain, const std::strin
 }
 
 std::map<std::string, std::string> Daemon::GuestDisksBySerial(const std::string& domain,
-                                                             std::string* error) {
+                                                              std::string* error) {
   std::map<std::string, std::string> out;
   GuestExec r = AgentExec(domain,
                           "for d in /sys/block/vd*; do "
@@ -838,21 +845,33 @@ std::string Daemon::DomainState(const std::string& domain) {
   int state = 0, reason = 0;
   if (virDomainGetState(d.d, &state, &reason, 0) < 0) return "unknown";
   switch (state) {
-    case VIR_DOMAIN_RUNNING: return "running";
-    case VIR_DOMAIN_BLOCKED: return "blocked";
+    case VIR_DOMAIN_RUNNING:
+      return "running";
+    case VIR_DOMAIN_BLOCKED:
+      return "blocked";
     case VIR_DOMAIN_PAUSED:
       switch (reason) {
-        case VIR_DOMAIN_PAUSED_STARTING_UP: return "paused (starting up)";
-        case VIR_DOMAIN_PAUSED_USER: return "paused (by a user)";
-        case VIR_DOMAIN_PAUSED_IOERROR: return "paused (I/O error)";
-        case VIR_DOMAIN_PAUSED_SNAPSHOT: return "paused (snapshot)";
-        default: return "paused (reason " + std::to_string(reason) + ")";
+        case VIR_DOMAIN_PAUSED_STARTING_UP:
+          return "paused (starting up)";
+        case VIR_DOMAIN_PAUSED_USER:
+          return "paused (by a user)";
+        case VIR_DOMAIN_PAUSED_IOERROR:
+          return "paused (I/O error)";
+        case VIR_DOMAIN_PAUSED_SNAPSHOT:
+          return "paused (snapshot)";
+        default:
+          return "paused (reason " + std::to_string(reason) + ")";
       }
-    case VIR_DOMAIN_SHUTDOWN: return "shutting down";
-    case VIR_DOMAIN_SHUTOFF: return "shut off";
-    case VIR_DOMAIN_CRASHED: return "crashed";
-    case VIR_DOMAIN_PMSUSPENDED: return "pmsuspended";
-    default: return "unknown";
+    case VIR_DOMAIN_SHUTDOWN:
+      return "shutting down";
+    case VIR_DOMAIN_SHUTOFF:
+      return "shut off";
+    case VIR_DOMAIN_CRASHED:
+      return "crashed";
+    case VIR_DOMAIN_PMSUSPENDED:
+      return "pmsuspended";
+    default:
+      return "unknown";
   }
 }
 
@@ -867,18 +886,8 @@ std::string Daemon::DomainXml(const std::string& domain) {
 std::vector<std::string> Daemon::OwnedDomains() const {
   std::vector<std::string> out;
   if (root_.empty()) return out;
-  Conn conn;
-  if (!conn.c) return out;
-  virDomainPtr* doms = nullptr;
-  int n = virConnectListAllDomains(conn.c, &doms, 0);
-  for (int i = 0; i < n; ++i) {
-    Dom d(doms[i]);
-    const char* name = virDomainGetName(d.d);
-    if (!name) continue;
-    std::string xml = XmlOf(d.d, 0) + XmlOf(d.d, VIR_DOMAIN_XML_INACTIVE);
-    if (xml.find(root_ + "/") != std::string::npos) out.push_back(name);
-  }
-  std::free(doms);
+  ForEachDomainMentioning(root_ + "/",
+                          [&](virDomainPtr, const std::string& name) { out.push_back(name); });
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -888,6 +897,245 @@ uint64_t ResidentBytes(pid_t pid) {
   size_t at = status.find("VmRSS:");
   if (at == std::string::npos) return 0;
   return std::strtoull(status.c_str() + at + 6, nullptr, 10) * 1024;
+}
+
+std::vector<std::string> VaultChunkFiles(const std::string& data_dir) {
+  std::vector<std::string> out;
+  for (auto& f : FilesUnder(data_dir + "/vaults"))
+    if (f.find("/chunks/") != std::string::npos) out.push_back(f);
+  return out;
+}
+
+std::string LargestFile(const std::vector<std::string>& files) {
+  std::string largest;
+  uintmax_t size = 0;
+  for (const auto& f : files) {
+    std::error_code ec;
+    uintmax_t n = fs::file_size(f, ec);
+    if (!ec && (largest.empty() || n > size)) {
+      largest = f;
+      size = n;
+    }
+  }
+  return largest;
+}
+
+bool FlipByte(const std::string& path, std::streamoff offset) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  char c = 0;
+  if (!f.seekg(offset) || !f.read(&c, 1)) return false;
+  c = static_cast<char>(c ^ 0x5a);
+  return static_cast<bool>(f.seekp(offset) && f.write(&c, 1) && f.flush());
+}
+
+// ------------------------------------------------------------------------------------------
+// Request bodies
+
+TinyVmBody::TinyVmBody(const std::string& location)
+    : body_({{"location", location},
+             {"properties",
+              {{"hardwareProfile", {{"vmSize", "Standard_S1"}}},
+               {"storageProfile", {{"imageReference", {{"id", "tiny"}}}}}}}}) {}
+
+TinyVmBody& TinyVmBody::Size(const std::string& vm_size) {
+  body_["properties"]["hardwareProfile"]["vmSize"] = vm_size;
+  return *this;
+}
+
+TinyVmBody& TinyVmBody::Image(const Json& id) {
+  body_["properties"]["storageProfile"]["imageReference"]["id"] = id;
+  return *this;
+}
+
+TinyVmBody& TinyVmBody::ComputerName(const std::string& name) {
+  body_["properties"]["osProfile"]["computerName"] = name;
+  return *this;
+}
+
+TinyVmBody& TinyVmBody::CustomData(const std::string& script) {
+  body_["properties"]["osProfile"]["customData"] = script;
+  return *this;
+}
+
+TinyVmBody& TinyVmBody::OsDisk(const std::string& name, int size_gb, const std::string& sku) {
+  Json disk = {{"name", name}};
+  if (size_gb > 0) disk["diskSizeGB"] = size_gb;
+  if (!sku.empty()) disk["sku"] = sku;
+  body_["properties"]["storageProfile"]["osDisk"] = disk;
+  return *this;
+}
+
+TinyVmBody& TinyVmBody::DataDisk(int lun, const std::string& name, int size_gb,
+                                 const std::string& sku) {
+  Json disk = {{"lun", lun}, {"name", name}, {"createOption", "Empty"}, {"diskSizeGB", size_gb}};
+  if (!sku.empty()) disk["sku"] = sku;
+  body_["properties"]["storageProfile"]["dataDisks"].push_back(disk);
+  return *this;
+}
+
+Json DailyPolicyBody(int daily_count, const std::string& consistency) {
+  Json props = {{"schedule", {{"frequency", "Daily"}, {"times", {"02:00"}}}},
+                {"retention", {{"daily", {{"count", daily_count}}}}}};
+  if (!consistency.empty()) props["consistency"] = consistency;
+  return {{"properties", props}};
+}
+
+Json ProtectedItemBody(const std::string& vm_id, const std::string& policy_id) {
+  return {{"properties", {{"sourceResourceId", vm_id}, {"policyId", policy_id}}}};
+}
+
+// ------------------------------------------------------------------------------------------
+// DaemonTest
+
+::testing::AssertionResult OperationSucceeded(const Json& op) {
+  std::string status = op.is_object() ? op.value("status", "") : "";
+  if (status == "Succeeded") return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "operation status '" << status << "', not 'Succeeded'; operation: " << op.dump();
+}
+
+std::unique_ptr<Daemon> DaemonTest::suite_;
+std::string DaemonTest::suite_group_;
+::testing::AssertionResult DaemonTest::suite_started_ = ::testing::AssertionFailure()
+                                                        << "StartSuiteDaemon was not called";
+bool DaemonTest::suite_mode_ = false;
+
+std::unique_ptr<Daemon> DaemonTest::MakeDaemon(const DaemonOptions& options) {
+  auto d = std::make_unique<Daemon>(options.region_);
+  d->set_extra_args(options.flags_);
+  if (!options.cli_config_.empty()) d->set_cli_config(options.cli_config_);
+  return d;
+}
+
+void DaemonTest::StartSuiteDaemon(const DaemonOptions& options) {
+  suite_mode_ = true;
+  suite_group_ = options.group_;
+  if (!SkipReason().empty()) return;  // SetUp skips every test
+  suite_ = MakeDaemon(options);
+  suite_started_ = suite_->Start();
+  if (!suite_started_) std::fprintf(stderr, "%s\n", suite_started_.message());
+}
+
+void DaemonTest::StopSuiteDaemon() {
+  suite_.reset();  // ~Daemon cleans up
+  suite_group_.clear();
+  suite_started_ = ::testing::AssertionFailure() << "StartSuiteDaemon was not called";
+  suite_mode_ = false;
+}
+
+::testing::AssertionResult DaemonTest::StartDaemon(const DaemonOptions& options) {
+  own_ = MakeDaemon(options);
+  d_ = own_.get();
+  group_ = options.group_;
+  auto started = own_->Start();
+  if (!started) return started;
+  return PutGroup(/*may_exist=*/false);
+}
+
+::testing::AssertionResult DaemonTest::PutGroup(bool may_exist) const {
+  if (group_.empty()) return ::testing::AssertionSuccess();
+  HttpResponse r = d().Put(d().GroupPath(group_), {{"location", d().region()}});
+  if (r.status == 201 || (may_exist && r.status == 200)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "PUT resource group " << group_ << ": " << r.Describe();
+}
+
+void DaemonTest::SetUp() {
+  std::string why = SkipReason();
+  if (!why.empty()) GTEST_SKIP() << why;
+  if (per_test_) {
+    ASSERT_TRUE(StartDaemon(*per_test_));
+  } else if (suite_mode_) {
+    ASSERT_TRUE(suite_ && suite_->running())
+        << "stratusd did not start: " << suite_started_.message();
+    d_ = suite_.get();
+    group_ = suite_group_;
+    ASSERT_TRUE(PutGroup(/*may_exist=*/true));
+  }
+}
+
+void DaemonTest::TearDown() {
+  if (own_) own_->Cleanup();
+}
+
+void DaemonTest::CreateVm(const std::string& name, const Json& body, TestVm* vm, Seconds timeout) {
+  vm->path = d().VmPath(group_, name);
+  HttpResponse put = d().Put(vm->path, body);
+  ASSERT_EQ(put.status, 201) << put.Describe();
+  vm->id = put.json.value("id", "");
+  vm->domain = DomainName(put.json["properties"].value("vmId", ""));
+  ASSERT_FALSE(vm->id.empty()) << put.Describe();
+  ASSERT_SUCCEEDED(d().WaitFor(put, timeout));
+}
+
+void DaemonTest::GetVm(const std::string& name, TestVm* vm) {
+  vm->path = d().VmPath(group_, name);
+  HttpResponse g = d().Get(vm->path);
+  ASSERT_EQ(g.status, 200) << g.Describe();
+  vm->id = g.json.value("id", "");
+  vm->domain = DomainName(g.json["properties"].value("vmId", ""));
+}
+
+void DaemonTest::WaitGuestDisk(const TestVm& vm, const std::string& serial, std::string* device,
+                               const std::string& ready, int boots) {
+  ASSERT_TRUE(d().WaitForConsole(vm.path, ready, Seconds(120), boots));
+  ASSERT_TRUE(Daemon::WaitGuestDisk(vm.domain, serial, true, Seconds(60), device));
+}
+
+std::string DaemonTest::Guest(const std::string& domain, const std::string& cmd, Seconds timeout) {
+  GuestExec r = Daemon::AgentExecWhenReady(domain, cmd, timeout);
+  EXPECT_TRUE(r.ok && r.exit_code == 0) << cmd << ": " << r.Describe();
+  return r.out;
+}
+
+Json DaemonTest::ActAndWait(const std::string& method, const std::string& path, const Json& body,
+                            Seconds timeout) {
+  HttpResponse r = d().Act(method, path, body);
+  if (r.status != 202) {
+    ADD_FAILURE() << method << " " << path << " did not answer 202: " << r.Describe();
+    return Json::object();
+  }
+  return d().WaitFor(r, timeout);
+}
+
+Json DaemonTest::FinishJob(const HttpResponse& accepted, Seconds timeout) {
+  EXPECT_EQ(accepted.status, 202) << accepted.Describe();
+  if (accepted.status != 202) return Json::object();
+  Json op = d().WaitFor(accepted, timeout);
+  HttpResponse j = d().Get(accepted.json.value("id", ""));
+  EXPECT_EQ(j.status, 200) << j.Describe();
+  Json out = j.json.is_object() ? j.json : Json::object();
+  out["operation"] = op;
+  return out;
+}
+
+Json DaemonTest::WaitJobEnd(const std::string& job_path, Seconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  Json last;
+  while (Clock::now() < deadline) {
+    HttpResponse r = d().Get(job_path);
+    if (r.status == 200 && r.json.is_object()) {
+      last = r.json;
+      std::string s = last["properties"].value("status", "");
+      if (s != "Queued" && s != "InProgress") return last;
+    }
+    std::this_thread::sleep_for(milliseconds(250));
+  }
+  ADD_FAILURE() << "job " << job_path << " still running after " << timeout.count()
+                << " s: " << last.dump();
+  return last;
+}
+
+std::vector<Json> DaemonTest::RecoveryPoints(const std::string& item_path) {
+  HttpResponse pts = d().Get(item_path + "/recoveryPoints");
+  EXPECT_EQ(pts.status, 200) << pts.Describe();
+  std::vector<Json> out;
+  if (pts.json.is_object())
+    for (auto& p : pts.json["value"]) out.push_back(p);
+  std::sort(out.begin(), out.end(), [](const Json& a, const Json& b) {
+    return a["properties"].value("recoveryPointTime", "") >
+           b["properties"].value("recoveryPointTime", "");
+  });
+  return out;
 }
 
 }  // namespace stratus::e2e

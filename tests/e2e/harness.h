@@ -14,21 +14,27 @@
 // rule. STRATUS_E2E_KEEP=1 keeps the test root (domains are still removed).
 //
 // Guest image: $STRATUS_GUEST_DIR (the folder holding tiny/), default <source>/build/guest.
-// Tests call SkipReason() in SetUp and GTEST_SKIP when it is not empty.
+// DaemonTest's SetUp (below) skips a test when SkipReason() is not empty.
+//
+// `DaemonTest` is the fixture of every e2e test: it starts and cleans up the test's (or the
+// suite's) daemon and holds what the tests share: ASSERT_SUCCEEDED, waiting for operations and
+// backup jobs, running commands in the guest, and the tiny-VM request body (`TinyVmBody`).
 //
 // Not thread-safe: one test thread drives a Daemon (HTTP calls may come from several threads).
 #pragma once
 
+#include <gtest/gtest.h>
 #include <httplib.h>
 #include <sys/types.h>
 
 #include <chrono>
+#include <ios>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "common/raw_connection.h"
 
@@ -56,9 +62,9 @@ inline std::string DomainName(const std::string& vm_id) { return "stratus-" + vm
 std::string Lower(std::string s);
 
 struct HttpResponse {
-  int status = 0;             // 0: transport error, see `transport_error`
+  int status = 0;  // 0: transport error, see `transport_error`
   std::string body;
-  Json json;                  // parsed body; null when empty or not JSON
+  Json json;  // parsed body; null when empty or not JSON
   httplib::Headers headers;
   std::string transport_error;
 
@@ -71,11 +77,11 @@ struct HttpResponse {
 
 // Result of a command run in a guest through the QEMU guest agent.
 struct GuestExec {
-  bool ok = false;       // the agent ran it and it exited (exit code below)
+  bool ok = false;  // the agent ran it and it exited (exit code below)
   int exit_code = -1;
   std::string out;
   std::string err;
-  std::string error;     // why it did not run / did not finish
+  std::string error;  // why it did not run / did not finish
   std::string Describe() const;
 };
 
@@ -144,6 +150,12 @@ class Daemon {
   std::string SnapshotPath(const std::string& rg, const std::string& name) const {
     return ResourcePath(rg, "Stratus.Storage", "snapshots", name);
   }
+  std::string VaultPath(const std::string& rg, const std::string& name) const {
+    return ResourcePath(rg, "Stratus.RecoveryServices", "vaults", name);
+  }
+  std::string OperationPath(const std::string& op_id) const {
+    return SubPath() + "/providers/Stratus.Resources/operations/" + op_id;
+  }
   std::string ActivityLogPath(int top = 1000) const {
     return SubPath() + "/providers/Stratus.Insights/activityLogs?$top=" + std::to_string(top);
   }
@@ -199,7 +211,7 @@ class Daemon {
 
   // Guest block devices by serial ("lun0" -> "vdb"), read from /sys/block/vd*/serial.
   static std::map<std::string, std::string> GuestDisksBySerial(const std::string& domain,
-                                                              std::string* error = nullptr);
+                                                               std::string* error = nullptr);
   // Polls GuestDisksBySerial until `serial` is present (or absent when `present` is false).
   static bool WaitGuestDisk(const std::string& domain, const std::string& serial, bool present,
                             Seconds timeout, std::string* device = nullptr);
@@ -237,5 +249,169 @@ uint64_t ResidentBytes(pid_t pid);
 // Removes the libvirt domains whose XML mentions `dir` + "/" (destroy + undefine) and returns
 // their names. Never touches any other domain.
 std::vector<std::string> RemoveDomainsUnder(const std::string& dir);
+
+// Chunk objects of every vault of the daemon with data directory `data_dir`
+// (<data_dir>/vaults/<vault>/chunks/...), sorted; empty when there are none.
+std::vector<std::string> VaultChunkFiles(const std::string& data_dir);
+// The largest of `files` ("" when empty).
+std::string LargestFile(const std::vector<std::string>& files);
+// XORs the byte at `offset` of `path` with 0x5a: a corruption that always changes it (writing a
+// constant would not when the byte already holds it). False when the file cannot be changed.
+bool FlipByte(const std::string& path, std::streamoff offset);
+
+// ------------------------------------------------------------------------------------------
+// Request bodies
+
+// The PUT body of a VM of the tiny platform image. It starts as the smallest valid one:
+//   {"location": <location>, "properties": {"hardwareProfile": {"vmSize": "Standard_S1"},
+//    "storageProfile": {"imageReference": {"id": "tiny"}}}}
+// and each call adds or replaces one part. Converts to the Json it holds (tests that break one
+// thing in a body copy it into a Json and edit that).
+class TinyVmBody {
+ public:
+  explicit TinyVmBody(const std::string& location);
+
+  TinyVmBody& Size(const std::string& vm_size);  // hardwareProfile.vmSize
+  TinyVmBody& Image(const Json& id);             // imageReference.id: platform name or image id
+  // osProfile.computerName (without it the body has no osProfile).
+  TinyVmBody& ComputerName(const std::string& name);
+  // osProfile.customData (the guest runs it as a script).
+  TinyVmBody& CustomData(const std::string& script);
+  // storageProfile.osDisk named `name`; size_gb 0 leaves the image's size, sku "" the default tier.
+  TinyVmBody& OsDisk(const std::string& name, int size_gb = 0, const std::string& sku = "");
+  // Appends an empty data disk (createOption Empty) at `lun` to storageProfile.dataDisks.
+  TinyVmBody& DataDisk(int lun, const std::string& name, int size_gb = 1,
+                       const std::string& sku = "");
+
+  operator const Json&() const { return body_; }  // NOLINT(google-explicit-constructor)
+
+ private:
+  Json body_;
+};
+
+// A daily (02:00) backup policy keeping `daily_count` daily points; `consistency` "" leaves the
+// policy's default.
+Json DailyPolicyBody(int daily_count = 7, const std::string& consistency = "");
+// A protected item: the VM `vm_id` (resource id) backed up by the policy `policy_id`.
+Json ProtectedItemBody(const std::string& vm_id, const std::string& policy_id);
+
+// ------------------------------------------------------------------------------------------
+// The fixture
+
+// Whether an operation body (Daemon::WaitFor) ended "Succeeded"; the failure gives its status
+// and the whole body. Each macro evaluates `op` once.
+::testing::AssertionResult OperationSucceeded(const Json& op);
+#define ASSERT_SUCCEEDED(op) ASSERT_TRUE(::stratus::e2e::OperationSucceeded(op))
+#define EXPECT_SUCCEEDED(op) EXPECT_TRUE(::stratus::e2e::OperationSucceeded(op))
+
+// How a DaemonTest starts its stratusd, e.g. DaemonOptions("regionBk").Group("rg-backup").
+class DaemonOptions {
+ public:
+  explicit DaemonOptions(std::string region) : region_(std::move(region)) {}
+  // The resource group PUT before each test (default: none).
+  DaemonOptions& Group(std::string rg) {
+    group_ = std::move(rg);
+    return *this;
+  }
+  // More stratusd flags, e.g. {"--import-dir", dir}.
+  DaemonOptions& Flags(std::vector<std::string> flags) {
+    flags_ = std::move(flags);
+    return *this;
+  }
+  // --cli-config, relative to the test root (default: Daemon's, cli/cli.json).
+  DaemonOptions& CliConfig(std::string relative) {
+    cli_config_ = std::move(relative);
+    return *this;
+  }
+
+ private:
+  friend class DaemonTest;
+  std::string region_;
+  std::string group_;
+  std::vector<std::string> flags_;
+  std::string cli_config_;
+};
+
+// A VM a test made or found: what the tests address it by.
+struct TestVm {
+  std::string path;    // API path
+  std::string id;      // resource id
+  std::string domain;  // libvirt domain, DomainName(vmId)
+};
+
+// The fixture of every e2e test. Where a test's daemon comes from:
+//  - its own, one per test: the fixture passes DaemonOptions to the constructor; SetUp starts the
+//    daemon and PUTs the group (201), TearDown cleans it up (Daemon::Cleanup: the daemon and its
+//    helpers, the test's domains, the test root), also when the test failed;
+//  - the suite's, one per suite (what it boots is shared by the suite's tests): the fixture's
+//    SetUpTestSuite calls StartSuiteDaemon(options), its TearDownTestSuite StopSuiteDaemon();
+//    SetUp checks that it runs and PUTs the group (200 or 201: an earlier test made it);
+//  - the test body's: StartDaemon(options) (tests of stratusd's start-up flags).
+// SetUp first skips the test (GTEST_SKIP) when SkipReason() is not empty. A fixture that
+// overrides SetUp calls DaemonTest::SetUp() first and returns when IsSkipped() or
+// HasFatalFailure(). Daemons left running are also cleaned up at the end of the test program.
+//
+// One suite daemon at a time (gtest runs suites one after the other). Helpers that can fail the
+// test in more than one step are void and assert: call them with ASSERT_NO_FATAL_FAILURE.
+class DaemonTest : public ::testing::Test {
+ protected:
+  DaemonTest() = default;
+  explicit DaemonTest(DaemonOptions per_test) : per_test_(std::move(per_test)) {}
+
+  void SetUp() override;
+  void TearDown() override;
+
+  static void StartSuiteDaemon(const DaemonOptions& options);
+  static void StopSuiteDaemon();
+  // Starts a daemon owned by this test (TearDown cleans it up) and PUTs options.group.
+  ::testing::AssertionResult StartDaemon(const DaemonOptions& options);
+
+  // The test's daemon (its own or the suite's). Only after SetUp (or StartDaemon) succeeded.
+  Daemon& d() const { return *d_; }
+  // The path of vault `name` in the options' resource group.
+  std::string VaultPath(const std::string& name) const { return d().VaultPath(group_, name); }
+  // A tiny-VM body in the daemon's region.
+  TinyVmBody TinyVm() const { return TinyVmBody(d().region()); }
+
+  // PUTs `body` as VM `name` of the options' group (201, with an id) and waits (up to
+  // `timeout`) for its create to succeed.
+  void CreateVm(const std::string& name, const Json& body, TestVm* vm,
+                Seconds timeout = Seconds(180));
+  // GETs VM `name` of the options' group (200).
+  void GetVm(const std::string& name, TestVm* vm);
+  // Waits until the console of `vm` shows `ready` `boots` times (120 s), then until the guest
+  // sees the disk with serial `serial` (60 s); *device gets its name ("vdb").
+  void WaitGuestDisk(const TestVm& vm, const std::string& serial, std::string* device,
+                     const std::string& ready = "STRATUS-GUEST-READY", int boots = 1);
+  // Runs `sh -c cmd` in the guest of `domain` (waiting for its agent, up to `timeout`); fails
+  // the test (non-fatally) unless it exits 0. Returns its stdout.
+  static std::string Guest(const std::string& domain, const std::string& cmd,
+                           Seconds timeout = Seconds(180));
+
+  // Daemon::Act, which must answer 202 (else ADD_FAILURE and {}), then its operation, waited for.
+  Json ActAndWait(const std::string& method, const std::string& path,
+                  const Json& body = Json::object(), Seconds timeout = Seconds(300));
+  // The backup job a 202 of "backup"/"restore" started, after its operation ended; the operation
+  // is in ["operation"]. {} (and a failure) when `accepted` is not a 202.
+  Json FinishJob(const HttpResponse& accepted, Seconds timeout = Seconds(300));
+  // Polls a backup job until its status is neither Queued nor InProgress; ADD_FAILUREs on timeout.
+  Json WaitJobEnd(const std::string& job_path, Seconds timeout);
+  // The recovery points of a protected item, newest first (by recoveryPointTime).
+  std::vector<Json> RecoveryPoints(const std::string& item_path);
+
+ private:
+  static std::unique_ptr<Daemon> MakeDaemon(const DaemonOptions& options);
+  ::testing::AssertionResult PutGroup(bool may_exist) const;
+
+  std::optional<DaemonOptions> per_test_;
+  std::unique_ptr<Daemon> own_;  // the test's own daemon
+  Daemon* d_ = nullptr;          // own_ or the suite's
+  std::string group_;
+
+  static std::unique_ptr<Daemon> suite_;
+  static std::string suite_group_;
+  static ::testing::AssertionResult suite_started_;
+  static bool suite_mode_;  // between StartSuiteDaemon and StopSuiteDaemon
+};
 
 }  // namespace stratus::e2e

@@ -7,7 +7,6 @@
 // backing file and the NBD sockets are gone.
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <thread>
 
 #include "harness.h"
@@ -20,88 +19,59 @@ constexpr const char* kRg = "rg-instant";
 // Formats and fills the lun0 disk on the first boot only (restored VMs keep the user script).
 constexpr const char* kUserScript =
     "#!/bin/sh\n"
-    "for b in /sys/block/vd*; do [ \"$(cat $b/serial 2>/dev/null)\" = lun0 ] && dev=${b##*/}; done\n"
+    "for b in /sys/block/vd*; do [ \"$(cat $b/serial 2>/dev/null)\" = lun0 ] && "
+    "dev=${b##*/}; done\n"
     "mkdir -p /mnt/d\n"
     "if ! mount /dev/$dev /mnt/d 2>/dev/null; then\n"
     "  mkfs.ext4 -q -F /dev/$dev && mount /dev/$dev /mnt/d &&\n"
-    "  dd if=/dev/urandom of=/mnt/d/blob bs=1M count=24 2>/dev/null && sync && touch /mnt/d/done &&\n"
+    "  dd if=/dev/urandom of=/mnt/d/blob bs=1M count=24 2>/dev/null && sync && "
+    "touch /mnt/d/done &&\n"
     "  sync\n"
     "fi\n"
     "echo userscript-finished\n";
 
-class InstantRestoreTest : public ::testing::Test {
+class InstantRestoreTest : public DaemonTest {
  protected:
-  void SetUp() override {
-    std::string why = SkipReason();
-    if (!why.empty()) GTEST_SKIP() << why;
-    d_ = std::make_unique<Daemon>("regionIr");
-    ASSERT_TRUE(d_->Start());
-    ASSERT_EQ(d_->Put(d_->GroupPath(kRg), {{"location", d_->region()}}).status, 201);
-  }
-  void TearDown() override {
-    if (d_) d_->Cleanup();
-  }
-  std::string VaultPath(const std::string& v) const {
-    return d_->ResourcePath(kRg, "Stratus.RecoveryServices", "vaults", v);
-  }
-  std::string Guest(const std::string& dom, const std::string& cmd) {
-    auto r = Daemon::AgentExecWhenReady(dom, cmd, Seconds(120));
-    EXPECT_TRUE(r.ok && r.exit_code == 0) << cmd << ": " << r.Describe();
-    return r.out;
-  }
-  std::unique_ptr<Daemon> d_;
+  InstantRestoreTest() : DaemonTest(DaemonOptions("regionIr").Group(kRg)) {}
 };
 
 TEST_F(InstantRestoreTest, VmRunsBeforeItsDisksAreFilledAndEndsWithTheBackedUpData) {
-  Daemon& d = *d_;
-  const std::string vm_path = d.VmPath(kRg, "src");
-  auto put = d.Put(vm_path,
-                   {{"location", d.region()},
-                    {"properties",
-                     {{"hardwareProfile", {{"vmSize", "Standard_S1"}}},
-                      {"storageProfile",
-                       {{"imageReference", {{"id", "tiny"}}},
-                        {"osDisk", {{"name", "src-os"}, {"diskSizeGB", 1}}},
-                        {"dataDisks",
-                         {{{"lun", 0}, {"name", "src-data"}, {"createOption", "Empty"},
-                           {"diskSizeGB", 4}}}}}},
-                      {"osProfile", {{"computerName", "src"}, {"customData", kUserScript}}}}}});
-  ASSERT_EQ(put.status, 201) << put.Describe();
-  ASSERT_EQ(d.WaitFor(put, Seconds(180)).value("status", ""), "Succeeded");
-  const std::string vm_rid = put.json.value("id", "");
-  const std::string dom = DomainName(put.json["properties"].value("vmId", ""));
-  ASSERT_TRUE(d.WaitForConsole(vm_path, "userscript-finished", Seconds(180)));
-  Guest(dom, "test -f /mnt/d/done");
-  const std::string blob_sum = Guest(dom, "sha256sum /mnt/d/blob | cut -d' ' -f1");
+  Daemon& d = this->d();
+  TestVm src;
+  ASSERT_NO_FATAL_FAILURE(CreateVm("src",
+                                   TinyVm()
+                                       .ComputerName("src")
+                                       .CustomData(kUserScript)
+                                       .OsDisk("src-os", 1)
+                                       .DataDisk(0, "src-data", 4),
+                                   &src));
+  ASSERT_TRUE(d.WaitForConsole(src.path, "userscript-finished", Seconds(180)));
+  Guest(src.domain, "test -f /mnt/d/done");
+  const std::string blob_sum = Guest(src.domain, "sha256sum /mnt/d/blob | cut -d' ' -f1");
   ASSERT_EQ(blob_sum.size(), 65u) << blob_sum;
 
   // ---- vault, policy, protection, one backup
   ASSERT_EQ(d.Put(VaultPath("v1"), {{"location", d.region()}}).status, 201);
-  auto pol = d.Put(VaultPath("v1") + "/backupPolicies/daily",
-                   {{"properties",
-                     {{"schedule", {{"frequency", "Daily"}, {"times", {"02:00"}}}},
-                      {"retention", {{"daily", {{"count", 7}}}}}}}});
+  auto pol = d.Put(VaultPath("v1") + "/backupPolicies/daily", DailyPolicyBody());
   ASSERT_EQ(pol.status, 201) << pol.Describe();
   const std::string item_path = VaultPath("v1") + "/protectedItems/src";
-  ASSERT_EQ(d.Put(item_path, {{"properties",
-                               {{"sourceResourceId", vm_rid}, {"policyId", pol.json.value("id", "")}}}})
-                .status,
-            201);
+  ASSERT_EQ(d.Put(item_path, ProtectedItemBody(src.id, pol.json.value("id", ""))).status, 201);
   auto bk = d.Post(item_path + "/backup");
   ASSERT_EQ(bk.status, 202) << bk.Describe();
   d.WaitFor(bk, Seconds(300));
-  auto pts = d.Get(item_path + "/recoveryPoints");
-  ASSERT_EQ(pts.status, 200) << pts.Describe();
-  ASSERT_EQ(pts.json["value"].size(), 1u) << pts.body;
-  const std::string point_path = pts.json["value"][0].value("id", "");
+  const std::vector<Json> pts = RecoveryPoints(item_path);
+  ASSERT_EQ(pts.size(), 1u) << Json(pts).dump();
+  const std::string point_path = pts[0].value("id", "");
 
   // ---- bad input
   {
-    auto disks = d.Post(point_path + "/restore",
-                        {{"restoreType", "RestoreDisks"}, {"diskNamePrefix", "x"}, {"instant", true}});
+    auto disks =
+        d.Post(point_path + "/restore",
+               {{"restoreType", "RestoreDisks"}, {"diskNamePrefix", "x"}, {"instant", true}});
     EXPECT_EQ(disks.status, 400) << disks.Describe();
-    auto notbool = d.Post(point_path + "/restore",
-                          {{"restoreType", "AlternateLocation"}, {"vmName", "x"}, {"instant", "yes"}});
+    auto notbool =
+        d.Post(point_path + "/restore",
+               {{"restoreType", "AlternateLocation"}, {"vmName", "x"}, {"instant", "yes"}});
     EXPECT_EQ(notbool.status, 400) << notbool.Describe();
   }
 
@@ -153,13 +123,12 @@ TEST_F(InstantRestoreTest, VmRunsBeforeItsDisksAreFilledAndEndsWithTheBackedUpDa
   EXPECT_TRUE(running_while_filling) << "the VM never ran while its disks were being filled";
 
   // ---- the new VM holds the data
-  auto fast = d.Get(fast_path);
-  ASSERT_EQ(fast.status, 200) << fast.Describe();
-  const std::string fast_dom = DomainName(fast.json["properties"].value("vmId", ""));
+  TestVm fast;
+  ASSERT_NO_FATAL_FAILURE(GetVm("fast", &fast));
   ASSERT_TRUE(d.WaitForConsole(fast_path, "STRATUS-GUEST-READY hostname=fast", Seconds(180)));
   // Its user script found the file system and mounted it instead of writing new data.
   ASSERT_TRUE(d.WaitForConsole(fast_path, "userscript-finished", Seconds(120)));
-  EXPECT_EQ(Guest(fast_dom, "sha256sum /mnt/d/blob | cut -d' ' -f1"), blob_sum)
+  EXPECT_EQ(Guest(fast.domain, "sha256sum /mnt/d/blob | cut -d' ' -f1"), blob_sum)
       << "the instantly restored data disk differs from the source";
 
   // ---- for comparison: the same point restored the classic way (every byte copied first)
@@ -167,8 +136,7 @@ TEST_F(InstantRestoreTest, VmRunsBeforeItsDisksAreFilledAndEndsWithTheBackedUpDa
     auto classic = d.Post(point_path + "/restore",
                           {{"restoreType", "AlternateLocation"}, {"vmName", "classic"}});
     ASSERT_EQ(classic.status, 202) << classic.Describe();
-    d.WaitFor(classic, Seconds(600));
-    Json cj = d.Get(classic.json.value("id", "")).json;
+    Json cj = FinishJob(classic, Seconds(600));
     ASSERT_EQ(cj["properties"].value("status", ""), "Completed") << cj.dump(2);
     std::printf("classic restore of the same point: VM started after %lld ms\n",
                 static_cast<long long>(cj["properties"].value("durationMs", 0)));
@@ -209,14 +177,7 @@ TEST_F(InstantRestoreTest, VmRunsBeforeItsDisksAreFilledAndEndsWithTheBackedUpDa
   std::this_thread::sleep_for(std::chrono::seconds(3));
   if (Daemon::DomainState(again_dom) != "running")
     d.WaitFor(d.Act("POST", again_path + "/start"), Seconds(120));
-  Json job2;
-  deadline = std::chrono::steady_clock::now() + std::chrono::minutes(10);
-  while (std::chrono::steady_clock::now() < deadline) {
-    job2 = d.Get(job2_path).json;
-    std::string st = job2["properties"].value("status", "");
-    if (st == "Completed" || st == "Failed") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  }
+  Json job2 = WaitJobEnd(job2_path, std::chrono::minutes(10));
   ASSERT_EQ(job2["properties"].value("status", ""), "Completed") << job2.dump(2) << d.LogTail();
   EXPECT_TRUE(job2["properties"].contains("timeToFullyRestoredMs")) << job2.dump(2);
   EXPECT_TRUE(cut_mid_fill) << "the second fill ended before the VM was destroyed";
@@ -240,33 +201,18 @@ TEST_F(InstantRestoreTest, VmRunsBeforeItsDisksAreFilledAndEndsWithTheBackedUpDa
   EXPECT_EQ(sockets, 0u);
 
   // ---- a corrupt chunk: the fill fails and the job names the point, the disk and the offset
-  std::string chunk;
-  uint64_t biggest = 0;
-  for (const auto& f : FilesUnder(d.data_dir() + "/vaults")) {
-    if (f.find("/chunks/") != std::string::npos && std::filesystem::file_size(f) > biggest) {
-      biggest = std::filesystem::file_size(f);
-      chunk = f;
-    }
-  }
+  const std::string chunk = LargestFile(VaultChunkFiles(d.data_dir()));
   ASSERT_FALSE(chunk.empty());
-  {
-    std::fstream f(chunk, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(100);
-    char c = 0;
-    f.read(&c, 1);
-    f.seekp(100);
-    c = static_cast<char>(c ^ 0x5a);
-    f.write(&c, 1);
-  }
-  auto rs3 = d.Post(point_path + "/restore",
-                    {{"restoreType", "AlternateLocation"}, {"vmName", "broken"}, {"instant", true}});
+  ASSERT_TRUE(FlipByte(chunk, 100)) << chunk;
+  auto rs3 =
+      d.Post(point_path + "/restore",
+             {{"restoreType", "AlternateLocation"}, {"vmName", "broken"}, {"instant", true}});
   ASSERT_EQ(rs3.status, 202) << rs3.Describe();
-  d.WaitFor(rs3, Seconds(600));
-  Json job3 = d.Get(rs3.json.value("id", "")).json;
+  Json job3 = FinishJob(rs3, Seconds(600));
   ASSERT_EQ(job3["properties"].value("status", ""), "Failed") << job3.dump(2);
   const std::string msg = job3["properties"]["error"].value("message", "");
   EXPECT_EQ(job3["properties"]["error"].value("code", ""), "ChunkCorrupt") << job3.dump(2);
-  EXPECT_NE(msg.find(pts.json["value"][0].value("name", "")), std::string::npos) << msg;
+  EXPECT_NE(msg.find(pts[0].value("name", "")), std::string::npos) << msg;
   EXPECT_NE(msg.find("offset"), std::string::npos) << msg;
   EXPECT_TRUE(msg.find("disk 'lun0'") != std::string::npos ||
               msg.find("disk 'osdisk'") != std::string::npos)

@@ -18,23 +18,12 @@ constexpr const char* kRg = "rg-life";
 constexpr const char* kVm = "web1";
 constexpr const char* kComputerName = "lifehost1";
 
-#define ASSERT_SUCCEEDED(op) \
-  ASSERT_EQ((op).value("status", ""), "Succeeded") << "operation: " << (op).dump()
-
-class VmLifecycleTest : public ::testing::Test {
+class VmLifecycleTest : public DaemonTest {
  protected:
-  void SetUp() override {
-    std::string why = SkipReason();
-    if (!why.empty()) GTEST_SKIP() << why;
-    d_ = std::make_unique<Daemon>("regionLife");
-    ASSERT_TRUE(d_->Start());
-  }
-  void TearDown() override {
-    if (d_) d_->Cleanup();
-  }
+  VmLifecycleTest() : DaemonTest(DaemonOptions("regionLife").Group(kRg)) {}
 
   Json VmSize(const std::string& name) {
-    auto r = d_->Get(d_->SubPath() + "/providers/Stratus.Compute/locations/" + d_->region() +
+    auto r = d().Get(d().SubPath() + "/providers/Stratus.Compute/locations/" + d().region() +
                      "/vmSizes");
     EXPECT_EQ(r.status, 200) << r.Describe();
     for (auto& s : r.json.value("value", Json::array()))
@@ -55,42 +44,26 @@ class VmLifecycleTest : public ::testing::Test {
     EXPECT_EQ(dd->total_iops_sec, want_iops) << "disk " << serial << " (" << dd->target << ")";
     EXPECT_EQ(dd->total_bytes_sec, want_bytes) << "disk " << serial << " (" << dd->target << ")";
   }
-
-  std::unique_ptr<Daemon> d_;
 };
 
 TEST_F(VmLifecycleTest, FullLifecycle) {
-  Daemon& d = *d_;
+  Daemon& d = this->d();
   const std::string vm_path = d.VmPath(kRg, kVm);
   const std::string payload = "snapshot-payload-" + RandomHex(8);
 
-  // ---- resource group
-  {
-    auto r = d.Put(d.GroupPath(kRg), {{"location", d.region()}});
-    ASSERT_EQ(r.status, 201) << r.Describe();
-  }
-
-  // ---- create the VM
+  // ---- create the VM (in the fixture's resource group)
   const std::string script =
       "#!/bin/sh\n"
       "echo \"customdata-ok $(hostname)\" > /root/customdata-marker\n"
       "echo customdata-finished\n";
-  Json vm_body = {
-      {"location", d.region()},
-      {"tags", {{"suite", "e2e"}}},
-      {"properties",
-       {{"hardwareProfile", {{"vmSize", "Standard_S1"}}},
-        {"storageProfile",
-         {{"imageReference", {{"id", "tiny"}}},
-          {"osDisk",
-           {{"name", "web1-os"}, {"diskSizeGB", 1}, {"sku", "Standard_LRS"},
-            {"deleteOption", "Delete"}}},
-          {"dataDisks",
-           {{{"lun", 0}, {"name", "web1-std"}, {"createOption", "Empty"}, {"diskSizeGB", 1},
-             {"sku", "Standard_LRS"}},
-            {{"lun", 1}, {"name", "web1-prem"}, {"createOption", "Empty"}, {"diskSizeGB", 1},
-             {"sku", "Premium_LRS"}}}}}},
-        {"osProfile", {{"computerName", kComputerName}, {"customData", script}}}}}};
+  Json vm_body = TinyVm()
+                     .ComputerName(kComputerName)
+                     .CustomData(script)
+                     .OsDisk("web1-os", 1, "Standard_LRS")
+                     .DataDisk(0, "web1-std", 1, "Standard_LRS")
+                     .DataDisk(1, "web1-prem", 1, "Premium_LRS");
+  vm_body["tags"] = {{"suite", "e2e"}};
+  vm_body["properties"]["storageProfile"]["osDisk"]["deleteOption"] = "Delete";
   auto put = d.Put(vm_path, vm_body);
   ASSERT_EQ(put.status, 201) << put.Describe();
   EXPECT_EQ(put.json["properties"].value("provisioningState", ""), "Creating");
@@ -120,8 +93,8 @@ TEST_F(VmLifecycleTest, FullLifecycle) {
 
   // ---- the guest boots with its name, agent, disks, customData and web page
   std::string console;
-  ASSERT_TRUE(d.WaitForConsole(vm_path, std::string("STRATUS-GUEST-READY hostname=") +
-                                            kComputerName,
+  ASSERT_TRUE(d.WaitForConsole(vm_path,
+                               std::string("STRATUS-GUEST-READY hostname=") + kComputerName,
                                Seconds(90), 1, &console))
       << "console:\n"
       << console;
@@ -187,20 +160,20 @@ TEST_F(VmLifecycleTest, FullLifecycle) {
 
   // ---- data in the guest, then a consistent snapshot of all disks
   {
-    auto r = Daemon::AgentExec(dom, "set -e; mkfs.ext4 -q -F /dev/" + lun0_dev +
-                                        "; mkdir -p /mnt/data; mount /dev/" + lun0_dev +
-                                        " /mnt/data; echo " + payload +
-                                        " > /mnt/data/hello.txt; sync; cat /mnt/data/hello.txt",
-                               Seconds(120));
+    auto r =
+        Daemon::AgentExec(dom,
+                          "set -e; mkfs.ext4 -q -F /dev/" + lun0_dev +
+                              "; mkdir -p /mnt/data; mount /dev/" + lun0_dev + " /mnt/data; echo " +
+                              payload + " > /mnt/data/hello.txt; sync; cat /mnt/data/hello.txt",
+                          Seconds(120));
     ASSERT_TRUE(r.ok) << r.Describe();
     ASSERT_EQ(r.exit_code, 0) << r.Describe();
     EXPECT_EQ(r.out, payload + "\n");
   }
   std::string snap_std_id;
   {
-    auto r = d.Act("POST", vm_path + "/captureSnapshots", {{"snapshotNamePrefix", "snap1"}});
-    ASSERT_EQ(r.status, 202) << r.Describe();
-    Json op = d.WaitFor(r, Seconds(180));
+    Json op = ActAndWait("POST", vm_path + "/captureSnapshots", {{"snapshotNamePrefix", "snap1"}},
+                         Seconds(180));
     ASSERT_SUCCEEDED(op);
     Json props = op.value("properties", Json::object());
     EXPECT_EQ(props.value("consistency", ""), "FileSystemConsistent") << op.dump();
@@ -226,12 +199,12 @@ TEST_F(VmLifecycleTest, FullLifecycle) {
   const std::string restored_path = d.DiskPath(kRg, "web1-restored");
   std::string restored_id;
   {
-    auto r = d.Put(restored_path,
-                   {{"location", d.region()},
-                    {"sku", {{"name", "Standard_LRS"}}},
-                    {"properties",
-                     {{"creationData",
-                       {{"createOption", "Copy"}, {"sourceResourceId", snap_std_id}}}}}});
+    auto r = d.Put(
+        restored_path,
+        {{"location", d.region()},
+         {"sku", {{"name", "Standard_LRS"}}},
+         {"properties",
+          {{"creationData", {{"createOption", "Copy"}, {"sourceResourceId", snap_std_id}}}}}});
     ASSERT_EQ(r.status, 201) << r.Describe();
     ASSERT_SUCCEEDED(d.WaitFor(r));
     auto g = d.Get(restored_path);
@@ -244,7 +217,7 @@ TEST_F(VmLifecycleTest, FullLifecycle) {
   // Standard_S1 takes 2 data disks: hot-detach the Premium one first.
   {
     auto r = d.Act("POST", vm_path + "/attachDetachDataDisks",
-                    {{"dataDisksToDetach", {{{"diskId", prem_disk.value("id", "")}}}}});
+                   {{"dataDisksToDetach", {{{"diskId", prem_disk.value("id", "")}}}}});
     EXPECT_EQ(r.status, 202) << "docs/api.md: VM actions answer 202 + operation headers";
     ASSERT_TRUE(r.status == 200 || r.status == 202) << r.Describe();
     ASSERT_SUCCEEDED(d.WaitFor(r));
@@ -257,7 +230,7 @@ TEST_F(VmLifecycleTest, FullLifecycle) {
   }
   {
     auto r = d.Act("POST", vm_path + "/attachDetachDataDisks",
-                    {{"dataDisksToAttach", {{{"diskId", restored_id}, {"lun", 2}}}}});
+                   {{"dataDisksToAttach", {{{"diskId", restored_id}, {"lun", 2}}}}});
     EXPECT_EQ(r.status, 202) << "docs/api.md: VM actions answer 202 + operation headers";
     ASSERT_TRUE(r.status == 200 || r.status == 202) << r.Describe();
     ASSERT_SUCCEEDED(d.WaitFor(r));
@@ -296,18 +269,14 @@ TEST_F(VmLifecycleTest, FullLifecycle) {
 
   // ---- power cycle
   {
-    auto r = d.Act("POST", vm_path + "/powerOff");
-    ASSERT_EQ(r.status, 202) << r.Describe();
-    ASSERT_SUCCEEDED(d.WaitFor(r));
+    ASSERT_SUCCEEDED(ActAndWait("POST", vm_path + "/powerOff"));
     EXPECT_EQ(d.InstanceView(vm_path).value("powerState", ""), "stopped");
     EXPECT_EQ(Daemon::DomainState(dom), "shut off");
     EXPECT_TRUE(d.WaitForConsole(vm_path, "STRATUS-GUEST-SHUTDOWN clean", Seconds(5)))
         << "powerOff was not a clean guest shutdown";
   }
   {
-    auto r = d.Act("POST", vm_path + "/start");
-    ASSERT_EQ(r.status, 202) << r.Describe();
-    ASSERT_SUCCEEDED(d.WaitFor(r));
+    ASSERT_SUCCEEDED(ActAndWait("POST", vm_path + "/start"));
     Json v = d.InstanceView(vm_path);
     EXPECT_EQ(v.value("powerState", ""), "running") << v.dump();
     EXPECT_NE(v.value("bootTime", ""), boot_time);
@@ -317,9 +286,7 @@ TEST_F(VmLifecycleTest, FullLifecycle) {
 
   // ---- deallocate: domain gone, disks kept
   {
-    auto r = d.Act("POST", vm_path + "/deallocate");
-    ASSERT_EQ(r.status, 202) << r.Describe();
-    ASSERT_SUCCEEDED(d.WaitFor(r));
+    ASSERT_SUCCEEDED(ActAndWait("POST", vm_path + "/deallocate"));
     EXPECT_EQ(d.InstanceView(vm_path).value("powerState", ""), "deallocated");
     EXPECT_EQ(Daemon::DomainState(dom), "") << "the domain is still defined";
     EXPECT_TRUE(d.OwnedDomains().empty());
@@ -333,16 +300,12 @@ TEST_F(VmLifecycleTest, FullLifecycle) {
   }
   // ---- resize while deallocated, start again
   {
-    auto r = d.Act("POST", vm_path + "/resize", {{"vmSize", "Standard_S2"}});
-    ASSERT_EQ(r.status, 202) << r.Describe();
-    ASSERT_SUCCEEDED(d.WaitFor(r));
+    ASSERT_SUCCEEDED(ActAndWait("POST", vm_path + "/resize", {{"vmSize", "Standard_S2"}}));
     auto g = d.Get(vm_path);
     EXPECT_EQ(g.json["properties"]["hardwareProfile"].value("vmSize", ""), "Standard_S2");
   }
   {
-    auto r = d.Act("POST", vm_path + "/start");
-    ASSERT_EQ(r.status, 202) << r.Describe();
-    ASSERT_SUCCEEDED(d.WaitFor(r));
+    ASSERT_SUCCEEDED(ActAndWait("POST", vm_path + "/start"));
     EXPECT_EQ(d.InstanceView(vm_path).value("powerState", ""), "running");
     std::string xml = Daemon::DomainXml(dom);
     EXPECT_TRUE(std::regex_search(xml, std::regex("<vcpu[^>]*>2</vcpu>"))) << xml;
@@ -353,17 +316,15 @@ TEST_F(VmLifecycleTest, FullLifecycle) {
     ExpectIoTune(disks, "lun0", d.Get(d.DiskPath(kRg, "web1-std")).json, s2);
     ASSERT_TRUE(d.WaitForConsole(vm_path, "STRATUS-GUEST-READY", Seconds(90), 3, &console))
         << console;
-    auto n = Daemon::AgentExecWhenReady(dom, "nproc; mkdir -p /mnt/data; mount /dev/" +
-                                                 lun0_dev + " /mnt/data; cat /mnt/data/hello.txt");
+    auto n = Daemon::AgentExecWhenReady(dom, "nproc; mkdir -p /mnt/data; mount /dev/" + lun0_dev +
+                                                 " /mnt/data; cat /mnt/data/hello.txt");
     ASSERT_TRUE(n.ok) << n.Describe();
     EXPECT_EQ(n.out, "2\n" + payload + "\n") << "after resize and restart: " << n.Describe();
   }
 
   // ---- delete the VM with its disks, then the group
   {
-    auto r = d.Act("DELETE", vm_path + "?deleteDisks=true");
-    ASSERT_EQ(r.status, 202) << r.Describe();
-    ASSERT_SUCCEEDED(d.WaitFor(r));
+    ASSERT_SUCCEEDED(ActAndWait("DELETE", vm_path + "?deleteDisks=true"));
     EXPECT_EQ(d.Get(vm_path).status, 404);
     for (auto name : {"web1-os", "web1-std", "web1-restored"})
       EXPECT_EQ(d.Get(d.DiskPath(kRg, name)).status, 404) << name << " survived deleteDisks=true";
@@ -372,9 +333,7 @@ TEST_F(VmLifecycleTest, FullLifecycle) {
     EXPECT_EQ(Daemon::DomainState(dom), "");
   }
   {
-    auto r = d.Act("DELETE", d.GroupPath(kRg));
-    ASSERT_EQ(r.status, 202) << r.Describe();
-    ASSERT_SUCCEEDED(d.WaitFor(r));
+    ASSERT_SUCCEEDED(ActAndWait("DELETE", d.GroupPath(kRg)));
     EXPECT_EQ(d.Get(d.GroupPath(kRg)).status, 404);
     EXPECT_EQ(d.Get(d.DiskPath(kRg, "web1-prem")).status, 404);
     EXPECT_EQ(d.Get(snap_std_id).status, 404);
@@ -390,11 +349,12 @@ TEST_F(VmLifecycleTest, FullLifecycle) {
   for (int i = 0; i < 50; ++i) {
     qemu = ProcessesMentioning(d.data_dir() + "/");
     // The daemon itself mentions its data dir; only other processes count.
-    qemu.erase(std::remove_if(qemu.begin(), qemu.end(),
-                              [&](pid_t p) {
-                                return ReadWholeFile("/proc/" + std::to_string(p) + "/cmdline")
-                                           .find("qemu") == std::string::npos;
-                              }),
+    qemu.erase(std::remove_if(
+                   qemu.begin(), qemu.end(),
+                   [&](pid_t p) {
+                     return ReadWholeFile("/proc/" + std::to_string(p) + "/cmdline").find("qemu") ==
+                            std::string::npos;
+                   }),
                qemu.end());
     if (qemu.empty()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
