@@ -10,6 +10,7 @@
 
 #include "api/resource_util.h"
 #include "compute/vm_sizes.h"
+#include "core/base64.h"
 #include "core/fs.h"
 #include "core/subprocess.h"
 #include "recovery/backup/restore_disk.h"
@@ -1533,7 +1534,8 @@ Result<ApiResponse> RecoveryProvider::FileAction(const ApiRequest& req, const Re
     if (total > (16u << 20))
       return InvalidArgument("The files are larger than 16 MiB together; restore the disk "
                              "(RestoreDisks) instead.", "paths", "ResultTooLarge");
-    files.push_back({{"path", p}, {"size", content->size()}, {"contentBase64", vault::Base64Encode(*content)}});
+    files.push_back(
+        {{"path", p}, {"size", content->size()}, {"contentBase64", Base64Encode(*content)}});
   }
   return ApiResponse::Json200({{"disk", disk}, {"files", files}});
 }
