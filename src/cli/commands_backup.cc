@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/resolve.h"
+#include "core/base64.h"
 #include "core/fs.h"
 #include "core/resource_id.h"
 
@@ -164,39 +165,6 @@ CliResult<std::string> ReadPassphrase(const std::string& file) {
   if (passphrase.empty())
     return UsageError("The --passphrase-file '" + file + "' is empty.", "--passphrase-file");
   return passphrase;
-}
-
-CliResult<std::string> Base64Decode(const std::string& text) {
-  auto value = [](unsigned char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-  };
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  bool padding = false;
-  for (unsigned char c : text) {
-    if (std::isspace(c)) continue;
-    if (c == '=') {
-      padding = true;
-      continue;
-    }
-    int v = value(c);
-    if (v < 0 || padding)
-      return CliError(ExitCode::kUnavailable, "InvalidResponse",
-                      "extractFiles returned contentBase64 that is not base64.");
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xFF);
-    }
-  }
-  return out;
 }
 
 // ---- Tables ----------------------------------------------------------------------------------
@@ -841,17 +809,20 @@ CliStatus FilesExtract(Context& ctx, const BackupArgs& a) {
     for (const Json& file : *files) {
       std::string remote = Str(file, "path");
       CLI_ASSIGN_OR_RETURN(std::string local, LocalPathFor(a.to, remote));
-      CLI_ASSIGN_OR_RETURN(std::string data, Base64Decode(Str(file, "contentBase64")));
+      auto data = Base64Decode(Str(file, "contentBase64"));
+      if (!data.ok())
+        return CliError(ExitCode::kUnavailable, "InvalidResponse",
+                        "extractFiles returned contentBase64 that is not base64.");
       size_t slash = local.find_last_of('/');
       if (slash != std::string::npos && slash > 0) {
         Status made = MakeDirs(local.substr(0, slash));
         if (!made.ok()) return LocalError(made);
       }
       // 0600: the guest's permissions are not known; never make a restored file wider.
-      Status wrote = WriteFileAtomic(local, data, 0600);
+      Status wrote = WriteFileAtomic(local, *data, 0600);
       if (!wrote.ok()) return LocalError(wrote);
       written.push_back(
-          {{"path", remote}, {"size", static_cast<int64_t>(data.size())}, {"localPath", local}});
+          {{"path", remote}, {"size", static_cast<int64_t>(data->size())}, {"localPath", local}});
     }
   }
   PrintMany(ctx.out(), ctx.format(), ExtractedFileTable(), written);
