@@ -31,6 +31,8 @@
 #include <sstream>
 #include <thread>
 
+#include "core/base64.h"
+
 extern char** environ;
 
 namespace stratus::e2e {
@@ -193,26 +195,6 @@ Json AgentCommand(virDomainPtr d, const Json& cmd, int timeout_s, std::string* e
     return nullptr;
   }
   return j["return"];
-}
-
-std::string Base64Decode(const std::string& in) {
-  static const std::string kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    if (c == '=') break;
-    auto pos = kAlphabet.find(c);
-    if (pos == std::string::npos) continue;
-    acc = (acc << 6) | static_cast<uint32_t>(pos);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  return out;
 }
 
 // Value of attribute `attr` of the first element `<tag ` in `xml`.
@@ -775,12 +757,19 @@ GuestExec Daemon::AgentExec(const std::string& domain, const std::string& cmd, S
                            10, &out.error);
     if (st.is_null()) return out;
     if (st.value("exited", false)) {
+      auto out_data = Base64Decode(st.value("out-data", ""));
+      auto err_data = Base64Decode(st.value("err-data", ""));
+      if (!out_data.ok() || !err_data.ok()) {
+        out.error = "guest-exec-status of '" + cmd +
+                    "': " + (out_data.ok() ? err_data : out_data).status().message();
+        return out;
+      }
       out.ok = true;
       out.error.clear();
       out.exit_code = st.value("exitcode", -1);
       if (st.contains("signal")) out.exit_code = 128 + st.value("signal", 0);
-      out.out = Base64Decode(st.value("out-data", ""));
-      out.err = Base64Decode(st.value("err-data", ""));
+      out.out = std::move(out_data).value();
+      out.err = std::move(err_data).value();
       return out;
     }
     if (Clock::now() >= deadline) {

@@ -7,7 +7,7 @@
 #include "core/subprocess.h"
 #include "core/uuid.h"
 #include "recovery/backup/restore_disk.h"
-#include "recovery/vault/crypto.h"
+#include "core/base64.h"
 
 namespace stratus::recovery::service {
 
@@ -123,7 +123,7 @@ Result<ApiResponse> FileRestore::Post(const ApiRequest& req, const ResourceId& p
           "(RestoreDisks) instead.",
           "paths", "ResultTooLarge");
     files.push_back(
-        {{"path", p}, {"size", content->size()}, {"contentBase64", vault::Base64Encode(*content)}});
+        {{"path", p}, {"size", content->size()}, {"contentBase64", Base64Encode(*content)}});
   }
   return ApiResponse::Json200({{"disk", disk}, {"files", files}});
 }

@@ -4,7 +4,7 @@
 #include <sstream>
 #include <thread>
 
-#include "recovery/vault/crypto.h"
+#include "core/base64.h"
 
 namespace stratus::recovery::service {
 namespace {
@@ -131,7 +131,7 @@ Result<GuestExecResult> RunGuestShell(const GuestAgentFn& agent, const std::stri
     if (st->value("exited", false)) {
       GuestExecResult r;
       r.exit_code = st->value("exitcode", -1);
-      auto out = vault::Base64Decode(st->value("out-data", std::string()));
+      auto out = Base64Decode(st->value("out-data", std::string()));
       if (out.ok()) r.out = std::move(out).value();
       return r;
     }

@@ -133,30 +133,6 @@ bool FromHex(std::string_view hex, uint8_t* out, size_t n) {
   return true;
 }
 
-std::string Base64Encode(std::string_view data) {
-  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(data.data()),
-                          static_cast<int>(data.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
-Result<std::string> Base64Decode(std::string_view text) {
-  if (text.size() % 4 != 0) return InvalidArgument("base64 text has a length not a multiple of 4");
-  std::string out(3 * (text.size() / 4) + 1, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(text.data()),
-                          static_cast<int>(text.size()));
-  if (n < 0) return InvalidArgument("malformed base64 text");
-  size_t len = static_cast<size_t>(n);
-  // EVP_DecodeBlock counts the '=' padding as zero bytes.
-  if (!text.empty() && text.back() == '=') --len;
-  if (text.size() >= 2 && text[text.size() - 2] == '=') --len;
-  out.resize(len);
-  return out;
-}
-
 AesGcm::AesGcm() : ctx_(EVP_CIPHER_CTX_new()) {
   if (ctx_ == nullptr) std::abort();  // out of memory
 }

@@ -70,8 +70,6 @@ std::string Sha256Hex(std::string_view data);
 std::string ToHex(const uint8_t* p, size_t n);
 // Parses exactly `n` bytes of hex; false on any bad character or length.
 bool FromHex(std::string_view hex, uint8_t* out, size_t n);
-std::string Base64Encode(std::string_view data);
-Result<std::string> Base64Decode(std::string_view text);
 
 // AES-256-GCM with a 96-bit nonce and a 128-bit tag. Not thread-safe; one per thread.
 class AesGcm {

@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 
+#include "core/base64.h"
 #include "core/fs.h"
 
 namespace stratus::recovery::vault {

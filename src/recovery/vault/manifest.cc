@@ -3,6 +3,7 @@
 #include <ctime>
 #include <set>
 
+#include "core/base64.h"
 #include "core/clock.h"
 #include "core/uuid.h"
 

@@ -7,9 +7,9 @@
 #include <cstring>
 #include <map>
 
+#include "core/base64.h"
 #include "core/fs.h"
 #include "core/subprocess.h"
-#include "recovery/vault/crypto.h"
 #include "../vault/vault_test_util.h"
 
 namespace stratus::recovery::service {
@@ -43,7 +43,7 @@ class LocalAgent {
       if (ex == "guest-exec-status") {
         int pid = cmd.at("arguments").at("pid");
         auto& r = results_.at(pid);
-        return Json{{"exited", true}, {"exitcode", r.exit_code}, {"out-data", vault::Base64Encode(r.out)}};
+        return Json{{"exited", true}, {"exitcode", r.exit_code}, {"out-data", Base64Encode(r.out)}};
       }
       return InvalidArgument("unexpected command " + ex);
     };

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/base64.h"
 #include "vault_test_util.h"
 
 namespace stratus::recovery::vault {
