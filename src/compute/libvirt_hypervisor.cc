@@ -28,33 +28,6 @@
 
 namespace stratus::compute {
 
-Status Hypervisor::BlockPull(const std::string& domain, const std::string& /*disk*/) {
-  return Status(StatusCode::kInvalidArgument, "NotSupported",
-                "this hypervisor engine cannot pull a disk's backing chain (domain " + domain + ")");
-}
-
-Result<BlockJobProgress> Hypervisor::GetBlockJob(const std::string& domain,
-                                                 const std::string& /*disk*/) {
-  return Status(StatusCode::kInvalidArgument, "NotSupported",
-                "this hypervisor engine has no block jobs (domain " + domain + ")");
-}
-
-const char* PowerStateName(PowerState s) {
-  switch (s) {
-    case PowerState::kRunning:
-      return "running";
-    case PowerState::kStopped:
-      return "stopped";
-    case PowerState::kPaused:
-      return "paused";
-    case PowerState::kCrashed:
-      return "crashed";
-    case PowerState::kUnknown:
-      return "unknown";
-  }
-  return "unknown";
-}
-
 namespace {
 
 using libvirt::CheckpointHandle;
