@@ -1,5 +1,10 @@
 // LibvirtHypervisor: the Hypervisor engine for libvirt/QEMU, over libvirt's C API.
 //
+// Its code is split by the concerns of hypervisor.h: connection, DomainLifecycle,
+// DomainDisks and GuestAgent in libvirt_hypervisor.cc, DiskSnapshots in
+// libvirt_disk_snapshots.cc, PullBackups in libvirt_pull_backups.cc, BlockJobs in
+// libvirt_block_jobs.cc; the helpers they share are in libvirt_internal.h.
+//
 // Domains are persistent libvirt domains defined from DomainXml() (domain_xml.h). The driver
 // talks to one libvirtd connection (normally qemu:///system), which libvirt makes thread-safe;
 // when libvirtd restarts, the first call that finds the connection dead reopens it and retries
@@ -49,8 +54,8 @@ class LibvirtHypervisor : public Hypervisor {
 
   ~LibvirtHypervisor() override;
 
-  // Hypervisor. Start is also OK when the domain already runs. Reboot asks the guest (agent if
-  // present, else ACPI) and does not wait; a guest without an OS ignores it.
+  // DomainLifecycle. Start is also OK when the domain already runs. Reboot asks the guest (agent
+  // if present, else ACPI) and does not wait; a guest without an OS ignores it.
   Status Define(const DomainSpec& spec) override;
   Status Undefine(const std::string& name) override;
   Status Start(const std::string& name) override;
@@ -59,21 +64,26 @@ class LibvirtHypervisor : public Hypervisor {
   Status Reboot(const std::string& name) override;
   Result<DomainInfo> Info(const std::string& name) override;
   Result<std::vector<DomainInfo>> List(const std::string& prefix) override;
-  // Live detach needs the guest's cooperation (ACPI PCI hot-unplug): if the guest has not
-  // released the disk within detach_timeout_ms, Unavailable is returned, the persistent
+
+  // DomainDisks. Live detach needs the guest's cooperation (ACPI PCI hot-unplug): if the guest
+  // has not released the disk within detach_timeout_ms, Unavailable is returned, the persistent
   // definition keeps the disk and the unplug request stays pending in QEMU.
   Status AttachDisk(const std::string& name, const DiskAttachment& disk) override;
   Status DetachDisk(const std::string& name, const std::string& target_dev) override;
   Status SetIoTune(const std::string& name, const std::string& target_dev,
                    const IoTune& tune) override;
+
+  // GuestAgent, over libvirt's qemu-agent-command.
   Result<Json> AgentCommand(const std::string& name, const Json& command, int timeout_s) override;
-  // Running: libvirt push-mode backup (libvirt creates each dest file as root and lends it to
-  // the QEMU user for the job; the parent directory only needs to be writable by root).
-  // Stopped: `qemu-img convert -O qcow2` per disk. Dest files are removed again on failure.
+
+  // DiskSnapshots. Running: libvirt push-mode backup (libvirt creates each dest file as root and
+  // lends it to the QEMU user for the job; the parent directory only needs to be writable by
+  // root). Stopped: `qemu-img convert -O qcow2` per disk. Dest files are removed again on
+  // failure.
   Result<bool> SnapshotDisks(const std::string& name, const std::vector<SnapshotTarget>& targets,
                              bool quiesce) override;
 
-  // Pull backups: libvirt backup job (virDomainBackupBegin mode='pull') with a checkpoint
+  // PullBackups: libvirt backup job (virDomainBackupBegin mode='pull') with a checkpoint
   // created in the same QEMU transaction. The socket's directory, if missing, is created with
   // mode 0750 and owned by QEMU's user (the domain's DAC label), since QEMU itself binds the
   // socket; libvirt creates the scratch files as root and lends them to QEMU. Disks that cannot
@@ -90,7 +100,7 @@ class LibvirtHypervisor : public Hypervisor {
   // libvirt 9.0 refuses ("cannot delete checkpoint for inactive domain"), so the bitmaps are
   // removed with `qemu-img bitmap --remove` and then only libvirt's metadata is deleted.
   Status DeleteCheckpoint(const std::string& domain, const std::string& checkpoint) override;
-  // virDomainBlockPull (no bandwidth limit) / virDomainGetBlockJobInfo.
+  // BlockJobs: virDomainBlockPull (no bandwidth limit) / virDomainGetBlockJobInfo.
   Status BlockPull(const std::string& domain, const std::string& disk) override;
   Result<BlockJobProgress> GetBlockJob(const std::string& domain, const std::string& disk) override;
 
@@ -105,7 +115,7 @@ class LibvirtHypervisor : public Hypervisor {
   // Drops `dead` if it is still the current connection.
   void ForgetConnection(const libvirt::SharedConnect& dead);
   // Runs fn(conn); if fn fails and the connection turns out dead, reconnects and runs it once
-  // more. fn returns Status or Result<T>.
+  // more. fn returns Status or Result<T>. Defined in libvirt_internal.h.
   template <typename Fn>
   auto WithConnection(Fn&& fn) -> decltype(fn(static_cast<virConnectPtr>(nullptr)));
 

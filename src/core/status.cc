@@ -62,5 +62,8 @@ Status Internal(std::string message) {
 Status Unavailable(std::string message) {
   return Status(StatusCode::kUnavailable, "ServiceUnavailable", std::move(message));
 }
+Status NotSupported(std::string message, std::string target) {
+  return Status(StatusCode::kInvalidArgument, kNotSupported, std::move(message), std::move(target));
+}
 
 }  // namespace stratus

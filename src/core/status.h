@@ -65,6 +65,11 @@ Status Conflict(std::string message, std::string target = {}, std::string arm_co
 Status PreconditionFailed(std::string message);
 Status Internal(std::string message);
 Status Unavailable(std::string message);
+// The engine behind a seam lacks an optional capability (e.g. a hypervisor without block jobs).
+// InvalidArgument (HTTP 400) with ARM code "NotSupported", as ARM answers a request for a
+// feature the platform does not offer; callers tell it from a bad argument by the ARM code.
+inline constexpr char kNotSupported[] = "NotSupported";
+Status NotSupported(std::string message, std::string target = {});
 
 // Result<T>: either a value or a non-OK Status.
 template <typename T>

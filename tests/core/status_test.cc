@@ -83,6 +83,12 @@ TEST(StatusTest, ConvenienceConstructorsCarryCodeArmCodeAndTarget) {
   EXPECT_EQ(u.code(), StatusCode::kUnavailable);
   EXPECT_EQ(u.arm_code(), "ServiceUnavailable");
   EXPECT_EQ(u.http_status(), 503);
+
+  Status ns = NotSupported("no block jobs", "disk");
+  EXPECT_EQ(ns.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ns.arm_code(), "NotSupported");
+  EXPECT_EQ(ns.target(), "disk");
+  EXPECT_EQ(ns.http_status(), 400);
 }
 
 TEST(StatusTest, ToStringNamesCodeMessageAndTarget) {
