@@ -28,11 +28,11 @@
 #include "core/fs.h"
 #include "core/json.h"
 #include "core/subprocess.h"
-#include "recovery/backup/backup_disk.h"
+#include "recovery/datapath/backup_disk.h"
 #include "compute/libvirt_hypervisor.h"
-#include "recovery/backup/image_source.h"
-#include "recovery/backup/qemu_nbd_export.h"
-#include "recovery/backup/restore_disk.h"
+#include "recovery/datapath/image_source.h"
+#include "recovery/datapath/qemu_nbd_export.h"
+#include "recovery/datapath/restore_disk.h"
 #include "recovery/vault/crypto.h"
 #include "recovery/vault/parallel.h"
 #include "recovery/service/guest_hooks.h"
@@ -182,41 +182,41 @@ std::string Gb(uint64_t bytes) { return Fmt("%.2f GB", bytes / 1e9); }
 struct StratusRun {
   std::unique_ptr<vault::Vault> vault;
   vault::RecoveryPoint full, incr;
-  backup::BackupDiskStats full_stats, incr_stats;
+  datapath::BackupDiskStats full_stats, incr_stats;
 };
 
 // One backup of the qcow2: exactly what a stopped-VM backup does (bitmap rotation included).
 double StratusBackup(StratusRun& run, const Args& a, const std::string& qcow2, int generation,
-                     backup::BackupDiskStats* stats, vault::RecoveryPoint* out) {
+                     datapath::BackupDiskStats* stats, vault::RecoveryPoint* out) {
   double t0 = Now();
   std::string cur = "stratus-" + std::to_string(generation - 1);
   std::string next = "stratus-" + std::to_string(generation);
   bool incremental = generation > 0;
-  Must(backup::AddBitmap(qcow2, next), "add bitmap");
+  Must(datapath::AddBitmap(qcow2, next), "add bitmap");
   int threads = a.threads > 0 ? a.threads : vault::DefaultThreads() + 1;
-  backup::ImageSourceOptions io;
+  datapath::ImageSourceOptions io;
   io.image = qcow2;
   io.socket_dir = a.work;
   io.connections = threads;
   io.direct_reads = a.direct_reads;
   if (incremental) io.bitmap = cur;
-  auto img = Must(backup::OpenImageSource(io), "open image");
+  auto img = Must(datapath::OpenImageSource(io), "open image");
   if (!img.direct_unavailable.empty())
     std::printf("  (reading over NBD only: %s)\n", img.direct_unavailable.c_str());
   auto& src = img.source;
   auto session = Must(run.vault->BeginBackup(), "begin backup");
-  backup::BackupDiskOptions bo;
+  datapath::BackupDiskOptions bo;
   bo.disk_name = "osdisk";
   bo.threads = threads;
   if (incremental) {
     bo.previous = run.full.FindDisk("osdisk");
-    bo.changed_context = backup::DirtyBitmapContext(cur);
+    bo.changed_context = datapath::DirtyBitmapContext(cur);
   }
   double t_setup = Now();
   std::printf("  (reading generation %d)\n", generation);
   std::fflush(stdout);
   double cpu0 = CpuSeconds();
-  auto r = Must(backup::BackupDisk(*session, *src, bo), "backup");
+  auto r = Must(datapath::BackupDisk(*session, *src, bo), "backup");
   double t_read = Now();
   double cpu_read = CpuSeconds() - cpu0;
   vault::PointSpec spec;
@@ -226,7 +226,7 @@ double StratusBackup(StratusRun& run, const Args& a, const std::string& qcow2, i
   *out = Must(session->Commit(spec), "commit");
   double t_commit = Now();
   Must(img.Close(), "stop qemu-nbd");
-  if (incremental) Must(backup::RemoveBitmap(qcow2, cur), "remove bitmap");
+  if (incremental) Must(datapath::RemoveBitmap(qcow2, cur), "remove bitmap");
   *stats = r.stats;
   double t_end = Now();
   std::printf("  (bitmap + export + connect %.2f s, read/hash/compress/store %.2f s [%.1f CPU-s "
@@ -349,8 +349,8 @@ VmRun RunningVmBench(const Args& a, const std::string& qcow2) {
   (void)hv->PowerOff(dom);
   (void)hv->Undefine(dom);
   // Bitmaps left by the offline rotation would confuse libvirt's checkpoints.
-  for (auto& b : Must(backup::ListBitmaps(qcow2), "bitmaps"))
-    Must(backup::RemoveBitmap(qcow2, b.name), "remove bitmap");
+  for (auto& b : Must(datapath::ListBitmaps(qcow2), "bitmaps"))
+    Must(datapath::RemoveBitmap(qcow2, b.name), "remove bitmap");
   std::string root = a.work + "/vm-root.qcow2";
   Must(RunChecked({"qemu-img", "create", "-q", "-f", "qcow2", "-b",
                    guest + "/" + image.value("disk", ""), "-F", "qcow2", root})
@@ -416,7 +416,7 @@ VmRun RunningVmBench(const Args& a, const std::string& qcow2) {
 
   // 5% rewritten by the guest itself (2 MiB blocks of /dev/urandom at seeded random offsets).
   constexpr uint64_t kBlock = 2 * kMiB;
-  uint64_t disk = Must(backup::ImageVirtualSize(qcow2), "size");
+  uint64_t disk = Must(datapath::ImageVirtualSize(qcow2), "size");
   uint64_t blocks = static_cast<uint64_t>(a.rewrite_fraction * disk) / kBlock;
   std::mt19937_64 rng(a.seed + 1);
   std::set<uint64_t> chosen;
@@ -444,9 +444,9 @@ VmRun RunningVmBench(const Args& a, const std::string& qcow2) {
   // The point holds the disk as the guest left it (nothing wrote after the sync).
   (void)hv->PowerOff(dom);
   std::string dest = a.work + "/vm-restore.raw";
-  backup::RestoreOptions ro;
-  ro.format = backup::DiskFormat::kRaw;
-  Must(backup::RestoreDisk(*v, incr.point, "lun0", dest, ro).status(), "restore vm point");
+  datapath::RestoreOptions ro;
+  ro.format = datapath::DiskFormat::kRaw;
+  Must(datapath::RestoreDisk(*v, incr.point, "lun0", dest, ro).status(), "restore vm point");
   std::string check = a.work + "/vm-check.raw";
   ExportRaw(qcow2, check);
   out.restore_ok = FileSha256(dest) == FileSha256(check);
@@ -516,7 +516,7 @@ int Main(int argc, char** argv) {
               LoadAvg().c_str(), vault::DefaultThreads());
   std::fflush(stdout);
   Must(RunChecked({"cp", "--sparse=always", a.image, qcow2}).status(), "copy image");
-  uint64_t disk_size = Must(backup::ImageVirtualSize(qcow2), "image size");
+  uint64_t disk_size = Must(datapath::ImageVirtualSize(qcow2), "image size");
   ExportRaw(qcow2, raw);
   uint64_t data_bytes = 0;
   {
@@ -596,11 +596,11 @@ int Main(int argc, char** argv) {
   {
     std::string dest = a.work + "/restore-stratus.raw";
     Warm(a.work + "/stratus-vault");
-    backup::RestoreOptions ro;
-    ro.format = backup::DiskFormat::kRaw;
+    datapath::RestoreOptions ro;
+    ro.format = datapath::DiskFormat::kRaw;
     ro.threads = a.restore_threads;
     double t0 = Now();
-    Must(backup::RestoreDisk(*run.vault, run.incr, "osdisk", dest, ro).status(), "restore");
+    Must(datapath::RestoreDisk(*run.vault, run.incr, "osdisk", dest, ro).status(), "restore");
     st.restore = Now() - t0;  // includes fsync of the file and its directory
     loads.push_back("after Stratus restore: " + LoadAvg());
     st.restore_ok = FileSha256(dest) == want;
@@ -613,12 +613,12 @@ int Main(int argc, char** argv) {
   {
     std::string dest = a.work + "/restore-stratus-rehash.raw";
     Warm(a.work + "/stratus-vault");
-    backup::RestoreOptions ro;
-    ro.format = backup::DiskFormat::kRaw;
+    datapath::RestoreOptions ro;
+    ro.format = datapath::DiskFormat::kRaw;
     ro.threads = a.restore_threads;
     ro.id_check = vault::IdCheck::kRehash;
     double t0 = Now();
-    Must(backup::RestoreDisk(*run.vault, run.incr, "osdisk", dest, ro).status(), "restore");
+    Must(datapath::RestoreDisk(*run.vault, run.incr, "osdisk", dest, ro).status(), "restore");
     rehash_restore = Now() - t0;
     rehash_ok = FileSha256(dest) == want;
     RemoveFile(dest);
@@ -628,11 +628,11 @@ int Main(int argc, char** argv) {
   {
     std::string dest = a.work + "/restore-stratus.qcow2";
     Warm(a.work + "/stratus-vault");
-    backup::RestoreOptions ro;
-    ro.format = backup::DiskFormat::kQcow2;
+    datapath::RestoreOptions ro;
+    ro.format = datapath::DiskFormat::kQcow2;
     ro.threads = a.restore_threads;
     double t0 = Now();
-    Must(backup::RestoreDisk(*run.vault, run.incr, "osdisk", dest, ro).status(), "restore qcow2");
+    Must(datapath::RestoreDisk(*run.vault, run.incr, "osdisk", dest, ro).status(), "restore qcow2");
     qcow2_restore = Now() - t0;
     std::string check = a.work + "/restore-check.raw";
     ExportRaw(dest, check);

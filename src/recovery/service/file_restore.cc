@@ -6,7 +6,7 @@
 #include "core/fs.h"
 #include "core/subprocess.h"
 #include "core/uuid.h"
-#include "recovery/backup/restore_disk.h"
+#include "recovery/datapath/restore_disk.h"
 #include "core/base64.h"
 
 namespace stratus::recovery::service {
@@ -53,9 +53,9 @@ Result<ApiResponse> FileRestore::Post(const ApiRequest& req, const ResourceId& p
     ~Cleanup() { RemoveTree(d); }
   } cleanup{dir};
   std::string raw = JoinPath(dir, "disk.raw");
-  backup::RestoreOptions ro;
-  ro.format = backup::DiskFormat::kRaw;
-  RETURN_IF_ERROR(backup::RestoreDisk(*v, point, disk, raw, ro).status());
+  datapath::RestoreOptions ro;
+  ro.format = datapath::DiskFormat::kRaw;
+  RETURN_IF_ERROR(datapath::RestoreDisk(*v, point, disk, raw, ro).status());
   auto debugfs = [&](const std::string& cmd) -> Result<ProcessResult> {
     return RunProcess({"debugfs", "-R", cmd, raw});
   };

@@ -82,9 +82,9 @@ Status InstantRestore::Serve(const std::string& job_name, vault::Vault& v,
                              const vault::RecoveryPoint& point, const std::string& disk) {
   std::string sock = SocketPath(job_name, disk);
   RETURN_IF_ERROR(MakeDirs(std::filesystem::path(sock).parent_path().string(), 0711));
-  backup::VaultNbdServerOptions o;
+  datapath::VaultNbdServerOptions o;
   o.socket_path = sock;
-  ASSIGN_OR_RETURN(auto server, backup::VaultNbdServer::Start(v, point, disk, o));
+  ASSIGN_OR_RETURN(auto server, datapath::VaultNbdServer::Start(v, point, disk, o));
   std::lock_guard<std::mutex> g(mu_);
   auto& js = servers_[job_name];
   js.point_name = point.point_id;
@@ -238,7 +238,7 @@ Status InstantRestore::PullAll(const ResourceId& job, const Json& reg, const Pro
         continue;
       }
       // No job and still backed: the pull ended without filling, or has not started yet.
-      std::optional<backup::NbdReadError> bad;
+      std::optional<datapath::NbdReadError> bad;
       {
         std::lock_guard<std::mutex> g(mu_);
         auto it = servers_.find(job_name);

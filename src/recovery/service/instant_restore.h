@@ -42,7 +42,7 @@
 #include "compute/hypervisor.h"
 #include "core/json.h"
 #include "core/resource_id.h"
-#include "recovery/backup/vault_nbd_server.h"
+#include "recovery/datapath/vault_nbd_server.h"
 #include "recovery/service/vault_registry.h"
 #include "recovery/vault/vault.h"
 #include "storage/disk_service.h"
@@ -89,7 +89,7 @@ class InstantRestore {
  private:
   struct JobServers {
     std::string point_name;
-    std::map<std::string, std::unique_ptr<backup::VaultNbdServer>> by_disk;
+    std::map<std::string, std::unique_ptr<datapath::VaultNbdServer>> by_disk;
   };
   std::string SocketPath(const std::string& job_name, const std::string& disk) const;
   std::string RegistryPath(const std::string& job_name) const;

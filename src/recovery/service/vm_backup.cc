@@ -8,18 +8,18 @@
 #include <mutex>
 
 #include "core/fs.h"
-#include "recovery/backup/backup_disk.h"
-#include "recovery/backup/image_source.h"
-#include "recovery/backup/nbd_source.h"
-#include "recovery/backup/qemu_nbd_export.h"
-#include "recovery/backup/restore_disk.h"
+#include "recovery/datapath/backup_disk.h"
+#include "recovery/datapath/image_source.h"
+#include "recovery/datapath/nbd_source.h"
+#include "recovery/datapath/qemu_nbd_export.h"
+#include "recovery/datapath/restore_disk.h"
 #include "recovery/service/guest_hooks.h"
 
 namespace stratus::recovery::service {
 
-using backup::BackupDiskOptions;
-using backup::BackupDiskResult;
-using backup::NbdSource;
+using datapath::BackupDiskOptions;
+using datapath::BackupDiskResult;
+using datapath::NbdSource;
 
 std::string BitmapForPoint(const std::string& point_id) { return "stratus-" + point_id; }
 
@@ -33,7 +33,7 @@ int64_t NowMs() {
 
 // Whether `path` holds a usable (cleanly closed, recording) bitmap `name`, and why not.
 bool UsableBitmap(const std::string& path, const std::string& name, std::string* why) {
-  auto list = backup::ListBitmaps(path);
+  auto list = datapath::ListBitmaps(path);
   if (!list.ok()) {
     *why = "cannot list the bitmaps of the disk: " + list.status().message();
     return false;
@@ -59,22 +59,22 @@ bool UsableBitmap(const std::string& path, const std::string& name, std::string*
 Result<BackupDiskResult> ReadDisk(vault::BackupSession& session, const std::string& image,
                                   const std::string& disk_name, const vault::DiskIndex* previous,
                                   const std::string& bitmap, const VmBackupRequest& req,
-                                  std::function<void(const backup::BackupProgress&)> progress) {
-  backup::ImageSourceOptions io;
+                                  std::function<void(const datapath::BackupProgress&)> progress) {
+  datapath::ImageSourceOptions io;
   io.image = image;
   io.bitmap = bitmap;
   io.socket_dir = req.scratch_dir;
   io.connections = 3;
-  ASSIGN_OR_RETURN(auto img, backup::OpenImageSource(io));
+  ASSIGN_OR_RETURN(auto img, datapath::OpenImageSource(io));
   if (!img.direct_unavailable.empty())
     spdlog::info("reading {} over NBD only: {}", image, img.direct_unavailable);
   BackupDiskOptions bo;
   bo.disk_name = disk_name;
   bo.previous = previous;
-  if (!bitmap.empty()) bo.changed_context = backup::DirtyBitmapContext(bitmap);
+  if (!bitmap.empty()) bo.changed_context = datapath::DirtyBitmapContext(bitmap);
   bo.threads = req.threads > 0 ? req.threads : 3;
   bo.progress = std::move(progress);
-  auto r = backup::BackupDisk(session, *img.source, bo);
+  auto r = datapath::BackupDisk(session, *img.source, bo);
   Status stop = img.Close();
   if (!stop.ok()) spdlog::warn("stopping qemu-nbd for {}: {}", image, stop.ToString());
   return r;
@@ -104,7 +104,7 @@ Result<VmBackupResult> BackupVm(vault::Vault& vault, compute::Hypervisor* hv,
   std::vector<uint64_t> done(req.disks.size(), 0), total(req.disks.size(), 0);
   std::mutex progress_mu;
   auto progress_for = [&](size_t i) {
-    return [&, i](const backup::BackupProgress& p) {
+    return [&, i](const datapath::BackupProgress& p) {
       if (!req.progress) return;
       std::lock_guard<std::mutex> lock(progress_mu);
       done[i] = p.bytes_done;
@@ -210,7 +210,7 @@ Result<VmBackupResult> BackupVm(vault::Vault& vault, compute::Hypervisor* hv,
       NbdSource::Options so;
       so.address = "nbd+unix:///" + ed.export_name + "?socket=" + pb->socket_path;
       so.connections = 3;
-      if (!ed.bitmap.empty()) so.meta_contexts.push_back(backup::DirtyBitmapContext(ed.bitmap));
+      if (!ed.bitmap.empty()) so.meta_contexts.push_back(datapath::DirtyBitmapContext(ed.bitmap));
       auto src = NbdSource::Connect(so);
       if (!src.ok()) {
         failed = wrap(d, src.status());
@@ -219,10 +219,10 @@ Result<VmBackupResult> BackupVm(vault::Vault& vault, compute::Hypervisor* hv,
       BackupDiskOptions bo;
       bo.disk_name = d.name;
       bo.previous = prev;
-      if (!ed.bitmap.empty() && prev) bo.changed_context = backup::DirtyBitmapContext(ed.bitmap);
+      if (!ed.bitmap.empty() && prev) bo.changed_context = datapath::DirtyBitmapContext(ed.bitmap);
       bo.threads = req.threads > 0 ? req.threads : 3;
       bo.progress = progress_for(i);
-      auto r = backup::BackupDisk(*session, **src, bo);
+      auto r = datapath::BackupDisk(*session, **src, bo);
       if (!r.ok()) {
         failed = wrap(d, r.status());
         break;
@@ -290,11 +290,11 @@ Result<VmBackupResult> BackupVm(vault::Vault& vault, compute::Hypervisor* hv,
   if (!req.running) {
     std::string name = BitmapForPoint(out.point.point_id);
     for (auto& d : req.disks) {
-      auto list = backup::ListBitmaps(d.path);
+      auto list = datapath::ListBitmaps(d.path);
       if (list.ok())
         for (auto& b : *list)
-          if (b.name.rfind("stratus-", 0) == 0 && b.name != name) backup::RemoveBitmap(d.path, b.name);
-      Status st = backup::AddBitmap(d.path, name);
+          if (b.name.rfind("stratus-", 0) == 0 && b.name != name) datapath::RemoveBitmap(d.path, b.name);
+      Status st = datapath::AddBitmap(d.path, name);
       if (!st.ok())
         spdlog::warn("disk {}: cannot add change-tracking bitmap: {} (the next backup reads all "
                      "allocated extents)",
@@ -308,10 +308,10 @@ Result<VmBackupResult> BackupVm(vault::Vault& vault, compute::Hypervisor* hv,
 Status RestoreVmDisk(vault::Vault& vault, const vault::RecoveryPoint& point,
                      const std::string& disk_name, const std::string& dest,
                      std::function<void(uint64_t, uint64_t)> progress) {
-  backup::RestoreOptions ro;
-  ro.format = backup::DiskFormat::kQcow2;
+  datapath::RestoreOptions ro;
+  ro.format = datapath::DiskFormat::kQcow2;
   ro.progress = std::move(progress);
-  return backup::RestoreDisk(vault, point, disk_name, dest, ro).status();
+  return datapath::RestoreDisk(vault, point, disk_name, dest, ro).status();
 }
 
 }  // namespace stratus::recovery::service

@@ -5,7 +5,7 @@
 
 #include <fstream>
 
-#include "recovery/backup/restore_disk.h"
+#include "recovery/datapath/restore_disk.h"
 #include "vault_test_util.h"
 
 namespace stratus::recovery::vault {
@@ -155,10 +155,10 @@ TEST_F(VaultCopyTest, CopyOpensAloneAndRestoresBitExact) {
   ASSERT_NE(c, nullptr);
   auto point = c->ReadPoint(p.point_id);
   ASSERT_TRUE(point.ok()) << point.status().ToString();
-  backup::RestoreOptions ro;
-  ro.format = backup::DiskFormat::kRaw;
+  datapath::RestoreOptions ro;
+  ro.format = datapath::DiskFormat::kRaw;
   std::string out = tmp_.Path("restored.raw");
-  auto r = backup::RestoreDisk(*c, *point, "osdisk", out, ro);
+  auto r = datapath::RestoreDisk(*c, *point, "osdisk", out, ro);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   auto back = ReadFile(out);
   ASSERT_TRUE(back.ok());
@@ -256,10 +256,10 @@ TEST_F(VaultCopyTest, FallbackReadHealsMissingAndCorruptChunks) {
   auto copy = OpenLocalCopy(v(), copy_dir_);
   ASSERT_TRUE(copy.ok()) << copy.status().ToString();
   v().SetFallback(std::shared_ptr<Vault>(std::move(copy).value()));
-  backup::RestoreOptions ro;
-  ro.format = backup::DiskFormat::kRaw;
+  datapath::RestoreOptions ro;
+  ro.format = datapath::DiskFormat::kRaw;
   std::string out = tmp_.Path("restored.raw");
-  auto r = backup::RestoreDisk(v(), p, "osdisk", out, ro);
+  auto r = datapath::RestoreDisk(v(), p, "osdisk", out, ro);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_TRUE(*ReadFile(out) == disk);
   EXPECT_EQ(v().chunks_repaired(), 2u);

@@ -1,4 +1,4 @@
-#include "recovery/backup/qemu_nbd_export.h"
+#include "recovery/datapath/qemu_nbd_export.h"
 
 #include <fcntl.h>
 #include <libnbd.h>
@@ -19,7 +19,7 @@
 #include "core/subprocess.h"
 #include "core/uuid.h"
 
-namespace stratus::recovery::backup {
+namespace stratus::recovery::datapath {
 namespace {
 
 // Full path of `prog` from PATH (resolved before fork: execv after fork must not allocate).
@@ -223,4 +223,4 @@ Result<uint64_t> ImageVirtualSize(const std::string& image) {
   return info["virtual-size"].get<uint64_t>();
 }
 
-}  // namespace stratus::recovery::backup
+}  // namespace stratus::recovery::datapath

@@ -1,6 +1,6 @@
-#include "recovery/backup/image_source.h"
+#include "recovery/datapath/image_source.h"
 
-namespace stratus::recovery::backup {
+namespace stratus::recovery::datapath {
 
 Status ImageSource::Close() {
   source.reset();
@@ -36,4 +36,4 @@ Result<ImageSource> OpenImageSource(const ImageSourceOptions& o) {
   return s;
 }
 
-}  // namespace stratus::recovery::backup
+}  // namespace stratus::recovery::datapath

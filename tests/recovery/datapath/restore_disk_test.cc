@@ -7,7 +7,7 @@
 
 #include "data_path_fixture.h"
 
-namespace stratus::recovery::backup::test {
+namespace stratus::recovery::datapath::test {
 namespace {
 
 class RestoreDiskTest : public DataPathTest {};
@@ -98,4 +98,4 @@ TEST_F(RestoreDiskTest, RestoreRefusesAnExistingDestinationAndUnknownDisks) {
 
 
 }  // namespace
-}  // namespace stratus::recovery::backup::test
+}  // namespace stratus::recovery::datapath::test

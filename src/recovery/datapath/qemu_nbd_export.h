@@ -20,7 +20,7 @@
 
 #include "core/status.h"
 
-namespace stratus::recovery::backup {
+namespace stratus::recovery::datapath {
 
 struct QemuNbdOptions {
   std::string image;               // path of the image file
@@ -72,4 +72,4 @@ Status RemoveBitmap(const std::string& qcow2, const std::string& name);
 // Virtual size of an image (qemu-img info).
 Result<uint64_t> ImageVirtualSize(const std::string& image);
 
-}  // namespace stratus::recovery::backup
+}  // namespace stratus::recovery::datapath

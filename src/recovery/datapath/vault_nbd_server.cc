@@ -1,4 +1,4 @@
-#include "recovery/backup/vault_nbd_server.h"
+#include "recovery/datapath/vault_nbd_server.h"
 
 #include <endian.h>
 #include <fcntl.h>
@@ -15,7 +15,7 @@
 
 #include <spdlog/spdlog.h>
 
-namespace stratus::recovery::backup {
+namespace stratus::recovery::datapath {
 namespace {
 
 // Constants of the NBD protocol (doc/proto.md).
@@ -538,4 +538,4 @@ void VaultNbdServer::WorkerLoop() {
   }
 }
 
-}  // namespace stratus::recovery::backup
+}  // namespace stratus::recovery::datapath

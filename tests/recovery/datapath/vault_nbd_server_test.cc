@@ -1,4 +1,4 @@
-#include "recovery/backup/vault_nbd_server.h"
+#include "recovery/datapath/vault_nbd_server.h"
 
 #include <gtest/gtest.h>
 
@@ -9,9 +9,9 @@
 #include "core/fs.h"
 #include "core/subprocess.h"
 #include "image_test_util.h"
-#include "recovery/backup/nbd_source.h"
+#include "recovery/datapath/nbd_source.h"
 
-namespace stratus::recovery::backup {
+namespace stratus::recovery::datapath {
 namespace {
 
 using vault::test::RandomData;
@@ -244,4 +244,4 @@ TEST_F(VaultNbdServerTest, UnknownDiskAndLongSocketPathAreRefused) {
 }
 
 }  // namespace
-}  // namespace stratus::recovery::backup
+}  // namespace stratus::recovery::datapath

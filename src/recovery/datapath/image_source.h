@@ -8,10 +8,10 @@
 #include <string>
 
 #include "core/status.h"
-#include "recovery/backup/nbd_source.h"
-#include "recovery/backup/qemu_nbd_export.h"
+#include "recovery/datapath/nbd_source.h"
+#include "recovery/datapath/qemu_nbd_export.h"
 
-namespace stratus::recovery::backup {
+namespace stratus::recovery::datapath {
 
 struct ImageSourceOptions {
   std::string image;
@@ -31,4 +31,4 @@ struct ImageSource {
 
 Result<ImageSource> OpenImageSource(const ImageSourceOptions& options);
 
-}  // namespace stratus::recovery::backup
+}  // namespace stratus::recovery::datapath

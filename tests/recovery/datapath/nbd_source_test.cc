@@ -1,4 +1,4 @@
-#include "recovery/backup/nbd_source.h"
+#include "recovery/datapath/nbd_source.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -6,9 +6,9 @@
 #include <thread>
 
 #include "image_test_util.h"
-#include "recovery/backup/qemu_nbd_export.h"
+#include "recovery/datapath/qemu_nbd_export.h"
 
-namespace stratus::recovery::backup {
+namespace stratus::recovery::datapath {
 namespace {
 
 constexpr uint64_t kMiB = 1 << 20;
@@ -159,4 +159,4 @@ TEST_F(NbdSourceTest, WritableExportAcceptsWritesAndFlush) {
 }
 
 }  // namespace
-}  // namespace stratus::recovery::backup
+}  // namespace stratus::recovery::datapath

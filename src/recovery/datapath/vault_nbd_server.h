@@ -44,7 +44,7 @@
 #include "core/status.h"
 #include "recovery/vault/vault.h"
 
-namespace stratus::recovery::backup {
+namespace stratus::recovery::datapath {
 
 // A read that failed because a chunk is missing or corrupt.
 struct NbdReadError {
@@ -146,4 +146,4 @@ class VaultNbdServer {
       n_hits_{0}, n_errors_{0};
 };
 
-}  // namespace stratus::recovery::backup
+}  // namespace stratus::recovery::datapath

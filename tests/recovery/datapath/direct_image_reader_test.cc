@@ -1,14 +1,14 @@
-#include "recovery/backup/direct_image_reader.h"
+#include "recovery/datapath/direct_image_reader.h"
 
 #include <gtest/gtest.h>
 
 #include <random>
 
 #include "image_test_util.h"
-#include "recovery/backup/image_source.h"
-#include "recovery/backup/qemu_nbd_export.h"
+#include "recovery/datapath/image_source.h"
+#include "recovery/datapath/qemu_nbd_export.h"
 
-namespace stratus::recovery::backup {
+namespace stratus::recovery::datapath {
 namespace {
 
 constexpr uint64_t kMiB = 1 << 20;
@@ -149,4 +149,4 @@ TEST_F(DirectImageReaderTest, RefusesImagesItCannotMap) {
 }
 
 }  // namespace
-}  // namespace stratus::recovery::backup
+}  // namespace stratus::recovery::datapath

@@ -22,7 +22,7 @@
 
 #include "core/status.h"
 
-namespace stratus::recovery::backup {
+namespace stratus::recovery::datapath {
 
 class DirectImageReader {
  public:
@@ -64,4 +64,4 @@ class DirectImageReader {
 // Parses `qemu-img map --output=json` text (exposed for tests).
 Result<std::vector<DirectImageReader::MapExtent>> ParseImageMap(const std::string& json_text);
 
-}  // namespace stratus::recovery::backup
+}  // namespace stratus::recovery::datapath

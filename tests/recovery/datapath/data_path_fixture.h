@@ -7,11 +7,11 @@
 #include <random>
 
 #include "image_test_util.h"
-#include "recovery/backup/backup_disk.h"
-#include "recovery/backup/qemu_nbd_export.h"
-#include "recovery/backup/restore_disk.h"
+#include "recovery/datapath/backup_disk.h"
+#include "recovery/datapath/qemu_nbd_export.h"
+#include "recovery/datapath/restore_disk.h"
 
-namespace stratus::recovery::backup::test {
+namespace stratus::recovery::datapath::test {
 
 using vault::DiskIndex;
 using vault::RecoveryPoint;
@@ -102,4 +102,4 @@ class DataPathTest : public ::testing::Test {
   std::string image_;
 };
 
-}  // namespace stratus::recovery::backup::test
+}  // namespace stratus::recovery::datapath::test

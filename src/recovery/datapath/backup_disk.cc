@@ -1,11 +1,11 @@
-#include "recovery/backup/backup_disk.h"
+#include "recovery/datapath/backup_disk.h"
 
 #include <atomic>
 #include <chrono>
 
 #include "recovery/vault/parallel.h"
 
-namespace stratus::recovery::backup {
+namespace stratus::recovery::datapath {
 namespace {
 
 using vault::ChunkId;
@@ -155,4 +155,4 @@ Result<BackupDiskResult> BackupDisk(vault::BackupSession& session, NbdSource& so
   return result;
 }
 
-}  // namespace stratus::recovery::backup
+}  // namespace stratus::recovery::datapath

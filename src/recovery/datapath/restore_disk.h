@@ -15,10 +15,10 @@
 #include <string>
 
 #include "core/status.h"
-#include "recovery/backup/nbd_source.h"
+#include "recovery/datapath/nbd_source.h"
 #include "recovery/vault/vault.h"
 
-namespace stratus::recovery::backup {
+namespace stratus::recovery::datapath {
 
 enum class DiskFormat { kRaw, kQcow2 };
 // "raw" | "qcow2"; InvalidArgument otherwise.
@@ -57,4 +57,4 @@ Result<RestoreStats> RestoreDiskToNbd(vault::Vault& vault, const vault::Recovery
                                       const std::string& disk_name, NbdSource& target,
                                       bool zero_holes, const RestoreOptions& options);
 
-}  // namespace stratus::recovery::backup
+}  // namespace stratus::recovery::datapath

@@ -1,10 +1,10 @@
-#include "recovery/backup/nbd_source.h"
+#include "recovery/datapath/nbd_source.h"
 
 #include <libnbd.h>
 
 #include <algorithm>
 
-namespace stratus::recovery::backup {
+namespace stratus::recovery::datapath {
 namespace {
 
 std::string NbdError() {
@@ -180,4 +180,4 @@ Status NbdSource::Flush() {
   return Status::Ok();
 }
 
-}  // namespace stratus::recovery::backup
+}  // namespace stratus::recovery::datapath

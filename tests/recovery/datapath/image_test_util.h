@@ -17,7 +17,7 @@
 #include "recovery/vault/crypto.h"
 #include "../vault/vault_test_util.h"
 
-namespace stratus::recovery::backup::test {
+namespace stratus::recovery::datapath::test {
 
 using vault::test::TempDir;
 
@@ -86,4 +86,4 @@ inline uint64_t AllocatedBytes(const std::string& path) {
   return static_cast<uint64_t>(st.st_blocks) * 512;
 }
 
-}  // namespace stratus::recovery::backup::test
+}  // namespace stratus::recovery::datapath::test

@@ -1,4 +1,4 @@
-#include "recovery/backup/restore_disk.h"
+#include "recovery/datapath/restore_disk.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,10 +13,10 @@
 #include "core/fs.h"
 #include "core/subprocess.h"
 #include "core/uuid.h"
-#include "recovery/backup/qemu_nbd_export.h"
+#include "recovery/datapath/qemu_nbd_export.h"
 #include "recovery/vault/parallel.h"
 
-namespace stratus::recovery::backup {
+namespace stratus::recovery::datapath {
 namespace {
 
 using vault::ByteBuffer;
@@ -249,4 +249,4 @@ Result<RestoreStats> RestoreDisk(vault::Vault& vault, const vault::RecoveryPoint
   return stats;
 }
 
-}  // namespace stratus::recovery::backup
+}  // namespace stratus::recovery::datapath

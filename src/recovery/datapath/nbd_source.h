@@ -17,11 +17,11 @@
 #include <vector>
 
 #include "core/status.h"
-#include "recovery/backup/direct_image_reader.h"
+#include "recovery/datapath/direct_image_reader.h"
 
 struct nbd_handle;
 
-namespace stratus::recovery::backup {
+namespace stratus::recovery::datapath {
 
 inline constexpr char kBaseAllocation[] = "base:allocation";
 inline constexpr uint32_t kStateHole = 1;   // base:allocation: not allocated
@@ -97,4 +97,4 @@ class NbdSource {
   std::unique_ptr<DirectImageReader> direct_;
 };
 
-}  // namespace stratus::recovery::backup
+}  // namespace stratus::recovery::datapath

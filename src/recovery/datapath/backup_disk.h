@@ -25,10 +25,10 @@
 #include <string>
 
 #include "core/status.h"
-#include "recovery/backup/nbd_source.h"
+#include "recovery/datapath/nbd_source.h"
 #include "recovery/vault/vault.h"
 
-namespace stratus::recovery::backup {
+namespace stratus::recovery::datapath {
 
 struct BackupProgress {
   uint64_t bytes_done = 0;   // of the bytes to read
@@ -68,4 +68,4 @@ struct BackupDiskResult {
 Result<BackupDiskResult> BackupDisk(vault::BackupSession& session, NbdSource& source,
                                     const BackupDiskOptions& options);
 
-}  // namespace stratus::recovery::backup
+}  // namespace stratus::recovery::datapath

@@ -6,7 +6,7 @@
 
 #include "data_path_fixture.h"
 
-namespace stratus::recovery::backup::test {
+namespace stratus::recovery::datapath::test {
 namespace {
 
 class BackupDiskTest : public DataPathTest {};
@@ -177,4 +177,4 @@ TEST_F(BackupDiskTest, KillDashNineMidBackupLeavesAConsistentVault) {
 }
 
 }  // namespace
-}  // namespace stratus::recovery::backup::test
+}  // namespace stratus::recovery::datapath::test

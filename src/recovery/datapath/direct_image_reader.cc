@@ -1,4 +1,4 @@
-#include "recovery/backup/direct_image_reader.h"
+#include "recovery/datapath/direct_image_reader.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 #include "core/json.h"
 #include "core/subprocess.h"
 
-namespace stratus::recovery::backup {
+namespace stratus::recovery::datapath {
 namespace {
 
 Status NotDirect(const std::string& image, const std::string& why) {
@@ -159,4 +159,4 @@ Result<bool> DirectImageReader::Read(uint64_t offset, void* buf, size_t len) con
   return true;
 }
 
-}  // namespace stratus::recovery::backup
+}  // namespace stratus::recovery::datapath
