@@ -38,12 +38,19 @@
 #include "recovery/service/guest_hooks.h"
 #include "recovery/service/vm_backup.h"
 #include "recovery/vault/vault.h"
+#include "storage/qcow2_disk_engine.h"
 
 namespace stratus::bench_vault {
 namespace {
 
 namespace fs = std::filesystem;
 using namespace stratus::recovery;
+
+// The qcow2 disk engine: bitmaps and sizes of the bench's images, as Stratus does them.
+storage::Qcow2DiskEngine& DiskEngine() {
+  static storage::Qcow2DiskEngine engine;
+  return engine;
+}
 
 constexpr uint64_t kMiB = 1ull << 20;
 
@@ -192,7 +199,7 @@ double StratusBackup(StratusRun& run, const Args& a, const std::string& qcow2, i
   std::string cur = "stratus-" + std::to_string(generation - 1);
   std::string next = "stratus-" + std::to_string(generation);
   bool incremental = generation > 0;
-  Must(datapath::AddBitmap(qcow2, next), "add bitmap");
+  Must(DiskEngine().AddBitmap(qcow2, next), "add bitmap");
   int threads = a.threads > 0 ? a.threads : vault::DefaultThreads() + 1;
   datapath::ImageSourceOptions io;
   io.image = qcow2;
@@ -226,7 +233,7 @@ double StratusBackup(StratusRun& run, const Args& a, const std::string& qcow2, i
   *out = Must(session->Commit(spec), "commit");
   double t_commit = Now();
   Must(img.Close(), "stop qemu-nbd");
-  if (incremental) Must(datapath::RemoveBitmap(qcow2, cur), "remove bitmap");
+  if (incremental) Must(DiskEngine().RemoveBitmap(qcow2, cur), "remove bitmap");
   *stats = r.stats;
   double t_end = Now();
   std::printf("  (bitmap + export + connect %.2f s, read/hash/compress/store %.2f s [%.1f CPU-s "
@@ -340,7 +347,7 @@ VmRun RunningVmBench(const Args& a, const std::string& qcow2) {
     }
     image = Must(ParseJson(*text), "image.json");
   }
-  auto hv_r = compute::LibvirtHypervisor::Open("qemu:///system", "qemu");
+  auto hv_r = compute::LibvirtHypervisor::Open("qemu:///system", "qemu", &DiskEngine());
   if (!hv_r.ok()) {
     out.skipped = "libvirt unavailable: " + hv_r.status().message();
     return out;
@@ -349,8 +356,8 @@ VmRun RunningVmBench(const Args& a, const std::string& qcow2) {
   (void)hv->PowerOff(dom);
   (void)hv->Undefine(dom);
   // Bitmaps left by the offline rotation would confuse libvirt's checkpoints.
-  for (auto& b : Must(datapath::ListBitmaps(qcow2), "bitmaps"))
-    Must(datapath::RemoveBitmap(qcow2, b.name), "remove bitmap");
+  for (auto& b : Must(DiskEngine().ListBitmaps(qcow2), "bitmaps"))
+    Must(DiskEngine().RemoveBitmap(qcow2, b.name), "remove bitmap");
   std::string root = a.work + "/vm-root.qcow2";
   Must(RunChecked({"qemu-img", "create", "-q", "-f", "qcow2", "-b",
                    guest + "/" + image.value("disk", ""), "-F", "qcow2", root})
@@ -406,7 +413,7 @@ VmRun RunningVmBench(const Args& a, const std::string& qcow2) {
   req.threads = a.threads;
   Warm(qcow2);
   double t0 = Now();
-  auto full = Must(recovery::service::BackupVm(*v, hv.get(), req), "running-VM full backup");
+  auto full = Must(recovery::service::BackupVm(*v, hv.get(), &DiskEngine(), req), "running-VM full backup");
   out.full = Now() - t0;
   out.full_read = full.bytes_read;
   std::printf("Stratus running VM (libvirt pull backup) full: %.2f s (%s, %s, read %s)\n",
@@ -416,7 +423,7 @@ VmRun RunningVmBench(const Args& a, const std::string& qcow2) {
 
   // 5% rewritten by the guest itself (2 MiB blocks of /dev/urandom at seeded random offsets).
   constexpr uint64_t kBlock = 2 * kMiB;
-  uint64_t disk = Must(datapath::ImageVirtualSize(qcow2), "size");
+  uint64_t disk = Must(DiskEngine().Usage(qcow2), "size").virtual_bytes;
   uint64_t blocks = static_cast<uint64_t>(a.rewrite_fraction * disk) / kBlock;
   std::mt19937_64 rng(a.seed + 1);
   std::set<uint64_t> chosen;
@@ -433,7 +440,7 @@ VmRun RunningVmBench(const Args& a, const std::string& qcow2) {
   std::printf("  (the guest rewrote %zu blocks of 2 MiB in %.1f s)\n", chosen.size(), Now() - tw);
   req.previous = &full.point;
   t0 = Now();
-  auto incr = Must(recovery::service::BackupVm(*v, hv.get(), req), "running-VM incremental");
+  auto incr = Must(recovery::service::BackupVm(*v, hv.get(), &DiskEngine(), req), "running-VM incremental");
   out.incr = Now() - t0;
   out.incr_read = incr.bytes_read;
   out.incr_added = incr.bytes_added;
@@ -516,7 +523,7 @@ int Main(int argc, char** argv) {
               LoadAvg().c_str(), vault::DefaultThreads());
   std::fflush(stdout);
   Must(RunChecked({"cp", "--sparse=always", a.image, qcow2}).status(), "copy image");
-  uint64_t disk_size = Must(datapath::ImageVirtualSize(qcow2), "image size");
+  uint64_t disk_size = Must(DiskEngine().Usage(qcow2), "image size").virtual_bytes;
   ExportRaw(qcow2, raw);
   uint64_t data_bytes = 0;
   {

@@ -12,9 +12,10 @@
 //  the bytes are
 //    streamed into the image's own folder (mode 0600) with the declared size as
 //    the limit.
-// Either way the disk is inspected with `qemu-img info` and must be qcow2 or
+// Either way the disk is inspected (storage/image_file.h) and must be qcow2 or
 // raw with no backing file and no external data file (either would make
-// qemu-img read another host file), then converted with its format pinned.
+// qemu-img read another host file), then converted by the disk engine with its
+// format pinned.
 // Kernels and initrds are copied into the image's folder.
 #pragma once
 
@@ -59,21 +60,6 @@ class HostImportFile {
   int fd_;
   uint64_t size_;
 };
-
-// What an image file is, after the checks above (qemu-img info bounded by `timeout` and
-// `prlimit`).
-struct ImageFileInfo {
-  std::string format;  // "qcow2" or "raw"
-  uint64_t virtual_size = 0;
-};
-// InvalidArgument "InvalidImage" (target `field`) for anything but a plain
-// qcow2/raw file.
-Result<ImageFileInfo> InspectImageFile(const std::string& path, const std::string& field);
-
-// Converts `source` (as inspected) into a qcow2 at `dest` with the format
-// pinned.
-Status ConvertImageFile(const std::string& source, const ImageFileInfo& info,
-                        const std::string& dest);
 
 // Resolves and checks each --import-dir: it must exist and be a directory.
 // Returns the resolved paths.

@@ -6,6 +6,7 @@
 #include "compute/image_import.h"
 #include "core/fs.h"
 #include "core/uuid.h"
+#include "storage/image_file.h"
 
 namespace stratus::compute {
 
@@ -31,12 +32,12 @@ std::string UploadPath(const std::string& dir, const std::string& part) {
 
 // Converts the disk and places kernel and initrd; the image ends Succeeded or
 // Failed.
-Status RunImport(store::Store* st, const ResourceId& id, const ImportSources& src,
-                 api::OperationContext& octx) {
+Status RunImport(store::Store* st, storage::DiskEngine* engine, const ResourceId& id,
+                 const ImportSources& src, api::OperationContext& octx) {
   ASSIGN_OR_RETURN(store::Record r, st->Get(id.Key()));
   std::string dir = r.internal.value("dir", "");
   Status s = MakeDirs(dir, 0711);
-  ImageFileInfo info;
+  storage::ImageFileInfo info;
   // A host file is copied into the image's folder first: what is inspected is what is
   // converted, whatever its owner does to the original meanwhile.
   if (s.ok() && !src.uploaded) {
@@ -46,18 +47,15 @@ Status RunImport(store::Store* st, const ResourceId& id, const ImportSources& sr
   if (s.ok()) {
     octx.SetProgress(5, "inspecting the image");
     std::string disk = UploadPath(dir, "disk");
-    auto inspected = InspectImageFile(disk, "properties.source");
+    auto inspected = storage::InspectImageFile(disk, "properties.source");
     s = inspected.status();
     if (s.ok()) {
       info = *inspected;
       octx.SetProgress(10, "converting the image to qcow2");
       std::string final_path = r.internal.value("path", "");
-      std::string tmp = final_path + ".tmp";
-      RemoveFile(tmp);
-      s = ConvertImageFile(disk, info, tmp);
-      if (s.ok() && std::rename(tmp.c_str(), final_path.c_str()) != 0)
-        s = Internal("rename to '" + final_path + "' failed");
-      if (!s.ok()) RemoveFile(tmp);
+      // The format is the one inspected: the engine never probes an untrusted file.
+      s = engine->Remove(final_path);  // a leftover of an import cut short
+      if (s.ok()) s = engine->CreateFromSource(final_path, disk, 0, info.format);
     }
   }
   for (auto [part, file] :
@@ -162,8 +160,8 @@ Result<ApiResponse> ImageResources::Put(const ApiRequest& req, const ResourceId&
     ASSIGN_OR_RETURN(auto disk,
                      HostImportFile::Open(file, options_.import_dirs, options_.max_upload_bytes,
                                           "properties.source.filePath"));
-    ASSIGN_OR_RETURN(ImageFileInfo info,
-                     InspectImageFile(disk->ProcPath(), "properties.source.filePath"));
+    ASSIGN_OR_RETURN(storage::ImageFileInfo info,
+                     storage::InspectImageFile(disk->ProcPath(), "properties.source.filePath"));
     virtual_size = info.virtual_size;
     sources.disk = std::move(disk);
     for (const char* k : {"kernel", "initrd"}) {
@@ -224,8 +222,8 @@ Result<ApiResponse> ImageResources::Put(const ApiRequest& req, const ResourceId&
   store::Store* st = ctx_.store;
   ASSIGN_OR_RETURN(std::string op, ctx_.ops->StartLocked(
                                        std::move(lock), id, kImportOp, Json::object(),
-                                       [st, id, sources](api::OperationContext& octx) {
-                                         return RunImport(st, id, sources, octx);
+                                       [st, engine = engine_, id, sources](api::OperationContext& octx) {
+                                         return RunImport(st, engine, id, sources, octx);
                                        },
                                        req.caller));
   return api::AcceptedResponse(req, id.subscription(), op, api::ToArm(rec), 201);
@@ -293,8 +291,8 @@ Result<ApiResponse> ImageResources::FinishUpload(const ApiRequest& req, const Re
   store::Store* st = ctx_.store;
   ASSIGN_OR_RETURN(std::string op, ctx_.ops->StartLocked(
                                        std::move(*lock), id, kImportOp, Json::object(),
-                                       [st, id, sources](api::OperationContext& octx) {
-                                         return RunImport(st, id, sources, octx);
+                                       [st, engine = engine_, id, sources](api::OperationContext& octx) {
+                                         return RunImport(st, engine, id, sources, octx);
                                        },
                                        req.caller));
   return api::AcceptedResponse(req, id.subscription(), op, api::ToArm(rec), 202);

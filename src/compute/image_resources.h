@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "api/provider.h"
+#include "storage/disk_engine.h"
 
 namespace stratus::compute {
 
@@ -21,8 +22,9 @@ struct ImageImportOptions {
 
 class ImageResources {
  public:
-  ImageResources(api::RegionContext ctx, ImageImportOptions options)
-      : ctx_(std::move(ctx)), options_(std::move(options)) {}
+  // `engine` converts the checked files into the image's disk (storage/image_file.h).
+  ImageResources(api::RegionContext ctx, storage::DiskEngine* engine, ImageImportOptions options)
+      : ctx_(std::move(ctx)), engine_(engine), options_(std::move(options)) {}
 
   static const api::Shape& BodyShape();
   Result<api::ApiResponse> Put(const api::ApiRequest& req, const ResourceId& id);
@@ -36,6 +38,7 @@ class ImageResources {
 
  private:
   api::RegionContext ctx_;
+  storage::DiskEngine* engine_;
   ImageImportOptions options_;
 };
 

@@ -4,7 +4,6 @@
 
 #include "core/fs.h"
 #include "core/resource_id.h"
-#include "core/subprocess.h"
 
 namespace stratus::compute {
 
@@ -23,11 +22,8 @@ Result<Image> ImageCatalog::LoadPlatform(const std::string& name) const {
   if (j.contains("initrd")) img.initrd = JoinPath(dir, j["initrd"].get<std::string>());
   img.cmdline = j.value("cmdline", "");
   img.os_type = j.value("osType", "Linux");
-  auto info = RunChecked({"qemu-img", "info", "-U", "--output=json", img.disk_path});
-  if (info.ok()) {
-    Json ij = Json::parse(*info, nullptr, false);
-    if (ij.is_object()) img.size_bytes = ij.value("virtual-size", uint64_t{0});
-  }
+  auto usage = engine_->Usage(img.disk_path);
+  if (usage.ok()) img.size_bytes = usage->virtual_bytes;
   return img;
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/json.h"
+#include "storage/disk_engine.h"
 #include "store/store.h"
 
 namespace stratus::compute {
@@ -24,8 +25,9 @@ struct Image {
 
 class ImageCatalog {
  public:
-  ImageCatalog(store::Store* store, std::string platform_dir)
-      : store_(store), platform_dir_(std::move(platform_dir)) {}
+  // `engine` reads the platform images' sizes.
+  ImageCatalog(store::Store* store, storage::DiskEngine* engine, std::string platform_dir)
+      : store_(store), engine_(engine), platform_dir_(std::move(platform_dir)) {}
 
   // Every platform image (folders of platform_dir with a valid image.json).
   std::vector<Image> PlatformImages() const;
@@ -37,6 +39,7 @@ class ImageCatalog {
  private:
   Result<Image> LoadPlatform(const std::string& name) const;
   store::Store* store_;
+  storage::DiskEngine* engine_;
   std::string platform_dir_;
 };
 

@@ -1,5 +1,5 @@
-// LibvirtHypervisor as DiskSnapshots: push-mode backups of running domains, qemu-img copies of
-// stopped ones.
+// LibvirtHypervisor as DiskSnapshots: push-mode backups of running domains, the disk engine's
+// copies of stopped ones.
 
 #include <spdlog/spdlog.h>
 
@@ -11,7 +11,6 @@
 #include "compute/libvirt_hypervisor.h"
 #include "compute/libvirt_internal.h"
 #include "core/fs.h"
-#include "core/subprocess.h"
 
 namespace stratus::compute {
 
@@ -163,14 +162,14 @@ Result<bool> LibvirtHypervisor::SnapshotStopped(virDomainPtr dom, const std::str
   }
   for (size_t i = 0; i < targets.size(); ++i) {
     std::string format = sources[i]->format.empty() ? "raw" : sources[i]->format;
-    // qemu-img takes a shared lock on the source, so a concurrent start of the domain fails
-    // rather than changing the disk under the copy.
-    auto r = RunChecked({"qemu-img", "convert", "-f", format, "-O", "qcow2", sources[i]->path,
-                         targets[i].dest_path});
+    // The engine's copy holds a shared lock on the source, so a concurrent start of the domain
+    // fails rather than changing the disk under the copy.
+    Status r = options_.disk_engine->CreateFromSource(targets[i].dest_path, sources[i]->path, 0,
+                                                      format);
     if (!r.ok()) {
       RemoveDests(targets);
       return Internal("snapshot of disk " + targets[i].target_dev + " of domain " + Quoted(name) +
-                      " failed: " + r.status().message());
+                      " failed: " + r.message());
     }
   }
   return false;

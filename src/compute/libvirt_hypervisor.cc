@@ -162,10 +162,11 @@ LibvirtHypervisor::LibvirtHypervisor(Options options) : options_(std::move(optio
 
 LibvirtHypervisor::~LibvirtHypervisor() = default;
 
-Result<std::unique_ptr<LibvirtHypervisor>> LibvirtHypervisor::Open(const std::string& uri,
-                                                                   const std::string& domain_type) {
+Result<std::unique_ptr<LibvirtHypervisor>> LibvirtHypervisor::Open(
+    const std::string& uri, const std::string& domain_type, storage::DiskEngine* disk_engine) {
   Options o;
   o.uri = uri;
+  o.disk_engine = disk_engine;
   o.xml.domain_type = domain_type;
   return Open(o);
 }
@@ -176,6 +177,7 @@ Result<std::unique_ptr<LibvirtHypervisor>> LibvirtHypervisor::Open(const Options
                            "domain_type");
   }
   if (options.uri.empty()) return InvalidArgument("libvirt URI is empty", "uri");
+  if (options.disk_engine == nullptr) return InvalidArgument("no disk engine", "disk_engine");
   InitLibvirtOnce();
   std::unique_ptr<LibvirtHypervisor> h(new LibvirtHypervisor(options));
   auto conn = h->Connection();

@@ -26,6 +26,7 @@
 #include "compute/domain_xml.h"
 #include "compute/hypervisor.h"
 #include "compute/libvirt_handles.h"
+#include "storage/disk_engine.h"
 
 namespace stratus::compute {
 
@@ -33,6 +34,9 @@ class LibvirtHypervisor : public Hypervisor {
  public:
   struct Options {
     std::string uri = "qemu:///system";
+    // Works on the domains' disk files while they are stopped (offline copies, checkpoint
+    // bitmaps). Required.
+    storage::DiskEngine* disk_engine = nullptr;
     DomainXmlOptions xml;  // domain type ("qemu"/"kvm"), machine, disk cache/io
     // How long DetachDisk waits for a running guest to release a disk (includes the ~5 s
     // libvirt itself waits for the unplug event).
@@ -49,7 +53,8 @@ class LibvirtHypervisor : public Hypervisor {
   // Connects to `uri` (e.g. "qemu:///system"); `domain_type` is "qemu" (TCG) or "kvm".
   // Unavailable if libvirtd does not answer, InvalidArgument for an unknown domain type.
   static Result<std::unique_ptr<LibvirtHypervisor>> Open(const std::string& uri,
-                                                         const std::string& domain_type);
+                                                         const std::string& domain_type,
+                                                         storage::DiskEngine* disk_engine);
   static Result<std::unique_ptr<LibvirtHypervisor>> Open(const Options& options);
 
   ~LibvirtHypervisor() override;

@@ -1,5 +1,5 @@
 // LibvirtHypervisor as PullBackups: pull-mode backup jobs with checkpoints, and the checkpoints'
-// listing and deletion (online through libvirt, offline with qemu-img).
+// listing and deletion (online through libvirt, offline through the disk engine).
 
 #include <grp.h>
 #include <pwd.h>
@@ -21,7 +21,6 @@
 #include "compute/libvirt_internal.h"
 #include "core/fs.h"
 #include "core/json.h"
-#include "core/subprocess.h"
 
 namespace stratus::compute {
 
@@ -190,25 +189,6 @@ Result<ParsedCheckpoint> CheckpointDesc(virDomainCheckpointPtr cp, const std::st
                     ": " + parsed.status().message());
   }
   return std::move(parsed).value();
-}
-
-// Names of the persistent bitmaps in a qcow2 image (the domain must not be running).
-Result<std::vector<std::string>> Qcow2Bitmaps(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string out,
-                   RunChecked({"qemu-img", "info", "-f", "qcow2", "--output=json", path}));
-  auto info = ParseJson(out);
-  if (!info.ok()) {
-    return Internal("cannot parse `qemu-img info` of " + path + ": " + info.status().message());
-  }
-  std::vector<std::string> names;
-  const Json* data = nullptr;
-  if (info->contains("format-specific") && (*info)["format-specific"].contains("data")) {
-    data = &(*info)["format-specific"]["data"];
-  }
-  if (data != nullptr && data->contains("bitmaps") && (*data)["bitmaps"].is_array()) {
-    for (const auto& b : (*data)["bitmaps"]) names.push_back(b.value("name", std::string()));
-  }
-  return names;
 }
 
 }  // namespace
@@ -471,18 +451,13 @@ Status LibvirtHypervisor::DeleteCheckpointOffline(virDomainPtr dom, virDomainChe
     // The disk as it is attached now: a detached or replaced disk has nothing to remove.
     const ParsedDisk* disk = FindDisk(config, cd.target_dev);
     if (disk == nullptr || disk->path.empty() || disk->format != "qcow2") continue;
-    auto bitmaps = Qcow2Bitmaps(disk->path);
-    if (!bitmaps.ok()) {
+    // The engine takes the image's write lock: if the domain was started meanwhile (by another
+    // libvirt client), this fails instead of changing a disk in use. A bitmap already gone is
+    // what was asked for.
+    Status r = options_.disk_engine->RemoveBitmap(disk->path, cd.bitmap);
+    if (!r.ok() && r.code() != StatusCode::kNotFound) {
       return Internal("cannot delete checkpoint '" + checkpoint + "' of domain " + Quoted(name) +
-                      ": " + bitmaps.status().message());
-    }
-    if (std::find(bitmaps->begin(), bitmaps->end(), cd.bitmap) == bitmaps->end()) continue;
-    // qemu-img takes the image's write lock: if the domain was started meanwhile (by another
-    // libvirt client), this fails instead of changing a disk in use.
-    auto r = RunChecked({"qemu-img", "bitmap", "-f", "qcow2", "--remove", disk->path, cd.bitmap});
-    if (!r.ok()) {
-      return Internal("cannot delete checkpoint '" + checkpoint + "' of domain " + Quoted(name) +
-                      ": " + r.status().message());
+                      ": " + r.message());
     }
   }
   if (virDomainCheckpointDelete(cp, VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY) == 0) {

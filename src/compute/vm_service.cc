@@ -454,7 +454,7 @@ Status VmService::CaptureSnapshots(const ResourceId& id, const Json& params, Ope
     // Stopped or deallocated: the files are quiescent.
     for (auto& it : items) {
       ASSIGN_OR_RETURN(std::string src, disks_->PathOf(it.disk));
-      Status s = disks_->engine()->CreateFromSource(it.path, src, 0);
+      Status s = disks_->engine()->CreateFromSource(it.path, src, 0, "");
       if (!s.ok()) {
         cleanup();
         return s;

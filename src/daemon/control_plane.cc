@@ -11,7 +11,8 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Build(const api::RegionConte
   c->ctx_ = ctx;
   // Services other modules call (never a provider's HTTP-shaped entry points).
   c->disks_ = std::make_unique<storage::DiskService>(ctx, engine);
-  c->images_ = std::make_unique<compute::ImageCatalog>(ctx.store, options.platform_images_dir);
+  c->images_ = std::make_unique<compute::ImageCatalog>(ctx.store, engine,
+                                                         options.platform_images_dir);
   c->vms_ = std::make_unique<compute::VmService>(ctx, hv, c->disks_.get(), c->images_.get());
   c->disks_->SetOwners(c->vms_.get());
 
@@ -41,10 +42,14 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Build(const api::RegionConte
 ControlPlane::~ControlPlane() { Stop(); }
 
 Status ControlPlane::Start() {
+  RETURN_IF_ERROR(StartProviders());
+  return ctx_.ops->RecoverInterrupted();
+}
+
+Status ControlPlane::StartProviders() {
   RETURN_IF_ERROR(compute_->Start());
   RETURN_IF_ERROR(storage_->Start());
-  RETURN_IF_ERROR(recovery_->Start());
-  return ctx_.ops->RecoverInterrupted();
+  return recovery_->Start();
 }
 
 void ControlPlane::Stop() {

@@ -42,6 +42,8 @@ class ControlPlane {
   // Starts the providers (compute reconciles VMs with the engine, recovery resumes instant
   // restores and starts its scheduler), then resumes the operations a restart cut.
   Status Start();
+  // Start() without resuming operations (tests that stage interrupted operations first).
+  Status StartProviders();
   // Stops serving and makes waiting jobs give up. The caller then shuts down the operation
   // workers (OperationManager::Shutdown) before destroying this.
   void Stop();
@@ -50,6 +52,7 @@ class ControlPlane {
   storage::DiskService* disks() const { return disks_.get(); }
   compute::VmService* vms() const { return vms_.get(); }
   compute::ImageCatalog* images() const { return images_.get(); }
+  compute::ComputeProvider* compute() const { return compute_; }
   recovery::service::RecoveryProvider* recovery() const { return recovery_; }
 
  private:

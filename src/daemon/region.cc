@@ -117,14 +117,16 @@ Result<std::unique_ptr<Region>> Region::Start(const RegionConfig& config) {
   r->subscription_ = *sub;
 
   RETURN_IF_ERROR(EnsureLibvirtd(config.libvirt_uri));
-  ASSIGN_OR_RETURN(auto hv, compute::LibvirtHypervisor::Open(config.libvirt_uri, config.domain_type));
+  // Engines first: the disk engine, then the hypervisor that works on its disks.
+  r->disk_engine_ = std::make_unique<storage::Qcow2DiskEngine>();
+  ASSIGN_OR_RETURN(auto hv, compute::LibvirtHypervisor::Open(config.libvirt_uri, config.domain_type,
+                                                             r->disk_engine_.get()));
   r->hypervisor_ = std::move(hv);
 
   r->ops_ = std::make_unique<api::OperationManager>(r->store_.get(), SystemClock::Default(),
                                                     config.operation_workers);
   api::RegionContext ctx{r->store_.get(), r->ops_.get(), SystemClock::Default(), config.region,
                          config.data_dir};
-  r->disk_engine_ = std::make_unique<storage::Qcow2DiskEngine>();
   ControlPlaneOptions cp;
   cp.platform_images_dir = config.platform_images_dir;
   cp.image_import.import_dirs = import_dirs;

@@ -99,7 +99,7 @@ Result<store::Record> DiskService::EnsureDisk(const DiskSpec& spec, const std::s
     } else if (spec.option == CreateOption::kEmpty) {
       st = engine_->CreateEmpty(path, size);
     } else {
-      st = engine_->CreateFromSource(path, spec.source_path, size);
+      st = engine_->CreateFromSource(path, spec.source_path, size, "");
     }
     if (!st.ok()) {
       rec.body["properties"]["provisioningState"] = "Failed";
@@ -222,7 +222,7 @@ Result<store::Record> DiskService::EnsureSnapshot(const ResourceId& snap,
   }
   if (!done) {
     // Not in use by a running VM: the file is quiescent, an offline copy is consistent.
-    RETURN_IF_ERROR(engine_->CreateFromSource(path, disk.internal.value("path", ""), 0));
+    RETURN_IF_ERROR(engine_->CreateFromSource(path, disk.internal.value("path", ""), 0, ""));
     consistency = "FileSystemConsistent";
   }
   return RecordSnapshot(snap, rec.body.value("location", location), source_disk, path,

@@ -14,6 +14,7 @@
 
 #include "api/server.h"
 #include "common/api_request.h"
+#include "common/in_process_region.h"
 #include "compute/fake_hypervisor.h"
 #include "core/fs.h"
 #include "core/scoped_temp_dir.h"
@@ -29,7 +30,7 @@ using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-constexpr const char* kRg = "/subscriptions/sub1/resourceGroups/rg";
+constexpr const char* kRg = test::InProcessRegion::kRg;
 
 std::string VmPath(const std::string& name) {
   return std::string(kRg) + "/providers/Stratus.Compute/virtualMachines/" + name;
@@ -61,112 +62,18 @@ TEST(DomainNameTest, PrefixesTheVmId) {
   EXPECT_EQ(VmService::DomainName("1234"), "stratus-1234");
 }
 
-class ComputeProviderTest : public ::testing::Test {
+class ComputeProviderTest : public test::InProcessRegionTest {
  protected:
-  // The platform images directory, shared read-only by the tests of this suite: "tiny" is a
-  // 64 MiB qcow2 with a recognisable first MiB.
-  static void SetUpTestSuite() {
-    if (!RunProcess({"qemu-img", "--version"}).ok() || !RunProcess({"mke2fs", "-V"}).ok()) return;
-    images_dir_ = new test::ScopedTempDir("compute-images");
-    std::string tiny = images_dir_->Path("tiny");
-    image_disk_ = JoinPath(tiny, "disk.qcow2");
-    if (!MakeDirs(tiny).ok() ||
-        !RunChecked({"qemu-img", "create", "-q", "-f", "qcow2", image_disk_, "64M"}).ok() ||
-        !RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 1M", image_disk_}).ok() ||
-        !WriteFileAtomic(JoinPath(tiny, "image.json"),
-                         Json{{"name", "tiny"}, {"disk", "disk.qcow2"}, {"osType", "Linux"}}.dump())
-             .ok())
-      image_disk_.clear();
-  }
-  static void TearDownTestSuite() {
-    delete images_dir_;
-    images_dir_ = nullptr;
-  }
-
-  void SetUp() override {
-    ASSERT_TRUE(dir_.ok());
-    if (!images_dir_) GTEST_SKIP() << "qemu-img and mke2fs are needed";
-    ASSERT_FALSE(image_disk_.empty()) << "could not build the platform image";
-    data_dir_ = dir_.Path("data");
-    ASSERT_TRUE(MakeDirs(data_dir_).ok());
-    Boot();
-    token_ = *ReadFile(JoinPath(data_dir_, "admin.token"));
-    while (!token_.empty() && token_.back() == '\n') token_.pop_back();
-    ApiResponseOk(Call("PUT", kRg, {{"location", "regionA"}}), 201);
-  }
-
   void TearDown() override {
-    hv_.OpenDefineGate();
-    Halt();
-  }
-
-  // Starts the region's control plane over data_dir_ (again, after Halt(): a daemon restart).
-  // The hypervisor is not restarted: domains outlive the daemon.
-  void Boot() {
-    auto s = store::SqliteStore::Open(JoinPath(data_dir_, "state.db"),
-                                      store::SqliteStore::Durability::kNormal);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    store_ = std::move(s).value();
-    ops_ = std::make_unique<api::OperationManager>(store_.get(), &clock_, 2);
-    auto a = auth::TokenAuthenticator::Init(store_.get(), data_dir_);
-    ASSERT_TRUE(a.ok()) << a.status().ToString();
-    auth_ = std::move(a).value();
-    api::RegionContext ctx{store_.get(), ops_.get(), &clock_, "regionA", data_dir_};
-    disks_ = std::make_unique<storage::DiskService>(ctx, &engine_);
-    images_ = std::make_unique<ImageCatalog>(store_.get(), images_dir_->path());
-    server_ = std::make_unique<api::ApiServer>(ctx, auth_.get());
-    ASSERT_TRUE(server_->EnsureSubscription("sub1", "Test").ok());
-    ImageCatalog* images = images_.get();
-    auto image_file = [images](const std::string& ref, const std::string&) -> Result<std::string> {
-      ASSIGN_OR_RETURN(Image img, images->Resolve(ref));
-      return img.disk_path;
-    };
-    vms_ = std::make_unique<VmService>(ctx, &hv_, disks_.get(), images_.get());
-    disks_->SetOwners(vms_.get());
-    auto compute = std::make_unique<ComputeProvider>(ctx, vms_.get(), disks_.get(), images_.get());
-    auto storage = std::make_unique<storage::StorageProvider>(ctx, disks_.get(), image_file);
-    compute_ = compute.get();
-    ASSERT_TRUE(compute->Start().ok());
-    ASSERT_TRUE(storage->Start().ok());
-    ASSERT_TRUE(server_->AddProvider(std::move(compute)).ok());
-    ASSERT_TRUE(server_->AddProvider(std::move(storage)).ok());
-  }
-
-  // Stops it (operations drain first).
-  void Halt() {
-    if (ops_) ops_->Shutdown();
-    server_.reset();
-    compute_ = nullptr;
-    images_.reset();
-    vms_.reset();
-    disks_.reset();
-    auth_.reset();
-    ops_.reset();
-    store_.reset();
-  }
-
-  api::ApiResponse Call(const std::string& method, const std::string& path, Json body = nullptr,
-                        std::map<std::string, std::string> headers = {}) {
-    return server_->Handle(
-        test::MakeApiRequest(method, path, std::move(body), token_, std::move(headers)));
+    if (region_) hv().OpenDefineGate();
+    InProcessRegionTest::TearDown();
   }
 
   static void ApiResponseOk(const api::ApiResponse& r, int status) {
     ASSERT_EQ(r.status, status) << r.body.dump();
   }
 
-  static std::string Code(const api::ApiResponse& r) { return test::ArmCode(r); }
-
-  // Waits for the operation a response started and returns it.
-  Json Finish(const api::ApiResponse& r) {
-    auto it = r.headers.find("Azure-AsyncOperation");
-    EXPECT_NE(it, r.headers.end()) << r.status << " " << r.body.dump();
-    if (it == r.headers.end()) return Json::object();
-    ops_->WaitIdle();
-    api::ApiResponse op = Call("GET", it->second);
-    EXPECT_EQ(op.status, 200);
-    return op.body;
-  }
+  ComputeProvider* compute() { return region_->control()->compute(); }
 
   static Json VmBody(const std::string& size = "Standard_S1", int data_disks = 2,
                      const std::string& image = "tiny") {
@@ -198,51 +105,11 @@ class ComputeProviderTest : public ::testing::Test {
     return VmService::DomainName(vm["properties"].value("vmId", ""));
   }
 
-  std::string DiskFile(const std::string& disk_name) {
-    auto rec = store_->Get(ToLower(DiskPath(disk_name)));
-    return rec.ok() ? rec->internal.value("path", "") : "";
-  }
-
   std::string PowerState(const std::string& vm) {
     api::ApiResponse r = Call("GET", VmPath(vm) + "/instanceView");
     return r.body.value("powerState", "");
   }
-
-  size_t FilesIn(const std::string& sub) {
-    std::error_code ec;
-    size_t n = 0;
-    for (auto& e : std::filesystem::directory_iterator(JoinPath(data_dir_, sub), ec)) {
-      (void)e;
-      ++n;
-    }
-    return n;
-  }
-
-  int Compare(const std::string& a, const std::string& b) {
-    auto r = RunProcess({"qemu-img", "compare", "-q", a, b});
-    return r.ok() ? r->exit_code : -1;
-  }
-
-  static test::ScopedTempDir* images_dir_;
-  static std::string image_disk_;
-  test::ScopedTempDir dir_{"compute"};
-  std::string data_dir_;
-  FakeClock clock_{1795341600000};
-  FakeHypervisor hv_;
-  storage::Qcow2DiskEngine engine_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<api::OperationManager> ops_;
-  std::unique_ptr<auth::TokenAuthenticator> auth_;
-  std::unique_ptr<storage::DiskService> disks_;
-  std::unique_ptr<VmService> vms_;
-  std::unique_ptr<ImageCatalog> images_;
-  std::unique_ptr<api::ApiServer> server_;
-  ComputeProvider* compute_ = nullptr;
-  std::string token_;
 };
-
-test::ScopedTempDir* ComputeProviderTest::images_dir_ = nullptr;
-std::string ComputeProviderTest::image_disk_;
 
 TEST_F(ComputeProviderTest, CreateVmDefinesAndStartsTheDomainWithItsDisks) {
   api::ApiResponse put = Call("PUT", VmPath("vm1"), VmBody());
@@ -265,7 +132,7 @@ TEST_F(ComputeProviderTest, CreateVmDefinesAndStartsTheDomainWithItsDisks) {
   EXPECT_EQ(PowerState("vm1"), "running");
 
   // The domain: running, size S1, OS disk + 2 data disks + the config drive.
-  auto dom = hv_.Get(Domain(get.body));
+  auto dom = hv().Get(Domain(get.body));
   ASSERT_TRUE(dom.has_value());
   EXPECT_EQ(dom->state, compute::PowerState::kRunning);
   EXPECT_EQ(dom->spec.uuid, p["vmId"]);
@@ -306,7 +173,7 @@ TEST_F(ComputeProviderTest, CreateVmDefinesAndStartsTheDomainWithItsDisks) {
     EXPECT_TRUE(PathExists(DiskFile(name))) << name;
   }
   EXPECT_EQ(Call("GET", DiskPath("vm1_DataDisk_1")).body["properties"]["diskSizeGB"], 2);
-  EXPECT_EQ(Compare(image_disk_, DiskFile("vm1_OsDisk")), 0);
+  EXPECT_EQ(Compare(image_disk(), DiskFile("vm1_OsDisk")), 0);
 }
 
 TEST_F(ComputeProviderTest, InvalidRequestsCreateNothing) {
@@ -337,16 +204,16 @@ TEST_F(ComputeProviderTest, InvalidRequestsCreateNothing) {
   EXPECT_EQ(Call("PUT", VmPath("vm1"), name).status, 400);
 
   EXPECT_EQ(Call("GET", VmPath("vm1")).status, 404);
-  EXPECT_EQ(hv_.DomainCount(), 0u);
+  EXPECT_EQ(hv().DomainCount(), 0u);
   EXPECT_EQ(FilesIn("disks"), 0u);
   EXPECT_EQ(Call("GET", std::string(kRg) + "/resources").body["value"].size(), 0u);
 }
 
 TEST_F(ComputeProviderTest, WritesWhileTheCreateRunsAreConflicts) {
-  hv_.CloseDefineGate();
+  hv().CloseDefineGate();
   api::ApiResponse put = Call("PUT", VmPath("vm1"), VmBody("Standard_S1", 1));
   ASSERT_EQ(put.status, 201);
-  ASSERT_TRUE(hv_.WaitDefineBlocked());
+  ASSERT_TRUE(hv().WaitDefineBlocked());
 
   api::ApiResponse again = Call("PUT", VmPath("vm1"), VmBody("Standard_S1", 1));
   EXPECT_EQ(again.status, 409) << again.body.dump();
@@ -357,14 +224,14 @@ TEST_F(ComputeProviderTest, WritesWhileTheCreateRunsAreConflicts) {
   // Its new disks are locked too.
   EXPECT_EQ(Call("DELETE", DiskPath("vm1_DataDisk_0")).status, 409);
 
-  hv_.OpenDefineGate();
+  hv().OpenDefineGate();
   Json op = Finish(put);
   EXPECT_EQ(op["status"], "Succeeded") << op.dump();
   EXPECT_EQ(PowerState("vm1"), "running");
 }
 
 TEST_F(ComputeProviderTest, FailedCreateIsRecordedAsFailed) {
-  hv_.FailDefine(Internal("libvirt said no"));
+  hv().FailDefine(Internal("libvirt said no"));
   api::ApiResponse put = Call("PUT", VmPath("vm1"), VmBody("Standard_S1", 0));
   ASSERT_EQ(put.status, 201);
   Json op = Finish(put);
@@ -372,7 +239,7 @@ TEST_F(ComputeProviderTest, FailedCreateIsRecordedAsFailed) {
   EXPECT_THAT(op["error"]["message"].get<std::string>(), HasSubstr("libvirt said no"));
   EXPECT_EQ(Call("GET", VmPath("vm1")).body["properties"]["provisioningState"], "Failed");
   // A retry after the cause is gone completes the VM.
-  hv_.FailDefine(Status::Ok());
+  hv().FailDefine(Status::Ok());
   api::ApiResponse retry = Call("PUT", VmPath("vm1"), VmBody("Standard_S1", 0));
   ASSERT_EQ(retry.status, 200) << retry.body.dump();
   EXPECT_EQ(Finish(retry)["status"], "Succeeded");
@@ -399,7 +266,7 @@ TEST_F(ComputeProviderTest, PowerActionsAndResize) {
   EXPECT_EQ(put_resize.status, 409);
 
   EXPECT_EQ(Action("vm1", "powerOff")["status"], "Succeeded");
-  EXPECT_EQ(hv_.Get(dom)->state, compute::PowerState::kStopped);
+  EXPECT_EQ(hv().Get(dom)->state, compute::PowerState::kStopped);
   EXPECT_EQ(PowerState("vm1"), "stopped");
 
   // S0 allows one data disk: the VM has two.
@@ -411,28 +278,28 @@ TEST_F(ComputeProviderTest, PowerActionsAndResize) {
   EXPECT_EQ(Action("vm1", "resize", {{"vmSize", "standard_s2"}})["status"], "Succeeded");
   EXPECT_EQ(Call("GET", VmPath("vm1")).body["properties"]["hardwareProfile"]["vmSize"],
             "Standard_S2");
-  EXPECT_EQ(hv_.Get(dom)->spec.vcpus, 2);  // re-defined while stopped
-  EXPECT_EQ(hv_.Get(dom)->spec.memory_mib, 1024);
-  EXPECT_EQ(hv_.Get(dom)->state, compute::PowerState::kStopped);
+  EXPECT_EQ(hv().Get(dom)->spec.vcpus, 2);  // re-defined while stopped
+  EXPECT_EQ(hv().Get(dom)->spec.memory_mib, 1024);
+  EXPECT_EQ(hv().Get(dom)->state, compute::PowerState::kStopped);
 
   EXPECT_EQ(Action("vm1", "start")["status"], "Succeeded");
-  EXPECT_EQ(hv_.Get(dom)->state, compute::PowerState::kRunning);
+  EXPECT_EQ(hv().Get(dom)->state, compute::PowerState::kRunning);
   EXPECT_EQ(PowerState("vm1"), "running");
 
   EXPECT_EQ(Action("vm1", "restart")["status"], "Succeeded");
-  EXPECT_THAT(hv_.Calls(), Contains("Reboot " + dom));
+  EXPECT_THAT(hv().Calls(), Contains("Reboot " + dom));
 
   EXPECT_EQ(Action("vm1", "deallocate")["status"], "Succeeded");
-  EXPECT_FALSE(hv_.Get(dom).has_value());
+  EXPECT_FALSE(hv().Get(dom).has_value());
   EXPECT_EQ(PowerState("vm1"), "deallocated");
   // Deallocated: resize applies at the next start.
   EXPECT_EQ(Action("vm1", "resize", {{"vmSize", "Standard_S3"}})["status"], "Succeeded");
-  EXPECT_FALSE(hv_.Get(dom).has_value());
+  EXPECT_FALSE(hv().Get(dom).has_value());
   EXPECT_EQ(Action("vm1", "start")["status"], "Succeeded");
-  ASSERT_TRUE(hv_.Get(dom).has_value());
-  EXPECT_EQ(hv_.Get(dom)->state, compute::PowerState::kRunning);
-  EXPECT_EQ(hv_.Get(dom)->spec.vcpus, 3);
-  EXPECT_EQ(hv_.Get(dom)->spec.disks.size(), 4u);
+  ASSERT_TRUE(hv().Get(dom).has_value());
+  EXPECT_EQ(hv().Get(dom)->state, compute::PowerState::kRunning);
+  EXPECT_EQ(hv().Get(dom)->spec.vcpus, 3);
+  EXPECT_EQ(hv().Get(dom)->spec.disks.size(), 4u);
 
   EXPECT_EQ(Call("POST", VmPath("vm1") + "/explode", Json::object()).status, 404);
   EXPECT_EQ(Call("POST", VmPath("nope") + "/start", Json::object()).status, 404);
@@ -447,7 +314,7 @@ TEST_F(ComputeProviderTest, AttachAndDetachDataDisks) {
                              {"properties", {{"diskSizeGB", 1}, {"creationData", {{"createOption", "Empty"}}}}}});
   ASSERT_EQ(d.status, 201) << d.body.dump();
   ASSERT_EQ(Finish(d)["status"], "Succeeded");
-  hv_.ClearCalls();
+  hv().ClearCalls();
 
   api::ApiResponse r = Call("POST", VmPath("vm1") + "/attachDetachDataDisks",
                             {{"dataDisksToAttach", {{{"diskId", DiskPath("extra")}, {"lun", 5}}}},
@@ -457,10 +324,10 @@ TEST_F(ComputeProviderTest, AttachAndDetachDataDisks) {
   ASSERT_EQ(op["status"], "Succeeded") << op.dump();
 
   // Hot-plugged into the running domain: vdg (LUN 5) in, vdc (LUN 1) out.
-  auto calls = hv_.Calls();
+  auto calls = hv().Calls();
   EXPECT_THAT(calls, Contains("AttachDisk " + dom + " vdg"));
   EXPECT_THAT(calls, Contains("DetachDisk " + dom + " vdc"));
-  auto spec = hv_.Get(dom)->spec;
+  auto spec = hv().Get(dom)->spec;
   std::set<std::string> targets;
   for (auto& a : spec.disks) targets.insert(a.target_dev);
   EXPECT_EQ(targets, (std::set<std::string>{"vda", "vdb", "vdg", "vdzz"}));
@@ -469,7 +336,7 @@ TEST_F(ComputeProviderTest, AttachAndDetachDataDisks) {
       EXPECT_EQ(a.path, DiskFile("extra"));
       EXPECT_EQ(a.iotune.total_iops_sec, 2000u);  // min(Premium 5000, S2 2000)
     }
-  EXPECT_EQ(hv_.Get(dom)->state, compute::PowerState::kRunning);
+  EXPECT_EQ(hv().Get(dom)->state, compute::PowerState::kRunning);
 
   api::ApiResponse extra = Call("GET", DiskPath("extra"));
   EXPECT_EQ(extra.body["managedBy"], VmPath("vm1"));
@@ -501,13 +368,13 @@ TEST_F(ComputeProviderTest, AttachingADiskOfAnotherVmIsAConflict) {
 
 TEST_F(ComputeProviderTest, CaptureSnapshotsRecordsOneSnapshotPerDisk) {
   CreateVm("vm1", VmBody("Standard_S1", 1));
-  hv_.ClearCalls();
+  hv().ClearCalls();
   Json op = Action("vm1", "captureSnapshots", {{"snapshotNamePrefix", "snap"}});
   ASSERT_EQ(op["status"], "Succeeded") << op.dump();
   ASSERT_EQ(op["properties"]["snapshots"].size(), 2u);
   EXPECT_EQ(op["properties"]["consistency"], "FileSystemConsistent");
   int live = 0;
-  for (auto& c : hv_.Calls()) live += c.rfind("SnapshotDisks", 0) == 0;
+  for (auto& c : hv().Calls()) live += c.rfind("SnapshotDisks", 0) == 0;
   EXPECT_EQ(live, 1);  // one instant for all disks
   for (const char* disk : {"vm1_OsDisk", "vm1_DataDisk_0"}) {
     api::ApiResponse s = Call("GET", SnapPath(std::string("snap-") + disk));
@@ -516,7 +383,7 @@ TEST_F(ComputeProviderTest, CaptureSnapshotsRecordsOneSnapshotPerDisk) {
     EXPECT_EQ(s.body["properties"]["creationData"]["sourceResourceId"], DiskPath(disk));
     EXPECT_EQ(s.body["properties"]["consistency"], "FileSystemConsistent");
   }
-  auto os_snap = store_->Get(ToLower(SnapPath("snap-vm1_OsDisk")));
+  auto os_snap = store()->Get(ToLower(SnapPath("snap-vm1_OsDisk")));
   ASSERT_TRUE(os_snap.ok());
   EXPECT_EQ(Compare(DiskFile("vm1_OsDisk"), os_snap->internal.value("path", "")), 0);
   EXPECT_EQ(FilesIn("snapshots"), 2u);
@@ -527,18 +394,18 @@ TEST_F(ComputeProviderTest, CaptureSnapshotsRecordsOneSnapshotPerDisk) {
 
   // Stopped: offline copies, no live backup.
   Action("vm1", "powerOff");
-  hv_.ClearCalls();
+  hv().ClearCalls();
   Json off = Action("vm1", "captureSnapshots", {{"snapshotNamePrefix", "off"}});
   ASSERT_EQ(off["status"], "Succeeded") << off.dump();
   EXPECT_EQ(off["properties"]["snapshots"].size(), 2u);
-  for (auto& c : hv_.Calls()) EXPECT_NE(c.rfind("SnapshotDisks", 0), 0u) << c;
+  for (auto& c : hv().Calls()) EXPECT_NE(c.rfind("SnapshotDisks", 0), 0u) << c;
   EXPECT_EQ(FilesIn("snapshots"), 4u);
 }
 
 TEST_F(ComputeProviderTest, DeleteVmWithDeleteDisksRemovesTheFiles) {
   Json vm = CreateVm("vm1", VmBody("Standard_S1", 1));
   std::string dom = Domain(vm);
-  std::string vm_dir = JoinPath(data_dir_, "vms/" + vm["properties"].value("vmId", ""));
+  std::string vm_dir = JoinPath(data_dir(), "vms/" + vm["properties"].value("vmId", ""));
   ASSERT_TRUE(PathExists(vm_dir));
   ASSERT_EQ(FilesIn("disks"), 2u);
   EXPECT_EQ(Call("DELETE", VmPath("vm1") + "?deleteDisks=maybe").status, 400);
@@ -548,7 +415,7 @@ TEST_F(ComputeProviderTest, DeleteVmWithDeleteDisksRemovesTheFiles) {
   Json op = Finish(del);
   EXPECT_EQ(op["status"], "Succeeded") << op.dump();
   EXPECT_EQ(Call("GET", VmPath("vm1")).status, 404);
-  EXPECT_FALSE(hv_.Get(dom).has_value());
+  EXPECT_FALSE(hv().Get(dom).has_value());
   EXPECT_FALSE(PathExists(vm_dir));
   EXPECT_EQ(FilesIn("disks"), 0u);
   for (const char* name : {"vm1_OsDisk", "vm1_DataDisk_0"})
@@ -578,7 +445,7 @@ TEST_F(ComputeProviderTest, DeletingTheGroupRemovesVmsBeforeTheirDisks) {
   ASSERT_EQ(del.status, 202);
   Json op = Finish(del);
   EXPECT_EQ(op["status"], "Succeeded") << op.dump();
-  EXPECT_EQ(hv_.DomainCount(), 0u);
+  EXPECT_EQ(hv().DomainCount(), 0u);
   EXPECT_EQ(FilesIn("disks"), 0u);
   EXPECT_EQ(Call("GET", VmPath("vm1")).status, 404);
 }
@@ -590,25 +457,25 @@ TEST_F(ComputeProviderTest, ReconcileRedefinesLostDomainsAndLeavesRunningOnesAlo
   Action("vm3", "deallocate");
   std::string d1 = Domain(vm1), d2 = Domain(vm2), d3 = Domain(vm3);
 
-  hv_.Forget(d1);  // the host lost it
-  hv_.ClearCalls();
-  ASSERT_TRUE(compute_->Start().ok());
+  hv().Forget(d1);  // the host lost it
+  hv().ClearCalls();
+  ASSERT_TRUE(compute()->Start().ok());
 
-  ASSERT_TRUE(hv_.Get(d1).has_value());
-  EXPECT_EQ(hv_.Get(d1)->state, compute::PowerState::kRunning);
-  EXPECT_EQ(hv_.Get(d1)->spec.disks.size(), 3u);
-  EXPECT_EQ(hv_.Get(d1)->spec.disks[0].path, DiskFile("vm1_OsDisk"));
-  EXPECT_FALSE(hv_.Get(d3).has_value());  // deallocated stays so
-  for (auto& c : hv_.Calls()) {
+  ASSERT_TRUE(hv().Get(d1).has_value());
+  EXPECT_EQ(hv().Get(d1)->state, compute::PowerState::kRunning);
+  EXPECT_EQ(hv().Get(d1)->spec.disks.size(), 3u);
+  EXPECT_EQ(hv().Get(d1)->spec.disks[0].path, DiskFile("vm1_OsDisk"));
+  EXPECT_FALSE(hv().Get(d3).has_value());  // deallocated stays so
+  for (auto& c : hv().Calls()) {
     EXPECT_THAT(c, Not(HasSubstr(d2))) << "a running domain was touched: " << c;
     EXPECT_THAT(c, Not(HasSubstr(d3))) << c;
   }
 
   // A second reconcile finds everything in place and changes nothing.
-  hv_.ClearCalls();
-  ASSERT_TRUE(compute_->Start().ok());
-  EXPECT_TRUE(hv_.Calls().empty()) << ::testing::PrintToString(hv_.Calls());
-  EXPECT_EQ(hv_.Get(d2)->state, compute::PowerState::kRunning);
+  hv().ClearCalls();
+  ASSERT_TRUE(compute()->Start().ok());
+  EXPECT_TRUE(hv().Calls().empty()) << ::testing::PrintToString(hv().Calls());
+  EXPECT_EQ(hv().Get(d2)->state, compute::PowerState::kRunning);
 }
 
 TEST_F(ComputeProviderTest, ReconcileStartsStoppedDomainsThatShouldRunButNotStoppedVms) {
@@ -616,12 +483,12 @@ TEST_F(ComputeProviderTest, ReconcileStartsStoppedDomainsThatShouldRunButNotStop
   Json vm2 = CreateVm("vm2", VmBody("Standard_S1", 0));
   Action("vm2", "powerOff");
   std::string d1 = Domain(vm1), d2 = Domain(vm2);
-  hv_.SetState(d1, compute::PowerState::kStopped);  // e.g. the host rebooted
-  hv_.Forget(d2);
-  ASSERT_TRUE(compute_->Start().ok());
-  EXPECT_EQ(hv_.Get(d1)->state, compute::PowerState::kRunning);
-  ASSERT_TRUE(hv_.Get(d2).has_value());  // defined again...
-  EXPECT_EQ(hv_.Get(d2)->state, compute::PowerState::kStopped);  // ...but left stopped
+  hv().SetState(d1, compute::PowerState::kStopped);  // e.g. the host rebooted
+  hv().Forget(d2);
+  ASSERT_TRUE(compute()->Start().ok());
+  EXPECT_EQ(hv().Get(d1)->state, compute::PowerState::kRunning);
+  ASSERT_TRUE(hv().Get(d2).has_value());  // defined again...
+  EXPECT_EQ(hv().Get(d2)->state, compute::PowerState::kStopped);  // ...but left stopped
 }
 
 TEST_F(ComputeProviderTest, InterruptedCreateIsResumedAfterARestart) {
@@ -636,42 +503,41 @@ TEST_F(ComputeProviderTest, InterruptedCreateIsResumedAfterARestart) {
   // Rewind the state to what a daemon killed in the middle of the create leaves behind: the
   // operation InProgress, the VM Creating, one data disk not made yet, no domain.
   {
-    auto op = store_->GetOperation(op_id);
+    auto op = store()->GetOperation(op_id);
     ASSERT_TRUE(op.ok());
     op->status = "InProgress";
     op->body["status"] = "InProgress";
     op->body["percentComplete"] = 10;
     op->body.erase("endTime");
-    ASSERT_TRUE(store_->PutOperation(*op).ok());
-    auto rec = store_->Get(ToLower(VmPath("vm1")));
+    ASSERT_TRUE(store()->PutOperation(*op).ok());
+    auto rec = store()->Get(ToLower(VmPath("vm1")));
     ASSERT_TRUE(rec.ok());
     rec->body["properties"]["provisioningState"] = "Creating";
     rec->internal["attachedDisks"] = Json::array();
-    ASSERT_TRUE(store_->Put(*rec).ok());
-    auto disk = store_->Get(ToLower(DiskPath("vm1_DataDisk_0")));
+    ASSERT_TRUE(store()->Put(*rec).ok());
+    auto disk = store()->Get(ToLower(DiskPath("vm1_DataDisk_0")));
     ASSERT_TRUE(disk.ok());
     ASSERT_TRUE(RemoveFile(disk->internal.value("path", "")).ok());
     disk->body["properties"]["provisioningState"] = "Creating";
     disk->body.erase("managedBy");
-    ASSERT_TRUE(store_->Put(*disk).ok());
-    ASSERT_TRUE(hv_.PowerOff(dom).ok());
-    ASSERT_TRUE(hv_.Undefine(dom).ok());
+    ASSERT_TRUE(store()->Put(*disk).ok());
+    ASSERT_TRUE(hv().PowerOff(dom).ok());
+    ASSERT_TRUE(hv().Undefine(dom).ok());
   }
 
-  Halt();
-  Boot();
-  EXPECT_FALSE(hv_.Get(dom).has_value());  // reconcile leaves a VM that is still Creating alone
-  ASSERT_TRUE(ops_->RecoverInterrupted().ok());
-  ops_->WaitIdle();
+  Restart(/*resume=*/false);
+  EXPECT_FALSE(hv().Get(dom).has_value());  // reconcile leaves a VM that is still Creating alone
+  ASSERT_TRUE(ops()->RecoverInterrupted().ok());
+  ops()->WaitIdle();
 
-  auto op = store_->GetOperation(op_id);
+  auto op = store()->GetOperation(op_id);
   ASSERT_TRUE(op.ok());
   EXPECT_EQ(op->status, "Succeeded") << op->body.dump();
   EXPECT_EQ(op->body["percentComplete"], 100);
   EXPECT_EQ(Call("GET", VmPath("vm1")).body["properties"]["provisioningState"], "Succeeded");
-  ASSERT_TRUE(hv_.Get(dom).has_value());
-  EXPECT_EQ(hv_.Get(dom)->state, compute::PowerState::kRunning);
-  EXPECT_EQ(hv_.Get(dom)->spec.disks.size(), 3u);
+  ASSERT_TRUE(hv().Get(dom).has_value());
+  EXPECT_EQ(hv().Get(dom)->state, compute::PowerState::kRunning);
+  EXPECT_EQ(hv().Get(dom)->spec.disks.size(), 3u);
   EXPECT_TRUE(PathExists(DiskFile("vm1_DataDisk_0")));
   api::ApiResponse disk = Call("GET", DiskPath("vm1_DataDisk_0"));
   EXPECT_EQ(disk.body["properties"]["provisioningState"], "Succeeded");

@@ -10,6 +10,7 @@
 #include "core/resource_id.h"
 #include "core/scoped_temp_dir.h"
 #include "core/subprocess.h"
+#include "storage/qcow2_disk_engine.h"
 #include "store/sqlite_store.h"
 
 namespace stratus::compute {
@@ -27,7 +28,7 @@ class ImageCatalogTest : public ::testing::Test {
     store_ = std::move(s).value();
     platform_ = dir_.Path("platform");
     ASSERT_TRUE(MakeDirs(platform_).ok());
-    catalog_ = std::make_unique<ImageCatalog>(store_.get(), platform_);
+    catalog_ = std::make_unique<ImageCatalog>(store_.get(), &engine_, platform_);
   }
 
   void AddPlatformImage(const std::string& folder, const Json& image_json, bool with_disk = true) {
@@ -43,6 +44,7 @@ class ImageCatalogTest : public ::testing::Test {
   test::ScopedTempDir dir_{"images"};
   std::string platform_;
   std::unique_ptr<store::Store> store_;
+  storage::Qcow2DiskEngine engine_;
   std::unique_ptr<ImageCatalog> catalog_;
 };
 
@@ -124,7 +126,7 @@ TEST_F(ImageCatalogTest, PlatformImagesListsOnlyValidImages) {
   for (auto& i : imgs) names.push_back(i.name);
   std::sort(names.begin(), names.end());
   EXPECT_EQ(names, (std::vector<std::string>{"alpha", "beta"}));
-  ImageCatalog missing(store_.get(), dir_.Path("no-such-dir"));
+  ImageCatalog missing(store_.get(), &engine_, dir_.Path("no-such-dir"));
   EXPECT_TRUE(missing.PlatformImages().empty());
 }
 

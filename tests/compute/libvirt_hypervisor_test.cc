@@ -24,6 +24,7 @@
 #include "core/fs.h"
 #include "core/subprocess.h"
 #include "core/uuid.h"
+#include "storage/qcow2_disk_engine.h"
 
 namespace stratus::compute {
 namespace {
@@ -54,6 +55,7 @@ class LibvirtHypervisorTest : public ::testing::Test {
     o.uri = "qemu:///system";
     o.xml.domain_type = "qemu";
     o.detach_timeout_ms = 1000;  // guests without an OS never release a disk
+    o.disk_engine = &engine_;
     auto h = LibvirtHypervisor::Open(o);
     if (!h.ok()) GTEST_SKIP() << "libvirtd not reachable: " << h.status().ToString();
     hv_ = std::move(h).value();
@@ -132,6 +134,7 @@ class LibvirtHypervisorTest : public ::testing::Test {
     return p.ok() ? *p : ParsedDomain{};
   }
 
+  storage::Qcow2DiskEngine engine_;
   std::unique_ptr<LibvirtHypervisor> hv_;
   std::string prefix_;
   std::string dir_;
@@ -452,6 +455,7 @@ TEST_F(LibvirtHypervisorTest, TinyGuestAgentAndLiveDetach) {
   // Hot-plug a disk, let the guest see it, then unplug it live (with checkpoints covering it).
   LibvirtHypervisor::Options o;
   o.detach_timeout_ms = 30000;
+  o.disk_engine = &engine_;
   auto opened = LibvirtHypervisor::Open(o);
   ASSERT_TRUE(opened.ok());
   LibvirtHypervisor& hv = **opened;

@@ -50,7 +50,8 @@ class MemoryDiskEngine final : public storage::DiskEngine {
     if (PathExists(path)) return Conflict("exists: " + path);
     return WriteFileAtomic(path, std::to_string(size));
   }
-  Status CreateFromSource(const std::string& path, const std::string&, uint64_t size) override {
+  Status CreateFromSource(const std::string& path, const std::string&, uint64_t size,
+                          const std::string&) override {
     return WriteFileAtomic(path, std::to_string(size));
   }
   Status Grow(const std::string& path, uint64_t size) override {
@@ -59,6 +60,14 @@ class MemoryDiskEngine final : public storage::DiskEngine {
   Result<storage::DiskUsage> Usage(const std::string& path) override {
     ASSIGN_OR_RETURN(std::string s, ReadFile(path));
     return storage::DiskUsage{std::strtoull(s.c_str(), nullptr, 10), 4096};
+  }
+  Result<storage::DiskInfo> Inspect(const std::string& path) override {
+    ASSIGN_OR_RETURN(storage::DiskUsage u, Usage(path));
+    storage::DiskInfo info;
+    info.format = "memory";
+    info.virtual_bytes = u.virtual_bytes;
+    info.allocated_bytes = u.allocated_bytes;
+    return info;
   }
   Status Remove(const std::string& path) override { return RemoveFile(path); }
 };

@@ -299,7 +299,7 @@ TEST_F(DiskServiceTest, SnapshotOfADiskOfARunningVmGoesThroughTheHook) {
     EXPECT_TRUE(quiesce);
     EXPECT_EQ(targets.size(), 1u);
     EXPECT_EQ(targets[0].first, Disk("d1").Key());
-    RETURN_IF_ERROR(engine_.CreateFromSource(targets[0].second, Path(d), 0));
+    RETURN_IF_ERROR(engine_.CreateFromSource(targets[0].second, Path(d), 0, ""));
     return frozen;
   };
   auto crash = disks_->EnsureSnapshot(Snap("s1"), "regionA", Json::object(), Disk("d1"), "bob");

@@ -1,4 +1,5 @@
-// Stratus.Storage through ApiServer::Handle, over the real SqliteStore and Qcow2DiskEngine.
+// Stratus.Storage through ApiServer::Handle, over an in-process region (the real SqliteStore
+// and Qcow2DiskEngine; "tiny" is its 64 MiB platform image).
 #include "storage/storage_provider.h"
 
 #include <gmock/gmock.h>
@@ -9,6 +10,7 @@
 
 #include "api/server.h"
 #include "common/api_request.h"
+#include "common/in_process_region.h"
 #include "core/fs.h"
 #include "core/scoped_temp_dir.h"
 #include "core/subprocess.h"
@@ -20,7 +22,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-constexpr const char* kRg = "/subscriptions/sub1/resourceGroups/rg";
+constexpr const char* kRg = test::InProcessRegion::kRg;
 
 std::string DiskPath(const std::string& name) {
   return std::string(kRg) + "/providers/Stratus.Storage/disks/" + name;
@@ -29,72 +31,8 @@ std::string SnapPath(const std::string& name) {
   return std::string(kRg) + "/providers/Stratus.Storage/snapshots/" + name;
 }
 
-class StorageProviderTest : public ::testing::Test {
+class StorageProviderTest : public test::InProcessRegionTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(dir_.ok());
-    if (!RunProcess({"qemu-img", "--version"}).ok()) GTEST_SKIP() << "qemu-img is not installed";
-    image_ = dir_.Path("tiny.qcow2");
-    ASSERT_TRUE(RunChecked({"qemu-img", "create", "-q", "-f", "qcow2", image_, "64M"}).ok());
-    ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 1M", image_}).ok());
-    data_dir_ = dir_.Path("data");
-    ASSERT_TRUE(MakeDirs(data_dir_).ok());
-    Boot();
-    token_ = *ReadFile(JoinPath(data_dir_, "admin.token"));
-    while (!token_.empty() && token_.back() == '\n') token_.pop_back();
-    ASSERT_EQ(Call("PUT", kRg, {{"location", "regionA"}}).status, 201);
-  }
-
-  void TearDown() override { Halt(); }
-
-  void Boot() {
-    auto s = store::SqliteStore::Open(JoinPath(data_dir_, "state.db"),
-                                      store::SqliteStore::Durability::kNormal);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    store_ = std::move(s).value();
-    ops_ = std::make_unique<api::OperationManager>(store_.get(), &clock_, 2);
-    auto a = auth::TokenAuthenticator::Init(store_.get(), data_dir_);
-    ASSERT_TRUE(a.ok());
-    auth_ = std::move(a).value();
-    api::RegionContext ctx{store_.get(), ops_.get(), &clock_, "regionA", data_dir_};
-    disks_ = std::make_unique<DiskService>(ctx, &engine_);
-    server_ = std::make_unique<api::ApiServer>(ctx, auth_.get());
-    ASSERT_TRUE(server_->EnsureSubscription("sub1", "Test").ok());
-    std::string image = image_;
-    auto image_file = [image](const std::string& ref, const std::string&) -> Result<std::string> {
-      if (ref == "tiny") return image;
-      return NotFound("Image '" + ref + "' was not found.", "imageReference.id", "ImageNotFound");
-    };
-    auto p = std::make_unique<StorageProvider>(ctx, disks_.get(), image_file);
-    ASSERT_TRUE(p->Start().ok());
-    ASSERT_TRUE(server_->AddProvider(std::move(p)).ok());
-  }
-
-  void Halt() {
-    if (ops_) ops_->Shutdown();
-    server_.reset();
-    disks_.reset();
-    auth_.reset();
-    ops_.reset();
-    store_.reset();
-  }
-
-  api::ApiResponse Call(const std::string& method, const std::string& path, Json body = nullptr,
-                        std::map<std::string, std::string> headers = {}) {
-    return server_->Handle(
-        test::MakeApiRequest(method, path, std::move(body), token_, std::move(headers)));
-  }
-
-  static std::string Code(const api::ApiResponse& r) { return test::ArmCode(r); }
-
-  Json Finish(const api::ApiResponse& r) {
-    auto it = r.headers.find("Azure-AsyncOperation");
-    EXPECT_NE(it, r.headers.end()) << r.status << " " << r.body.dump();
-    if (it == r.headers.end()) return Json::object();
-    ops_->WaitIdle();
-    return Call("GET", it->second).body;
-  }
-
   static Json EmptyDisk(int gb, const std::string& sku = "Standard_LRS") {
     return {{"location", "regionA"},
             {"sku", {{"name", sku}}},
@@ -111,26 +49,9 @@ class StorageProviderTest : public ::testing::Test {
   }
 
   std::string FileOf(const std::string& key) {
-    auto rec = store_->Get(ToLower(key));
+    auto rec = store()->Get(ToLower(key));
     return rec.ok() ? rec->internal.value("path", "") : "";
   }
-
-  int Compare(const std::string& a, const std::string& b) {
-    auto r = RunProcess({"qemu-img", "compare", "-q", a, b});
-    return r.ok() ? r->exit_code : -1;
-  }
-
-  test::ScopedTempDir dir_{"storage-api"};
-  std::string image_;
-  std::string data_dir_;
-  FakeClock clock_{1795341600000};
-  Qcow2DiskEngine engine_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<api::OperationManager> ops_;
-  std::unique_ptr<auth::TokenAuthenticator> auth_;
-  std::unique_ptr<DiskService> disks_;
-  std::unique_ptr<api::ApiServer> server_;
-  std::string token_;
 };
 
 TEST_F(StorageProviderTest, CreateAnEmptyDisk) {
@@ -175,13 +96,13 @@ TEST_F(StorageProviderTest, InvalidDiskRequestsAre400) {
   Json far = EmptyDisk(1);
   far["location"] = "regionB";
   EXPECT_EQ(Call("PUT", DiskPath("d1"), far).status, 400);
-  auto free = FreeBytes(data_dir_);
+  auto free = FreeBytes(data_dir());
   ASSERT_TRUE(free.ok());
   int64_t too_big = static_cast<int64_t>(*free / kGiB) + 2;
   if (too_big <= kMaxDiskSizeGB) {
     EXPECT_EQ(Code(Call("PUT", DiskPath("d1"), EmptyDisk(static_cast<int>(too_big)))), "DiskTooLarge");
   }
-  ops_->WaitIdle();
+  ops()->WaitIdle();
   EXPECT_EQ(Call("GET", DiskPath("d1")).status, 404);
 }
 
@@ -190,7 +111,7 @@ TEST_F(StorageProviderTest, CreateFromImageAndCopy) {
                       {{"creationData", {{"createOption", "FromImage"}, {"imageReference", {{"id", "tiny"}}}}}}}};
   Json os = Create("os", from_image);
   EXPECT_EQ(os["properties"]["diskSizeGB"], 1);  // 64 MiB rounds up to 1 GiB
-  EXPECT_EQ(Compare(image_, FileOf(DiskPath("os"))), 0);
+  EXPECT_EQ(Compare(image_disk(), FileOf(DiskPath("os"))), 0);
 
   Json copy = {{"properties",
                 {{"diskSizeGB", 2},
@@ -220,14 +141,14 @@ TEST_F(StorageProviderTest, UpdatesGrowOnlyAndHonourPreconditions) {
   api::ApiResponse grown = Call("PUT", DiskPath("d1"), EmptyDisk(2), {{"if-match", etag}});
   ASSERT_EQ(grown.status, 200) << grown.body.dump();
   EXPECT_EQ(grown.body["properties"]["diskSizeGB"], 2);
-  EXPECT_EQ(engine_.Usage(FileOf(DiskPath("d1")))->virtual_bytes, 2 * kGiB);
+  EXPECT_EQ(engine().Usage(FileOf(DiskPath("d1")))->virtual_bytes, 2 * kGiB);
 
   EXPECT_EQ(Call("PUT", DiskPath("d1"), EmptyDisk(3), {{"if-match", etag}}).status, 412);
   EXPECT_EQ(Call("PUT", DiskPath("d1"), EmptyDisk(3), {{"if-none-match", "*"}}).status, 412);
   api::ApiResponse shrink = Call("PUT", DiskPath("d1"), EmptyDisk(1));
   EXPECT_EQ(shrink.status, 400);
   EXPECT_EQ(Code(shrink), "InvalidDiskSize");
-  EXPECT_EQ(engine_.Usage(FileOf(DiskPath("d1")))->virtual_bytes, 2 * kGiB);
+  EXPECT_EQ(engine().Usage(FileOf(DiskPath("d1")))->virtual_bytes, 2 * kGiB);
 
   api::ApiResponse tier = Call("PATCH", DiskPath("d1"), {{"sku", {{"name", "premium_lrs"}}}});
   ASSERT_EQ(tier.status, 200) << tier.body.dump();
@@ -304,10 +225,10 @@ TEST_F(StorageProviderTest, GroupDeleteRemovesDisksAndSnapshots) {
 TEST_F(StorageProviderTest, InterruptedDiskCreateIsCleanedUpAfterARestart) {
   Json d = Create("d1", EmptyDisk(1));
   // What a daemon killed mid-create leaves: record Creating, a partial file, the op InProgress.
-  auto rec = store_->Get(ToLower(DiskPath("d1")));
+  auto rec = store()->Get(ToLower(DiskPath("d1")));
   ASSERT_TRUE(rec.ok());
   rec->body["properties"]["provisioningState"] = "Creating";
-  ASSERT_TRUE(store_->Put(*rec).ok());
+  ASSERT_TRUE(store()->Put(*rec).ok());
   std::string file = rec->internal.value("path", "");
   store::OperationRecord op;
   op.id = "op-disk";
@@ -316,13 +237,12 @@ TEST_F(StorageProviderTest, InterruptedDiskCreateIsCleanedUpAfterARestart) {
   op.status = "InProgress";
   op.body = {{"resourceId", DiskPath("d1")}, {"status", "InProgress"}};
   op.internal = {{"name", "Stratus.Storage/disks/write"}, {"caller", "admin"}, {"data", Json::object()}};
-  ASSERT_TRUE(store_->PutOperation(op).ok());
+  ASSERT_TRUE(store()->PutOperation(op).ok());
 
-  Halt();
-  Boot();
-  ASSERT_TRUE(ops_->RecoverInterrupted().ok());
-  ops_->WaitIdle();
-  auto after = store_->GetOperation("op-disk");
+  Restart(/*resume=*/false);
+  ASSERT_TRUE(ops()->RecoverInterrupted().ok());
+  ops()->WaitIdle();
+  auto after = store()->GetOperation("op-disk");
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after->status, "Failed");
   EXPECT_THAT(after->body["error"]["message"].get<std::string>(), HasSubstr("interrupted"));
@@ -356,13 +276,12 @@ TEST_F(StorageProviderTest, DiskCreateInterruptedBeforeItBeganIsFinishedAfterARe
                      {"option", 0},
                      {"source", ""},
                      {"creationData", {{"createOption", "Empty"}}}}}}}};
-  ASSERT_TRUE(store_->PutOperation(op).ok());
+  ASSERT_TRUE(store()->PutOperation(op).ok());
 
-  Halt();
-  Boot();
-  ASSERT_TRUE(ops_->RecoverInterrupted().ok());
-  ops_->WaitIdle();
-  auto after = store_->GetOperation("op-resume");
+  Restart(/*resume=*/false);
+  ASSERT_TRUE(ops()->RecoverInterrupted().ok());
+  ops()->WaitIdle();
+  auto after = store()->GetOperation("op-resume");
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after->status, "Succeeded") << after->body.dump();
   auto g = Call("GET", DiskPath("d2"));

@@ -23,7 +23,7 @@ Result<ImageSource> OpenImageSource(const ImageSourceOptions& o) {
   if (!o.bitmap.empty()) so.meta_contexts.push_back(DirtyBitmapContext(o.bitmap));
   ASSIGN_OR_RETURN(s.source, NbdSource::Connect(so));
   if (o.direct_reads) {
-    auto reader = DirectImageReader::Open(o.image, qo.format);
+    auto reader = Qcow2DirectReader::Open(o.image, qo.format);
     if (reader.ok() && (*reader)->size() == s.source->size()) {
       s.source->AttachDirectReader(std::move(reader).value());
     } else {

@@ -1,7 +1,7 @@
 // OpenImageSource: how a backup reads an offline image (a stopped VM's disk, the benchmark's
 // disk): qemu-nbd serves block status (allocation, the persistent dirty bitmap) and the few
 // ranges that cannot be read directly; the data itself is read from the image's files through
-// a DirectImageReader. Falls back to NBD for everything when the image cannot be mapped.
+// a Qcow2DirectReader. Falls back to NBD for everything when the image cannot be mapped.
 #pragma once
 
 #include <memory>

@@ -142,7 +142,7 @@ Result<std::vector<Extent>> NbdSource::Extents(const std::string& context) {
   return out;
 }
 
-void NbdSource::AttachDirectReader(std::unique_ptr<DirectImageReader> reader) {
+void NbdSource::AttachDirectReader(std::unique_ptr<Qcow2DirectReader> reader) {
   direct_ = std::move(reader);
 }
 

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "core/status.h"
-#include "recovery/datapath/direct_image_reader.h"
+#include "recovery/datapath/qcow2_direct_reader.h"
 
 struct nbd_handle;
 
@@ -84,7 +84,7 @@ class NbdSource {
 
   // Reads are served from `reader` (the exported image's files, mapped) where it can, and
   // over NBD where it cannot (compressed clusters). Block status still comes from NBD.
-  void AttachDirectReader(std::unique_ptr<DirectImageReader> reader);
+  void AttachDirectReader(std::unique_ptr<Qcow2DirectReader> reader);
   bool has_direct_reader() const { return direct_ != nullptr; }
 
  private:
@@ -94,7 +94,7 @@ class NbdSource {
   bool read_only_ = true;
   std::vector<std::string> granted_;
   std::vector<std::unique_ptr<NbdConnection>> conns_;
-  std::unique_ptr<DirectImageReader> direct_;
+  std::unique_ptr<Qcow2DirectReader> direct_;
 };
 
 }  // namespace stratus::recovery::datapath

@@ -15,8 +15,6 @@
 #include <thread>
 
 #include "core/fs.h"
-#include "core/json.h"
-#include "core/subprocess.h"
 #include "core/uuid.h"
 
 namespace stratus::recovery::datapath {
@@ -179,48 +177,6 @@ Status QemuNbdExport::Stop() {
     made_dir_.clear();
   }
   return st;
-}
-
-Result<std::vector<BitmapInfo>> ListBitmaps(const std::string& qcow2) {
-  ASSIGN_OR_RETURN(std::string out,
-                   RunChecked({"qemu-img", "info", "-U", "--output=json", "-f", "qcow2", qcow2}));
-  ASSIGN_OR_RETURN(Json info, ParseJson(out));
-  std::vector<BitmapInfo> list;
-  const Json* bitmaps = JsonPath(info, "format-specific.data.bitmaps");
-  if (bitmaps == nullptr || !bitmaps->is_array()) return list;
-  for (const auto& b : *bitmaps) {
-    BitmapInfo bi;
-    bi.name = b.value("name", "");
-    bi.granularity = b.value("granularity", uint64_t{0});
-    if (b.contains("flags") && b["flags"].is_array()) {
-      for (const auto& f : b["flags"]) {
-        if (f == "in-use") bi.in_use = true;
-        if (f == "auto") bi.enabled = true;
-      }
-    }
-    list.push_back(bi);
-  }
-  return list;
-}
-
-Status AddBitmap(const std::string& qcow2, const std::string& name) {
-  ASSIGN_OR_RETURN(auto list, ListBitmaps(qcow2));
-  for (const auto& b : list)
-    if (b.name == name)
-      return Conflict("bitmap '" + name + "' already exists in '" + qcow2 + "'", name);
-  return RunChecked({"qemu-img", "bitmap", "--add", "-f", "qcow2", qcow2, name}).status();
-}
-
-Status RemoveBitmap(const std::string& qcow2, const std::string& name) {
-  return RunChecked({"qemu-img", "bitmap", "--remove", "-f", "qcow2", qcow2, name}).status();
-}
-
-Result<uint64_t> ImageVirtualSize(const std::string& image) {
-  ASSIGN_OR_RETURN(std::string out, RunChecked({"qemu-img", "info", "-U", "--output=json", image}));
-  ASSIGN_OR_RETURN(Json info, ParseJson(out));
-  if (!info.contains("virtual-size") || !info["virtual-size"].is_number_unsigned())
-    return Internal("qemu-img info of '" + image + "' has no virtual-size");
-  return info["virtual-size"].get<uint64_t>();
 }
 
 }  // namespace stratus::recovery::datapath

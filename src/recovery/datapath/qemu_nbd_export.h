@@ -7,8 +7,8 @@
 // dies with its owner even on kill -9. Caveat of PDEATHSIG: it fires when the *thread* that
 // started the export exits, so start and use an export on one thread (an operation's thread).
 //
-// Also: helpers for persistent dirty bitmaps of offline qcow2 images (qemu-img bitmap), which is
-// how a stopped VM's disk tracks changes between backups.
+// The persistent dirty bitmaps it exposes (how a stopped VM's disk tracks changes between
+// backups) are kept by the disk engine (storage::DiskEngine::AddBitmap and friends).
 #pragma once
 
 #include <sys/types.h>
@@ -57,19 +57,5 @@ class QemuNbdExport {
   std::string log_;
   std::string made_dir_;  // removed on Stop() when not empty
 };
-
-// Persistent dirty bitmaps of a qcow2 image that no process has open for writing.
-struct BitmapInfo {
-  std::string name;
-  uint64_t granularity = 0;
-  bool in_use = false;   // "in-use": the image was not closed cleanly; the bitmap is unusable
-  bool enabled = false;  // "auto": records writes
-};
-Result<std::vector<BitmapInfo>> ListBitmaps(const std::string& qcow2);
-// Adds an enabled persistent bitmap (records every later write). Conflict if it exists.
-Status AddBitmap(const std::string& qcow2, const std::string& name);
-Status RemoveBitmap(const std::string& qcow2, const std::string& name);
-// Virtual size of an image (qemu-img info).
-Result<uint64_t> ImageVirtualSize(const std::string& image);
 
 }  // namespace stratus::recovery::datapath

@@ -11,10 +11,10 @@
 #include <filesystem>
 
 #include "core/fs.h"
-#include "core/subprocess.h"
 #include "core/uuid.h"
 #include "recovery/datapath/qemu_nbd_export.h"
 #include "recovery/vault/parallel.h"
+#include "storage/qcow2_disk_engine.h"
 
 namespace stratus::recovery::datapath {
 namespace {
@@ -221,9 +221,8 @@ Result<RestoreStats> RestoreDisk(vault::Vault& vault, const vault::RecoveryPoint
     ::close(fd);
     RETURN_IF_ERROR(st);
   } else {
-    RETURN_IF_ERROR(RunChecked({"qemu-img", "create", "-q", "-f", "qcow2", tmp.path,
-                                std::to_string(disk->size)})
-                        .status());
+    // A qcow2 file: made by the qcow2 disk engine, written through qemu-nbd.
+    RETURN_IF_ERROR(storage::Qcow2DiskEngine().CreateEmpty(tmp.path, disk->size));
     {
       QemuNbdOptions qo;
       qo.image = tmp.path;

@@ -183,7 +183,7 @@ Status BackupJobs::Run(const ResourceId& job_id, OperationContext& octx) {
       }
     }
     breq.previous = prev;
-    auto res = BackupVm(*v, d_.hv, breq);
+    auto res = BackupVm(*v, d_.hv, d_.disks->engine(), breq);
     RemoveTree(breq.scratch_dir);
     if (!res.ok()) return res.status();
 

@@ -10,7 +10,6 @@
 
 #include "core/clock.h"
 #include "core/fs.h"
-#include "core/subprocess.h"
 #include "recovery/service/records.h"
 #include "recovery/vault/crypto.h"
 
@@ -25,21 +24,6 @@ int64_t SteadyMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-std::string BackingSpec(const std::string& socket) {
-  Json j = {{"driver", "raw"},
-            {"file", {{"driver", "nbd"}, {"server", {{"type", "unix"}, {"path", socket}}}}}};
-  return "json:" + j.dump();
-}
-
-// The image's backing file name, "" when it has none.
-Result<std::string> BackingOf(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string out,
-                   RunChecked({"qemu-img", "info", "-U", "--output=json", path}));
-  Json j = Json::parse(out, nullptr, false);
-  if (j.is_discarded()) return Internal("qemu-img info " + path + ": unreadable output");
-  return j.value("backing-filename", std::string());
 }
 
 }  // namespace
@@ -112,17 +96,14 @@ Status InstantRestore::PrepareDisk(const ResourceId& job, vault::Vault& v,
     return NotFound("recovery point '" + point.point_id + "' has no disk '" + disk + "'", disk,
                     "DiskNotFound");
   RETURN_IF_ERROR(Serve(job.name(), v, point, disk));
-  auto r = RunChecked({"qemu-img", "create", "-q", "-f", "qcow2", "-b",
-                       BackingSpec(SocketPath(job.name(), disk)), "-F", "raw", dest,
-                       std::to_string(d->size)});
+  // Owner-only, like every disk: libvirt gives it to QEMU when the VM starts.
+  Status r = disks_->engine()->CreateOverNbd(dest, SocketPath(job.name(), disk), d->size);
   if (!r.ok()) {
-    RemoveFile(dest);
     Abandon(job);
-    return Status(r.status().code(), "InstantRestoreFailed",
+    return Status(r.code(), "InstantRestoreFailed",
                   "creating the instant-restore overlay of disk '" + disk + "' (" + dest +
-                      "): " + r.status().message());
+                      "): " + r.message());
   }
-  ::chmod(dest.c_str(), 0600);  // libvirt gives it to QEMU when the VM starts
   return Status::Ok();
 }
 
@@ -182,9 +163,8 @@ Status InstantRestore::PullAll(const ResourceId& job, const Json& reg, const Pro
   uint64_t total = 0;
   std::vector<uint64_t> sizes;
   for (const auto& d : reg["disks"]) {
-    auto info = RunChecked({"qemu-img", "info", "-U", "--output=json", d.value("path", "")});
-    uint64_t size = 0;
-    if (info.ok()) size = Json::parse(*info, nullptr, false).value("virtual-size", uint64_t{0});
+    auto usage = disks_->engine()->Usage(d.value("path", ""));
+    uint64_t size = usage.ok() ? usage->virtual_bytes : 0;
     sizes.push_back(size);
     total += size;
   }
@@ -201,9 +181,9 @@ Status InstantRestore::PullAll(const ResourceId& job, const Json& reg, const Pro
                       "stratusd is stopping; instant restore " + job_name +
                           " continues when it starts again");
       // The overlay without a backing file is filled.
-      auto backing = BackingOf(path);
-      if (!backing.ok()) return fail(backing.status());
-      if (backing->empty()) break;
+      auto inspected = disks_->engine()->Inspect(path);
+      if (!inspected.ok()) return fail(inspected.status());
+      if (inspected->backing.empty()) break;
       // Which domain, and is it running?
       auto vm = ctx_.store->Get(vm_id.Key());
       if (!vm.ok())

@@ -32,8 +32,9 @@ int64_t NowMs() {
 }
 
 // Whether `path` holds a usable (cleanly closed, recording) bitmap `name`, and why not.
-bool UsableBitmap(const std::string& path, const std::string& name, std::string* why) {
-  auto list = datapath::ListBitmaps(path);
+bool UsableBitmap(storage::DiskEngine* engine, const std::string& path, const std::string& name,
+                  std::string* why) {
+  auto list = engine->ListBitmaps(path);
   if (!list.ok()) {
     *why = "cannot list the bitmaps of the disk: " + list.status().message();
     return false;
@@ -83,6 +84,7 @@ Result<BackupDiskResult> ReadDisk(vault::BackupSession& session, const std::stri
 }  // namespace
 
 Result<VmBackupResult> BackupVm(vault::Vault& vault, compute::Hypervisor* hv,
+                                storage::DiskEngine* engine,
                                 const VmBackupRequest& req) {
   int64_t start = NowMs();
   if (req.disks.empty()) return InvalidArgument("the VM has no disks to back up");
@@ -248,7 +250,7 @@ Result<VmBackupResult> BackupVm(vault::Vault& vault, compute::Hypervisor* hv,
       std::string bitmap;
       if (prev) {
         std::string why;
-        if (UsableBitmap(d.path, prev_cp, &why)) {
+        if (UsableBitmap(engine, d.path, prev_cp, &why)) {
           bitmap = prev_cp;
         } else if (out.fallback_reason.empty()) {
           out.fallback_reason = "disk " + d.name + ": " + why;
@@ -290,11 +292,11 @@ Result<VmBackupResult> BackupVm(vault::Vault& vault, compute::Hypervisor* hv,
   if (!req.running) {
     std::string name = BitmapForPoint(out.point.point_id);
     for (auto& d : req.disks) {
-      auto list = datapath::ListBitmaps(d.path);
+      auto list = engine->ListBitmaps(d.path);
       if (list.ok())
         for (auto& b : *list)
-          if (b.name.rfind("stratus-", 0) == 0 && b.name != name) datapath::RemoveBitmap(d.path, b.name);
-      Status st = datapath::AddBitmap(d.path, name);
+          if (b.name.rfind("stratus-", 0) == 0 && b.name != name) (void)engine->RemoveBitmap(d.path, b.name);
+      Status st = engine->AddBitmap(d.path, name);
       if (!st.ok())
         spdlog::warn("disk {}: cannot add change-tracking bitmap: {} (the next backup reads all "
                      "allocated extents)",

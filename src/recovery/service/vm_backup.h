@@ -21,6 +21,7 @@
 #include "core/status.h"
 #include "recovery/consistency.h"
 #include "recovery/vault/vault.h"
+#include "storage/disk_engine.h"
 
 namespace stratus::recovery::service {
 
@@ -60,8 +61,9 @@ struct VmBackupResult {
   Json hooks = Json::array();  // guest backup hooks that ran (GuestHookRun::ToJson), if any
 };
 
+// `engine` keeps the stopped disks' change-tracking bitmaps.
 Result<VmBackupResult> BackupVm(vault::Vault& vault, compute::Hypervisor* hv,
-                                const VmBackupRequest& request);
+                                storage::DiskEngine* engine, const VmBackupRequest& request);
 
 // Name of the persistent bitmap that tracks a disk's writes since `point_id`.
 std::string BitmapForPoint(const std::string& point_id);

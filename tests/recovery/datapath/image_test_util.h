@@ -15,11 +15,27 @@
 #include "core/fs.h"
 #include "core/subprocess.h"
 #include "recovery/vault/crypto.h"
+#include "storage/qcow2_disk_engine.h"
 #include "../vault/vault_test_util.h"
 
 namespace stratus::recovery::datapath::test {
 
 using vault::test::TempDir;
+
+// The qcow2 disk engine's persistent bitmaps, as the backup service keeps them.
+inline storage::Qcow2DiskEngine& Qcow2Engine() {
+  static storage::Qcow2DiskEngine engine;
+  return engine;
+}
+inline Status AddBitmap(const std::string& qcow2, const std::string& name) {
+  return Qcow2Engine().AddBitmap(qcow2, name);
+}
+inline Status RemoveBitmap(const std::string& qcow2, const std::string& name) {
+  return Qcow2Engine().RemoveBitmap(qcow2, name);
+}
+inline Result<std::vector<storage::DiskBitmap>> ListBitmaps(const std::string& qcow2) {
+  return Qcow2Engine().ListBitmaps(qcow2);
+}
 
 inline void Run(const std::vector<std::string>& argv) {
   auto r = RunChecked(argv);

@@ -73,10 +73,10 @@ TEST_F(NbdSourceTest, ReadsDataAndReportsAllocation) {
 }
 
 TEST_F(NbdSourceTest, DirtyBitmapShowsWhatChangedSinceItWasAdded) {
-  ASSERT_TRUE(AddBitmap(image_, "b1").ok());
-  EXPECT_EQ(AddBitmap(image_, "b1").code(), StatusCode::kConflict);
+  ASSERT_TRUE(test::AddBitmap(image_, "b1").ok());
+  EXPECT_EQ(test::AddBitmap(image_, "b1").code(), StatusCode::kConflict);
   test::QemuIo(image_, {"write -q -P 0x43 30M 128k", "write -q -P 0x44 1M 4k"});
-  auto bitmaps = ListBitmaps(image_);
+  auto bitmaps = test::ListBitmaps(image_);
   ASSERT_TRUE(bitmaps.ok());
   ASSERT_EQ(bitmaps->size(), 1u);
   EXPECT_EQ((*bitmaps)[0].name, "b1");

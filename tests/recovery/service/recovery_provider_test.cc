@@ -24,19 +24,8 @@ using ::testing::HasSubstr;
 
 const std::string kVault = InProcessRegion::Path("Stratus.RecoveryServices/vaults", "v1");
 
-class RecoveryProviderTest : public ::testing::Test {
+class RecoveryProviderTest : public test::InProcessRegionTest {
  protected:
-  void SetUp() override {
-    if (!RunProcess({"qemu-img", "--version"}).ok()) GTEST_SKIP() << "qemu-img is needed";
-    region_ = std::make_unique<InProcessRegion>();
-    ASSERT_TRUE(region_->ok()) << "could not start the in-process region";
-  }
-
-  api::ApiResponse Call(const std::string& method, const std::string& path, Json body = nullptr) {
-    return region_->Call(method, path, std::move(body));
-  }
-  static std::string Code(const api::ApiResponse& r) { return InProcessRegion::Code(r); }
-
   // vault v1 (with `webhooks`), policy p1 (daily, 7 days), a stopped VM vm1 with one data disk
   // holding a pattern, protected by item vm1.
   void Protect(Json webhooks = Json::array()) {
@@ -55,11 +44,11 @@ class RecoveryProviderTest : public ::testing::Test {
     std::string vm = InProcessRegion::Path("Stratus.Compute/virtualMachines", "vm1");
     auto put = Call("PUT", vm, InProcessRegion::VmBody(1));
     ASSERT_EQ(put.status, 201) << put.body.dump();
-    ASSERT_EQ(region_->Finish(put)["status"], "Succeeded");
+    ASSERT_EQ(Finish(put)["status"], "Succeeded");
     vm_id_ = put.body.value("id", "");
-    ASSERT_EQ(region_->Finish(Call("POST", vm + "/powerOff", Json::object()))["status"],
+    ASSERT_EQ(Finish(Call("POST", vm + "/powerOff", Json::object()))["status"],
               "Succeeded");
-    data_disk_ = region_->DiskFile("vm1_DataDisk_0");
+    data_disk_ = DiskFile("vm1_DataDisk_0");
     ASSERT_FALSE(data_disk_.empty());
     ASSERT_TRUE(
         RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x3c 1M 2M", data_disk_}).ok());
@@ -72,17 +61,11 @@ class RecoveryProviderTest : public ::testing::Test {
   Json Backup() {
     auto r = Call("POST", kVault + "/protectedItems/vm1/backup", Json::object());
     EXPECT_EQ(r.status, 202) << r.body.dump();
-    Json op = region_->Finish(r);
+    Json op = Finish(r);
     EXPECT_EQ(op["status"], "Succeeded") << op.dump();
     return Call("GET", r.body.value("id", "")).body["properties"];
   }
 
-  int Compare(const std::string& a, const std::string& b) {
-    auto r = RunProcess({"qemu-img", "compare", "-q", a, b});
-    return r.ok() ? r->exit_code : -1;
-  }
-
-  std::unique_ptr<InProcessRegion> region_;
   std::string policy_id_, vm_id_, data_disk_;
 };
 
@@ -130,19 +113,19 @@ TEST_F(RecoveryProviderTest, BackupOfAStoppedVmRestoresAsDisksAndAsANewVmBitForB
   auto r = Call("POST", point + "/restore",
                 {{"restoreType", "RestoreDisks"}, {"diskNamePrefix", "back"}});
   ASSERT_EQ(r.status, 202) << r.body.dump();
-  ASSERT_EQ(region_->Finish(r)["status"], "Succeeded");
-  EXPECT_EQ(Compare(region_->DiskFile("back-lun0"), data_disk_), 0);
-  EXPECT_EQ(Compare(region_->DiskFile("back-osdisk"), region_->DiskFile("vm1_OsDisk")), 0);
+  ASSERT_EQ(Finish(r)["status"], "Succeeded");
+  EXPECT_EQ(Compare(DiskFile("back-lun0"), data_disk_), 0);
+  EXPECT_EQ(Compare(DiskFile("back-osdisk"), DiskFile("vm1_OsDisk")), 0);
 
   // As a new VM: created through compute's VmService, disks attached.
   auto vm =
       Call("POST", point + "/restore", {{"restoreType", "AlternateLocation"}, {"vmName", "vm2"}});
   ASSERT_EQ(vm.status, 202) << vm.body.dump();
-  Json op = region_->Finish(vm);
+  Json op = Finish(vm);
   ASSERT_EQ(op["status"], "Succeeded") << op.dump();
   Json vm2 = Call("GET", InProcessRegion::Path("Stratus.Compute/virtualMachines", "vm2")).body;
   EXPECT_EQ(vm2["properties"]["provisioningState"], "Succeeded") << vm2.dump();
-  EXPECT_EQ(Compare(region_->DiskFile("vm2_DataDisk_0"), data_disk_), 0);
+  EXPECT_EQ(Compare(DiskFile("vm2_DataDisk_0"), data_disk_), 0);
   // A taken name is refused before any job exists.
   EXPECT_EQ(Code(Call("POST", point + "/restore",
                       {{"restoreType", "AlternateLocation"}, {"vmName", "vm2"}})),
@@ -155,7 +138,7 @@ TEST_F(RecoveryProviderTest, OriginalLocationRestoreReplacesTheDisksContents) {
   ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x77 1M 1M", data_disk_}).ok());
   auto r = Call("POST", point + "/restore", {{"restoreType", "OriginalLocation"}});
   ASSERT_EQ(r.status, 202) << r.body.dump();
-  ASSERT_EQ(region_->Finish(r)["status"], "Succeeded");
+  ASSERT_EQ(Finish(r)["status"], "Succeeded");
   // The pattern written after the point is gone: 0x3c again at 1M.
   auto read = RunProcess({"qemu-io", "-f", "qcow2", "-c", "read -P 0x3c 1M 2M", data_disk_});
   ASSERT_TRUE(read.ok());
@@ -210,7 +193,7 @@ TEST_F(RecoveryProviderTest, AFailedJobAlertsTheVaultsWebhooks) {
   ASSERT_EQ(::unlink(data_disk_.c_str()), 0);
   auto r = Call("POST", kVault + "/protectedItems/vm1/backup", Json::object());
   ASSERT_EQ(r.status, 202);
-  Json op = region_->Finish(r);
+  Json op = Finish(r);
   hook.stop();
   t.join();
   EXPECT_EQ(op["status"], "Failed") << op.dump();

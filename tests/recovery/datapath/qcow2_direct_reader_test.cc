@@ -1,4 +1,4 @@
-#include "recovery/datapath/direct_image_reader.h"
+#include "recovery/datapath/qcow2_direct_reader.h"
 
 #include <gtest/gtest.h>
 
@@ -32,7 +32,7 @@ std::string ReadAllOverNbd(const std::string& image, const std::string& dir) {
 
 // A three-layer chain: raw base, qcow2 middle with a compressed cluster, qcow2 top with
 // zeroed, discarded, partly overwritten and fresh clusters.
-class DirectImageReaderTest : public ::testing::Test {
+class Qcow2DirectReaderTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(tmp_.ok());
@@ -54,10 +54,10 @@ class DirectImageReaderTest : public ::testing::Test {
   std::string base_, mid_, top_;
 };
 
-TEST_F(DirectImageReaderTest, ReadsEveryLayerLikeQemuAndDeclinesCompressedClusters) {
+TEST_F(Qcow2DirectReaderTest, ReadsEveryLayerLikeQemuAndDeclinesCompressedClusters) {
   std::string want = ReadAllOverNbd(top_, tmp_.path());
   ASSERT_EQ(want.size(), 32 * kMiB);
-  auto r = DirectImageReader::Open(top_);
+  auto r = Qcow2DirectReader::Open(top_);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   auto& reader = **r;
   ASSERT_EQ(reader.files().size(), 3u);
@@ -96,7 +96,7 @@ TEST_F(DirectImageReaderTest, ReadsEveryLayerLikeQemuAndDeclinesCompressedCluste
   EXPECT_FALSE(*past);
 }
 
-TEST_F(DirectImageReaderTest, ImageSourceServesDirectAndFallsBackOverNbd) {
+TEST_F(Qcow2DirectReaderTest, ImageSourceServesDirectAndFallsBackOverNbd) {
   std::string want = ReadAllOverNbd(top_, tmp_.path());
   ImageSourceOptions o;
   o.image = top_;
@@ -112,7 +112,7 @@ TEST_F(DirectImageReaderTest, ImageSourceServesDirectAndFallsBackOverNbd) {
   EXPECT_TRUE(s->Close().ok());
 }
 
-TEST_F(DirectImageReaderTest, MapParsingRejectsGapsAndGarbage) {
+TEST_F(Qcow2DirectReaderTest, MapParsingRejectsGapsAndGarbage) {
   EXPECT_FALSE(ParseImageMap("{}").ok());
   EXPECT_FALSE(ParseImageMap("[{\"start\": 0}]").ok());
   auto gap = ParseImageMap(
@@ -128,24 +128,24 @@ TEST_F(DirectImageReaderTest, MapParsingRejectsGapsAndGarbage) {
   EXPECT_EQ((*ok)[0].host_offset, -1);  // compressed: no offset
   EXPECT_FALSE((*ok)[1].data);
   // A map pointing at a layer the chain does not have is refused.
-  EXPECT_FALSE(DirectImageReader::FromMap(*ok, {}, 8192).ok() &&
+  EXPECT_FALSE(Qcow2DirectReader::FromMap(*ok, {}, 8192).ok() &&
                (*ok)[0].host_offset >= 0);
-  std::vector<DirectImageReader::MapExtent> bad = {{0, 4096, 3, true, 0}};
-  EXPECT_FALSE(DirectImageReader::FromMap(bad, {base_}, 4096).ok());
-  EXPECT_FALSE(DirectImageReader::FromMap(bad, {base_}, 8192).ok());
+  std::vector<Qcow2DirectReader::MapExtent> bad = {{0, 4096, 3, true, 0}};
+  EXPECT_FALSE(Qcow2DirectReader::FromMap(bad, {base_}, 4096).ok());
+  EXPECT_FALSE(Qcow2DirectReader::FromMap(bad, {base_}, 8192).ok());
 }
 
-TEST_F(DirectImageReaderTest, RefusesImagesItCannotMap) {
+TEST_F(Qcow2DirectReaderTest, RefusesImagesItCannotMap) {
   // A qcow2 whose data lives in an external data file: host offsets point into that file.
   std::string ext = tmp_.Path("ext.qcow2");
   test::Run({"qemu-img", "create", "-q", "-f", "qcow2", "-o",
              "data_file=" + tmp_.Path("ext.data"), ext, "16M"});
-  auto r = DirectImageReader::Open(ext);
+  auto r = Qcow2DirectReader::Open(ext);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("external data file"), std::string::npos)
       << r.status().ToString();
-  EXPECT_FALSE(DirectImageReader::Open(top_, "vmdk").ok());
-  EXPECT_FALSE(DirectImageReader::Open(tmp_.Path("nope.qcow2")).ok());
+  EXPECT_FALSE(Qcow2DirectReader::Open(top_, "vmdk").ok());
+  EXPECT_FALSE(Qcow2DirectReader::Open(tmp_.Path("nope.qcow2")).ok());
 }
 
 }  // namespace

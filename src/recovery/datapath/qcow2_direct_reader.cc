@@ -1,4 +1,4 @@
-#include "recovery/datapath/direct_image_reader.h"
+#include "recovery/datapath/qcow2_direct_reader.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -20,13 +20,13 @@ Status NotDirect(const std::string& image, const std::string& why) {
 
 }  // namespace
 
-Result<std::vector<DirectImageReader::MapExtent>> ParseImageMap(const std::string& json_text) {
+Result<std::vector<Qcow2DirectReader::MapExtent>> ParseImageMap(const std::string& json_text) {
   ASSIGN_OR_RETURN(Json j, ParseJson(json_text));
   if (!j.is_array()) return Internal("qemu-img map output is not a JSON array");
-  std::vector<DirectImageReader::MapExtent> out;
+  std::vector<Qcow2DirectReader::MapExtent> out;
   try {
     for (const auto& e : j) {
-      DirectImageReader::MapExtent x;
+      Qcow2DirectReader::MapExtent x;
       x.start = e.at("start").get<uint64_t>();
       x.length = e.at("length").get<uint64_t>();
       x.depth = e.value("depth", 0);
@@ -46,14 +46,14 @@ Result<std::vector<DirectImageReader::MapExtent>> ParseImageMap(const std::strin
   return out;
 }
 
-DirectImageReader::~DirectImageReader() {
+Qcow2DirectReader::~Qcow2DirectReader() {
   for (int fd : fds_)
     if (fd >= 0) ::close(fd);
 }
 
-Result<std::unique_ptr<DirectImageReader>> DirectImageReader::FromMap(
+Result<std::unique_ptr<Qcow2DirectReader>> Qcow2DirectReader::FromMap(
     std::vector<MapExtent> extents, const std::vector<std::string>& files, uint64_t size) {
-  std::unique_ptr<DirectImageReader> r(new DirectImageReader());
+  std::unique_ptr<Qcow2DirectReader> r(new Qcow2DirectReader());
   uint64_t pos = 0;
   for (const auto& e : extents) {
     if (e.start != pos) return Internal("image map is not contiguous at " + std::to_string(pos));
@@ -78,7 +78,7 @@ Result<std::unique_ptr<DirectImageReader>> DirectImageReader::FromMap(
   return r;
 }
 
-Result<std::unique_ptr<DirectImageReader>> DirectImageReader::Open(const std::string& image,
+Result<std::unique_ptr<Qcow2DirectReader>> Qcow2DirectReader::Open(const std::string& image,
                                                                    const std::string& format) {
   if (format != "qcow2" && format != "raw") return NotDirect(image, "format '" + format + "'");
   ASSIGN_OR_RETURN(std::string info_text,
@@ -120,7 +120,7 @@ Result<std::unique_ptr<DirectImageReader>> DirectImageReader::Open(const std::st
   return FromMap(std::move(extents), files, size);
 }
 
-Result<bool> DirectImageReader::Read(uint64_t offset, void* buf, size_t len) const {
+Result<bool> Qcow2DirectReader::Read(uint64_t offset, void* buf, size_t len) const {
   if (offset > size_ || len > size_ - offset) return false;
   // The first extent that ends after `offset`.
   auto it = std::upper_bound(extents_.begin(), extents_.end(), offset,

@@ -1,4 +1,4 @@
-// DirectImageReader: reads the guest data of an offline qcow2 (or raw) image straight from its
+// Qcow2DirectReader: reads the guest data of an offline qcow2 (or raw) image straight from its
 // files, the fast path of a stopped VM's backup ("read the qcow2 directly").
 //
 // `qemu-img map` gives, for every extent of the guest disk, the chain layer that holds it and
@@ -24,7 +24,7 @@
 
 namespace stratus::recovery::datapath {
 
-class DirectImageReader {
+class Qcow2DirectReader {
  public:
   struct MapExtent {
     uint64_t start = 0;
@@ -35,15 +35,15 @@ class DirectImageReader {
   };
 
   // Maps `image` (format "qcow2" or "raw") and opens every file of its backing chain.
-  static Result<std::unique_ptr<DirectImageReader>> Open(const std::string& image,
+  static Result<std::unique_ptr<Qcow2DirectReader>> Open(const std::string& image,
                                                          const std::string& format = "qcow2");
   // For tests: a reader over an already parsed map and chain of files.
-  static Result<std::unique_ptr<DirectImageReader>> FromMap(std::vector<MapExtent> extents,
+  static Result<std::unique_ptr<Qcow2DirectReader>> FromMap(std::vector<MapExtent> extents,
                                                             const std::vector<std::string>& files,
                                                             uint64_t size);
-  ~DirectImageReader();
-  DirectImageReader(const DirectImageReader&) = delete;
-  DirectImageReader& operator=(const DirectImageReader&) = delete;
+  ~Qcow2DirectReader();
+  Qcow2DirectReader(const Qcow2DirectReader&) = delete;
+  Qcow2DirectReader& operator=(const Qcow2DirectReader&) = delete;
 
   // Reads [offset, offset+len). Returns false (nothing promised about buf) when part of the
   // range is not directly readable; an error when a read of a mapped file fails.
@@ -54,7 +54,7 @@ class DirectImageReader {
   const std::vector<std::string>& files() const { return files_; }
 
  private:
-  DirectImageReader() = default;
+  Qcow2DirectReader() = default;
   std::vector<MapExtent> extents_;  // sorted, contiguous, covering [0, size_)
   std::vector<std::string> files_;  // by depth
   std::vector<int> fds_;
@@ -62,6 +62,6 @@ class DirectImageReader {
 };
 
 // Parses `qemu-img map --output=json` text (exposed for tests).
-Result<std::vector<DirectImageReader::MapExtent>> ParseImageMap(const std::string& json_text);
+Result<std::vector<Qcow2DirectReader::MapExtent>> ParseImageMap(const std::string& json_text);
 
 }  // namespace stratus::recovery::datapath
