@@ -6,55 +6,27 @@
 #include <algorithm>
 
 #include "api/resource_util.h"
+#include "api/server_internal.h"
 #include "core/uuid.h"
 
 namespace stratus::api {
+
+std::vector<std::string> PathSegments(const std::string& path) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    while (i < path.size() && path[i] == '/') ++i;
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    if (j > i) out.push_back(path.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+bool SameName(const std::string& a, const char* b) { return EqualsIgnoreCase(a, b); }
+
 namespace {
-
-// Request properties whose values are secrets. Their values never reach the activity log: any
-// occurrence of one in an event (an error message quoting it, say) is replaced. docs/api.md
-// lists them.
-const char* const kSecretProperties[] = {
-    "passphrase", "customData", "password",   "adminPassword", "secret",     "clientSecret",
-    "key",        "keyValue",   "privateKey", "token",         "accessToken", "refreshToken",
-    "sasToken",   "connectionString"};
-
-bool IsSecretName(const std::string& name) {
-  for (const char* s : kSecretProperties)
-    if (EqualsIgnoreCase(name, s)) return true;
-  return false;
-}
-
-void CollectSecrets(const Json& v, std::vector<std::string>* out, bool secret = false) {
-  if (v.is_object()) {
-    for (auto& [k, child] : v.items()) CollectSecrets(child, out, secret || IsSecretName(k));
-  } else if (v.is_array()) {
-    for (auto& child : v) CollectSecrets(child, out, secret);
-  } else if (secret && v.is_string()) {
-    const std::string& s = v.get_ref<const std::string&>();
-    if (s.size() >= 4) out->push_back(s);  // shorter values would redact ordinary words
-  }
-}
-
-// Replaces every secret in every string of `v`, then cuts every string to `max` bytes (on a
-// UTF-8 character boundary).
-void Sanitize(Json& v, const std::vector<std::string>& secrets, size_t max) {
-  if (v.is_object() || v.is_array()) {
-    for (auto& child : v) Sanitize(child, secrets, max);
-    return;
-  }
-  if (!v.is_string()) return;
-  std::string& s = v.get_ref<std::string&>();
-  for (auto& secret : secrets) {
-    for (size_t at = s.find(secret); at != std::string::npos; at = s.find(secret, at + 10))
-      s.replace(at, secret.size(), "[REDACTED]");
-  }
-  if (s.size() > max) {
-    size_t cut = max;
-    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
-    s = s.substr(0, cut) + "...(" + std::to_string(s.size() - cut) + " more bytes)";
-  }
-}
 
 // A client-supplied correlation id is echoed back and logged: keep it only if it is short and
 // plain.
@@ -78,20 +50,6 @@ bool IsGuid(const std::string& s) {
 
 constexpr const char* kBearerChallenge = "Bearer realm=\"stratus\"";
 
-std::vector<std::string> Segments(const std::string& path) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i < path.size()) {
-    while (i < path.size() && path[i] == '/') ++i;
-    size_t j = path.find('/', i);
-    if (j == std::string::npos) j = path.size();
-    if (j > i) out.push_back(path.substr(i, j - i));
-    i = j;
-  }
-  return out;
-}
-
-bool Is(const std::string& a, const char* b) { return EqualsIgnoreCase(a, b); }
 
 Status MethodNotAllowed(const ApiRequest& req) {
   return Status(StatusCode::kMethodNotAllowed, "MethodNotAllowed",
@@ -100,34 +58,6 @@ Status MethodNotAllowed(const ApiRequest& req) {
 
 bool IsWrite(const std::string& method) { return method != "GET" && method != "HEAD"; }
 
-std::string ActivityOperationName(const ApiRequest& req) {
-  auto segs = Segments(req.path);
-  // Type path of the target, e.g. Stratus.Compute/virtualMachines[/start/action].
-  std::string type;
-  auto id = ResourceId::Parse(req.path);
-  std::string verb = req.method == "DELETE" ? "delete" : "write";
-  if (id.ok()) {
-    type = id->FullType();
-    if (type == "subscriptions") type = "Stratus.Resources/subscriptions";
-    if (type == "resourceGroups") type = "Stratus.Resources/subscriptions/resourceGroups";
-    return type + "/" + verb;
-  }
-  // PUT {id}/upload/{part}
-  if (segs.size() == 10 && Is(segs[8], "upload")) {
-    std::string base;
-    for (size_t i = 0; i < 8; ++i) base += "/" + segs[i];
-    auto rid = ResourceId::Parse(base);
-    if (rid.ok()) return rid->FullType() + "/upload/action";
-  }
-  // POST {id}/{action}
-  if (segs.size() >= 9) {
-    std::string base;
-    for (size_t i = 0; i + 1 < segs.size(); ++i) base += "/" + segs[i];
-    auto rid = ResourceId::Parse(base);
-    if (rid.ok()) return rid->FullType() + "/" + segs.back() + "/action";
-  }
-  return req.method + " " + req.path;
-}
 
 }  // namespace
 
@@ -147,78 +77,6 @@ ApiServer::ApiServer(RegionContext ctx, auth::TokenAuthenticator* auth,
     if (op.body.contains("error")) ev.body["error"] = op.body["error"];
     AppendActivity(std::move(ev), nullptr);
   };
-}
-
-void ApiServer::AppendActivity(store::ActivityEvent ev, const ApiRequest* req) {
-  std::vector<std::string> secrets;
-  if (req) CollectSecrets(req->body, &secrets);
-  Sanitize(ev.body, secrets, activity_.max_string_bytes);
-  Status st = ctx_.store->AppendActivity(ev);
-  if (!st.ok()) spdlog::warn("activity log: {}", st.ToString());
-  bool prune = false;
-  {
-    std::lock_guard<std::mutex> l(activity_mu_);
-    if (ev.time_ms - last_prune_ms_ >= 3600 * 1000) {
-      last_prune_ms_ = ev.time_ms;
-      prune = true;
-    }
-  }
-  if (prune) PruneActivityLog();
-}
-
-Status ApiServer::PruneActivityLog() {
-  int64_t cutoff = ctx_.clock->NowMs() - activity_.retention_days * 86400 * 1000;
-  auto n = ctx_.store->PruneActivity(cutoff);
-  if (!n.ok()) {
-    spdlog::warn("activity log: prune failed: {}", n.status().ToString());
-    return n.status();
-  }
-  if (*n > 0) spdlog::info("activity log: pruned {} events older than {} days", *n,
-                           activity_.retention_days);
-  return Status::Ok();
-}
-
-void ApiServer::RecordFailedLogin(const ApiRequest& req, const std::string& peer,
-                                  const Status& why) {
-  int64_t now = ctx_.clock->NowMs();
-  int suppressed = 0;
-  {
-    std::lock_guard<std::mutex> l(activity_mu_);
-    if (now - failed_login_window_ms_ >= 60000) {
-      failed_login_window_ms_ = now;
-      failed_logins_in_window_ = 0;
-    }
-    if (++failed_logins_in_window_ > activity_.max_failed_logins_per_minute) {
-      ++failed_logins_suppressed_;
-      return;
-    }
-    suppressed = failed_logins_suppressed_;
-    failed_logins_suppressed_ = 0;
-  }
-  spdlog::warn("authentication failed from {} ({} {}): {}", peer.empty() ? "in-process" : peer,
-               req.method, req.path.substr(0, 200), why.message());
-  // The subscription named in the path when it exists, else the region's default one.
-  auto segs = Segments(req.path);
-  std::string sub = default_subscription_;
-  if (segs.size() >= 2 && Is(segs[0], "subscriptions") && ValidateSubscriptionId(segs[1]).ok() &&
-      ctx_.store->Get(ResourceId::Subscription(segs[1]).Key()).ok())
-    sub = segs[1];
-  if (sub.empty()) return;
-  store::ActivityEvent ev;
-  ev.time_ms = now;
-  ev.subscription = ToLower(sub);
-  ev.body = {{"eventTimestamp", FormatIso8601(now)},
-             {"caller", ""},
-             {"operationName", "Stratus.Authorization/authenticate/action"},
-             {"resourceId", req.path},
-             {"httpMethod", req.method},
-             {"status", "Failed"},
-             {"httpStatus", 401},
-             {"correlationId", req.correlation_id},
-             {"error", ErrorBody(why)["error"]}};
-  if (!peer.empty()) ev.body["clientIpAddress"] = peer;
-  if (suppressed > 0) ev.body["suppressedEvents"] = suppressed;
-  AppendActivity(std::move(ev), nullptr);
 }
 
 ApiServer::~ApiServer() { Stop(); }
@@ -317,64 +175,6 @@ ApiResponse ApiServer::Dispatch(ApiRequest& req, const auth::Principal& principa
   return resp;
 }
 
-void ApiServer::RecordActivity(const ApiRequest& req, const ApiResponse& resp) {
-  auto segs = Segments(req.path);
-  if (segs.size() < 2 || !Is(segs[0], "subscriptions")) return;
-  store::ActivityEvent ev;
-  ev.time_ms = ctx_.clock->NowMs();
-  ev.subscription = ToLower(segs[1]);
-  std::string status = resp.status >= 400 ? "Failed"
-                       : (resp.status == 202 || resp.headers.count("Azure-AsyncOperation"))
-                           ? "Accepted"
-                           : "Succeeded";
-  ev.body = {{"eventTimestamp", FormatIso8601(ev.time_ms)},
-             {"caller", req.caller},
-             {"operationName", ActivityOperationName(req)},
-             {"resourceId", req.path},
-             {"httpMethod", req.method},
-             {"status", status},
-             {"httpStatus", resp.status},
-             {"correlationId", req.correlation_id}};
-  if (!req.client_ip.empty()) ev.body["clientIpAddress"] = req.client_ip;
-  auto it = resp.headers.find("Azure-AsyncOperation");
-  if (it != resp.headers.end()) ev.body["operationId"] = Segments(it->second).back();
-  if (resp.status >= 400 && resp.body.is_object() && resp.body.contains("error"))
-    ev.body["error"] = resp.body["error"];
-  AppendActivity(std::move(ev), &req);
-}
-
-Result<ApiResponse> ApiServer::ListActivity(const ApiRequest& req, const std::string& sub) {
-  int top = 100;
-  std::string t = req.Query("$top");
-  if (!t.empty()) {
-    char* end = nullptr;
-    long v = std::strtol(t.c_str(), &end, 10);
-    if (*end != '\0' || v < 1 || v > 1000)
-      return InvalidArgument("'$top' must be an integer from 1 to 1000.", "$top");
-    top = static_cast<int>(v);
-  }
-  int64_t before = 0;
-  std::string token = req.Query("$skiptoken");
-  if (!token.empty()) {
-    char* end = nullptr;
-    long long v = std::strtoll(token.c_str(), &end, 10);
-    if (*end != '\0' || v < 1)
-      return InvalidArgument("'$skipToken' is not a token this API returned.", "$skipToken");
-    before = v;
-  }
-  ASSIGN_OR_RETURN(auto events, ctx_.store->ListActivity(ToLower(sub), top + 1, before));
-  Json value = Json::array();
-  bool more = static_cast<int>(events.size()) > top;
-  if (more) events.pop_back();
-  for (auto& e : events) value.push_back(e.body);
-  Json body = {{"value", value}};
-  if (more)
-    body["nextLink"] = req.base_url + "/subscriptions/" + sub +
-                       "/providers/Stratus.Insights/activityLogs?$top=" + std::to_string(top) +
-                       "&$skipToken=" + std::to_string(events.back().seq);
-  return ApiResponse::Json200(body);
-}
-
 Result<ApiResponse> ApiServer::ListCollection(const ApiRequest& req, const std::string& key_prefix,
                                               const std::string& type,
                                               ResourceProvider* decorator) {
@@ -407,8 +207,8 @@ Result<ApiResponse> ApiServer::ListCollection(const ApiRequest& req, const std::
 }
 
 Result<ApiResponse> ApiServer::Route(ApiRequest& req) {
-  auto segs = Segments(req.path);
-  if (segs.empty() || !Is(segs[0], "subscriptions"))
+  auto segs = PathSegments(req.path);
+  if (segs.empty() || !SameName(segs[0], "subscriptions"))
     return NotFound("No API at '" + req.path + "'.", req.path, "NotFound");
   if (segs.size() == 1) {
     if (req.method != "GET") return MethodNotAllowed(req);
@@ -423,18 +223,18 @@ Result<ApiResponse> ApiServer::Route(ApiRequest& req) {
                     "SubscriptionNotFound");
 
   // /subscriptions/{sub}/providers/{ns}/...
-  if (Is(segs[2], "providers")) {
+  if (SameName(segs[2], "providers")) {
     if (req.method != "GET") return MethodNotAllowed(req);
-    if (segs.size() == 5 && Is(segs[3], "Stratus.Resources") && Is(segs[4], "operations"))
+    if (segs.size() == 5 && SameName(segs[3], "Stratus.Resources") && SameName(segs[4], "operations"))
       return MethodNotAllowed(req);
-    if (segs.size() == 6 && Is(segs[3], "Stratus.Resources") && Is(segs[4], "operations")) {
+    if (segs.size() == 6 && SameName(segs[3], "Stratus.Resources") && SameName(segs[4], "operations")) {
       ASSIGN_OR_RETURN(store::OperationRecord op, ctx_.ops->Get(segs[5]));
       if (!EqualsIgnoreCase(op.subscription, sub))
         return NotFound("Operation '" + segs[5] + "' was not found.", segs[5],
                         "OperationNotFound");
       return ApiResponse::Json200(op.body);
     }
-    if (segs.size() == 5 && Is(segs[3], "Stratus.Insights") && Is(segs[4], "activityLogs"))
+    if (segs.size() == 5 && SameName(segs[3], "Stratus.Insights") && SameName(segs[4], "activityLogs"))
       return ListActivity(req, sub);
     if (segs.size() >= 5) {
       auto it = subscription_collections_.find(RouteKey{ToLower(segs[3]), ToLower(segs[4])});
@@ -449,7 +249,7 @@ Result<ApiResponse> ApiServer::Route(ApiRequest& req) {
                     "NoRegisteredProviderFound");
   }
 
-  if (!Is(segs[2], "resourceGroups"))
+  if (!SameName(segs[2], "resourceGroups"))
     return NotFound("No API at '" + req.path + "'.", req.path, "NotFound");
   if (segs.size() == 3) {
     if (req.method != "GET") return MethodNotAllowed(req);
@@ -459,12 +259,12 @@ Result<ApiResponse> ApiServer::Route(ApiRequest& req) {
   RETURN_IF_ERROR(ValidateResourceGroupName(segs[3]));
   ResourceId group = ResourceId::Group(sub, segs[3]);
   if (segs.size() == 4) return HandleGroup(req, group);
-  if (segs.size() == 5 && Is(segs[4], "resources")) {
+  if (segs.size() == 5 && SameName(segs[4], "resources")) {
     if (req.method != "GET") return MethodNotAllowed(req);
     RETURN_IF_ERROR(CheckGroupExists(ctx_.store, group));
     return ListCollection(req, group.Key() + "/providers/", "");
   }
-  if (!Is(segs[4], "providers") || segs.size() < 7)
+  if (!SameName(segs[4], "providers") || segs.size() < 7)
     return NotFound("No API at '" + req.path + "'.", req.path, "NotFound");
   // Ids are stored with the namespace and types as the provider spells them, whatever casing
   // the request used (ARM does the same).
@@ -487,7 +287,7 @@ Result<ApiResponse> ApiServer::Route(ApiRequest& req) {
   while (segs.size() >= pos + 1) {
     std::string child_type;
     for (auto& t : p->ChildTypes(id))
-      if (Is(t, segs[pos].c_str())) child_type = t;
+      if (SameName(t, segs[pos].c_str())) child_type = t;
     if (child_type.empty()) break;
     segs[pos] = child_type;
     if (!ctx_.store->Get(id.Key()).ok())
@@ -742,9 +542,9 @@ struct RequestContext {
 
 Result<bool> ApiServer::MatchUpload(const ApiRequest& req, ResourceProvider** provider,
                                     std::optional<ResourceId>* id, std::string* part) {
-  auto segs = Segments(req.path);
-  if (req.method != "PUT" || segs.size() != 10 || !Is(segs[0], "subscriptions") ||
-      !Is(segs[2], "resourceGroups") || !Is(segs[4], "providers") || !Is(segs[8], "upload"))
+  auto segs = PathSegments(req.path);
+  if (req.method != "PUT" || segs.size() != 10 || !SameName(segs[0], "subscriptions") ||
+      !SameName(segs[2], "resourceGroups") || !SameName(segs[4], "providers") || !SameName(segs[8], "upload"))
     return false;
   RETURN_IF_ERROR(ValidateSubscriptionId(segs[1]));
   RETURN_IF_ERROR(ValidateResourceGroupName(segs[3]));

@@ -62,7 +62,8 @@ class DomainLifecycle {
   virtual Status Define(const DomainSpec& spec) = 0;
   // Removes the definition. OK if absent; Conflict while the domain runs.
   virtual Status Undefine(const std::string& name) = 0;
-  // Boots a defined domain. NotFound for an unknown domain.
+  // Boots a defined domain. OK when it already runs (a retried start); NotFound for an unknown
+  // domain.
   virtual Status Start(const std::string& name) = 0;
   // Graceful ACPI shutdown, then hard power-off after `timeout_ms`; returns once the domain is
   // stopped. OK if already stopped; NotFound for an unknown domain.

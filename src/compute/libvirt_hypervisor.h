@@ -59,7 +59,7 @@ class LibvirtHypervisor : public Hypervisor {
 
   ~LibvirtHypervisor() override;
 
-  // DomainLifecycle. Start is also OK when the domain already runs. Reboot asks the guest (agent
+  // DomainLifecycle. Reboot asks the guest (agent
   // if present, else ACPI) and does not wait; a guest without an OS ignores it.
   Status Define(const DomainSpec& spec) override;
   Status Undefine(const std::string& name) override;

@@ -64,9 +64,7 @@ class FakeHypervisor final : public Hypervisor {
     Log("Start " + name);
     Domain* d = FindLocked(name);
     if (!d) return NotFound("domain '" + name + "' not found", name);
-    if (d->state == PowerState::kRunning)
-      return Conflict("domain '" + name + "' is already running", name);
-    d->state = PowerState::kRunning;
+    d->state = PowerState::kRunning;  // already running: OK, as the contract says
     return Status::Ok();
   }
 
@@ -115,9 +113,11 @@ class FakeHypervisor final : public Hypervisor {
     Log("AttachDisk " + name + " " + disk.target_dev);
     Domain* d = FindLocked(name);
     if (!d) return NotFound("domain '" + name + "' not found", name);
-    for (auto& a : d->spec.disks)
-      if (a.target_dev == disk.target_dev)
-        return Conflict("target " + disk.target_dev + " is in use", name);
+    for (auto& a : d->spec.disks) {
+      if (a.target_dev != disk.target_dev) continue;
+      if (a.path == disk.path) return Status::Ok();  // a retried attach
+      return Conflict("target " + disk.target_dev + " is in use", name);
+    }
     d->spec.disks.push_back(disk);
     return Status::Ok();
   }
