@@ -12,19 +12,21 @@
 namespace stratus::api {
 
 std::vector<std::string> PathSegments(const std::string& path) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i < path.size()) {
-    while (i < path.size() && path[i] == '/') ++i;
-    size_t j = path.find('/', i);
-    if (j == std::string::npos) j = path.size();
-    if (j > i) out.push_back(path.substr(i, j - i));
-    i = j;
-  }
-  return out;
+  std::vector<std::string_view> views = SplitPath(path);
+  return std::vector<std::string>(views.begin(), views.end());
 }
 
 bool SameName(const std::string& a, const char* b) { return EqualsIgnoreCase(a, b); }
+
+Result<int> ParseTop(const ApiRequest& req) {
+  std::string t = req.Query("$top");
+  if (t.empty()) return 100;
+  char* end = nullptr;
+  long v = std::strtol(t.c_str(), &end, 10);
+  if (*end != '\0' || v < 1 || v > 1000)
+    return InvalidArgument("'$top' must be an integer from 1 to 1000.", "$top");
+  return static_cast<int>(v);
+}
 
 namespace {
 
@@ -178,16 +180,7 @@ ApiResponse ApiServer::Dispatch(ApiRequest& req, const auth::Principal& principa
 Result<ApiResponse> ApiServer::ListCollection(const ApiRequest& req, const std::string& key_prefix,
                                               const std::string& type,
                                               ResourceProvider* decorator) {
-  int top = 100;
-  std::string top_s = req.Query("$top");
-  if (!top_s.empty()) {
-    char* end = nullptr;
-    long v = std::strtol(top_s.c_str(), &end, 10);
-    if (*end != '\0' || v < 1 || v > 1000)
-      return InvalidArgument("'$top' must be an integer from 1 to 1000, not '" + top_s + "'.",
-                             "$top");
-    top = static_cast<int>(v);
-  }
+  ASSIGN_OR_RETURN(int top, ParseTop(req));
   std::string after = req.Query("$skiptoken");
   if (!after.empty() && after.compare(0, key_prefix.size(), key_prefix) != 0)
     return InvalidArgument("'$skipToken' does not belong to this collection.", "$skipToken");

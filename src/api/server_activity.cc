@@ -187,15 +187,7 @@ void ApiServer::RecordActivity(const ApiRequest& req, const ApiResponse& resp) {
 }
 
 Result<ApiResponse> ApiServer::ListActivity(const ApiRequest& req, const std::string& sub) {
-  int top = 100;
-  std::string t = req.Query("$top");
-  if (!t.empty()) {
-    char* end = nullptr;
-    long v = std::strtol(t.c_str(), &end, 10);
-    if (*end != '\0' || v < 1 || v > 1000)
-      return InvalidArgument("'$top' must be an integer from 1 to 1000.", "$top");
-    top = static_cast<int>(v);
-  }
+  ASSIGN_OR_RETURN(int top, ParseTop(req));
   int64_t before = 0;
   std::string token = req.Query("$skiptoken");
   if (!token.empty()) {

@@ -6,6 +6,13 @@
 namespace stratus {
 namespace {
 
+Status BadId(std::string_view path, std::string why) {
+  return InvalidArgument("The resource id '" + std::string(path) + "' is invalid: " + why, "id",
+                         "InvalidResourceId");
+}
+
+}  // namespace
+
 std::vector<std::string_view> SplitPath(std::string_view path) {
   std::vector<std::string_view> out;
   size_t i = 0;
@@ -18,13 +25,6 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
   }
   return out;
 }
-
-Status BadId(std::string_view path, std::string why) {
-  return InvalidArgument("The resource id '" + std::string(path) + "' is invalid: " + why, "id",
-                         "InvalidResourceId");
-}
-
-}  // namespace
 
 std::string ToLower(std::string_view s) {
   std::string out(s);

@@ -60,6 +60,8 @@ class ResourceId {
 };
 
 std::string ToLower(std::string_view s);
+// The non-empty segments of a URL path: "/a//b/" -> {"a", "b"} (views into `path`).
+std::vector<std::string_view> SplitPath(std::string_view path);
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
 // Name rules (ARM-like). Each returns InvalidArgument with ARM code "InvalidResourceName"
