@@ -64,6 +64,12 @@ Result<Image> ImageCatalog::Resolve(const std::string& ref) const {
   return img;
 }
 
+Result<std::string> ImageCatalog::ImageFile(const std::string& ref,
+                                            const std::string& /*subscription*/) const {
+  ASSIGN_OR_RETURN(Image img, Resolve(ref));
+  return img.disk_path;
+}
+
 Json ImageCatalog::ToJson(const Image& img) {
   return Json{{"id", img.id},
               {"name", img.name},

@@ -8,6 +8,7 @@
 
 #include "core/json.h"
 #include "storage/disk_engine.h"
+#include "storage/disk_service.h"
 #include "store/store.h"
 
 namespace stratus::compute {
@@ -23,7 +24,7 @@ struct Image {
   uint64_t size_bytes = 0;  // virtual size of the disk
 };
 
-class ImageCatalog {
+class ImageCatalog final : public storage::ImageFiles {
  public:
   // `engine` reads the platform images' sizes.
   ImageCatalog(store::Store* store, storage::DiskEngine* engine, std::string platform_dir)
@@ -34,6 +35,9 @@ class ImageCatalog {
   // Resolves an imageReference id: a platform image name or an image resource id.
   // 404 "ImageNotFound" otherwise.
   Result<Image> Resolve(const std::string& ref) const;
+  // storage::ImageFiles: the disk file of Resolve(ref).
+  Result<std::string> ImageFile(const std::string& ref,
+                                const std::string& subscription) const override;
   static Json ToJson(const Image& img);
 
  private:

@@ -17,14 +17,10 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Build(const api::RegionConte
   c->disks_->SetOwners(c->vms_.get());
 
   // Providers: the API of each namespace's resource types.
-  compute::ImageCatalog* images = c->images_.get();
-  auto image_file = [images](const std::string& ref, const std::string&) -> Result<std::string> {
-    ASSIGN_OR_RETURN(compute::Image img, images->Resolve(ref));
-    return img.disk_path;
-  };
   auto compute_p = std::make_unique<compute::ComputeProvider>(
       ctx, c->vms_.get(), c->disks_.get(), c->images_.get(), options.image_import);
-  auto storage_p = std::make_unique<storage::StorageProvider>(ctx, c->disks_.get(), image_file);
+  auto storage_p =
+      std::make_unique<storage::StorageProvider>(ctx, c->disks_.get(), c->images_.get());
   auto recovery_p = std::make_unique<recovery::service::RecoveryProvider>(
       ctx, recovery::service::RecoveryProvider::Services{hv, c->vms_.get(), c->disks_.get()});
   c->compute_ = compute_p.get();

@@ -48,6 +48,18 @@ class DiskOwners {
   virtual Status ApplyTier(const std::string& vm_id, const ResourceId& disk) = 0;
 };
 
+// What storage needs of the images compute owns: the disk file a new disk is copied from
+// (`creationData.imageReference`). Implemented by compute::ImageCatalog, handed in by the
+// daemon's wiring. Thread-safe.
+class ImageFiles {
+ public:
+  virtual ~ImageFiles() = default;
+  // The disk file of image `image_id` (a platform image name or an image resource id) as seen
+  // from `subscription`; NotFound "ImageNotFound" (target imageReference.id) when there is none.
+  virtual Result<std::string> ImageFile(const std::string& image_id,
+                                        const std::string& subscription) const = 0;
+};
+
 class DiskService {
  public:
   DiskService(api::RegionContext ctx, DiskEngine* engine) : ctx_(std::move(ctx)), engine_(engine) {}

@@ -116,7 +116,7 @@ Result<ApiResponse> StorageProvider::PutDisk(const ApiRequest& req, const Resour
       return InvalidArgument("'creationData.imageReference.id' is required for FromImage.",
                              "properties.creationData.imageReference", "MissingParameter");
     ASSIGN_OR_RETURN(std::string image, api::GetString(cd["imageReference"], "id"));
-    ASSIGN_OR_RETURN(spec.source_path, image_file_(image, id.subscription()));
+    ASSIGN_OR_RETURN(spec.source_path, images_->ImageFile(image, id.subscription()));
     spec.option = CreateOption::kFromImage;
   } else if (EqualsIgnoreCase(option, "Copy")) {
     ASSIGN_OR_RETURN(std::string src, api::GetString(cd, "sourceResourceId"));

@@ -1,7 +1,6 @@
 // Stratus.Storage: the API of managed disks and snapshots (logic in DiskService).
 #pragma once
 
-#include <functional>
 #include <memory>
 
 #include "api/provider.h"
@@ -9,14 +8,11 @@
 
 namespace stratus::storage {
 
-// Resolves an image reference id to its disk file (compute owns images).
-using ImageFileFn = std::function<Result<std::string>(const std::string& image_id,
-                                                      const std::string& subscription)>;
-
 class StorageProvider final : public api::ResourceProvider {
  public:
-  StorageProvider(api::RegionContext ctx, DiskService* disks, ImageFileFn image_file)
-      : ResourceProvider(std::move(ctx)), disks_(disks), image_file_(std::move(image_file)) {}
+  // `images` gives the files of the images disks are created from (compute owns images).
+  StorageProvider(api::RegionContext ctx, DiskService* disks, const ImageFiles* images)
+      : ResourceProvider(std::move(ctx)), disks_(disks), images_(images) {}
 
   std::string Namespace() const override { return "Stratus.Storage"; }
   std::vector<std::string> ResourceTypes() const override { return {"disks", "snapshots"}; }
@@ -38,7 +34,7 @@ class StorageProvider final : public api::ResourceProvider {
   Result<api::ApiResponse> UpdateDisk(const api::ApiRequest& req, const ResourceId& id,
                                       const store::Record& existing, const Json& body);
   DiskService* disks_;
-  ImageFileFn image_file_;
+  const ImageFiles* images_;
 };
 
 }  // namespace stratus::storage
