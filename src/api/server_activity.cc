@@ -16,9 +16,9 @@ namespace {
 // occurrence of one in an event (an error message quoting it, say) is replaced. docs/api.md
 // lists them.
 const char* const kSecretProperties[] = {
-    "passphrase", "customData", "password",   "adminPassword", "secret",     "clientSecret",
-    "key",        "keyValue",   "privateKey", "token",         "accessToken", "refreshToken",
-    "sasToken",   "connectionString"};
+    "passphrase",   "customData",   "password", "adminPassword",   "secret",
+    "clientSecret", "key",          "keyValue", "privateKey",      "token",
+    "accessToken",  "refreshToken", "sasToken", "connectionString"};
 
 bool IsSecretName(const std::string& name) {
   for (const char* s : kSecretProperties)
@@ -112,8 +112,8 @@ Status ApiServer::PruneActivityLog() {
     spdlog::warn("activity log: prune failed: {}", n.status().ToString());
     return n.status();
   }
-  if (*n > 0) spdlog::info("activity log: pruned {} events older than {} days", *n,
-                           activity_.retention_days);
+  if (*n > 0)
+    spdlog::info("activity log: pruned {} events older than {} days", *n, activity_.retention_days);
   return Status::Ok();
 }
 
@@ -139,7 +139,8 @@ void ApiServer::RecordFailedLogin(const ApiRequest& req, const std::string& peer
   // The subscription named in the path when it exists, else the region's default one.
   auto segs = PathSegments(req.path);
   std::string sub = default_subscription_;
-  if (segs.size() >= 2 && SameName(segs[0], "subscriptions") && ValidateSubscriptionId(segs[1]).ok() &&
+  if (segs.size() >= 2 && SameName(segs[0], "subscriptions") &&
+      ValidateSubscriptionId(segs[1]).ok() &&
       ctx_.store->Get(ResourceId::Subscription(segs[1]).Key()).ok())
     sub = segs[1];
   if (sub.empty()) return;

@@ -41,9 +41,7 @@ std::string Ipv4::ToString() const {
 
 Ipv4 Ipv4Prefix::Last() const { return Ipv4{network.value | ~Mask(length)}; }
 
-bool Ipv4Prefix::Contains(Ipv4 ip) const {
-  return (ip.value & Mask(length)) == network.value;
-}
+bool Ipv4Prefix::Contains(Ipv4 ip) const { return (ip.value & Mask(length)) == network.value; }
 
 bool Ipv4Prefix::Contains(const Ipv4Prefix& other) const {
   return other.length >= length && Contains(other.network);
@@ -78,7 +76,8 @@ Result<Ipv4Prefix> ParseIpv4Prefix(const std::string& text, const std::string& f
     return bad("the length must be 0 to 32");
   Ipv4Prefix p{Ipv4{addr}, static_cast<int>(length)};
   if ((addr & ~Mask(p.length)) != 0)
-    return bad("host bits are set (did you mean " + Ipv4Prefix{Ipv4{addr & Mask(p.length)}, p.length}.ToString() + "?)");
+    return bad("host bits are set (did you mean " +
+               Ipv4Prefix{Ipv4{addr & Mask(p.length)}, p.length}.ToString() + "?)");
   return p;
 }
 
@@ -94,9 +93,9 @@ Status ValidateVnetLayout(const std::vector<Ipv4Prefix>& spaces,
   for (size_t i = 0; i < subnets.size(); ++i) {
     const auto& [name, p] = subnets[i];
     if (p.length > 29)
-      return InvalidArgument("Subnet '" + name + "' (" + p.ToString() +
-                                 ") is smaller than /29, the smallest subnet.",
-                             name, "NetcfgInvalidSubnet");
+      return InvalidArgument(
+          "Subnet '" + name + "' (" + p.ToString() + ") is smaller than /29, the smallest subnet.",
+          name, "NetcfgInvalidSubnet");
     bool inside = std::any_of(spaces.begin(), spaces.end(),
                               [&](const Ipv4Prefix& s) { return s.Contains(p); });
     if (!inside)

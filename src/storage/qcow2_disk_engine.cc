@@ -18,13 +18,13 @@ constexpr const char* kCreateOptions = "lazy_refcounts=on,cluster_size=65536";
 
 // Builds a new disk under `<path>.creating` with `make` and renames it to `path`: `path` holds a
 // complete disk or nothing. Files are the owner's only (0600): libvirt hands them to QEMU.
-Status BuildAtomically(const std::string& path, const std::function<Status(const std::string&)>& make) {
+Status BuildAtomically(const std::string& path,
+                       const std::function<Status(const std::string&)>& make) {
   if (PathExists(path)) return Conflict("disk file '" + path + "' already exists", path);
   std::string tmp = path + ".creating";
   RETURN_IF_ERROR(RemoveFile(tmp));
   Status st = make(tmp);
-  if (st.ok() && ::chmod(tmp.c_str(), 0600) != 0)
-    st = Internal("chmod of '" + tmp + "' failed");
+  if (st.ok() && ::chmod(tmp.c_str(), 0600) != 0) st = Internal("chmod of '" + tmp + "' failed");
   if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0)
     st = Internal("rename to '" + path + "' failed");
   if (!st.ok()) RemoveFile(tmp);
@@ -109,8 +109,8 @@ Status Qcow2DiskEngine::Grow(const std::string& path, uint64_t new_size_bytes) {
     return InvalidArgument("a disk can only grow: " + std::to_string(new_size_bytes) + " < " +
                            std::to_string(u.virtual_bytes) + " bytes");
   if (new_size_bytes == u.virtual_bytes) return Status::Ok();
-  return RunChecked({"qemu-img", "resize", "-q", "-f", "qcow2", path,
-                     std::to_string(new_size_bytes)})
+  return RunChecked(
+             {"qemu-img", "resize", "-q", "-f", "qcow2", path, std::to_string(new_size_bytes)})
       .status();
 }
 

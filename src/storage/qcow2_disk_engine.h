@@ -14,8 +14,8 @@ namespace stratus::storage {
 class Qcow2DiskEngine final : public DiskEngine {
  public:
   Status CreateEmpty(const std::string& path, uint64_t size_bytes) override;
-  Status CreateFromSource(const std::string& path, const std::string& source,
-                          uint64_t size_bytes, const std::string& source_format) override;
+  Status CreateFromSource(const std::string& path, const std::string& source, uint64_t size_bytes,
+                          const std::string& source_format) override;
   Status Grow(const std::string& path, uint64_t new_size_bytes) override;
   Result<DiskUsage> Usage(const std::string& path) override;
   Result<DiskInfo> Inspect(const std::string& path) override;

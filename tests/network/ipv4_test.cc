@@ -23,9 +23,9 @@ TEST(Ipv4Test, ParsesStrictlyAndPrintsBack) {
   EXPECT_EQ(A("10.0.0.1").value, 0x0a000001u);
   EXPECT_EQ(A("255.255.255.255").ToString(), "255.255.255.255");
   EXPECT_EQ(A("0.0.0.0").ToString(), "0.0.0.0");
-  for (const char* bad : {"", "10.0.0", "10.0.0.1.2", "010.0.0.1", "10.0.0.256", "10.0.0.-1",
-                          " 10.0.0.1", "10.0.0.1 ", "10..0.1", "a.b.c.d", "10.0.0.1/32",
-                          "1234.0.0.1", "+1.0.0.1"}) {
+  for (const char* bad :
+       {"", "10.0.0", "10.0.0.1.2", "010.0.0.1", "10.0.0.256", "10.0.0.-1", " 10.0.0.1",
+        "10.0.0.1 ", "10..0.1", "a.b.c.d", "10.0.0.1/32", "1234.0.0.1", "+1.0.0.1"}) {
     auto r = ParseIpv4(bad, "properties.privateIPAddress");
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.status().arm_code(), "InvalidIPAddressFormat") << bad;
