@@ -36,7 +36,8 @@ ComputeProvider::ComputeProvider(api::RegionContext ctx, VmService* vms,
       vms_(vms),
       disks_(disks),
       images_(images),
-      image_resources_(std::make_unique<ImageResources>(ctx_, disks->engine(), std::move(image_import))) {}
+      image_resources_(
+          std::make_unique<ImageResources>(ctx_, disks->engine(), std::move(image_import))) {}
 
 Status ComputeProvider::Start() {
   image_resources_->RegisterRecovery();

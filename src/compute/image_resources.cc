@@ -220,9 +220,10 @@ Result<ApiResponse> ImageResources::Put(const ApiRequest& req, const ResourceId&
   if (!from_file) return api::ResourceResponse(rec, 201);
 
   store::Store* st = ctx_.store;
+  storage::DiskEngine* engine = engine_;
   ASSIGN_OR_RETURN(std::string op, ctx_.ops->StartLocked(
                                        std::move(lock), id, kImportOp, Json::object(),
-                                       [st, engine = engine_, id, sources](api::OperationContext& octx) {
+                                       [st, engine, id, sources](api::OperationContext& octx) {
                                          return RunImport(st, engine, id, sources, octx);
                                        },
                                        req.caller));
@@ -289,9 +290,10 @@ Result<ApiResponse> ImageResources::FinishUpload(const ApiRequest& req, const Re
   ImportSources sources;
   sources.uploaded = true;
   store::Store* st = ctx_.store;
+  storage::DiskEngine* engine = engine_;
   ASSIGN_OR_RETURN(std::string op, ctx_.ops->StartLocked(
                                        std::move(*lock), id, kImportOp, Json::object(),
-                                       [st, engine = engine_, id, sources](api::OperationContext& octx) {
+                                       [st, engine, id, sources](api::OperationContext& octx) {
                                          return RunImport(st, engine, id, sources, octx);
                                        },
                                        req.caller));

@@ -172,8 +172,10 @@ class InProcessRegionTest : public ::testing::Test {
   static constexpr const char* kRg = InProcessRegion::kRg;
 
   void SetUp() override {
-    if (!RunProcess({"qemu-img", "--version"}).ok() || !RunProcess({"mke2fs", "-V"}).ok())
-      GTEST_SKIP() << "qemu-img and mke2fs are needed";
+    // Looked up once per test binary, not once per test.
+    static const bool have_tools =
+        RunProcess({"qemu-img", "--version"}).ok() && RunProcess({"mke2fs", "-V"}).ok();
+    if (!have_tools) GTEST_SKIP() << "qemu-img and mke2fs are needed";
     region_ = std::make_unique<InProcessRegion>();
     ASSERT_TRUE(region_->ok()) << "could not start the in-process region";
   }
