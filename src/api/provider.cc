@@ -60,4 +60,10 @@ Result<ApiResponse> ResourceProvider::SubscriptionGet(const ApiRequest& req,
   return NotFound("No such path under provider " + Namespace() + ".", req.path);
 }
 
+Result<ApiResponse> ResourceProvider::ListInlineChildren(const ApiRequest& req,
+                                                         const ResourceId& parent,
+                                                         const std::string& child_type) {
+  return NotFound("No API at '" + req.path + "'.", req.path, "NotFound");
+}
+
 }  // namespace stratus::api

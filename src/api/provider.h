@@ -86,6 +86,14 @@ class ResourceProvider {
   // {id}/{child} lists them and {id}/{child}/{name} addresses one (nested ids, any depth).
   // Default: none.
   virtual std::vector<std::string> ChildTypes(const ResourceId& parent) const { return {}; }
+  // Child collections the provider keeps inside the parent's record (a VNET's subnets) rather
+  // than as records of their own: GET {parent}/{child} is answered by ListInlineChildren, and
+  // writes to them skip the server's record-based If-Match check. Default: none.
+  virtual bool ChildrenInline(const ResourceId& parent, const std::string& child_type) const {
+    return false;
+  }
+  virtual Result<ApiResponse> ListInlineChildren(const ApiRequest& req, const ResourceId& parent,
+                                                 const std::string& child_type);
 
   // Adds computed fields to an item of a LIST response (e.g. instanceView with
   // $expand=instanceView). Default: nothing.

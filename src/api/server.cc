@@ -277,6 +277,7 @@ Result<ApiResponse> ApiServer::Route(ApiRequest& req) {
   // Nested resources: {type}/{name} pairs below the top-level resource, each level a child type
   // its parent declares, and each parent must exist.
   size_t pos = 8;
+  bool inline_child = false;  // kept inside its parent's record: no record of its own
   while (segs.size() >= pos + 1) {
     std::string child_type;
     for (auto& t : p->ChildTypes(id))
@@ -288,16 +289,19 @@ Result<ApiResponse> ApiServer::Route(ApiRequest& req) {
                       "ParentResourceNotFound");
     if (segs.size() == pos + 1) {
       if (req.method != "GET") return MethodNotAllowed(req);
+      if (p->ChildrenInline(id, segs[pos])) return p->ListInlineChildren(req, id, segs[pos]);
       ResourceId probe = id.Child(segs[pos], "x");
       return ListCollection(req, id.Key() + "/" + ToLower(segs[pos]) + "/", TypeKey(probe), p);
     }
     RETURN_IF_ERROR(ValidateResourceName(segs[pos + 1], segs[pos], 80));
+    inline_child = p->ChildrenInline(id, segs[pos]);
     id = id.Child(segs[pos], segs[pos + 1]);
     pos += 2;
   }
   if (segs.size() == pos) {
     // Preconditions for every provider, before it runs (no-op writes included).
     if ((req.method == "PUT" || req.method == "PATCH" || req.method == "DELETE") &&
+        !inline_child &&
         (!req.Header("if-match").empty() || !req.Header("if-none-match").empty())) {
       auto current = ctx_.store->Get(id.Key());
       RETURN_IF_ERROR(CheckPreconditions(req, current.ok() ? &*current : nullptr));

@@ -17,6 +17,8 @@ Status BuildConfigDrive(const std::string& path, const ConfigDriveContent& c) {
   if (st.ok() && !c.user_script.empty())
     st = WriteFileAtomic(JoinPath(dir, "user-script"), c.user_script, 0755);
   if (st.ok() && !c.network.empty()) st = WriteFileAtomic(JoinPath(dir, "network"), c.network);
+  for (size_t i = 0; st.ok() && i < c.more_networks.size(); ++i)
+    st = WriteFileAtomic(JoinPath(dir, "network." + std::to_string(i + 1)), c.more_networks[i]);
   if (st.ok() && !c.meta_json.empty())
     st = WriteFileAtomic(JoinPath(dir, "meta.json"), c.meta_json);
   if (!st.ok()) {

@@ -4,11 +4,13 @@
 // attached as a virtio disk with serial "stratus-config", holding plain files:
 //   hostname      one line
 //   user-script   optional shell script the guest runs at every boot
-//   network       optional KEY=VALUE lines (IFACE, ADDRESS, GATEWAY, DNS, MAC)
+//   network       optional KEY=VALUE lines (IFACE, ADDRESS, GATEWAY, DNS, MAC): the primary NIC
+//   network.N     the same for the further NICs (N = 1, 2, ...)
 //   meta.json     {"version":1,"vmId":...,"name":...}
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
@@ -18,6 +20,7 @@ struct ConfigDriveContent {
   std::string hostname;
   std::string user_script;
   std::string network;
+  std::vector<std::string> more_networks;  // network.1, network.2, ...
   std::string meta_json;
 };
 

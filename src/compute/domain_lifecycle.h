@@ -23,6 +23,14 @@
 
 namespace stratus::compute {
 
+// One network interface: a virtio NIC whose tap `tap` (made by the engine, named so) joins
+// bridge `bridge`, with MAC `mac` ("52:54:00:12:34:56").
+struct NicAttachment {
+  std::string mac;
+  std::string bridge;
+  std::string tap;
+};
+
 struct DomainSpec {
   std::string name;  // engine name, unique on the host
   std::string uuid;  // stable identity (RFC 4122)
@@ -34,6 +42,7 @@ struct DomainSpec {
   std::string initrd;
   std::string cmdline;
   std::vector<DiskAttachment> disks;  // first is the OS disk
+  std::vector<NicAttachment> nics;    // first is the primary NIC (the guest's eth0)
   std::string console_log_path;       // serial console is appended here (survives restarts)
   std::string metadata_json;          // stored in the domain's <metadata> (resource id etc.)
 };

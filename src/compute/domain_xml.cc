@@ -1,5 +1,7 @@
 #include "compute/domain_xml.h"
 
+#include "core/resource_id.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -367,6 +369,16 @@ std::string DiskTargetXml(const std::string& target_dev) {
          "' bus='virtio'/></disk>";
 }
 
+std::string NicXml(const NicAttachment& nic, const std::string& indent) {
+  std::string x = indent + "<interface type='bridge'>\n";
+  x += indent + "  <mac address='" + XmlEscape(ToLower(nic.mac)) + "'/>\n";
+  x += indent + "  <source bridge='" + XmlEscape(nic.bridge) + "'/>\n";
+  x += indent + "  <target dev='" + XmlEscape(nic.tap) + "'/>\n";
+  x += indent + "  <model type='virtio'/>\n";
+  x += indent + "</interface>\n";
+  return x;
+}
+
 Result<std::string> DomainXml(const DomainSpec& spec, const DomainXmlOptions& options) {
   RETURN_IF_ERROR(ValidateOptions(options));
   if (spec.name.empty()) return InvalidArgument("domain name is empty", "name");
@@ -405,6 +417,26 @@ Result<std::string> DomainXml(const DomainSpec& spec, const DomainXmlOptions& op
     }
   }
 
+  std::set<std::string> taps, macs;
+  for (size_t i = 0; i < spec.nics.size(); ++i) {
+    const NicAttachment& n = spec.nics[i];
+    std::string field = "nics[" + std::to_string(i) + "]";
+    RETURN_IF_ERROR(CheckXmlChars(n.bridge, field + ".bridge"));
+    RETURN_IF_ERROR(CheckXmlChars(n.tap, field + ".tap"));
+    bool mac_ok = n.mac.size() == 17;
+    for (size_t k = 0; mac_ok && k < 17; ++k)
+      mac_ok = k % 3 == 2 ? n.mac[k] == ':' : std::isxdigit(static_cast<unsigned char>(n.mac[k]));
+    if (!mac_ok || n.bridge.empty() || n.tap.empty() || n.tap.size() > 15)
+      return InvalidArgument("domain " + spec.name + ": NIC " + std::to_string(i) +
+                                 " needs a MAC aa:bb:cc:dd:ee:ff, a bridge and a tap name of at "
+                                 "most 15 characters",
+                             field);
+    if (!taps.insert(n.tap).second || !macs.insert(ToLower(n.mac)).second)
+      return InvalidArgument("domain " + spec.name + ": NIC tap '" + n.tap + "' or MAC '" + n.mac +
+                                 "' is used twice",
+                             field);
+  }
+
   std::string x;
   x += "<domain type='" + XmlEscape(options.domain_type) + "'>\n";
   x += "  <name>" + XmlEscape(spec.name) + "</name>\n";
@@ -436,6 +468,7 @@ Result<std::string> DomainXml(const DomainSpec& spec, const DomainXmlOptions& op
   x += "  <on_crash>destroy</on_crash>\n";
   x += "  <devices>\n";
   for (const auto& d : spec.disks) AppendDisk(x, d, options, "    ");
+  for (const auto& n : spec.nics) x += NicXml(n, "    ");
   x += "    <serial type='pty'>\n";
   if (!spec.console_log_path.empty()) {
     x += "      <log file='" + XmlEscape(spec.console_log_path) + "' append='on'/>\n";

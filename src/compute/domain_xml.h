@@ -39,6 +39,7 @@ struct DomainXmlOptions {
 //  - direct kernel boot (<kernel>/<initrd>/<cmdline>) when spec.kernel is set, else boot from hd;
 //  - virtio disks (driver qcow2|raw, cache/io from options, discard='unmap'), <serial>, <iotune>
 //    when non-zero;
+//  - one <interface type='bridge'> per NIC (virtio, MAC, bridge, tap name);
 //  - serial console on a pty logged (by virtlogd) to console_log_path, plus <console>;
 //  - a virtio-serial channel for the guest agent; virtio-rng; no USB, graphics or balloon;
 //  - on_poweroff/on_crash destroy, on_reboot restart;
@@ -48,6 +49,10 @@ Result<std::string> DomainXml(const DomainSpec& spec, const DomainXmlOptions& op
 
 // <disk> element for one attachment (same rendering as inside DomainXml).
 Result<std::string> DiskXml(const DiskAttachment& disk, const DomainXmlOptions& options);
+
+// <interface type='bridge'> of one NIC (virtio, MAC, source bridge, target tap), each line
+// prefixed by `indent`. The NIC must have been validated (DomainXml does).
+std::string NicXml(const NicAttachment& nic, const std::string& indent = "");
 
 // Minimal <disk> element that identifies a disk by target for virDomainDetachDeviceFlags.
 std::string DiskTargetXml(const std::string& target_dev);

@@ -54,11 +54,6 @@ Result<VmService::VmPlan> VmService::Plan(const Json& body, const ResourceId& id
                              {"hardwareProfile", "storageProfile", "osProfile", "networkProfile",
                               "vmId", "provisioningState", "instanceView", "timeCreated"},
                              "properties"));
-  if (p.contains("networkProfile") && !p["networkProfile"].empty())
-    return InvalidArgument(
-        "networkProfile is not available in this region yet; create the VM "
-        "without network interfaces.",
-        "properties.networkProfile", "FeatureNotAvailable");
   Json hw = p.value("hardwareProfile", Json::object());
   RETURN_IF_ERROR(api::RejectUnknownKeys(hw, {"vmSize"}, "properties.hardwareProfile"));
   ASSIGN_OR_RETURN(std::string size_name, api::GetString(hw, "vmSize"));
@@ -271,7 +266,72 @@ Result<VmService::VmPlan> VmService::Plan(const Json& body, const ResourceId& id
   if (plan.custom_data.size() > 64 * 1024)
     return InvalidArgument("customData is larger than 64 KiB.", "properties.osProfile.customData");
 
+  // Network interfaces: existing NICs, one primary, as many as the size allows.
+  Json np = p.value("networkProfile", Json::object());
+  if (!np.is_object())
+    return InvalidArgument("'networkProfile' must be an object.", "properties.networkProfile");
+  RETURN_IF_ERROR(api::RejectUnknownKeys(np, {"networkInterfaces"}, "properties.networkProfile"));
+  Json nics = np.value("networkInterfaces", Json::array());
+  if (!nics.is_array())
+    return InvalidArgument("'networkInterfaces' must be an array.",
+                           "properties.networkProfile.networkInterfaces");
+  if (static_cast<int>(nics.size()) > plan.size.max_nics)
+    return InvalidArgument("The VM size '" + plan.size.name + "' allows at most " +
+                               std::to_string(plan.size.max_nics) + " network interfaces; " +
+                               std::to_string(nics.size()) + " were given.",
+                           "properties.networkProfile.networkInterfaces",
+                           "NetworkInterfaceCountExceeded");
+  Json nics_out = Json::array();
+  std::vector<std::string> nic_ids;
+  int primaries = 0;
+  std::set<std::string> seen_nics;
+  for (size_t i = 0; i < nics.size(); ++i) {
+    std::string where = "properties.networkProfile.networkInterfaces[" + std::to_string(i) + "]";
+    const Json& n = nics[i];
+    if (!n.is_object()) return InvalidArgument("Each network interface must be an object.", where);
+    RETURN_IF_ERROR(api::RejectUnknownKeys(n, {"id", "properties"}, where));
+    ASSIGN_OR_RETURN(std::string nic_id, api::GetString(n, "id"));
+    Json np2 = n.value("properties", Json::object());
+    RETURN_IF_ERROR(api::RejectUnknownKeys(np2, {"primary", "deleteOption"}, where + ".properties"));
+    if (np2.contains("primary") && !np2["primary"].is_boolean())
+      return InvalidArgument("'primary' must be true or false.", where + ".properties.primary");
+    bool primary = np2.value("primary", nics.size() == 1);
+    primaries += primary ? 1 : 0;
+    ASSIGN_OR_RETURN(std::string del, api::GetString(np2, "deleteOption", "Detach"));
+    if (!EqualsIgnoreCase(del, "Delete") && !EqualsIgnoreCase(del, "Detach"))
+      return InvalidArgument("deleteOption must be Delete or Detach.", where + ".properties.deleteOption");
+    if (!seen_nics.insert(ToLower(nic_id)).second)
+      return InvalidArgument("Network interface '" + nic_id + "' is listed twice.", where);
+    nic_ids.push_back(nic_id);
+    nics_out.push_back({{"id", nic_id},
+                        {"properties",
+                         {{"primary", primary},
+                          {"deleteOption", EqualsIgnoreCase(del, "Delete") ? "Delete" : "Detach"}}}});
+  }
+  if (!nics.empty() && primaries != 1)
+    return InvalidArgument("Exactly one network interface of a VM must be primary (" +
+                               std::to_string(primaries) + " are).",
+                           "properties.networkProfile.networkInterfaces",
+                           "VmPrimaryNicRequired");
+  if (!nic_ids.empty()) {
+    ASSIGN_OR_RETURN(auto plugs, nics_->Resolve(nic_ids, id.ToString()));
+    for (size_t i = 0; i < plugs.size(); ++i) {
+      nics_out[i]["id"] = plugs[i].nic_id;  // as stored (its case)
+      plan.nic_keys.push_back(ToLower(plugs[i].nic_id));
+    }
+  }
+  if (existing) {
+    std::set<std::string> before, after;
+    for (auto& n : NicIds(existing->body["properties"])) before.insert(ToLower(n));
+    for (auto& n : nic_ids) after.insert(ToLower(n));
+    if (before != after && PowerState(*existing) == "running")
+      return Conflict("VM '" + id.name() + "' must be stopped or deallocated to change its network "
+                      "interfaces.",
+                      "properties.networkProfile", "OperationNotAllowed");
+  }
+
   plan.properties = {
+      {"networkProfile", {{"networkInterfaces", nics_out}}},
       {"hardwareProfile", {{"vmSize", plan.size.name}}},
       {"storageProfile",
        {{"imageReference", {{"id", plan.image.id}}}, {"osDisk", os_out}, {"dataDisks", dd_out}}},

@@ -21,6 +21,7 @@ struct VmService::VmPlan {
   std::string custom_data;
   std::vector<std::string> new_disk_keys;  // disks this PUT will create
   std::vector<std::string> attach_keys;    // existing disks this PUT attaches
+  std::vector<std::string> nic_keys;       // NICs it holds (locked while the PUT runs)
 };
 
 }  // namespace stratus::compute

@@ -60,6 +60,7 @@ Result<VmService::WriteResult> VmService::Apply(const ResourceId& id, const Json
   std::vector<std::string> keys = {id.Key()};
   for (auto& k : plan.new_disk_keys) keys.push_back(k);
   for (auto& k : plan.attach_keys) keys.push_back(k);
+  for (auto& k : plan.nic_keys) keys.push_back(k);
   ASSIGN_OR_RETURN(api::ResourceLock lock, ctx_.ops->TryLock(keys));
   // Re-read under the lock: a concurrent request may have changed it since validation.
   auto current = ctx_.store->Get(id.Key());
@@ -210,6 +211,13 @@ Result<DomainSpec> VmService::BuildDomainSpec(const store::Record& vm) {
     RETURN_IF_ERROR(
         add(d["managedDisk"].value("id", ""), TargetForLun(lun), "lun" + std::to_string(lun)));
   }
+  if (nics_) {
+    std::vector<std::string> ids = NicIds(p);
+    if (!ids.empty()) {
+      ASSIGN_OR_RETURN(auto plugs, nics_->Resolve(ids, vm.body.value("id", "")));
+      for (auto& n : plugs) spec.nics.push_back({n.mac, n.bridge, n.tap});
+    }
+  }
   DiskAttachment cfg;
   cfg.target_dev = "vdzz";
   cfg.path = vm.internal.value("configDrive", "");
@@ -218,6 +226,38 @@ Result<DomainSpec> VmService::BuildDomainSpec(const store::Record& vm) {
   cfg.serial = kConfigDriveSerial;
   spec.disks.push_back(cfg);
   return spec;
+}
+
+std::vector<std::string> VmService::NicIds(const Json& properties) {
+  std::vector<std::string> ids;
+  const Json* nics = JsonPath(properties, "networkProfile.networkInterfaces");
+  if (!nics || !nics->is_array()) return ids;
+  for (auto& n : *nics) {
+    if (n["properties"].value("primary", false)) {
+      ids.insert(ids.begin(), n.value("id", ""));
+    } else {
+      ids.push_back(n.value("id", ""));
+    }
+  }
+  return ids;
+}
+
+Status VmService::BindNics(const store::Record& vm) {
+  if (!nics_) return Status::Ok();
+  const Json& p = vm.body["properties"];
+  std::string vm_id = vm.body.value("id", "");
+  std::string host = p["osProfile"].value("computerName", "");
+  std::vector<std::string> ids = NicIds(p);
+  std::set<std::string> wanted;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    RETURN_IF_ERROR(nics_->Bind(ids[i], vm_id, i == 0, host));
+    wanted.insert(ToLower(ids[i]));
+  }
+  for (auto& n : vm.internal.value("boundNics", Json::array())) {
+    std::string id = n.get<std::string>();
+    if (!wanted.count(ToLower(id))) RETURN_IF_ERROR(nics_->Unbind(id, vm_id, false));
+  }
+  return Status::Ok();
 }
 
 Status VmService::SetProvisioningState(const ResourceId& id, const std::string& state) {
@@ -292,10 +332,34 @@ Status VmService::EnsureVm(const ResourceId& id, OperationContext& octx,
         if (!rs.ok() && rs.code() != StatusCode::kNotFound) return rs;
       }
     }
+    // Network interfaces: held by this VM (its name in the VNET's DNS), plugged below.
+    octx.SetProgress(42, "binding network interfaces");
+    RETURN_IF_ERROR(BindNics(vm));
     // Config drive.
     octx.SetProgress(45, "writing config drive");
     RETURN_IF_ERROR(MakeDirs(vm.internal.value("dir", ""), 0711));
     ConfigDriveContent cfg;
+    std::vector<std::string> nic_ids = NicIds(p);
+    if (nics_ && !nic_ids.empty()) {
+      // The same settings DHCP gives, for guests without a DHCP client.
+      ASSIGN_OR_RETURN(auto plugs, nics_->Resolve(nic_ids, vm_id));
+      for (size_t i = 0; i < plugs.size(); ++i) {
+        const network::NicPlug& n = plugs[i];
+        std::string f = "MAC=" + n.mac + "\nIFACE=eth" + std::to_string(i) + "\n";
+        for (auto& a : n.addresses) f += "ADDRESS=" + a + "\n";
+        if (i == 0) {
+          f += "GATEWAY=" + n.gateway + "\n";
+          for (auto& d : n.dns) f += "DNS=" + d + "\n";
+          f += "SEARCH=" + n.search + "\n";
+        }
+        f += "MTU=" + std::to_string(n.mtu) + "\n";
+        if (i == 0) {
+          cfg.network = f;
+        } else {
+          cfg.more_networks.push_back(f);
+        }
+      }
+    }
     cfg.hostname = p["osProfile"].value("computerName", id.name());
     cfg.user_script = vm.internal.value("customData", "");
     cfg.meta_json = Json{
@@ -334,6 +398,7 @@ Status VmService::EnsureVm(const ResourceId& id, OperationContext& octx,
     }
     ASSIGN_OR_RETURN(vm, ctx_.store->Get(id.Key()));
     vm.internal["attachedDisks"] = now_attached;
+    vm.internal["boundNics"] = nic_ids;
     vm.body["properties"]["provisioningState"] = "Succeeded";
     return ctx_.store->Put(vm).status();
   }();
@@ -485,6 +550,21 @@ Status VmService::DeleteVm(const ResourceId& id, int delete_disks, OperationCont
   if (hv_->Info(dom).ok()) {
     RETURN_IF_ERROR(hv_->PowerOff(dom));
     RETURN_IF_ERROR(hv_->Undefine(dom));
+  }
+  if (octx) octx->SetProgress(40, "releasing network interfaces");
+  if (nics_) {
+    std::set<std::string> seen;
+    const Json* list = JsonPath(vm->body["properties"], "networkProfile.networkInterfaces");
+    if (list && list->is_array())
+      for (auto& n : *list) {
+        std::string nic = n.value("id", "");
+        seen.insert(ToLower(nic));
+        bool del = n["properties"].value("deleteOption", "") == "Delete";
+        RETURN_IF_ERROR(nics_->Unbind(nic, vm->body.value("id", ""), del));
+      }
+    for (auto& n : vm->internal.value("boundNics", Json::array()))
+      if (!seen.count(ToLower(n.get<std::string>())))
+        RETURN_IF_ERROR(nics_->Unbind(n.get<std::string>(), vm->body.value("id", ""), false));
   }
   if (octx) octx->SetProgress(50, "releasing disks");
   const Json& sp = vm->body["properties"]["storageProfile"];

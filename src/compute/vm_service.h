@@ -19,16 +19,17 @@
 #include "compute/hypervisor.h"
 #include "compute/images.h"
 #include "compute/vm_sizes.h"
+#include "network/nic_bindings.h"
 #include "storage/disk_service.h"
 
 namespace stratus::compute {
 
 class VmService final : public storage::DiskOwners {
  public:
-  // `hv`, `disks` and `images` outlive it.
+  // `hv`, `disks`, `images` and `nics` outlive it.
   VmService(api::RegionContext ctx, Hypervisor* hv, storage::DiskService* disks,
-            ImageCatalog* images)
-      : ctx_(std::move(ctx)), hv_(hv), disks_(disks), images_(images) {}
+            ImageCatalog* images, network::NicBindings* nics)
+      : ctx_(std::move(ctx)), hv_(hv), disks_(disks), images_(images), nics_(nics) {}
 
   // Engine name of a VM's domain.
   static std::string DomainName(const std::string& vm_id) { return "stratus-" + vm_id; }
@@ -97,6 +98,10 @@ class VmService final : public storage::DiskOwners {
                           const std::string& caller);
 
   Result<DomainSpec> BuildDomainSpec(const store::Record& vm);
+  // The NIC ids of a VM's networkProfile, primary first.
+  static std::vector<std::string> NicIds(const Json& properties);
+  // Binds the VM's NICs (primary one named after the computer) and releases those it left.
+  Status BindNics(const store::Record& vm);
   Result<IoTune> TuneFor(const VmSize& size, const std::string& disk_key);
   Status SetProvisioningState(const ResourceId& id, const std::string& state);
 
@@ -104,6 +109,7 @@ class VmService final : public storage::DiskOwners {
   Hypervisor* hv_;
   storage::DiskService* disks_;
   ImageCatalog* images_;
+  network::NicBindings* nics_;
 };
 
 }  // namespace stratus::compute

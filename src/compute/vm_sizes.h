@@ -1,4 +1,4 @@
-// The VM size catalogue: vCPUs, memory, data-disk count and per-disk IO caps.
+// The VM size catalogue: vCPUs, memory, data-disk count, per-disk IO caps and NIC count.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +17,7 @@ struct VmSize {
   int max_data_disks = 2;
   uint64_t max_disk_iops = 0;  // per-disk cap the size allows
   uint64_t max_disk_mbps = 0;  // per-disk MB/s cap the size allows
+  int max_nics = 2;            // network interfaces (maxNetworkInterfaces)
 };
 
 const std::vector<VmSize>& VmSizes();

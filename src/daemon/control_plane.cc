@@ -1,11 +1,14 @@
 #include "daemon/control_plane.h"
 
+#include "network/kernel_names.h"
+
 namespace stratus::daemon {
 
 Result<std::unique_ptr<ControlPlane>> ControlPlane::Build(const api::RegionContext& ctx,
                                                           auth::TokenAuthenticator* auth,
                                                           compute::Hypervisor* hv,
                                                           storage::DiskEngine* engine,
+                                                          network::NetworkEngine* net,
                                                           const ControlPlaneOptions& options) {
   std::unique_ptr<ControlPlane> c(new ControlPlane());
   c->ctx_ = ctx;
@@ -13,7 +16,10 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Build(const api::RegionConte
   c->disks_ = std::make_unique<storage::DiskService>(ctx, engine);
   c->images_ = std::make_unique<compute::ImageCatalog>(ctx.store, engine,
                                                          options.platform_images_dir);
-  c->vms_ = std::make_unique<compute::VmService>(ctx, hv, c->disks_.get(), c->images_.get());
+  c->networks_ = std::make_unique<network::NetworkService>(
+      ctx, net, network::ShortRegionId(ctx.region, ctx.data_dir));
+  c->vms_ = std::make_unique<compute::VmService>(ctx, hv, c->disks_.get(), c->images_.get(),
+                                                 c->networks_.get());
   c->disks_->SetOwners(c->vms_.get());
 
   // Providers: the API of each namespace's resource types.
@@ -23,7 +29,9 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Build(const api::RegionConte
       std::make_unique<storage::StorageProvider>(ctx, c->disks_.get(), c->images_.get());
   auto recovery_p = std::make_unique<recovery::service::RecoveryProvider>(
       ctx, recovery::service::RecoveryProvider::Services{hv, c->vms_.get(), c->disks_.get()});
+  auto network_p = std::make_unique<network::NetworkProvider>(ctx, c->networks_.get());
   c->compute_ = compute_p.get();
+  c->network_ = network_p.get();
   c->storage_ = storage_p.get();
   c->recovery_ = recovery_p.get();
 
@@ -31,6 +39,7 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Build(const api::RegionConte
   c->server_ = std::make_unique<api::ApiServer>(ctx, auth, options.activity);
   RETURN_IF_ERROR(c->server_->AddProvider(std::move(compute_p)));
   RETURN_IF_ERROR(c->server_->AddProvider(std::move(storage_p)));
+  RETURN_IF_ERROR(c->server_->AddProvider(std::move(network_p)));
   RETURN_IF_ERROR(c->server_->AddProvider(std::move(recovery_p)));
   return c;
 }
@@ -43,6 +52,8 @@ Status ControlPlane::Start() {
 }
 
 Status ControlPlane::StartProviders() {
+  // Networks first: VMs that compute starts again plug into bridges that exist.
+  RETURN_IF_ERROR(network_->Start());
   RETURN_IF_ERROR(compute_->Start());
   RETURN_IF_ERROR(storage_->Start());
   return recovery_->Start();

@@ -16,6 +16,9 @@
 #include "compute/image_import.h"
 #include "compute/images.h"
 #include "compute/vm_service.h"
+#include "network/network_engine.h"
+#include "network/network_provider.h"
+#include "network/network_service.h"
 #include "recovery/service/recovery_provider.h"
 #include "storage/disk_engine.h"
 #include "storage/disk_service.h"
@@ -31,11 +34,13 @@ struct ControlPlaneOptions {
 
 class ControlPlane {
  public:
-  // Builds everything and registers the providers with the server; nothing runs yet.
+  // Builds everything and registers the providers with the server; nothing runs yet. `net` must
+  // have been opened for network::ShortRegionId(ctx.region, ctx.data_dir).
   static Result<std::unique_ptr<ControlPlane>> Build(const api::RegionContext& ctx,
                                                      auth::TokenAuthenticator* auth,
                                                      compute::Hypervisor* hv,
                                                      storage::DiskEngine* engine,
+                                                     network::NetworkEngine* net,
                                                      const ControlPlaneOptions& options);
   ~ControlPlane();
 
@@ -53,6 +58,7 @@ class ControlPlane {
   compute::VmService* vms() const { return vms_.get(); }
   compute::ImageCatalog* images() const { return images_.get(); }
   compute::ComputeProvider* compute() const { return compute_; }
+  network::NetworkService* networks() const { return networks_.get(); }
   recovery::service::RecoveryProvider* recovery() const { return recovery_; }
 
  private:
@@ -63,10 +69,12 @@ class ControlPlane {
   std::unique_ptr<storage::DiskService> disks_;
   std::unique_ptr<compute::ImageCatalog> images_;
   std::unique_ptr<compute::VmService> vms_;
+  std::unique_ptr<network::NetworkService> networks_;
   // The server owns the providers; these point into it.
   std::unique_ptr<api::ApiServer> server_;
   compute::ComputeProvider* compute_ = nullptr;
   storage::StorageProvider* storage_ = nullptr;
+  network::NetworkProvider* network_ = nullptr;
   recovery::service::RecoveryProvider* recovery_ = nullptr;
 };
 

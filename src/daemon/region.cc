@@ -1,5 +1,7 @@
 #include "daemon/region.h"
 
+#include "network/kernel_names.h"
+
 #include <spdlog/spdlog.h>
 #include <grp.h>
 #include <sys/stat.h>
@@ -122,6 +124,9 @@ Result<std::unique_ptr<Region>> Region::Start(const RegionConfig& config) {
   ASSIGN_OR_RETURN(auto hv, compute::LibvirtHypervisor::Open(config.libvirt_uri, config.domain_type,
                                                              r->disk_engine_.get()));
   r->hypervisor_ = std::move(hv);
+  network::LinuxNetworkEngineOptions net;
+  net.region_id = network::ShortRegionId(config.region, config.data_dir);
+  ASSIGN_OR_RETURN(r->network_engine_, network::LinuxNetworkEngine::Open(net));
 
   r->ops_ = std::make_unique<api::OperationManager>(r->store_.get(), SystemClock::Default(),
                                                     config.operation_workers);
@@ -133,7 +138,8 @@ Result<std::unique_ptr<Region>> Region::Start(const RegionConfig& config) {
   cp.image_import.max_upload_bytes = config.max_upload_bytes;
   cp.activity.retention_days = config.activity_retention_days;
   ASSIGN_OR_RETURN(r->control_, ControlPlane::Build(ctx, r->auth_.get(), r->hypervisor_.get(),
-                                                    r->disk_engine_.get(), cp));
+                                                    r->disk_engine_.get(),
+                                                    r->network_engine_.get(), cp));
   r->server_ = r->control_->server();
   RETURN_IF_ERROR(r->server_->EnsureSubscription(r->subscription_, "Default subscription"));
   RETURN_IF_ERROR(r->control_->Start());

@@ -12,6 +12,7 @@
 #include "auth/token_authenticator.h"
 #include "compute/hypervisor.h"
 #include "daemon/control_plane.h"
+#include "network/linux_network_engine.h"
 #include "storage/disk_engine.h"
 #include "store/store.h"
 
@@ -66,6 +67,7 @@ class Region {
   std::unique_ptr<api::OperationManager> ops_;
   std::unique_ptr<compute::Hypervisor> hypervisor_;
   std::unique_ptr<storage::DiskEngine> disk_engine_;
+  std::unique_ptr<network::NetworkEngine> network_engine_;
   std::unique_ptr<ControlPlane> control_;
   api::ApiServer* server_ = nullptr;  // owned by control_
 };

@@ -1,5 +1,5 @@
 // InProcessRegion: a region's whole control plane (daemon::ControlPlane, the daemon's own
-// wiring) in the test process, over a FakeHypervisor, the real SqliteStore and the real
+// wiring) in the test process, over a FakeHypervisor, a FakeNetworkEngine, the real SqliteStore and the real
 // Qcow2DiskEngine in a temp dir, with a fake clock and a 64 MiB platform image "tiny" (its first
 // MiB written with 0x5a). Requests go through ApiServer::Handle (authenticated with the admin
 // token), as HTTP requests would. Restart() is a daemon restart: the control plane is stopped
@@ -22,6 +22,7 @@
 #include "core/scoped_temp_dir.h"
 #include "core/subprocess.h"
 #include "daemon/control_plane.h"
+#include "network/fake_network_engine.h"
 #include "storage/qcow2_disk_engine.h"
 #include "store/sqlite_store.h"
 
@@ -119,6 +120,7 @@ class InProcessRegion {
 
   FakeClock& clock() { return clock_; }
   compute::FakeHypervisor& hv() { return hv_; }
+  network::FakeNetworkEngine& net() { return net_; }
   storage::DiskEngine& engine() { return engine_; }
   store::Store* store() const { return store_.get(); }
   api::OperationManager* ops() const { return ops_.get(); }
@@ -139,7 +141,7 @@ class InProcessRegion {
     api::RegionContext ctx{store_.get(), ops_.get(), &clock_, "regionA", data_dir_};
     daemon::ControlPlaneOptions options;
     options.platform_images_dir = dir_.Path("images");
-    auto c = daemon::ControlPlane::Build(ctx, auth_.get(), &hv_, &engine_, options);
+    auto c = daemon::ControlPlane::Build(ctx, auth_.get(), &hv_, &engine_, &net_, options);
     if (!c.ok()) return false;
     control_ = std::move(c).value();
     if (!control_->server()->EnsureSubscription(kSub, "Test").ok()) return false;
@@ -158,6 +160,7 @@ class InProcessRegion {
   std::string data_dir_, image_disk_, token_;
   FakeClock clock_{1795341600000};  // 2026-11-22T10:00:00Z
   compute::FakeHypervisor hv_;
+  network::FakeNetworkEngine net_;  // keeps its VNETs across Restart(), as the kernel does
   storage::Qcow2DiskEngine engine_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<api::OperationManager> ops_;

@@ -34,6 +34,7 @@
 #include "core/fs.h"
 #include "core/json.h"
 #include "daemon/control_plane.h"
+#include "network/fake_network_engine.h"
 #include "storage/disk_engine.h"
 #include "storage/disk_service.h"
 #include "store/sqlite_store.h"
@@ -100,6 +101,7 @@ struct Region {
   std::unique_ptr<auth::TokenAuthenticator> auth;
   compute::FakeHypervisor hv;
   MemoryDiskEngine engine;
+  network::FakeNetworkEngine net;
   std::unique_ptr<daemon::ControlPlane> control;
   api::ApiServer* server = nullptr;
   std::string token;
@@ -130,7 +132,7 @@ Region* Boot() {
   cp.platform_images_dir = r->dir + "/platform";
   cp.image_import.import_dirs = {r->dir + "/import"};
   std::filesystem::create_directories(cp.image_import.import_dirs[0]);
-  auto control = daemon::ControlPlane::Build(ctx, r->auth.get(), &r->hv, &r->engine, cp);
+  auto control = daemon::ControlPlane::Build(ctx, r->auth.get(), &r->hv, &r->engine, &r->net, cp);
   if (!control.ok()) abort();
   r->control = std::move(control).value();
   r->server = r->control->server();

@@ -1,0 +1,352 @@
+#include "network/linux_network_engine.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <set>
+#include <thread>
+
+#include "core/fs.h"
+#include "core/json.h"
+#include "core/subprocess.h"
+#include "network/dnsmasq_config.h"
+#include "network/kernel_names.h"
+
+namespace stratus::network {
+
+namespace {
+
+constexpr char kNetnsDir[] = "/run/netns";
+
+std::vector<std::string> DirEntries(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = opendir(dir.c_str());
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") out.push_back(n);
+  }
+  closedir(d);
+  return out;
+}
+
+bool NetnsExists(const std::string& netns) {
+  return access((std::string(kNetnsDir) + "/" + netns).c_str(), F_OK) == 0;
+}
+
+// `ip -json [-n netns] addr show`: one object per link (ifname, link_type, master, operstate,
+// addr_info).
+Result<Json> Links(const std::string& netns) {
+  std::vector<std::string> argv = {"ip", "-json"};
+  if (!netns.empty()) argv.insert(argv.end(), {"-n", netns});
+  argv.insert(argv.end(), {"addr", "show"});
+  ASSIGN_OR_RETURN(std::string out, RunChecked(argv));
+  if (out.find_first_not_of(" \n") == std::string::npos) return Json::array();
+  ASSIGN_OR_RETURN(Json j, ParseJson(out));
+  if (!j.is_array()) return Internal("'ip -json addr show' did not print an array");
+  return j;
+}
+
+// Runs `lines` as one `ip -batch` in `netns` (root when empty); stops at the first failure.
+Status IpBatch(const std::vector<std::string>& lines, const std::string& netns,
+               const std::string& dir) {
+  if (lines.empty()) return Status::Ok();
+  std::string text;
+  for (auto& l : lines) text += l + "\n";
+  std::string path = JoinPath(dir, "ip-batch." + std::to_string(getpid()) + "." +
+                                       std::to_string(std::hash<std::thread::id>()(
+                                           std::this_thread::get_id())));
+  RETURN_IF_ERROR(WriteFileAtomic(path, text, 0600));
+  std::vector<std::string> argv = {"ip"};
+  if (!netns.empty()) argv.insert(argv.end(), {"-n", netns});
+  argv.insert(argv.end(), {"-batch", path});
+  auto r = RunChecked(argv);
+  RemoveFile(path);
+  if (!r.ok())
+    return Internal("network: changing " + (netns.empty() ? std::string("the host's links")
+                                                           : "namespace " + netns) +
+                    " failed: " + r.status().message());
+  return Status::Ok();
+}
+
+// The pid in `pid_file` when that process runs and its command line holds `marker`; else 0.
+int LivePid(const std::string& pid_file, const std::string& marker) {
+  auto text = ReadFile(pid_file);
+  if (!text.ok()) return 0;
+  int pid = std::atoi(text->c_str());
+  if (pid <= 0) return 0;
+  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat.ok()) return 0;
+  size_t rp = stat->rfind(')');
+  if (rp != std::string::npos && rp + 2 < stat->size() && (*stat)[rp + 2] == 'Z') return 0;
+  auto cmd = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
+  if (!cmd.ok() || cmd->find(marker) == std::string::npos) return 0;
+  return pid;
+}
+
+// SIGTERM, then SIGKILL after 2 s; returns when the process is gone (or a zombie).
+void StopProcess(int pid, const std::string& pid_file, const std::string& marker) {
+  if (pid <= 0) return;
+  kill(pid, SIGTERM);
+  for (int i = 0; i < 200 && LivePid(pid_file, marker) == pid; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (LivePid(pid_file, marker) == pid) kill(pid, SIGKILL);
+  for (int i = 0; i < 100 && LivePid(pid_file, marker) == pid; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+std::string Suffix(const std::string& name, size_t prefix_len) {
+  return name.size() > prefix_len ? name.substr(prefix_len) : "";
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LinuxNetworkEngine>> LinuxNetworkEngine::Open(
+    const LinuxNetworkEngineOptions& opts) {
+  if (!EdgeNamespace(opts.region_id).ok())
+    return InvalidArgument("network: region id '" + opts.region_id + "' is not a short region id");
+  for (const char* tool : {"ip", "dnsmasq"}) {
+    auto r = RunProcess({tool, "--version"});
+    if (!r.ok())
+      return Unavailable(std::string("network: '") + tool + "' is not installed (" +
+                         r.status().message() + ")");
+  }
+  LinuxNetworkEngineOptions o = opts;
+  if (o.run_dir.empty()) o.run_dir = "/run/stratus/" + o.region_id;
+  RETURN_IF_ERROR(MakeDirs(o.run_dir, 0755));
+  return std::unique_ptr<LinuxNetworkEngine>(new LinuxNetworkEngine(o));
+}
+
+std::mutex& LinuxNetworkEngine::VnetMutex(const std::string& netns) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto& m = vnet_mu_[netns];
+  if (!m) m = std::make_unique<std::mutex>();
+  return *m;
+}
+
+std::string LinuxNetworkEngine::VnetDir(const std::string& netns) const {
+  return JoinPath(opts_.run_dir, netns);
+}
+
+Status LinuxNetworkEngine::ApplyVnet(const VnetDatapath& vnet) {
+  const std::string& rid = opts_.region_id;
+  if (!BelongsToRegion(vnet.netns, rid) || vnet.netns.rfind("stv-", 0) != 0)
+    return InvalidArgument("network: namespace '" + vnet.netns + "' is not a VNET namespace of "
+                           "region " + rid);
+  std::set<std::string> seen;
+  for (auto& s : vnet.subnets) {
+    if (!BelongsToRegion(s.bridge, rid) || !BelongsToRegion(s.veth_on_bridge, rid) ||
+        s.veth_in_router.rfind("gw", 0) != 0)
+      return InvalidArgument("network: subnet '" + s.name + "' names objects of another region");
+    if (!seen.insert(s.bridge).second || !seen.insert(s.veth_in_router).second)
+      return InvalidArgument("network: subnet '" + s.name + "' repeats a link name");
+  }
+  std::lock_guard<std::mutex> l(VnetMutex(vnet.netns));
+  RETURN_IF_ERROR(MakeDirs(VnetDir(vnet.netns), 0755));
+  RETURN_IF_ERROR(ApplyLinks(vnet));
+  return ApplyDnsmasq(vnet);
+}
+
+Status LinuxNetworkEngine::ApplyLinks(const VnetDatapath& vnet) {
+  const std::string& ns = vnet.netns;
+  const std::string dir = VnetDir(ns);
+  if (!NetnsExists(ns)) {
+    auto r = RunChecked({"ip", "netns", "add", ns});
+    if (!r.ok() && !NetnsExists(ns))
+      return Internal("network: creating namespace " + ns + " failed: " + r.status().message());
+  }
+  // Routing between the subnets of the VNET happens in its namespace.
+  RETURN_IF_ERROR(RunChecked({"ip", "netns", "exec", ns, "sysctl", "-qw",
+                              "net.ipv4.ip_forward=1"})
+                      .status());
+  ASSIGN_OR_RETURN(Json root_links, Links(""));
+  ASSIGN_OR_RETURN(Json ns_links, Links(ns));
+  std::map<std::string, const Json*> root, router;
+  for (auto& l : root_links) root[l.value("ifname", "")] = &l;
+  for (auto& l : ns_links) router[l.value("ifname", "")] = &l;
+
+  std::vector<std::string> host_cmds, ns_cmds;
+  if (!router.count("lo") || router["lo"]->value("operstate", "") == "DOWN")
+    ns_cmds.push_back("link set dev lo up");
+  std::set<std::string> wanted_gw;
+  for (auto& s : vnet.subnets) {
+    wanted_gw.insert(s.veth_in_router);
+    std::string mtu = std::to_string(s.mtu);
+    if (!root.count(s.bridge)) {
+      host_cmds.push_back("link add name " + s.bridge + " mtu " + mtu + " type bridge");
+      // No IPv6 link-local address: the host gets no address at all on a VNET's bridge.
+      host_cmds.push_back("link set dev " + s.bridge + " addrgenmode none");
+    }
+    host_cmds.push_back("link set dev " + s.bridge + " up");
+    if (!root.count(s.veth_on_bridge)) {
+      if (router.count(s.veth_in_router))  // a lone router end: cannot happen with veth pairs
+        ns_cmds.insert(ns_cmds.begin(), "link del dev " + s.veth_in_router);
+      host_cmds.push_back("link add name " + s.veth_on_bridge + " mtu " + mtu +
+                          " type veth peer name " + s.veth_in_router + " netns " + ns);
+      host_cmds.push_back("link set dev " + s.veth_on_bridge + " addrgenmode none");
+    }
+    const Json* sg = root.count(s.veth_on_bridge) ? root[s.veth_on_bridge] : nullptr;
+    if (!sg || sg->value("master", "") != s.bridge)
+      host_cmds.push_back("link set dev " + s.veth_on_bridge + " master " + s.bridge);
+    host_cmds.push_back("link set dev " + s.veth_on_bridge + " up");
+    // The gateway address, and no other, on the router end.
+    std::string want = s.gateway.ToString() + "/" + std::to_string(s.prefix.length);
+    bool has = false;
+    if (router.count(s.veth_in_router)) {
+      for (auto& a : (*router[s.veth_in_router]).value("addr_info", Json::array())) {
+        if (a.value("family", "") != "inet") continue;
+        std::string cur = a.value("local", "") + "/" + std::to_string(a.value("prefixlen", 0));
+        if (cur == want) {
+          has = true;
+        } else {
+          ns_cmds.push_back("addr del " + cur + " dev " + s.veth_in_router);
+        }
+      }
+    }
+    if (!has) ns_cmds.push_back("addr add " + want + " dev " + s.veth_in_router);
+    ns_cmds.push_back("link set dev " + s.veth_in_router + " up");
+  }
+  // Subnets that left the VNET: their veth (both ends) and bridge.
+  std::vector<std::string> stale_cmds;
+  for (auto& [name, l] : router) {
+    if (name.rfind("gw", 0) != 0 || wanted_gw.count(name)) continue;
+    stale_cmds.push_back("link del dev " + name);
+    std::string bridge = "sb" + opts_.region_id + Suffix(name, 2);
+    if (root.count(bridge)) host_cmds.push_back("link del dev " + bridge);
+  }
+  RETURN_IF_ERROR(IpBatch(stale_cmds, ns, dir));
+  RETURN_IF_ERROR(IpBatch(host_cmds, "", dir));
+  return IpBatch(ns_cmds, ns, dir);
+}
+
+Status LinuxNetworkEngine::ApplyDnsmasq(const VnetDatapath& vnet) {
+  const std::string dir = VnetDir(vnet.netns);
+  const std::string conf_path = JoinPath(dir, "dnsmasq.conf");
+  const std::string pid_file = JoinPath(dir, "dnsmasq.pid");
+  int pid = LivePid(pid_file, conf_path);
+  if (vnet.subnets.empty()) {
+    StopProcess(pid, pid_file, conf_path);
+    return Status::Ok();
+  }
+  DnsmasqFiles files = RenderDnsmasq(vnet, dir);
+  auto old_conf = ReadFile(conf_path);
+  auto old_dhcp = ReadFile(JoinPath(dir, "dhcp-hosts"));
+  auto old_hosts = ReadFile(JoinPath(dir, "hosts"));
+  bool conf_same = old_conf.ok() && *old_conf == files.conf;
+  bool hosts_same = old_dhcp.ok() && *old_dhcp == files.dhcp_hosts && old_hosts.ok() &&
+                    *old_hosts == files.hosts;
+  if (pid && conf_same && hosts_same) return Status::Ok();
+  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, "dhcp-hosts"), files.dhcp_hosts, 0644));
+  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, "hosts"), files.hosts, 0644));
+  if (pid && conf_same) {
+    // dnsmasq re-reads dhcp-hostsfile and addn-hosts on SIGHUP (and clears its cache).
+    if (kill(pid, SIGHUP) == 0) return Status::Ok();
+  }
+  StopProcess(pid, pid_file, conf_path);
+  RETURN_IF_ERROR(WriteFileAtomic(conf_path, files.conf, 0644));
+  // dnsmasq checks its configuration and binds before it detaches: a non-zero exit is a real
+  // failure (a bad option, an address not there yet).
+  auto r = RunChecked({"ip", "netns", "exec", vnet.netns, "dnsmasq", "--conf-file=" + conf_path});
+  if (!r.ok())
+    return Internal("network: starting dnsmasq for VNET " + vnet.name + " failed: " +
+                    r.status().message());
+  return Status::Ok();
+}
+
+Status LinuxNetworkEngine::RemoveVnet(const std::string& netns) {
+  if (!BelongsToRegion(netns, opts_.region_id) || netns.rfind("stv-", 0) != 0)
+    return InvalidArgument("network: namespace '" + netns + "' is not a VNET namespace of region " +
+                           opts_.region_id);
+  std::lock_guard<std::mutex> l(VnetMutex(netns));
+  return RemoveVnetLocked(netns);
+}
+
+Status LinuxNetworkEngine::RemoveVnetLocked(const std::string& netns) {
+  const std::string dir = VnetDir(netns);
+  const std::string conf_path = JoinPath(dir, "dnsmasq.conf");
+  const std::string pid_file = JoinPath(dir, "dnsmasq.pid");
+  StopProcess(LivePid(pid_file, conf_path), pid_file, conf_path);
+  if (NetnsExists(netns)) {
+    ASSIGN_OR_RETURN(Json ns_links, Links(netns));
+    ASSIGN_OR_RETURN(Json root_links, Links(""));
+    std::set<std::string> root;
+    for (auto& l : root_links) root.insert(l.value("ifname", ""));
+    std::vector<std::string> cmds;
+    for (auto& l : ns_links) {
+      std::string name = l.value("ifname", "");
+      if (name.rfind("gw", 0) != 0) continue;
+      std::string bridge = "sb" + opts_.region_id + Suffix(name, 2);
+      if (root.count(bridge)) cmds.push_back("link del dev " + bridge);
+    }
+    RETURN_IF_ERROR(MakeDirs(dir, 0755));
+    RETURN_IF_ERROR(IpBatch(cmds, "", dir));
+    // Deleting the namespace deletes the router ends of the veths, and with them the bridge ends.
+    auto r = RunChecked({"ip", "netns", "del", netns});
+    if (!r.ok() && NetnsExists(netns))
+      return Internal("network: deleting namespace " + netns + " failed: " + r.status().message());
+  }
+  RemoveTree(dir);
+  return Status::Ok();
+}
+
+Status LinuxNetworkEngine::Sweep(const std::vector<std::string>& keep_netns) {
+  const std::string& rid = opts_.region_id;
+  std::set<std::string> keep(keep_netns.begin(), keep_netns.end());
+  for (auto& ns : DirEntries(kNetnsDir)) {
+    if (!BelongsToRegion(ns, rid) || ns.rfind("stv-", 0) != 0 || keep.count(ns)) continue;
+    std::lock_guard<std::mutex> l(VnetMutex(ns));
+    RETURN_IF_ERROR(RemoveVnetLocked(ns));
+  }
+  // Run folders of VNETs whose namespace is gone (a dnsmasq may still run from one).
+  for (auto& ns : DirEntries(opts_.run_dir)) {
+    if (ns.rfind("stv-", 0) != 0 || keep.count(ns) || NetnsExists(ns)) continue;
+    std::lock_guard<std::mutex> l(VnetMutex(ns));
+    RETURN_IF_ERROR(RemoveVnetLocked(ns));
+  }
+  // Bridges whose router end is in no kept namespace.
+  std::set<std::string> live_suffixes;
+  for (auto& ns : keep) {
+    if (!NetnsExists(ns)) continue;
+    ASSIGN_OR_RETURN(Json links, Links(ns));
+    for (auto& l : links) {
+      std::string name = l.value("ifname", "");
+      if (name.rfind("gw", 0) == 0) live_suffixes.insert(Suffix(name, 2));
+    }
+  }
+  ASSIGN_OR_RETURN(Json root_links, Links(""));
+  std::vector<std::string> cmds;
+  std::string bridge_prefix = "sb" + rid, veth_prefix = "sg" + rid;
+  for (auto& l : root_links) {
+    std::string name = l.value("ifname", "");
+    for (auto* p : {&bridge_prefix, &veth_prefix})
+      if (name.rfind(*p, 0) == 0 && !live_suffixes.count(Suffix(name, p->size())))
+        cmds.push_back("link del dev " + name);
+  }
+  RETURN_IF_ERROR(MakeDirs(opts_.run_dir, 0755));
+  return IpBatch(cmds, "", opts_.run_dir);
+}
+
+Result<RegionObjects> LinuxNetworkEngine::List() {
+  const std::string& rid = opts_.region_id;
+  RegionObjects objs;
+  for (auto& ns : DirEntries(kNetnsDir))
+    if (BelongsToRegion(ns, rid)) objs.namespaces.push_back(ns);
+  ASSIGN_OR_RETURN(Json root_links, Links(""));
+  for (auto& l : root_links) {
+    std::string name = l.value("ifname", "");
+    if (BelongsToRegion(name, rid)) objs.links.push_back(name);
+  }
+  // dnsmasq processes started with a configuration under this region's run folder.
+  for (auto& e : DirEntries("/proc")) {
+    if (e.find_first_not_of("0123456789") != std::string::npos) continue;
+    auto cmd = ReadFile("/proc/" + e + "/cmdline");
+    if (!cmd.ok() || cmd->find("dnsmasq") == std::string::npos) continue;
+    if (cmd->find("--conf-file=" + opts_.run_dir + "/") == std::string::npos) continue;
+    objs.dns_pids.push_back(std::atoi(e.c_str()));
+  }
+  return objs;
+}
+
+}  // namespace stratus::network

@@ -1,0 +1,51 @@
+// LinuxNetworkEngine: NetworkEngine on Linux with iproute2 (namespaces, bridges, veths,
+// addresses: `ip -batch`, `ip -json` to read back) and dnsmasq (DHCP and names, one process per
+// VNET inside its namespace).
+//
+// Runtime files live in <run_dir> (default /run/stratus/<rid>): per VNET namespace a folder
+// with dnsmasq's configuration, host files and pid file (mode 0755/0644: dnsmasq re-reads the
+// host files as user nobody). They are runtime state like the namespaces themselves (gone at
+// reboot, rebuilt by ApplyVnet); the store holds the truth.
+//
+// dnsmasq is started detached (it outlives a restart or crash of stratusd, so DHCP and DNS keep
+// answering) and is found again through its pid file, checked against /proc/<pid>/cmdline.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "network/network_engine.h"
+
+namespace stratus::network {
+
+struct LinuxNetworkEngineOptions {
+  std::string region_id;  // ShortRegionId(); every object name must belong to it
+  std::string run_dir;    // "" = /run/stratus/<region_id>
+};
+
+class LinuxNetworkEngine final : public NetworkEngine {
+ public:
+  // Unavailable when `ip` or `dnsmasq` is missing.
+  static Result<std::unique_ptr<LinuxNetworkEngine>> Open(const LinuxNetworkEngineOptions& opts);
+
+  Status ApplyVnet(const VnetDatapath& vnet) override;
+  Status RemoveVnet(const std::string& netns) override;
+  Status Sweep(const std::vector<std::string>& keep_netns) override;
+  Result<RegionObjects> List() override;
+
+ private:
+  explicit LinuxNetworkEngine(LinuxNetworkEngineOptions opts) : opts_(std::move(opts)) {}
+  std::mutex& VnetMutex(const std::string& netns);
+  Status ApplyLinks(const VnetDatapath& vnet);
+  Status ApplyDnsmasq(const VnetDatapath& vnet);
+  Status RemoveVnetLocked(const std::string& netns);
+  std::string VnetDir(const std::string& netns) const;
+
+  LinuxNetworkEngineOptions opts_;
+  std::mutex mu_;                                               // guards vnet_mu_
+  std::map<std::string, std::unique_ptr<std::mutex>> vnet_mu_;  // one per namespace
+};
+
+}  // namespace stratus::network

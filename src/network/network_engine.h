@@ -1,0 +1,93 @@
+// NetworkEngine: makes a region's virtual networks real on the host — one router namespace per
+// VNET, a bridge per subnet, the gateways, DHCP and names — from a description of what each
+// VNET should be (VnetDatapath).
+//
+// The network service (network_service.h) owns the desired state (the store) and hands the
+// engine a whole VNET at a time; the engine converges the host to it. Engines:
+// LinuxNetworkEngine (linux_network_engine.h: iproute2 and dnsmasq in network namespaces);
+// unit tests use a fake that records what it was given.
+//
+// Convergence, not commands: ApplyVnet compares what exists with what is asked and changes only
+// the difference, so calling it again with the same description changes nothing on the host and
+// cuts no traffic (this is what a restarted stratusd does for every VNET). Every object it makes
+// is named by kernel_names.h from the region id, so RemoveVnet and Sweep can find them without
+// any other record: a crash between two steps leaves objects that the next ApplyVnet adopts or
+// the next Sweep removes.
+//
+// Where addresses live: only inside the VNET's namespace (the gateways, dnsmasq). Bridges and
+// the bridge ends of the gateway veths are in the root namespace without addresses (IPv6 off),
+// so the host cannot reach into a VNET and a VNET cannot reach the host's networks.
+//
+// Thread-safety: calls may come from any thread; an engine serialises calls on the same VNET
+// (same namespace) and may run calls on different VNETs concurrently.
+//
+// Errors: InvalidArgument for a description that names an object of another region or repeats
+// a name; Unavailable when a host tool (ip, dnsmasq) is missing; Internal, naming the object and
+// the tool's message, when the kernel or a tool refuses. A failed call may leave part of the
+// change made; calling it again finishes it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "network/ipv4.h"
+
+namespace stratus::network {
+
+struct SubnetDatapath {
+  std::string name;             // the subnet's resource name (for messages)
+  std::string bridge;           // root-namespace bridge the NIC taps join (kernel_names.h)
+  std::string veth_on_bridge;   // gateway veth, bridge end (root namespace)
+  std::string veth_in_router;   // gateway veth, router end (VNET namespace), holds the gateway
+  Ipv4Prefix prefix;
+  Ipv4 gateway;                 // GatewayOf(prefix); also the DHCP and DNS server
+  int mtu = 1500;
+};
+
+// A NIC as DHCP and DNS see it.
+struct DhcpHost {
+  std::string mac;       // "52:54:00:12:34:56"
+  Ipv4 ip;
+  std::string hostname;  // the VM's computer name when the NIC is its primary one, else ""
+};
+
+struct VnetDatapath {
+  std::string name;        // the VNET's resource name (for messages)
+  std::string netns;       // its router namespace
+  std::string dns_domain;  // "<vnet>.internal": names are <host> and <host>.<dns_domain>
+  std::vector<std::string> upstream_dns;  // resolvers other names go to; empty: none
+  std::vector<SubnetDatapath> subnets;
+  std::vector<DhcpHost> hosts;
+};
+
+// What exists on the host for one region (names only), for cleanup and checks.
+struct RegionObjects {
+  std::vector<std::string> namespaces;  // stv-<rid>-*, ste-<rid>
+  std::vector<std::string> links;       // root-namespace bridges and veths of the region
+  std::vector<int> dns_pids;            // dnsmasq processes serving the region's VNETs
+};
+
+class NetworkEngine {
+ public:
+  virtual ~NetworkEngine() = default;
+
+  // Converges VNET `vnet` (creating its namespace on first use): every subnet has its bridge,
+  // gateway veth and gateway address; subnets of this namespace not in `vnet.subnets` are
+  // removed (bridge and veth); dnsmasq serves exactly `vnet.hosts` (address, gateway, DNS, MTU,
+  // infinite lease; names) and is started, told to re-read (a host added or gone) or restarted
+  // (a subnet added or gone) only when its configuration changed.
+  virtual Status ApplyVnet(const VnetDatapath& vnet) = 0;
+  // Removes everything of the VNET whose namespace is `netns`: dnsmasq, the subnets' bridges
+  // and veths, the namespace. OK when nothing is left already.
+  virtual Status RemoveVnet(const std::string& netns) = 0;
+  // Removes every object of the region that is not in `keep_netns` (VNET namespaces) or on a
+  // kept namespace's subnets: what a restarted stratusd calls after applying every VNET, so
+  // that nothing a deleted resource made survives a crash.
+  virtual Status Sweep(const std::vector<std::string>& keep_netns) = 0;
+  // What exists now.
+  virtual Result<RegionObjects> List() = 0;
+};
+
+}  // namespace stratus::network

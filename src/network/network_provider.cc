@@ -1,0 +1,178 @@
+#include "network/network_provider.h"
+
+#include "api/resource_util.h"
+
+namespace stratus::network {
+
+using api::ApiRequest;
+using api::ApiResponse;
+
+namespace {
+
+enum class Kind { kVnet, kSubnet, kNic, kOther };
+
+Kind KindOf(const ResourceId& id) {
+  const auto& tn = id.types_and_names();
+  if (tn.size() == 1 && EqualsIgnoreCase(tn[0].first, "virtualNetworks")) return Kind::kVnet;
+  if (tn.size() == 2 && EqualsIgnoreCase(tn[1].first, "subnets")) return Kind::kSubnet;
+  if (tn.size() == 1 && EqualsIgnoreCase(tn[0].first, "networkInterfaces")) return Kind::kNic;
+  return Kind::kOther;
+}
+
+ApiResponse Written(const Json& body, const std::string& etag, bool created) {
+  ApiResponse r = ApiResponse::Json200(body, created ? 201 : 200);
+  if (!etag.empty()) r.headers["ETag"] = etag;
+  return r;
+}
+
+}  // namespace
+
+std::vector<std::string> NetworkProvider::ChildTypes(const ResourceId& parent) const {
+  if (KindOf(parent) == Kind::kVnet) return {"subnets"};
+  return {};
+}
+
+bool NetworkProvider::ChildrenInline(const ResourceId& parent, const std::string& child) const {
+  return KindOf(parent) == Kind::kVnet && EqualsIgnoreCase(child, "subnets");
+}
+
+Result<ApiResponse> NetworkProvider::ListInlineChildren(const ApiRequest& req,
+                                                        const ResourceId& parent,
+                                                        const std::string& child) {
+  ASSIGN_OR_RETURN(Json list, service_->SubnetList(parent));
+  return ApiResponse::Json200(list);
+}
+
+const api::Shape* NetworkProvider::BodyShape(const ResourceId& id, const std::string& method,
+                                             const std::string& action) const {
+  using api::Shape;
+  static const Shape kRef = Shape::Object({{"id", Shape::String()}});
+  static const Shape kSubnetProps = Shape::Object(
+      {{"addressPrefix", Shape::String()}, {"addressPrefixes", Shape::ArrayOf(Shape::String())},
+       {"networkSecurityGroup", kRef}, {"routeTable", kRef}, {"provisioningState", Shape::Any()},
+       {"ipConfigurations", Shape::Any()}, {"purpose", Shape::Any()},
+       {"privateEndpointNetworkPolicies", Shape::Any()},
+       {"privateLinkServiceNetworkPolicies", Shape::Any()}});
+  static const Shape kSubnet = Shape::Object({{"name", Shape::String()},
+                                              {"properties", kSubnetProps},
+                                              {"id", Shape::Any()},
+                                              {"type", Shape::Any()},
+                                              {"etag", Shape::Any()}});
+  static const Shape kVnet = Shape::Resource(Shape::Object(
+      {{"addressSpace", Shape::Object({{"addressPrefixes", Shape::ArrayOf(Shape::String())}})},
+       {"subnets", Shape::ArrayOf(kSubnet)},
+       {"dhcpOptions", Shape::Object({{"dnsServers", Shape::ArrayOf(Shape::String())}})},
+       {"enableDdosProtection", Shape::Boolean()},
+       {"virtualNetworkPeerings", Shape::Any()},
+       {"provisioningState", Shape::Any()},
+       {"resourceGuid", Shape::Any()}}));
+  static const Shape kSubnetBody = Shape::Object({{"properties", kSubnetProps},
+                                                  {"name", Shape::Any()},
+                                                  {"id", Shape::Any()},
+                                                  {"type", Shape::Any()},
+                                                  {"etag", Shape::Any()}});
+  static const Shape kIpConfig = Shape::Object(
+      {{"name", Shape::String()},
+       {"properties",
+        Shape::Object({{"subnet", kRef},
+                       {"privateIPAddress", Shape::String()},
+                       {"privateIPAllocationMethod", Shape::String()},
+                       {"privateIPAddressVersion", Shape::String()},
+                       {"primary", Shape::Boolean()},
+                       {"publicIPAddress", kRef},
+                       {"provisioningState", Shape::Any()}})},
+       {"id", Shape::Any()},
+       {"type", Shape::Any()},
+       {"etag", Shape::Any()}});
+  static const Shape kNic = Shape::Resource(Shape::Object(
+      {{"ipConfigurations", Shape::ArrayOf(kIpConfig)},
+       {"enableIPForwarding", Shape::Boolean()},
+       {"enableAcceleratedNetworking", Shape::Boolean()},
+       {"networkSecurityGroup", kRef},
+       {"dnsSettings", Shape::Any()},
+       {"macAddress", Shape::Any()},
+       {"virtualMachine", Shape::Any()},
+       {"primary", Shape::Any()},
+       {"provisioningState", Shape::Any()},
+       {"resourceGuid", Shape::Any()},
+       {"nicType", Shape::Any()}}));
+  if (method == "PUT") {
+    switch (KindOf(id)) {
+      case Kind::kVnet: return &kVnet;
+      case Kind::kSubnet: return &kSubnetBody;
+      case Kind::kNic: return &kNic;
+      default: break;
+    }
+  }
+  return ResourceProvider::BodyShape(id, method, action);
+}
+
+Result<ApiResponse> NetworkProvider::Put(const ApiRequest& req, const ResourceId& id) {
+  switch (KindOf(id)) {
+    case Kind::kVnet: {
+      RETURN_IF_ERROR(api::CheckGroupExists(ctx_.store, id));
+      ASSIGN_OR_RETURN(auto w, service_->PutVnet(id, req.body, req.caller,
+                                                 api::ConditionFromHeaders(req)));
+      return Written(service_->VnetView(w.record), w.record.etag, w.created);
+    }
+    case Kind::kSubnet: {
+      RETURN_IF_ERROR(api::RejectUnknownKeys(req.body, {"properties", "name", "id", "type", "etag"}, ""));
+      ASSIGN_OR_RETURN(auto w, service_->PutSubnet(id, req.body, req.caller));
+      ASSIGN_OR_RETURN(Json view, service_->SubnetView(id));
+      return Written(view, w.record.etag, w.created);
+    }
+    case Kind::kNic: {
+      RETURN_IF_ERROR(api::CheckGroupExists(ctx_.store, id));
+      ASSIGN_OR_RETURN(auto w, service_->PutNic(id, req.body, req.caller,
+                                                api::ConditionFromHeaders(req)));
+      return Written(api::ToArm(w.record), w.record.etag, w.created);
+    }
+    default:
+      return NotFound("No API at '" + req.path + "'.", req.path, "NotFound");
+  }
+}
+
+Result<ApiResponse> NetworkProvider::Get(const ApiRequest& req, const ResourceId& id) {
+  switch (KindOf(id)) {
+    case Kind::kVnet: {
+      ASSIGN_OR_RETURN(store::Record rec, ctx_.store->Get(id.Key()));
+      return Written(service_->VnetView(rec), rec.etag, false);
+    }
+    case Kind::kSubnet: {
+      ASSIGN_OR_RETURN(Json view, service_->SubnetView(id));
+      return ApiResponse::Json200(view);
+    }
+    default:
+      return ResourceProvider::Get(req, id);
+  }
+}
+
+Result<ApiResponse> NetworkProvider::Delete(const ApiRequest& req, const ResourceId& id) {
+  Status st;
+  switch (KindOf(id)) {
+    case Kind::kVnet: st = service_->DeleteVnet(id); break;
+    case Kind::kSubnet: st = service_->DeleteSubnet(id); break;
+    case Kind::kNic: st = service_->DeleteNic(id); break;
+    default: return NotFound("No API at '" + req.path + "'.", req.path, "NotFound");
+  }
+  if (st.code() == StatusCode::kNotFound) return ApiResponse::NoContent(204);
+  RETURN_IF_ERROR(st);
+  return ApiResponse::NoContent(200);
+}
+
+void NetworkProvider::DecorateListItem(const ApiRequest&, const store::Record& rec, Json& item) {
+  if (rec.type == kVnetType) item = service_->VnetView(rec);
+}
+
+int NetworkProvider::DeleteOrder(const std::string& type) const {
+  // After the VMs (10) that hold NICs; NICs before the VNETs whose subnets they use.
+  return EqualsIgnoreCase(type, "Stratus.Network/networkInterfaces") ? 20 : 90;
+}
+
+Status NetworkProvider::DeleteForGroup(const ResourceId& id, api::OperationContext&) {
+  Status st = KindOf(id) == Kind::kNic ? service_->DeleteNic(id, /*force=*/true)
+                                       : service_->DeleteVnet(id);
+  return st.code() == StatusCode::kNotFound ? Status::Ok() : st;
+}
+
+}  // namespace stratus::network

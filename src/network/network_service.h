@@ -1,0 +1,108 @@
+// NetworkService: the virtual networks of a region — their desired state in the store and the
+// datapath that makes it real (NetworkEngine). The Stratus.Network API (network_provider.h)
+// validates requests and answers them through it; compute plugs NICs through NicBindings.
+//
+// State: a VNET record holds its address space and its subnets inline (one record, so a VNET
+// and its subnets change atomically); a NIC record holds its IP configurations (subnet, address,
+// allocation method), MAC and tap name. Which addresses are taken is read from the NIC records
+// themselves (no second book to drift from them).
+//
+// Changes are applied before the call returns: the record is written, then the VNET's datapath
+// is converged (a few `ip` commands, a SIGHUP or restart of dnsmasq: tens of milliseconds). A
+// crash in between leaves the record ahead of the host; Start() converges every VNET and sweeps
+// what no record claims, so the datapath always catches up with the store.
+//
+// Kernel names: each VNET, subnet and NIC gets an index once (a counter in the store's
+// settings), from which its namespace, bridge, veth and tap names are made (kernel_names.h).
+//
+// Thread-safety: one mutex serialises every change and convergence of the region's networks
+// (they are short); reads take it too.
+#pragma once
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "api/provider.h"
+#include "network/ipv4.h"
+#include "network/network_engine.h"
+#include "network/nic_bindings.h"
+
+namespace stratus::network {
+
+inline constexpr char kVnetType[] = "stratus.network/virtualnetworks";
+inline constexpr char kNicType[] = "stratus.network/networkinterfaces";
+
+class NetworkService final : public NicBindings {
+ public:
+  // `engine` outlives it; `region_id` is ShortRegionId() of this region.
+  NetworkService(api::RegionContext ctx, NetworkEngine* engine, std::string region_id)
+      : ctx_(std::move(ctx)), engine_(engine), rid_(std::move(region_id)) {}
+
+  const std::string& region_id() const { return rid_; }
+
+  struct Written {
+    store::Record record;
+    bool created = false;
+  };
+
+  // Creates or replaces VNET `id` from a PUT body (location, tags, properties.addressSpace,
+  // properties.subnets: when present, the whole set of subnets; when absent, the subnets stay).
+  // InvalidArgument naming the field (Netcfg* codes from ipv4.h); Conflict
+  // "InUseSubnetCannotBeDeleted" / "InUseSubnetCannotBeUpdated" for a subnet with NICs.
+  Result<Written> PutVnet(const ResourceId& id, const Json& body, const std::string& caller,
+                          const store::WriteCondition& cond);
+  // Creates or replaces subnet `id` (virtualNetworks/{v}/subnets/{s}) from a PUT body.
+  Result<Written> PutSubnet(const ResourceId& id, const Json& body, const std::string& caller);
+  // Conflict "InUseSubnetCannotBeDeleted" while a NIC uses one of its subnets; NotFound if absent.
+  Status DeleteVnet(const ResourceId& id);
+  Status DeleteSubnet(const ResourceId& id);
+
+  // Creates or updates NIC `id`. Dynamic addresses are allocated in order from the subnet and
+  // kept for the NIC's life; a Static address must be in the subnet, not reserved, not taken.
+  // InvalidArgument "PrivateIPAddressNotInSubnet" / "PrivateIPAddressInReservedRange" /
+  // "PrivateIPAddressInUse" / "SubnetIsFull"; NotFound "InvalidResourceReference" for an
+  // unknown subnet.
+  Result<Written> PutNic(const ResourceId& id, const Json& body, const std::string& caller,
+                         const store::WriteCondition& cond);
+  // Conflict "NicInUse" while a VM holds it (unless `force`, inside a group's deletion).
+  Status DeleteNic(const ResourceId& id, bool force = false);
+
+  // The views the API returns: a VNET with its subnets' ipConfigurations; one subnet; the list.
+  Json VnetView(const store::Record& vnet);
+  Result<Json> SubnetView(const ResourceId& id);
+  Result<Json> SubnetList(const ResourceId& vnet);
+
+  // Converges every VNET of the region with its record, then removes kernel objects no record
+  // claims. Running traffic is not cut: objects that are as they should be are left alone.
+  Status Start();
+
+  // NicBindings.
+  Result<std::vector<NicPlug>> Resolve(const std::vector<std::string>& nic_ids,
+                                       const std::string& vm_id) override;
+  Status Bind(const std::string& nic_id, const std::string& vm_id, bool primary,
+              const std::string& hostname) override;
+  Status Unbind(const std::string& nic_id, const std::string& vm_id, bool delete_nic) override;
+
+  // The datapath VNET `vnet` should have (for tests and the effective views).
+  Result<VnetDatapath> Desired(const store::Record& vnet);
+
+ private:
+  Status ConvergeLocked(const std::string& vnet_key);
+  Result<std::vector<store::Record>> NicsOfSubscription(const std::string& subscription);
+  Result<uint32_t> NextIndex(const std::string& kind, uint32_t max);
+  Result<Json> ValidateSubnet(const Json& s, const std::string& where, const ResourceId& vnet);
+  Status CheckSubnetsInUse(const store::Record& vnet, const Json& new_subnets);
+  Result<Written> WriteVnetLocked(const ResourceId& id, const std::string& location,
+                                  const Json& tags, const Json& spaces, const Json& subnets,
+                                  const Json& dhcp, const std::string& caller,
+                                  const store::WriteCondition& cond);
+  Status DeleteNicLocked(const ResourceId& id, bool force);
+
+  api::RegionContext ctx_;
+  NetworkEngine* engine_;
+  std::string rid_;
+  std::mutex mu_;  // serialises every network change and convergence
+};
+
+}  // namespace stratus::network

@@ -1,0 +1,76 @@
+// FakeNetworkEngine: a NetworkEngine that keeps the datapath it was asked for in memory, so
+// provider and service tests can check what the host would have (which VNETs, subnets, DHCP
+// hosts) without touching the kernel. Thread-safe. Fail(st) makes the next call fail once.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "network/network_engine.h"
+
+namespace stratus::network {
+
+class FakeNetworkEngine final : public NetworkEngine {
+ public:
+  Status ApplyVnet(const VnetDatapath& vnet) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!fail_.ok()) return std::exchange(fail_, Status::Ok());
+    vnets_[vnet.netns] = vnet;
+    ++applies_;
+    return Status::Ok();
+  }
+  Status RemoveVnet(const std::string& netns) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!fail_.ok()) return std::exchange(fail_, Status::Ok());
+    vnets_.erase(netns);
+    return Status::Ok();
+  }
+  Status Sweep(const std::vector<std::string>& keep) override {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto it = vnets_.begin(); it != vnets_.end();) {
+      bool kept = false;
+      for (auto& k : keep) kept = kept || k == it->first;
+      it = kept ? std::next(it) : vnets_.erase(it);
+    }
+    return Status::Ok();
+  }
+  Result<RegionObjects> List() override {
+    std::lock_guard<std::mutex> l(mu_);
+    RegionObjects o;
+    for (auto& [ns, v] : vnets_) {
+      o.namespaces.push_back(ns);
+      for (auto& s : v.subnets) o.links.push_back(s.bridge);
+    }
+    return o;
+  }
+
+  // The datapath of the VNET whose resource name is `name` (nullptr when it has none).
+  const VnetDatapath* Vnet(const std::string& name) {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& [ns, v] : vnets_)
+      if (v.name == name) return &v;
+    return nullptr;
+  }
+  size_t VnetCount() {
+    std::lock_guard<std::mutex> l(mu_);
+    return vnets_.size();
+  }
+  int applies() {
+    std::lock_guard<std::mutex> l(mu_);
+    return applies_;
+  }
+  void Fail(Status st) {
+    std::lock_guard<std::mutex> l(mu_);
+    fail_ = std::move(st);
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, VnetDatapath> vnets_;
+  int applies_ = 0;
+  Status fail_ = Status::Ok();
+};
+
+}  // namespace stratus::network
