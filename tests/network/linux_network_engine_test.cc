@@ -1,0 +1,208 @@
+// LinuxNetworkEngine on the real kernel: namespaces, bridges, veths, dnsmasq. Endpoints are
+// namespaces this test creates and plugs into the subnet bridges exactly as a VM's tap is
+// plugged (a veth whose host end joins the bridge, with the NIC's MAC on the endpoint end).
+// Needs root, iproute2, dnsmasq and busybox (udhcpc, ping, nc); skipped without them. Every
+// object carries this test's own region id and is removed at the end, also on failure.
+#include "network/linux_network_engine.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/fs.h"
+#include "core/scoped_temp_dir.h"
+#include "core/subprocess.h"
+#include "network/kernel_names.h"
+
+namespace stratus::network {
+namespace {
+
+bool Have(const std::string& tool) { return RunProcess({tool, "--help"}).ok(); }
+
+class LinuxNetworkEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0 || !Have("ip") || !Have("dnsmasq") || !Have("busybox"))
+      GTEST_SKIP() << "needs root, ip, dnsmasq and busybox";
+    rid_ = ShortRegionId("engine-test-" + std::to_string(getpid()), dir_.Path(""));
+    // dnsmasq re-reads its host files as user nobody.
+    ASSERT_EQ(chmod(dir_.Path("").c_str(), 0755), 0);
+    LinuxNetworkEngineOptions o;
+    o.region_id = rid_;
+    o.run_dir = dir_.Path("run");
+    auto e = LinuxNetworkEngine::Open(o);
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    engine_ = std::move(e).value();
+  }
+  void TearDown() override {
+    for (auto& ep : endpoints_) {
+      RunProcess({"ip", "netns", "del", ep});
+      RunProcess({"ip", "link", "del", "h" + ep});
+    }
+    if (engine_) {
+      EXPECT_TRUE(engine_->Sweep({}).ok());
+      auto left = engine_->List();
+      ASSERT_TRUE(left.ok());
+      EXPECT_TRUE(left->namespaces.empty() && left->links.empty() && left->dns_pids.empty())
+          << left->namespaces.size() << " namespaces, " << left->links.size() << " links, "
+          << left->dns_pids.size() << " dnsmasq left";
+    }
+  }
+
+  VnetDatapath Vnet(uint32_t index, std::vector<std::pair<uint32_t, std::string>> subnets) {
+    VnetDatapath v;
+    v.name = "vnet" + std::to_string(index);
+    v.netns = *VnetNamespace(rid_, index);
+    v.dns_domain = v.name + ".internal";
+    for (auto& [i, prefix] : subnets) {
+      SubnetDatapath s;
+      s.name = "s" + std::to_string(i);
+      s.bridge = *SubnetBridge(rid_, i);
+      s.veth_on_bridge = *GatewayVethOnBridge(rid_, i);
+      s.veth_in_router = *GatewayVethInRouter(i);
+      s.prefix = *ParseIpv4Prefix(prefix, "");
+      s.gateway = GatewayOf(s.prefix);
+      v.subnets.push_back(s);
+    }
+    return v;
+  }
+
+  // An endpoint namespace "e<rid><n>" plugged into `bridge` with `mac`.
+  std::string Endpoint(int n, const std::string& bridge, const std::string& mac) {
+    std::string ep = "e" + rid_ + std::to_string(n);
+    endpoints_.push_back(ep);
+    EXPECT_TRUE(RunChecked({"ip", "netns", "add", ep}).ok());
+    EXPECT_TRUE(RunChecked({"ip", "link", "add", "h" + ep, "type", "veth", "peer", "name", "eth0",
+                            "netns", ep})
+                    .ok());
+    EXPECT_TRUE(RunChecked({"ip", "link", "set", "h" + ep, "master", bridge, "up"}).ok());
+    EXPECT_TRUE(RunChecked({"ip", "-n", ep, "link", "set", "eth0", "address", mac, "up"}).ok());
+    EXPECT_TRUE(RunChecked({"ip", "-n", ep, "link", "set", "lo", "up"}).ok());
+    return ep;
+  }
+
+  Result<ProcessResult> In(const std::string& ns, std::vector<std::string> argv) {
+    argv.insert(argv.begin(), {"ip", "netns", "exec", ns});
+    return RunProcess(argv);
+  }
+
+  // DHCP from inside endpoint `ep`: the leased address is configured on eth0 with its route.
+  std::string Dhcp(const std::string& ep) {
+    auto r = In(ep, {"busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-T", "1",
+                     "-s", JoinPath(dir_.Path(""), "udhcpc.sh")});
+    if (!r.ok()) return "";
+    auto a = In(ep, {"ip", "-4", "-o", "addr", "show", "dev", "eth0"});
+    if (!a.ok()) return "";
+    size_t at = a->out.find("inet ");
+    if (at == std::string::npos) return "";
+    std::string addr = a->out.substr(at + 5);
+    return addr.substr(0, addr.find(' '));
+  }
+
+  void WriteDhcpScript() {
+    // udhcpc's script: configure the lease like busybox's example script does.
+    ASSERT_TRUE(WriteFileAtomic(JoinPath(dir_.Path(""), "udhcpc.sh"),
+                                "#!/bin/sh\n"
+                                "[ \"$1\" = bound ] || exit 0\n"
+                                "ip addr add \"$ip/$mask\" dev \"$interface\"\n"
+                                "ip route add default via \"$router\" dev \"$interface\"\n"
+                                "echo \"$dns\" > \"$(dirname \"$0\")/dns.$interface.$ip\"\n",
+                                0755)
+                    .ok());
+  }
+
+  test::ScopedTempDir dir_{"netengine"};
+  std::string rid_;
+  std::unique_ptr<LinuxNetworkEngine> engine_;
+  std::vector<std::string> endpoints_;
+};
+
+TEST_F(LinuxNetworkEngineTest, SubnetsRouteDhcpAnswersNamesResolveAndEverythingIsRemoved) {
+  WriteDhcpScript();
+  VnetDatapath v = Vnet(1, {{11, "10.50.1.0/24"}, {12, "10.50.2.0/24"}});
+  v.hosts = {{"52:54:00:00:50:01", *ParseIpv4("10.50.1.4", ""), "web1"},
+             {"52:54:00:00:50:02", *ParseIpv4("10.50.2.4", ""), "db1"}};
+  ASSERT_TRUE(engine_->ApplyVnet(v).ok());
+  // The root namespace holds the bridges without any address.
+  auto br = RunChecked({"ip", "-o", "addr", "show", "dev", v.subnets[0].bridge});
+  ASSERT_TRUE(br.ok());
+  EXPECT_EQ(br->find("inet"), std::string::npos) << *br;
+
+  std::string a = Endpoint(1, v.subnets[0].bridge, "52:54:00:00:50:01");
+  std::string b = Endpoint(2, v.subnets[1].bridge, "52:54:00:00:50:02");
+  EXPECT_EQ(Dhcp(a), "10.50.1.4/24");
+  EXPECT_EQ(Dhcp(b), "10.50.2.4/24");
+  // Across subnets through the VNET's router.
+  auto ping = In(a, {"busybox", "ping", "-c", "1", "-W", "2", "10.50.2.4"});
+  ASSERT_TRUE(ping.ok());
+  EXPECT_EQ(ping->exit_code, 0) << ping->out << ping->err;
+  // Names: the host and host.<domain>, answered by the gateway.
+  auto ns = In(a, {"busybox", "nslookup", "db1.vnet1.internal", "10.50.1.1"});
+  ASSERT_TRUE(ns.ok());
+  EXPECT_NE(ns->out.find("10.50.2.4"), std::string::npos) << ns->out << ns->err;
+
+  // Applying the same VNET again changes nothing: dnsmasq keeps its pid.
+  auto before = engine_->List();
+  ASSERT_TRUE(engine_->ApplyVnet(v).ok());
+  auto after = engine_->List();
+  ASSERT_TRUE(before.ok() && after.ok());
+  EXPECT_EQ(before->dns_pids, after->dns_pids);
+  ASSERT_EQ(after->dns_pids.size(), 1u);
+
+  // A new host: SIGHUP, same process, new name answered.
+  v.hosts.push_back({"52:54:00:00:50:03", *ParseIpv4("10.50.1.5", ""), "web2"});
+  ASSERT_TRUE(engine_->ApplyVnet(v).ok());
+  auto hup = engine_->List();
+  ASSERT_TRUE(hup.ok());
+  EXPECT_EQ(hup->dns_pids, after->dns_pids);
+  bool resolved = false;
+  for (int i = 0; i < 20 && !resolved; ++i) {
+    auto r = In(a, {"busybox", "nslookup", "web2", "10.50.1.1"});
+    resolved = r.ok() && r->out.find("10.50.1.5") != std::string::npos;
+    if (!resolved) usleep(100000);
+  }
+  EXPECT_TRUE(resolved);
+
+  // A subnet leaves: its bridge and veth go, the other subnet keeps working.
+  VnetDatapath one = v;
+  one.subnets.pop_back();
+  ASSERT_TRUE(engine_->ApplyVnet(one).ok());
+  EXPECT_FALSE(RunChecked({"ip", "link", "show", "dev", v.subnets[1].bridge}).ok());
+  auto gw = In(a, {"busybox", "ping", "-c", "1", "-W", "2", "10.50.1.1"});
+  ASSERT_TRUE(gw.ok());
+  EXPECT_EQ(gw->exit_code, 0);
+
+  ASSERT_TRUE(engine_->RemoveVnet(v.netns).ok());
+  auto left = engine_->List();
+  ASSERT_TRUE(left.ok());
+  EXPECT_TRUE(left->namespaces.empty());
+  EXPECT_TRUE(left->dns_pids.empty());
+  for (auto& l : left->links) ADD_FAILURE() << "left: " << l;
+}
+
+TEST_F(LinuxNetworkEngineTest, VnetsAreIsolatedAndSweepRemovesWhatNoRecordClaims) {
+  VnetDatapath v1 = Vnet(2, {{21, "10.60.1.0/24"}});
+  VnetDatapath v2 = Vnet(3, {{31, "10.60.1.0/24"}});  // the same space: separate namespaces
+  ASSERT_TRUE(engine_->ApplyVnet(v1).ok());
+  ASSERT_TRUE(engine_->ApplyVnet(v2).ok());
+  std::string a = Endpoint(3, v1.subnets[0].bridge, "52:54:00:00:60:01");
+  std::string b = Endpoint(4, v2.subnets[0].bridge, "52:54:00:00:60:02");
+  ASSERT_TRUE(RunChecked({"ip", "-n", a, "addr", "add", "10.60.1.4/24", "dev", "eth0"}).ok());
+  ASSERT_TRUE(RunChecked({"ip", "-n", b, "addr", "add", "10.60.1.5/24", "dev", "eth0"}).ok());
+  auto ping = In(a, {"busybox", "ping", "-c", "1", "-W", "1", "10.60.1.5"});
+  ASSERT_TRUE(ping.ok());
+  EXPECT_NE(ping->exit_code, 0) << "a VM of one VNET reached another VNET";
+  auto gw = In(a, {"busybox", "ping", "-c", "1", "-W", "2", "10.60.1.1"});
+  ASSERT_TRUE(gw.ok());
+  EXPECT_EQ(gw->exit_code, 0);
+  // Only v1 has a record now: Sweep removes v2 entirely.
+  ASSERT_TRUE(engine_->Sweep({v1.netns}).ok());
+  auto left = engine_->List();
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(left->namespaces, std::vector<std::string>{v1.netns});
+  for (auto& l : left->links)
+    EXPECT_TRUE(l == v1.subnets[0].bridge || l == v1.subnets[0].veth_on_bridge) << l;
+}
+
+}  // namespace
+}  // namespace stratus::network
