@@ -201,6 +201,7 @@ class InProcessRegionTest : public ::testing::Test {
   }
 
   compute::FakeHypervisor& hv() { return region_->hv(); }
+  network::FakeNetworkEngine& net() { return region_->net(); }
   storage::DiskEngine& engine() { return region_->engine(); }
   store::Store* store() const { return region_->store(); }
   api::OperationManager* ops() const { return region_->ops(); }

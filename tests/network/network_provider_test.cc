@@ -1,0 +1,286 @@
+// Stratus.Network through the API of an in-process region (fake hypervisor, fake network
+// engine): VNETs and subnets, NICs and their addresses, VMs holding NICs, and the datapath the
+// engine is asked for.
+#include <gtest/gtest.h>
+
+#include "common/in_process_region.h"
+
+namespace stratus::test {
+namespace {
+
+class NetworkProviderTest : public InProcessRegionTest {
+ protected:
+  static std::string Vnet(const std::string& name) {
+    return std::string(kRg) + "/providers/Stratus.Network/virtualNetworks/" + name;
+  }
+  static std::string Nic(const std::string& name) {
+    return std::string(kRg) + "/providers/Stratus.Network/networkInterfaces/" + name;
+  }
+  static std::string Vm(const std::string& name) {
+    return std::string(kRg) + "/providers/Stratus.Compute/virtualMachines/" + name;
+  }
+  // `subnets`: [name, prefix] pairs, in order.
+  static Json VnetBody(Json spaces, std::vector<std::pair<std::string, std::string>> subnets) {
+    Json s = Json::array();
+    for (auto& [name, prefix] : subnets)
+      s.push_back({{"name", name}, {"properties", {{"addressPrefix", prefix}}}});
+    return {{"location", "regionA"},
+            {"properties", {{"addressSpace", {{"addressPrefixes", spaces}}}, {"subnets", s}}}};
+  }
+  static Json NicBody(const std::string& vnet, const std::string& subnet,
+                      const std::string& static_ip = "") {
+    Json props = {{"subnet", {{"id", Vnet(vnet) + "/subnets/" + subnet}}}};
+    if (!static_ip.empty()) {
+      props["privateIPAddress"] = static_ip;
+      props["privateIPAllocationMethod"] = "Static";
+    }
+    return {{"location", "regionA"},
+            {"properties", {{"ipConfigurations", {{{"name", "ipconfig1"}, {"properties", props}}}}}}};
+  }
+  static std::string Ip(const api::ApiResponse& nic) {
+    return nic.body["properties"]["ipConfigurations"][0]["properties"].value("privateIPAddress", "");
+  }
+  void MakeVnet() {
+    auto r = Call("PUT", Vnet("v1"),
+                  VnetBody({"10.1.0.0/16"}, {{"front", "10.1.1.0/24"}, {"back", "10.1.2.0/29"}}));
+    ASSERT_EQ(r.status, 201) << r.body.dump();
+  }
+};
+
+TEST_F(NetworkProviderTest, VnetWithSubnetsIsStoredAndBuiltOnTheHost) {
+  MakeVnet();
+  auto get = Call("GET", Vnet("v1"));
+  ASSERT_EQ(get.status, 200);
+  EXPECT_EQ(get.body["type"], "Stratus.Network/virtualNetworks");
+  EXPECT_EQ(get.body["properties"]["provisioningState"], "Succeeded");
+  ASSERT_EQ(get.body["properties"]["subnets"].size(), 2u);
+  EXPECT_EQ(get.body["properties"]["subnets"][0]["id"], Vnet("v1") + "/subnets/front");
+  const network::VnetDatapath* d = net().Vnet("v1");
+  ASSERT_NE(d, nullptr);
+  ASSERT_EQ(d->subnets.size(), 2u);
+  EXPECT_EQ(d->subnets[0].gateway.ToString(), "10.1.1.1");
+  EXPECT_EQ(d->dns_domain, "v1.internal");
+  EXPECT_NE(d->subnets[0].bridge, d->subnets[1].bridge);
+  // Subnets as child resources: list, get, add one to the VNET in use.
+  auto list = Call("GET", Vnet("v1") + "/subnets");
+  ASSERT_EQ(list.status, 200) << list.body.dump();
+  EXPECT_EQ(list.body["value"].size(), 2u);
+  auto one = Call("GET", Vnet("v1") + "/subnets/back");
+  ASSERT_EQ(one.status, 200);
+  EXPECT_EQ(one.body["properties"]["addressPrefix"], "10.1.2.0/29");
+  auto add = Call("PUT", Vnet("v1") + "/subnets/GatewaySubnet",
+                  {{"properties", {{"addressPrefix", "10.1.255.0/27"}}}});
+  ASSERT_EQ(add.status, 201) << add.body.dump();
+  EXPECT_EQ(net().Vnet("v1")->subnets.size(), 3u);
+  // More address space on a VNET in use.
+  auto grow = Call("PUT", Vnet("v1"),
+                   VnetBody({"10.1.0.0/16", "10.9.0.0/16"},
+                            {{"front", "10.1.1.0/24"}, {"back", "10.1.2.0/29"},
+                             {"GatewaySubnet", "10.1.255.0/27"}, {"far", "10.9.0.0/24"}}));
+  ASSERT_EQ(grow.status, 200) << grow.body.dump();
+  EXPECT_EQ(net().Vnet("v1")->subnets.size(), 4u);
+  // The same PUT again changes nothing (same etag).
+  auto again = Call("PUT", Vnet("v1"),
+                    VnetBody({"10.1.0.0/16", "10.9.0.0/16"},
+                             {{"front", "10.1.1.0/24"}, {"back", "10.1.2.0/29"},
+                              {"GatewaySubnet", "10.1.255.0/27"}, {"far", "10.9.0.0/24"}}));
+  EXPECT_EQ(again.headers["ETag"], grow.headers["ETag"]);
+  // Deleting the VNET removes its datapath.
+  EXPECT_EQ(Call("DELETE", Vnet("v1")).status, 200);
+  EXPECT_EQ(net().VnetCount(), 0u);
+  EXPECT_EQ(Call("GET", Vnet("v1")).status, 404);
+}
+
+TEST_F(NetworkProviderTest, BadLayoutsAreRefusedAndCreateNothing) {
+  struct Case {
+    Json spaces;
+    std::vector<std::pair<std::string, std::string>> subnets;
+    std::string code;
+  };
+  std::vector<Case> cases = {
+      {{"10.0.0.0/33"}, {}, "InvalidAddressPrefixFormat"},
+      {{"10.0.0.5/24"}, {}, "InvalidAddressPrefixFormat"},
+      {{"10.0.0.0/16", "10.0.128.0/17"}, {}, "NetcfgVnetAddressSpacesOverlap"},
+      {{"10.0.0.0/16"}, {{"a", "10.1.0.0/24"}}, "NetcfgSubnetRangeOutsideVnet"},
+      {{"10.0.0.0/16"}, {{"a", "10.0.0.0/24"}, {"b", "10.0.0.128/25"}}, "NetcfgSubnetRangesOverlap"},
+      {{"10.0.0.0/16"}, {{"a", "10.0.0.0/30"}}, "NetcfgInvalidSubnet"},
+      {{"10.0.0.0/16"}, {{"a", "not-a-prefix"}}, "InvalidAddressPrefixFormat"},
+  };
+  for (auto& c : cases) {
+    auto r = Call("PUT", Vnet("bad"), VnetBody(c.spaces, c.subnets));
+    EXPECT_EQ(r.status, 400) << c.code << ": " << r.body.dump();
+    EXPECT_EQ(Code(r), c.code) << r.body.dump();
+  }
+  EXPECT_EQ(Call("PUT", Vnet("bad"), {{"location", "regionA"}, {"properties", Json::object()}}).status, 400);
+  EXPECT_EQ(Call("GET", Vnet("bad")).status, 404);
+  EXPECT_EQ(net().VnetCount(), 0u);
+}
+
+TEST_F(NetworkProviderTest, NicAddressesAreAllocatedInOrderAndChecked) {
+  MakeVnet();
+  auto a = Call("PUT", Nic("a"), NicBody("v1", "front"));
+  ASSERT_EQ(a.status, 201) << a.body.dump();
+  EXPECT_EQ(Ip(a), "10.1.1.4");  // .0-.3 are reserved
+  EXPECT_EQ(a.body["properties"]["ipConfigurations"][0]["properties"]["privateIPAllocationMethod"],
+            "Dynamic");
+  std::string mac = a.body["properties"].value("macAddress", "");
+  EXPECT_EQ(mac.size(), 17u);
+  EXPECT_EQ(mac.substr(0, 9), "52-54-00-");
+  auto b = Call("PUT", Nic("b"), NicBody("v1", "front"));
+  EXPECT_EQ(Ip(b), "10.1.1.5");
+  auto s = Call("PUT", Nic("s"), NicBody("v1", "front", "10.1.1.200"));
+  ASSERT_EQ(s.status, 201) << s.body.dump();
+  EXPECT_EQ(Ip(s), "10.1.1.200");
+
+  struct Bad {
+    std::string ip;
+    std::string code;
+  };
+  for (auto& c : std::vector<Bad>{{"10.1.2.4", "PrivateIPAddressNotInSubnet"},
+                                  {"10.1.1.1", "PrivateIPAddressInReservedRange"},
+                                  {"10.1.1.255", "PrivateIPAddressInReservedRange"},
+                                  {"10.1.1.5", "PrivateIPAddressInUse"},
+                                  {"10.1.1", "InvalidIPAddressFormat"}}) {
+    auto r = Call("PUT", Nic("x"), NicBody("v1", "front", c.ip));
+    EXPECT_EQ(r.status, 400) << c.ip;
+    EXPECT_EQ(Code(r), c.code) << c.ip << ": " << r.body.dump();
+  }
+  auto missing = Call("PUT", Nic("x"), NicBody("v1", "nowhere"));
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(Code(missing), "InvalidResourceReference");
+  EXPECT_EQ(Call("GET", Nic("x")).status, 404);
+
+  // A /29 has 3 usable addresses; the fourth NIC gets a clear error and nothing is created.
+  for (const char* n : {"p1", "p2", "p3"}) ASSERT_EQ(Call("PUT", Nic(n), NicBody("v1", "back")).status, 201);
+  auto full = Call("PUT", Nic("p4"), NicBody("v1", "back"));
+  EXPECT_EQ(full.status, 400);
+  EXPECT_EQ(Code(full), "SubnetIsFull");
+  EXPECT_EQ(Call("GET", Nic("p4")).status, 404);
+  // A freed address is given again, lowest first.
+  EXPECT_EQ(Call("DELETE", Nic("a")).status, 200);
+  EXPECT_EQ(Ip(Call("PUT", Nic("c"), NicBody("v1", "front"))), "10.1.1.4");
+
+  // The engine serves every NIC's MAC -> address.
+  const network::VnetDatapath* d = net().Vnet("v1");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->hosts.size(), 6u);
+
+  // Subnets with NICs cannot go or change.
+  auto del = Call("DELETE", Vnet("v1") + "/subnets/back");
+  EXPECT_EQ(del.status, 409);
+  EXPECT_EQ(Code(del), "InUseSubnetCannotBeDeleted");
+  auto shrink = Call("PUT", Vnet("v1"), VnetBody({"10.1.0.0/16"}, {{"front", "10.1.1.0/24"}}));
+  EXPECT_EQ(Code(shrink), "InUseSubnetCannotBeDeleted");
+  auto change = Call("PUT", Vnet("v1") + "/subnets/back", {{"properties", {{"addressPrefix", "10.1.3.0/24"}}}});
+  EXPECT_EQ(Code(change), "InUseSubnetCannotBeUpdated");
+  EXPECT_EQ(Code(Call("DELETE", Vnet("v1"))), "InUseSubnetCannotBeDeleted");
+  // The subnet shows which IP configurations use it.
+  auto sub = Call("GET", Vnet("v1") + "/subnets/back");
+  EXPECT_EQ(sub.body["properties"]["ipConfigurations"].size(), 3u);
+}
+
+TEST_F(NetworkProviderTest, VmHoldsItsNicsAndKeepsTheirAddressesAcrossDeallocate) {
+  MakeVnet();
+  ASSERT_EQ(Call("PUT", Nic("n1"), NicBody("v1", "front")).status, 201);
+  ASSERT_EQ(Call("PUT", Nic("n2"), NicBody("v1", "front")).status, 201);
+  Json vm = InProcessRegion::VmBody(0);
+  vm["properties"]["networkProfile"] = {
+      {"networkInterfaces",
+       {{{"id", Nic("n1")}, {"properties", {{"primary", true}}}},
+        {{"id", Nic("n2")}, {"properties", {{"primary", false}}}}}}};
+  auto put = Call("PUT", Vm("web"), vm);
+  ASSERT_EQ(put.status, 201) << put.body.dump();
+  Finish(put);
+  auto nic = Call("GET", Nic("n1"));
+  EXPECT_EQ(nic.body["properties"]["virtualMachine"]["id"], Vm("web"));
+  EXPECT_EQ(nic.body["properties"]["primary"], true);
+  std::string ip = Ip(nic);
+  // The domain plugs both NICs, primary first, with their MACs; DNS knows the VM's name.
+  auto dom = hv().Get("stratus-" + Call("GET", Vm("web")).body["properties"].value("vmId", ""));
+  ASSERT_TRUE(dom.has_value());
+  ASSERT_EQ(dom->spec.nics.size(), 2u);
+  std::string mac = nic.body["properties"].value("macAddress", "");
+  std::replace(mac.begin(), mac.end(), '-', ':');
+  EXPECT_EQ(ToLower(dom->spec.nics[0].mac), ToLower(mac));
+  const network::VnetDatapath* d = net().Vnet("v1");
+  ASSERT_NE(d, nullptr);
+  bool named = false;
+  for (auto& h : d->hosts) named = named || (h.hostname == "host-1" && h.ip.ToString() == ip);
+  EXPECT_TRUE(named);
+
+  // A NIC in use cannot be deleted or taken by another VM.
+  auto del = Call("DELETE", Nic("n1"));
+  EXPECT_EQ(del.status, 409);
+  EXPECT_EQ(Code(del), "NicInUse");
+  Json other = InProcessRegion::VmBody(0);
+  other["properties"]["storageProfile"]["osDisk"] = {{"name", "other-os"}};
+  other["properties"]["networkProfile"] = {{"networkInterfaces", {{{"id", Nic("n1")}}}}};
+  auto taken = Call("PUT", Vm("other"), other);
+  EXPECT_EQ(taken.status, 409) << taken.body.dump();
+  EXPECT_EQ(Code(taken), "NicInUse");
+
+  // Deallocate and start: the same address.
+  Finish(Call("POST", Vm("web") + "/deallocate"));
+  Finish(Call("POST", Vm("web") + "/start"));
+  EXPECT_EQ(Ip(Call("GET", Nic("n1"))), ip);
+
+  // Deleting the VM releases its NICs (deleteOption Detach).
+  Finish(Call("DELETE", Vm("web")));
+  EXPECT_TRUE(Call("GET", Nic("n1")).body["properties"]["virtualMachine"].is_null());
+  EXPECT_EQ(Call("DELETE", Nic("n1")).status, 200);
+}
+
+TEST_F(NetworkProviderTest, VmNicRulesAreChecked) {
+  MakeVnet();
+  for (const char* n : {"a", "b", "c"}) ASSERT_EQ(Call("PUT", Nic(n), NicBody("v1", "front")).status, 201);
+  Json vm = InProcessRegion::VmBody(0);
+  // Standard_S1 takes 2 NICs.
+  vm["properties"]["networkProfile"] = {
+      {"networkInterfaces",
+       {{{"id", Nic("a")}, {"properties", {{"primary", true}}}},
+        {{"id", Nic("b")}},
+        {{"id", Nic("c")}}}}};
+  auto many = Call("PUT", Vm("vm"), vm);
+  EXPECT_EQ(many.status, 400);
+  EXPECT_EQ(Code(many), "NetworkInterfaceCountExceeded");
+  vm["properties"]["networkProfile"] = {
+      {"networkInterfaces", {{{"id", Nic("a")}}, {{"id", Nic("b")}}}}};
+  EXPECT_EQ(Code(Call("PUT", Vm("vm"), vm)), "VmPrimaryNicRequired");
+  vm["properties"]["networkProfile"] = {{"networkInterfaces", {{{"id", Nic("ghost")}}}}};
+  auto ghost = Call("PUT", Vm("vm"), vm);
+  EXPECT_EQ(ghost.status, 404);
+  EXPECT_EQ(Code(ghost), "InvalidResourceReference");
+  EXPECT_EQ(Call("GET", Vm("vm")).status, 404);
+  auto sizes = Call("GET", "/subscriptions/sub1/providers/Stratus.Compute/locations/regionA/vmSizes");
+  ASSERT_EQ(sizes.status, 200) << sizes.body.dump();
+  EXPECT_EQ(sizes.body["value"][0].value("maxNetworkInterfaces", 0), 2);
+}
+
+TEST_F(NetworkProviderTest, RestartConvergesEveryVnetAndSweepsTheRest) {
+  MakeVnet();
+  ASSERT_EQ(Call("PUT", Nic("a"), NicBody("v1", "front")).status, 201);
+  // The host lost the VNET (a reboot) and kept one no record claims.
+  ASSERT_TRUE(net().RemoveVnet(net().Vnet("v1")->netns).ok());
+  network::VnetDatapath stray;
+  stray.name = "stray";
+  stray.netns = "stv-zzzz-0999";
+  ASSERT_TRUE(net().ApplyVnet(stray).ok());
+  Restart();
+  ASSERT_NE(net().Vnet("v1"), nullptr);
+  EXPECT_EQ(net().Vnet("v1")->hosts.size(), 1u);
+  EXPECT_EQ(net().Vnet("stray"), nullptr);
+}
+
+TEST_F(NetworkProviderTest, ADatapathFailureIsReportedAndHealedAtStart) {
+  MakeVnet();
+  net().Fail(Internal("ip: simulated failure"));
+  auto r = Call("PUT", Nic("a"), NicBody("v1", "front"));
+  EXPECT_EQ(r.status, 500) << r.body.dump();
+  EXPECT_NE(r.body.dump().find("retries at its next start"), std::string::npos);
+  // The record was kept; the next start converges.
+  Restart();
+  EXPECT_EQ(net().Vnet("v1")->hosts.size(), 1u);
+}
+
+}  // namespace
+}  // namespace stratus::test
