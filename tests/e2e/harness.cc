@@ -1,5 +1,7 @@
 #include "harness.h"
 
+#include "net_harness.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -579,6 +581,9 @@ void Daemon::Cleanup() {
   // The daemon is dead: nothing restarts the domains we remove now.
   RemoveDomainsUnder(root_);
   KillProcessesMentioning(root_ + "/");
+  // Its networks' namespaces, links and dnsmasq outlive it by design (running VMs keep their
+  // traffic); the test's region goes entirely.
+  RemoveRegionNetwork(RegionNetworkId(region_, data_dir_));
   auto* unit = ::testing::UnitTest::GetInstance();
   bool failed = unit->current_test_info() != nullptr ? ::testing::Test::HasFailure()
                                                      : unit->failed_test_count() > 0;

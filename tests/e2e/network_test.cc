@@ -1,0 +1,139 @@
+// Virtual networks end to end: real stratusd, real tiny-guest VMs on libvirt/QEMU, the region's
+// namespaces, bridges and dnsmasq. Every packet in this test goes between the guests (and their
+// VNET routers); nothing is sent from the host.
+//
+// vnet1 (10.10.0.0/16): subnets front (10.10.1.0/24, VM web) and back (10.10.2.0/24, VM db);
+// vnet2 (10.10.0.0/16 too: VNETs are separate namespaces): subnet s (VM iso).
+// web and db reach each other's HTTP page across subnets and by name; DHCP offers each NIC its
+// address; iso reaches neither; web keeps its address across deallocate and start; a kill -9 of
+// stratusd cuts nothing; deleting everything leaves no namespace, link or dnsmasq of the region.
+#include <thread>
+
+#include "harness.h"
+#include "net_harness.h"
+
+namespace stratus::e2e {
+namespace {
+
+constexpr const char* kRg = "rg-net";
+
+class NetworkTest : public DaemonTest {
+ protected:
+  NetworkTest() : DaemonTest(DaemonOptions("regionNet").Group(kRg)) {}
+
+  std::string Path(const std::string& type, const std::string& name) const {
+    return d().ResourcePath(kRg, "Stratus.Network", type, name);
+  }
+  void PutVnet(const std::string& name, const std::string& space,
+               std::vector<std::pair<std::string, std::string>> subnets) {
+    Json s = Json::array();
+    for (auto& [n, p] : subnets) s.push_back({{"name", n}, {"properties", {{"addressPrefix", p}}}});
+    auto r = d().Put(Path("virtualNetworks", name),
+                     {{"location", d().region()},
+                      {"properties", {{"addressSpace", {{"addressPrefixes", {space}}}}, {"subnets", s}}}});
+    ASSERT_EQ(r.status, 201) << r.Describe();
+  }
+  // A NIC in `vnet`/`subnet`; returns its private address.
+  std::string PutNic(const std::string& name, const std::string& vnet, const std::string& subnet) {
+    auto r = d().Put(Path("networkInterfaces", name),
+                     {{"location", d().region()},
+                      {"properties",
+                       {{"ipConfigurations",
+                         {{{"name", "ipconfig1"},
+                           {"properties",
+                            {{"subnet", {{"id", Path("virtualNetworks", vnet) + "/subnets/" + subnet}}}}}}}}}}});
+    EXPECT_EQ(r.status, 201) << r.Describe();
+    return r.json["properties"]["ipConfigurations"][0]["properties"].value("privateIPAddress", "");
+  }
+  Json VmWithNic(const std::string& computer, const std::string& nic) const {
+    Json body = TinyVm().ComputerName(computer).OsDisk(computer + "-os");
+    body["properties"]["networkProfile"] = {
+        {"networkInterfaces", {{{"id", Path("networkInterfaces", nic)}}}}};
+    return body;
+  }
+  // busybox wget of http://ip/ from inside `domain`: the page, or "" when it cannot be reached.
+  static std::string Fetch(const std::string& domain, const std::string& ip) {
+    GuestExec r = Daemon::AgentExecWhenReady(
+        domain, "timeout 5 wget -q -O - http://" + ip + "/ 2>&1 || echo FETCH-FAILED", Seconds(60));
+    if (r.ok && r.out.find("FETCH-FAILED") == std::string::npos) return r.out;
+    std::fprintf(stderr, "[net] fetch of %s from %s: %s\n", ip.c_str(), domain.c_str(),
+                 r.Describe().c_str());
+    return "";
+  }
+};
+
+TEST_F(NetworkTest, SubnetsRouteNamesResolveVnetsAreIsolatedAndNothingIsLeft) {
+  Daemon& d = this->d();
+  const std::string rid = RegionNetworkId(d.region(), d.data_dir());
+  ASSERT_NO_FATAL_FAILURE(PutVnet("vnet1", "10.10.0.0/16",
+                                  {{"front", "10.10.1.0/24"}, {"back", "10.10.2.0/24"}}));
+  ASSERT_NO_FATAL_FAILURE(PutVnet("vnet2", "10.10.0.0/16", {{"s", "10.10.1.0/24"}}));
+  RegionNetwork made = ListRegionNetwork(rid);
+  EXPECT_EQ(made.namespaces.size(), 2u) << made.Describe();
+  EXPECT_EQ(made.dnsmasq.size(), 2u) << made.Describe();
+  EXPECT_FALSE(HostHasAddressWithPrefix("10.10.")) << "the host got a VNET address";
+
+  std::string web_ip = PutNic("web-nic", "vnet1", "front");
+  std::string db_ip = PutNic("db-nic", "vnet1", "back");
+  std::string iso_ip = PutNic("iso-nic", "vnet2", "s");
+  EXPECT_EQ(web_ip, "10.10.1.4");
+  EXPECT_EQ(db_ip, "10.10.2.4");
+  EXPECT_EQ(iso_ip, "10.10.1.4");  // the same space in another VNET
+
+  TestVm web, db, iso;
+  ASSERT_NO_FATAL_FAILURE(CreateVm("web", VmWithNic("web1", "web-nic"), &web));
+  ASSERT_NO_FATAL_FAILURE(CreateVm("db", VmWithNic("db1", "db-nic"), &db));
+  ASSERT_NO_FATAL_FAILURE(CreateVm("iso", VmWithNic("iso1", "iso-nic"), &iso));
+  for (auto* vm : {&web, &db, &iso})
+    ASSERT_TRUE(d.WaitForConsole(vm->path, "STRATUS-GUEST-READY", Seconds(180))) << vm->path;
+
+  // Across subnets through the VNET's router, both ways.
+  EXPECT_NE(Fetch(web.domain, db_ip).find("db1"), std::string::npos);
+  EXPECT_NE(Fetch(db.domain, web_ip).find("web1"), std::string::npos);
+  // By name: the VM's name and <name>.<vnet>.internal, from the VNET's DNS.
+  EXPECT_NE(Fetch(web.domain, "db1").find("db1"), std::string::npos);
+  std::string ns = Guest(web.domain, "nslookup db1.vnet1.internal");
+  EXPECT_NE(ns.find(db_ip), std::string::npos) << ns;
+  // DHCP offers the NIC its address (asked, not applied: the config drive already set it).
+  std::string lease = Guest(db.domain, "udhcpc -i eth0 -n -q -s /bin/true -t 3 -T 2 2>&1");
+  EXPECT_NE(lease.find("lease of " + db_ip + " obtained"), std::string::npos) << lease;
+  // Another VNET is unreachable, whatever its addresses: iso's router knows no 10.10.2.0/24,
+  // and 10.10.1.4 from iso is iso itself, never web (the same address in vnet1).
+  EXPECT_EQ(Fetch(iso.domain, db_ip), "");
+  EXPECT_NE(Fetch(iso.domain, iso_ip).find("iso1"), std::string::npos);
+
+  // The dynamic address survives deallocate and start (Azure's does not).
+  ASSERT_SUCCEEDED(ActAndWait("POST", web.path + "/deallocate"));
+  ASSERT_SUCCEEDED(ActAndWait("POST", web.path + "/start"));
+  auto nic = d.Get(Path("networkInterfaces", "web-nic"));
+  EXPECT_EQ(nic.json["properties"]["ipConfigurations"][0]["properties"].value("privateIPAddress", ""),
+            web_ip);
+  ASSERT_TRUE(d.WaitForConsole(web.path, "STRATUS-GUEST-READY", Seconds(180), 2));
+  EXPECT_NE(Fetch(db.domain, web_ip).find("web1"), std::string::npos);
+
+  // kill -9 of stratusd: the datapath stays; the restart changes nothing (same dnsmasq).
+  RegionNetwork before = ListRegionNetwork(rid);
+  ASSERT_TRUE(d.Kill9());
+  EXPECT_NE(Fetch(web.domain, db_ip).find("db1"), std::string::npos) << "traffic cut by the kill";
+  ASSERT_TRUE(d.Start());
+  RegionNetwork after = ListRegionNetwork(rid);
+  EXPECT_EQ(before.dnsmasq, after.dnsmasq);
+  EXPECT_EQ(before.namespaces, after.namespaces);
+  EXPECT_NE(Fetch(web.domain, db_ip).find("db1"), std::string::npos);
+
+  // Deleting everything leaves nothing of the region on the host.
+  for (auto* vm : {&web, &db, &iso}) {
+    auto del = d.Delete(vm->path);
+    ASSERT_EQ(del.status, 202) << del.Describe();
+    EXPECT_SUCCEEDED(d.WaitFor(del));
+  }
+  for (const char* n : {"web-nic", "db-nic", "iso-nic"})
+    EXPECT_EQ(d.Delete(Path("networkInterfaces", n)).status, 200) << n;
+  for (const char* v : {"vnet1", "vnet2"})
+    EXPECT_EQ(d.Delete(Path("virtualNetworks", v)).status, 200) << v;
+  RegionNetwork left = ListRegionNetwork(rid);
+  EXPECT_TRUE(left.empty()) << left.Describe();
+}
+
+}  // namespace
+}  // namespace stratus::e2e
