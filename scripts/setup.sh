@@ -10,7 +10,7 @@ PACKAGES=(
   # libraries
   libvirt-dev libnbd-dev libsqlite3-dev libssl-dev libzstd-dev nlohmann-json3-dev
   libcpp-httplib-dev libcli11-dev libspdlog-dev libfmt-dev libboost-dev
-  libnftables-dev libnl-3-dev libnl-route-3-dev
+  libnftables-dev
   # tests and benchmarks (clang + its runtime: the libFuzzer target with ASan/UBSan)
   libgtest-dev libgmock-dev libbenchmark-dev googletest curl python3 clang-14 libclang-rt-14-dev
   # engines
