@@ -116,7 +116,8 @@ Result<std::unique_ptr<LinuxNetworkEngine>> LinuxNetworkEngine::Open(
   LinuxNetworkEngineOptions o = opts;
   if (o.run_dir.empty()) o.run_dir = "/run/stratus/" + o.region_id;
   RETURN_IF_ERROR(MakeDirs(o.run_dir, 0755));
-  return std::unique_ptr<LinuxNetworkEngine>(new LinuxNetworkEngine(o));
+  ASSIGN_OR_RETURN(auto nft, Nftables::Open());
+  return std::unique_ptr<LinuxNetworkEngine>(new LinuxNetworkEngine(o, std::move(nft)));
 }
 
 std::mutex& LinuxNetworkEngine::VnetMutex(const std::string& netns) {
@@ -328,9 +329,32 @@ Status LinuxNetworkEngine::Sweep(const std::vector<std::string>& keep_netns) {
   return IpBatch(cmds, "", opts_.run_dir);
 }
 
+Status LinuxNetworkEngine::ApplySecurity(const SecurityDatapath& security) {
+  ASSIGN_OR_RETURN(std::string table, NftTable(opts_.region_id));
+  if (security.table != table)
+    return InvalidArgument("network: table '" + security.table + "' is not region " +
+                           opts_.region_id + "'s");
+  std::lock_guard<std::mutex> l(nft_mu_);
+  ExistingSecurity existing;
+  auto listing = nft_->ListTable("bridge", table);
+  if (listing.ok()) {
+    existing = ParseExistingSecurity(*listing);
+  } else if (listing.status().code() != StatusCode::kNotFound) {
+    return listing.status();
+  }
+  if (security.stages.empty() && security.nics.empty())
+    return nft_->Apply(DeleteSecurity(table, existing));
+  return nft_->Apply(CompileSecurity(security, existing));
+}
+
 Result<RegionObjects> LinuxNetworkEngine::List() {
   const std::string& rid = opts_.region_id;
   RegionObjects objs;
+  {
+    ASSIGN_OR_RETURN(std::string table, NftTable(rid));
+    std::lock_guard<std::mutex> l(nft_mu_);
+    if (nft_->ListTable("bridge", table).ok()) objs.nft_tables.push_back(table);
+  }
   for (auto& ns : DirEntries(kNetnsDir))
     if (BelongsToRegion(ns, rid)) objs.namespaces.push_back(ns);
   ASSIGN_OR_RETURN(Json root_links, Links(""));

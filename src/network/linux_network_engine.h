@@ -1,6 +1,6 @@
 // LinuxNetworkEngine: NetworkEngine on Linux with iproute2 (namespaces, bridges, veths,
-// addresses: `ip -batch`, `ip -json` to read back) and dnsmasq (DHCP and names, one process per
-// VNET inside its namespace).
+// addresses: `ip -batch`, `ip -json` to read back), dnsmasq (DHCP and names, one process per
+// VNET inside its namespace) and libnftables (security groups: nsg_compiler.h).
 //
 // Runtime files live in <run_dir> (default /run/stratus/<rid>): per VNET namespace a folder
 // with dnsmasq's configuration, host files and pid file (mode 0755/0644: dnsmasq re-reads the
@@ -17,6 +17,7 @@
 #include <string>
 
 #include "network/network_engine.h"
+#include "network/nftables.h"
 
 namespace stratus::network {
 
@@ -33,10 +34,12 @@ class LinuxNetworkEngine final : public NetworkEngine {
   Status ApplyVnet(const VnetDatapath& vnet) override;
   Status RemoveVnet(const std::string& netns) override;
   Status Sweep(const std::vector<std::string>& keep_netns) override;
+  Status ApplySecurity(const SecurityDatapath& security) override;
   Result<RegionObjects> List() override;
 
  private:
-  explicit LinuxNetworkEngine(LinuxNetworkEngineOptions opts) : opts_(std::move(opts)) {}
+  LinuxNetworkEngine(LinuxNetworkEngineOptions opts, std::unique_ptr<Nftables> nft)
+      : opts_(std::move(opts)), nft_(std::move(nft)) {}
   std::mutex& VnetMutex(const std::string& netns);
   Status ApplyLinks(const VnetDatapath& vnet);
   Status ApplyDnsmasq(const VnetDatapath& vnet);
@@ -44,6 +47,8 @@ class LinuxNetworkEngine final : public NetworkEngine {
   std::string VnetDir(const std::string& netns) const;
 
   LinuxNetworkEngineOptions opts_;
+  std::mutex nft_mu_;  // guards nft_
+  std::unique_ptr<Nftables> nft_;
   std::mutex mu_;                                               // guards vnet_mu_
   std::map<std::string, std::unique_ptr<std::mutex>> vnet_mu_;  // one per namespace
 };

@@ -33,6 +33,7 @@
 
 #include "core/status.h"
 #include "network/ipv4.h"
+#include "network/nsg_compiler.h"
 
 namespace stratus::network {
 
@@ -67,6 +68,7 @@ struct RegionObjects {
   std::vector<std::string> namespaces;  // stv-<rid>-*, ste-<rid>
   std::vector<std::string> links;       // root-namespace bridges and veths of the region
   std::vector<int> dns_pids;            // dnsmasq processes serving the region's VNETs
+  std::vector<std::string> nft_tables;  // the region's security table, when it exists
 };
 
 class NetworkEngine {
@@ -86,6 +88,10 @@ class NetworkEngine {
   // kept namespace's subnets: what a restarted stratusd calls after applying every VNET, so
   // that nothing a deleted resource made survives a crash.
   virtual Status Sweep(const std::vector<std::string>& keep_netns) = 0;
+  // Makes the region's security table exactly `security` (nsg_compiler.h) in one transaction:
+  // no moment without rules, and replies of flows already allowed keep passing. With no stage
+  // and no NIC the table is removed.
+  virtual Status ApplySecurity(const SecurityDatapath& security) = 0;
   // What exists now.
   virtual Result<RegionObjects> List() = 0;
 };

@@ -36,6 +36,16 @@ class FakeNetworkEngine final : public NetworkEngine {
     }
     return Status::Ok();
   }
+  Status ApplySecurity(const SecurityDatapath& security) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!fail_.ok()) return std::exchange(fail_, Status::Ok());
+    security_ = security;
+    return Status::Ok();
+  }
+  SecurityDatapath security() {
+    std::lock_guard<std::mutex> l(mu_);
+    return security_;
+  }
   Result<RegionObjects> List() override {
     std::lock_guard<std::mutex> l(mu_);
     RegionObjects o;
@@ -69,6 +79,7 @@ class FakeNetworkEngine final : public NetworkEngine {
  private:
   std::mutex mu_;
   std::map<std::string, VnetDatapath> vnets_;
+  SecurityDatapath security_;
   int applies_ = 0;
   Status fail_ = Status::Ok();
 };

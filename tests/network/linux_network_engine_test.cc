@@ -9,6 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <signal.h>
+
+#include <filesystem>
+
 #include "core/fs.h"
 #include "core/scoped_temp_dir.h"
 #include "core/subprocess.h"
@@ -35,17 +39,22 @@ class LinuxNetworkEngineTest : public ::testing::Test {
     engine_ = std::move(e).value();
   }
   void TearDown() override {
-    for (auto& ep : endpoints_) {
-      RunProcess({"ip", "netns", "del", ep});
-      RunProcess({"ip", "link", "del", "h" + ep});
+    // Servers this test started in its endpoints (found by their unique document root).
+    for (auto& e : std::filesystem::directory_iterator("/proc")) {
+      auto cmd = ReadFile(e.path().string() + "/cmdline");
+      if (cmd.ok() && cmd->find(dir_.Path("www")) != std::string::npos)
+        kill(std::atoi(e.path().filename().c_str()), SIGKILL);
     }
+    for (auto& ep : endpoints_) RunProcess({"ip", "netns", "del", ep});
+    for (auto& h : host_ends_) RunProcess({"ip", "link", "del", h});
     if (engine_) {
       EXPECT_TRUE(engine_->Sweep({}).ok());
       auto left = engine_->List();
       ASSERT_TRUE(left.ok());
-      EXPECT_TRUE(left->namespaces.empty() && left->links.empty() && left->dns_pids.empty())
+      EXPECT_TRUE(left->namespaces.empty() && left->links.empty() && left->dns_pids.empty() &&
+                  left->nft_tables.empty())
           << left->namespaces.size() << " namespaces, " << left->links.size() << " links, "
-          << left->dns_pids.size() << " dnsmasq left";
+          << left->dns_pids.size() << " dnsmasq, " << left->nft_tables.size() << " tables left";
     }
   }
 
@@ -67,15 +76,19 @@ class LinuxNetworkEngineTest : public ::testing::Test {
     return v;
   }
 
-  // An endpoint namespace "e<rid><n>" plugged into `bridge` with `mac`.
-  std::string Endpoint(int n, const std::string& bridge, const std::string& mac) {
+  // An endpoint namespace "e<rid><n>" plugged into `bridge` with `mac`, its host end named
+  // `host_end` (a NIC's tap name, so that security rules apply to it) or "h<namespace>".
+  std::string Endpoint(int n, const std::string& bridge, const std::string& mac,
+                       std::string host_end = "") {
     std::string ep = "e" + rid_ + std::to_string(n);
+    if (host_end.empty()) host_end = "h" + ep;
     endpoints_.push_back(ep);
+    host_ends_.push_back(host_end);
     EXPECT_TRUE(RunChecked({"ip", "netns", "add", ep}).ok());
-    EXPECT_TRUE(RunChecked({"ip", "link", "add", "h" + ep, "type", "veth", "peer", "name", "eth0",
+    EXPECT_TRUE(RunChecked({"ip", "link", "add", host_end, "type", "veth", "peer", "name", "eth0",
                             "netns", ep})
                     .ok());
-    EXPECT_TRUE(RunChecked({"ip", "link", "set", "h" + ep, "master", bridge, "up"}).ok());
+    EXPECT_TRUE(RunChecked({"ip", "link", "set", host_end, "master", bridge, "up"}).ok());
     EXPECT_TRUE(RunChecked({"ip", "-n", ep, "link", "set", "eth0", "address", mac, "up"}).ok());
     EXPECT_TRUE(RunChecked({"ip", "-n", ep, "link", "set", "lo", "up"}).ok());
     return ep;
@@ -115,6 +128,7 @@ class LinuxNetworkEngineTest : public ::testing::Test {
   std::string rid_;
   std::unique_ptr<LinuxNetworkEngine> engine_;
   std::vector<std::string> endpoints_;
+  std::vector<std::string> host_ends_;
 };
 
 TEST_F(LinuxNetworkEngineTest, SubnetsRouteDhcpAnswersNamesResolveAndEverythingIsRemoved) {
@@ -202,6 +216,111 @@ TEST_F(LinuxNetworkEngineTest, VnetsAreIsolatedAndSweepRemovesWhatNoRecordClaims
   EXPECT_EQ(left->namespaces, std::vector<std::string>{v1.netns});
   for (auto& l : left->links)
     EXPECT_TRUE(l == v1.subnets[0].bridge || l == v1.subnets[0].veth_on_bridge) << l;
+}
+
+
+SecurityRule Rule(const char* name, int priority, Direction dir, Access access, const char* proto,
+                  std::vector<std::string> src, std::vector<std::string> dst, PortRange dport) {
+  SecurityRule r;
+  r.name = name;
+  r.priority = priority;
+  r.direction = dir;
+  r.access = access;
+  r.protocol = proto;
+  r.sources = std::move(src);
+  r.destinations = std::move(dst);
+  r.source_ports = {PortRange{}};
+  r.destination_ports = {dport};
+  return r;
+}
+
+TEST_F(LinuxNetworkEngineTest, SecurityGroupsFilterSameSubnetTrafficStatefullyAndChangeAtOnce) {
+  VnetDatapath v = Vnet(4, {{41, "10.70.1.0/24"}});
+  ASSERT_TRUE(engine_->ApplyVnet(v).ok());
+  const std::string br = v.subnets[0].bridge;
+  std::string a = Endpoint(5, br, "52:54:00:00:70:04", *NicTap(rid_, 501));
+  std::string b = Endpoint(6, br, "52:54:00:00:70:05", *NicTap(rid_, 502));
+  std::string c = Endpoint(7, br, "52:54:00:00:70:06", *NicTap(rid_, 503));
+  int n = 4;
+  for (auto& ep : {a, b, c})
+    ASSERT_TRUE(RunChecked({"ip", "-n", ep, "addr", "add", "10.70.1." + std::to_string(n++) + "/24",
+                            "dev", "eth0"})
+                    .ok());
+  ASSERT_TRUE(MakeDirs(dir_.Path("www"), 0755).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir_.Path("www/index.html"), "served-by-b\n", 0644).ok());
+  for (const char* port : {"8080", "9090"})
+    ASSERT_TRUE(In(b, {"busybox", "httpd", "-p", port, "-h", dir_.Path("www")}).ok());
+  auto fetch = [&](const std::string& from, const std::string& port) {
+    auto r = In(from, {"busybox", "timeout", "2", "busybox", "wget", "-q", "-O", "-",
+                       "http://10.70.1.5:" + port + "/"});
+    return r.ok() && r->exit_code == 0 && r->out.find("served-by-b") != std::string::npos;
+  };
+  ASSERT_TRUE(fetch(a, "8080")) << "no NSG: everything passes";
+
+  // B's NSG: inbound TCP 8080 from A only; everything else from the VNET denied; no outbound at
+  // all (replies must still pass: the rules are stateful).
+  SecurityDatapath sec;
+  sec.table = *NftTable(rid_);
+  sec.tap_prefix = "st" + rid_;
+  NsgStage stage;
+  stage.key = "n1v4";
+  stage.tags.vnet_spaces = {*ParseIpv4Prefix("10.70.0.0/16", "")};
+  stage.rules = {
+      Rule("web-from-a", 100, Direction::kInbound, Access::kAllow, "Tcp", {"10.70.1.4"}, {"*"},
+           PortRange{8080, 8080}),
+      Rule("no-vnet", 200, Direction::kInbound, Access::kDeny, "*", {"VirtualNetwork"}, {"*"},
+           PortRange{}),
+      Rule("no-out", 100, Direction::kOutbound, Access::kDeny, "*", {"*"}, {"*"}, PortRange{})};
+  sec.stages = {stage};
+  sec.nics = {{*NicTap(rid_, 502), "", "n1v4"}};
+  sec.gateways = {v.subnets[0].gateway};
+  {
+    Status st = engine_->ApplySecurity(sec);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  EXPECT_TRUE(fetch(a, "8080")) << "allowed, and its replies pass although B sends nothing out";
+  EXPECT_FALSE(fetch(c, "8080")) << "C is not allowed";
+  EXPECT_FALSE(fetch(a, "9090")) << "another port is not allowed";
+  auto out = In(b, {"busybox", "ping", "-c", "1", "-W", "1", "10.70.1.4"});
+  ASSERT_TRUE(out.ok());
+  EXPECT_NE(out->exit_code, 0) << "B may send nothing out";
+
+  // A change applies to new flows at once: a Deny of A before the Allow.
+  sec.stages[0].rules.push_back(Rule("not-a", 90, Direction::kInbound, Access::kDeny, "Tcp",
+                                     {"10.70.1.4/32"}, {"*"}, PortRange{}));
+  {
+    Status st = engine_->ApplySecurity(sec);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  EXPECT_FALSE(fetch(a, "8080"));
+  // The subnet's NSG also applies: allowing C on B's NSG is not enough while the subnet denies C.
+  sec.stages[0].rules.push_back(Rule("web-from-c", 110, Direction::kInbound, Access::kAllow,
+                                     "Tcp", {"10.70.1.6"}, {"*"}, PortRange{8080, 8080}));
+  NsgStage subnet_stage;
+  subnet_stage.key = "n2v4";
+  subnet_stage.tags = stage.tags;
+  subnet_stage.rules = {Rule("deny-c", 100, Direction::kInbound, Access::kDeny, "*",
+                             {"10.70.1.6"}, {"*"}, PortRange{})};
+  sec.stages.push_back(subnet_stage);
+  sec.nics = {{*NicTap(rid_, 502), "n2v4", "n1v4"}};
+  {
+    Status st = engine_->ApplySecurity(sec);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  EXPECT_FALSE(fetch(c, "8080"));
+  sec.stages[1].rules.clear();
+  {
+    Status st = engine_->ApplySecurity(sec);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  EXPECT_TRUE(fetch(c, "8080"));
+
+  // No NSG left: the table goes.
+  ASSERT_TRUE(engine_->ApplySecurity({*NftTable(rid_), "st" + rid_, {}, {}, {}}).ok());
+  auto objs = engine_->List();
+  ASSERT_TRUE(objs.ok());
+  EXPECT_TRUE(objs->nft_tables.empty());
+  EXPECT_TRUE(fetch(a, "9090"));
 }
 
 }  // namespace

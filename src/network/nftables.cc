@@ -1,0 +1,54 @@
+#include "network/nftables.h"
+
+#include <nftables/libnftables.h>
+
+namespace stratus::network {
+
+Result<std::unique_ptr<Nftables>> Nftables::Open() {
+  nft_ctx* ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+  if (!ctx) return Unavailable("nftables: cannot create a libnftables context");
+  if (nft_ctx_buffer_output(ctx) != 0 || nft_ctx_buffer_error(ctx) != 0) {
+    nft_ctx_free(ctx);
+    return Unavailable("nftables: cannot buffer libnftables output");
+  }
+  return std::unique_ptr<Nftables>(new Nftables(ctx));
+}
+
+Nftables::~Nftables() { nft_ctx_free(ctx_); }
+
+Result<std::string> Nftables::Run(const std::string& cmd) {
+  int rc = nft_run_cmd_from_buffer(ctx_, cmd.c_str());
+  std::string out = nft_ctx_get_output_buffer(ctx_);
+  std::string err = nft_ctx_get_error_buffer(ctx_);
+  if (rc != 0) {
+    while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
+    if (err.size() > 2000) err = err.substr(0, 2000) + "...";
+    return Internal("nftables: " + (err.empty() ? std::string("the command failed") : err));
+  }
+  return out;
+}
+
+Status Nftables::Apply(const Json& doc) {
+  if (!doc.contains("nftables") || doc["nftables"].empty()) return Status::Ok();
+  // libnftables 1.0 parses its input as JSON only while its output is JSON.
+  unsigned flags = nft_ctx_output_get_flags(ctx_);
+  nft_ctx_output_set_flags(ctx_, flags | NFT_CTX_OUTPUT_JSON);
+  Status st = Run(doc.dump()).status();
+  nft_ctx_output_set_flags(ctx_, flags);
+  return st;
+}
+
+Result<Json> Nftables::ListTable(const std::string& family, const std::string& name) {
+  unsigned flags = nft_ctx_output_get_flags(ctx_);
+  nft_ctx_output_set_flags(ctx_, flags | NFT_CTX_OUTPUT_JSON);
+  auto out = Run("list table " + family + " " + name);
+  nft_ctx_output_set_flags(ctx_, flags);
+  if (!out.ok()) {
+    if (out.status().message().find("No such file or directory") != std::string::npos)
+      return NotFound("nftables: no table " + family + " " + name);
+    return out.status();
+  }
+  return ParseJson(*out);
+}
+
+}  // namespace stratus::network

@@ -1,0 +1,35 @@
+// Nftables: one libnftables context (RAII) to run JSON transactions and read tables back.
+//
+// A call runs the whole input as one netlink transaction: all of it applies or none of it
+// does. Output and errors are captured (never printed). Not thread-safe: one caller at a time
+// (the owner serialises).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/json.h"
+#include "core/status.h"
+
+struct nft_ctx;
+
+namespace stratus::network {
+
+class Nftables {
+ public:
+  // Unavailable when the context cannot be made (no libnftables, no netlink permission).
+  static Result<std::unique_ptr<Nftables>> Open();
+  ~Nftables();
+
+  // Runs a JSON document {"nftables": [...]}. Internal naming the first error nft reports.
+  Status Apply(const Json& doc);
+  // `list table <family> <name>` as JSON; NotFound when the table does not exist.
+  Result<Json> ListTable(const std::string& family, const std::string& name);
+
+ private:
+  explicit Nftables(nft_ctx* ctx) : ctx_(ctx) {}
+  Result<std::string> Run(const std::string& cmd);
+  nft_ctx* ctx_;
+};
+
+}  // namespace stratus::network
