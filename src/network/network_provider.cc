@@ -9,13 +9,15 @@ using api::ApiResponse;
 
 namespace {
 
-enum class Kind { kVnet, kSubnet, kNic, kOther };
+enum class Kind { kVnet, kSubnet, kNic, kNsg, kRule, kOther };
 
 Kind KindOf(const ResourceId& id) {
   const auto& tn = id.types_and_names();
   if (tn.size() == 1 && EqualsIgnoreCase(tn[0].first, "virtualNetworks")) return Kind::kVnet;
   if (tn.size() == 2 && EqualsIgnoreCase(tn[1].first, "subnets")) return Kind::kSubnet;
   if (tn.size() == 1 && EqualsIgnoreCase(tn[0].first, "networkInterfaces")) return Kind::kNic;
+  if (tn.size() == 1 && EqualsIgnoreCase(tn[0].first, "networkSecurityGroups")) return Kind::kNsg;
+  if (tn.size() == 2 && EqualsIgnoreCase(tn[1].first, "securityRules")) return Kind::kRule;
   return Kind::kOther;
 }
 
@@ -29,16 +31,22 @@ ApiResponse Written(const Json& body, const std::string& etag, bool created) {
 
 std::vector<std::string> NetworkProvider::ChildTypes(const ResourceId& parent) const {
   if (KindOf(parent) == Kind::kVnet) return {"subnets"};
+  if (KindOf(parent) == Kind::kNsg) return {"securityRules"};
   return {};
 }
 
 bool NetworkProvider::ChildrenInline(const ResourceId& parent, const std::string& child) const {
-  return KindOf(parent) == Kind::kVnet && EqualsIgnoreCase(child, "subnets");
+  return (KindOf(parent) == Kind::kVnet && EqualsIgnoreCase(child, "subnets")) ||
+         (KindOf(parent) == Kind::kNsg && EqualsIgnoreCase(child, "securityRules"));
 }
 
 Result<ApiResponse> NetworkProvider::ListInlineChildren(const ApiRequest& req,
                                                         const ResourceId& parent,
                                                         const std::string& child) {
+  if (KindOf(parent) == Kind::kNsg) {
+    ASSIGN_OR_RETURN(Json rules, service_->SecurityRuleList(parent));
+    return ApiResponse::Json200(rules);
+  }
   ASSIGN_OR_RETURN(Json list, service_->SubnetList(parent));
   return ApiResponse::Json200(list);
 }
@@ -96,11 +104,35 @@ const api::Shape* NetworkProvider::BodyShape(const ResourceId& id, const std::st
        {"provisioningState", Shape::Any()},
        {"resourceGuid", Shape::Any()},
        {"nicType", Shape::Any()}}));
+  static const Shape kRuleProps = Shape::Object(
+      {{"priority", Shape::Integer()}, {"direction", Shape::String()}, {"access", Shape::String()},
+       {"protocol", Shape::String()}, {"sourceAddressPrefix", Shape::String()},
+       {"sourceAddressPrefixes", Shape::ArrayOf(Shape::String())},
+       {"destinationAddressPrefix", Shape::String()},
+       {"destinationAddressPrefixes", Shape::ArrayOf(Shape::String())},
+       {"sourcePortRange", Shape::String()}, {"sourcePortRanges", Shape::ArrayOf(Shape::String())},
+       {"destinationPortRange", Shape::String()},
+       {"destinationPortRanges", Shape::ArrayOf(Shape::String())},
+       {"description", Shape::String()}, {"provisioningState", Shape::Any()},
+       {"sourceApplicationSecurityGroups", Shape::Any()},
+       {"destinationApplicationSecurityGroups", Shape::Any()}});
+  static const Shape kRule = Shape::Object({{"name", Shape::String()},
+                                            {"properties", kRuleProps},
+                                            {"id", Shape::Any()},
+                                            {"type", Shape::Any()},
+                                            {"etag", Shape::Any()}});
+  static const Shape kNsg = Shape::Resource(Shape::Object(
+      {{"securityRules", Shape::ArrayOf(kRule)}, {"defaultSecurityRules", Shape::Any()},
+       {"subnets", Shape::Any()}, {"networkInterfaces", Shape::Any()},
+       {"provisioningState", Shape::Any()}, {"resourceGuid", Shape::Any()},
+       {"flushConnection", Shape::Any()}}));
   if (method == "PUT") {
     switch (KindOf(id)) {
       case Kind::kVnet: return &kVnet;
       case Kind::kSubnet: return &kSubnetBody;
       case Kind::kNic: return &kNic;
+      case Kind::kNsg: return &kNsg;
+      case Kind::kRule: return &kRule;
       default: break;
     }
   }
@@ -127,6 +159,18 @@ Result<ApiResponse> NetworkProvider::Put(const ApiRequest& req, const ResourceId
                                                 api::ConditionFromHeaders(req)));
       return Written(api::ToArm(w.record), w.record.etag, w.created);
     }
+    case Kind::kNsg: {
+      RETURN_IF_ERROR(api::CheckGroupExists(ctx_.store, id));
+      ASSIGN_OR_RETURN(auto w, service_->PutNsg(id, req.body, req.caller,
+                                                api::ConditionFromHeaders(req)));
+      return Written(service_->NsgView(w.record), w.record.etag, w.created);
+    }
+    case Kind::kRule: {
+      RETURN_IF_ERROR(api::RejectUnknownKeys(req.body, {"properties", "name", "id", "type", "etag"}, ""));
+      ASSIGN_OR_RETURN(auto w, service_->PutSecurityRule(id, req.body, req.caller));
+      ASSIGN_OR_RETURN(Json view, service_->SecurityRuleView(id));
+      return Written(view, w.record.etag, w.created);
+    }
     default:
       return NotFound("No API at '" + req.path + "'.", req.path, "NotFound");
   }
@@ -142,6 +186,14 @@ Result<ApiResponse> NetworkProvider::Get(const ApiRequest& req, const ResourceId
       ASSIGN_OR_RETURN(Json view, service_->SubnetView(id));
       return ApiResponse::Json200(view);
     }
+    case Kind::kNsg: {
+      ASSIGN_OR_RETURN(store::Record rec, ctx_.store->Get(id.Key()));
+      return Written(service_->NsgView(rec), rec.etag, false);
+    }
+    case Kind::kRule: {
+      ASSIGN_OR_RETURN(Json view, service_->SecurityRuleView(id));
+      return ApiResponse::Json200(view);
+    }
     default:
       return ResourceProvider::Get(req, id);
   }
@@ -153,6 +205,8 @@ Result<ApiResponse> NetworkProvider::Delete(const ApiRequest& req, const Resourc
     case Kind::kVnet: st = service_->DeleteVnet(id); break;
     case Kind::kSubnet: st = service_->DeleteSubnet(id); break;
     case Kind::kNic: st = service_->DeleteNic(id); break;
+    case Kind::kNsg: st = service_->DeleteNsg(id); break;
+    case Kind::kRule: st = service_->DeleteSecurityRule(id); break;
     default: return NotFound("No API at '" + req.path + "'.", req.path, "NotFound");
   }
   if (st.code() == StatusCode::kNotFound) return ApiResponse::NoContent(204);
@@ -160,18 +214,33 @@ Result<ApiResponse> NetworkProvider::Delete(const ApiRequest& req, const Resourc
   return ApiResponse::NoContent(200);
 }
 
+Result<ApiResponse> NetworkProvider::Post(const ApiRequest& req, const ResourceId& id,
+                                          const std::string& action) {
+  if (KindOf(id) == Kind::kNic && EqualsIgnoreCase(action, "effectiveNetworkSecurityGroups")) {
+    ASSIGN_OR_RETURN(Json view, service_->EffectiveSecurityRules(id));
+    return ApiResponse::Json200(view);
+  }
+  return ResourceProvider::Post(req, id, action);
+}
+
 void NetworkProvider::DecorateListItem(const ApiRequest&, const store::Record& rec, Json& item) {
   if (rec.type == kVnetType) item = service_->VnetView(rec);
+  if (rec.type == kNsgType) item = service_->NsgView(rec);
 }
 
 int NetworkProvider::DeleteOrder(const std::string& type) const {
-  // After the VMs (10) that hold NICs; NICs before the VNETs whose subnets they use.
-  return EqualsIgnoreCase(type, "Stratus.Network/networkInterfaces") ? 20 : 90;
+  // After the VMs (10) that hold NICs; NICs before the VNETs whose subnets they use; NSGs last
+  // (subnets and NICs use them).
+  if (EqualsIgnoreCase(type, "Stratus.Network/networkInterfaces")) return 20;
+  if (EqualsIgnoreCase(type, "Stratus.Network/networkSecurityGroups")) return 95;
+  return 90;
 }
 
 Status NetworkProvider::DeleteForGroup(const ResourceId& id, api::OperationContext&) {
-  Status st = KindOf(id) == Kind::kNic ? service_->DeleteNic(id, /*force=*/true)
-                                       : service_->DeleteVnet(id);
+  Kind k = KindOf(id);
+  Status st = k == Kind::kNic   ? service_->DeleteNic(id, /*force=*/true)
+              : k == Kind::kNsg ? service_->DeleteNsg(id)
+                                : service_->DeleteVnet(id);
   return st.code() == StatusCode::kNotFound ? Status::Ok() : st;
 }
 

@@ -1,5 +1,5 @@
-// Stratus.Network: the API of virtual networks, their subnets and network interfaces (logic in
-// NetworkService). Writes are applied before the response (201 created, 200 updated, with
+// Stratus.Network: the API of virtual networks and their subnets, network interfaces, and
+// network security groups and their rules (logic in NetworkService). Writes are applied before the response (201 created, 200 updated, with
 // provisioningState Succeeded), as Azure's network provider does for these types.
 #pragma once
 
@@ -15,7 +15,7 @@ class NetworkProvider final : public api::ResourceProvider {
 
   std::string Namespace() const override { return "Stratus.Network"; }
   std::vector<std::string> ResourceTypes() const override {
-    return {"virtualNetworks", "networkInterfaces"};
+    return {"virtualNetworks", "networkInterfaces", "networkSecurityGroups"};
   }
   std::vector<std::string> ChildTypes(const ResourceId& parent) const override;
   bool ChildrenInline(const ResourceId& parent, const std::string& child_type) const override;
@@ -26,6 +26,8 @@ class NetworkProvider final : public api::ResourceProvider {
   Result<api::ApiResponse> Put(const api::ApiRequest& req, const ResourceId& id) override;
   Result<api::ApiResponse> Get(const api::ApiRequest& req, const ResourceId& id) override;
   Result<api::ApiResponse> Delete(const api::ApiRequest& req, const ResourceId& id) override;
+  Result<api::ApiResponse> Post(const api::ApiRequest& req, const ResourceId& id,
+                                const std::string& action) override;
   void DecorateListItem(const api::ApiRequest& req, const store::Record& rec,
                         Json& item) override;
   int DeleteOrder(const std::string& type) const override;

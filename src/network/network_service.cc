@@ -7,16 +7,14 @@
 #include "api/resource_util.h"
 #include "core/uuid.h"
 #include "network/kernel_names.h"
+#include "network/network_internal.h"
 
 namespace stratus::network {
 
-namespace {
+using namespace internal;
 
-constexpr char kVnetTypeName[] = "Stratus.Network/virtualNetworks";
-constexpr char kSubnetTypeName[] = "Stratus.Network/virtualNetworks/subnets";
-constexpr char kIpConfigTypeName[] = "Stratus.Network/networkInterfaces/ipConfigurations";
+namespace internal {
 
-// "web-net_1" -> "web-net-1": the VNET's DNS domain is "<label>.internal".
 std::string DnsLabel(const std::string& name) {
   std::string out;
   for (char c : ToLower(name)) out.push_back(std::isalnum(static_cast<unsigned char>(c)) ? c : '-');
@@ -26,7 +24,6 @@ std::string DnsLabel(const std::string& name) {
   return out.empty() ? "vnet" : out;
 }
 
-// "52:54:00:ab:cd:ef" -> "52-54-00-AB-CD-EF" (how ARM shows a MAC).
 std::string ArmMac(const std::string& mac) {
   std::string out;
   for (char c : mac) out.push_back(c == ':' ? '-' : static_cast<char>(std::toupper(c)));
@@ -45,7 +42,6 @@ const Json* FindSubnet(const Json& vnet_body, const std::string& name) {
   return nullptr;
 }
 
-// The VNET id and subnet name of a subnet id, checked to be a subnet of `subscription`.
 Result<std::pair<ResourceId, std::string>> ParseSubnetId(const std::string& text,
                                                          const std::string& subscription,
                                                          const std::string& field) {
@@ -63,8 +59,6 @@ Result<std::pair<ResourceId, std::string>> ParseSubnetId(const std::string& text
   return std::make_pair(id->Parent(), id->name());
 }
 
-// A top-level resource body: its known members, location (the region's) and tags; returns the
-// location and the properties object.
 Result<std::pair<std::string, Json>> TopLevel(const Json& body, const std::string& region) {
   RETURN_IF_ERROR(api::RejectUnknownKeys(
       body, {"location", "tags", "properties", "id", "name", "type", "etag", "systemData"}, ""));
@@ -75,7 +69,25 @@ Result<std::pair<std::string, Json>> TopLevel(const Json& body, const std::strin
   return std::make_pair(location, p);
 }
 
-}  // namespace
+Result<std::string> ReferenceOf(const Json& parent, const std::string& member,
+                                const std::string& type_key, const std::string& subscription,
+                                const std::string& field) {
+  if (!parent.contains(member) || parent[member].is_null()) return std::string();
+  if (!parent[member].is_object() || !parent[member].contains("id") ||
+      !parent[member]["id"].is_string())
+    return InvalidArgument("'" + member + "' must be {\"id\": ...}.", field);
+  std::string text = parent[member]["id"].get<std::string>();
+  auto id = ResourceId::Parse(text);
+  if (!id.ok() || api::TypeKey(*id) != type_key || id->types_and_names().size() != 1)
+    return InvalidArgument("'" + text + "' is not a " + type_key + " id.", field,
+                           "InvalidResourceReference");
+  if (!EqualsIgnoreCase(id->subscription(), subscription))
+    return InvalidArgument("'" + text + "' is in another subscription.", field,
+                           "InvalidResourceReference");
+  return id->Key();
+}
+
+}  // namespace internal
 
 // ---------------------------------------------------------------------------------------------
 // Indexes, scans
@@ -122,10 +134,21 @@ Result<Json> NetworkService::ValidateSubnet(const Json& s, const std::string& wh
           "networkSecurityGroup", "routeTable", "privateEndpointNetworkPolicies",
           "privateLinkServiceNetworkPolicies", "purpose"},
       where + ".properties"));
-  for (const char* later : {"networkSecurityGroup", "routeTable"})
-    if (p.contains(later) && !p[later].is_null())
-      return InvalidArgument(std::string("'") + later + "' on subnets is not available in this "
-                             "region yet.", where + ".properties." + later, "FeatureNotAvailable");
+  if (p.contains("routeTable") && !p["routeTable"].is_null())
+    return InvalidArgument("'routeTable' on subnets is not available in this region yet.",
+                           where + ".properties.routeTable", "FeatureNotAvailable");
+  ASSIGN_OR_RETURN(std::string nsg_key,
+                   ReferenceOf(p, "networkSecurityGroup", kNsgType, vnet.subscription(),
+                               where + ".properties.networkSecurityGroup.id"));
+  std::string nsg_id;
+  if (!nsg_key.empty()) {
+    auto nsg = ctx_.store->Get(nsg_key);
+    if (!nsg.ok())
+      return NotFound("Network security group '" + p["networkSecurityGroup"].value("id", "") +
+                          "' was not found.",
+                      where + ".properties.networkSecurityGroup.id", "InvalidResourceReference");
+    nsg_id = nsg->body.value("id", "");
+  }
   std::string prefix = p.value("addressPrefix", "");
   if (prefix.empty() && p.contains("addressPrefixes") && p["addressPrefixes"].is_array()) {
     if (p["addressPrefixes"].size() != 1)
@@ -138,10 +161,12 @@ Result<Json> NetworkService::ValidateSubnet(const Json& s, const std::string& wh
                            where + ".properties.addressPrefix", "MissingParameter");
   ASSIGN_OR_RETURN(Ipv4Prefix pfx, ParseIpv4Prefix(prefix, where + ".properties.addressPrefix"));
   ResourceId sid = vnet.Child("subnets", name);
-  return Json{{"id", sid.ToString()},
+  Json out = {{"id", sid.ToString()},
               {"name", name},
               {"type", kSubnetTypeName},
               {"properties", {{"addressPrefix", pfx.ToString()}, {"provisioningState", "Succeeded"}}}};
+  if (!nsg_id.empty()) out["properties"]["networkSecurityGroup"] = {{"id", nsg_id}};
+  return out;
 }
 
 Status NetworkService::CheckSubnetsInUse(const store::Record& vnet, const Json& new_subnets) {
@@ -234,6 +259,7 @@ Result<NetworkService::Written> NetworkService::WriteVnetLocked(
   if (same) return Written{*existing, false};
   ASSIGN_OR_RETURN(rec, ctx_.store->Put(rec, cond));
   RETURN_IF_ERROR(ConvergeLocked(rec.key));
+  RETURN_IF_ERROR(ConvergeSecurityLocked());
   return Written{rec, !existing.ok()};
 }
 
@@ -328,6 +354,8 @@ Status NetworkService::DeleteVnet(const ResourceId& id) {
   // The record goes first: if removing the datapath fails, Start() sweeps what is left.
   Status st = engine_->RemoveVnet(ns);
   if (!st.ok()) spdlog::warn("removing the datapath of VNET {} failed: {}", id.ToString(), st.ToString());
+  st = ConvergeSecurityLocked();
+  if (!st.ok()) spdlog::warn("security rules after deleting VNET {}: {}", id.ToString(), st.ToString());
   return Status::Ok();
 }
 
@@ -381,244 +409,6 @@ Result<Json> NetworkService::SubnetView(const ResourceId& id) {
 Result<Json> NetworkService::SubnetList(const ResourceId& vnet_id) {
   ASSIGN_OR_RETURN(store::Record vnet, ctx_.store->Get(vnet_id.Key()));
   return Json{{"value", VnetView(vnet)["properties"]["subnets"]}};
-}
-
-// ---------------------------------------------------------------------------------------------
-// NICs
-
-Result<NetworkService::Written> NetworkService::PutNic(const ResourceId& id, const Json& body,
-                                                      const std::string& caller,
-                                                      const store::WriteCondition& cond) {
-  ASSIGN_OR_RETURN(auto top, TopLevel(body, ctx_.region));
-  auto& [location, p] = top;
-  RETURN_IF_ERROR(api::RejectUnknownKeys(
-      p, {"ipConfigurations", "enableIPForwarding", "enableAcceleratedNetworking",
-          "networkSecurityGroup", "dnsSettings", "macAddress", "virtualMachine", "primary",
-          "provisioningState", "resourceGuid", "nicType"},
-      "properties"));
-  if (p.contains("networkSecurityGroup") && !p["networkSecurityGroup"].is_null())
-    return InvalidArgument("Network security groups are not available in this region yet.",
-                           "properties.networkSecurityGroup", "FeatureNotAvailable");
-  if (p.value("enableAcceleratedNetworking", false))
-    return InvalidArgument("Accelerated networking is not available.",
-                           "properties.enableAcceleratedNetworking", "FeatureNotAvailable");
-  if (p.contains("enableIPForwarding") && !p["enableIPForwarding"].is_boolean())
-    return InvalidArgument("'enableIPForwarding' must be true or false.",
-                           "properties.enableIPForwarding");
-  Json configs = p.value("ipConfigurations", Json::array());
-  if (!configs.is_array() || configs.empty())
-    return InvalidArgument("A network interface needs at least one IP configuration.",
-                           "properties.ipConfigurations", "MissingParameter");
-  if (configs.size() > 32)
-    return InvalidArgument("A network interface has at most 32 IP configurations.",
-                           "properties.ipConfigurations");
-
-  std::lock_guard<std::mutex> l(mu_);
-  auto existing = ctx_.store->Get(id.Key());
-  const Json* old_configs = existing.ok() ? &existing->body["properties"]["ipConfigurations"] : nullptr;
-
-  // Parse every configuration; they share one subnet.
-  struct Config {
-    std::string name;
-    bool primary = false;
-    bool is_static = false;
-    std::optional<Ipv4> ip;
-  };
-  std::vector<Config> parsed;
-  std::string subnet_text;
-  std::optional<std::pair<ResourceId, std::string>> subnet;
-  int primaries = 0;
-  std::set<std::string> names;
-  for (size_t i = 0; i < configs.size(); ++i) {
-    std::string where = "properties.ipConfigurations[" + std::to_string(i) + "]";
-    const Json& c = configs[i];
-    if (!c.is_object()) return InvalidArgument("Each IP configuration must be an object.", where);
-    RETURN_IF_ERROR(api::RejectUnknownKeys(c, {"name", "properties", "id", "type", "etag"}, where));
-    Config cfg;
-    ASSIGN_OR_RETURN(cfg.name, api::GetString(c, "name", i == 0 ? "ipconfig1" : ""));
-    RETURN_IF_ERROR(ValidateResourceName(cfg.name, "ipConfiguration", 80));
-    if (!names.insert(ToLower(cfg.name)).second)
-      return InvalidArgument("IP configuration '" + cfg.name + "' is listed twice.", where,
-                             "DuplicateResourceName");
-    Json cp = c.value("properties", Json::object());
-    RETURN_IF_ERROR(api::RejectUnknownKeys(
-        cp, {"subnet", "privateIPAddress", "privateIPAllocationMethod", "privateIPAddressVersion",
-             "primary", "publicIPAddress", "provisioningState"},
-        where + ".properties"));
-    if (cp.contains("publicIPAddress") && !cp["publicIPAddress"].is_null())
-      return InvalidArgument("Public IP addresses are not available in this region yet.",
-                             where + ".properties.publicIPAddress", "FeatureNotAvailable");
-    if (cp.value("privateIPAddressVersion", "IPv4") != "IPv4")
-      return InvalidArgument("Only IPv4 is available.", where + ".properties.privateIPAddressVersion",
-                             "FeatureNotAvailable");
-    if (!cp.contains("subnet") || !cp["subnet"].is_object() || !cp["subnet"].contains("id"))
-      return InvalidArgument("IP configuration '" + cfg.name + "' needs 'subnet.id'.",
-                             where + ".properties.subnet.id", "MissingParameter");
-    ASSIGN_OR_RETURN(std::string sid, api::GetString(cp["subnet"], "id"));
-    ASSIGN_OR_RETURN(auto sub, ParseSubnetId(sid, id.subscription(), where + ".properties.subnet.id"));
-    if (subnet && (subnet->first.Key() != sub.first.Key() ||
-                   !EqualsIgnoreCase(subnet->second, sub.second)))
-      return InvalidArgument("All IP configurations of a network interface use one subnet.",
-                             where + ".properties.subnet.id",
-                             "IPConfigurationsOnSameNicCannotUseDifferentSubnets");
-    subnet = sub;
-    subnet_text = sid;
-    ASSIGN_OR_RETURN(std::string method, api::GetString(cp, "privateIPAllocationMethod", ""));
-    std::string address = cp.value("privateIPAddress", "");
-    if (!method.empty() && !EqualsIgnoreCase(method, "Dynamic") && !EqualsIgnoreCase(method, "Static"))
-      return InvalidArgument("privateIPAllocationMethod must be Dynamic or Static.",
-                             where + ".properties.privateIPAllocationMethod");
-    cfg.is_static = EqualsIgnoreCase(method, "Static") || (method.empty() && !address.empty());
-    if (cfg.is_static) {
-      if (address.empty())
-        return InvalidArgument("A Static IP configuration needs 'privateIPAddress'.",
-                               where + ".properties.privateIPAddress", "MissingParameter");
-      ASSIGN_OR_RETURN(Ipv4 ip, ParseIpv4(address, where + ".properties.privateIPAddress"));
-      cfg.ip = ip;
-    } else if (old_configs) {
-      // A Dynamic address is the NIC's for life: keep the one it has.
-      for (auto& oc : *old_configs)
-        if (EqualsIgnoreCase(oc.value("name", ""), cfg.name)) {
-          auto ip = ParseIpv4(oc["properties"].value("privateIPAddress", ""), "");
-          if (ip.ok()) cfg.ip = *ip;
-        }
-    }
-    if (cp.contains("primary") && !cp["primary"].is_boolean())
-      return InvalidArgument("'primary' must be true or false.", where + ".properties.primary");
-    cfg.primary = cp.value("primary", configs.size() == 1);
-    primaries += cfg.primary ? 1 : 0;
-    parsed.push_back(cfg);
-  }
-  if (primaries != 1)
-    return InvalidArgument("Exactly one IP configuration must be primary (" +
-                               std::to_string(primaries) + " are).",
-                           "properties.ipConfigurations", "PrimaryIpConfigurationRequired");
-
-  // The subnet, and the addresses other NICs hold in it.
-  auto vnet = ctx_.store->Get(subnet->first.Key());
-  const Json* subnet_json = vnet.ok() ? FindSubnet(vnet->body, subnet->second) : nullptr;
-  if (!subnet_json)
-    return NotFound("Subnet '" + subnet_text + "' was not found.",
-                    "properties.ipConfigurations[0].properties.subnet.id",
-                    "InvalidResourceReference");
-  if (existing.ok() && !existing->body["properties"].value("virtualMachine", Json::object()).empty() &&
-      (existing->internal.value("vnet", "") != vnet->key ||
-       existing->internal.value("subnet", "") != ToLower(subnet->second)))
-    return Conflict("Network interface '" + id.name() + "' is attached to a VM; detach it before "
-                    "moving it to another subnet.",
-                    "properties.ipConfigurations", "NicAttachedToVm");
-  ASSIGN_OR_RETURN(Ipv4Prefix pfx, SubnetPrefix(*subnet_json));
-  ASSIGN_OR_RETURN(auto nics, NicsOfSubscription(id.subscription()));
-  std::vector<Ipv4> taken;
-  std::set<std::string> macs;
-  for (auto& n : nics) {
-    macs.insert(n.internal.value("mac", ""));
-    if (n.key == id.Key() || n.internal.value("vnet", "") != vnet->key) continue;
-    for (auto& c : n.body["properties"].value("ipConfigurations", Json::array())) {
-      auto ip = ParseIpv4(c["properties"].value("privateIPAddress", ""), "");
-      if (ip.ok()) taken.push_back(*ip);
-    }
-  }
-  for (size_t i = 0; i < parsed.size(); ++i) {
-    auto& c = parsed[i];
-    std::string where = "properties.ipConfigurations[" + std::to_string(i) + "].properties.privateIPAddress";
-    if (c.ip && !pfx.Contains(*c.ip)) {
-      if (c.is_static)
-        return InvalidArgument("Address " + c.ip->ToString() + " is not in subnet '" +
-                                   subnet->second + "' (" + pfx.ToString() + ").",
-                               where, "PrivateIPAddressNotInSubnet");
-      c.ip.reset();  // the subnet's prefix changed since: allocate again
-    }
-    if (c.ip && IsReserved(pfx, *c.ip))
-      return InvalidArgument("Address " + c.ip->ToString() + " is reserved in subnet '" +
-                                 subnet->second + "' (network, gateway, two platform addresses, "
-                                 "broadcast).",
-                             where, "PrivateIPAddressInReservedRange");
-    if (c.ip && std::find(taken.begin(), taken.end(), *c.ip) != taken.end())
-      return InvalidArgument("Address " + c.ip->ToString() + " is already used in subnet '" +
-                                 subnet->second + "'.",
-                             where, "PrivateIPAddressInUse");
-    if (c.ip) taken.push_back(*c.ip);
-  }
-  for (auto& c : parsed) {
-    if (c.ip) continue;
-    auto ip = NextFree(pfx, taken);
-    if (!ip)
-      return InvalidArgument("Subnet '" + subnet->second + "' (" + pfx.ToString() +
-                                 ") has no free address left.",
-                             "properties.ipConfigurations", "SubnetIsFull");
-    c.ip = *ip;
-    taken.push_back(*ip);
-  }
-
-  store::Record rec;
-  if (existing.ok()) {
-    rec = *existing;
-    api::TouchSystemData(rec.body, caller, ctx_.clock->NowMs());
-  } else {
-    ASSIGN_OR_RETURN(uint32_t index, NextIndex("nic", 0xffffff));
-    std::string mac;
-    do {
-      mac = "52:54:00:" + RandomHex(1) + ":" + RandomHex(1) + ":" + RandomHex(1);
-    } while (macs.count(mac));
-    rec.key = id.Key();
-    rec.type = kNicType;
-    rec.body = api::NewResourceBody(id, location, Json::object(), caller, ctx_.clock->NowMs());
-    rec.body["type"] = "Stratus.Network/networkInterfaces";
-    rec.body["properties"] = {{"resourceGuid", NewUuid()}, {"macAddress", ArmMac(mac)}};
-    rec.internal = {{"index", index}, {"mac", mac}};
-    ASSIGN_OR_RETURN(rec.internal["tap"], NicTap(rid_, index));
-  }
-  rec.body["tags"] = body.value("tags", rec.body.value("tags", Json::object()));
-  Json out_configs = Json::array();
-  for (auto& c : parsed)
-    out_configs.push_back(
-        {{"id", id.Child("ipConfigurations", c.name).ToString()},
-         {"name", c.name},
-         {"type", kIpConfigTypeName},
-         {"properties",
-          {{"privateIPAddress", c.ip->ToString()},
-           {"privateIPAllocationMethod", c.is_static ? "Static" : "Dynamic"},
-           {"privateIPAddressVersion", "IPv4"},
-           {"subnet", {{"id", subnet_json->value("id", "")}}},
-           {"primary", c.primary},
-           {"provisioningState", "Succeeded"}}}});
-  Json& props = rec.body["properties"];
-  props["ipConfigurations"] = out_configs;
-  props["enableIPForwarding"] = p.value("enableIPForwarding", props.value("enableIPForwarding", false));
-  props["enableAcceleratedNetworking"] = false;
-  props["dnsSettings"] = {{"dnsServers", Json::array()},
-                          {"appliedDnsServers", Json::array()},
-                          {"internalDomainNameSuffix",
-                           DnsLabel(vnet->body.value("name", "")) + ".internal"}};
-  props["provisioningState"] = "Succeeded";
-  if (!props.contains("virtualMachine")) props["virtualMachine"] = nullptr;
-  rec.internal["vnet"] = vnet->key;
-  rec.internal["subnet"] = ToLower(subnet->second);
-  if (existing.ok() && existing->body == rec.body && existing->internal == rec.internal)
-    return Written{*existing, false};
-  ASSIGN_OR_RETURN(rec, ctx_.store->Put(rec, cond));
-  RETURN_IF_ERROR(ConvergeLocked(vnet->key));
-  if (existing.ok() && existing->internal.value("vnet", "") != vnet->key)
-    RETURN_IF_ERROR(ConvergeLocked(existing->internal.value("vnet", "")));
-  return Written{rec, !existing.ok()};
-}
-
-Status NetworkService::DeleteNicLocked(const ResourceId& id, bool force) {
-  auto rec = ctx_.store->Get(id.Key());
-  if (!rec.ok()) return rec.status();
-  const Json& vm = rec->body["properties"].value("virtualMachine", Json(nullptr));
-  if (!force && vm.is_object() && !vm.value("id", "").empty())
-    return Conflict("Network interface '" + id.name() + "' is used by VM '" + vm.value("id", "") +
-                        "'; remove it from the VM first.",
-                    id.ToString(), "NicInUse");
-  RETURN_IF_ERROR(ctx_.store->Delete(rec->key));
-  return ConvergeLocked(rec->internal.value("vnet", ""));
-}
-
-Status NetworkService::DeleteNic(const ResourceId& id, bool force) {
-  std::lock_guard<std::mutex> l(mu_);
-  return DeleteNicLocked(id, force);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -688,105 +478,9 @@ Status NetworkService::Start() {
     if (page.next_key.empty()) break;
     after = page.next_key;
   }
-  return engine_->Sweep(keep);
-}
-
-// ---------------------------------------------------------------------------------------------
-// NicBindings
-
-Result<std::vector<NicPlug>> NetworkService::Resolve(const std::vector<std::string>& nic_ids,
-                                                     const std::string& vm_id) {
-  std::lock_guard<std::mutex> l(mu_);
-  std::vector<NicPlug> out;
-  for (auto& text : nic_ids) {
-    auto id = ResourceId::Parse(text);
-    if (!id.ok() || api::TypeKey(*id) != kNicType)
-      return InvalidArgument("'" + text + "' is not a network interface id.", "networkInterfaces",
-                             "InvalidResourceReference");
-    auto vm = ResourceId::Parse(vm_id);
-    if (vm.ok() && !EqualsIgnoreCase(vm->subscription(), id->subscription()))
-      return InvalidArgument("Network interface '" + text + "' is in another subscription.",
-                             "networkInterfaces", "InvalidResourceReference");
-    auto rec = ctx_.store->Get(id->Key());
-    if (!rec.ok())
-      return NotFound("Network interface '" + text + "' was not found.", text,
-                      "InvalidResourceReference");
-    const Json& p = rec->body["properties"];
-    if (p.value("provisioningState", "") != "Succeeded")
-      return Conflict("Network interface '" + id->name() + "' is not ready.", text, "NicNotReady");
-    const Json& owner = p.value("virtualMachine", Json(nullptr));
-    if (owner.is_object() && !EqualsIgnoreCase(owner.value("id", ""), vm_id))
-      return Conflict("Network interface '" + id->name() + "' is used by VM '" +
-                          owner.value("id", "") + "'.",
-                      text, "NicInUse");
-    auto vnet = ctx_.store->Get(rec->internal.value("vnet", ""));
-    if (!vnet.ok()) return NotFound("The virtual network of NIC '" + id->name() + "' is gone.", text);
-    const Json* subnet = FindSubnet(vnet->body, rec->internal.value("subnet", ""));
-    if (!subnet) return NotFound("The subnet of NIC '" + id->name() + "' is gone.", text);
-    ASSIGN_OR_RETURN(Ipv4Prefix pfx, SubnetPrefix(*subnet));
-    uint32_t si = vnet->internal["subnets"].value(rec->internal.value("subnet", ""), 0u);
-    NicPlug plug;
-    plug.nic_id = rec->body.value("id", text);
-    plug.mac = rec->internal.value("mac", "");
-    ASSIGN_OR_RETURN(plug.bridge, SubnetBridge(rid_, si));
-    plug.tap = rec->internal.value("tap", "");
-    for (auto& c : p.value("ipConfigurations", Json::array())) {
-      std::string a = c["properties"].value("privateIPAddress", "") + "/" + std::to_string(pfx.length);
-      if (c["properties"].value("primary", false)) {
-        plug.addresses.insert(plug.addresses.begin(), a);
-      } else {
-        plug.addresses.push_back(a);
-      }
-    }
-    plug.gateway = GatewayOf(pfx).ToString();
-    for (auto& s : vnet->body["properties"]["dhcpOptions"].value("dnsServers", Json::array()))
-      plug.dns.push_back(s.get<std::string>());
-    if (plug.dns.empty()) plug.dns.push_back(plug.gateway);
-    plug.search = DnsLabel(vnet->body.value("name", "")) + ".internal";
-    out.push_back(plug);
-  }
-  return out;
-}
-
-Status NetworkService::Bind(const std::string& nic_id, const std::string& vm_id, bool primary,
-                            const std::string& hostname) {
-  std::lock_guard<std::mutex> l(mu_);
-  ASSIGN_OR_RETURN(ResourceId id, ResourceId::Parse(nic_id));
-  ASSIGN_OR_RETURN(store::Record rec, ctx_.store->Get(id.Key()));
-  Json& p = rec.body["properties"];
-  const Json owner = p.value("virtualMachine", Json(nullptr));
-  if (owner.is_object() && !EqualsIgnoreCase(owner.value("id", ""), vm_id))
-    return Conflict("Network interface '" + id.name() + "' is used by VM '" +
-                        owner.value("id", "") + "'.",
-                    nic_id, "NicInUse");
-  Json want_vm = {{"id", vm_id}};
-  if (owner == want_vm && p.value("primary", !primary) == primary &&
-      rec.internal.value("hostname", "") == hostname)
-    return Status::Ok();
-  p["virtualMachine"] = want_vm;
-  p["primary"] = primary;
-  rec.internal["hostname"] = hostname;
-  rec.internal["primaryForVm"] = primary;
-  RETURN_IF_ERROR(ctx_.store->Put(rec).status());
-  return ConvergeLocked(rec.internal.value("vnet", ""));
-}
-
-Status NetworkService::Unbind(const std::string& nic_id, const std::string& vm_id,
-                              bool delete_nic) {
-  std::lock_guard<std::mutex> l(mu_);
-  ASSIGN_OR_RETURN(ResourceId id, ResourceId::Parse(nic_id));
-  auto rec = ctx_.store->Get(id.Key());
-  if (!rec.ok()) return Status::Ok();
-  Json& p = rec->body["properties"];
-  const Json owner = p.value("virtualMachine", Json(nullptr));
-  if (!owner.is_object() || !EqualsIgnoreCase(owner.value("id", ""), vm_id)) return Status::Ok();
-  if (delete_nic) return DeleteNicLocked(id, /*force=*/true);
-  p["virtualMachine"] = nullptr;
-  p.erase("primary");
-  rec->internal.erase("hostname");
-  rec->internal.erase("primaryForVm");
-  RETURN_IF_ERROR(ctx_.store->Put(*rec).status());
-  return ConvergeLocked(rec->internal.value("vnet", ""));
+  RETURN_IF_ERROR(engine_->Sweep(keep));
+  return ConvergeSecurityLocked();
 }
 
 }  // namespace stratus::network
+

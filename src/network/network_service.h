@@ -32,6 +32,7 @@ namespace stratus::network {
 
 inline constexpr char kVnetType[] = "stratus.network/virtualnetworks";
 inline constexpr char kNicType[] = "stratus.network/networkinterfaces";
+inline constexpr char kNsgType[] = "stratus.network/networksecuritygroups";
 
 class NetworkService final : public NicBindings {
  public:
@@ -68,6 +69,26 @@ class NetworkService final : public NicBindings {
   // Conflict "NicInUse" while a VM holds it (unless `force`, inside a group's deletion).
   Status DeleteNic(const ResourceId& id, bool force = false);
 
+  // Creates or replaces security group `id` (properties.securityRules: when present, the whole
+  // set; when absent, the rules stay). InvalidArgument with the codes of security_rules.h.
+  Result<Written> PutNsg(const ResourceId& id, const Json& body, const std::string& caller,
+                         const store::WriteCondition& cond);
+  // Creates or replaces rule `id` (networkSecurityGroups/{n}/securityRules/{r}).
+  Result<Written> PutSecurityRule(const ResourceId& id, const Json& body,
+                                  const std::string& caller);
+  // Conflict "InUseNetworkSecurityGroupCannotBeDeleted" while a subnet or NIC uses it.
+  Status DeleteNsg(const ResourceId& id);
+  Status DeleteSecurityRule(const ResourceId& id);
+  // An NSG with its defaultSecurityRules and the subnets and NICs that use it; one rule; the list.
+  Json NsgView(const store::Record& nsg);
+  Result<Json> SecurityRuleView(const ResourceId& id);
+  Result<Json> SecurityRuleList(const ResourceId& nsg);
+  // The rules that apply to NIC `nic`, per NSG (its subnet's, then its own), in evaluation
+  // order with the tags expanded: ARM's effectiveNetworkSecurityGroups.
+  Result<Json> EffectiveSecurityRules(const ResourceId& nic);
+  // The security datapath the region should have (every NIC with an NSG on it or its subnet).
+  Result<SecurityDatapath> DesiredSecurity();
+
   // The views the API returns: a VNET with its subnets' ipConfigurations; one subnet; the list.
   Json VnetView(const store::Record& vnet);
   Result<Json> SubnetView(const ResourceId& id);
@@ -98,6 +119,11 @@ class NetworkService final : public NicBindings {
                                   const Json& dhcp, const std::string& caller,
                                   const store::WriteCondition& cond);
   Status DeleteNicLocked(const ResourceId& id, bool force);
+  Status ConvergeSecurityLocked();
+  Result<std::vector<store::Record>> ListAll(const char* type, const std::string& prefix);
+  Result<Written> WriteNsgLocked(const ResourceId& id, const std::string& location,
+                                 const Json& tags, const std::vector<SecurityRule>& rules,
+                                 const std::string& caller, const store::WriteCondition& cond);
 
   api::RegionContext ctx_;
   NetworkEngine* engine_;

@@ -1,0 +1,41 @@
+// Helpers shared by the files of NetworkService (network_service.cc: VNETs, subnets and the
+// datapath; network_nics.cc: NICs and NicBindings; network_security.cc: security groups).
+#pragma once
+
+#include <string>
+#include <utility>
+
+#include "core/json.h"
+#include "core/resource_id.h"
+#include "core/status.h"
+#include "network/ipv4.h"
+
+namespace stratus::network::internal {
+
+inline constexpr char kVnetTypeName[] = "Stratus.Network/virtualNetworks";
+inline constexpr char kSubnetTypeName[] = "Stratus.Network/virtualNetworks/subnets";
+inline constexpr char kIpConfigTypeName[] = "Stratus.Network/networkInterfaces/ipConfigurations";
+inline constexpr char kNsgTypeName[] = "Stratus.Network/networkSecurityGroups";
+
+// "web-net_1" -> "web-net-1": the VNET's DNS domain is "<label>.internal".
+std::string DnsLabel(const std::string& name);
+// "52:54:00:ab:cd:ef" -> "52-54-00-AB-CD-EF" (how ARM shows a MAC).
+std::string ArmMac(const std::string& mac);
+// A stored subnet's prefix.
+Result<Ipv4Prefix> SubnetPrefix(const Json& subnet);
+// The subnet `name` (any case) of a VNET body, or nullptr.
+const Json* FindSubnet(const Json& vnet_body, const std::string& name);
+// The VNET id and subnet name of a subnet id, checked to be a subnet of `subscription`.
+Result<std::pair<ResourceId, std::string>> ParseSubnetId(const std::string& text,
+                                                         const std::string& subscription,
+                                                         const std::string& field);
+// A top-level resource body: its known members, location (the region's) and tags; returns the
+// location and the properties object.
+Result<std::pair<std::string, Json>> TopLevel(const Json& body, const std::string& region);
+// The id of a `{"id": ...}` reference that must name a resource of `type_key`
+// ("stratus.network/networksecuritygroups") in `subscription`; "" for an absent or null one.
+Result<std::string> ReferenceOf(const Json& parent, const std::string& member,
+                                const std::string& type_key, const std::string& subscription,
+                                const std::string& field);
+
+}  // namespace stratus::network::internal
