@@ -6,7 +6,9 @@
 // vnet2 (10.10.0.0/16 too: VNETs are separate namespaces): subnet s (VM iso).
 // web and db reach each other's HTTP page across subnets and by name; DHCP offers each NIC its
 // address; iso reaches neither; web keeps its address across deallocate and start; a kill -9 of
-// stratusd cuts nothing; deleting everything leaves no namespace, link or dnsmasq of the region.
+// stratusd cuts nothing; security groups on a NIC (inbound) and on a subnet (outbound) deny and
+// allow at once; deleting everything leaves no namespace, link, dnsmasq or nft table of the
+// region.
 #include <thread>
 
 #include "harness.h"
@@ -50,6 +52,15 @@ class NetworkTest : public DaemonTest {
     body["properties"]["networkProfile"] = {
         {"networkInterfaces", {{{"id", Path("networkInterfaces", nic)}}}}};
     return body;
+  }
+  // An inbound TCP 80 rule for traffic from `source`.
+  static Json RuleBody(const std::string& name, int priority, const std::string& access,
+                       const std::string& source) {
+    return {{"name", name},
+            {"properties",
+             {{"priority", priority}, {"direction", "Inbound"}, {"access", access},
+              {"protocol", "Tcp"}, {"sourceAddressPrefix", source}, {"sourcePortRange", "*"},
+              {"destinationAddressPrefix", "*"}, {"destinationPortRange", "80"}}}};
   }
   // busybox wget of http://ip/ from inside `domain`: the page, or "" when it cannot be reached.
   static std::string Fetch(const std::string& domain, const std::string& ip) {
@@ -121,6 +132,39 @@ TEST_F(NetworkTest, SubnetsRouteNamesResolveVnetsAreIsolatedAndNothingIsLeft) {
   EXPECT_EQ(before.namespaces, after.namespaces);
   EXPECT_NE(Fetch(web.domain, db_ip).find("db1"), std::string::npos);
 
+  // Security groups: on db's NIC, a Deny of web's HTTP cuts it; an Allow before it opens it.
+  auto nsg = d.Put(Path("networkSecurityGroups", "db-nsg"),
+                   {{"location", d.region()},
+                    {"properties", {{"securityRules", {RuleBody("no-web", 200, "Deny", web_ip)}}}}});
+  ASSERT_EQ(nsg.status, 201) << nsg.Describe();
+  Json db_nic = d.Get(Path("networkInterfaces", "db-nic")).json;
+  db_nic["properties"]["networkSecurityGroup"] = {{"id", Path("networkSecurityGroups", "db-nsg")}};
+  ASSERT_EQ(d.Put(Path("networkInterfaces", "db-nic"), db_nic).status, 200);
+  EXPECT_EQ(Fetch(web.domain, db_ip), "") << "the Deny did not hold";
+  EXPECT_NE(Fetch(db.domain, web_ip).find("web1"), std::string::npos) << "db's outbound is open";
+  auto allow = d.Put(Path("networkSecurityGroups", "db-nsg") + "/securityRules/web-ok",
+                     RuleBody("web-ok", 100, "Allow", web_ip));
+  ASSERT_EQ(allow.status, 201) << allow.Describe();
+  EXPECT_NE(Fetch(web.domain, db_ip).find("db1"), std::string::npos) << "the Allow did not open";
+  auto eff = d.Post(Path("networkInterfaces", "db-nic") + "/effectiveNetworkSecurityGroups");
+  ASSERT_EQ(eff.status, 200) << eff.Describe();
+  EXPECT_EQ(eff.json["value"][0]["effectiveSecurityRules"][0].value("name", ""), "securityRules/web-ok");
+  // On web's subnet, outbound: web's requests stop at its own subnet's NSG.
+  Json out_rule = RuleBody("no-http-out", 100, "Deny", "*");
+  out_rule["properties"]["direction"] = "Outbound";
+  ASSERT_EQ(d.Put(Path("networkSecurityGroups", "front-nsg"),
+                  {{"location", d.region()}, {"properties", {{"securityRules", {out_rule}}}}})
+                .status,
+            201);
+  Json vnet1 = d.Get(Path("virtualNetworks", "vnet1")).json;
+  for (auto& s : vnet1["properties"]["subnets"])
+    if (s.value("name", "") == "front")
+      s["properties"]["networkSecurityGroup"] = {{"id", Path("networkSecurityGroups", "front-nsg")}};
+  ASSERT_EQ(d.Put(Path("virtualNetworks", "vnet1"), vnet1).status, 200);
+  EXPECT_EQ(Fetch(web.domain, db_ip), "") << "the subnet's outbound Deny did not hold";
+  EXPECT_NE(Fetch(db.domain, web_ip).find("web1"), std::string::npos)
+      << "inbound to web is still open (and its replies pass)";
+
   // Deleting everything leaves nothing of the region on the host.
   for (auto* vm : {&web, &db, &iso}) {
     auto del = d.Delete(vm->path);
@@ -131,6 +175,8 @@ TEST_F(NetworkTest, SubnetsRouteNamesResolveVnetsAreIsolatedAndNothingIsLeft) {
     EXPECT_EQ(d.Delete(Path("networkInterfaces", n)).status, 200) << n;
   for (const char* v : {"vnet1", "vnet2"})
     EXPECT_EQ(d.Delete(Path("virtualNetworks", v)).status, 200) << v;
+  for (const char* n : {"db-nsg", "front-nsg"})
+    EXPECT_EQ(d.Delete(Path("networkSecurityGroups", n)).status, 200) << n;
   RegionNetwork left = ListRegionNetwork(rid);
   EXPECT_TRUE(left.empty()) << left.Describe();
 }
