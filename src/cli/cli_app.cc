@@ -80,6 +80,7 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env, std:
   RegisterDiskCommands(app, &selected);
   RegisterSnapshotCommands(app, &selected);
   RegisterImageCommands(app, &selected);
+  RegisterNetworkCommands(app, &selected);
   RegisterBackupCommands(app, &selected);
   RegisterOperationCommands(app, &selected);
 

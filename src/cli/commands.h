@@ -31,6 +31,8 @@ void RegisterVmCommands(CLI::App& root, Action* selected);
 void RegisterDiskCommands(CLI::App& root, Action* selected);
 void RegisterSnapshotCommands(CLI::App& root, Action* selected);
 void RegisterImageCommands(CLI::App& root, Action* selected);
+// `network vnet|subnet|nic|nsg|nsg rule` (Stratus.Network).
+void RegisterNetworkCommands(CLI::App& root, Action* selected);
 // `backup vault|policy|protection|now|restore|recoverypoint|files|job` (Stratus.RecoveryServices);
 // one file per group, commands_backup_<group>.cc, sharing backup_common.h.
 void RegisterBackupCommands(CLI::App& root, Action* selected);

@@ -23,6 +23,9 @@ struct VmArgs {
   std::string custom_data;
   std::string computer_name;
   std::vector<std::string> tags;
+  // network: `--vnet --subnet` make a NIC "<vm>VMNic" (as az vm create does); `--nics` attaches
+  std::string vnet, subnet, private_ip, nsg;
+  std::vector<std::string> nics;
   // show / list
   bool show_details = false;
   // delete
@@ -107,12 +110,40 @@ CliResult<Json> BuildCreateBody(Context& ctx, const VmArgs& a) {
 
   Json storage = {{"imageReference", image_reference}, {"osDisk", os_disk}};
   if (!data_disks.empty()) storage["dataDisks"] = data_disks;
-  return Json{{"location", LocationOr(ctx, a.location)},
-              {"tags", tags},
-              {"properties",
-               {{"hardwareProfile", {{"vmSize", a.size}}},
-                {"storageProfile", storage},
-                {"osProfile", os_profile}}}};
+  Json body = {{"location", LocationOr(ctx, a.location)},
+               {"tags", tags},
+               {"properties",
+                {{"hardwareProfile", {{"vmSize", a.size}}},
+                 {"storageProfile", storage},
+                 {"osProfile", os_profile}}}};
+  // Network: a new NIC in --vnet/--subnet (created here first, like az), or existing --nics.
+  std::string net = GroupPath(ctx.subscription(), a.group) + "/providers/Stratus.Network/";
+  Json nics = Json::array();
+  if (!a.vnet.empty() || !a.subnet.empty()) {
+    if (a.vnet.empty() || a.subnet.empty())
+      return UsageError("--vnet and --subnet go together.", a.vnet.empty() ? "--vnet" : "--subnet");
+    Json ipc = {{"subnet", {{"id", net + "virtualNetworks/" + a.vnet + "/subnets/" + a.subnet}}}};
+    if (!a.private_ip.empty()) {
+      ipc["privateIPAddress"] = a.private_ip;
+      ipc["privateIPAllocationMethod"] = "Static";
+    }
+    Json nic = {{"location", LocationOr(ctx, a.location)},
+                {"properties", {{"ipConfigurations", {{{"name", "ipconfig1"}, {"properties", ipc}}}}}}};
+    if (!a.nsg.empty())
+      nic["properties"]["networkSecurityGroup"] = {
+          {"id", LooksLikeResourceId(a.nsg) ? a.nsg : net + "networkSecurityGroups/" + a.nsg}};
+    std::string nic_path = net + "networkInterfaces/" + a.name + "VMNic";
+    CLI_RETURN_IF_ERROR(ctx.client().Send("PUT", nic_path, &nic));
+    nics.push_back({{"id", nic_path}, {"properties", {{"primary", true}, {"deleteOption", "Delete"}}}});
+  } else if (!a.private_ip.empty() || !a.nsg.empty()) {
+    return UsageError("--private-ip-address and --nsg need --vnet and --subnet.", "--vnet");
+  }
+  for (auto& n : a.nics) {
+    std::string id = LooksLikeResourceId(n) ? n : net + "networkInterfaces/" + n;
+    nics.push_back({{"id", id}, {"properties", {{"primary", nics.empty()}}}});
+  }
+  if (!nics.empty()) body["properties"]["networkProfile"] = {{"networkInterfaces", nics}};
+  return body;
 }
 
 CliStatus Create(Context& ctx, const VmArgs& a) {
@@ -247,6 +278,13 @@ void RegisterVmCommands(CLI::App& root, Action* selected) {
   cmd->add_option("--custom-data", create->custom_data,
                   "FILE or @FILE: script run by the guest at first boot");
   cmd->add_option("--computer-name", create->computer_name, "Guest host name (default: -n)");
+  CLI::Option* vnet = cmd->add_option("--vnet,--vnet-name", create->vnet,
+                                      "Virtual network of a new NIC <name>VMNic (with --subnet)");
+  cmd->add_option("--subnet", create->subnet, "Subnet of the new NIC");
+  cmd->add_option("--private-ip-address", create->private_ip, "Static address of the new NIC");
+  cmd->add_option("--nsg", create->nsg, "NSG of the new NIC (name in -g, or id)");
+  cmd->add_option("--nics", create->nics, "Existing NICs (names in -g or ids), first is primary")
+      ->excludes(vnet);
   cmd->add_option("-l,--location", create->location, "Location (default: the region's)");
   cmd->add_option("--tags", create->tags, "Tags: key=value ...");
 

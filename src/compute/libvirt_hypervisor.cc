@@ -106,15 +106,15 @@ int64_t ProcessStartMs(long pid) {
   long long ticks = std::strtoll(field.c_str(), nullptr, 10);
   long hz = sysconf(_SC_CLK_TCK);
   if (ticks <= 0 || hz <= 0) return 0;
-  timespec real{}, boot{};
-  clock_gettime(CLOCK_REALTIME, &real);
-  clock_gettime(CLOCK_BOOTTIME, &boot);
-  int64_t offset_ms = (static_cast<int64_t>(real.tv_sec) - boot.tv_sec) * 1000 +
-                      (static_cast<int64_t>(real.tv_nsec) - boot.tv_nsec) / 1000000;
-  int64_t start_ms = offset_ms + ticks * 1000 / hz;
-  // The offset is sampled anew on each call; round to the tick so repeated calls agree.
-  int64_t tick_ms = std::max<int64_t>(1, 1000 / hz);
-  return (start_ms + tick_ms / 2) / tick_ms * tick_ms;
+  // The boot instant from /proc/stat's btime: a constant, so every call gives the same answer
+  // (REALTIME - BOOTTIME sampled per call drifts with clock slewing and flipped the rounding).
+  auto proc_stat = ReadFile("/proc/stat");
+  if (!proc_stat.ok()) return 0;
+  size_t at = proc_stat->find("\nbtime ");
+  if (at == std::string::npos) return 0;
+  long long btime = std::strtoll(proc_stat->c_str() + at + 7, nullptr, 10);
+  if (btime <= 0) return 0;
+  return btime * 1000 + ticks * 1000 / hz;
 }
 
 bool CmdlineHas(long pid, const std::string& arg, const std::string& value) {

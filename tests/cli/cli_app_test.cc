@@ -156,6 +156,72 @@ TEST_F(CliAppTest, VmCreateWaitsForTheOperationAndPrintsTheVm) {
   EXPECT_EQ(props["osProfile"]["computerName"], "web1");
 }
 
+TEST_F(CliAppTest, VmCreateWithVnetAndSubnetMakesTheNicFirstLikeAz) {
+  const std::string net = std::string("/subscriptions/") + kSub +
+                          "/resourceGroups/rg1/providers/Stratus.Network/";
+  fake_.server().Get(R"(/subscriptions/[^/]+/providers/Stratus.Compute/platformImages)",
+                     [](const httplib::Request&, httplib::Response& res) {
+                       FakeStratusd::Reply(res, 200, {{"value", {{{"name", "tiny"}}}}});
+                     });
+  fake_.server().Put(net + "networkInterfaces/web1VMNic",
+                     [](const httplib::Request& req, httplib::Response& res) {
+                       FakeStratusd::Reply(res, 201, Json::parse(req.body));
+                     });
+  fake_.server().Put(kVm, [this](const httplib::Request& req, httplib::Response& res) {
+    Json vm = Json::parse(req.body);
+    vm["id"] = kVm;
+    AcceptWithOperation(res, 201, vm);
+  });
+  ServeOperation({{"name", "op7"}, {"status", "Succeeded"}, {"percentComplete", 100}});
+  ServeVm("running");
+  CliRun r = Stratus({"vm", "create", "-g", "rg1", "-n", "web1", "--image", "tiny", "--vnet",
+                      "v1", "--subnet", "front", "--private-ip-address", "10.1.1.9", "--nsg",
+                      "web-nsg"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto nic_puts = fake_.RequestsTo("PUT", net + "networkInterfaces/web1VMNic");
+  ASSERT_EQ(nic_puts.size(), 1u);
+  Json nic = Json::parse(nic_puts[0].body);
+  const Json& ipc = nic["properties"]["ipConfigurations"][0]["properties"];
+  EXPECT_EQ(ipc["subnet"]["id"], net + "virtualNetworks/v1/subnets/front");
+  EXPECT_EQ(ipc["privateIPAddress"], "10.1.1.9");
+  EXPECT_EQ(ipc["privateIPAllocationMethod"], "Static");
+  EXPECT_EQ(nic["properties"]["networkSecurityGroup"]["id"], net + "networkSecurityGroups/web-nsg");
+  auto vm_puts = fake_.RequestsTo("PUT", kVm);
+  ASSERT_EQ(vm_puts.size(), 1u);
+  Json vm = Json::parse(vm_puts[0].body);
+  EXPECT_EQ(vm["properties"]["networkProfile"]["networkInterfaces"][0]["id"],
+            net + "networkInterfaces/web1VMNic");
+  // --vnet alone is a usage error, and nothing is sent.
+  CliRun bad = Stratus({"vm", "create", "-g", "rg1", "-n", "web2", "--image", "tiny", "--vnet", "v1"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+}
+
+TEST_F(CliAppTest, NsgRuleCreateSendsTheArmRule) {
+  const std::string rule = std::string("/subscriptions/") + kSub +
+                           "/resourceGroups/rg1/providers/Stratus.Network/networkSecurityGroups/"
+                           "web-nsg/securityRules/http";
+  fake_.server().Put(rule, [rule](const httplib::Request& req, httplib::Response& res) {
+    Json r = Json::parse(req.body);
+    r["id"] = rule;
+    r["name"] = "http";
+    FakeStratusd::Reply(res, 201, r);
+  });
+  CliRun r = Stratus({"network", "nsg", "rule", "create", "-g", "rg1", "--nsg-name", "web-nsg",
+                      "-n", "http", "--priority", "100", "--access", "Allow", "--protocol", "Tcp",
+                      "--source-address-prefixes", "10.0.0.0/8", "Internet",
+                      "--destination-port-ranges", "80", "8000-8080"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto puts = fake_.RequestsTo("PUT", rule);
+  ASSERT_EQ(puts.size(), 1u);
+  Json p = Json::parse(puts[0].body)["properties"];
+  EXPECT_EQ(p["priority"], 100);
+  EXPECT_EQ(p["direction"], "Inbound");
+  EXPECT_EQ(p["sourceAddressPrefixes"], Json({"10.0.0.0/8", "Internet"}));
+  EXPECT_EQ(p["destinationPortRanges"], Json({"80", "8000-8080"}));
+  EXPECT_EQ(p["sourcePortRange"], "*");
+  EXPECT_NE(r.out.find("http"), std::string::npos) << r.out;
+}
+
 TEST_F(CliAppTest, FailedOperationExits7WithItsError) {
   fake_.server().Post(kVm + "/start", [this](const httplib::Request&, httplib::Response& res) {
     AcceptWithOperation(res, 202, nullptr);

@@ -1,0 +1,433 @@
+// stratus network vnet|subnet|nic|nsg|nsg rule ... (Stratus.Network), shaped like `az network`.
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/resolve.h"
+
+namespace stratus::cli {
+namespace {
+
+struct NetArgs {
+  std::string group, name, location;
+  std::string vnet, subnet, nsg, private_ip;
+  std::vector<std::string> address_prefixes;
+  std::string subnet_name, subnet_prefix;
+  bool ip_forwarding = false;
+  bool nsg_given = false;
+  // rules
+  int priority = 0;
+  std::string direction = "Inbound", access = "Allow", protocol = "*", description;
+  std::vector<std::string> src = {"*"}, src_ports = {"*"}, dst = {"*"}, dst_ports = {"*"};
+  bool yes = false;
+};
+
+std::string NetPath(const Context& ctx, const std::string& rg, const std::string& type,
+                    const std::string& name = "") {
+  std::string p = GroupPath(ctx.subscription(), rg) + "/providers/Stratus.Network/" + type;
+  return name.empty() ? p : p + "/" + name;
+}
+
+// An NSG given by name (in -g) or by id.
+std::string NsgId(const Context& ctx, const NetArgs& a) {
+  if (a.nsg.empty() || LooksLikeResourceId(a.nsg)) return a.nsg;
+  return NetPath(ctx, a.group, "networkSecurityGroups", a.nsg);
+}
+
+std::string Joined(const Json& list) {
+  std::string out;
+  if (!list.is_array()) return out;
+  for (auto& v : list) out += (out.empty() ? "" : ",") + (v.is_string() ? v.get<std::string>() : v.dump());
+  return out;
+}
+
+const TableSpec& VnetTable() {
+  static const TableSpec k = {
+      FieldColumn("Name", "name"),
+      {"ResourceGroup", [](const Json& r) { return ResourceGroupFromId(r.value("id", "")); }},
+      FieldColumn("Location", "location"),
+      {"AddressPrefixes",
+       [](const Json& r) {
+         const Json* p = JsonPath(r, "properties.addressSpace.addressPrefixes");
+         return p ? Joined(*p) : "";
+       }},
+      {"Subnets",
+       [](const Json& r) {
+         const Json* s = JsonPath(r, "properties.subnets");
+         return s && s->is_array() ? std::to_string(s->size()) : "0";
+       }},
+      FieldColumn("ProvisioningState", "properties.provisioningState")};
+  return k;
+}
+
+const TableSpec& SubnetTable() {
+  static const TableSpec k = {
+      FieldColumn("Name", "name"), FieldColumn("AddressPrefix", "properties.addressPrefix"),
+      {"Nsg",
+       [](const Json& r) {
+         const Json* n = JsonPath(r, "properties.networkSecurityGroup.id");
+         return n && n->is_string() ? NameFromId(n->get<std::string>()) : "";
+       }},
+      {"IpConfigurations",
+       [](const Json& r) {
+         const Json* c = JsonPath(r, "properties.ipConfigurations");
+         return c && c->is_array() ? std::to_string(c->size()) : "0";
+       }}};
+  return k;
+}
+
+const TableSpec& NicTable() {
+  static const TableSpec k = {
+      FieldColumn("Name", "name"),
+      {"ResourceGroup", [](const Json& r) { return ResourceGroupFromId(r.value("id", "")); }},
+      {"PrivateIp",
+       [](const Json& r) {
+         const Json* c = JsonPath(r, "properties.ipConfigurations");
+         if (!c || !c->is_array() || c->empty()) return std::string();
+         const Json* ip = JsonPath((*c)[0], "properties.privateIPAddress");
+         return ip && ip->is_string() ? ip->get<std::string>() : std::string();
+       }},
+      FieldColumn("MacAddress", "properties.macAddress"),
+      {"Vm",
+       [](const Json& r) {
+         const Json* v = JsonPath(r, "properties.virtualMachine.id");
+         return v && v->is_string() ? NameFromId(v->get<std::string>()) : "";
+       }},
+      {"Nsg", [](const Json& r) {
+         const Json* n = JsonPath(r, "properties.networkSecurityGroup.id");
+         return n && n->is_string() ? NameFromId(n->get<std::string>()) : "";
+       }}};
+  return k;
+}
+
+const TableSpec& NsgTable() {
+  static const TableSpec k = {
+      FieldColumn("Name", "name"),
+      {"ResourceGroup", [](const Json& r) { return ResourceGroupFromId(r.value("id", "")); }},
+      {"Rules",
+       [](const Json& r) {
+         const Json* s = JsonPath(r, "properties.securityRules");
+         return s && s->is_array() ? std::to_string(s->size()) : "0";
+       }},
+      {"Subnets",
+       [](const Json& r) {
+         const Json* s = JsonPath(r, "properties.subnets");
+         return s && s->is_array() ? std::to_string(s->size()) : "0";
+       }},
+      {"Nics", [](const Json& r) {
+         const Json* s = JsonPath(r, "properties.networkInterfaces");
+         return s && s->is_array() ? std::to_string(s->size()) : "0";
+       }}};
+  return k;
+}
+
+// One of a rule's prefix or port lists: the singular member, else the plural one.
+std::string Either(const Json& r, const std::string& one, const std::string& many) {
+  const Json* a = JsonPath(r, "properties." + one);
+  if (a && a->is_string()) return a->get<std::string>();
+  const Json* b = JsonPath(r, "properties." + many);
+  return b ? Joined(*b) : "";
+}
+
+const TableSpec& RuleTable() {
+  static const TableSpec k = {
+      FieldColumn("Name", "name"),
+      FieldColumn("Priority", "properties.priority"),
+      FieldColumn("Direction", "properties.direction"),
+      FieldColumn("Access", "properties.access"),
+      FieldColumn("Protocol", "properties.protocol"),
+      {"Source", [](const Json& r) { return Either(r, "sourceAddressPrefix", "sourceAddressPrefixes"); }},
+      {"SourcePorts", [](const Json& r) { return Either(r, "sourcePortRange", "sourcePortRanges"); }},
+      {"Destination",
+       [](const Json& r) { return Either(r, "destinationAddressPrefix", "destinationAddressPrefixes"); }},
+      {"DestinationPorts",
+       [](const Json& r) { return Either(r, "destinationPortRange", "destinationPortRanges"); }}};
+  return k;
+}
+
+const TableSpec& EffectiveRuleTable() {
+  static const TableSpec k = {
+      FieldColumn("Nsg", "nsg"), FieldColumn("Association", "association"),
+      FieldColumn("Name", "name"), FieldColumn("Priority", "priority"),
+      FieldColumn("Direction", "direction"), FieldColumn("Access", "access"),
+      FieldColumn("Protocol", "protocol"),
+      {"Source", [](const Json& r) { return Joined(r.value("expandedSourceAddressPrefix", Json::array())); }},
+      {"DestinationPorts",
+       [](const Json& r) {
+         return r.contains("destinationPortRange") && r["destinationPortRange"].is_string()
+                    ? r["destinationPortRange"].get<std::string>()
+                    : Joined(r.value("destinationPortRanges", Json::array()));
+       }}};
+  return k;
+}
+
+using Fn = CliStatus (*)(Context&, const NetArgs&);
+
+std::shared_ptr<NetArgs> Leaf(CLI::App* noun, Action* selected, const std::string& name,
+                              const std::string& description, const char* name_help, Fn fn,
+                              CLI::App** out) {
+  auto args = std::make_shared<NetArgs>();
+  CLI::App* cmd = noun->add_subcommand(name, description);
+  cmd->add_option("-g,--resource-group", args->group, "Resource group")->required();
+  if (name_help) cmd->add_option("-n,--name", args->name, name_help)->required();
+  SetAction(cmd, selected, [args, fn](Context& ctx) { return fn(ctx, *args); });
+  *out = cmd;
+  return args;
+}
+
+CliStatus Delete(Context& ctx, const std::string& path) {
+  CLI_RETURN_IF_ERROR(ctx.Write("DELETE", path, nullptr));
+  return CliStatus::Ok();
+}
+
+// ---- vnet
+CliStatus VnetCreate(Context& ctx, const NetArgs& a) {
+  Json tags = Json::object();
+  Json subnets = Json::array();
+  if (!a.subnet_name.empty()) {
+    if (a.subnet_prefix.empty())
+      return UsageError("--subnet-prefix is required with --subnet-name.", "--subnet-prefix");
+    subnets.push_back({{"name", a.subnet_name}, {"properties", {{"addressPrefix", a.subnet_prefix}}}});
+  }
+  Json body = {{"location", LocationOr(ctx, a.location)},
+               {"tags", tags},
+               {"properties",
+                {{"addressSpace", {{"addressPrefixes", a.address_prefixes}}}, {"subnets", subnets}}}};
+  std::string path = NetPath(ctx, a.group, "virtualNetworks", a.name);
+  return ctx.WriteAndShow("PUT", path, &body, path, VnetTable());
+}
+
+// ---- subnet
+std::string SubnetPath(const Context& ctx, const NetArgs& a) {
+  return NetPath(ctx, a.group, "virtualNetworks", a.vnet) + "/subnets/" + a.name;
+}
+CliStatus SubnetWrite(Context& ctx, const NetArgs& a, bool update) {
+  Json props = Json::object();
+  if (update) {
+    CLI_ASSIGN_OR_RETURN(Json cur, ctx.client().Get(SubnetPath(ctx, a)));
+    props = cur.value("properties", Json::object());
+    props.erase("ipConfigurations");
+    props.erase("provisioningState");
+  }
+  if (!a.subnet_prefix.empty()) props["addressPrefix"] = a.subnet_prefix;
+  if (!update && a.subnet_prefix.empty())
+    return UsageError("--address-prefix is required.", "--address-prefix");
+  if (a.nsg_given) {
+    if (a.nsg.empty()) {
+      props.erase("networkSecurityGroup");
+    } else {
+      props["networkSecurityGroup"] = {{"id", NsgId(ctx, a)}};
+    }
+  }
+  Json body = {{"properties", props}};
+  std::string path = SubnetPath(ctx, a);
+  return ctx.WriteAndShow("PUT", path, &body, path, SubnetTable());
+}
+
+void RegisterSubnet(CLI::App* parent, Action* selected) {
+  CLI::App* subnet = AddNoun(*parent, "subnet", "Manage the subnets of a virtual network");
+  CLI::App* cmd = nullptr;
+  auto create = Leaf(subnet, selected, "create", "Create a subnet", "Subnet name",
+                     [](Context& c, const NetArgs& a) { return SubnetWrite(c, a, false); }, &cmd);
+  cmd->add_option("--vnet-name", create->vnet, "Virtual network")->required();
+  cmd->add_option("--address-prefix,--address-prefixes", create->subnet_prefix, "CIDR, e.g. 10.1.1.0/24");
+  cmd->add_option("--nsg,--network-security-group", create->nsg, "NSG (name in -g, or id)")
+      ->each([create](const std::string&) { create->nsg_given = true; });
+  auto update = Leaf(subnet, selected, "update", "Change a subnet (its NSG)", "Subnet name",
+                     [](Context& c, const NetArgs& a) { return SubnetWrite(c, a, true); }, &cmd);
+  cmd->add_option("--vnet-name", update->vnet, "Virtual network")->required();
+  cmd->add_option("--nsg,--network-security-group", update->nsg, "NSG (name, id, or \"\" for none)")
+      ->each([update](const std::string&) { update->nsg_given = true; });
+  auto list = Leaf(subnet, selected, "list", "List the subnets of a virtual network", nullptr,
+                   [](Context& c, const NetArgs& a) {
+                     return c.List(NetPath(c, a.group, "virtualNetworks", a.vnet) + "/subnets",
+                                   SubnetTable());
+                   },
+                   &cmd);
+  cmd->add_option("--vnet-name", list->vnet, "Virtual network")->required();
+  auto show = Leaf(subnet, selected, "show", "Show a subnet", "Subnet name",
+                   [](Context& c, const NetArgs& a) { return c.Show(SubnetPath(c, a), SubnetTable()); },
+                   &cmd);
+  cmd->add_option("--vnet-name", show->vnet, "Virtual network")->required();
+  auto del = Leaf(subnet, selected, "delete", "Delete a subnet (no NIC may use it)", "Subnet name",
+                  [](Context& c, const NetArgs& a) { return Delete(c, SubnetPath(c, a)); }, &cmd);
+  cmd->add_option("--vnet-name", del->vnet, "Virtual network")->required();
+}
+
+// ---- nic
+CliStatus NicWrite(Context& ctx, const NetArgs& a, bool update) {
+  std::string path = NetPath(ctx, a.group, "networkInterfaces", a.name);
+  Json body;
+  if (update) {
+    CLI_ASSIGN_OR_RETURN(body, ctx.client().Get(path));
+  } else {
+    Json ipc = {{"subnet",
+                 {{"id", NetPath(ctx, a.group, "virtualNetworks", a.vnet) + "/subnets/" + a.subnet}}}};
+    if (!a.private_ip.empty()) {
+      ipc["privateIPAddress"] = a.private_ip;
+      ipc["privateIPAllocationMethod"] = "Static";
+    }
+    body = {{"location", LocationOr(ctx, a.location)},
+            {"properties", {{"ipConfigurations", {{{"name", "ipconfig1"}, {"properties", ipc}}}}}}};
+    if (a.ip_forwarding) body["properties"]["enableIPForwarding"] = true;
+  }
+  if (a.nsg_given) {
+    if (a.nsg.empty()) {
+      body["properties"].erase("networkSecurityGroup");
+    } else {
+      body["properties"]["networkSecurityGroup"] = {{"id", NsgId(ctx, a)}};
+    }
+  }
+  return ctx.WriteAndShow("PUT", path, &body, path, NicTable());
+}
+
+CliStatus ShowEffectiveNsg(Context& ctx, const NetArgs& a) {
+  std::string path = NetPath(ctx, a.group, "networkInterfaces", a.name) + "/effectiveNetworkSecurityGroups";
+  CLI_ASSIGN_OR_RETURN(ApiResponse r, ctx.client().Send("POST", path, nullptr));
+  if (ctx.format() == OutputFormat::kJson) {
+    ctx.out() << RenderJson(r.body) << "\n";
+    return CliStatus::Ok();
+  }
+  std::vector<Json> rows;
+  for (auto& g : r.body.value("value", Json::array())) {
+    std::string nsg = NameFromId(g["networkSecurityGroup"].value("id", ""));
+    std::string assoc = g["association"].contains("subnet") ? "subnet" : "nic";
+    for (auto& rule : g.value("effectiveSecurityRules", Json::array())) {
+      Json row = rule;
+      row["nsg"] = nsg;
+      row["association"] = assoc;
+      rows.push_back(row);
+    }
+  }
+  PrintMany(ctx.out(), ctx.format(), EffectiveRuleTable(), rows);
+  return CliStatus::Ok();
+}
+
+// ---- nsg rule
+std::string RulePath(const Context& ctx, const NetArgs& a) {
+  return NetPath(ctx, a.group, "networkSecurityGroups", a.nsg) + "/securityRules/" + a.name;
+}
+CliStatus RuleCreate(Context& ctx, const NetArgs& a) {
+  auto one_or_many = [](Json& p, const char* one, const char* many, const std::vector<std::string>& v) {
+    if (v.size() == 1) {
+      p[one] = v[0];
+    } else {
+      p[many] = v;
+    }
+  };
+  Json p = {{"priority", a.priority}, {"direction", a.direction}, {"access", a.access},
+            {"protocol", a.protocol}};
+  one_or_many(p, "sourceAddressPrefix", "sourceAddressPrefixes", a.src);
+  one_or_many(p, "sourcePortRange", "sourcePortRanges", a.src_ports);
+  one_or_many(p, "destinationAddressPrefix", "destinationAddressPrefixes", a.dst);
+  one_or_many(p, "destinationPortRange", "destinationPortRanges", a.dst_ports);
+  if (!a.description.empty()) p["description"] = a.description;
+  Json body = {{"properties", p}};
+  std::string path = RulePath(ctx, a);
+  return ctx.WriteAndShow("PUT", path, &body, path, RuleTable());
+}
+
+void RegisterRule(CLI::App* nsg, Action* selected) {
+  CLI::App* rule = AddNoun(*nsg, "rule", "Manage the rules of a network security group");
+  CLI::App* cmd = nullptr;
+  auto c = Leaf(rule, selected, "create", "Create or replace a rule", "Rule name", RuleCreate, &cmd);
+  cmd->add_option("--nsg-name", c->nsg, "Network security group")->required();
+  cmd->add_option("--priority", c->priority, "100-4096, unique per direction")->required();
+  cmd->add_option("--direction", c->direction, "Inbound or Outbound");
+  cmd->add_option("--access", c->access, "Allow or Deny");
+  cmd->add_option("--protocol", c->protocol, "Tcp, Udp, Icmp or *");
+  cmd->add_option("--source-address-prefixes", c->src, "Prefixes, addresses or tags");
+  cmd->add_option("--source-port-ranges", c->src_ports, "Ports: *, N, N-M");
+  cmd->add_option("--destination-address-prefixes", c->dst, "Prefixes, addresses or tags");
+  cmd->add_option("--destination-port-ranges", c->dst_ports, "Ports: *, N, N-M");
+  cmd->add_option("--description", c->description, "Description");
+  auto l = Leaf(rule, selected, "list", "List the rules of an NSG", nullptr,
+                [](Context& ctx, const NetArgs& a) {
+                  return ctx.List(NetPath(ctx, a.group, "networkSecurityGroups", a.nsg) + "/securityRules",
+                                  RuleTable());
+                },
+                &cmd);
+  cmd->add_option("--nsg-name", l->nsg, "Network security group")->required();
+  auto s = Leaf(rule, selected, "show", "Show a rule", "Rule name",
+                [](Context& ctx, const NetArgs& a) { return ctx.Show(RulePath(ctx, a), RuleTable()); },
+                &cmd);
+  cmd->add_option("--nsg-name", s->nsg, "Network security group")->required();
+  auto d = Leaf(rule, selected, "delete", "Delete a rule", "Rule name",
+                [](Context& ctx, const NetArgs& a) { return Delete(ctx, RulePath(ctx, a)); }, &cmd);
+  cmd->add_option("--nsg-name", d->nsg, "Network security group")->required();
+}
+
+// list/show/delete of a top-level type.
+void AddBasics(CLI::App* noun, Action* selected, const char* type, const char* what,
+               const TableSpec& (*table)()) {
+  CLI::App* cmd = nullptr;
+  auto l = std::make_shared<NetArgs>();
+  cmd = noun->add_subcommand("list", std::string("List the ") + what + "s of a resource group");
+  cmd->add_option("-g,--resource-group", l->group, "Resource group")->required();
+  SetAction(cmd, selected, [l, type, table](Context& ctx) {
+    return ctx.List(NetPath(ctx, l->group, type), table());
+  });
+  auto s = std::make_shared<NetArgs>();
+  cmd = noun->add_subcommand("show", std::string("Show a ") + what);
+  cmd->add_option("-g,--resource-group", s->group, "Resource group")->required();
+  cmd->add_option("-n,--name", s->name, "Name")->required();
+  SetAction(cmd, selected, [s, type, table](Context& ctx) {
+    return ctx.Show(NetPath(ctx, s->group, type, s->name), table());
+  });
+  auto d = std::make_shared<NetArgs>();
+  cmd = noun->add_subcommand("delete", std::string("Delete a ") + what);
+  cmd->add_option("-g,--resource-group", d->group, "Resource group")->required();
+  cmd->add_option("-n,--name", d->name, "Name")->required();
+  cmd->add_flag("-y,--yes", d->yes, "Accepted for az compatibility; nothing is asked");
+  SetAction(cmd, selected,
+            [d, type](Context& ctx) { return Delete(ctx, NetPath(ctx, d->group, type, d->name)); });
+}
+
+}  // namespace
+
+void RegisterNetworkCommands(CLI::App& root, Action* selected) {
+  CLI::App* network = AddNoun(root, "network", "Manage virtual networks, NICs and security groups");
+  CLI::App* cmd = nullptr;
+
+  CLI::App* vnet = AddNoun(*network, "vnet", "Manage virtual networks");
+  auto vc = Leaf(vnet, selected, "create", "Create or replace a virtual network", "VNET name",
+                 VnetCreate, &cmd);
+  cmd->add_option("--address-prefixes,--address-prefix", vc->address_prefixes, "Address space(s)")
+      ->required();
+  cmd->add_option("--subnet-name", vc->subnet_name, "A first subnet");
+  cmd->add_option("--subnet-prefix,--subnet-prefixes", vc->subnet_prefix, "Its prefix");
+  cmd->add_option("-l,--location", vc->location, "Location (default: the region's)");
+  AddBasics(vnet, selected, "virtualNetworks", "virtual network", VnetTable);
+  RegisterSubnet(vnet, selected);     // az: network vnet subnet ...
+  RegisterSubnet(network, selected);  // and network subnet ...
+
+  CLI::App* nic = AddNoun(*network, "nic", "Manage network interfaces");
+  auto nc = Leaf(nic, selected, "create", "Create a network interface", "NIC name",
+                 [](Context& c, const NetArgs& a) { return NicWrite(c, a, false); }, &cmd);
+  cmd->add_option("--vnet-name", nc->vnet, "Virtual network")->required();
+  cmd->add_option("--subnet", nc->subnet, "Subnet")->required();
+  cmd->add_option("--private-ip-address", nc->private_ip, "Static address (default: Dynamic)");
+  cmd->add_option("--network-security-group,--nsg", nc->nsg, "NSG (name in -g, or id)")
+      ->each([nc](const std::string&) { nc->nsg_given = true; });
+  cmd->add_flag("--ip-forwarding", nc->ip_forwarding, "Forward traffic not addressed to it");
+  cmd->add_option("-l,--location", nc->location, "Location (default: the region's)");
+  auto nu = Leaf(nic, selected, "update", "Change a network interface (its NSG)", "NIC name",
+                 [](Context& c, const NetArgs& a) { return NicWrite(c, a, true); }, &cmd);
+  cmd->add_option("--network-security-group,--nsg", nu->nsg, "NSG (name, id, or \"\" for none)")
+      ->each([nu](const std::string&) { nu->nsg_given = true; });
+  Leaf(nic, selected, "show-effective-nsg", "The rules that apply to a NIC, in evaluation order",
+       "NIC name", ShowEffectiveNsg, &cmd);
+  AddBasics(nic, selected, "networkInterfaces", "network interface", NicTable);
+
+  CLI::App* nsg = AddNoun(*network, "nsg", "Manage network security groups");
+  Leaf(nsg, selected, "create", "Create a network security group (no rules yet)", "NSG name",
+       [](Context& ctx, const NetArgs& a) {
+         Json body = {{"location", LocationOr(ctx, a.location)}, {"properties", Json::object()}};
+         std::string path = NetPath(ctx, a.group, "networkSecurityGroups", a.name);
+         return ctx.WriteAndShow("PUT", path, &body, path, NsgTable());
+       },
+       &cmd);
+  AddBasics(nsg, selected, "networkSecurityGroups", "network security group", NsgTable);
+  RegisterRule(nsg, selected);
+}
+
+}  // namespace stratus::cli
