@@ -335,16 +335,27 @@ Status LinuxNetworkEngine::ApplySecurity(const SecurityDatapath& security) {
     return InvalidArgument("network: table '" + security.table + "' is not region " +
                            opts_.region_id + "'s");
   std::lock_guard<std::mutex> l(nft_mu_);
-  ExistingSecurity existing;
-  auto listing = nft_->ListTable("bridge", table);
-  if (listing.ok()) {
-    existing = ParseExistingSecurity(*listing);
-  } else if (listing.status().code() != StatusCode::kNotFound) {
-    return listing.status();
+  if (!security_) {
+    ExistingSecurity existing;
+    auto listing = nft_->ListTable("bridge", table);
+    if (listing.ok()) {
+      existing = ParseExistingSecurity(*listing);
+    } else if (listing.status().code() != StatusCode::kNotFound) {
+      return listing.status();
+    }
+    security_ = existing;
   }
-  if (security.stages.empty() && security.nics.empty())
-    return nft_->Apply(DeleteSecurity(table, existing));
-  return nft_->Apply(CompileSecurity(security, existing));
+  Status st;
+  if (security.stages.empty() && security.nics.empty()) {
+    st = nft_->Apply(DeleteSecurity(table, *security_));
+    if (st.ok()) security_ = ExistingSecurity{};
+  } else {
+    Json doc = CompileSecurity(security, *security_);
+    st = nft_->Apply(doc);
+    if (st.ok()) security_ = AfterApply(doc);
+  }
+  if (!st.ok()) security_.reset();  // someone else may have changed it: list it next time
+  return st;
 }
 
 Result<RegionObjects> LinuxNetworkEngine::List() {

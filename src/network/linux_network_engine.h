@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "network/network_engine.h"
@@ -47,8 +48,10 @@ class LinuxNetworkEngine final : public NetworkEngine {
   std::string VnetDir(const std::string& netns) const;
 
   LinuxNetworkEngineOptions opts_;
-  std::mutex nft_mu_;  // guards nft_
+  std::mutex nft_mu_;  // guards nft_ and security_
   std::unique_ptr<Nftables> nft_;
+  // What the security table holds, as of the last ApplySecurity (listed once after a start).
+  std::optional<ExistingSecurity> security_;
   std::mutex mu_;                                               // guards vnet_mu_
   std::map<std::string, std::unique_ptr<std::mutex>> vnet_mu_;  // one per namespace
 };

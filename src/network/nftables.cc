@@ -39,8 +39,10 @@ Status Nftables::Apply(const Json& doc) {
 }
 
 Result<Json> Nftables::ListTable(const std::string& family, const std::string& name) {
+  // Terse: without set elements (the timed state sets hold one per flow: listing them would
+  // cost more than the change).
   unsigned flags = nft_ctx_output_get_flags(ctx_);
-  nft_ctx_output_set_flags(ctx_, flags | NFT_CTX_OUTPUT_JSON);
+  nft_ctx_output_set_flags(ctx_, flags | NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_TERSE);
   auto out = Run("list table " + family + " " + name);
   nft_ctx_output_set_flags(ctx_, flags);
   if (!out.ok()) {

@@ -23,7 +23,8 @@ class Nftables {
 
   // Runs a JSON document {"nftables": [...]}. Internal naming the first error nft reports.
   Status Apply(const Json& doc);
-  // `list table <family> <name>` as JSON; NotFound when the table does not exist.
+  // `list table <family> <name>` as JSON, without set elements; NotFound when the table does
+  // not exist.
   Result<Json> ListTable(const std::string& family, const std::string& name);
 
  private:

@@ -264,4 +264,12 @@ ExistingSecurity ParseExistingSecurity(const Json& listing) {
   return e;
 }
 
+ExistingSecurity AfterApply(const Json& compiled) {
+  // The same reading as of a listing: the objects the transaction added.
+  Json listing = {{"nftables", Json::array()}};
+  for (auto& cmd : compiled.value("nftables", Json::array()))
+    if (cmd.contains("add")) listing["nftables"].push_back(cmd["add"]);
+  return ParseExistingSecurity(listing);
+}
+
 }  // namespace stratus::network

@@ -77,5 +77,8 @@ Json CompileSecurity(const SecurityDatapath& d, const ExistingSecurity& existing
 Json DeleteSecurity(const std::string& table, const ExistingSecurity& existing);
 // Reads ExistingSecurity out of `nft -j list table bridge <table>` output.
 ExistingSecurity ParseExistingSecurity(const Json& listing);
+// What exists once `compiled` (CompileSecurity's output) has been applied: lets the engine keep
+// track without listing the table again (a listing reads every element of the state sets).
+ExistingSecurity AfterApply(const Json& compiled);
 
 }  // namespace stratus::network
