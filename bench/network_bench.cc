@@ -103,7 +103,7 @@ double ConnectionRate(const std::string& ns, double seconds) {
     sockaddr_in a = ServerAddress();
     auto start = bench::Now();
     long n = 0;
-    while (bench::MsBetween(start, bench::Now()) < seconds * 1000) {
+    while (bench::MsBetween(start, bench::Now()) < seconds * 1000 && !bench::StopRequested()) {
       int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
       timeval tv{1, 0};
       setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -244,6 +244,7 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", seconds, "Length of each connection-rate run");
   app.add_option("--rules", rule_counts, "NSG sizes, comma separated");
   CLI11_PARSE(app, argc, argv);
+  bench::InstallStopHandlers();  // SIGINT/SIGTERM end the runs early; the cleanup below still runs
   if (geteuid() != 0) {
     std::fprintf(stderr, "network_bench: needs root (namespaces, nftables, iptables)\n");
     return 1;
@@ -315,6 +316,10 @@ int main(int argc, char** argv) {
       rows.push_back({"no rules", Fmt(base_rate), Fmt(base_tp, 2), "-", "-", "-", "-", "-"});
       for (int n : counts) {
         if (!st.ok()) break;
+        if (bench::StopRequested()) {
+          st = bench::Interrupted();
+          break;
+        }
         st = apply_nsg(n);
         if (!st.ok()) break;
         double ours_rate = ConnectionRate(a, seconds), ours_tp = Throughput(a, 2);

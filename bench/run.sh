@@ -1,7 +1,7 @@
 #!/bin/bash
 # Run the Stratus benchmarks with already built binaries and collect their tables.
 #
-#   bench/run.sh [controlplane] [vm_boot]      (default: both; `make bench` builds first)
+#   bench/run.sh [controlplane] [vm_boot] [network]   (default: all; `make bench` builds first)
 #
 # Environment:
 #   STRATUS_BUILD        build tree with stratusd and bench/*_bench   (default: <repo>/build)
@@ -11,6 +11,7 @@
 #   STRATUS_BENCH_OUT    Markdown result file                         (default: bench/results/latest.md)
 #   CONTROLPLANE_ARGS    extra arguments for controlplane_bench (e.g. "--threads 8")
 #   VM_BOOT_ARGS         extra arguments for vm_boot_bench (e.g. "--count 20 --domain-type kvm")
+#   NETWORK_ARGS         extra arguments for network_bench (e.g. "--rules 10,1000 --seconds 5")
 #
 # Tables go to stdout and to $STRATUS_BENCH_OUT (replaced only when every benchmark succeeded);
 # progress goes to stderr. Whatever happens (failure, Ctrl-C), the daemons the benchmarks started
@@ -26,13 +27,14 @@ WORK_PARENT=$(realpath -m -- "${STRATUS_BENCH_WORK:-/var/tmp}")
 OUT=$(realpath -m -- "${STRATUS_BENCH_OUT:-$HERE/results/latest.md}")
 read -r -a CP_ARGS <<<"${CONTROLPLANE_ARGS:-}"
 read -r -a VB_ARGS <<<"${VM_BOOT_ARGS:-}"
+read -r -a NET_ARGS <<<"${NETWORK_ARGS:-}"
 
 die() { echo "bench/run.sh: $*" >&2; exit 1; }
 
 WHICH=("$@")
-[ ${#WHICH[@]} -gt 0 ] || WHICH=(controlplane vm_boot)
+[ ${#WHICH[@]} -gt 0 ] || WHICH=(controlplane vm_boot network)
 for w in "${WHICH[@]}"; do
-  case "$w" in controlplane|vm_boot) ;; *) die "unknown benchmark '$w' (controlplane, vm_boot)";; esac
+  case "$w" in controlplane|vm_boot|network) ;; *) die "unknown benchmark '$w' (controlplane, vm_boot, network)";; esac
 done
 
 STRATUSD="$BUILD/stratusd"
@@ -124,6 +126,9 @@ for w in "${WHICH[@]}"; do
     vm_boot)
       run_bench vm_boot --stratusd "$STRATUSD" --platform-images "$GUEST" --work-dir "$WORK" \
         ${VB_ARGS[@]+"${VB_ARGS[@]}"} ;;
+    network)
+      # Cleans up its own namespaces, links, nft table and iptables chain, also on failure.
+      run_bench network ${NET_ARGS[@]+"${NET_ARGS[@]}"} ;;
   esac
 done
 
