@@ -3,8 +3,9 @@
 # resource group, a VM with data disks from the tiny image, running (CLI table + guest console),
 # a consistent snapshot of all its disks while it runs, the daemon restarted under the VM; issue 3:
 # the VM protected by a policy, a full backup, guest writes, an incremental backup, a restore as a
-# new VM that boots with the data, vault verify; and a full clean-up. Everything it creates is
-# removed on exit, even on failure.
+# new VM that boots with the data, vault verify; issue 10: the VMs have NICs in a VNET with two
+# subnets (DHCP, DNS names), and a security group on db1's NIC first denies, then allows web1's
+# HTTP; and a full clean-up. Everything it creates is removed on exit, even on failure.
 set -euo pipefail
 
 BUILD="${STRATUS_BUILD:-$(pwd)/build}"
@@ -17,6 +18,15 @@ PID=""
 LOG="$WORK/stratusd.log"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+# The region's network id (network::ShortRegionId): names its namespaces, bridges, taps, nft table.
+RID=$(python3 -c 'import hashlib,sys; d=hashlib.sha256(("regionA\n"+sys.argv[1]).encode()).digest(); b=(d[0]<<12)|(d[1]<<4)|(d[2]>>4); a="abcdefghijklmnopqrstuvwxyz234567"; print("".join(a[(b>>(5*(3-i)))&31] for i in range(4)))' "$WORK/regionA")
+region_net_objects() {
+  { ip netns list | awk '{print $1}' | grep "^stv-$RID-"
+    ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E "^(sb|sg|st)$RID"
+    nft list tables 2>/dev/null | grep "stratus_$RID"
+    pgrep -f "/run/stratus/$RID/" ; } 2>/dev/null || true
+}
 
 start_daemon() {
   : >"$LOG.ready"
@@ -44,7 +54,14 @@ cleanup() {
       virsh -c qemu:///system undefine "$d" >/dev/null 2>&1
     fi
   done
-  rm -rf "$WORK"
+  # The region's network (namespaces, bridges, dnsmasq outlive a daemon by design).
+  pkill -9 -f "/run/stratus/$RID/" 2>/dev/null
+  for n in $(ip netns list | awk '{print $1}' | grep "^stv-$RID-"); do ip netns del "$n"; done
+  for l in $(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E "^(sb|sg|st)$RID"); do
+    ip link del "$l" 2>/dev/null
+  done
+  nft delete table bridge "stratus_$RID" 2>/dev/null
+  rm -rf "/run/stratus/$RID" "$WORK"
 }
 trap cleanup EXIT
 
@@ -72,10 +89,41 @@ while true; do
 done
 EOS
 
-say "Create VM web1 (tiny image, Standard_S1) with two data disks (Standard + Premium)"
+# Runs `sh -c CMD` in VM $1's guest through the guest agent; prints its output.
+guest_sh() {
+  local dom
+  dom="stratus-$("$S" vm show -g demo -n "$1" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["properties"]["vmId"])')"
+  python3 - "$dom" "$2" <<'EOP'
+import base64, json, subprocess, sys, time
+dom, cmd = sys.argv[1], sys.argv[2]
+def qga(req):
+    out = subprocess.run(["virsh", "-c", "qemu:///system", "qemu-agent-command", dom, json.dumps(req)],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["return"]
+pid = qga({"execute": "guest-exec", "arguments": {"path": "sh", "arg": ["-c", cmd], "capture-output": True}})["pid"]
+for _ in range(200):
+    st = qga({"execute": "guest-exec-status", "arguments": {"pid": pid}})
+    if st.get("exited"):
+        sys.stdout.write(base64.b64decode(st.get("out-data", "")).decode(errors="replace"))
+        break
+    time.sleep(0.1)
+EOP
+}
+
+say "A virtual network with two subnets, and a security group for the back end"
+"$S" network vnet create -g demo -n demo-vnet --address-prefixes 10.20.0.0/16 \
+  --subnet-name front --subnet-prefix 10.20.1.0/24 -o table
+"$S" network vnet subnet create -g demo --vnet-name demo-vnet -n back --address-prefix 10.20.2.0/24 -o table
+"$S" network nsg create -g demo -n db-nsg -o table
+"$S" network nsg rule create -g demo --nsg-name db-nsg -n no-http-from-front --priority 200 \
+  --access Deny --protocol Tcp --source-address-prefixes 10.20.1.0/24 --destination-port-ranges 80 -o table
+
+say "Create VM web1 (tiny image, Standard_S1, NIC in subnet front) with two data disks (Standard + Premium)"
 T0=$(date +%s.%N)
 "$S" vm create -g demo -n web1 --image tiny --size Standard_S1 --data-disk-sizes-gb 1 1 \
-  --custom-data "$WORK/user-script.sh" -o table
+  --custom-data "$WORK/user-script.sh" --vnet demo-vnet --subnet front -o table
+"$S" vm create -g demo -n db1 --image tiny --size Standard_S1 --vnet demo-vnet --subnet back \
+  --nsg db-nsg -o table >/dev/null
 "$S" disk update -g demo -n web1-data1 --sku Premium_LRS -o table >/dev/null
 
 say "The VM runs; the guest boots"
@@ -89,6 +137,25 @@ echo "guest console:"
 "$S" vm console -g demo -n web1 --tail 4000 | grep -E "STRATUS-GUEST-READY|hello from" | sed 's/^/    /'
 python3 -c "print('create accepted -> guest ready: %.1f s' % ($T1 - $T0))"
 "$S" disk list -g demo -o table
+
+say "Networking: NICs with their addresses (DHCP and the config drive agree), names in the VNET"
+"$S" network nic list -g demo -o table
+for _ in $(seq 1 240); do
+  if "$S" vm console -g demo -n db1 --tail 4000 | grep -q "STRATUS-GUEST-READY"; then break; fi
+  sleep 0.5
+done
+echo "web1: nslookup db1 ->"; guest_sh web1 "nslookup db1 2>&1 | grep -E '^(Name|Address)' | tail -n 2" | sed 's/^/    /'
+say "db1's NSG denies HTTP from subnet front: web1 cannot fetch db1's page"
+out=$(guest_sh web1 "timeout 3 wget -q -O - http://db1/ 2>/dev/null || echo DENIED")
+echo "    web1 -> http://db1/: $out"
+echo "$out" | grep -q DENIED || { echo "the Deny did not hold"; exit 1; }
+say "Allow web1 (priority 100, before the Deny): the same fetch passes at once"
+"$S" network nsg rule create -g demo --nsg-name db-nsg -n web1-ok --priority 100 --access Allow \
+  --protocol Tcp --source-address-prefixes 10.20.1.4 --destination-port-ranges 80 -o table
+out=$(guest_sh web1 "timeout 3 wget -q -O - http://db1/ 2>/dev/null || echo DENIED")
+echo "    web1 -> http://db1/: $out"
+echo "$out" | grep -q "db1" || { echo "the Allow did not open"; exit 1; }
+"$S" network nic show-effective-nsg -g demo -n db1VMNic -o table | head -n 6
 
 say "Snapshot all disks of the running VM at one instant"
 "$S" vm snapshot -g demo -n web1 --prefix web1-snap
@@ -141,8 +208,12 @@ say "Activity log (last 6 writes)"
 
 say "Clean up: delete the VM with its disks, the snapshots and the group"
 "$S" vm delete -g demo -n web1 --delete-disks
+"$S" vm delete -g demo -n db1 --delete-disks
 "$S" backup protection disable -g demo --vault vault1 -n web1 --delete-backup-data >/dev/null
 "$S" group delete -n demo --yes
 left=$(virsh -c qemu:///system list --all --name | grep -c '^stratus-' || true)
+left_net=$(region_net_objects | wc -l)
+echo "network objects of the region left (namespaces, links, nft table, dnsmasq): $left_net"
+[ "$left_net" = 0 ] || { region_net_objects; exit 1; }
 echo "domains left: $(virsh -c qemu:///system list --all --name | while read -r d; do [ -n "$d" ] && virsh -c qemu:///system dumpxml "$d" | grep -q "$WORK" && echo "$d"; done | wc -l), disk files left: $(find "$WORK/regionA/disks" "$WORK/regionA/snapshots" -type f 2>/dev/null | wc -l)"
 say "Demo finished"
