@@ -304,7 +304,8 @@ int main(int argc, char** argv) {
       stage.tags.vnet_spaces = {s.prefix};
       stage.rules = Rules(n);
       sec.stages = {stage};
-      sec.nics = {{tap_b, "", "b"}};
+      sec.nics = {{tap_a, "", "", "", {*ParseIpv4("10.80.1.4", "")}},
+                  {tap_b, "", "b", "", {*ParseIpv4("10.80.1.5", "")}}};
       return engine->ApplySecurity(sec);
     };
     auto clear_nsg = [&] { return engine->ApplySecurity({sec.table, sec.tap_prefix, {}, {}, {}}); };

@@ -91,7 +91,8 @@ Status ValidateVnetLayout(const std::vector<Ipv4Prefix>& spaces,
                                "properties.addressSpace.addressPrefixes",
                                "NetcfgVnetAddressSpacesOverlap");
   for (size_t i = 0; i < subnets.size(); ++i) {
-    const auto& [name, p] = subnets[i];
+    const std::string& name = subnets[i].first;
+    const Ipv4Prefix& p = subnets[i].second;  // not a structured binding: lambdas capture it
     if (p.length > 29)
       return InvalidArgument(
           "Subnet '" + name + "' (" + p.ToString() + ") is smaller than /29, the smallest subnet.",

@@ -281,7 +281,13 @@ Result<SecurityDatapath> NetworkService::DesiredSecurity() {
     ns.tap = n.internal.value("tap", "");
     ns.subnet_stage = stage_for(subnet_nsg, *v->second);
     ns.nic_stage = stage_for(n.internal.value("nsg", ""), *v->second);
-    if (!ns.subnet_stage.empty() || !ns.nic_stage.empty()) d.nics.push_back(ns);
+    ns.mac = n.internal.value("mac", "");
+    ns.forwarding = n.body["properties"].value("enableIPForwarding", false);
+    for (auto& c : n.body["properties"].value("ipConfigurations", Json::array())) {
+      auto ip = ParseIpv4(c["properties"].value("privateIPAddress", ""), "");
+      if (ip.ok()) ns.addresses.push_back(*ip);
+    }
+    d.nics.push_back(ns);
   }
   return d;
 }

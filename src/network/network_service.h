@@ -86,7 +86,8 @@ class NetworkService final : public NicBindings {
   // The rules that apply to NIC `nic`, per NSG (its subnet's, then its own), in evaluation
   // order with the tags expanded: ARM's effectiveNetworkSecurityGroups.
   Result<Json> EffectiveSecurityRules(const ResourceId& nic);
-  // The security datapath the region should have (every NIC with an NSG on it or its subnet).
+  // The security datapath the region should have: every NIC (its source check) and the NSGs
+  // on NICs and subnets.
   Result<SecurityDatapath> DesiredSecurity();
 
   // The views the API returns: a VNET with its subnets' ipConfigurations; one subnet; the list.

@@ -138,8 +138,10 @@ Json CompileSecurity(const SecurityDatapath& d, const ExistingSecurity& existing
   // Drop what the last version made; the same transaction makes the new one.
   b.Add("map", {{"name", "out_by_tap"}, {"type", "ifname"}, {"map", "verdict"}});
   b.Add("map", {{"name", "in_by_tap"}, {"type", "ifname"}, {"map", "verdict"}});
+  b.Add("map", {{"name", "spoof_by_tap"}, {"type", "ifname"}, {"map", "verdict"}});
   b.Verb("flush", "map", "out_by_tap");
   b.Verb("flush", "map", "in_by_tap");
+  b.Verb("flush", "map", "spoof_by_tap");
   b.Add("chain", {{"name", "vnet"}});
   b.Verb("flush", "chain", "vnet");
   for (auto& c : existing.chains) b.Verb("flush", "chain", c);
@@ -163,6 +165,7 @@ Json CompileSecurity(const SecurityDatapath& d, const ExistingSecurity& existing
   // chain vnet
   b.Rule("vnet", {Match(Meta("protocol"), "arp"), Verdict("accept")});
   b.Rule("vnet", {Match(Meta("protocol"), "ip", "!="), Verdict("drop")});
+  b.Rule("vnet", {{{"vmap", {{"key", Meta("iifname")}, {"data", "@spoof_by_tap"}}}}});
   b.Rule("vnet", {Match(Payload("udp", "sport"), 68), Match(Payload("udp", "dport"), 67),
                   Verdict("accept")});
   b.Rule("vnet", {Match(Payload("udp", "sport"), 67), Match(Payload("udp", "dport"), 68),
@@ -197,8 +200,22 @@ Json CompileSecurity(const SecurityDatapath& d, const ExistingSecurity& existing
     CompileStage(b, s, Direction::kInbound, gen);
     CompileStage(b, s, Direction::kOutbound, gen);
   }
-  Json out_elems = Json::array(), in_elems = Json::array();
+  Json out_elems = Json::array(), in_elems = Json::array(), spoof_elems = Json::array();
   for (auto& n : d.nics) {
+    // The source check of every NIC.
+    std::string spoof_chain = "nic_" + n.tap + "_src" + gen;
+    b.Add("chain", {{"name", spoof_chain}});
+    b.Rule(spoof_chain, {Match(Payload("udp", "sport"), 68), Match(Payload("udp", "dport"), 67),
+                         Verdict("return")});
+    if (!n.mac.empty())
+      b.Rule(spoof_chain, {Match(Payload("ether", "saddr"), n.mac, "!="), Verdict("drop")});
+    if (!n.forwarding && !n.addresses.empty()) {
+      Json addrs = Json::array();
+      for (auto& a : n.addresses) addrs.push_back(a.ToString());
+      b.Rule(spoof_chain, {Match(Payload("ip", "saddr"), {{"set", addrs}}, "!="), Verdict("drop")});
+    }
+    spoof_elems.push_back({n.tap, Jump(spoof_chain)});
+
     std::vector<std::string> out_order, in_order;  // outbound: NIC then subnet; inbound: reverse
     if (!n.nic_stage.empty() && stage_keys.count(n.nic_stage)) out_order.push_back(n.nic_stage);
     if (!n.subnet_stage.empty() && stage_keys.count(n.subnet_stage))
@@ -217,6 +234,7 @@ Json CompileSecurity(const SecurityDatapath& d, const ExistingSecurity& existing
     b.Add("element", {{"name", "out_by_tap"}, {"elem", out_elems}});
     b.Add("element", {{"name", "in_by_tap"}, {"elem", in_elems}});
   }
+  if (!spoof_elems.empty()) b.Add("element", {{"name", "spoof_by_tap"}, {"elem", spoof_elems}});
   return Json{{"nftables", b.cmds}};
 }
 

@@ -6,6 +6,8 @@
 //   chain forward (hook forward)   frames from or to a tap of the region  -> goto vnet
 //   chain vnet
 //     ARP passes; other non-IPv4 frames are dropped (VNETs are IPv4);
+//     iifname vmap @spoof_by_tap -> the sending NIC's source check: its MAC, and one of its
+//       addresses unless it forwards (DHCP requests from 0.0.0.0 pass);
 //     DHCP, and DNS to the subnet gateways, pass (platform traffic, as in Azure);
 //     replies of allowed flows pass: @flows (tcp/udp) and @pings (ICMP echo) hold the reverse
 //       of every original packet that passed, with a timeout (stateful without conntrack, which
@@ -46,11 +48,16 @@ struct NsgStage {
   TagContext tags;
 };
 
-// A NIC whose traffic an NSG governs (NICs with none pass everything).
+// A NIC of the region. Every NIC's frames must carry its MAC and (unless it forwards, as a
+// virtual appliance does) one of its addresses as source: no VM can pose as another, which the
+// NSGs' source matching relies on. NICs without NSGs pass everything else.
 struct NicSecurity {
   std::string tap;
   std::string subnet_stage;  // NsgStage key of its subnet's NSG, "" none
   std::string nic_stage;     // NsgStage key of its own NSG, "" none
+  std::string mac;           // "52:54:00:..", "" = not checked
+  std::vector<Ipv4> addresses;  // its private addresses; empty = not checked
+  bool forwarding = false;      // enableIPForwarding: any source address
 };
 
 struct SecurityDatapath {

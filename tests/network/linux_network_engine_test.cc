@@ -272,7 +272,11 @@ TEST_F(LinuxNetworkEngineTest, SecurityGroupsFilterSameSubnetTrafficStatefullyAn
            PortRange{}),
       Rule("no-out", 100, Direction::kOutbound, Access::kDeny, "*", {"*"}, {"*"}, PortRange{})};
   sec.stages = {stage};
-  sec.nics = {{*NicTap(rid_, 502), "", "n1v4"}};
+  auto ip = [](const char* a) { return *ParseIpv4(a, ""); };
+  NicSecurity nic_a{*NicTap(rid_, 501), "", "", "52:54:00:00:70:04", {ip("10.70.1.4")}};
+  NicSecurity nic_b{*NicTap(rid_, 502), "", "n1v4", "52:54:00:00:70:05", {ip("10.70.1.5")}};
+  NicSecurity nic_c{*NicTap(rid_, 503), "", "", "52:54:00:00:70:06", {ip("10.70.1.6")}};
+  sec.nics = {nic_a, nic_b, nic_c};
   sec.gateways = {v.subnets[0].gateway};
   {
     Status st = engine_->ApplySecurity(sec);
@@ -284,6 +288,24 @@ TEST_F(LinuxNetworkEngineTest, SecurityGroupsFilterSameSubnetTrafficStatefullyAn
   auto out = In(b, {"busybox", "ping", "-c", "1", "-W", "1", "10.70.1.4"});
   ASSERT_TRUE(out.ok());
   EXPECT_NE(out->exit_code, 0) << "B may send nothing out";
+  // Every NIC sends only as itself: C reaches A from its own address, not from another one.
+  ASSERT_TRUE(RunChecked({"ip", "-n", c, "addr", "add", "10.70.1.9/24", "dev", "eth0"}).ok());
+  auto own = In(c, {"busybox", "ping", "-c", "1", "-W", "2", "-I", "10.70.1.6", "10.70.1.4"});
+  ASSERT_TRUE(own.ok());
+  EXPECT_EQ(own->exit_code, 0) << own->out << own->err;
+  auto spoofed = In(c, {"busybox", "ping", "-c", "1", "-W", "1", "-I", "10.70.1.9", "10.70.1.4"});
+  ASSERT_TRUE(spoofed.ok());
+  EXPECT_NE(spoofed->exit_code, 0) << "C sent as an address that is not its own";
+  // A forwarding NIC (a virtual appliance) may.
+  sec.nics[2].forwarding = true;
+  {
+    Status st = engine_->ApplySecurity(sec);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  auto forwarded = In(c, {"busybox", "ping", "-c", "1", "-W", "2", "-I", "10.70.1.9", "10.70.1.4"});
+  ASSERT_TRUE(forwarded.ok());
+  EXPECT_EQ(forwarded->exit_code, 0) << "a forwarding NIC was held to its own addresses";
+  sec.nics[2].forwarding = false;
 
   // A change applies to new flows at once: a Deny of A before the Allow.
   sec.stages[0].rules.push_back(Rule("not-a", 90, Direction::kInbound, Access::kDeny, "Tcp",
@@ -302,7 +324,7 @@ TEST_F(LinuxNetworkEngineTest, SecurityGroupsFilterSameSubnetTrafficStatefullyAn
   subnet_stage.rules = {Rule("deny-c", 100, Direction::kInbound, Access::kDeny, "*",
                              {"10.70.1.6"}, {"*"}, PortRange{})};
   sec.stages.push_back(subnet_stage);
-  sec.nics = {{*NicTap(rid_, 502), "n2v4", "n1v4"}};
+  sec.nics[1].subnet_stage = "n2v4";
   {
     Status st = engine_->ApplySecurity(sec);
     ASSERT_TRUE(st.ok()) << st.ToString();
