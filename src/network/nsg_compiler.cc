@@ -163,9 +163,9 @@ Json CompileSecurity(const SecurityDatapath& d, const ExistingSecurity& existing
   b.Rule("forward", {Match(Meta("oifname"), taps), {{"goto", {{"target", "vnet"}}}}});
 
   // chain vnet
-  b.Rule("vnet", {Match(Meta("protocol"), "arp"), Verdict("accept")});
-  b.Rule("vnet", {Match(Meta("protocol"), "ip", "!="), Verdict("drop")});
+  b.Rule("vnet", {Match(Meta("protocol"), {{"set", {"ip", "arp"}}}, "!="), Verdict("drop")});
   b.Rule("vnet", {{{"vmap", {{"key", Meta("iifname")}, {"data", "@spoof_by_tap"}}}}});
+  b.Rule("vnet", {Match(Meta("protocol"), "arp"), Verdict("accept")});
   b.Rule("vnet", {Match(Payload("udp", "sport"), 68), Match(Payload("udp", "dport"), 67),
                   Verdict("accept")});
   b.Rule("vnet", {Match(Payload("udp", "sport"), 67), Match(Payload("udp", "dport"), 68),
@@ -207,12 +207,19 @@ Json CompileSecurity(const SecurityDatapath& d, const ExistingSecurity& existing
     b.Add("chain", {{"name", spoof_chain}});
     b.Rule(spoof_chain, {Match(Payload("udp", "sport"), 68), Match(Payload("udp", "dport"), 67),
                          Verdict("return")});
-    if (!n.mac.empty())
+    if (!n.mac.empty()) {
       b.Rule(spoof_chain, {Match(Payload("ether", "saddr"), n.mac, "!="), Verdict("drop")});
+      b.Rule(spoof_chain, {Match(Payload("arp", "saddr ether"), n.mac, "!="), Verdict("drop")});
+    }
     if (!n.forwarding && !n.addresses.empty()) {
       Json addrs = Json::array();
       for (auto& a : n.addresses) addrs.push_back(a.ToString());
       b.Rule(spoof_chain, {Match(Payload("ip", "saddr"), {{"set", addrs}}, "!="), Verdict("drop")});
+      // ARP too: no VM may answer for another's address (probes from 0.0.0.0 pass).
+      Json arp_addrs = addrs;
+      arp_addrs.push_back("0.0.0.0");
+      b.Rule(spoof_chain,
+             {Match(Payload("arp", "saddr ip"), {{"set", arp_addrs}}, "!="), Verdict("drop")});
     }
     spoof_elems.push_back({n.tap, Jump(spoof_chain)});
 

@@ -5,9 +5,10 @@
 //
 //   chain forward (hook forward)   frames from or to a tap of the region  -> goto vnet
 //   chain vnet
-//     ARP passes; other non-IPv4 frames are dropped (VNETs are IPv4);
-//     iifname vmap @spoof_by_tap -> the sending NIC's source check: its MAC, and one of its
-//       addresses unless it forwards (DHCP requests from 0.0.0.0 pass);
+//     frames other than IPv4 and ARP are dropped (VNETs are IPv4);
+//     iifname vmap @spoof_by_tap -> the sending NIC's source check: its MAC (Ethernet and ARP
+//       sender), and one of its addresses (IP and ARP sender) unless it forwards; DHCP
+//       requests and ARP probes from 0.0.0.0 pass; then ARP passes;
 //     DHCP, and DNS to the subnet gateways, pass (platform traffic, as in Azure);
 //     replies of allowed flows pass: @flows (tcp/udp) and @pings (ICMP echo) hold the reverse
 //       of every original packet that passed, with a timeout (stateful without conntrack, which

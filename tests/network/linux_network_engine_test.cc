@@ -296,6 +296,18 @@ TEST_F(LinuxNetworkEngineTest, SecurityGroupsFilterSameSubnetTrafficStatefullyAn
   auto spoofed = In(c, {"busybox", "ping", "-c", "1", "-W", "1", "-I", "10.70.1.9", "10.70.1.4"});
   ASSERT_TRUE(spoofed.ok());
   EXPECT_NE(spoofed->exit_code, 0) << "C sent as an address that is not its own";
+  // Nor may C answer ARP for A's address: B keeps A's MAC for 10.70.1.4.
+  auto neigh_of_a = [&] {
+    auto n = In(b, {"ip", "neigh", "show", "10.70.1.4", "dev", "eth0"});
+    return n.ok() ? n->out : std::string();
+  };
+  ASSERT_TRUE(In(b, {"busybox", "ping", "-c", "1", "-W", "2", "10.70.1.4"}).ok());
+  ASSERT_TRUE(RunChecked({"ip", "-n", c, "addr", "add", "10.70.1.4/32", "dev", "eth0"}).ok());
+  In(c, {"busybox", "arping", "-U", "-c", "2", "-I", "eth0", "-s", "10.70.1.4", "10.70.1.4"});
+  In(c, {"busybox", "arping", "-A", "-c", "2", "-I", "eth0", "-s", "10.70.1.4", "10.70.1.5"});
+  EXPECT_EQ(neigh_of_a().find("52:54:00:00:70:06"), std::string::npos)
+      << "C's ARP for A's address reached B: " << neigh_of_a();
+  ASSERT_TRUE(RunChecked({"ip", "-n", c, "addr", "del", "10.70.1.4/32", "dev", "eth0"}).ok());
   // A forwarding NIC (a virtual appliance) may.
   sec.nics[2].forwarding = true;
   {
