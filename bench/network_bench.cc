@@ -255,6 +255,10 @@ int main(int argc, char** argv) {
     counts.push_back(std::stoi(rule_counts.substr(at, comma - at)));
     at = comma == std::string::npos ? rule_counts.size() : comma + 1;
   }
+  // iptables (nft backend) makes `table ip filter` on first use: remove it again if it was not
+  // there before.
+  bool had_ip_filter = RunProcess({"nft", "list", "table", "ip", "filter"}).ok() &&
+                       RunProcess({"nft", "list", "table", "ip", "filter"})->exit_code == 0;
   auto nf = ReadFile("/proc/sys/net/bridge/bridge-nf-call-iptables");
   bool peer_sees_bridge = nf.ok() && nf->rfind("1", 0) == 0;
 
@@ -392,6 +396,7 @@ int main(int argc, char** argv) {
     }
   }
   engine->Sweep({});
+  if (!had_ip_filter) RunProcess({"nft", "delete", "table", "ip", "filter"});
   std::filesystem::remove_all(dir);
   return rc;
 }

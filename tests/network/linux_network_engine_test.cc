@@ -48,6 +48,7 @@ class LinuxNetworkEngineTest : public ::testing::Test {
     for (auto& ep : endpoints_) RunProcess({"ip", "netns", "del", ep});
     for (auto& h : host_ends_) RunProcess({"ip", "link", "del", h});
     if (engine_) {
+      EXPECT_TRUE(engine_->ApplySecurity({*NftTable(rid_), "st" + rid_, {}, {}, {}}).ok());
       EXPECT_TRUE(engine_->Sweep({}).ok());
       auto left = engine_->List();
       ASSERT_TRUE(left.ok());
