@@ -9,6 +9,7 @@
 #include "core/resource_id.h"
 #include "core/status.h"
 #include "network/ipv4.h"
+#include "network/security_rules.h"
 
 namespace stratus::network::internal {
 
@@ -32,6 +33,12 @@ Result<std::pair<ResourceId, std::string>> ParseSubnetId(const std::string& text
 // A top-level resource body: its known members, location (the region's) and tags; returns the
 // location and the properties object.
 Result<std::pair<std::string, Json>> TopLevel(const Json& body, const std::string& region);
+// What the security tags mean for the NICs of a VNET (its body): its spaces, its gateways.
+TagContext TagsOf(const Json& vnet_body);
+// The member of `children` (a VNET's subnets, an NSG's rules) named like `id`, or NotFound
+// naming it as a `what` of its `parent_what`.
+Result<Json> ChildNamed(const Json& children, const ResourceId& id, const std::string& what,
+                        const std::string& parent_what);
 // The id of a `{"id": ...}` reference that must name a resource of `type_key`
 // ("stratus.network/networksecuritygroups") in `subscription`; "" for an absent or null one.
 Result<std::string> ReferenceOf(const Json& parent, const std::string& member,

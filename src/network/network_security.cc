@@ -215,12 +215,8 @@ Json NetworkService::NsgView(const store::Record& nsg) {
 
 Result<Json> NetworkService::SecurityRuleView(const ResourceId& id) {
   ASSIGN_OR_RETURN(store::Record nsg, ctx_.store->Get(id.Parent().Key()));
-  Json view = NsgView(nsg);
-  for (auto& r : view["properties"]["securityRules"])
-    if (EqualsIgnoreCase(r.value("name", ""), id.name())) return r;
-  return NotFound("Security rule '" + id.name() + "' was not found in network security group '" +
-                      id.Parent().name() + "'.",
-                  id.ToString(), "NotFound");
+  return ChildNamed(NsgView(nsg)["properties"]["securityRules"], id, "Security rule",
+                    "network security group");
 }
 
 Result<Json> NetworkService::SecurityRuleList(const ResourceId& nsg_id) {
@@ -257,15 +253,7 @@ Result<SecurityDatapath> NetworkService::DesiredSecurity() {
     st.key = key;
     auto rules = StoredRules(it->second->body);
     if (rules.ok()) st.rules = *rules;
-    for (auto& sp : vnet.body["properties"]["addressSpace"].value("addressPrefixes", Json::array())) {
-      auto p = ParseIpv4Prefix(sp.get<std::string>(), "");
-      if (p.ok()) st.tags.vnet_spaces.push_back(*p);
-    }
-    // Health probes of load balancers come from the VNET's gateways.
-    for (auto& s : vnet.body["properties"].value("subnets", Json::array())) {
-      auto p = SubnetPrefix(s);
-      if (p.ok()) st.tags.load_balancer.push_back({GatewayOf(*p), 32});
-    }
+    st.tags = TagsOf(vnet.body);
     d.stages.push_back(st);
     return key;
   };
@@ -306,15 +294,7 @@ Result<Json> NetworkService::EffectiveSecurityRules(const ResourceId& nic_id) {
   ASSIGN_OR_RETURN(store::Record nic, ctx_.store->Get(nic_id.Key()));
   ASSIGN_OR_RETURN(store::Record vnet, ctx_.store->Get(nic.internal.value("vnet", "")));
   const Json* subnet = FindSubnet(vnet.body, nic.internal.value("subnet", ""));
-  TagContext tags;
-  for (auto& sp : vnet.body["properties"]["addressSpace"].value("addressPrefixes", Json::array())) {
-    auto p = ParseIpv4Prefix(sp.get<std::string>(), "");
-    if (p.ok()) tags.vnet_spaces.push_back(*p);
-  }
-  for (auto& s : vnet.body["properties"].value("subnets", Json::array())) {
-    auto p = SubnetPrefix(s);
-    if (p.ok()) tags.load_balancer.push_back({GatewayOf(*p), 32});
-  }
+  TagContext tags = TagsOf(vnet.body);
   Json value = Json::array();
   auto add = [&](const std::string& nsg_key, Json association) -> Status {
     if (nsg_key.empty()) return Status::Ok();

@@ -69,6 +69,33 @@ Result<std::pair<std::string, Json>> TopLevel(const Json& body, const std::strin
   return std::make_pair(location, p);
 }
 
+TagContext TagsOf(const Json& vnet_body) {
+  TagContext tags;
+  const Json* spaces = JsonPath(vnet_body, "properties.addressSpace.addressPrefixes");
+  if (spaces && spaces->is_array())
+    for (auto& sp : *spaces) {
+      auto p = ParseIpv4Prefix(sp.is_string() ? sp.get<std::string>() : "", "");
+      if (p.ok()) tags.vnet_spaces.push_back(*p);
+    }
+  // Health probes of load balancers come from the VNET's gateways.
+  const Json* subnets = JsonPath(vnet_body, "properties.subnets");
+  if (subnets && subnets->is_array())
+    for (auto& s : *subnets) {
+      auto p = SubnetPrefix(s);
+      if (p.ok()) tags.load_balancer.push_back({GatewayOf(*p), 32});
+    }
+  return tags;
+}
+
+Result<Json> ChildNamed(const Json& children, const ResourceId& id, const std::string& what,
+                        const std::string& parent_what) {
+  for (auto& c : children)
+    if (EqualsIgnoreCase(c.value("name", ""), id.name())) return c;
+  return NotFound(what + " '" + id.name() + "' was not found in " + parent_what + " '" +
+                      id.Parent().name() + "'.",
+                  id.ToString(), "NotFound");
+}
+
 Result<std::string> ReferenceOf(const Json& parent, const std::string& member,
                                 const std::string& type_key, const std::string& subscription,
                                 const std::string& field) {
@@ -105,16 +132,7 @@ Result<uint32_t> NetworkService::NextIndex(const std::string& kind, uint32_t max
 }
 
 Result<std::vector<store::Record>> NetworkService::NicsOfSubscription(const std::string& sub) {
-  std::vector<store::Record> out;
-  std::string prefix = ResourceId::Subscription(sub).Key() + "/";
-  std::string after;
-  while (true) {
-    ASSIGN_OR_RETURN(store::Page page, ctx_.store->List(prefix, kNicType, after, 1000));
-    for (auto& r : page.records) out.push_back(std::move(r));
-    if (page.next_key.empty()) break;
-    after = page.next_key;
-  }
-  return out;
+  return ListAll(kNicType, ResourceId::Subscription(sub).Key() + "/");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -398,12 +416,7 @@ Json NetworkService::VnetView(const store::Record& vnet) {
 
 Result<Json> NetworkService::SubnetView(const ResourceId& id) {
   ASSIGN_OR_RETURN(store::Record vnet, ctx_.store->Get(id.Parent().Key()));
-  Json view = VnetView(vnet);
-  for (auto& s : view["properties"]["subnets"])
-    if (EqualsIgnoreCase(s.value("name", ""), id.name())) return s;
-  return NotFound("Subnet '" + id.name() + "' was not found in virtual network '" +
-                      id.Parent().name() + "'.",
-                  id.ToString(), "NotFound");
+  return ChildNamed(VnetView(vnet)["properties"]["subnets"], id, "Subnet", "virtual network");
 }
 
 Result<Json> NetworkService::SubnetList(const ResourceId& vnet_id) {
