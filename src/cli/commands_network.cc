@@ -1,4 +1,4 @@
-// stratus network vnet|subnet|nic|nsg|nsg rule ... (Stratus.Network), shaped like `az network`.
+// stratus network vnet|subnet|vnet peering|nic|nsg|nsg rule ... (Stratus.Network), shaped like `az network`.
 #include <memory>
 
 #include "cli/commands.h"
@@ -14,6 +14,9 @@ struct NetArgs {
   std::string subnet_name, subnet_prefix;
   bool ip_forwarding = false;
   bool nsg_given = false;
+  // peerings
+  std::string remote_vnet;
+  bool allow_vnet_access = true, allow_forwarded = false;
   // rules
   int priority = 0;
   std::string direction = "Inbound", access = "Allow", protocol = "*", description;
@@ -40,21 +43,33 @@ std::string Joined(const Json& list) {
   return out;
 }
 
+// Columns: a list joined with commas, the size of a list, the name in an id.
+Column JoinedColumn(std::string header, std::string path) {
+  return {std::move(header), [path](const Json& r) {
+            const Json* p = JsonPath(r, path);
+            return p ? Joined(*p) : "";
+          }};
+}
+Column CountColumn(std::string header, std::string path) {
+  return {std::move(header), [path](const Json& r) {
+            const Json* p = JsonPath(r, path);
+            return p && p->is_array() ? std::to_string(p->size()) : "0";
+          }};
+}
+Column IdNameColumn(std::string header, std::string path) {
+  return {std::move(header), [path](const Json& r) {
+            const Json* p = JsonPath(r, path);
+            return p && p->is_string() ? NameFromId(p->get<std::string>()) : "";
+          }};
+}
+
 const TableSpec& VnetTable() {
   static const TableSpec k = {
       FieldColumn("Name", "name"),
       {"ResourceGroup", [](const Json& r) { return ResourceGroupFromId(r.value("id", "")); }},
       FieldColumn("Location", "location"),
-      {"AddressPrefixes",
-       [](const Json& r) {
-         const Json* p = JsonPath(r, "properties.addressSpace.addressPrefixes");
-         return p ? Joined(*p) : "";
-       }},
-      {"Subnets",
-       [](const Json& r) {
-         const Json* s = JsonPath(r, "properties.subnets");
-         return s && s->is_array() ? std::to_string(s->size()) : "0";
-       }},
+      JoinedColumn("AddressPrefixes", "properties.addressSpace.addressPrefixes"),
+      CountColumn("Subnets", "properties.subnets"),
       FieldColumn("ProvisioningState", "properties.provisioningState")};
   return k;
 }
@@ -62,16 +77,8 @@ const TableSpec& VnetTable() {
 const TableSpec& SubnetTable() {
   static const TableSpec k = {
       FieldColumn("Name", "name"), FieldColumn("AddressPrefix", "properties.addressPrefix"),
-      {"Nsg",
-       [](const Json& r) {
-         const Json* n = JsonPath(r, "properties.networkSecurityGroup.id");
-         return n && n->is_string() ? NameFromId(n->get<std::string>()) : "";
-       }},
-      {"IpConfigurations",
-       [](const Json& r) {
-         const Json* c = JsonPath(r, "properties.ipConfigurations");
-         return c && c->is_array() ? std::to_string(c->size()) : "0";
-       }}};
+      IdNameColumn("Nsg", "properties.networkSecurityGroup.id"),
+      CountColumn("IpConfigurations", "properties.ipConfigurations")};
   return k;
 }
 
@@ -87,15 +94,8 @@ const TableSpec& NicTable() {
          return ip && ip->is_string() ? ip->get<std::string>() : std::string();
        }},
       FieldColumn("MacAddress", "properties.macAddress"),
-      {"Vm",
-       [](const Json& r) {
-         const Json* v = JsonPath(r, "properties.virtualMachine.id");
-         return v && v->is_string() ? NameFromId(v->get<std::string>()) : "";
-       }},
-      {"Nsg", [](const Json& r) {
-         const Json* n = JsonPath(r, "properties.networkSecurityGroup.id");
-         return n && n->is_string() ? NameFromId(n->get<std::string>()) : "";
-       }}};
+      IdNameColumn("Vm", "properties.virtualMachine.id"),
+      IdNameColumn("Nsg", "properties.networkSecurityGroup.id")};
   return k;
 }
 
@@ -103,20 +103,9 @@ const TableSpec& NsgTable() {
   static const TableSpec k = {
       FieldColumn("Name", "name"),
       {"ResourceGroup", [](const Json& r) { return ResourceGroupFromId(r.value("id", "")); }},
-      {"Rules",
-       [](const Json& r) {
-         const Json* s = JsonPath(r, "properties.securityRules");
-         return s && s->is_array() ? std::to_string(s->size()) : "0";
-       }},
-      {"Subnets",
-       [](const Json& r) {
-         const Json* s = JsonPath(r, "properties.subnets");
-         return s && s->is_array() ? std::to_string(s->size()) : "0";
-       }},
-      {"Nics", [](const Json& r) {
-         const Json* s = JsonPath(r, "properties.networkInterfaces");
-         return s && s->is_array() ? std::to_string(s->size()) : "0";
-       }}};
+      CountColumn("Rules", "properties.securityRules"),
+      CountColumn("Subnets", "properties.subnets"),
+      CountColumn("Nics", "properties.networkInterfaces")};
   return k;
 }
 
@@ -250,6 +239,64 @@ void RegisterSubnet(CLI::App* parent, Action* selected) {
   cmd->add_option("--vnet-name", show->vnet, "Virtual network")->required();
   auto del = Leaf(subnet, selected, "delete", "Delete a subnet (no NIC may use it)", "Subnet name",
                   [](Context& c, const NetArgs& a) { return Delete(c, SubnetPath(c, a)); }, &cmd);
+  cmd->add_option("--vnet-name", del->vnet, "Virtual network")->required();
+}
+
+// ---- peering
+const TableSpec& PeeringTable() {
+  static const TableSpec k = {
+      FieldColumn("Name", "name"), FieldColumn("PeeringState", "properties.peeringState"),
+      IdNameColumn("RemoteVirtualNetwork", "properties.remoteVirtualNetwork.id"),
+      JoinedColumn("RemoteAddressSpace", "properties.remoteAddressSpace.addressPrefixes"),
+      FieldColumn("AllowVnetAccess", "properties.allowVirtualNetworkAccess"),
+      FieldColumn("AllowForwardedTraffic", "properties.allowForwardedTraffic")};
+  return k;
+}
+
+std::string PeeringPath(const Context& ctx, const NetArgs& a) {
+  return NetPath(ctx, a.group, "virtualNetworks", a.vnet) + "/virtualNetworkPeerings/" + a.name;
+}
+
+void RegisterPeering(CLI::App* vnet, Action* selected) {
+  CLI::App* peering = AddNoun(*vnet, "peering", "Manage the peerings of a virtual network");
+  CLI::App* cmd = nullptr;
+  auto create = Leaf(
+      peering, selected, "create", "Peer a virtual network with another (create both sides)",
+      "Peering name",
+      [](Context& c, const NetArgs& a) {
+        std::string remote = LooksLikeResourceId(a.remote_vnet)
+                                 ? a.remote_vnet
+                                 : NetPath(c, a.group, "virtualNetworks", a.remote_vnet);
+        Json body = {{"properties",
+                      {{"remoteVirtualNetwork", {{"id", remote}}},
+                       {"allowVirtualNetworkAccess", a.allow_vnet_access},
+                       {"allowForwardedTraffic", a.allow_forwarded}}}};
+        std::string path = PeeringPath(c, a);
+        return c.WriteAndShow("PUT", path, &body, path, PeeringTable());
+      },
+      &cmd);
+  cmd->add_option("--vnet-name", create->vnet, "Virtual network")->required();
+  cmd->add_option("--remote-vnet", create->remote_vnet, "The other VNET (name in -g, or id)")
+      ->required();
+  cmd->add_option("--allow-vnet-access", create->allow_vnet_access,
+                  "Whether the remote VNET's addresses may enter (default true)");
+  cmd->add_flag("--allow-forwarded-traffic", create->allow_forwarded,
+                "Let in traffic the remote VNET forwards (from outside its address space)");
+  auto list = Leaf(peering, selected, "list", "List the peerings of a virtual network", nullptr,
+                   [](Context& c, const NetArgs& a) {
+                     return c.List(NetPath(c, a.group, "virtualNetworks", a.vnet) +
+                                       "/virtualNetworkPeerings",
+                                   PeeringTable());
+                   },
+                   &cmd);
+  cmd->add_option("--vnet-name", list->vnet, "Virtual network")->required();
+  auto show = Leaf(peering, selected, "show", "Show a peering", "Peering name",
+                   [](Context& c, const NetArgs& a) { return c.Show(PeeringPath(c, a), PeeringTable()); },
+                   &cmd);
+  cmd->add_option("--vnet-name", show->vnet, "Virtual network")->required();
+  auto del = Leaf(peering, selected, "delete", "Delete a peering (the other side: Disconnected)",
+                  "Peering name",
+                  [](Context& c, const NetArgs& a) { return Delete(c, PeeringPath(c, a)); }, &cmd);
   cmd->add_option("--vnet-name", del->vnet, "Virtual network")->required();
 }
 
@@ -399,6 +446,7 @@ void RegisterNetworkCommands(CLI::App& root, Action* selected) {
   AddBasics(vnet, selected, "virtualNetworks", "virtual network", VnetTable);
   RegisterSubnet(vnet, selected);     // az: network vnet subnet ...
   RegisterSubnet(network, selected);  // and network subnet ...
+  RegisterPeering(vnet, selected);    // az: network vnet peering ...
 
   CLI::App* nic = AddNoun(*network, "nic", "Manage network interfaces");
   auto nc = Leaf(nic, selected, "create", "Create a network interface", "NIC name",

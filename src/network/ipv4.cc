@@ -83,6 +83,19 @@ Result<Ipv4Prefix> ParseIpv4Prefix(const std::string& text, const std::string& f
 
 Status ValidateVnetLayout(const std::vector<Ipv4Prefix>& spaces,
                           const std::vector<std::pair<std::string, Ipv4Prefix>>& subnets) {
+  // Ranges a virtual network cannot use (as in Azure): loopback, link-local (the routers'
+  // peering links use it), multicast and above, the broadcast address.
+  static const Ipv4Prefix kReserved[] = {{Ipv4{0x7f000000}, 8},
+                                         {Ipv4{0xa9fe0000}, 16},
+                                         {Ipv4{0xe0000000}, 3},
+                                         {Ipv4{0x00000000}, 8}};
+  for (auto& sp : spaces)
+    for (auto& r : kReserved)
+      if (sp.Overlaps(r))
+        return InvalidArgument("Address space " + sp.ToString() + " overlaps " + r.ToString() +
+                                   ", which a virtual network cannot use.",
+                               "properties.addressSpace.addressPrefixes",
+                               "NetcfgInvalidAddressPrefix");
   for (size_t i = 0; i < spaces.size(); ++i)
     for (size_t j = i + 1; j < spaces.size(); ++j)
       if (spaces[i].Overlaps(spaces[j]))

@@ -47,7 +47,8 @@ Result<Ipv4Prefix> ParseIpv4Prefix(const std::string& text, const std::string& f
 // subnet; the spaces overlap no other space. Errors are InvalidArgument naming the offending
 // prefix (and the subnet): "NetcfgInvalidSubnet" (a prefix longer than /29),
 // "NetcfgSubnetRangeOutsideVnet", "NetcfgSubnetRangesOverlap",
-// "NetcfgVnetAddressSpacesOverlap".
+// "NetcfgVnetAddressSpacesOverlap", "NetcfgInvalidAddressPrefix" (a space in 0/8, 127/8,
+// 169.254/16 or 224/3).
 Status ValidateVnetLayout(const std::vector<Ipv4Prefix>& spaces,
                           const std::vector<std::pair<std::string, Ipv4Prefix>>& subnets);
 

@@ -87,6 +87,19 @@ Result<std::string> NftTable(const std::string& rid) {
   return "stratus_" + rid;
 }
 
+Result<std::string> PeeringVeth(uint32_t remote_vnet) {
+  if (remote_vnet == 0 || remote_vnet > 0xffff)
+    return InvalidArgument("index " + std::to_string(remote_vnet) + " is not a VNET index",
+                           "index");
+  return "pr" + Hex(remote_vnet, 4);
+}
+
+Result<Ipv4> TransitAddress(uint32_t vnet) {
+  if (vnet == 0 || vnet > 0xffff)
+    return InvalidArgument("index " + std::to_string(vnet) + " is not a VNET index", "index");
+  return Ipv4{0xa9fe0000u | vnet};
+}
+
 bool BelongsToRegion(const std::string& name, const std::string& rid) {
   if (!ValidRid(rid)) return false;
   for (const char* p : {"stv-", "ste-", "sb", "sg", "st", "stratus_"}) {

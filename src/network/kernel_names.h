@@ -13,6 +13,8 @@
 //   gateway veth, bridge    sg<rid><subnet>    end on the bridge; the router end is
 //   gateway veth, router    gw<subnet>         "gw00002a" inside the VNET namespace
 //   NIC tap                 st<rid><nic>       e.g. "stk3pa000101"    (nic: 6 hex)
+//   peering veth, router    pr<remote vnet>    "pr0007" inside the VNET namespace, one end in
+//                                              each of the two peered routers
 //   nftables table          stratus_<rid>      bridge family (NSGs), in the root namespace
 #pragma once
 
@@ -20,6 +22,7 @@
 #include <string>
 
 #include "core/status.h"
+#include "network/ipv4.h"
 
 namespace stratus::network {
 
@@ -36,6 +39,11 @@ Result<std::string> GatewayVethOnBridge(const std::string& rid, uint32_t subnet)
 Result<std::string> GatewayVethInRouter(uint32_t subnet);
 Result<std::string> NicTap(const std::string& rid, uint32_t nic);
 Result<std::string> NftTable(const std::string& rid);
+// The end, inside a VNET's router namespace, of its peering link to VNET `remote_vnet`.
+Result<std::string> PeeringVeth(uint32_t remote_vnet);
+// The link address of VNET `vnet`'s router on its peering links: 169.254.<hi>.<lo> of the index
+// (link-local, which no VNET address space may use; the same on each of the router's links).
+Result<Ipv4> TransitAddress(uint32_t vnet);
 
 // Whether `name` is a kernel object of region `rid` (any of the kinds above): what cleanup and
 // the "nothing left" checks look for.

@@ -13,6 +13,7 @@
 #include "core/subprocess.h"
 #include "network/dnsmasq_config.h"
 #include "network/kernel_names.h"
+#include "network/router_routing.h"
 
 namespace stratus::network {
 
@@ -71,6 +72,24 @@ Status IpBatch(const std::vector<std::string>& lines, const std::string& netns,
   return Status::Ok();
 }
 
+// Deletes links `names` of `netns` (root when empty). A link whose other end was in a namespace
+// just deleted goes away on its own a moment later (the kernel tears namespaces down
+// asynchronously), so one that vanished between listing and deleting is what was asked.
+Status DeleteLinks(const std::vector<std::string>& names, const std::string& netns,
+                   const std::string& dir) {
+  std::vector<std::string> cmds;
+  for (auto& n : names) cmds.push_back("link del dev " + n);
+  Status st = IpBatch(cmds, netns, dir);
+  if (st.ok()) return st;
+  ASSIGN_OR_RETURN(Json links, Links(netns));
+  std::set<std::string> left;
+  for (auto& l : links) left.insert(l.value("ifname", ""));
+  cmds.clear();
+  for (auto& n : names)
+    if (left.count(n)) cmds.push_back("link del dev " + n);
+  return IpBatch(cmds, netns, dir);
+}
+
 // The pid in `pid_file` when that process runs and its command line holds `marker`; else 0.
 int LivePid(const std::string& pid_file, const std::string& marker) {
   auto text = ReadFile(pid_file);
@@ -95,6 +114,26 @@ void StopProcess(int pid, const std::string& pid_file, const std::string& marker
   if (LivePid(pid_file, marker) == pid) kill(pid, SIGKILL);
   for (int i = 0; i < 100 && LivePid(pid_file, marker) == pid; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+// Commands that leave `want` ("10.0.1.1/24") as the only IPv4 address of `dev` (one of
+// `links`, by name; absent: a link the same batch creates).
+void OnlyAddress(const std::map<std::string, const Json*>& links, const std::string& dev,
+                 const std::string& want, std::vector<std::string>& cmds) {
+  bool has = false;
+  auto it = links.find(dev);
+  if (it != links.end()) {
+    for (auto& a : it->second->value("addr_info", Json::array())) {
+      if (a.value("family", "") != "inet") continue;
+      std::string cur = a.value("local", "") + "/" + std::to_string(a.value("prefixlen", 0));
+      if (cur == want) {
+        has = true;
+      } else {
+        cmds.push_back("addr del " + cur + " dev " + dev);
+      }
+    }
+  }
+  if (!has) cmds.push_back("addr add " + want + " dev " + dev);
 }
 
 std::string Suffix(const std::string& name, size_t prefix_len) {
@@ -144,13 +183,22 @@ Status LinuxNetworkEngine::ApplyVnet(const VnetDatapath& vnet) {
     if (!seen.insert(s.bridge).second || !seen.insert(s.veth_in_router).second)
       return InvalidArgument("network: subnet '" + s.name + "' repeats a link name");
   }
+  for (auto& p : vnet.peerings) {
+    if (p.veth.rfind("pr", 0) != 0 || p.remote_veth.rfind("pr", 0) != 0 ||
+        !BelongsToRegion(p.remote_netns, rid) || p.remote_netns.rfind("stv-", 0) != 0 ||
+        p.remote_netns == vnet.netns)
+      return InvalidArgument("network: peering '" + p.name + "' names objects of another region");
+    if (!seen.insert(p.veth).second)
+      return InvalidArgument("network: peering '" + p.name + "' repeats a link name");
+  }
   std::lock_guard<std::mutex> l(VnetMutex(vnet.netns));
   RETURN_IF_ERROR(MakeDirs(VnetDir(vnet.netns), 0755));
-  RETURN_IF_ERROR(ApplyLinks(vnet));
+  ASSIGN_OR_RETURN(auto peer_veths, ApplyLinks(vnet));
+  RETURN_IF_ERROR(ApplyRouting(vnet, peer_veths));
   return ApplyDnsmasq(vnet);
 }
 
-Status LinuxNetworkEngine::ApplyLinks(const VnetDatapath& vnet) {
+Result<std::set<std::string>> LinuxNetworkEngine::ApplyLinks(const VnetDatapath& vnet) {
   const std::string& ns = vnet.netns;
   const std::string dir = VnetDir(ns);
   if (!NetnsExists(ns)) {
@@ -193,33 +241,54 @@ Status LinuxNetworkEngine::ApplyLinks(const VnetDatapath& vnet) {
       host_cmds.push_back("link set dev " + s.veth_on_bridge + " master " + s.bridge);
     host_cmds.push_back("link set dev " + s.veth_on_bridge + " up");
     // The gateway address, and no other, on the router end.
-    std::string want = s.gateway.ToString() + "/" + std::to_string(s.prefix.length);
-    bool has = false;
-    if (router.count(s.veth_in_router)) {
-      for (auto& a : (*router[s.veth_in_router]).value("addr_info", Json::array())) {
-        if (a.value("family", "") != "inet") continue;
-        std::string cur = a.value("local", "") + "/" + std::to_string(a.value("prefixlen", 0));
-        if (cur == want) {
-          has = true;
-        } else {
-          ns_cmds.push_back("addr del " + cur + " dev " + s.veth_in_router);
-        }
-      }
-    }
-    if (!has) ns_cmds.push_back("addr add " + want + " dev " + s.veth_in_router);
+    OnlyAddress(router, s.veth_in_router,
+                s.gateway.ToString() + "/" + std::to_string(s.prefix.length), ns_cmds);
     ns_cmds.push_back("link set dev " + s.veth_in_router + " up");
   }
+  // Peering links: made by whichever side comes first once both namespaces exist.
+  std::set<std::string> wanted_pr;
+  for (auto& p : vnet.peerings) {
+    if (!router.count(p.veth)) {
+      if (!NetnsExists(p.remote_netns)) continue;  // the peer's ApplyVnet makes it
+      ns_cmds.push_back("link add name " + p.veth + " type veth peer name " + p.remote_veth +
+                        " netns " + p.remote_netns);
+    }
+    wanted_pr.insert(p.veth);
+    OnlyAddress(router, p.veth, vnet.transit.ToString() + "/32", ns_cmds);
+    ns_cmds.push_back("link set dev " + p.veth + " up");
+  }
   // Subnets that left the VNET: their veth (both ends) and bridge.
-  std::vector<std::string> stale_cmds;
+  std::vector<std::string> stale;
   for (auto& [name, l] : router) {
+    if (name.rfind("pr", 0) == 0 && !wanted_pr.count(name)) {
+      stale.push_back(name);  // and the peer's end with it
+      continue;
+    }
     if (name.rfind("gw", 0) != 0 || wanted_gw.count(name)) continue;
-    stale_cmds.push_back("link del dev " + name);
+    stale.push_back(name);
     std::string bridge = "sb" + opts_.region_id + Suffix(name, 2);
     if (root.count(bridge)) host_cmds.push_back("link del dev " + bridge);
   }
-  RETURN_IF_ERROR(IpBatch(stale_cmds, ns, dir));
+  RETURN_IF_ERROR(DeleteLinks(stale, ns, dir));
   RETURN_IF_ERROR(IpBatch(host_cmds, "", dir));
-  return IpBatch(ns_cmds, ns, dir);
+  RETURN_IF_ERROR(IpBatch(ns_cmds, ns, dir));
+  return wanted_pr;
+}
+
+Status LinuxNetworkEngine::ApplyRouting(const VnetDatapath& vnet,
+                                        const std::set<std::string>& peer_veths) {
+  const std::string& ns = vnet.netns;
+  ASSIGN_OR_RETURN(std::string routes_out, RunChecked({"ip", "-json", "-n", ns, "route", "show",
+                                                       "table", "all", "proto", "static"}));
+  ASSIGN_OR_RETURN(std::string rules_out, RunChecked({"ip", "-json", "-n", ns, "rule", "show"}));
+  auto parse = [](const std::string& out) -> Result<Json> {
+    if (out.find_first_not_of(" \n") == std::string::npos) return Json::array();
+    return ParseJson(out);
+  };
+  ASSIGN_OR_RETURN(Json routes, parse(routes_out));
+  ASSIGN_OR_RETURN(Json rules, parse(rules_out));
+  ASSIGN_OR_RETURN(RouterRouting have, ParseRouting(routes, rules));
+  return IpBatch(RoutingChanges(have, DesiredRouting(vnet, peer_veths)), ns, VnetDir(ns));
 }
 
 Status LinuxNetworkEngine::ApplyDnsmasq(const VnetDatapath& vnet) {
@@ -317,16 +386,16 @@ Status LinuxNetworkEngine::Sweep(const std::vector<std::string>& keep_netns) {
     }
   }
   ASSIGN_OR_RETURN(Json root_links, Links(""));
-  std::vector<std::string> cmds;
+  std::vector<std::string> stale;
   std::string bridge_prefix = "sb" + rid, veth_prefix = "sg" + rid;
   for (auto& l : root_links) {
     std::string name = l.value("ifname", "");
     for (auto* p : {&bridge_prefix, &veth_prefix})
       if (name.rfind(*p, 0) == 0 && !live_suffixes.count(Suffix(name, p->size())))
-        cmds.push_back("link del dev " + name);
+        stale.push_back(name);
   }
   RETURN_IF_ERROR(MakeDirs(opts_.run_dir, 0755));
-  return IpBatch(cmds, "", opts_.run_dir);
+  return DeleteLinks(stale, "", opts_.run_dir);
 }
 
 Status LinuxNetworkEngine::ApplySecurity(const SecurityDatapath& security) {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "network/network_engine.h"
@@ -42,7 +43,9 @@ class LinuxNetworkEngine final : public NetworkEngine {
   LinuxNetworkEngine(LinuxNetworkEngineOptions opts, std::unique_ptr<Nftables> nft)
       : opts_(std::move(opts)), nft_(std::move(nft)) {}
   std::mutex& VnetMutex(const std::string& netns);
-  Status ApplyLinks(const VnetDatapath& vnet);
+  // Returns the peering veths that are there (a peer's may wait for its namespace).
+  Result<std::set<std::string>> ApplyLinks(const VnetDatapath& vnet);
+  Status ApplyRouting(const VnetDatapath& vnet, const std::set<std::string>& peer_veths);
   Status ApplyDnsmasq(const VnetDatapath& vnet);
   Status RemoveVnetLocked(const std::string& netns);
   std::string VnetDir(const std::string& netns) const;

@@ -54,6 +54,20 @@ struct DhcpHost {
   std::string hostname;  // the VM's computer name when the NIC is its primary one, else ""
 };
 
+// A peering as the router of one side sees it: a veth pair between the two routers, the peer's
+// address spaces routed over it, and what may come in from it. Only Connected peerings (both
+// sides exist) are in a VnetDatapath.
+struct PeeringDatapath {
+  std::string name;          // the peering's resource name (for messages)
+  std::string veth;          // this router's end (PeeringVeth of the remote VNET's index)
+  std::string remote_netns;  // the peer VNET's router namespace
+  std::string remote_veth;   // the end in `remote_netns` (PeeringVeth of this VNET's index)
+  Ipv4 remote_transit;       // the peer router's address on its peering links
+  std::vector<Ipv4Prefix> remote_spaces;  // routed to the peer
+  bool allow_access = true;      // false: nothing from the peer enters this VNET
+  bool allow_forwarded = false;  // false: only packets from `remote_spaces` enter
+};
+
 struct VnetDatapath {
   std::string name;        // the VNET's resource name (for messages)
   std::string netns;       // its router namespace
@@ -61,6 +75,8 @@ struct VnetDatapath {
   std::vector<std::string> upstream_dns;  // resolvers other names go to; empty: none
   std::vector<SubnetDatapath> subnets;
   std::vector<DhcpHost> hosts;
+  Ipv4 transit;  // this router's address on its peering links (TransitAddress)
+  std::vector<PeeringDatapath> peerings;
 };
 
 // What exists on the host for one region (names only), for cleanup and checks.
@@ -79,7 +95,12 @@ class NetworkEngine {
   // gateway veth and gateway address; subnets of this namespace not in `vnet.subnets` are
   // removed (bridge and veth); dnsmasq serves exactly `vnet.hosts` (address, gateway, DNS, MTU,
   // infinite lease; names) and is started, told to re-read (a host added or gone) or restarted
-  // (a subnet added or gone) only when its configuration changed.
+  // (a subnet added or gone) only when its configuration changed. Peerings: the veth pair to
+  // each peer router (made by whichever side is applied first, once both namespaces exist; a
+  // peering no longer listed is removed, which removes the peer's end too), the peer's spaces
+  // routed over it, and policy rules on what enters from it: never on to another peer
+  // (peering is not transitive), only sources in the peer's spaces unless forwarded traffic is
+  // allowed, nothing when access is off.
   virtual Status ApplyVnet(const VnetDatapath& vnet) = 0;
   // Removes everything of the VNET whose namespace is `netns`: dnsmasq, the subnets' bridges
   // and veths, the namespace. OK when nothing is left already.

@@ -4,6 +4,7 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "core/json.h"
 #include "core/resource_id.h"
@@ -24,8 +25,15 @@ std::string DnsLabel(const std::string& name);
 std::string ArmMac(const std::string& mac);
 // A stored subnet's prefix.
 Result<Ipv4Prefix> SubnetPrefix(const Json& subnet);
-// The subnet `name` (any case) of a VNET body, or nullptr.
-const Json* FindSubnet(const Json& vnet_body, const std::string& name);
+// The member named `name` (any case) of the array at `path` of `body`, or nullptr.
+const Json* FindNamed(const Json& body, const char* path, const std::string& name);
+// The subnet / peering `name` of a VNET body, or nullptr.
+inline const Json* FindSubnet(const Json& vnet_body, const std::string& name) {
+  return FindNamed(vnet_body, "properties.subnets", name);
+}
+inline const Json* FindPeering(const Json& vnet_body, const std::string& name) {
+  return FindNamed(vnet_body, "properties.virtualNetworkPeerings", name);
+}
 // The VNET id and subnet name of a subnet id, checked to be a subnet of `subscription`.
 Result<std::pair<ResourceId, std::string>> ParseSubnetId(const std::string& text,
                                                          const std::string& subscription,
@@ -33,7 +41,10 @@ Result<std::pair<ResourceId, std::string>> ParseSubnetId(const std::string& text
 // A top-level resource body: its known members, location (the region's) and tags; returns the
 // location and the properties object.
 Result<std::pair<std::string, Json>> TopLevel(const Json& body, const std::string& region);
-// What the security tags mean for the NICs of a VNET (its body): its spaces, its gateways.
+// The address spaces of a VNET's Connected peerings that allow access (network_peering.cc).
+std::vector<Ipv4Prefix> PeeredSpaces(const Json& vnet_body);
+// What the security tags mean for the NICs of a VNET (its body): its spaces and its peers'
+// (VirtualNetwork), its gateways (AzureLoadBalancer).
 TagContext TagsOf(const Json& vnet_body);
 // The member of `children` (a VNET's subnets, an NSG's rules) named like `id`, or NotFound
 // naming it as a `what` of its `parent_what`.

@@ -9,12 +9,14 @@ using api::ApiResponse;
 
 namespace {
 
-enum class Kind { kVnet, kSubnet, kNic, kNsg, kRule, kOther };
+enum class Kind { kVnet, kSubnet, kPeering, kNic, kNsg, kRule, kOther };
 
 Kind KindOf(const ResourceId& id) {
   const auto& tn = id.types_and_names();
   if (tn.size() == 1 && EqualsIgnoreCase(tn[0].first, "virtualNetworks")) return Kind::kVnet;
-  if (tn.size() == 2 && EqualsIgnoreCase(tn[1].first, "subnets")) return Kind::kSubnet;
+  bool in_vnet = tn.size() == 2 && EqualsIgnoreCase(tn[0].first, "virtualNetworks");
+  if (in_vnet && EqualsIgnoreCase(tn[1].first, "subnets")) return Kind::kSubnet;
+  if (in_vnet && EqualsIgnoreCase(tn[1].first, "virtualNetworkPeerings")) return Kind::kPeering;
   if (tn.size() == 1 && EqualsIgnoreCase(tn[0].first, "networkInterfaces")) return Kind::kNic;
   if (tn.size() == 1 && EqualsIgnoreCase(tn[0].first, "networkSecurityGroups")) return Kind::kNsg;
   if (tn.size() == 2 && EqualsIgnoreCase(tn[1].first, "securityRules")) return Kind::kRule;
@@ -30,13 +32,13 @@ ApiResponse Written(const Json& body, const std::string& etag, bool created) {
 }  // namespace
 
 std::vector<std::string> NetworkProvider::ChildTypes(const ResourceId& parent) const {
-  if (KindOf(parent) == Kind::kVnet) return {"subnets"};
+  if (KindOf(parent) == Kind::kVnet) return {"subnets", "virtualNetworkPeerings"};
   if (KindOf(parent) == Kind::kNsg) return {"securityRules"};
   return {};
 }
 
 bool NetworkProvider::ChildrenInline(const ResourceId& parent, const std::string& child) const {
-  return (KindOf(parent) == Kind::kVnet && EqualsIgnoreCase(child, "subnets")) ||
+  return KindOf(parent) == Kind::kVnet ||
          (KindOf(parent) == Kind::kNsg && EqualsIgnoreCase(child, "securityRules"));
 }
 
@@ -46,6 +48,10 @@ Result<ApiResponse> NetworkProvider::ListInlineChildren(const ApiRequest& req,
   if (KindOf(parent) == Kind::kNsg) {
     ASSIGN_OR_RETURN(Json rules, service_->SecurityRuleList(parent));
     return ApiResponse::Json200(rules);
+  }
+  if (EqualsIgnoreCase(child, "virtualNetworkPeerings")) {
+    ASSIGN_OR_RETURN(Json list, service_->PeeringList(parent));
+    return ApiResponse::Json200(list);
   }
   ASSIGN_OR_RETURN(Json list, service_->SubnetList(parent));
   return ApiResponse::Json200(list);
@@ -79,6 +85,26 @@ const api::Shape* NetworkProvider::BodyShape(const ResourceId& id, const std::st
                                                   {"id", Shape::Any()},
                                                   {"type", Shape::Any()},
                                                   {"etag", Shape::Any()}});
+  static const Shape kPeering = Shape::Object(
+      {{"properties",
+        Shape::Object({{"remoteVirtualNetwork", kRef},
+                       {"allowVirtualNetworkAccess", Shape::Boolean()},
+                       {"allowForwardedTraffic", Shape::Boolean()},
+                       {"allowGatewayTransit", Shape::Boolean()},
+                       {"useRemoteGateways", Shape::Boolean()},
+                       {"peeringState", Shape::Any()},
+                       {"peeringSyncLevel", Shape::Any()},
+                       {"remoteAddressSpace", Shape::Any()},
+                       {"remoteVirtualNetworkAddressSpace", Shape::Any()},
+                       {"localAddressSpace", Shape::Any()},
+                       {"localVirtualNetworkAddressSpace", Shape::Any()},
+                       {"provisioningState", Shape::Any()},
+                       {"resourceGuid", Shape::Any()},
+                       {"doNotVerifyRemoteGateways", Shape::Any()}})},
+       {"name", Shape::Any()},
+       {"id", Shape::Any()},
+       {"type", Shape::Any()},
+       {"etag", Shape::Any()}});
   static const Shape kIpConfig = Shape::Object(
       {{"name", Shape::String()},
        {"properties",
@@ -130,6 +156,7 @@ const api::Shape* NetworkProvider::BodyShape(const ResourceId& id, const std::st
     switch (KindOf(id)) {
       case Kind::kVnet: return &kVnet;
       case Kind::kSubnet: return &kSubnetBody;
+      case Kind::kPeering: return &kPeering;
       case Kind::kNic: return &kNic;
       case Kind::kNsg: return &kNsg;
       case Kind::kRule: return &kRule;
@@ -151,6 +178,11 @@ Result<ApiResponse> NetworkProvider::Put(const ApiRequest& req, const ResourceId
       RETURN_IF_ERROR(api::RejectUnknownKeys(req.body, {"properties", "name", "id", "type", "etag"}, ""));
       ASSIGN_OR_RETURN(auto w, service_->PutSubnet(id, req.body, req.caller));
       ASSIGN_OR_RETURN(Json view, service_->SubnetView(id));
+      return Written(view, w.record.etag, w.created);
+    }
+    case Kind::kPeering: {
+      ASSIGN_OR_RETURN(auto w, service_->PutPeering(id, req.body, req.caller));
+      ASSIGN_OR_RETURN(Json view, service_->PeeringView(id));
       return Written(view, w.record.etag, w.created);
     }
     case Kind::kNic: {
@@ -186,6 +218,10 @@ Result<ApiResponse> NetworkProvider::Get(const ApiRequest& req, const ResourceId
       ASSIGN_OR_RETURN(Json view, service_->SubnetView(id));
       return ApiResponse::Json200(view);
     }
+    case Kind::kPeering: {
+      ASSIGN_OR_RETURN(Json view, service_->PeeringView(id));
+      return ApiResponse::Json200(view);
+    }
     case Kind::kNsg: {
       ASSIGN_OR_RETURN(store::Record rec, ctx_.store->Get(id.Key()));
       return Written(service_->NsgView(rec), rec.etag, false);
@@ -204,6 +240,7 @@ Result<ApiResponse> NetworkProvider::Delete(const ApiRequest& req, const Resourc
   switch (KindOf(id)) {
     case Kind::kVnet: st = service_->DeleteVnet(id); break;
     case Kind::kSubnet: st = service_->DeleteSubnet(id); break;
+    case Kind::kPeering: st = service_->DeletePeering(id); break;
     case Kind::kNic: st = service_->DeleteNic(id); break;
     case Kind::kNsg: st = service_->DeleteNsg(id); break;
     case Kind::kRule: st = service_->DeleteSecurityRule(id); break;
@@ -240,7 +277,7 @@ Status NetworkProvider::DeleteForGroup(const ResourceId& id, api::OperationConte
   Kind k = KindOf(id);
   Status st = k == Kind::kNic   ? service_->DeleteNic(id, /*force=*/true)
               : k == Kind::kNsg ? service_->DeleteNsg(id)
-                                : service_->DeleteVnet(id);
+                                : service_->DeleteVnet(id, /*force=*/true);
   return st.code() == StatusCode::kNotFound ? Status::Ok() : st;
 }
 

@@ -34,11 +34,11 @@ Result<Ipv4Prefix> SubnetPrefix(const Json& subnet) {
   return ParseIpv4Prefix(subnet["properties"].value("addressPrefix", ""), "addressPrefix");
 }
 
-const Json* FindSubnet(const Json& vnet_body, const std::string& name) {
-  const Json* subnets = JsonPath(vnet_body, "properties.subnets");
-  if (!subnets || !subnets->is_array()) return nullptr;
-  for (auto& s : *subnets)
-    if (EqualsIgnoreCase(s.value("name", ""), name)) return &s;
+const Json* FindNamed(const Json& body, const char* path, const std::string& name) {
+  const Json* list = JsonPath(body, path);
+  if (!list || !list->is_array()) return nullptr;
+  for (auto& c : *list)
+    if (EqualsIgnoreCase(c.value("name", ""), name)) return &c;
   return nullptr;
 }
 
@@ -77,6 +77,7 @@ TagContext TagsOf(const Json& vnet_body) {
       auto p = ParseIpv4Prefix(sp.is_string() ? sp.get<std::string>() : "", "");
       if (p.ok()) tags.vnet_spaces.push_back(*p);
     }
+  for (auto& p : PeeredSpaces(vnet_body)) tags.vnet_spaces.push_back(p);
   // Health probes of load balancers come from the VNET's gateways.
   const Json* subnets = JsonPath(vnet_body, "properties.subnets");
   if (subnets && subnets->is_array())
@@ -241,6 +242,9 @@ Result<NetworkService::Written> NetworkService::WriteVnetLocked(
   store::Record rec;
   if (existing.ok()) {
     RETURN_IF_ERROR(CheckSubnetsInUse(*existing, subnets));
+    if (existing->body["properties"]["addressSpace"].value("addressPrefixes", Json::array()) !=
+        spaces)
+      RETURN_IF_ERROR(CheckPeeredSpaces(existing->key, space_pfx));
     rec = *existing;
     api::TouchSystemData(rec.body, caller, ctx_.clock->NowMs());
     rec.body["tags"] = tags;
@@ -270,13 +274,18 @@ Result<NetworkService::Written> NetworkService::WriteVnetLocked(
   p["addressSpace"] = {{"addressPrefixes", spaces}};
   p["subnets"] = subnets;
   p["dhcpOptions"] = dhcp;
-  p["virtualNetworkPeerings"] = Json::array();
+  if (!p.contains("virtualNetworkPeerings")) p["virtualNetworkPeerings"] = Json::array();
   p["enableDdosProtection"] = false;
   p["provisioningState"] = "Succeeded";
   bool same = existing.ok() && existing->body == rec.body && existing->internal == rec.internal;
   if (same) return Written{*existing, false};
   ASSIGN_OR_RETURN(rec, ctx_.store->Put(rec, cond));
   RETURN_IF_ERROR(ConvergeLocked(rec.key));
+  if (existing.ok()) {
+    // Peers route this VNET's spaces and see them in their VirtualNetwork tag.
+    ASSIGN_OR_RETURN(auto vnets, AllVnets());
+    RETURN_IF_ERROR(RefreshPeeringsLocked(PeersOf(rec.key, vnets)));
+  }
   RETURN_IF_ERROR(ConvergeSecurityLocked());
   return Written{rec, !existing.ok()};
 }
@@ -309,11 +318,24 @@ Result<NetworkService::Written> NetworkService::PutVnet(const ResourceId& id, co
     RETURN_IF_ERROR(ParseIpv4(dns[i].is_string() ? dns[i].get<std::string>() : "",
                               "properties.dhcpOptions.dnsServers[" + std::to_string(i) + "]")
                         .status());
-  if (p.contains("virtualNetworkPeerings") && !p["virtualNetworkPeerings"].empty())
-    return InvalidArgument("Peerings are not available in this region yet.",
-                           "properties.virtualNetworkPeerings", "FeatureNotAvailable");
   std::lock_guard<std::mutex> l(mu_);
   auto existing = ctx_.store->Get(id.Key());
+  // Peerings change through their own resource; a VNET body may repeat the ones it has (as a
+  // client does that read the VNET, changed something else and writes it back).
+  if (p.contains("virtualNetworkPeerings")) {
+    const Json& listed = p["virtualNetworkPeerings"];
+    if (!listed.is_array())
+      return InvalidArgument("'virtualNetworkPeerings' must be an array.",
+                             "properties.virtualNetworkPeerings");
+    for (auto& e : listed) {
+      bool known = existing.ok() && e.is_object() &&
+                   FindPeering(existing->body, e.value("name", "")) != nullptr;
+      if (!known)
+        return InvalidArgument("Peerings are created and deleted as "
+                               ".../virtualNetworks/{vnet}/virtualNetworkPeerings/{name}.",
+                               "properties.virtualNetworkPeerings", "InvalidRequestFormat");
+    }
+  }
   Json subnets = Json::array();
   if (p.contains("subnets")) {
     if (!p["subnets"].is_array())
@@ -363,15 +385,25 @@ Result<NetworkService::Written> NetworkService::PutSubnet(const ResourceId& id, 
   return w;
 }
 
-Status NetworkService::DeleteVnet(const ResourceId& id) {
+Status NetworkService::DeleteVnet(const ResourceId& id, bool force) {
   std::lock_guard<std::mutex> l(mu_);
   ASSIGN_OR_RETURN(store::Record vnet, ctx_.store->Get(id.Key()));
   RETURN_IF_ERROR(CheckSubnetsInUse(vnet, Json::array()));
+  const Json* peerings = JsonPath(vnet.body, "properties.virtualNetworkPeerings");
+  if (!force && peerings && peerings->is_array() && !peerings->empty())
+    return Conflict("Virtual network '" + id.name() + "' has " +
+                        std::to_string(peerings->size()) +
+                        " peering(s); delete them before the virtual network.",
+                    id.ToString(), "InUseVirtualNetworkCannotBeDeleted");
+  ASSIGN_OR_RETURN(auto vnets, AllVnets());
+  std::set<std::string> peers = PeersOf(vnet.key, vnets);
   ASSIGN_OR_RETURN(std::string ns, VnetNamespace(rid_, vnet.internal.value("index", 0u)));
   RETURN_IF_ERROR(ctx_.store->Delete(vnet.key));
   // The record goes first: if removing the datapath fails, Start() sweeps what is left.
   Status st = engine_->RemoveVnet(ns);
   if (!st.ok()) spdlog::warn("removing the datapath of VNET {} failed: {}", id.ToString(), st.ToString());
+  st = RefreshPeeringsLocked(peers);  // they become Disconnected
+  if (!st.ok()) spdlog::warn("peers of deleted VNET {}: {}", id.ToString(), st.ToString());
   st = ConvergeSecurityLocked();
   if (!st.ok()) spdlog::warn("security rules after deleting VNET {}: {}", id.ToString(), st.ToString());
   return Status::Ok();
@@ -444,6 +476,7 @@ Result<VnetDatapath> NetworkService::Desired(const store::Record& vnet) {
     sd.gateway = GatewayOf(sd.prefix);
     d.subnets.push_back(sd);
   }
+  RETURN_IF_ERROR(PeeringsDatapath(vnet, d));
   ASSIGN_OR_RETURN(ResourceId vid, ResourceId::Parse(vnet.body.value("id", "")));
   ASSIGN_OR_RETURN(auto nics, NicsOfSubscription(vid.subscription()));
   for (auto& n : nics) {

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -55,9 +56,23 @@ class NetworkService final : public NicBindings {
                           const store::WriteCondition& cond);
   // Creates or replaces subnet `id` (virtualNetworks/{v}/subnets/{s}) from a PUT body.
   Result<Written> PutSubnet(const ResourceId& id, const Json& body, const std::string& caller);
-  // Conflict "InUseSubnetCannotBeDeleted" while a NIC uses one of its subnets; NotFound if absent.
-  Status DeleteVnet(const ResourceId& id);
+  // Conflict "InUseSubnetCannotBeDeleted" while a NIC uses one of its subnets,
+  // "InUseVirtualNetworkCannotBeDeleted" while it has peerings (unless `force`, inside a group's
+  // deletion: its peerings go with it); NotFound if absent.
+  Status DeleteVnet(const ResourceId& id, bool force = false);
   Status DeleteSubnet(const ResourceId& id);
+
+  // Creates or updates peering `id` (virtualNetworks/{v}/virtualNetworkPeerings/{p}) to the
+  // VNET in properties.remoteVirtualNetwork.id (network_peering.cc). InvalidArgument
+  // "VnetAddressSpacesOverlap" when the spaces overlap (or overlap another peer's),
+  // "CannotPeerVirtualNetworkToItself", "VirtualNetworkPeeringAlreadyExists" (a second peering
+  // to the same VNET), "CannotChangeRemoteVirtualNetwork", "FeatureNotAvailable" (gateway
+  // transit); NotFound "InvalidResourceReference" for an unknown remote VNET.
+  Result<Written> PutPeering(const ResourceId& id, const Json& body, const std::string& caller);
+  // Removes the peering (and the datapath link); the remote side becomes Disconnected.
+  Status DeletePeering(const ResourceId& id);
+  Result<Json> PeeringView(const ResourceId& id);
+  Result<Json> PeeringList(const ResourceId& vnet);
 
   // Creates or updates NIC `id`. Dynamic addresses are allocated in order from the subnet and
   // kept for the NIC's life; a Static address must be in the subnet, not reserved, not taken.
@@ -111,6 +126,19 @@ class NetworkService final : public NicBindings {
 
  private:
   Status ConvergeLocked(const std::string& vnet_key);
+  // Peerings (network_peering.cc).
+  Result<std::vector<store::Record>> AllVnets();
+  // The VNETs that `vnet_key` peers with or that peer with it (any state).
+  static std::set<std::string> PeersOf(const std::string& vnet_key,
+                                       const std::vector<store::Record>& vnets);
+  // InvalidArgument "VnetAddressSpacesOverlap" when `spaces` (a VNET's new address space)
+  // overlap a peer's.
+  Status CheckPeeredSpaces(const std::string& vnet_key, const std::vector<Ipv4Prefix>& spaces);
+  // Recomputes the state and remote address space of every peering of `vnet_keys`, writes the
+  // records that changed, converges each of those VNETs.
+  Status RefreshPeeringsLocked(const std::set<std::string>& vnet_keys);
+  // Adds the transit address and the Connected peerings of `vnet` to `d`.
+  Status PeeringsDatapath(const store::Record& vnet, VnetDatapath& d);
   Result<std::vector<store::Record>> NicsOfSubscription(const std::string& subscription);
   Result<uint32_t> NextIndex(const std::string& kind, uint32_t max);
   Result<Json> ValidateSubnet(const Json& s, const std::string& where, const ResourceId& vnet);

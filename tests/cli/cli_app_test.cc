@@ -222,6 +222,33 @@ TEST_F(CliAppTest, NsgRuleCreateSendsTheArmRule) {
   EXPECT_NE(r.out.find("http"), std::string::npos) << r.out;
 }
 
+TEST_F(CliAppTest, VnetPeeringCreateSendsTheRemoteVnetAndFlags) {
+  const std::string net = std::string("/subscriptions/") + kSub +
+                          "/resourceGroups/rg1/providers/Stratus.Network/virtualNetworks/";
+  const std::string path = net + "hub/virtualNetworkPeerings/hub-to-spoke";
+  fake_.server().Put(path, [path](const httplib::Request& req, httplib::Response& res) {
+    Json r = Json::parse(req.body);
+    r["id"] = path;
+    r["name"] = "hub-to-spoke";
+    r["properties"]["peeringState"] = "Initiated";
+    FakeStratusd::Reply(res, 201, r);
+  });
+  CliRun r = Stratus({"network", "vnet", "peering", "create", "-g", "rg1", "--vnet-name", "hub",
+                      "-n", "hub-to-spoke", "--remote-vnet", "spoke", "--allow-forwarded-traffic"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto puts = fake_.RequestsTo("PUT", path);
+  ASSERT_EQ(puts.size(), 1u);
+  Json p = Json::parse(puts[0].body)["properties"];
+  EXPECT_EQ(p["remoteVirtualNetwork"]["id"], net + "spoke");
+  EXPECT_EQ(p["allowVirtualNetworkAccess"], true);
+  EXPECT_EQ(p["allowForwardedTraffic"], true);
+  EXPECT_NE(r.out.find("Initiated"), std::string::npos) << r.out;
+  // --remote-vnet is required; nothing is sent without it.
+  CliRun bad = Stratus({"network", "vnet", "peering", "create", "-g", "rg1", "--vnet-name", "hub",
+                        "-n", "p2"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+}
+
 TEST_F(CliAppTest, FailedOperationExits7WithItsError) {
   fake_.server().Post(kVm + "/start", [this](const httplib::Request&, httplib::Response& res) {
     AcceptWithOperation(res, 202, nullptr);

@@ -3,9 +3,11 @@
 // VNET routers); nothing is sent from the host.
 //
 // vnet1 (10.10.0.0/16): subnets front (10.10.1.0/24, VM web) and back (10.10.2.0/24, VM db);
-// vnet2 (10.10.0.0/16 too: VNETs are separate namespaces): subnet s (VM iso).
+// vnet2 (10.20.0.0/16): subnet s (VM iso); vnet3 (10.30.0.0/16): subnet s, no VM (its router
+// answers at 10.30.1.1).
 // web and db reach each other's HTTP page across subnets and by name; DHCP offers each NIC its
-// address; iso reaches neither; web keeps its address across deallocate and start; a kill -9 of
+// address; iso reaches neither until vnet1 and vnet2 are peered; with vnet2 also peered to vnet3,
+// iso reaches vnet3 but web does not (peering is not transitive); web keeps its address across deallocate and start; a kill -9 of
 // stratusd cuts nothing; security groups on a NIC (inbound) and on a subnet (outbound) deny and
 // allow at once; deleting everything leaves no namespace, link, dnsmasq or nft table of the
 // region.
@@ -78,10 +80,11 @@ TEST_F(NetworkTest, SubnetsRouteNamesResolveVnetsAreIsolatedAndNothingIsLeft) {
   const std::string rid = RegionNetworkId(d.region(), d.data_dir());
   ASSERT_NO_FATAL_FAILURE(PutVnet("vnet1", "10.10.0.0/16",
                                   {{"front", "10.10.1.0/24"}, {"back", "10.10.2.0/24"}}));
-  ASSERT_NO_FATAL_FAILURE(PutVnet("vnet2", "10.10.0.0/16", {{"s", "10.10.1.0/24"}}));
+  ASSERT_NO_FATAL_FAILURE(PutVnet("vnet2", "10.20.0.0/16", {{"s", "10.20.1.0/24"}}));
+  ASSERT_NO_FATAL_FAILURE(PutVnet("vnet3", "10.30.0.0/16", {{"s", "10.30.1.0/24"}}));
   RegionNetwork made = ListRegionNetwork(rid);
-  EXPECT_EQ(made.namespaces.size(), 2u) << made.Describe();
-  EXPECT_EQ(made.dnsmasq.size(), 2u) << made.Describe();
+  EXPECT_EQ(made.namespaces.size(), 3u) << made.Describe();
+  EXPECT_EQ(made.dnsmasq.size(), 3u) << made.Describe();
   EXPECT_FALSE(HostHasAddressWithPrefix("10.10.")) << "the host got a VNET address";
 
   std::string web_ip = PutNic("web-nic", "vnet1", "front");
@@ -89,7 +92,7 @@ TEST_F(NetworkTest, SubnetsRouteNamesResolveVnetsAreIsolatedAndNothingIsLeft) {
   std::string iso_ip = PutNic("iso-nic", "vnet2", "s");
   EXPECT_EQ(web_ip, "10.10.1.4");
   EXPECT_EQ(db_ip, "10.10.2.4");
-  EXPECT_EQ(iso_ip, "10.10.1.4");  // the same space in another VNET
+  EXPECT_EQ(iso_ip, "10.20.1.4");
 
   TestVm web, db, iso;
   ASSERT_NO_FATAL_FAILURE(CreateVm("web", VmWithNic("web1", "web-nic"), &web));
@@ -108,10 +111,32 @@ TEST_F(NetworkTest, SubnetsRouteNamesResolveVnetsAreIsolatedAndNothingIsLeft) {
   // DHCP offers the NIC its address (asked, not applied: the config drive already set it).
   std::string lease = Guest(db.domain, "udhcpc -i eth0 -n -q -s /bin/true -t 3 -T 2 2>&1");
   EXPECT_NE(lease.find("lease of " + db_ip + " obtained"), std::string::npos) << lease;
-  // Another VNET is unreachable, whatever its addresses: iso's router knows no 10.10.2.0/24,
-  // and 10.10.1.4 from iso is iso itself, never web (the same address in vnet1).
+  // Another VNET is unreachable until peered: iso's router knows no 10.10.0.0/16.
   EXPECT_EQ(Fetch(iso.domain, db_ip), "");
   EXPECT_NE(Fetch(iso.domain, iso_ip).find("iso1"), std::string::npos);
+  auto peer = [&](const std::string& from, const std::string& to) {
+    return d.Put(Path("virtualNetworks", from) + "/virtualNetworkPeerings/to-" + to,
+                 {{"properties", {{"remoteVirtualNetwork", {{"id", Path("virtualNetworks", to)}}}}}});
+  };
+  auto first = peer("vnet1", "vnet2");
+  ASSERT_EQ(first.status, 201) << first.Describe();
+  EXPECT_EQ(first.json["properties"].value("peeringState", ""), "Initiated");
+  EXPECT_EQ(Fetch(iso.domain, db_ip), "") << "one side is not a peering";
+  auto second = peer("vnet2", "vnet1");
+  ASSERT_EQ(second.status, 201) << second.Describe();
+  EXPECT_EQ(second.json["properties"].value("peeringState", ""), "Connected");
+  EXPECT_NE(Fetch(iso.domain, db_ip).find("db1"), std::string::npos) << "peered VNETs";
+  EXPECT_NE(Fetch(web.domain, iso_ip).find("iso1"), std::string::npos);
+  ASSERT_EQ(peer("vnet2", "vnet3").status, 201);
+  ASSERT_EQ(peer("vnet3", "vnet2").status, 201);
+  auto ping = [&](const TestVm& vm, const std::string& ip) {
+    return Guest(vm.domain, "ping -c 1 -W 2 " + ip + " >/dev/null && echo PING-OK");
+  };
+  EXPECT_NE(ping(iso, "10.30.1.1").find("PING-OK"), std::string::npos) << "vnet2 reaches vnet3";
+  EXPECT_EQ(ping(web, "10.30.1.1").find("PING-OK"), std::string::npos)
+      << "vnet1 reached vnet3 through vnet2: peering must not be transitive";
+  auto in_use = d.Delete(Path("virtualNetworks", "vnet3"));
+  EXPECT_EQ(in_use.status, 409) << in_use.Describe();
 
   // The dynamic address survives deallocate and start (Azure's does not).
   ASSERT_SUCCEEDED(ActAndWait("POST", web.path + "/deallocate"));
@@ -131,6 +156,7 @@ TEST_F(NetworkTest, SubnetsRouteNamesResolveVnetsAreIsolatedAndNothingIsLeft) {
   EXPECT_EQ(before.dnsmasq, after.dnsmasq);
   EXPECT_EQ(before.namespaces, after.namespaces);
   EXPECT_NE(Fetch(web.domain, db_ip).find("db1"), std::string::npos);
+  EXPECT_NE(Fetch(iso.domain, db_ip).find("db1"), std::string::npos) << "peering after restart";
 
   // Security groups: on db's NIC, a Deny of web's HTTP cuts it; an Allow before it opens it.
   auto nsg = d.Put(Path("networkSecurityGroups", "db-nsg"),
@@ -173,7 +199,10 @@ TEST_F(NetworkTest, SubnetsRouteNamesResolveVnetsAreIsolatedAndNothingIsLeft) {
   }
   for (const char* n : {"web-nic", "db-nic", "iso-nic"})
     EXPECT_EQ(d.Delete(Path("networkInterfaces", n)).status, 200) << n;
-  for (const char* v : {"vnet1", "vnet2"})
+  for (const char* p : {"vnet1/virtualNetworkPeerings/to-vnet2", "vnet2/virtualNetworkPeerings/to-vnet1",
+                        "vnet2/virtualNetworkPeerings/to-vnet3", "vnet3/virtualNetworkPeerings/to-vnet2"})
+    EXPECT_EQ(d.Delete(Path("virtualNetworks", p)).status, 200) << p;
+  for (const char* v : {"vnet1", "vnet2", "vnet3"})
     EXPECT_EQ(d.Delete(Path("virtualNetworks", v)).status, 200) << v;
   for (const char* n : {"db-nsg", "front-nsg"})
     EXPECT_EQ(d.Delete(Path("networkSecurityGroups", n)).status, 200) << n;

@@ -14,6 +14,7 @@
 #include <filesystem>
 
 #include "core/fs.h"
+#include "core/json.h"
 #include "core/scoped_temp_dir.h"
 #include "core/subprocess.h"
 #include "network/kernel_names.h"
@@ -49,7 +50,8 @@ class LinuxNetworkEngineTest : public ::testing::Test {
     for (auto& h : host_ends_) RunProcess({"ip", "link", "del", h});
     if (engine_) {
       EXPECT_TRUE(engine_->ApplySecurity({*NftTable(rid_), "st" + rid_, {}, {}, {}}).ok());
-      EXPECT_TRUE(engine_->Sweep({}).ok());
+      Status swept = engine_->Sweep({});
+      EXPECT_TRUE(swept.ok()) << swept.ToString();
       auto left = engine_->List();
       ASSERT_TRUE(left.ok());
       EXPECT_TRUE(left->namespaces.empty() && left->links.empty() && left->dns_pids.empty() &&
@@ -217,6 +219,121 @@ TEST_F(LinuxNetworkEngineTest, VnetsAreIsolatedAndSweepRemovesWhatNoRecordClaims
   EXPECT_EQ(left->namespaces, std::vector<std::string>{v1.netns});
   for (auto& l : left->links)
     EXPECT_TRUE(l == v1.subnets[0].bridge || l == v1.subnets[0].veth_on_bridge) << l;
+}
+
+
+// The peering of `from` to `to` as `from`'s router sees it.
+PeeringDatapath PeerOf(const VnetDatapath& from, uint32_t from_index, const VnetDatapath& to,
+                       uint32_t to_index, const char* space) {
+  PeeringDatapath p;
+  p.name = from.name + "-to-" + to.name;
+  p.veth = *PeeringVeth(to_index);
+  p.remote_netns = to.netns;
+  p.remote_veth = *PeeringVeth(from_index);
+  p.remote_transit = *TransitAddress(to_index);
+  p.remote_spaces = {*ParseIpv4Prefix(space, "")};
+  return p;
+}
+
+uint64_t RxPackets(const std::string& ns) {
+  auto r = RunChecked({"ip", "-n", ns, "-s", "-json", "link", "show", "dev", "eth0"});
+  if (!r.ok()) return 0;
+  auto j = ParseJson(*r);
+  if (!j.ok() || !j->is_array() || j->empty()) return 0;
+  return (*j)[0]["stats64"]["rx"].value("packets", uint64_t{0});
+}
+
+TEST_F(LinuxNetworkEngineTest, PeeredVnetsRouteToEachOtherButNotTransitivelyNorForwarded) {
+  VnetDatapath a = Vnet(5, {{51, "10.81.1.0/24"}});
+  VnetDatapath b = Vnet(6, {{61, "10.82.1.0/24"}});
+  VnetDatapath c = Vnet(7, {{71, "10.83.1.0/24"}});
+  for (auto [v, i] : {std::pair{&a, 5u}, {&b, 6u}, {&c, 7u}}) {
+    v->transit = *TransitAddress(i);
+    ASSERT_TRUE(engine_->ApplyVnet(*v).ok());
+  }
+  std::string ea = Endpoint(8, a.subnets[0].bridge, "52:54:00:00:81:04");
+  std::string eb = Endpoint(9, b.subnets[0].bridge, "52:54:00:00:82:04");
+  std::string ec = Endpoint(10, c.subnets[0].bridge, "52:54:00:00:83:04");
+  for (auto [ep, net] : {std::pair{ea, "81"}, {eb, "82"}, {ec, "83"}}) {
+    std::string prefix = std::string("10.") + net + ".1.";
+    ASSERT_TRUE(RunChecked({"ip", "-n", ep, "addr", "add", prefix + "4/24", "dev", "eth0"}).ok());
+    ASSERT_TRUE(RunChecked({"ip", "-n", ep, "route", "add", "default", "via", prefix + "1"}).ok());
+  }
+  auto ping = [&](const std::string& from, const std::string& to, const char* src = nullptr) {
+    std::vector<std::string> argv = {"busybox", "ping", "-c", "1", "-W", "1"};
+    if (src) argv.insert(argv.end(), {"-I", src});
+    argv.push_back(to);
+    auto r = In(from, argv);
+    return r.ok() && r->exit_code == 0;
+  };
+  EXPECT_FALSE(ping(ea, "10.82.1.4")) << "not peered yet";
+
+  // A peers with B (A is applied first: it makes the link; B's end gets its address when B is
+  // applied), B with A and C.
+  a.peerings = {PeerOf(a, 5, b, 6, "10.82.0.0/16")};
+  b.peerings = {PeerOf(b, 6, a, 5, "10.81.0.0/16"), PeerOf(b, 6, c, 7, "10.83.0.0/16")};
+  c.peerings = {PeerOf(c, 7, b, 6, "10.82.0.0/16")};
+  for (auto* v : {&a, &b, &c}) {
+    Status st = engine_->ApplyVnet(*v);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  EXPECT_TRUE(ping(ea, "10.82.1.4")) << "A reaches its peer B";
+  EXPECT_TRUE(ping(eb, "10.81.1.4"));
+  EXPECT_TRUE(ping(eb, "10.83.1.4")) << "B reaches its peer C";
+  EXPECT_FALSE(ping(ea, "10.83.1.4")) << "peering is not transitive";
+  // Not even when A's router is told to send C's space to B: what enters B from a peer goes to
+  // B's own subnets only.
+  ASSERT_TRUE(RunChecked({"ip", "-n", a.netns, "route", "add", "10.83.0.0/16", "via",
+                          "169.254.0.6", "dev", *PeeringVeth(6), "onlink"})
+                  .ok());
+  // (C could not answer anyway: it has no route back to A, and it lets in no forwarded traffic
+  // unless told to, as it is here. Count what reaches C.)
+  c.peerings[0].allow_forwarded = true;
+  ASSERT_TRUE(engine_->ApplyVnet(c).ok());
+  uint64_t c_before = RxPackets(ec);
+  In(ea, {"busybox", "ping", "-c", "5", "-i", "0.2", "-W", "1", "10.83.1.4"});
+  EXPECT_LT(RxPackets(ec) - c_before, 5u) << "B's router passed a peer's packet on to another peer";
+  c.peerings[0].allow_forwarded = false;
+  ASSERT_TRUE(engine_->ApplyVnet(c).ok());
+  ASSERT_TRUE(RunChecked({"ip", "-n", a.netns, "route", "del", "10.83.0.0/16"}).ok());
+  // Applying again changes nothing and cuts nothing.
+  auto links_before = RunChecked({"ip", "-n", a.netns, "-o", "link", "show"});
+  ASSERT_TRUE(engine_->ApplyVnet(a).ok());
+  auto links_after = RunChecked({"ip", "-n", a.netns, "-o", "link", "show"});
+  ASSERT_TRUE(links_before.ok() && links_after.ok());
+  EXPECT_EQ(*links_before, *links_after);
+  EXPECT_TRUE(ping(ea, "10.82.1.4"));
+
+  // Forwarded traffic (a source outside A's space) does not enter B unless B allows it.
+  ASSERT_TRUE(RunChecked({"ip", "-n", ea, "addr", "add", "10.99.0.1/32", "dev", "eth0"}).ok());
+  auto forwarded_reaching_b = [&] {
+    uint64_t before = RxPackets(eb);
+    In(ea, {"busybox", "ping", "-c", "5", "-i", "0.2", "-W", "1", "-I", "10.99.0.1", "10.82.1.4"});
+    return RxPackets(eb) - before;
+  };
+  EXPECT_LT(forwarded_reaching_b(), 5u);
+  b.peerings[0].allow_forwarded = true;
+  ASSERT_TRUE(engine_->ApplyVnet(b).ok());
+  EXPECT_GE(forwarded_reaching_b(), 5u);
+  // Access off: nothing of A enters B.
+  b.peerings[0].allow_access = false;
+  ASSERT_TRUE(engine_->ApplyVnet(b).ok());
+  EXPECT_FALSE(ping(ea, "10.82.1.4"));
+  b.peerings[0].allow_access = true;
+
+  // A drops the peering: the link goes (both ends); B's rules for it go when B is applied.
+  a.peerings.clear();
+  ASSERT_TRUE(engine_->ApplyVnet(a).ok());
+  b.peerings.erase(b.peerings.begin());
+  ASSERT_TRUE(engine_->ApplyVnet(b).ok());
+  EXPECT_FALSE(ping(ea, "10.82.1.4"));
+  EXPECT_TRUE(ping(eb, "10.83.1.4")) << "B-C is untouched";
+  auto rules = RunChecked({"ip", "-n", b.netns, "rule", "show"});
+  ASSERT_TRUE(rules.ok());
+  EXPECT_EQ(rules->find(*PeeringVeth(5)), std::string::npos) << *rules;
+  auto links = RunChecked({"ip", "-n", b.netns, "link", "show"});
+  ASSERT_TRUE(links.ok());
+  EXPECT_EQ(links->find(*PeeringVeth(5)), std::string::npos) << *links;
 }
 
 

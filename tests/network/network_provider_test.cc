@@ -282,5 +282,131 @@ TEST_F(NetworkProviderTest, ADatapathFailureIsReportedAndHealedAtStart) {
   EXPECT_EQ(net().Vnet("v1")->hosts.size(), 1u);
 }
 
+TEST_F(NetworkProviderTest, PeeringsConnectWhenBothSidesExistAndFollowEveryChange) {
+  MakeVnet();  // v1: 10.1.0.0/16
+  ASSERT_EQ(Call("PUT", Vnet("v2"), VnetBody({"10.2.0.0/16"}, {{"a", "10.2.1.0/24"}})).status, 201);
+  auto peer = [&](const std::string& from, const std::string& name, const std::string& to,
+                  Json extra = Json::object()) {
+    Json props = {{"remoteVirtualNetwork", {{"id", Vnet(to)}}}};
+    props.update(extra);
+    return Call("PUT", Vnet(from) + "/virtualNetworkPeerings/" + name, {{"properties", props}});
+  };
+  auto state = [&](const std::string& vnet, const std::string& name) {
+    auto r = Call("GET", Vnet(vnet) + "/virtualNetworkPeerings/" + name);
+    return r.status == 200 ? r.body["properties"].value("peeringState", "") : std::to_string(r.status);
+  };
+  // One side: Initiated, nothing on the host yet.
+  auto a = peer("v1", "to-v2", "v2");
+  ASSERT_EQ(a.status, 201) << a.body.dump();
+  EXPECT_EQ(a.body["properties"]["peeringState"], "Initiated");
+  EXPECT_EQ(a.body["type"], "Stratus.Network/virtualNetworks/virtualNetworkPeerings");
+  EXPECT_TRUE(net().Vnet("v1")->peerings.empty());
+  // Both sides: Connected, each router gets the other's space over one link.
+  auto b = peer("v2", "to-v1", "v1");
+  ASSERT_EQ(b.status, 201) << b.body.dump();
+  EXPECT_EQ(b.body["properties"]["peeringState"], "Connected");
+  EXPECT_EQ(state("v1", "to-v2"), "Connected");
+  auto got = Call("GET", Vnet("v1") + "/virtualNetworkPeerings/to-v2");
+  EXPECT_EQ(got.body["properties"]["remoteAddressSpace"]["addressPrefixes"], Json({"10.2.0.0/16"}));
+  EXPECT_EQ(got.body["properties"]["allowVirtualNetworkAccess"], true);
+  EXPECT_EQ(got.body["properties"]["allowForwardedTraffic"], false);
+  const network::VnetDatapath* d1 = net().Vnet("v1");
+  const network::VnetDatapath* d2 = net().Vnet("v2");
+  ASSERT_EQ(d1->peerings.size(), 1u);
+  ASSERT_EQ(d2->peerings.size(), 1u);
+  EXPECT_EQ(d1->peerings[0].remote_netns, d2->netns);
+  EXPECT_EQ(d1->peerings[0].veth, d2->peerings[0].remote_veth);
+  EXPECT_EQ(d1->peerings[0].remote_veth, d2->peerings[0].veth);
+  EXPECT_EQ(d1->peerings[0].remote_transit, d2->transit);
+  ASSERT_EQ(d1->peerings[0].remote_spaces.size(), 1u);
+  EXPECT_EQ(d1->peerings[0].remote_spaces[0].ToString(), "10.2.0.0/16");
+  EXPECT_EQ(Call("GET", Vnet("v1") + "/virtualNetworkPeerings").body["value"].size(), 1u);
+  EXPECT_EQ(Call("GET", Vnet("v1")).body["properties"]["virtualNetworkPeerings"].size(), 1u);
+
+  // Refused, with nothing changed.
+  ASSERT_EQ(Call("PUT", Vnet("v3"), VnetBody({"10.1.128.0/17"}, {})).status, 201);
+  ASSERT_EQ(Call("PUT", Vnet("v4"), VnetBody({"10.4.0.0/16"}, {})).status, 201);
+  EXPECT_EQ(Code(peer("v1", "to-v3", "v3")), "VnetAddressSpacesOverlap");
+  EXPECT_EQ(Code(peer("v2", "to-v3", "v3")), "VnetAddressSpacesOverlap")
+      << "v3 overlaps v1, which v2 is peered with";
+  EXPECT_EQ(Code(peer("v1", "again", "v2")), "VirtualNetworkPeeringAlreadyExists");
+  EXPECT_EQ(Code(peer("v1", "self", "v1")), "CannotPeerVirtualNetworkToItself");
+  EXPECT_EQ(peer("v1", "nowhere", "v9").status, 404);
+  EXPECT_EQ(Code(peer("v1", "to-v2", "v4")), "CannotChangeRemoteVirtualNetwork");
+  EXPECT_EQ(Code(peer("v1", "gw", "v4", {{"useRemoteGateways", true}})), "FeatureNotAvailable");
+  EXPECT_EQ(peer("v1", "bad", "v4", {{"allowForwardedTraffic", "yes"}}).status, 400);
+  EXPECT_EQ(Call("GET", Vnet("v1") + "/virtualNetworkPeerings").body["value"].size(), 1u);
+  auto del_v1 = Call("DELETE", Vnet("v1"));
+  EXPECT_EQ(del_v1.status, 409);
+  EXPECT_EQ(Code(del_v1), "InUseVirtualNetworkCannotBeDeleted");
+
+  // A VNET written back as read keeps its peerings; new ones cannot come that way.
+  Json v1 = Call("GET", Vnet("v1")).body;
+  EXPECT_EQ(Call("PUT", Vnet("v1"), v1).status, 200);
+  EXPECT_EQ(state("v1", "to-v2"), "Connected");
+  v1["properties"]["virtualNetworkPeerings"].push_back({{"name", "sneaky"}});
+  EXPECT_EQ(Call("PUT", Vnet("v1"), v1).status, 400);
+
+  // The peer grows: kept in sync on the other side (no sync action); an overlapping space is
+  // refused.
+  EXPECT_EQ(Code(Call("PUT", Vnet("v2"), VnetBody({"10.2.0.0/16", "10.1.200.0/24"},
+                                                  {{"a", "10.2.1.0/24"}}))),
+            "VnetAddressSpacesOverlap");
+  ASSERT_EQ(Call("PUT", Vnet("v2"), VnetBody({"10.2.0.0/16", "10.5.0.0/16"}, {{"a", "10.2.1.0/24"}}))
+                .status,
+            200);
+  got = Call("GET", Vnet("v1") + "/virtualNetworkPeerings/to-v2");
+  EXPECT_EQ(got.body["properties"]["remoteAddressSpace"]["addressPrefixes"],
+            Json({"10.2.0.0/16", "10.5.0.0/16"}));
+  EXPECT_EQ(net().Vnet("v1")->peerings[0].remote_spaces.size(), 2u);
+
+  // One side goes: the other is Disconnected and its link goes; it connects again when the
+  // side comes back.
+  EXPECT_EQ(Call("DELETE", Vnet("v2") + "/virtualNetworkPeerings/to-v1").status, 200);
+  EXPECT_EQ(state("v1", "to-v2"), "Disconnected");
+  EXPECT_TRUE(net().Vnet("v1")->peerings.empty());
+  EXPECT_TRUE(net().Vnet("v2")->peerings.empty());
+  EXPECT_EQ(Call("DELETE", Vnet("v2") + "/virtualNetworkPeerings/to-v1").status, 204);
+  ASSERT_EQ(peer("v2", "to-v1", "v1").status, 201);
+  EXPECT_EQ(state("v1", "to-v2"), "Connected");
+  EXPECT_EQ(net().Vnet("v1")->peerings.size(), 1u);
+  // Access off on v2's side: still routed, but v1 is no longer in v2's VirtualNetwork tag.
+  ASSERT_EQ(peer("v2", "to-v1", "v1", {{"allowVirtualNetworkAccess", false}}).status, 200);
+  EXPECT_FALSE(net().Vnet("v2")->peerings[0].allow_access);
+  EXPECT_TRUE(net().Vnet("v1")->peerings[0].allow_access);
+
+  // The resource group goes with its peered VNETs.
+  Json del = Finish(Call("DELETE", kRg));
+  EXPECT_EQ(del.value("status", ""), "Succeeded") << del.dump();
+  EXPECT_EQ(net().VnetCount(), 0u);
+}
+
+TEST_F(NetworkProviderTest, PeeredSpacesAreInTheVirtualNetworkTag) {
+  MakeVnet();
+  ASSERT_EQ(Call("PUT", Vnet("v2"), VnetBody({"10.3.0.0/16"}, {{"a", "10.3.1.0/24"}})).status, 201);
+  std::string nsg = std::string(kRg) + "/providers/Stratus.Network/networkSecurityGroups/n1";
+  ASSERT_EQ(Call("PUT", nsg, {{"location", "regionA"}}).status, 201);
+  Json nic = NicBody("v1", "front");
+  nic["properties"]["networkSecurityGroup"] = {{"id", nsg}};
+  ASSERT_EQ(Call("PUT", Nic("n1"), nic).status, 201);
+  auto vnet_sources = [&] {
+    auto eff = Call("POST", Nic("n1") + "/effectiveNetworkSecurityGroups");
+    EXPECT_EQ(eff.status, 200) << eff.body.dump();
+    for (auto& r : eff.body["value"][0]["effectiveSecurityRules"])
+      if (r["name"] == "defaultSecurityRules/AllowVnetInBound")
+        return r["expandedSourceAddressPrefix"];
+    return Json();
+  };
+  EXPECT_EQ(vnet_sources(), Json({"10.1.0.0/16"}));
+  for (auto [from, to] : {std::pair{"v1", "v2"}, {"v2", "v1"}})
+    ASSERT_EQ(Call("PUT", Vnet(from) + "/virtualNetworkPeerings/p",
+                   {{"properties", {{"remoteVirtualNetwork", {{"id", Vnet(to)}}}}}})
+                  .status,
+              201);
+  EXPECT_EQ(vnet_sources(), Json({"10.1.0.0/16", "10.3.0.0/16"}));
+  ASSERT_EQ(Call("DELETE", Vnet("v2") + "/virtualNetworkPeerings/p").status, 200);
+  EXPECT_EQ(vnet_sources(), Json({"10.1.0.0/16"}));
+}
+
 }  // namespace
 }  // namespace stratus::test

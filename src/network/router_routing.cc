@@ -1,0 +1,118 @@
+#include "network/router_routing.h"
+
+#include <algorithm>
+#include <map>
+
+namespace stratus::network {
+
+namespace {
+
+std::string AddRoute(const RouterRoute& r) {
+  std::string s = "route add ";
+  if (r.type != "unicast") s += r.type + " ";
+  s += r.dst;
+  if (!r.via.empty()) s += " via " + r.via;
+  if (!r.dev.empty()) s += " dev " + r.dev + (r.via.empty() ? " scope link" : " onlink");
+  return s + " table " + r.table + " proto static";
+}
+
+std::string DelRoute(const RouterRoute& r) {
+  std::string s = "route del ";
+  if (r.type != "unicast") s += r.type + " ";
+  s += r.dst;
+  if (!r.via.empty()) s += " via " + r.via;
+  if (!r.dev.empty()) s += " dev " + r.dev;
+  return s + " table " + r.table + " proto static";
+}
+
+std::string RuleSpec(const RouterRule& r) {
+  std::string s = "pref " + std::to_string(r.pref) + " iif " + r.iif;
+  if (!r.from.empty()) s += " from " + r.from;
+  return s + " " + r.action;
+}
+
+}  // namespace
+
+std::string RouterRoute::Key() const { return table + "|" + type + "|" + dst + "|" + via + "|" + dev; }
+
+std::string RouterRule::Key() const { return RuleSpec(*this); }
+
+RouterRouting DesiredRouting(const VnetDatapath& vnet, const std::set<std::string>& present) {
+  RouterRouting out;
+  bool any = false;
+  const std::string peers = std::to_string(kFromPeersTable);
+  for (auto& p : vnet.peerings) {
+    if (!present.count(p.veth)) continue;
+    any = true;
+    for (auto& sp : p.remote_spaces)
+      out.routes.push_back({"main", "unicast", sp.ToString(), p.remote_transit.ToString(), p.veth});
+    if (p.allow_access && p.allow_forwarded) {
+      out.rules.push_back({1000, p.veth, "", "lookup " + peers});
+    } else {
+      if (p.allow_access)
+        for (auto& sp : p.remote_spaces)
+          out.rules.push_back({1000, p.veth, sp.ToString(), "lookup " + peers});
+      out.rules.push_back({1001, p.veth, "", "blackhole"});
+    }
+  }
+  if (any) {
+    for (auto& s : vnet.subnets)
+      out.routes.push_back({peers, "unicast", s.prefix.ToString(), "", s.veth_in_router});
+    out.routes.push_back({peers, "blackhole", "default", "", ""});
+  }
+  return out;
+}
+
+Result<RouterRouting> ParseRouting(const Json& routes, const Json& rules) {
+  if (!routes.is_array() || !rules.is_array())
+    return Internal("network: 'ip -json' printed no array of routes or rules");
+  RouterRouting out;
+  for (auto& j : routes) {
+    RouterRoute r;
+    r.table = j.value("table", "main");
+    r.type = j.value("type", "unicast");
+    r.dst = j.value("dst", "");
+    r.via = j.value("gateway", "");
+    r.dev = j.value("dev", "");
+    if (r.dst.empty()) continue;
+    if (r.dst != "default" && r.dst.find('/') == std::string::npos) r.dst += "/32";
+    out.routes.push_back(r);
+  }
+  for (auto& j : rules) {
+    int pref = j.value("priority", 0);
+    if (pref < 1000 || pref > 1999) continue;
+    RouterRule r;
+    r.pref = pref;
+    r.iif = j.value("iif", "");
+    std::string src = j.value("src", "all");
+    if (src != "all")
+      r.from = src + "/" + std::to_string(j.value("srclen", 32));
+    if (j.contains("table"))
+      r.action = "lookup " + j["table"].get<std::string>();
+    else
+      r.action = j.value("action", "unknown");
+    out.rules.push_back(r);
+  }
+  return out;
+}
+
+std::vector<std::string> RoutingChanges(const RouterRouting& have, const RouterRouting& want) {
+  std::map<std::string, const RouterRoute*> have_routes, want_routes;
+  std::map<std::string, const RouterRule*> have_rules, want_rules;
+  for (auto& r : have.routes) have_routes[r.Key()] = &r;
+  for (auto& r : want.routes) want_routes[r.Key()] = &r;
+  for (auto& r : have.rules) have_rules[r.Key()] = &r;
+  for (auto& r : want.rules) want_rules[r.Key()] = &r;
+  std::vector<std::string> out;
+  for (auto& [k, r] : have_rules)
+    if (!want_rules.count(k)) out.push_back("rule del " + RuleSpec(*r));
+  for (auto& [k, r] : have_routes)
+    if (!want_routes.count(k)) out.push_back(DelRoute(*r));
+  for (auto& [k, r] : want_routes)
+    if (!have_routes.count(k)) out.push_back(AddRoute(*r));
+  for (auto& [k, r] : want_rules)
+    if (!have_rules.count(k)) out.push_back("rule add " + RuleSpec(*r));
+  return out;
+}
+
+}  // namespace stratus::network
