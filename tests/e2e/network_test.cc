@@ -130,7 +130,7 @@ TEST_F(NetworkTest, SubnetsRouteNamesResolveVnetsAreIsolatedAndNothingIsLeft) {
   ASSERT_EQ(peer("vnet2", "vnet3").status, 201);
   ASSERT_EQ(peer("vnet3", "vnet2").status, 201);
   auto ping = [&](const TestVm& vm, const std::string& ip) {
-    return Guest(vm.domain, "ping -c 1 -W 2 " + ip + " >/dev/null && echo PING-OK");
+    return Guest(vm.domain, "ping -c 1 -W 2 " + ip + " >/dev/null && echo PING-OK; true");
   };
   EXPECT_NE(ping(iso, "10.30.1.1").find("PING-OK"), std::string::npos) << "vnet2 reaches vnet3";
   EXPECT_EQ(ping(web, "10.30.1.1").find("PING-OK"), std::string::npos)
