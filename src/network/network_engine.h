@@ -34,6 +34,7 @@
 #include "core/status.h"
 #include "network/ipv4.h"
 #include "network/nsg_compiler.h"
+#include "network/route_tables.h"
 
 namespace stratus::network {
 
@@ -45,6 +46,10 @@ struct SubnetDatapath {
   Ipv4Prefix prefix;
   Ipv4 gateway;                 // GatewayOf(prefix); also the DHCP and DNS server
   int mtu = 1500;
+  // With a route table: the kernel routing table its traffic is routed by (RouteTableId) and
+  // the effective routes to put in it (router_routing.h). 0: the main table (system routes).
+  uint32_t route_table = 0;
+  std::vector<EffectiveRoute> routes;
 };
 
 // A NIC as DHCP and DNS see it.

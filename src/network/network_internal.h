@@ -9,6 +9,7 @@
 #include "core/json.h"
 #include "core/resource_id.h"
 #include "core/status.h"
+#include "store/store.h"
 #include "network/ipv4.h"
 #include "network/security_rules.h"
 
@@ -18,6 +19,7 @@ inline constexpr char kVnetTypeName[] = "Stratus.Network/virtualNetworks";
 inline constexpr char kSubnetTypeName[] = "Stratus.Network/virtualNetworks/subnets";
 inline constexpr char kIpConfigTypeName[] = "Stratus.Network/networkInterfaces/ipConfigurations";
 inline constexpr char kNsgTypeName[] = "Stratus.Network/networkSecurityGroups";
+inline constexpr char kRouteTableTypeName[] = "Stratus.Network/routeTables";
 
 // "web-net_1" -> "web-net-1": the VNET's DNS domain is "<label>.internal".
 std::string DnsLabel(const std::string& name);
@@ -41,11 +43,17 @@ Result<std::pair<ResourceId, std::string>> ParseSubnetId(const std::string& text
 // A top-level resource body: its known members, location (the region's) and tags; returns the
 // location and the properties object.
 Result<std::pair<std::string, Json>> TopLevel(const Json& body, const std::string& region);
+// A VNET body's address spaces.
+std::vector<Ipv4Prefix> SpacesOf(const Json& vnet_body);
 // The address spaces of a VNET's Connected peerings that allow access (network_peering.cc).
 std::vector<Ipv4Prefix> PeeredSpaces(const Json& vnet_body);
 // What the security tags mean for the NICs of a VNET (its body): its spaces and its peers'
 // (VirtualNetwork), its gateways (AzureLoadBalancer).
 TagContext TagsOf(const Json& vnet_body);
+// {"id"} of every subnet of `vnets` whose properties.<member>.id is `key` (lower case):
+// the subnets using an NSG ("networkSecurityGroup") or a route table ("routeTable").
+Json SubnetsUsing(const std::vector<store::Record>& vnets, const char* member,
+                  const std::string& key);
 // The member of `children` (a VNET's subnets, an NSG's rules) named like `id`, or NotFound
 // naming it as a `what` of its `parent_what`.
 Result<Json> ChildNamed(const Json& children, const ResourceId& id, const std::string& what,

@@ -23,17 +23,6 @@ namespace {
 
 constexpr char kPeeringTypeName[] = "Stratus.Network/virtualNetworks/virtualNetworkPeerings";
 
-std::vector<Ipv4Prefix> SpacesOf(const Json& vnet_body) {
-  std::vector<Ipv4Prefix> out;
-  const Json* spaces = JsonPath(vnet_body, "properties.addressSpace.addressPrefixes");
-  if (spaces && spaces->is_array())
-    for (auto& sp : *spaces) {
-      auto p = ParseIpv4Prefix(sp.is_string() ? sp.get<std::string>() : "", "");
-      if (p.ok()) out.push_back(*p);
-    }
-  return out;
-}
-
 std::string RemoteKeyOf(const Json& peering) {
   const Json* id = JsonPath(peering, "properties.remoteVirtualNetwork.id");
   if (!id || !id->is_string()) return "";
@@ -58,6 +47,17 @@ std::string Overlap(const std::vector<Ipv4Prefix>& a, const std::vector<Ipv4Pref
 }  // namespace
 
 namespace internal {
+
+std::vector<Ipv4Prefix> SpacesOf(const Json& vnet_body) {
+  std::vector<Ipv4Prefix> out;
+  const Json* spaces = JsonPath(vnet_body, "properties.addressSpace.addressPrefixes");
+  if (spaces && spaces->is_array())
+    for (auto& sp : *spaces) {
+      auto p = ParseIpv4Prefix(sp.is_string() ? sp.get<std::string>() : "", "");
+      if (p.ok()) out.push_back(*p);
+    }
+  return out;
+}
 
 std::vector<Ipv4Prefix> PeeredSpaces(const Json& vnet_body) {
   std::vector<Ipv4Prefix> out;

@@ -9,7 +9,7 @@ using api::ApiResponse;
 
 namespace {
 
-enum class Kind { kVnet, kSubnet, kPeering, kNic, kNsg, kRule, kOther };
+enum class Kind { kVnet, kSubnet, kPeering, kNic, kNsg, kRule, kRouteTable, kRoute, kOther };
 
 Kind KindOf(const ResourceId& id) {
   const auto& tn = id.types_and_names();
@@ -20,6 +20,10 @@ Kind KindOf(const ResourceId& id) {
   if (tn.size() == 1 && EqualsIgnoreCase(tn[0].first, "networkInterfaces")) return Kind::kNic;
   if (tn.size() == 1 && EqualsIgnoreCase(tn[0].first, "networkSecurityGroups")) return Kind::kNsg;
   if (tn.size() == 2 && EqualsIgnoreCase(tn[1].first, "securityRules")) return Kind::kRule;
+  if (tn.size() == 1 && EqualsIgnoreCase(tn[0].first, "routeTables")) return Kind::kRouteTable;
+  if (tn.size() == 2 && EqualsIgnoreCase(tn[0].first, "routeTables") &&
+      EqualsIgnoreCase(tn[1].first, "routes"))
+    return Kind::kRoute;
   return Kind::kOther;
 }
 
@@ -34,11 +38,12 @@ ApiResponse Written(const Json& body, const std::string& etag, bool created) {
 std::vector<std::string> NetworkProvider::ChildTypes(const ResourceId& parent) const {
   if (KindOf(parent) == Kind::kVnet) return {"subnets", "virtualNetworkPeerings"};
   if (KindOf(parent) == Kind::kNsg) return {"securityRules"};
+  if (KindOf(parent) == Kind::kRouteTable) return {"routes"};
   return {};
 }
 
 bool NetworkProvider::ChildrenInline(const ResourceId& parent, const std::string& child) const {
-  return KindOf(parent) == Kind::kVnet ||
+  return KindOf(parent) == Kind::kVnet || KindOf(parent) == Kind::kRouteTable ||
          (KindOf(parent) == Kind::kNsg && EqualsIgnoreCase(child, "securityRules"));
 }
 
@@ -48,6 +53,10 @@ Result<ApiResponse> NetworkProvider::ListInlineChildren(const ApiRequest& req,
   if (KindOf(parent) == Kind::kNsg) {
     ASSIGN_OR_RETURN(Json rules, service_->SecurityRuleList(parent));
     return ApiResponse::Json200(rules);
+  }
+  if (KindOf(parent) == Kind::kRouteTable) {
+    ASSIGN_OR_RETURN(Json routes, service_->RouteList(parent));
+    return ApiResponse::Json200(routes);
   }
   if (EqualsIgnoreCase(child, "virtualNetworkPeerings")) {
     ASSIGN_OR_RETURN(Json list, service_->PeeringList(parent));
@@ -152,6 +161,19 @@ const api::Shape* NetworkProvider::BodyShape(const ResourceId& id, const std::st
        {"subnets", Shape::Any()}, {"networkInterfaces", Shape::Any()},
        {"provisioningState", Shape::Any()}, {"resourceGuid", Shape::Any()},
        {"flushConnection", Shape::Any()}}));
+  static const Shape kRouteProps = Shape::Object(
+      {{"addressPrefix", Shape::String()}, {"nextHopType", Shape::String()},
+       {"nextHopIpAddress", Shape::String()}, {"provisioningState", Shape::Any()},
+       {"hasBgpOverride", Shape::Any()}});
+  static const Shape kRoute = Shape::Object({{"name", Shape::String()},
+                                             {"properties", kRouteProps},
+                                             {"id", Shape::Any()},
+                                             {"type", Shape::Any()},
+                                             {"etag", Shape::Any()}});
+  static const Shape kRouteTable = Shape::Resource(Shape::Object(
+      {{"routes", Shape::ArrayOf(kRoute)}, {"subnets", Shape::Any()},
+       {"disableBgpRoutePropagation", Shape::Boolean()}, {"provisioningState", Shape::Any()},
+       {"resourceGuid", Shape::Any()}}));
   if (method == "PUT") {
     switch (KindOf(id)) {
       case Kind::kVnet: return &kVnet;
@@ -160,6 +182,8 @@ const api::Shape* NetworkProvider::BodyShape(const ResourceId& id, const std::st
       case Kind::kNic: return &kNic;
       case Kind::kNsg: return &kNsg;
       case Kind::kRule: return &kRule;
+      case Kind::kRouteTable: return &kRouteTable;
+      case Kind::kRoute: return &kRoute;
       default: break;
     }
   }
@@ -203,6 +227,17 @@ Result<ApiResponse> NetworkProvider::Put(const ApiRequest& req, const ResourceId
       ASSIGN_OR_RETURN(Json view, service_->SecurityRuleView(id));
       return Written(view, w.record.etag, w.created);
     }
+    case Kind::kRouteTable: {
+      RETURN_IF_ERROR(api::CheckGroupExists(ctx_.store, id));
+      ASSIGN_OR_RETURN(auto w, service_->PutRouteTable(id, req.body, req.caller,
+                                                       api::ConditionFromHeaders(req)));
+      return Written(service_->RouteTableView(w.record), w.record.etag, w.created);
+    }
+    case Kind::kRoute: {
+      ASSIGN_OR_RETURN(auto w, service_->PutRoute(id, req.body, req.caller));
+      ASSIGN_OR_RETURN(Json view, service_->RouteView(id));
+      return Written(view, w.record.etag, w.created);
+    }
     default:
       return NotFound("No API at '" + req.path + "'.", req.path, "NotFound");
   }
@@ -230,6 +265,14 @@ Result<ApiResponse> NetworkProvider::Get(const ApiRequest& req, const ResourceId
       ASSIGN_OR_RETURN(Json view, service_->SecurityRuleView(id));
       return ApiResponse::Json200(view);
     }
+    case Kind::kRouteTable: {
+      ASSIGN_OR_RETURN(store::Record rec, ctx_.store->Get(id.Key()));
+      return Written(service_->RouteTableView(rec), rec.etag, false);
+    }
+    case Kind::kRoute: {
+      ASSIGN_OR_RETURN(Json view, service_->RouteView(id));
+      return ApiResponse::Json200(view);
+    }
     default:
       return ResourceProvider::Get(req, id);
   }
@@ -244,6 +287,8 @@ Result<ApiResponse> NetworkProvider::Delete(const ApiRequest& req, const Resourc
     case Kind::kNic: st = service_->DeleteNic(id); break;
     case Kind::kNsg: st = service_->DeleteNsg(id); break;
     case Kind::kRule: st = service_->DeleteSecurityRule(id); break;
+    case Kind::kRouteTable: st = service_->DeleteRouteTable(id); break;
+    case Kind::kRoute: st = service_->DeleteRoute(id); break;
     default: return NotFound("No API at '" + req.path + "'.", req.path, "NotFound");
   }
   if (st.code() == StatusCode::kNotFound) return ApiResponse::NoContent(204);
@@ -257,19 +302,26 @@ Result<ApiResponse> NetworkProvider::Post(const ApiRequest& req, const ResourceI
     ASSIGN_OR_RETURN(Json view, service_->EffectiveSecurityRules(id));
     return ApiResponse::Json200(view);
   }
+  if (KindOf(id) == Kind::kNic && EqualsIgnoreCase(action, "effectiveRouteTable")) {
+    ASSIGN_OR_RETURN(Json view, service_->EffectiveRouteTable(id));
+    return ApiResponse::Json200(view);
+  }
   return ResourceProvider::Post(req, id, action);
 }
 
 void NetworkProvider::DecorateListItem(const ApiRequest&, const store::Record& rec, Json& item) {
   if (rec.type == kVnetType) item = service_->VnetView(rec);
   if (rec.type == kNsgType) item = service_->NsgView(rec);
+  if (rec.type == kRouteTableType) item = service_->RouteTableView(rec);
 }
 
 int NetworkProvider::DeleteOrder(const std::string& type) const {
-  // After the VMs (10) that hold NICs; NICs before the VNETs whose subnets they use; NSGs last
-  // (subnets and NICs use them).
+  // After the VMs (10) that hold NICs; NICs before the VNETs whose subnets they use; NSGs and
+  // route tables last (subnets and NICs use them).
   if (EqualsIgnoreCase(type, "Stratus.Network/networkInterfaces")) return 20;
-  if (EqualsIgnoreCase(type, "Stratus.Network/networkSecurityGroups")) return 95;
+  if (EqualsIgnoreCase(type, "Stratus.Network/networkSecurityGroups") ||
+      EqualsIgnoreCase(type, "Stratus.Network/routeTables"))
+    return 95;
   return 90;
 }
 
@@ -277,6 +329,7 @@ Status NetworkProvider::DeleteForGroup(const ResourceId& id, api::OperationConte
   Kind k = KindOf(id);
   Status st = k == Kind::kNic   ? service_->DeleteNic(id, /*force=*/true)
               : k == Kind::kNsg ? service_->DeleteNsg(id)
+              : k == Kind::kRouteTable ? service_->DeleteRouteTable(id)
                                 : service_->DeleteVnet(id, /*force=*/true);
   return st.code() == StatusCode::kNotFound ? Status::Ok() : st;
 }

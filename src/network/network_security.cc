@@ -193,16 +193,10 @@ Json NetworkService::NsgView(const store::Record& nsg) {
   Json defaults = Json::array();
   for (auto& r : DefaultSecurityRules()) defaults.push_back(RuleResource(*id, r, true));
   body["properties"]["defaultSecurityRules"] = defaults;
-  Json subnets = Json::array(), nics = Json::array();
+  Json nics = Json::array();
   std::string prefix = ResourceId::Subscription(id->subscription()).Key() + "/";
   auto vnets = ListAll(kVnetType, prefix);
-  if (vnets.ok())
-    for (auto& v : *vnets)
-      for (auto& s : v.body["properties"].value("subnets", Json::array()))
-        if (ToLower(JsonPath(s, "properties.networkSecurityGroup.id")
-                        ? s["properties"]["networkSecurityGroup"].value("id", "")
-                        : "") == nsg.key)
-          subnets.push_back({{"id", s.value("id", "")}});
+  Json subnets = vnets.ok() ? SubnetsUsing(*vnets, "networkSecurityGroup", nsg.key) : Json::array();
   auto all_nics = ListAll(kNicType, prefix);
   if (all_nics.ok())
     for (auto& n : *all_nics)

@@ -71,12 +71,7 @@ Result<std::pair<std::string, Json>> TopLevel(const Json& body, const std::strin
 
 TagContext TagsOf(const Json& vnet_body) {
   TagContext tags;
-  const Json* spaces = JsonPath(vnet_body, "properties.addressSpace.addressPrefixes");
-  if (spaces && spaces->is_array())
-    for (auto& sp : *spaces) {
-      auto p = ParseIpv4Prefix(sp.is_string() ? sp.get<std::string>() : "", "");
-      if (p.ok()) tags.vnet_spaces.push_back(*p);
-    }
+  tags.vnet_spaces = SpacesOf(vnet_body);
   for (auto& p : PeeredSpaces(vnet_body)) tags.vnet_spaces.push_back(p);
   // Health probes of load balancers come from the VNET's gateways.
   const Json* subnets = JsonPath(vnet_body, "properties.subnets");
@@ -153,9 +148,17 @@ Result<Json> NetworkService::ValidateSubnet(const Json& s, const std::string& wh
           "networkSecurityGroup", "routeTable", "privateEndpointNetworkPolicies",
           "privateLinkServiceNetworkPolicies", "purpose"},
       where + ".properties"));
-  if (p.contains("routeTable") && !p["routeTable"].is_null())
-    return InvalidArgument("'routeTable' on subnets is not available in this region yet.",
-                           where + ".properties.routeTable", "FeatureNotAvailable");
+  ASSIGN_OR_RETURN(std::string rt_key,
+                   ReferenceOf(p, "routeTable", kRouteTableType, vnet.subscription(),
+                               where + ".properties.routeTable.id"));
+  std::string rt_id;
+  if (!rt_key.empty()) {
+    auto rt = ctx_.store->Get(rt_key);
+    if (!rt.ok())
+      return NotFound("Route table '" + p["routeTable"].value("id", "") + "' was not found.",
+                      where + ".properties.routeTable.id", "InvalidResourceReference");
+    rt_id = rt->body.value("id", "");
+  }
   ASSIGN_OR_RETURN(std::string nsg_key,
                    ReferenceOf(p, "networkSecurityGroup", kNsgType, vnet.subscription(),
                                where + ".properties.networkSecurityGroup.id"));
@@ -185,6 +188,7 @@ Result<Json> NetworkService::ValidateSubnet(const Json& s, const std::string& wh
               {"type", kSubnetTypeName},
               {"properties", {{"addressPrefix", pfx.ToString()}, {"provisioningState", "Succeeded"}}}};
   if (!nsg_id.empty()) out["properties"]["networkSecurityGroup"] = {{"id", nsg_id}};
+  if (!rt_id.empty()) out["properties"]["routeTable"] = {{"id", rt_id}};
   return out;
 }
 
@@ -237,6 +241,7 @@ Result<NetworkService::Written> NetworkService::WriteVnetLocked(
     subnet_pfx.emplace_back(s.value("name", ""), p);
   }
   RETURN_IF_ERROR(ValidateVnetLayout(space_pfx, subnet_pfx));
+  RETURN_IF_ERROR(CheckRouteTablesOfSubnets(subnets, id.name()));
 
   auto existing = ctx_.store->Get(id.Key());
   store::Record rec;
@@ -474,6 +479,7 @@ Result<VnetDatapath> NetworkService::Desired(const store::Record& vnet) {
     ASSIGN_OR_RETURN(sd.veth_in_router, GatewayVethInRouter(i));
     ASSIGN_OR_RETURN(sd.prefix, SubnetPrefix(s));
     sd.gateway = GatewayOf(sd.prefix);
+    RETURN_IF_ERROR(SubnetRoutesDatapath(vnet, s, i, sd));
     d.subnets.push_back(sd);
   }
   RETURN_IF_ERROR(PeeringsDatapath(vnet, d));

@@ -34,6 +34,7 @@ namespace stratus::network {
 inline constexpr char kVnetType[] = "stratus.network/virtualnetworks";
 inline constexpr char kNicType[] = "stratus.network/networkinterfaces";
 inline constexpr char kNsgType[] = "stratus.network/networksecuritygroups";
+inline constexpr char kRouteTableType[] = "stratus.network/routetables";
 
 class NetworkService final : public NicBindings {
  public:
@@ -105,6 +106,25 @@ class NetworkService final : public NicBindings {
   // on NICs and subnets.
   Result<SecurityDatapath> DesiredSecurity();
 
+  // Creates or replaces route table `id` (properties.routes: when present, the whole set; when
+  // absent, the routes stay; network_routes.cc). InvalidArgument with the codes of
+  // route_tables.h, and "NextHopIpAddressNotInVirtualNetwork" when a subnet using the table has
+  // no subnet holding an appliance's address. The VNETs of the subnets using it converge.
+  Result<Written> PutRouteTable(const ResourceId& id, const Json& body, const std::string& caller,
+                                const store::WriteCondition& cond);
+  // Creates or replaces route `id` (routeTables/{t}/routes/{r}).
+  Result<Written> PutRoute(const ResourceId& id, const Json& body, const std::string& caller);
+  // Conflict "InUseRouteTableCannotBeDeleted" while a subnet uses it.
+  Status DeleteRouteTable(const ResourceId& id);
+  Status DeleteRoute(const ResourceId& id);
+  // A route table with the subnets that use it; one route; the list.
+  Json RouteTableView(const store::Record& table);
+  Result<Json> RouteView(const ResourceId& id);
+  Result<Json> RouteList(const ResourceId& table);
+  // The routes NIC `nic`'s traffic follows (its subnet's system and user routes, each Active or
+  // Invalid): ARM's effectiveRouteTable.
+  Result<Json> EffectiveRouteTable(const ResourceId& nic);
+
   // The views the API returns: a VNET with its subnets' ipConfigurations; one subnet; the list.
   Json VnetView(const store::Record& vnet);
   Result<Json> SubnetView(const ResourceId& id);
@@ -137,6 +157,19 @@ class NetworkService final : public NicBindings {
   // Recomputes the state and remote address space of every peering of `vnet_keys`, writes the
   // records that changed, converges each of those VNETs.
   Status RefreshPeeringsLocked(const std::set<std::string>& vnet_keys);
+  // Route tables (network_routes.cc).
+  Status CheckAppliances(const std::vector<Route>& routes, const Json& subnets,
+                         const std::string& vnet_name, const std::string& table);
+  // The appliances of the route tables of `subnets` (a VNET's new set) are on those subnets.
+  Status CheckRouteTablesOfSubnets(const Json& subnets, const std::string& vnet_name);
+  Result<Written> WriteRouteTableLocked(const ResourceId& id, const std::string& location,
+                                        const Json& tags, const std::vector<Route>& routes,
+                                        const std::string& caller,
+                                        const store::WriteCondition& cond);
+  Result<std::vector<EffectiveRoute>> SubnetRoutes(const store::Record& vnet, const Json& subnet);
+  // Sets `sd`'s route table and routes when `subnet` has a route table.
+  Status SubnetRoutesDatapath(const store::Record& vnet, const Json& subnet,
+                              uint32_t subnet_index, SubnetDatapath& sd);
   // Adds the transit address and the Connected peerings of `vnet` to `d`.
   Status PeeringsDatapath(const store::Record& vnet, VnetDatapath& d);
   Result<std::vector<store::Record>> NicsOfSubscription(const std::string& subscription);

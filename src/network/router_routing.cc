@@ -31,6 +31,65 @@ std::string RuleSpec(const RouterRule& r) {
   return s + " " + r.action;
 }
 
+std::string Dst(const Ipv4Prefix& p) { return p.length == 0 ? "default" : p.ToString(); }
+
+// The routes of subnet `s`'s own table (see the header).
+void SubnetTable(const VnetDatapath& vnet, const SubnetDatapath& s,
+                 const std::set<std::string>& present, std::vector<RouterRoute>& out) {
+  const std::string table = std::to_string(s.route_table);
+  std::vector<const EffectiveRoute*> active;
+  for (auto& e : s.routes)
+    if (e.active) active.push_back(&e);
+  for (const EffectiveRoute* e : active) {
+    const Route& r = e->route;
+    switch (r.next_hop) {
+      case NextHop::kVnetLocal: {
+        bool whole = false;
+        for (auto& sub : vnet.subnets) {
+          if (!r.prefix.Contains(sub.prefix)) continue;
+          bool shadowed = false;
+          for (const EffectiveRoute* o : active)
+            shadowed = shadowed || (o != e && o->route.prefix.length > r.prefix.length &&
+                                    o->route.prefix.length <= sub.prefix.length &&
+                                    o->route.prefix.Contains(sub.prefix));
+          if (shadowed) continue;
+          out.push_back({table, "unicast", Dst(sub.prefix), "", sub.veth_in_router});
+          whole = whole || sub.prefix == r.prefix;
+        }
+        if (!whole) out.push_back({table, "blackhole", Dst(r.prefix), "", ""});
+        break;
+      }
+      case NextHop::kVnetPeering: {
+        const PeeringDatapath* via = nullptr;
+        for (auto& p : vnet.peerings)
+          for (auto& sp : p.remote_spaces)
+            if (sp.Contains(r.prefix) && present.count(p.veth)) via = &p;
+        if (via)
+          out.push_back({table, "unicast", Dst(r.prefix), via->remote_transit.ToString(), via->veth});
+        else
+          out.push_back({table, "blackhole", Dst(r.prefix), "", ""});
+        break;
+      }
+      case NextHop::kVirtualAppliance: {
+        const SubnetDatapath* on = nullptr;
+        for (auto& sub : vnet.subnets)
+          if (sub.prefix.Contains(r.next_hop_ip)) on = &sub;
+        if (on)
+          out.push_back({table, "unicast", Dst(r.prefix), r.next_hop_ip.ToString(), on->veth_in_router});
+        else
+          out.push_back({table, "blackhole", Dst(r.prefix), "", ""});
+        break;
+      }
+      case NextHop::kInternet:
+        out.push_back({table, "unreachable", Dst(r.prefix), "", ""});
+        break;
+      case NextHop::kNone:
+        out.push_back({table, "blackhole", Dst(r.prefix), "", ""});
+        break;
+    }
+  }
+}
+
 }  // namespace
 
 std::string RouterRoute::Key() const { return table + "|" + type + "|" + dst + "|" + via + "|" + dev; }
@@ -45,7 +104,7 @@ RouterRouting DesiredRouting(const VnetDatapath& vnet, const std::set<std::strin
     if (!present.count(p.veth)) continue;
     any = true;
     for (auto& sp : p.remote_spaces)
-      out.routes.push_back({"main", "unicast", sp.ToString(), p.remote_transit.ToString(), p.veth});
+      out.routes.push_back({"main", "unicast", Dst(sp), p.remote_transit.ToString(), p.veth});
     if (p.allow_access && p.allow_forwarded) {
       out.rules.push_back({1000, p.veth, "", "lookup " + peers});
     } else {
@@ -57,8 +116,13 @@ RouterRouting DesiredRouting(const VnetDatapath& vnet, const std::set<std::strin
   }
   if (any) {
     for (auto& s : vnet.subnets)
-      out.routes.push_back({peers, "unicast", s.prefix.ToString(), "", s.veth_in_router});
+      out.routes.push_back({peers, "unicast", Dst(s.prefix), "", s.veth_in_router});
     out.routes.push_back({peers, "blackhole", "default", "", ""});
+  }
+  for (auto& s : vnet.subnets) {
+    if (s.route_table == 0) continue;
+    SubnetTable(vnet, s, present, out.routes);
+    out.rules.push_back({2000, s.veth_in_router, "", "lookup " + std::to_string(s.route_table)});
   }
   return out;
 }
@@ -80,7 +144,7 @@ Result<RouterRouting> ParseRouting(const Json& routes, const Json& rules) {
   }
   for (auto& j : rules) {
     int pref = j.value("priority", 0);
-    if (pref < 1000 || pref > 1999) continue;
+    if (pref < 1000 || pref > 2999) continue;
     RouterRule r;
     r.pref = pref;
     r.iif = j.value("iif", "");

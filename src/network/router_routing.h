@@ -4,14 +4,23 @@
 //
 // Peerings (network_engine.h): in the main table, each peer's spaces via the peer router's
 // transit address over the peering veth (onlink). What enters from a peer is routed by rules
-// (preferences 1000-1999, which this file owns; other rules are left alone):
+// (preferences 1000-2999, which this file owns; other rules are left alone):
 //   pref 1000  iif <peer veth> [from <peer space>]  lookup 100   (table 100: only this VNET's
 //                                                                  subnets, then blackhole)
 //   pref 1001  iif <peer veth>                       blackhole   (sources not in the peer's
 //                                                                  spaces; all when access off)
 // so a packet from a peer reaches this VNET's subnets and nothing else — never another peer
 // (peering is not transitive) — and forwarded traffic (a source outside the peer's spaces) only
-// when the peering allows it. Every route this file makes carries `proto static`.
+// when the peering allows it.
+//
+// Route tables: a subnet with one gets its own kernel table (SubnetRouteTable of its index) and
+//   pref 2000  iif gw<subnet>  lookup <its table>
+// whose routes are its effective routes (route_tables.h) compiled so that the kernel's longest
+// match picks what Azure's would: VnetLocal -> the VNET's subnets inside the prefix (each one
+// unless a longer user route covers it) and blackhole for the rest of it; VNetPeering -> the
+// peer's link; VirtualAppliance -> the appliance's address on its subnet (onlink); None ->
+// blackhole; Internet -> unreachable (no uplink yet). Every route this file makes carries
+// `proto static`.
 #pragma once
 
 #include <set>
@@ -25,11 +34,14 @@
 namespace stratus::network {
 
 inline constexpr int kFromPeersTable = 100;
+// The kernel routing table of the subnet with index `subnet` (kernel_names.h) when it has a
+// route table.
+inline uint32_t SubnetRouteTable(uint32_t subnet) { return 0x01000000u + subnet; }
 
 struct RouterRoute {
   std::string table = "main";
-  std::string type = "unicast";  // or "blackhole"
-  std::string dst;               // "10.2.0.0/16", "default"
+  std::string type = "unicast";  // or "blackhole", "unreachable"
+  std::string dst;               // "10.2.0.0/16", "default" (never "0.0.0.0/0")
   std::string via;               // gateway, "" for none
   std::string dev;               // "" for blackhole
   std::string Key() const;

@@ -18,6 +18,7 @@
 #include "core/scoped_temp_dir.h"
 #include "core/subprocess.h"
 #include "network/kernel_names.h"
+#include "network/router_routing.h"
 
 namespace stratus::network {
 namespace {
@@ -334,6 +335,98 @@ TEST_F(LinuxNetworkEngineTest, PeeredVnetsRouteToEachOtherButNotTransitivelyNorF
   auto links = RunChecked({"ip", "-n", b.netns, "link", "show"});
   ASSERT_TRUE(links.ok());
   EXPECT_EQ(links->find(*PeeringVeth(5)), std::string::npos) << *links;
+}
+
+
+uint64_t ForwardedBy(const std::string& ns) {
+  // The "Ip:" lines of /proc/net/snmp (names, then values) as the namespace sees them.
+  auto r = RunChecked({"ip", "netns", "exec", ns, "cat", "/proc/net/snmp"});
+  if (!r.ok()) return 0;
+  std::vector<std::string> lines;
+  size_t at = 0;
+  while (at < r->size()) {
+    size_t nl = r->find('\n', at);
+    lines.push_back(r->substr(at, nl - at));
+    at = nl == std::string::npos ? r->size() : nl + 1;
+  }
+  for (size_t i = 0; i + 1 < lines.size(); ++i) {
+    if (lines[i].rfind("Ip: ", 0) != 0 || lines[i + 1].rfind("Ip: ", 0) != 0) continue;
+    auto split = [](const std::string& l) {
+      std::vector<std::string> out;
+      size_t p = 0;
+      while (p < l.size()) {
+        size_t sp = l.find(' ', p);
+        out.push_back(l.substr(p, sp - p));
+        p = sp == std::string::npos ? l.size() : sp + 1;
+      }
+      return out;
+    };
+    auto names = split(lines[i]), values = split(lines[i + 1]);
+    for (size_t k = 0; k < names.size() && k < values.size(); ++k)
+      if (names[k] == "ForwDatagrams") return std::stoull(values[k]);
+  }
+  return 0;
+}
+
+TEST_F(LinuxNetworkEngineTest, ARouteTableSendsASubnetsTrafficThroughAnAppliance) {
+  VnetDatapath v = Vnet(8, {{81, "10.91.1.0/24"}, {82, "10.91.2.0/24"}, {83, "10.91.255.0/27"}});
+  v.transit = *TransitAddress(8);
+  ASSERT_TRUE(engine_->ApplyVnet(v).ok());
+  std::string front = Endpoint(11, v.subnets[0].bridge, "52:54:00:00:91:04");
+  std::string back = Endpoint(12, v.subnets[1].bridge, "52:54:00:00:92:04");
+  std::string nva = Endpoint(13, v.subnets[2].bridge, "52:54:00:00:93:04");
+  for (auto [ep, addr, gw] : {std::tuple{front, "10.91.1.4/24", "10.91.1.1"},
+                              {back, "10.91.2.4/24", "10.91.2.1"},
+                              {nva, "10.91.255.4/27", "10.91.255.1"}}) {
+    ASSERT_TRUE(RunChecked({"ip", "-n", ep, "addr", "add", addr, "dev", "eth0"}).ok());
+    ASSERT_TRUE(RunChecked({"ip", "-n", ep, "route", "add", "default", "via", gw}).ok());
+  }
+  ASSERT_TRUE(In(nva, {"sysctl", "-qw", "net.ipv4.ip_forward=1"}).ok());
+  auto reaches_back = [&] {
+    auto r = In(front, {"busybox", "ping", "-c", "2", "-W", "1", "10.91.2.4"});
+    return r.ok() && r->exit_code == 0;
+  };
+  uint64_t before = ForwardedBy(nva);
+  ASSERT_TRUE(reaches_back());
+  EXPECT_EQ(ForwardedBy(nva), before) << "no route table: straight through the router";
+
+  // front's route table: back's subnet through the appliance on the gateway subnet.
+  auto with_routes = [&](std::vector<Route> user) {
+    v.subnets[0].route_table = SubnetRouteTable(81);
+    v.subnets[0].routes = EffectiveRoutes(SystemRoutes({*ParseIpv4Prefix("10.91.0.0/16", "")}, {}),
+                                          user);
+    Status st = engine_->ApplyVnet(v);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+  };
+  with_routes({{"to-nva", *ParseIpv4Prefix("10.91.2.0/24", ""), NextHop::kVirtualAppliance,
+                *ParseIpv4("10.91.255.4", "")}});
+  before = ForwardedBy(nva);
+  EXPECT_TRUE(reaches_back()) << "the appliance forwards";
+  EXPECT_GE(ForwardedBy(nva) - before, 2u) << "front's packets did not go through the appliance";
+  // Applying again changes nothing.
+  auto rules = RunChecked({"ip", "-n", v.netns, "rule", "show"});
+  ASSERT_TRUE(engine_->ApplyVnet(v).ok());
+  EXPECT_EQ(*rules, RunChecked({"ip", "-n", v.netns, "rule", "show"}).value());
+  // The appliance stops forwarding: front cannot reach back any more (the route holds).
+  ASSERT_TRUE(In(nva, {"sysctl", "-qw", "net.ipv4.ip_forward=0"}).ok());
+  EXPECT_FALSE(reaches_back());
+  ASSERT_TRUE(In(nva, {"sysctl", "-qw", "net.ipv4.ip_forward=1"}).ok());
+  // None drops.
+  with_routes({{"drop", *ParseIpv4Prefix("10.91.2.0/24", ""), NextHop::kNone, {}}});
+  EXPECT_FALSE(reaches_back());
+  // No route table any more: straight through again, the subnet's table and rule are gone.
+  v.subnets[0].route_table = 0;
+  v.subnets[0].routes.clear();
+  ASSERT_TRUE(engine_->ApplyVnet(v).ok());
+  before = ForwardedBy(nva);
+  EXPECT_TRUE(reaches_back());
+  EXPECT_EQ(ForwardedBy(nva), before);
+  auto left = RunChecked({"ip", "-n", v.netns, "rule", "show"});
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(left->find("2000:"), std::string::npos) << *left;
+  auto routes = RunChecked({"ip", "-n", v.netns, "route", "show", "table", "all", "proto", "static"});
+  ASSERT_TRUE(routes.ok());
+  EXPECT_EQ(*routes, "");
 }
 
 

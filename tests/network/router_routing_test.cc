@@ -1,5 +1,7 @@
 #include "network/router_routing.h"
 
+#include "network/route_tables.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -106,6 +108,58 @@ TEST(RouterRoutingTest, ChangesAreTheDifferenceOnly) {
                           "route del 10.3.0.0/24 via 169.254.0.2 dev pr0002 table main proto static"));
   // The peering goes: everything goes.
   EXPECT_EQ(RoutingChanges(want, {}).size(), 7u);
+}
+
+TEST(RouterRoutingTest, ASubnetWithARouteTableGetsItsOwnTableThatMatchesAzuresLongestMatch) {
+  VnetDatapath v = Hub();
+  SubnetDatapath back;
+  back.veth_in_router = "gw000012";
+  back.prefix = P("10.1.2.0/24");
+  SubnetDatapath gateway;
+  gateway.veth_in_router = "gw000013";
+  gateway.prefix = P("10.1.255.0/27");
+  v.subnets.push_back(back);
+  v.subnets.push_back(gateway);
+  SubnetDatapath& front = v.subnets[0];
+  front.route_table = SubnetRouteTable(0x11);
+  auto route = [](const char* prefix, NextHop hop, const char* ip = "0.0.0.0") {
+    return Route{"r", P(prefix), hop, *ParseIpv4(ip, "")};
+  };
+  std::vector<Route> user = {route("10.1.2.0/23", NextHop::kVirtualAppliance, "10.1.255.4"),
+                             route("192.168.7.0/24", NextHop::kVnetLocal)};
+  front.routes = EffectiveRoutes(
+      SystemRoutes({P("10.1.0.0/16")}, {P("10.2.0.0/16"), P("10.3.0.0/24")}), user);
+  RouterRouting r = DesiredRouting(v, {"pr0002"});
+  const std::string t = std::to_string(0x01000011);
+  std::vector<RouterRoute> table;
+  for (auto& x : r.routes)
+    if (x.table == t) table.push_back(x);
+  EXPECT_THAT(
+      table,
+      UnorderedElementsAre(
+          // The appliance route for 10.1.2.0/23 covers the back subnet: Azure's longest match
+          // prefers it to the VNET's /16, so the kernel gets no back-subnet route to prefer.
+          RouterRoute{t, "unicast", "10.1.2.0/23", "10.1.255.4", "gw000013"},
+          RouterRoute{t, "unicast", "10.1.1.0/24", "", "gw000011"},
+          RouterRoute{t, "unicast", "10.1.255.0/27", "", "gw000013"},
+          RouterRoute{t, "blackhole", "10.1.0.0/16", "", ""},  // no subnet there
+          RouterRoute{t, "blackhole", "192.168.7.0/24", "", ""},
+          RouterRoute{t, "unicast", "10.2.0.0/16", "169.254.0.2", "pr0002"},
+          RouterRoute{t, "unicast", "10.3.0.0/24", "169.254.0.2", "pr0002"},
+          RouterRoute{t, "unreachable", "default", "", ""},  // Internet: no uplink yet
+          RouterRoute{t, "blackhole", "10.0.0.0/8", "", ""},
+          RouterRoute{t, "blackhole", "172.16.0.0/12", "", ""},
+          RouterRoute{t, "blackhole", "192.168.0.0/16", "", ""},
+          RouterRoute{t, "blackhole", "100.64.0.0/10", "", ""}));
+  EXPECT_THAT(r.rules, ::testing::Contains(RouterRule{2000, "gw000011", "", "lookup " + t}));
+  // A user route of 0.0.0.0/0 replaces the system Internet route: None is a blackhole.
+  front.routes = EffectiveRoutes(SystemRoutes({P("10.1.0.0/16")}, {}),
+                                 {route("0.0.0.0/0", NextHop::kNone)});
+  table.clear();
+  for (auto& x : DesiredRouting(v, {}).routes)
+    if (x.table == t) table.push_back(x);
+  EXPECT_THAT(table, ::testing::Contains(RouterRoute{t, "blackhole", "default", "", ""}));
+  EXPECT_THAT(table, ::testing::Not(::testing::Contains(RouterRoute{t, "unreachable", "default", "", ""})));
 }
 
 }  // namespace
