@@ -1,4 +1,5 @@
-// stratus network vnet|subnet|vnet peering|nic|nsg|nsg rule ... (Stratus.Network), shaped like `az network`.
+// stratus network vnet|subnet|vnet peering|nic|nsg|nsg rule|route-table|route-table route ... (Stratus.Network), shaped like `az network`.
+#include <functional>
 #include <memory>
 
 #include "cli/commands.h"
@@ -9,6 +10,7 @@ namespace {
 
 struct NetArgs {
   std::string group, name, location;
+  std::string parent;  // of a child resource (AddChildBasics)
   std::string vnet, subnet, nsg, private_ip;
   std::vector<std::string> address_prefixes;
   std::string subnet_name, subnet_prefix;
@@ -16,6 +18,9 @@ struct NetArgs {
   bool nsg_given = false;
   // peerings
   std::string remote_vnet;
+  // route tables
+  std::string route_table, address_prefix, next_hop_type, next_hop_ip;
+  bool route_table_given = false;
   bool allow_vnet_access = true, allow_forwarded = false;
   // rules
   int priority = 0;
@@ -149,7 +154,7 @@ const TableSpec& EffectiveRuleTable() {
   return k;
 }
 
-using Fn = CliStatus (*)(Context&, const NetArgs&);
+using Fn = std::function<CliStatus(Context&, const NetArgs&)>;
 
 std::shared_ptr<NetArgs> Leaf(CLI::App* noun, Action* selected, const std::string& name,
                               const std::string& description, const char* name_help, Fn fn,
@@ -166,6 +171,54 @@ std::shared_ptr<NetArgs> Leaf(CLI::App* noun, Action* selected, const std::strin
 CliStatus Delete(Context& ctx, const std::string& path) {
   CLI_RETURN_IF_ERROR(ctx.Write("DELETE", path, nullptr));
   return CliStatus::Ok();
+}
+
+void AddBasics(CLI::App* noun, Action* selected, const char* type, const char* what,
+               const TableSpec& (*table)()) {
+  CLI::App* cmd = nullptr;
+  auto l = std::make_shared<NetArgs>();
+  cmd = noun->add_subcommand("list", std::string("List the ") + what + "s of a resource group");
+  cmd->add_option("-g,--resource-group", l->group, "Resource group")->required();
+  SetAction(cmd, selected, [l, type, table](Context& ctx) {
+    return ctx.List(NetPath(ctx, l->group, type), table());
+  });
+  auto s = std::make_shared<NetArgs>();
+  cmd = noun->add_subcommand("show", std::string("Show a ") + what);
+  cmd->add_option("-g,--resource-group", s->group, "Resource group")->required();
+  cmd->add_option("-n,--name", s->name, "Name")->required();
+  SetAction(cmd, selected, [s, type, table](Context& ctx) {
+    return ctx.Show(NetPath(ctx, s->group, type, s->name), table());
+  });
+  auto d = std::make_shared<NetArgs>();
+  cmd = noun->add_subcommand("delete", std::string("Delete a ") + what);
+  cmd->add_option("-g,--resource-group", d->group, "Resource group")->required();
+  cmd->add_option("-n,--name", d->name, "Name")->required();
+  cmd->add_flag("-y,--yes", d->yes, "Accepted for az compatibility; nothing is asked");
+  SetAction(cmd, selected,
+            [d, type](Context& ctx) { return Delete(ctx, NetPath(ctx, d->group, type, d->name)); });
+}
+
+// list, show and delete of the `child_type` resources of a `parent_type` named by
+// `parent_flag` (e.g. the subnets of the VNET given by --vnet-name).
+void AddChildBasics(CLI::App* noun, Action* selected, const char* parent_flag,
+                    const char* parent_type, const char* child_type, const char* what,
+                    const TableSpec& (*table)()) {
+  auto path = [parent_type, child_type](const Context& ctx, const NetArgs& a) {
+    std::string p = NetPath(ctx, a.group, parent_type, a.parent) + "/" + child_type;
+    return a.name.empty() ? p : p + "/" + a.name;
+  };
+  CLI::App* cmd = nullptr;
+  auto l = Leaf(noun, selected, "list", std::string("List the ") + what + "s", nullptr,
+                [path, table](Context& c, const NetArgs& a) { return c.List(path(c, a), table()); },
+                &cmd);
+  cmd->add_option(parent_flag, l->parent, "Parent resource")->required();
+  auto s = Leaf(noun, selected, "show", std::string("Show a ") + what, "Name",
+                [path, table](Context& c, const NetArgs& a) { return c.Show(path(c, a), table()); },
+                &cmd);
+  cmd->add_option(parent_flag, s->parent, "Parent resource")->required();
+  auto d = Leaf(noun, selected, "delete", std::string("Delete a ") + what, "Name",
+                [path](Context& c, const NetArgs& a) { return Delete(c, path(c, a)); }, &cmd);
+  cmd->add_option(parent_flag, d->parent, "Parent resource")->required();
 }
 
 // ---- vnet
@@ -207,6 +260,15 @@ CliStatus SubnetWrite(Context& ctx, const NetArgs& a, bool update) {
       props["networkSecurityGroup"] = {{"id", NsgId(ctx, a)}};
     }
   }
+  if (a.route_table_given) {
+    if (a.route_table.empty()) {
+      props.erase("routeTable");
+    } else {
+      props["routeTable"] = {{"id", LooksLikeResourceId(a.route_table)
+                                        ? a.route_table
+                                        : NetPath(ctx, a.group, "routeTables", a.route_table)}};
+    }
+  }
   Json body = {{"properties", props}};
   std::string path = SubnetPath(ctx, a);
   return ctx.WriteAndShow("PUT", path, &body, path, SubnetTable());
@@ -221,25 +283,17 @@ void RegisterSubnet(CLI::App* parent, Action* selected) {
   cmd->add_option("--address-prefix,--address-prefixes", create->subnet_prefix, "CIDR, e.g. 10.1.1.0/24");
   cmd->add_option("--nsg,--network-security-group", create->nsg, "NSG (name in -g, or id)")
       ->each([create](const std::string&) { create->nsg_given = true; });
-  auto update = Leaf(subnet, selected, "update", "Change a subnet (its NSG)", "Subnet name",
+  cmd->add_option("--route-table", create->route_table, "Route table (name in -g, id, or \"\" for none)")
+      ->each([create](const std::string&) { create->route_table_given = true; });
+  auto update = Leaf(subnet, selected, "update", "Change a subnet (its NSG, its route table)", "Subnet name",
                      [](Context& c, const NetArgs& a) { return SubnetWrite(c, a, true); }, &cmd);
   cmd->add_option("--vnet-name", update->vnet, "Virtual network")->required();
   cmd->add_option("--nsg,--network-security-group", update->nsg, "NSG (name, id, or \"\" for none)")
       ->each([update](const std::string&) { update->nsg_given = true; });
-  auto list = Leaf(subnet, selected, "list", "List the subnets of a virtual network", nullptr,
-                   [](Context& c, const NetArgs& a) {
-                     return c.List(NetPath(c, a.group, "virtualNetworks", a.vnet) + "/subnets",
-                                   SubnetTable());
-                   },
-                   &cmd);
-  cmd->add_option("--vnet-name", list->vnet, "Virtual network")->required();
-  auto show = Leaf(subnet, selected, "show", "Show a subnet", "Subnet name",
-                   [](Context& c, const NetArgs& a) { return c.Show(SubnetPath(c, a), SubnetTable()); },
-                   &cmd);
-  cmd->add_option("--vnet-name", show->vnet, "Virtual network")->required();
-  auto del = Leaf(subnet, selected, "delete", "Delete a subnet (no NIC may use it)", "Subnet name",
-                  [](Context& c, const NetArgs& a) { return Delete(c, SubnetPath(c, a)); }, &cmd);
-  cmd->add_option("--vnet-name", del->vnet, "Virtual network")->required();
+  cmd->add_option("--route-table", update->route_table, "Route table (name in -g, id, or \"\" for none)")
+      ->each([update](const std::string&) { update->route_table_given = true; });
+  AddChildBasics(subnet, selected, "--vnet-name", "virtualNetworks", "subnets", "subnet",
+                 SubnetTable);
 }
 
 // ---- peering
@@ -282,22 +336,8 @@ void RegisterPeering(CLI::App* vnet, Action* selected) {
                   "Whether the remote VNET's addresses may enter (default true)");
   cmd->add_flag("--allow-forwarded-traffic", create->allow_forwarded,
                 "Let in traffic the remote VNET forwards (from outside its address space)");
-  auto list = Leaf(peering, selected, "list", "List the peerings of a virtual network", nullptr,
-                   [](Context& c, const NetArgs& a) {
-                     return c.List(NetPath(c, a.group, "virtualNetworks", a.vnet) +
-                                       "/virtualNetworkPeerings",
-                                   PeeringTable());
-                   },
-                   &cmd);
-  cmd->add_option("--vnet-name", list->vnet, "Virtual network")->required();
-  auto show = Leaf(peering, selected, "show", "Show a peering", "Peering name",
-                   [](Context& c, const NetArgs& a) { return c.Show(PeeringPath(c, a), PeeringTable()); },
-                   &cmd);
-  cmd->add_option("--vnet-name", show->vnet, "Virtual network")->required();
-  auto del = Leaf(peering, selected, "delete", "Delete a peering (the other side: Disconnected)",
-                  "Peering name",
-                  [](Context& c, const NetArgs& a) { return Delete(c, PeeringPath(c, a)); }, &cmd);
-  cmd->add_option("--vnet-name", del->vnet, "Virtual network")->required();
+  AddChildBasics(peering, selected, "--vnet-name", "virtualNetworks", "virtualNetworkPeerings",
+                 "peering", PeeringTable);
 }
 
 // ---- nic
@@ -327,26 +367,36 @@ CliStatus NicWrite(Context& ctx, const NetArgs& a, bool update) {
   return ctx.WriteAndShow("PUT", path, &body, path, NicTable());
 }
 
-CliStatus ShowEffectiveNsg(Context& ctx, const NetArgs& a) {
-  std::string path = NetPath(ctx, a.group, "networkInterfaces", a.name) + "/effectiveNetworkSecurityGroups";
+// POST .../networkInterfaces/{nic}/<action>: as JSON, or `rows` of the answer as a table.
+CliStatus ShowNicView(Context& ctx, const NetArgs& a, const char* action, const TableSpec& table,
+                      const std::function<std::vector<Json>(const Json&)>& rows) {
+  std::string path = NetPath(ctx, a.group, "networkInterfaces", a.name) + "/" + action;
   CLI_ASSIGN_OR_RETURN(ApiResponse r, ctx.client().Send("POST", path, nullptr));
   if (ctx.format() == OutputFormat::kJson) {
     ctx.out() << RenderJson(r.body) << "\n";
     return CliStatus::Ok();
   }
-  std::vector<Json> rows;
-  for (auto& g : r.body.value("value", Json::array())) {
-    std::string nsg = NameFromId(g["networkSecurityGroup"].value("id", ""));
-    std::string assoc = g["association"].contains("subnet") ? "subnet" : "nic";
-    for (auto& rule : g.value("effectiveSecurityRules", Json::array())) {
-      Json row = rule;
-      row["nsg"] = nsg;
-      row["association"] = assoc;
-      rows.push_back(row);
-    }
-  }
-  PrintMany(ctx.out(), ctx.format(), EffectiveRuleTable(), rows);
+  PrintMany(ctx.out(), ctx.format(), table, rows(r.body));
   return CliStatus::Ok();
+}
+
+CliStatus ShowEffectiveNsg(Context& ctx, const NetArgs& a) {
+  return ShowNicView(ctx, a, "effectiveNetworkSecurityGroups", EffectiveRuleTable(),
+                     [](const Json& body) {
+                       std::vector<Json> rows;
+                       for (auto& g : body.value("value", Json::array())) {
+                         std::string nsg = NameFromId(g["networkSecurityGroup"].value("id", ""));
+                         std::string assoc =
+                             g["association"].contains("subnet") ? "subnet" : "nic";
+                         for (auto& rule : g.value("effectiveSecurityRules", Json::array())) {
+                           Json row = rule;
+                           row["nsg"] = nsg;
+                           row["association"] = assoc;
+                           rows.push_back(row);
+                         }
+                       }
+                       return rows;
+                     });
 }
 
 // ---- nsg rule
@@ -387,46 +437,79 @@ void RegisterRule(CLI::App* nsg, Action* selected) {
   cmd->add_option("--destination-address-prefixes", c->dst, "Prefixes, addresses or tags");
   cmd->add_option("--destination-port-ranges", c->dst_ports, "Ports: *, N, N-M");
   cmd->add_option("--description", c->description, "Description");
-  auto l = Leaf(rule, selected, "list", "List the rules of an NSG", nullptr,
-                [](Context& ctx, const NetArgs& a) {
-                  return ctx.List(NetPath(ctx, a.group, "networkSecurityGroups", a.nsg) + "/securityRules",
-                                  RuleTable());
-                },
-                &cmd);
-  cmd->add_option("--nsg-name", l->nsg, "Network security group")->required();
-  auto s = Leaf(rule, selected, "show", "Show a rule", "Rule name",
-                [](Context& ctx, const NetArgs& a) { return ctx.Show(RulePath(ctx, a), RuleTable()); },
-                &cmd);
-  cmd->add_option("--nsg-name", s->nsg, "Network security group")->required();
-  auto d = Leaf(rule, selected, "delete", "Delete a rule", "Rule name",
-                [](Context& ctx, const NetArgs& a) { return Delete(ctx, RulePath(ctx, a)); }, &cmd);
-  cmd->add_option("--nsg-name", d->nsg, "Network security group")->required();
+  AddChildBasics(rule, selected, "--nsg-name", "networkSecurityGroups", "securityRules", "rule",
+                 RuleTable);
 }
 
 // list/show/delete of a top-level type.
-void AddBasics(CLI::App* noun, Action* selected, const char* type, const char* what,
-               const TableSpec& (*table)()) {
+
+// ---- route tables
+const TableSpec& RouteTableTable() {
+  static const TableSpec k = {
+      FieldColumn("Name", "name"),
+      {"ResourceGroup", [](const Json& r) { return ResourceGroupFromId(r.value("id", "")); }},
+      CountColumn("Routes", "properties.routes"), CountColumn("Subnets", "properties.subnets"),
+      FieldColumn("ProvisioningState", "properties.provisioningState")};
+  return k;
+}
+
+const TableSpec& RouteTable() {
+  static const TableSpec k = {FieldColumn("Name", "name"),
+                              FieldColumn("AddressPrefix", "properties.addressPrefix"),
+                              FieldColumn("NextHopType", "properties.nextHopType"),
+                              FieldColumn("NextHopIpAddress", "properties.nextHopIpAddress")};
+  return k;
+}
+
+const TableSpec& EffectiveRouteTableSpec() {
+  static const TableSpec k = {FieldColumn("Source", "source"), FieldColumn("State", "state"),
+                              JoinedColumn("AddressPrefix", "addressPrefix"),
+                              FieldColumn("NextHopType", "nextHopType"),
+                              JoinedColumn("NextHopIP", "nextHopIpAddress")};
+  return k;
+}
+
+void RegisterRouteTable(CLI::App* network, Action* selected) {
+  CLI::App* rt = AddNoun(*network, "route-table", "Manage route tables (user-defined routes)");
   CLI::App* cmd = nullptr;
-  auto l = std::make_shared<NetArgs>();
-  cmd = noun->add_subcommand("list", std::string("List the ") + what + "s of a resource group");
-  cmd->add_option("-g,--resource-group", l->group, "Resource group")->required();
-  SetAction(cmd, selected, [l, type, table](Context& ctx) {
-    return ctx.List(NetPath(ctx, l->group, type), table());
+  auto c = Leaf(rt, selected, "create", "Create a route table (no routes yet)", "Route table name",
+                [](Context& ctx, const NetArgs& a) {
+                  Json body = {{"location", LocationOr(ctx, a.location)},
+                               {"properties", Json::object()}};
+                  std::string path = NetPath(ctx, a.group, "routeTables", a.name);
+                  return ctx.WriteAndShow("PUT", path, &body, path, RouteTableTable());
+                },
+                &cmd);
+  cmd->add_option("-l,--location", c->location, "Location (default: the region's)");
+  AddBasics(rt, selected, "routeTables", "route table", RouteTableTable);
+  CLI::App* route = AddNoun(*rt, "route", "Manage the routes of a route table");
+  auto rc = Leaf(route, selected, "create", "Create or replace a route", "Route name",
+                 [](Context& ctx, const NetArgs& a) {
+                   Json props = {{"addressPrefix", a.address_prefix},
+                                 {"nextHopType", a.next_hop_type}};
+                   if (!a.next_hop_ip.empty()) props["nextHopIpAddress"] = a.next_hop_ip;
+                   Json body = {{"properties", props}};
+                   std::string path = NetPath(ctx, a.group, "routeTables", a.route_table) +
+                                      "/routes/" + a.name;
+                   return ctx.WriteAndShow("PUT", path, &body, path, RouteTable());
+                 },
+                 &cmd);
+  cmd->add_option("--route-table-name", rc->route_table, "Route table")->required();
+  cmd->add_option("--address-prefix", rc->address_prefix, "Destination CIDR")->required();
+  cmd->add_option("--next-hop-type", rc->next_hop_type,
+                  "VirtualAppliance, VnetLocal, Internet or None")
+      ->required();
+  cmd->add_option("--next-hop-ip-address", rc->next_hop_ip, "The appliance (VirtualAppliance)");
+  AddChildBasics(route, selected, "--route-table-name", "routeTables", "routes", "route",
+                 RouteTable);
+}
+
+CliStatus ShowEffectiveRoutes(Context& ctx, const NetArgs& a) {
+  return ShowNicView(ctx, a, "effectiveRouteTable", EffectiveRouteTableSpec(), [](const Json& body) {
+    std::vector<Json> rows;
+    for (auto& e : body.value("value", Json::array())) rows.push_back(e);
+    return rows;
   });
-  auto s = std::make_shared<NetArgs>();
-  cmd = noun->add_subcommand("show", std::string("Show a ") + what);
-  cmd->add_option("-g,--resource-group", s->group, "Resource group")->required();
-  cmd->add_option("-n,--name", s->name, "Name")->required();
-  SetAction(cmd, selected, [s, type, table](Context& ctx) {
-    return ctx.Show(NetPath(ctx, s->group, type, s->name), table());
-  });
-  auto d = std::make_shared<NetArgs>();
-  cmd = noun->add_subcommand("delete", std::string("Delete a ") + what);
-  cmd->add_option("-g,--resource-group", d->group, "Resource group")->required();
-  cmd->add_option("-n,--name", d->name, "Name")->required();
-  cmd->add_flag("-y,--yes", d->yes, "Accepted for az compatibility; nothing is asked");
-  SetAction(cmd, selected,
-            [d, type](Context& ctx) { return Delete(ctx, NetPath(ctx, d->group, type, d->name)); });
 }
 
 }  // namespace
@@ -464,6 +547,8 @@ void RegisterNetworkCommands(CLI::App& root, Action* selected) {
       ->each([nu](const std::string&) { nu->nsg_given = true; });
   Leaf(nic, selected, "show-effective-nsg", "The rules that apply to a NIC, in evaluation order",
        "NIC name", ShowEffectiveNsg, &cmd);
+  Leaf(nic, selected, "show-effective-route-table", "The routes a NIC's traffic follows",
+       "NIC name", ShowEffectiveRoutes, &cmd);
   AddBasics(nic, selected, "networkInterfaces", "network interface", NicTable);
 
   CLI::App* nsg = AddNoun(*network, "nsg", "Manage network security groups");
@@ -476,6 +561,7 @@ void RegisterNetworkCommands(CLI::App& root, Action* selected) {
        &cmd);
   AddBasics(nsg, selected, "networkSecurityGroups", "network security group", NsgTable);
   RegisterRule(nsg, selected);
+  RegisterRouteTable(network, selected);
 }
 
 }  // namespace stratus::cli

@@ -249,6 +249,56 @@ TEST_F(CliAppTest, VnetPeeringCreateSendsTheRemoteVnetAndFlags) {
   EXPECT_EQ(bad.exit_code, 2) << bad.err;
 }
 
+TEST_F(CliAppTest, RouteTableRoutesAndSubnetAssociationSendArmShapes) {
+  const std::string net = std::string("/subscriptions/") + kSub +
+                          "/resourceGroups/rg1/providers/Stratus.Network/";
+  const std::string route = net + "routeTables/rt1/routes/to-fw";
+  fake_.server().Put(route, [route](const httplib::Request& req, httplib::Response& res) {
+    Json r = Json::parse(req.body);
+    r["id"] = route;
+    r["name"] = "to-fw";
+    FakeStratusd::Reply(res, 201, r);
+  });
+  CliRun r = Stratus({"network", "route-table", "route", "create", "-g", "rg1",
+                      "--route-table-name", "rt1", "-n", "to-fw", "--address-prefix",
+                      "10.1.2.0/24", "--next-hop-type", "VirtualAppliance",
+                      "--next-hop-ip-address", "10.1.255.4"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto puts = fake_.RequestsTo("PUT", route);
+  ASSERT_EQ(puts.size(), 1u);
+  EXPECT_EQ(Json::parse(puts[0].body)["properties"],
+            (Json{{"addressPrefix", "10.1.2.0/24"},
+                  {"nextHopType", "VirtualAppliance"},
+                  {"nextHopIpAddress", "10.1.255.4"}}));
+  EXPECT_NE(r.out.find("10.1.255.4"), std::string::npos) << r.out;
+  // The subnet keeps what it has and gets the table.
+  const std::string subnet = net + "virtualNetworks/v1/subnets/front";
+  fake_.server().Get(subnet, [](const httplib::Request&, httplib::Response& res) {
+    FakeStratusd::Reply(res, 200, {{"name", "front"},
+                                   {"properties", {{"addressPrefix", "10.1.1.0/24"},
+                                                   {"provisioningState", "Succeeded"}}}});
+  });
+  fake_.server().Put(subnet, [](const httplib::Request& req, httplib::Response& res) {
+    FakeStratusd::Reply(res, 200, Json::parse(req.body));
+  });
+  CliRun u = Stratus({"network", "vnet", "subnet", "update", "-g", "rg1", "--vnet-name", "v1",
+                      "-n", "front", "--route-table", "rt1"});
+  ASSERT_EQ(u.exit_code, 0) << u.err;
+  auto sub_puts = fake_.RequestsTo("PUT", subnet);
+  ASSERT_EQ(sub_puts.size(), 1u);
+  Json p = Json::parse(sub_puts[0].body)["properties"];
+  EXPECT_EQ(p["addressPrefix"], "10.1.1.0/24");
+  EXPECT_EQ(p["routeTable"]["id"], net + "routeTables/rt1");
+  // Listing the subnets goes to the VNET's subnets.
+  fake_.server().Get(net + "virtualNetworks/v1/subnets",
+                     [](const httplib::Request&, httplib::Response& res) {
+                       FakeStratusd::Reply(res, 200, {{"value", {{{"name", "front"}}}}});
+                     });
+  CliRun l = Stratus({"network", "vnet", "subnet", "list", "-g", "rg1", "--vnet-name", "v1"});
+  ASSERT_EQ(l.exit_code, 0) << l.err;
+  EXPECT_NE(l.out.find("front"), std::string::npos) << l.out;
+}
+
 TEST_F(CliAppTest, FailedOperationExits7WithItsError) {
   fake_.server().Post(kVm + "/start", [this](const httplib::Request&, httplib::Response& res) {
     AcceptWithOperation(res, 202, nullptr);

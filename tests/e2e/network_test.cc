@@ -2,12 +2,14 @@
 // namespaces, bridges and dnsmasq. Every packet in this test goes between the guests (and their
 // VNET routers); nothing is sent from the host.
 //
-// vnet1 (10.10.0.0/16): subnets front (10.10.1.0/24, VM web) and back (10.10.2.0/24, VM db);
+// vnet1 (10.10.0.0/16): subnets front (10.10.1.0/24, VM web), back (10.10.2.0/24, VM db) and
+// GatewaySubnet (10.10.255.0/27, VM nva: an appliance, its NIC forwarding);
 // vnet2 (10.20.0.0/16): subnet s (VM iso); vnet3 (10.30.0.0/16): subnet s, no VM (its router
 // answers at 10.30.1.1).
 // web and db reach each other's HTTP page across subnets and by name; DHCP offers each NIC its
 // address; iso reaches neither until vnet1 and vnet2 are peered; with vnet2 also peered to vnet3,
-// iso reaches vnet3 but web does not (peering is not transitive); web keeps its address across deallocate and start; a kill -9 of
+// iso reaches vnet3 but web does not (peering is not transitive); a route table on front sends
+// web's traffic to back through nva (nva's kernel counts what it forwarded); web keeps its address across deallocate and start; a kill -9 of
 // stratusd cuts nothing; security groups on a NIC (inbound) and on a subnet (outbound) deny and
 // allow at once; deleting everything leaves no namespace, link, dnsmasq or nft table of the
 // region.
@@ -79,7 +81,8 @@ TEST_F(NetworkTest, SubnetsRouteNamesResolveVnetsAreIsolatedAndNothingIsLeft) {
   Daemon& d = this->d();
   const std::string rid = RegionNetworkId(d.region(), d.data_dir());
   ASSERT_NO_FATAL_FAILURE(PutVnet("vnet1", "10.10.0.0/16",
-                                  {{"front", "10.10.1.0/24"}, {"back", "10.10.2.0/24"}}));
+                                  {{"front", "10.10.1.0/24"}, {"back", "10.10.2.0/24"},
+                                   {"GatewaySubnet", "10.10.255.0/27"}}));
   ASSERT_NO_FATAL_FAILURE(PutVnet("vnet2", "10.20.0.0/16", {{"s", "10.20.1.0/24"}}));
   ASSERT_NO_FATAL_FAILURE(PutVnet("vnet3", "10.30.0.0/16", {{"s", "10.30.1.0/24"}}));
   RegionNetwork made = ListRegionNetwork(rid);
@@ -90,15 +93,20 @@ TEST_F(NetworkTest, SubnetsRouteNamesResolveVnetsAreIsolatedAndNothingIsLeft) {
   std::string web_ip = PutNic("web-nic", "vnet1", "front");
   std::string db_ip = PutNic("db-nic", "vnet1", "back");
   std::string iso_ip = PutNic("iso-nic", "vnet2", "s");
+  std::string nva_ip = PutNic("nva-nic", "vnet1", "GatewaySubnet");
+  Json nva_nic = d.Get(Path("networkInterfaces", "nva-nic")).json;
+  nva_nic["properties"]["enableIPForwarding"] = true;
+  ASSERT_EQ(d.Put(Path("networkInterfaces", "nva-nic"), nva_nic).status, 200);
   EXPECT_EQ(web_ip, "10.10.1.4");
   EXPECT_EQ(db_ip, "10.10.2.4");
   EXPECT_EQ(iso_ip, "10.20.1.4");
 
-  TestVm web, db, iso;
+  TestVm web, db, iso, nva;
   ASSERT_NO_FATAL_FAILURE(CreateVm("web", VmWithNic("web1", "web-nic"), &web));
   ASSERT_NO_FATAL_FAILURE(CreateVm("db", VmWithNic("db1", "db-nic"), &db));
   ASSERT_NO_FATAL_FAILURE(CreateVm("iso", VmWithNic("iso1", "iso-nic"), &iso));
-  for (auto* vm : {&web, &db, &iso})
+  ASSERT_NO_FATAL_FAILURE(CreateVm("nva", VmWithNic("nva1", "nva-nic"), &nva));
+  for (auto* vm : {&web, &db, &iso, &nva})
     ASSERT_TRUE(d.WaitForConsole(vm->path, "STRATUS-GUEST-READY", Seconds(180))) << vm->path;
 
   // Across subnets through the VNET's router, both ways.
@@ -138,6 +146,37 @@ TEST_F(NetworkTest, SubnetsRouteNamesResolveVnetsAreIsolatedAndNothingIsLeft) {
   auto in_use = d.Delete(Path("virtualNetworks", "vnet3"));
   EXPECT_EQ(in_use.status, 409) << in_use.Describe();
 
+  // A route table on front: back's subnet through the appliance on the GatewaySubnet.
+  Guest(nva.domain, "echo 1 > /proc/sys/net/ipv4/ip_forward");
+  auto forwarded = [&] {
+    std::string n = Guest(nva.domain,
+                          "awk '/^Ip:/{n++; if(n==1){for(i=1;i<=NF;i++) if($i==\"ForwDatagrams\") c=i}"
+                          " else print $c}' /proc/net/snmp");
+    return std::strtoull(n.c_str(), nullptr, 10);
+  };
+  Json route = {{"name", "back-via-nva"},
+                {"properties",
+                 {{"addressPrefix", "10.10.2.0/24"}, {"nextHopType", "VirtualAppliance"},
+                  {"nextHopIpAddress", nva_ip}}}};
+  auto rt = d.Put(Path("routeTables", "front-rt"),
+                  {{"location", d.region()}, {"properties", {{"routes", {route}}}}});
+  ASSERT_EQ(rt.status, 201) << rt.Describe();
+  auto front_with = [&](bool with_table) {
+    Json props = {{"addressPrefix", "10.10.1.0/24"}};
+    if (with_table) props["routeTable"] = {{"id", Path("routeTables", "front-rt")}};
+    return d.Put(Path("virtualNetworks", "vnet1") + "/subnets/front", {{"properties", props}});
+  };
+  uint64_t fwd = forwarded();
+  EXPECT_NE(Fetch(web.domain, db_ip).find("db1"), std::string::npos);
+  EXPECT_EQ(forwarded(), fwd) << "no route table yet: nothing goes through nva";
+  ASSERT_EQ(front_with(true).status, 200);
+  auto routes = d.Post(Path("networkInterfaces", "web-nic") + "/effectiveRouteTable");
+  ASSERT_EQ(routes.status, 200) << routes.Describe();
+  EXPECT_EQ(routes.json["value"][0].value("nextHopType", ""), "VirtualAppliance");
+  fwd = forwarded();
+  EXPECT_NE(Fetch(web.domain, db_ip).find("db1"), std::string::npos) << "through the appliance";
+  EXPECT_GT(forwarded(), fwd) << "web's packets to db did not pass through nva";
+
   // The dynamic address survives deallocate and start (Azure's does not).
   ASSERT_SUCCEEDED(ActAndWait("POST", web.path + "/deallocate"));
   ASSERT_SUCCEEDED(ActAndWait("POST", web.path + "/start"));
@@ -157,6 +196,15 @@ TEST_F(NetworkTest, SubnetsRouteNamesResolveVnetsAreIsolatedAndNothingIsLeft) {
   EXPECT_EQ(before.namespaces, after.namespaces);
   EXPECT_NE(Fetch(web.domain, db_ip).find("db1"), std::string::npos);
   EXPECT_NE(Fetch(iso.domain, db_ip).find("db1"), std::string::npos) << "peering after restart";
+  fwd = forwarded();
+  EXPECT_NE(Fetch(web.domain, db_ip).find("db1"), std::string::npos);
+  EXPECT_GT(forwarded(), fwd) << "the route table after restart";
+  // The route table goes from the subnet: straight through the router again.
+  ASSERT_EQ(front_with(false).status, 200);
+  EXPECT_EQ(d.Delete(Path("routeTables", "front-rt")).status, 200);
+  fwd = forwarded();
+  EXPECT_NE(Fetch(web.domain, db_ip).find("db1"), std::string::npos);
+  EXPECT_EQ(forwarded(), fwd);
 
   // Security groups: on db's NIC, a Deny of web's HTTP cuts it; an Allow before it opens it.
   auto nsg = d.Put(Path("networkSecurityGroups", "db-nsg"),
@@ -192,12 +240,12 @@ TEST_F(NetworkTest, SubnetsRouteNamesResolveVnetsAreIsolatedAndNothingIsLeft) {
       << "inbound to web is still open (and its replies pass)";
 
   // Deleting everything leaves nothing of the region on the host.
-  for (auto* vm : {&web, &db, &iso}) {
+  for (auto* vm : {&web, &db, &iso, &nva}) {
     auto del = d.Delete(vm->path);
     ASSERT_EQ(del.status, 202) << del.Describe();
     EXPECT_SUCCEEDED(d.WaitFor(del));
   }
-  for (const char* n : {"web-nic", "db-nic", "iso-nic"})
+  for (const char* n : {"web-nic", "db-nic", "iso-nic", "nva-nic"})
     EXPECT_EQ(d.Delete(Path("networkInterfaces", n)).status, 200) << n;
   for (const char* p : {"vnet1/virtualNetworkPeerings/to-vnet2", "vnet2/virtualNetworkPeerings/to-vnet1",
                         "vnet2/virtualNetworkPeerings/to-vnet3", "vnet3/virtualNetworkPeerings/to-vnet2"})

@@ -408,5 +408,100 @@ TEST_F(NetworkProviderTest, PeeredSpacesAreInTheVirtualNetworkTag) {
   EXPECT_EQ(vnet_sources(), Json({"10.1.0.0/16"}));
 }
 
+TEST_F(NetworkProviderTest, RouteTablesOnSubnetsReachTheDatapathAndTheEffectiveView) {
+  MakeVnet();  // v1 10.1.0.0/16: front 10.1.1.0/24, back 10.1.2.0/29
+  ASSERT_EQ(Call("PUT", Vnet("v1") + "/subnets/GatewaySubnet",
+                 {{"properties", {{"addressPrefix", "10.1.255.0/27"}}}})
+                .status,
+            201);
+  const std::string rt = std::string(kRg) + "/providers/Stratus.Network/routeTables/rt1";
+  auto route = [](const std::string& name, const std::string& prefix, const std::string& type,
+                  const std::string& ip = "") {
+    Json p = {{"addressPrefix", prefix}, {"nextHopType", type}};
+    if (!ip.empty()) p["nextHopIpAddress"] = ip;
+    return Json{{"name", name}, {"properties", p}};
+  };
+  auto put = Call("PUT", rt,
+                  {{"location", "regionA"},
+                   {"properties", {{"routes", {route("to-fw", "10.1.2.0/29", "VirtualAppliance",
+                                                     "10.1.255.4")}}}}});
+  ASSERT_EQ(put.status, 201) << put.body.dump();
+  EXPECT_EQ(put.body["type"], "Stratus.Network/routeTables");
+  EXPECT_EQ(put.body["properties"]["routes"][0]["id"], rt + "/routes/to-fw");
+  EXPECT_EQ(put.body["properties"]["subnets"], Json::array());
+  // Bad routes: refused, nothing changed.
+  for (auto [body, code] :
+       {std::pair{route("x", "10.0.0.0/8", "Router"), "InvalidRouteNextHopType"},
+        {route("x", "10.0.0.0/8", "VirtualAppliance"), "InvalidRouteNextHopIpAddress"},
+        {route("x", "10.1.2.0/29", "None"), "DuplicateRouteAddressPrefix"},
+        {route("x", "10.0.0.0/33", "None"), "InvalidAddressPrefixFormat"}}) {
+    auto bad = Call("PUT", rt + "/routes/x", {{"properties", body["properties"]}});
+    EXPECT_EQ(bad.status, 400) << body.dump();
+    EXPECT_EQ(Code(bad), code) << bad.body.dump();
+  }
+  EXPECT_EQ(Call("GET", rt + "/routes").body["value"].size(), 1u);
+
+  // Associated with the front subnet (the GatewaySubnet could have one as well).
+  Json v1 = Call("GET", Vnet("v1")).body;
+  for (auto& sub : v1["properties"]["subnets"])
+    if (sub["name"] == "front") sub["properties"]["routeTable"] = {{"id", rt}};
+  auto assoc = Call("PUT", Vnet("v1"), v1);
+  ASSERT_EQ(assoc.status, 200) << assoc.body.dump();
+  const network::VnetDatapath* d = net().Vnet("v1");
+  ASSERT_NE(d, nullptr);
+  EXPECT_NE(d->subnets[0].route_table, 0u);
+  EXPECT_EQ(d->subnets[1].route_table, 0u);
+  ASSERT_FALSE(d->subnets[0].routes.empty());
+  EXPECT_TRUE(d->subnets[0].routes[0].user);
+  EXPECT_EQ(d->subnets[0].routes[0].route.next_hop_ip.ToString(), "10.1.255.4");
+  EXPECT_EQ(Call("GET", rt).body["properties"]["subnets"][0]["id"], Vnet("v1") + "/subnets/front");
+  // An appliance in no subnet of a VNET using the table is refused, on the table and on the
+  // subnet.
+  auto outside = Call("PUT", rt + "/routes/far", {{"properties", route("far", "0.0.0.0/0",
+                                                                       "VirtualAppliance",
+                                                                       "10.1.100.4")["properties"]}});
+  EXPECT_EQ(Code(outside), "NextHopIpAddressNotInVirtualNetwork") << outside.body.dump();
+  ASSERT_EQ(Call("PUT", Vnet("v2"), VnetBody({"10.2.0.0/16"}, {{"a", "10.2.1.0/24"}})).status, 201);
+  auto v2_sub = Call("PUT", Vnet("v2") + "/subnets/a",
+                     {{"properties", {{"addressPrefix", "10.2.1.0/24"}, {"routeTable", {{"id", rt}}}}}});
+  EXPECT_EQ(Code(v2_sub), "NextHopIpAddressNotInVirtualNetwork") << v2_sub.body.dump();
+  EXPECT_EQ(Call("PUT", Vnet("v2") + "/subnets/a",
+                 {{"properties", {{"addressPrefix", "10.2.1.0/24"},
+                                  {"routeTable", {{"id", rt + "x"}}}}}})
+                .status,
+            404);
+  // A new route reaches the datapath.
+  ASSERT_EQ(Call("PUT", rt + "/routes/no-internet",
+                 {{"properties", route("", "0.0.0.0/0", "None")["properties"]}})
+                .status,
+            201);
+  EXPECT_EQ(net().Vnet("v1")->subnets[0].routes[1].route.next_hop, network::NextHop::kNone);
+
+  // The effective routes of a NIC in front: user routes, then the system ones, the replaced
+  // Internet route Invalid.
+  ASSERT_EQ(Call("PUT", Nic("n1"), NicBody("v1", "front")).status, 201);
+  auto eff = Call("POST", Nic("n1") + "/effectiveRouteTable");
+  ASSERT_EQ(eff.status, 200) << eff.body.dump();
+  const Json& routes = eff.body["value"];
+  ASSERT_GE(routes.size(), 4u);
+  EXPECT_EQ(routes[0]["source"], "User");
+  EXPECT_EQ(routes[0]["nextHopType"], "VirtualAppliance");
+  EXPECT_EQ(routes[0]["nextHopIpAddress"], Json({"10.1.255.4"}));
+  EXPECT_EQ(routes[2]["source"], "Default");
+  EXPECT_EQ(routes[2]["nextHopType"], "VnetLocal");
+  EXPECT_EQ(routes[3]["nextHopType"], "Internet");
+  EXPECT_EQ(routes[3]["state"], "Invalid");
+
+  // In use: the table cannot go; once the subnet lets go, it can, and the datapath follows.
+  EXPECT_EQ(Code(Call("DELETE", rt)), "InUseRouteTableCannotBeDeleted");
+  ASSERT_EQ(Call("PUT", Vnet("v1") + "/subnets/front",
+                 {{"properties", {{"addressPrefix", "10.1.1.0/24"}}}})
+                .status,
+            200);
+  EXPECT_EQ(net().Vnet("v1")->subnets[0].route_table, 0u);
+  EXPECT_EQ(Call("DELETE", rt).status, 200);
+  EXPECT_EQ(Call("GET", rt).status, 404);
+}
+
 }  // namespace
 }  // namespace stratus::test
