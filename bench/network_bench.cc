@@ -10,7 +10,8 @@
 // ESTABLISHED,RELATED accept, as OpenStack does. Measured for each: TCP connections per second
 // (connect + close from A, 3 s), throughput (iperf3, 2 s), and the time to apply a one-rule
 // change to an NSG of N rules (the enforcement point: the transaction is committed when the call
-// returns; a probe checks a new Deny holds at once).
+// returns; a probe checks a new Deny holds at once). Then the time to apply a one-route change to
+// a subnet's route table of 10 and 1,000 routes, with a probe of the kernel's routing after it.
 //
 //   network_bench [--seconds 3] [--rules 10,1000,10000]     (root; prints a Markdown table)
 //
@@ -34,6 +35,7 @@
 #include "core/subprocess.h"
 #include "network/kernel_names.h"
 #include "network/linux_network_engine.h"
+#include "network/router_routing.h"
 
 using namespace stratus;
 using namespace stratus::network;
@@ -368,6 +370,48 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "network_bench: %d rules done\n", n);
       }
     }
+    // Route tables: a one-route change to the subnet's table of n routes, from the call to the
+    // kernel routing by it (ApplyVnet returns after the netlink change; a probe asks the kernel
+    // how a packet from the subnet is routed now).
+    std::vector<std::vector<std::string>> route_rows;
+    for (int n : {10, 1000}) {
+      if (!st.ok() || bench::StopRequested()) break;
+      std::vector<Route> user;
+      for (int i = 0; i < n; ++i)
+        user.push_back({"r" + std::to_string(i),
+                        {Ipv4{0xc6120000u + static_cast<uint32_t>(i) * 4}, 30},  // 198.18.x.y/30
+                        NextHop::kVirtualAppliance, *ParseIpv4("10.80.1.5", "")});
+      v.subnets[0].route_table = SubnetRouteTable(1);
+      auto set_routes = [&] {
+        v.subnets[0].routes = EffectiveRoutes(SystemRoutes({*ParseIpv4Prefix("10.80.0.0/16", "")}, {}), user);
+        return engine->ApplyVnet(v);
+      };
+      st = set_routes();
+      std::vector<double> apply_ms;
+      for (int i = 0; i < 15 && st.ok(); ++i) {
+        user[0].next_hop = i % 2 ? NextHop::kVirtualAppliance : NextHop::kNone;
+        auto t0 = bench::Now();
+        st = set_routes();
+        apply_ms.push_back(bench::MsBetween(t0, bench::Now()));
+      }
+      // The last change sends 198.18.0.0/30 to another appliance: the kernel must route so as
+      // soon as the call returns.
+      bool enforced = false;
+      if (st.ok()) {
+        user[0].next_hop = NextHop::kVirtualAppliance;
+        user[0].next_hop_ip = *ParseIpv4("10.80.1.6", "");
+        st = set_routes();
+        auto probe = RunProcess({"ip", "-n", v.netns, "route", "get", "198.18.0.1", "from",
+                                 "10.80.1.4", "iif", s.veth_in_router});
+        enforced = st.ok() && probe.ok() && probe->out.find("via 10.80.1.6") != std::string::npos;
+      }
+      auto sum = bench::Summarize(apply_ms);
+      route_rows.push_back({std::to_string(n) + " routes", Fmt(sum.p50_ms, 1) + " / " + Fmt(sum.p99_ms, 1),
+                            enforced ? "yes" : "NO"});
+      v.subnets[0].route_table = 0;
+      v.subnets[0].routes.clear();
+      if (st.ok()) st = engine->ApplyVnet(v);
+    }
     server.reset();
     auto pid = ReadFile(dir + "/iperf3.pid");
     if (pid.ok()) kill(std::atoi(pid->c_str()), SIGKILL);
@@ -393,6 +437,10 @@ int main(int argc, char** argv) {
       if (!peer_sees_bridge)
         std::printf("\nbridge-nf-call-iptables is 0 here: iptables does not see bridged frames, "
                     "so the peer cannot be measured.\n");
+      std::printf("\n## Route tables: a one-route change on a subnet's table\n\n"
+                  "| route table | change applied p50 / p99 ms | new route holds at once |\n"
+                  "|---|---|---|\n");
+      for (auto& r : route_rows) std::printf("| %s | %s | %s |\n", r[0].c_str(), r[1].c_str(), r[2].c_str());
     }
   }
   engine->Sweep({});

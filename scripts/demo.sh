@@ -157,6 +157,27 @@ echo "    web1 -> http://db1/: $out"
 echo "$out" | grep -q "db1" || { echo "the Allow did not open"; exit 1; }
 "$S" network nic show-effective-nsg -g demo -n db1VMNic -o table | head -n 6
 
+say "Peering: a second VNET is out of reach until both sides peer (its router answers at 10.21.1.1)"
+"$S" network vnet create -g demo -n hub-vnet --address-prefixes 10.21.0.0/16 \
+  --subnet-name s --subnet-prefix 10.21.1.0/24 -o table >/dev/null
+ping_hub() { guest_sh web1 "ping -c 1 -W 2 10.21.1.1 >/dev/null 2>&1 && echo REACHED || echo UNREACHABLE"; }
+echo "    web1 -> 10.21.1.1: $(ping_hub)"
+"$S" network vnet peering create -g demo --vnet-name demo-vnet -n to-hub --remote-vnet hub-vnet -o table
+"$S" network vnet peering create -g demo --vnet-name hub-vnet -n to-demo --remote-vnet demo-vnet -o table
+out=$(ping_hub); echo "    web1 -> 10.21.1.1: $out"
+[ "$out" = REACHED ] || { echo "the peering did not connect"; exit 1; }
+say "A route table on subnet front: the hub's space to None; web1's effective routes"
+"$S" network route-table create -g demo -n front-rt -o table >/dev/null
+"$S" network route-table route create -g demo --route-table-name front-rt -n no-hub \
+  --address-prefix 10.21.0.0/16 --next-hop-type None -o table
+"$S" network vnet subnet update -g demo --vnet-name demo-vnet -n front --route-table front-rt -o table
+"$S" network nic show-effective-route-table -g demo -n web1VMNic -o table
+out=$(ping_hub); echo "    web1 -> 10.21.1.1: $out"
+[ "$out" = UNREACHABLE ] || { echo "the None route did not hold"; exit 1; }
+"$S" network vnet subnet update -g demo --vnet-name demo-vnet -n front --route-table "" -o table >/dev/null
+out=$(ping_hub); echo "    without the route table, web1 -> 10.21.1.1: $out"
+[ "$out" = REACHED ] || { echo "removing the route table did not restore the route"; exit 1; }
+
 say "Snapshot all disks of the running VM at one instant"
 "$S" vm snapshot -g demo -n web1 --prefix web1-snap
 "$S" snapshot list -g demo -o table
