@@ -83,6 +83,7 @@ const TableSpec& SubnetTable() {
   static const TableSpec k = {
       FieldColumn("Name", "name"), FieldColumn("AddressPrefix", "properties.addressPrefix"),
       IdNameColumn("Nsg", "properties.networkSecurityGroup.id"),
+      IdNameColumn("RouteTable", "properties.routeTable.id"),
       CountColumn("IpConfigurations", "properties.ipConfigurations")};
   return k;
 }
