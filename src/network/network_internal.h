@@ -45,8 +45,9 @@ Result<std::pair<ResourceId, std::string>> ParseSubnetId(const std::string& text
 Result<std::pair<std::string, Json>> TopLevel(const Json& body, const std::string& region);
 // A VNET body's address spaces.
 std::vector<Ipv4Prefix> SpacesOf(const Json& vnet_body);
-// The address spaces of a VNET's Connected peerings that allow access (network_peering.cc).
-std::vector<Ipv4Prefix> PeeredSpaces(const Json& vnet_body);
+// The address spaces of a VNET's Connected peerings (network_peering.cc): all of them (routes),
+// or those that allow access (the VirtualNetwork tag).
+std::vector<Ipv4Prefix> PeeredSpaces(const Json& vnet_body, bool with_access_only);
 // What the security tags mean for the NICs of a VNET (its body): its spaces and its peers'
 // (VirtualNetwork), its gateways (AzureLoadBalancer).
 TagContext TagsOf(const Json& vnet_body);

@@ -59,12 +59,12 @@ std::vector<Ipv4Prefix> SpacesOf(const Json& vnet_body) {
   return out;
 }
 
-std::vector<Ipv4Prefix> PeeredSpaces(const Json& vnet_body) {
+std::vector<Ipv4Prefix> PeeredSpaces(const Json& vnet_body, bool with_access_only) {
   std::vector<Ipv4Prefix> out;
   for (auto& p : PeeringsOf(vnet_body)) {
     const Json& pp = p["properties"];
-    if (pp.value("peeringState", "") != "Connected" || !pp.value("allowVirtualNetworkAccess", true))
-      continue;
+    if (pp.value("peeringState", "") != "Connected") continue;
+    if (with_access_only && !pp.value("allowVirtualNetworkAccess", true)) continue;
     const Json* spaces = JsonPath(pp, "remoteAddressSpace.addressPrefixes");
     if (!spaces || !spaces->is_array()) continue;
     for (auto& sp : *spaces) {

@@ -238,7 +238,7 @@ Result<std::vector<EffectiveRoute>> NetworkService::SubnetRoutes(const store::Re
       ASSIGN_OR_RETURN(user, StoredRoutes(table->body));
     }
   }
-  return EffectiveRoutes(SystemRoutes(SpacesOf(vnet.body), PeeredSpaces(vnet.body)), user);
+  return EffectiveRoutes(SystemRoutes(SpacesOf(vnet.body), PeeredSpaces(vnet.body, false)), user);
 }
 
 Status NetworkService::SubnetRoutesDatapath(const store::Record& vnet, const Json& subnet,

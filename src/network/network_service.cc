@@ -72,7 +72,7 @@ Result<std::pair<std::string, Json>> TopLevel(const Json& body, const std::strin
 TagContext TagsOf(const Json& vnet_body) {
   TagContext tags;
   tags.vnet_spaces = SpacesOf(vnet_body);
-  for (auto& p : PeeredSpaces(vnet_body)) tags.vnet_spaces.push_back(p);
+  for (auto& p : PeeredSpaces(vnet_body, true)) tags.vnet_spaces.push_back(p);
   // Health probes of load balancers come from the VNET's gateways.
   const Json* subnets = JsonPath(vnet_body, "properties.subnets");
   if (subnets && subnets->is_array())
@@ -514,22 +514,21 @@ Status NetworkService::ConvergeLocked(const std::string& vnet_key) {
 Status NetworkService::Start() {
   std::lock_guard<std::mutex> l(mu_);
   std::vector<std::string> keep;
-  std::string after;
-  while (true) {
-    ASSIGN_OR_RETURN(store::Page page, ctx_.store->List("/subscriptions/", kVnetType, after, 500));
-    for (auto& v : page.records) {
+  ASSIGN_OR_RETURN(auto vnets, AllVnets());
+  // Twice for VNETs with peerings: a peering link is made once both namespaces exist, so after
+  // a reboot the first of two peers is applied before its peer's namespace is there.
+  for (int pass = 0; pass < 2; ++pass)
+    for (auto& v : vnets) {
       auto d = Desired(v);
       if (!d.ok()) {
         spdlog::error("VNET {}: {}", v.key, d.status().ToString());
         continue;
       }
-      keep.push_back(d->netns);
+      if (pass == 1 && d->peerings.empty()) continue;
+      if (pass == 0) keep.push_back(d->netns);
       Status st = engine_->ApplyVnet(*d);
       if (!st.ok()) spdlog::error("VNET {}: datapath not converged: {}", v.key, st.ToString());
     }
-    if (page.next_key.empty()) break;
-    after = page.next_key;
-  }
   RETURN_IF_ERROR(engine_->Sweep(keep));
   return ConvergeSecurityLocked();
 }
