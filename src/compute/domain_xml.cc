@@ -619,6 +619,10 @@ Result<ParsedDomain> ParseDomainXml(const std::string& xml) {
   }
   if (auto* devices = root.Child("devices")) {
     for (const auto& d : devices->children) {
+      if (d.name == "interface") {
+        if (auto* m = d.Child("mac")) out.nic_macs.push_back(ToLower(m->AttrOr("address")));
+        continue;
+      }
       if (d.name != "disk") continue;
       ParsedDisk disk;
       disk.device = d.AttrOr("device", "disk");

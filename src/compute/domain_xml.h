@@ -101,6 +101,7 @@ struct ParsedDomain {
   std::string name;
   std::string uuid;
   std::vector<ParsedDisk> disks;
+  std::vector<std::string> nic_macs;  // <interface><mac address>, lower case
   std::string metadata_json;  // empty if the domain has no Stratus metadata
   // User:group QEMU runs as, from <seclabel model='dac'><label> of the live XML ("+64055:+64055"
   // or "user:group"); empty if absent.

@@ -5,6 +5,7 @@
 //   DomainLifecycle (domain_lifecycle.h)  Define, Undefine, Start, Shutdown, PowerOff, Reboot,
 //                                         Info, List
 //   DomainDisks (domain_disks.h)          AttachDisk, DetachDisk, SetIoTune
+//   DomainNics (domain_nics.h)            AttachNic, DetachNic
 //   GuestAgent (guest_agent.h)            AgentCommand
 //   DiskSnapshots (disk_snapshots.h)      SnapshotDisks
 //   PullBackups (pull_backups.h)          BeginPullBackup, EndPullBackup, ListCheckpoints,
@@ -23,6 +24,7 @@
 #include "compute/disk_snapshots.h"
 #include "compute/domain_disks.h"
 #include "compute/domain_lifecycle.h"
+#include "compute/domain_nics.h"
 #include "compute/guest_agent.h"
 #include "compute/pull_backups.h"
 
@@ -30,6 +32,7 @@ namespace stratus::compute {
 
 class Hypervisor : public DomainLifecycle,
                    public DomainDisks,
+                   public DomainNics,
                    public GuestAgent,
                    public DiskSnapshots,
                    public PullBackups,

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <mutex>
 #include <sstream>
 #include <string_view>
@@ -21,6 +22,7 @@
 
 #include "compute/libvirt_internal.h"
 #include "core/fs.h"
+#include "core/resource_id.h"
 
 namespace stratus::compute {
 
@@ -442,6 +444,28 @@ Result<std::string> LibvirtHypervisor::DomainXmlDesc(const std::string& name, bo
 // ---------------------------------------------------------------------------------------------
 // Disks
 
+// Waits until `present` says the live domain no longer has the device (or the domain stopped),
+// at most `timeout_ms` from `start`.
+static Status WaitForUnplug(virDomainPtr d, const std::string& name, Clock::time_point start,
+                            int timeout_ms, const std::string& what,
+                            const std::function<bool(const ParsedDomain&)>& present) {
+  auto deadline = start + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    ASSIGN_OR_RETURN(bool active, IsActive(d, name));
+    if (!active) return Status::Ok();
+    ASSIGN_OR_RETURN(ParsedDomain live, ParsedXml(d, name, /*inactive=*/false));
+    if (!present(live)) return Status::Ok();
+    if (Clock::now() >= deadline) {
+      return Unavailable("cannot detach " + what + " from running domain " + Quoted(name) +
+                         ": the guest did not release it within " +
+                         std::to_string(timeout_ms) +
+                         " ms (hot-unplug needs a guest OS that handles ACPI PCI hot-plug); the "
+                         "unplug request stays pending");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
 Status LibvirtHypervisor::AttachDisk(const std::string& name, const DiskAttachment& disk) {
   ASSIGN_OR_RETURN(std::string xml, DiskXml(disk, options_.xml));
   auto m = DomainLock(name);
@@ -512,27 +536,81 @@ Status LibvirtHypervisor::DetachDisk(const std::string& name, const std::string&
         }
       }
       // libvirt returns after waiting ~5 s for the guest even if the unplug is still pending.
-      auto deadline = start + std::chrono::milliseconds(options_.detach_timeout_ms);
-      for (;;) {
-        ASSIGN_OR_RETURN(active, IsActive(d.get(), name));
-        if (!active) break;
-        ASSIGN_OR_RETURN(ParsedDomain live, ParsedXml(d.get(), name, /*inactive=*/false));
-        if (FindDisk(live, target_dev) == nullptr) break;
-        if (Clock::now() >= deadline) {
-          return Unavailable("cannot detach disk " + target_dev + " from running domain " +
-                             Quoted(name) + ": the guest did not release it within " +
-                             std::to_string(options_.detach_timeout_ms) +
-                             " ms (hot-unplug needs a guest OS that handles ACPI PCI "
-                             "hot-plug); the unplug request stays pending");
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
+      RETURN_IF_ERROR(WaitForUnplug(d.get(), name, start, options_.detach_timeout_ms, "disk " + target_dev,
+                                    [&](const ParsedDomain& live) {
+                                      return FindDisk(live, target_dev) != nullptr;
+                                    }));
     }
     if (in_config &&
         virDomainDetachDeviceFlags(d.get(), xml.c_str(), VIR_DOMAIN_AFFECT_CONFIG) < 0) {
       return LibvirtFailure("detach disk " + target_dev + " from the definition of domain " +
                             Quoted(name));
     }
+    return Status::Ok();
+  });
+}
+
+Status LibvirtHypervisor::AttachNic(const std::string& name, const NicAttachment& nic) {
+  std::string xml = NicXml(nic);
+  std::string mac = ToLower(nic.mac);
+  auto m = DomainLock(name);
+  std::lock_guard<std::mutex> lock(*m);
+  return WithConnection([&](virConnectPtr conn) -> Status {
+    ASSIGN_OR_RETURN(DomainHandle d, LookupDomain(conn, name));
+    ASSIGN_OR_RETURN(bool active, IsActive(d.get(), name));
+    ASSIGN_OR_RETURN(ParsedDomain config, ParsedXml(d.get(), name, /*inactive=*/true));
+    auto has = [&](const ParsedDomain& p) {
+      return std::find(p.nic_macs.begin(), p.nic_macs.end(), mac) != p.nic_macs.end();
+    };
+    bool in_config = has(config), in_live = false;
+    if (active) {
+      ASSIGN_OR_RETURN(ParsedDomain live, ParsedXml(d.get(), name, /*inactive=*/false));
+      in_live = has(live);
+    }
+    // Each half that is missing (a resumed operation may find one done).
+    unsigned flags = (in_config ? 0 : VIR_DOMAIN_AFFECT_CONFIG) |
+                     (active && !in_live ? VIR_DOMAIN_AFFECT_LIVE : 0);
+    if (flags == 0) return Status::Ok();
+    if (virDomainAttachDeviceFlags(d.get(), xml.c_str(), flags) < 0)
+      return LibvirtFailure("attach NIC " + mac + " (" + nic.tap + ") to domain " + Quoted(name));
+    return Status::Ok();
+  });
+}
+
+Status LibvirtHypervisor::DetachNic(const std::string& name, const NicAttachment& nic) {
+  std::string mac = ToLower(nic.mac);
+  std::string xml = NicXml(nic);  // libvirt finds the interface by its MAC
+  auto m = DomainLock(name);
+  std::lock_guard<std::mutex> lock(*m);
+  auto start = Clock::now();
+  return WithConnection([&](virConnectPtr conn) -> Status {
+    ASSIGN_OR_RETURN(DomainHandle d, LookupDomain(conn, name));
+    auto has = [&](bool inactive) -> Result<bool> {
+      ASSIGN_OR_RETURN(ParsedDomain p, ParsedXml(d.get(), name, inactive));
+      return std::find(p.nic_macs.begin(), p.nic_macs.end(), mac) != p.nic_macs.end();
+    };
+    ASSIGN_OR_RETURN(bool active, IsActive(d.get(), name));
+    ASSIGN_OR_RETURN(bool in_config, has(true));
+    bool in_live = false;
+    if (active) {
+      ASSIGN_OR_RETURN(in_live, has(false));
+    }
+    if (!in_config && !in_live)
+      return NotFound("no NIC " + mac + " on domain " + Quoted(name), mac);
+    if (in_live) {
+      if (virDomainDetachDeviceFlags(d.get(), xml.c_str(), VIR_DOMAIN_AFFECT_LIVE) < 0) {
+        LastError e = GetLastError();
+        ASSIGN_OR_RETURN(active, IsActive(d.get(), name));
+        if (active) return StatusFromError(e, "detach NIC " + mac + " from domain " + Quoted(name));
+      }
+      RETURN_IF_ERROR(WaitForUnplug(d.get(), name, start, options_.detach_timeout_ms, "NIC " + mac,
+                                    [&](const ParsedDomain& live) {
+                                      return std::find(live.nic_macs.begin(), live.nic_macs.end(),
+                                                       mac) != live.nic_macs.end();
+                                    }));
+    }
+    if (in_config && virDomainDetachDeviceFlags(d.get(), xml.c_str(), VIR_DOMAIN_AFFECT_CONFIG) < 0)
+      return LibvirtFailure("detach NIC " + mac + " from the definition of domain " + Quoted(name));
     return Status::Ok();
   });
 }

@@ -75,6 +75,8 @@ class LibvirtHypervisor : public Hypervisor {
   // definition keeps the disk and the unplug request stays pending in QEMU.
   Status AttachDisk(const std::string& name, const DiskAttachment& disk) override;
   Status DetachDisk(const std::string& name, const std::string& target_dev) override;
+  Status AttachNic(const std::string& name, const NicAttachment& nic) override;
+  Status DetachNic(const std::string& name, const NicAttachment& nic) override;
   Status SetIoTune(const std::string& name, const std::string& target_dev,
                    const IoTune& tune) override;
 

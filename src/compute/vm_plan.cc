@@ -320,13 +320,17 @@ Result<VmService::VmPlan> VmService::Plan(const Json& body, const ResourceId& id
       plan.nic_keys.push_back(ToLower(plugs[i].nic_id));
     }
   }
-  if (existing) {
-    std::set<std::string> before, after;
-    for (auto& n : NicIds(existing->body["properties"])) before.insert(ToLower(n));
-    for (auto& n : nic_ids) after.insert(ToLower(n));
-    if (before != after && PowerState(*existing) == "running")
-      return Conflict("VM '" + id.name() + "' must be stopped or deallocated to change its network "
-                      "interfaces.",
+  if (existing && PowerState(*existing) == "running") {
+    // Other NICs are plugged and unplugged while the VM runs; the primary one is the guest's
+    // first interface and changes only while it is stopped.
+    std::vector<std::string> before = NicIds(existing->body["properties"]);
+    std::string primary_before = before.empty() ? "" : ToLower(before[0]);
+    std::string primary_after;
+    for (auto& n : nics_out)
+      if (n["properties"].value("primary", false)) primary_after = ToLower(n.value("id", ""));
+    if (primary_before != primary_after)
+      return Conflict("VM '" + id.name() + "' must be stopped or deallocated to change its "
+                      "primary network interface.",
                       "properties.networkProfile", "OperationNotAllowed");
   }
 

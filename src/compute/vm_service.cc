@@ -332,8 +332,24 @@ Status VmService::EnsureVm(const ResourceId& id, OperationContext& octx,
         if (!rs.ok() && rs.code() != StatusCode::kNotFound) return rs;
       }
     }
-    // Network interfaces: held by this VM (its name in the VNET's DNS), plugged below.
+    // Network interfaces: held by this VM (its name in the VNET's DNS), plugged below. Those
+    // that left the model are unplugged from the domain first (while still bound: their MAC).
     octx.SetProgress(42, "binding network interfaces");
+    std::set<std::string> bound_before;
+    for (auto& n : vm.internal.value("boundNics", Json::array())) bound_before.insert(ToLower(n.get<std::string>()));
+    if (defined && nics_) {
+      std::set<std::string> wanted_nics;
+      for (auto& n : NicIds(p)) wanted_nics.insert(ToLower(n));
+      for (auto& n : vm.internal.value("boundNics", Json::array())) {
+        std::string nic_id = n.get<std::string>();
+        if (wanted_nics.count(ToLower(nic_id))) continue;
+        auto plug = nics_->Resolve({nic_id}, vm_id);
+        if (!plug.ok()) continue;  // gone already
+        const network::NicPlug& gone = (*plug)[0];
+        Status ds = hv_->DetachNic(dom, {gone.mac, gone.bridge, gone.tap});
+        if (!ds.ok() && ds.code() != StatusCode::kNotFound) return ds;
+      }
+    }
     RETURN_IF_ERROR(BindNics(vm));
     // Config drive.
     octx.SetProgress(45, "writing config drive");
@@ -384,6 +400,10 @@ Status VmService::EnsureVm(const ResourceId& id, OperationContext& octx,
         for (auto& a : spec.disks)
           if (a.target_dev == target) RETURN_IF_ERROR(hv_->AttachDisk(dom, a));
       }
+      // And the NICs it lacks (the guest sees a new interface; DHCP serves it).
+      std::vector<std::string> ids = NicIds(p);
+      for (size_t k = 0; k < ids.size() && k < spec.nics.size(); ++k)
+        if (!bound_before.count(ToLower(ids[k]))) RETURN_IF_ERROR(hv_->AttachNic(dom, spec.nics[k]));
     } else if (desired != "deallocated") {
       RETURN_IF_ERROR(hv_->Define(spec));
     }

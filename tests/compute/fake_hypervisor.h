@@ -135,6 +135,31 @@ class FakeHypervisor final : public Hypervisor {
     return Status::Ok();
   }
 
+  Status AttachNic(const std::string& name, const NicAttachment& nic) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Log("AttachNic " + name + " " + nic.mac);
+    Domain* d = FindLocked(name);
+    if (!d) return NotFound("domain '" + name + "' not found", name);
+    for (auto& n : d->spec.nics)
+      if (n.mac == nic.mac) return Status::Ok();
+    d->spec.nics.push_back(nic);
+    return Status::Ok();
+  }
+
+  Status DetachNic(const std::string& name, const NicAttachment& nic) override {
+    std::lock_guard<std::mutex> l(mu_);
+    const std::string& mac = nic.mac;
+    Log("DetachNic " + name + " " + mac);
+    Domain* d = FindLocked(name);
+    if (!d) return NotFound("domain '" + name + "' not found", name);
+    auto& nics = d->spec.nics;
+    auto it = std::find_if(nics.begin(), nics.end(),
+                           [&](const NicAttachment& n) { return n.mac == mac; });
+    if (it == nics.end()) return NotFound("no NIC " + mac + " on " + name, mac);
+    nics.erase(it);
+    return Status::Ok();
+  }
+
   Status SetIoTune(const std::string& name, const std::string& target_dev,
                    const IoTune& tune) override {
     std::lock_guard<std::mutex> l(mu_);

@@ -9,7 +9,8 @@
 // web and db reach each other's HTTP page across subnets and by name; DHCP offers each NIC its
 // address; iso reaches neither until vnet1 and vnet2 are peered; with vnet2 also peered to vnet3,
 // iso reaches vnet3 but web does not (peering is not transitive); a route table on front sends
-// web's traffic to back through nva (nva's kernel counts what it forwarded); web keeps its address across deallocate and start; a kill -9 of
+// web's traffic to back through nva (nva's kernel counts what it forwarded); a second NIC is
+// plugged into the running web (DHCP serves it in the guest) and unplugged; web keeps its address across deallocate and start; a kill -9 of
 // stratusd cuts nothing; security groups on a NIC (inbound) and on a subnet (outbound) deny and
 // allow at once; deleting everything leaves no namespace, link, dnsmasq or nft table of the
 // region.
@@ -205,6 +206,33 @@ TEST_F(NetworkTest, SubnetsRouteNamesResolveVnetsAreIsolatedAndNothingIsLeft) {
   fwd = forwarded();
   EXPECT_NE(Fetch(web.domain, db_ip).find("db1"), std::string::npos);
   EXPECT_EQ(forwarded(), fwd);
+
+  // A second NIC plugged into the running web (subnet back): the guest gets an interface whose
+  // DHCP lease is the NIC's address; unplugged again, the interface goes.
+  std::string web2_ip = PutNic("web-nic2", "vnet1", "back");
+  Json web_vm = d.Get(web.path).json;
+  web_vm["properties"]["networkProfile"]["networkInterfaces"].push_back(
+      {{"id", Path("networkInterfaces", "web-nic2")}, {"properties", {{"primary", false}}}});
+  auto plug = d.Put(web.path, web_vm);
+  ASSERT_LT(plug.status, 300) << plug.Describe();
+  ASSERT_SUCCEEDED(d.WaitFor(plug));
+  std::string lease2;
+  for (int i = 0; i < 20 && lease2.find("obtained") == std::string::npos; ++i) {
+    lease2 = Guest(web.domain, "ip link set eth1 up 2>&1; udhcpc -i eth1 -n -q -s /bin/true -t 3 -T 1 2>&1; true");
+    if (lease2.find("obtained") == std::string::npos) std::this_thread::sleep_for(Seconds(1));
+  }
+  EXPECT_NE(lease2.find("lease of " + web2_ip + " obtained"), std::string::npos) << lease2;
+  web_vm = d.Get(web.path).json;
+  auto& nics = web_vm["properties"]["networkProfile"]["networkInterfaces"];
+  for (size_t i = 0; i < nics.size(); ++i)
+    if (nics[i].value("id", "").find("web-nic2") != std::string::npos) nics.erase(i);
+  auto unplug = d.Put(web.path, web_vm);
+  ASSERT_LT(unplug.status, 300) << unplug.Describe();
+  ASSERT_SUCCEEDED(d.WaitFor(unplug));
+  EXPECT_EQ(Guest(web.domain, "ls /sys/class/net").find("eth1"), std::string::npos)
+      << "the guest still has the unplugged interface";
+  EXPECT_EQ(d.Delete(Path("networkInterfaces", "web-nic2")).status, 200);
+  EXPECT_NE(Fetch(web.domain, db_ip).find("db1"), std::string::npos) << "the primary NIC works on";
 
   // Security groups: on db's NIC, a Deny of web's HTTP cuts it; an Allow before it opens it.
   auto nsg = d.Put(Path("networkSecurityGroups", "db-nsg"),

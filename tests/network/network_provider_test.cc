@@ -230,6 +230,43 @@ TEST_F(NetworkProviderTest, VmHoldsItsNicsAndKeepsTheirAddressesAcrossDeallocate
   EXPECT_EQ(Call("DELETE", Nic("n1")).status, 200);
 }
 
+TEST_F(NetworkProviderTest, NicsArePluggedAndUnpluggedWhileTheVmRuns) {
+  MakeVnet();
+  ASSERT_EQ(Call("PUT", Nic("n1"), NicBody("v1", "front")).status, 201);
+  ASSERT_EQ(Call("PUT", Nic("n2"), NicBody("v1", "back")).status, 201);
+  Json vm = InProcessRegion::VmBody(0);
+  vm["properties"]["networkProfile"] = {{"networkInterfaces", {{{"id", Nic("n1")}}}}};
+  Finish(Call("PUT", Vm("web"), vm));
+  std::string dom = "stratus-" + Call("GET", Vm("web")).body["properties"].value("vmId", "");
+  ASSERT_EQ(hv().Get(dom)->spec.nics.size(), 1u);
+  // Plug n2 into the running VM: attached live, held by the VM, no restart.
+  Json body = Call("GET", Vm("web")).body;
+  body["properties"]["networkProfile"]["networkInterfaces"].push_back(
+      {{"id", Nic("n2")}, {"properties", {{"primary", false}}}});
+  auto plug = Call("PUT", Vm("web"), body);
+  ASSERT_LT(plug.status, 300) << plug.body.dump();
+  EXPECT_EQ(Finish(plug).value("status", ""), "Succeeded");
+  auto d = hv().Get(dom);
+  ASSERT_TRUE(d.has_value());
+  ASSERT_EQ(d->spec.nics.size(), 2u);
+  EXPECT_EQ(d->state, compute::PowerState::kRunning);
+  EXPECT_EQ(Call("GET", Nic("n2")).body["properties"]["virtualMachine"]["id"], Vm("web"));
+  // The primary NIC stays while the VM runs.
+  Json swap = Call("GET", Vm("web")).body;
+  for (auto& n : swap["properties"]["networkProfile"]["networkInterfaces"])
+    n["properties"]["primary"] = n.value("id", "") == Nic("n2");
+  auto refused = Call("PUT", Vm("web"), swap);
+  EXPECT_EQ(refused.status, 409) << refused.body.dump();
+  EXPECT_EQ(Code(refused), "OperationNotAllowed");
+  // Unplug n2: detached live and released.
+  Json back = Call("GET", Vm("web")).body;
+  back["properties"]["networkProfile"]["networkInterfaces"].erase(1);
+  EXPECT_EQ(Finish(Call("PUT", Vm("web"), back)).value("status", ""), "Succeeded");
+  ASSERT_EQ(hv().Get(dom)->spec.nics.size(), 1u);
+  EXPECT_TRUE(Call("GET", Nic("n2")).body["properties"]["virtualMachine"].is_null());
+  EXPECT_EQ(Call("DELETE", Nic("n2")).status, 200);
+}
+
 TEST_F(NetworkProviderTest, VmNicRulesAreChecked) {
   MakeVnet();
   for (const char* n : {"a", "b", "c"}) ASSERT_EQ(Call("PUT", Nic(n), NicBody("v1", "front")).status, 201);
