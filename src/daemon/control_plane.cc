@@ -18,6 +18,7 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Build(const api::RegionConte
                                                          options.platform_images_dir);
   c->networks_ = std::make_unique<network::NetworkService>(
       ctx, net, network::ShortRegionId(ctx.region, ctx.data_dir));
+  if (options.edge) c->networks_->ConfigureEdge(*options.edge);
   c->vms_ = std::make_unique<compute::VmService>(ctx, hv, c->disks_.get(), c->images_.get(),
                                                  c->networks_.get());
   c->disks_->SetOwners(c->vms_.get());

@@ -5,6 +5,8 @@
 // store, operations, authenticator and engines are the caller's and outlive it.
 #pragma once
 
+#include <optional>
+
 #include <memory>
 #include <string>
 
@@ -30,6 +32,8 @@ struct ControlPlaneOptions {
   std::string platform_images_dir;  // "" = no platform images
   compute::ImageImportOptions image_import;
   api::ActivityLogOptions activity;
+  // The region's uplink and public pool (network_engine.h); none: no public IPs, no way out.
+  std::optional<network::EdgeDatapath> edge;
 };
 
 class ControlPlane {

@@ -1,5 +1,7 @@
 #include "daemon/region.h"
 
+#include "network/ipv4.h"
+
 #include "network/kernel_names.h"
 
 #include <spdlog/spdlog.h>
@@ -92,6 +94,33 @@ static void TightenModes(const std::string& dir) {
   if (changed > 0) spdlog::info("made {} files and folders under {} owner-only", changed, dir);
 }
 
+Result<std::optional<network::EdgeDatapath>> EdgeOf(const RegionConfig& config) {
+  int given = !config.public_pool.empty() + !config.uplink.empty() +
+              !config.uplink_address.empty() + !config.uplink_gateway.empty();
+  if (given == 0) return std::optional<network::EdgeDatapath>();
+  if (given != 4)
+    return InvalidArgument("--public-pool, --uplink, --uplink-address and --uplink-gateway go "
+                           "together", "--uplink");
+  network::EdgeDatapath e;
+  e.uplink = config.uplink;
+  if (e.uplink.empty() || e.uplink.size() > 15 || e.uplink.find('/') != std::string::npos)
+    return InvalidArgument("--uplink '" + config.uplink + "' is not an interface name", "--uplink");
+  ASSIGN_OR_RETURN(e.pool, network::ParseIpv4Prefix(config.public_pool, "--public-pool"));
+  if (e.pool.length < 24 || e.pool.length > 32)
+    return InvalidArgument("--public-pool must be a /24 to /32", "--public-pool");
+  size_t slash = config.uplink_address.find('/');
+  std::string len = slash == std::string::npos ? "" : config.uplink_address.substr(slash + 1);
+  if (len.empty() || len.size() > 2 || len.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(len) < 8 || std::stoi(len) > 30)
+    return InvalidArgument("--uplink-address must be an address with its prefix length "
+                           "(198.51.100.2/24)", "--uplink-address");
+  ASSIGN_OR_RETURN(e.uplink_ip,
+                   network::ParseIpv4(config.uplink_address.substr(0, slash), "--uplink-address"));
+  e.uplink_length = std::stoi(len);
+  ASSIGN_OR_RETURN(e.uplink_gateway, network::ParseIpv4(config.uplink_gateway, "--uplink-gateway"));
+  return std::optional<network::EdgeDatapath>(e);
+}
+
 Result<std::unique_ptr<Region>> Region::Start(const RegionConfig& config) {
   std::unique_ptr<Region> r(new Region());
   r->config_ = config;
@@ -133,6 +162,7 @@ Result<std::unique_ptr<Region>> Region::Start(const RegionConfig& config) {
   api::RegionContext ctx{r->store_.get(), r->ops_.get(), SystemClock::Default(), config.region,
                          config.data_dir};
   ControlPlaneOptions cp;
+  ASSIGN_OR_RETURN(cp.edge, EdgeOf(config));
   cp.platform_images_dir = config.platform_images_dir;
   cp.image_import.import_dirs = import_dirs;
   cp.image_import.max_upload_bytes = config.max_upload_bytes;

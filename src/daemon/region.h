@@ -42,6 +42,10 @@ struct RegionConfig {
   int http_header_timeout_s = 10;  // the request head must arrive within this
   int http_body_timeout_s = 30;    // a body must arrive (an upload: make progress) within this
   int64_t activity_retention_days = 90;
+  // The way out of the region's VNETs (docs/network.md "Public IPs"): the public pool (CIDR),
+  // the uplink interface stratusd moves into the edge namespace, its address (CIDR) and the
+  // next hop of its default route. All four, or none.
+  std::string public_pool, uplink, uplink_address, uplink_gateway;
 };
 
 class Region {

@@ -64,6 +64,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 36500))
       ->capture_default_str();
   bool fast_store = false;
+  app.add_option("--public-pool", cfg.public_pool,
+                 "Public addresses of the region (CIDR, /24../32), routed to --uplink-address");
+  app.add_option("--uplink", cfg.uplink,
+                 "Interface to the outside; moved into the region's edge namespace");
+  app.add_option("--uplink-address", cfg.uplink_address, "The uplink's address (198.51.100.2/24)");
+  app.add_option("--uplink-gateway", cfg.uplink_gateway, "Next hop of the uplink's default route");
   app.add_flag("--no-fsync-state", fast_store,
                "SQLite synchronous=NORMAL: survives a daemon crash, not a power cut");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();

@@ -94,6 +94,12 @@ Result<std::string> PeeringVeth(uint32_t remote_vnet) {
   return "pr" + Hex(remote_vnet, 4);
 }
 
+Result<std::string> UplinkVethInEdge(uint32_t vnet) {
+  if (vnet == 0 || vnet > 0xffff)
+    return InvalidArgument("index " + std::to_string(vnet) + " is not a VNET index", "index");
+  return "ex" + Hex(vnet, 4);
+}
+
 Result<Ipv4> TransitAddress(uint32_t vnet) {
   if (vnet == 0 || vnet > 0xffff)
     return InvalidArgument("index " + std::to_string(vnet) + " is not a VNET index", "index");

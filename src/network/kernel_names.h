@@ -15,7 +15,10 @@
 //   NIC tap                 st<rid><nic>       e.g. "stk3pa000101"    (nic: 6 hex)
 //   peering veth, router    pr<remote vnet>    "pr0007" inside the VNET namespace, one end in
 //                                              each of the two peered routers
+//   uplink veth, router     up                 inside the VNET namespace; its other end is
+//   uplink veth, edge       ex<vnet>           "ex0007" inside the edge namespace
 //   nftables table          stratus_<rid>      bridge family (NSGs), in the root namespace
+//                           stratus            ip family, inside a router or the edge (NAT)
 #pragma once
 
 #include <cstdint>
@@ -44,6 +47,11 @@ Result<std::string> PeeringVeth(uint32_t remote_vnet);
 // The link address of VNET `vnet`'s router on its peering links: 169.254.<hi>.<lo> of the index
 // (link-local, which no VNET address space may use; the same on each of the router's links).
 Result<Ipv4> TransitAddress(uint32_t vnet);
+
+// The uplink link of a VNET's router (kernel_names.h) and the edge's address on every one.
+inline constexpr char kUplinkVethInRouter[] = "up";
+inline constexpr uint32_t kEdgeAddress = 0xa9fe0000u;  // 169.254.0.0
+Result<std::string> UplinkVethInEdge(uint32_t vnet);
 
 // Whether `name` is a kernel object of region `rid` (any of the kinds above): what cleanup and
 // the "nothing left" checks look for.

@@ -13,6 +13,7 @@
 #include "core/subprocess.h"
 #include "network/dnsmasq_config.h"
 #include "network/kernel_names.h"
+#include "network/nat_rules.h"
 #include "network/router_routing.h"
 
 namespace stratus::network {
@@ -195,6 +196,7 @@ Status LinuxNetworkEngine::ApplyVnet(const VnetDatapath& vnet) {
   RETURN_IF_ERROR(MakeDirs(VnetDir(vnet.netns), 0755));
   ASSIGN_OR_RETURN(auto peer_veths, ApplyLinks(vnet));
   RETURN_IF_ERROR(ApplyRouting(vnet, peer_veths));
+  RETURN_IF_ERROR(ApplyUplink(vnet, peer_veths));
   return ApplyDnsmasq(vnet);
 }
 
@@ -257,8 +259,25 @@ Result<std::set<std::string>> LinuxNetworkEngine::ApplyLinks(const VnetDatapath&
     OnlyAddress(router, p.veth, vnet.transit.ToString() + "/32", ns_cmds);
     ns_cmds.push_back("link set dev " + p.veth + " up");
   }
+  // The uplink link to the edge: made once the edge namespace exists (ApplyEdge).
+  const UplinkDatapath& u = vnet.uplink;
+  bool want_up = false;
+  if (!u.edge_netns.empty()) {
+    if (u.veth != kUplinkVethInRouter || u.edge_veth.rfind("ex", 0) != 0)
+      return InvalidArgument("network: VNET " + vnet.name + "'s uplink names unknown links");
+    if (router.count(u.veth) || NetnsExists(u.edge_netns)) {
+      if (!router.count(u.veth))
+        ns_cmds.push_back("link add name " + u.veth + " type veth peer name " + u.edge_veth +
+                          " netns " + u.edge_netns);
+      want_up = true;
+      wanted_pr.insert(u.veth);
+      OnlyAddress(router, u.veth, vnet.transit.ToString() + "/32", ns_cmds);
+      ns_cmds.push_back("link set dev " + u.veth + " up");
+    }
+  }
   // Subnets that left the VNET: their veth (both ends) and bridge.
   std::vector<std::string> stale;
+  if (!want_up && router.count(kUplinkVethInRouter)) stale.push_back(kUplinkVethInRouter);
   for (auto& [name, l] : router) {
     if (name.rfind("pr", 0) == 0 && !wanted_pr.count(name)) {
       stale.push_back(name);  // and the peer's end with it
@@ -289,6 +308,108 @@ Status LinuxNetworkEngine::ApplyRouting(const VnetDatapath& vnet,
   ASSIGN_OR_RETURN(Json rules, parse(rules_out));
   ASSIGN_OR_RETURN(RouterRouting have, ParseRouting(routes, rules));
   return IpBatch(RoutingChanges(have, DesiredRouting(vnet, peer_veths)), ns, VnetDir(ns));
+}
+
+Status LinuxNetworkEngine::ApplyNftIfChanged(const std::string& netns, const Json& doc,
+                                             const std::string& file) {
+  std::string text = doc.dump();
+  auto old = ReadFile(file);
+  if (old.ok() && *old == text) return Status::Ok();
+  RemoveFile(file);  // a failed apply must not look applied
+  RETURN_IF_ERROR(Nftables::ApplyInNamespace(netns, doc));
+  return WriteFileAtomic(file, text, 0600);
+}
+
+Status LinuxNetworkEngine::ApplyUplink(const VnetDatapath& vnet,
+                                       const std::set<std::string>& present) {
+  const UplinkDatapath& u = vnet.uplink;
+  const std::string dir = VnetDir(vnet.netns);
+  if (u.edge_netns.empty() || !present.count(u.veth)) {
+    RemoveFile(JoinPath(dir, "nat.json"));
+    return Status::Ok();
+  }
+  // The edge end: its address, the router's transit address and the public IPs routed to it.
+  {
+    std::lock_guard<std::mutex> l(edge_mu_);
+    ASSIGN_OR_RETURN(Json edge_links, Links(u.edge_netns));
+    std::map<std::string, const Json*> edge;
+    for (auto& l : edge_links) edge[l.value("ifname", "")] = &l;
+    std::vector<std::string> cmds;
+    OnlyAddress(edge, u.edge_veth, Ipv4{kEdgeAddress}.ToString() + "/32", cmds);
+    cmds.push_back("link set dev " + u.edge_veth + " up");
+    RETURN_IF_ERROR(IpBatch(cmds, u.edge_netns, dir));
+    ASSIGN_OR_RETURN(std::string out, RunChecked({"ip", "-json", "-n", u.edge_netns, "route",
+                                                  "show", "table", "main", "proto", "static"}));
+    ASSIGN_OR_RETURN(Json routes, out.find_first_not_of(" \n") == std::string::npos
+                                      ? Result<Json>(Json::array())
+                                      : ParseJson(out));
+    ASSIGN_OR_RETURN(RouterRouting all, ParseRouting(routes, Json::array()));
+    RouterRouting have, want;
+    for (auto& r : all.routes)
+      if (r.dev == u.edge_veth) have.routes.push_back(r);
+    std::string transit = vnet.transit.ToString();
+    want.routes.push_back({"main", "unicast", transit + "/32", "", u.edge_veth});
+    for (auto& n : u.nats)
+      want.routes.push_back({"main", "unicast", n.public_ip.ToString() + "/32", transit,
+                             u.edge_veth});
+    RETURN_IF_ERROR(IpBatch(RoutingChanges(have, want), u.edge_netns, dir));
+  }
+  return ApplyNftIfChanged(vnet.netns, RouterNatDocument(u, vnet.transit),
+                           JoinPath(dir, "nat.json"));
+}
+
+Status LinuxNetworkEngine::ApplyEdge(const EdgeDatapath& edge) {
+  auto want_ns = EdgeNamespace(opts_.region_id);
+  if (!want_ns.ok() || edge.netns != *want_ns)
+    return InvalidArgument("network: '" + edge.netns + "' is not region " + opts_.region_id +
+                           "'s edge namespace");
+  std::lock_guard<std::mutex> l(edge_mu_);
+  const std::string& ns = edge.netns;
+  const std::string dir = JoinPath(opts_.run_dir, ns);
+  RETURN_IF_ERROR(MakeDirs(dir, 0755));
+  if (!NetnsExists(ns)) {
+    auto r = RunChecked({"ip", "netns", "add", ns});
+    if (!r.ok() && !NetnsExists(ns))
+      return Internal("network: creating namespace " + ns + " failed: " + r.status().message());
+  }
+  RETURN_IF_ERROR(
+      RunChecked({"ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"}).status());
+  ASSIGN_OR_RETURN(Json ns_links, Links(ns));
+  std::map<std::string, const Json*> links;
+  for (auto& j : ns_links) links[j.value("ifname", "")] = &j;
+  if (!links.count(edge.uplink)) {
+    // Into the edge, before it gets any address: the root namespace never holds it addressed.
+    ASSIGN_OR_RETURN(Json root_links, Links(""));
+    bool in_root = false;
+    for (auto& j : root_links) in_root = in_root || j.value("ifname", "") == edge.uplink;
+    if (!in_root)
+      return Unavailable("network: the uplink interface '" + edge.uplink + "' does not exist");
+    RETURN_IF_ERROR(IpBatch({"link set dev " + edge.uplink + " netns " + ns}, "", dir));
+  }
+  std::vector<std::string> cmds;
+  if (!links.count("lo") || links["lo"]->value("operstate", "") == "DOWN")
+    cmds.push_back("link set dev lo up");
+  OnlyAddress(links, edge.uplink,
+              edge.uplink_ip.ToString() + "/" + std::to_string(edge.uplink_length), cmds);
+  cmds.push_back("link set dev " + edge.uplink + " up");
+  cmds.push_back("route replace default via " + edge.uplink_gateway.ToString() + " dev " +
+                 edge.uplink + " proto static");
+  // Addresses of the pool no public IP holds go nowhere (not back out of the uplink).
+  cmds.push_back("route replace blackhole " + edge.pool.ToString() + " proto static");
+  RETURN_IF_ERROR(IpBatch(cmds, ns, dir));
+  return ApplyNftIfChanged(ns, EdgeDocument(edge), JoinPath(dir, "edge.json"));
+}
+
+Status LinuxNetworkEngine::RemoveEdge() {
+  ASSIGN_OR_RETURN(std::string ns, EdgeNamespace(opts_.region_id));
+  std::lock_guard<std::mutex> l(edge_mu_);
+  if (NetnsExists(ns)) {
+    auto r = RunChecked({"ip", "netns", "del", ns});
+    if (!r.ok() && NetnsExists(ns))
+      return Internal("network: deleting namespace " + ns + " failed: " + r.status().message());
+  }
+  RemoveTree(JoinPath(opts_.run_dir, ns));
+  return Status::Ok();
 }
 
 Status LinuxNetworkEngine::ApplyDnsmasq(const VnetDatapath& vnet) {

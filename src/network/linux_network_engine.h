@@ -37,6 +37,8 @@ class LinuxNetworkEngine final : public NetworkEngine {
   Status RemoveVnet(const std::string& netns) override;
   Status Sweep(const std::vector<std::string>& keep_netns) override;
   Status ApplySecurity(const SecurityDatapath& security) override;
+  Status ApplyEdge(const EdgeDatapath& edge) override;
+  Status RemoveEdge() override;
   Result<RegionObjects> List() override;
 
  private:
@@ -47,6 +49,11 @@ class LinuxNetworkEngine final : public NetworkEngine {
   Result<std::set<std::string>> ApplyLinks(const VnetDatapath& vnet);
   Status ApplyRouting(const VnetDatapath& vnet, const std::set<std::string>& peer_veths);
   Status ApplyDnsmasq(const VnetDatapath& vnet);
+  // The edge end of the VNET's uplink link (address, routes to the router and its public IPs)
+  // and the router's NAT table; nothing when the link is not there.
+  Status ApplyUplink(const VnetDatapath& vnet, const std::set<std::string>& present);
+  // Runs `doc` in `netns` unless it is what was last applied there (remembered in `file`).
+  Status ApplyNftIfChanged(const std::string& netns, const Json& doc, const std::string& file);
   Status RemoveVnetLocked(const std::string& netns);
   std::string VnetDir(const std::string& netns) const;
 
@@ -55,6 +62,7 @@ class LinuxNetworkEngine final : public NetworkEngine {
   std::unique_ptr<Nftables> nft_;
   // What the security table holds, as of the last ApplySecurity (listed once after a start).
   std::optional<ExistingSecurity> security_;
+  std::mutex edge_mu_;  // serialises changes of the edge's routes (one per VNET)
   std::mutex mu_;                                               // guards vnet_mu_
   std::map<std::string, std::unique_ptr<std::mutex>> vnet_mu_;  // one per namespace
 };

@@ -73,6 +73,27 @@ struct PeeringDatapath {
   bool allow_forwarded = false;  // false: only packets from `remote_spaces` enter
 };
 
+// A public IP on one of the VNET's NICs: 1:1 NAT in the router (inbound DNAT, ICMP too;
+// outbound SNAT to the public address).
+struct PublicNat {
+  Ipv4 public_ip;
+  Ipv4 private_ip;
+  auto operator<=>(const PublicNat&) const = default;
+};
+
+// A VNET's way to the region's uplink: a veth pair from its router (`veth`, holding the router's
+// transit address) to the edge namespace (`edge_veth`, holding kEdgeAddress). With it the
+// router's main table and the subnet tables' Internet routes lead to the edge, private ranges
+// stay blackholed, NICs with a public IP are NATed 1:1 and the others SNATed to the transit
+// address (the edge masquerades that to the uplink's address). Empty `edge_netns`: the region
+// has no uplink; Internet routes are unreachable.
+struct UplinkDatapath {
+  std::string edge_netns;  // EdgeNamespace(rid), "" for none
+  std::string veth;        // the router end (kUplinkVethInRouter)
+  std::string edge_veth;   // the edge end (UplinkVethInEdge of the VNET's index)
+  std::vector<PublicNat> nats;
+};
+
 struct VnetDatapath {
   std::string name;        // the VNET's resource name (for messages)
   std::string netns;       // its router namespace
@@ -82,6 +103,20 @@ struct VnetDatapath {
   std::vector<DhcpHost> hosts;
   Ipv4 transit;  // this router's address on its peering links (TransitAddress)
   std::vector<PeeringDatapath> peerings;
+  UplinkDatapath uplink;
+};
+
+// The region's edge: the namespace that holds the uplink (an interface moved into it, so the
+// root namespace never holds its address) with its address and default route, forwards the
+// public pool to the VNET routers (UplinkDatapath) and masquerades what leaves without a
+// public address. From the uplink only packets to the pool (or replies) come in.
+struct EdgeDatapath {
+  std::string netns;     // EdgeNamespace(rid)
+  std::string uplink;    // interface name (in the root namespace before the first apply)
+  Ipv4 uplink_ip;        // its address ...
+  int uplink_length = 24;  // ... and prefix length
+  Ipv4 uplink_gateway;   // the default route's next hop on the uplink
+  Ipv4Prefix pool;       // the region's public addresses
 };
 
 // What exists on the host for one region (names only), for cleanup and checks.
@@ -118,6 +153,12 @@ class NetworkEngine {
   // no moment without rules, and replies of flows already allowed keep passing. With no stage
   // and no NIC the table is removed.
   virtual Status ApplySecurity(const SecurityDatapath& security) = 0;
+  // Makes the edge namespace what `edge` says (first call: creates it and moves the uplink
+  // interface in). VNETs' uplink links are made by ApplyVnet (after this).
+  virtual Status ApplyEdge(const EdgeDatapath& edge) = 0;
+  // Removes the edge namespace (the uplink interface goes back to the root namespace when it
+  // is a physical one; a veth is destroyed). OK when there is none.
+  virtual Status RemoveEdge() = 0;
   // What exists now.
   virtual Result<RegionObjects> List() = 0;
 };

@@ -61,6 +61,7 @@ Result<NetworkService::Written> NetworkService::PutNic(const ResourceId& id, con
     bool primary = false;
     bool is_static = false;
     std::optional<Ipv4> ip;
+    std::string public_ip;  // key of its public IP, "" for none
   };
   std::vector<Config> parsed;
   std::string subnet_text;
@@ -83,9 +84,9 @@ Result<NetworkService::Written> NetworkService::PutNic(const ResourceId& id, con
         cp, {"subnet", "privateIPAddress", "privateIPAllocationMethod", "privateIPAddressVersion",
              "primary", "publicIPAddress", "provisioningState"},
         where + ".properties"));
-    if (cp.contains("publicIPAddress") && !cp["publicIPAddress"].is_null())
-      return InvalidArgument("Public IP addresses are not available in this region yet.",
-                             where + ".properties.publicIPAddress", "FeatureNotAvailable");
+    ASSIGN_OR_RETURN(cfg.public_ip,
+                     ReferenceOf(cp, "publicIPAddress", kPublicIpType, id.subscription(),
+                                 where + ".properties.publicIPAddress.id"));
     if (cp.value("privateIPAddressVersion", "IPv4") != "IPv4")
       return InvalidArgument("Only IPv4 is available.", where + ".properties.privateIPAddressVersion",
                              "FeatureNotAvailable");
@@ -189,6 +190,17 @@ Result<NetworkService::Written> NetworkService::PutNic(const ResourceId& id, con
     taken.push_back(*ip);
   }
 
+  // Public IPs: checked, and Dynamic ones given their address, before the NIC is written (a
+  // crash in between leaves an address that Start gives back).
+  Json public_ips = Json::object();
+  for (auto& c : parsed)
+    if (!c.public_ip.empty()) public_ips[c.name] = c.public_ip;
+  Json public_before =
+      existing.ok() ? existing->internal.value("publicIps", Json::object()) : Json::object();
+  if (public_ips != public_before)
+    RETURN_IF_ERROR(AssociatePublicIpsLocked(id, public_ips, public_before,
+                                             "properties.ipConfigurations"));
+
   store::Record rec;
   if (existing.ok()) {
     rec = *existing;
@@ -209,7 +221,7 @@ Result<NetworkService::Written> NetworkService::PutNic(const ResourceId& id, con
   }
   rec.body["tags"] = body.value("tags", rec.body.value("tags", Json::object()));
   Json out_configs = Json::array();
-  for (auto& c : parsed)
+  for (auto& c : parsed) {
     out_configs.push_back(
         {{"id", id.Child("ipConfigurations", c.name).ToString()},
          {"name", c.name},
@@ -221,6 +233,12 @@ Result<NetworkService::Written> NetworkService::PutNic(const ResourceId& id, con
            {"subnet", {{"id", subnet_json->value("id", "")}}},
            {"primary", c.primary},
            {"provisioningState", "Succeeded"}}}});
+    if (!c.public_ip.empty()) {
+      auto pip = ctx_.store->Get(c.public_ip);
+      if (pip.ok())
+        out_configs.back()["properties"]["publicIPAddress"] = {{"id", pip->body.value("id", "")}};
+    }
+  }
   Json& props = rec.body["properties"];
   props["ipConfigurations"] = out_configs;
   props["enableIPForwarding"] = p.value("enableIPForwarding", props.value("enableIPForwarding", false));
@@ -234,6 +252,7 @@ Result<NetworkService::Written> NetworkService::PutNic(const ResourceId& id, con
   rec.internal["vnet"] = vnet->key;
   rec.internal["subnet"] = ToLower(subnet->second);
   rec.internal["nsg"] = nsg_key;
+  rec.internal["publicIps"] = public_ips;
   if (nsg_ref.is_null()) {
     props.erase("networkSecurityGroup");
   } else {
@@ -258,6 +277,8 @@ Status NetworkService::DeleteNicLocked(const ResourceId& id, bool force) {
                         "'; remove it from the VM first.",
                     id.ToString(), "NicInUse");
   RETURN_IF_ERROR(ctx_.store->Delete(rec->key));
+  RETURN_IF_ERROR(AssociatePublicIpsLocked(id, Json::object(),
+                                           rec->internal.value("publicIps", Json::object()), ""));
   RETURN_IF_ERROR(ConvergeLocked(rec->internal.value("vnet", "")));
   return ConvergeSecurityLocked();
 }

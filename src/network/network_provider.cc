@@ -9,7 +9,9 @@ using api::ApiResponse;
 
 namespace {
 
-enum class Kind { kVnet, kSubnet, kPeering, kNic, kNsg, kRule, kRouteTable, kRoute, kOther };
+enum class Kind {
+  kVnet, kSubnet, kPeering, kNic, kNsg, kRule, kRouteTable, kRoute, kPublicIp, kOther
+};
 
 Kind KindOf(const ResourceId& id) {
   const auto& tn = id.types_and_names();
@@ -21,6 +23,7 @@ Kind KindOf(const ResourceId& id) {
   if (tn.size() == 1 && EqualsIgnoreCase(tn[0].first, "networkSecurityGroups")) return Kind::kNsg;
   if (tn.size() == 2 && EqualsIgnoreCase(tn[1].first, "securityRules")) return Kind::kRule;
   if (tn.size() == 1 && EqualsIgnoreCase(tn[0].first, "routeTables")) return Kind::kRouteTable;
+  if (tn.size() == 1 && EqualsIgnoreCase(tn[0].first, "publicIPAddresses")) return Kind::kPublicIp;
   if (tn.size() == 2 && EqualsIgnoreCase(tn[0].first, "routeTables") &&
       EqualsIgnoreCase(tn[1].first, "routes"))
     return Kind::kRoute;
@@ -174,6 +177,26 @@ const api::Shape* NetworkProvider::BodyShape(const ResourceId& id, const std::st
       {{"routes", Shape::ArrayOf(kRoute)}, {"subnets", Shape::Any()},
        {"disableBgpRoutePropagation", Shape::Boolean()}, {"provisioningState", Shape::Any()},
        {"resourceGuid", Shape::Any()}}));
+  static const Shape kPublicIp = Shape::Object(
+      {{"location", Shape::String()},
+       {"tags", Shape::MapOf(Shape::String())},
+       {"sku", Shape::Object({{"name", Shape::String()}, {"tier", Shape::String()}})},
+       {"zones", Shape::ArrayOf(Shape::String())},
+       {"properties",
+        Shape::Object({{"publicIPAllocationMethod", Shape::String()},
+                       {"publicIPAddressVersion", Shape::String()},
+                       {"idleTimeoutInMinutes", Shape::Integer()},
+                       {"ipAddress", Shape::String()},
+                       {"ipConfiguration", Shape::Any()},
+                       {"dnsSettings", Shape::Any()},
+                       {"ipTags", Shape::Any()},
+                       {"provisioningState", Shape::Any()},
+                       {"resourceGuid", Shape::Any()}})},
+       {"id", Shape::String()},
+       {"name", Shape::String()},
+       {"type", Shape::String()},
+       {"etag", Shape::String()},
+       {"systemData", Shape::Any()}});
   if (method == "PUT") {
     switch (KindOf(id)) {
       case Kind::kVnet: return &kVnet;
@@ -184,6 +207,7 @@ const api::Shape* NetworkProvider::BodyShape(const ResourceId& id, const std::st
       case Kind::kRule: return &kRule;
       case Kind::kRouteTable: return &kRouteTable;
       case Kind::kRoute: return &kRoute;
+      case Kind::kPublicIp: return &kPublicIp;
       default: break;
     }
   }
@@ -238,6 +262,12 @@ Result<ApiResponse> NetworkProvider::Put(const ApiRequest& req, const ResourceId
       ASSIGN_OR_RETURN(Json view, service_->RouteView(id));
       return Written(view, w.record.etag, w.created);
     }
+    case Kind::kPublicIp: {
+      RETURN_IF_ERROR(api::CheckGroupExists(ctx_.store, id));
+      ASSIGN_OR_RETURN(auto w, service_->PutPublicIp(id, req.body, req.caller,
+                                                     api::ConditionFromHeaders(req)));
+      return Written(service_->PublicIpView(w.record), w.record.etag, w.created);
+    }
     default:
       return NotFound("No API at '" + req.path + "'.", req.path, "NotFound");
   }
@@ -273,6 +303,10 @@ Result<ApiResponse> NetworkProvider::Get(const ApiRequest& req, const ResourceId
       ASSIGN_OR_RETURN(Json view, service_->RouteView(id));
       return ApiResponse::Json200(view);
     }
+    case Kind::kPublicIp: {
+      ASSIGN_OR_RETURN(store::Record rec, ctx_.store->Get(id.Key()));
+      return Written(service_->PublicIpView(rec), rec.etag, false);
+    }
     default:
       return ResourceProvider::Get(req, id);
   }
@@ -289,6 +323,7 @@ Result<ApiResponse> NetworkProvider::Delete(const ApiRequest& req, const Resourc
     case Kind::kRule: st = service_->DeleteSecurityRule(id); break;
     case Kind::kRouteTable: st = service_->DeleteRouteTable(id); break;
     case Kind::kRoute: st = service_->DeleteRoute(id); break;
+    case Kind::kPublicIp: st = service_->DeletePublicIp(id); break;
     default: return NotFound("No API at '" + req.path + "'.", req.path, "NotFound");
   }
   if (st.code() == StatusCode::kNotFound) return ApiResponse::NoContent(204);
@@ -313,12 +348,14 @@ void NetworkProvider::DecorateListItem(const ApiRequest&, const store::Record& r
   if (rec.type == kVnetType) item = service_->VnetView(rec);
   if (rec.type == kNsgType) item = service_->NsgView(rec);
   if (rec.type == kRouteTableType) item = service_->RouteTableView(rec);
+  if (rec.type == kPublicIpType) item = service_->PublicIpView(rec);
 }
 
 int NetworkProvider::DeleteOrder(const std::string& type) const {
   // After the VMs (10) that hold NICs; NICs before the VNETs whose subnets they use; NSGs and
   // route tables last (subnets and NICs use them).
   if (EqualsIgnoreCase(type, "Stratus.Network/networkInterfaces")) return 20;
+  if (EqualsIgnoreCase(type, "Stratus.Network/publicIPAddresses")) return 30;  // after NICs
   if (EqualsIgnoreCase(type, "Stratus.Network/networkSecurityGroups") ||
       EqualsIgnoreCase(type, "Stratus.Network/routeTables"))
     return 95;
@@ -330,6 +367,7 @@ Status NetworkProvider::DeleteForGroup(const ResourceId& id, api::OperationConte
   Status st = k == Kind::kNic   ? service_->DeleteNic(id, /*force=*/true)
               : k == Kind::kNsg ? service_->DeleteNsg(id)
               : k == Kind::kRouteTable ? service_->DeleteRouteTable(id)
+              : k == Kind::kPublicIp   ? service_->DeletePublicIp(id)
                                 : service_->DeleteVnet(id, /*force=*/true);
   return st.code() == StatusCode::kNotFound ? Status::Ok() : st;
 }

@@ -1,5 +1,6 @@
 // Stratus.Network: the API of virtual networks (their subnets and peerings), network
-// interfaces, network security groups (their rules) and route tables (their routes); the logic
+// interfaces, network security groups (their rules), route tables (their routes) and public IP
+// addresses; the logic
 // is in NetworkService. Writes are applied before the response (201 created, 200 updated, with
 // provisioningState Succeeded), as Azure's network provider does for these types.
 #pragma once
@@ -16,7 +17,8 @@ class NetworkProvider final : public api::ResourceProvider {
 
   std::string Namespace() const override { return "Stratus.Network"; }
   std::vector<std::string> ResourceTypes() const override {
-    return {"virtualNetworks", "networkInterfaces", "networkSecurityGroups", "routeTables"};
+    return {"virtualNetworks", "networkInterfaces", "networkSecurityGroups", "routeTables",
+            "publicIPAddresses"};
   }
   std::vector<std::string> ChildTypes(const ResourceId& parent) const override;
   bool ChildrenInline(const ResourceId& parent, const std::string& child_type) const override;

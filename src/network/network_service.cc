@@ -496,6 +496,14 @@ Result<VnetDatapath> NetworkService::Desired(const store::Record& vnet) {
                                                                  : ""});
     }
   }
+  if (edge_ && !edge_->netns.empty()) {
+    uint32_t index = vnet.internal.value("index", 0u);
+    ASSIGN_OR_RETURN(d.transit, TransitAddress(index));
+    d.uplink.edge_netns = edge_->netns;
+    d.uplink.veth = kUplinkVethInRouter;
+    ASSIGN_OR_RETURN(d.uplink.edge_veth, UplinkVethInEdge(index));
+    ASSIGN_OR_RETURN(d.uplink.nats, NatsOf(vnet, nics));
+  }
   return d;
 }
 
@@ -513,6 +521,13 @@ Status NetworkService::ConvergeLocked(const std::string& vnet_key) {
 
 Status NetworkService::Start() {
   std::lock_guard<std::mutex> l(mu_);
+  // The edge before the VNETs (their uplink links end in it).
+  if (edge_ && !edge_->netns.empty()) {
+    RETURN_IF_ERROR(engine_->ApplyEdge(*edge_));
+    RETURN_IF_ERROR(ReconcilePublicIpsLocked());
+  } else {
+    RETURN_IF_ERROR(engine_->RemoveEdge());
+  }
   std::vector<std::string> keep;
   ASSIGN_OR_RETURN(auto vnets, AllVnets());
   // Twice for VNETs with peerings: a peering link is made once both namespaces exist, so after

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -35,6 +36,7 @@ inline constexpr char kVnetType[] = "stratus.network/virtualnetworks";
 inline constexpr char kNicType[] = "stratus.network/networkinterfaces";
 inline constexpr char kNsgType[] = "stratus.network/networksecuritygroups";
 inline constexpr char kRouteTableType[] = "stratus.network/routetables";
+inline constexpr char kPublicIpType[] = "stratus.network/publicipaddresses";
 
 class NetworkService final : public NicBindings {
  public:
@@ -125,6 +127,23 @@ class NetworkService final : public NicBindings {
   // Invalid): ARM's effectiveRouteTable.
   Result<Json> EffectiveRouteTable(const ResourceId& nic);
 
+  // The region's uplink and public pool (EdgeDatapath; its netns is set here), before Start.
+  // Without it the region has no public IPs and no way out.
+  void ConfigureEdge(EdgeDatapath edge);
+
+  // Creates or updates public IP `id` (publicIPAddresses/{p}; network_public_ips.cc): sku
+  // Basic or Standard (Standard must be Static: "StandardSkuPublicIPAddressesMustBeStatic"),
+  // publicIPAllocationMethod Static (an address of the pool reserved now, kept until the
+  // resource is deleted) or Dynamic (taken when a NIC's IP configuration uses it, given back
+  // when none does). InvalidArgument "PublicIPAddressPoolNotConfigured" in a region without a
+  // pool; Conflict "PublicIPAddressPoolExhausted" (nothing created) when no address is free.
+  Result<Written> PutPublicIp(const ResourceId& id, const Json& body, const std::string& caller,
+                              const store::WriteCondition& cond);
+  // Conflict "PublicIPAddressCannotBeDeleted" while a NIC's IP configuration uses it.
+  Status DeletePublicIp(const ResourceId& id);
+  // A public IP with the IP configuration that uses it (properties.ipConfiguration).
+  Json PublicIpView(const store::Record& pip);
+
   // The views the API returns: a VNET with its subnets' ipConfigurations; one subnet; the list.
   Json VnetView(const store::Record& vnet);
   Result<Json> SubnetView(const ResourceId& id);
@@ -173,6 +192,20 @@ class NetworkService final : public NicBindings {
   // Adds the transit address and the Connected peerings of `vnet` to `d`.
   Status PeeringsDatapath(const store::Record& vnet, VnetDatapath& d);
   Result<std::vector<store::Record>> NicsOfSubscription(const std::string& subscription);
+  // Public IPs (network_public_ips.cc). The lowest free address of the pool, or the errors of
+  // PutPublicIp.
+  Result<Ipv4> AllocatePublicLocked();
+  // For NIC `nic` whose IP configurations now use `wanted` (config name -> public IP key):
+  // checks each exists and is used by no other NIC ("PublicIPAddressInUse"), takes addresses for
+  // Dynamic ones that have none and gives back those of Dynamic ones `nic` no longer uses
+  // (`before`: what it used). Writes the public IPs that changed.
+  Status AssociatePublicIpsLocked(const ResourceId& nic, const Json& wanted, const Json& before,
+                                  const std::string& field);
+  // Start: Dynamic public IPs get an address when used, lose it when not.
+  Status ReconcilePublicIpsLocked();
+  // The 1:1 NATs of the NICs of `vnet` (with their public IPs' addresses).
+  Result<std::vector<PublicNat>> NatsOf(const store::Record& vnet,
+                                        const std::vector<store::Record>& nics);
   Result<uint32_t> NextIndex(const std::string& kind, uint32_t max);
   Result<Json> ValidateSubnet(const Json& s, const std::string& where, const ResourceId& vnet);
   Status CheckSubnetsInUse(const store::Record& vnet, const Json& new_subnets);
@@ -191,6 +224,7 @@ class NetworkService final : public NicBindings {
   NetworkEngine* engine_;
   std::string rid_;
   std::mutex mu_;  // serialises every network change and convergence
+  std::optional<EdgeDatapath> edge_;
 };
 
 }  // namespace stratus::network

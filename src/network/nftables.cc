@@ -1,6 +1,13 @@
 #include "network/nftables.h"
 
+#include <fcntl.h>
 #include <nftables/libnftables.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
 
 namespace stratus::network {
 
@@ -36,6 +43,29 @@ Status Nftables::Apply(const Json& doc) {
   Status st = Run(doc.dump()).status();
   nft_ctx_output_set_flags(ctx_, flags);
   return st;
+}
+
+Status Nftables::ApplyInNamespace(const std::string& netns, const Json& doc) {
+  Status result = Status::Ok();
+  std::thread t([&] {
+    std::string path = "/run/netns/" + netns;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      result = Internal("nftables: cannot open namespace " + path + ": " + std::strerror(errno));
+      return;
+    }
+    int rc = ::setns(fd, CLONE_NEWNET);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) {
+      result = Internal("nftables: cannot enter namespace " + netns + ": " + std::strerror(err));
+      return;
+    }
+    auto nft = Open();
+    result = nft.ok() ? (*nft)->Apply(doc) : nft.status();
+  });
+  t.join();
+  return result;
 }
 
 Result<Json> Nftables::ListTable(const std::string& family, const std::string& name) {

@@ -23,6 +23,10 @@ class Nftables {
 
   // Runs a JSON document {"nftables": [...]}. Internal naming the first error nft reports.
   Status Apply(const Json& doc);
+  // Runs `doc` inside network namespace `netns` (/run/netns/<netns>): on a thread of its own
+  // that joins the namespace and makes a context there (a netlink socket belongs to the
+  // namespace it was made in). Internal when the namespace cannot be entered.
+  static Status ApplyInNamespace(const std::string& netns, const Json& doc);
   // `list table <family> <name>` as JSON, without set elements; NotFound when the table does
   // not exist.
   Result<Json> ListTable(const std::string& family, const std::string& name);

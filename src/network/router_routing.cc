@@ -3,9 +3,14 @@
 #include <algorithm>
 #include <map>
 
+#include "network/kernel_names.h"
+
 namespace stratus::network {
 
 namespace {
+
+constexpr const char* kPrivateRanges[] = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                                          "100.64.0.0/10"};
 
 std::string AddRoute(const RouterRoute& r) {
   std::string s = "route add ";
@@ -81,7 +86,11 @@ void SubnetTable(const VnetDatapath& vnet, const SubnetDatapath& s,
         break;
       }
       case NextHop::kInternet:
-        out.push_back({table, "unreachable", Dst(r.prefix), "", ""});
+        if (present.count(vnet.uplink.veth))
+          out.push_back({table, "unicast", Dst(r.prefix), Ipv4{kEdgeAddress}.ToString(),
+                         vnet.uplink.veth});
+        else
+          out.push_back({table, "unreachable", Dst(r.prefix), "", ""});
         break;
       case NextHop::kNone:
         out.push_back({table, "blackhole", Dst(r.prefix), "", ""});
@@ -118,6 +127,17 @@ RouterRouting DesiredRouting(const VnetDatapath& vnet, const std::set<std::strin
     for (auto& s : vnet.subnets)
       out.routes.push_back({peers, "unicast", Dst(s.prefix), "", s.veth_in_router});
     out.routes.push_back({peers, "blackhole", "default", "", ""});
+  }
+  // The way out: a default route to the edge, and the private ranges that must never leave
+  // (Azure's None system routes) blackholed unless a peering routes that very prefix.
+  if (!vnet.uplink.edge_netns.empty() && present.count(vnet.uplink.veth)) {
+    out.routes.push_back({"main", "unicast", "default", Ipv4{kEdgeAddress}.ToString(),
+                          vnet.uplink.veth});
+    for (const char* p : kPrivateRanges) {
+      bool routed = false;
+      for (auto& r : out.routes) routed = routed || (r.table == "main" && r.dst == p);
+      if (!routed) out.routes.push_back({"main", "blackhole", p, "", ""});
+    }
   }
   for (auto& s : vnet.subnets) {
     if (s.route_table == 0) continue;

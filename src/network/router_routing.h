@@ -19,8 +19,12 @@
 // match picks what Azure's would: VnetLocal -> the VNET's subnets inside the prefix (each one
 // unless a longer user route covers it) and blackhole for the rest of it; VNetPeering -> the
 // peer's link; VirtualAppliance -> the appliance's address on its subnet (onlink); None ->
-// blackhole; Internet -> unreachable (no uplink yet). Every route this file makes carries
-// `proto static`.
+// blackhole; Internet -> the edge (kEdgeAddress over the uplink veth) when the region has an
+// uplink, else unreachable.
+//
+// Uplink (UplinkDatapath): in the main table `default via 169.254.0.0 dev up onlink` and
+// blackholes for 10/8, 172.16/12, 192.168/16 and 100.64/10 (a peering routing exactly one of
+// those prefixes keeps it). Every route this file makes carries `proto static`.
 #pragma once
 
 #include <set>

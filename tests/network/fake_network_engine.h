@@ -5,6 +5,7 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,21 @@ class FakeNetworkEngine final : public NetworkEngine {
     if (!fail_.ok()) return std::exchange(fail_, Status::Ok());
     security_ = security;
     return Status::Ok();
+  }
+  Status ApplyEdge(const EdgeDatapath& edge) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!fail_.ok()) return std::exchange(fail_, Status::Ok());
+    edge_ = edge;
+    return Status::Ok();
+  }
+  Status RemoveEdge() override {
+    std::lock_guard<std::mutex> l(mu_);
+    edge_.reset();
+    return Status::Ok();
+  }
+  std::optional<EdgeDatapath> edge() {
+    std::lock_guard<std::mutex> l(mu_);
+    return edge_;
   }
   SecurityDatapath security() {
     std::lock_guard<std::mutex> l(mu_);
@@ -80,6 +96,7 @@ class FakeNetworkEngine final : public NetworkEngine {
   std::mutex mu_;
   std::map<std::string, VnetDatapath> vnets_;
   SecurityDatapath security_;
+  std::optional<EdgeDatapath> edge_;
   int applies_ = 0;
   Status fail_ = Status::Ok();
 };

@@ -53,6 +53,7 @@ class LinuxNetworkEngineTest : public ::testing::Test {
       EXPECT_TRUE(engine_->ApplySecurity({*NftTable(rid_), "st" + rid_, {}, {}, {}}).ok());
       Status swept = engine_->Sweep({});
       EXPECT_TRUE(swept.ok()) << swept.ToString();
+      EXPECT_TRUE(engine_->RemoveEdge().ok());
       auto left = engine_->List();
       ASSERT_TRUE(left.ok());
       EXPECT_TRUE(left->namespaces.empty() && left->links.empty() && left->dns_pids.empty() &&
@@ -566,6 +567,112 @@ TEST_F(LinuxNetworkEngineTest, SecurityGroupsFilterSameSubnetTrafficStatefullyAn
   ASSERT_TRUE(objs.ok());
   EXPECT_TRUE(objs->nft_tables.empty());
   EXPECT_TRUE(fetch(a, "9090"));
+}
+
+}  // namespace
+}  // namespace stratus::network
+
+namespace stratus::network {
+namespace {
+
+// Packets an nft counter named `name` of table `ip count` in `ns` has seen.
+uint64_t Counted(const std::string& ns, const std::string& name) {
+  auto r = RunProcess({"ip", "netns", "exec", ns, "nft", "-j", "list", "counter", "ip", "count",
+                       name});
+  if (!r.ok() || r->exit_code != 0) return 0;
+  auto j = ParseJson(r->out);
+  if (!j.ok()) return 0;
+  for (auto& o : (*j)["nftables"])
+    if (o.contains("counter")) return o["counter"].value("packets", 0u);
+  return 0;
+}
+
+TEST_F(LinuxNetworkEngineTest, PublicIpsAreNatedOneToOneAndTheRestLeavesThroughTheEdge) {
+  // The "internet": a namespace of this test, its end of the uplink veth at 198.51.100.1; the
+  // other end (in the root namespace, unaddressed) is what the engine moves into the edge.
+  std::string inet = "i" + rid_;
+  std::string uplink = "u" + rid_ + "up";
+  endpoints_.push_back(inet);
+  host_ends_.push_back(uplink);
+  ASSERT_TRUE(RunChecked({"ip", "netns", "add", inet}).ok());
+  ASSERT_TRUE(RunChecked({"ip", "link", "add", uplink, "type", "veth", "peer", "name", "eth0",
+                          "netns", inet})
+                  .ok());
+  ASSERT_TRUE(RunChecked({"ip", "-n", inet, "addr", "add", "198.51.100.1/24", "dev", "eth0"}).ok());
+  ASSERT_TRUE(RunChecked({"ip", "-n", inet, "link", "set", "eth0", "up"}).ok());
+  ASSERT_TRUE(RunChecked({"ip", "-n", inet, "link", "set", "lo", "up"}).ok());
+  // The upstream routes the pool, and (to prove it is refused) the VNET's space, to the edge.
+  ASSERT_TRUE(RunChecked({"ip", "-n", inet, "route", "add", "203.0.113.0/28", "via",
+                          "198.51.100.2"}).ok());
+  ASSERT_TRUE(RunChecked({"ip", "-n", inet, "route", "add", "10.92.0.0/16", "via",
+                          "198.51.100.2"}).ok());
+  ASSERT_TRUE(In(inet, {"nft", "add table ip count; "
+                               "add counter ip count from_public; add counter ip count from_edge; "
+                               "add chain ip count in { type filter hook input priority 0; }; "
+                               "add rule ip count in ip saddr 203.0.113.5 counter name from_public; "
+                               "add rule ip count in ip saddr 198.51.100.2 counter name from_edge"})
+                  ->exit_code == 0);
+
+  EdgeDatapath edge;
+  edge.netns = *EdgeNamespace(rid_);
+  edge.uplink = uplink;
+  edge.uplink_ip = *ParseIpv4("198.51.100.2", "");
+  edge.uplink_length = 24;
+  edge.uplink_gateway = *ParseIpv4("198.51.100.1", "");
+  edge.pool = *ParseIpv4Prefix("203.0.113.0/28", "");
+  Status st = engine_->ApplyEdge(edge);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  auto root = RunChecked({"ip", "-4", "-o", "addr", "show"});
+  ASSERT_TRUE(root.ok());
+  EXPECT_EQ(root->find("198.51.100.2"), std::string::npos) << "the root namespace holds the uplink";
+  ASSERT_TRUE(engine_->ApplyEdge(edge).ok()) << "applying again is fine";
+
+  VnetDatapath v = Vnet(9, {{91, "10.92.1.0/24"}});
+  v.transit = *TransitAddress(9);
+  v.uplink.edge_netns = edge.netns;
+  v.uplink.veth = kUplinkVethInRouter;
+  v.uplink.edge_veth = *UplinkVethInEdge(9);
+  v.uplink.nats = {{*ParseIpv4("203.0.113.5", ""), *ParseIpv4("10.92.1.4", "")}};
+  st = engine_->ApplyVnet(v);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  std::string a = Endpoint(14, v.subnets[0].bridge, "52:54:00:00:a1:04");
+  std::string b = Endpoint(15, v.subnets[0].bridge, "52:54:00:00:a1:05");
+  for (auto [ep, addr] : {std::pair{a, "10.92.1.4/24"}, {b, "10.92.1.5/24"}}) {
+    ASSERT_TRUE(RunChecked({"ip", "-n", ep, "addr", "add", addr, "dev", "eth0"}).ok());
+    ASSERT_TRUE(RunChecked({"ip", "-n", ep, "route", "add", "default", "via", "10.92.1.1"}).ok());
+  }
+  auto ping = [&](const std::string& from, const std::string& to) {
+    auto r = In(from, {"busybox", "ping", "-c", "1", "-W", "1", to});
+    return r.ok() && r->exit_code == 0;
+  };
+  EXPECT_TRUE(ping(inet, "203.0.113.5")) << "inbound 1:1 NAT (ICMP)";
+  EXPECT_FALSE(ping(inet, "10.92.1.4")) << "a private address is not reachable from outside";
+  EXPECT_FALSE(ping(inet, "203.0.113.6")) << "a pool address nobody holds";
+  EXPECT_TRUE(ping(a, "198.51.100.1"));
+  EXPECT_GE(Counted(inet, "from_public"), 1u) << "a leaves with its public address";
+  EXPECT_TRUE(ping(b, "198.51.100.1"));
+  EXPECT_GE(Counted(inet, "from_edge"), 1u) << "b leaves with the uplink's address";
+  auto routes = RunChecked({"ip", "-n", v.netns, "route", "show", "proto", "static"});
+  ASSERT_TRUE(routes.ok());
+  for (const char* want : {"default via 169.254.0.0 dev up", "blackhole 10.0.0.0/8",
+                           "blackhole 192.168.0.0/16"})
+    EXPECT_NE(routes->find(want), std::string::npos) << *routes;
+
+  // Again: nothing changes. Then without the NAT: the public address goes nowhere.
+  auto edge_routes = RunChecked({"ip", "-n", edge.netns, "route", "show"});
+  ASSERT_TRUE(engine_->ApplyVnet(v).ok());
+  EXPECT_EQ(*edge_routes, RunChecked({"ip", "-n", edge.netns, "route", "show"}).value());
+  v.uplink.nats.clear();
+  ASSERT_TRUE(engine_->ApplyVnet(v).ok());
+  EXPECT_FALSE(ping(inet, "203.0.113.5"));
+  EXPECT_TRUE(ping(a, "198.51.100.1")) << "without a public IP a still gets out (SNAT)";
+  // No uplink any more: the link goes, Internet is unreachable.
+  v.uplink = {};
+  ASSERT_TRUE(engine_->ApplyVnet(v).ok());
+  EXPECT_FALSE(ping(b, "198.51.100.1"));
+  auto links = RunChecked({"ip", "-n", edge.netns, "-o", "link", "show"});
+  ASSERT_TRUE(links.ok());
+  EXPECT_EQ(links->find("ex0009"), std::string::npos) << *links;
 }
 
 }  // namespace

@@ -1,0 +1,319 @@
+// NetworkService: public IP addresses (publicIPAddresses/{p}) from the region's pool, their
+// association with NICs' IP configurations, and the 1:1 NATs they give a VNET's datapath.
+//
+// Which public IP a NIC uses is recorded on the NIC (internal "publicIps": config name -> key);
+// the address a public IP holds is recorded on the public IP (internal "address"). Which
+// addresses of the pool are taken is read from the public IP records themselves.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <set>
+
+#include "api/resource_util.h"
+#include "core/uuid.h"
+#include "network/kernel_names.h"
+#include "network/network_internal.h"
+#include "network/network_service.h"
+
+namespace stratus::network {
+
+using namespace internal;
+
+namespace {
+
+constexpr char kPublicIpTypeName[] = "Stratus.Network/publicIPAddresses";
+
+}  // namespace
+
+void NetworkService::ConfigureEdge(EdgeDatapath edge) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto ns = EdgeNamespace(rid_);
+  edge.netns = ns.ok() ? *ns : "";
+  edge_ = std::move(edge);
+}
+
+Result<Ipv4> NetworkService::AllocatePublicLocked() {
+  if (!edge_)
+    return InvalidArgument("This region has no public address pool (stratusd --public-pool "
+                           "and --uplink).",
+                           "properties", "PublicIPAddressPoolNotConfigured");
+  ASSIGN_OR_RETURN(auto pips, ListAll(kPublicIpType, ""));
+  std::vector<uint32_t> taken;
+  for (auto& p : pips) {
+    auto ip = ParseIpv4(p.internal.value("address", ""), "");
+    if (ip.ok()) taken.push_back(ip->value);
+  }
+  std::sort(taken.begin(), taken.end());
+  const Ipv4Prefix& pool = edge_->pool;
+  uint32_t first = pool.network.value, last = pool.Last().value;
+  if (pool.length < 31) {  // not the network and broadcast addresses
+    ++first;
+    --last;
+  }
+  for (uint64_t v = first; v <= last; ++v) {
+    uint32_t a = static_cast<uint32_t>(v);
+    if (a == edge_->uplink_ip.value || a == edge_->uplink_gateway.value) continue;
+    if (!std::binary_search(taken.begin(), taken.end(), a)) return Ipv4{a};
+  }
+  return Conflict("Every address of this region's public pool " + pool.ToString() +
+                      " is in use; delete a public IP first.",
+                  "properties", "PublicIPAddressPoolExhausted");
+}
+
+Result<NetworkService::Written> NetworkService::PutPublicIp(const ResourceId& id,
+                                                           const Json& body,
+                                                           const std::string& caller,
+                                                           const store::WriteCondition& cond) {
+  RETURN_IF_ERROR(api::RejectUnknownKeys(
+      body, {"location", "tags", "properties", "sku", "zones", "id", "name", "type", "etag",
+             "systemData"},
+      ""));
+  ASSIGN_OR_RETURN(std::string location, api::ValidateLocation(body, ctx_.region));
+  RETURN_IF_ERROR(api::ValidateTags(body));
+  if (body.contains("zones") && !body["zones"].is_null() &&
+      !(body["zones"].is_array() && body["zones"].empty()))
+    return InvalidArgument("This region has no availability zones.", "zones",
+                           "FeatureNotAvailable");
+  Json p = body.value("properties", Json::object());
+  if (!p.is_object()) return InvalidArgument("'properties' must be an object.", "properties");
+  RETURN_IF_ERROR(api::RejectUnknownKeys(
+      p, {"publicIPAllocationMethod", "publicIPAddressVersion", "idleTimeoutInMinutes",
+          "ipAddress", "ipConfiguration", "provisioningState", "resourceGuid", "dnsSettings",
+          "ipTags"},
+      "properties"));
+  if (p.contains("dnsSettings") && !p["dnsSettings"].is_null())
+    return InvalidArgument("DNS names of public IPs are not available.", "properties.dnsSettings",
+                           "FeatureNotAvailable");
+  if (p.value("publicIPAddressVersion", "IPv4") != "IPv4")
+    return InvalidArgument("Only IPv4 public addresses are available.",
+                           "properties.publicIPAddressVersion", "FeatureNotAvailable");
+  std::string sku = "Standard";
+  if (body.contains("sku")) {
+    const Json& s = body["sku"];
+    if (!s.is_object() || !s.value("name", Json(nullptr)).is_string())
+      return InvalidArgument("'sku' must be {\"name\": \"Basic\" | \"Standard\"}.", "sku.name");
+    sku = s["name"].get<std::string>();
+    if (EqualsIgnoreCase(sku, "Basic")) sku = "Basic";
+    else if (EqualsIgnoreCase(sku, "Standard")) sku = "Standard";
+    else
+      return InvalidArgument("sku.name '" + sku + "' is not Basic or Standard.", "sku.name",
+                             "InvalidSku");
+    if (s.contains("tier") && !EqualsIgnoreCase(s.value("tier", ""), "Regional"))
+      return InvalidArgument("Only the Regional tier is available.", "sku.tier",
+                             "FeatureNotAvailable");
+  }
+  ASSIGN_OR_RETURN(std::string method,
+                   api::GetString(p, "publicIPAllocationMethod", sku == "Basic" ? "Dynamic" : "Static"));
+  if (EqualsIgnoreCase(method, "Static")) method = "Static";
+  else if (EqualsIgnoreCase(method, "Dynamic")) method = "Dynamic";
+  else
+    return InvalidArgument("publicIPAllocationMethod must be Static or Dynamic.",
+                           "properties.publicIPAllocationMethod");
+  if (sku == "Standard" && method == "Dynamic")
+    return InvalidArgument("Standard sku public IP '" + id.ToString() +
+                               "' must have AllocationMethod set to Static.",
+                           "properties.publicIPAllocationMethod",
+                           "StandardSkuPublicIPAddressesMustBeStatic");
+  int idle = 4;
+  if (p.contains("idleTimeoutInMinutes")) {
+    if (!p["idleTimeoutInMinutes"].is_number_integer() || p["idleTimeoutInMinutes"] < 4 ||
+        p["idleTimeoutInMinutes"] > 30)
+      return InvalidArgument("idleTimeoutInMinutes must be a whole number from 4 to 30.",
+                             "properties.idleTimeoutInMinutes");
+    idle = p["idleTimeoutInMinutes"].get<int>();
+  }
+
+  std::lock_guard<std::mutex> l(mu_);
+  if (!edge_)
+    return InvalidArgument("This region has no public address pool (stratusd --public-pool "
+                           "and --uplink).",
+                           "properties", "PublicIPAddressPoolNotConfigured");
+  auto existing = ctx_.store->Get(id.Key());
+  if (existing.ok() && !EqualsIgnoreCase(existing->body["sku"].value("name", sku), sku))
+    return InvalidArgument("The sku of a public IP cannot change.", "sku.name",
+                           "PublicIPSkuCannotBeChanged");
+  std::string requested = p.value("ipAddress", "");
+  std::string address = existing.ok() ? existing->internal.value("address", "") : "";
+  if (!requested.empty() && requested != address)
+    return InvalidArgument("'ipAddress' is assigned from the pool; it cannot be chosen.",
+                           "properties.ipAddress", "PublicIPAddressCannotBeChosen");
+  // Used by a NIC now?
+  std::string user_key;
+  ASSIGN_OR_RETURN(auto nics, NicsOfSubscription(id.subscription()));
+  for (auto& n : nics)
+    for (auto& [cfg, key] : n.internal.value("publicIps", Json::object()).items())
+      if (key == id.Key()) user_key = n.internal.value("vnet", "");
+  bool in_use = !user_key.empty();
+  if (address.empty() && (method == "Static" || in_use)) {
+    ASSIGN_OR_RETURN(Ipv4 ip, AllocatePublicLocked());
+    address = ip.ToString();
+  }
+  if (!address.empty() && method == "Dynamic" && !in_use) address.clear();
+
+  store::Record rec;
+  if (existing.ok()) {
+    rec = *existing;
+    api::TouchSystemData(rec.body, caller, ctx_.clock->NowMs());
+  } else {
+    rec.key = id.Key();
+    rec.type = kPublicIpType;
+    rec.body = api::NewResourceBody(id, location, Json::object(), caller, ctx_.clock->NowMs());
+    rec.body["type"] = kPublicIpTypeName;
+    rec.body["properties"] = {{"resourceGuid", NewUuid()}};
+  }
+  rec.body["tags"] = body.value("tags", rec.body.value("tags", Json::object()));
+  rec.body["sku"] = {{"name", sku}, {"tier", "Regional"}};
+  Json& props = rec.body["properties"];
+  props["publicIPAllocationMethod"] = method;
+  props["publicIPAddressVersion"] = "IPv4";
+  props["idleTimeoutInMinutes"] = idle;
+  props["ipTags"] = Json::array();
+  props["provisioningState"] = "Succeeded";
+  if (address.empty()) {
+    props.erase("ipAddress");
+  } else {
+    props["ipAddress"] = address;
+  }
+  rec.internal["address"] = address;
+  if (existing.ok() && existing->body == rec.body && existing->internal == rec.internal)
+    return Written{*existing, false};
+  ASSIGN_OR_RETURN(rec, ctx_.store->Put(rec, cond));
+  if (in_use) RETURN_IF_ERROR(ConvergeLocked(user_key));
+  return Written{rec, !existing.ok()};
+}
+
+Status NetworkService::DeletePublicIp(const ResourceId& id) {
+  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(store::Record rec, ctx_.store->Get(id.Key()));
+  ASSIGN_OR_RETURN(auto nics, NicsOfSubscription(id.subscription()));
+  for (auto& n : nics)
+    for (auto& [cfg, key] : n.internal.value("publicIps", Json::object()).items())
+      if (key == id.Key())
+        return Conflict("Public IP address '" + id.name() + "' cannot be deleted: IP "
+                            "configuration '" + cfg + "' of network interface '" +
+                            n.body.value("id", "") + "' uses it.",
+                        id.ToString(), "PublicIPAddressCannotBeDeleted");
+  return ctx_.store->Delete(rec.key);
+}
+
+Json NetworkService::PublicIpView(const store::Record& pip) {
+  Json out = api::ToArm(pip);
+  out["properties"].erase("ipConfiguration");
+  auto id = ResourceId::Parse(pip.body.value("id", ""));
+  if (!id.ok()) return out;
+  std::lock_guard<std::mutex> l(mu_);
+  auto nics = NicsOfSubscription(id->subscription());
+  if (!nics.ok()) return out;
+  for (auto& n : *nics)
+    for (auto& [cfg, key] : n.internal.value("publicIps", Json::object()).items())
+      if (key == pip.key) {
+        auto nic = ResourceId::Parse(n.body.value("id", ""));
+        if (nic.ok())
+          out["properties"]["ipConfiguration"] = {
+              {"id", nic->Child("ipConfigurations", cfg).ToString()}};
+      }
+  return out;
+}
+
+Status NetworkService::AssociatePublicIpsLocked(const ResourceId& nic, const Json& wanted,
+                                                const Json& before, const std::string& field) {
+  ASSIGN_OR_RETURN(auto nics, NicsOfSubscription(nic.subscription()));
+  std::vector<store::Record> changed;
+  for (auto& [cfg, key_json] : wanted.items()) {
+    std::string key = key_json.get<std::string>();
+    auto pip = ctx_.store->Get(key);
+    if (!pip.ok())
+      return NotFound("Public IP address '" + key + "' was not found.", field,
+                      "InvalidResourceReference");
+    for (auto& n : nics) {
+      if (n.key == nic.Key()) continue;
+      for (auto& [ocfg, okey] : n.internal.value("publicIps", Json::object()).items())
+        if (okey == key)
+          return InvalidArgument("Public IP address '" + pip->body.value("name", "") +
+                                     "' is used by IP configuration '" + ocfg + "' of network "
+                                     "interface '" + n.body.value("id", "") + "'.",
+                                 field, "PublicIPAddressInUse");
+    }
+    int uses = 0;
+    for (auto& [c2, k2] : wanted.items()) uses += k2 == key ? 1 : 0;
+    if (uses > 1)
+      return InvalidArgument("Public IP address '" + pip->body.value("name", "") +
+                                 "' is given to two IP configurations.",
+                             field, "PublicIPAddressInUse");
+    if (pip->internal.value("address", "").empty()) {
+      ASSIGN_OR_RETURN(Ipv4 ip, AllocatePublicLocked());
+      // Two Dynamic ones in one request must not get the same address: write as we go.
+      pip->internal["address"] = ip.ToString();
+      pip->body["properties"]["ipAddress"] = ip.ToString();
+      RETURN_IF_ERROR(ctx_.store->Put(*pip).status());
+      changed.push_back(*pip);
+    }
+  }
+  // Dynamic ones no longer used give their address back.
+  for (auto& [cfg, key_json] : before.items()) {
+    std::string key = key_json.get<std::string>();
+    bool still = false;
+    for (auto& [c2, k2] : wanted.items()) still = still || k2 == key;
+    if (still) continue;
+    auto pip = ctx_.store->Get(key);
+    if (!pip.ok() || pip->body["properties"].value("publicIPAllocationMethod", "") != "Dynamic")
+      continue;
+    pip->internal["address"] = "";
+    pip->body["properties"].erase("ipAddress");
+    RETURN_IF_ERROR(ctx_.store->Put(*pip).status());
+  }
+  return Status::Ok();
+}
+
+Status NetworkService::ReconcilePublicIpsLocked() {
+  ASSIGN_OR_RETURN(auto pips, ListAll(kPublicIpType, ""));
+  ASSIGN_OR_RETURN(auto nics, ListAll(kNicType, ""));
+  std::set<std::string> used;
+  for (auto& n : nics)
+    for (auto& [cfg, key] : n.internal.value("publicIps", Json::object()).items())
+      used.insert(key.get<std::string>());
+  for (auto& pip : pips) {
+    if (pip.body["properties"].value("publicIPAllocationMethod", "") != "Dynamic") continue;
+    bool has = !pip.internal.value("address", "").empty();
+    if (has == (used.count(pip.key) > 0)) continue;
+    if (has) {
+      pip.internal["address"] = "";
+      pip.body["properties"].erase("ipAddress");
+    } else {
+      auto ip = AllocatePublicLocked();
+      if (!ip.ok()) {
+        spdlog::error("public IP {}: {}", pip.key, ip.status().ToString());
+        continue;
+      }
+      pip.internal["address"] = ip->ToString();
+      pip.body["properties"]["ipAddress"] = ip->ToString();
+    }
+    RETURN_IF_ERROR(ctx_.store->Put(pip).status());
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<PublicNat>> NetworkService::NatsOf(const store::Record& vnet,
+                                                      const std::vector<store::Record>& nics) {
+  std::vector<PublicNat> out;
+  for (auto& n : nics) {
+    if (n.internal.value("vnet", "") != vnet.key) continue;
+    const Json pub = n.internal.value("publicIps", Json::object());
+    for (auto& c : n.body["properties"].value("ipConfigurations", Json::array())) {
+      std::string name = ToLower(c.value("name", ""));
+      std::string key;
+      for (auto& [cfg, k] : pub.items())
+        if (ToLower(cfg) == name) key = k.get<std::string>();
+      if (key.empty()) continue;
+      auto pip = ctx_.store->Get(key);
+      if (!pip.ok()) continue;
+      auto pub_ip = ParseIpv4(pip->internal.value("address", ""), "");
+      auto priv_ip = ParseIpv4(c["properties"].value("privateIPAddress", ""), "");
+      if (pub_ip.ok() && priv_ip.ok()) out.push_back({*pub_ip, *priv_ip});
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace stratus::network
