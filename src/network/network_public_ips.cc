@@ -23,6 +23,14 @@ namespace {
 
 constexpr char kPublicIpTypeName[] = "Stratus.Network/publicIPAddresses";
 
+// What a NIC record's IP configurations use: config name -> public IP key. A reference into
+// the record (iterating over a temporary copy's items() would dangle).
+const Json& PublicIpsOf(const store::Record& nic) {
+  static const Json kNone = Json::object();
+  auto it = nic.internal.find("publicIps");
+  return it != nic.internal.end() && it->is_object() ? *it : kNone;
+}
+
 }  // namespace
 
 void NetworkService::ConfigureEdge(EdgeDatapath edge) {
@@ -141,7 +149,7 @@ Result<NetworkService::Written> NetworkService::PutPublicIp(const ResourceId& id
   std::string user_key;
   ASSIGN_OR_RETURN(auto nics, NicsOfSubscription(id.subscription()));
   for (auto& n : nics)
-    for (auto& [cfg, key] : n.internal.value("publicIps", Json::object()).items())
+    for (auto& [cfg, key] : PublicIpsOf(n).items())
       if (key == id.Key()) user_key = n.internal.value("vnet", "");
   bool in_use = !user_key.empty();
   if (address.empty() && (method == "Static" || in_use)) {
@@ -187,7 +195,7 @@ Status NetworkService::DeletePublicIp(const ResourceId& id) {
   ASSIGN_OR_RETURN(store::Record rec, ctx_.store->Get(id.Key()));
   ASSIGN_OR_RETURN(auto nics, NicsOfSubscription(id.subscription()));
   for (auto& n : nics)
-    for (auto& [cfg, key] : n.internal.value("publicIps", Json::object()).items())
+    for (auto& [cfg, key] : PublicIpsOf(n).items())
       if (key == id.Key())
         return Conflict("Public IP address '" + id.name() + "' cannot be deleted: IP "
                             "configuration '" + cfg + "' of network interface '" +
@@ -205,7 +213,7 @@ Json NetworkService::PublicIpView(const store::Record& pip) {
   auto nics = NicsOfSubscription(id->subscription());
   if (!nics.ok()) return out;
   for (auto& n : *nics)
-    for (auto& [cfg, key] : n.internal.value("publicIps", Json::object()).items())
+    for (auto& [cfg, key] : PublicIpsOf(n).items())
       if (key == pip.key) {
         auto nic = ResourceId::Parse(n.body.value("id", ""));
         if (nic.ok())
@@ -227,7 +235,7 @@ Status NetworkService::AssociatePublicIpsLocked(const ResourceId& nic, const Jso
                       "InvalidResourceReference");
     for (auto& n : nics) {
       if (n.key == nic.Key()) continue;
-      for (auto& [ocfg, okey] : n.internal.value("publicIps", Json::object()).items())
+      for (auto& [ocfg, okey] : PublicIpsOf(n).items())
         if (okey == key)
           return InvalidArgument("Public IP address '" + pip->body.value("name", "") +
                                      "' is used by IP configuration '" + ocfg + "' of network "
@@ -270,7 +278,7 @@ Status NetworkService::ReconcilePublicIpsLocked() {
   ASSIGN_OR_RETURN(auto nics, ListAll(kNicType, ""));
   std::set<std::string> used;
   for (auto& n : nics)
-    for (auto& [cfg, key] : n.internal.value("publicIps", Json::object()).items())
+    for (auto& [cfg, key] : PublicIpsOf(n).items())
       used.insert(key.get<std::string>());
   for (auto& pip : pips) {
     if (pip.body["properties"].value("publicIPAllocationMethod", "") != "Dynamic") continue;

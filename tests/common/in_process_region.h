@@ -141,6 +141,13 @@ class InProcessRegion {
     api::RegionContext ctx{store_.get(), ops_.get(), &clock_, "regionA", data_dir_};
     daemon::ControlPlaneOptions options;
     options.platform_images_dir = dir_.Path("images");
+    // A public pool of 6 addresses (203.0.113.1-6) behind a (fake) uplink.
+    network::EdgeDatapath edge;
+    edge.uplink = "uplink0";
+    edge.uplink_ip = network::Ipv4{0xc6336402};       // 198.51.100.2
+    edge.uplink_gateway = network::Ipv4{0xc6336401};  // 198.51.100.1
+    edge.pool = {network::Ipv4{0xcb007100}, 29};      // 203.0.113.0/29
+    options.edge = edge;
     auto c = daemon::ControlPlane::Build(ctx, auth_.get(), &hv_, &engine_, &net_, options);
     if (!c.ok()) return false;
     control_ = std::move(c).value();

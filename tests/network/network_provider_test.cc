@@ -542,3 +542,130 @@ TEST_F(NetworkProviderTest, RouteTablesOnSubnetsReachTheDatapathAndTheEffectiveV
 
 }  // namespace
 }  // namespace stratus::test
+
+namespace stratus::test {
+namespace {
+
+class PublicIpTest : public NetworkProviderTest {
+ protected:
+  static std::string Pip(const std::string& name) {
+    return std::string(kRg) + "/providers/Stratus.Network/publicIPAddresses/" + name;
+  }
+  static Json PipBody(const std::string& method, const std::string& sku = "") {
+    Json b = {{"location", "regionA"}, {"properties", {{"publicIPAllocationMethod", method}}}};
+    if (!sku.empty()) b["sku"] = {{"name", sku}};
+    return b;
+  }
+  static Json NicWithPip(const std::string& pip) {
+    Json b = NicBody("v1", "front");
+    b["properties"]["ipConfigurations"][0]["properties"]["publicIPAddress"] = {{"id", Pip(pip)}};
+    return b;
+  }
+  std::vector<network::PublicNat> Nats() {
+    const network::VnetDatapath* d = net().Vnet("v1");
+    return d ? d->uplink.nats : std::vector<network::PublicNat>{};
+  }
+};
+
+TEST_F(PublicIpTest, StaticIsReservedDynamicFollowsItsNicAndBothNatOneToOne) {
+  ASSERT_TRUE(net().edge().has_value()) << "the edge is applied at start";
+  EXPECT_EQ(net().edge()->netns.rfind("ste-", 0), 0u);
+  MakeVnet();
+  EXPECT_FALSE(net().Vnet("v1")->uplink.edge_netns.empty()) << "the VNET gets its uplink link";
+  auto st = Call("PUT", Pip("web-ip"), PipBody("Static"));
+  ASSERT_EQ(st.status, 201) << st.body.dump();
+  EXPECT_EQ(st.body["properties"]["ipAddress"], "203.0.113.1");
+  EXPECT_EQ(st.body["sku"]["name"], "Standard");
+  EXPECT_EQ(st.body["type"], "Stratus.Network/publicIPAddresses");
+  auto dyn = Call("PUT", Pip("dyn-ip"), PipBody("Dynamic", "Basic"));
+  ASSERT_EQ(dyn.status, 201) << dyn.body.dump();
+  EXPECT_FALSE(dyn.body["properties"].contains("ipAddress")) << "no address until a NIC uses it";
+  auto bad = Call("PUT", Pip("bad"), PipBody("Dynamic", "Standard"));
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.body["error"]["code"], "StandardSkuPublicIPAddressesMustBeStatic");
+  EXPECT_EQ(Call("GET", Pip("bad")).status, 404);
+
+  // A NIC with the Dynamic one: the address is taken now, and NATed to the NIC's.
+  auto nic = Call("PUT", Nic("n1"), NicWithPip("dyn-ip"));
+  ASSERT_EQ(nic.status, 201) << nic.body.dump();
+  EXPECT_EQ(nic.body["properties"]["ipConfigurations"][0]["properties"]["publicIPAddress"]["id"],
+            Pip("dyn-ip"));
+  auto got = Call("GET", Pip("dyn-ip"));
+  EXPECT_EQ(got.body["properties"]["ipAddress"], "203.0.113.2");
+  EXPECT_EQ(got.body["properties"]["ipConfiguration"]["id"],
+            Nic("n1") + "/ipConfigurations/ipconfig1");
+  ASSERT_EQ(Nats().size(), 1u);
+  EXPECT_EQ(Nats()[0].public_ip.ToString(), "203.0.113.2");
+  EXPECT_EQ(Nats()[0].private_ip.ToString(), Ip(nic));
+  // One public IP, one IP configuration.
+  auto twice = Call("PUT", Nic("n2"), NicWithPip("dyn-ip"));
+  EXPECT_EQ(twice.status, 400);
+  EXPECT_EQ(twice.body["error"]["code"], "PublicIPAddressInUse");
+  EXPECT_EQ(Call("GET", Nic("n2")).status, 404) << "nothing created";
+  auto del = Call("DELETE", Pip("dyn-ip"));
+  EXPECT_EQ(del.status, 409);
+  EXPECT_EQ(del.body["error"]["code"], "PublicIPAddressCannotBeDeleted");
+  // Moved to the Static one: the Dynamic one gives its address back, the NAT follows.
+  ASSERT_EQ(Call("PUT", Nic("n1"), NicWithPip("web-ip")).status, 200);
+  EXPECT_FALSE(Call("GET", Pip("dyn-ip")).body["properties"].contains("ipAddress"));
+  ASSERT_EQ(Nats().size(), 1u);
+  EXPECT_EQ(Nats()[0].public_ip.ToString(), "203.0.113.1");
+  // Detached (the NIC deleted): the Static one keeps its address.
+  ASSERT_EQ(Call("DELETE", Nic("n1")).status, 200);
+  EXPECT_TRUE(Nats().empty());
+  EXPECT_EQ(Call("GET", Pip("web-ip")).body["properties"]["ipAddress"], "203.0.113.1");
+  EXPECT_FALSE(Call("GET", Pip("web-ip")).body["properties"].contains("ipConfiguration"));
+  EXPECT_EQ(Call("DELETE", Pip("web-ip")).status, 200);
+  // Unknown references.
+  auto unknown = Call("PUT", Nic("n3"), NicWithPip("nope"));
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(unknown.body["error"]["code"], "InvalidResourceReference");
+}
+
+TEST_F(PublicIpTest, AnExhaustedPoolIsAClearErrorAndCreatesNothing) {
+  MakeVnet();
+  for (int i = 1; i <= 6; ++i) {
+    auto r = Call("PUT", Pip("ip" + std::to_string(i)), PipBody("Static"));
+    ASSERT_EQ(r.status, 201) << r.body.dump();
+    EXPECT_EQ(r.body["properties"]["ipAddress"], "203.0.113." + std::to_string(i));
+  }
+  auto full = Call("PUT", Pip("ip7"), PipBody("Static"));
+  EXPECT_EQ(full.status, 409);
+  EXPECT_EQ(full.body["error"]["code"], "PublicIPAddressPoolExhausted");
+  EXPECT_EQ(Call("GET", Pip("ip7")).status, 404);
+  // A Dynamic one can be created, but no NIC can take it while the pool is full.
+  ASSERT_EQ(Call("PUT", Pip("dyn"), PipBody("Dynamic", "Basic")).status, 201);
+  auto nic = Call("PUT", Nic("n1"), NicWithPip("dyn"));
+  EXPECT_EQ(nic.status, 409);
+  EXPECT_EQ(nic.body["error"]["code"], "PublicIPAddressPoolExhausted");
+  EXPECT_EQ(Call("GET", Nic("n1")).status, 404);
+  // Freed, the address is given again (lowest first).
+  ASSERT_EQ(Call("DELETE", Pip("ip3")).status, 200);
+  ASSERT_EQ(Call("PUT", Nic("n1"), NicWithPip("dyn")).status, 201);
+  EXPECT_EQ(Call("GET", Pip("dyn")).body["properties"]["ipAddress"], "203.0.113.3");
+  // Bad input.
+  Json chosen = PipBody("Static");
+  chosen["properties"]["ipAddress"] = "203.0.113.9";
+  EXPECT_EQ(Call("PUT", Pip("chosen"), chosen).status, 400);
+  Json zones = PipBody("Static");
+  zones["zones"] = {"1"};
+  EXPECT_EQ(Call("PUT", Pip("zoned"), zones).status, 400);
+  EXPECT_EQ(Call("PUT", Pip("v6"), {{"location", "regionA"},
+                                    {"properties", {{"publicIPAddressVersion", "IPv6"}}}})
+                .status,
+            400);
+}
+
+TEST_F(PublicIpTest, ARestartGivesBackTheAddressOfADynamicIpNoNicUses) {
+  MakeVnet();
+  ASSERT_EQ(Call("PUT", Pip("dyn"), PipBody("Dynamic", "Basic")).status, 201);
+  ASSERT_EQ(Call("PUT", Nic("n1"), NicWithPip("dyn")).status, 201);
+  // A crash between writing the public IP and the NIC: the address is taken, no NIC uses it.
+  std::string key = ToLower(std::string(kRg) + "/providers/Stratus.Network/networkInterfaces/n1");
+  ASSERT_TRUE(store()->Delete(key).ok());
+  Restart();
+  EXPECT_FALSE(Call("GET", Pip("dyn")).body["properties"].contains("ipAddress"));
+}
+
+}  // namespace
+}  // namespace stratus::test

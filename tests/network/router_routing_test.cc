@@ -2,6 +2,8 @@
 
 #include "network/route_tables.h"
 
+#include <algorithm>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -160,6 +162,40 @@ TEST(RouterRoutingTest, ASubnetWithARouteTableGetsItsOwnTableThatMatchesAzuresLo
     if (x.table == t) table.push_back(x);
   EXPECT_THAT(table, ::testing::Contains(RouterRoute{t, "blackhole", "default", "", ""}));
   EXPECT_THAT(table, ::testing::Not(::testing::Contains(RouterRoute{t, "unreachable", "default", "", ""})));
+}
+
+TEST(RouterRoutingTest, TheUplinkGivesADefaultRouteAndKeepsPrivateRangesIn) {
+  VnetDatapath v = Hub();
+  v.peerings[0].remote_spaces = {P("10.0.0.0/8")};  // a peer routing exactly 10/8 keeps it
+  v.uplink.edge_netns = "ste-abcd";
+  v.uplink.veth = "up";
+  v.uplink.edge_veth = "ex0001";
+  RouterRouting r = DesiredRouting(v, {"pr0002", "up"});
+  EXPECT_THAT(r.routes,
+              UnorderedElementsAre(
+                  RouterRoute{"main", "unicast", "10.0.0.0/8", "169.254.0.2", "pr0002"},
+                  RouterRoute{"main", "unicast", "default", "169.254.0.0", "up"},
+                  RouterRoute{"main", "blackhole", "172.16.0.0/12", "", ""},
+                  RouterRoute{"main", "blackhole", "192.168.0.0/16", "", ""},
+                  RouterRoute{"main", "blackhole", "100.64.0.0/10", "", ""},
+                  RouterRoute{"100", "unicast", "10.1.1.0/24", "", "gw000011"},
+                  RouterRoute{"100", "blackhole", "default", "", ""}));
+  // The link not there (yet): no way out.
+  for (auto& route : DesiredRouting(v, {"pr0002"}).routes)
+    EXPECT_FALSE(route.table == "main" && route.dst == "default");
+  // A subnet table's Internet routes go to the edge; without an uplink they are unreachable.
+  v.peerings.clear();
+  v.subnets[0].route_table = SubnetRouteTable(0x11);
+  v.subnets[0].routes = EffectiveRoutes(SystemRoutes({P("10.1.0.0/16")}, {}), {});
+  std::string table = std::to_string(SubnetRouteTable(0x11));
+  RouterRoute out{table, "unicast", "default", "169.254.0.0", "up"};
+  auto routes = DesiredRouting(v, {"up"}).routes;
+  EXPECT_NE(std::find(routes.begin(), routes.end(), out), routes.end());
+  v.uplink = {};
+  routes = DesiredRouting(v, {}).routes;
+  EXPECT_NE(std::find(routes.begin(), routes.end(),
+                      RouterRoute{table, "unreachable", "default", "", ""}),
+            routes.end());
 }
 
 }  // namespace
