@@ -1,4 +1,4 @@
-// stratus network vnet|subnet|vnet peering|nic|nsg|nsg rule|route-table|route-table route ... (Stratus.Network), shaped like `az network`.
+// stratus network vnet|subnet|vnet peering|nic|nsg|nsg rule|route-table|route-table route|public-ip ... (Stratus.Network), shaped like `az network`.
 #include <functional>
 #include <memory>
 
@@ -16,6 +16,9 @@ struct NetArgs {
   std::string subnet_name, subnet_prefix;
   bool ip_forwarding = false;
   bool nsg_given = false;
+  // public IPs
+  std::string public_ip, allocation_method, sku;
+  bool public_ip_given = false;
   // peerings
   std::string remote_vnet;
   // route tables
@@ -33,6 +36,12 @@ std::string NetPath(const Context& ctx, const std::string& rg, const std::string
                     const std::string& name = "") {
   std::string p = GroupPath(ctx.subscription(), rg) + "/providers/Stratus.Network/" + type;
   return name.empty() ? p : p + "/" + name;
+}
+
+// A public IP given by name (in -g) or by id.
+std::string PublicIpId(const Context& ctx, const NetArgs& a) {
+  if (a.public_ip.empty() || LooksLikeResourceId(a.public_ip)) return a.public_ip;
+  return NetPath(ctx, a.group, "publicIPAddresses", a.public_ip);
 }
 
 // An NSG given by name (in -g) or by id.
@@ -98,6 +107,15 @@ const TableSpec& NicTable() {
          if (!c || !c->is_array() || c->empty()) return std::string();
          const Json* ip = JsonPath((*c)[0], "properties.privateIPAddress");
          return ip && ip->is_string() ? ip->get<std::string>() : std::string();
+       }},
+      {"PublicIp",
+       [](const Json& r) {
+         const Json* c = JsonPath(r, "properties.ipConfigurations");
+         if (!c || !c->is_array() || c->empty()) return std::string();
+         const Json* id = JsonPath((*c)[0], "properties.publicIPAddress.id");
+         if (!id || !id->is_string()) return std::string();
+         std::string s = id->get<std::string>();
+         return s.substr(s.rfind('/') + 1);
        }},
       FieldColumn("MacAddress", "properties.macAddress"),
       IdNameColumn("Vm", "properties.virtualMachine.id"),
@@ -365,6 +383,19 @@ CliStatus NicWrite(Context& ctx, const NetArgs& a, bool update) {
       body["properties"]["networkSecurityGroup"] = {{"id", NsgId(ctx, a)}};
     }
   }
+  if (a.public_ip_given) {
+    // On the primary IP configuration (az: --ip-config-name defaults to it).
+    Json& configs = body["properties"]["ipConfigurations"];
+    for (auto& c : configs) {
+      if (configs.size() > 1 && !c["properties"].value("primary", false)) continue;
+      if (a.public_ip.empty()) {
+        c["properties"].erase("publicIPAddress");
+      } else {
+        c["properties"]["publicIPAddress"] = {{"id", PublicIpId(ctx, a)}};
+      }
+      break;
+    }
+  }
   return ctx.WriteAndShow("PUT", path, &body, path, NicTable());
 }
 
@@ -470,6 +501,49 @@ const TableSpec& EffectiveRouteTableSpec() {
   return k;
 }
 
+// ---- public IPs
+const TableSpec& PublicIpTable() {
+  static const TableSpec k = {
+      FieldColumn("Name", "name"),
+      {"ResourceGroup", [](const Json& r) { return ResourceGroupFromId(r.value("id", "")); }},
+      FieldColumn("IpAddress", "properties.ipAddress"),
+      FieldColumn("AllocationMethod", "properties.publicIPAllocationMethod"),
+      FieldColumn("Sku", "sku.name"),
+      {"UsedBy",
+       [](const Json& r) {
+         const Json* id = JsonPath(r, "properties.ipConfiguration.id");
+         if (!id || !id->is_string()) return std::string();
+         // .../networkInterfaces/<nic>/ipConfigurations/<config>
+         std::string s = id->get<std::string>();
+         size_t at = s.find("/networkInterfaces/");
+         return at == std::string::npos ? s : s.substr(at + 19);
+       }},
+      FieldColumn("ProvisioningState", "properties.provisioningState")};
+  return k;
+}
+
+void RegisterPublicIp(CLI::App* network, Action* selected) {
+  CLI::App* pip = AddNoun(*network, "public-ip", "Manage public IP addresses");
+  CLI::App* cmd = nullptr;
+  auto c = Leaf(pip, selected, "create", "Create a public IP address from the region's pool",
+                "Public IP name",
+                [](Context& ctx, const NetArgs& a) {
+                  Json props = Json::object();
+                  if (!a.allocation_method.empty())
+                    props["publicIPAllocationMethod"] = a.allocation_method;
+                  Json body = {{"location", LocationOr(ctx, a.location)}, {"properties", props}};
+                  if (!a.sku.empty()) body["sku"] = {{"name", a.sku}};
+                  std::string path = NetPath(ctx, a.group, "publicIPAddresses", a.name);
+                  return ctx.WriteAndShow("PUT", path, &body, path, PublicIpTable());
+                },
+                &cmd);
+  cmd->add_option("--allocation-method", c->allocation_method,
+                  "Static (reserved now; default for Standard) or Dynamic (Basic only)");
+  cmd->add_option("--sku", c->sku, "Standard (default) or Basic");
+  cmd->add_option("-l,--location", c->location, "Location (default: the region's)");
+  AddBasics(pip, selected, "publicIPAddresses", "public IP address", PublicIpTable);
+}
+
 void RegisterRouteTable(CLI::App* network, Action* selected) {
   CLI::App* rt = AddNoun(*network, "route-table", "Manage route tables (user-defined routes)");
   CLI::App* cmd = nullptr;
@@ -541,11 +615,17 @@ void RegisterNetworkCommands(CLI::App& root, Action* selected) {
   cmd->add_option("--network-security-group,--nsg", nc->nsg, "NSG (name in -g, or id)")
       ->each([nc](const std::string&) { nc->nsg_given = true; });
   cmd->add_flag("--ip-forwarding", nc->ip_forwarding, "Forward traffic not addressed to it");
+  cmd->add_option("--public-ip-address", nc->public_ip, "Public IP (name in -g, or id)")
+      ->each([nc](const std::string&) { nc->public_ip_given = true; });
   cmd->add_option("-l,--location", nc->location, "Location (default: the region's)");
-  auto nu = Leaf(nic, selected, "update", "Change a network interface (its NSG)", "NIC name",
+  auto nu = Leaf(nic, selected, "update", "Change a network interface (its NSG, its public IP)",
+                 "NIC name",
                  [](Context& c, const NetArgs& a) { return NicWrite(c, a, true); }, &cmd);
   cmd->add_option("--network-security-group,--nsg", nu->nsg, "NSG (name, id, or \"\" for none)")
       ->each([nu](const std::string&) { nu->nsg_given = true; });
+  cmd->add_option("--public-ip-address", nu->public_ip,
+                  "Public IP of the primary IP configuration (name, id, or \"\" for none)")
+      ->each([nu](const std::string&) { nu->public_ip_given = true; });
   Leaf(nic, selected, "show-effective-nsg", "The rules that apply to a NIC, in evaluation order",
        "NIC name", ShowEffectiveNsg, &cmd);
   Leaf(nic, selected, "show-effective-route-table", "The routes a NIC's traffic follows",
@@ -563,6 +643,7 @@ void RegisterNetworkCommands(CLI::App& root, Action* selected) {
   AddBasics(nsg, selected, "networkSecurityGroups", "network security group", NsgTable);
   RegisterRule(nsg, selected);
   RegisterRouteTable(network, selected);
+  RegisterPublicIp(network, selected);
 }
 
 }  // namespace stratus::cli

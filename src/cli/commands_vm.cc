@@ -24,7 +24,7 @@ struct VmArgs {
   std::string computer_name;
   std::vector<std::string> tags;
   // network: `--vnet --subnet` make a NIC "<vm>VMNic" (as az vm create does); `--nics` attaches
-  std::string vnet, subnet, private_ip, nsg;
+  std::string vnet, subnet, private_ip, nsg, public_ip;
   std::vector<std::string> nics;
   // show / list
   bool show_details = false;
@@ -127,6 +127,21 @@ CliResult<Json> BuildCreateBody(Context& ctx, const VmArgs& a) {
       ipc["privateIPAddress"] = a.private_ip;
       ipc["privateIPAllocationMethod"] = "Static";
     }
+    if (!a.public_ip.empty()) {
+      // A public IP by id, or by name in the group: made (Static, Standard) when it is not
+      // there, as az vm create does.
+      std::string pip = LooksLikeResourceId(a.public_ip)
+                            ? a.public_ip
+                            : net + "publicIPAddresses/" + a.public_ip;
+      auto have = ctx.client().Get(pip);
+      if (!have.ok()) {
+        Json body = {{"location", LocationOr(ctx, a.location)},
+                     {"sku", {{"name", "Standard"}}},
+                     {"properties", {{"publicIPAllocationMethod", "Static"}}}};
+        CLI_RETURN_IF_ERROR(ctx.client().Send("PUT", pip, &body));
+      }
+      ipc["publicIPAddress"] = {{"id", pip}};
+    }
     Json nic = {{"location", LocationOr(ctx, a.location)},
                 {"properties", {{"ipConfigurations", {{{"name", "ipconfig1"}, {"properties", ipc}}}}}}};
     if (!a.nsg.empty())
@@ -137,6 +152,8 @@ CliResult<Json> BuildCreateBody(Context& ctx, const VmArgs& a) {
     nics.push_back({{"id", nic_path}, {"properties", {{"primary", true}, {"deleteOption", "Delete"}}}});
   } else if (!a.private_ip.empty() || !a.nsg.empty()) {
     return UsageError("--private-ip-address and --nsg need --vnet and --subnet.", "--vnet");
+  } else if (!a.public_ip.empty()) {
+    return UsageError("--public-ip-address needs --vnet and --subnet.", "--vnet");
   }
   for (auto& n : a.nics) {
     std::string id = LooksLikeResourceId(n) ? n : net + "networkInterfaces/" + n;
@@ -282,6 +299,8 @@ void RegisterVmCommands(CLI::App& root, Action* selected) {
                                       "Virtual network of a new NIC <name>VMNic (with --subnet)");
   cmd->add_option("--subnet", create->subnet, "Subnet of the new NIC");
   cmd->add_option("--private-ip-address", create->private_ip, "Static address of the new NIC");
+  cmd->add_option("--public-ip-address", create->public_ip,
+                  "Public IP of the new NIC (name in -g, made Static if absent; or an id)");
   cmd->add_option("--nsg", create->nsg, "NSG of the new NIC (name in -g, or id)");
   cmd->add_option("--nics", create->nics, "Existing NICs (names in -g or ids), first is primary")
       ->excludes(vnet);

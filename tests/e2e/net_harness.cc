@@ -53,6 +53,7 @@ void RemoveRegionNetwork(const std::string& rid) {
   if (auto engine = EngineFor(rid)) {
     engine->ApplySecurity({"stratus_" + rid, "st" + rid, {}, {}, {}});
     engine->Sweep({});
+    engine->RemoveEdge();
   }
   // What the sweep cannot reach: taps of domains still defined, a dnsmasq without pid file.
   RegionNetwork left = ListRegionNetwork(rid);

@@ -13,9 +13,15 @@
 // plugged into the running web (DHCP serves it in the guest) and unplugged; web keeps its address across deallocate and start; a kill -9 of
 // stratusd cuts nothing; security groups on a NIC (inbound) and on a subnet (outbound) deny and
 // allow at once; deleting everything leaves no namespace, link, dnsmasq or nft table of the
-// region.
+// region. Public IPs: the region's uplink is a veth into an "internet" namespace this test makes
+// (198.51.100.1, with a web server); web gets a public IP that the internet reaches (HTTP and
+// ping) and by which web's own requests leave; db, without one, reaches the internet through
+// the edge's SNAT; both hold after the kill -9.
+#include <unistd.h>
+
 #include <thread>
 
+#include "core/subprocess.h"
 #include "harness.h"
 #include "net_harness.h"
 
@@ -24,9 +30,65 @@ namespace {
 
 constexpr const char* kRg = "rg-net";
 
+// The test's "internet": a namespace with a web server at 198.51.100.1, and the uplink veth
+// whose other end stratusd moves into its edge namespace.
+std::string InternetNs() { return "e2einet" + std::to_string(getpid()); }
+std::string UplinkName() { return "e2eup" + std::to_string(getpid()); }
+
 class NetworkTest : public DaemonTest {
  protected:
-  NetworkTest() : DaemonTest(DaemonOptions("regionNet").Group(kRg)) {}
+  NetworkTest()
+      : DaemonTest(DaemonOptions("regionNet")
+                       .Group(kRg)
+                       .Flags({"--public-pool", "203.0.113.0/28", "--uplink", UplinkName(),
+                               "--uplink-address", "198.51.100.2/24", "--uplink-gateway",
+                               "198.51.100.1"})) {}
+
+  void SetUp() override {
+    if (geteuid() == 0) MakeInternet();
+    DaemonTest::SetUp();
+  }
+  void TearDown() override {
+    DaemonTest::TearDown();
+    RemoveInternet();
+  }
+  void MakeInternet() {
+    RemoveInternet();
+    const std::string ns = InternetNs();
+    www_ = "/tmp/" + ns + "-www";
+    std::vector<std::vector<std::string>> steps = {
+        {"ip", "netns", "add", ns},
+        {"ip", "link", "add", UplinkName(), "type", "veth", "peer", "name", "eth0", "netns", ns},
+        {"ip", "-n", ns, "addr", "add", "198.51.100.1/24", "dev", "eth0"},
+        {"ip", "-n", ns, "link", "set", "eth0", "up"},
+        {"ip", "-n", ns, "link", "set", "lo", "up"},
+        {"ip", "-n", ns, "route", "add", "203.0.113.0/28", "via", "198.51.100.2"},
+        {"mkdir", "-p", www_},
+        {"sh", "-c", "echo the-internet > " + www_ + "/index.html"},
+        {"ip", "netns", "exec", ns, "busybox", "httpd", "-p", "80", "-h", www_}};
+    for (auto& argv : steps) {
+      auto r = RunProcess(argv);
+      ASSERT_TRUE(r.ok() && r->exit_code == 0) << argv[0] << " " << argv[1] << " failed";
+    }
+  }
+  void RemoveInternet() {
+    RunProcess({"pkill", "-9", "-f", "httpd -p 80 -h /tmp/" + InternetNs() + "-www"});
+    RunProcess({"ip", "netns", "del", InternetNs()});
+    RunProcess({"ip", "link", "del", UplinkName()});
+    RunProcess({"rm", "-rf", "/tmp/" + InternetNs() + "-www"});
+  }
+  // busybox wget of http://ip/ from the internet namespace ("" when it cannot be reached).
+  static std::string FetchFromInternet(const std::string& ip) {
+    auto r = RunProcess({"ip", "netns", "exec", InternetNs(), "timeout", "5", "busybox", "wget",
+                         "-q", "-O", "-", "http://" + ip + "/"});
+    return r.ok() && r->exit_code == 0 ? r->out : "";
+  }
+  static bool PingFromInternet(const std::string& ip) {
+    auto r = RunProcess({"ip", "netns", "exec", InternetNs(), "busybox", "ping", "-c", "1", "-W",
+                         "2", ip});
+    return r.ok() && r->exit_code == 0;
+  }
+  std::string www_;
 
   std::string Path(const std::string& type, const std::string& name) const {
     return d().ResourcePath(kRg, "Stratus.Network", type, name);
@@ -87,7 +149,7 @@ TEST_F(NetworkTest, SubnetsRouteNamesResolveVnetsAreIsolatedAndNothingIsLeft) {
   ASSERT_NO_FATAL_FAILURE(PutVnet("vnet2", "10.20.0.0/16", {{"s", "10.20.1.0/24"}}));
   ASSERT_NO_FATAL_FAILURE(PutVnet("vnet3", "10.30.0.0/16", {{"s", "10.30.1.0/24"}}));
   RegionNetwork made = ListRegionNetwork(rid);
-  EXPECT_EQ(made.namespaces.size(), 3u) << made.Describe();
+  EXPECT_EQ(made.namespaces.size(), 4u) << "three routers and the edge: " << made.Describe();
   EXPECT_EQ(made.dnsmasq.size(), 3u) << made.Describe();
   EXPECT_FALSE(HostHasAddressWithPrefix("10.10.")) << "the host got a VNET address";
 
@@ -187,6 +249,32 @@ TEST_F(NetworkTest, SubnetsRouteNamesResolveVnetsAreIsolatedAndNothingIsLeft) {
   ASSERT_TRUE(d.WaitForConsole(web.path, "STRATUS-GUEST-READY", Seconds(180), 2));
   EXPECT_NE(Fetch(db.domain, web_ip).find("web1"), std::string::npos);
 
+  // Public IPs: web's (Static) is reached from the internet and is how web's requests leave;
+  // db, without one, leaves through the edge's SNAT. The root namespace never holds them.
+  auto pip = d.Put(Path("publicIPAddresses", "web-ip"),
+                   {{"location", d.region()}, {"sku", {{"name", "Standard"}}},
+                    {"properties", {{"publicIPAllocationMethod", "Static"}}}});
+  ASSERT_EQ(pip.status, 201) << pip.Describe();
+  const std::string web_public = pip.json["properties"].value("ipAddress", "");
+  EXPECT_EQ(web_public, "203.0.113.1");
+  EXPECT_EQ(FetchFromInternet(web_public), "") << "no NIC holds it yet";
+  Json web_nic = d.Get(Path("networkInterfaces", "web-nic")).json;
+  web_nic["properties"]["ipConfigurations"][0]["properties"]["publicIPAddress"] = {
+      {"id", Path("publicIPAddresses", "web-ip")}};
+  auto with_pip = d.Put(Path("networkInterfaces", "web-nic"), web_nic);
+  ASSERT_EQ(with_pip.status, 200) << with_pip.Describe();
+  EXPECT_NE(FetchFromInternet(web_public).find("web1"), std::string::npos)
+      << "the internet does not reach web's public IP";
+  EXPECT_TRUE(PingFromInternet(web_public)) << "ICMP through the 1:1 NAT";
+  EXPECT_EQ(FetchFromInternet(web_ip), "") << "a private address reached from outside";
+  EXPECT_NE(Fetch(db.domain, "198.51.100.1").find("the-internet"), std::string::npos)
+      << "db (no public IP) does not get out through SNAT";
+  EXPECT_NE(Fetch(web.domain, "198.51.100.1").find("the-internet"), std::string::npos);
+  EXPECT_FALSE(HostHasAddressWithPrefix("203.0.113.")) << "the host got a public-pool address";
+  EXPECT_FALSE(HostHasAddressWithPrefix("198.51.100.")) << "the host holds the uplink's address";
+  auto busy = d.Delete(Path("publicIPAddresses", "web-ip"));
+  EXPECT_EQ(busy.status, 409) << busy.Describe();
+
   // kill -9 of stratusd: the datapath stays; the restart changes nothing (same dnsmasq).
   RegionNetwork before = ListRegionNetwork(rid);
   ASSERT_TRUE(d.Kill9());
@@ -197,6 +285,8 @@ TEST_F(NetworkTest, SubnetsRouteNamesResolveVnetsAreIsolatedAndNothingIsLeft) {
   EXPECT_EQ(before.namespaces, after.namespaces);
   EXPECT_NE(Fetch(web.domain, db_ip).find("db1"), std::string::npos);
   EXPECT_NE(Fetch(iso.domain, db_ip).find("db1"), std::string::npos) << "peering after restart";
+  EXPECT_NE(FetchFromInternet(web_public).find("web1"), std::string::npos)
+      << "the public IP after restart";
   fwd = forwarded();
   EXPECT_NE(Fetch(web.domain, db_ip).find("db1"), std::string::npos);
   EXPECT_GT(forwarded(), fwd) << "the route table after restart";
@@ -282,8 +372,12 @@ TEST_F(NetworkTest, SubnetsRouteNamesResolveVnetsAreIsolatedAndNothingIsLeft) {
     EXPECT_EQ(d.Delete(Path("virtualNetworks", v)).status, 200) << v;
   for (const char* n : {"db-nsg", "front-nsg"})
     EXPECT_EQ(d.Delete(Path("networkSecurityGroups", n)).status, 200) << n;
+  EXPECT_EQ(d.Delete(Path("publicIPAddresses", "web-ip")).status, 200);
+  // What is left is the region's edge (its uplink), which lives as long as the region does.
   RegionNetwork left = ListRegionNetwork(rid);
-  EXPECT_TRUE(left.empty()) << left.Describe();
+  EXPECT_EQ(left.namespaces, std::vector<std::string>{"ste-" + rid}) << left.Describe();
+  EXPECT_TRUE(left.links.empty() && left.dnsmasq.empty() && left.nft_tables.empty())
+      << left.Describe();
 }
 
 }  // namespace
