@@ -5,7 +5,9 @@
 # the VM protected by a policy, a full backup, guest writes, an incremental backup, a restore as a
 # new VM that boots with the data, vault verify; issue 10: the VMs have NICs in a VNET with two
 # subnets (DHCP, DNS names), and a security group on db1's NIC first denies, then allows web1's
-# HTTP; and a full clean-up. Everything it creates is removed on exit, even on failure.
+# HTTP; peering and a route table; web1 has a public IP that an "internet" namespace (made here,
+# the region's uplink) reaches, and db1 reaches the internet through SNAT; and a full clean-up.
+# Everything it creates is removed on exit, even on failure.
 set -euo pipefail
 
 BUILD="${STRATUS_BUILD:-$(pwd)/build}"
@@ -28,10 +30,30 @@ region_net_objects() {
     pgrep -f "/run/stratus/$RID/" ; } 2>/dev/null || true
 }
 
+# The "internet": a namespace with a web server at 198.51.100.1; the other end of its veth is the
+# region's uplink, which stratusd moves into its edge namespace. The public pool 203.0.113.0/28 is
+# routed to the uplink's address, as an upstream router would.
+INET="sdemo-inet-$$"
+UPLINK="sdup$$"
+make_internet() {
+  ip netns add "$INET"
+  ip link add "$UPLINK" type veth peer name eth0 netns "$INET"
+  ip -n "$INET" addr add 198.51.100.1/24 dev eth0
+  ip -n "$INET" link set eth0 up
+  ip -n "$INET" link set lo up
+  ip -n "$INET" route add 203.0.113.0/28 via 198.51.100.2
+  mkdir -p "$WORK/www"
+  echo "hello from the internet" >"$WORK/www/index.html"
+  ip netns exec "$INET" busybox httpd -p 80 -h "$WORK/www"
+}
+from_internet() { ip netns exec "$INET" "$@"; }
+
 start_daemon() {
   : >"$LOG.ready"
   "$BUILD/stratusd" --region regionA --data-dir "$WORK/regionA" --listen "127.0.0.1:${PORT:-0}" \
-    --platform-images "$GUEST_DIR" --cli-config "$STRATUS_CONFIG" >"$LOG.ready" 2>>"$LOG" &
+    --platform-images "$GUEST_DIR" --cli-config "$STRATUS_CONFIG" \
+    --public-pool 203.0.113.0/28 --uplink "$UPLINK" --uplink-address 198.51.100.2/24 \
+    --uplink-gateway 198.51.100.1 >"$LOG.ready" 2>>"$LOG" &
   PID=$!
   for _ in $(seq 1 100); do
     if grep -q "stratusd ready" "$LOG.ready" 2>/dev/null; then break; fi
@@ -61,11 +83,16 @@ cleanup() {
     ip link del "$l" 2>/dev/null
   done
   nft delete table bridge "stratus_$RID" 2>/dev/null
+  pkill -9 -f "httpd -p 80 -h $WORK/www" 2>/dev/null
+  ip netns del "ste-$RID" 2>/dev/null
+  ip netns del "$INET" 2>/dev/null
+  ip link del "$UPLINK" 2>/dev/null
   rm -rf "/run/stratus/$RID" "$WORK"
 }
 trap cleanup EXIT
 
-say "Start region A (stratusd, state in $WORK/regionA)"
+say "Start region A (stratusd, state in $WORK/regionA), its uplink to an \"internet\" namespace"
+make_internet
 start_daemon
 grep "stratusd ready" "$LOG.ready"
 
@@ -121,7 +148,8 @@ say "A virtual network with two subnets, and a security group for the back end"
 say "Create VM web1 (tiny image, Standard_S1, NIC in subnet front) with two data disks (Standard + Premium)"
 T0=$(date +%s.%N)
 "$S" vm create -g demo -n web1 --image tiny --size Standard_S1 --data-disk-sizes-gb 1 1 \
-  --custom-data "$WORK/user-script.sh" --vnet demo-vnet --subnet front -o table
+  --custom-data "$WORK/user-script.sh" --vnet demo-vnet --subnet front \
+  --public-ip-address web1-ip -o table
 "$S" vm create -g demo -n db1 --image tiny --size Standard_S1 --vnet demo-vnet --subnet back \
   --nsg db-nsg -o table >/dev/null
 "$S" disk update -g demo -n web1-data1 --sku Premium_LRS -o table >/dev/null
@@ -156,6 +184,21 @@ out=$(guest_sh web1 "timeout 3 wget -q -O - http://db1/ 2>/dev/null || echo DENI
 echo "    web1 -> http://db1/: $out"
 echo "$out" | grep -q "db1" || { echo "the Allow did not open"; exit 1; }
 "$S" network nic show-effective-nsg -g demo -n db1VMNic -o table | head -n 6
+
+say "Public IP: the internet reaches web1 at its public address; db1 (none) gets out through SNAT"
+"$S" network public-ip list -g demo -o table
+PUB=$("$S" network public-ip show -g demo -n web1-ip -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["properties"]["ipAddress"])')
+out=$(from_internet timeout 5 busybox wget -q -O - "http://$PUB/" 2>/dev/null || echo UNREACHED)
+echo "    internet -> http://$PUB/: $out"
+echo "$out" | grep -q "web1" || { echo "the public IP did not reach web1"; exit 1; }
+from_internet busybox ping -c 1 -W 2 "$PUB" >/dev/null && echo "    internet -> ping $PUB: answered"
+out=$(from_internet timeout 5 busybox wget -q -O - "http://10.20.1.4/" 2>/dev/null || echo UNREACHED)
+echo "    internet -> http://10.20.1.4/ (private): $out"
+[ "$out" = UNREACHED ] || { echo "a private address was reached from outside"; exit 1; }
+out=$(guest_sh db1 "timeout 5 wget -q -O - http://198.51.100.1/ 2>/dev/null || echo UNREACHED")
+echo "    db1 -> http://198.51.100.1/: $out"
+echo "$out" | grep -q "internet" || { echo "db1 did not get out"; exit 1; }
+echo "    the host holds no public or uplink address: $(ip -4 -o addr show | grep -cE '203\.0\.113\.|198\.51\.100\.' || true) found"
 
 say "Peering: a second VNET is out of reach until both sides peer (its router answers at 10.21.1.1)"
 "$S" network vnet create -g demo -n hub-vnet --address-prefixes 10.21.0.0/16 \
