@@ -196,6 +196,64 @@ TEST_F(CliAppTest, VmCreateWithVnetAndSubnetMakesTheNicFirstLikeAz) {
   EXPECT_EQ(bad.exit_code, 2) << bad.err;
 }
 
+TEST_F(CliAppTest, VmCreateWithAPublicIpMakesItStaticWhenAbsentAndPutsItOnTheNic) {
+  const std::string net = std::string("/subscriptions/") + kSub +
+                          "/resourceGroups/rg1/providers/Stratus.Network/";
+  fake_.server().Get(R"(/subscriptions/[^/]+/providers/Stratus.Compute/platformImages)",
+                     [](const httplib::Request&, httplib::Response& res) {
+                       FakeStratusd::Reply(res, 200, {{"value", {{{"name", "tiny"}}}}});
+                     });
+  fake_.server().Get(net + "publicIPAddresses/web1-ip",
+                     [](const httplib::Request&, httplib::Response& res) {
+                       FakeStratusd::Reply(res, 404, {{"error", {{"code", "ResourceNotFound"},
+                                                                 {"message", "not found"}}}});
+                     });
+  for (const char* p : {"publicIPAddresses/web1-ip", "networkInterfaces/web1VMNic"})
+    fake_.server().Put(net + p, [](const httplib::Request& req, httplib::Response& res) {
+      FakeStratusd::Reply(res, 201, Json::parse(req.body));
+    });
+  fake_.server().Put(kVm, [this](const httplib::Request& req, httplib::Response& res) {
+    Json vm = Json::parse(req.body);
+    vm["id"] = kVm;
+    AcceptWithOperation(res, 201, vm);
+  });
+  ServeOperation({{"name", "op7"}, {"status", "Succeeded"}, {"percentComplete", 100}});
+  ServeVm("running");
+  CliRun r = Stratus({"vm", "create", "-g", "rg1", "-n", "web1", "--image", "tiny", "--vnet",
+                      "v1", "--subnet", "front", "--public-ip-address", "web1-ip"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto pip_puts = fake_.RequestsTo("PUT", net + "publicIPAddresses/web1-ip");
+  ASSERT_EQ(pip_puts.size(), 1u);
+  Json pip = Json::parse(pip_puts[0].body);
+  EXPECT_EQ(pip["sku"]["name"], "Standard");
+  EXPECT_EQ(pip["properties"]["publicIPAllocationMethod"], "Static");
+  auto nic_puts = fake_.RequestsTo("PUT", net + "networkInterfaces/web1VMNic");
+  ASSERT_EQ(nic_puts.size(), 1u);
+  EXPECT_EQ(Json::parse(nic_puts[0].body)["properties"]["ipConfigurations"][0]["properties"]
+                                         ["publicIPAddress"]["id"],
+            net + "publicIPAddresses/web1-ip");
+  // Without --vnet/--subnet it is a usage error.
+  CliRun bad = Stratus({"vm", "create", "-g", "rg1", "-n", "web2", "--image", "tiny",
+                        "--public-ip-address", "x"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  // network public-ip create: the sku and method as given.
+  const std::string dyn = net + "publicIPAddresses/dyn";
+  fake_.server().Put(dyn, [dyn](const httplib::Request& req, httplib::Response& res) {
+    Json b = Json::parse(req.body);
+    b["id"] = dyn;
+    b["name"] = "dyn";
+    FakeStratusd::Reply(res, 201, b);
+  });
+  CliRun c = Stratus({"network", "public-ip", "create", "-g", "rg1", "-n", "dyn", "--sku", "Basic",
+                      "--allocation-method", "Dynamic"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  auto dyn_puts = fake_.RequestsTo("PUT", dyn);
+  ASSERT_EQ(dyn_puts.size(), 1u);
+  Json d = Json::parse(dyn_puts[0].body);
+  EXPECT_EQ(d["sku"]["name"], "Basic");
+  EXPECT_EQ(d["properties"]["publicIPAllocationMethod"], "Dynamic");
+}
+
 TEST_F(CliAppTest, NsgRuleCreateSendsTheArmRule) {
   const std::string rule = std::string("/subscriptions/") + kSub +
                            "/resourceGroups/rg1/providers/Stratus.Network/networkSecurityGroups/"
