@@ -103,7 +103,9 @@ Result<std::optional<network::EdgeDatapath>> EdgeOf(const RegionConfig& config) 
                            "together", "--uplink");
   network::EdgeDatapath e;
   e.uplink = config.uplink;
-  if (e.uplink.empty() || e.uplink.size() > 15 || e.uplink.find('/') != std::string::npos)
+  if (e.uplink.empty() || e.uplink.size() > 15 ||
+      e.uplink.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                 "-_.@") != std::string::npos)
     return InvalidArgument("--uplink '" + config.uplink + "' is not an interface name", "--uplink");
   ASSIGN_OR_RETURN(e.pool, network::ParseIpv4Prefix(config.public_pool, "--public-pool"));
   if (e.pool.length < 24 || e.pool.length > 32)
@@ -118,6 +120,24 @@ Result<std::optional<network::EdgeDatapath>> EdgeOf(const RegionConfig& config) 
                    network::ParseIpv4(config.uplink_address.substr(0, slash), "--uplink-address"));
   e.uplink_length = std::stoi(len);
   ASSIGN_OR_RETURN(e.uplink_gateway, network::ParseIpv4(config.uplink_gateway, "--uplink-gateway"));
+  uint32_t mask = ~uint32_t{0} << (32 - e.uplink_length);
+  network::Ipv4Prefix uplink_net{network::Ipv4{e.uplink_ip.value & mask}, e.uplink_length};
+  if (!uplink_net.Contains(e.uplink_gateway) || e.uplink_gateway == e.uplink_ip)
+    return InvalidArgument("--uplink-gateway must be another address of --uplink-address's "
+                           "subnet " + uplink_net.ToString(), "--uplink-gateway");
+  // The pool is routed to the uplink by the upstream: it is not the uplink's own subnet, and
+  // never a range the VNETs keep inside.
+  for (const char* r : {"169.254.0.0/16", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                        "100.64.0.0/10", "127.0.0.0/8", "224.0.0.0/3", "0.0.0.0/8"}) {
+    auto range = network::ParseIpv4Prefix(r, "");
+    if (range.ok() && range->Overlaps(e.pool))
+      return InvalidArgument("--public-pool " + e.pool.ToString() + " overlaps " + r +
+                             ", which cannot be public", "--public-pool");
+  }
+  if (uplink_net.Overlaps(e.pool))
+    return InvalidArgument("--public-pool " + e.pool.ToString() + " overlaps the uplink's subnet " +
+                           uplink_net.ToString() + "; the upstream routes the pool to the uplink",
+                           "--public-pool");
   return std::optional<network::EdgeDatapath>(e);
 }
 

@@ -196,8 +196,10 @@ Status LinuxNetworkEngine::ApplyVnet(const VnetDatapath& vnet) {
   RETURN_IF_ERROR(MakeDirs(VnetDir(vnet.netns), 0755));
   ASSIGN_OR_RETURN(auto peer_veths, ApplyLinks(vnet));
   RETURN_IF_ERROR(ApplyRouting(vnet, peer_veths));
-  RETURN_IF_ERROR(ApplyUplink(vnet, peer_veths));
-  return ApplyDnsmasq(vnet);
+  // DHCP and names do not wait for the way out: a failed uplink still serves new NICs.
+  Status uplink = ApplyUplink(vnet, peer_veths);
+  RETURN_IF_ERROR(ApplyDnsmasq(vnet));
+  return uplink;
 }
 
 Result<std::set<std::string>> LinuxNetworkEngine::ApplyLinks(const VnetDatapath& vnet) {
@@ -345,8 +347,14 @@ Status LinuxNetworkEngine::ApplyUplink(const VnetDatapath& vnet,
                                       : ParseJson(out));
     ASSIGN_OR_RETURN(RouterRouting all, ParseRouting(routes, Json::array()));
     RouterRouting have, want;
+    std::vector<std::string> moved;  // a public IP that was another VNET's a moment ago
     for (auto& r : all.routes)
       if (r.dev == u.edge_veth) have.routes.push_back(r);
+    for (auto& n : u.nats)
+      for (auto& r : all.routes)
+        if (r.dev != u.edge_veth && r.dst == n.public_ip.ToString() + "/32")
+          moved.push_back("route del " + r.dst + " dev " + r.dev + " table main proto static");
+    RETURN_IF_ERROR(IpBatch(moved, u.edge_netns, dir));
     std::string transit = vnet.transit.ToString();
     want.routes.push_back({"main", "unicast", transit + "/32", "", u.edge_veth});
     for (auto& n : u.nats)

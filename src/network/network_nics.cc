@@ -197,9 +197,11 @@ Result<NetworkService::Written> NetworkService::PutNic(const ResourceId& id, con
     if (!c.public_ip.empty()) public_ips[c.name] = c.public_ip;
   Json public_before =
       existing.ok() ? existing->internal.value("publicIps", Json::object()) : Json::object();
-  if (public_ips != public_before)
-    RETURN_IF_ERROR(AssociatePublicIpsLocked(id, public_ips, public_before,
-                                             "properties.ipConfigurations"));
+  std::vector<store::Record> pip_writes;
+  if (public_ips != public_before) {
+    ASSIGN_OR_RETURN(pip_writes, AssociatePublicIpsLocked(id, public_ips, public_before,
+                                                          "properties.ipConfigurations"));
+  }
 
   store::Record rec;
   if (existing.ok()) {
@@ -261,10 +263,14 @@ Result<NetworkService::Written> NetworkService::PutNic(const ResourceId& id, con
   if (existing.ok() && existing->body == rec.body && existing->internal == rec.internal)
     return Written{*existing, false};
   ASSIGN_OR_RETURN(rec, ctx_.store->Put(rec, cond));
-  RETURN_IF_ERROR(ConvergeLocked(vnet->key));
-  RETURN_IF_ERROR(ConvergeSecurityLocked());
+  // The public IPs after the NIC: a failed write takes and frees nothing; a crash in between
+  // leaves a NIC whose public IP has no address yet, which Start gives it.
+  for (auto& pip : pip_writes) RETURN_IF_ERROR(ctx_.store->Put(pip).status());
+  // The VNET it left first (a public IP's route moves from that VNET's link to the new one).
   if (existing.ok() && existing->internal.value("vnet", "") != vnet->key)
     RETURN_IF_ERROR(ConvergeLocked(existing->internal.value("vnet", "")));
+  RETURN_IF_ERROR(ConvergeLocked(vnet->key));
+  RETURN_IF_ERROR(ConvergeSecurityLocked());
   return Written{rec, !existing.ok()};
 }
 
@@ -277,8 +283,10 @@ Status NetworkService::DeleteNicLocked(const ResourceId& id, bool force) {
                         "'; remove it from the VM first.",
                     id.ToString(), "NicInUse");
   RETURN_IF_ERROR(ctx_.store->Delete(rec->key));
-  RETURN_IF_ERROR(AssociatePublicIpsLocked(id, Json::object(),
-                                           rec->internal.value("publicIps", Json::object()), ""));
+  ASSIGN_OR_RETURN(auto pip_writes,
+                   AssociatePublicIpsLocked(id, Json::object(),
+                                            rec->internal.value("publicIps", Json::object()), ""));
+  for (auto& pip : pip_writes) RETURN_IF_ERROR(ctx_.store->Put(pip).status());
   RETURN_IF_ERROR(ConvergeLocked(rec->internal.value("vnet", "")));
   return ConvergeSecurityLocked();
 }

@@ -40,7 +40,7 @@ void NetworkService::ConfigureEdge(EdgeDatapath edge) {
   edge_ = std::move(edge);
 }
 
-Result<Ipv4> NetworkService::AllocatePublicLocked() {
+Result<Ipv4> NetworkService::AllocatePublicLocked(const std::vector<Ipv4>& also_taken) {
   if (!edge_)
     return InvalidArgument("This region has no public address pool (stratusd --public-pool "
                            "and --uplink).",
@@ -51,6 +51,7 @@ Result<Ipv4> NetworkService::AllocatePublicLocked() {
     auto ip = ParseIpv4(p.internal.value("address", ""), "");
     if (ip.ok()) taken.push_back(ip->value);
   }
+  for (auto& ip : also_taken) taken.push_back(ip.value);
   std::sort(taken.begin(), taken.end());
   const Ipv4Prefix& pool = edge_->pool;
   uint32_t first = pool.network.value, last = pool.Last().value;
@@ -96,6 +97,11 @@ Result<NetworkService::Written> NetworkService::PutPublicIp(const ResourceId& id
     return InvalidArgument("Only IPv4 public addresses are available.",
                            "properties.publicIPAddressVersion", "FeatureNotAvailable");
   std::string sku = "Standard";
+  {
+    // An update without a sku keeps the one it has.
+    auto existing = ctx_.store->Get(id.Key());
+    if (existing.ok()) sku = existing->body["sku"].value("name", sku);
+  }
   if (body.contains("sku")) {
     const Json& s = body["sku"];
     if (!s.is_object() || !s.value("name", Json(nullptr)).is_string())
@@ -223,10 +229,11 @@ Json NetworkService::PublicIpView(const store::Record& pip) {
   return out;
 }
 
-Status NetworkService::AssociatePublicIpsLocked(const ResourceId& nic, const Json& wanted,
-                                                const Json& before, const std::string& field) {
+Result<std::vector<store::Record>> NetworkService::AssociatePublicIpsLocked(
+    const ResourceId& nic, const Json& wanted, const Json& before, const std::string& field) {
   ASSIGN_OR_RETURN(auto nics, NicsOfSubscription(nic.subscription()));
-  std::vector<store::Record> changed;
+  std::vector<store::Record> out;
+  std::vector<Ipv4> picked;
   for (auto& [cfg, key_json] : wanted.items()) {
     std::string key = key_json.get<std::string>();
     auto pip = ctx_.store->Get(key);
@@ -249,12 +256,11 @@ Status NetworkService::AssociatePublicIpsLocked(const ResourceId& nic, const Jso
                                  "' is given to two IP configurations.",
                              field, "PublicIPAddressInUse");
     if (pip->internal.value("address", "").empty()) {
-      ASSIGN_OR_RETURN(Ipv4 ip, AllocatePublicLocked());
-      // Two Dynamic ones in one request must not get the same address: write as we go.
+      ASSIGN_OR_RETURN(Ipv4 ip, AllocatePublicLocked(picked));
+      picked.push_back(ip);
       pip->internal["address"] = ip.ToString();
       pip->body["properties"]["ipAddress"] = ip.ToString();
-      RETURN_IF_ERROR(ctx_.store->Put(*pip).status());
-      changed.push_back(*pip);
+      out.push_back(*pip);
     }
   }
   // Dynamic ones no longer used give their address back.
@@ -268,9 +274,9 @@ Status NetworkService::AssociatePublicIpsLocked(const ResourceId& nic, const Jso
       continue;
     pip->internal["address"] = "";
     pip->body["properties"].erase("ipAddress");
-    RETURN_IF_ERROR(ctx_.store->Put(*pip).status());
+    out.push_back(*pip);
   }
-  return Status::Ok();
+  return out;
 }
 
 Status NetworkService::ReconcilePublicIpsLocked() {

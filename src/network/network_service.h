@@ -194,13 +194,17 @@ class NetworkService final : public NicBindings {
   Result<std::vector<store::Record>> NicsOfSubscription(const std::string& subscription);
   // Public IPs (network_public_ips.cc). The lowest free address of the pool, or the errors of
   // PutPublicIp.
-  Result<Ipv4> AllocatePublicLocked();
+  // `also_taken`: addresses picked but not written yet.
+  Result<Ipv4> AllocatePublicLocked(const std::vector<Ipv4>& also_taken = {});
   // For NIC `nic` whose IP configurations now use `wanted` (config name -> public IP key):
-  // checks each exists and is used by no other NIC ("PublicIPAddressInUse"), takes addresses for
-  // Dynamic ones that have none and gives back those of Dynamic ones `nic` no longer uses
-  // (`before`: what it used). Writes the public IPs that changed.
-  Status AssociatePublicIpsLocked(const ResourceId& nic, const Json& wanted, const Json& before,
-                                  const std::string& field);
+  // checks each exists and is used by no other NIC ("PublicIPAddressInUse"), picks addresses
+  // for ones that have none and gives back those of Dynamic ones `nic` no longer uses
+  // (`before`: what it used). Returns the public IP records to write once the NIC is written;
+  // writes nothing itself.
+  Result<std::vector<store::Record>> AssociatePublicIpsLocked(const ResourceId& nic,
+                                                              const Json& wanted,
+                                                              const Json& before,
+                                                              const std::string& field);
   // Start: Dynamic public IPs get an address when used, lose it when not.
   Status ReconcilePublicIpsLocked();
   // The 1:1 NATs of the NICs of `vnet` (with their public IPs' addresses).

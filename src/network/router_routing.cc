@@ -136,6 +136,8 @@ RouterRouting DesiredRouting(const VnetDatapath& vnet, const std::set<std::strin
     for (const char* p : kPrivateRanges) {
       bool routed = false;
       for (auto& r : out.routes) routed = routed || (r.table == "main" && r.dst == p);
+      // A subnet of exactly that range has the kernel's connected route for it.
+      for (auto& sub : vnet.subnets) routed = routed || Dst(sub.prefix) == p;
       if (!routed) out.routes.push_back({"main", "blackhole", p, "", ""});
     }
   }

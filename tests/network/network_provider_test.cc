@@ -656,6 +656,17 @@ TEST_F(PublicIpTest, AnExhaustedPoolIsAClearErrorAndCreatesNothing) {
             400);
 }
 
+TEST_F(PublicIpTest, AnUpdateWithoutSkuKeepsTheSku) {
+  MakeVnet();
+  ASSERT_EQ(Call("PUT", Nic("n1"), NicBody("v1", "front")).status, 201);
+  ASSERT_EQ(Call("PUT", Pip("dyn"), PipBody("Dynamic", "Basic")).status, 201);
+  // A PUT without sku keeps Basic (and its method).
+  auto again = Call("PUT", Pip("dyn"), {{"location", "regionA"}, {"tags", {{"k", "v"}}},
+                                        {"properties", {{"publicIPAllocationMethod", "Dynamic"}}}});
+  EXPECT_EQ(again.status, 200) << again.body.dump();
+  EXPECT_EQ(again.body["sku"]["name"], "Basic");
+}
+
 TEST_F(PublicIpTest, ARestartGivesBackTheAddressOfADynamicIpNoNicUses) {
   MakeVnet();
   ASSERT_EQ(Call("PUT", Pip("dyn"), PipBody("Dynamic", "Basic")).status, 201);
