@@ -38,6 +38,14 @@ bool NetnsExists(const std::string& netns) {
   return access((std::string(kNetnsDir) + "/" + netns).c_str(), F_OK) == 0;
 }
 
+// What an `ip -json ...` command printed: an array (ip prints nothing when there is nothing).
+Result<Json> ParseIpJson(const std::string& out) {
+  if (out.find_first_not_of(" \n") == std::string::npos) return Json::array();
+  ASSIGN_OR_RETURN(Json j, ParseJson(out));
+  if (!j.is_array()) return Internal("network: 'ip -json' did not print an array");
+  return j;
+}
+
 // `ip -json [-n netns] addr show`: one object per link (ifname, link_type, master, operstate,
 // addr_info).
 Result<Json> Links(const std::string& netns) {
@@ -45,10 +53,7 @@ Result<Json> Links(const std::string& netns) {
   if (!netns.empty()) argv.insert(argv.end(), {"-n", netns});
   argv.insert(argv.end(), {"addr", "show"});
   ASSIGN_OR_RETURN(std::string out, RunChecked(argv));
-  if (out.find_first_not_of(" \n") == std::string::npos) return Json::array();
-  ASSIGN_OR_RETURN(Json j, ParseJson(out));
-  if (!j.is_array()) return Internal("'ip -json addr show' did not print an array");
-  return j;
+  return ParseIpJson(out);
 }
 
 // Runs `lines` as one `ip -batch` in `netns` (root when empty); stops at the first failure.
@@ -302,12 +307,8 @@ Status LinuxNetworkEngine::ApplyRouting(const VnetDatapath& vnet,
   ASSIGN_OR_RETURN(std::string routes_out, RunChecked({"ip", "-json", "-n", ns, "route", "show",
                                                        "table", "all", "proto", "static"}));
   ASSIGN_OR_RETURN(std::string rules_out, RunChecked({"ip", "-json", "-n", ns, "rule", "show"}));
-  auto parse = [](const std::string& out) -> Result<Json> {
-    if (out.find_first_not_of(" \n") == std::string::npos) return Json::array();
-    return ParseJson(out);
-  };
-  ASSIGN_OR_RETURN(Json routes, parse(routes_out));
-  ASSIGN_OR_RETURN(Json rules, parse(rules_out));
+  ASSIGN_OR_RETURN(Json routes, ParseIpJson(routes_out));
+  ASSIGN_OR_RETURN(Json rules, ParseIpJson(rules_out));
   ASSIGN_OR_RETURN(RouterRouting have, ParseRouting(routes, rules));
   return IpBatch(RoutingChanges(have, DesiredRouting(vnet, peer_veths)), ns, VnetDir(ns));
 }
@@ -342,9 +343,7 @@ Status LinuxNetworkEngine::ApplyUplink(const VnetDatapath& vnet,
     RETURN_IF_ERROR(IpBatch(cmds, u.edge_netns, dir));
     ASSIGN_OR_RETURN(std::string out, RunChecked({"ip", "-json", "-n", u.edge_netns, "route",
                                                   "show", "table", "main", "proto", "static"}));
-    ASSIGN_OR_RETURN(Json routes, out.find_first_not_of(" \n") == std::string::npos
-                                      ? Result<Json>(Json::array())
-                                      : ParseJson(out));
+    ASSIGN_OR_RETURN(Json routes, ParseIpJson(out));
     ASSIGN_OR_RETURN(RouterRouting all, ParseRouting(routes, Json::array()));
     RouterRouting have, want;
     std::vector<std::string> moved;  // a public IP that was another VNET's a moment ago

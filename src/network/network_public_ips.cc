@@ -31,6 +31,38 @@ const Json& PublicIpsOf(const store::Record& nic) {
   return it != nic.internal.end() && it->is_object() ? *it : kNone;
 }
 
+// The NIC of `nics` (other than `except_nic`) whose IP configuration `config` uses public IP
+// `pip_key`; nic is nullptr when none does.
+struct PublicIpUser {
+  const store::Record* nic = nullptr;
+  std::string config;
+};
+PublicIpUser UserOf(const std::vector<store::Record>& nics, const std::string& pip_key,
+                    const std::string& except_nic = "") {
+  for (auto& n : nics) {
+    if (n.key == except_nic) continue;
+    for (auto& [cfg, key] : PublicIpsOf(n).items())
+      if (key == pip_key) return {&n, cfg};
+  }
+  return {};
+}
+
+// The address a public IP holds ("" for none), in its record and its ARM body.
+void SetAddress(store::Record& pip, const std::string& address) {
+  pip.internal["address"] = address;
+  if (address.empty()) {
+    pip.body["properties"].erase("ipAddress");
+  } else {
+    pip.body["properties"]["ipAddress"] = address;
+  }
+}
+
+Status NoPool() {
+  return InvalidArgument("This region has no public address pool (stratusd --public-pool and "
+                         "--uplink).",
+                         "properties", "PublicIPAddressPoolNotConfigured");
+}
+
 }  // namespace
 
 void NetworkService::ConfigureEdge(EdgeDatapath edge) {
@@ -41,10 +73,7 @@ void NetworkService::ConfigureEdge(EdgeDatapath edge) {
 }
 
 Result<Ipv4> NetworkService::AllocatePublicLocked(const std::vector<Ipv4>& also_taken) {
-  if (!edge_)
-    return InvalidArgument("This region has no public address pool (stratusd --public-pool "
-                           "and --uplink).",
-                           "properties", "PublicIPAddressPoolNotConfigured");
+  if (!edge_) return NoPool();
   ASSIGN_OR_RETURN(auto pips, ListAll(kPublicIpType, ""));
   std::vector<uint32_t> taken;
   for (auto& p : pips) {
@@ -96,38 +125,27 @@ Result<NetworkService::Written> NetworkService::PutPublicIp(const ResourceId& id
   if (p.value("publicIPAddressVersion", "IPv4") != "IPv4")
     return InvalidArgument("Only IPv4 public addresses are available.",
                            "properties.publicIPAddressVersion", "FeatureNotAvailable");
-  std::string sku = "Standard";
-  {
-    // An update without a sku keeps the one it has.
-    auto existing = ctx_.store->Get(id.Key());
-    if (existing.ok()) sku = existing->body["sku"].value("name", sku);
-  }
+  std::string given_sku;  // "" when the body has none
   if (body.contains("sku")) {
     const Json& s = body["sku"];
     if (!s.is_object() || !s.value("name", Json(nullptr)).is_string())
       return InvalidArgument("'sku' must be {\"name\": \"Basic\" | \"Standard\"}.", "sku.name");
-    sku = s["name"].get<std::string>();
-    if (EqualsIgnoreCase(sku, "Basic")) sku = "Basic";
-    else if (EqualsIgnoreCase(sku, "Standard")) sku = "Standard";
+    given_sku = s["name"].get<std::string>();
+    if (EqualsIgnoreCase(given_sku, "Basic")) given_sku = "Basic";
+    else if (EqualsIgnoreCase(given_sku, "Standard")) given_sku = "Standard";
     else
-      return InvalidArgument("sku.name '" + sku + "' is not Basic or Standard.", "sku.name",
+      return InvalidArgument("sku.name '" + given_sku + "' is not Basic or Standard.", "sku.name",
                              "InvalidSku");
     if (s.contains("tier") && !EqualsIgnoreCase(s.value("tier", ""), "Regional"))
       return InvalidArgument("Only the Regional tier is available.", "sku.tier",
                              "FeatureNotAvailable");
   }
-  ASSIGN_OR_RETURN(std::string method,
-                   api::GetString(p, "publicIPAllocationMethod", sku == "Basic" ? "Dynamic" : "Static"));
-  if (EqualsIgnoreCase(method, "Static")) method = "Static";
-  else if (EqualsIgnoreCase(method, "Dynamic")) method = "Dynamic";
-  else
+  ASSIGN_OR_RETURN(std::string given_method, api::GetString(p, "publicIPAllocationMethod", ""));
+  if (EqualsIgnoreCase(given_method, "Static")) given_method = "Static";
+  else if (EqualsIgnoreCase(given_method, "Dynamic")) given_method = "Dynamic";
+  else if (!given_method.empty())
     return InvalidArgument("publicIPAllocationMethod must be Static or Dynamic.",
                            "properties.publicIPAllocationMethod");
-  if (sku == "Standard" && method == "Dynamic")
-    return InvalidArgument("Standard sku public IP '" + id.ToString() +
-                               "' must have AllocationMethod set to Static.",
-                           "properties.publicIPAllocationMethod",
-                           "StandardSkuPublicIPAddressesMustBeStatic");
   int idle = 4;
   if (p.contains("idleTimeoutInMinutes")) {
     if (!p["idleTimeoutInMinutes"].is_number_integer() || p["idleTimeoutInMinutes"] < 4 ||
@@ -138,26 +156,30 @@ Result<NetworkService::Written> NetworkService::PutPublicIp(const ResourceId& id
   }
 
   std::lock_guard<std::mutex> l(mu_);
-  if (!edge_)
-    return InvalidArgument("This region has no public address pool (stratusd --public-pool "
-                           "and --uplink).",
-                           "properties", "PublicIPAddressPoolNotConfigured");
+  if (!edge_) return NoPool();
   auto existing = ctx_.store->Get(id.Key());
-  if (existing.ok() && !EqualsIgnoreCase(existing->body["sku"].value("name", sku), sku))
+  // An update without a sku keeps the one it has; a new one is Standard.
+  std::string had_sku = existing.ok() ? existing->body["sku"].value("name", "") : "";
+  std::string sku = !given_sku.empty() ? given_sku : !had_sku.empty() ? had_sku : "Standard";
+  if (!had_sku.empty() && had_sku != sku)
     return InvalidArgument("The sku of a public IP cannot change.", "sku.name",
                            "PublicIPSkuCannotBeChanged");
+  std::string method =
+      !given_method.empty() ? given_method : sku == "Basic" ? "Dynamic" : "Static";
+  if (sku == "Standard" && method == "Dynamic")
+    return InvalidArgument("Standard sku public IP '" + id.ToString() +
+                               "' must have AllocationMethod set to Static.",
+                           "properties.publicIPAllocationMethod",
+                           "StandardSkuPublicIPAddressesMustBeStatic");
   std::string requested = p.value("ipAddress", "");
   std::string address = existing.ok() ? existing->internal.value("address", "") : "";
   if (!requested.empty() && requested != address)
     return InvalidArgument("'ipAddress' is assigned from the pool; it cannot be chosen.",
                            "properties.ipAddress", "PublicIPAddressCannotBeChosen");
   // Used by a NIC now?
-  std::string user_key;
   ASSIGN_OR_RETURN(auto nics, NicsOfSubscription(id.subscription()));
-  for (auto& n : nics)
-    for (auto& [cfg, key] : PublicIpsOf(n).items())
-      if (key == id.Key()) user_key = n.internal.value("vnet", "");
-  bool in_use = !user_key.empty();
+  PublicIpUser user = UserOf(nics, id.Key());
+  bool in_use = user.nic != nullptr;
   if (address.empty() && (method == "Static" || in_use)) {
     ASSIGN_OR_RETURN(Ipv4 ip, AllocatePublicLocked());
     address = ip.ToString();
@@ -183,16 +205,11 @@ Result<NetworkService::Written> NetworkService::PutPublicIp(const ResourceId& id
   props["idleTimeoutInMinutes"] = idle;
   props["ipTags"] = Json::array();
   props["provisioningState"] = "Succeeded";
-  if (address.empty()) {
-    props.erase("ipAddress");
-  } else {
-    props["ipAddress"] = address;
-  }
-  rec.internal["address"] = address;
+  SetAddress(rec, address);
   if (existing.ok() && existing->body == rec.body && existing->internal == rec.internal)
     return Written{*existing, false};
   ASSIGN_OR_RETURN(rec, ctx_.store->Put(rec, cond));
-  if (in_use) RETURN_IF_ERROR(ConvergeLocked(user_key));
+  if (in_use) RETURN_IF_ERROR(ConvergeLocked(user.nic->internal.value("vnet", "")));
   return Written{rec, !existing.ok()};
 }
 
@@ -200,13 +217,12 @@ Status NetworkService::DeletePublicIp(const ResourceId& id) {
   std::lock_guard<std::mutex> l(mu_);
   ASSIGN_OR_RETURN(store::Record rec, ctx_.store->Get(id.Key()));
   ASSIGN_OR_RETURN(auto nics, NicsOfSubscription(id.subscription()));
-  for (auto& n : nics)
-    for (auto& [cfg, key] : PublicIpsOf(n).items())
-      if (key == id.Key())
-        return Conflict("Public IP address '" + id.name() + "' cannot be deleted: IP "
-                            "configuration '" + cfg + "' of network interface '" +
-                            n.body.value("id", "") + "' uses it.",
-                        id.ToString(), "PublicIPAddressCannotBeDeleted");
+  PublicIpUser user = UserOf(nics, id.Key());
+  if (user.nic)
+    return Conflict("Public IP address '" + id.name() + "' cannot be deleted: IP configuration '" +
+                        user.config + "' of network interface '" +
+                        user.nic->body.value("id", "") + "' uses it.",
+                    id.ToString(), "PublicIPAddressCannotBeDeleted");
   return ctx_.store->Delete(rec.key);
 }
 
@@ -218,14 +234,12 @@ Json NetworkService::PublicIpView(const store::Record& pip) {
   std::lock_guard<std::mutex> l(mu_);
   auto nics = NicsOfSubscription(id->subscription());
   if (!nics.ok()) return out;
-  for (auto& n : *nics)
-    for (auto& [cfg, key] : PublicIpsOf(n).items())
-      if (key == pip.key) {
-        auto nic = ResourceId::Parse(n.body.value("id", ""));
-        if (nic.ok())
-          out["properties"]["ipConfiguration"] = {
-              {"id", nic->Child("ipConfigurations", cfg).ToString()}};
-      }
+  PublicIpUser user = UserOf(*nics, pip.key);
+  if (!user.nic) return out;
+  auto nic = ResourceId::Parse(user.nic->body.value("id", ""));
+  if (nic.ok())
+    out["properties"]["ipConfiguration"] = {
+        {"id", nic->Child("ipConfigurations", user.config).ToString()}};
   return out;
 }
 
@@ -240,15 +254,13 @@ Result<std::vector<store::Record>> NetworkService::AssociatePublicIpsLocked(
     if (!pip.ok())
       return NotFound("Public IP address '" + key + "' was not found.", field,
                       "InvalidResourceReference");
-    for (auto& n : nics) {
-      if (n.key == nic.Key()) continue;
-      for (auto& [ocfg, okey] : PublicIpsOf(n).items())
-        if (okey == key)
-          return InvalidArgument("Public IP address '" + pip->body.value("name", "") +
-                                     "' is used by IP configuration '" + ocfg + "' of network "
-                                     "interface '" + n.body.value("id", "") + "'.",
-                                 field, "PublicIPAddressInUse");
-    }
+    PublicIpUser other = UserOf(nics, key, nic.Key());
+    if (other.nic)
+      return InvalidArgument("Public IP address '" + pip->body.value("name", "") +
+                                 "' is used by IP configuration '" + other.config +
+                                 "' of network interface '" + other.nic->body.value("id", "") +
+                                 "'.",
+                             field, "PublicIPAddressInUse");
     int uses = 0;
     for (auto& [c2, k2] : wanted.items()) uses += k2 == key ? 1 : 0;
     if (uses > 1)
@@ -258,8 +270,7 @@ Result<std::vector<store::Record>> NetworkService::AssociatePublicIpsLocked(
     if (pip->internal.value("address", "").empty()) {
       ASSIGN_OR_RETURN(Ipv4 ip, AllocatePublicLocked(picked));
       picked.push_back(ip);
-      pip->internal["address"] = ip.ToString();
-      pip->body["properties"]["ipAddress"] = ip.ToString();
+      SetAddress(*pip, ip.ToString());
       out.push_back(*pip);
     }
   }
@@ -272,8 +283,7 @@ Result<std::vector<store::Record>> NetworkService::AssociatePublicIpsLocked(
     auto pip = ctx_.store->Get(key);
     if (!pip.ok() || pip->body["properties"].value("publicIPAllocationMethod", "") != "Dynamic")
       continue;
-    pip->internal["address"] = "";
-    pip->body["properties"].erase("ipAddress");
+    SetAddress(*pip, "");
     out.push_back(*pip);
   }
   return out;
@@ -291,16 +301,14 @@ Status NetworkService::ReconcilePublicIpsLocked() {
     bool has = !pip.internal.value("address", "").empty();
     if (has == (used.count(pip.key) > 0)) continue;
     if (has) {
-      pip.internal["address"] = "";
-      pip.body["properties"].erase("ipAddress");
+      SetAddress(pip, "");
     } else {
       auto ip = AllocatePublicLocked();
       if (!ip.ok()) {
         spdlog::error("public IP {}: {}", pip.key, ip.status().ToString());
         continue;
       }
-      pip.internal["address"] = ip->ToString();
-      pip.body["properties"]["ipAddress"] = ip->ToString();
+      SetAddress(pip, ip->ToString());
     }
     RETURN_IF_ERROR(ctx_.store->Put(pip).status());
   }
