@@ -66,6 +66,9 @@ class VmService final : public storage::DiskOwners {
   // Deletes VM `id` and its disks now (inside a resource group's deletion).
   Status DeleteNow(const ResourceId& id);
 
+  // The NIC ids of a VM's properties.networkProfile, primary first.
+  static std::vector<std::string> NicIds(const Json& properties);
+
   // "running", "stopped", "deallocated", ... as the engine reports it.
   std::string PowerState(const store::Record& vm);
   // The instance view ARM returns with $expand=instanceView.
@@ -98,8 +101,6 @@ class VmService final : public storage::DiskOwners {
                           const std::string& caller);
 
   Result<DomainSpec> BuildDomainSpec(const store::Record& vm);
-  // The NIC ids of a VM's networkProfile, primary first.
-  static std::vector<std::string> NicIds(const Json& properties);
   // Binds the VM's NICs (primary one named after the computer) and releases those it left.
   Status BindNics(const store::Record& vm);
   Result<IoTune> TuneFor(const VmSize& size, const std::string& disk_key);

@@ -29,7 +29,8 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Build(const api::RegionConte
   auto storage_p =
       std::make_unique<storage::StorageProvider>(ctx, c->disks_.get(), c->images_.get());
   auto recovery_p = std::make_unique<recovery::service::RecoveryProvider>(
-      ctx, recovery::service::RecoveryProvider::Services{hv, c->vms_.get(), c->disks_.get()});
+      ctx, recovery::service::RecoveryProvider::Services{hv, c->vms_.get(), c->disks_.get(),
+                                                         c->networks_.get()});
   auto network_p = std::make_unique<network::NetworkProvider>(ctx, c->networks_.get());
   c->compute_ = compute_p.get();
   c->network_ = network_p.get();

@@ -15,9 +15,10 @@ using namespace internal;
 // ---------------------------------------------------------------------------------------------
 // NICs
 
-Result<NetworkService::Written> NetworkService::PutNic(const ResourceId& id, const Json& body,
-                                                      const std::string& caller,
-                                                      const store::WriteCondition& cond) {
+Result<NetworkService::Written> NetworkService::WriteNic(const ResourceId& id, const Json& body,
+                                                        const std::string& caller,
+                                                        const store::WriteCondition& cond,
+                                                        bool validate_only) {
   ASSIGN_OR_RETURN(auto top, TopLevel(body, ctx_.region));
   auto& [location, p] = top;
   RETURN_IF_ERROR(api::RejectUnknownKeys(
@@ -61,6 +62,7 @@ Result<NetworkService::Written> NetworkService::PutNic(const ResourceId& id, con
     bool primary = false;
     bool is_static = false;
     std::optional<Ipv4> ip;
+    std::optional<Ipv4> wish;  // Dynamic with an address given: that one if it is free
     std::string public_ip;  // key of its public IP, "" for none
   };
   std::vector<Config> parsed;
@@ -122,6 +124,10 @@ Result<NetworkService::Written> NetworkService::PutNic(const ResourceId& id, con
           if (ip.ok()) cfg.ip = *ip;
         }
     }
+    if (!cfg.is_static && !cfg.ip && !address.empty()) {
+      auto ip = ParseIpv4(address, "");
+      if (ip.ok()) cfg.wish = *ip;
+    }
     if (cp.contains("primary") && !cp["primary"].is_boolean())
       return InvalidArgument("'primary' must be true or false.", where + ".properties.primary");
     cfg.primary = cp.value("primary", configs.size() == 1);
@@ -181,6 +187,12 @@ Result<NetworkService::Written> NetworkService::PutNic(const ResourceId& id, con
   }
   for (auto& c : parsed) {
     if (c.ip) continue;
+    if (c.wish && pfx.Contains(*c.wish) && !IsReserved(pfx, *c.wish) &&
+        std::find(taken.begin(), taken.end(), *c.wish) == taken.end()) {
+      c.ip = c.wish;
+      taken.push_back(*c.wish);
+      continue;
+    }
     auto ip = NextFree(pfx, taken);
     if (!ip)
       return InvalidArgument("Subnet '" + subnet->second + "' (" + pfx.ToString() +
@@ -202,6 +214,7 @@ Result<NetworkService::Written> NetworkService::PutNic(const ResourceId& id, con
     ASSIGN_OR_RETURN(pip_writes, AssociatePublicIpsLocked(id, public_ips, public_before,
                                                           "properties.ipConfigurations"));
   }
+  if (validate_only) return Written{existing.ok() ? *existing : store::Record{}, !existing.ok()};
 
   store::Record rec;
   if (existing.ok()) {
@@ -349,6 +362,49 @@ Result<std::vector<NicPlug>> NetworkService::Resolve(const std::vector<std::stri
     if (plug.dns.empty()) plug.dns.push_back(plug.gateway);
     plug.search = DnsLabel(vnet->body.value("name", "")) + ".internal";
     out.push_back(plug);
+  }
+  return out;
+}
+
+Result<std::vector<NicLayout>> NetworkService::Layouts(const std::vector<std::string>& nic_ids) {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<NicLayout> out;
+  for (auto& text : nic_ids) {
+    ASSIGN_OR_RETURN(ResourceId id, ResourceId::Parse(text));
+    auto rec = ctx_.store->Get(id.Key());
+    if (!rec.ok())
+      return NotFound("Network interface '" + text + "' was not found.", text,
+                      "InvalidResourceReference");
+    const Json& p = rec->body["properties"];
+    NicLayout n;
+    n.id = rec->body.value("id", text);
+    n.name = rec->body.value("name", id.name());
+    n.primary = out.empty();
+    n.mac = p.value("macAddress", "");
+    n.ip_forwarding = p.value("enableIPForwarding", false);
+    if (p.contains("networkSecurityGroup") && p["networkSecurityGroup"].is_object())
+      n.nsg_id = p["networkSecurityGroup"].value("id", "");
+    const Json pips = rec->internal.value("publicIps", Json::object());
+    for (auto& c : p.value("ipConfigurations", Json::array())) {
+      const Json& cp = c["properties"];
+      IpConfigLayout lc;
+      lc.name = c.value("name", "");
+      lc.primary = cp.value("primary", false);
+      lc.subnet_id = cp["subnet"].value("id", "");
+      lc.private_ip = cp.value("privateIPAddress", "");
+      lc.private_ip_method = cp.value("privateIPAllocationMethod", "Dynamic");
+      if (pips.is_object() && pips.contains(lc.name)) {
+        auto pip = ctx_.store->Get(pips[lc.name].get<std::string>());
+        if (pip.ok()) {
+          lc.public_ip_id = pip->body.value("id", "");
+          lc.public_ip_address = pip->internal.value("address", "");
+          lc.public_ip_method = pip->body["properties"].value("publicIPAllocationMethod", "");
+          lc.public_ip_sku = pip->body["sku"].value("name", "");
+        }
+      }
+      n.ip_configs.push_back(std::move(lc));
+    }
+    out.push_back(std::move(n));
   }
   return out;
 }

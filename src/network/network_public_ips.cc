@@ -98,10 +98,11 @@ Result<Ipv4> NetworkService::AllocatePublicLocked(const std::vector<Ipv4>& also_
                   "properties", "PublicIPAddressPoolExhausted");
 }
 
-Result<NetworkService::Written> NetworkService::PutPublicIp(const ResourceId& id,
-                                                           const Json& body,
-                                                           const std::string& caller,
-                                                           const store::WriteCondition& cond) {
+Result<NetworkService::Written> NetworkService::WritePublicIp(const ResourceId& id,
+                                                             const Json& body,
+                                                             const std::string& caller,
+                                                             const store::WriteCondition& cond,
+                                                             bool validate_only) {
   RETURN_IF_ERROR(api::RejectUnknownKeys(
       body, {"location", "tags", "properties", "sku", "zones", "id", "name", "type", "etag",
              "systemData"},
@@ -185,6 +186,7 @@ Result<NetworkService::Written> NetworkService::PutPublicIp(const ResourceId& id
     address = ip.ToString();
   }
   if (!address.empty() && method == "Dynamic" && !in_use) address.clear();
+  if (validate_only) return Written{existing.ok() ? *existing : store::Record{}, !existing.ok()};
 
   store::Record rec;
   if (existing.ok()) {
@@ -241,6 +243,18 @@ Json NetworkService::PublicIpView(const store::Record& pip) {
     out["properties"]["ipConfiguration"] = {
         {"id", nic->Child("ipConfigurations", user.config).ToString()}};
   return out;
+}
+
+Result<std::string> NetworkService::PublicIpHolder(const std::string& text) {
+  ASSIGN_OR_RETURN(ResourceId id, ResourceId::Parse(text));
+  std::lock_guard<std::mutex> l(mu_);
+  auto pip = ctx_.store->Get(id.Key());
+  if (!pip.ok() || pip->type != kPublicIpType)
+    return NotFound("Public IP address '" + text + "' was not found.", text,
+                    "InvalidResourceReference");
+  ASSIGN_OR_RETURN(auto nics, NicsOfSubscription(id.subscription()));
+  PublicIpUser user = UserOf(nics, pip->key);
+  return user.nic ? user.nic->body.value("id", "") : std::string();
 }
 
 Result<std::vector<store::Record>> NetworkService::AssociatePublicIpsLocked(

@@ -29,6 +29,7 @@
 #include "network/ipv4.h"
 #include "network/network_engine.h"
 #include "network/nic_bindings.h"
+#include "network/nic_layout.h"
 
 namespace stratus::network {
 
@@ -81,9 +82,16 @@ class NetworkService final : public NicBindings {
   // kept for the NIC's life; a Static address must be in the subnet, not reserved, not taken.
   // InvalidArgument "PrivateIPAddressNotInSubnet" / "PrivateIPAddressInReservedRange" /
   // "PrivateIPAddressInUse" / "SubnetIsFull"; NotFound "InvalidResourceReference" for an
-  // unknown subnet.
+  // unknown subnet. A Dynamic configuration given a privateIPAddress gets that address when it
+  // is free in the subnet (a restore keeps a VM's addresses so), else the next free one.
   Result<Written> PutNic(const ResourceId& id, const Json& body, const std::string& caller,
-                         const store::WriteCondition& cond);
+                         const store::WriteCondition& cond) {
+    return WriteNic(id, body, caller, cond, false);
+  }
+  // The error PutNic would return for `body`, or OK; writes nothing.
+  Status CheckNic(const ResourceId& id, const Json& body) {
+    return WriteNic(id, body, "", {}, true).status();
+  }
   // Conflict "NicInUse" while a VM holds it (unless `force`, inside a group's deletion).
   Status DeleteNic(const ResourceId& id, bool force = false);
 
@@ -138,11 +146,24 @@ class NetworkService final : public NicBindings {
   // when none does). InvalidArgument "PublicIPAddressPoolNotConfigured" in a region without a
   // pool; Conflict "PublicIPAddressPoolExhausted" (nothing created) when no address is free.
   Result<Written> PutPublicIp(const ResourceId& id, const Json& body, const std::string& caller,
-                              const store::WriteCondition& cond);
+                              const store::WriteCondition& cond) {
+    return WritePublicIp(id, body, caller, cond, false);
+  }
+  // The error PutPublicIp would return for `body`, or OK; writes nothing.
+  Status CheckPublicIp(const ResourceId& id, const Json& body) {
+    return WritePublicIp(id, body, "", {}, true).status();
+  }
   // Conflict "PublicIPAddressCannotBeDeleted" while a NIC's IP configuration uses it.
   Status DeletePublicIp(const ResourceId& id);
   // A public IP with the IP configuration that uses it (properties.ipConfiguration).
   Json PublicIpView(const store::Record& pip);
+  // The id of the NIC whose IP configuration uses public IP `id` ("" when none does);
+  // NotFound when it does not exist.
+  Result<std::string> PublicIpHolder(const std::string& id);
+
+  // The NICs `nic_ids` (a VM's, primary first) as a backup records them (nic_layout.h), with
+  // the public IP each IP configuration uses. NotFound for a NIC that does not exist.
+  Result<std::vector<NicLayout>> Layouts(const std::vector<std::string>& nic_ids);
 
   // The views the API returns: a VNET with its subnets' ipConfigurations; one subnet; the list.
   Json VnetView(const store::Record& vnet);
@@ -192,6 +213,11 @@ class NetworkService final : public NicBindings {
   // Adds the transit address and the Connected peerings of `vnet` to `d`.
   Status PeeringsDatapath(const store::Record& vnet, VnetDatapath& d);
   Result<std::vector<store::Record>> NicsOfSubscription(const std::string& subscription);
+  // PutNic / PutPublicIp; with `validate_only`, every check and nothing written.
+  Result<Written> WriteNic(const ResourceId& id, const Json& body, const std::string& caller,
+                           const store::WriteCondition& cond, bool validate_only);
+  Result<Written> WritePublicIp(const ResourceId& id, const Json& body, const std::string& caller,
+                                const store::WriteCondition& cond, bool validate_only);
   // Public IPs (network_public_ips.cc). The lowest free address of the pool, or the errors of
   // PutPublicIp.
   // `also_taken`: addresses picked but not written yet.

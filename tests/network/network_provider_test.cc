@@ -145,6 +145,22 @@ TEST_F(NetworkProviderTest, NicAddressesAreAllocatedInOrderAndChecked) {
     EXPECT_EQ(r.status, 400) << c.ip;
     EXPECT_EQ(Code(r), c.code) << c.ip << ": " << r.body.dump();
   }
+  // Dynamic with an address: that one when it is free, else the next free one, never an error.
+  auto wish = [&](const std::string& name, const std::string& ip) {
+    Json body = NicBody("v1", "front", ip);
+    body["properties"]["ipConfigurations"][0]["properties"]["privateIPAllocationMethod"] =
+        "Dynamic";
+    return Call("PUT", Nic(name), body);
+  };
+  auto w1 = wish("w1", "10.1.1.77");
+  ASSERT_EQ(w1.status, 201) << w1.body.dump();
+  EXPECT_EQ(Ip(w1), "10.1.1.77");
+  EXPECT_EQ(w1.body["properties"]["ipConfigurations"][0]["properties"]["privateIPAllocationMethod"],
+            "Dynamic");
+  EXPECT_EQ(Ip(wish("w2", "10.1.1.77")), "10.1.1.6");  // taken
+  EXPECT_EQ(Ip(wish("w3", "10.1.1.1")), "10.1.1.7");   // reserved
+  for (const char* n : {"w1", "w2", "w3"}) EXPECT_EQ(Call("DELETE", Nic(n)).status, 200);
+
   auto missing = Call("PUT", Nic("x"), NicBody("v1", "nowhere"));
   EXPECT_EQ(missing.status, 404);
   EXPECT_EQ(Code(missing), "InvalidResourceReference");

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "api/resource_util.h"
+#include "compute/vm_service.h"
 #include "core/clock.h"
 #include "core/fs.h"
 #include "recovery/policy/retention.h"
@@ -144,6 +145,14 @@ Status BackupJobs::Run(const ResourceId& job_id, OperationContext& octx) {
     RETURN_IF_ERROR(add_disk(sp["osDisk"], -1));
     for (auto& d : sp["dataDisks"]) RETURN_IF_ERROR(add_disk(d, d.value("lun", 0)));
     breq.vm_config = VmConfigOf(*vm);
+    // Its network interfaces, so that a restore can give the new VM the same ones.
+    if (d_.networks) {
+      std::vector<std::string> nic_ids = compute::VmService::NicIds(vm->body["properties"]);
+      if (!nic_ids.empty()) {
+        ASSIGN_OR_RETURN(auto layouts, d_.networks->Layouts(nic_ids));
+        breq.vm_config["networkInterfaces"] = network::ToJson(layouts);
+      }
+    }
     breq.metadata = {{"protectedItemId", item.body.value("id", "")}, {"jobId", job_id.ToString()}};
     breq.wanted = pol.consistency;
     breq.scratch_dir = JoinPath(ctx_.data_dir, "scratch/" + job_id.name());
@@ -206,6 +215,8 @@ Status BackupJobs::Run(const ResourceId& job_id, OperationContext& octx) {
                              {"consistencyReason", res->consistency_reason},
                              {"disks", disks_out},
                              {"sourceVmSize", breq.vm_config.value("vmSize", "")},
+                             {"networkInterfaces",
+                              breq.vm_config.value("networkInterfaces", Json::array())},
                              {"sourceResourceId", vm->body.value("id", "")},
                              {"onDemand", job.body["properties"].value("onDemand", true)},
                              {"jobId", job_id.ToString()},

@@ -16,6 +16,7 @@
 
 #include "api/provider.h"
 #include "compute/hypervisor.h"
+#include "network/network_service.h"
 #include "recovery/policy/backup_policy.h"
 #include "recovery/service/instant_restore.h"
 #include "recovery/service/jobs.h"
@@ -37,6 +38,7 @@ class BackupJobs {
     JobBook* jobs = nullptr;
     VaultRedundancy* redundancy = nullptr;
     const InstantRestore* instant = nullptr;  // points it serves are kept by retention
+    network::NetworkService* networks = nullptr;  // the VM's NICs a point records; may be null
   };
   BackupJobs(api::RegionContext ctx, Deps deps) : ctx_(std::move(ctx)), d_(deps) {}
 

@@ -17,9 +17,10 @@ RecoveryProvider::RecoveryProvider(api::RegionContext ctx, Services services)
       vaults_(ctx_),
       jobs_(ctx_),
       redundancy_(ctx_, &vaults_, &jobs_),
-      restores_(ctx_, {services.hv, services.vms, services.disks, &vaults_, &jobs_}),
-      backups_(ctx_,
-               {services.hv, services.disks, &vaults_, &jobs_, &redundancy_, restores_.instant()}),
+      restores_(ctx_,
+                {services.hv, services.vms, services.disks, &vaults_, &jobs_, services.networks}),
+      backups_(ctx_, {services.hv, services.disks, &vaults_, &jobs_, &redundancy_,
+                      restores_.instant(), services.networks}),
       actions_(ctx_, &vaults_, &redundancy_),
       files_(ctx_, &vaults_),
       scheduler_(ctx_, &backups_) {}
@@ -94,7 +95,8 @@ const api::Shape* RecoveryProvider::BodyShape(const ResourceId& id, const std::s
                                                {"vmSize", Shape::String()},
                                                {"disks", Shape::ArrayOf(Shape::String())},
                                                {"diskNamePrefix", Shape::String()},
-                                               {"instant", Shape::Boolean()}});
+                                               {"instant", Shape::Boolean()},
+                                               {"networkProfile", Shape::Any()}});
   static const Shape kFiles = Shape::Object({{"disk", Shape::String()},
                                              {"path", Shape::String()},
                                              {"paths", Shape::ArrayOf(Shape::String())}});

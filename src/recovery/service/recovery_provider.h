@@ -44,6 +44,7 @@ class RecoveryProvider final : public api::ResourceProvider {
     compute::Hypervisor* hv = nullptr;  // pull backups, checkpoints, block pulls
     compute::VmService* vms = nullptr;  // restored VMs: create, stop, start
     storage::DiskService* disks = nullptr;
+    network::NetworkService* networks = nullptr;  // NICs recorded and restored; may be null
   };
   RecoveryProvider(api::RegionContext ctx, Services services);
   ~RecoveryProvider() override;

@@ -34,7 +34,8 @@ int64_t WallMs() {
 RestoreJobs::RestoreJobs(api::RegionContext ctx, Deps deps)
     : ctx_(std::move(ctx)),
       d_(deps),
-      instant_(std::make_unique<InstantRestore>(ctx_, deps.hv, deps.disks, deps.vaults)) {}
+      instant_(std::make_unique<InstantRestore>(ctx_, deps.hv, deps.disks, deps.vaults)),
+      network_(ctx_, deps.networks) {}
 
 RestoreJobs::~RestoreJobs() { Stop(); }
 
@@ -46,7 +47,7 @@ Result<ApiResponse> RestoreJobs::Start(const ApiRequest& req, const ResourceId& 
   const Json& b = req.body.is_object() ? req.body : Json::object();
   RETURN_IF_ERROR(api::RejectUnknownKeys(b,
                                          {"restoreType", "targetResourceGroup", "vmName", "vmSize",
-                                          "disks", "diskNamePrefix", "instant"},
+                                          "disks", "diskNamePrefix", "instant", "networkProfile"},
                                          ""));
   ASSIGN_OR_RETURN(store::Record point, ctx_.store->Get(point_id.Key()));
   ASSIGN_OR_RETURN(std::string type, api::GetString(b, "restoreType"));
@@ -107,6 +108,9 @@ Result<ApiResponse> RestoreJobs::Start(const ApiRequest& req, const ResourceId& 
           "vmSize", "TooManyDataDisks");
     params["vmName"] = vm_name;
     params["vmSize"] = vs.name;
+    ASSIGN_OR_RETURN(params["network"],
+                     network_.Plan(b, point.body["properties"].value("networkInterfaces", Json::array()),
+                                   vm, vs));
     if (b.contains("instant")) {
       if (!b["instant"].is_boolean())
         return InvalidArgument("'instant' must be true or false.", "instant");
@@ -157,6 +161,10 @@ Result<ApiResponse> RestoreJobs::Start(const ApiRequest& req, const ResourceId& 
         "OriginalLocation.",
         "restoreType");
   }
+  if (b.contains("networkProfile") && !params.contains("network"))
+    return InvalidArgument("'networkProfile' is for a restore as a new VM: use restoreType "
+                           "AlternateLocation.",
+                           "networkProfile");
   if (b.value("instant", false) && !params.value("instant", false))
     return InvalidArgument("'instant' restores start a new VM: use restoreType AlternateLocation.",
                            "instant");
@@ -221,6 +229,24 @@ Status RestoreJobs::Run(const ResourceId& job_id, OperationContext& octx) {
     uint64_t base = 0;
     int64_t t0 = WallMs();
     std::string caller = job.body["systemData"].value("createdBy", "");
+    // The new VM's network interfaces first: a refused address fails the restore before any
+    // disk is read.
+    const bool new_vm = params.value("restoreType", "") == "AlternateLocation";
+    if (new_vm) {
+      octx.SetProgress(1, "creating network interfaces");
+      Status made = network_.Make(params.value("network", Json::object()), caller,
+                                  [&](const std::string& id) { RecordMade(job_id, id); });
+      if (!made.ok()) {
+        RemoveMade(job_id);
+        return made;
+      }
+    }
+    // From here until the VM exists, a failure removes what the restore made.
+    auto fail = [&](const Status& st) {
+      instant_->Abandon(job_id);
+      if (new_vm) RemoveMade(job_id);
+      return st;
+    };
     Json disk_ids = Json::object();
     for (auto& t : params["targets"]) {
       std::string disk = t.value("disk", "");
@@ -251,8 +277,7 @@ Status RestoreJobs::Run(const ResourceId& job_id, OperationContext& octx) {
                             });
       if (!rs.ok()) {
         RemoveFile(tmp);
-        instant_->Abandon(job_id);
-        return rs;
+        return fail(rs);
       }
       base += d->size;
       storage::DiskSpec spec;
@@ -269,8 +294,7 @@ Status RestoreJobs::Run(const ResourceId& job_id, OperationContext& octx) {
       auto made = d_.disks->EnsureDisk(spec, caller);
       if (!made.ok()) {
         RemoveFile(tmp);
-        instant_->Abandon(job_id);
-        return made.status();
+        return fail(made.status());
       }
       disk_ids[disk] = did.ToString();
     }
@@ -303,18 +327,22 @@ Status RestoreJobs::Run(const ResourceId& job_id, OperationContext& octx) {
                          {"managedDisk", {{"id", disk_ids.value("osdisk", "")}}}}},
                        {"dataDisks", data}}},
                      {"osProfile", {{"computerName", vm_name}, {"customData", custom_data}}}}}};
+      const Json net = params.value("network", Json::object());
+      if (!net.value("nics", Json::array()).empty())
+        body["properties"]["networkProfile"] = RestoreNetwork::VmNetworkProfile(net);
       auto op = d_.vms->Write(vm, body, caller);
-      if (!op.ok()) {
-        instant_->Abandon(job_id);
-        return op.status();
-      }
+      if (!op.ok()) return fail(op.status());
       Status created = op->empty() ? Status::Ok() : d_.jobs->WaitOperation(*op);
       if (!created.ok()) {
+        // The VM record exists (Failed) and holds the NICs: they stay with it.
         instant_->Abandon(job_id);
         return Status(created.code(), created.arm_code(),
                       "The restored VM could not be created: " + created.message());
       }
       result["vmId"] = vm.ToString();
+      if (!net.value("nics", Json::array()).empty())
+        result["networkInterfaces"] = network_.Summary(net);
+      if (!net.value("notes", Json::array()).empty()) result["notes"] = net["notes"];
       if (params.value("instant", false))
         RETURN_IF_ERROR(instant_->Fill(job_id, point_id, vm, params["targets"], started, octx));
     }
@@ -339,6 +367,23 @@ Status RestoreJobs::Run(const ResourceId& job_id, OperationContext& octx) {
   // A suspended instant restore goes on at the next start (InstantRestore::Start).
   if (!st.ok() && st.arm_code() != kInstantRestoreSuspended) d_.jobs->Fail(job_id, st);
   return st;
+}
+
+void RestoreJobs::RecordMade(const ResourceId& job_id, const std::string& id) {
+  auto job = ctx_.store->Get(job_id.Key());
+  if (!job.ok()) return;
+  if (!job->internal.is_object()) job->internal = Json::object();
+  job->internal["networkMade"].push_back(id);
+  Status st = ctx_.store->Put(*job).status();
+  if (!st.ok()) spdlog::warn("restore {}: recording {} failed: {}", job_id.name(), id, st.ToString());
+}
+
+void RestoreJobs::RemoveMade(const ResourceId& job_id) {
+  auto job = ctx_.store->Get(job_id.Key());
+  if (!job.ok() || !job->internal.is_object()) return;
+  network_.Remove(job->internal.value("networkMade", Json::array()));
+  job->internal.erase("networkMade");
+  ctx_.store->Put(*job).status();
 }
 
 Status RestoreJobs::VmAction(const ResourceId& vm, const std::string& action,
@@ -437,6 +482,21 @@ void RestoreJobs::RegisterRecovery() {
                job->internal.value("params", Json::object()).value("targets", Json::array()))
             RemoveFile(JoinPath(ctx_.data_dir, "disks/restore-" + id->name() + "-" +
                                                    t.value("disk", "") + ".qcow2"));
+        // The network interfaces it made, unless its VM exists and holds them.
+        if (job.ok() && job->internal.is_object()) {
+          const Json params = job->internal.value("params", Json::object());
+          auto group = ResourceId::Parse(params.value("recoveryPointId", ""));
+          bool vm_exists = false;
+          if (group.ok() && !params.value("vmName", "").empty())
+            vm_exists = ctx_.store
+                            ->Get(ResourceId::Resource(group->subscription(),
+                                                       params.value("targetResourceGroup", ""),
+                                                       "Stratus.Compute", "virtualMachines",
+                                                       params.value("vmName", ""))
+                                      .Key())
+                            .ok();
+          if (!vm_exists) RemoveMade(*id);
+        }
         d_.jobs->Fail(*id, st);
         return st;
       });

@@ -4,7 +4,10 @@
 //   RestoreDisks       the point's disks become new managed disks.
 //   AlternateLocation  ... and a new VM is created from them (compute::VmService). With
 //                      "instant": true the VM starts before its disks hold any data and they
-//                      fill in behind it (instant_restore.h).
+//                      fill in behind it (instant_restore.h). Its network interfaces are the
+//                      request's networkProfile, or like those the point recorded
+//                      (restore_network.h); they are made before the disks are restored and
+//                      removed again if the restore fails before the VM exists.
 //   OriginalLocation   the VM keeps its identity; its disks' contents are replaced by the
 //                      point's (restored next to the disks while it runs, swapped while it is
 //                      stopped, the VM started again if it ran).
@@ -24,6 +27,7 @@
 #include "compute/vm_service.h"
 #include "recovery/service/instant_restore.h"
 #include "recovery/service/jobs.h"
+#include "recovery/service/restore_network.h"
 #include "recovery/service/vault_registry.h"
 #include "storage/disk_service.h"
 
@@ -40,6 +44,7 @@ class RestoreJobs {
     storage::DiskService* disks = nullptr;
     VaultRegistry* vaults = nullptr;
     JobBook* jobs = nullptr;
+    network::NetworkService* networks = nullptr;  // restored VMs' NICs; may be null
   };
   RestoreJobs(api::RegionContext ctx, Deps deps);
   ~RestoreJobs();
@@ -63,12 +68,17 @@ class RestoreJobs {
   // OriginalLocation.
   Status RestoreInPlace(const ResourceId& job, const Json& params, vault::Vault& v,
                         const vault::RecoveryPoint& point, api::OperationContext& octx);
+  // Records in the job that the restore made network resource `id` (removed if it fails).
+  void RecordMade(const ResourceId& job, const std::string& id);
+  // Removes the network resources the job made (when its VM was not created).
+  void RemoveMade(const ResourceId& job);
   // Starts VM action `action` and waits for it.
   Status VmAction(const ResourceId& vm, const std::string& action, const std::string& caller);
 
   api::RegionContext ctx_;
   Deps d_;
   std::unique_ptr<InstantRestore> instant_;
+  RestoreNetwork network_;
 };
 
 }  // namespace stratus::recovery::service

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/in_process_region.h"
+#include "recovery/service/recovery_test_util.h"
 #include "core/subprocess.h"
 
 namespace stratus::recovery::service {
@@ -34,11 +35,7 @@ class RecoveryProviderTest : public test::InProcessRegionTest {
              {{"location", "regionA"}, {"properties", {{"alerts", {{"webhooks", webhooks}}}}}})
             .status,
         201);
-    auto pol = Call("PUT", kVault + "/backupPolicies/p1",
-                    {{"properties",
-                      {{"schedule", {{"frequency", "Daily"}, {"times", {"02:00"}}}},
-                       {"retention", {{"daily", {{"count", 7}}}}},
-                       {"consistency", "CrashConsistent"}}}});
+    auto pol = Call("PUT", kVault + "/backupPolicies/p1", test_util::DailyPolicyBody());
     ASSERT_EQ(pol.status, 201) << pol.body.dump();
     policy_id_ = pol.body.value("id", "");
     std::string vm = InProcessRegion::Path("Stratus.Compute/virtualMachines", "vm1");
