@@ -380,5 +380,107 @@ TEST_F(NetworkTest, SubnetsRouteNamesResolveVnetsAreIsolatedAndNothingIsLeft) {
       << left.Describe();
 }
 
+// Backup and restore know networks: web (two NICs: front with a static address and a reserved
+// public IP, back with a dynamic one) is backed up, deleted with its NICs, and restored as a new
+// VM from the point alone: the new VM's NICs have the recorded addresses, the public IP comes
+// back to it (the internet reaches the restored guest by it) and the second NIC's DHCP lease is
+// the recorded address. Deleting the restored VM takes its NICs; nothing is left.
+TEST_F(NetworkTest, AVmWithTwoNicsAndAReservedPublicIpBacksUpAndRestores) {
+  Daemon& d = this->d();
+  const std::string rid = RegionNetworkId(d.region(), d.data_dir());
+  ASSERT_NO_FATAL_FAILURE(
+      PutVnet("vnet1", "10.10.0.0/16", {{"front", "10.10.1.0/24"}, {"back", "10.10.2.0/24"}}));
+  auto pip = d.Put(Path("publicIPAddresses", "web-ip"),
+                   {{"location", d.region()}, {"sku", {{"name", "Standard"}}}});
+  ASSERT_EQ(pip.status, 201) << pip.Describe();
+  const std::string web_public = pip.json["properties"].value("ipAddress", "");
+  auto front = d.Put(
+      Path("networkInterfaces", "web-nic"),
+      {{"location", d.region()},
+       {"properties",
+        {{"ipConfigurations",
+          {{{"name", "ipconfig1"},
+            {"properties",
+             {{"subnet", {{"id", Path("virtualNetworks", "vnet1") + "/subnets/front"}}},
+              {"privateIPAllocationMethod", "Static"},
+              {"privateIPAddress", "10.10.1.10"},
+              {"publicIPAddress", {{"id", Path("publicIPAddresses", "web-ip")}}}}}}}}}}});
+  ASSERT_EQ(front.status, 201) << front.Describe();
+  const std::string back_ip = PutNic("web-nic2", "vnet1", "back");
+  Json body = VmWithNic("web1", "web-nic");
+  body["properties"]["networkProfile"]["networkInterfaces"] = {
+      {{"id", Path("networkInterfaces", "web-nic")}, {"properties", {{"primary", true}}}},
+      {{"id", Path("networkInterfaces", "web-nic2")}, {"properties", {{"primary", false}}}}};
+  TestVm web;
+  ASSERT_NO_FATAL_FAILURE(CreateVm("web", body, &web));
+  ASSERT_TRUE(d.WaitForConsole(web.path, "STRATUS-GUEST-READY", Seconds(180)));
+  EXPECT_NE(FetchFromInternet(web_public).find("web1"), std::string::npos);
+
+  // Backed up while it runs; the point records both NICs.
+  ASSERT_EQ(d.Put(VaultPath("v1"), {{"location", d.region()}}).status, 201);
+  auto pol = d.Put(VaultPath("v1") + "/backupPolicies/daily", DailyPolicyBody(7, "CrashConsistent"));
+  ASSERT_EQ(pol.status, 201) << pol.Describe();
+  const std::string item = VaultPath("v1") + "/protectedItems/web";
+  ASSERT_EQ(d.Put(item, ProtectedItemBody(web.id, pol.json.value("id", ""))).status, 201);
+  Json job = FinishJob(d.Post(item + "/backup"));
+  ASSERT_EQ(job["properties"].value("status", ""), "Completed") << job.dump();
+  const std::string point = job["properties"].value("recoveryPointId", "");
+  Json recorded = d.Get(point).json["properties"]["networkInterfaces"];
+  ASSERT_EQ(recorded.size(), 2u) << recorded.dump();
+  EXPECT_EQ(recorded[0]["ipConfigurations"][0]["publicIPAddress"].value("ipAddress", ""), web_public);
+
+  // The VM and its NICs go; the reserved public IP stays, unreached.
+  auto del = d.Delete(web.path);
+  ASSERT_EQ(del.status, 202) << del.Describe();
+  ASSERT_SUCCEEDED(d.WaitFor(del));
+  EXPECT_EQ(d.Delete(Path("networkInterfaces", "web-nic")).status, 200);
+  EXPECT_EQ(d.Delete(Path("networkInterfaces", "web-nic2")).status, 200);
+  EXPECT_EQ(FetchFromInternet(web_public), "");
+
+  // Restored as a new VM from the point alone.
+  Json restore = FinishJob(d.Post(point + "/restore",
+                                  {{"restoreType", "AlternateLocation"}, {"vmName", "webr"}}),
+                           Seconds(600));
+  ASSERT_EQ(restore["properties"].value("status", ""), "Completed") << restore.dump();
+  const Json& result = restore["properties"]["result"];
+  EXPECT_FALSE(result.contains("notes")) << result.dump();
+  ASSERT_EQ(result["networkInterfaces"].size(), 2u) << result.dump();
+  EXPECT_EQ(result["networkInterfaces"][0]["ipConfigurations"][0].value("privateIPAddress", ""),
+            "10.10.1.10");
+  EXPECT_EQ(result["networkInterfaces"][0]["ipConfigurations"][0].value("publicIPAddress", ""),
+            web_public);
+  EXPECT_EQ(result["networkInterfaces"][1]["ipConfigurations"][0].value("privateIPAddress", ""),
+            back_ip);
+  TestVm webr;
+  ASSERT_NO_FATAL_FAILURE(GetVm("webr", &webr));
+  ASSERT_TRUE(d.WaitForConsole(webr.path, "STRATUS-GUEST-READY", Seconds(180)));
+  std::string page;
+  for (int i = 0; i < 20 && page.find("webr") == std::string::npos; ++i) {
+    page = FetchFromInternet(web_public);
+    if (page.find("webr") == std::string::npos) std::this_thread::sleep_for(Seconds(1));
+  }
+  EXPECT_NE(page.find("webr"), std::string::npos) << "the internet does not reach the restored VM";
+  std::string lease;
+  for (int i = 0; i < 20 && lease.find("obtained") == std::string::npos; ++i) {
+    lease = Guest(webr.domain,
+                  "ip link set eth1 up 2>&1; udhcpc -i eth1 -n -q -s /bin/true -t 3 -T 1 2>&1; true");
+    if (lease.find("obtained") == std::string::npos) std::this_thread::sleep_for(Seconds(1));
+  }
+  EXPECT_NE(lease.find("lease of " + back_ip + " obtained"), std::string::npos) << lease;
+
+  // The restored VM's NICs go with it; then nothing of the region is left but its edge.
+  auto del2 = d.Delete(webr.path);
+  ASSERT_EQ(del2.status, 202) << del2.Describe();
+  ASSERT_SUCCEEDED(d.WaitFor(del2));
+  EXPECT_EQ(d.Get(Path("networkInterfaces", "webr-nic0")).status, 404);
+  EXPECT_EQ(d.Get(Path("networkInterfaces", "webr-nic1")).status, 404);
+  EXPECT_EQ(d.Delete(Path("publicIPAddresses", "web-ip")).status, 200);
+  EXPECT_EQ(d.Delete(Path("virtualNetworks", "vnet1")).status, 200);
+  RegionNetwork left = ListRegionNetwork(rid);
+  EXPECT_EQ(left.namespaces, std::vector<std::string>{"ste-" + rid}) << left.Describe();
+  EXPECT_TRUE(left.links.empty() && left.dnsmasq.empty() && left.nft_tables.empty())
+      << left.Describe();
+}
+
 }  // namespace
 }  // namespace stratus::e2e
