@@ -64,6 +64,10 @@ struct BackupArgs {
   std::string as_disks;
   bool original = false;
   bool instant = false;  // --as-new-vm: start the VM at once, fill its disks behind it
+  // --as-new-vm: its NICs (default: like the point's)
+  std::vector<std::string> nics;  // existing ones
+  std::string vnet, subnet, private_ip, public_ip, nsg;  // a new one
+  bool no_nics = false;
   // files
   std::string disk;
   std::string dir = "/";           // files list

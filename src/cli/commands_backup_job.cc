@@ -1,6 +1,7 @@
 // stratus backup now, stratus backup restore, stratus backup job list|show: the leaves that run
 // a backup or restore job, and the jobs they leave.
 #include "cli/backup_common.h"
+#include "cli/resolve.h"
 
 namespace stratus::cli::backup {
 namespace {
@@ -95,13 +96,68 @@ CliStatus BackupNow(Context& ctx, const BackupArgs& a) {
   return RunJob(ctx, a, item + "/backup", body);
 }
 
-CliResult<Json> BuildRestoreBody(const BackupArgs& a) {
+// The restored VM's networkProfile from --nics / --vnet --subnet ... / --no-nics; null when none
+// of them is given (the server makes NICs like the point's).
+CliResult<Json> RestoreNetworkProfile(Context& ctx, const BackupArgs& a) {
+  const bool new_nic = !a.vnet.empty() || !a.subnet.empty();
+  if (!new_nic && (!a.private_ip.empty() || !a.public_ip.empty() || !a.nsg.empty()))
+    return UsageError("--private-ip-address, --public-ip-address and --nsg need --vnet and --subnet.",
+                      "--vnet");
+  if (a.no_nics && (new_nic || !a.nics.empty()))
+    return UsageError("--no-nics does not go with --nics or --vnet.", "--no-nics");
+  if (a.no_nics) return Json::object();
+  if (!new_nic && a.nics.empty()) return Json(nullptr);
+  if (new_nic && (a.vnet.empty() || a.subnet.empty()))
+    return UsageError("--vnet and --subnet go together.", a.vnet.empty() ? "--vnet" : "--subnet");
+  const std::string group = a.target_group.empty() ? a.group : a.target_group;
+  const std::string net = GroupPath(ctx.subscription(), group) + "/providers/Stratus.Network/";
+  Json profile = Json::object();
+  if (new_nic) {
+    Json ipc = {{"subnet", {{"id", net + "virtualNetworks/" + a.vnet + "/subnets/" + a.subnet}}}};
+    if (!a.private_ip.empty()) ipc["privateIPAddress"] = a.private_ip;
+    if (!a.public_ip.empty()) {
+      // An existing public IP (by id, or by name in the group), else a new Static one.
+      std::string pip =
+          LooksLikeResourceId(a.public_ip) ? a.public_ip : net + "publicIPAddresses/" + a.public_ip;
+      auto have = ctx.client().Get(pip);
+      if (have.ok()) {
+        ipc["publicIPAddress"] = {{"id", pip}};
+      } else if (have.error().exit_code() == ExitCode::kNotFound && !LooksLikeResourceId(a.public_ip)) {
+        ipc["publicIPAddressConfiguration"] = {{"name", a.public_ip},
+                                               {"sku", {{"name", "Standard"}}}};
+      } else {
+        return have.error();
+      }
+    }
+    Json props = {{"primary", true},
+                  {"ipConfigurations", {{{"name", "ipconfig1"}, {"properties", ipc}}}}};
+    if (!a.nsg.empty())
+      props["networkSecurityGroup"] = {
+          {"id", LooksLikeResourceId(a.nsg) ? a.nsg : net + "networkSecurityGroups/" + a.nsg}};
+    profile["networkInterfaceConfigurations"] = {
+        {{"name", a.as_new_vm + "-nic0"}, {"properties", props}}};
+  }
+  Json existing = Json::array();
+  for (auto& n : a.nics)
+    existing.push_back({{"id", LooksLikeResourceId(n) ? n : net + "networkInterfaces/" + n},
+                        {"properties", {{"primary", !new_nic && existing.empty()}}}});
+  if (!existing.empty()) profile["networkInterfaces"] = existing;
+  return profile;
+}
+
+CliResult<Json> BuildRestoreBody(Context& ctx, const BackupArgs& a) {
   int modes = (a.as_new_vm.empty() ? 0 : 1) + (a.as_disks.empty() ? 0 : 1) + (a.original ? 1 : 0);
   if (modes != 1)
     return UsageError("Give exactly one of --as-new-vm NAME, --as-disks PREFIX, --original.",
                       "--as-new-vm");
   if (a.as_new_vm.empty() && (!a.vm_size.empty() || !a.disks.empty()))
     return UsageError("--size and --disks go with --as-new-vm.", "--size");
+  if (a.as_new_vm.empty() && (!a.nics.empty() || !a.vnet.empty() || !a.subnet.empty() ||
+                              !a.private_ip.empty() || !a.public_ip.empty() || !a.nsg.empty() ||
+                              a.no_nics))
+    return UsageError("--nics, --vnet, --subnet, --private-ip-address, --public-ip-address, --nsg "
+                      "and --no-nics go with --as-new-vm.",
+                      "--as-new-vm");
   if (a.as_new_vm.empty() && a.instant)
     return UsageError(
         "--instant goes with --as-new-vm (the new VM starts before its disks are "
@@ -119,6 +175,8 @@ CliResult<Json> BuildRestoreBody(const BackupArgs& a) {
     if (!a.vm_size.empty()) body["vmSize"] = a.vm_size;
     if (!a.disks.empty()) body["disks"] = StringList(a.disks);
     if (a.instant) body["instant"] = true;
+    CLI_ASSIGN_OR_RETURN(Json profile, RestoreNetworkProfile(ctx, a));
+    if (!profile.is_null()) body["networkProfile"] = profile;
   } else {
     body = {{"restoreType", "RestoreDisks"}, {"diskNamePrefix", a.as_disks}};
   }
@@ -127,7 +185,7 @@ CliResult<Json> BuildRestoreBody(const BackupArgs& a) {
 }
 
 CliStatus Restore(Context& ctx, const BackupArgs& a) {
-  CLI_ASSIGN_OR_RETURN(Json body, BuildRestoreBody(a));
+  CLI_ASSIGN_OR_RETURN(Json body, BuildRestoreBody(ctx, a));
   CLI_ASSIGN_OR_RETURN(std::string point, RecoveryPointPath(ctx, a));
   return RunJob(ctx, a, point + "/restore", body);
 }
@@ -161,6 +219,18 @@ void RegisterRestore(CLI::App* backup, Action* selected) {
                 "Replace the disks of the original VM with the point's");
   cmd->add_flag("--instant", restore->instant,
                 "--as-new-vm: start the VM at once from the vault and fill its disks behind it");
+  cmd->add_option("--nics", restore->nics,
+                  "--as-new-vm: existing NICs (names or ids; the first is primary unless --vnet)")
+      ->delimiter(',');
+  cmd->add_option("--vnet", restore->vnet, "--as-new-vm: a new NIC in this VNET (with --subnet)");
+  cmd->add_option("--subnet", restore->subnet, "--as-new-vm: the new NIC's subnet");
+  cmd->add_option("--private-ip-address", restore->private_ip,
+                  "--vnet: the new NIC's static address (default: the next free one)");
+  cmd->add_option("--public-ip-address", restore->public_ip,
+                  "--vnet: a public IP for the new NIC (made Static if it does not exist)");
+  cmd->add_option("--nsg", restore->nsg, "--vnet: the new NIC's security group");
+  cmd->add_flag("--no-nics", restore->no_nics,
+                "--as-new-vm: no NIC (default without --nics/--vnet: NICs like the point's)");
   cmd->add_option("--target-group", restore->target_group,
                   "Resource group of the new VM or disks (default: the server's choice)");
 }

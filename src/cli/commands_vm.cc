@@ -134,6 +134,7 @@ CliResult<Json> BuildCreateBody(Context& ctx, const VmArgs& a) {
                             ? a.public_ip
                             : net + "publicIPAddresses/" + a.public_ip;
       auto have = ctx.client().Get(pip);
+      if (!have.ok() && have.error().exit_code() != ExitCode::kNotFound) return have.error();
       if (!have.ok()) {
         Json body = {{"location", LocationOr(ctx, a.location)},
                      {"sku", {{"name", "Standard"}}},

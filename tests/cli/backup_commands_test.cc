@@ -805,6 +805,63 @@ TEST_F(BackupCommandsTest, RestoreBodiesForTheThreeModes) {
   EXPECT_EQ(Json::parse(posts[2].body), Json::parse(R"({"restoreType":"OriginalLocation"})"));
 }
 
+TEST_F(BackupCommandsTest, RestoreAsANewVmTakesItsNics) {
+  ServeAction("POST", kPoint + "/restore", {{"id", kJob}});
+  ServeOperation({{"name", "op9"}, {"status", "Succeeded"}});
+  Json job = JobBody();
+  job["properties"]["operation"] = "Restore";
+  ServeGet(kJob, job);
+  const std::string net = kRg + "/providers/Stratus.Network/";
+  ServeGet(net + "publicIPAddresses/kept", {{"id", net + "publicIPAddresses/kept"}});
+  std::vector<std::string> base = {"backup", "restore", "-g", "rg1", "--vault", "v1", "--item",
+                                   "web1", "--recovery-point", "rp1", "--as-new-vm", "r1"};
+  auto run = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    op_polls_ = 0;
+    return Stratus(args);
+  };
+  ASSERT_EQ(run({"--nics", "a,b"}).exit_code, 0);
+  ASSERT_EQ(run({"--vnet", "v", "--subnet", "front", "--private-ip-address", "10.0.1.9",
+                 "--public-ip-address", "fresh", "--nsg", "web", "--nics", "a"})
+                .exit_code,
+            0);
+  ASSERT_EQ(run({"--vnet", "v", "--subnet", "front", "--public-ip-address", "kept"}).exit_code, 0);
+  ASSERT_EQ(run({"--no-nics"}).exit_code, 0);
+  ASSERT_EQ(run({}).exit_code, 0);
+  auto posts = fake_.RequestsTo("POST", kPoint + "/restore");
+  ASSERT_EQ(posts.size(), 5u);
+  const std::string subnet = net + "virtualNetworks/v/subnets/front";
+  EXPECT_EQ(Json::parse(posts[0].body)["networkProfile"],
+            Json({{"networkInterfaces",
+                   {{{"id", net + "networkInterfaces/a"}, {"properties", {{"primary", true}}}},
+                    {{"id", net + "networkInterfaces/b"}, {"properties", {{"primary", false}}}}}}}));
+  Json fresh = Json::parse(posts[1].body)["networkProfile"];
+  EXPECT_EQ(fresh["networkInterfaces"][0]["properties"]["primary"], false);
+  Json nic = fresh["networkInterfaceConfigurations"][0];
+  EXPECT_EQ(nic["name"], "r1-nic0");
+  EXPECT_EQ(nic["properties"]["primary"], true);
+  EXPECT_EQ(nic["properties"]["networkSecurityGroup"]["id"], net + "networkSecurityGroups/web");
+  Json ipc = nic["properties"]["ipConfigurations"][0]["properties"];
+  EXPECT_EQ(ipc["subnet"]["id"], subnet);
+  EXPECT_EQ(ipc["privateIPAddress"], "10.0.1.9");
+  EXPECT_EQ(ipc["publicIPAddressConfiguration"]["name"], "fresh") << ipc.dump();
+  Json kept = Json::parse(posts[2].body)["networkProfile"]["networkInterfaceConfigurations"][0];
+  EXPECT_EQ(kept["properties"]["ipConfigurations"][0]["properties"]["publicIPAddress"]["id"],
+            net + "publicIPAddresses/kept");
+  EXPECT_EQ(Json::parse(posts[3].body)["networkProfile"], Json::object());
+  EXPECT_FALSE(Json::parse(posts[4].body).contains("networkProfile"));
+  // Misuse is refused before anything is sent.
+  size_t sent = fake_.requests().size();
+  EXPECT_EQ(run({"--private-ip-address", "10.0.1.9"}).exit_code, 2);
+  EXPECT_EQ(run({"--vnet", "v"}).exit_code, 2);
+  EXPECT_EQ(run({"--no-nics", "--nics", "a"}).exit_code, 2);
+  base = {"backup", "restore", "-g", "rg1", "--vault", "v1", "--item", "web1",
+          "--recovery-point", "rp1", "--as-disks", "d"};
+  EXPECT_EQ(run({"--vnet", "v", "--subnet", "front"}).exit_code, 2);
+  EXPECT_EQ(fake_.requests().size(), sent);
+}
+
 TEST_F(BackupCommandsTest, RestoreModesAreMutuallyExclusive) {
   std::vector<std::string> base = {"backup",           "restore", "-g",     "rg1",
                                    "--vault",          "v1",      "--item", "web1",
