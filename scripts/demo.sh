@@ -262,6 +262,13 @@ echo "console of web1-restored:"
   grep -E "STRATUS-GUEST-READY|DATA-FROM-BACKUP" | sed 's/^/    /'
 "$S" vm console -g demo -n web1-restored --tail 4000 | grep -q "DATA-FROM-BACKUP: generation" ||
   { echo "the restored VM does not hold the guest's data"; exit 1; }
+echo "web1-restored got a NIC like web1's (same subnet, security group, forwarding); web1 still holds its address and"
+echo "public IP, so the copy has the next free address and no public IP, as the job's notes say:"
+"$S" network nic show -g demo -n web1-restored-nic0 -o table
+"$S" backup job list -g demo --vault vault1 -o json | python3 -c '
+import json, sys
+jobs = [j for j in json.load(sys.stdin) if j["properties"].get("operation") == "Restore"]
+for n in jobs[-1]["properties"].get("result", {}).get("notes", []): print("    note:", n)'
 
 say "Verify every chunk of the vault; the job history"
 "$S" backup vault verify -g demo -n vault1

@@ -226,12 +226,17 @@ Result<Json> RestoreNetwork::LikeRecorded(const Json& recorded, const ResourceId
       }
       if (!c.public_ip_id.empty()) {
         auto holder = networks_->PublicIpHolder(c.public_ip_id);
+        auto pip = ResourceId::Parse(c.public_ip_id);
+        std::string pip_name = (pip.ok() ? pip->name() : c.public_ip_id) + " (" +
+                               c.public_ip_address + ")";
         if (!holder.ok()) {
-          plan["notes"].push_back("Public IP " + c.public_ip_id + " (" + c.public_ip_address +
-                                  ") of " + n.name + " no longer exists: " + id.name() + " has none.");
+          plan["notes"].push_back("Public IP " + pip_name + " of " + n.name +
+                                  " no longer exists: " + id.name() + " has none.");
         } else if (!holder->empty()) {
-          plan["notes"].push_back("Public IP " + c.public_ip_id + " (" + c.public_ip_address +
-                                  ") is used by " + *holder + ": " + id.name() + " has none.");
+          auto user = ResourceId::Parse(*holder);
+          plan["notes"].push_back("Public IP " + pip_name + " is used by network interface " +
+                                  (user.ok() ? user->name() : *holder) + ": " + id.name() +
+                                  " has none.");
         } else {
           cp["publicIPAddress"] = {{"id", c.public_ip_id}};
         }

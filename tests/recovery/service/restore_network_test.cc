@@ -193,7 +193,7 @@ TEST_F(RestoreNetworkTest, WhileTheSourceHoldsItsAddressesTheCopyGetsFreeOnesAnd
   Json notes = ResultOf(op)["notes"];
   ASSERT_EQ(notes.size(), 3u) << op.dump();
   EXPECT_THAT(notes.dump(), HasSubstr("10.1.1.10 cannot be had again (PrivateIPAddressInUse)"));
-  EXPECT_THAT(notes.dump(), HasSubstr("is used by " + Net("networkInterfaces", "web-a")));
+  EXPECT_THAT(notes.dump(), HasSubstr("Public IP pip1 (" + pip_address_ + ") is used by network interface web-a"));
   Json a = Call("GET", Net("networkInterfaces", "vm3-nic0")).body;
   EXPECT_EQ(Config(a)["privateIPAddress"], "10.1.1.4") << a.dump();
   EXPECT_FALSE(Config(a).contains("publicIPAddress"));
