@@ -4,6 +4,7 @@
 #include <set>
 
 #include "api/resource_util.h"
+#include "core/crash_point.h"
 #include "core/uuid.h"
 #include "network/kernel_names.h"
 #include "network/network_internal.h"
@@ -276,6 +277,7 @@ Result<NetworkService::Written> NetworkService::WriteNic(const ResourceId& id, c
   if (existing.ok() && existing->body == rec.body && existing->internal == rec.internal)
     return Written{*existing, false};
   ASSIGN_OR_RETURN(rec, ctx_.store->Put(rec, cond));
+  CrashPoint("network.nic-written");  // the record ahead of the host: Start converges it
   // The public IPs after the NIC: a failed write takes and frees nothing; a crash in between
   // leaves a NIC whose public IP has no address yet, which Start gives it.
   for (auto& pip : pip_writes) RETURN_IF_ERROR(ctx_.store->Put(pip).status());

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "api/resource_util.h"
+#include "core/crash_point.h"
 #include "core/uuid.h"
 #include "network/kernel_names.h"
 #include "network/network_internal.h"
@@ -96,6 +97,7 @@ Result<NetworkService::Written> NetworkService::WriteNsgLocked(
   rec.body["properties"]["provisioningState"] = "Succeeded";
   if (existing.ok() && existing->body == rec.body) return Written{*existing, false};
   ASSIGN_OR_RETURN(rec, ctx_.store->Put(rec, cond));
+  CrashPoint("network.nsg-written");  // the rules ahead of the host: Start converges them
   RETURN_IF_ERROR(ConvergeSecurityLocked());
   return Written{rec, !existing.ok()};
 }

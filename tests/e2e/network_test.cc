@@ -16,9 +16,12 @@
 // region. Public IPs: the region's uplink is a veth into an "internet" namespace this test makes
 // (198.51.100.1, with a web server); web gets a public IP that the internet reaches (HTTP and
 // ping) and by which web's own requests leave; db, without one, reaches the internet through
-// the edge's SNAT; both hold after the kill -9.
+// the edge's SNAT; both hold after the kill -9. Two more tests: a VM with two NICs and a
+// reserved public IP backs up and restores with them; a kill -9 inside a NIC create and inside
+// an NSG update (crash points) cuts no traffic and the restart converges the datapath.
 #include <unistd.h>
 
+#include <functional>
 #include <thread>
 
 #include "core/subprocess.h"
@@ -128,6 +131,16 @@ class NetworkTest : public DaemonTest {
              {{"priority", priority}, {"direction", "Inbound"}, {"access", access},
               {"protocol", "Tcp"}, {"sourceAddressPrefix", source}, {"sourcePortRange", "*"},
               {"destinationAddressPrefix", "*"}, {"destinationPortRange", "80"}}}};
+  }
+  // udhcpc on `iface` of the guest of `domain` until a lease is obtained (20 tries): its output.
+  static std::string DhcpLease(const std::string& domain, const std::string& iface) {
+    std::string out;
+    for (int i = 0; i < 20 && out.find("obtained") == std::string::npos; ++i) {
+      out = Guest(domain, "ip link set " + iface + " up 2>&1; udhcpc -i " + iface +
+                              " -n -q -s /bin/true -t 3 -T 1 2>&1; true");
+      if (out.find("obtained") == std::string::npos) std::this_thread::sleep_for(Seconds(1));
+    }
+    return out;
   }
   // busybox wget of http://ip/ from inside `domain`: the page, or "" when it cannot be reached.
   static std::string Fetch(const std::string& domain, const std::string& ip) {
@@ -306,11 +319,7 @@ TEST_F(NetworkTest, SubnetsRouteNamesResolveVnetsAreIsolatedAndNothingIsLeft) {
   auto plug = d.Put(web.path, web_vm);
   ASSERT_LT(plug.status, 300) << plug.Describe();
   ASSERT_SUCCEEDED(d.WaitFor(plug));
-  std::string lease2;
-  for (int i = 0; i < 20 && lease2.find("obtained") == std::string::npos; ++i) {
-    lease2 = Guest(web.domain, "ip link set eth1 up 2>&1; udhcpc -i eth1 -n -q -s /bin/true -t 3 -T 1 2>&1; true");
-    if (lease2.find("obtained") == std::string::npos) std::this_thread::sleep_for(Seconds(1));
-  }
+  std::string lease2 = DhcpLease(web.domain, "eth1");
   EXPECT_NE(lease2.find("lease of " + web2_ip + " obtained"), std::string::npos) << lease2;
   web_vm = d.Get(web.path).json;
   auto& nics = web_vm["properties"]["networkProfile"]["networkInterfaces"];
@@ -460,12 +469,7 @@ TEST_F(NetworkTest, AVmWithTwoNicsAndAReservedPublicIpBacksUpAndRestores) {
     if (page.find("webr") == std::string::npos) std::this_thread::sleep_for(Seconds(1));
   }
   EXPECT_NE(page.find("webr"), std::string::npos) << "the internet does not reach the restored VM";
-  std::string lease;
-  for (int i = 0; i < 20 && lease.find("obtained") == std::string::npos; ++i) {
-    lease = Guest(webr.domain,
-                  "ip link set eth1 up 2>&1; udhcpc -i eth1 -n -q -s /bin/true -t 3 -T 1 2>&1; true");
-    if (lease.find("obtained") == std::string::npos) std::this_thread::sleep_for(Seconds(1));
-  }
+  std::string lease = DhcpLease(webr.domain, "eth1");
   EXPECT_NE(lease.find("lease of " + back_ip + " obtained"), std::string::npos) << lease;
 
   // The restored VM's NICs go with it; then nothing of the region is left but its edge.
@@ -475,6 +479,116 @@ TEST_F(NetworkTest, AVmWithTwoNicsAndAReservedPublicIpBacksUpAndRestores) {
   EXPECT_EQ(d.Get(Path("networkInterfaces", "webr-nic0")).status, 404);
   EXPECT_EQ(d.Get(Path("networkInterfaces", "webr-nic1")).status, 404);
   EXPECT_EQ(d.Delete(Path("publicIPAddresses", "web-ip")).status, 200);
+  EXPECT_EQ(d.Delete(Path("virtualNetworks", "vnet1")).status, 200);
+  RegionNetwork left = ListRegionNetwork(rid);
+  EXPECT_EQ(left.namespaces, std::vector<std::string>{"ste-" + rid}) << left.Describe();
+  EXPECT_TRUE(left.links.empty() && left.dnsmasq.empty() && left.nft_tables.empty())
+      << left.Describe();
+}
+
+// kill -9 of stratusd inside a NIC create and inside an NSG update (STRATUS_CRASH_AT: the record
+// is written, the host not yet changed): after the restart the datapath matches the state — the
+// NIC cut in its create is served by DHCP when plugged into db, the Deny cut in its update
+// holds — and web's pings to db never stopped.
+TEST_F(NetworkTest, AKill9InsideANicCreateOrAnNsgUpdateCutsNoTrafficAndConverges) {
+  Daemon& d = this->d();
+  const std::string rid = RegionNetworkId(d.region(), d.data_dir());
+  ASSERT_NO_FATAL_FAILURE(
+      PutVnet("vnet1", "10.10.0.0/16", {{"front", "10.10.1.0/24"}, {"back", "10.10.2.0/24"}}));
+  const std::string web_ip = PutNic("web-nic", "vnet1", "front");
+  const std::string db_ip = PutNic("db-nic", "vnet1", "back");
+  auto nsg = d.Put(Path("networkSecurityGroups", "db-nsg"), {{"location", d.region()}});
+  ASSERT_EQ(nsg.status, 201) << nsg.Describe();
+  Json db_nic = d.Get(Path("networkInterfaces", "db-nic")).json;
+  db_nic["properties"]["networkSecurityGroup"] = {{"id", Path("networkSecurityGroups", "db-nsg")}};
+  ASSERT_EQ(d.Put(Path("networkInterfaces", "db-nic"), db_nic).status, 200);
+  TestVm web, db;
+  ASSERT_NO_FATAL_FAILURE(CreateVm("web", VmWithNic("web1", "web-nic"), &web));
+  ASSERT_NO_FATAL_FAILURE(CreateVm("db", VmWithNic("db1", "db-nic"), &db));
+  for (auto* vm : {&web, &db})
+    ASSERT_TRUE(d.WaitForConsole(vm->path, "STRATUS-GUEST-READY", Seconds(180))) << vm->path;
+  ASSERT_NE(Fetch(web.domain, db_ip).find("db1"), std::string::npos);
+
+  // web pings db every 0.3 s for the rest of the test (one line per ping: ok or LOST).
+  Guest(web.domain, "(for i in $(seq 1 400); do if ping -c 1 -W 1 " + db_ip +
+                        " >/dev/null 2>&1; then echo ok; else echo LOST; fi; sleep 0.3; done)"
+                        " > /tmp/probe.log 2>&1 < /dev/null &");
+  // A daemon that dies at `point` on the next change; `change` makes it, and gets no answer.
+  auto cut_inside = [&](const char* point, const std::function<void()>& change) {
+    ASSERT_TRUE(d.Stop());
+    ::setenv("STRATUS_CRASH_AT", point, 1);
+    auto started = d.Start();
+    ::unsetenv("STRATUS_CRASH_AT");
+    ASSERT_TRUE(started);
+    change();
+    ASSERT_TRUE(d.Kill9());  // reaps the daemon that killed itself
+    EXPECT_NE(d.LogTail(20).find("crash point reached"), std::string::npos) << d.LogTail(20);
+    ASSERT_TRUE(d.Start());
+  };
+
+  auto probes = [&] { return std::atoi(Guest(web.domain, "wc -l < /tmp/probe.log").c_str()); };
+  std::this_thread::sleep_for(Seconds(1));
+  const int probes_before = probes();
+
+  // 1. A NIC create cut after its record was written.
+  ASSERT_NO_FATAL_FAILURE(cut_inside("network.nic-written", [&] {
+    auto r = d.Put(Path("networkInterfaces", "db-nic2"),
+                   {{"location", d.region()},
+                    {"properties",
+                     {{"ipConfigurations",
+                       {{{"name", "ipconfig1"},
+                         {"properties",
+                          {{"subnet",
+                            {{"id", Path("virtualNetworks", "vnet1") + "/subnets/back"}}}}}}}}}}});
+    EXPECT_EQ(r.status, 0) << "the daemon answered instead of dying: " << r.Describe();
+  }));
+  auto nic2 = d.Get(Path("networkInterfaces", "db-nic2"));
+  ASSERT_EQ(nic2.status, 200) << "the written record was lost";
+  const std::string nic2_ip =
+      nic2.json["properties"]["ipConfigurations"][0]["properties"].value("privateIPAddress", "");
+  Json db_vm = d.Get(db.path).json;
+  db_vm["properties"]["networkProfile"]["networkInterfaces"].push_back(
+      {{"id", Path("networkInterfaces", "db-nic2")}, {"properties", {{"primary", false}}}});
+  auto plug = d.Put(db.path, db_vm);
+  ASSERT_LT(plug.status, 300) << plug.Describe();
+  ASSERT_SUCCEEDED(d.WaitFor(plug));
+  std::string lease = DhcpLease(db.domain, "eth1");
+  EXPECT_NE(lease.find("lease of " + nic2_ip + " obtained"), std::string::npos)
+      << "DHCP does not serve the NIC whose create was cut: " << lease;
+
+  // 2. An NSG update cut after its rules were written: the Deny holds after the restart.
+  ASSERT_NO_FATAL_FAILURE(cut_inside("network.nsg-written", [&] {
+    auto r = d.Put(Path("networkSecurityGroups", "db-nsg"),
+                   {{"location", d.region()},
+                    {"properties", {{"securityRules", {RuleBody("no-web", 200, "Deny", web_ip)}}}}});
+    EXPECT_EQ(r.status, 0) << "the daemon answered instead of dying: " << r.Describe();
+  }));
+  EXPECT_EQ(d.Get(Path("networkSecurityGroups", "db-nsg"))
+                .json["properties"]["securityRules"]
+                .size(),
+            1u);
+  const int probes_after = probes();
+  EXPECT_EQ(Fetch(web.domain, db_ip), "") << "the Deny written before the kill does not hold";
+
+  // web's pings to db all came back, across both kills and restarts.
+  std::string probe = Guest(web.domain, "cat /tmp/probe.log");
+  size_t ok = 0, lost = 0;
+  for (size_t at = 0; (at = probe.find("ok", at)) != std::string::npos; at += 2) ++ok;
+  for (size_t at = 0; (at = probe.find("LOST", at)) != std::string::npos; at += 4) ++lost;
+  EXPECT_GT(probes_before, 0) << probe;
+  EXPECT_GT(probes_after, probes_before + 2) << "no pings while stratusd was cut: " << probe;
+  EXPECT_GE(ok, static_cast<size_t>(probes_after)) << probe;
+  EXPECT_EQ(lost, 0u) << "web lost db while stratusd was killed and restarted";
+
+  // Everything deleted: nothing of the region left but its edge.
+  for (auto* vm : {&web, &db}) {
+    auto del = d.Delete(vm->path);
+    ASSERT_EQ(del.status, 202) << del.Describe();
+    EXPECT_SUCCEEDED(d.WaitFor(del));
+  }
+  for (const char* n : {"web-nic", "db-nic", "db-nic2"})
+    EXPECT_EQ(d.Delete(Path("networkInterfaces", n)).status, 200) << n;
+  EXPECT_EQ(d.Delete(Path("networkSecurityGroups", "db-nsg")).status, 200);
   EXPECT_EQ(d.Delete(Path("virtualNetworks", "vnet1")).status, 200);
   RegionNetwork left = ListRegionNetwork(rid);
   EXPECT_EQ(left.namespaces, std::vector<std::string>{"ste-" + rid}) << left.Describe();
