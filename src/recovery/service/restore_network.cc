@@ -312,16 +312,24 @@ Status RestoreNetwork::Check(Json& plan, const ResourceId& vm, const compute::Vm
                       where, "ResourceExists");
     // Checked without the public IPs the restore makes (they do not exist yet).
     Json body = n["body"];
+    // Members read with their types checked: a malformed one is left for CheckNic to name.
+    auto text = [](const Json& o, const char* k) {
+      auto it = o.find(k);
+      return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
     for (auto& c : body["properties"]["ipConfigurations"]) {
+      if (!c.is_object() || !c.contains("properties") || !c["properties"].is_object()) continue;
       Json& cp = c["properties"];
-      std::string subnet = ToLower(cp["subnet"].value("id", ""));
-      std::string ip = cp.value("privateIPAddress", "");
-      if (!ip.empty() && !EqualsIgnoreCase(cp.value("privateIPAllocationMethod", "Static"), "Dynamic") &&
+      std::string subnet =
+          cp.contains("subnet") && cp["subnet"].is_object() ? ToLower(text(cp["subnet"], "id")) : "";
+      std::string ip = text(cp, "privateIPAddress");
+      std::string method = text(cp, "privateIPAllocationMethod");
+      if (!ip.empty() && !EqualsIgnoreCase(method, "Dynamic") &&
           !addresses.insert(subnet + " " + ip).second)
         return InvalidArgument(what + "address " + ip + " is asked for twice in one subnet.",
                                where, "PrivateIPAddressInUse");
-      if (!cp.contains("publicIPAddress")) continue;
-      ASSIGN_OR_RETURN(ResourceId pid, ResourceId::Parse(cp["publicIPAddress"].value("id", "")));
+      if (!cp.contains("publicIPAddress") || !cp["publicIPAddress"].is_object()) continue;
+      ASSIGN_OR_RETURN(ResourceId pid, ResourceId::Parse(text(cp["publicIPAddress"], "id")));
       if (!used_pips.insert(pid.Key()).second)
         return InvalidArgument(what + "public IP address '" + pid.name() + "' is asked for twice.",
                                where, "PublicIPAddressInUse");

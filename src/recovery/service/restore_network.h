@@ -52,7 +52,8 @@ class RestoreNetwork {
   //    "publicIps": [{"id", "body"}], "notes": ["..."]}
   // InvalidArgument naming the member (networkProfile...), NotFound "InvalidResourceReference"
   // for a NIC, subnet, security group or public IP that does not exist, Conflict "NicInUse" /
-  // "ResourceExists" / "PublicIPAddressInUse"; the codes of NIC and public IP creation.
+  // "ResourceExists", InvalidArgument "PublicIPAddressInUse"; the codes of NIC and public IP
+  // creation.
   Result<Json> Plan(const Json& request, const Json& recorded, const ResourceId& vm,
                     const compute::VmSize& size);
 

@@ -293,6 +293,15 @@ TEST_F(RestoreNetworkTest, ABadNetworkProfileIsRefusedAndChangesNothing) {
        "StandardSkuPublicIPAddressesMustBeStatic"},
       {{{"networkInterfaceConfigurations", {cfg(IpConfig("front"), "web-b")}}}, 409, "ResourceExists"},
       {{{"networkInterfaceConfigurations", {cfg(IpConfig("nowhere"))}}}, 404, "InvalidResourceReference"},
+      {{{"networkInterfaceConfigurations",
+         {cfg({{"name", "ipconfig1"}, {"properties", {{"privateIPAddress", 5}}}})}}},
+       400,
+       ""},
+      {{{"networkInterfaceConfigurations",
+         {cfg({{"name", "ipconfig1"},
+               {"properties", {{"subnet", {{"id", 5}}}, {"publicIPAddress", "x"}}}})}}},
+       400,
+       ""},
   };
   size_t nics = Count("networkInterfaces"), pips = Count("publicIPAddresses");
   size_t jobs = Call("GET", kVault + "/backupJobs").body["value"].size();
