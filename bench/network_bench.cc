@@ -55,11 +55,11 @@ bool EnterNetns(const std::string& ns) {
   return ok;
 }
 
-sockaddr_in ServerAddress() {
+sockaddr_in ServerAddress(const char* ip = kServer) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(kConnPort);
-  inet_pton(AF_INET, kServer, &a.sin_addr);
+  inet_pton(AF_INET, ip, &a.sin_addr);
   return a;
 }
 
@@ -98,11 +98,11 @@ class Server {
 
 // Connections per second from `ns` to the server for `seconds` (connect + close, one at a time);
 // failed connects count as 0 and stop the run.
-double ConnectionRate(const std::string& ns, double seconds) {
+double ConnectionRate(const std::string& ns, double seconds, const char* ip = kServer) {
   double rate = 0;
   std::thread t([&] {
     if (!EnterNetns(ns)) return;
-    sockaddr_in a = ServerAddress();
+    sockaddr_in a = ServerAddress(ip);
     auto start = bench::Now();
     long n = 0;
     while (bench::MsBetween(start, bench::Now()) < seconds * 1000 && !bench::StopRequested()) {
@@ -139,8 +139,8 @@ bool CanConnect(const std::string& ns) {
 }
 
 // iperf3 from `ns` to the server for `seconds`: Gbit/s received, 0 on failure.
-double Throughput(const std::string& ns, int seconds) {
-  auto r = RunProcess({"ip", "netns", "exec", ns, "iperf3", "-J", "-c", kServer, "-p",
+double Throughput(const std::string& ns, int seconds, const char* ip = kServer) {
+  auto r = RunProcess({"ip", "netns", "exec", ns, "iperf3", "-J", "-c", ip, "-p",
                        std::to_string(kIperfPort), "-t", std::to_string(seconds)});
   if (!r.ok() || r->exit_code != 0) return 0;
   auto j = ParseJson(r->out);
@@ -236,6 +236,98 @@ std::string Fmt(double v, int digits = 0) {
   std::snprintf(b, sizeof b, "%.*f", digits, v);
   return b;
 }
+
+
+constexpr char kPublic[] = "203.0.113.2";
+
+Status Ip(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"ip"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunChecked(argv).status();
+}
+
+// The peer of the NAT rows: a router namespace as OpenStack's L3 agent builds one (Neutron's
+// floating IP): the internet on one leg, the subnet's bridge on the other, the public address
+// DNATed to the server and the server SNATed to it by iptables in the router's namespace.
+// internet (192.0.2.1) -- router (192.0.2.2 | 10.80.1.1) -- bridge -- server (10.80.1.5).
+struct PeerRouter {
+  std::string inet, router, server, bridge, lan_host, srv_host;
+  bool made = false;
+  explicit PeerRouter(const std::string& rid)
+      : inet("nbpi" + rid), router("nbpr" + rid), server("nbpb" + rid), bridge("nbpbr" + rid),
+        lan_host("nbpl" + rid), srv_host("nbps" + rid) {}
+  ~PeerRouter() {
+    if (!made) return;
+    for (auto& n : {inet, router, server}) RunProcess({"ip", "netns", "del", n});
+    for (auto& l : {lan_host, srv_host, bridge}) RunProcess({"ip", "link", "del", l});
+  }
+  Status Make() {
+    made = true;
+    for (auto& n : {inet, router, server}) {
+      RETURN_IF_ERROR(Ip({"netns", "add", n}));
+      RETURN_IF_ERROR(Ip({"-n", n, "link", "set", "lo", "up"}));
+    }
+    RETURN_IF_ERROR(Ip({"link", "add", bridge, "type", "bridge"}));
+    RETURN_IF_ERROR(Ip({"link", "set", bridge, "up"}));
+    // internet <-> router
+    RETURN_IF_ERROR(Ip({"-n", inet, "link", "add", "eth0", "type", "veth", "peer", "name", "wan",
+                        "netns", router}));
+    RETURN_IF_ERROR(Ip({"-n", inet, "addr", "add", "192.0.2.1/24", "dev", "eth0"}));
+    RETURN_IF_ERROR(Ip({"-n", inet, "link", "set", "eth0", "up"}));
+    RETURN_IF_ERROR(Ip({"-n", inet, "route", "add", "203.0.113.0/29", "via", "192.0.2.2"}));
+    RETURN_IF_ERROR(Ip({"-n", router, "addr", "add", "192.0.2.2/24", "dev", "wan"}));
+    RETURN_IF_ERROR(Ip({"-n", router, "link", "set", "wan", "up"}));
+    // router and server on the bridge
+    RETURN_IF_ERROR(Ip({"link", "add", lan_host, "type", "veth", "peer", "name", "lan", "netns",
+                        router}));
+    RETURN_IF_ERROR(Ip({"link", "set", lan_host, "master", bridge, "up"}));
+    RETURN_IF_ERROR(Ip({"-n", router, "addr", "add", "10.80.1.1/24", "dev", "lan"}));
+    RETURN_IF_ERROR(Ip({"-n", router, "link", "set", "lan", "up"}));
+    RETURN_IF_ERROR(Ip({"link", "add", srv_host, "type", "veth", "peer", "name", "eth0", "netns",
+                        server}));
+    RETURN_IF_ERROR(Ip({"link", "set", srv_host, "master", bridge, "up"}));
+    RETURN_IF_ERROR(Ip({"-n", server, "addr", "add", "10.80.1.5/24", "dev", "eth0"}));
+    RETURN_IF_ERROR(Ip({"-n", server, "link", "set", "eth0", "up"}));
+    RETURN_IF_ERROR(Ip({"-n", server, "route", "add", "default", "via", "10.80.1.1"}));
+    RETURN_IF_ERROR(RunChecked({"ip", "netns", "exec", router, "sysctl", "-qw",
+                                "net.ipv4.ip_forward=1"})
+                        .status());
+    for (std::vector<std::string> rule :
+         {std::vector<std::string>{"PREROUTING", "-d", kPublic, "-j", "DNAT", "--to-destination",
+                                   kServer},
+          std::vector<std::string>{"POSTROUTING", "-s", kServer, "-j", "SNAT", "--to-source",
+                                   kPublic}}) {
+      std::vector<std::string> argv = {"ip", "netns", "exec", router, "iptables", "-w", "-t",
+                                       "nat", "-A"};
+      argv.insert(argv.end(), rule.begin(), rule.end());
+      RETURN_IF_ERROR(RunChecked(argv).status());
+    }
+    return Status::Ok();
+  }
+};
+
+// Our side of the NAT rows: the region's edge with an uplink veth to an "internet" namespace
+// made here (192.0.2.1; the edge holds 192.0.2.2 and the pool 203.0.113.0/29).
+struct Internet {
+  std::string ns, uplink;
+  bool made = false;
+  explicit Internet(const std::string& rid) : ns("nbi" + rid), uplink("nbu" + rid) {}
+  ~Internet() {
+    if (!made) return;
+    RunProcess({"ip", "netns", "del", ns});
+    RunProcess({"ip", "link", "del", uplink});
+  }
+  Status Make() {
+    made = true;
+    RETURN_IF_ERROR(Ip({"netns", "add", ns}));
+    RETURN_IF_ERROR(Ip({"-n", ns, "link", "set", "lo", "up"}));
+    RETURN_IF_ERROR(Ip({"link", "add", uplink, "type", "veth", "peer", "name", "eth0", "netns", ns}));
+    RETURN_IF_ERROR(Ip({"-n", ns, "addr", "add", "192.0.2.1/24", "dev", "eth0"}));
+    RETURN_IF_ERROR(Ip({"-n", ns, "link", "set", "eth0", "up"}));
+    return Status::Ok();
+  }
+  Status RoutePool() { return Ip({"-n", ns, "route", "replace", "203.0.113.0/29", "via", "192.0.2.2"}); }
+};
 
 }  // namespace
 
@@ -412,6 +504,53 @@ int main(int argc, char** argv) {
       v.subnets[0].routes.clear();
       if (st.ok()) st = engine->ApplyVnet(v);
     }
+    // NAT: the internet reaches B through its public IP (1:1 NAT in the VNET's router, behind
+    // the region's edge), against a Neutron-style router namespace with iptables DNAT/SNAT.
+    std::vector<std::string> nat_row;
+    Internet inet(rid);
+    PeerRouter peer(rid);
+    if (st.ok() && !bench::StopRequested()) {
+      st = clear_nsg();
+      if (st.ok()) st = inet.Make();
+      EdgeDatapath edge;
+      edge.netns = *EdgeNamespace(rid);
+      edge.uplink = inet.uplink;
+      edge.uplink_ip = *ParseIpv4("192.0.2.2", "");
+      edge.uplink_length = 24;
+      edge.uplink_gateway = *ParseIpv4("192.0.2.1", "");
+      edge.pool = *ParseIpv4Prefix("203.0.113.0/29", "");
+      if (st.ok()) st = engine->ApplyEdge(edge);
+      if (st.ok()) st = inet.RoutePool();
+      if (st.ok()) {
+        v.transit = *TransitAddress(1);
+        v.uplink = {edge.netns, kUplinkVethInRouter, *UplinkVethInEdge(1),
+                    {{*ParseIpv4(kPublic, ""), *ParseIpv4(kServer, "")}}};
+        st = engine->ApplyVnet(v);
+      }
+      if (st.ok()) st = Ip({"-n", b, "route", "replace", "default", "via", "10.80.1.1"});
+      double ours_rate = 0, ours_tp = 0, peer_rate = 0, peer_tp = 0;
+      if (st.ok()) {
+        ours_rate = ConnectionRate(inet.ns, seconds, kPublic);
+        ours_tp = Throughput(inet.ns, 2, kPublic);
+        if (ours_rate == 0) st = Internal("the internet does not reach B's public IP");
+      }
+      if (st.ok()) st = peer.Make();
+      if (st.ok()) {
+        RunProcess({"ip", "netns", "exec", peer.server, "iperf3", "-s", "-D", "-p",
+                    std::to_string(kIperfPort), "--pidfile", dir + "/iperf3-peer.pid"});
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        Server peer_server(peer.server);
+        peer_rate = ConnectionRate(peer.inet, seconds, kPublic);
+        peer_tp = Throughput(peer.inet, 2, kPublic);
+        auto ppid = ReadFile(dir + "/iperf3-peer.pid");
+        if (ppid.ok()) kill(std::atoi(ppid->c_str()), SIGKILL);
+        if (peer_rate == 0) st = Internal("the peer router does not forward to its server");
+      }
+      if (st.ok())
+        nat_row = {Fmt(ours_rate), Fmt(ours_tp, 2), Fmt(peer_rate), Fmt(peer_tp, 2),
+                   Fmt(ours_rate / peer_rate, 2) + "x", Fmt(ours_tp / peer_tp, 2) + "x"};
+      std::fprintf(stderr, "network_bench: NAT done\n");
+    }
     server.reset();
     auto pid = ReadFile(dir + "/iperf3.pid");
     if (pid.ok()) kill(std::atoi(pid->c_str()), SIGKILL);
@@ -441,8 +580,21 @@ int main(int argc, char** argv) {
                   "| route table | change applied p50 / p99 ms | new route holds at once |\n"
                   "|---|---|---|\n");
       for (auto& r : route_rows) std::printf("| %s | %s | %s |\n", r[0].c_str(), r[1].c_str(), r[2].c_str());
+      if (!nat_row.empty()) {
+        std::printf("\n## Public IP: the internet to a NIC through 1:1 NAT\n\n"
+                    "A client namespace (the internet) connects to B's public IP. Ours: uplink -> "
+                    "the region's edge namespace -> the VNET's router (nftables DNAT/SNAT) -> the "
+                    "subnet bridge (two forwarding hops). Peer: a Neutron-style router namespace "
+                    "(iptables DNAT/SNAT of a floating IP) -> a bridge (one hop).\n\n"
+                    "| path | ours conn/s | ours Gbit/s | router+iptables conn/s | router+iptables "
+                    "Gbit/s | ours/peer conn/s | ours/peer Gbit/s |\n|---|---|---|---|---|---|---|\n");
+        std::printf("| internet -> public IP -> NIC |");
+        for (auto& c : nat_row) std::printf(" %s |", c.c_str());
+        std::printf("\n");
+      }
     }
   }
+  engine->RemoveEdge();
   engine->Sweep({});
   if (!had_ip_filter) RunProcess({"nft", "delete", "table", "ip", "filter"});
   std::filesystem::remove_all(dir);

@@ -14,9 +14,20 @@
 //   p0 virDomainCreateXML called   p_start it returned (domain running)   p_boot marker in the log
 // Overhead added by Stratus = (t_boot - t_acc) - (p_boot - p0), per pair.
 //
+// Then --nic-vms VMs (one at a time) each get a new NIC (Dynamic address) in a VNET made for the
+// bench, and are timed from the PUT's 201 to their DHCP address acquired: the first TCP connect
+// from the VNET's router namespace to the address that is answered (SYN-ACK or RST), tried every
+// 100 ms — compared with the same guest booted without a network (the pairs above).
+//
 // Prints Markdown tables on stdout; progress on stderr.
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -46,6 +57,7 @@ struct Options {
   std::string domain_type;  // passed to stratusd as --domain-type when set
   int count = 10;
   int warmup = 1;
+  int nic_vms = 3;  // VMs of the "create → DHCP address" phase
   int poll_ms = 50;
   int timeout_s = 240;
   bool keep = false;
@@ -60,6 +72,45 @@ struct Sample {
   // Progress messages of the create operation, each with when it was first seen (ms after t_acc).
   std::vector<std::pair<std::string, double>> steps;
 };
+
+// One VM of the NIC phase (ms after its PUT's 201).
+struct NicSample {
+  double acc_to_op_ms = 0;    // operation Succeeded
+  double acc_to_addr_ms = 0;  // its DHCP address answers from the VNET's router
+  double acc_to_boot_ms = 0;  // marker
+};
+
+// The first TCP connect to `ip`:22 from namespace `netns` that is answered (SYN-ACK or RST:
+// the guest holds its address), tried every ~100 ms until `deadline` or `stop`; its time.
+std::optional<TimePoint> FirstAnswer(const std::string& netns, const std::string& ip,
+                                     TimePoint deadline, const std::atomic<bool>& stop) {
+  int fd = open(("/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  bool in = setns(fd, CLONE_NEWNET) == 0;
+  close(fd);
+  if (!in) return std::nullopt;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(22);
+  inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
+  while (Now() < deadline && !stop && !StopRequested()) {
+    auto t_try = Now();
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int rc = connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    int err = rc == 0 ? 0 : errno;
+    if (err == EINPROGRESS) {
+      pollfd p{s, POLLOUT, 0};
+      if (poll(&p, 1, 100) == 1) {
+        socklen_t len = sizeof err;
+        getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len);
+      }
+    }
+    close(s);
+    if (err == 0 || err == ECONNREFUSED) return Now();
+    std::this_thread::sleep_until(t_try + std::chrono::milliseconds(100));
+  }
+  return std::nullopt;
+}
 
 void SilentLibvirtError(void*, virErrorPtr) {}
 
@@ -259,6 +310,8 @@ class BootBench {
       HttpResult r = api_.Delete(VmPath(vm) + "?deleteDisks=true");
       if (r.status == 202) WaitOperation(r.Header("Azure-AsyncOperation"), 120, nullptr);
     }
+    for (auto& nic : live_nics_) api_.Delete(NicPath(nic));
+    if (vnet_created_) api_.Delete(VnetPath());
     if (group_created_) {
       HttpResult r = api_.Delete(base_);
       if (r.status == 202) WaitOperation(r.Header("Azure-AsyncOperation"), 120, nullptr);
@@ -290,7 +343,114 @@ class BootBench {
     return s;
   }
 
+  // The NIC phase's VNET (10.249.<n>.0/24, n from the pid) and its router namespace.
+  Status SetupVnet() {
+    const int n = 1 + ::getpid() % 250;
+    prefix_ = "10.249." + std::to_string(n);
+    Json body = {{"tags", {{"bench", "vm_boot"}}},
+                 {"properties",
+                  {{"addressSpace", {{"addressPrefixes", {prefix_ + ".0/24"}}}},
+                   {"subnets",
+                    {{{"name", "s"}, {"properties", {{"addressPrefix", prefix_ + ".0/24"}}}}}}}}};
+    if (!ep_.region.empty()) body["location"] = ep_.region;
+    HttpResult r = api_.Put(VnetPath(), body.dump());
+    if (r.status != 200 && r.status != 201) return Expect(r, 201, "PUT VNET");
+    vnet_created_ = true;
+    // The router namespace is the one holding the subnet's gateway address.
+    ASSIGN_OR_RETURN(std::string list, RunChecked({"ip", "netns", "list"}));
+    for (size_t at = 0; at < list.size();) {
+      size_t nl = list.find('\n', at);
+      std::string name = list.substr(at, list.find(' ', at) < nl ? list.find(' ', at) - at : nl - at);
+      at = nl == std::string::npos ? list.size() : nl + 1;
+      if (name.rfind("stv-", 0) != 0) continue;
+      auto addrs = RunProcess({"ip", "-n", name, "-o", "addr", "show"});
+      if (addrs.ok() && addrs->out.find(" " + prefix_ + ".1/24 ") != std::string::npos) {
+        router_ns_ = name;
+        return Status::Ok();
+      }
+    }
+    return Internal("no router namespace holds " + prefix_ + ".1 after PUT VNET");
+  }
+
+  // A VM with a new NIC (Dynamic address, deleted with the VM): PUT → its address answers.
+  Result<NicSample> NicBoot(int i) {
+    NicSample s;
+    std::string vm = "nicvm" + std::to_string(i), nic = "nic" + std::to_string(i);
+    Json nb = {{"properties",
+                {{"ipConfigurations",
+                  {{{"name", "ipconfig1"},
+                    {"properties", {{"subnet", {{"id", VnetPath() + "/subnets/s"}}}}}}}}}}};
+    if (!ep_.region.empty()) nb["location"] = ep_.region;
+    std::string nic_path = NicPath(nic);
+    HttpResult nr = api_.Put(nic_path, nb.dump());
+    RETURN_IF_ERROR(Expect(nr, 201, "PUT NIC " + nic));
+    live_nics_.insert(nic);  // until the VM's delete took it
+    auto nj = Json::parse(nr.body, nullptr, false);
+    const Json* ipj = nj.is_object() ? JsonPath(nj, "properties.ipConfigurations") : nullptr;
+    std::string ip = ipj && ipj->is_array() && !ipj->empty()
+                         ? (*ipj)[0]["properties"].value("privateIPAddress", "")
+                         : "";
+    if (ip.empty()) return Internal("PUT NIC returned no address: " + nr.body.substr(0, 400));
+    Json body = {{"tags", {{"bench", "vm_boot"}}},
+                 {"properties",
+                  {{"hardwareProfile", {{"vmSize", o_.vm_size}}},
+                   {"storageProfile", {{"imageReference", {{"id", o_.image}}}}},
+                   {"osProfile", {{"computerName", vm}}},
+                   {"networkProfile",
+                    {{"networkInterfaces",
+                      {{{"id", nic_path},
+                        {"properties", {{"primary", true}, {"deleteOption", "Delete"}}}}}}}}}}};
+    if (!ep_.region.empty()) body["location"] = ep_.region;
+    std::string path = VmPath(vm);
+    HttpResult put = api_.Put(path, body.dump());
+    auto t_acc = Now();
+    RETURN_IF_ERROR(Expect(put, 201, "PUT VM " + vm));
+    live_vms_.insert(vm);
+    auto deadline = t_acc + std::chrono::seconds(o_.timeout_s);
+    std::atomic<bool> stop{false};
+    std::optional<TimePoint> t_addr;
+    std::thread probe([&] { t_addr = FirstAnswer(router_ns_, ip, deadline, stop); });
+    std::string op_path = PathOfUrl(put.Header("Azure-AsyncOperation"));
+    TimePoint t_op;
+    Status st = WaitOperation(op_path, o_.timeout_s, &t_op);
+    std::optional<TimePoint> t_boot;
+    for (int k = 1; st.ok() && !t_boot; ++k) {
+      HttpResult r = api_.Post(path + "/retrieveConsoleLog", "{}");
+      st = Expect(r, 200, "retrieveConsoleLog of " + vm);
+      if (st.ok() && r.body.find(kReadyMarker) != std::string::npos) t_boot = Now();
+      if (StopRequested()) st = Interrupted();
+      if (st.ok() && !t_boot && Now() > deadline)
+        st = Unavailable(vm + " did not boot within " + std::to_string(o_.timeout_s) + " s");
+      std::this_thread::sleep_until(t_acc + std::chrono::milliseconds(o_.poll_ms * k));
+    }
+    if (!st.ok()) stop = true;
+    probe.join();
+    if (st.ok() && !t_addr) st = Unavailable(vm + ": " + ip + " never answered from " + router_ns_);
+    if (st.ok()) {
+      s.acc_to_op_ms = MsBetween(t_acc, t_op);
+      s.acc_to_addr_ms = MsBetween(t_acc, *t_addr);
+      s.acc_to_boot_ms = MsBetween(t_acc, *t_boot);
+    }
+    HttpResult del = api_.Delete(path + "?deleteDisks=true");
+    if (del.status == 202) {
+      Status dst = WaitOperation(del.Header("Azure-AsyncOperation"), 180, nullptr);
+      if (dst.ok()) live_vms_.erase(vm);
+      if (dst.ok() && api_.Get(nic_path).status == 404) live_nics_.erase(nic);
+      if (st.ok()) st = dst;
+    } else if (st.ok()) {
+      st = Expect(del, 202, "DELETE VM " + vm);
+    }
+    RETURN_IF_ERROR(st);
+    return s;
+  }
+
  private:
+  std::string NicPath(const std::string& nic) const {
+    return base_ + "/providers/Stratus.Network/networkInterfaces/" + nic;
+  }
+  std::string VnetPath() const {
+    return base_ + "/providers/Stratus.Network/virtualNetworks/bench-vnet";
+  }
   std::string VmPath(const std::string& vm) const {
     return base_ + "/providers/Stratus.Compute/virtualMachines/" + vm;
   }
@@ -439,6 +599,9 @@ class BootBench {
   std::set<std::string> live_vms_;
   std::string saved_config_;
   uint64_t saved_os_bytes_ = 0;
+  std::string prefix_, router_ns_;
+  bool vnet_created_ = false;
+  std::set<std::string> live_nics_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -515,6 +678,42 @@ void Report(const Options& o, const std::vector<Sample>& samples, const std::str
   std::printf("### Targets\n\n%s\n", tgt.Render().c_str());
 }
 
+void ReportNic(const std::vector<Sample>& samples, const std::vector<NicSample>& nic) {
+  std::vector<double> op, addr, boot, after_op, plain, pboot;
+  for (auto& s : nic) {
+    op.push_back(s.acc_to_op_ms);
+    addr.push_back(s.acc_to_addr_ms);
+    boot.push_back(s.acc_to_boot_ms);
+    after_op.push_back(s.acc_to_addr_ms - s.acc_to_op_ms);
+  }
+  for (auto& s : samples) {
+    plain.push_back(s.acc_to_boot_ms);
+    pboot.push_back(s.peer_boot_ms);
+  }
+  std::printf("## VM create → DHCP address acquired (%zu VMs, each with a new NIC in a VNET)\n\n"
+              "The address is acquired when a TCP connect from the VNET's router namespace to it "
+              "is answered (SYN-ACK or RST), tried every 100 ms from the PUT's 201 on.\n\n",
+              nic.size());
+  Table t({"interval", "p50", "p95", "min", "max", "what"});
+  t.Add(Row("accepted → domain started", op, "create operation Succeeded (NIC plugged)"));
+  t.Add(Row("accepted → DHCP address answers", addr, "the guest's udhcpc got its lease from dnsmasq"));
+  t.Add(Row("domain started → address answers", after_op, "guest kernel + init up to DHCP"));
+  t.Add(Row("accepted → guest booted (with NIC)", boot, "STRATUS-GUEST-READY"));
+  std::printf("%s\n", t.Render().c_str());
+  std::sort(addr.begin(), addr.end());
+  std::sort(plain.begin(), plain.end());
+  std::sort(pboot.begin(), pboot.end());
+  Table cmp({"operation", "peer", "peer figure", "Stratus", "ratio (Stratus ÷ peer)"});
+  double pa = Percentile(addr, 0.5);
+  cmp.Add({"create → DHCP address (p50) vs. the same guest booted without a network",
+           "libvirt virDomainCreateXML, no NIC", FormatMs(Percentile(pboot, 0.5)), FormatMs(pa),
+           FormatRatio(pa / Percentile(pboot, 0.5))});
+  cmp.Add({"create → DHCP address (p50) vs. Stratus VM without a NIC booted",
+           "Stratus, no NIC (PUT → READY)", FormatMs(Percentile(plain, 0.5)), FormatMs(pa),
+           FormatRatio(pa / Percentile(plain, 0.5))});
+  std::printf("### Peer comparison\n\n%s\n", cmp.Render().c_str());
+}
+
 int Main(int argc, char** argv) {
   Options o;
   CLI::App app{"vm_boot_bench: VM create to guest booted through stratusd vs. libvirt directly"};
@@ -531,6 +730,9 @@ int Main(int argc, char** argv) {
   app.add_option("--domain-type", o.domain_type, "passed to stratusd (qemu or kvm)");
   app.add_option("--count", o.count, "VMs measured")->check(CLI::Range(1, 1000))->capture_default_str();
   app.add_option("--warmup", o.warmup, "pairs run first and not counted")->capture_default_str();
+  app.add_option("--nic-vms", o.nic_vms, "VMs with a NIC timed to their DHCP address (0: none)")
+      ->check(CLI::Range(0, 100))
+      ->capture_default_str();
   app.add_option("--poll-ms", o.poll_ms)->check(CLI::Range(5, 5000))->capture_default_str();
   app.add_option("--timeout", o.timeout_s, "seconds per boot")->capture_default_str();
   app.add_flag("--keep", o.keep, "keep the temporary directory");
@@ -582,6 +784,7 @@ int Main(int argc, char** argv) {
   if (!lv.ok()) return fail(lv.status());
 
   std::vector<Sample> samples;
+  std::vector<NicSample> nic_samples;
   std::string load_before = LoadAverage();
   Status result = [&]() -> Status {
     BootBench bench(o, ep, lv->get(), peer_dir, image_disk);
@@ -596,6 +799,18 @@ int Main(int argc, char** argv) {
                    "%.0f ms | peer create %.0f ms, create→booted %.0f ms\n",
                    s.put_ms, s.acc_to_op_ms, s.acc_to_boot_ms, s.peer_create_ms, s.peer_boot_ms);
       if (i >= o.warmup) samples.push_back(s);
+    }
+    if (o.nic_vms > 0) {
+      RETURN_IF_ERROR(bench.SetupVnet());
+      for (int i = 0; i < o.nic_vms; ++i) {
+        std::fprintf(stderr, "vm_boot: VM with a NIC %d/%d ...\n", i + 1, o.nic_vms);
+        ASSIGN_OR_RETURN(NicSample s, bench.NicBoot(i));
+        std::fprintf(stderr,
+                     "vm_boot:   accepted→started %.0f ms, accepted→address answers %.0f ms, "
+                     "accepted→booted %.0f ms\n",
+                     s.acc_to_op_ms, s.acc_to_addr_ms, s.acc_to_boot_ms);
+        nic_samples.push_back(s);
+      }
     }
     return Status::Ok();
   }();
@@ -613,6 +828,7 @@ int Main(int argc, char** argv) {
                      std::to_string(o.warmup) + " warm-up pair(s) not counted; polling every " +
                      std::to_string(o.poll_ms) + " ms.";
   Report(o, samples, note);
+  if (!nic_samples.empty()) ReportNic(samples, nic_samples);
   return 0;
 }
 

@@ -368,20 +368,27 @@ Result<std::vector<NicPlug>> NetworkService::Resolve(const std::vector<std::stri
   return out;
 }
 
-Result<std::vector<NicLayout>> NetworkService::Layouts(const std::vector<std::string>& nic_ids) {
+Result<std::vector<NicLayout>> NetworkService::Layouts(const std::vector<std::string>& nic_ids,
+                                                       std::vector<std::string>* missing) {
   std::lock_guard<std::mutex> l(mu_);
   std::vector<NicLayout> out;
-  for (auto& text : nic_ids) {
-    ASSIGN_OR_RETURN(ResourceId id, ResourceId::Parse(text));
-    auto rec = ctx_.store->Get(id.Key());
-    if (!rec.ok())
+  for (size_t i = 0; i < nic_ids.size(); ++i) {
+    const std::string& text = nic_ids[i];
+    auto id = ResourceId::Parse(text);
+    auto rec = id.ok() ? ctx_.store->Get(id->Key()) : Result<store::Record>(id.status());
+    if (!rec.ok()) {
+      if (missing) {
+        missing->push_back(text);
+        continue;
+      }
       return NotFound("Network interface '" + text + "' was not found.", text,
                       "InvalidResourceReference");
+    }
     const Json& p = rec->body["properties"];
     NicLayout n;
     n.id = rec->body.value("id", text);
-    n.name = rec->body.value("name", id.name());
-    n.primary = out.empty();
+    n.name = rec->body.value("name", id->name());
+    n.primary = i == 0;
     n.mac = p.value("macAddress", "");
     n.ip_forwarding = p.value("enableIPForwarding", false);
     if (p.contains("networkSecurityGroup") && p["networkSecurityGroup"].is_object())

@@ -162,8 +162,10 @@ class NetworkService final : public NicBindings {
   Result<std::string> PublicIpHolder(const std::string& id);
 
   // The NICs `nic_ids` (a VM's, primary first) as a backup records them (nic_layout.h), with
-  // the public IP each IP configuration uses. NotFound for a NIC that does not exist.
-  Result<std::vector<NicLayout>> Layouts(const std::vector<std::string>& nic_ids);
+  // the public IP each IP configuration uses. A NIC that does not exist (or an id that does
+  // not parse) is NotFound, or, with `missing`, left out and appended to it.
+  Result<std::vector<NicLayout>> Layouts(const std::vector<std::string>& nic_ids,
+                                         std::vector<std::string>* missing = nullptr);
 
   // The views the API returns: a VNET with its subnets' ipConfigurations; one subnet; the list.
   Json VnetView(const store::Record& vnet);

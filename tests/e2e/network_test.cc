@@ -415,7 +415,11 @@ TEST_F(NetworkTest, AVmWithTwoNicsAndAReservedPublicIpBacksUpAndRestores) {
               {"privateIPAddress", "10.10.1.10"},
               {"publicIPAddress", {{"id", Path("publicIPAddresses", "web-ip")}}}}}}}}}}});
   ASSERT_EQ(front.status, 201) << front.Describe();
+  // web-nic2's Dynamic address is not the lowest free one (pad held that): the restore must
+  // give back the recorded one, not the next free.
+  PutNic("pad", "vnet1", "back");
   const std::string back_ip = PutNic("web-nic2", "vnet1", "back");
+  EXPECT_EQ(d.Delete(Path("networkInterfaces", "pad")).status, 200);
   Json body = VmWithNic("web1", "web-nic");
   body["properties"]["networkProfile"]["networkInterfaces"] = {
       {{"id", Path("networkInterfaces", "web-nic")}, {"properties", {{"primary", true}}}},
@@ -445,6 +449,42 @@ TEST_F(NetworkTest, AVmWithTwoNicsAndAReservedPublicIpBacksUpAndRestores) {
   EXPECT_EQ(d.Delete(Path("networkInterfaces", "web-nic")).status, 200);
   EXPECT_EQ(d.Delete(Path("networkInterfaces", "web-nic2")).status, 200);
   EXPECT_EQ(FetchFromInternet(web_public), "");
+
+  // A restore cut by kill -9 just after it made its first NIC: the restart fails the job and
+  // removes the NIC (it carries the job in systemData.createdBy), so the address and the
+  // reserved public IP are free again for the next restore.
+  {
+    ASSERT_TRUE(d.Stop());
+    ::setenv("STRATUS_CRASH_AT", "restore.nic-made", 1);
+    auto started = d.Start();
+    ::unsetenv("STRATUS_CRASH_AT");
+    ASSERT_TRUE(started);
+    d.Post(point + "/restore", {{"restoreType", "AlternateLocation"}, {"vmName", "webr"}});
+    bool died = false;
+    for (int i = 0; i < 300 && !died; ++i) {
+      died = d.Get(d.SubPath()).status == 0;
+      if (!died) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_TRUE(died) << "the daemon did not reach restore.nic-made: " << d.LogTail(20);
+    ASSERT_TRUE(d.Kill9());
+    EXPECT_NE(d.LogTail(20).find("crash point reached"), std::string::npos) << d.LogTail(20);
+    ASSERT_TRUE(d.Start());
+    Json cut;
+    for (int i = 0; i < 100; ++i) {
+      for (auto& j : d.Get(VaultPath("v1") + "/backupJobs").json.value("value", Json::array()))
+        if (j["properties"].value("operation", "") == "Restore") cut = j;
+      if (cut.is_object() && cut["properties"].value("status", "") == "Failed") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_TRUE(cut.is_object()) << "no restore job";
+    EXPECT_EQ(cut["properties"].value("status", ""), "Failed") << cut.dump();
+    EXPECT_EQ(d.Get(Path("networkInterfaces", "webr-nic0")).status, 404)
+        << "the NIC the cut restore made is left";
+    EXPECT_TRUE(d.Get(Path("publicIPAddresses", "web-ip"))
+                    .json["properties"]
+                    .value("ipConfiguration", Json::object())
+                    .empty());
+  }
 
   // Restored as a new VM from the point alone.
   Json restore = FinishJob(d.Post(point + "/restore",

@@ -149,8 +149,16 @@ Status BackupJobs::Run(const ResourceId& job_id, OperationContext& octx) {
     if (d_.networks) {
       std::vector<std::string> nic_ids = compute::VmService::NicIds(vm->body["properties"]);
       if (!nic_ids.empty()) {
-        ASSIGN_OR_RETURN(auto layouts, d_.networks->Layouts(nic_ids));
+        // A NIC that cannot be read does not fail the backup (the disks matter most): the
+        // point records the others and says which it lacks.
+        std::vector<std::string> missing;
+        ASSIGN_OR_RETURN(auto layouts, d_.networks->Layouts(nic_ids, &missing));
         breq.vm_config["networkInterfaces"] = network::ToJson(layouts);
+        if (!missing.empty()) {
+          breq.vm_config["networkInterfacesMissing"] = missing;
+          spdlog::warn("backup {}: {} of the VM's network interfaces could not be read", job_id.name(),
+                       missing.size());
+        }
       }
     }
     breq.metadata = {{"protectedItemId", item.body.value("id", "")}, {"jobId", job_id.ToString()}};
@@ -217,6 +225,8 @@ Status BackupJobs::Run(const ResourceId& job_id, OperationContext& octx) {
                              {"sourceVmSize", breq.vm_config.value("vmSize", "")},
                              {"networkInterfaces",
                               breq.vm_config.value("networkInterfaces", Json::array())},
+                             {"networkInterfacesComplete",
+                              !breq.vm_config.contains("networkInterfacesMissing")},
                              {"sourceResourceId", vm->body.value("id", "")},
                              {"onDemand", job.body["properties"].value("onDemand", true)},
                              {"jobId", job_id.ToString()},

@@ -111,6 +111,12 @@ Result<ApiResponse> RestoreJobs::Start(const ApiRequest& req, const ResourceId& 
     ASSIGN_OR_RETURN(params["network"],
                      network_.Plan(b, point.body["properties"].value("networkInterfaces", Json::array()),
                                    vm, vs));
+    if (!point.body["properties"].value("networkInterfacesComplete", true) &&
+        !b.contains("networkProfile"))
+      params["network"]["notes"].push_back(
+          "The recovery point lacks some of the VM's network interfaces (they could not be read "
+          "when it was taken): the VM gets only those it recorded; pass a networkProfile to give "
+          "it others.");
     if (b.contains("instant")) {
       if (!b["instant"].is_boolean())
         return InvalidArgument("'instant' must be true or false.", "instant");
@@ -234,8 +240,8 @@ Status RestoreJobs::Run(const ResourceId& job_id, OperationContext& octx) {
     const bool new_vm = params.value("restoreType", "") == "AlternateLocation";
     if (new_vm) {
       octx.SetProgress(1, "creating network interfaces");
-      Status made = network_.Make(params.value("network", Json::object()), caller,
-                                  [&](const std::string& id) { RecordMade(job_id, id); });
+      Status made = network_.Make(params.value("network", Json::object()),
+                                  RestoreNetwork::Creator(caller, job_id.name()));
       if (!made.ok()) {
         RemoveMade(job_id);
         return made;
@@ -369,21 +375,13 @@ Status RestoreJobs::Run(const ResourceId& job_id, OperationContext& octx) {
   return st;
 }
 
-void RestoreJobs::RecordMade(const ResourceId& job_id, const std::string& id) {
-  auto job = ctx_.store->Get(job_id.Key());
-  if (!job.ok()) return;
-  if (!job->internal.is_object()) job->internal = Json::object();
-  job->internal["networkMade"].push_back(id);
-  Status st = ctx_.store->Put(*job).status();
-  if (!st.ok()) spdlog::warn("restore {}: recording {} failed: {}", job_id.name(), id, st.ToString());
-}
-
 void RestoreJobs::RemoveMade(const ResourceId& job_id) {
   auto job = ctx_.store->Get(job_id.Key());
   if (!job.ok() || !job->internal.is_object()) return;
-  network_.Remove(job->internal.value("networkMade", Json::array()));
-  job->internal.erase("networkMade");
-  ctx_.store->Put(*job).status();
+  const Json& sys = job->body.value("systemData", Json::object());
+  network_.RemoveMade(
+      job->internal.value("params", Json::object()).value("network", Json::object()),
+      RestoreNetwork::Creator(sys.is_object() ? sys.value("createdBy", "") : "", job_id.name()));
 }
 
 Status RestoreJobs::VmAction(const ResourceId& vm, const std::string& action,

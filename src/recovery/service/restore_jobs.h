@@ -68,9 +68,8 @@ class RestoreJobs {
   // OriginalLocation.
   Status RestoreInPlace(const ResourceId& job, const Json& params, vault::Vault& v,
                         const vault::RecoveryPoint& point, api::OperationContext& octx);
-  // Records in the job that the restore made network resource `id` (removed if it fails).
-  void RecordMade(const ResourceId& job, const std::string& id);
-  // Removes the network resources the job made (when its VM was not created).
+  // Removes the network resources the job made (when its VM was not created): those of its
+  // plan created by RestoreNetwork::Creator(job's caller, job).
   void RemoveMade(const ResourceId& job);
   // Starts VM action `action` and waits for it.
   Status VmAction(const ResourceId& vm, const std::string& action, const std::string& caller);

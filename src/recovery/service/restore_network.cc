@@ -4,8 +4,10 @@
 
 #include <cstdlib>
 #include <set>
+#include <vector>
 
 #include "api/resource_util.h"
+#include "core/crash_point.h"
 #include "network/nic_layout.h"
 
 namespace stratus::recovery::service {
@@ -56,12 +58,6 @@ Json EmptyPlan() {
   return {{"nics", Json::array()}, {"publicIps", Json::array()}, {"notes", Json::array()}};
 }
 
-bool IsType(const std::string& id, const char* type) {
-  auto rid = ResourceId::Parse(id);
-  return rid.ok() && !rid->types_and_names().empty() &&
-         EqualsIgnoreCase(rid->types_and_names().back().first, type);
-}
-
 }  // namespace
 
 Result<Json> RestoreNetwork::Plan(const Json& request, const Json& recorded, const ResourceId& vm,
@@ -92,8 +88,14 @@ Result<Json> RestoreNetwork::Plan(const Json& request, const Json& recorded, con
 }
 
 Result<Json> RestoreNetwork::Explicit(const Json& profile, const ResourceId& vm) {
+  // networkApiVersion (Azure's clients send it with networkInterfaceConfigurations) is taken
+  // and ignored: the NICs are Stratus.Network's of this region.
   RETURN_IF_ERROR(api::RejectUnknownKeys(
-      profile, {"networkInterfaces", "networkInterfaceConfigurations"}, kProfile));
+      profile, {"networkInterfaces", "networkInterfaceConfigurations", "networkApiVersion"},
+      kProfile));
+  if (profile.contains("networkApiVersion") && !profile["networkApiVersion"].is_string())
+    return InvalidArgument("'networkApiVersion' must be a string.",
+                           std::string(kProfile) + ".networkApiVersion");
   Json plan = EmptyPlan();
   ASSIGN_OR_RETURN(Json existing, ArrayMember(profile, "networkInterfaces", kProfile));
   for (size_t i = 0; i < existing.size(); ++i) {
@@ -163,7 +165,18 @@ Result<Json> RestoreNetwork::Explicit(const Json& profile, const ResourceId& vm)
         ResourceId pid = NetworkResource(vm, "publicIPAddresses", pname);
         Json pbody = {{"location", ctx_.region}};
         if (pc.contains("sku")) pbody["sku"] = pc["sku"];
-        if (pc.contains("properties")) pbody["properties"] = pc["properties"];
+        if (pc.contains("properties")) {
+          ASSIGN_OR_RETURN(Json pp, ObjectMember(pc, "properties", w3));
+          // A public IP a restore makes outlives the VM (Azure's default, Detach).
+          ASSIGN_OR_RETURN(std::string pdel, api::GetString(pp, "deleteOption", "Detach"));
+          if (!EqualsIgnoreCase(pdel, "Detach"))
+            return InvalidArgument("A restored VM's new public IP outlives it: deleteOption must "
+                                   "be Detach (delete the public IP yourself when it is no longer "
+                                   "needed).",
+                                   w3 + ".properties.deleteOption");
+          pp.erase("deleteOption");
+          pbody["properties"] = pp;
+        }
         plan["publicIps"].push_back({{"id", pid.ToString()}, {"body", pbody}, {"where", w3}});
         icp.erase("publicIPAddressConfiguration");
         icp["publicIPAddress"] = {{"id", pid.ToString()}};
@@ -218,6 +231,7 @@ Result<Json> RestoreNetwork::LikeRecorded(const Json& recorded, const ResourceId
         if (code == "PrivateIPAddressInUse" || code == "PrivateIPAddressNotInSubnet" ||
             code == "PrivateIPAddressInReservedRange") {
           cp["privateIPAllocationMethod"] = "Dynamic";  // the next free address
+          cp.erase("privateIPAddress");
           plan["notes"].push_back("Network interface " + id.name() + " (was " + n.name +
                                   "), IP configuration " + c.name + ": " + c.private_ip +
                                   " cannot be had again (" + code +
@@ -239,6 +253,10 @@ Result<Json> RestoreNetwork::LikeRecorded(const Json& recorded, const ResourceId
                                   " has none.");
         } else {
           cp["publicIPAddress"] = {{"id", c.public_ip_id}};
+          if (EqualsIgnoreCase(c.public_ip_method, "Dynamic"))
+            plan["notes"].push_back("Public IP " + pip_name + " is Dynamic: it gave its address "
+                                    "back when no NIC used it, so " + id.name() +
+                                    " may get another one (make it Static to keep an address).");
         }
       }
       ipcs.push_back({{"name", c.name}, {"properties", cp}});
@@ -343,8 +361,11 @@ Status RestoreNetwork::Check(Json& plan, const ResourceId& vm, const compute::Vm
   return Status::Ok();
 }
 
-Status RestoreNetwork::Make(const Json& plan, const std::string& caller,
-                            const std::function<void(const std::string&)>& made) {
+std::string RestoreNetwork::Creator(const std::string& caller, const std::string& job) {
+  return caller + " (restore " + job + ")";
+}
+
+Status RestoreNetwork::Make(const Json& plan, const std::string& creator) {
   if (!networks_) return Status::Ok();
   store::WriteCondition create_only;
   create_only.must_not_exist = true;
@@ -357,46 +378,65 @@ Status RestoreNetwork::Make(const Json& plan, const std::string& caller,
     auto it = pips.find(key);
     if (it == pips.end()) return Status::Ok();
     ASSIGN_OR_RETURN(ResourceId id, ResourceId::Parse((*it)["id"].get<std::string>()));
-    auto w = networks_->PutPublicIp(id, (*it)["body"], caller, create_only);
+    auto w = networks_->PutPublicIp(id, (*it)["body"], creator, create_only);
     if (!w.ok()) return Prefixed(w.status(), "Public IP address '" + id.name() + "': ");
     if (!w->created)
       return Conflict("Public IP address '" + id.name() + "' already exists.", id.ToString(),
                       "ResourceExists");
-    made(id.ToString());
+    CrashPoint("restore.public-ip-made");
     pips.erase(it);
     return Status::Ok();
   };
-  // Each NIC after its new public IPs, one NIC at a time.
-  for (auto& n : plan.value("nics", Json::array())) {
-    if (!n.value("create", false)) continue;
+  // Each NIC after its new public IPs, one NIC at a time: first those that ask for addresses
+  // (so that a NIC taking the next free address cannot take one of theirs), then the others.
+  auto asks_all = [](const Json& n) {
+    for (auto& c : n["body"]["properties"].value("ipConfigurations", Json::array()))
+      if (!c.is_object() || !c.value("properties", Json::object()).contains("privateIPAddress"))
+        return false;
+    return true;
+  };
+  std::vector<Json> order;
+  for (bool asking : {true, false})
+    for (auto& n : plan.value("nics", Json::array()))
+      if (n.value("create", false) && asks_all(n) == asking) order.push_back(n);
+  for (auto& n : order) {
     ASSIGN_OR_RETURN(ResourceId id, ResourceId::Parse(n.value("id", "")));
     for (auto& c : n["body"]["properties"].value("ipConfigurations", Json::array())) {
       auto ref = c["properties"].value("publicIPAddress", Json::object());
       auto pid = ResourceId::Parse(ref.value("id", ""));
       if (pid.ok()) RETURN_IF_ERROR(make_pip(pid->Key()));
     }
-    auto w = networks_->PutNic(id, n["body"], caller, create_only);
+    auto w = networks_->PutNic(id, n["body"], creator, create_only);
     if (!w.ok()) return Prefixed(w.status(), "Network interface '" + id.name() + "': ");
     if (!w->created)
       return Conflict("Network interface '" + id.name() + "' already exists.", id.ToString(),
                       "ResourceExists");
-    made(id.ToString());
+    CrashPoint("restore.nic-made");
   }
   while (!pips.empty()) RETURN_IF_ERROR(make_pip(pips.begin().key()));
   return Status::Ok();
 }
 
-void RestoreNetwork::Remove(const Json& made) {
-  if (!networks_ || !made.is_array()) return;
-  for (auto it = made.rbegin(); it != made.rend(); ++it) {
-    std::string text = it->is_string() ? it->get<std::string>() : "";
-    auto id = ResourceId::Parse(text);
-    if (!id.ok()) continue;
-    Status st = IsType(text, "networkInterfaces") ? networks_->DeleteNic(*id)
-                                                  : networks_->DeletePublicIp(*id);
-    if (!st.ok() && st.code() != StatusCode::kNotFound)
-      spdlog::warn("restore: could not remove {} it made: {}", text, st.ToString());
-  }
+void RestoreNetwork::RemoveMade(const Json& plan, const std::string& creator) {
+  if (!networks_ || !plan.is_object()) return;
+  auto remove = [&](const Json& list, bool nic) {
+    if (!list.is_array()) return;
+    for (auto& r : list) {
+      if (!r.is_object() || (nic && !r.value("create", false))) continue;
+      auto id = ResourceId::Parse(r.value("id", ""));
+      if (!id.ok()) continue;
+      auto rec = ctx_.store->Get(id->Key());
+      if (!rec.ok()) continue;
+      // Only what this restore made: a resource of that name made by anyone else stays.
+      const Json& sys = rec->body.value("systemData", Json::object());
+      if (!sys.is_object() || sys.value("createdBy", "") != creator) continue;
+      Status st = nic ? networks_->DeleteNic(*id) : networks_->DeletePublicIp(*id);
+      if (!st.ok() && st.code() != StatusCode::kNotFound)
+        spdlog::warn("restore: could not remove {} it made: {}", id->ToString(), st.ToString());
+    }
+  };
+  remove(plan.value("nics", Json::array()), true);
+  remove(plan.value("publicIps", Json::array()), false);
 }
 
 Json RestoreNetwork::VmNetworkProfile(const Json& plan) {

@@ -24,11 +24,12 @@
 // is said in the plan's "notes", which the job's result shows.
 //
 // Plan() checks everything and writes nothing. Make() creates the plan's public IPs, then its
-// NICs, each created only if its name is free and reported through `made` once it exists;
-// Remove() deletes what was made (NICs before public IPs). Thread-safe (NetworkService is).
+// NICs, each created only if its name is free, with systemData.createdBy `creator` (Creator():
+// the caller and the job); RemoveMade() deletes the plan's resources whose createdBy is that
+// creator (NICs before public IPs), so what a restore made is found again even when stratusd
+// was killed between creating a resource and anything else. Thread-safe (NetworkService is).
 #pragma once
 
-#include <functional>
 #include <string>
 
 #include "api/provider.h"
@@ -57,12 +58,14 @@ class RestoreNetwork {
   Result<Json> Plan(const Json& request, const Json& recorded, const ResourceId& vm,
                     const compute::VmSize& size);
 
-  // Creates what `plan` makes; `made(id)` is called after each resource exists. The first
-  // failure is returned (what was made before it stays for Remove()).
-  Status Make(const Json& plan, const std::string& caller,
-              const std::function<void(const std::string&)>& made);
-  // Deletes `made` (resource ids), NICs first; failures are logged.
-  void Remove(const Json& made);
+  // Who a restore's resources are created by: "<caller> (restore <job>)".
+  static std::string Creator(const std::string& caller, const std::string& job);
+  // Creates what `plan` makes, as `creator`. The first failure is returned (what was made
+  // before it stays for RemoveMade()).
+  Status Make(const Json& plan, const std::string& creator);
+  // Deletes the resources `plan` creates that exist and were created by `creator`, NICs
+  // first; failures are logged.
+  void RemoveMade(const Json& plan, const std::string& creator);
 
   // The VM's properties.networkProfile for `plan` (the primary NIC first).
   static Json VmNetworkProfile(const Json& plan);

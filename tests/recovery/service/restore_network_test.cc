@@ -43,7 +43,7 @@ class RestoreNetworkTest : public test::InProcessRegionTest {
  protected:
   // VNET v1 (front 10.1.1.0/24, back 10.1.2.0/24), NSG web, Static public IP pip1, VM vm1
   // (stopped) with NIC web-a (front, Static 10.1.1.10, NSG web, pip1; primary) and NIC web-b
-  // (back, Dynamic, IP forwarding), protected in vault v1; one backup: point_.
+  // (back, Dynamic 10.1.2.5 while 10.1.2.4 is free, IP forwarding), protected in vault v1; one backup: point_.
   void SetUp() override {
     test::InProcessRegionTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
@@ -66,7 +66,10 @@ class RestoreNetworkTest : public test::InProcessRegionTest {
     ASSERT_EQ(PutNic("web-a", {IpConfig("front", "10.1.1.10", "pip1")},
                      {{"networkSecurityGroup", {{"id", Net("networkSecurityGroups", "web")}}}}),
               201);
+    // web-b's Dynamic address is not the lowest free one of its subnet (pad held that).
+    ASSERT_EQ(PutNic("pad", {IpConfig("back")}), 201);
     ASSERT_EQ(PutNic("web-b", {IpConfig("back")}, {{"enableIPForwarding", true}}), 201);
+    ASSERT_EQ(Call("DELETE", Net("networkInterfaces", "pad")).status, 200);
     Json vm = InProcessRegion::VmBody(1);
     vm["properties"]["networkProfile"] = {
         {"networkInterfaces",
@@ -143,7 +146,31 @@ TEST_F(RestoreNetworkTest, TheRecoveryPointRecordsTheNics) {
   EXPECT_EQ(nics[0]["ipConfigurations"][0]["publicIPAddress"]["ipAddress"], pip_address_);
   EXPECT_EQ(nics[1]["name"], "web-b");
   EXPECT_EQ(nics[1]["enableIPForwarding"], true);
-  EXPECT_EQ(nics[1]["ipConfigurations"][0]["privateIPAddress"], "10.1.2.4");
+  EXPECT_EQ(nics[1]["ipConfigurations"][0]["privateIPAddress"], "10.1.2.5");
+}
+
+TEST_F(RestoreNetworkTest, ABackupWhoseNicCannotBeReadRecordsTheOthersAndSaysSo) {
+  EXPECT_EQ(Call("GET", point_).body["properties"]["networkInterfacesComplete"], true);
+  // web-b's record is lost (as if the store lost it): the VM still names it.
+  ASSERT_TRUE(store()->Delete(ToLower(Net("networkInterfaces", "web-b"))).ok());
+  auto r = Call("POST", kVault + "/protectedItems/vm1/backup", Json::object());
+  ASSERT_EQ(r.status, 202) << r.body.dump();
+  ASSERT_EQ(Finish(r)["status"], "Succeeded") << "the backup failed for a NIC it could not read";
+  std::string point =
+      Call("GET", r.body.value("id", "")).body["properties"].value("recoveryPointId", "");
+  Json props = Call("GET", point).body["properties"];
+  EXPECT_EQ(props["networkInterfacesComplete"], false) << props.dump();
+  ASSERT_EQ(props["networkInterfaces"].size(), 1u) << props.dump();
+  EXPECT_EQ(props["networkInterfaces"][0]["name"], "web-a");
+  EXPECT_EQ(props["networkInterfaces"][0]["primary"], true);
+  // A restore like the record gets the one NIC and says that some are missing.
+  auto rs = Call("POST", point + "/restore", {{"restoreType", "AlternateLocation"}, {"vmName", "vm7"}});
+  ASSERT_EQ(rs.status, 202) << rs.body.dump();
+  Json op = Finish(rs);
+  ASSERT_EQ(op["status"], "Succeeded") << op.dump();
+  EXPECT_THAT(ResultOf(op)["notes"].dump(), HasSubstr("lacks some of the VM's network interfaces"));
+  EXPECT_EQ(Call("GET", Vm("vm7")).body["properties"]["networkProfile"]["networkInterfaces"].size(),
+            1u);
 }
 
 TEST_F(RestoreNetworkTest, AVmWhoseNicsAreGoneComesBackWithTheSameAddressesAndItsReservedIp) {
@@ -166,7 +193,8 @@ TEST_F(RestoreNetworkTest, AVmWhoseNicsAreGoneComesBackWithTheSameAddressesAndIt
   EXPECT_EQ(a["properties"]["networkSecurityGroup"]["id"], Net("networkSecurityGroups", "web"));
   EXPECT_EQ(a["properties"]["virtualMachine"]["id"], vm.value("id", ""));
   Json b = Call("GET", Net("networkInterfaces", "vm2-nic1")).body;
-  EXPECT_EQ(Config(b)["privateIPAddress"], "10.1.2.4");
+  // The recorded Dynamic address, though a lower one is free.
+  EXPECT_EQ(Config(b)["privateIPAddress"], "10.1.2.5");
   EXPECT_EQ(Config(b)["privateIPAllocationMethod"], "Dynamic");
   EXPECT_EQ(b["properties"]["enableIPForwarding"], true);
   // The reserved address is the same one, and the datapath NATs it to the restored NIC.
@@ -198,7 +226,7 @@ TEST_F(RestoreNetworkTest, WhileTheSourceHoldsItsAddressesTheCopyGetsFreeOnesAnd
   EXPECT_EQ(Config(a)["privateIPAddress"], "10.1.1.4") << a.dump();
   EXPECT_FALSE(Config(a).contains("publicIPAddress"));
   Json b = Call("GET", Net("networkInterfaces", "vm3-nic1")).body;
-  EXPECT_EQ(Config(b)["privateIPAddress"], "10.1.2.5");
+  EXPECT_EQ(Config(b)["privateIPAddress"], "10.1.2.4");
   // The source keeps everything.
   Json src = Call("GET", Net("networkInterfaces", "web-a")).body;
   EXPECT_EQ(Config(src)["publicIPAddress"]["id"], Net("publicIPAddresses", "pip1"));
@@ -207,6 +235,7 @@ TEST_F(RestoreNetworkTest, WhileTheSourceHoldsItsAddressesTheCopyGetsFreeOnesAnd
 TEST_F(RestoreNetworkTest, ANetworkProfileChoosesExistingAndNewNicsWithANewPublicIp) {
   ASSERT_EQ(PutNic("spare", {IpConfig("back")}), 201);
   Json profile = {
+      {"networkApiVersion", "2020-11-01"},  // Azure's clients send it; taken and ignored
       {"networkInterfaces",
        {{{"id", Net("networkInterfaces", "spare")}, {"properties", {{"primary", false}}}}}},
       {"networkInterfaceConfigurations",
@@ -252,6 +281,9 @@ TEST_F(RestoreNetworkTest, ABadNetworkProfileIsRefusedAndChangesNothing) {
       {"name", "x-pip"},
       {"sku", {{"name", "Standard"}}},
       {"properties", {{"publicIPAllocationMethod", "Dynamic"}}}};
+  Json pip_delete = IpConfig("front");
+  pip_delete["properties"]["publicIPAddressConfiguration"] = {
+      {"name", "x-pip"}, {"properties", {{"deleteOption", "Delete"}}}};
   Json both = IpConfig("front", "", "pip1");
   both["properties"]["publicIPAddressConfiguration"] = {{"name", "x-pip"}};
   struct Case {
@@ -291,6 +323,8 @@ TEST_F(RestoreNetworkTest, ABadNetworkProfileIsRefusedAndChangesNothing) {
       {{{"networkInterfaceConfigurations", {cfg(new_pip)}}},
        400,
        "StandardSkuPublicIPAddressesMustBeStatic"},
+      {{{"networkInterfaceConfigurations", {cfg(pip_delete)}}}, 400, ""},
+      {{{"networkApiVersion", 7}}, 400, ""},
       {{{"networkInterfaceConfigurations", {cfg(IpConfig("front"), "web-b")}}}, 409, "ResourceExists"},
       {{{"networkInterfaceConfigurations", {cfg(IpConfig("nowhere"))}}}, 404, "InvalidResourceReference"},
       {{{"networkInterfaceConfigurations",
@@ -345,12 +379,17 @@ TEST_F(RestoreNetworkTest, ARestoreThatFailsAfterMakingNicsRemovesThem) {
     return Json{{"name", nic},
                 {"properties", {{"primary", primary}, {"ipConfigurations", {ic}}}}};
   };
+  // An existing NIC the restore would attach stays, unattached.
+  ASSERT_EQ(PutNic("keep", {IpConfig("back")}), 201);
   size_t nics = Count("networkInterfaces"), pips = Count("publicIPAddresses");
   auto r = Call("POST", point_ + "/restore",
                 {{"restoreType", "AlternateLocation"},
                  {"vmName", "vm6"},
+                 {"vmSize", "Standard_S3"},  // three NICs: more than the recorded size allows
                  {"networkProfile",
-                  {{"networkInterfaceConfigurations",
+                  {{"networkInterfaces",
+                    {{{"id", Net("networkInterfaces", "keep")}, {"properties", {{"primary", false}}}}}},
+                   {"networkInterfaceConfigurations",
                     {with_pip("f1", "front", true), with_pip("f2", "back", false)}}}}});
   ASSERT_EQ(r.status, 202) << r.body.dump();
   Json op = Finish(r);
@@ -361,6 +400,9 @@ TEST_F(RestoreNetworkTest, ARestoreThatFailsAfterMakingNicsRemovesThem) {
   EXPECT_EQ(Call("GET", Vm("vm6")).status, 404);
   EXPECT_EQ(Call("GET", Net("publicIPAddresses", "f1-pip")).status, 404);
   EXPECT_EQ(Call("GET", Net("networkInterfaces", "f1")).status, 404);
+  Json keep = Call("GET", Net("networkInterfaces", "keep")).body;
+  EXPECT_EQ(keep.value("name", ""), "keep") << keep.dump();
+  EXPECT_TRUE(keep["properties"].value("virtualMachine", Json()).is_null()) << keep.dump();
 }
 
 }  // namespace
