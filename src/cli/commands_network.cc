@@ -169,7 +169,15 @@ const TableSpec& EffectiveRuleTable() {
          return r.contains("destinationPortRange") && r["destinationPortRange"].is_string()
                     ? r["destinationPortRange"].get<std::string>()
                     : Joined(r.value("destinationPortRanges", Json::array()));
-       }}};
+       }},
+      FieldColumn("Packets", "packets")};
+  return k;
+}
+
+const TableSpec& RuleCounterTable() {
+  static const TableSpec k = {FieldColumn("Name", "name"), FieldColumn("Direction", "direction"),
+                              FieldColumn("Priority", "priority"), FieldColumn("Access", "access"),
+                              FieldColumn("Packets", "packets"), FieldColumn("Bytes", "bytes")};
   return k;
 }
 
@@ -399,10 +407,11 @@ CliStatus NicWrite(Context& ctx, const NetArgs& a, bool update) {
   return ctx.WriteAndShow("PUT", path, &body, path, NicTable());
 }
 
-// POST .../networkInterfaces/{nic}/<action>: as JSON, or `rows` of the answer as a table.
-CliStatus ShowNicView(Context& ctx, const NetArgs& a, const char* action, const TableSpec& table,
-                      const std::function<std::vector<Json>(const Json&)>& rows) {
-  std::string path = NetPath(ctx, a.group, "networkInterfaces", a.name) + "/" + action;
+// POST .../<type>/{name}/<action>: as JSON, or `rows` of the answer as a table.
+CliStatus ShowView(Context& ctx, const NetArgs& a, const char* type, const char* action,
+                   const TableSpec& table,
+                   const std::function<std::vector<Json>(const Json&)>& rows) {
+  std::string path = NetPath(ctx, a.group, type, a.name) + "/" + action;
   CLI_ASSIGN_OR_RETURN(ApiResponse r, ctx.client().Send("POST", path, nullptr));
   if (ctx.format() == OutputFormat::kJson) {
     ctx.out() << RenderJson(r.body) << "\n";
@@ -413,7 +422,8 @@ CliStatus ShowNicView(Context& ctx, const NetArgs& a, const char* action, const 
 }
 
 CliStatus ShowEffectiveNsg(Context& ctx, const NetArgs& a) {
-  return ShowNicView(ctx, a, "effectiveNetworkSecurityGroups", EffectiveRuleTable(),
+  return ShowView(ctx, a, "networkInterfaces", "effectiveNetworkSecurityGroups",
+                  EffectiveRuleTable(),
                      [](const Json& body) {
                        std::vector<Json> rows;
                        for (auto& g : body.value("value", Json::array())) {
@@ -580,7 +590,8 @@ void RegisterRouteTable(CLI::App* network, Action* selected) {
 }
 
 CliStatus ShowEffectiveRoutes(Context& ctx, const NetArgs& a) {
-  return ShowNicView(ctx, a, "effectiveRouteTable", EffectiveRouteTableSpec(), [](const Json& body) {
+  return ShowView(ctx, a, "networkInterfaces", "effectiveRouteTable", EffectiveRouteTableSpec(),
+                  [](const Json& body) {
     std::vector<Json> rows;
     for (auto& e : body.value("value", Json::array())) rows.push_back(e);
     return rows;
@@ -638,6 +649,17 @@ void RegisterNetworkCommands(CLI::App& root, Action* selected) {
          Json body = {{"location", LocationOr(ctx, a.location)}, {"properties", Json::object()}};
          std::string path = NetPath(ctx, a.group, "networkSecurityGroups", a.name);
          return ctx.WriteAndShow("PUT", path, &body, path, NsgTable());
+       },
+       &cmd);
+  Leaf(nsg, selected, "show-rule-counters",
+       "Packets and bytes each rule matched (inbound, then outbound; defaults last)", "NSG name",
+       [](Context& ctx, const NetArgs& a) {
+         return ShowView(ctx, a, "networkSecurityGroups", "ruleCounters", RuleCounterTable(),
+                         [](const Json& body) {
+                           std::vector<Json> rows;
+                           for (auto& r : body.value("value", Json::array())) rows.push_back(r);
+                           return rows;
+                         });
        },
        &cmd);
   AddBasics(nsg, selected, "networkSecurityGroups", "network security group", NsgTable);

@@ -8,6 +8,8 @@
 #include <set>
 #include <thread>
 
+#include <spdlog/spdlog.h>
+
 #include "core/fs.h"
 #include "core/json.h"
 #include "core/subprocess.h"
@@ -532,6 +534,21 @@ Status LinuxNetworkEngine::ApplySecurity(const SecurityDatapath& security) {
     return InvalidArgument("network: table '" + security.table + "' is not region " +
                            opts_.region_id + "'s");
   std::lock_guard<std::mutex> l(nft_mu_);
+  bool empty = security.stages.empty() && security.nics.empty();
+  if (model_ && !empty) {
+    SecurityModel next = ModelSecurity(security, model_->generation);
+    if (auto diff = DiffSecurity(*model_, next)) {
+      Status st = nft_->Apply(*diff);
+      if (st.ok()) {
+        model_ = std::move(next);
+        return st;
+      }
+      spdlog::warn("network: an incremental change of table {} failed ({}); compiling it whole",
+                   table, st.message());
+    }
+    security_.reset();  // list it again: someone else may have changed it
+  }
+  model_.reset();
   if (!security_) {
     ExistingSecurity existing;
     auto listing = nft_->ListTable("bridge", table);
@@ -543,16 +560,35 @@ Status LinuxNetworkEngine::ApplySecurity(const SecurityDatapath& security) {
     security_ = existing;
   }
   Status st;
-  if (security.stages.empty() && security.nics.empty()) {
+  if (empty) {
     st = nft_->Apply(DeleteSecurity(table, *security_));
     if (st.ok()) security_ = ExistingSecurity{};
   } else {
-    Json doc = CompileSecurity(security, *security_);
-    st = nft_->Apply(doc);
-    if (st.ok()) security_ = AfterApply(doc);
+    SecurityModel next = ModelSecurity(security, security_->generation + 1);
+    st = nft_->Apply(CompileSecurity(next, *security_));
+    if (st.ok()) {
+      security_ = ExistingOf(next);
+      model_ = std::move(next);
+    }
   }
   if (!st.ok()) security_.reset();  // someone else may have changed it: list it next time
   return st;
+}
+
+Result<std::vector<RuleCounter>> LinuxNetworkEngine::SecurityCounters(
+    const std::vector<std::string>& stages) {
+  std::lock_guard<std::mutex> l(nft_mu_);
+  if (!model_) return std::vector<RuleCounter>{};
+  std::set<std::string> wanted(stages.begin(), stages.end());
+  std::map<std::string, Json> listings;
+  for (auto& [name, set] : model_->sets) {
+    if (!wanted.empty() && !wanted.count(set.stage)) continue;
+    ASSIGN_OR_RETURN(listings[name], nft_->ListSet("bridge", model_->table, name));
+  }
+  std::vector<RuleCounter> all = CountRuleHits(*model_, listings), out;
+  for (auto& c : all)
+    if (wanted.empty() || wanted.count(c.stage)) out.push_back(std::move(c));
+  return out;
 }
 
 Result<RegionObjects> LinuxNetworkEngine::List() {

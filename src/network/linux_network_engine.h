@@ -37,6 +37,8 @@ class LinuxNetworkEngine final : public NetworkEngine {
   Status RemoveVnet(const std::string& netns) override;
   Status Sweep(const std::vector<std::string>& keep_netns) override;
   Status ApplySecurity(const SecurityDatapath& security) override;
+  Result<std::vector<RuleCounter>> SecurityCounters(
+      const std::vector<std::string>& stages) override;
   Status ApplyEdge(const EdgeDatapath& edge) override;
   Status RemoveEdge() override;
   Result<RegionObjects> List() override;
@@ -58,10 +60,13 @@ class LinuxNetworkEngine final : public NetworkEngine {
   std::string VnetDir(const std::string& netns) const;
 
   LinuxNetworkEngineOptions opts_;
-  std::mutex nft_mu_;  // guards nft_ and security_
+  std::mutex nft_mu_;  // guards nft_, security_ and model_
   std::unique_ptr<Nftables> nft_;
   // What the security table holds, as of the last ApplySecurity (listed once after a start).
   std::optional<ExistingSecurity> security_;
+  // The model the table holds when this process applied it; later changes are diffs against
+  // it. Reset after a failure (the next apply lists the table and compiles it whole).
+  std::optional<SecurityModel> model_;
   std::mutex edge_mu_;  // serialises changes of the edge's routes (one per VNET)
   std::mutex mu_;                                               // guards vnet_mu_
   std::map<std::string, std::unique_ptr<std::mutex>> vnet_mu_;  // one per namespace

@@ -28,12 +28,14 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/status.h"
 #include "network/ipv4.h"
 #include "network/nsg_compiler.h"
+#include "network/nsg_counters.h"
 #include "network/route_tables.h"
 
 namespace stratus::network {
@@ -59,6 +61,22 @@ struct DhcpHost {
   std::string hostname;  // the VM's computer name when the NIC is its primary one, else ""
 };
 
+// A subnet of a peer whose route table sends traffic to appliances in this VNET (hub and spoke:
+// the firewall VM sits in the hub). What enters from the peer with a source in `source` is
+// routed by `routes` first, longest match: to the appliance (`appliance` set) or, for the
+// subnet's other routes (`appliance` empty), on as any traffic from the peer. So the hub
+// follows the spoke subnet's own routing decision, and other subnets of the spoke are untouched.
+struct SteeredSubnet {
+  Ipv4Prefix source;
+  uint32_t table = 0;  // the kernel table (PeerSteeringTable of the source subnet's index)
+  struct Hop {
+    Ipv4Prefix prefix;
+    std::optional<Ipv4> appliance;
+    bool operator==(const Hop&) const = default;
+  };
+  std::vector<Hop> routes;
+};
+
 // A peering as the router of one side sees it: a veth pair between the two routers, the peer's
 // address spaces routed over it, and what may come in from it. Only Connected peerings (both
 // sides exist) are in a VnetDatapath.
@@ -71,6 +89,7 @@ struct PeeringDatapath {
   std::vector<Ipv4Prefix> remote_spaces;  // routed to the peer
   bool allow_access = true;      // false: nothing from the peer enters this VNET
   bool allow_forwarded = false;  // false: only packets from `remote_spaces` enter
+  std::vector<SteeredSubnet> steered;  // the peer's subnets that use this VNET's appliances
 };
 
 // A public IP on one of the VNET's NICs: 1:1 NAT in the router (inbound DNAT, ICMP too;
@@ -150,9 +169,17 @@ class NetworkEngine {
   // that nothing a deleted resource made survives a crash.
   virtual Status Sweep(const std::vector<std::string>& keep_netns) = 0;
   // Makes the region's security table exactly `security` (nsg_compiler.h) in one transaction:
-  // no moment without rules, and replies of flows already allowed keep passing. With no stage
+  // no moment without rules, and replies of flows already allowed keep passing; after the
+  // first call only what changed is changed. With no stage
   // and no NIC the table is removed.
   virtual Status ApplySecurity(const SecurityDatapath& security) = 0;
+  // The hit counters of every rule of the stages `stages` (NsgStage keys; empty: all) as the
+  // table holds them since the last ApplySecurity of this engine (nsg_counters.h): packets and
+  // bytes since the rule's elements were made (this process's first apply, or the rule's last
+  // change). Empty when nothing was applied since the engine was made. Internal when the kernel
+  // cannot be read.
+  virtual Result<std::vector<RuleCounter>> SecurityCounters(
+      const std::vector<std::string>& stages) = 0;
   // Makes the edge namespace what `edge` says (first call: creates it and moves the uplink
   // interface in). VNETs' uplink links are made by ApplyVnet (after this).
   virtual Status ApplyEdge(const EdgeDatapath& edge) = 0;

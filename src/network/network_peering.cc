@@ -139,8 +139,10 @@ Status NetworkService::RefreshPeeringsLocked(const std::set<std::string>& vnet_k
     if (rec.body != vnet->body) {
       ASSIGN_OR_RETURN(rec, ctx_.store->Put(rec, {}));
     }
-    RETURN_IF_ERROR(ConvergeLocked(key));
   }
+  // Then the datapaths, once every record says the new state: a VNET's datapath depends on its
+  // peers' records too (the routes of their subnets that lead to its appliances).
+  for (auto& key : vnet_keys) RETURN_IF_ERROR(ConvergeLocked(key));
   return Status::Ok();
 }
 
@@ -308,6 +310,7 @@ Status NetworkService::PeeringsDatapath(const store::Record& vnet, VnetDatapath&
     pd.remote_spaces = SpacesOf(remote->body);
     pd.allow_access = pp.value("allowVirtualNetworkAccess", true);
     pd.allow_forwarded = pp.value("allowForwardedTraffic", false);
+    ASSIGN_OR_RETURN(pd.steered, SteeredSubnetsOf(*remote, vnet));
     d.peerings.push_back(pd);
   }
   return Status::Ok();

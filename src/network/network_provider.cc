@@ -337,6 +337,10 @@ Result<ApiResponse> NetworkProvider::Post(const ApiRequest& req, const ResourceI
     ASSIGN_OR_RETURN(Json view, service_->EffectiveSecurityRules(id));
     return ApiResponse::Json200(view);
   }
+  if (KindOf(id) == Kind::kNsg && EqualsIgnoreCase(action, "ruleCounters")) {
+    ASSIGN_OR_RETURN(Json view, service_->SecurityRuleCounters(id));
+    return ApiResponse::Json200(view);
+  }
   if (KindOf(id) == Kind::kNic && EqualsIgnoreCase(action, "effectiveRouteTable")) {
     ASSIGN_OR_RETURN(Json view, service_->EffectiveRouteTable(id));
     return ApiResponse::Json200(view);

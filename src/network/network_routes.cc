@@ -2,6 +2,7 @@
 // with subnets, the effective routes of a NIC, and the routes a subnet's datapath gets
 // (route_tables.h, router_routing.h).
 #include <algorithm>
+#include <set>
 
 #include "api/resource_util.h"
 #include "core/uuid.h"
@@ -55,30 +56,47 @@ Json SubnetsUsing(const std::vector<store::Record>& vnets, const char* member,
 }  // namespace internal
 
 Status NetworkService::CheckAppliances(const std::vector<Route>& routes, const Json& subnets,
-                                       const std::string& vnet_name, const std::string& table) {
+                                       const std::string& vnet_key, const std::string& vnet_name,
+                                       const std::string& table) {
+  std::vector<Ipv4Prefix> where;  // the VNET's subnets, then its peers' (hub and spoke)
+  for (auto& s : subnets)
+    if (auto p = SubnetPrefix(s); p.ok()) where.push_back(*p);
+  bool peers_read = false;
   for (auto& r : routes) {
     if (r.next_hop != NextHop::kVirtualAppliance) continue;
-    bool on_subnet = false;
-    for (auto& s : subnets) {
-      auto p = SubnetPrefix(s);
-      on_subnet = on_subnet || (p.ok() && p->Contains(r.next_hop_ip));
+    auto holds = [&] {
+      for (auto& p : where)
+        if (p.Contains(r.next_hop_ip)) return true;
+      return false;
+    };
+    if (!holds() && !peers_read && !vnet_key.empty()) {
+      peers_read = true;
+      ASSIGN_OR_RETURN(auto vnets, AllVnets());
+      std::set<std::string> peers = PeersOf(vnet_key, vnets);
+      for (auto& v : vnets)
+        if (peers.count(v.key))
+          for (auto& s : v.body["properties"].value("subnets", Json::array()))
+            if (auto p = SubnetPrefix(s); p.ok()) where.push_back(*p);
     }
-    if (!on_subnet)
+    if (!holds())
       return InvalidArgument("Route '" + r.name + "' of route table '" + table +
                                  "' goes to appliance " + r.next_hop_ip.ToString() +
-                                 ", which is in no subnet of virtual network '" + vnet_name + "'.",
+                                 ", which is in no subnet of virtual network '" + vnet_name +
+                                 "' or of a virtual network peered with it.",
                              r.name, "NextHopIpAddressNotInVirtualNetwork");
   }
   return Status::Ok();
 }
 
-Status NetworkService::CheckRouteTablesOfSubnets(const Json& subnets, const std::string& vnet_name) {
+Status NetworkService::CheckRouteTablesOfSubnets(const Json& subnets, const std::string& vnet_key,
+                                                 const std::string& vnet_name) {
   for (auto& s : subnets) {
     std::string key = RouteTableKeyOf(s);
     if (key.empty()) continue;
     ASSIGN_OR_RETURN(store::Record rt, ctx_.store->Get(key));
     ASSIGN_OR_RETURN(auto routes, StoredRoutes(rt.body));
-    RETURN_IF_ERROR(CheckAppliances(routes, subnets, vnet_name, rt.body.value("name", "")));
+    RETURN_IF_ERROR(
+        CheckAppliances(routes, subnets, vnet_key, vnet_name, rt.body.value("name", "")));
   }
   return Status::Ok();
 }
@@ -96,9 +114,13 @@ Result<NetworkService::Written> NetworkService::WriteRouteTableLocked(
     bool uses = false;
     for (auto& s : subnets) uses = uses || RouteTableKeyOf(s) == id.Key();
     if (!uses) continue;
-    RETURN_IF_ERROR(CheckAppliances(routes, subnets, v.body.value("name", ""), id.name()));
+    RETURN_IF_ERROR(CheckAppliances(routes, subnets, v.key, v.body.value("name", ""), id.name()));
     users.push_back(v.key);
   }
+  // Their peers too: a peer holding an appliance routes what these subnets send it.
+  std::set<std::string> converge(users.begin(), users.end());
+  for (auto& key : users)
+    for (auto& peer : PeersOf(key, vnets)) converge.insert(peer);
   auto existing = ctx_.store->Get(id.Key());
   store::Record rec;
   if (existing.ok()) {
@@ -122,7 +144,7 @@ Result<NetworkService::Written> NetworkService::WriteRouteTableLocked(
   rec.body["properties"]["provisioningState"] = "Succeeded";
   if (existing.ok() && existing->body == rec.body) return Written{*existing, false};
   ASSIGN_OR_RETURN(rec, ctx_.store->Put(rec, cond));
-  for (auto& key : users) RETURN_IF_ERROR(ConvergeLocked(key));
+  for (auto& key : converge) RETURN_IF_ERROR(ConvergeLocked(key));
   return Written{rec, !existing.ok()};
 }
 
@@ -239,6 +261,35 @@ Result<std::vector<EffectiveRoute>> NetworkService::SubnetRoutes(const store::Re
     }
   }
   return EffectiveRoutes(SystemRoutes(SpacesOf(vnet.body), PeeredSpaces(vnet.body, false)), user);
+}
+
+Result<std::vector<SteeredSubnet>> NetworkService::SteeredSubnetsOf(const store::Record& remote,
+                                                                     const store::Record& vnet) {
+  std::vector<Ipv4Prefix> here;
+  for (auto& s : vnet.body["properties"].value("subnets", Json::array()))
+    if (auto p = SubnetPrefix(s); p.ok()) here.push_back(*p);
+  std::vector<SteeredSubnet> out;
+  const Json& idx = remote.internal["subnets"];
+  for (auto& s : remote.body["properties"].value("subnets", Json::array())) {
+    if (RouteTableKeyOf(s).empty()) continue;
+    ASSIGN_OR_RETURN(auto routes, SubnetRoutes(remote, s));
+    SteeredSubnet st;
+    bool any = false;
+    for (auto& e : routes) {
+      if (!e.active) continue;
+      SteeredSubnet::Hop hop{e.route.prefix, std::nullopt};
+      if (e.route.next_hop == NextHop::kVirtualAppliance)
+        for (auto& p : here)
+          if (p.Contains(e.route.next_hop_ip)) hop.appliance = e.route.next_hop_ip;
+      any = any || hop.appliance.has_value();
+      st.routes.push_back(hop);
+    }
+    if (!any) continue;
+    ASSIGN_OR_RETURN(st.source, SubnetPrefix(s));
+    st.table = PeerSteeringTable(idx.value(ToLower(s.value("name", "")), 0u));
+    out.push_back(std::move(st));
+  }
+  return out;
 }
 
 Status NetworkService::SubnetRoutesDatapath(const store::Record& vnet, const Json& subnet,

@@ -41,6 +41,12 @@ Json RuleResource(const ResourceId& nsg, const SecurityRule& r, bool is_default)
   return j;
 }
 
+// The datapath stage of NSG `nsg` as the NICs of VNET `vnet` see it (nsg_compiler.h).
+std::string StageKey(const store::Record& nsg, const store::Record& vnet) {
+  return "n" + std::to_string(nsg.internal.value("index", 0u)) + "v" +
+         std::to_string(vnet.internal.value("index", 0u));
+}
+
 Json Expanded(const std::vector<Ipv4Range>& ranges) {
   Json out = Json::array();
   for (auto& r : ranges) {
@@ -241,8 +247,7 @@ Result<SecurityDatapath> NetworkService::DesiredSecurity() {
   auto stage_for = [&](const std::string& nsg_key, const store::Record& vnet) -> std::string {
     auto it = nsg_by_key.find(nsg_key);
     if (nsg_key.empty() || it == nsg_by_key.end()) return "";
-    std::string key = "n" + std::to_string(it->second->internal.value("index", 0u)) + "v" +
-                      std::to_string(vnet.internal.value("index", 0u));
+    std::string key = StageKey(*it->second, vnet);
     if (stages.count(key)) return key;
     stages[key] = true;
     NsgStage st;
@@ -286,39 +291,93 @@ Status NetworkService::ConvergeSecurityLocked() {
 }
 
 Result<Json> NetworkService::EffectiveSecurityRules(const ResourceId& nic_id) {
-  std::lock_guard<std::mutex> l(mu_);
-  ASSIGN_OR_RETURN(store::Record nic, ctx_.store->Get(nic_id.Key()));
-  ASSIGN_OR_RETURN(store::Record vnet, ctx_.store->Get(nic.internal.value("vnet", "")));
-  const Json* subnet = FindSubnet(vnet.body, nic.internal.value("subnet", ""));
-  TagContext tags = TagsOf(vnet.body);
   Json value = Json::array();
-  auto add = [&](const std::string& nsg_key, Json association) -> Status {
-    if (nsg_key.empty()) return Status::Ok();
-    auto nsg = ctx_.store->Get(nsg_key);
-    if (!nsg.ok()) return Status::Ok();
-    ASSIGN_OR_RETURN(auto rules, StoredRules(nsg->body));
-    Json eff = Json::array();
-    for (Direction dir : {Direction::kInbound, Direction::kOutbound})
-      for (auto& r : RulesInOrder(rules, dir)) {
-        Json j = SecurityRuleJson(r)["properties"];
-        j.erase("provisioningState");
-        j.erase("description");
-        j["name"] = std::string(r.is_default ? "defaultSecurityRules/" : "securityRules/") + r.name;
-        j["expandedSourceAddressPrefix"] = Expanded(ExpandAddresses(r.sources, tags));
-        j["expandedDestinationAddressPrefix"] = Expanded(ExpandAddresses(r.destinations, tags));
-        eff.push_back(j);
+  std::vector<std::string> stages;  // of each entry of `value`
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ASSIGN_OR_RETURN(store::Record nic, ctx_.store->Get(nic_id.Key()));
+    ASSIGN_OR_RETURN(store::Record vnet, ctx_.store->Get(nic.internal.value("vnet", "")));
+    const Json* subnet = FindSubnet(vnet.body, nic.internal.value("subnet", ""));
+    TagContext tags = TagsOf(vnet.body);
+    auto add = [&](const std::string& nsg_key, Json association) -> Status {
+      if (nsg_key.empty()) return Status::Ok();
+      auto nsg = ctx_.store->Get(nsg_key);
+      if (!nsg.ok()) return Status::Ok();
+      ASSIGN_OR_RETURN(auto rules, StoredRules(nsg->body));
+      Json eff = Json::array();
+      for (Direction dir : {Direction::kInbound, Direction::kOutbound})
+        for (auto& r : RulesInOrder(rules, dir)) {
+          Json j = SecurityRuleJson(r)["properties"];
+          j.erase("provisioningState");
+          j.erase("description");
+          j["name"] = std::string(r.is_default ? "defaultSecurityRules/" : "securityRules/") + r.name;
+          j["expandedSourceAddressPrefix"] = Expanded(ExpandAddresses(r.sources, tags));
+          j["expandedDestinationAddressPrefix"] = Expanded(ExpandAddresses(r.destinations, tags));
+          eff.push_back(j);
+        }
+      value.push_back({{"networkSecurityGroup", {{"id", nsg->body.value("id", "")}}},
+                       {"association", association},
+                       {"effectiveSecurityRules", eff}});
+      stages.push_back(StageKey(*nsg, vnet));
+      return Status::Ok();
+    };
+    // Inbound traffic meets the subnet's NSG first, then the NIC's; outbound the reverse.
+    if (subnet && JsonPath(*subnet, "properties.networkSecurityGroup.id"))
+      RETURN_IF_ERROR(add(ToLower((*subnet)["properties"]["networkSecurityGroup"].value("id", "")),
+                          {{"subnet", {{"id", subnet->value("id", "")}}}}));
+    RETURN_IF_ERROR(add(nic.internal.value("nsg", ""),
+                        {{"networkInterface", {{"id", nic.body.value("id", "")}}}}));
+  }
+  // Each rule's hits (of every NIC of this VNET the NSG applies to), read outside the lock.
+  ASSIGN_OR_RETURN(auto counters, engine_->SecurityCounters(stages));
+  for (size_t i = 0; i < value.size(); ++i)
+    for (auto& r : value[i]["effectiveSecurityRules"]) {
+      Direction dir = r.value("direction", "") == "Inbound" ? Direction::kInbound
+                                                            : Direction::kOutbound;
+      for (auto& c : counters)
+        if (c.stage == stages[i] && c.direction == dir && c.rule == r.value("name", "")) {
+          r["packets"] = c.packets;
+          r["bytes"] = c.bytes;
+        }
+    }
+  return Json{{"value", value}};
+}
+
+Result<Json> NetworkService::SecurityRuleCounters(const ResourceId& nsg_id) {
+  std::vector<SecurityRule> rules;
+  std::map<std::string, std::string> vnet_of_stage;  // stage key -> VNET id
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ASSIGN_OR_RETURN(store::Record nsg, ctx_.store->Get(nsg_id.Key()));
+    ASSIGN_OR_RETURN(rules, StoredRules(nsg.body));
+    ASSIGN_OR_RETURN(auto vnets, ListAll(kVnetType, "/subscriptions/"));
+    for (auto& v : vnets) vnet_of_stage[StageKey(nsg, v)] = v.body.value("id", "");
+  }
+  std::vector<std::string> stages;
+  for (auto& [stage, vnet] : vnet_of_stage) stages.push_back(stage);
+  ASSIGN_OR_RETURN(auto counters, engine_->SecurityCounters(stages));
+  Json value = Json::array();
+  for (Direction dir : {Direction::kInbound, Direction::kOutbound})
+    for (auto& r : RulesInOrder(rules, dir)) {
+      std::string name =
+          std::string(r.is_default ? "defaultSecurityRules/" : "securityRules/") + r.name;
+      uint64_t packets = 0, bytes = 0;
+      Json per_vnet = Json::array();
+      for (auto& c : counters) {
+        if (c.direction != dir || c.rule != name) continue;
+        packets += c.packets;
+        bytes += c.bytes;
+        per_vnet.push_back(
+            {{"id", vnet_of_stage[c.stage]}, {"packets", c.packets}, {"bytes", c.bytes}});
       }
-    value.push_back({{"networkSecurityGroup", {{"id", nsg->body.value("id", "")}}},
-                     {"association", association},
-                     {"effectiveSecurityRules", eff}});
-    return Status::Ok();
-  };
-  // Inbound traffic meets the subnet's NSG first, then the NIC's; outbound the reverse.
-  if (subnet && JsonPath(*subnet, "properties.networkSecurityGroup.id"))
-    RETURN_IF_ERROR(add(ToLower((*subnet)["properties"]["networkSecurityGroup"].value("id", "")),
-                        {{"subnet", {{"id", subnet->value("id", "")}}}}));
-  RETURN_IF_ERROR(add(nic.internal.value("nsg", ""),
-                      {{"networkInterface", {{"id", nic.body.value("id", "")}}}}));
+      value.push_back({{"name", name},
+                       {"direction", dir == Direction::kInbound ? "Inbound" : "Outbound"},
+                       {"priority", r.priority},
+                       {"access", r.access == Access::kAllow ? "Allow" : "Deny"},
+                       {"packets", packets},
+                       {"bytes", bytes},
+                       {"virtualNetworks", per_vnet}});
+    }
   return Json{{"value", value}};
 }
 

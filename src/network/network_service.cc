@@ -241,7 +241,7 @@ Result<NetworkService::Written> NetworkService::WriteVnetLocked(
     subnet_pfx.emplace_back(s.value("name", ""), p);
   }
   RETURN_IF_ERROR(ValidateVnetLayout(space_pfx, subnet_pfx));
-  RETURN_IF_ERROR(CheckRouteTablesOfSubnets(subnets, id.name()));
+  RETURN_IF_ERROR(CheckRouteTablesOfSubnets(subnets, id.Key(), id.name()));
 
   auto existing = ctx_.store->Get(id.Key());
   store::Record rec;

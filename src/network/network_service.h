@@ -111,7 +111,12 @@ class NetworkService final : public NicBindings {
   Result<Json> SecurityRuleList(const ResourceId& nsg);
   // The rules that apply to NIC `nic`, per NSG (its subnet's, then its own), in evaluation
   // order with the tags expanded: ARM's effectiveNetworkSecurityGroups.
+  // Each rule also carries `packets` and `bytes`: what it matched (nsg_counters.h) on every NIC
+  // of this VNET that the NSG applies to.
   Result<Json> EffectiveSecurityRules(const ResourceId& nic);
+  // Every rule of NSG `nsg` (its own, then the defaults; inbound, then outbound) with the packets
+  // and bytes it matched, in total and per VNET where the NSG applies: the `ruleCounters` action.
+  Result<Json> SecurityRuleCounters(const ResourceId& nsg);
   // The security datapath the region should have: every NIC (its source check) and the NSGs
   // on NICs and subnets.
   Result<SecurityDatapath> DesiredSecurity();
@@ -197,13 +202,18 @@ class NetworkService final : public NicBindings {
   // overlap a peer's.
   Status CheckPeeredSpaces(const std::string& vnet_key, const std::vector<Ipv4Prefix>& spaces);
   // Recomputes the state and remote address space of every peering of `vnet_keys`, writes the
-  // records that changed, converges each of those VNETs.
+  // records that changed, then converges each of those VNETs.
   Status RefreshPeeringsLocked(const std::set<std::string>& vnet_keys);
   // Route tables (network_routes.cc).
+  // InvalidArgument "NextHopIpAddressNotInVirtualNetwork" unless every appliance of `routes`
+  // is in one of `subnets` (VNET `vnet_key`'s) or in a subnet of a VNET peered with it.
   Status CheckAppliances(const std::vector<Route>& routes, const Json& subnets,
-                         const std::string& vnet_name, const std::string& table);
-  // The appliances of the route tables of `subnets` (a VNET's new set) are on those subnets.
-  Status CheckRouteTablesOfSubnets(const Json& subnets, const std::string& vnet_name);
+                         const std::string& vnet_key, const std::string& vnet_name,
+                         const std::string& table);
+  // The appliances of the route tables of `subnets` (a VNET's new set) are on those subnets
+  // or its peers'.
+  Status CheckRouteTablesOfSubnets(const Json& subnets, const std::string& vnet_key,
+                                   const std::string& vnet_name);
   Result<Written> WriteRouteTableLocked(const ResourceId& id, const std::string& location,
                                         const Json& tags, const std::vector<Route>& routes,
                                         const std::string& caller,
@@ -212,6 +222,9 @@ class NetworkService final : public NicBindings {
   // Sets `sd`'s route table and routes when `subnet` has a route table.
   Status SubnetRoutesDatapath(const store::Record& vnet, const Json& subnet,
                               uint32_t subnet_index, SubnetDatapath& sd);
+  // The subnets of `remote` (a peer of `vnet`) whose routes lead to appliances in `vnet`.
+  Result<std::vector<SteeredSubnet>> SteeredSubnetsOf(const store::Record& remote,
+                                                      const store::Record& vnet);
   // Adds the transit address and the Connected peerings of `vnet` to `d`.
   Status PeeringsDatapath(const store::Record& vnet, VnetDatapath& d);
   Result<std::vector<store::Record>> NicsOfSubscription(const std::string& subscription);

@@ -68,19 +68,28 @@ Status Nftables::ApplyInNamespace(const std::string& netns, const Json& doc) {
   return result;
 }
 
-Result<Json> Nftables::ListTable(const std::string& family, const std::string& name) {
-  // Terse: without set elements (the timed state sets hold one per flow: listing them would
-  // cost more than the change).
+Result<Json> Nftables::List(const std::string& what, unsigned extra_flags) {
   unsigned flags = nft_ctx_output_get_flags(ctx_);
-  nft_ctx_output_set_flags(ctx_, flags | NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_TERSE);
-  auto out = Run("list table " + family + " " + name);
+  nft_ctx_output_set_flags(ctx_, flags | NFT_CTX_OUTPUT_JSON | extra_flags);
+  auto out = Run("list " + what);
   nft_ctx_output_set_flags(ctx_, flags);
   if (!out.ok()) {
     if (out.status().message().find("No such file or directory") != std::string::npos)
-      return NotFound("nftables: no table " + family + " " + name);
+      return NotFound("nftables: no " + what);
     return out.status();
   }
   return ParseJson(*out);
+}
+
+Result<Json> Nftables::ListTable(const std::string& family, const std::string& name) {
+  // Terse: without set elements (the timed state sets hold one per flow: listing them would
+  // cost more than the change).
+  return List("table " + family + " " + name, NFT_CTX_OUTPUT_TERSE);
+}
+
+Result<Json> Nftables::ListSet(const std::string& family, const std::string& table,
+                               const std::string& name) {
+  return List("set " + family + " " + table + " " + name, NFT_CTX_OUTPUT_NUMERIC_ALL);
 }
 
 }  // namespace stratus::network

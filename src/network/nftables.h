@@ -30,10 +30,16 @@ class Nftables {
   // `list table <family> <name>` as JSON, without set elements; NotFound when the table does
   // not exist.
   Result<Json> ListTable(const std::string& family, const std::string& name);
+  // `list set <family> <table> <name>` as JSON with its elements (and their counters), numbers
+  // printed as numbers (protocols too); NotFound when the set or its table does not exist.
+  Result<Json> ListSet(const std::string& family, const std::string& table,
+                       const std::string& name);
 
  private:
   explicit Nftables(nft_ctx* ctx) : ctx_(ctx) {}
   Result<std::string> Run(const std::string& cmd);
+  // `list <what>` as JSON with `extra_flags` on the output.
+  Result<Json> List(const std::string& what, unsigned extra_flags);
   nft_ctx* ctx_;
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <set>
+#include <utility>
 
 namespace stratus::network {
 
@@ -81,67 +82,213 @@ const Json& ThreeType() {
   return k;
 }
 
+Json Elem(const RuleBox& x, bool ported) {
+  std::vector<Json> parts = {Range(Ip(x.src_first), Ip(x.src_last)),
+                             Range(Ip(x.dst_first), Ip(x.dst_last)),
+                             Range(x.proto_first, x.proto_last)};
+  if (ported) {
+    parts.push_back(Range(x.sport_first, x.sport_last));
+    parts.push_back(Range(x.dport_first, x.dport_last));
+  }
+  return Concat(std::move(parts));
+}
+
+Json SetDefinition(const std::string& name, bool ported) {
+  return {{"name", name},
+          {"type", ported ? FiveType() : ThreeType()},
+          {"flags", {"interval"}},
+          {"stmt", {{{"counter", nullptr}}}}};
+}
+
+Json Elements(const RuleSet& set, const std::vector<RuleBox>& boxes) {
+  Json elems = Json::array();
+  for (auto& x : boxes) elems.push_back(Elem(x, set.ported));
+  return elems;
+}
+
+std::vector<RuleBox> Boxes(const RuleSet& set) {
+  std::vector<RuleBox> out;
+  out.reserve(set.owners.size());
+  for (auto& [box, owner] : set.owners) out.push_back(box);
+  return out;
+}
+
 // One stage chain: runs of same-access rules, each a lookup in one set per kind.
-void CompileStage(Builder& b, const NsgStage& stage, Direction dir, const std::string& gen) {
+void ModelStage(SecurityModel& m, const NsgStage& stage, Direction dir, const std::string& gen) {
   const char* d = dir == Direction::kInbound ? "in" : "out";
   std::string chain = "nsg_" + stage.key + "_" + d + gen;
-  b.Add("chain", {{"name", chain}});
+  std::vector<Json>& chain_rules = m.chains[chain];
   std::vector<SecurityRule> rules = RulesInOrder(stage.rules, dir);
+  StageRules names{stage.key, dir, {}};
   size_t i = 0;
-  int run = 0;
   while (i < rules.size()) {
     Access access = rules[i].access;
-    Json ported = Json::array(), plain = Json::array();
+    // A run's sets are named after its first rule's priority (unique per direction): a rule
+    // inserted or changed elsewhere leaves the names, elements and counters of the other runs.
+    const int first_priority = rules[i].priority;
+    RuleSet kinds[2];  // ported, plain
+    for (int k = 0; k < 2; ++k) kinds[k] = RuleSet{stage.key, dir, k == 0, {}};
     for (; i < rules.size() && rules[i].access == access; ++i) {
       const SecurityRule& r = rules[i];
+      int index = static_cast<int>(names.rules.size());
+      names.rules.push_back(std::string(r.is_default ? "defaultSecurityRules/" : "securityRules/") +
+                            r.name);
       auto src = ExpandAddresses(r.sources, stage.tags);
       auto dst = ExpandAddresses(r.destinations, stage.tags);
       bool with_ports = !AllPorts(r);
+      RuleSet& set = kinds[with_ports ? 0 : 1];
       for (auto& s : src)
         for (auto& t : dst)
           for (auto& [p0, p1] : Protocols(r, with_ports)) {
+            RuleBox x;
+            x.src_first = s.first;
+            x.src_last = s.last;
+            x.dst_first = t.first;
+            x.dst_last = t.last;
+            x.proto_first = static_cast<uint16_t>(p0);
+            x.proto_last = static_cast<uint16_t>(p1);
             if (!with_ports) {
-              plain.push_back(Concat({Range(Ip(s.first), Ip(s.last)), Range(Ip(t.first), Ip(t.last)),
-                                      Range(p0, p1)}));
+              set.owners.emplace(x, index);  // the earlier rule keeps a shared element
               continue;
             }
             for (auto& sp : r.source_ports)
-              for (auto& dp : r.destination_ports)
-                ported.push_back(Concat({Range(Ip(s.first), Ip(s.last)),
-                                         Range(Ip(t.first), Ip(t.last)), Range(p0, p1),
-                                         Range(sp.first, sp.last), Range(dp.first, dp.last)}));
+              for (auto& dp : r.destination_ports) {
+                x.sport_first = sp.first;
+                x.sport_last = sp.last;
+                x.dport_first = dp.first;
+                x.dport_last = dp.last;
+                set.owners.emplace(x, index);
+              }
           }
     }
     const char* verdict = access == Access::kAllow ? "return" : "drop";
-    std::string base = "r_" + stage.key + "_" + d + "_" + std::to_string(run++) + gen;
-    for (int kind = 0; kind < 2; ++kind) {
-      Json& elems = kind == 0 ? ported : plain;
-      if (elems.empty()) continue;
-      std::string set = base + (kind == 0 ? "p" : "a");
-      b.Add("set", {{"name", set},
-                    {"type", kind == 0 ? FiveType() : ThreeType()},
-                    {"flags", {"interval"}},
-                    {"stmt", {{{"counter", nullptr}}}}});
-      b.Add("element", {{"name", set}, {"elem", elems}});
-      b.Rule(chain, {Match(Concat(kind == 0 ? FiveTuple() : ThreeTuple()), "@" + set),
-                     Verdict(verdict)});
+    std::string base = "r_" + stage.key + "_" + d + "_" + std::to_string(first_priority) + gen;
+    for (int k = 0; k < 2; ++k) {
+      if (kinds[k].owners.empty()) continue;
+      std::string set = base + (k == 0 ? "p" : "a");
+      chain_rules.push_back(
+          Json::array({Match(Concat(k == 0 ? FiveTuple() : ThreeTuple()), "@" + set),
+                       Verdict(verdict)}));
+      m.sets[set] = std::move(kinds[k]);
     }
   }
+  m.rules.push_back(std::move(names));
+}
+
+// The rules of chain "vnet": platform traffic, the source checks, replies, then the NICs'
+// chains, then the record of what passed.
+std::vector<Json> VnetChain(const SecurityDatapath& d) {
+  std::vector<Json> r;
+  auto rule = [&](std::vector<Json> expr) { r.push_back(Json(std::move(expr))); };
+  rule({Match(Meta("protocol"), {{"set", {"ip", "arp"}}}, "!="), Verdict("drop")});
+  rule({{{"vmap", {{"key", Meta("iifname")}, {"data", "@spoof_by_tap"}}}}});
+  rule({Match(Meta("protocol"), "arp"), Verdict("accept")});
+  rule({Match(Payload("udp", "sport"), 68), Match(Payload("udp", "dport"), 67),
+        Verdict("accept")});
+  rule({Match(Payload("udp", "sport"), 67), Match(Payload("udp", "dport"), 68),
+        Verdict("accept")});
+  if (!d.gateways.empty()) {
+    Json gws = Json::array();
+    for (auto& g : d.gateways) gws.push_back(g.ToString());
+    Json set = {{"set", gws}};
+    rule({Match(Payload("ip", "daddr"), set), Match(Payload("th", "dport"), 53),
+          Match(Meta("l4proto"), {{"set", {"tcp", "udp"}}}), Verdict("accept")});
+    rule({Match(Payload("ip", "saddr"), set), Match(Payload("th", "sport"), 53),
+          Match(Meta("l4proto"), {{"set", {"tcp", "udp"}}}), Verdict("accept")});
+  }
+  rule({Match(Concat(FiveTuple()), "@flows"), Verdict("accept")});
+  Json ping_key = Concat({Payload("ip", "saddr"), Payload("ip", "daddr")});
+  rule({Match(Payload("icmp", "type"), "echo-reply"), Match(ping_key, "@pings"),
+        Verdict("accept")});
+  rule({{{"vmap", {{"key", Meta("iifname")}, {"data", "@out_by_tap"}}}}});
+  rule({{{"vmap", {{"key", Meta("oifname")}, {"data", "@in_by_tap"}}}}});
+  Json reverse = Concat({Payload("ip", "daddr"), Payload("ip", "saddr"), Meta("l4proto"),
+                         Payload("th", "dport"), Payload("th", "sport")});
+  rule({Match(Meta("l4proto"), {{"set", {"tcp", "udp"}}}),
+        {{"set", {{"op", "update"}, {"elem", reverse}, {"set", "@flows"}}}}});
+  Json ping_reverse = Concat({Payload("ip", "daddr"), Payload("ip", "saddr")});
+  rule({Match(Payload("icmp", "type"), "echo-request"),
+        {{"set", {{"op", "update"}, {"elem", ping_reverse}, {"set", "@pings"}}}}});
+  return r;
+}
+
+void AddMapElements(Builder& b, const char* map, const std::map<std::string, std::string>& m,
+                    const std::map<std::string, std::string>* except = nullptr) {
+  Json elems = Json::array();
+  for (auto& [tap, chain] : m)
+    if (!except || !except->count(tap)) elems.push_back({tap, Jump(chain)});
+  if (!elems.empty()) b.Add("element", {{"name", map}, {"elem", elems}});
 }
 
 }  // namespace
 
+SecurityModel ModelSecurity(const SecurityDatapath& d, uint64_t generation) {
+  SecurityModel m;
+  m.generation = generation;
+  m.table = d.table;
+  m.tap_prefix = d.tap_prefix;
+  const std::string gen = "_g" + std::to_string(generation);
+  m.chains["vnet"] = VnetChain(d);
+  // The NSGs, then the NICs that use them.
+  std::set<std::string> stage_keys;
+  for (auto& s : d.stages) {
+    if (!stage_keys.insert(s.key).second) continue;
+    ModelStage(m, s, Direction::kInbound, gen);
+    ModelStage(m, s, Direction::kOutbound, gen);
+  }
+  for (auto& n : d.nics) {
+    // The source check of every NIC.
+    std::string spoof_chain = "nic_" + n.tap + "_src" + gen;
+    std::vector<Json>& spoof = m.chains[spoof_chain];
+    spoof.push_back(Json::array({Match(Payload("udp", "sport"), 68),
+                                 Match(Payload("udp", "dport"), 67), Verdict("return")}));
+    if (!n.mac.empty()) {
+      spoof.push_back(Json::array({Match(Payload("ether", "saddr"), n.mac, "!="), Verdict("drop")}));
+      spoof.push_back(
+          Json::array({Match(Payload("arp", "saddr ether"), n.mac, "!="), Verdict("drop")}));
+    }
+    if (!n.forwarding && !n.addresses.empty()) {
+      Json addrs = Json::array();
+      for (auto& a : n.addresses) addrs.push_back(a.ToString());
+      spoof.push_back(
+          Json::array({Match(Payload("ip", "saddr"), {{"set", addrs}}, "!="), Verdict("drop")}));
+      // ARP too: no VM may answer for another's address (probes from 0.0.0.0 pass).
+      Json arp_addrs = addrs;
+      arp_addrs.push_back("0.0.0.0");
+      spoof.push_back(Json::array(
+          {Match(Payload("arp", "saddr ip"), {{"set", arp_addrs}}, "!="), Verdict("drop")}));
+    }
+    m.spoof_by_tap[n.tap] = spoof_chain;
+
+    std::vector<std::string> out_order, in_order;  // outbound: NIC then subnet; inbound: reverse
+    if (!n.nic_stage.empty() && stage_keys.count(n.nic_stage)) out_order.push_back(n.nic_stage);
+    if (!n.subnet_stage.empty() && stage_keys.count(n.subnet_stage))
+      out_order.push_back(n.subnet_stage);
+    in_order.assign(out_order.rbegin(), out_order.rend());
+    if (out_order.empty()) continue;
+    std::string out_chain = "nic_" + n.tap + "_out" + gen, in_chain = "nic_" + n.tap + "_in" + gen;
+    for (auto& k : out_order)
+      m.chains[out_chain].push_back(Json::array({Jump("nsg_" + k + "_out" + gen)}));
+    for (auto& k : in_order)
+      m.chains[in_chain].push_back(Json::array({Jump("nsg_" + k + "_in" + gen)}));
+    m.out_by_tap[n.tap] = out_chain;
+    m.in_by_tap[n.tap] = in_chain;
+  }
+  return m;
+}
+
 Json CompileSecurity(const SecurityDatapath& d, const ExistingSecurity& existing) {
-  Builder b{d.table};
-  const std::string gen = "_g" + std::to_string(existing.generation + 1);
-  b.cmds.push_back({{"add", {{"table", {{"family", kFamily}, {"name", d.table}}}}}});
+  return CompileSecurity(ModelSecurity(d, existing.generation + 1), existing);
+}
+
+Json CompileSecurity(const SecurityModel& m, const ExistingSecurity& existing) {
+  Builder b{m.table};
+  b.cmds.push_back({{"add", {{"table", {{"family", kFamily}, {"name", m.table}}}}}});
   // Drop what the last version made; the same transaction makes the new one.
-  b.Add("map", {{"name", "out_by_tap"}, {"type", "ifname"}, {"map", "verdict"}});
-  b.Add("map", {{"name", "in_by_tap"}, {"type", "ifname"}, {"map", "verdict"}});
-  b.Add("map", {{"name", "spoof_by_tap"}, {"type", "ifname"}, {"map", "verdict"}});
-  b.Verb("flush", "map", "out_by_tap");
-  b.Verb("flush", "map", "in_by_tap");
-  b.Verb("flush", "map", "spoof_by_tap");
+  for (const char* map : {"out_by_tap", "in_by_tap", "spoof_by_tap"}) {
+    b.Add("map", {{"name", map}, {"type", "ifname"}, {"map", "verdict"}});
+    b.Verb("flush", "map", map);
+  }
   b.Add("chain", {{"name", "vnet"}});
   b.Verb("flush", "chain", "vnet");
   for (auto& c : existing.chains) b.Verb("flush", "chain", c);
@@ -158,90 +305,88 @@ Json CompileSecurity(const SecurityDatapath& d, const ExistingSecurity& existing
   b.Add("chain", {{"name", "forward"}, {"type", "filter"}, {"hook", "forward"}, {"prio", 0},
                   {"policy", "accept"}});
   b.Verb("flush", "chain", "forward");
-  std::string taps = d.tap_prefix + "*";
+  std::string taps = m.tap_prefix + "*";
   b.Rule("forward", {Match(Meta("iifname"), taps), {{"goto", {{"target", "vnet"}}}}});
   b.Rule("forward", {Match(Meta("oifname"), taps), {{"goto", {{"target", "vnet"}}}}});
-
-  // chain vnet
-  b.Rule("vnet", {Match(Meta("protocol"), {{"set", {"ip", "arp"}}}, "!="), Verdict("drop")});
-  b.Rule("vnet", {{{"vmap", {{"key", Meta("iifname")}, {"data", "@spoof_by_tap"}}}}});
-  b.Rule("vnet", {Match(Meta("protocol"), "arp"), Verdict("accept")});
-  b.Rule("vnet", {Match(Payload("udp", "sport"), 68), Match(Payload("udp", "dport"), 67),
-                  Verdict("accept")});
-  b.Rule("vnet", {Match(Payload("udp", "sport"), 67), Match(Payload("udp", "dport"), 68),
-                  Verdict("accept")});
-  if (!d.gateways.empty()) {
-    Json gws = Json::array();
-    for (auto& g : d.gateways) gws.push_back(g.ToString());
-    Json set = {{"set", gws}};
-    b.Rule("vnet", {Match(Payload("ip", "daddr"), set), Match(Payload("th", "dport"), 53),
-                    Match(Meta("l4proto"), {{"set", {"tcp", "udp"}}}), Verdict("accept")});
-    b.Rule("vnet", {Match(Payload("ip", "saddr"), set), Match(Payload("th", "sport"), 53),
-                    Match(Meta("l4proto"), {{"set", {"tcp", "udp"}}}), Verdict("accept")});
+  for (auto& [name, set] : m.sets) {
+    b.Add("set", SetDefinition(name, set.ported));
+    b.Add("element", {{"name", name}, {"elem", Elements(set, Boxes(set))}});
   }
-  b.Rule("vnet", {Match(Concat(FiveTuple()), "@flows"), Verdict("accept")});
-  Json ping_key = Concat({Payload("ip", "saddr"), Payload("ip", "daddr")});
-  b.Rule("vnet", {Match(Payload("icmp", "type"), "echo-reply"), Match(ping_key, "@pings"),
-                  Verdict("accept")});
-  b.Rule("vnet", {{{"vmap", {{"key", Meta("iifname")}, {"data", "@out_by_tap"}}}}});
-  b.Rule("vnet", {{{"vmap", {{"key", Meta("oifname")}, {"data", "@in_by_tap"}}}}});
-  Json reverse = Concat({Payload("ip", "daddr"), Payload("ip", "saddr"), Meta("l4proto"),
-                         Payload("th", "dport"), Payload("th", "sport")});
-  b.Rule("vnet", {Match(Meta("l4proto"), {{"set", {"tcp", "udp"}}}),
-                  {{"set", {{"op", "update"}, {"elem", reverse}, {"set", "@flows"}}}}});
-  Json ping_reverse = Concat({Payload("ip", "daddr"), Payload("ip", "saddr")});
-  b.Rule("vnet", {Match(Payload("icmp", "type"), "echo-request"),
-                  {{"set", {{"op", "update"}, {"elem", ping_reverse}, {"set", "@pings"}}}}});
+  for (auto& [name, rules] : m.chains)
+    if (name != "vnet") b.Add("chain", {{"name", name}});
+  for (auto& [name, rules] : m.chains)
+    for (auto& r : rules) b.Add("rule", {{"chain", name}, {"expr", r}});
+  AddMapElements(b, "out_by_tap", m.out_by_tap);
+  AddMapElements(b, "in_by_tap", m.in_by_tap);
+  AddMapElements(b, "spoof_by_tap", m.spoof_by_tap);
+  return Json{{"nftables", b.cmds}};
+}
 
-  // The NSGs, then the NICs that use them.
-  std::set<std::string> stage_keys;
-  for (auto& s : d.stages) {
-    stage_keys.insert(s.key);
-    CompileStage(b, s, Direction::kInbound, gen);
-    CompileStage(b, s, Direction::kOutbound, gen);
-  }
-  Json out_elems = Json::array(), in_elems = Json::array(), spoof_elems = Json::array();
-  for (auto& n : d.nics) {
-    // The source check of every NIC.
-    std::string spoof_chain = "nic_" + n.tap + "_src" + gen;
-    b.Add("chain", {{"name", spoof_chain}});
-    b.Rule(spoof_chain, {Match(Payload("udp", "sport"), 68), Match(Payload("udp", "dport"), 67),
-                         Verdict("return")});
-    if (!n.mac.empty()) {
-      b.Rule(spoof_chain, {Match(Payload("ether", "saddr"), n.mac, "!="), Verdict("drop")});
-      b.Rule(spoof_chain, {Match(Payload("arp", "saddr ether"), n.mac, "!="), Verdict("drop")});
+std::optional<Json> DiffSecurity(const SecurityModel& from, const SecurityModel& to) {
+  if (from.table != to.table || from.tap_prefix != to.tap_prefix ||
+      from.generation != to.generation)
+    return std::nullopt;
+  using TapMap = std::map<std::string, std::string>;
+  const std::pair<const char*, std::pair<const TapMap*, const TapMap*>> maps[] = {
+      {"out_by_tap", {&from.out_by_tap, &to.out_by_tap}},
+      {"in_by_tap", {&from.in_by_tap, &to.in_by_tap}},
+      {"spoof_by_tap", {&from.spoof_by_tap, &to.spoof_by_tap}}};
+  for (auto& [map, m] : maps)
+    for (auto& [tap, chain] : *m.second) {
+      auto it = m.first->find(tap);
+      if (it != m.first->end() && it->second != chain) return std::nullopt;
     }
-    if (!n.forwarding && !n.addresses.empty()) {
-      Json addrs = Json::array();
-      for (auto& a : n.addresses) addrs.push_back(a.ToString());
-      b.Rule(spoof_chain, {Match(Payload("ip", "saddr"), {{"set", addrs}}, "!="), Verdict("drop")});
-      // ARP too: no VM may answer for another's address (probes from 0.0.0.0 pass).
-      Json arp_addrs = addrs;
-      arp_addrs.push_back("0.0.0.0");
-      b.Rule(spoof_chain,
-             {Match(Payload("arp", "saddr ip"), {{"set", arp_addrs}}, "!="), Verdict("drop")});
+  Builder b{to.table};
+  // 1. Map entries of taps that are gone (they may jump to chains deleted below).
+  for (auto& [map, m] : maps) {
+    Json elems = Json::array();
+    for (auto& [tap, chain] : *m.first)
+      if (!m.second->count(tap)) elems.push_back(tap);
+    if (!elems.empty())
+      b.cmds.push_back({{"delete", {{"element", b.Obj({{"name", map}, {"elem", elems}})}}}});
+  }
+  // 2. Chains that change or go are emptied (their rules may name sets and chains that go),
+  // 3. then the chains and sets that go are deleted.
+  std::vector<std::string> refill;
+  for (auto& [name, rules] : from.chains) {
+    auto it = to.chains.find(name);
+    if (it == to.chains.end() || it->second != rules) b.Verb("flush", "chain", name);
+    if (it != to.chains.end() && it->second != rules) refill.push_back(name);
+  }
+  for (auto& [name, rules] : from.chains)
+    if (!to.chains.count(name)) b.Verb("delete", "chain", name);
+  for (auto& [name, set] : from.sets)
+    if (!to.sets.count(name)) b.Verb("delete", "set", name);
+  // 4. Elements of sets that stay: the ones gone, then the new ones (never both for one
+  // element: an interval set refuses to delete and add the same element in one transaction).
+  for (auto& [name, set] : to.sets) {
+    auto it = from.sets.find(name);
+    if (it == from.sets.end()) continue;
+    if (it->second.ported != set.ported) return std::nullopt;
+    std::vector<RuleBox> gone, added;
+    for (auto& [box, owner] : it->second.owners)
+      if (!set.owners.count(box)) gone.push_back(box);
+    for (auto& [box, owner] : set.owners)
+      if (!it->second.owners.count(box)) added.push_back(box);
+    if (!gone.empty())
+      b.cmds.push_back(
+          {{"delete", {{"element", b.Obj({{"name", name}, {"elem", Elements(set, gone)}})}}}});
+    if (!added.empty()) b.Add("element", {{"name", name}, {"elem", Elements(set, added)}});
+  }
+  // 5. New sets and chains, then the rules of new and changed chains, then new map entries.
+  for (auto& [name, set] : to.sets) {
+    if (from.sets.count(name)) continue;
+    b.Add("set", SetDefinition(name, set.ported));
+    b.Add("element", {{"name", name}, {"elem", Elements(set, Boxes(set))}});
+  }
+  for (auto& [name, rules] : to.chains)
+    if (!from.chains.count(name)) {
+      b.Add("chain", {{"name", name}});
+      refill.push_back(name);
     }
-    spoof_elems.push_back({n.tap, Jump(spoof_chain)});
-
-    std::vector<std::string> out_order, in_order;  // outbound: NIC then subnet; inbound: reverse
-    if (!n.nic_stage.empty() && stage_keys.count(n.nic_stage)) out_order.push_back(n.nic_stage);
-    if (!n.subnet_stage.empty() && stage_keys.count(n.subnet_stage))
-      out_order.push_back(n.subnet_stage);
-    in_order.assign(out_order.rbegin(), out_order.rend());
-    if (out_order.empty()) continue;
-    std::string out_chain = "nic_" + n.tap + "_out" + gen, in_chain = "nic_" + n.tap + "_in" + gen;
-    b.Add("chain", {{"name", out_chain}});
-    b.Add("chain", {{"name", in_chain}});
-    for (auto& k : out_order) b.Rule(out_chain, {Jump("nsg_" + k + "_out" + gen)});
-    for (auto& k : in_order) b.Rule(in_chain, {Jump("nsg_" + k + "_in" + gen)});
-    out_elems.push_back({n.tap, Jump(out_chain)});
-    in_elems.push_back({n.tap, Jump(in_chain)});
-  }
-  if (!out_elems.empty()) {
-    b.Add("element", {{"name", "out_by_tap"}, {"elem", out_elems}});
-    b.Add("element", {{"name", "in_by_tap"}, {"elem", in_elems}});
-  }
-  if (!spoof_elems.empty()) b.Add("element", {{"name", "spoof_by_tap"}, {"elem", spoof_elems}});
+  for (auto& name : refill)
+    for (auto& r : to.chains.at(name)) b.Add("rule", {{"chain", name}, {"expr", r}});
+  for (auto& [map, m] : maps) AddMapElements(b, map, *m.second, m.first);
   return Json{{"nftables", b.cmds}};
 }
 
@@ -289,12 +434,14 @@ ExistingSecurity ParseExistingSecurity(const Json& listing) {
   return e;
 }
 
-ExistingSecurity AfterApply(const Json& compiled) {
-  // The same reading as of a listing: the objects the transaction added.
-  Json listing = {{"nftables", Json::array()}};
-  for (auto& cmd : compiled.value("nftables", Json::array()))
-    if (cmd.contains("add")) listing["nftables"].push_back(cmd["add"]);
-  return ParseExistingSecurity(listing);
+ExistingSecurity ExistingOf(const SecurityModel& model) {
+  ExistingSecurity e;
+  e.table = true;
+  e.generation = model.generation;
+  for (auto& [name, rules] : model.chains)
+    if (name.rfind("nsg_", 0) == 0 || name.rfind("nic_", 0) == 0) e.chains.push_back(name);
+  for (auto& [name, set] : model.sets) e.sets.push_back(name);
+  return e;
 }
 
 }  // namespace stratus::network

@@ -21,23 +21,39 @@
 //   chain nsg_<stage>_in|out: the NSG's rules for one VNET (tags depend on it) in priority order,
 //     each run of consecutive rules with the same access one lookup per set kind in a
 //     concatenated interval set: `ip saddr . ip daddr . meta l4proto . th sport . th dport`
-//     (rules with ports) and `ip saddr . ip daddr . meta l4proto` (rules without); Allow ->
-//     return (to the next stage), Deny -> drop. The default rules end every stage.
+//     (rules with ports) and `ip saddr . ip daddr . meta l4proto` (rules without), named
+//     r_<stage>_<in|out>_<priority of the run's first rule><p|a>; Allow -> return (to the next
+//     stage), Deny -> drop. The default rules end every stage.
 //
-// So a packet costs a few hash/interval lookups whatever the number of rules, and a change
-// replaces chains, sets and map entries in one transaction (no window without rules; @flows is
-// kept, so replies of established flows keep passing). Original-direction packets are checked
-// against the rules every time, not only the first: a new Deny cuts an established flow at its
-// next packet, a new Allow opens new flows at once.
+// So a packet costs a few hash/interval lookups whatever the number of rules. Original-direction
+// packets are checked against the rules every time, not only the first: a new Deny cuts an
+// established flow at its next packet, a new Allow opens new flows at once.
+//
+// Changes: the datapath is first compiled into a SecurityModel (every chain's rules, every rule
+// set's elements, every map entry). The first apply of a process (or one after a failure)
+// replaces the whole table's rules in one transaction under a new generation suffix ("_g7": a
+// transaction cannot delete an object and make another of the same name); later ones are a
+// diff against the model applied last, in one transaction too: only the set elements, chains and
+// map entries that changed. So a one-rule change costs about the same at 10 and 10,000 rules,
+// and elements that did not change keep their counters. @flows is never touched: replies of
+// established flows keep passing.
+//
+// Counters: every rule-set element counts the packets and bytes it matched. Each element is
+// counted on the rule that produced it first in evaluation order (an element two rules of one
+// run produce is counted on the earlier; when elements of two rules of one run overlap without
+// being equal, the kernel counts the packet on one of them).
 //
 // Pure functions; deterministic output.
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/json.h"
+#include "core/status.h"
 #include "network/security_rules.h"
 
 namespace stratus::network {
@@ -69,24 +85,77 @@ struct SecurityDatapath {
   std::vector<Ipv4> gateways;  // DNS servers of the subnets (platform traffic)
 };
 
+// One element of a rule set: inclusive ranges of source and destination address, protocol and
+// (in ported sets) source and destination port.
+struct RuleBox {
+  uint32_t src_first = 0, src_last = 0xffffffff;
+  uint32_t dst_first = 0, dst_last = 0xffffffff;
+  uint16_t proto_first = 0, proto_last = 255;
+  uint16_t sport_first = 0, sport_last = 65535;
+  uint16_t dport_first = 0, dport_last = 65535;
+  auto operator<=>(const RuleBox&) const = default;
+};
+
+// One run's set: its elements, each with the rule it is counted on.
+struct RuleSet {
+  std::string stage;  // NsgStage key
+  Direction direction = Direction::kInbound;
+  bool ported = false;  // 5-field (ports) or 3-field elements
+  // element -> the rule it is counted on: its index in the stage's StageRules::rules
+  std::map<RuleBox, int> owners;
+  bool operator==(const RuleSet&) const = default;
+};
+
+// The rules of one stage and direction, in evaluation order (the defaults last), named as the
+// effective view names them: "securityRules/<name>", "defaultSecurityRules/<name>".
+struct StageRules {
+  std::string stage;
+  Direction direction = Direction::kInbound;
+  std::vector<std::string> rules;
+  bool operator==(const StageRules&) const = default;
+};
+
+// A SecurityDatapath compiled at one generation: what the table holds, object by object.
+struct SecurityModel {
+  uint64_t generation = 0;
+  std::string table;
+  std::string tap_prefix;
+  // Regular chains ("vnet" and the generation's nsg_*/nic_* chains): name -> rules (each a
+  // libnftables "expr" array). The base chain "forward" is implied by tap_prefix.
+  std::map<std::string, std::vector<Json>> chains;
+  std::map<std::string, RuleSet> sets;  // rule sets (r_*) by name
+  // Verdict maps: tap -> chain it jumps to.
+  std::map<std::string, std::string> out_by_tap, in_by_tap, spoof_by_tap;
+  std::vector<StageRules> rules;  // for counters
+  bool operator==(const SecurityModel&) const = default;
+};
+
+// Compiles `d` with object names of generation `generation`.
+SecurityModel ModelSecurity(const SecurityDatapath& d, uint64_t generation);
+
 // What exists in the table now (from `list table`), to replace it in the same transaction.
 struct ExistingSecurity {
   bool table = false;
-  // Chains and sets carry a generation suffix ("_g7"): a transaction cannot delete an object
-  // and make another of the same name, so each version gets names of its own.
-  uint64_t generation = 0;
+  uint64_t generation = 0;          // the highest generation suffix found
   std::vector<std::string> chains;  // nsg_* and nic_* chains
   std::vector<std::string> sets;    // rule sets (r_*)
 };
 
-// The libnftables JSON transaction that makes the table exactly `d`, given what exists.
+// The libnftables JSON transaction that makes the table exactly `model`, given what exists
+// (`model.generation` must be above `existing.generation`).
+Json CompileSecurity(const SecurityModel& model, const ExistingSecurity& existing);
+// The same for `d` at the generation after `existing`'s.
 Json CompileSecurity(const SecurityDatapath& d, const ExistingSecurity& existing);
+// The transaction that turns a table holding exactly `from` into `to` (same table and
+// generation): element, chain and map-entry changes only; an empty command list when nothing
+// changed. nullopt when the change cannot be made as a diff (another table, tap prefix or
+// generation, or a map entry that would point elsewhere): compile it whole instead.
+std::optional<Json> DiffSecurity(const SecurityModel& from, const SecurityModel& to);
 // The transaction that deletes the table (nothing when it does not exist).
 Json DeleteSecurity(const std::string& table, const ExistingSecurity& existing);
 // Reads ExistingSecurity out of `nft -j list table bridge <table>` output.
 ExistingSecurity ParseExistingSecurity(const Json& listing);
-// What exists once `compiled` (CompileSecurity's output) has been applied: lets the engine keep
-// track without listing the table again (a listing reads every element of the state sets).
-ExistingSecurity AfterApply(const Json& compiled);
+// What exists once the table holds `model`.
+ExistingSecurity ExistingOf(const SecurityModel& model);
 
 }  // namespace stratus::network

@@ -79,8 +79,16 @@ void SubnetTable(const VnetDatapath& vnet, const SubnetDatapath& s,
         const SubnetDatapath* on = nullptr;
         for (auto& sub : vnet.subnets)
           if (sub.prefix.Contains(r.next_hop_ip)) on = &sub;
+        // Not here: the peer whose space holds it routes it on (SteeredSubnet).
+        const PeeringDatapath* peer = nullptr;
+        for (auto& p : vnet.peerings)
+          for (auto& sp : p.remote_spaces)
+            if (!on && sp.Contains(r.next_hop_ip) && present.count(p.veth))
+              peer = &p;
         if (on)
           out.push_back({table, "unicast", Dst(r.prefix), r.next_hop_ip.ToString(), on->veth_in_router});
+        else if (peer)
+          out.push_back({table, "unicast", Dst(r.prefix), peer->remote_transit.ToString(), peer->veth});
         else
           out.push_back({table, "blackhole", Dst(r.prefix), "", ""});
         break;
@@ -121,6 +129,28 @@ RouterRouting DesiredRouting(const VnetDatapath& vnet, const std::set<std::strin
         for (auto& sp : p.remote_spaces)
           out.rules.push_back({1000, p.veth, sp.ToString(), "lookup " + peers});
       out.rules.push_back({1001, p.veth, "", "blackhole"});
+    }
+  }
+  // What peers' subnets send to this VNET's appliances.
+  for (auto& p : vnet.peerings) {
+    if (!present.count(p.veth) || !p.allow_access) continue;
+    for (auto& st : p.steered) {
+      const std::string table = std::to_string(st.table);
+      for (auto& hop : st.routes) {
+        if (!hop.appliance) {
+          out.routes.push_back({table, "throw", Dst(hop.prefix), "", ""});
+          continue;
+        }
+        const SubnetDatapath* on = nullptr;
+        for (auto& sub : vnet.subnets)
+          if (sub.prefix.Contains(*hop.appliance)) on = &sub;
+        if (on)
+          out.routes.push_back(
+              {table, "unicast", Dst(hop.prefix), hop.appliance->ToString(), on->veth_in_router});
+        else
+          out.routes.push_back({table, "blackhole", Dst(hop.prefix), "", ""});
+      }
+      out.rules.push_back({900, p.veth, st.source.ToString(), "lookup " + table});
     }
   }
   if (any) {
@@ -166,7 +196,7 @@ Result<RouterRouting> ParseRouting(const Json& routes, const Json& rules) {
   }
   for (auto& j : rules) {
     int pref = j.value("priority", 0);
-    if (pref < 1000 || pref > 2999) continue;
+    if (pref < 900 || pref > 2999) continue;
     RouterRule r;
     r.pref = pref;
     r.iif = j.value("iif", "");

@@ -4,7 +4,7 @@
 //
 // Peerings (network_engine.h): in the main table, each peer's spaces via the peer router's
 // transit address over the peering veth (onlink). What enters from a peer is routed by rules
-// (preferences 1000-2999, which this file owns; other rules are left alone):
+// (preferences 900-2999, which this file owns; other rules are left alone):
 //   pref 1000  iif <peer veth> [from <peer space>]  lookup 100   (table 100: only this VNET's
 //                                                                  subnets, then blackhole)
 //   pref 1001  iif <peer veth>                       blackhole   (sources not in the peer's
@@ -12,6 +12,14 @@
 // so a packet from a peer reaches this VNET's subnets and nothing else — never another peer
 // (peering is not transitive) — and forwarded traffic (a source outside the peer's spaces) only
 // when the peering allows it.
+//
+// Appliances in a peer (hub and spoke): a VirtualAppliance route whose address is not in this
+// VNET goes to the peer whose space holds it (via its transit address over the peering veth);
+// the peer routes what the subnet sends by the subnet's own routes (SteeredSubnet):
+//   pref 900   iif <peer veth> from <subnet>  lookup <PeerSteeringTable>   (appliance routes,
+//                                                                  `throw` for the others)
+// and forwards to the appliance on its subnet; when no appliance route matches, the lookup
+// throws and the rules above decide.
 //
 // Route tables: a subnet with one gets its own kernel table (SubnetRouteTable of its index) and
 //   pref 2000  iif gw<subnet>  lookup <its table>
@@ -41,10 +49,13 @@ inline constexpr int kFromPeersTable = 100;
 // The kernel routing table of the subnet with index `subnet` (kernel_names.h) when it has a
 // route table.
 inline uint32_t SubnetRouteTable(uint32_t subnet) { return 0x01000000u + subnet; }
+// The kernel routing table, in a peer's router, of what the subnet with index `subnet` sends to
+// the peer's appliances.
+inline uint32_t PeerSteeringTable(uint32_t subnet) { return 0x02000000u + subnet; }
 
 struct RouterRoute {
   std::string table = "main";
-  std::string type = "unicast";  // or "blackhole", "unreachable"
+  std::string type = "unicast";  // or "blackhole", "unreachable", "throw"
   std::string dst;               // "10.2.0.0/16", "default" (never "0.0.0.0/0")
   std::string via;               // gateway, "" for none
   std::string dev;               // "" for blackhole

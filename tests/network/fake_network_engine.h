@@ -3,6 +3,7 @@
 // hosts) without touching the kernel. Thread-safe. Fail(st) makes the next call fail once.
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -42,6 +43,20 @@ class FakeNetworkEngine final : public NetworkEngine {
     if (!fail_.ok()) return std::exchange(fail_, Status::Ok());
     security_ = security;
     return Status::Ok();
+  }
+  // Counters set by the test (SetCounters), filtered like the real engine's.
+  Result<std::vector<RuleCounter>> SecurityCounters(
+      const std::vector<std::string>& stages) override {
+    std::lock_guard<std::mutex> l(mu_);
+    std::vector<RuleCounter> out;
+    for (auto& c : counters_)
+      if (stages.empty() || std::find(stages.begin(), stages.end(), c.stage) != stages.end())
+        out.push_back(c);
+    return out;
+  }
+  void SetCounters(std::vector<RuleCounter> counters) {
+    std::lock_guard<std::mutex> l(mu_);
+    counters_ = std::move(counters);
   }
   Status ApplyEdge(const EdgeDatapath& edge) override {
     std::lock_guard<std::mutex> l(mu_);
@@ -96,6 +111,7 @@ class FakeNetworkEngine final : public NetworkEngine {
   std::mutex mu_;
   std::map<std::string, VnetDatapath> vnets_;
   SecurityDatapath security_;
+  std::vector<RuleCounter> counters_;
   std::optional<EdgeDatapath> edge_;
   int applies_ = 0;
   Status fail_ = Status::Ok();

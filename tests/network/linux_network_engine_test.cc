@@ -12,6 +12,9 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <functional>
+#include <regex>
+#include <set>
 
 #include "core/fs.h"
 #include "core/json.h"
@@ -431,6 +434,94 @@ TEST_F(LinuxNetworkEngineTest, ARouteTableSendsASubnetsTrafficThroughAnAppliance
 }
 
 
+TEST_F(LinuxNetworkEngineTest, AnApplianceInAPeeredHubCarriesOnlyWhatASpokeSubnetsRoutesSendIt) {
+  VnetDatapath spoke = Vnet(9, {{91, "10.93.1.0/24"}, {92, "10.93.2.0/24"}});
+  VnetDatapath hub = Vnet(10, {{101, "10.94.1.0/24"}, {102, "10.94.2.0/24"}});
+  spoke.transit = *TransitAddress(9);
+  hub.transit = *TransitAddress(10);
+  spoke.peerings = {PeerOf(spoke, 9, hub, 10, "10.94.0.0/16")};
+  hub.peerings = {PeerOf(hub, 10, spoke, 9, "10.93.0.0/16")};
+  // (The second apply of the spoke routes over the link the hub's made.)
+  for (auto* v : {&spoke, &hub, &spoke}) ASSERT_TRUE(engine_->ApplyVnet(*v).ok());
+  std::string front = Endpoint(14, spoke.subnets[0].bridge, "52:54:00:00:93:04");
+  std::string other = Endpoint(15, spoke.subnets[1].bridge, "52:54:00:00:93:14");
+  std::string nva = Endpoint(16, hub.subnets[0].bridge, "52:54:00:00:94:04");
+  std::string back = Endpoint(17, hub.subnets[1].bridge, "52:54:00:00:94:14");
+  for (auto [ep, addr, gw] : {std::tuple{front, "10.93.1.4/24", "10.93.1.1"},
+                              {other, "10.93.2.4/24", "10.93.2.1"},
+                              {nva, "10.94.1.4/24", "10.94.1.1"},
+                              {back, "10.94.2.4/24", "10.94.2.1"}}) {
+    ASSERT_TRUE(RunChecked({"ip", "-n", ep, "addr", "add", addr, "dev", "eth0"}).ok());
+    ASSERT_TRUE(RunChecked({"ip", "-n", ep, "route", "add", "default", "via", gw}).ok());
+  }
+  ASSERT_TRUE(In(nva, {"sysctl", "-qw", "net.ipv4.ip_forward=1"}).ok());
+  auto ping = [&](const std::string& from, const char* to) {
+    auto r = In(from, {"busybox", "ping", "-c", "2", "-W", "1", to});
+    return r.ok() && r->exit_code == 0;
+  };
+  // front's route table: the hub's back subnet through the hub's appliance. The hub routes
+  // what front sends it by front's own routes (the longest match picks the appliance for back,
+  // the peering for the rest of the hub).
+  const Ipv4Prefix front_prefix = spoke.subnets[0].prefix;
+  auto route_front = [&](bool through_nva) {
+    spoke.subnets[0].route_table = through_nva ? SubnetRouteTable(91) : 0;
+    spoke.subnets[0].routes.clear();
+    hub.peerings[0].steered.clear();
+    if (through_nva) {
+      spoke.subnets[0].routes = EffectiveRoutes(
+          SystemRoutes({*ParseIpv4Prefix("10.93.0.0/16", "")}, {*ParseIpv4Prefix("10.94.0.0/16", "")}),
+          {{"to-nva", *ParseIpv4Prefix("10.94.2.0/24", ""), NextHop::kVirtualAppliance,
+            *ParseIpv4("10.94.1.4", "")}});
+      SteeredSubnet st{front_prefix, PeerSteeringTable(91), {}};
+      for (auto& e : spoke.subnets[0].routes)
+        if (e.active)
+          st.routes.push_back({e.route.prefix, e.route.next_hop == NextHop::kVirtualAppliance
+                                                   ? std::optional<Ipv4>(e.route.next_hop_ip)
+                                                   : std::nullopt});
+      hub.peerings[0].steered = {st};
+    }
+    Status st = engine_->ApplyVnet(spoke);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    st = engine_->ApplyVnet(hub);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  };
+  uint64_t before = ForwardedBy(nva);
+  ASSERT_TRUE(ping(front, "10.94.2.4"));
+  EXPECT_EQ(ForwardedBy(nva), before) << "no route table: straight over the peering";
+
+  ASSERT_NO_FATAL_FAILURE(route_front(true));
+  before = ForwardedBy(nva);
+  EXPECT_TRUE(ping(front, "10.94.2.4")) << "the hub's appliance forwards";
+  EXPECT_GE(ForwardedBy(nva) - before, 2u) << "front's packets did not go through the appliance";
+  before = ForwardedBy(nva);
+  EXPECT_TRUE(ping(front, "10.94.1.4")) << "the appliance's own subnet, over the peering";
+  EXPECT_TRUE(ping(other, "10.94.2.4")) << "the spoke's other subnet has no route table";
+  EXPECT_EQ(ForwardedBy(nva), before) << "the hub steered what front's routes do not send it";
+  // The appliance stops forwarding: front cannot reach back any more, the others still can.
+  ASSERT_TRUE(In(nva, {"sysctl", "-qw", "net.ipv4.ip_forward=0"}).ok());
+  EXPECT_FALSE(ping(front, "10.94.2.4"));
+  EXPECT_TRUE(ping(other, "10.94.2.4"));
+  ASSERT_TRUE(In(nva, {"sysctl", "-qw", "net.ipv4.ip_forward=1"}).ok());
+  // Applying again changes nothing.
+  auto rules = RunChecked({"ip", "-n", hub.netns, "rule", "show"});
+  ASSERT_TRUE(rules.ok());
+  EXPECT_NE(rules->find("900:"), std::string::npos) << *rules;
+  ASSERT_TRUE(engine_->ApplyVnet(hub).ok());
+  EXPECT_EQ(*rules, RunChecked({"ip", "-n", hub.netns, "rule", "show"}).value());
+  // No route table any more: straight over the peering; the hub's steering is gone.
+  ASSERT_NO_FATAL_FAILURE(route_front(false));
+  before = ForwardedBy(nva);
+  EXPECT_TRUE(ping(front, "10.94.2.4"));
+  EXPECT_EQ(ForwardedBy(nva), before);
+  auto left = RunChecked({"ip", "-n", hub.netns, "rule", "show"});
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(left->find("900:"), std::string::npos) << *left;
+  auto steering = RunChecked({"ip", "-n", hub.netns, "route", "show", "table",
+                              std::to_string(PeerSteeringTable(91))});
+  EXPECT_TRUE(!steering.ok() || steering->empty()) << *steering;
+}
+
+
 SecurityRule Rule(const char* name, int priority, Direction dir, Access access, const char* proto,
                   std::vector<std::string> src, std::vector<std::string> dst, PortRange dport) {
   SecurityRule r;
@@ -496,6 +587,20 @@ TEST_F(LinuxNetworkEngineTest, SecurityGroupsFilterSameSubnetTrafficStatefullyAn
   }
   EXPECT_TRUE(fetch(a, "8080")) << "allowed, and its replies pass although B sends nothing out";
   EXPECT_FALSE(fetch(c, "8080")) << "C is not allowed";
+  // Each rule counts what it matched: A's request on web-from-a, C's SYNs on no-vnet.
+  auto hits = [&](const std::string& rule) -> uint64_t {
+    auto counters = engine_->SecurityCounters({"n1v4"});
+    EXPECT_TRUE(counters.ok()) << counters.status().ToString();
+    if (!counters.ok()) return 0;
+    for (auto& c : *counters)
+      if (c.rule == rule && c.direction == Direction::kInbound) return c.packets;
+    ADD_FAILURE() << "no counter for " << rule;
+    return 0;
+  };
+  uint64_t from_a = hits("securityRules/web-from-a");
+  EXPECT_GE(from_a, 3u) << "SYN, ACK, request, ...";
+  EXPECT_GE(hits("securityRules/no-vnet"), 1u);
+  EXPECT_EQ(hits("defaultSecurityRules/DenyAllInBound"), 0u);
   EXPECT_FALSE(fetch(a, "9090")) << "another port is not allowed";
   auto out = In(b, {"busybox", "ping", "-c", "1", "-W", "1", "10.70.1.4"});
   ASSERT_TRUE(out.ok());
@@ -539,6 +644,8 @@ TEST_F(LinuxNetworkEngineTest, SecurityGroupsFilterSameSubnetTrafficStatefullyAn
     ASSERT_TRUE(st.ok()) << st.ToString();
   }
   EXPECT_FALSE(fetch(a, "8080"));
+  EXPECT_GE(hits("securityRules/not-a"), 1u);
+  EXPECT_GE(hits("securityRules/web-from-a"), from_a) << "an unchanged rule keeps its count";
   // The subnet's NSG also applies: allowing C on B's NSG is not enough while the subnet denies C.
   sec.stages[0].rules.push_back(Rule("web-from-c", 110, Direction::kInbound, Access::kAllow,
                                      "Tcp", {"10.70.1.6"}, {"*"}, PortRange{8080, 8080}));
@@ -567,6 +674,136 @@ TEST_F(LinuxNetworkEngineTest, SecurityGroupsFilterSameSubnetTrafficStatefullyAn
   ASSERT_TRUE(objs.ok());
   EXPECT_TRUE(objs->nft_tables.empty());
   EXPECT_TRUE(fetch(a, "9090"));
+}
+
+// The table as `nft -j list table` shows it, as comparable lines: without handles, the table's
+// name, element counters, the state sets' elements, the generation suffixes and the rules of
+// chain forward (they name the tap prefix); elements sorted.
+std::set<std::string> Canonical(const std::string& table) {
+  std::set<std::string> out;
+  auto r = RunProcess({"nft", "-j", "list", "table", "bridge", table});
+  if (!r.ok() || r->exit_code != 0) return out;
+  auto listing = ParseJson(r->out);
+  if (!listing.ok()) return out;
+  std::map<std::string, int> position;  // rules per chain
+  for (auto& item : (*listing)["nftables"])
+    for (auto& [kind, obj] : item.items()) {
+      if (kind == "metainfo" || kind == "table") continue;
+      Json o = obj;
+      o.erase("handle");
+      o.erase("table");
+      std::string name = o.value("name", "");
+      if (kind == "rule") {
+        if (o.value("chain", "") == "forward") continue;
+        o["position"] = position[o.value("chain", "")]++;
+      }
+      if ((kind == "set" || kind == "map") && o.contains("elem")) {
+        std::vector<std::string> elems;
+        for (auto e : o["elem"]) {
+          if (e.is_object() && e.contains("elem")) e["elem"].erase("counter");
+          elems.push_back(e.dump());
+        }
+        std::sort(elems.begin(), elems.end());
+        o["elem"] = elems;
+        if (name == "flows" || name == "pings") o.erase("elem");
+      }
+      std::string line = kind + " " + o.dump();
+      static const std::regex kGeneration("_g[0-9]+");
+      out.insert(std::regex_replace(line, kGeneration, "_g"));
+    }
+  return out;
+}
+
+TEST_F(LinuxNetworkEngineTest, SecurityChangesAreDiffsThatEndWhereAWholeCompileWould) {
+  const std::string table = *NftTable(rid_);
+  const std::string other = table + "x";
+  auto nft = Nftables::Open();
+  ASSERT_TRUE(nft.ok());
+  auto ip = [](const char* a) { return *ParseIpv4(a, ""); };
+  SecurityDatapath sec;
+  sec.table = table;
+  sec.tap_prefix = "st" + rid_;
+  sec.gateways = {ip("10.71.1.1")};
+  NsgStage web;
+  web.key = "n1v7";
+  web.tags.vnet_spaces = {*ParseIpv4Prefix("10.71.0.0/16", "")};
+  for (int i = 0; i < 40; ++i)
+    web.rules.push_back(Rule(("r" + std::to_string(i)).c_str(), 100 + i, Direction::kInbound,
+                             i % 7 == 6 ? Access::kDeny : Access::kAllow, "Tcp",
+                             {"10.71.2." + std::to_string(i)}, {"*"},
+                             PortRange{static_cast<uint16_t>(8000 + i), static_cast<uint16_t>(8000 + i)}));
+  sec.stages = {web};
+  sec.nics = {{*NicTap(rid_, 701), "", "n1v7", "52:54:00:00:71:04", {ip("10.71.1.4")}},
+              {*NicTap(rid_, 702), "", "", "52:54:00:00:71:05", {ip("10.71.1.5")}}};
+  ASSERT_TRUE(engine_->ApplySecurity(sec).ok());
+  auto generation = [&] {
+    auto r = RunProcess({"nft", "-j", "list", "table", "bridge", table});
+    auto j = ParseJson(r.ok() ? r->out : "{}");
+    return j.ok() ? ParseExistingSecurity(*j).generation : 0;
+  };
+  const uint64_t g = generation();
+  ASSERT_GT(g, 0u);
+  std::vector<std::pair<std::string, std::function<void()>>> steps = {
+      {"a port", [&] { sec.stages[0].rules[3].destination_ports = {PortRange{9000, 9001}}; }},
+      {"an access (runs regroup)", [&] { sec.stages[0].rules[10].access = Access::kDeny; }},
+      {"a rule gone", [&] { sec.stages[0].rules.erase(sec.stages[0].rules.begin() + 5); }},
+      {"a rule another one shadows",
+       [&] {
+         auto r = sec.stages[0].rules[0];
+         r.name = "same-as-r0";
+         r.priority = 99;
+         sec.stages[0].rules.push_back(r);
+       }},
+      {"the shadowing rule's twin gone", [&] { sec.stages[0].rules.erase(sec.stages[0].rules.begin()); }},
+      {"a NIC gets the NSG", [&] { sec.nics[1].nic_stage = "n1v7"; }},
+      {"a second stage on a subnet",
+       [&] {
+         NsgStage sub = web;
+         sub.key = "n2v7";
+         sub.rules = {Rule("deny-x", 100, Direction::kOutbound, Access::kDeny, "*", {"*"},
+                           {"10.71.9.0/24"}, PortRange{})};
+         sec.stages.push_back(sub);
+         sec.nics[0].subnet_stage = "n2v7";
+       }},
+      {"a forwarding NIC", [&] { sec.nics[1].forwarding = true; }},
+      {"another subnet's gateway", [&] { sec.gateways.push_back(ip("10.71.3.1")); }},
+      {"a new NIC", [&] {
+         sec.nics.push_back({*NicTap(rid_, 703), "n2v7", "", "52:54:00:00:71:06", {ip("10.71.1.6")}});
+       }},
+      {"a NIC gone", [&] { sec.nics.erase(sec.nics.begin()); }},
+      {"a stage gone", [&] {
+         sec.stages.pop_back();
+         for (auto& n : sec.nics) n.subnet_stage.clear();
+       }},
+  };
+  for (auto& [what, change] : steps) {
+    change();
+    Status st = engine_->ApplySecurity(sec);
+    ASSERT_TRUE(st.ok()) << what << ": " << st.ToString();
+    EXPECT_EQ(generation(), g) << what << ": was compiled whole, not as a diff";
+    // The same datapath compiled whole, at the same generation, in another table.
+    SecurityDatapath whole = sec;
+    whole.table = other;
+    whole.tap_prefix = "zq" + rid_;  // hooks no interface
+    ASSERT_TRUE((*nft)->Apply(CompileSecurity(ModelSecurity(whole, g), ExistingSecurity{})).ok());
+    auto diffed = Canonical(table), compiled = Canonical(other);
+    ASSERT_TRUE((*nft)->Apply(DeleteSecurity(other, ExistingSecurity{true, 0, {}, {}})).ok());
+    ASSERT_FALSE(compiled.empty());
+    EXPECT_EQ(diffed, compiled) << "after " << what;
+  }
+  // The table gone behind the engine's back: the diff fails and the change is compiled whole.
+  ASSERT_TRUE(RunChecked({"nft", "delete", "table", "bridge", table}).ok());
+  sec.stages[0].rules[0].destination_ports = {PortRange{7000, 7000}};
+  Status st = engine_->ApplySecurity(sec);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  SecurityDatapath whole = sec;
+  whole.table = other;
+  whole.tap_prefix = "zq" + rid_;
+  ASSERT_TRUE(
+      (*nft)->Apply(CompileSecurity(ModelSecurity(whole, generation()), ExistingSecurity{})).ok());
+  auto compiled = Canonical(other);
+  ASSERT_TRUE((*nft)->Apply(DeleteSecurity(other, ExistingSecurity{true, 0, {}, {}})).ok());
+  EXPECT_EQ(Canonical(table), compiled);
 }
 
 }  // namespace

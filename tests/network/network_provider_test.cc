@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "common/in_process_region.h"
+#include "network/router_routing.h"
 
 namespace stratus::test {
 namespace {
@@ -554,6 +555,64 @@ TEST_F(NetworkProviderTest, RouteTablesOnSubnetsReachTheDatapathAndTheEffectiveV
   EXPECT_EQ(net().Vnet("v1")->subnets[0].route_table, 0u);
   EXPECT_EQ(Call("DELETE", rt).status, 200);
   EXPECT_EQ(Call("GET", rt).status, 404);
+}
+
+TEST_F(NetworkProviderTest, AnApplianceInAPeeredHubSteersWhatASpokeSubnetSendsIt) {
+  MakeVnet();  // the spoke, v1 10.1.0.0/16: front 10.1.1.0/24, back 10.1.2.0/29
+  ASSERT_EQ(Call("PUT", Vnet("hub"), VnetBody({"10.5.0.0/16"}, {{"fw", "10.5.1.0/24"}})).status,
+            201);
+  const std::string rt = std::string(kRg) + "/providers/Stratus.Network/routeTables/to-hub";
+  Json table = {{"location", "regionA"},
+                {"properties",
+                 {{"routes",
+                   {{{"name", "all-to-fw"},
+                     {"properties",
+                      {{"addressPrefix", "0.0.0.0/0"},
+                       {"nextHopType", "VirtualAppliance"},
+                       {"nextHopIpAddress", "10.5.1.4"}}}}}}}}};
+  ASSERT_EQ(Call("PUT", rt, table).status, 201);
+  auto front_with_table = [&] {
+    return Call("PUT", Vnet("v1") + "/subnets/front",
+                {{"properties", {{"addressPrefix", "10.1.1.0/24"}, {"routeTable", {{"id", rt}}}}}});
+  };
+  // Not peered: the hub's firewall is in no VNET the spoke reaches.
+  EXPECT_EQ(Code(front_with_table()), "NextHopIpAddressNotInVirtualNetwork");
+  // Peered (one side is enough to accept it; the route works once Connected).
+  ASSERT_EQ(Call("PUT", Vnet("v1") + "/virtualNetworkPeerings/to-hub",
+                 {{"properties", {{"remoteVirtualNetwork", {{"id", Vnet("hub")}}}}}})
+                .status,
+            201);
+  auto assoc = front_with_table();
+  ASSERT_EQ(assoc.status, 200) << assoc.body.dump();
+  EXPECT_TRUE(net().Vnet("v1")->peerings.empty()) << "Initiated: no link yet";
+  ASSERT_EQ(Call("PUT", Vnet("hub") + "/virtualNetworkPeerings/to-spoke",
+                 {{"properties",
+                   {{"remoteVirtualNetwork", {{"id", Vnet("v1")}}}, {"allowForwardedTraffic", true}}}})
+                .status,
+            201);
+  // The hub routes what front sends it by front's routes: everything to the firewall but the
+  // hub's own space (front's longer peering route) and the spoke's (never sent to the hub).
+  const network::VnetDatapath* hub = net().Vnet("hub");
+  ASSERT_NE(hub, nullptr);
+  ASSERT_EQ(hub->peerings.size(), 1u);
+  ASSERT_EQ(hub->peerings[0].steered.size(), 1u) << "front only: back has no route table";
+  const network::SteeredSubnet& st = hub->peerings[0].steered[0];
+  EXPECT_EQ(st.source.ToString(), "10.1.1.0/24");
+  EXPECT_EQ(st.table & 0xff000000u, network::PeerSteeringTable(0));
+  std::map<std::string, std::string> hops;
+  for (auto& h : st.routes) hops[h.prefix.ToString()] = h.appliance ? h.appliance->ToString() : "";
+  EXPECT_EQ(hops["0.0.0.0/0"], "10.5.1.4");
+  ASSERT_TRUE(hops.count("10.5.0.0/16"));
+  EXPECT_EQ(hops["10.5.0.0/16"], "") << "the peering route: on as any traffic from the spoke";
+  // The spoke's front routes its default to the hub's firewall.
+  const network::VnetDatapath* spoke = net().Vnet("v1");
+  ASSERT_NE(spoke, nullptr);
+  EXPECT_NE(spoke->subnets[0].route_table, 0u);
+  // A route change reaches the hub too; without an appliance route, nothing is steered.
+  table["properties"]["routes"][0]["properties"] = {{"addressPrefix", "0.0.0.0/0"},
+                                                     {"nextHopType", "None"}};
+  ASSERT_EQ(Call("PUT", rt, table).status, 200);
+  EXPECT_TRUE(net().Vnet("hub")->peerings[0].steered.empty());
 }
 
 }  // namespace

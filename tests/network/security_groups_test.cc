@@ -169,5 +169,37 @@ TEST_F(SecurityGroupsTest, EffectiveRulesListSubnetThenNicInEvaluationOrderWithT
             Json({"0.0.0.0-10.0.255.255", "10.2.0.0-255.255.255.255"}));
 }
 
+TEST_F(SecurityGroupsTest, RuleCountersSumTheDatapathsCountsPerRuleAndShowInTheEffectiveView) {
+  ASSERT_NO_FATAL_FAILURE(MakeNetwork());
+  network::SecurityDatapath d = net().security();
+  ASSERT_EQ(d.nics.size(), 1u);
+  const std::string web_stage = d.nics[0].nic_stage;
+  using network::Direction;
+  net().SetCounters({{web_stage, Direction::kInbound, "securityRules/http", 12, 900},
+                     {web_stage, Direction::kInbound, "defaultSecurityRules/DenyAllInBound", 3, 180},
+                     {d.nics[0].subnet_stage, Direction::kInbound, "securityRules/admin", 5, 300}});
+  auto counters = Call("POST", P("networkSecurityGroups", "web-nsg") + "/ruleCounters");
+  ASSERT_EQ(counters.status, 200) << counters.body.dump();
+  const Json& v = counters.body["value"];
+  ASSERT_EQ(v.size(), 2u + 6u) << "every rule, the defaults too";
+  EXPECT_EQ(v[0]["name"], "securityRules/http");
+  EXPECT_EQ(v[0]["packets"], 12);
+  EXPECT_EQ(v[0]["bytes"], 900);
+  EXPECT_EQ(v[0]["virtualNetworks"][0]["id"], P("virtualNetworks", "v1"));
+  EXPECT_EQ(v[1]["name"], "securityRules/no-ssh");
+  EXPECT_EQ(v[1]["packets"], 0);
+  bool deny_all = false;
+  for (auto& r : v)
+    if (r["name"] == "defaultSecurityRules/DenyAllInBound") deny_all = r["packets"] == 3;
+  EXPECT_TRUE(deny_all) << v.dump();
+  EXPECT_EQ(Call("POST", P("networkSecurityGroups", "nope") + "/ruleCounters").status, 404);
+
+  auto eff = Call("POST", P("networkInterfaces", "web-nic") + "/effectiveNetworkSecurityGroups");
+  ASSERT_EQ(eff.status, 200);
+  EXPECT_EQ(eff.body["value"][0]["effectiveSecurityRules"][0]["name"], "securityRules/admin");
+  EXPECT_EQ(eff.body["value"][0]["effectiveSecurityRules"][0]["packets"], 5);
+  EXPECT_EQ(eff.body["value"][1]["effectiveSecurityRules"][0]["packets"], 12);
+}
+
 }  // namespace
 }  // namespace stratus::test
