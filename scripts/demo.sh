@@ -184,6 +184,13 @@ out=$(guest_sh web1 "timeout 3 wget -q -O - http://db1/ 2>/dev/null || echo DENI
 echo "    web1 -> http://db1/: $out"
 echo "$out" | grep -q "db1" || { echo "the Allow did not open"; exit 1; }
 "$S" network nic show-effective-nsg -g demo -n db1VMNic -o table | head -n 6
+say "What each rule of db-nsg matched: the Deny the refused SYNs, the Allow the fetch"
+"$S" network nsg show-rule-counters -g demo -n db-nsg -o table | head -n 5
+"$S" network nsg show-rule-counters -g demo -n db-nsg -o json | python3 -c '
+import json, sys
+hits = {r["name"]: r["packets"] for r in json.load(sys.stdin)["value"]}
+assert hits["securityRules/no-http-from-front"] > 0, hits
+assert hits["securityRules/web1-ok"] > 0, hits' || { echo "the rule counters missed the flows"; exit 1; }
 
 say "Public IP: the internet reaches web1 at its public address; db1 (none) gets out through SNAT"
 "$S" network public-ip list -g demo -o table

@@ -73,6 +73,26 @@ void NetworkService::ConfigureEdge(EdgeDatapath edge) {
 }
 
 Result<Ipv4> NetworkService::AllocatePublicLocked(const std::vector<Ipv4>& also_taken) {
+  ASSIGN_OR_RETURN(auto free, FreePublicLocked(1, also_taken));
+  return free.front();
+}
+
+Status NetworkService::CheckPoolHolds(uint32_t new_addresses,
+                                      const std::vector<std::string>& existing) {
+  std::lock_guard<std::mutex> l(mu_);
+  uint32_t wanted = new_addresses;
+  for (auto& id : existing) {
+    auto pid = ResourceId::Parse(id);
+    if (!pid.ok()) continue;
+    auto pip = ctx_.store->Get(pid->Key());
+    if (pip.ok() && pip->internal.value("address", "").empty()) ++wanted;
+  }
+  if (wanted == 0) return Status::Ok();
+  return FreePublicLocked(wanted, {}).status();
+}
+
+Result<std::vector<Ipv4>> NetworkService::FreePublicLocked(uint32_t count,
+                                                          const std::vector<Ipv4>& also_taken) {
   if (!edge_) return NoPool();
   ASSIGN_OR_RETURN(auto pips, ListAll(kPublicIpType, ""));
   std::vector<uint32_t> taken;
@@ -88,13 +108,20 @@ Result<Ipv4> NetworkService::AllocatePublicLocked(const std::vector<Ipv4>& also_
     ++first;
     --last;
   }
-  for (uint64_t v = first; v <= last; ++v) {
+  std::vector<Ipv4> free;
+  for (uint64_t v = first; v <= last && free.size() < count; ++v) {
     uint32_t a = static_cast<uint32_t>(v);
     if (a == edge_->uplink_ip.value || a == edge_->uplink_gateway.value) continue;
-    if (!std::binary_search(taken.begin(), taken.end(), a)) return Ipv4{a};
+    if (!std::binary_search(taken.begin(), taken.end(), a)) free.push_back(Ipv4{a});
   }
-  return Conflict("Every address of this region's public pool " + pool.ToString() +
-                      " is in use; delete a public IP first.",
+  if (free.size() >= count) return free;
+  if (count == 1)
+    return Conflict("Every address of this region's public pool " + pool.ToString() +
+                        " is in use; delete a public IP first.",
+                    "properties", "PublicIPAddressPoolExhausted");
+  return Conflict("This needs " + std::to_string(count) + " addresses of this region's public "
+                      "pool " + pool.ToString() + ", and " + std::to_string(free.size()) +
+                      " are free; delete public IPs first.",
                   "properties", "PublicIPAddressPoolExhausted");
 }
 

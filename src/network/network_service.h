@@ -158,6 +158,10 @@ class NetworkService final : public NicBindings {
   Status CheckPublicIp(const ResourceId& id, const Json& body) {
     return WritePublicIp(id, body, "", {}, true).status();
   }
+  // Conflict "PublicIPAddressPoolExhausted" unless the pool has `new_addresses` free addresses
+  // plus one for each public IP of `existing` (ids) that has none yet (a Dynamic one a NIC will
+  // use): what a plan of several public IPs checks before it makes any. OK when it needs none.
+  Status CheckPoolHolds(uint32_t new_addresses, const std::vector<std::string>& existing);
   // Conflict "PublicIPAddressCannotBeDeleted" while a NIC's IP configuration uses it.
   Status DeletePublicIp(const ResourceId& id);
   // A public IP with the IP configuration that uses it (properties.ipConfiguration).
@@ -237,6 +241,8 @@ class NetworkService final : public NicBindings {
   // PutPublicIp.
   // `also_taken`: addresses picked but not written yet.
   Result<Ipv4> AllocatePublicLocked(const std::vector<Ipv4>& also_taken = {});
+  // The `count` lowest free addresses of the pool, or the errors of AllocatePublicLocked.
+  Result<std::vector<Ipv4>> FreePublicLocked(uint32_t count, const std::vector<Ipv4>& also_taken);
   // For NIC `nic` whose IP configurations now use `wanted` (config name -> public IP key):
   // checks each exists and is used by no other NIC ("PublicIPAddressInUse"), picks addresses
   // for ones that have none and gives back those of Dynamic ones `nic` no longer uses

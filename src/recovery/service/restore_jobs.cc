@@ -247,13 +247,21 @@ Status RestoreJobs::Run(const ResourceId& job_id, OperationContext& octx) {
         return made;
       }
     }
-    // From here until the VM exists, a failure removes what the restore made.
+    // From here until the VM exists, a failure removes what the restore made: the disks it
+    // restored so far, its network interfaces and public IPs.
+    Json disk_ids = Json::object();
     auto fail = [&](const Status& st) {
       instant_->Abandon(job_id);
+      for (auto& [disk, id] : disk_ids.items()) {
+        auto did = ResourceId::Parse(id.get<std::string>());
+        Status gone = did.ok() ? d_.disks->DeleteDisk(*did, /*force=*/true) : did.status();
+        if (!gone.ok() && gone.code() != StatusCode::kNotFound)
+          spdlog::warn("restore {}: could not remove disk {} it made: {}", job_id.name(),
+                       id.get<std::string>(), gone.ToString());
+      }
       if (new_vm) RemoveMade(job_id);
       return st;
     };
-    Json disk_ids = Json::object();
     for (auto& t : params["targets"]) {
       std::string disk = t.value("disk", "");
       ASSIGN_OR_RETURN(ResourceId did, ResourceId::Parse(t.value("diskId", "")));
@@ -340,10 +348,23 @@ Status RestoreJobs::Run(const ResourceId& job_id, OperationContext& octx) {
       if (!op.ok()) return fail(op.status());
       Status created = op->empty() ? Status::Ok() : d_.jobs->WaitOperation(*op);
       if (!created.ok()) {
-        // The VM record exists (Failed) and holds the NICs: they stay with it.
+        // The VM record exists (Failed): delete it with the disks (their deleteOption is
+        // Delete), which lets go of the NICs; then remove the NICs and public IPs the restore
+        // made, so that a failed restore leaves nothing behind.
         instant_->Abandon(job_id);
+        std::string left;
+        auto del = d_.vms->Delete(vm, /*delete_disks=*/1, caller);
+        Status deleted = del.ok() ? d_.jobs->WaitOperation(*del) : del.status();
+        if (deleted.ok()) {
+          disk_ids = Json::object();  // gone with the VM
+          fail(Status::Ok());
+        } else {
+          left = " The failed VM could not be removed (" + deleted.message() +
+                 "); delete it, then its network interfaces.";
+          spdlog::warn("restore {}: {}", job_id.name(), left);
+        }
         return Status(created.code(), created.arm_code(),
-                      "The restored VM could not be created: " + created.message());
+                      "The restored VM could not be created: " + created.message() + left);
       }
       result["vmId"] = vm.ToString();
       if (!net.value("nics", Json::array()).empty())

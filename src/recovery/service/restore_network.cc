@@ -306,7 +306,7 @@ Status RestoreNetwork::Check(Json& plan, const ResourceId& vm, const compute::Vm
     if (!st.ok()) return Prefixed(st, where + ": ");
   }
   // NICs.
-  std::set<std::string> addresses, used_pips;
+  std::set<std::string> addresses, used_pips, existing_pips;
   for (auto& n : nics) {
     ASSIGN_OR_RETURN(ResourceId id, ResourceId::Parse(n.value("id", "")));
     std::string where = n.value("where", kProfile);
@@ -355,7 +355,28 @@ Status RestoreNetwork::Check(Json& plan, const ResourceId& vm, const compute::Vm
     }
     Status st = networks_->CheckNic(id, body);
     if (!st.ok()) return Prefixed(st, what, advice);
+    for (auto& key : used_pips)
+      if (!new_pips.count(key)) existing_pips.insert(key);
   }
+  // Each check above saw one resource; together the plan's public IPs need an address each
+  // (the new ones are all used by its NICs: Static or Dynamic, they take one), and so does an
+  // existing one without an address that a NIC of the plan will use.
+  std::vector<std::string> existing_ids;
+  for (auto& n : nics) {
+    const Json* configs = n.value("create", false) ? JsonPath(n, "body.properties.ipConfigurations")
+                                                   : nullptr;
+    if (!configs || !configs->is_array()) continue;
+    for (auto& c : *configs) {
+      const Json* ref = c.is_object() ? JsonPath(c, "properties.publicIPAddress.id") : nullptr;
+      if (ref && ref->is_string()) {
+        auto pid = ResourceId::Parse(ref->get<std::string>());
+        if (pid.ok() && existing_pips.count(pid->Key())) existing_ids.push_back(pid->ToString());
+      }
+    }
+  }
+  if (Status st = networks_->CheckPoolHolds(static_cast<uint32_t>(new_pips.size()), existing_ids);
+      !st.ok())
+    return Prefixed(st, "The restore's public IP addresses: ");
   for (auto& n : nics) n.erase("where");
   for (auto& p : plan["publicIps"]) p.erase("where");
   return Status::Ok();

@@ -365,9 +365,9 @@ TEST_F(RestoreNetworkTest, ABadNetworkProfileIsRefusedAndChangesNothing) {
   EXPECT_EQ(Count("networkInterfaces"), 0u);
 }
 
-TEST_F(RestoreNetworkTest, ARestoreThatFailsAfterMakingNicsRemovesThem) {
-  // The pool (203.0.113.1-6) has one address left: each of two new public IPs passes the
-  // check alone; f1's public IP and f1 are made, f2's public IP fails.
+TEST_F(RestoreNetworkTest, PublicIpsThePoolCannotHoldTogetherAreRefusedBeforeTheJob) {
+  // The pool (203.0.113.1-6) has one address left: each of two new public IPs would pass a
+  // check alone, together they do not.
   for (int i = 0; i < 4; ++i)
     ASSERT_EQ(Call("PUT", Net("publicIPAddresses", "fill" + std::to_string(i)),
                    {{"location", "regionA"}, {"sku", {{"name", "Standard"}}}})
@@ -379,9 +379,65 @@ TEST_F(RestoreNetworkTest, ARestoreThatFailsAfterMakingNicsRemovesThem) {
     return Json{{"name", nic},
                 {"properties", {{"primary", primary}, {"ipConfigurations", {ic}}}}};
   };
+  size_t nics = Count("networkInterfaces"), pips = Count("publicIPAddresses");
+  size_t jobs = Call("GET", kVault + "/backupJobs").body["value"].size();
+  auto r = Call("POST", point_ + "/restore",
+                {{"restoreType", "AlternateLocation"},
+                 {"vmName", "vm6"},
+                 {"networkProfile",
+                  {{"networkInterfaceConfigurations",
+                    {with_pip("f1", "front", true), with_pip("f2", "back", false)}}}}});
+  EXPECT_EQ(r.status, 409) << r.body.dump();
+  EXPECT_EQ(Code(r), "PublicIPAddressPoolExhausted") << r.body.dump();
+  // An existing Dynamic public IP without an address counts too.
+  ASSERT_EQ(Call("PUT", Net("publicIPAddresses", "dyn"),
+                 {{"location", "regionA"},
+                  {"sku", {{"name", "Basic"}}},
+                  {"properties", {{"publicIPAllocationMethod", "Dynamic"}}}})
+                .status,
+            201);
+  Json dyn = IpConfig("back", "", "dyn");
+  auto r2 = Call("POST", point_ + "/restore",
+                 {{"restoreType", "AlternateLocation"},
+                  {"vmName", "vm6"},
+                  {"networkProfile",
+                   {{"networkInterfaceConfigurations",
+                     {with_pip("f1", "front", true),
+                      {{"name", "f2"},
+                       {"properties", {{"primary", false}, {"ipConfigurations", {dyn}}}}}}}}}});
+  EXPECT_EQ(r2.status, 409) << r2.body.dump();
+  EXPECT_EQ(Code(r2), "PublicIPAddressPoolExhausted") << r2.body.dump();
+  EXPECT_EQ(Count("networkInterfaces"), nics);
+  EXPECT_EQ(Count("publicIPAddresses"), pips + 1);
+  EXPECT_EQ(Call("GET", kVault + "/backupJobs").body["value"].size(), jobs);
+  // One new public IP fits.
+  auto ok = Call("POST", point_ + "/restore",
+                 {{"restoreType", "AlternateLocation"},
+                  {"vmName", "vm6"},
+                  {"networkProfile",
+                   {{"networkInterfaceConfigurations", {with_pip("f1", "front", true)}}}}});
+  ASSERT_EQ(ok.status, 202) << ok.body.dump();
+  EXPECT_EQ(Finish(ok)["status"], "Succeeded");
+}
+
+TEST_F(RestoreNetworkTest, ARestoreThatFailsAfterMakingNicsRemovesThem) {
+  auto with_pip = [](const std::string& nic, const std::string& subnet, bool primary) {
+    Json ic = IpConfig(subnet);
+    ic["properties"]["publicIPAddressConfiguration"] = {{"name", nic + "-pip"}};
+    return Json{{"name", nic},
+                {"properties", {{"primary", primary}, {"ipConfigurations", {ic}}}}};
+  };
   // An existing NIC the restore would attach stays, unattached.
   ASSERT_EQ(PutNic("keep", {IpConfig("back")}), 201);
   size_t nics = Count("networkInterfaces"), pips = Count("publicIPAddresses");
+  auto disks = [&] {
+    return Call("GET", std::string(InProcessRegion::kRg) + "/providers/Stratus.Compute/disks")
+        .body.value("value", Json::array())
+        .size();
+  };
+  size_t disks_before = disks();
+  // The NICs, their public IPs and the disks are made; the VM's definition fails.
+  hv().FailDefine(Internal("the host refused the domain"));
   auto r = Call("POST", point_ + "/restore",
                 {{"restoreType", "AlternateLocation"},
                  {"vmName", "vm6"},
@@ -393,13 +449,17 @@ TEST_F(RestoreNetworkTest, ARestoreThatFailsAfterMakingNicsRemovesThem) {
                     {with_pip("f1", "front", true), with_pip("f2", "back", false)}}}}});
   ASSERT_EQ(r.status, 202) << r.body.dump();
   Json op = Finish(r);
+  hv().FailDefine(Status::Ok());
   EXPECT_EQ(op["status"], "Failed") << op.dump();
-  EXPECT_THAT(op.dump(), HasSubstr("PublicIPAddressPoolExhausted"));
+  EXPECT_THAT(op.dump(), HasSubstr("the host refused the domain"));
   EXPECT_EQ(Count("networkInterfaces"), nics);
   EXPECT_EQ(Count("publicIPAddresses"), pips);
   EXPECT_EQ(Call("GET", Vm("vm6")).status, 404);
-  EXPECT_EQ(Call("GET", Net("publicIPAddresses", "f1-pip")).status, 404);
-  EXPECT_EQ(Call("GET", Net("networkInterfaces", "f1")).status, 404);
+  EXPECT_EQ(disks(), disks_before) << "the restored disks went with the failed VM";
+  for (auto* n : {"f1", "f2"}) {
+    EXPECT_EQ(Call("GET", Net("publicIPAddresses", std::string(n) + "-pip")).status, 404);
+    EXPECT_EQ(Call("GET", Net("networkInterfaces", n)).status, 404);
+  }
   Json keep = Call("GET", Net("networkInterfaces", "keep")).body;
   EXPECT_EQ(keep.value("name", ""), "keep") << keep.dump();
   EXPECT_TRUE(keep["properties"].value("virtualMachine", Json()).is_null()) << keep.dump();
