@@ -48,6 +48,10 @@ Result<std::string> PeeringVeth(uint32_t remote_vnet);
 // (link-local, which no VNET address space may use; the same on each of the router's links).
 Result<Ipv4> TransitAddress(uint32_t vnet);
 
+// The MAC address of every subnet gateway (the router end of its gateway veth): one fixed,
+// locally administered address, Azure's, so that a gateway made again is the same neighbour.
+inline constexpr char kGatewayMac[] = "12:34:56:78:9a:bc";
+
 // The uplink link of a VNET's router (kernel_names.h) and the edge's address on every one.
 inline constexpr char kUplinkVethInRouter[] = "up";
 inline constexpr uint32_t kEdgeAddress = 0xa9fe0000u;  // 169.254.0.0

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -83,10 +84,21 @@ Status IpBatch(const std::vector<std::string>& lines, const std::string& netns,
 // Deletes links `names` of `netns` (root when empty). A link whose other end was in a namespace
 // just deleted goes away on its own a moment later (the kernel tears namespaces down
 // asynchronously), so one that vanished between listing and deleting is what was asked.
+// Deletes links `names` of `netns` ("" the root namespace); links that vanish meanwhile (or,
+// with `gone_ok`, were never there) are no error.
 Status DeleteLinks(const std::vector<std::string>& names, const std::string& netns,
-                   const std::string& dir) {
+                   const std::string& dir, bool gone_ok = false) {
   std::vector<std::string> cmds;
-  for (auto& n : names) cmds.push_back("link del dev " + n);
+  if (gone_ok) {
+    ASSIGN_OR_RETURN(Json links, Links(netns));
+    std::set<std::string> there;
+    for (auto& l : links) there.insert(l.value("ifname", ""));
+    for (auto& n : names)
+      if (there.count(n)) cmds.push_back("link del dev " + n);
+    if (cmds.empty()) return Status::Ok();
+  } else {
+    for (auto& n : names) cmds.push_back("link del dev " + n);
+  }
   Status st = IpBatch(cmds, netns, dir);
   if (st.ok()) return st;
   ASSIGN_OR_RETURN(Json links, Links(netns));
@@ -227,7 +239,7 @@ Result<std::set<std::string>> LinuxNetworkEngine::ApplyLinks(const VnetDatapath&
   for (auto& l : root_links) root[l.value("ifname", "")] = &l;
   for (auto& l : ns_links) router[l.value("ifname", "")] = &l;
 
-  std::vector<std::string> host_cmds, ns_cmds;
+  std::vector<std::string> host_cmds, ns_cmds, lone;
   if (!router.count("lo") || router["lo"]->value("operstate", "") == "DOWN")
     ns_cmds.push_back("link set dev lo up");
   std::set<std::string> wanted_gw;
@@ -240,11 +252,20 @@ Result<std::set<std::string>> LinuxNetworkEngine::ApplyLinks(const VnetDatapath&
       host_cmds.push_back("link set dev " + s.bridge + " addrgenmode none");
     }
     host_cmds.push_back("link set dev " + s.bridge + " up");
+    // A bridge end whose router end is gone (the namespace was deleted and made again; the
+    // kernel destroys the pair a moment later): removed and made again.
+    if (root.count(s.veth_on_bridge) && !router.count(s.veth_in_router)) {
+      lone.push_back(s.veth_on_bridge);
+      root.erase(s.veth_on_bridge);
+    }
     if (!root.count(s.veth_on_bridge)) {
       if (router.count(s.veth_in_router))  // a lone router end: cannot happen with veth pairs
         ns_cmds.insert(ns_cmds.begin(), "link del dev " + s.veth_in_router);
+      // Every gateway answers with one fixed MAC (as Azure's do): a router end made again
+      // (its namespace lost) is the same neighbour to the guests, whose ARP caches stay right.
       host_cmds.push_back("link add name " + s.veth_on_bridge + " mtu " + mtu +
-                          " type veth peer name " + s.veth_in_router + " netns " + ns);
+                          " type veth peer name " + s.veth_in_router + " address " +
+                          kGatewayMac + " netns " + ns);
       host_cmds.push_back("link set dev " + s.veth_on_bridge + " addrgenmode none");
     }
     const Json* sg = root.count(s.veth_on_bridge) ? root[s.veth_on_bridge] : nullptr;
@@ -261,6 +282,8 @@ Result<std::set<std::string>> LinuxNetworkEngine::ApplyLinks(const VnetDatapath&
   for (auto& p : vnet.peerings) {
     if (!router.count(p.veth)) {
       if (!NetnsExists(p.remote_netns)) continue;  // the peer's ApplyVnet makes it
+      // A peer end left over from this namespace's earlier life goes first.
+      RETURN_IF_ERROR(DeleteLinks({p.remote_veth}, p.remote_netns, dir, /*gone_ok=*/true));
       ns_cmds.push_back("link add name " + p.veth + " type veth peer name " + p.remote_veth +
                         " netns " + p.remote_netns);
     }
@@ -275,9 +298,11 @@ Result<std::set<std::string>> LinuxNetworkEngine::ApplyLinks(const VnetDatapath&
     if (u.veth != kUplinkVethInRouter || u.edge_veth.rfind("ex", 0) != 0)
       return InvalidArgument("network: VNET " + vnet.name + "'s uplink names unknown links");
     if (router.count(u.veth) || NetnsExists(u.edge_netns)) {
-      if (!router.count(u.veth))
+      if (!router.count(u.veth)) {
+        RETURN_IF_ERROR(DeleteLinks({u.edge_veth}, u.edge_netns, dir, /*gone_ok=*/true));
         ns_cmds.push_back("link add name " + u.veth + " type veth peer name " + u.edge_veth +
                           " netns " + u.edge_netns);
+      }
       want_up = true;
       wanted_pr.insert(u.veth);
       OnlyAddress(router, u.veth, vnet.transit.ToString() + "/32", ns_cmds);
@@ -298,6 +323,7 @@ Result<std::set<std::string>> LinuxNetworkEngine::ApplyLinks(const VnetDatapath&
     if (root.count(bridge)) host_cmds.push_back("link del dev " + bridge);
   }
   RETURN_IF_ERROR(DeleteLinks(stale, ns, dir));
+  RETURN_IF_ERROR(DeleteLinks(lone, "", dir));
   RETURN_IF_ERROR(IpBatch(host_cmds, "", dir));
   RETURN_IF_ERROR(IpBatch(ns_cmds, ns, dir));
   return wanted_pr;
@@ -317,9 +343,14 @@ Status LinuxNetworkEngine::ApplyRouting(const VnetDatapath& vnet,
 
 Status LinuxNetworkEngine::ApplyNftIfChanged(const std::string& netns, const Json& doc,
                                              const std::string& file) {
-  std::string text = doc.dump();
+  // Remembered with the namespace's inode: a namespace made again (its tables gone) differs.
+  struct stat st {};
+  std::string ns_id = ::stat(("/run/netns/" + netns).c_str(), &st) == 0
+                          ? std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino)
+                          : "";
+  std::string text = "netns " + ns_id + "\n" + doc.dump();
   auto old = ReadFile(file);
-  if (old.ok() && *old == text) return Status::Ok();
+  if (!ns_id.empty() && old.ok() && *old == text) return Status::Ok();
   RemoveFile(file);  // a failed apply must not look applied
   RETURN_IF_ERROR(Nftables::ApplyInNamespace(netns, doc));
   return WriteFileAtomic(file, text, 0600);
@@ -330,6 +361,10 @@ Status LinuxNetworkEngine::ApplyUplink(const VnetDatapath& vnet,
   const UplinkDatapath& u = vnet.uplink;
   const std::string dir = VnetDir(vnet.netns);
   if (u.edge_netns.empty() || !present.count(u.veth)) {
+    // No way out: no NAT table either (it would name an uplink link that is gone). nat.json
+    // says this engine made one (it is written once the table is, and outlives a restart).
+    if (!PathExists(JoinPath(dir, "nat.json"))) return Status::Ok();
+    RETURN_IF_ERROR(Nftables::ApplyInNamespace(vnet.netns, RemoveNatDocument()));
     RemoveFile(JoinPath(dir, "nat.json"));
     return Status::Ok();
   }

@@ -100,4 +100,9 @@ Json EdgeDocument(const EdgeDatapath& edge) {
   return {{"nftables", doc}};
 }
 
+Json RemoveNatDocument() {
+  return {{"nftables",
+           {{{"add", {{"table", TableRef()}}}}, {{"delete", {{"table", TableRef()}}}}}}};
+}
+
 }  // namespace stratus::network

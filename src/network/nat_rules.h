@@ -25,5 +25,8 @@ inline constexpr char kNatTable[] = "stratus";
 
 Json RouterNatDocument(const UplinkDatapath& uplink, Ipv4 transit);
 Json EdgeDocument(const EdgeDatapath& edge);
+// Removes the table whether or not it exists (made if absent, then deleted, in one transaction):
+// a router whose region lost its uplink.
+Json RemoveNatDocument();
 
 }  // namespace stratus::network

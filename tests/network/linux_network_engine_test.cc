@@ -903,6 +903,14 @@ TEST_F(LinuxNetworkEngineTest, PublicIpsAreNatedOneToOneAndTheRestLeavesThroughT
   ASSERT_TRUE(engine_->ApplyVnet(v).ok());
   EXPECT_FALSE(ping(inet, "203.0.113.5"));
   EXPECT_TRUE(ping(a, "198.51.100.1")) << "without a public IP a still gets out (SNAT)";
+  // The router's namespace made again (as after a crash of the host's network): the NAT table
+  // is made again too, although the document is the one applied last.
+  ASSERT_TRUE(RunChecked({"ip", "netns", "del", v.netns}).ok());
+  {
+    Status st = engine_->ApplyVnet(v);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  EXPECT_TRUE(ping(a, "198.51.100.1")) << "the NAT of the router's new namespace";
   // No uplink any more: the link goes, Internet is unreachable.
   v.uplink = {};
   ASSERT_TRUE(engine_->ApplyVnet(v).ok());
@@ -910,6 +918,10 @@ TEST_F(LinuxNetworkEngineTest, PublicIpsAreNatedOneToOneAndTheRestLeavesThroughT
   auto links = RunChecked({"ip", "-n", edge.netns, "-o", "link", "show"});
   ASSERT_TRUE(links.ok());
   EXPECT_EQ(links->find("ex0009"), std::string::npos) << *links;
+  auto nat = RunProcess({"ip", "netns", "exec", v.netns, "nft", "list", "tables"});
+  ASSERT_TRUE(nat.ok());
+  EXPECT_EQ(nat->out.find("stratus"), std::string::npos) << "the router's NAT table stayed: "
+                                                         << nat->out;
 }
 
 }  // namespace
