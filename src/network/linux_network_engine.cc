@@ -575,6 +575,7 @@ Status LinuxNetworkEngine::ApplySecurity(const SecurityDatapath& security) {
     if (auto diff = DiffSecurity(*model_, next)) {
       Status st = nft_->Apply(*diff);
       if (st.ok()) {
+        security_ = ExistingOf(next);
         model_ = std::move(next);
         return st;
       }

@@ -196,6 +196,35 @@ TEST_F(NetworkProviderTest, NicAddressesAreAllocatedInOrderAndChecked) {
   EXPECT_EQ(sub.body["properties"]["ipConfigurations"].size(), 3u);
 }
 
+TEST_F(NetworkProviderTest, AStaleIfMatchIsPreconditionFailedAndChangesNothing) {
+  MakeVnet();
+  auto created = Call("PUT", Nic("n1"), NicBody("v1", "front"));
+  ASSERT_EQ(created.status, 201) << created.body.dump();
+  const std::string etag = created.headers["ETag"];
+  ASSERT_FALSE(etag.empty());
+  const std::string nsg = std::string(kRg) + "/providers/Stratus.Network/networkSecurityGroups/n1";
+  ASSERT_EQ(Call("PUT", nsg, {{"location", "regionA"}}).status, 201);
+  // A writer that read the first version changes it...
+  Json with_nsg = NicBody("v1", "front");
+  with_nsg["properties"]["networkSecurityGroup"] = {{"id", nsg}};
+  auto first = Call("PUT", Nic("n1"), with_nsg, {{"if-match", etag}});
+  ASSERT_EQ(first.status, 200) << first.body.dump();
+  // ... a second one with the same ETag is refused, and nothing changes (record, datapath).
+  network::SecurityDatapath before = net().security();
+  auto stale = Call("PUT", Nic("n1"), NicBody("v1", "back"), {{"if-match", etag}});
+  EXPECT_EQ(stale.status, 412) << stale.body.dump();
+  Json now = Call("GET", Nic("n1")).body;
+  EXPECT_EQ(now["properties"]["networkSecurityGroup"]["id"], nsg);
+  EXPECT_EQ(now["properties"]["ipConfigurations"][0]["properties"]["subnet"]["id"],
+            Vnet("v1") + "/subnets/front");
+  EXPECT_EQ(net().security().nics.size(), before.nics.size());
+  // The NSG's own ETag guards it the same way; If-None-Match: * refuses a create over it.
+  auto nsg_etag = Call("GET", nsg).headers["ETag"];
+  EXPECT_EQ(Call("PUT", nsg, {{"location", "regionA"}}, {{"if-match", "\"stale\""}}).status, 412);
+  EXPECT_EQ(Call("PUT", nsg, {{"location", "regionA"}}, {{"if-none-match", "*"}}).status, 412);
+  EXPECT_EQ(Call("GET", nsg).headers["ETag"], nsg_etag);
+}
+
 TEST_F(NetworkProviderTest, VmHoldsItsNicsAndKeepsTheirAddressesAcrossDeallocate) {
   MakeVnet();
   ASSERT_EQ(Call("PUT", Nic("n1"), NicBody("v1", "front")).status, 201);
