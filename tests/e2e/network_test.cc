@@ -350,6 +350,15 @@ TEST_F(NetworkTest, SubnetsRouteNamesResolveVnetsAreIsolatedAndNothingIsLeft) {
   auto eff = d.Post(Path("networkInterfaces", "db-nic") + "/effectiveNetworkSecurityGroups");
   ASSERT_EQ(eff.status, 200) << eff.Describe();
   EXPECT_EQ(eff.json["value"][0]["effectiveSecurityRules"][0].value("name", ""), "securityRules/web-ok");
+  EXPECT_GT(eff.json["value"][0]["effectiveSecurityRules"][0].value("packets", 0), 0)
+      << "the Allow's counter: " << eff.Describe();
+  // Each rule counts what it matched: the Deny web's refused SYNs, the Allow the fetch.
+  auto counters = d.Post(Path("networkSecurityGroups", "db-nsg") + "/ruleCounters");
+  ASSERT_EQ(counters.status, 200) << counters.Describe();
+  std::map<std::string, uint64_t> hits;
+  for (auto& r : counters.json["value"]) hits[r.value("name", "")] = r.value("packets", uint64_t{0});
+  EXPECT_GT(hits["securityRules/no-web"], 0u) << counters.Describe();
+  EXPECT_GT(hits["securityRules/web-ok"], 0u) << counters.Describe();
   // On web's subnet, outbound: web's requests stop at its own subnet's NSG.
   Json out_rule = RuleBody("no-http-out", 100, "Deny", "*");
   out_rule["properties"]["direction"] = "Outbound";
