@@ -15,7 +15,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev googletest curl python3 clang-14 libclang-rt-14-dev
   # engines
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils libnbd-bin e2fsprogs
-  nftables iproute2 dnsmasq-base
+  nftables iproute2 dnsmasq-base dnsmasq-utils
   # tiny guest image
   busybox-static qemu-guest-agent cpio gzip xz-utils zstd
   # peers for bench/

@@ -476,8 +476,13 @@ Status LinuxNetworkEngine::ApplyDnsmasq(const VnetDatapath& vnet) {
   RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, "dhcp-hosts"), files.dhcp_hosts, 0644));
   RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, "hosts"), files.hosts, 0644));
   if (pid && conf_same) {
-    // dnsmasq re-reads dhcp-hostsfile and addn-hosts on SIGHUP (and clears its cache).
-    if (kill(pid, SIGHUP) == 0) return Status::Ok();
+    // dnsmasq re-reads dhcp-hostsfile and addn-hosts on SIGHUP (and clears its cache). It keeps
+    // the (infinite) leases of hosts that left, in memory, and would refuse their addresses to
+    // another MAC: those are released (as Neutron's DHCP agent does). If that cannot be done,
+    // a restart forgets them.
+    if (kill(pid, SIGHUP) == 0 &&
+        ReleaseGoneLeases(vnet, old_dhcp.ok() ? *old_dhcp : "", files.dhcp_hosts).ok())
+      return Status::Ok();
   }
   StopProcess(pid, pid_file, conf_path);
   RETURN_IF_ERROR(WriteFileAtomic(conf_path, files.conf, 0644));
@@ -487,6 +492,36 @@ Status LinuxNetworkEngine::ApplyDnsmasq(const VnetDatapath& vnet) {
   if (!r.ok())
     return Internal("network: starting dnsmasq for VNET " + vnet.name + " failed: " +
                     r.status().message());
+  return Status::Ok();
+}
+
+Status LinuxNetworkEngine::ReleaseGoneLeases(const VnetDatapath& vnet, const std::string& old_hosts,
+                                             const std::string& new_hosts) {
+  // "mac,ip[,name],infinite" lines -> (mac, ip)
+  auto pairs = [](const std::string& text) {
+    std::set<std::pair<std::string, std::string>> out;
+    size_t at = 0;
+    while (at < text.size()) {
+      size_t nl = text.find('\n', at);
+      std::string line = text.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
+      at = nl == std::string::npos ? text.size() : nl + 1;
+      size_t c1 = line.find(','), c2 = c1 == std::string::npos ? c1 : line.find(',', c1 + 1);
+      if (c2 != std::string::npos) out.emplace(line.substr(0, c1), line.substr(c1 + 1, c2 - c1 - 1));
+    }
+    return out;
+  };
+  auto now = pairs(new_hosts);
+  for (auto& [mac, ip_text] : pairs(old_hosts)) {
+    if (now.count({mac, ip_text})) continue;
+    auto ip = ParseIpv4(ip_text, "");
+    if (!ip.ok()) continue;
+    for (auto& s : vnet.subnets) {
+      if (!s.prefix.Contains(*ip)) continue;
+      RETURN_IF_ERROR(RunChecked({"ip", "netns", "exec", vnet.netns, "dhcp_release",
+                                  s.veth_in_router, ip_text, mac})
+                          .status());
+    }
+  }
   return Status::Ok();
 }
 

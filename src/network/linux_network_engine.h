@@ -51,6 +51,10 @@ class LinuxNetworkEngine final : public NetworkEngine {
   Result<std::set<std::string>> ApplyLinks(const VnetDatapath& vnet);
   Status ApplyRouting(const VnetDatapath& vnet, const std::set<std::string>& peer_veths);
   Status ApplyDnsmasq(const VnetDatapath& vnet);
+  // Tells the VNET's dnsmasq (dhcp_release) to forget the lease of every host of `old_hosts`
+  // (its dhcp-hosts file) not in `new_hosts`. Unavailable/Internal when dhcp_release fails.
+  Status ReleaseGoneLeases(const VnetDatapath& vnet, const std::string& old_hosts,
+                           const std::string& new_hosts);
   // The edge end of the VNET's uplink link (address, routes to the router and its public IPs)
   // and the router's NAT table; nothing when the link is not there.
   Status ApplyUplink(const VnetDatapath& vnet, const std::set<std::string>& present);

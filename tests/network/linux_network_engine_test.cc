@@ -185,6 +185,17 @@ TEST_F(LinuxNetworkEngineTest, SubnetsRouteDhcpAnswersNamesResolveAndEverythingI
   }
   EXPECT_TRUE(resolved);
 
+  // web1's NIC goes and a new one (another MAC) gets its address, as a restore does: the new
+  // MAC is answered at once (dnsmasq forgot the old lease), by the same process.
+  v.hosts[0].mac = "52:54:00:00:50:11";
+  ASSERT_TRUE(engine_->ApplyVnet(v).ok());
+  ASSERT_TRUE(RunChecked({"ip", "-n", a, "addr", "flush", "dev", "eth0"}).ok());
+  ASSERT_TRUE(RunChecked({"ip", "-n", a, "link", "set", "eth0", "address", "52:54:00:00:50:11"}).ok());
+  EXPECT_EQ(Dhcp(a), "10.50.1.4/24") << "the old MAC's lease kept the address";
+  auto same = engine_->List();
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->dns_pids, after->dns_pids);
+
   // A subnet leaves: its bridge and veth go, the other subnet keeps working.
   VnetDatapath one = v;
   one.subnets.pop_back();
