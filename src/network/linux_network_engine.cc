@@ -481,7 +481,7 @@ Status LinuxNetworkEngine::ApplyDnsmasq(const VnetDatapath& vnet) {
     // another MAC: those are released (as Neutron's DHCP agent does). If that cannot be done,
     // a restart forgets them.
     if (kill(pid, SIGHUP) == 0 &&
-        ReleaseGoneLeases(vnet, old_dhcp.ok() ? *old_dhcp : "", files.dhcp_hosts).ok())
+        ForgetGoneHosts(vnet, old_dhcp.ok() ? *old_dhcp : "", files.dhcp_hosts).ok())
       return Status::Ok();
   }
   StopProcess(pid, pid_file, conf_path);
@@ -495,7 +495,7 @@ Status LinuxNetworkEngine::ApplyDnsmasq(const VnetDatapath& vnet) {
   return Status::Ok();
 }
 
-Status LinuxNetworkEngine::ReleaseGoneLeases(const VnetDatapath& vnet, const std::string& old_hosts,
+Status LinuxNetworkEngine::ForgetGoneHosts(const VnetDatapath& vnet, const std::string& old_hosts,
                                              const std::string& new_hosts) {
   // "mac,ip[,name],infinite" lines -> (mac, ip)
   auto pairs = [](const std::string& text) {
@@ -520,6 +520,9 @@ Status LinuxNetworkEngine::ReleaseGoneLeases(const VnetDatapath& vnet, const std
       RETURN_IF_ERROR(RunChecked({"ip", "netns", "exec", vnet.netns, "dhcp_release",
                                   s.veth_in_router, ip_text, mac})
                           .status());
+      // And the router's neighbour entry of the old MAC: a NIC that takes the address next is
+      // resolved again at once, not when the entry goes stale (up to a minute).
+      RunProcess({"ip", "-n", vnet.netns, "neigh", "del", ip_text, "dev", s.veth_in_router});
     }
   }
   return Status::Ok();

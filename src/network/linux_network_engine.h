@@ -52,8 +52,9 @@ class LinuxNetworkEngine final : public NetworkEngine {
   Status ApplyRouting(const VnetDatapath& vnet, const std::set<std::string>& peer_veths);
   Status ApplyDnsmasq(const VnetDatapath& vnet);
   // Tells the VNET's dnsmasq (dhcp_release) to forget the lease of every host of `old_hosts`
-  // (its dhcp-hosts file) not in `new_hosts`. Unavailable/Internal when dhcp_release fails.
-  Status ReleaseGoneLeases(const VnetDatapath& vnet, const std::string& old_hosts,
+  // (its dhcp-hosts file) not in `new_hosts`, and drops the router's neighbour entry of it.
+  // Internal when dhcp_release fails.
+  Status ForgetGoneHosts(const VnetDatapath& vnet, const std::string& old_hosts,
                            const std::string& new_hosts);
   // The edge end of the VNET's uplink link (address, routes to the router and its public IPs)
   // and the router's NAT table; nothing when the link is not there.
