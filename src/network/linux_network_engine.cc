@@ -657,7 +657,11 @@ Result<std::vector<RuleCounter>> LinuxNetworkEngine::SecurityCounters(
   std::map<std::string, Json> listings;
   for (auto& [name, set] : model_->sets) {
     if (!wanted.empty() && !wanted.count(set.stage)) continue;
-    ASSIGN_OR_RETURN(listings[name], nft_->ListSet("bridge", model_->table, name));
+    auto listing = nft_->ListSet("bridge", model_->table, name);
+    if (!listing.ok())  // the table changed behind the engine: not the caller's NotFound
+      return Internal("network: reading the counters of set " + name + " failed: " +
+                      listing.status().message());
+    listings[name] = std::move(listing).value();
   }
   std::vector<RuleCounter> all = CountRuleHits(*model_, listings), out;
   for (auto& c : all)

@@ -48,6 +48,7 @@ class FakeNetworkEngine final : public NetworkEngine {
   Result<std::vector<RuleCounter>> SecurityCounters(
       const std::vector<std::string>& stages) override {
     std::lock_guard<std::mutex> l(mu_);
+    if (!fail_.ok()) return std::exchange(fail_, Status::Ok());
     std::vector<RuleCounter> out;
     for (auto& c : counters_)
       if (stages.empty() || std::find(stages.begin(), stages.end(), c.stage) != stages.end())
