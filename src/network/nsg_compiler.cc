@@ -113,7 +113,65 @@ std::vector<RuleBox> Boxes(const RuleSet& set) {
   return out;
 }
 
-// One stage chain: runs of same-access rules, each a lookup in one set per kind.
+bool Overlap(const RuleBox& a, const RuleBox& b) {
+  return a.src_first <= b.src_last && b.src_first <= a.src_last && a.dst_first <= b.dst_last &&
+         b.dst_first <= a.dst_last && a.proto_first <= b.proto_last &&
+         b.proto_first <= a.proto_last && a.sport_first <= b.sport_last &&
+         b.sport_first <= a.sport_last && a.dport_first <= b.dport_last &&
+         b.dport_first <= a.dport_last;
+}
+
+// The elements of one kind of one run, in layers whose elements never overlap: the kernel's
+// interval sets refuse an element with a corner inside another one (nested and crossing rules
+// are common: a rule for a /16 after one for a /24 of it, an "allow all" before the default
+// allows), and a layer without overlaps takes its elements in any order. An element goes to the
+// first layer it does not overlap, in evaluation order, so a packet several rules match is
+// found first in the layer of the earliest of them that was placed lower. Most runs have one
+// layer. Overlap queries: wide source ranges are few and checked one by one; narrow ones are
+// indexed by their first address.
+class Layers {
+ public:
+  // Adds `x` for rule `owner` unless an earlier rule of the run made the same element.
+  void Add(const RuleBox& x, int owner) {
+    if (!seen_.insert(x).second) return;
+    size_t l = 0;
+    while (l < layers_.size() && Conflicts(layers_[l], x)) ++l;
+    if (l == layers_.size()) layers_.emplace_back();
+    Layer& layer = layers_[l];
+    layer.owners.emplace(x, owner);
+    uint32_t span = x.src_last - x.src_first;
+    if (span >= kWide) {
+      layer.wide.push_back(x);
+    } else {
+      layer.narrow.emplace(x.src_first, x);
+      layer.narrow_span = std::max(layer.narrow_span, span);
+    }
+  }
+  size_t size() const { return layers_.size(); }
+  std::map<RuleBox, int> Take(size_t l) { return std::move(layers_[l].owners); }
+
+ private:
+  static constexpr uint32_t kWide = 1u << 16;
+  struct Layer {
+    std::map<RuleBox, int> owners;
+    std::vector<RuleBox> wide;
+    std::multimap<uint32_t, RuleBox> narrow;  // by src_first
+    uint32_t narrow_span = 0;                 // the widest narrow source range, minus one
+  };
+  static bool Conflicts(const Layer& l, const RuleBox& x) {
+    for (auto& w : l.wide)
+      if (Overlap(w, x)) return true;
+    uint32_t from = x.src_first > l.narrow_span ? x.src_first - l.narrow_span : 0;
+    for (auto it = l.narrow.lower_bound(from); it != l.narrow.end() && it->first <= x.src_last;
+         ++it)
+      if (Overlap(it->second, x)) return true;
+    return false;
+  }
+  std::vector<Layer> layers_;
+  std::set<RuleBox> seen_;
+};
+
+// One stage chain: runs of same-access rules, each a lookup in one set per kind and layer.
 void ModelStage(SecurityModel& m, const NsgStage& stage, Direction dir, const std::string& gen) {
   const char* d = dir == Direction::kInbound ? "in" : "out";
   std::string chain = "nsg_" + stage.key + "_" + d + gen;
@@ -126,8 +184,7 @@ void ModelStage(SecurityModel& m, const NsgStage& stage, Direction dir, const st
     // A run's sets are named after its first rule's priority (unique per direction): a rule
     // inserted or changed elsewhere leaves the names, elements and counters of the other runs.
     const int first_priority = rules[i].priority;
-    RuleSet kinds[2];  // ported, plain
-    for (int k = 0; k < 2; ++k) kinds[k] = RuleSet{stage.key, dir, k == 0, {}};
+    Layers kinds[2];  // ported, plain
     for (; i < rules.size() && rules[i].access == access; ++i) {
       const SecurityRule& r = rules[i];
       int index = static_cast<int>(names.rules.size());
@@ -136,7 +193,7 @@ void ModelStage(SecurityModel& m, const NsgStage& stage, Direction dir, const st
       auto src = ExpandAddresses(r.sources, stage.tags);
       auto dst = ExpandAddresses(r.destinations, stage.tags);
       bool with_ports = !AllPorts(r);
-      RuleSet& set = kinds[with_ports ? 0 : 1];
+      Layers& set = kinds[with_ports ? 0 : 1];
       for (auto& s : src)
         for (auto& t : dst)
           for (auto& [p0, p1] : Protocols(r, with_ports)) {
@@ -148,7 +205,7 @@ void ModelStage(SecurityModel& m, const NsgStage& stage, Direction dir, const st
             x.proto_first = static_cast<uint16_t>(p0);
             x.proto_last = static_cast<uint16_t>(p1);
             if (!with_ports) {
-              set.owners.emplace(x, index);  // the earlier rule keeps a shared element
+              set.Add(x, index);  // the earlier rule keeps a shared element
               continue;
             }
             for (auto& sp : r.source_ports)
@@ -157,20 +214,20 @@ void ModelStage(SecurityModel& m, const NsgStage& stage, Direction dir, const st
                 x.sport_last = sp.last;
                 x.dport_first = dp.first;
                 x.dport_last = dp.last;
-                set.owners.emplace(x, index);
+                set.Add(x, index);
               }
           }
     }
     const char* verdict = access == Access::kAllow ? "return" : "drop";
     std::string base = "r_" + stage.key + "_" + d + "_" + std::to_string(first_priority) + gen;
-    for (int k = 0; k < 2; ++k) {
-      if (kinds[k].owners.empty()) continue;
-      std::string set = base + (k == 0 ? "p" : "a");
-      chain_rules.push_back(
-          Json::array({Match(Concat(k == 0 ? FiveTuple() : ThreeTuple()), "@" + set),
-                       Verdict(verdict)}));
-      m.sets[set] = std::move(kinds[k]);
-    }
+    for (int k = 0; k < 2; ++k)
+      for (size_t l = 0; l < kinds[k].size(); ++l) {
+        std::string set = base + (k == 0 ? "p" : "a") + (l ? std::to_string(l) : "");
+        chain_rules.push_back(
+            Json::array({Match(Concat(k == 0 ? FiveTuple() : ThreeTuple()), "@" + set),
+                         Verdict(verdict)}));
+        m.sets[set] = RuleSet{stage.key, dir, k == 0, kinds[k].Take(l)};
+      }
   }
   m.rules.push_back(std::move(names));
 }

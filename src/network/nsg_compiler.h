@@ -22,8 +22,10 @@
 //     each run of consecutive rules with the same access one lookup per set kind in a
 //     concatenated interval set: `ip saddr . ip daddr . meta l4proto . th sport . th dport`
 //     (rules with ports) and `ip saddr . ip daddr . meta l4proto` (rules without), named
-//     r_<stage>_<in|out>_<priority of the run's first rule><p|a>; Allow -> return (to the next
-//     stage), Deny -> drop. The default rules end every stage.
+//     r_<stage>_<in|out>_<priority of the run's first rule><p|a>[<layer>]; Allow -> return (to
+//     the next stage), Deny -> drop. The default rules end every stage. Elements of one set
+//     never overlap (the kernel refuses an element with a corner inside another): overlapping
+//     elements of a run go to further layers, one more lookup each (most runs have one).
 //
 // So a packet costs a few hash/interval lookups whatever the number of rules. Original-direction
 // packets are checked against the rules every time, not only the first: a new Deny cuts an
@@ -40,8 +42,9 @@
 //
 // Counters: every rule-set element counts the packets and bytes it matched. Each element is
 // counted on the rule that produced it first in evaluation order (an element two rules of one
-// run produce is counted on the earlier; when elements of two rules of one run overlap without
-// being equal, the kernel counts the packet on one of them).
+// run produce is counted on the earlier; a packet that overlapping elements of two rules of one
+// run match is counted in the lowest layer holding one of them, which holds the earlier rule's
+// unless that one was itself pushed up by a yet earlier rule).
 //
 // Pure functions; deterministic output.
 #pragma once

@@ -743,6 +743,15 @@ TEST_F(LinuxNetworkEngineTest, SecurityChangesAreDiffsThatEndWhereAWholeCompileW
                              i % 7 == 6 ? Access::kDeny : Access::kAllow, "Tcp",
                              {"10.71.2." + std::to_string(i)}, {"*"},
                              PortRange{static_cast<uint16_t>(8000 + i), static_cast<uint16_t>(8000 + i)}));
+  // Nested and crossing rules in one run (the kernel's interval sets refuse an element with a
+  // corner inside another): a /16 over the /32s before it, a range crossing it, and an "allow
+  // everything" that the default allows then nest in.
+  auto allow = [](const char* name, int prio, const char* proto, const char* src, PortRange ports) {
+    return Rule(name, prio, Direction::kInbound, Access::kAllow, proto, {src}, {"*"}, ports);
+  };
+  web.rules.push_back(allow("wide", 300, "Tcp", "10.71.0.0/16", PortRange{8000, 8100}));
+  web.rules.push_back(allow("crossing", 310, "Tcp", "10.71.2.0/23", PortRange{8050, 9000}));
+  web.rules.push_back(allow("all", 320, "*", "*", PortRange{}));
   sec.stages = {web};
   sec.nics = {{*NicTap(rid_, 701), "", "n1v7", "52:54:00:00:71:04", {ip("10.71.1.4")}},
               {*NicTap(rid_, 702), "", "", "52:54:00:00:71:05", {ip("10.71.1.5")}}};
@@ -757,6 +766,14 @@ TEST_F(LinuxNetworkEngineTest, SecurityChangesAreDiffsThatEndWhereAWholeCompileW
   std::vector<std::pair<std::string, std::function<void()>>> steps = {
       {"a port", [&] { sec.stages[0].rules[3].destination_ports = {PortRange{9000, 9001}}; }},
       {"an access (runs regroup)", [&] { sec.stages[0].rules[10].access = Access::kDeny; }},
+      {"a narrow rule before the wide one that holds it",
+       [&] {
+         sec.stages[0].rules.push_back(
+             allow("narrow", 250, "Tcp", "10.71.3.7", PortRange{8010, 8010}));
+       }},
+      {"a wider one before all of them",
+       [&] { sec.stages[0].rules.push_back(allow("wider", 99, "Tcp", "10.0.0.0/8", PortRange{})); }},
+      {"the wider one gone", [&] { sec.stages[0].rules.pop_back(); }},
       {"a rule gone", [&] { sec.stages[0].rules.erase(sec.stages[0].rules.begin() + 5); }},
       {"a rule another one shadows",
        [&] {

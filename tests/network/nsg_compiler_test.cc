@@ -88,6 +88,56 @@ TEST(NsgCompilerTest, ARuleTwoRulesProduceIsCountedOnTheEarlier) {
     EXPECT_NE(m.rules[0].rules[owner], "securityRules/a-again");
 }
 
+TEST(NsgCompilerTest, OverlappingRulesOfARunGoToLayersWhoseElementsNeverOverlap) {
+  SecurityDatapath d = Datapath();
+  // b's /16 holds a's address; c (Allow everything, no ports) holds the default allows.
+  d.stages[0].rules = {Rule("a", 100, Access::kAllow, "10.1.1.4", 80),
+                       Rule("b", 110, Access::kAllow, "10.1.0.0/16", 80)};
+  SecurityRule all = Rule("all", 120, Access::kAllow, "*", 0);
+  all.protocol = "*";
+  all.destination_ports = {PortRange{}};
+  d.stages[0].rules.push_back(all);
+  SecurityModel m = ModelSecurity(d, 1);
+  ASSERT_TRUE(m.sets.count("r_n1v1_in_100_g1p"));
+  ASSERT_TRUE(m.sets.count("r_n1v1_in_100_g1p1")) << "b overlaps a: a second layer";
+  ASSERT_TRUE(m.sets.count("r_n1v1_in_100_g1a"));
+  ASSERT_TRUE(m.sets.count("r_n1v1_in_100_g1a1")) << "the default allows inside 'all'";
+  EXPECT_EQ(m.rules[0].rules[m.sets.at("r_n1v1_in_100_g1p").owners.begin()->second],
+            "securityRules/a");
+  EXPECT_EQ(m.rules[0].rules[m.sets.at("r_n1v1_in_100_g1a").owners.begin()->second],
+            "securityRules/all");
+  // The chain looks them up layer by layer, lower first.
+  const auto& chain = m.chains.at("nsg_n1v1_in_g1");
+  std::vector<std::string> lookups;
+  for (auto& r : chain) lookups.push_back(r[0]["match"]["right"].get<std::string>());
+  auto at = [&](const std::string& s) {
+    return std::find(lookups.begin(), lookups.end(), s) - lookups.begin();
+  };
+  EXPECT_LT(at("@r_n1v1_in_100_g1p"), at("@r_n1v1_in_100_g1p1"));
+  // No two elements of one set overlap.
+  for (auto& [name, set] : m.sets)
+    for (auto i = set.owners.begin(); i != set.owners.end(); ++i)
+      for (auto j = std::next(i); j != set.owners.end(); ++j) {
+        const RuleBox &x = i->first, &y = j->first;
+        bool overlap = x.src_first <= y.src_last && y.src_first <= x.src_last &&
+                       x.dst_first <= y.dst_last && y.dst_first <= x.dst_last &&
+                       x.proto_first <= y.proto_last && y.proto_first <= x.proto_last &&
+                       x.sport_first <= y.sport_last && y.sport_first <= x.sport_last &&
+                       x.dport_first <= y.dport_last && y.dport_first <= x.dport_last;
+        EXPECT_FALSE(overlap) << name;
+      }
+  // Disjoint rules stay in one layer, however many.
+  d.stages[0].rules.clear();
+  for (int i = 0; i < 3000; ++i)
+    d.stages[0].rules.push_back(Rule("r" + std::to_string(i), 100 + i % 3000, Access::kDeny,
+                                     "172.16." + std::to_string(i / 250) + "." +
+                                         std::to_string(i % 250 + 1),
+                                     22));
+  SecurityModel big = ModelSecurity(d, 1);
+  EXPECT_EQ(big.sets.at("r_n1v1_in_100_g1p").owners.size(), 3000u);
+  EXPECT_FALSE(big.sets.count("r_n1v1_in_100_g1p1"));
+}
+
 TEST(NsgCompilerTest, AWholeCompileReplacesTheLastGeneration) {
   SecurityModel m = ModelSecurity(Datapath(), 2);
   ExistingSecurity old{true, 1, {"nsg_n1v1_in_g1", "nic_stt1n1_src_g1"}, {"r_n1v1_in_100_g1p"}};
