@@ -174,6 +174,24 @@ auto Ec(error_code& ec) { return net::redirect_error(net::use_awaitable, ec); }
 bool IsTls(const beast::tcp_stream&) { return false; }
 bool IsTls(const beast::ssl_stream<beast::tcp_stream>&) { return true; }
 
+std::string ClientCertSha256(beast::tcp_stream&) { return ""; }
+std::string ClientCertSha256(beast::ssl_stream<beast::tcp_stream>& stream) {
+  X509* cert = SSL_get_peer_certificate(stream.native_handle());
+  if (!cert) return "";
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  int ok = X509_digest(cert, EVP_sha256(), md, &n);
+  X509_free(cert);
+  if (ok != 1) return "";
+  static const char* kHex = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < n; ++i) {
+    hex += kHex[md[i] >> 4];
+    hex += kHex[md[i] & 15];
+  }
+  return hex;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -388,6 +406,7 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Ticket& ticket, std
     HttpRequest req;
     req.peer = peer;
     req.tls = IsTls(stream);
+    req.client_cert_sha256 = ClientCertSha256(stream);
     auto refuse = [&](int status, const char* code, std::string msg) -> net::awaitable<void> {
       HttpResponse r = co_await OnWorker([&] { return handler->Refused(req, status, code, msg); });
       r.close = true;
@@ -638,6 +657,13 @@ Result<int> HttpServer::Start() {
       return InvalidArgument(
           "Cannot load the TLS key '" + s.opt.tls_key_file + "': " + ec.message() + ".",
           "--tls-key");
+    if (s.opt.require_client_cert) {
+      s.tls->set_verify_mode(net::ssl::verify_peer | net::ssl::verify_fail_if_no_peer_cert);
+      // Any certificate passes the handshake (peers are self-signed); the handler pins.
+      s.tls->set_verify_callback([](bool, net::ssl::verify_context&) { return true; });
+    }
+  } else if (s.opt.require_client_cert) {
+    return InvalidArgument("Client certificates need TLS (a certificate and a key).", "--tls-cert");
   }
   error_code ec;
   auto addr = net::ip::make_address(s.opt.host, ec);

@@ -76,6 +76,10 @@ struct HttpServerOptions {
   // PEM files; both empty = plain HTTP. TLS 1.2 or newer.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // With TLS: every client must present a certificate in the handshake (a connection without
+  // one is closed). Any certificate is accepted there, self-signed too: the handler decides by
+  // its fingerprint (HttpRequest::client_cert_sha256), as a link that pins its peers does.
+  bool require_client_cert = false;
 };
 
 // Receives a streamed request body (see HttpHandler::OnHead). Called on worker
@@ -97,6 +101,8 @@ struct HttpRequest {
   std::string body;                            // buffered body ("" when streamed to a sink)
   std::string peer;                            // client IP address
   bool tls = false;
+  // SHA-256 of the client certificate's DER (lowercase hex); "" without one.
+  std::string client_cert_sha256;
   std::shared_ptr<BodySink> sink;  // set when the body was streamed (OnHead chose one)
   uint64_t body_bytes = 0;         // bytes of body received
   std::shared_ptr<void> context;   // what OnHead put in HeadDecision::context

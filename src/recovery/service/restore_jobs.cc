@@ -254,7 +254,7 @@ Status RestoreJobs::Run(const ResourceId& job_id, OperationContext& octx) {
       instant_->Abandon(job_id);
       for (auto& [disk, id] : disk_ids.items()) {
         auto did = ResourceId::Parse(id.get<std::string>());
-        Status gone = did.ok() ? d_.disks->DeleteDisk(*did, /*force=*/true) : did.status();
+        Status gone = did.ok() ? d_.disks->DeleteDisk(*did) : did.status();
         if (!gone.ok() && gone.code() != StatusCode::kNotFound)
           spdlog::warn("restore {}: could not remove disk {} it made: {}", job_id.name(),
                        id.get<std::string>(), gone.ToString());
@@ -305,6 +305,13 @@ Status RestoreJobs::Run(const ResourceId& job_id, OperationContext& octx) {
       spec.option = storage::CreateOption::kAdopt;
       spec.source_path = tmp;
       spec.creation_data = {{"createOption", "Restore"}, {"sourceResourceId", point_id.ToString()}};
+      // The name was free when the restore was accepted; a disk made there since is someone
+      // else's: never adopted, never removed by this job's cleanup.
+      if (ctx_.store->Get(did.Key()).ok()) {
+        RemoveFile(tmp);
+        return fail(Conflict("Disk '" + did.name() + "' was created while the restore ran.",
+                             did.ToString(), "ResourceExists"));
+      }
       auto made = d_.disks->EnsureDisk(spec, caller);
       if (!made.ok()) {
         RemoveFile(tmp);
@@ -344,9 +351,13 @@ Status RestoreJobs::Run(const ResourceId& job_id, OperationContext& octx) {
       const Json net = params.value("network", Json::object());
       if (!net.value("nics", Json::array()).empty())
         body["properties"]["networkProfile"] = RestoreNetwork::VmNetworkProfile(net);
-      auto op = d_.vms->Write(vm, body, caller);
-      if (!op.ok()) return fail(op.status());
-      Status created = op->empty() ? Status::Ok() : d_.jobs->WaitOperation(*op);
+      // Create-only: a VM of that name made while the restore ran is left alone.
+      store::WriteCondition create_only;
+      create_only.must_not_exist = true;
+      auto applied = d_.vms->Apply(vm, body, caller, create_only);
+      if (!applied.ok()) return fail(applied.status());
+      const std::string op = applied->operation;
+      Status created = op.empty() ? Status::Ok() : d_.jobs->WaitOperation(op);
       if (!created.ok()) {
         // The VM record exists (Failed): delete it with the disks (their deleteOption is
         // Delete), which lets go of the NICs; then remove the NICs and public IPs the restore
