@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -225,6 +224,11 @@ Result<std::set<std::string>> LinuxNetworkEngine::ApplyLinks(const VnetDatapath&
   const std::string& ns = vnet.netns;
   const std::string dir = VnetDir(ns);
   if (!NetnsExists(ns)) {
+    // A namespace made again (it was deleted under us): what ran or was applied in the old one
+    // is gone with it, or serves nobody. dnsmasq may still run there, holding it alive.
+    const std::string conf = JoinPath(dir, "dnsmasq.conf"), pid_file = JoinPath(dir, "dnsmasq.pid");
+    StopProcess(LivePid(pid_file, conf), pid_file, conf);
+    RemoveFile(JoinPath(dir, "nat.json"));
     auto r = RunChecked({"ip", "netns", "add", ns});
     if (!r.ok() && !NetnsExists(ns))
       return Internal("network: creating namespace " + ns + " failed: " + r.status().message());
@@ -343,15 +347,12 @@ Status LinuxNetworkEngine::ApplyRouting(const VnetDatapath& vnet,
 
 Status LinuxNetworkEngine::ApplyNftIfChanged(const std::string& netns, const Json& doc,
                                              const std::string& file) {
-  // Remembered with the namespace's inode: a namespace made again (its tables gone) differs.
-  struct stat st {};
-  std::string ns_id = ::stat(("/run/netns/" + netns).c_str(), &st) == 0
-                          ? std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino)
-                          : "";
-  std::string text = "netns " + ns_id + "\n" + doc.dump();
+  // (The file goes when the namespace is made again: ApplyLinks, ApplyEdge.)
+  std::string text = doc.dump();
   auto old = ReadFile(file);
-  if (!ns_id.empty() && old.ok() && *old == text) return Status::Ok();
-  RemoveFile(file);  // a failed apply must not look applied
+  if (old.ok() && *old == text) return Status::Ok();
+  // A failed apply must not look applied, and the file must still say that a table may exist.
+  RETURN_IF_ERROR(WriteFileAtomic(file, "pending\n", 0600));
   RETURN_IF_ERROR(Nftables::ApplyInNamespace(netns, doc));
   return WriteFileAtomic(file, text, 0600);
 }
@@ -362,7 +363,8 @@ Status LinuxNetworkEngine::ApplyUplink(const VnetDatapath& vnet,
   const std::string dir = VnetDir(vnet.netns);
   if (u.edge_netns.empty() || !present.count(u.veth)) {
     // No way out: no NAT table either (it would name an uplink link that is gone). nat.json
-    // says this engine made one (it is written once the table is, and outlives a restart).
+    // says this engine may have made one (it is written before and after the table is, and
+    // outlives a restart of stratusd).
     if (!PathExists(JoinPath(dir, "nat.json"))) return Status::Ok();
     RETURN_IF_ERROR(Nftables::ApplyInNamespace(vnet.netns, RemoveNatDocument()));
     RemoveFile(JoinPath(dir, "nat.json"));
@@ -412,6 +414,7 @@ Status LinuxNetworkEngine::ApplyEdge(const EdgeDatapath& edge) {
   const std::string dir = JoinPath(opts_.run_dir, ns);
   RETURN_IF_ERROR(MakeDirs(dir, 0755));
   if (!NetnsExists(ns)) {
+    RemoveFile(JoinPath(dir, "edge.json"));  // applied in a namespace that is gone
     auto r = RunChecked({"ip", "netns", "add", ns});
     if (!r.ok() && !NetnsExists(ns))
       return Internal("network: creating namespace " + ns + " failed: " + r.status().message());

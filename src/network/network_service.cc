@@ -287,9 +287,13 @@ Result<NetworkService::Written> NetworkService::WriteVnetLocked(
   ASSIGN_OR_RETURN(rec, ctx_.store->Put(rec, cond));
   RETURN_IF_ERROR(ConvergeLocked(rec.key));
   if (existing.ok()) {
-    // Peers route this VNET's spaces and see them in their VirtualNetwork tag.
+    // Peers route this VNET's spaces and see them in their VirtualNetwork tag; this VNET again
+    // too, once they recorded its new spaces (its tables for their subnets' routes to its
+    // appliances are made from their records).
     ASSIGN_OR_RETURN(auto vnets, AllVnets());
-    RETURN_IF_ERROR(RefreshPeeringsLocked(PeersOf(rec.key, vnets)));
+    std::set<std::string> refresh = PeersOf(rec.key, vnets);
+    if (!refresh.empty()) refresh.insert(rec.key);
+    RETURN_IF_ERROR(RefreshPeeringsLocked(refresh));
   }
   RETURN_IF_ERROR(ConvergeSecurityLocked());
   return Written{rec, !existing.ok()};

@@ -939,6 +939,13 @@ TEST_F(LinuxNetworkEngineTest, PublicIpsAreNatedOneToOneAndTheRestLeavesThroughT
     ASSERT_TRUE(st.ok()) << st.ToString();
   }
   EXPECT_TRUE(ping(a, "198.51.100.1")) << "the NAT of the router's new namespace";
+  // dnsmasq serves in the new namespace (the old one's was stopped, not adopted).
+  auto objs = engine_->List();
+  ASSERT_TRUE(objs.ok());
+  ASSERT_EQ(objs->dns_pids.size(), 1u);
+  auto where = RunProcess({"ip", "netns", "identify", std::to_string(objs->dns_pids[0])});
+  ASSERT_TRUE(where.ok());
+  EXPECT_NE(where->out.find(v.netns), std::string::npos) << "dnsmasq in " << where->out;
   // No uplink any more: the link goes, Internet is unreachable.
   v.uplink = {};
   ASSERT_TRUE(engine_->ApplyVnet(v).ok());

@@ -637,6 +637,14 @@ TEST_F(NetworkProviderTest, AnApplianceInAPeeredHubSteersWhatASpokeSubnetSendsIt
   const network::VnetDatapath* spoke = net().Vnet("v1");
   ASSERT_NE(spoke, nullptr);
   EXPECT_NE(spoke->subnets[0].route_table, 0u);
+  // The hub's space grows: the spoke's peering route to it is in the hub's table at once.
+  Json hub_body = Call("GET", Vnet("hub")).body;
+  hub_body["properties"]["addressSpace"]["addressPrefixes"] = {"10.5.0.0/16", "10.6.0.0/16"};
+  ASSERT_EQ(Call("PUT", Vnet("hub"), hub_body).status, 200);
+  bool steered_new_space = false;
+  for (auto& h : net().Vnet("hub")->peerings[0].steered[0].routes)
+    steered_new_space = steered_new_space || (h.prefix.ToString() == "10.6.0.0/16" && !h.appliance);
+  EXPECT_TRUE(steered_new_space) << "the hub's table lacks the spoke's route to its new space";
   // A route change reaches the hub too; without an appliance route, nothing is steered.
   table["properties"]["routes"][0]["properties"] = {{"addressPrefix", "0.0.0.0/0"},
                                                      {"nextHopType", "None"}};
