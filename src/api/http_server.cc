@@ -15,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/cert_fingerprint.h"
 #include "core/json.h"
 
 namespace stratus::api {
@@ -177,18 +178,8 @@ bool IsTls(const beast::ssl_stream<beast::tcp_stream>&) { return true; }
 std::string ClientCertSha256(beast::tcp_stream&) { return ""; }
 std::string ClientCertSha256(beast::ssl_stream<beast::tcp_stream>& stream) {
   X509* cert = SSL_get_peer_certificate(stream.native_handle());
-  if (!cert) return "";
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  int ok = X509_digest(cert, EVP_sha256(), md, &n);
+  std::string hex = CertificateSha256(cert);
   X509_free(cert);
-  if (ok != 1) return "";
-  static const char* kHex = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < n; ++i) {
-    hex += kHex[md[i] >> 4];
-    hex += kHex[md[i] & 15];
-  }
   return hex;
 }
 

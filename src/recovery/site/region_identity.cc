@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 
+#include "core/cert_fingerprint.h"
 #include "core/fs.h"
 
 namespace stratus::recovery::site {
@@ -121,15 +122,8 @@ Result<Cert> ParseCert(const std::string& pem) {
 
 Result<std::string> CertificateFingerprint(const std::string& cert_pem) {
   ASSIGN_OR_RETURN(Cert cert, ParseCert(cert_pem));
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  if (X509_digest(cert.get(), EVP_sha256(), md, &n) != 1) return SslError("hashing a certificate");
-  static const char* kHex = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < n; ++i) {
-    hex += kHex[md[i] >> 4];
-    hex += kHex[md[i] & 15];
-  }
+  std::string hex = CertificateSha256(cert.get());
+  if (hex.empty()) return SslError("hashing a certificate");
   return hex;
 }
 
