@@ -60,6 +60,13 @@ Result<ApiResponse> ResourceProvider::SubscriptionGet(const ApiRequest& req,
   return NotFound("No such path under provider " + Namespace() + ".", req.path);
 }
 
+Result<ApiResponse> ResourceProvider::SubscriptionWrite(const ApiRequest& req,
+                                                        const std::string& sub,
+                                                        const std::vector<std::string>& rest) {
+  return Status(StatusCode::kMethodNotAllowed, "MethodNotAllowed",
+                "The method '" + req.method + "' is not allowed on '" + req.path + "'.");
+}
+
 Result<ApiResponse> ResourceProvider::ListInlineChildren(const ApiRequest& req,
                                                          const ResourceId& parent,
                                                          const std::string& child_type) {

@@ -58,6 +58,11 @@ class ResourceProvider {
   // SubscriptionCollections(). Default: 404.
   virtual Result<ApiResponse> SubscriptionGet(const ApiRequest& req, const std::string& sub,
                                               const std::vector<std::string>& rest);
+  // PUT, PATCH, POST or DELETE there (subscription-level resources and provider actions, e.g.
+  // Stratus.RecoveryServices/regionPairings). The provider checks the body's shape itself.
+  // Default: 405.
+  virtual Result<ApiResponse> SubscriptionWrite(const ApiRequest& req, const std::string& sub,
+                                                const std::vector<std::string>& rest);
 
   // The shape of the body this provider reads for `method` ("PUT", "PATCH", "POST") on `id`
   // (`action` for a POST, else ""): ApiServer checks the body against it before calling the

@@ -217,6 +217,14 @@ Result<ApiResponse> ApiServer::Route(ApiRequest& req) {
 
   // /subscriptions/{sub}/providers/{ns}/...
   if (SameName(segs[2], "providers")) {
+    if (segs.size() >= 5) {
+      auto it = subscription_collections_.find(RouteKey{ToLower(segs[3]), ToLower(segs[4])});
+      if (it != subscription_collections_.end()) {
+        std::vector<std::string> rest(segs.begin() + 4, segs.end());
+        if (req.method == "GET") return it->second.provider->SubscriptionGet(req, sub, rest);
+        return it->second.provider->SubscriptionWrite(req, sub, rest);
+      }
+    }
     if (req.method != "GET") return MethodNotAllowed(req);
     if (segs.size() == 5 && SameName(segs[3], "Stratus.Resources") && SameName(segs[4], "operations"))
       return MethodNotAllowed(req);
@@ -229,12 +237,6 @@ Result<ApiResponse> ApiServer::Route(ApiRequest& req) {
     }
     if (segs.size() == 5 && SameName(segs[3], "Stratus.Insights") && SameName(segs[4], "activityLogs"))
       return ListActivity(req, sub);
-    if (segs.size() >= 5) {
-      auto it = subscription_collections_.find(RouteKey{ToLower(segs[3]), ToLower(segs[4])});
-      if (it != subscription_collections_.end())
-        return it->second.provider->SubscriptionGet(
-            req, sub, std::vector<std::string>(segs.begin() + 4, segs.end()));
-    }
     if (segs.size() >= 4 && namespaces_.count(ToLower(segs[3])))
       return NotFound("No such path under provider " + namespaces_.at(ToLower(segs[3])) + ".",
                       req.path);

@@ -18,7 +18,7 @@ namespace {
 const char* const kSecretProperties[] = {
     "passphrase",   "customData",   "password", "adminPassword",   "secret",
     "clientSecret", "key",          "keyValue", "privateKey",      "token",
-    "accessToken",  "refreshToken", "sasToken", "connectionString"};
+    "accessToken",  "refreshToken", "sasToken", "connectionString", "pairingToken"};
 
 bool IsSecretName(const std::string& name) {
   for (const char* s : kSecretProperties)

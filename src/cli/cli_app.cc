@@ -82,6 +82,7 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env, std:
   RegisterImageCommands(app, &selected);
   RegisterNetworkCommands(app, &selected);
   RegisterBackupCommands(app, &selected);
+  RegisterRecoveryCommands(app, &selected);
   RegisterOperationCommands(app, &selected);
 
   // CLI11 takes its arguments in reverse order.

@@ -36,6 +36,8 @@ void RegisterNetworkCommands(CLI::App& root, Action* selected);
 // `backup vault|policy|protection|now|restore|recoverypoint|files|job` (Stratus.RecoveryServices);
 // one file per group, commands_backup_<group>.cc, sharing backup_common.h.
 void RegisterBackupCommands(CLI::App& root, Action* selected);
+// `recovery pair token|create|list|show|check|delete` (site recovery).
+void RegisterRecoveryCommands(CLI::App& root, Action* selected);
 // `operation show` and `activity-log list`.
 void RegisterOperationCommands(CLI::App& root, Action* selected);
 

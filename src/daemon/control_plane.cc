@@ -1,6 +1,7 @@
 #include "daemon/control_plane.h"
 
 #include "network/kernel_names.h"
+#include "recovery/site/site_recovery_provider.h"
 
 namespace stratus::daemon {
 
@@ -22,6 +23,9 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Build(const api::RegionConte
   c->vms_ = std::make_unique<compute::VmService>(ctx, hv, c->disks_.get(), c->images_.get(),
                                                  c->networks_.get());
   c->disks_->SetOwners(c->vms_.get());
+  if (options.peer) {
+    ASSIGN_OR_RETURN(c->pairing_, recovery::site::PairingService::Open(ctx, *options.peer));
+  }
 
   // Providers: the API of each namespace's resource types.
   auto compute_p = std::make_unique<compute::ComputeProvider>(
@@ -32,6 +36,7 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Build(const api::RegionConte
       ctx, recovery::service::RecoveryProvider::Services{hv, c->vms_.get(), c->disks_.get(),
                                                          c->networks_.get()});
   auto network_p = std::make_unique<network::NetworkProvider>(ctx, c->networks_.get());
+  auto site_p = std::make_unique<recovery::site::SiteRecoveryProvider>(ctx, c->pairing_.get());
   c->compute_ = compute_p.get();
   c->network_ = network_p.get();
   c->storage_ = storage_p.get();
@@ -43,6 +48,7 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Build(const api::RegionConte
   RETURN_IF_ERROR(c->server_->AddProvider(std::move(storage_p)));
   RETURN_IF_ERROR(c->server_->AddProvider(std::move(network_p)));
   RETURN_IF_ERROR(c->server_->AddProvider(std::move(recovery_p)));
+  RETURN_IF_ERROR(c->server_->AddProvider(std::move(site_p)));
   return c;
 }
 
@@ -58,11 +64,14 @@ Status ControlPlane::StartProviders() {
   RETURN_IF_ERROR(network_->Start());
   RETURN_IF_ERROR(compute_->Start());
   RETURN_IF_ERROR(storage_->Start());
-  return recovery_->Start();
+  RETURN_IF_ERROR(recovery_->Start());
+  if (pairing_) RETURN_IF_ERROR(pairing_->Start().status());
+  return Status::Ok();
 }
 
 void ControlPlane::Stop() {
   if (server_) server_->Stop();
+  if (pairing_) pairing_->Stop();
   if (recovery_) recovery_->Stop();  // queued jobs stop waiting before the workers are joined
 }
 

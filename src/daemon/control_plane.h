@@ -22,6 +22,7 @@
 #include "network/network_provider.h"
 #include "network/network_service.h"
 #include "recovery/service/recovery_provider.h"
+#include "recovery/site/pairing_service.h"
 #include "storage/disk_engine.h"
 #include "storage/disk_service.h"
 #include "storage/storage_provider.h"
@@ -34,6 +35,8 @@ struct ControlPlaneOptions {
   api::ActivityLogOptions activity;
   // The region's uplink and public pool (network_engine.h); none: no public IPs, no way out.
   std::optional<network::EdgeDatapath> edge;
+  // The peer link to paired regions (site recovery); none: this region cannot pair.
+  std::optional<recovery::site::PeerLinkOptions> peer;
 };
 
 class ControlPlane {
@@ -49,7 +52,8 @@ class ControlPlane {
   ~ControlPlane();
 
   // Starts the providers (compute reconciles VMs with the engine, recovery resumes instant
-  // restores and starts its scheduler), then resumes the operations a restart cut.
+  // restores and starts its scheduler) and the peer listener, then resumes the operations a
+  // restart cut.
   Status Start();
   // Start() without resuming operations (tests that stage interrupted operations first).
   Status StartProviders();
@@ -64,6 +68,8 @@ class ControlPlane {
   compute::ComputeProvider* compute() const { return compute_; }
   network::NetworkService* networks() const { return networks_.get(); }
   recovery::service::RecoveryProvider* recovery() const { return recovery_; }
+  // nullptr without ControlPlaneOptions::peer.
+  recovery::site::PairingService* pairing() const { return pairing_.get(); }
 
  private:
   ControlPlane() = default;
@@ -74,6 +80,7 @@ class ControlPlane {
   std::unique_ptr<compute::ImageCatalog> images_;
   std::unique_ptr<compute::VmService> vms_;
   std::unique_ptr<network::NetworkService> networks_;
+  std::unique_ptr<recovery::site::PairingService> pairing_;
   // The server owns the providers; these point into it.
   std::unique_ptr<api::ApiServer> server_;
   compute::ComputeProvider* compute_ = nullptr;

@@ -187,6 +187,13 @@ Result<std::unique_ptr<Region>> Region::Start(const RegionConfig& config) {
   cp.image_import.import_dirs = import_dirs;
   cp.image_import.max_upload_bytes = config.max_upload_bytes;
   cp.activity.retention_days = config.activity_retention_days;
+  recovery::site::PeerLinkOptions peer;
+  peer.listen_host = config.peer_host.empty() ? config.listen_host : config.peer_host;
+  peer.listen_port = config.peer_port >= 0     ? config.peer_port
+                     : config.listen_port == 0 ? 0
+                                               : config.listen_port + 1;
+  peer.advertise_host = config.peer_advertise_host;
+  cp.peer = peer;
   ASSIGN_OR_RETURN(r->control_, ControlPlane::Build(ctx, r->auth_.get(), r->hypervisor_.get(),
                                                     r->disk_engine_.get(),
                                                     r->network_engine_.get(), cp));
@@ -237,6 +244,10 @@ Status Region::WriteCliConfig() {
         std::filesystem::absolute(config_.tls_cert_file).string();
   if (!cfg.contains("default")) cfg["default"] = config_.region;
   return WriteFileAtomic(path, cfg.dump(2) + "\n", 0600);
+}
+
+int Region::peer_port() const {
+  return control_ && control_->pairing() ? control_->pairing()->advertised_port() : 0;
 }
 
 void Region::Stop() {

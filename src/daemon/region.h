@@ -46,6 +46,11 @@ struct RegionConfig {
   // the uplink interface stratusd moves into the edge namespace, its address (CIDR) and the
   // next hop of its default route. All four, or none.
   std::string public_pool, uplink, uplink_address, uplink_gateway;
+  // The peer link (site recovery, docs/site-recovery.md): mutual-TLS listener for paired
+  // regions. Port -1 = the API's port + 1 (any free port when the API's is 0).
+  std::string peer_host = "";       // "" = listen_host
+  int peer_port = -1;
+  std::string peer_advertise_host;  // what pairing tokens tell peers; "" = peer_host
 };
 
 class Region {
@@ -54,6 +59,7 @@ class Region {
   ~Region();
 
   int port() const { return port_; }
+  int peer_port() const;
   const std::string& subscription() const { return subscription_; }
   const std::string& admin_token_path() const { return auth_->admin_token_path(); }
   bool created_admin_token() const { return auth_->created_admin_token(); }

@@ -70,6 +70,13 @@ int main(int argc, char** argv) {
                  "Interface to the outside; moved into the region's edge namespace");
   app.add_option("--uplink-address", cfg.uplink_address, "The uplink's address (198.51.100.2/24)");
   app.add_option("--uplink-gateway", cfg.uplink_gateway, "Next hop of the uplink's default route");
+  std::string peer_listen;
+  app.add_option("--peer-listen", peer_listen,
+                 "Peer link address host:port for paired regions (mutual TLS); default: the "
+                 "API's host and port + 1 (port 0 = any)");
+  app.add_option("--peer-advertise", cfg.peer_advertise_host,
+                 "Host name or address paired regions reach the peer link at (default: its "
+                 "listen host)");
   app.add_flag("--no-fsync-state", fast_store,
                "SQLite synchronous=NORMAL: survives a daemon crash, not a power cut");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
@@ -96,6 +103,16 @@ int main(int argc, char** argv) {
   }
   cfg.listen_host = listen.substr(0, colon);
   cfg.listen_port = std::atoi(listen.c_str() + colon + 1);
+  if (!peer_listen.empty()) {
+    auto c = peer_listen.rfind(':');
+    if (c == std::string::npos) {
+      std::fprintf(stderr, "stratusd: --peer-listen must be host:port, not '%s'\n",
+                   peer_listen.c_str());
+      return 2;
+    }
+    cfg.peer_host = peer_listen.substr(0, c);
+    cfg.peer_port = std::atoi(peer_listen.c_str() + c + 1);
+  }
 
   // Block the stop signals in every thread; the main thread waits for them below.
   sigset_t set;
@@ -117,8 +134,9 @@ int main(int argc, char** argv) {
   else
     spdlog::info("admin token: {}", r->admin_token_path());
   // One machine-readable line for scripts and tests.
-  std::printf("stratusd ready region=%s port=%d subscription=%s token=%s\n", cfg.region.c_str(),
-              r->port(), r->subscription().c_str(), r->admin_token_path().c_str());
+  std::printf("stratusd ready region=%s port=%d subscription=%s token=%s peer_port=%d\n",
+              cfg.region.c_str(), r->port(), r->subscription().c_str(),
+              r->admin_token_path().c_str(), r->peer_port());
   std::fflush(stdout);
   int sig = 0;
   sigwait(&set, &sig);

@@ -33,9 +33,11 @@ class InProcessRegion {
   static constexpr const char* kSub = "sub1";
   static constexpr const char* kRg = "/subscriptions/sub1/resourceGroups/rg";
 
-  // Builds and starts it with resource group "rg"; ok() says whether that worked (qemu-img and
-  // qemu-io are needed).
-  InProcessRegion() {
+  // Builds and starts region `region` with resource group "rg"; ok() says whether that worked
+  // (qemu-img and qemu-io are needed). `peer_link`: with a peer listener on 127.0.0.1 (any port),
+  // so that two InProcessRegions can pair.
+  explicit InProcessRegion(std::string region = "regionA", bool peer_link = false)
+      : region_(std::move(region)), peer_link_(peer_link) {
     data_dir_ = dir_.Path("data");
     std::string tiny = dir_.Path("images/tiny");
     image_disk_ = JoinPath(tiny, "disk.qcow2");
@@ -51,7 +53,7 @@ class InProcessRegion {
     if (!token.ok()) return;
     token_ = *token;
     while (!token_.empty() && token_.back() == '\n') token_.pop_back();
-    ok_ = Call("PUT", kRg, {{"location", "regionA"}}).status == 201;
+    ok_ = Call("PUT", kRg, {{"location", region_}}).status == 201;
   }
   ~InProcessRegion() { Halt(); }
 
@@ -127,6 +129,7 @@ class InProcessRegion {
   daemon::ControlPlane* control() const { return control_.get(); }
   const std::string& data_dir() const { return data_dir_; }
   const std::string& image_disk() const { return image_disk_; }  // the "tiny" image's qcow2
+  const std::string& region() const { return region_; }
 
  private:
   bool Boot(bool resume = true) {
@@ -138,7 +141,7 @@ class InProcessRegion {
     auto a = auth::TokenAuthenticator::Init(store_.get(), data_dir_);
     if (!a.ok()) return false;
     auth_ = std::move(a).value();
-    api::RegionContext ctx{store_.get(), ops_.get(), &clock_, "regionA", data_dir_};
+    api::RegionContext ctx{store_.get(), ops_.get(), &clock_, region_, data_dir_};
     daemon::ControlPlaneOptions options;
     options.platform_images_dir = dir_.Path("images");
     // A public pool of 6 addresses (203.0.113.1-6) behind a (fake) uplink.
@@ -148,11 +151,19 @@ class InProcessRegion {
     edge.uplink_gateway = network::Ipv4{0xc6336401};  // 198.51.100.1
     edge.pool = {network::Ipv4{0xcb007100}, 29};      // 203.0.113.0/29
     options.edge = edge;
+    if (peer_link_) {
+      recovery::site::PeerLinkOptions peer;
+      peer.listen_port = peer_port_;  // the same port again after a restart
+      peer.call_timeout = std::chrono::seconds(5);
+      options.peer = peer;
+    }
     auto c = daemon::ControlPlane::Build(ctx, auth_.get(), &hv_, &engine_, &net_, options);
     if (!c.ok()) return false;
     control_ = std::move(c).value();
     if (!control_->server()->EnsureSubscription(kSub, "Test").ok()) return false;
-    return (resume ? control_->Start() : control_->StartProviders()).ok();
+    if (!(resume ? control_->Start() : control_->StartProviders()).ok()) return false;
+    if (control_->pairing()) peer_port_ = control_->pairing()->advertised_port();
+    return true;
   }
   void Halt() {
     if (control_) control_->Stop();
@@ -163,6 +174,9 @@ class InProcessRegion {
     store_.reset();
   }
 
+  std::string region_;
+  bool peer_link_ = false;
+  int peer_port_ = 0;
   ScopedTempDir dir_{"region"};
   std::string data_dir_, image_disk_, token_;
   FakeClock clock_{1795341600000};  // 2026-11-22T10:00:00Z

@@ -460,6 +460,11 @@ Daemon::~Daemon() { Cleanup(); }
                                    GuestDir(),
                                    "--cli-config",
                                    cli_config_path()};
+  // The peer link keeps its port across restarts too (paired regions recorded it).
+  if (peer_port_ != 0) {
+    argv.push_back("--peer-listen");
+    argv.push_back("127.0.0.1:" + std::to_string(peer_port_));
+  }
   for (auto& a : extra_args_) argv.push_back(a);
 
   posix_spawn_file_actions_t fa;
@@ -493,7 +498,7 @@ Daemon::~Daemon() { Cleanup(); }
   std::ofstream(root_ + "/daemon.pid") << pid << "\n";
 
   static const std::regex kReady(
-      R"(stratusd ready region=(\S+) port=(\d+) subscription=(\S+) token=(\S+))");
+      R"(stratusd ready region=(\S+) port=(\d+) subscription=(\S+) token=(\S+) peer_port=(\d+))");
   auto deadline = Clock::now() + timeout;
   while (Clock::now() < deadline) {
     std::string log = ReadWholeFile(log_path_);
@@ -505,6 +510,7 @@ Daemon::~Daemon() { Cleanup(); }
         return ::testing::AssertionFailure()
                << "stratusd came back on port " << port << ", not " << port_;
       port_ = port;
+      peer_port_ = std::atoi(m[5].str().c_str());
       subscription_ = m[3].str();
       token_ = Trim(ReadWholeFile(m[4].str()));
       if (m[1].str() != region_)

@@ -126,6 +126,7 @@ class Daemon {
   void Cleanup();
 
   int port() const { return port_; }
+  int peer_port() const { return peer_port_; }  // the peer link's (site recovery)
   const std::string& region() const { return region_; }
   const std::string& subscription() const { return subscription_; }
   const std::string& token() const { return token_; }
@@ -236,6 +237,7 @@ class Daemon {
   std::string log_path_;
   pid_t pid_ = -1;
   int port_ = 0;
+  int peer_port_ = 0;
   std::string subscription_;
   std::string token_;
   bool cleaned_ = false;
