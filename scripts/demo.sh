@@ -6,7 +6,9 @@
 # new VM that boots with the data, vault verify; issue 10: the VMs have NICs in a VNET with two
 # subnets (DHCP, DNS names), and a security group on db1's NIC first denies, then allows web1's
 # HTTP; peering and a route table; web1 has a public IP that an "internet" namespace (made here,
-# the region's uplink) reaches, and db1 reaches the internet through SNAT; and a full clean-up.
+# the region's uplink) reaches, and db1 reaches the internet through SNAT; issue 11 (so far):
+# region B, a second stratusd on this machine, paired with region A over the peer link (mutual
+# TLS, one-time token); and a full clean-up.
 # Everything it creates is removed on exit, even on failure.
 set -euo pipefail
 
@@ -22,7 +24,10 @@ LOG="$WORK/stratusd.log"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 # The region's network id (network::ShortRegionId): names its namespaces, bridges, taps, nft table.
-RID=$(python3 -c 'import hashlib,sys; d=hashlib.sha256(("regionA\n"+sys.argv[1]).encode()).digest(); b=(d[0]<<12)|(d[1]<<4)|(d[2]>>4); a="abcdefghijklmnopqrstuvwxyz234567"; print("".join(a[(b>>(5*(3-i)))&31] for i in range(4)))' "$WORK/regionA")
+rid_of() { python3 -c 'import hashlib,sys; d=hashlib.sha256((sys.argv[1]+"\n"+sys.argv[2]).encode()).digest(); b=(d[0]<<12)|(d[1]<<4)|(d[2]>>4); a="abcdefghijklmnopqrstuvwxyz234567"; print("".join(a[(b>>(5*(3-i)))&31] for i in range(4)))' "$1" "$2"; }
+RID=$(rid_of regionA "$WORK/regionA")
+RID_B=$(rid_of regionB "$WORK/regionB")
+PID_B=""
 region_net_objects() {
   { ip netns list | awk '{print $1}' | grep "^stv-$RID-"
     ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E "^(sb|sg|st)$RID"
@@ -65,6 +70,10 @@ start_daemon() {
 
 cleanup() {
   set +e
+  if [ -n "$PID_B" ] && kill -0 "$PID_B" 2>/dev/null; then kill "$PID_B"; wait "$PID_B" 2>/dev/null; fi
+  pkill -9 -f "/run/stratus/$RID_B/" 2>/dev/null
+  for n in $(ip netns list | awk '{print $1}' | grep -E "^st[ve]-$RID_B"); do ip netns del "$n"; done
+  rm -rf "/run/stratus/$RID_B"
   if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
     "$S" group delete -n demo --yes >/dev/null 2>&1
     kill "$PID"; wait "$PID" 2>/dev/null
@@ -280,6 +289,27 @@ for n in jobs[-1]["properties"].get("result", {}).get("notes", []): print("    n
 say "Verify every chunk of the vault; the job history"
 "$S" backup vault verify -g demo -n vault1
 "$S" backup job list -g demo --vault vault1 -o table
+
+say "Region B: a second stratusd on this machine (own data dir, API port, peer link), paired with A"
+: >"$LOG.b"
+"$BUILD/stratusd" --region regionB --data-dir "$WORK/regionB" --listen 127.0.0.1:0 \
+  --platform-images "$GUEST_DIR" --cli-config "$STRATUS_CONFIG" >"$LOG.b" 2>>"$LOG" &
+PID_B=$!
+for _ in $(seq 1 100); do
+  grep -q "stratusd ready" "$LOG.b" 2>/dev/null && break
+  kill -0 "$PID_B" 2>/dev/null || { cat "$LOG"; exit 1; }
+  sleep 0.1
+done
+grep "stratusd ready" "$LOG.b"
+echo "A makes a one-time pairing token (its peer endpoint, its certificate's SHA-256, a secret):"
+TOKEN=$("$S" --region regionA recovery pair token --expires-in-minutes 10)
+echo "    ${TOKEN:0:24}... (${#TOKEN} characters; a password until used)"
+echo "B pairs with it: B calls A over mutual TLS, pinning A's certificate; A records B's:"
+"$S" --region regionB recovery pair create --token "$TOKEN"
+echo "A lists B (initiated by the peer):"
+"$S" --region regionA recovery pair list
+"$S" --region regionB recovery pair check --peer regionA
+"$S" --region regionA recovery pair check --peer regionB
 
 say "Activity log (last 6 writes)"
 "$S" activity-log list --top 6 -o table

@@ -76,6 +76,14 @@ std::string ActivityOperationName(const ApiRequest& req) {
     auto rid = ResourceId::Parse(base);
     if (rid.ok()) return rid->FullType() + "/upload/action";
   }
+  // Subscription-level provider paths: /subscriptions/{sub}/providers/{ns}/{type}[/{name}[/{action}]]
+  // (a provider action when {type} is one: generatePairingToken).
+  if (segs.size() >= 5 && SameName(segs[2], "providers")) {
+    std::string base = segs[3] + "/" + segs[4];
+    if (segs.size() == 5) return base + "/action";
+    if (segs.size() == 6) return base + "/" + verb;
+    return base + "/" + segs.back() + "/action";
+  }
   // POST {id}/{action}
   if (segs.size() >= 9) {
     std::string base;

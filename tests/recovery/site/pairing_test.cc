@@ -98,6 +98,10 @@ TEST_F(PairingTest, BothSidesRecordThePairingAndTheLinkWorksBothWays) {
   auto log = b_->Call("GET", "/subscriptions/sub1/providers/Stratus.Insights/activityLogs");
   ASSERT_EQ(log.status, 200);
   EXPECT_EQ(log.body.dump().find(token.substr(4, 40)), std::string::npos);
+  // Newest first: the second PUT, the connection check, the first PUT.
+  EXPECT_EQ(log.body["value"][0]["operationName"], "Stratus.RecoveryServices/regionPairings/write");
+  EXPECT_EQ(log.body["value"][1]["operationName"],
+            "Stratus.RecoveryServices/regionPairings/checkConnection/action");
 }
 
 TEST_F(PairingTest, ATokenPairsOnceAndAForgedOneNever) {
