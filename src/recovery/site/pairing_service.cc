@@ -68,7 +68,9 @@ Result<std::unique_ptr<PairingService>> PairingService::Open(const api::RegionCo
 }
 
 Result<int> PairingService::Start() {
-  ASSIGN_OR_RETURN(bound_port_, server_->Start(options_.listen_host, options_.listen_port));
+  // Started again (after Stop): the same port, which peers recorded.
+  int port = options_.listen_port != 0 ? options_.listen_port : bound_port_;
+  ASSIGN_OR_RETURN(bound_port_, server_->Start(options_.listen_host, port));
   spdlog::info("peer link: listening on {}:{} (certificate {})", options_.listen_host, bound_port_,
                identity_.fingerprint);
   return bound_port_;

@@ -54,7 +54,18 @@ PeerServer::~PeerServer() { Stop(); }
 
 void PeerServer::Route(const std::string& method, const std::string& path, Handler handler,
                        bool paired_only) {
-  routes_[{method, path}] = Entry{std::move(handler), paired_only};
+  Entry e;
+  e.handler = std::move(handler);
+  e.paired_only = paired_only;
+  routes_[{method, path}] = std::move(e);
+}
+
+void PeerServer::RouteRaw(const std::string& method, const std::string& path, RawHandler handler,
+                          size_t body_limit) {
+  Entry e;
+  e.raw = std::move(handler);
+  e.body_limit = body_limit;
+  routes_[{method, path}] = std::move(e);
 }
 
 Result<int> PeerServer::Start(const std::string& host, int port) {
@@ -91,6 +102,8 @@ api::HeadDecision PeerServer::OnHead(const api::HttpRequest& head) {
     d.answer = ErrorAnswer(Status(StatusCode::kForbidden, "PeerNotPaired",
                                   "This region is not paired with the region of certificate " +
                                       head.client_cert_sha256.substr(0, 16) + "..."));
+  } else {
+    d.body_limit = it->second.body_limit;
   }
   return d;
 }
@@ -106,6 +119,16 @@ api::HttpResponse PeerServer::Handle(api::HttpRequest req) {
       return ErrorAnswer(Status(StatusCode::kForbidden, "PeerNotPaired",
                                 "This region is not paired with the caller's region."));
     caller.region = *region;
+  }
+  if (it->second.raw) {
+    try {
+      auto r = it->second.raw(caller, req);
+      if (!r.ok()) return ErrorAnswer(r.status());
+      return JsonResponse(200, *r);
+    } catch (const std::exception& e) {
+      spdlog::error("peer request {} {} failed: {}", req.method, req.path, e.what());
+      return ErrorAnswer(Internal("The peer request failed with an unexpected error."));
+    }
   }
   Json body = nullptr;
   if (!req.body.empty()) {

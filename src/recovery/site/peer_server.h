@@ -35,6 +35,8 @@ class PeerServer final : public api::HttpHandler {
   // `paired_region(fingerprint)`: the paired region that certificate belongs to, if any.
   using PeerLookup = std::function<std::optional<std::string>(const std::string& fingerprint)>;
   using Handler = std::function<Result<Json>(const PeerCaller&, const Json& body)>;
+  // For a binary body (application/octet-stream): the whole request, query included.
+  using RawHandler = std::function<Result<Json>(const PeerCaller&, const api::HttpRequest&)>;
 
   PeerServer(RegionIdentity self, PeerLookup paired_region);
   ~PeerServer() override;
@@ -43,6 +45,9 @@ class PeerServer final : public api::HttpHandler {
   // region's certificate may call it.
   void Route(const std::string& method, const std::string& path, Handler handler,
              bool paired_only = true);
+  // A paired-only route whose body is bytes, up to `body_limit` of them.
+  void RouteRaw(const std::string& method, const std::string& path, RawHandler handler,
+                size_t body_limit);
 
   // Listens on `host`:`port` (0 = any free port); returns the bound port.
   Result<int> Start(const std::string& host, int port);
@@ -57,7 +62,9 @@ class PeerServer final : public api::HttpHandler {
  private:
   struct Entry {
     Handler handler;
+    RawHandler raw;
     bool paired_only = true;
+    size_t body_limit = 0;  // 0 = the server's (1 MiB)
   };
   RegionIdentity self_;
   PeerLookup paired_region_;

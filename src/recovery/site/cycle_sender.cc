@@ -1,0 +1,140 @@
+#include "recovery/site/cycle_sender.h"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "recovery/site/block_stream.h"
+#include "recovery/site/peer_server.h"
+
+namespace stratus::recovery::site {
+
+namespace {
+
+constexpr uint64_t kPiece = 1 << 20;
+constexpr size_t kBatchTarget = 8 << 20;
+
+using Clock = std::chrono::steady_clock;
+
+bool AllZero(const std::string& s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c == 0; });
+}
+
+Status Call(const PeerClient& peer, const std::string& method, const std::string& target,
+            const std::string& body, const std::string& type = "application/json") {
+  auto r = peer.Call(method, target, body, type);
+  if (!r.ok()) return r.status();
+  if (r->status != 200) return PeerError("the target region", r->status, r->body);
+  return Status::Ok();
+}
+
+// The extents to send of one disk.
+Result<std::vector<datapath::Extent>> ToSend(const CycleDisk& d, uint64_t* zero_bytes) {
+  std::vector<datapath::Extent> out;
+  if (!d.changed_context.empty()) {
+    ASSIGN_OR_RETURN(auto extents, d.source->Extents(d.changed_context));
+    for (auto& e : extents)
+      if (e.flags & datapath::kStateDirty) out.push_back(e);
+    return out;
+  }
+  ASSIGN_OR_RETURN(auto extents, d.source->Extents(datapath::kBaseAllocation));
+  for (auto& e : extents) {
+    bool hole = (e.flags & datapath::kStateZero) != 0;
+    if (!hole) {
+      out.push_back(e);
+    } else if (d.zero_holes) {
+      datapath::Extent z = e;
+      z.flags = datapath::kStateZero;  // marks "send as zeros without reading"
+      out.push_back(z);
+      *zero_bytes += e.length;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Json CycleStats::ToJson() const {
+  return {{"bytesChanged", bytes_changed},
+          {"bytesSent", bytes_sent},
+          {"zeroBytes", zero_bytes},
+          {"frames", frames},
+          {"durationMs", duration_ms}};
+}
+
+Result<CycleStats> SendCycle(const PeerClient& peer, const CycleRequest& req) {
+  auto start = Clock::now();
+  CycleStats st;
+  Json disks = Json::array();
+  for (auto& d : req.disks) disks.push_back({{"name", d.name}, {"sizeBytes", d.source->size()}});
+  RETURN_IF_ERROR(Call(peer, "POST", "/peer/v1/replication/cycle/begin",
+                       Json{{"item", req.item}, {"seq", req.seq}, {"disks", disks},
+                            {"meta", req.meta}}
+                           .dump()));
+  auto abort = [&](const Status& why) -> Status {
+    (void)Call(peer, "POST", "/peer/v1/replication/cycle/abort",
+               Json{{"item", req.item}, {"seq", req.seq}}.dump());
+    return why;
+  };
+  uint64_t sent_for_cap = 0;
+  auto send = [&](const CycleDisk& d, BlockBatchWriter& w) -> Status {
+    if (w.frames() == 0) return Status::Ok();
+    st.frames += w.frames();
+    std::string batch = w.Take();
+    st.bytes_sent += batch.size();
+    RETURN_IF_ERROR(Call(peer, "POST",
+                         "/peer/v1/replication/cycle/blocks?item=" + req.item +
+                             "&seq=" + std::to_string(req.seq) + "&disk=" + d.name,
+                         batch, "application/octet-stream"));
+    if (req.bandwidth_bytes_per_s > 0) {
+      sent_for_cap += batch.size();
+      auto due = start + std::chrono::microseconds(sent_for_cap * 1000000 /
+                                                   req.bandwidth_bytes_per_s);
+      std::this_thread::sleep_until(due);
+    }
+    return Status::Ok();
+  };
+  for (auto& d : req.disks) {
+    uint64_t zeros = 0;
+    auto extents = ToSend(d, &zeros);
+    if (!extents.ok()) return abort(extents.status());
+    BlockBatchWriter w;
+    std::string buf;
+    for (auto& e : *extents) {
+      st.bytes_changed += e.length;
+      for (uint64_t off = e.offset; off < e.offset + e.length; off += kPiece) {
+        uint64_t len = std::min(kPiece, e.offset + e.length - off);
+        if (d.changed_context.empty() && (e.flags & datapath::kStateZero)) {
+          Status s = w.AddZero(off, static_cast<uint32_t>(len));
+          if (!s.ok()) return abort(s);
+        } else {
+          buf.resize(len);
+          Status s = d.source->Read(0, off, buf.data(), len);
+          if (!s.ok()) return abort(s);
+          if (AllZero(buf)) {
+            st.zero_bytes += len;
+            s = w.AddZero(off, static_cast<uint32_t>(len));
+          } else {
+            s = w.AddData(off, buf);
+          }
+          if (!s.ok()) return abort(s);
+        }
+        if (w.stored_bytes() >= kBatchTarget) {
+          Status s = send(d, w);
+          if (!s.ok()) return abort(s);
+        }
+      }
+    }
+    st.zero_bytes += zeros;
+    Status s = send(d, w);
+    if (!s.ok()) return abort(s);
+  }
+  Status c = Call(peer, "POST", "/peer/v1/replication/cycle/commit",
+                  Json{{"item", req.item}, {"seq", req.seq}}.dump());
+  if (!c.ok()) return abort(c);
+  st.duration_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+  return st;
+}
+
+}  // namespace stratus::recovery::site

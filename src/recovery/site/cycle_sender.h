@@ -1,0 +1,54 @@
+// SendCycle: the source region's end of one replication cycle (docs/site-recovery.md
+// "Capture"): the disks of one VM (or of every VM of a group, as separate items) as they were at
+// the cycle's instant, read over NBD — only the extents the change tracker marks, or every
+// allocated extent for a full cycle — in pieces of at most 1 MiB, each sent as data
+// (compressed) or, when it reads as zeros, as a zero frame, in batches of about 8 MiB, then
+// committed. The target makes the cycle a point only when the commit is answered.
+//
+// A failure anywhere aborts the cycle at the target (best effort) and returns the error; the
+// caller keeps its previous checkpoint as the base of the next cycle, so nothing is lost and
+// the next cycle sends a superset. `bandwidth_bytes_per_s` (0 = none) caps what is sent, the
+// pairing's cap.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/json.h"
+#include "core/status.h"
+#include "recovery/datapath/nbd_source.h"
+#include "recovery/site/peer_client.h"
+
+namespace stratus::recovery::site {
+
+struct CycleDisk {
+  std::string name;  // "osdisk", "lun0", ...
+  datapath::NbdSource* source = nullptr;
+  // Meta context whose extents with the dirty flag are what changed ("qemu:dirty-bitmap:...");
+  // "" = a full cycle: every extent base:allocation does not report as a hole or zeros.
+  std::string changed_context;
+  // A full cycle over a replica that already holds data: send zero frames for the holes too.
+  bool zero_holes = false;
+};
+
+struct CycleRequest {
+  std::string item;  // the target's item id
+  uint64_t seq = 0;
+  std::vector<CycleDisk> disks;
+  Json meta = Json::object();  // recorded with the point (capturedAt, consistency, ...)
+  uint64_t bandwidth_bytes_per_s = 0;
+};
+
+struct CycleStats {
+  uint64_t bytes_changed = 0;  // bytes the tracker marked (or allocated, for a full cycle)
+  uint64_t bytes_sent = 0;     // bytes on the wire (batches)
+  uint64_t zero_bytes = 0;     // of bytes_changed, sent as zero frames
+  uint64_t frames = 0;
+  int64_t duration_ms = 0;
+  Json ToJson() const;
+};
+
+Result<CycleStats> SendCycle(const PeerClient& peer, const CycleRequest& request);
+
+}  // namespace stratus::recovery::site

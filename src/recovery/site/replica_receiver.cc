@@ -1,0 +1,213 @@
+#include "recovery/site/replica_receiver.h"
+
+#include <spdlog/spdlog.h>
+
+#include "core/fs.h"
+#include "core/resource_id.h"
+#include "recovery/site/block_stream.h"
+
+namespace stratus::recovery::site {
+
+namespace {
+
+bool SafeName(const std::string& s) {
+  if (s.empty() || s.size() > 80 || s[0] == '.') return false;
+  for (char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.')
+      return false;
+  return true;
+}
+
+// A JSON cycle number (parsed bodies hold it unsigned; built ones may hold it signed).
+bool IsSeq(const Json& body) {
+  return body.is_object() && body.contains("seq") && body["seq"].is_number_integer() &&
+         body["seq"].get<int64_t>() >= 0;
+}
+
+Status BadRequest(const std::string& why) {
+  return InvalidArgument(why, "", "InvalidRequestContent");
+}
+
+}  // namespace
+
+ReplicaReceiver::ReplicaReceiver(Lookup lookup, OnPoint on_point)
+    : lookup_(std::move(lookup)), on_point_(std::move(on_point)) {}
+
+void ReplicaReceiver::RegisterRoutes(PeerServer& server) {
+  server.Route("POST", "/peer/v1/replication/cycle/begin",
+               [this](const PeerCaller& c, const Json& b) { return Begin(c, b); });
+  server.Route("POST", "/peer/v1/replication/cycle/commit",
+               [this](const PeerCaller& c, const Json& b) { return Commit(c, b); });
+  server.Route("POST", "/peer/v1/replication/cycle/abort",
+               [this](const PeerCaller& c, const Json& b) { return Abort(c, b); });
+  server.RouteRaw(
+      "POST", "/peer/v1/replication/cycle/blocks",
+      [this](const PeerCaller& c, const api::HttpRequest& req) -> Result<Json> {
+        auto q = [&](const char* k) {
+          auto it = req.query.find(k);
+          return it == req.query.end() ? std::string() : it->second;
+        };
+        std::string seq = q("seq");
+        if (seq.empty() || seq.size() > 19 || seq.find_first_not_of("0123456789") != std::string::npos)
+          return BadRequest("'seq' must be a cycle number");
+        return Blocks(c, q("item"), std::stoull(seq), q("disk"), req.body);
+      },
+      2 * kMaxBatchBytes);
+}
+
+Result<ReplicaReceiver::Item> ReplicaReceiver::Authorize(const PeerCaller& caller,
+                                                         const std::string& item) {
+  if (!SafeName(item)) return BadRequest("'item' is not an item id");
+  ASSIGN_OR_RETURN(Item info, lookup_(item));
+  if (!EqualsIgnoreCase(info.source_region, caller.region))
+    return Status(StatusCode::kForbidden, "ReplicationNotFromSource",
+                  "Item '" + item + "' is replicated from region '" + info.source_region +
+                      "', not from '" + caller.region + "'.");
+  return info;
+}
+
+Result<ReplicaChain*> ReplicaReceiver::ChainLocked(const std::string& item, const Item& info,
+                                                   const std::string& disk, uint64_t size) {
+  std::string key = item + "/" + disk;
+  auto it = chains_.find(key);
+  if (it != chains_.end()) {
+    if (size != 0 && it->second->size() != size)
+      return Conflict("disk '" + disk + "' is " + std::to_string(it->second->size()) +
+                          " bytes in the replica, " + std::to_string(size) + " at the source",
+                      disk, "ReplicaSizeMismatch");
+    return it->second.get();
+  }
+  ASSIGN_OR_RETURN(auto chain, ReplicaChain::Open(JoinPath(info.dir, disk), size));
+  if (size != 0 && chain->size() != size)
+    return Conflict("disk '" + disk + "' is " + std::to_string(chain->size()) +
+                        " bytes in the replica, " + std::to_string(size) + " at the source",
+                    disk, "ReplicaSizeMismatch");
+  ReplicaChain* p = chain.get();
+  chains_[key] = std::move(chain);
+  return p;
+}
+
+Result<ReplicaChain*> ReplicaReceiver::Chain(const std::string& item, const std::string& disk,
+                                             uint64_t size) {
+  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Item info, lookup_(item));
+  return ChainLocked(item, info, disk, size);
+}
+
+void ReplicaReceiver::DiscardLocked(const std::string& item) {
+  auto it = open_.find(item);
+  if (it == open_.end()) return;
+  for (auto& [disk, w] : it->second.writers) {
+    (void)w->Finish();
+    auto c = chains_.find(item + "/" + disk);
+    if (c != chains_.end()) {
+      Status s = c->second->Discard(it->second.seq);
+      if (!s.ok()) spdlog::warn("replica {}/{}: discarding cycle {}: {}", item, disk,
+                                it->second.seq, s.ToString());
+    }
+  }
+  open_.erase(it);
+}
+
+void ReplicaReceiver::Forget(const std::string& item) {
+  std::lock_guard<std::mutex> l(mu_);
+  DiscardLocked(item);
+  for (auto it = chains_.begin(); it != chains_.end();)
+    it = it->first.rfind(item + "/", 0) == 0 ? chains_.erase(it) : std::next(it);
+}
+
+Result<Json> ReplicaReceiver::Begin(const PeerCaller& caller, const Json& body) {
+  if (!IsSeq(body) || !body.contains("disks") || !body["disks"].is_array() || body["disks"].empty())
+    return BadRequest("a cycle needs 'item', 'seq' and 'disks'");
+  std::string item = body.value("item", "");
+  uint64_t seq = body["seq"].get<uint64_t>();
+  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Item info, Authorize(caller, item));
+  DiscardLocked(item);  // a cycle the source did not finish: it starts over
+  OpenCycle cycle;
+  cycle.seq = seq;
+  cycle.meta = body.value("meta", Json::object());
+  for (auto& d : body["disks"]) {
+    std::string name = d.value("name", "");
+    uint64_t size = d.value("sizeBytes", uint64_t{0});
+    if (!SafeName(name) || size == 0) return BadRequest("a disk needs 'name' and 'sizeBytes'");
+    ASSIGN_OR_RETURN(ReplicaChain * chain, ChainLocked(item, info, name, size));
+    auto w = chain->BeginCycle(seq);
+    if (!w.ok()) {
+      open_[item] = std::move(cycle);  // what was opened is discarded below
+      DiscardLocked(item);
+      return w.status();
+    }
+    cycle.writers[name] = std::move(w).value();
+    cycle.sizes[name] = size;
+  }
+  open_[item] = std::move(cycle);
+  return Json{{"item", item}, {"seq", seq}};
+}
+
+Result<Json> ReplicaReceiver::Blocks(const PeerCaller& caller, const std::string& item,
+                                     uint64_t seq, const std::string& disk,
+                                     std::string_view batch) {
+  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Item info, Authorize(caller, item));
+  auto it = open_.find(item);
+  if (it == open_.end() || it->second.seq != seq)
+    return Conflict("cycle " + std::to_string(seq) + " of item '" + item + "' is not open here",
+                    "", "ReplicationCycleNotOpen");
+  auto w = it->second.writers.find(disk);
+  if (w == it->second.writers.end()) return BadRequest("no disk '" + disk + "' in this cycle");
+  ASSIGN_OR_RETURN(auto frames, DecodeBlockBatch(batch, it->second.sizes[disk]));
+  for (auto& f : frames) {
+    Status s = f.zero ? w->second->Zero(f.offset, f.length)
+                      : w->second->Write(f.offset, f.data.data(), f.data.size());
+    if (!s.ok()) return s;
+    it->second.bytes += f.length;
+  }
+  it->second.frames += frames.size();
+  return Json{{"frames", frames.size()}};
+}
+
+Result<Json> ReplicaReceiver::Commit(const PeerCaller& caller, const Json& body) {
+  if (!IsSeq(body)) return BadRequest("a commit needs 'item' and 'seq'");
+  std::string item = body.value("item", "");
+  uint64_t seq = body["seq"].get<uint64_t>();
+  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Item info, Authorize(caller, item));
+  auto it = open_.find(item);
+  if (it == open_.end() || it->second.seq != seq)
+    return Conflict("cycle " + std::to_string(seq) + " of item '" + item + "' is not open here",
+                    "", "ReplicationCycleNotOpen");
+  // Every disk's data durable first, then the layers sealed, then the point recorded. A cut
+  // between two seals leaves some disks with a sealed layer of a cycle that is no point: it is
+  // harmless (the source's next cycle sends a superset of its blocks on top, since the last
+  // point it saw confirmed) and thinning merges it away.
+  for (auto& [disk, w] : it->second.writers) {
+    Status s = w->Finish();
+    if (!s.ok()) {
+      DiscardLocked(item);
+      return s;
+    }
+  }
+  for (auto& [disk, w] : it->second.writers) {
+    Status s = chains_[item + "/" + disk]->Seal(seq);
+    if (!s.ok()) {
+      DiscardLocked(item);
+      return s;
+    }
+  }
+  Json stats = {{"bytes", it->second.bytes}, {"frames", it->second.frames}};
+  Json meta = it->second.meta;
+  open_.erase(it);
+  RETURN_IF_ERROR(on_point_(item, seq, meta, stats));
+  return Json{{"item", item}, {"seq", seq}, {"point", true}};
+}
+
+Result<Json> ReplicaReceiver::Abort(const PeerCaller& caller, const Json& body) {
+  std::string item = body.is_object() ? body.value("item", "") : "";
+  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(Item info, Authorize(caller, item));
+  DiscardLocked(item);
+  return Json{{"item", item}};
+}
+
+}  // namespace stratus::recovery::site

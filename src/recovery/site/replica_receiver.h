@@ -1,0 +1,76 @@
+// ReplicaReceiver: the target region's end of replication cycles (docs/site-recovery.md
+// "Replica and points"). Peer routes, paired-only, each checked against the item's source
+// region (a paired region cannot write another region's replicas):
+//   POST /peer/v1/replication/cycle/begin   {"item","seq","disks":[{"name","sizeBytes"}],"meta"}
+//   POST /peer/v1/replication/cycle/blocks?item=&seq=&disk=   a BlockStream batch (bytes)
+//   POST /peer/v1/replication/cycle/commit  {"item","seq"}
+//   POST /peer/v1/replication/cycle/abort   {"item","seq"}
+// Begin opens a new layer on every disk's ReplicaChain (an open cycle of the item with another
+// seq is discarded first: the source started over). A batch is decoded and checked whole
+// (BlockStream) before a byte is written. Commit flushes and seals every disk's layer, then
+// hands the point to `on_point` (which records it): a point is never visible before all of its
+// data is durable. A cycle cut anywhere before that is no point; its layers are discarded by the
+// next Begin, by Abort, or when the chain is opened again after a restart.
+//
+// Thread-safety: one mutex; cycles of different items are serialised too (B writes through one
+// qemu-nbd per open disk, the link is the bottleneck).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "core/json.h"
+#include "core/status.h"
+#include "recovery/site/peer_server.h"
+#include "recovery/site/replica_chain.h"
+
+namespace stratus::recovery::site {
+
+class ReplicaReceiver {
+ public:
+  struct Item {
+    std::string source_region;  // the only region that may write it
+    std::string dir;            // its replicas: <dir>/<disk name>/
+  };
+  using Lookup = std::function<Result<Item>(const std::string& item)>;
+  using OnPoint = std::function<Status(const std::string& item, uint64_t seq, const Json& meta,
+                                       const Json& stats)>;
+
+  ReplicaReceiver(Lookup lookup, OnPoint on_point);
+  void RegisterRoutes(PeerServer& server);
+
+  // The chain of `disk` of `item` (opened on first use and kept).
+  Result<ReplicaChain*> Chain(const std::string& item, const std::string& disk, uint64_t size = 0);
+  // Forgets an item's open cycle and chains (before its replicas are deleted).
+  void Forget(const std::string& item);
+
+  Result<Json> Begin(const PeerCaller& caller, const Json& body);
+  Result<Json> Blocks(const PeerCaller& caller, const std::string& item, uint64_t seq,
+                      const std::string& disk, std::string_view batch);
+  Result<Json> Commit(const PeerCaller& caller, const Json& body);
+  Result<Json> Abort(const PeerCaller& caller, const Json& body);
+
+ private:
+  struct OpenCycle {
+    uint64_t seq = 0;
+    Json meta;
+    std::map<std::string, std::unique_ptr<CycleWriter>> writers;  // by disk name
+    std::map<std::string, uint64_t> sizes;
+    uint64_t bytes = 0, frames = 0;
+  };
+  Result<Item> Authorize(const PeerCaller& caller, const std::string& item);
+  Result<ReplicaChain*> ChainLocked(const std::string& item, const Item& info,
+                                    const std::string& disk, uint64_t size);
+  void DiscardLocked(const std::string& item);
+
+  Lookup lookup_;
+  OnPoint on_point_;
+  std::mutex mu_;
+  std::map<std::string, OpenCycle> open_;
+  std::map<std::string, std::unique_ptr<ReplicaChain>> chains_;  // "<item>/<disk>"
+};
+
+}  // namespace stratus::recovery::site

@@ -1,0 +1,225 @@
+// One replication data path end to end on loopback, without VMs: two paired regions' peer links
+// (PairingService), the target's ReplicaReceiver, and SendCycle reading a qcow2 over qemu-nbd —
+// a full cycle (allocated extents only), then an incremental one from a persistent dirty bitmap,
+// each checked with qemu-img compare against the source; a cycle cut before its commit is no
+// point; a third paired region cannot write the item.
+#include <gtest/gtest.h>
+
+#include "api/operations.h"
+#include "core/fs.h"
+#include "core/scoped_temp_dir.h"
+#include "core/subprocess.h"
+#include "recovery/datapath/image_source.h"
+#include "recovery/site/block_stream.h"
+#include "recovery/site/cycle_sender.h"
+#include "recovery/site/pairing_service.h"
+#include "recovery/site/replica_receiver.h"
+#include "store/sqlite_store.h"
+
+namespace stratus::recovery::site {
+namespace {
+
+constexpr uint64_t kSize = 16 << 20;
+
+// A region with just a store, operation locks and a peer link.
+struct MiniRegion {
+  MiniRegion(const std::string& name, const std::string& dir) : clock(1795341600000) {
+    MakeDirs(dir).ok();
+    store = std::move(store::SqliteStore::Open(JoinPath(dir, "state.db"),
+                                               store::SqliteStore::Durability::kNormal)
+                          .value());
+    ops = std::make_unique<api::OperationManager>(store.get(), &clock, 1);
+    api::RegionContext ctx{store.get(), ops.get(), &clock, name, dir};
+    PeerLinkOptions o;
+    o.call_timeout = std::chrono::seconds(5);
+    pairing = std::move(PairingService::Open(ctx, o).value());
+  }
+  ~MiniRegion() {
+    pairing->Stop();
+    ops->Shutdown();
+  }
+  FakeClock clock;
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<api::OperationManager> ops;
+  std::unique_ptr<PairingService> pairing;
+};
+
+class ReplicationCycleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static const bool tools =
+        RunProcess({"qemu-img", "--version"}).ok() && RunProcess({"qemu-nbd", "--version"}).ok();
+    if (!tools) GTEST_SKIP() << "qemu-img and qemu-nbd are needed";
+    a_ = std::make_unique<MiniRegion>("regionA", tmp_.Path("a"));
+    b_ = std::make_unique<MiniRegion>("regionB", tmp_.Path("b"));
+    receiver_ = std::make_unique<ReplicaReceiver>(
+        [this](const std::string& item) -> Result<ReplicaReceiver::Item> {
+          if (item != "item1") return NotFound("no item " + item);
+          return ReplicaReceiver::Item{"regionA", tmp_.Path("b/replicas/item1")};
+        },
+        [this](const std::string& item, uint64_t seq, const Json& meta, const Json& stats) {
+          points_.push_back(seq);
+          EXPECT_EQ(meta.value("note", ""), "seq " + std::to_string(seq));
+          return Status::Ok();
+        });
+    receiver_->RegisterRoutes(b_->pairing->server());
+    ASSERT_TRUE(a_->pairing->Start().ok());
+    ASSERT_TRUE(b_->pairing->Start().ok());
+    auto token = b_->pairing->NewToken(10);
+    ASSERT_TRUE(token.ok());
+    ASSERT_TRUE(a_->pairing->Pair("regionB", (*token)["token"], "test").ok());
+
+    disk_ = tmp_.Path("a/disk.qcow2");
+    ASSERT_TRUE(RunChecked({"qemu-img", "create", "-q", "-f", "qcow2", disk_,
+                            std::to_string(kSize)}).ok());
+    Io("write -P 0x11 0 1M");
+    Io("write -P 0x22 5M 64k");
+    Io("write -z 6M 1M");  // zeros: never sent in a full cycle
+  }
+  void Io(const std::string& cmd) {
+    ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", cmd, disk_}).ok()) << cmd;
+  }
+  // One cycle of the source disk; `bitmap` "" = full.
+  Result<CycleStats> Cycle(uint64_t seq, const std::string& bitmap) {
+    datapath::ImageSourceOptions io;
+    io.image = disk_;
+    io.bitmap = bitmap;
+    io.connections = 1;
+    io.direct_reads = false;
+    ASSIGN_OR_RETURN(auto img, datapath::OpenImageSource(io));
+    CycleRequest req;
+    req.item = "item1";
+    req.seq = seq;
+    req.meta = {{"note", "seq " + std::to_string(seq)}};
+    CycleDisk d;
+    d.name = "osdisk";
+    d.source = img.source.get();
+    if (!bitmap.empty()) d.changed_context = datapath::DirtyBitmapContext(bitmap);
+    req.disks.push_back(d);
+    ASSIGN_OR_RETURN(PeerClient client, a_->pairing->ClientFor("regionB"));
+    auto r = SendCycle(client, req);
+    (void)img.Close();
+    return r;
+  }
+  // qemu-img compare of the source with point `seq` in B: 0 = same.
+  int CompareWithPoint(uint64_t seq) {
+    auto chain = receiver_->Chain("item1", "osdisk");
+    if (!chain.ok()) return -1;
+    auto image = (*chain)->PointImage(seq);
+    if (!image.ok()) return -1;
+    auto r = RunProcess({"qemu-img", "compare", "-q", disk_, *image});
+    return r.ok() ? r->exit_code : -1;
+  }
+
+  test::ScopedTempDir tmp_{"replcycle"};
+  std::unique_ptr<MiniRegion> a_, b_;
+  std::unique_ptr<ReplicaReceiver> receiver_;
+  std::vector<uint64_t> points_;
+  std::string disk_;
+};
+
+TEST_F(ReplicationCycleTest, AFullThenAnIncrementalCycleMakeExactPoints) {
+  ASSERT_TRUE(RunChecked({"qemu-img", "bitmap", "--add", "-f", "qcow2", disk_, "srep-1"}).ok());
+  auto full = Cycle(1, "");
+  ASSERT_TRUE(full.ok()) << full.status().ToString();
+  EXPECT_EQ(points_, std::vector<uint64_t>{1});
+  EXPECT_EQ(CompareWithPoint(1), 0);
+  EXPECT_GE(full->bytes_changed, (1u << 20) + 65536u);
+  EXPECT_LT(full->bytes_changed, 2u << 20) << "allocated extents only, not the 16 MiB disk";
+  EXPECT_LT(full->bytes_sent, 64u << 10) << "patterns compress";
+
+  // Changes since the bitmap: 4 KiB here and there, and a discard.
+  Io("write -P 0x33 8M 4k");
+  Io("write -P 0x44 12M 4k");
+  Io("write -z 0 64k");
+  auto inc = Cycle(2, "srep-1");
+  ASSERT_TRUE(inc.ok()) << inc.status().ToString();
+  EXPECT_EQ(points_, (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(CompareWithPoint(2), 0);
+  EXPECT_EQ(CompareWithPoint(1), 1) << "point 1 still holds the old data";
+  EXPECT_LE(inc->bytes_changed, 3u * 65536u) << "only the dirty clusters";
+  EXPECT_GE(inc->zero_bytes, 65536u) << "the discarded range went as zeros";
+}
+
+TEST_F(ReplicationCycleTest, ACycleCutBeforeItsCommitIsNoPointAndTheNextOneIsWhole) {
+  ASSERT_TRUE(Cycle(1, "").ok());
+  Io("write -P 0x55 2M 1M");
+  // Cycle 2 begins and sends a batch; then the link drops (no commit).
+  auto client = a_->pairing->ClientFor("regionB");
+  ASSERT_TRUE(client.ok());
+  auto begin = client->Call("POST", "/peer/v1/replication/cycle/begin",
+                            Json{{"item", "item1"}, {"seq", 2},
+                                 {"disks", {{{"name", "osdisk"}, {"sizeBytes", kSize}}}}}
+                                .dump());
+  ASSERT_TRUE(begin.ok() && begin->status == 200) << (begin.ok() ? begin->body : "");
+  BlockBatchWriter w;
+  ASSERT_TRUE(w.AddData(2 << 20, std::string(1 << 20, 'U')).ok());
+  auto blocks = client->Call("POST", "/peer/v1/replication/cycle/blocks?item=item1&seq=2&disk=osdisk",
+                             w.Take(), "application/octet-stream");
+  ASSERT_TRUE(blocks.ok() && blocks->status == 200) << (blocks.ok() ? blocks->body : "");
+  // A damaged batch is refused whole.
+  ASSERT_TRUE(w.AddData(3 << 20, std::string(4096, 'V')).ok());
+  std::string bad = w.Take();
+  bad[bad.size() - 1] ^= 1;
+  auto refused = client->Call("POST", "/peer/v1/replication/cycle/blocks?item=item1&seq=2&disk=osdisk",
+                              bad, "application/octet-stream");
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->status, 400) << refused->body;
+  EXPECT_NE(refused->body.find("ReplicationDataCorrupt"), std::string::npos);
+  // B's daemon goes down and comes back: what it holds of cycle 2 is no point.
+  b_->pairing->Stop();
+  receiver_ = std::make_unique<ReplicaReceiver>(
+      [this](const std::string& item) -> Result<ReplicaReceiver::Item> {
+        return ReplicaReceiver::Item{"regionA", tmp_.Path("b/replicas/item1")};
+      },
+      [this](const std::string&, uint64_t seq, const Json&, const Json&) {
+        points_.push_back(seq);
+        return Status::Ok();
+      });
+  EXPECT_EQ(points_, std::vector<uint64_t>{1});
+  auto chain = receiver_->Chain("item1", "osdisk");
+  ASSERT_TRUE(chain.ok());
+  EXPECT_EQ((*chain)->Points(), std::vector<uint64_t>{1});
+  EXPECT_EQ((*chain)->layers().size(), 1u) << "cycle 2's layer is gone";
+  // (A new receiver needs its routes on a new server; the old one is stopped, so this test
+  // drives the next cycle through the first receiver's successor directly.)
+  PeerCaller a{"", "regionA"};
+  auto began = receiver_->Begin(a, Json{{"item", "item1"}, {"seq", 3},
+                                       {"disks", {{{"name", "osdisk"}, {"sizeBytes", kSize}}}}});
+  ASSERT_TRUE(began.ok()) << began.status().ToString();
+  ASSERT_TRUE(w.AddData(2 << 20, std::string(1 << 20, 'W')).ok());
+  ASSERT_TRUE(receiver_->Blocks(a, "item1", 3, "osdisk", w.Take()).ok());
+  ASSERT_TRUE(receiver_->Commit(a, Json{{"item", "item1"}, {"seq", 3}}).ok());
+  EXPECT_EQ(points_, (std::vector<uint64_t>{1, 3}));
+  EXPECT_EQ((*chain)->Points(), (std::vector<uint64_t>{1, 3}));
+  // And a cycle from a region that is not the source is refused by the receiver itself too.
+  PeerCaller c{"", "regionC"};
+  auto other = receiver_->Begin(c, Json{{"item", "item1"}, {"seq", 4},
+                                        {"disks", {{{"name", "osdisk"}, {"sizeBytes", kSize}}}}});
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().arm_code(), "ReplicationNotFromSource");
+}
+
+TEST_F(ReplicationCycleTest, OnlyTheSourceRegionWritesAnItem) {
+  MiniRegion c("regionC", tmp_.Path("c"));
+  ASSERT_TRUE(c.pairing->Start().ok());
+  auto token = b_->pairing->NewToken(10);
+  ASSERT_TRUE(c.pairing->Pair("regionB", (*token)["token"], "test").ok());
+  auto client = c.pairing->ClientFor("regionB");
+  ASSERT_TRUE(client.ok());
+  auto r = client->Call("POST", "/peer/v1/replication/cycle/begin",
+                        Json{{"item", "item1"}, {"seq", 1},
+                             {"disks", {{{"name", "osdisk"}, {"sizeBytes", kSize}}}}}
+                            .dump());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 403) << r->body;
+  EXPECT_NE(r->body.find("ReplicationNotFromSource"), std::string::npos);
+  auto blocks = client->Call("POST", "/peer/v1/replication/cycle/blocks?item=item1&seq=1&disk=osdisk",
+                             "SRB1\0\0\0\0", "application/octet-stream");
+  ASSERT_TRUE(blocks.ok());
+  EXPECT_EQ(blocks->status, 403);
+  EXPECT_TRUE(points_.empty());
+}
+
+}  // namespace
+}  // namespace stratus::recovery::site
