@@ -120,16 +120,18 @@ api::HttpResponse PeerServer::Handle(api::HttpRequest req) {
                                 "This region is not paired with the caller's region."));
     caller.region = *region;
   }
-  if (it->second.raw) {
+  // A handler's failure is an error answer; a handler bug never takes the daemon down.
+  auto answer = [&](const std::function<Result<Json>()>& run) {
     try {
-      auto r = it->second.raw(caller, req);
+      auto r = run();
       if (!r.ok()) return ErrorAnswer(r.status());
       return JsonResponse(200, *r);
     } catch (const std::exception& e) {
       spdlog::error("peer request {} {} failed: {}", req.method, req.path, e.what());
       return ErrorAnswer(Internal("The peer request failed with an unexpected error."));
     }
-  }
+  };
+  if (it->second.raw) return answer([&] { return it->second.raw(caller, req); });
   Json body = nullptr;
   if (!req.body.empty()) {
     auto parsed = ParseJson(req.body);
@@ -137,14 +139,7 @@ api::HttpResponse PeerServer::Handle(api::HttpRequest req) {
       return ErrorAnswer(InvalidArgument("The body is not a JSON object.", "", "InvalidRequestContent"));
     body = std::move(parsed).value();
   }
-  try {
-    auto r = it->second.handler(caller, body);
-    if (!r.ok()) return ErrorAnswer(r.status());
-    return JsonResponse(200, *r);
-  } catch (const std::exception& e) {
-    spdlog::error("peer request {} {} failed: {}", req.method, req.path, e.what());
-    return ErrorAnswer(Internal("The peer request failed with an unexpected error."));
-  }
+  return answer([&] { return it->second.handler(caller, body); });
 }
 
 api::HttpResponse PeerServer::Refused(const api::HttpRequest&, int status, const std::string& code,

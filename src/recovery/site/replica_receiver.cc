@@ -145,15 +145,21 @@ Result<Json> ReplicaReceiver::Begin(const PeerCaller& caller, const Json& body) 
   return Json{{"item", item}, {"seq", seq}};
 }
 
-Result<Json> ReplicaReceiver::Blocks(const PeerCaller& caller, const std::string& item,
-                                     uint64_t seq, const std::string& disk,
-                                     std::string_view batch) {
-  std::lock_guard<std::mutex> l(mu_);
+Result<std::map<std::string, ReplicaReceiver::OpenCycle>::iterator> ReplicaReceiver::OpenCycleOf(
+    const PeerCaller& caller, const std::string& item, uint64_t seq) {
   ASSIGN_OR_RETURN(Item info, Authorize(caller, item));
   auto it = open_.find(item);
   if (it == open_.end() || it->second.seq != seq)
     return Conflict("cycle " + std::to_string(seq) + " of item '" + item + "' is not open here",
                     "", "ReplicationCycleNotOpen");
+  return it;
+}
+
+Result<Json> ReplicaReceiver::Blocks(const PeerCaller& caller, const std::string& item,
+                                     uint64_t seq, const std::string& disk,
+                                     std::string_view batch) {
+  std::lock_guard<std::mutex> l(mu_);
+  ASSIGN_OR_RETURN(auto it, OpenCycleOf(caller, item, seq));
   auto w = it->second.writers.find(disk);
   if (w == it->second.writers.end()) return BadRequest("no disk '" + disk + "' in this cycle");
   ASSIGN_OR_RETURN(auto frames, DecodeBlockBatch(batch, it->second.sizes[disk]));
@@ -172,11 +178,7 @@ Result<Json> ReplicaReceiver::Commit(const PeerCaller& caller, const Json& body)
   std::string item = body.value("item", "");
   uint64_t seq = body["seq"].get<uint64_t>();
   std::lock_guard<std::mutex> l(mu_);
-  ASSIGN_OR_RETURN(Item info, Authorize(caller, item));
-  auto it = open_.find(item);
-  if (it == open_.end() || it->second.seq != seq)
-    return Conflict("cycle " + std::to_string(seq) + " of item '" + item + "' is not open here",
-                    "", "ReplicationCycleNotOpen");
+  ASSIGN_OR_RETURN(auto it, OpenCycleOf(caller, item, seq));
   // Every disk's data durable first, then the layers sealed, then the point recorded. A cut
   // between two seals leaves some disks with a sealed layer of a cycle that is no point: it is
   // harmless (the source's next cycle sends a superset of its blocks on top, since the last

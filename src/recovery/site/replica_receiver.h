@@ -62,6 +62,10 @@ class ReplicaReceiver {
     uint64_t bytes = 0, frames = 0;
   };
   Result<Item> Authorize(const PeerCaller& caller, const std::string& item);
+  // The item's open cycle `seq` (Conflict "ReplicationCycleNotOpen" if another or none).
+  Result<std::map<std::string, OpenCycle>::iterator> OpenCycleOf(const PeerCaller& caller,
+                                                                 const std::string& item,
+                                                                 uint64_t seq);
   Result<ReplicaChain*> ChainLocked(const std::string& item, const Item& info,
                                     const std::string& disk, uint64_t size);
   void DiscardLocked(const std::string& item);
