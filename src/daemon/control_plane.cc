@@ -26,6 +26,9 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Build(const api::RegionConte
   if (options.peer) {
     ASSIGN_OR_RETURN(c->pairing_, recovery::site::PairingService::Open(ctx, *options.peer));
   }
+  c->replication_ = std::make_unique<recovery::site::ReplicationService>(
+      recovery::site::ReplicationDeps{ctx, c->pairing_.get(), hv, c->disks_.get(), engine});
+  c->replication_->RegisterRoutes();
 
   // Providers: the API of each namespace's resource types.
   auto compute_p = std::make_unique<compute::ComputeProvider>(
@@ -34,7 +37,8 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Build(const api::RegionConte
       std::make_unique<storage::StorageProvider>(ctx, c->disks_.get(), c->images_.get());
   auto recovery_p = std::make_unique<recovery::service::RecoveryProvider>(
       ctx, recovery::service::RecoveryProvider::Services{hv, c->vms_.get(), c->disks_.get(),
-                                                         c->networks_.get()});
+                                                         c->networks_.get(),
+                                                         c->replication_.get()});
   auto network_p = std::make_unique<network::NetworkProvider>(ctx, c->networks_.get());
   auto site_p = std::make_unique<recovery::site::SiteRecoveryProvider>(ctx, c->pairing_.get());
   c->compute_ = compute_p.get();
@@ -66,11 +70,12 @@ Status ControlPlane::StartProviders() {
   RETURN_IF_ERROR(storage_->Start());
   RETURN_IF_ERROR(recovery_->Start());
   if (pairing_) RETURN_IF_ERROR(pairing_->Start().status());
-  return Status::Ok();
+  return replication_->Start();
 }
 
 void ControlPlane::Stop() {
   if (server_) server_->Stop();
+  if (replication_) replication_->Stop();
   if (pairing_) pairing_->Stop();
   if (recovery_) recovery_->Stop();  // queued jobs stop waiting before the workers are joined
 }

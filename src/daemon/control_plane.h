@@ -23,6 +23,7 @@
 #include "network/network_service.h"
 #include "recovery/service/recovery_provider.h"
 #include "recovery/site/pairing_service.h"
+#include "recovery/site/replication_service.h"
 #include "storage/disk_engine.h"
 #include "storage/disk_service.h"
 #include "storage/storage_provider.h"
@@ -70,6 +71,7 @@ class ControlPlane {
   recovery::service::RecoveryProvider* recovery() const { return recovery_; }
   // nullptr without ControlPlaneOptions::peer.
   recovery::site::PairingService* pairing() const { return pairing_.get(); }
+  recovery::site::ReplicationService* replication() const { return replication_.get(); }
 
  private:
   ControlPlane() = default;
@@ -81,6 +83,7 @@ class ControlPlane {
   std::unique_ptr<compute::VmService> vms_;
   std::unique_ptr<network::NetworkService> networks_;
   std::unique_ptr<recovery::site::PairingService> pairing_;
+  std::unique_ptr<recovery::site::ReplicationService> replication_;
   // The server owns the providers; these point into it.
   std::unique_ptr<api::ApiServer> server_;
   compute::ComputeProvider* compute_ = nullptr;

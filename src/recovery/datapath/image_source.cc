@@ -16,6 +16,7 @@ Result<ImageSource> OpenImageSource(const ImageSourceOptions& o) {
   qo.image = o.image;
   qo.bitmap = o.bitmap;
   qo.socket_dir = o.socket_dir;
+  qo.force_share = o.force_share;
   ASSIGN_OR_RETURN(s.exp, QemuNbdExport::Start(qo));
   NbdSource::Options so;
   so.address = s.exp->uri();

@@ -19,6 +19,7 @@ struct ImageSourceOptions {
   std::string socket_dir;   // "" = a fresh dir under /tmp
   int connections = 3;
   bool direct_reads = true;
+  bool force_share = false;  // QemuNbdOptions::force_share
 };
 
 struct ImageSource {

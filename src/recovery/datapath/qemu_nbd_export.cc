@@ -83,15 +83,26 @@ Result<std::unique_ptr<QemuNbdExport>> QemuNbdExport::Start(const QemuNbdOptions
     return InvalidArgument("NBD socket path '" + e->socket_ + "' is too long");
   ::unlink(e->socket_.c_str());
 
-  std::vector<std::string> args = {binary, "--socket=" + e->socket_, "--format=" + o.format,
-                                   "--persistent",
+  const bool unlocked = o.read_only && o.force_share;
+  std::vector<std::string> args = {binary, "--socket=" + e->socket_, "--persistent",
                                    // +1: the readiness probe holds a slot for a moment
                                    "--shared=" + std::to_string(o.shared + 1)};
+  // qemu-nbd has no --force-share: the image's options say "no locks" instead (and then carry
+  // the format themselves).
+  if (!unlocked) args.push_back("--format=" + o.format);
+  if (unlocked) args.push_back("--image-opts");
   if (o.read_only) args.push_back("--read-only");
   if (!o.bitmap.empty()) args.push_back("--bitmap=" + o.bitmap);
   if (!o.cache.empty()) args.push_back("--cache=" + o.cache);
   if (!o.aio.empty()) args.push_back("--aio=" + o.aio);
-  args.push_back(o.image);
+  if (unlocked) {
+    if (o.image.find(',') != std::string::npos)
+      return InvalidArgument("image path '" + o.image + "' has a comma; cannot read it unlocked");
+    args.push_back("driver=" + o.format + ",file.driver=file,file.filename=" + o.image +
+                   ",file.locking=off");
+  } else {
+    args.push_back(o.image);
+  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

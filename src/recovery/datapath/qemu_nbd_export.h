@@ -26,6 +26,10 @@ struct QemuNbdOptions {
   std::string image;               // path of the image file
   std::string format = "qcow2";    // "qcow2" | "raw"
   bool read_only = true;
+  // Read-only without taking the image's locks (qemu-nbd --force-share): a VM may start on the
+  // image meanwhile, so the reader must check afterwards that nothing wrote it (replication of a
+  // stopped VM does).
+  bool force_share = false;
   std::string bitmap;              // persistent dirty bitmap to expose ("" = none)
   int shared = 8;                  // max simultaneous clients (NbdSource connections)
   std::string cache;               // --cache (e.g. "writeback", "none"); "" = qemu's default

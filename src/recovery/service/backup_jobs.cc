@@ -74,28 +74,6 @@ int64_t WallMs() {
       .count();
 }
 
-// What the vault keeps of a VM's configuration with each point (a restore rebuilds the VM
-// from it).
-Json VmConfigOf(const store::Record& vm) {
-  const Json& sp = vm.body["properties"]["storageProfile"];
-  Json disks_cfg = Json::array();
-  for (auto& d : sp["dataDisks"])
-    disks_cfg.push_back({{"lun", d.value("lun", 0)},
-                         {"name", d.value("name", "")},
-                         {"sku", d["managedDisk"].value("storageAccountType", "Standard_LRS")},
-                         {"diskSizeGB", d.value("diskSizeGB", 1)}});
-  return {{"vmId", vm.body.value("id", "")},
-          {"vmSize", vm.body["properties"]["hardwareProfile"].value("vmSize", "")},
-          {"imageReference", sp["imageReference"].value("id", "")},
-          {"osDisk",
-           {{"name", sp["osDisk"].value("name", "")},
-            {"sku", sp["osDisk"]["managedDisk"].value("storageAccountType", "Standard_LRS")},
-            {"diskSizeGB", sp["osDisk"].value("diskSizeGB", 1)}}},
-          {"dataDisks", disks_cfg},
-          {"computerName", vm.body["properties"]["osProfile"].value("computerName", "")},
-          {"tags", vm.body.value("tags", Json::object())}};
-}
-
 }  // namespace
 
 Status BackupJobs::Run(const ResourceId& job_id, OperationContext& octx) {
@@ -108,7 +86,9 @@ Status BackupJobs::Run(const ResourceId& job_id, OperationContext& octx) {
                      ResourceId::Parse(item.body["properties"].value("sourceResourceId", "")));
     // At most one job per VM: wait (Queued) for the item's and the VM's locks.
     octx.SetProgress(0, "queued");
-    ASSIGN_OR_RETURN(api::ResourceLock lock, d_.jobs->WaitForLock({item_id.Key(), vm_id.Key()}));
+    // "/datapath": the VM's one backup job slot, which replication cycles take too.
+    ASSIGN_OR_RETURN(api::ResourceLock lock, d_.jobs->WaitForLock({item_id.Key(), vm_id.Key(),
+                                                                   vm_id.Key() + "/datapath"}));
     int64_t started = ctx_.clock->NowMs();
     d_.jobs->Update(job_id, [&](Json& p) {
       p["status"] = "InProgress";

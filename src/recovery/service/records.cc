@@ -48,4 +48,25 @@ void StampJobEnd(Json& properties, int64_t started_ms, int64_t now_ms) {
 
 std::string DiskKeyName(int lun) { return lun < 0 ? "osdisk" : "lun" + std::to_string(lun); }
 
+Json VmConfigOf(const store::Record& vm) {
+  const Json& sp = vm.body["properties"]["storageProfile"];
+  Json disks_cfg = Json::array();
+  for (auto& d : sp["dataDisks"])
+    disks_cfg.push_back({{"lun", d.value("lun", 0)},
+                         {"name", d.value("name", "")},
+                         {"sku", d["managedDisk"].value("storageAccountType", "Standard_LRS")},
+                         {"diskSizeGB", d.value("diskSizeGB", 1)}});
+  return {{"vmId", vm.body.value("id", "")},
+          {"vmSize", vm.body["properties"]["hardwareProfile"].value("vmSize", "")},
+          {"imageReference", sp["imageReference"].value("id", "")},
+          {"osDisk",
+           {{"name", sp["osDisk"].value("name", "")},
+            {"sku", sp["osDisk"]["managedDisk"].value("storageAccountType", "Standard_LRS")},
+            {"diskSizeGB", sp["osDisk"].value("diskSizeGB", 1)}}},
+          {"dataDisks", disks_cfg},
+          {"computerName", vm.body["properties"]["osProfile"].value("computerName", "")},
+          {"tags", vm.body.value("tags", Json::object())}};
+}
+
+
 }  // namespace stratus::recovery::service

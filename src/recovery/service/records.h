@@ -43,4 +43,8 @@ void StampJobEnd(Json& properties, int64_t started_ms, int64_t now_ms);
 // OS disk).
 std::string DiskKeyName(int lun);
 
+// What a recovery point keeps of a VM's configuration (size, image, disks, computer name, tags):
+// a restore (or a failover) rebuilds the VM from it.
+Json VmConfigOf(const store::Record& vm);
+
 }  // namespace stratus::recovery::service

@@ -1,5 +1,7 @@
 #include "recovery/service/recovery_provider.h"
 
+#include "recovery/site/replication_service.h"
+
 #include "api/resource_util.h"
 #include "core/fs.h"
 #include "core/uuid.h"
@@ -14,6 +16,7 @@ using api::OperationContext;
 
 RecoveryProvider::RecoveryProvider(api::RegionContext ctx, Services services)
     : ResourceProvider(std::move(ctx)),
+      services_(services),
       vaults_(ctx_),
       jobs_(ctx_),
       redundancy_(ctx_, &vaults_, &jobs_),
@@ -51,16 +54,22 @@ RecoveryProvider::Kind RecoveryProvider::KindOf(const ResourceId& id) {
     if (EqualsIgnoreCase(tn[1].first, "backupPolicies")) return Kind::kPolicy;
     if (EqualsIgnoreCase(tn[1].first, "protectedItems")) return Kind::kItem;
     if (EqualsIgnoreCase(tn[1].first, "backupJobs")) return Kind::kJob;
+    if (EqualsIgnoreCase(tn[1].first, "replicationProtectedItems")) return Kind::kReplItem;
   }
-  if (tn.size() == 3 && EqualsIgnoreCase(tn[2].first, "recoveryPoints")) return Kind::kPoint;
+  if (tn.size() == 3 && EqualsIgnoreCase(tn[2].first, "recoveryPoints"))
+    return EqualsIgnoreCase(tn[1].first, "replicationProtectedItems") ? Kind::kReplPoint
+                                                                       : Kind::kPoint;
   return Kind::kOther;
 }
 
 std::vector<std::string> RecoveryProvider::ChildTypes(const ResourceId& parent) const {
   switch (KindOf(parent)) {
     case Kind::kVault:
+      if (services_.replication)
+        return {"backupPolicies", "protectedItems", "backupJobs", "replicationProtectedItems"};
       return {"backupPolicies", "protectedItems", "backupJobs"};
     case Kind::kItem:
+    case Kind::kReplItem:
       return {"recoveryPoints"};
     default:
       return {};
@@ -110,6 +119,8 @@ const api::Shape* RecoveryProvider::BodyShape(const ResourceId& id, const std::s
         return &kPolicy;
       case Kind::kItem:
         return &kItem;
+      case Kind::kReplItem:
+        return &site::ReplicationService::ItemShape();
       default:
         return &kEmpty;
     }
@@ -360,7 +371,10 @@ Result<ApiResponse> RecoveryProvider::Put(const ApiRequest& req, const ResourceI
       return PutPolicy(req, id);
     case Kind::kItem:
       return PutItem(req, id);
+    case Kind::kReplItem:
+      return services_.replication->PutItem(req, id);
     case Kind::kPoint:
+    case Kind::kReplPoint:
     case Kind::kJob:
       return Status(StatusCode::kMethodNotAllowed, "MethodNotAllowed",
                     "Recovery points and jobs are created by backups, not by PUT.");
@@ -389,6 +403,8 @@ void RecoveryProvider::DecorateListItem(const ApiRequest&, const store::Record& 
     item["properties"]["state"] = locked ? "Locked" : "Unlocked";
     auto items = ctx_.store->List(rec.key + "/protecteditems/", kItemType, "", 1000);
     if (items.ok()) item["properties"]["protectedItemCount"] = items->records.size();
+  } else if (rec.type == site::kReplItemType && services_.replication) {
+    services_.replication->Decorate(rec, item);
   } else if (rec.type == kItemType) {
     auto pts = ctx_.store->List(rec.key + "/recoverypoints/", kPointType, "", 10000);
     if (pts.ok()) item["properties"]["recoveryPointCount"] = pts->records.size();
@@ -437,7 +453,10 @@ Result<ApiResponse> RecoveryProvider::Delete(const ApiRequest& req, const Resour
   switch (KindOf(id)) {
     case Kind::kVault: {
       auto items = ctx_.store->List(id.Key() + "/protecteditems/", kItemType, "", 1);
-      if (items.ok() && !items->records.empty())
+      auto replicated =
+          ctx_.store->List(id.Key() + "/replicationprotecteditems/", site::kReplItemType, "", 1);
+      if ((items.ok() && !items->records.empty()) ||
+          (replicated.ok() && !replicated->records.empty()))
         return Conflict("Vault '" + id.name() +
                             "' still holds protected items; delete them "
                             "(with their backup data) first.",
@@ -487,6 +506,11 @@ Result<ApiResponse> RecoveryProvider::Delete(const ApiRequest& req, const Resour
       redundancy_.CopySoon(id.Parent().Parent(), "pointsDeleted");
       return ApiResponse::NoContent(200);
     }
+    case Kind::kReplItem:
+      return services_.replication->DeleteItem(req, id);
+    case Kind::kReplPoint:
+      return Status(StatusCode::kMethodNotAllowed, "MethodNotAllowed",
+                    "Replication points are kept and thinned by the item's policy.");
     default:
       return Status(StatusCode::kMethodNotAllowed, "MethodNotAllowed",
                     "Jobs are kept as history and cannot be deleted.");
@@ -501,10 +525,19 @@ int RecoveryProvider::DeleteOrder(const std::string& type) const {
   return 5;
 }
 
-Status RecoveryProvider::DeleteForGroup(const ResourceId& id, OperationContext&) {
+Status RecoveryProvider::DeleteForGroup(const ResourceId& id, OperationContext& octx) {
   auto rec = ctx_.store->Get(id.Key());
   if (!rec.ok()) return Status::Ok();
   if (KindOf(id) == Kind::kVault) {
+    // Replicated items stop at their source and their replicas go.
+    if (services_.replication) {
+      ASSIGN_OR_RETURN(auto repl, ListAll(ctx_.store, id.Key() + "/replicationprotecteditems/",
+                                          site::kReplItemType));
+      for (auto& r : repl) {
+        auto rid = ResourceId::Parse(r.body.value("id", ""));
+        if (rid.ok()) RETURN_IF_ERROR(services_.replication->DeleteNow(*rid, octx));
+      }
+    }
     vaults_.Forget(id);
     RemoveTree(rec->internal.value("dir", ""));
   }

@@ -35,6 +35,10 @@
 #include "recovery/service/vault_registry.h"
 #include "storage/disk_service.h"
 
+namespace stratus::recovery::site {
+class ReplicationService;
+}
+
 namespace stratus::recovery::service {
 
 class RecoveryProvider final : public api::ResourceProvider {
@@ -45,6 +49,8 @@ class RecoveryProvider final : public api::ResourceProvider {
     compute::VmService* vms = nullptr;  // restored VMs: create, stop, start
     storage::DiskService* disks = nullptr;
     network::NetworkService* networks = nullptr;  // NICs recorded and restored; may be null
+    // Site recovery's items in vaults (replicationProtectedItems); may be null.
+    site::ReplicationService* replication = nullptr;
   };
   RecoveryProvider(api::RegionContext ctx, Services services);
   ~RecoveryProvider() override;
@@ -73,7 +79,8 @@ class RecoveryProvider final : public api::ResourceProvider {
   void SchedulerTick(int64_t now_ms);
 
  private:
-  enum class Kind { kVault, kPolicy, kItem, kPoint, kJob, kOther };
+  Services services_;
+  enum class Kind { kVault, kPolicy, kItem, kPoint, kJob, kReplItem, kReplPoint, kOther };
   static Kind KindOf(const ResourceId& id);
 
   Result<api::ApiResponse> PutVault(const api::ApiRequest& req, const ResourceId& id);

@@ -129,6 +129,10 @@ Result<CycleStats> SendCycle(const PeerClient& peer, const CycleRequest& req) {
     Status s = send(d, w);
     if (!s.ok()) return abort(s);
   }
+  if (req.before_commit) {
+    Status ok = req.before_commit();
+    if (!ok.ok()) return abort(ok);
+  }
   Status c = Call(peer, "POST", "/peer/v1/replication/cycle/commit",
                   Json{{"item", req.item}, {"seq", req.seq}}.dump());
   if (!c.ok()) return abort(c);

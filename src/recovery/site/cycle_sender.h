@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,9 @@ struct CycleRequest {
   std::vector<CycleDisk> disks;
   Json meta = Json::object();  // recorded with the point (capturedAt, consistency, ...)
   uint64_t bandwidth_bytes_per_s = 0;
+  // Checked after the data is sent, before the commit: an error aborts the cycle (a stopped
+  // VM's disks read without locks must not have been started meanwhile).
+  std::function<Status()> before_commit;
 };
 
 struct CycleStats {

@@ -167,7 +167,7 @@ Result<Json> ReplicaReceiver::Blocks(const PeerCaller& caller, const std::string
     Status s = f.zero ? w->second->Zero(f.offset, f.length)
                       : w->second->Write(f.offset, f.data.data(), f.data.size());
     if (!s.ok()) return s;
-    it->second.bytes += f.length;
+    (f.zero ? it->second.zero_bytes : it->second.bytes) += f.length;
   }
   it->second.frames += frames.size();
   return Json{{"frames", frames.size()}};
@@ -197,7 +197,9 @@ Result<Json> ReplicaReceiver::Commit(const PeerCaller& caller, const Json& body)
       return s;
     }
   }
-  Json stats = {{"bytes", it->second.bytes}, {"frames", it->second.frames}};
+  Json stats = {{"bytes", it->second.bytes},
+                {"zeroBytes", it->second.zero_bytes},
+                {"frames", it->second.frames}};
   Json meta = it->second.meta;
   open_.erase(it);
   RETURN_IF_ERROR(on_point_(item, seq, meta, stats));

@@ -59,7 +59,7 @@ class ReplicaReceiver {
     Json meta;
     std::map<std::string, std::unique_ptr<CycleWriter>> writers;  // by disk name
     std::map<std::string, uint64_t> sizes;
-    uint64_t bytes = 0, frames = 0;
+    uint64_t bytes = 0, zero_bytes = 0, frames = 0;
   };
   Result<Item> Authorize(const PeerCaller& caller, const std::string& item);
   // The item's open cycle `seq` (Conflict "ReplicationCycleNotOpen" if another or none).

@@ -1,0 +1,713 @@
+#include "recovery/site/replication_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "api/resource_util.h"
+#include "core/clock.h"
+#include "core/fs.h"
+#include "core/uuid.h"
+#include "recovery/datapath/image_source.h"
+#include "recovery/service/records.h"
+#include "recovery/site/cycle_sender.h"
+
+namespace stratus::recovery::site {
+
+using api::ApiRequest;
+using api::ApiResponse;
+using service::ListAll;
+
+namespace {
+
+constexpr char kOutboundPrefix[] = "/providers/stratus.recoveryservices/outboundreplications/";
+constexpr char kOutboundType[] = "stratus.recoveryservices/outboundreplications";
+constexpr char kEnableOp[] = "Stratus.RecoveryServices/vaults/replicationProtectedItems/write";
+constexpr char kDisableOp[] = "Stratus.RecoveryServices/vaults/replicationProtectedItems/delete";
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string PointName(uint64_t seq) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(seq));
+  return buf;
+}
+
+// The checkpoint (running VM) or persistent bitmap (stopped VM) of an item's cycle.
+std::string CheckpointName(const std::string& item, uint64_t seq) {
+  return "srep-" + item.substr(0, 8) + "-" + std::to_string(seq);
+}
+
+Status PutWithRetry(store::Store* store, const std::string& key,
+                    const std::function<bool(store::Record&)>& fn) {
+  for (int i = 0; i < 10; ++i) {
+    auto rec = store->Get(key);
+    if (!rec.ok()) return rec.status();
+    if (!fn(*rec)) return Status::Ok();
+    store::WriteCondition c;
+    c.if_match = rec->etag;
+    auto w = store->Put(*rec, c);
+    if (w.ok()) return Status::Ok();
+    if (w.status().code() != StatusCode::kPreconditionFailed) return w.status();
+  }
+  return Conflict("the record '" + key + "' kept changing");
+}
+
+Status NotFromPeer(const std::string& who, const Result<PeerReply>& r) {
+  if (!r.ok())
+    return Status(StatusCode::kUnavailable, "PeerRegionUnreachable",
+                  who + " could not be reached: " + r.status().message());
+  return PeerError(who, r->status, r->body);
+}
+
+struct Policy {
+  int64_t frequency_s = 30, retention_h = 24, rpo_alert_s = 120;
+  Json ToJson() const {
+    return {{"crashConsistentFrequencyInSeconds", frequency_s},
+            {"recoveryPointRetentionInHours", retention_h},
+            {"rpoAlertThresholdInSeconds", rpo_alert_s}};
+  }
+};
+
+Result<Policy> ParsePolicy(const Json& props) {
+  Policy p;
+  Json j = props.value("policy", Json::object());
+  RETURN_IF_ERROR(api::RejectUnknownKeys(
+      j, {"crashConsistentFrequencyInSeconds", "recoveryPointRetentionInHours",
+          "rpoAlertThresholdInSeconds"},
+      "properties.policy"));
+  ASSIGN_OR_RETURN(p.frequency_s, api::GetInt(j, "crashConsistentFrequencyInSeconds", 5, 3600, 30));
+  ASSIGN_OR_RETURN(p.retention_h, api::GetInt(j, "recoveryPointRetentionInHours", 1, 168, 24));
+  ASSIGN_OR_RETURN(p.rpo_alert_s, api::GetInt(j, "rpoAlertThresholdInSeconds", 5, 86400,
+                                              std::max<int64_t>(60, 4 * p.frequency_s)));
+  if (p.rpo_alert_s < p.frequency_s)
+    return InvalidArgument("'rpoAlertThresholdInSeconds' must be at least the point frequency.",
+                           "properties.policy.rpoAlertThresholdInSeconds");
+  return p;
+}
+
+}  // namespace
+
+struct ReplicationService::Cycle {};
+
+ReplicationService::ReplicationService(ReplicationDeps deps) : d_(std::move(deps)) {
+  receiver_ = std::make_unique<ReplicaReceiver>(
+      [this](const std::string& item) { return LookupItem(item); },
+      [this](const std::string& item, uint64_t seq, const Json& meta, const Json& stats) {
+        return OnPoint(item, seq, meta, stats);
+      });
+}
+
+ReplicationService::~ReplicationService() { Stop(); }
+
+void ReplicationService::RegisterRoutes() {
+  if (!d_.pairing) return;
+  receiver_->RegisterRoutes(d_.pairing->server());
+  d_.pairing->server().Route("POST", "/peer/v1/replication/enable",
+                             [this](const PeerCaller& c, const Json& b) { return PeerEnable(c, b); });
+  d_.pairing->server().Route("POST", "/peer/v1/replication/disable",
+                             [this](const PeerCaller& c, const Json& b) { return PeerDisable(c, b); });
+}
+
+Status ReplicationService::Start() {
+  // An enable or disable a restart cut: an enable that did not finish is undone (the record
+  // goes, as if the PUT had failed); a disable is finished.
+  d_.ctx.ops->RegisterRecovery(kEnableOp, [this](const store::OperationRecord& op,
+                                                 api::OperationContext&) -> Status {
+    auto rec = d_.ctx.store->Get(op.resource_key);
+    if (rec.ok() && rec->body["properties"].value("provisioningState", "") == "Creating")
+      (void)d_.ctx.store->Delete(op.resource_key);
+    return Status(StatusCode::kInternal, "InterruptedByRestart",
+                  "Enabling replication was interrupted by a daemon restart; PUT the item again.");
+  });
+  d_.ctx.ops->RegisterRecovery(kDisableOp, [this](const store::OperationRecord& op,
+                                                  api::OperationContext& octx) -> Status {
+    auto id = ResourceId::Parse(op.body.value("resourceId", ""));
+    if (!id.ok()) return id.status();
+    return Disable(*id, octx);
+  });
+  if (!d_.pairing) return Status::Ok();
+  scheduler_ = std::thread([this] { SchedulerLoop(); });
+  return Status::Ok();
+}
+
+void ReplicationService::Stop() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (scheduler_.joinable()) scheduler_.join();
+}
+
+void ReplicationService::SchedulerLoop() {
+  std::unique_lock<std::mutex> l(mu_);
+  while (!stopping_) {
+    l.unlock();
+    Tick();
+    l.lock();
+    cv_.wait_for(l, std::chrono::milliseconds(250), [this] { return stopping_; });
+  }
+}
+
+// ---------------------------------------------------------------- B: the API
+
+const api::Shape& ReplicationService::ItemShape() {
+  using api::Shape;
+  static const Shape s = Shape::Resource(Shape::Object(
+      {{"sourceRegion", Shape::String()},
+       {"sourceVmId", Shape::String()},
+       {"policy", Shape::Object({{"crashConsistentFrequencyInSeconds", Shape::Integer()},
+                                 {"recoveryPointRetentionInHours", Shape::Integer()},
+                                 {"rpoAlertThresholdInSeconds", Shape::Integer()}})}}));
+  return s;
+}
+
+Result<store::Record> ReplicationService::ItemById(const std::string& item_id) const {
+  ASSIGN_OR_RETURN(auto items, ListAll(d_.ctx.store, "/subscriptions/", kReplItemType));
+  for (auto& r : items)
+    if (r.internal.value("itemId", "") == item_id) return r;
+  return NotFound("No replicated item '" + item_id + "' here.", item_id, "ReplicatedItemNotFound");
+}
+
+Result<ApiResponse> ReplicationService::PutItem(const ApiRequest& req, const ResourceId& id) {
+  const Json& body = req.body;
+  RETURN_IF_ERROR(api::RejectUnknownKeys(body, {"properties", "name", "id", "type", "location",
+                                                "tags"},
+                                         ""));
+  Json props = body.value("properties", Json::object());
+  RETURN_IF_ERROR(api::RejectUnknownKeys(props, {"sourceRegion", "sourceVmId", "policy"},
+                                         "properties"));
+  std::string region = props.value("sourceRegion", "");
+  std::string vm = props.value("sourceVmId", "");
+  if (region.empty())
+    return InvalidArgument("'properties.sourceRegion' is required: the paired region the VM runs "
+                           "in.", "properties.sourceRegion", "MissingParameter");
+  auto vm_id = ResourceId::Parse(vm);
+  if (!vm_id.ok() || !EqualsIgnoreCase(vm_id->FullType(), "Stratus.Compute/virtualMachines"))
+    return InvalidArgument("'properties.sourceVmId' must be the id of a virtual machine in the "
+                           "source region.", "properties.sourceVmId", "InvalidResourceId");
+  ASSIGN_OR_RETURN(Policy pol, ParsePolicy(props));
+  if (EqualsIgnoreCase(region, d_.ctx.region))
+    return InvalidArgument("A VM is replicated to another region: '" + region +
+                               "' is this one. Create the item in the target region's vault.",
+                           "properties.sourceRegion", "ReplicationToSameRegion");
+  if (!d_.pairing)
+    return Conflict("This region has no peer link.", "", "PeerLinkNotConfigured");
+  auto pairing = d_.pairing->Get(region);
+  if (!pairing.ok())
+    return InvalidArgument("This region is not paired with '" + region +
+                               "'. Pair them first (stratus recovery pair).",
+                           "properties.sourceRegion", "RegionNotPaired");
+  auto existing = d_.ctx.store->Get(id.Key());
+  // The same VM replicated twice into this region is refused, whichever vault holds it.
+  ASSIGN_OR_RETURN(auto all, ListAll(d_.ctx.store, "/subscriptions/", kReplItemType));
+  for (auto& r : all)
+    if (r.key != id.Key() &&
+        EqualsIgnoreCase(r.body["properties"].value("sourceVmId", ""), vm) &&
+        EqualsIgnoreCase(r.body["properties"].value("sourceRegion", ""), region))
+      return Conflict("VM '" + vm + "' is replicated already, as '" + r.body.value("id", "") + "'.",
+                      "properties.sourceVmId", "VmAlreadyReplicated");
+  int64_t now = d_.ctx.clock->NowMs();
+  if (existing.ok()) {
+    const Json& p = existing->body["properties"];
+    if (!EqualsIgnoreCase(p.value("sourceVmId", ""), vm) ||
+        !EqualsIgnoreCase(p.value("sourceRegion", ""), region))
+      return Conflict("An item's source region and VM cannot change; delete it and create "
+                      "another.", "properties.sourceVmId", "PropertyChangeNotAllowed");
+    if (p.value("policy", Json::object()) == pol.ToJson())
+      return api::ResourceResponse(*existing);
+  }
+  ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock({id.Key()}));
+  store::Record rec;
+  if (existing.ok()) {
+    rec = *existing;
+    rec.body["properties"]["policy"] = pol.ToJson();
+    rec.body["properties"]["provisioningState"] = "Updating";
+    api::TouchSystemData(rec.body, req.caller, now);
+  } else {
+    rec.key = id.Key();
+    rec.type = kReplItemType;
+    rec.body = api::NewResourceBody(id, d_.ctx.region, body.value("tags", Json::object()),
+                                    req.caller, now);
+    std::string item_id = NewUuid();
+    rec.body["properties"] = {{"provisioningState", "Creating"},
+                              {"sourceRegion", pairing->body.value("name", region)},
+                              {"sourceVmId", vm},
+                              {"targetRegion", d_.ctx.region},
+                              {"policy", pol.ToJson()},
+                              {"replicatedItemId", item_id},
+                              {"protectionState", "Enabling"},
+                              {"replicationHealth", "Normal"}};
+    rec.internal = {{"itemId", item_id},
+                    {"dir", JoinPath(d_.ctx.data_dir, "replicas/" + item_id)}};
+  }
+  ASSIGN_OR_RETURN(store::Record written, d_.ctx.store->Put(rec));
+  ASSIGN_OR_RETURN(std::string op,
+                   d_.ctx.ops->StartLocked(std::move(lock), id, kEnableOp, Json::object(),
+                                           [this, id](api::OperationContext& octx) {
+                                             return Enable(id, octx);
+                                           },
+                                           req.caller));
+  return api::AcceptedResponse(req, id.subscription(), op, api::ToArm(written),
+                               existing.ok() ? 200 : 201);
+}
+
+Status ReplicationService::Enable(const ResourceId& id, api::OperationContext& octx) {
+  ASSIGN_OR_RETURN(store::Record rec, d_.ctx.store->Get(id.Key()));
+  const Json& p = rec.body["properties"];
+  bool creating = p.value("provisioningState", "") == "Creating";
+  Status s = [&]() -> Status {
+    ASSIGN_OR_RETURN(PeerClient client, d_.pairing->ClientFor(p.value("sourceRegion", "")));
+    octx.SetProgress(10, "asking region " + p.value("sourceRegion", "") + " to replicate the VM");
+    Json ask = {{"item", rec.internal.value("itemId", "")},
+                {"vmId", p.value("sourceVmId", "")},
+                {"intervalSeconds", p["policy"].value("crashConsistentFrequencyInSeconds", 30)}};
+    auto reply = client.Call("POST", "/peer/v1/replication/enable", ask.dump());
+    if (!reply.ok() || reply->status != 200)
+      return NotFromPeer("Region '" + p.value("sourceRegion", "") + "'", reply);
+    auto answer = ParseJson(reply->body);
+    if (!answer.ok() || !answer->is_object()) return Internal("the source answered no VM");
+    return PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
+      Json& rp = r.body["properties"];
+      rp["provisioningState"] = "Succeeded";
+      if (rp.value("protectionState", "") == "Enabling") rp["protectionState"] = "InitialReplication";
+      rp["vmConfig"] = (*answer)["vmConfig"];
+      return true;
+    });
+  }();
+  if (!s.ok()) {
+    if (creating) {
+      (void)d_.ctx.store->Delete(id.Key());
+    } else {
+      (void)PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
+        r.body["properties"]["provisioningState"] = "Failed";
+        return true;
+      });
+    }
+  }
+  return s;
+}
+
+Result<ApiResponse> ReplicationService::DeleteItem(const ApiRequest& req, const ResourceId& id) {
+  auto rec = d_.ctx.store->Get(id.Key());
+  if (!rec.ok()) return ApiResponse::NoContent(204);
+  ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock({id.Key()}));
+  ASSIGN_OR_RETURN(std::string op,
+                   d_.ctx.ops->StartLocked(std::move(lock), id, kDisableOp, Json::object(),
+                                           [this, id](api::OperationContext& octx) {
+                                             return Disable(id, octx);
+                                           },
+                                           req.caller));
+  return api::AcceptedResponse(req, id.subscription(), op);
+}
+
+Status ReplicationService::Disable(const ResourceId& id, api::OperationContext& octx) {
+  auto rec = d_.ctx.store->Get(id.Key());
+  if (!rec.ok()) return Status::Ok();
+  std::string item = rec->internal.value("itemId", "");
+  const Json& p = rec->body["properties"];
+  // The source stops when it answers; a gone source is not waited for.
+  if (d_.pairing) {
+    auto client = d_.pairing->ClientFor(p.value("sourceRegion", ""));
+    if (client.ok()) {
+      auto reply = client->Call("POST", "/peer/v1/replication/disable", Json{{"item", item}}.dump());
+      if (!reply.ok() || reply->status != 200)
+        octx.result()["sourceNotified"] = false;
+      else
+        octx.result()["sourceNotified"] = true;
+    }
+  }
+  receiver_->Forget(item);
+  std::string dir = rec->internal.value("dir", "");
+  if (!dir.empty()) RETURN_IF_ERROR(RemoveTree(dir));
+  ASSIGN_OR_RETURN(auto pts, ListAll(d_.ctx.store, id.Key() + "/recoverypoints/", kReplPointType));
+  for (auto& r : pts) RETURN_IF_ERROR(d_.ctx.store->Delete(r.key));
+  return d_.ctx.store->Delete(id.Key());
+}
+
+void ReplicationService::Decorate(const store::Record& rec, Json& item) const {
+  Json& p = item["properties"];
+  auto pts = d_.ctx.store->List(rec.key + "/recoverypoints/", kReplPointType, "", 100000);
+  if (pts.ok()) p["recoveryPointCount"] = pts->records.size();
+  int64_t captured = rec.internal.value("lastCapturedMs", int64_t{0});
+  if (captured == 0) return;
+  int64_t rpo = std::max<int64_t>(0, (WallMs() - captured) / 1000);
+  p["rpoInSeconds"] = rpo;
+  int64_t alert = p["policy"].value("rpoAlertThresholdInSeconds", 120);
+  p["replicationHealth"] = rpo <= alert ? "Normal" : "Critical";
+}
+
+// ---------------------------------------------------------------- B: points
+
+Result<ReplicaReceiver::Item> ReplicationService::LookupItem(const std::string& item_id) {
+  ASSIGN_OR_RETURN(store::Record rec, ItemById(item_id));
+  return ReplicaReceiver::Item{rec.body["properties"].value("sourceRegion", ""),
+                               rec.internal.value("dir", "")};
+}
+
+Status ReplicationService::OnPoint(const std::string& item_id, uint64_t seq, const Json& meta,
+                                   const Json& stats) {
+  ASSIGN_OR_RETURN(store::Record item, ItemById(item_id));
+  int64_t captured = meta.value("capturedMs", WallMs());
+  store::Record pt;
+  pt.key = item.key + "/recoverypoints/" + PointName(seq);
+  pt.type = kReplPointType;
+  pt.body = {{"id", item.body.value("id", "") + "/recoveryPoints/" + PointName(seq)},
+             {"name", PointName(seq)},
+             {"type", "Stratus.RecoveryServices/vaults/replicationProtectedItems/recoveryPoints"},
+             {"properties",
+              {{"recoveryPointTime", FormatIso8601(captured)},
+               {"recoveryPointType", meta.value("consistency", "CrashConsistent")},
+               {"sequence", seq},
+               {"bytesReceived", stats.value("bytes", uint64_t{0})}}}};
+  pt.internal = {{"seq", seq}, {"capturedMs", captured}};
+  RETURN_IF_ERROR(d_.ctx.store->Put(pt).status());
+  RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, item.key, [&](store::Record& r) {
+    Json& p = r.body["properties"];
+    p["protectionState"] = "Protected";
+    p["lastRecoveryPointTime"] = FormatIso8601(captured);
+    p["lastCycle"] = meta.value("cycle", Json::object());
+    p["lastCycle"]["bytesReceived"] = stats.value("bytes", uint64_t{0});
+    r.internal["lastCapturedMs"] = captured;
+    r.internal["lastSeq"] = seq;
+    return true;
+  }));
+  Thin(item);
+  return Status::Ok();
+}
+
+void ReplicationService::Thin(const store::Record& item) {
+  auto pts = ListAll(d_.ctx.store, item.key + "/recoverypoints/", kReplPointType);
+  if (!pts.ok() || pts->size() < 2) return;
+  int64_t now = WallMs();
+  int64_t retention_ms =
+      item.body["properties"]["policy"].value("recoveryPointRetentionInHours", 24) * 3600000;
+  // Keep: the newest; every point of the last hour; the first point of each older hour within
+  // the retention.
+  std::vector<std::pair<uint64_t, std::string>> drop;  // seq, record key
+  int64_t last_hour_kept = -1;
+  for (size_t i = 0; i + 1 < pts->size(); ++i) {
+    const auto& r = (*pts)[i];
+    int64_t t = r.internal.value("capturedMs", int64_t{0});
+    uint64_t seq = r.internal.value("seq", uint64_t{0});
+    if (now - t < 3600000) continue;
+    int64_t hour = t / 3600000;
+    if (now - t <= retention_ms && hour != last_hour_kept) {
+      last_hour_kept = hour;
+      continue;
+    }
+    drop.push_back({seq, r.key});
+  }
+  if (drop.empty()) return;
+  std::string item_id = item.internal.value("itemId", "");
+  auto vm_disks = item.body["properties"].value("vmConfig", Json::object());
+  for (auto& [seq, key] : drop) {
+    // Every disk of the item drops the point's layer (merged into the next point's).
+    bool ok = true;
+    std::error_code ec;
+    for (auto& e : std::filesystem::directory_iterator(item.internal.value("dir", ""), ec)) {
+      auto chain = receiver_->Chain(item_id, e.path().filename().string());
+      if (!chain.ok()) continue;
+      Status s = (*chain)->DropPoint(seq);
+      if (!s.ok()) {
+        spdlog::warn("thinning point {} of {}: {}", seq, item.key, s.ToString());
+        ok = false;
+      }
+    }
+    if (ok) (void)d_.ctx.store->Delete(key);
+  }
+}
+
+// ---------------------------------------------------------------- A: the source
+
+Result<Json> ReplicationService::PeerEnable(const PeerCaller& caller, const Json& body) {
+  std::string item = body.value("item", "");
+  auto vm_id = ResourceId::Parse(body.value("vmId", ""));
+  int64_t interval = body.value("intervalSeconds", 30);
+  if (item.empty() || item.size() > 64 || !vm_id.ok() || interval < 1)
+    return InvalidArgument("enable needs 'item', 'vmId' and 'intervalSeconds'", "",
+                           "InvalidRequestContent");
+  auto vm = d_.ctx.store->Get(vm_id->Key());
+  if (!vm.ok())
+    return NotFound("Region '" + d_.ctx.region + "' has no VM '" + vm_id->ToString() + "'.",
+                    vm_id->ToString(), "SourceVmNotFound");
+  ASSIGN_OR_RETURN(auto out, ListAll(d_.ctx.store, kOutboundPrefix, kOutboundType));
+  for (auto& r : out)
+    if (r.body.value("item", "") != item && EqualsIgnoreCase(r.body.value("vmKey", ""), vm->key))
+      return Conflict("VM '" + vm_id->ToString() + "' is replicated already (to region '" +
+                          r.body.value("targetRegion", "") + "').",
+                      vm_id->ToString(), "VmAlreadyReplicated");
+  store::Record rec;
+  rec.key = kOutboundPrefix + ToLower(item);
+  rec.type = kOutboundType;
+  auto existing = d_.ctx.store->Get(rec.key);
+  if (existing.ok()) rec = *existing;
+  rec.body["item"] = item;
+  rec.body["targetRegion"] = caller.region;
+  rec.body["vmId"] = vm->body.value("id", "");
+  rec.body["vmKey"] = vm->key;
+  rec.body["intervalSeconds"] = interval;
+  if (!existing.ok()) {
+    rec.body["seq"] = 0;
+    rec.body["checkpoint"] = "";
+    rec.body["nextDueMs"] = 0;
+    rec.body["state"] = "Enabled";
+  }
+  RETURN_IF_ERROR(d_.ctx.store->Put(rec).status());
+  spdlog::info("replicating VM {} to region '{}' as item {} every {} s", vm_id->ToString(),
+               caller.region, item, interval);
+  cv_.notify_all();
+  return Json{{"vmConfig", service::VmConfigOf(*vm)}};
+}
+
+Result<Json> ReplicationService::PeerDisable(const PeerCaller& caller, const Json& body) {
+  std::string item = body.value("item", "");
+  auto rec = d_.ctx.store->Get(kOutboundPrefix + ToLower(item));
+  if (!rec.ok()) return Json{{"item", item}};
+  if (!EqualsIgnoreCase(rec->body.value("targetRegion", ""), caller.region))
+    return Status(StatusCode::kForbidden, "ReplicationNotToCaller",
+                  "Item '" + item + "' is not replicated to the caller's region.");
+  // Its checkpoints go with it (a running cycle holds the VM's lock: wait for it).
+  auto vm = d_.ctx.store->Get(rec->body.value("vmKey", ""));
+  if (vm.ok() && d_.hv) {
+    std::string domain = vm->internal.value("domain", "");
+    auto cps = d_.hv->ListCheckpoints(domain);
+    if (cps.ok())
+      for (auto& cp : *cps)
+        if (cp.rfind("srep-" + item.substr(0, 8) + "-", 0) == 0)
+          (void)d_.hv->DeleteCheckpoint(domain, cp);
+  }
+  RETURN_IF_ERROR(d_.ctx.store->Delete(rec->key));
+  spdlog::info("replication item {} to region '{}' ended", item, caller.region);
+  return Json{{"item", item}};
+}
+
+void ReplicationService::Tick() {
+  auto out = ListAll(d_.ctx.store, kOutboundPrefix, kOutboundType);
+  if (!out.ok()) return;
+  int64_t now = WallMs();
+  for (auto& r : *out) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (stopping_) return;
+    }
+    if (r.body.value("state", "") != "Enabled" || r.body.value("nextDueMs", int64_t{0}) > now)
+      continue;
+    Status s = CycleOf(r);
+    if (!s.ok() && s.arm_code() != "Busy")
+      spdlog::warn("replication cycle of item {}: {}", r.body.value("item", ""), s.ToString());
+  }
+}
+
+Status ReplicationService::RunCycle(const std::string& item) {
+  ASSIGN_OR_RETURN(store::Record r, d_.ctx.store->Get(kOutboundPrefix + ToLower(item)));
+  return CycleOf(r);
+}
+
+Status ReplicationService::CycleOf(store::Record& out) {
+  const std::string item = out.body.value("item", "");
+  const std::string key = out.key;
+  int64_t started = WallMs();
+  auto vm = d_.ctx.store->Get(out.body.value("vmKey", ""));
+  if (!vm.ok()) {
+    // The VM is gone: replication ends here; the target keeps its points.
+    return PutWithRetry(d_.ctx.store, key, [&](store::Record& r) {
+      r.body["state"] = "SourceVmDeleted";
+      r.body["lastError"] = "the VM was deleted";
+      return true;
+    });
+  }
+  // The VM's one backup job slot (a backup job takes it too); not the VM's own lock, so that the
+  // VM's operations never wait for a cycle.
+  auto lock = d_.ctx.ops->TryLock({vm->key + "/datapath"});
+  if (!lock.ok()) return Status(StatusCode::kConflict, "Busy", "a backup of the VM is running");
+  uint64_t seq = out.body.value("seq", uint64_t{0}) + 1;
+  std::string prev = out.body.value("checkpoint", "");
+  std::string cp = CheckpointName(item, seq);
+  std::string domain = vm->internal.value("domain", "");
+  std::string scratch = JoinPath(d_.ctx.data_dir, "scratch/srep-" + item.substr(0, 8));
+  Json meta = {{"capturedMs", started},
+               {"capturedAt", FormatIso8601(started)},
+               {"consistency", "CrashConsistent"}};
+
+  // The VM's disks, in the order of the domain's targets (vda = OS disk, vdb = LUN 0, ...).
+  struct Disk {
+    std::string name, path, dev;
+  };
+  std::vector<Disk> disks;
+  const Json& sp = vm->body["properties"]["storageProfile"];
+  auto add = [&](const Json& d, int lun) -> Status {
+    ASSIGN_OR_RETURN(ResourceId did, ResourceId::Parse(d["managedDisk"].value("id", "")));
+    ASSIGN_OR_RETURN(std::string path, d_.disks->PathOf(did));
+    disks.push_back({service::DiskKeyName(lun), path,
+                     std::string("vd") + static_cast<char>('a' + (lun + 1))});
+    return Status::Ok();
+  };
+  RETURN_IF_ERROR(add(sp["osDisk"], -1));
+  for (auto& d : sp["dataDisks"]) RETURN_IF_ERROR(add(d, d.value("lun", 0)));
+
+  auto info = d_.hv->Info(domain);
+  bool running = info.ok() && info->state == compute::PowerState::kRunning;
+  ASSIGN_OR_RETURN(PeerClient client, d_.pairing->ClientFor(out.body.value("targetRegion", "")));
+  CycleRequest req;
+  req.item = item;
+  req.seq = seq;
+  Result<CycleStats> sent = Internal("no cycle ran");
+  bool full = prev.empty();
+  std::vector<datapath::ImageSource> images;
+  std::vector<std::unique_ptr<datapath::NbdSource>> sources;
+  RETURN_IF_ERROR(MakeDirs(scratch, 0711));
+  if (running) {
+    (void)d_.hv->EndPullBackup(domain);  // a job a killed daemon left (we hold the VM's lock)
+    compute::PullBackupSpec ps;
+    for (auto& d : disks) ps.target_devs.push_back(d.dev);
+    ps.checkpoint = cp;
+    ps.incremental_from = prev;
+    ps.socket_path = JoinPath(scratch, "sock/nbd.sock");
+    ps.scratch_dir = JoinPath(scratch, "overlay");
+    auto pb = d_.hv->BeginPullBackup(domain, ps);
+    if (!pb.ok() && !prev.empty() && pb.status().arm_code() == "CheckpointNotFound") {
+      ps.incremental_from.clear();
+      full = true;
+      pb = d_.hv->BeginPullBackup(domain, ps);
+    }
+    if (!pb.ok()) return pb.status();
+    meta["capturedMs"] = WallMs();
+    meta["capturedAt"] = FormatIso8601(meta["capturedMs"].get<int64_t>());
+    Status opened;
+    for (size_t i = 0; i < disks.size() && opened.ok(); ++i) {
+      const auto& ed = pb->disks[i];
+      datapath::NbdSource::Options so;
+      so.address = "nbd+unix:///" + ed.export_name + "?socket=" + pb->socket_path;
+      if (!ed.bitmap.empty()) so.meta_contexts.push_back(datapath::DirtyBitmapContext(ed.bitmap));
+      auto src = datapath::NbdSource::Connect(so);
+      if (!src.ok()) {
+        opened = src.status();
+        break;
+      }
+      CycleDisk cd;
+      cd.name = disks[i].name;
+      cd.source = src->get();
+      if (!ed.bitmap.empty() && !full) cd.changed_context = datapath::DirtyBitmapContext(ed.bitmap);
+      cd.zero_holes = full && seq > 1;
+      req.disks.push_back(cd);
+      sources.push_back(std::move(src).value());
+    }
+    if (opened.ok()) {
+      meta["cycle"] = Json::object();
+      req.meta = meta;
+      sent = SendCycle(client, req);
+    } else {
+      sent = opened;
+    }
+    sources.clear();
+    Status end = d_.hv->EndPullBackup(domain);
+    if (!end.ok()) spdlog::warn("ending the replication export of {}: {}", domain, end.ToString());
+    if (!sent.ok()) (void)d_.hv->DeleteCheckpoint(domain, cp);
+  } else {
+    // Stopped: its qcow2 files as they are, changes from the persistent bitmap of the last
+    // confirmed cycle when it is there and sound.
+    Status opened;
+    for (auto& d : disks) {
+      bool have = false;
+      if (!prev.empty()) {
+        auto list = d_.engine->ListBitmaps(d.path);
+        if (list.ok())
+          for (auto& b : *list) have = have || (b.name == prev && !b.in_use && b.enabled);
+      }
+      if (!have) full = true;
+      datapath::ImageSourceOptions io;
+      io.image = d.path;
+      io.bitmap = have ? prev : "";
+      io.socket_dir = scratch;
+      io.connections = 1;
+      io.force_share = true;  // the VM may start meanwhile: checked before the commit
+      auto img = datapath::OpenImageSource(io);
+      if (!img.ok()) {
+        opened = img.status();
+        break;
+      }
+      images.push_back(std::move(img).value());
+    }
+    if (opened.ok()) {
+      for (size_t i = 0; i < disks.size(); ++i) {
+        CycleDisk cd;
+        cd.name = disks[i].name;
+        cd.source = images[i].source.get();
+        if (!full) cd.changed_context = datapath::DirtyBitmapContext(prev);
+        cd.zero_holes = full && seq > 1;
+        req.disks.push_back(cd);
+      }
+      meta["cycle"] = Json::object();
+      req.meta = meta;
+      // Read without locks: if the VM started (or anything changed it) while we read, this is
+      // no point; the next cycle reads it running.
+      const std::string etag = vm->etag;
+      req.before_commit = [&]() -> Status {
+        auto now_vm = d_.ctx.store->Get(vm->key);
+        auto now_info = d_.hv->Info(domain);
+        if (!now_vm.ok() || now_vm->etag != etag ||
+            (now_info.ok() && now_info->state == compute::PowerState::kRunning))
+          return Conflict("the VM changed while its stopped disks were read", "",
+                          "SourceChangedDuringCycle");
+        return Status::Ok();
+      };
+      sent = SendCycle(client, req);
+    } else {
+      sent = opened;
+    }
+    for (auto& img : images) (void)img.Close();
+    // The next cycle's base. A reader holding the image's shared lock for a moment (a backup,
+    // qemu-img) refuses it: retry a little; without it the next cycle is a full one.
+    if (sent.ok())
+      for (auto& d : disks) {
+        Status s;
+        for (int attempt = 0; attempt < 20; ++attempt) {
+          s = d_.engine->AddBitmap(d.path, cp);
+          if (s.ok() || s.code() == StatusCode::kConflict) break;
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        if (!s.ok()) spdlog::warn("disk {}: cannot add bitmap {}: {}", d.path, cp, s.ToString());
+      }
+  }
+  RemoveTree(scratch);
+  int64_t ended = WallMs();
+  if (!sent.ok()) {
+    (void)PutWithRetry(d_.ctx.store, key, [&](store::Record& r) {
+      r.body["lastError"] = sent.status().message();
+      r.body["lastErrorTime"] = FormatIso8601(ended);
+      r.body["nextDueMs"] = ended + 1000;  // retry soon: the RPO is what matters
+      return true;
+    });
+    return sent.status();
+  }
+  // Confirmed: the previous checkpoint is no longer a base.
+  if (!prev.empty()) {
+    if (running) {
+      (void)d_.hv->DeleteCheckpoint(domain, prev);
+    } else {
+      for (auto& d : disks) (void)d_.engine->RemoveBitmap(d.path, prev);
+    }
+  }
+  int64_t interval_ms = out.body.value("intervalSeconds", 30) * 1000;
+  return PutWithRetry(d_.ctx.store, key, [&](store::Record& r) {
+    r.body["seq"] = seq;
+    r.body["checkpoint"] = cp;
+    r.body["nextDueMs"] = started + interval_ms;
+    r.body["lastCycle"] = sent->ToJson();
+    r.body["lastCycle"]["full"] = full;
+    r.body["lastCycleTime"] = FormatIso8601(ended);
+    r.body.erase("lastError");
+    return true;
+  });
+}
+
+}  // namespace stratus::recovery::site

@@ -1,0 +1,105 @@
+// ReplicationService: VM replication between paired regions (docs/site-recovery.md
+// "Replication"), both ends.
+//
+// Target region (B), the API: `vaults/{v}/replicationProtectedItems/{name}` in B's vault (as
+// Azure Site Recovery keeps items in the recovery vault), PUT
+//   {"properties":{"sourceRegion","sourceVmId","policy":{"crashConsistentFrequencyInSeconds",
+//    "recoveryPointRetentionInHours","rpoAlertThresholdInSeconds"}}}
+// starts an operation that asks the source region over the peer link to replicate the VM (and
+// learns its configuration); DELETE stops it there (best effort: a gone source is not needed) and
+// removes the replicas and points. Points: `.../replicationProtectedItems/{name}/recoveryPoints`.
+// B receives cycles with ReplicaReceiver; each committed cycle becomes a point record, and
+// older points are thinned (every point of the last hour, then one an hour, none past the
+// retention).
+//
+// Source region (A): an outbound record per item (`/providers/stratus.recoveryservices/
+// outboundreplications/{item}`, not an ARM resource) and a scheduler thread that runs each
+// item's cycle when due: the VM's lock (as a backup job takes it; a busy VM waits for the next
+// tick), then a running VM's disks through a libvirt pull backup with checkpoint
+// "srep-<item>-<seq>" incremental from the last confirmed one, a stopped VM's through qemu-nbd
+// with the persistent bitmap of the same name; SendCycle; on success the older checkpoint goes.
+// A failed cycle keeps the confirmed checkpoint: the next one sends a superset. A VM that is
+// gone ends the outbound replication (B keeps its points).
+//
+// Thread-safety: API calls on request threads, peer routes on the peer link's workers, cycles on
+// the scheduler thread; records are read-modify-written with etags.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "api/json_shape.h"
+#include "api/provider.h"
+#include "compute/hypervisor.h"
+#include "recovery/site/pairing_service.h"
+#include "recovery/site/replica_receiver.h"
+#include "storage/disk_engine.h"
+#include "storage/disk_service.h"
+
+namespace stratus::recovery::site {
+
+inline constexpr char kReplItemType[] = "stratus.recoveryservices/vaults/replicationprotecteditems";
+inline constexpr char kReplPointType[] =
+    "stratus.recoveryservices/vaults/replicationprotecteditems/recoverypoints";
+
+struct ReplicationDeps {
+  api::RegionContext ctx;
+  PairingService* pairing = nullptr;
+  compute::Hypervisor* hv = nullptr;
+  storage::DiskService* disks = nullptr;
+  storage::DiskEngine* engine = nullptr;
+};
+
+class ReplicationService {
+ public:
+  explicit ReplicationService(ReplicationDeps deps);
+  ~ReplicationService();
+
+  // The peer routes of both ends (before the peer link starts).
+  void RegisterRoutes();
+  // Registers what happens to enable/disable operations a restart cut; starts the scheduler.
+  Status Start();
+  void Stop();
+
+  // B: the API of replicationProtectedItems (the vault's provider routes here).
+  static const api::Shape& ItemShape();
+  Result<api::ApiResponse> PutItem(const api::ApiRequest& req, const ResourceId& id);
+  Result<api::ApiResponse> DeleteItem(const api::ApiRequest& req, const ResourceId& id);
+  // The same, inside an operation that holds the locks (a resource group's deletion).
+  Status DeleteNow(const ResourceId& id, api::OperationContext& octx) { return Disable(id, octx); }
+  // Live health in a GET or LIST: rpoInSeconds, replicationHealth, recoveryPointCount.
+  void Decorate(const store::Record& rec, Json& item) const;
+
+  // A: runs every cycle that is due now (the scheduler calls it; tests too).
+  void Tick();
+  // A: runs `item`'s cycle now, due or not.
+  Status RunCycle(const std::string& item);
+
+  ReplicaReceiver& receiver() { return *receiver_; }
+
+ private:
+  struct Cycle;
+  Result<Json> PeerEnable(const PeerCaller& caller, const Json& body);
+  Result<Json> PeerDisable(const PeerCaller& caller, const Json& body);
+  Result<ReplicaReceiver::Item> LookupItem(const std::string& item_id);
+  Status OnPoint(const std::string& item_id, uint64_t seq, const Json& meta, const Json& stats);
+  Result<store::Record> ItemById(const std::string& item_id) const;
+  Status Enable(const ResourceId& id, api::OperationContext& octx);
+  Status Disable(const ResourceId& id, api::OperationContext& octx);
+  void Thin(const store::Record& item);
+  Status CycleOf(store::Record& outbound);
+  void SchedulerLoop();
+
+  ReplicationDeps d_;
+  std::unique_ptr<ReplicaReceiver> receiver_;
+  std::mutex mu_;  // the scheduler's wait
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread scheduler_;
+};
+
+}  // namespace stratus::recovery::site

@@ -1,0 +1,185 @@
+// Replication through the API between two whole in-process regions (their control planes over
+// a fake hypervisor, real qcow2 disks, real peer links on loopback): B's vault item asks A to
+// replicate a (stopped) VM; A's scheduler sends cycles; B's points read back exactly A's disks,
+// first whole, then after a change; the bad inputs of enabling; a VM deleted at the source; and
+// disabling, which stops A and removes B's replicas.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "common/in_process_region.h"
+#include "recovery/site/replication_service.h"
+
+namespace stratus::recovery::site {
+namespace {
+
+using test::InProcessRegion;
+
+constexpr char kProv[] = "/subscriptions/sub1/providers/Stratus.RecoveryServices";
+const std::string kVault = InProcessRegion::Path("Stratus.RecoveryServices/vaults", "v1");
+const std::string kVm = InProcessRegion::Path("Stratus.Compute/virtualMachines", "db1");
+
+class ReplicationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static const bool tools = RunProcess({"qemu-img", "--version"}).ok() &&
+                              RunProcess({"qemu-nbd", "--version"}).ok() &&
+                              RunProcess({"mke2fs", "-V"}).ok();
+    if (!tools) GTEST_SKIP() << "qemu-img, qemu-nbd and mke2fs are needed";
+    a_ = std::make_unique<InProcessRegion>("regionA", true);
+    b_ = std::make_unique<InProcessRegion>("regionB", true);
+    ASSERT_TRUE(a_->ok() && b_->ok());
+    auto token = a_->Call("POST", std::string(kProv) + "/generatePairingToken", Json::object());
+    ASSERT_EQ(b_->Call("PUT", std::string(kProv) + "/regionPairings/regionA",
+                       {{"properties", {{"pairingToken", token.body["token"]}}}})
+                  .status,
+              201);
+    // A stopped VM with a data disk holding a pattern.
+    Json body = InProcessRegion::VmBody(1);
+    body["location"] = "regionA";
+    auto put = a_->Call("PUT", kVm, body);
+    ASSERT_EQ(put.status, 201) << put.body.dump();
+    ASSERT_EQ(a_->Finish(put)["status"], "Succeeded");
+    vm_id_ = put.body.value("id", "");
+    ASSERT_EQ(a_->Finish(a_->Call("POST", kVm + "/powerOff", Json::object()))["status"],
+              "Succeeded");
+    data_disk_ = a_->DiskFile("db1_DataDisk_0");
+    os_disk_ = a_->DiskFile("db1_OsDisk");
+    ASSERT_FALSE(data_disk_.empty());
+    ASSERT_FALSE(os_disk_.empty()) << "os disk name";
+    ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x3c 1M 2M", data_disk_}).ok());
+    ASSERT_EQ(b_->Call("PUT", kVault, {{"location", "regionB"}}).status, 201);
+  }
+
+  Json ItemBody(const std::string& vm, const std::string& region = "regionA") {
+    return {{"properties",
+             {{"sourceRegion", region},
+              {"sourceVmId", vm},
+              {"policy", {{"crashConsistentFrequencyInSeconds", 5}}}}}};
+  }
+  // Waits (up to 30 s) until item `name` has at least `n` points; returns the item.
+  Json WaitPoints(const std::string& name, size_t n) {
+    Json item;
+    for (int i = 0; i < 300; ++i) {
+      item = b_->Call("GET", kVault + "/replicationProtectedItems/" + name).body;
+      if (item["properties"].value("recoveryPointCount", 0) >= static_cast<int>(n)) return item;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << "no " << n << " points: " << item.dump();
+    return item;
+  }
+  // qemu-img compare of A's disk file with disk `disk` of B's newest point: 0 = same.
+  int CompareNewest(const std::string& item_id, const std::string& disk, const std::string& file) {
+    auto chain = b_->control()->replication()->receiver().Chain(item_id, disk);
+    if (!chain.ok() || (*chain)->Points().empty()) return -1;
+    auto image = (*chain)->PointImage((*chain)->Points().back());
+    // -U: never lock A's disk (the source's cycles add bitmaps to it meanwhile).
+    auto r = RunProcess({"qemu-img", "compare", "-U", "-q", file, *image});
+    return r.ok() ? r->exit_code : -1;
+  }
+
+  std::unique_ptr<InProcessRegion> a_, b_;
+  std::string vm_id_, data_disk_, os_disk_;
+};
+
+TEST_F(ReplicationTest, PointsInBReadBackTheSourceDisksFirstWholeThenAfterAChange) {
+  auto put = b_->Call("PUT", kVault + "/replicationProtectedItems/db1", ItemBody(vm_id_));
+  ASSERT_EQ(put.status, 201) << put.body.dump();
+  EXPECT_EQ(put.body["properties"]["protectionState"], "Enabling");
+  ASSERT_EQ(b_->Finish(put)["status"], "Succeeded");
+  Json item = WaitPoints("db1", 1);
+  const Json& p = item["properties"];
+  EXPECT_EQ(p["protectionState"], "Protected");
+  EXPECT_EQ(p["vmConfig"]["vmSize"], "Standard_S1");
+  EXPECT_EQ(p["policy"]["crashConsistentFrequencyInSeconds"], 5);
+  EXPECT_EQ(p["replicationHealth"], "Normal");
+  EXPECT_LE(p.value("rpoInSeconds", 999), 10);
+  std::string item_id = p.value("replicatedItemId", "");
+  EXPECT_EQ(CompareNewest(item_id, "osdisk", os_disk_), 0);
+  EXPECT_EQ(CompareNewest(item_id, "lun0", data_disk_), 0);
+
+  // The guest (here qemu-io on the stopped VM's disk) writes 4 KiB; the next cycle sends about
+  // that (one 64 KiB cluster of the bitmap), not the disk.
+  ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x7e 5M 4k", data_disk_}).ok());
+  size_t n = item["properties"].value("recoveryPointCount", 0);
+  item = WaitPoints("db1", n + 1);
+  EXPECT_EQ(CompareNewest(item_id, "lun0", data_disk_), 0);
+  auto points = b_->Call("GET", kVault + "/replicationProtectedItems/db1/recoveryPoints");
+  ASSERT_EQ(points.status, 200);
+  EXPECT_GE(points.body["value"].size(), 2u);
+  EXPECT_EQ(points.body["value"][0]["properties"]["recoveryPointType"], "CrashConsistent");
+  // (A cycle with nothing changed may come in between: some point after the write carries it.)
+  uint64_t last = points.body["value"].back()["properties"].value("bytesReceived", uint64_t{0});
+  EXPECT_LE(last, 65536u) << points.body.dump();
+  uint64_t first = points.body["value"][0]["properties"].value("bytesReceived", uint64_t{0});
+  EXPECT_GE(first, 2u << 20) << "the first cycle carried the allocated data";
+
+  // Disabling stops the source and removes the replicas.
+  auto del = b_->Call("DELETE", kVault + "/replicationProtectedItems/db1");
+  ASSERT_EQ(del.status, 202) << del.body.dump();
+  Json op = b_->Finish(del);
+  EXPECT_EQ(op["status"], "Succeeded") << op.dump();
+  EXPECT_EQ(b_->Call("GET", kVault + "/replicationProtectedItems/db1").status, 404);
+  EXPECT_FALSE(PathExists(JoinPath(b_->data_dir(), "replicas/" + item_id)));
+  auto out = a_->store()->List("/providers/stratus.recoveryservices/outboundreplications/", "", "", 10);
+  ASSERT_TRUE(out.ok());
+  EXPECT_TRUE(out->records.empty());
+}
+
+TEST_F(ReplicationTest, BadEnablesAreRefusedWithNothingRecorded) {
+  auto code = [&](const Json& body, const std::string& name = "x") {
+    auto r = b_->Call("PUT", kVault + "/replicationProtectedItems/" + name, body);
+    return std::to_string(r.status) + " " + InProcessRegion::Code(r);
+  };
+  EXPECT_EQ(code(ItemBody(vm_id_, "regionB")), "400 ReplicationToSameRegion");
+  EXPECT_EQ(code(ItemBody(vm_id_, "regionC")), "400 RegionNotPaired");
+  EXPECT_EQ(code(ItemBody("/subscriptions/sub1/resourceGroups/rg")), "400 InvalidResourceId");
+  EXPECT_EQ(code({{"properties", {{"sourceVmId", vm_id_}}}}), "400 MissingParameter");
+  Json fast = ItemBody(vm_id_);
+  fast["properties"]["policy"]["crashConsistentFrequencyInSeconds"] = 1;
+  EXPECT_EQ(code(fast), "400 InvalidParameter");
+  Json unknown = ItemBody(vm_id_);
+  unknown["properties"]["x"] = 1;
+  EXPECT_EQ(code(unknown), "400 InvalidParameter");
+  auto list = b_->Call("GET", kVault + "/replicationProtectedItems");
+  EXPECT_TRUE(list.body["value"].empty());
+
+  // A VM the source does not have: the operation fails, naming it; nothing is left.
+  auto ghost = b_->Call("PUT", kVault + "/replicationProtectedItems/ghost",
+                        ItemBody(InProcessRegion::Path("Stratus.Compute/virtualMachines", "nope")));
+  ASSERT_EQ(ghost.status, 201);
+  Json op = b_->Finish(ghost);
+  EXPECT_EQ(op["status"], "Failed");
+  EXPECT_EQ(op["error"].value("code", ""), "SourceVmNotFound") << op.dump();
+  EXPECT_EQ(b_->Call("GET", kVault + "/replicationProtectedItems/ghost").status, 404);
+
+  // The same VM twice.
+  ASSERT_EQ(b_->Finish(b_->Call("PUT", kVault + "/replicationProtectedItems/db1", ItemBody(vm_id_)))
+                ["status"],
+            "Succeeded");
+  EXPECT_EQ(code(ItemBody(vm_id_), "db1-again"), "409 VmAlreadyReplicated");
+  // The vault cannot go while it holds the item.
+  EXPECT_EQ(b_->Call("DELETE", kVault).status, 409);
+}
+
+TEST_F(ReplicationTest, AVmDeletedAtTheSourceEndsReplicationAndBKeepsItsPoints) {
+  auto put = b_->Call("PUT", kVault + "/replicationProtectedItems/db1", ItemBody(vm_id_));
+  ASSERT_EQ(b_->Finish(put)["status"], "Succeeded");
+  Json item = WaitPoints("db1", 1);
+  ASSERT_EQ(a_->Finish(a_->Call("DELETE", kVm))["status"], "Succeeded");
+  bool ended = false;
+  for (int i = 0; i < 100 && !ended; ++i) {
+    auto out = a_->store()->List("/providers/stratus.recoveryservices/outboundreplications/", "",
+                                 "", 10);
+    ended = out.ok() && !out->records.empty() &&
+            out->records[0].body.value("state", "") == "SourceVmDeleted";
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(ended);
+  item = b_->Call("GET", kVault + "/replicationProtectedItems/db1").body;
+  EXPECT_GE(item["properties"].value("recoveryPointCount", 0), 1);
+}
+
+}  // namespace
+}  // namespace stratus::recovery::site
