@@ -1,29 +1,43 @@
 // Site recovery between two real regions on this machine: two stratusd daemons, each with its own
-// data dir, API port and peer link, paired with the CLI (`stratus recovery pair token` in A,
-// `pair create` in B). What each side records, the link checked both ways, across a restart of A
-// (same identity, same peer port), and reported unreachable while A is down.
+// data dir, API port and peer link. Pairing with the CLI (`stratus recovery pair token` in A,
+// `pair create` in B): what each side records, the link checked both ways, across a restart of A
+// (same identity, same peer port), and reported unreachable while A is down. Replication of a
+// running VM: libvirt pull backups with checkpoints in A, points in B that hold exactly A's disks.
 #include <gtest/gtest.h>
+
+#include <thread>
 
 #include "e2e/harness.h"
 
 namespace stratus::e2e {
 namespace {
 
-class SiteRecoveryTest : public ::testing::Test {
+constexpr const char* kRg = "rg-sr";
+
+// Region A is the fixture's daemon (d()), region B a second one.
+class SiteRecoveryTest : public DaemonTest {
  protected:
+  SiteRecoveryTest() : DaemonTest(DaemonOptions("regionA").Group(kRg)) {}
   void SetUp() override {
-    std::string why = SkipReason();
-    if (!why.empty()) GTEST_SKIP() << why;
-    ASSERT_TRUE(a_.Start());
+    DaemonTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     ASSERT_TRUE(b_.Start());
   }
   void TearDown() override {
     if (HasFailure()) {
-      std::cerr << "---- regionA log ----\n" << a_.LogTail() << "\n";
+      std::cerr << "---- regionA log ----\n" << d().LogTail() << "\n";
       std::cerr << "---- regionB log ----\n" << b_.LogTail() << "\n";
     }
-    a_.Cleanup();
     b_.Cleanup();
+    DaemonTest::TearDown();
+  }
+  // B pairs with A through the API.
+  void PairBWithA() {
+    auto token = d().Post(d().SubPath() + "/providers/Stratus.RecoveryServices/generatePairingToken");
+    ASSERT_EQ(token.status, 200) << token.Describe();
+    auto put = b_.Put(PairingPath(b_, "regionA"),
+                      {{"properties", {{"pairingToken", token.json["token"]}}}});
+    ASSERT_EQ(put.status, 201) << put.Describe();
   }
 
   // `stratus <args>` against region `d`; returns the exit code, *out its output.
@@ -37,11 +51,11 @@ class SiteRecoveryTest : public ::testing::Test {
     return d.SubPath() + "/providers/Stratus.RecoveryServices/regionPairings/" + peer;
   }
 
-  Daemon a_{"regionA"};
   Daemon b_{"regionB"};
 };
 
 TEST_F(SiteRecoveryTest, RegionsPairWithTheCliAndTheLinkSurvivesARestart) {
+  Daemon& a_ = d();
   ASSERT_NE(a_.peer_port(), 0);
   ASSERT_NE(a_.peer_port(), b_.peer_port());
 
@@ -85,6 +99,83 @@ TEST_F(SiteRecoveryTest, RegionsPairWithTheCliAndTheLinkSurvivesARestart) {
   ASSERT_EQ(Cli(b_, {"recovery", "pair", "delete", "--peer", "regionA"}, &out), 0) << out;
   EXPECT_NE(out.find("was not reached"), std::string::npos) << out;
   EXPECT_EQ(b_.Get(PairingPath(b_, "regionA")).status, 404);
+}
+
+// The newest sealed layer of replica disk `disk` of item `item_id` in region `d` (its chain.json).
+std::string NewestReplica(const Daemon& d, const std::string& item_id, const std::string& disk) {
+  std::string dir = d.data_dir() + "/replicas/" + item_id + "/" + disk;
+  Json chain = Json::parse(ReadWholeFile(dir + "/chain.json"), nullptr, false);
+  if (!chain.is_object()) return "";
+  std::string file;
+  for (auto& l : chain["layers"])
+    if (l.value("sealed", false)) file = l.value("file", "");
+  return file.empty() ? "" : dir + "/" + file;
+}
+
+TEST_F(SiteRecoveryTest, ARunningVmIsReplicatedAndItsPointsHoldTheDisksAsCaptured) {
+  TestVm vm;
+  ASSERT_NO_FATAL_FAILURE(CreateVm(
+      "db1", TinyVm().ComputerName("db1").OsDisk("db1-os", 1).DataDisk(0, "db1-data"), &vm));
+  std::string dev;
+  ASSERT_NO_FATAL_FAILURE(WaitGuestDisk(vm, "lun0", &dev));
+  Guest(vm.domain, "dd if=/dev/urandom of=/dev/" + dev + " bs=1M count=8 seek=1 conv=fsync 2>/dev/null");
+  ASSERT_NO_FATAL_FAILURE(PairBWithA());
+  ASSERT_EQ(b_.Put(b_.GroupPath(kRg), {{"location", "regionB"}}).status, 201);
+  ASSERT_EQ(b_.Put(b_.VaultPath(kRg, "v1"), {{"location", "regionB"}}).status, 201);
+  const std::string item = b_.VaultPath(kRg, "v1") + "/replicationProtectedItems/db1";
+  auto put = b_.Put(item, {{"properties",
+                            {{"sourceRegion", "regionA"},
+                             {"sourceVmId", vm.id},
+                             {"policy", {{"crashConsistentFrequencyInSeconds", 5}}}}}});
+  ASSERT_EQ(put.status, 201) << put.Describe();
+  ASSERT_SUCCEEDED(b_.WaitFor(put));
+  auto wait_points = [&](int n, Seconds timeout) {
+    Json got;
+    for (auto end = std::chrono::steady_clock::now() + timeout;
+         std::chrono::steady_clock::now() < end;) {
+      got = b_.Get(item).json;
+      if (got["properties"].value("recoveryPointCount", 0) >= n) return got;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    ADD_FAILURE() << "fewer than " << n << " points: " << got.dump();
+    return got;
+  };
+  Json it = wait_points(1, Seconds(180));
+  std::string item_id = it["properties"].value("replicatedItemId", "");
+  EXPECT_EQ(it["properties"]["protectionState"], "Protected");
+
+  // The guest writes; a later point carries it. Then the VM stops; the cycle after that holds
+  // the disks exactly as A has them.
+  Guest(vm.domain, "dd if=/dev/urandom of=/dev/" + dev + " bs=4k count=16 seek=5000 conv=fsync 2>/dev/null");
+  int n = it["properties"].value("recoveryPointCount", 0);
+  it = wait_points(n + 2, Seconds(120));
+  EXPECT_LE(it["properties"].value("rpoInSeconds", 999), 30) << it.dump();
+  EXPECT_EQ(it["properties"]["replicationHealth"], "Normal");
+  ASSERT_SUCCEEDED(ActAndWait("POST", vm.path + "/powerOff"));
+  n = it["properties"].value("recoveryPointCount", 0);
+  wait_points(n + 2, Seconds(120));
+  auto disk = d().Get(d().DiskPath(kRg, "db1-data"));
+  ASSERT_EQ(disk.status, 200) << disk.Describe();
+  std::string a_file =
+      d().data_dir() + "/disks/" + disk.json["properties"].value("uniqueId", "") + ".qcow2";
+  std::string replica = NewestReplica(b_, item_id, "lun0");
+  ASSERT_FALSE(replica.empty());
+  std::string out;
+  EXPECT_EQ(RunCommand({"qemu-img", "compare", "-U", "-q", a_file, replica}, &out), 0) << out;
+
+  // Checkpoints in A: only the newest replication one is kept.
+  RunCommand({"virsh", "-c", "qemu:///system", "checkpoint-list", vm.domain, "--name"}, &out);
+  int srep = 0;
+  for (size_t at = out.find("srep-"); at != std::string::npos; at = out.find("srep-", at + 1)) ++srep;
+  EXPECT_LE(srep, 1) << out;
+
+  // Disabling stops A (its checkpoints go) and removes B's replicas.
+  auto del = b_.Delete(item);
+  ASSERT_EQ(del.status, 202) << del.Describe();
+  ASSERT_SUCCEEDED(b_.WaitFor(del));
+  EXPECT_EQ(b_.Get(item).status, 404);
+  RunCommand({"virsh", "-c", "qemu:///system", "checkpoint-list", vm.domain, "--name"}, &out);
+  EXPECT_EQ(out.find("srep-"), std::string::npos) << out;
 }
 
 }  // namespace
