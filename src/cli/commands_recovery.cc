@@ -1,5 +1,7 @@
-// stratus recovery pair token|create|list|show|check|delete (site recovery: region pairing,
-// docs/site-recovery.md). Replication, groups and plans come in later commands.
+// stratus recovery pair token|create|list|show|check|delete (region pairing),
+// stratus recovery replication enable|show|list|disable and recovery point list (replication
+// into a vault of this region) — site recovery, docs/site-recovery.md. Groups and plans come in
+// later commands.
 #include <memory>
 
 #include "cli/commands.h"
@@ -96,6 +98,65 @@ CliStatus Delete(Context& ctx, const PairArgs& a) {
   return CliStatus::Ok();
 }
 
+// ---- replication
+
+struct ReplArgs {
+  std::string group, vault, name;
+  std::string source_region, source_vm;
+  int frequency = 30, retention_hours = 24, rpo_alert = 0;
+};
+
+std::string ItemsPath(const Context& ctx, const ReplArgs& a) {
+  return GroupPath(ctx.subscription(), a.group) + "/providers/Stratus.RecoveryServices/vaults/" +
+         a.vault + "/replicationProtectedItems";
+}
+
+const TableSpec& ReplicationTable() {
+  static const TableSpec spec = {
+      FieldColumn("Name", "name"),
+      FieldColumn("SourceRegion", "properties.sourceRegion"),
+      {"SourceVm", [](const Json& r) {
+         return NameFromId(FormatCell(JsonPath(r, "properties.sourceVmId")));
+       }},
+      FieldColumn("State", "properties.protectionState"),
+      FieldColumn("Health", "properties.replicationHealth"),
+      FieldColumn("RpoSeconds", "properties.rpoInSeconds"),
+      FieldColumn("Points", "properties.recoveryPointCount"),
+      FieldColumn("LastPoint", "properties.lastRecoveryPointTime"),
+  };
+  return spec;
+}
+
+const TableSpec& ReplicationPointTable() {
+  static const TableSpec spec = {
+      FieldColumn("Name", "name"),
+      FieldColumn("Time", "properties.recoveryPointTime"),
+      FieldColumn("Type", "properties.recoveryPointType"),
+      FieldColumn("BytesReceived", "properties.bytesReceived"),
+  };
+  return spec;
+}
+
+CliStatus Enable(Context& ctx, const ReplArgs& a) {
+  if (a.source_vm.empty() || a.source_vm[0] != '/')
+    return UsageError("--source-vm is the VM's id in the source region "
+                      "(/subscriptions/.../virtualMachines/NAME; `stratus --region SRC vm show "
+                      "-o json` prints it)", "--source-vm");
+  Json policy = {{"crashConsistentFrequencyInSeconds", a.frequency},
+                 {"recoveryPointRetentionInHours", a.retention_hours}};
+  if (a.rpo_alert > 0) policy["rpoAlertThresholdInSeconds"] = a.rpo_alert;
+  Json body = {{"properties",
+                {{"sourceRegion", a.source_region}, {"sourceVmId", a.source_vm}, {"policy", policy}}}};
+  std::string path = ItemsPath(ctx, a) + "/" + a.name;
+  return ctx.WriteAndShow("PUT", path, &body, path, ReplicationTable());
+}
+
+void AddItemOptions(CLI::App* cmd, ReplArgs& a, bool named) {
+  cmd->add_option("-g,--resource-group", a.group, "Resource group of the vault")->required();
+  cmd->add_option("--vault", a.vault, "Vault (in this region, the target)")->required();
+  if (named) cmd->add_option("-n,--name", a.name, "Replicated item name")->required();
+}
+
 }  // namespace
 
 void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
@@ -141,6 +202,60 @@ void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
       "delete", "End the pairing here (and in the peer region when it answers)");
   del->add_option("--peer", delete_args->peer, "Peer region name")->required();
   SetAction(del, selected, [delete_args](Context& ctx) { return Delete(ctx, *delete_args); });
+
+  CLI::App* repl = AddNoun(*recovery, "replication",
+                           "Replicate VMs of a paired region into a vault of this region");
+  auto enable_args = std::make_shared<ReplArgs>();
+  CLI::App* enable = repl->add_subcommand(
+      "enable", "Replicate a VM of a paired region here (run in the target region)");
+  AddItemOptions(enable, *enable_args, true);
+  enable->add_option("--source-region", enable_args->source_region, "The paired region the VM runs in")
+      ->required();
+  enable->add_option("--source-vm", enable_args->source_vm, "The VM's id in the source region")
+      ->required();
+  enable->add_option("--frequency", enable_args->frequency,
+                     "Seconds between crash-consistent points (5-3600)")
+      ->capture_default_str();
+  enable->add_option("--retention-hours", enable_args->retention_hours,
+                     "Hours points are kept (1-168)")
+      ->capture_default_str();
+  enable->add_option("--rpo-alert", enable_args->rpo_alert,
+                     "RPO (s) above which the item is Critical (default max(60, 4 x frequency))");
+  SetAction(enable, selected, [enable_args](Context& ctx) { return Enable(ctx, *enable_args); });
+
+  auto rshow_args = std::make_shared<ReplArgs>();
+  CLI::App* rshow = repl->add_subcommand("show", "Show a replicated item with its live RPO");
+  AddItemOptions(rshow, *rshow_args, true);
+  SetAction(rshow, selected, [rshow_args](Context& ctx) {
+    return ctx.Show(ItemsPath(ctx, *rshow_args) + "/" + rshow_args->name, ReplicationTable());
+  });
+
+  auto rlist_args = std::make_shared<ReplArgs>();
+  CLI::App* rlist = repl->add_subcommand("list", "List a vault's replicated items");
+  AddItemOptions(rlist, *rlist_args, false);
+  SetAction(rlist, selected, [rlist_args](Context& ctx) {
+    return ctx.List(ItemsPath(ctx, *rlist_args), ReplicationTable());
+  });
+
+  auto disable_args = std::make_shared<ReplArgs>();
+  CLI::App* disable = repl->add_subcommand(
+      "disable", "Stop replicating (the source stops; this region's replicas and points go)");
+  AddItemOptions(disable, *disable_args, true);
+  SetAction(disable, selected, [disable_args](Context& ctx) -> CliStatus {
+    std::string path = ItemsPath(ctx, *disable_args) + "/" + disable_args->name;
+    CLI_RETURN_IF_ERROR(ctx.Write("DELETE", path, nullptr));
+    return CliStatus::Ok();
+  });
+
+  CLI::App* point = AddNoun(*recovery, "point", "Recovery points of replicated items");
+  auto plist_args = std::make_shared<ReplArgs>();
+  CLI::App* plist = point->add_subcommand("list", "List a replicated item's points, oldest first");
+  AddItemOptions(plist, *plist_args, false);
+  plist->add_option("--item", plist_args->name, "Replicated item name")->required();
+  SetAction(plist, selected, [plist_args](Context& ctx) {
+    return ctx.List(ItemsPath(ctx, *plist_args) + "/" + plist_args->name + "/recoveryPoints",
+                    ReplicationPointTable());
+  });
 }
 
 }  // namespace stratus::cli
