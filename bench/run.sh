@@ -1,7 +1,8 @@
 #!/bin/bash
 # Run the Stratus benchmarks with already built binaries and collect their tables.
 #
-#   bench/run.sh [controlplane] [vm_boot] [network]   (default: all; `make bench` builds first)
+#   bench/run.sh [controlplane] [vm_boot] [network] [replication]   (default: all; `make bench`
+#   builds first)
 #
 # Environment:
 #   STRATUS_BUILD        build tree with stratusd and bench/*_bench   (default: <repo>/build)
@@ -12,6 +13,7 @@
 #   CONTROLPLANE_ARGS    extra arguments for controlplane_bench (e.g. "--threads 8")
 #   VM_BOOT_ARGS         extra arguments for vm_boot_bench (e.g. "--count 20 --domain-type kvm")
 #   NETWORK_ARGS         extra arguments for network_bench (e.g. "--rules 10,1000 --seconds 5")
+#   REPLICATION_ARGS     extra arguments for replication_bench (e.g. "--seconds 120")
 #
 # Tables go to stdout and to $STRATUS_BENCH_OUT (replaced only when every benchmark succeeded);
 # progress goes to stderr. Whatever happens (failure, Ctrl-C), the daemons the benchmarks started
@@ -28,13 +30,14 @@ OUT=$(realpath -m -- "${STRATUS_BENCH_OUT:-$HERE/results/latest.md}")
 read -r -a CP_ARGS <<<"${CONTROLPLANE_ARGS:-}"
 read -r -a VB_ARGS <<<"${VM_BOOT_ARGS:-}"
 read -r -a NET_ARGS <<<"${NETWORK_ARGS:-}"
+read -r -a REPL_ARGS <<<"${REPLICATION_ARGS:-}"
 
 die() { echo "bench/run.sh: $*" >&2; exit 1; }
 
 WHICH=("$@")
-[ ${#WHICH[@]} -gt 0 ] || WHICH=(controlplane vm_boot network)
+[ ${#WHICH[@]} -gt 0 ] || WHICH=(controlplane vm_boot network replication)
 for w in "${WHICH[@]}"; do
-  case "$w" in controlplane|vm_boot|network) ;; *) die "unknown benchmark '$w' (controlplane, vm_boot, network)";; esac
+  case "$w" in controlplane|vm_boot|network|replication) ;; *) die "unknown benchmark '$w' (controlplane, vm_boot, network, replication)";; esac
 done
 
 STRATUSD="$BUILD/stratusd"
@@ -42,7 +45,7 @@ STRATUSD="$BUILD/stratusd"
 for w in "${WHICH[@]}"; do
   [ -x "$BUILD/bench/${w}_bench" ] || die "$BUILD/bench/${w}_bench not found: build first (make bench)"
 done
-if [[ " ${WHICH[*]} " == *" vm_boot "* ]]; then
+if [[ " ${WHICH[*]} " == *" vm_boot "* || " ${WHICH[*]} " == *" replication "* ]]; then
   [ -f "$GUEST/tiny/image.json" ] ||
     die "$GUEST/tiny/image.json not found: make guest (or bash guest/build-tiny-image.sh $GUEST)"
 fi
@@ -129,6 +132,9 @@ for w in "${WHICH[@]}"; do
     network)
       # Cleans up its own namespaces, links, nft table and iptables chain, also on failure.
       run_bench network ${NET_ARGS[@]+"${NET_ARGS[@]}"} ;;
+    replication)
+      run_bench replication --stratusd "$STRATUSD" --guest-dir "$GUEST" --work "$WORK" \
+        ${REPL_ARGS[@]+"${REPL_ARGS[@]}"} ;;
   esac
 done
 

@@ -19,7 +19,7 @@ PACKAGES=(
   # tiny guest image
   busybox-static qemu-guest-agent cpio gzip xz-utils zstd
   # peers for bench/
-  restic borgbackup iptables iperf3
+  restic borgbackup iptables iperf3 rsync
 )
 
 missing=()
