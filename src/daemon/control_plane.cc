@@ -27,7 +27,8 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Build(const api::RegionConte
     ASSIGN_OR_RETURN(c->pairing_, recovery::site::PairingService::Open(ctx, *options.peer));
   }
   c->replication_ = std::make_unique<recovery::site::ReplicationService>(
-      recovery::site::ReplicationDeps{ctx, c->pairing_.get(), hv, c->disks_.get(), engine});
+      recovery::site::ReplicationDeps{ctx, c->pairing_.get(), hv, c->disks_.get(), engine,
+                                      c->vms_.get()});
   c->replication_->RegisterRoutes();
 
   // Providers: the API of each namespace's resource types.

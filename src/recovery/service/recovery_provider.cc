@@ -127,6 +127,7 @@ const api::Shape* RecoveryProvider::BodyShape(const ResourceId& id, const std::s
   }
   if (method == "PATCH") return ResourceProvider::BodyShape(id, method, action);
   if (method != "POST") return nullptr;
+  if (kind == Kind::kReplItem) return &site::ReplicationService::FailoverShape();
   if (EqualsIgnoreCase(action, "unlock")) return &kUnlock;
   if (EqualsIgnoreCase(action, "verify")) return &kVerify;
   if (EqualsIgnoreCase(action, "backup")) return &kBackup;
@@ -558,6 +559,8 @@ Result<ApiResponse> RecoveryProvider::Post(const ApiRequest& req, const Resource
       if (EqualsIgnoreCase(action, "listFiles") || EqualsIgnoreCase(action, "extractFiles"))
         return files_.Post(req, id, action);
       return NotFound("Recovery points have no action '" + action + "'.", action, "NotFound");
+    case Kind::kReplItem:
+      return services_.replication->PostItem(req, id, action);
     default:
       return NotFound("No action '" + action + "' here.", action, "NotFound");
   }

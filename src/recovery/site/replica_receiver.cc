@@ -59,6 +59,9 @@ Result<ReplicaReceiver::Item> ReplicaReceiver::Authorize(const PeerCaller& calle
                                                          const std::string& item) {
   if (!SafeName(item)) return BadRequest("'item' is not an item id");
   ASSIGN_OR_RETURN(Item info, lookup_(item));
+  if (!info.accepts_cycles)
+    return Conflict("Item '" + item + "' was failed over here; it takes no more cycles.", "",
+                    "ItemFailedOver");
   if (!EqualsIgnoreCase(info.source_region, caller.region))
     return Status(StatusCode::kForbidden, "ReplicationNotFromSource",
                   "Item '" + item + "' is replicated from region '" + info.source_region +

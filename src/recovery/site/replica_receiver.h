@@ -34,6 +34,8 @@ class ReplicaReceiver {
   struct Item {
     std::string source_region;  // the only region that may write it
     std::string dir;            // its replicas: <dir>/<disk name>/
+    // False once the item was failed over: cycles are refused ("ItemFailedOver").
+    bool accepts_cycles = true;
   };
   using Lookup = std::function<Result<Item>(const std::string& item)>;
   using OnPoint = std::function<Status(const std::string& item, uint64_t seq, const Json& meta,

@@ -10,6 +10,7 @@
 #include "api/resource_util.h"
 #include "core/clock.h"
 #include "core/fs.h"
+#include "core/subprocess.h"
 #include "core/uuid.h"
 #include "recovery/datapath/image_source.h"
 #include "recovery/service/records.h"
@@ -27,6 +28,8 @@ constexpr char kOutboundPrefix[] = "/providers/stratus.recoveryservices/outbound
 constexpr char kOutboundType[] = "stratus.recoveryservices/outboundreplications";
 constexpr char kEnableOp[] = "Stratus.RecoveryServices/vaults/replicationProtectedItems/write";
 constexpr char kDisableOp[] = "Stratus.RecoveryServices/vaults/replicationProtectedItems/delete";
+constexpr char kFailoverOp[] =
+    "Stratus.RecoveryServices/vaults/replicationProtectedItems/unplannedFailover/action";
 
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -345,12 +348,220 @@ void ReplicationService::Decorate(const store::Record& rec, Json& item) const {
   p["replicationHealth"] = rpo <= alert ? "Normal" : "Critical";
 }
 
+const api::Shape& ReplicationService::FailoverShape() {
+  using api::Shape;
+  static const Shape s = Shape::Object({{"recoveryPointName", Shape::String()},
+                                        {"targetResourceGroup", Shape::String()},
+                                        {"vmName", Shape::String()}});
+  return s;
+}
+
+Result<ApiResponse> ReplicationService::PostItem(const ApiRequest& req, const ResourceId& id,
+                                                 const std::string& action) {
+  if (!EqualsIgnoreCase(action, "unplannedFailover"))
+    return NotFound("Replicated items have no action '" + action + "'.", action, "NotFound");
+  Json params = req.body.is_object() ? req.body : Json::object();
+  RETURN_IF_ERROR(api::RejectUnknownKeys(params, {"recoveryPointName", "targetResourceGroup",
+                                                  "vmName"},
+                                         ""));
+  ASSIGN_OR_RETURN(store::Record rec, d_.ctx.store->Get(id.Key()));
+  const Json& p = rec.body["properties"];
+  std::string state = p.value("protectionState", "");
+  if (state == "FailedOver" || state == "FailingOver")
+    return Conflict("Item '" + id.name() + "' is failed over already (VM '" +
+                        p.value("failedOverVmId", "") + "').",
+                    id.ToString(), "AlreadyFailedOver");
+  ASSIGN_OR_RETURN(auto pts, ListAll(d_.ctx.store, id.Key() + "/recoverypoints/", kReplPointType));
+  if (pts.empty())
+    return Conflict("Item '" + id.name() + "' has no recovery point yet.", id.ToString(),
+                    "NoRecoveryPoint");
+  std::string point = params.value("recoveryPointName", "");
+  if (point.empty()) {
+    params["recoveryPointName"] = pts.back().body.value("name", "");
+  } else {
+    bool found = false;
+    for (auto& r : pts) found = found || r.body.value("name", "") == point;
+    if (!found)
+      return NotFound("Item '" + id.name() + "' has no recovery point '" + point + "'.",
+                      "recoveryPointName", "RecoveryPointNotFound");
+  }
+  std::string rg = params.value("targetResourceGroup", id.resource_group());
+  RETURN_IF_ERROR(ValidateResourceGroupName(rg));
+  RETURN_IF_ERROR(api::CheckGroupExists(d_.ctx.store, ResourceId::Group(id.subscription(), rg)));
+  params["targetResourceGroup"] = rg;
+  auto src = ResourceId::Parse(p.value("sourceVmId", ""));
+  std::string vm_name = params.value("vmName", src.ok() ? src->name() : id.name());
+  RETURN_IF_ERROR(ValidateResourceName(vm_name, "virtualMachines", 64));
+  params["vmName"] = vm_name;
+  ResourceId vm = ResourceId::Resource(id.subscription(), rg, "Stratus.Compute", "virtualMachines",
+                                       vm_name);
+  if (d_.ctx.store->Get(vm.Key()).ok())
+    return Conflict("VM '" + vm.ToString() + "' exists already; name another (vmName).",
+                    "vmName", "ResourceExists");
+  // The item's lock only: the VM is created through VmService (which locks it), create-only.
+  ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock({id.Key()}));
+  std::string caller = req.caller;
+  ASSIGN_OR_RETURN(std::string op,
+                   d_.ctx.ops->StartLocked(std::move(lock), id, kFailoverOp, Json::object(),
+                                           [this, id, params, caller](api::OperationContext& octx) {
+                                             return Failover(id, params, caller, octx);
+                                           },
+                                           req.caller));
+  return api::AcceptedResponse(req, id.subscription(), op);
+}
+
+Status ReplicationService::Failover(const ResourceId& id, const Json& params,
+                                    const std::string& caller, api::OperationContext& octx) {
+  int64_t t0 = WallMs();
+  ASSIGN_OR_RETURN(store::Record rec, d_.ctx.store->Get(id.Key()));
+  const std::string item_id = rec.internal.value("itemId", "");
+  const std::string point = params.value("recoveryPointName", "");
+  ASSIGN_OR_RETURN(store::Record pt, d_.ctx.store->Get(id.Key() + "/recoverypoints/" + point));
+  uint64_t seq = pt.internal.value("seq", uint64_t{0});
+  const Json cfg = rec.body["properties"].value("vmConfig", Json::object());
+  // From here on no cycle is taken: the point cannot change under the copy.
+  RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
+    r.body["properties"]["protectionState"] = "FailingOver";
+    return true;
+  }));
+  receiver_->Forget(item_id);  // an open cycle goes
+  const std::string rg = params.value("targetResourceGroup", "");
+  const std::string vm_name = params.value("vmName", "");
+  std::vector<std::string> made;  // disk ids, removed on failure
+  auto undo = [&](const Status& why) {
+    for (auto& d : made) {
+      auto did = ResourceId::Parse(d);
+      if (did.ok()) (void)d_.disks->DeleteDisk(*did, true);
+    }
+    (void)PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
+      r.body["properties"]["protectionState"] = "Protected";
+      return true;
+    });
+    return why;
+  };
+  // The disks: each copied out of its replica at the point (qemu-img convert: the new disk
+  // stands on its own; a copy-on-write clone is the next step).
+  Json disk_ids = Json::object();
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (auto& e : std::filesystem::directory_iterator(rec.internal.value("dir", ""), ec))
+    if (e.is_directory()) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  int done = 0;
+  for (auto& disk : names) {
+    octx.SetProgress(10 + 60 * done++ / std::max<size_t>(1, names.size()), "copying disk " + disk);
+    auto chain = receiver_->Chain(item_id, disk);
+    if (!chain.ok()) return undo(chain.status());
+    auto image = (*chain)->PointImage(seq);
+    if (!image.ok()) return undo(image.status());
+    std::string tmp = JoinPath(d_.ctx.data_dir, "disks/failover-" + octx.id() + "-" + disk + ".qcow2");
+    RETURN_IF_ERROR(MakeDirs(JoinPath(d_.ctx.data_dir, "disks"), 0711));
+    auto conv = RunChecked({"qemu-img", "convert", "-q", "-O", "qcow2", "-o", "lazy_refcounts=on",
+                            *image, tmp});
+    if (!conv.ok()) {
+      RemoveFile(tmp);
+      return undo(Internal("copying disk " + disk + " out of its replica: " +
+                           conv.status().message()));
+    }
+    std::string sku = "Standard_LRS";
+    if (disk == "osdisk") sku = cfg["osDisk"].value("sku", sku);
+    for (auto& dd : cfg.value("dataDisks", Json::array()))
+      if ("lun" + std::to_string(dd.value("lun", -2)) == disk) sku = dd.value("sku", sku);
+    storage::DiskSpec spec;
+    spec.id = ResourceId::Resource(id.subscription(), rg, "Stratus.Storage", "disks",
+                                   vm_name + "-" + disk);
+    spec.location = d_.ctx.region;
+    spec.sku = sku;
+    spec.option = storage::CreateOption::kAdopt;
+    spec.source_path = tmp;
+    spec.creation_data = {{"createOption", "Restore"}, {"sourceResourceId", pt.body.value("id", "")}};
+    if (d_.ctx.store->Get(spec.id.Key()).ok()) {
+      RemoveFile(tmp);
+      return undo(Conflict("Disk '" + spec.id.ToString() + "' exists already.", spec.id.ToString(),
+                           "ResourceExists"));
+    }
+    auto disk_made = d_.disks->EnsureDisk(spec, caller);
+    if (!disk_made.ok()) {
+      RemoveFile(tmp);
+      return undo(disk_made.status());
+    }
+    made.push_back(spec.id.ToString());
+    disk_ids[disk] = spec.id.ToString();
+  }
+  if (!disk_ids.contains("osdisk")) return undo(Internal("the replica has no OS disk"));
+  // The VM, as it was configured in the source region.
+  octx.SetProgress(75, "creating the VM");
+  ResourceId vm = ResourceId::Resource(id.subscription(), rg, "Stratus.Compute", "virtualMachines",
+                                       vm_name);
+  Json data = Json::array();
+  for (auto& [disk, did] : disk_ids.items())
+    if (disk != "osdisk")
+      data.push_back({{"lun", std::atoi(disk.c_str() + 3)},
+                      {"createOption", "Attach"},
+                      {"deleteOption", "Delete"},
+                      {"managedDisk", {{"id", did}}}});
+  Json body = {{"location", d_.ctx.region},
+               {"tags", cfg.value("tags", Json::object())},
+               {"properties",
+                {{"hardwareProfile", {{"vmSize", cfg.value("vmSize", "")}}},
+                 {"storageProfile",
+                  {{"imageReference", {{"id", cfg.value("imageReference", "")}}},
+                   {"osDisk",
+                    {{"createOption", "Attach"},
+                     {"deleteOption", "Delete"},
+                     {"managedDisk", {{"id", disk_ids.value("osdisk", "")}}}}},
+                   {"dataDisks", data}}},
+                 {"osProfile", {{"computerName", cfg.value("computerName", vm_name)}}}}}};
+  store::WriteCondition create_only;
+  create_only.must_not_exist = true;
+  auto applied = d_.vms->Apply(vm, body, caller, create_only);
+  if (!applied.ok()) return undo(applied.status());
+  if (!applied->operation.empty()) {
+    for (;;) {
+      auto op = d_.ctx.ops->Get(applied->operation);
+      if (!op.ok()) return op.status();
+      if (op->status == "InProgress") {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      if (op->status != "Succeeded") {
+        // The VM record stays Failed with its disks (deleteOption Delete): deleting it removes
+        // them; the item can be failed over again under another name.
+        (void)PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
+          r.body["properties"]["protectionState"] = "Protected";
+          return true;
+        });
+        return Internal("the failed-over VM could not be created: " +
+                        op->body["error"].value("message", op->status));
+      }
+      break;
+    }
+  }
+  int64_t rto_ms = WallMs() - t0;
+  RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
+    Json& p = r.body["properties"];
+    p["protectionState"] = "FailedOver";
+    p["failedOverVmId"] = vm.ToString();
+    p["failoverRecoveryPoint"] = pt.body.value("id", "");
+    p["failoverRecoveryPointTime"] = pt.body["properties"].value("recoveryPointTime", "");
+    p["failoverTime"] = FormatIso8601(WallMs());
+    return true;
+  }));
+  octx.result()["vmId"] = vm.ToString();
+  octx.result()["recoveryPoint"] = pt.body.value("id", "");
+  octx.result()["recoveryPointTime"] = pt.body["properties"].value("recoveryPointTime", "");
+  octx.result()["stratusTimeMs"] = rto_ms;
+  return Status::Ok();
+}
+
 // ---------------------------------------------------------------- B: points
 
 Result<ReplicaReceiver::Item> ReplicationService::LookupItem(const std::string& item_id) {
   ASSIGN_OR_RETURN(store::Record rec, ItemById(item_id));
+  std::string state = rec.body["properties"].value("protectionState", "");
   return ReplicaReceiver::Item{rec.body["properties"].value("sourceRegion", ""),
-                               rec.internal.value("dir", "")};
+                               rec.internal.value("dir", ""),
+                               state != "FailingOver" && state != "FailedOver"};
 }
 
 Status ReplicationService::OnPoint(const std::string& item_id, uint64_t seq, const Json& meta,
@@ -680,6 +891,14 @@ Status ReplicationService::CycleOf(store::Record& out) {
   }
   RemoveTree(scratch);
   int64_t ended = WallMs();
+  if (!sent.ok() && sent.status().arm_code() == "ItemFailedOver") {
+    // The target failed the VM over: replicating to it is over (reprotect starts anew).
+    return PutWithRetry(d_.ctx.store, key, [&](store::Record& r) {
+      r.body["state"] = "TargetFailedOver";
+      r.body["lastError"] = sent.status().message();
+      return true;
+    });
+  }
   if (!sent.ok()) {
     (void)PutWithRetry(d_.ctx.store, key, [&](store::Record& r) {
       r.body["lastError"] = sent.status().message();

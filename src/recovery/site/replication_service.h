@@ -35,6 +35,7 @@
 #include "api/json_shape.h"
 #include "api/provider.h"
 #include "compute/hypervisor.h"
+#include "compute/vm_service.h"
 #include "recovery/site/pairing_service.h"
 #include "recovery/site/replica_receiver.h"
 #include "storage/disk_engine.h"
@@ -52,6 +53,7 @@ struct ReplicationDeps {
   compute::Hypervisor* hv = nullptr;
   storage::DiskService* disks = nullptr;
   storage::DiskEngine* engine = nullptr;
+  compute::VmService* vms = nullptr;  // failover creates the VM
 };
 
 class ReplicationService {
@@ -71,6 +73,13 @@ class ReplicationService {
   Result<api::ApiResponse> DeleteItem(const api::ApiRequest& req, const ResourceId& id);
   // The same, inside an operation that holds the locks (a resource group's deletion).
   Status DeleteNow(const ResourceId& id, api::OperationContext& octx) { return Disable(id, octx); }
+  // POST {item}/unplannedFailover {"recoveryPointName"?, "targetResourceGroup"?, "vmName"?}:
+  // an operation that makes the VM in this region from a point (the newest by default) without
+  // any call to the source: its disks copied out of the replicas, its size, image and computer
+  // name from the captured configuration. The item is then FailedOver; cycles are refused.
+  static const api::Shape& FailoverShape();
+  Result<api::ApiResponse> PostItem(const api::ApiRequest& req, const ResourceId& id,
+                                    const std::string& action);
   // Live health in a GET or LIST: rpoInSeconds, replicationHealth, recoveryPointCount.
   void Decorate(const store::Record& rec, Json& item) const;
 
@@ -90,6 +99,8 @@ class ReplicationService {
   Result<store::Record> ItemById(const std::string& item_id) const;
   Status Enable(const ResourceId& id, api::OperationContext& octx);
   Status Disable(const ResourceId& id, api::OperationContext& octx);
+  Status Failover(const ResourceId& id, const Json& params, const std::string& caller,
+                  api::OperationContext& octx);
   void Thin(const store::Record& item);
   Status CycleOf(store::Record& outbound);
   void SchedulerLoop();

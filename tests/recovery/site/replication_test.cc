@@ -183,3 +183,55 @@ TEST_F(ReplicationTest, AVmDeletedAtTheSourceEndsReplicationAndBKeepsItsPoints) 
 
 }  // namespace
 }  // namespace stratus::recovery::site
+
+namespace stratus::recovery::site {
+namespace {
+
+TEST_F(ReplicationTest, UnplannedFailoverMakesTheVmInBFromAPointWithoutTheSource) {
+  const std::string item = kVault + "/replicationProtectedItems/db1";
+  // Before any point: nothing to fail over to.
+  ASSERT_EQ(b_->Finish(b_->Call("PUT", item, ItemBody(vm_id_)))["status"], "Succeeded");
+  Json it = WaitPoints("db1", 1);
+  std::string item_id = it["properties"].value("replicatedItemId", "");
+  // The source goes away for good (its peer link stops answering): nothing below calls it.
+  a_->control()->replication()->Stop();
+  a_->control()->pairing()->Stop();
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", item + "/unplannedFailover",
+                                           {{"recoveryPointName", "nope"}})),
+            "RecoveryPointNotFound");
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", item + "/unplannedFailover",
+                                           {{"targetResourceGroup", "nogroup"}})),
+            "ResourceGroupNotFound");
+  auto r = b_->Call("POST", item + "/unplannedFailover", Json::object());
+  ASSERT_EQ(r.status, 202) << r.body.dump();
+  Json op = b_->Finish(r);
+  ASSERT_EQ(op["status"], "Succeeded") << op.dump();
+  std::string vm = op["properties"].value("vmId", "");
+  EXPECT_EQ(vm, InProcessRegion::Path("Stratus.Compute/virtualMachines", "db1"));
+  EXPECT_GE(op["properties"].value("stratusTimeMs", -1), 0);
+  auto got = b_->Call("GET", vm);
+  ASSERT_EQ(got.status, 200) << got.body.dump();
+  EXPECT_EQ(got.body["properties"]["hardwareProfile"]["vmSize"], "Standard_S1");
+  EXPECT_EQ(got.body["properties"]["storageProfile"]["dataDisks"].size(), 1u);
+  // Its data disk holds the source's disk as of the point (the source did not change since).
+  std::string b_data = b_->DiskFile("db1-lun0");
+  ASSERT_FALSE(b_data.empty());
+  auto cmp = RunProcess({"qemu-img", "compare", "-U", "-q", data_disk_, b_data});
+  ASSERT_TRUE(cmp.ok());
+  EXPECT_EQ(cmp->exit_code, 0) << cmp->out << cmp->err;
+  it = b_->Call("GET", item).body;
+  EXPECT_EQ(it["properties"]["protectionState"], "FailedOver");
+  EXPECT_EQ(it["properties"]["failedOverVmId"], vm);
+  // Twice is refused; cycles are refused from now on.
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", item + "/unplannedFailover", Json::object())),
+            "AlreadyFailedOver");
+  PeerCaller from_a{"", "regionA"};
+  auto cycle = b_->control()->replication()->receiver().Begin(
+      from_a, Json{{"item", item_id}, {"seq", 99},
+                   {"disks", {{{"name", "osdisk"}, {"sizeBytes", 1 << 30}}}}});
+  ASSERT_FALSE(cycle.ok());
+  EXPECT_EQ(cycle.status().arm_code(), "ItemFailedOver");
+}
+
+}  // namespace
+}  // namespace stratus::recovery::site
