@@ -178,5 +178,87 @@ TEST_F(SiteRecoveryTest, ARunningVmIsReplicatedAndItsPointsHoldTheDisksAsCapture
   EXPECT_EQ(out.find("srep-"), std::string::npos) << out;
 }
 
+TEST_F(SiteRecoveryTest, RegionALostThenUnplannedFailoverInBKeepsEveryRecordUpToTheRpo) {
+  TestVm vm;
+  ASSERT_NO_FATAL_FAILURE(CreateVm(
+      "db1", TinyVm().ComputerName("db1").OsDisk("db1-os", 1).DataDisk(0, "db1-data"), &vm));
+  std::string dev;
+  ASSERT_NO_FATAL_FAILURE(WaitGuestDisk(vm, "lun0", &dev));
+  ASSERT_NO_FATAL_FAILURE(PairBWithA());
+  ASSERT_EQ(b_.Put(b_.GroupPath(kRg), {{"location", "regionB"}}).status, 201);
+  ASSERT_EQ(b_.Put(b_.VaultPath(kRg, "v1"), {{"location", "regionB"}}).status, 201);
+  const std::string item = b_.VaultPath(kRg, "v1") + "/replicationProtectedItems/db1";
+  auto put = b_.Put(item, {{"properties",
+                            {{"sourceRegion", "regionA"},
+                             {"sourceVmId", vm.id},
+                             {"policy", {{"crashConsistentFrequencyInSeconds", 5}}}}}});
+  ASSERT_EQ(put.status, 201) << put.Describe();
+  ASSERT_SUCCEEDED(b_.WaitFor(put));
+
+  // The database: numbered records, one 512-byte block each, each fsync'd before the next;
+  // /tmp/last (guest memory) says how far it got.
+  std::string writer =
+      "i=1; while :; do printf 'REC %08d\\n' $i | dd of=/dev/" + dev +
+      " bs=512 seek=$i count=1 conv=notrunc,fsync 2>/dev/null; echo $i > /tmp/last; "
+      "i=$((i+1)); done";
+  Json exec = {{"execute", "guest-exec"},
+               {"arguments", {{"path", "/bin/sh"}, {"arg", {"-c", writer}}}}};
+  std::string out;
+  ASSERT_EQ(RunCommand({"virsh", "-c", "qemu:///system", "qemu-agent-command", vm.domain,
+                        exec.dump()}, &out), 0) << out;
+  // Records as time goes: (steady ms, last record) every half second.
+  std::vector<std::pair<int64_t, int>> seen;
+  auto now_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch()).count();
+  };
+  for (int k = 0; k < 40; ++k) {
+    seen.push_back({now_ms(), std::atoi(Guest(vm.domain, "cat /tmp/last 2>/dev/null || echo 0").c_str())});
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  ASSERT_GT(seen.back().second, 20) << "the guest writes records";
+  Json before = b_.Get(item).json;
+  ASSERT_GE(before["properties"].value("recoveryPointCount", 0), 2) << before.dump();
+
+  // Region A is lost: its daemon and the VM's QEMU are killed.
+  auto rpo = b_.Get(item).json["properties"].value("rpoInSeconds", -1);
+  int64_t killed = now_ms();
+  ASSERT_TRUE(d().Kill9());
+  RunCommand({"virsh", "-c", "qemu:///system", "destroy", vm.domain}, &out);
+  ASSERT_GE(rpo, 0);
+  // What the guest had written RPO seconds before the kill (a second of slack for the sampling).
+  int floor = 0;
+  for (auto& [t, n] : seen)
+    if (t <= killed - (rpo + 1) * 1000) floor = n;
+
+  // Unplanned failover in B: nothing of A is needed.
+  auto fo = b_.Post(item + "/unplannedFailover");
+  ASSERT_EQ(fo.status, 202) << fo.Describe();
+  Json op = b_.WaitFor(fo);
+  ASSERT_SUCCEEDED(op);
+  std::string new_vm = op["properties"].value("vmId", "");
+  auto got = b_.Get(b_.VmPath(kRg, "db1"));
+  ASSERT_EQ(got.status, 200) << got.Describe();
+  std::string domain = "stratus-" + got.json["properties"].value("vmId", "");
+  // The VM boots in B; its records are contiguous from 1 and reach at least `floor`.
+  std::string count = Guest(domain,
+                            "i=1; while dd if=/dev/" + dev + " bs=512 skip=$i count=1 2>/dev/null | "
+                            "grep -q \"^REC $(printf %08d $i)\"; do i=$((i+1)); done; echo $((i-1))",
+                            Seconds(300));
+  int last = std::atoi(count.c_str());
+  EXPECT_GE(last, floor) << "RPO at the kill " << rpo << " s";
+  EXPECT_GE(last, 1);
+  // Nothing after the last contiguous record but unwritten blocks (a torn point would leave a
+  // later record behind a gap).
+  std::string after = Guest(domain, "dd if=/dev/" + dev + " bs=512 skip=" + std::to_string(last + 1) +
+                                        " count=2000 2>/dev/null | grep -c '^REC' || true");
+  EXPECT_EQ(std::atoi(after.c_str()), 0) << "records after a gap: a torn point";
+  Json it = b_.Get(item).json;
+  EXPECT_EQ(it["properties"]["protectionState"], "FailedOver");
+  std::cerr << "[ info ] RPO at the kill " << rpo << " s; records in A then >= " << floor
+            << ", in B after failover " << last << "; Stratus failover time "
+            << op["properties"].value("stratusTimeMs", -1) << " ms\n";
+}
+
 }  // namespace
 }  // namespace stratus::e2e
