@@ -8,8 +8,9 @@
 # HTTP; peering and a route table; web1 has a public IP that an "internet" namespace (made here,
 # the region's uplink) reaches, and db1 reaches the internet through SNAT; issue 11 (so far):
 # region B, a second stratusd on this machine, paired with region A over the peer link (mutual
-# TLS, one-time token) and db1 replicated into a vault of region B every 5 s (live RPO, points);
-# and a full clean-up.
+# TLS, one-time token), db1 replicated into a vault of region B every 5 s (live RPO, points) and
+# failed over there (unplanned: region A is not called), with the RPO and RTO printed; and a full
+# clean-up.
 # Everything it creates is removed on exit, even on failure.
 set -euo pipefail
 
@@ -327,6 +328,28 @@ done
 "$S" --region regionB recovery replication show -g dr --vault drvault -n db1
 echo "points in B (the first carried db1's allocated data, the next ones what changed):"
 "$S" --region regionB recovery point list -g dr --vault drvault --item db1
+
+say "Unplanned failover of db1 into region B (no call to region A): RPO and RTO"
+RPO_AT=$("$S" --region regionB recovery replication show -g dr --vault drvault -n db1 -o json |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["properties"].get("rpoInSeconds", "?"))')
+T0=$(date +%s.%N)
+"$S" --region regionB recovery replication failover -g dr --vault drvault -n db1
+T1=$(date +%s.%N)
+for _ in $(seq 1 600); do
+  "$S" --region regionB vm console -g dr -n db1 --tail 4000 2>/dev/null | grep -q "STRATUS-GUEST-READY" && break
+  sleep 0.2
+done
+T2=$(date +%s.%N)
+"$S" --region regionB vm console -g dr -n db1 --tail 4000 2>/dev/null | grep -q "STRATUS-GUEST-READY" ||
+  { echo "db1 did not boot in region B"; exit 1; }
+python3 - "$RPO_AT" "$T0" "$T1" "$T2" <<'EOP'
+import sys
+rpo, t0, t1, t2 = sys.argv[1], *map(float, sys.argv[2:])
+print(f"    RPO at the failover: {rpo} s (age of the newest point in B)")
+print(f"    RTO: {t2 - t0:.1f} s from the failover call to db1's guest booted in B "
+      f"= Stratus {t1 - t0:.1f} s (point -> disks -> VM) + guest boot {t2 - t1:.1f} s (TCG)")
+EOP
+"$S" --region regionB vm list -g dr
 "$S" --region regionB recovery replication disable -g dr --vault drvault -n db1
 "$S" --region regionB group delete -n dr --yes
 

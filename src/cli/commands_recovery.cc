@@ -102,6 +102,7 @@ CliStatus Delete(Context& ctx, const PairArgs& a) {
 
 struct ReplArgs {
   std::string group, vault, name;
+  std::string recovery_point, target_group, vm_name;
   std::string source_region, source_vm;
   int frequency = 30, retention_hours = 24, rpo_alert = 0;
 };
@@ -149,6 +150,26 @@ CliStatus Enable(Context& ctx, const ReplArgs& a) {
                 {{"sourceRegion", a.source_region}, {"sourceVmId", a.source_vm}, {"policy", policy}}}};
   std::string path = ItemsPath(ctx, a) + "/" + a.name;
   return ctx.WriteAndShow("PUT", path, &body, path, ReplicationTable());
+}
+
+CliStatus Failover(Context& ctx, const ReplArgs& a) {
+  Json body = Json::object();
+  if (!a.recovery_point.empty()) body["recoveryPointName"] = a.recovery_point;
+  if (!a.target_group.empty()) body["targetResourceGroup"] = a.target_group;
+  if (!a.vm_name.empty()) body["vmName"] = a.vm_name;
+  std::string path = ItemsPath(ctx, a) + "/" + a.name + "/unplannedFailover";
+  CLI_ASSIGN_OR_RETURN(auto outcome, ctx.Write("POST", path, &body));
+  if (!outcome.operation) return CliStatus::Ok();  // --no-wait
+  const Json& p = (*outcome.operation)["properties"];
+  if (ctx.format() == OutputFormat::kJson) {
+    ctx.out() << RenderJson(*outcome.operation) << "\n";
+    return CliStatus::Ok();
+  }
+  static const TableSpec spec = {FieldColumn("Vm", "vmId"),
+                                 FieldColumn("RecoveryPointTime", "recoveryPointTime"),
+                                 FieldColumn("StratusTimeMs", "stratusTimeMs")};
+  PrintOne(ctx.out(), ctx.format(), spec, p);
+  return CliStatus::Ok();
 }
 
 void AddItemOptions(CLI::App* cmd, ReplArgs& a, bool named) {
@@ -246,6 +267,16 @@ void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
     CLI_RETURN_IF_ERROR(ctx.Write("DELETE", path, nullptr));
     return CliStatus::Ok();
   });
+
+  auto fo_args = std::make_shared<ReplArgs>();
+  CLI::App* fo = repl->add_subcommand(
+      "failover", "Unplanned failover: make the VM here from a point, without the source region");
+  AddItemOptions(fo, *fo_args, true);
+  fo->add_option("--recovery-point", fo_args->recovery_point, "Point name (default: the newest)");
+  fo->add_option("--target-group", fo_args->target_group,
+                 "Resource group of the VM (default: the vault's)");
+  fo->add_option("--vm-name", fo_args->vm_name, "Name of the VM (default: the source VM's)");
+  SetAction(fo, selected, [fo_args](Context& ctx) { return Failover(ctx, *fo_args); });
 
   CLI::App* point = AddNoun(*recovery, "point", "Recovery points of replicated items");
   auto plist_args = std::make_shared<ReplArgs>();
