@@ -144,7 +144,7 @@ Result<RegionIdentity> LoadOrCreateIdentity(const std::string& dir, const std::s
                      ToPem([&](BIO* b) { return PEM_write_bio_X509(b, cert.get()); }));
     // The key first: a certificate on disk always has its key.
     RETURN_IF_ERROR(WriteFileAtomic(id.key_file, key_pem, 0600));
-    RETURN_IF_ERROR(WriteFileAtomic(id.cert_file, cert_pem, 0644));
+    RETURN_IF_ERROR(WriteFileAtomic(id.cert_file, cert_pem, 0600));
   }
   ASSIGN_OR_RETURN(id.cert_pem, ReadFile(id.cert_file));
   ASSIGN_OR_RETURN(std::string key_pem, ReadFile(id.key_file));

@@ -2,7 +2,7 @@
 // regions (site recovery's peer link: mutual TLS, each side pinning the other's certificate).
 //
 // Made once, at the first use, in <data_dir>/peer/: an ECDSA P-256 key (identity.key, mode 0600)
-// and a self-signed X.509 certificate (identity.crt) valid for ten years, subject
+// and a self-signed X.509 certificate (identity.crt, 0600 too) valid for ten years, subject
 // "CN=stratus-region <region>", with the peer listener's host names and addresses as
 // subjectAltName. Self-signed on purpose: there is no shared CA between regions; pairing
 // exchanges the certificates' SHA-256 fingerprints over a channel authenticated by a one-time
