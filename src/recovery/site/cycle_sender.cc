@@ -16,6 +16,14 @@ constexpr size_t kBatchTarget = 8 << 20;
 
 using Clock = std::chrono::steady_clock;
 
+uint64_t ZeroBlockHash() {
+  static const uint64_t h = [] {
+    std::string z(BlockHashes::kBlock, '\0');
+    return BlockHashes::Hash(z.data());
+  }();
+  return h;
+}
+
 bool AllZero(const std::string& s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c == 0; });
 }
@@ -56,6 +64,7 @@ Result<std::vector<datapath::Extent>> ToSend(const CycleDisk& d, uint64_t* zero_
 
 Json CycleStats::ToJson() const {
   return {{"bytesChanged", bytes_changed},
+          {"bytesUnchanged", bytes_unchanged},
           {"bytesSent", bytes_sent},
           {"zeroBytes", zero_bytes},
           {"frames", frames},
@@ -95,6 +104,10 @@ Result<CycleStats> SendCycle(const PeerClient& peer, const CycleRequest& req) {
     return Status::Ok();
   };
   for (auto& d : req.disks) {
+    // A full cycle leaves every block it does not send reading as zeros at the target (an empty
+    // base, or holes sent as zeros): that is what the map says until data overwrites it.
+    if (d.hashes && d.changed_context.empty())
+      for (uint64_t i = 0; i < d.hashes->blocks(); ++i) d.hashes->Set(i, ZeroBlockHash());
     uint64_t zeros = 0;
     auto extents = ToSend(d, &zeros);
     if (!extents.ok()) return abort(extents.status());
@@ -114,6 +127,32 @@ Result<CycleStats> SendCycle(const PeerClient& peer, const CycleRequest& req) {
           if (AllZero(buf)) {
             st.zero_bytes += len;
             s = w.AddZero(off, static_cast<uint32_t>(len));
+            if (d.hashes && off % BlockHashes::kBlock == 0)
+              for (uint64_t b = 0; b < len / BlockHashes::kBlock; ++b)
+                d.hashes->Set(off / BlockHashes::kBlock + b, ZeroBlockHash());
+          } else if (d.hashes && off % BlockHashes::kBlock == 0 &&
+                     len % BlockHashes::kBlock == 0) {
+            // Only the 4 KiB blocks the target does not hold, in runs.
+            uint64_t run = 0, run_len = 0;
+            auto flush = [&]() -> Status {
+              if (run_len == 0) return Status::Ok();
+              Status r = w.AddData(off + run, std::string_view(buf).substr(run, run_len));
+              run_len = 0;
+              return r;
+            };
+            for (uint64_t at = 0; at < len && s.ok(); at += BlockHashes::kBlock) {
+              uint64_t index = (off + at) / BlockHashes::kBlock;
+              uint64_t h = BlockHashes::Hash(buf.data() + at);
+              if (d.hashes->Get(index) == h) {
+                st.bytes_unchanged += BlockHashes::kBlock;
+                s = flush();
+                continue;
+              }
+              d.hashes->Set(index, h);
+              if (run_len == 0) run = at;
+              run_len += BlockHashes::kBlock;
+            }
+            if (s.ok()) s = flush();
           } else {
             s = w.AddData(off, buf);
           }

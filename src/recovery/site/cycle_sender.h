@@ -19,6 +19,7 @@
 #include "core/json.h"
 #include "core/status.h"
 #include "recovery/datapath/nbd_source.h"
+#include "recovery/site/block_hashes.h"
 #include "recovery/site/peer_client.h"
 
 namespace stratus::recovery::site {
@@ -30,7 +31,12 @@ struct CycleDisk {
   // "" = a full cycle: every extent base:allocation does not report as a hole or zeros.
   std::string changed_context;
   // A full cycle over a replica that already holds data: send zero frames for the holes too.
+  // (Without it, a full cycle is a seed onto an empty replica.)
   bool zero_holes = false;
+  // What the target holds, per 4 KiB block: blocks of a changed extent that the target has
+  // already are not sent; the map is updated with what is sent (the caller saves it once the
+  // cycle is confirmed). nullptr: every byte of a changed extent is sent.
+  BlockHashes* hashes = nullptr;
 };
 
 struct CycleRequest {
@@ -48,6 +54,7 @@ struct CycleStats {
   uint64_t bytes_changed = 0;  // bytes the tracker marked (or allocated, for a full cycle)
   uint64_t bytes_sent = 0;     // bytes on the wire (batches)
   uint64_t zero_bytes = 0;     // of bytes_changed, sent as zero frames
+  uint64_t bytes_unchanged = 0;  // of bytes_changed, not sent: the target holds them already
   uint64_t frames = 0;
   int64_t duration_ms = 0;
   Json ToJson() const;

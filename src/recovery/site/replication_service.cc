@@ -697,6 +697,7 @@ Result<Json> ReplicationService::PeerDisable(const PeerCaller& caller, const Jso
           (void)d_.hv->DeleteCheckpoint(domain, cp);
   }
   RETURN_IF_ERROR(d_.ctx.store->Delete(rec->key));
+  (void)RemoveTree(JoinPath(d_.ctx.data_dir, "replication/" + item));
   spdlog::info("replication item {} to region '{}' ended", item, caller.region);
   return Json{{"item", item}};
 }
@@ -740,7 +741,11 @@ Status ReplicationService::CycleOf(store::Record& out) {
   // VM's operations never wait for a cycle.
   auto lock = d_.ctx.ops->TryLock({vm->key + "/datapath"});
   if (!lock.ok()) return Status(StatusCode::kConflict, "Busy", "a backup of the VM is running");
-  uint64_t seq = out.body.value("seq", uint64_t{0}) + 1;
+  // Cycle numbers only grow, also across a crash of this daemon between the target's commit
+  // and the record below (the target refuses a number it has): the wall clock in ms, or one more
+  // than the last confirmed.
+  const uint64_t confirmed = out.body.value("seq", uint64_t{0});
+  uint64_t seq = std::max<uint64_t>(confirmed + 1, static_cast<uint64_t>(WallMs()));
   std::string prev = out.body.value("checkpoint", "");
   std::string cp = CheckpointName(item, seq);
   std::string domain = vm->internal.value("domain", "");
@@ -776,8 +781,23 @@ Status ReplicationService::CycleOf(store::Record& out) {
   std::vector<datapath::ImageSource> images;
   std::vector<std::unique_ptr<datapath::NbdSource>> sources;
   RETURN_IF_ERROR(MakeDirs(scratch, 0711));
+  // What B holds per 4 KiB block, as of the last confirmed cycle (a full cycle starts afresh).
+  const std::string maps_dir = JoinPath(d_.ctx.data_dir, "replication/" + item);
+  RETURN_IF_ERROR(MakeDirs(maps_dir, 0700));
+  std::vector<BlockHashes> maps;
+  maps.reserve(disks.size());
+  auto map_for = [&](size_t i, uint64_t size, bool fresh) {
+    maps.push_back(BlockHashes::Load(JoinPath(maps_dir, disks[i].name + ".hashes"), size,
+                                     fresh ? ~uint64_t{0} : confirmed));
+    return &maps.back();
+  };
   if (running) {
     (void)d_.hv->EndPullBackup(domain);  // a job a killed daemon left (we hold the VM's lock)
+    // Checkpoints of cycles a killed daemon never recorded: only the confirmed one is a base.
+    if (auto cps = d_.hv->ListCheckpoints(domain); cps.ok())
+      for (auto& c : *cps)
+        if (c.rfind("srep-" + item.substr(0, 8) + "-", 0) == 0 && c != prev)
+          (void)d_.hv->DeleteCheckpoint(domain, c);
     compute::PullBackupSpec ps;
     for (auto& d : disks) ps.target_devs.push_back(d.dev);
     ps.checkpoint = cp;
@@ -808,7 +828,8 @@ Status ReplicationService::CycleOf(store::Record& out) {
       cd.name = disks[i].name;
       cd.source = src->get();
       if (!ed.bitmap.empty() && !full) cd.changed_context = datapath::DirtyBitmapContext(ed.bitmap);
-      cd.zero_holes = full && seq > 1;
+      cd.zero_holes = full && confirmed > 0;
+      cd.hashes = map_for(i, (*src)->size(), full);
       req.disks.push_back(cd);
       sources.push_back(std::move(src).value());
     }
@@ -854,7 +875,8 @@ Status ReplicationService::CycleOf(store::Record& out) {
         cd.name = disks[i].name;
         cd.source = images[i].source.get();
         if (!full) cd.changed_context = datapath::DirtyBitmapContext(prev);
-        cd.zero_holes = full && seq > 1;
+        cd.zero_holes = full && confirmed > 0;
+        cd.hashes = map_for(i, images[i].source->size(), full);
         req.disks.push_back(cd);
       }
       meta["cycle"] = Json::object();
@@ -907,6 +929,11 @@ Status ReplicationService::CycleOf(store::Record& out) {
       return true;
     });
     return sent.status();
+  }
+  // Confirmed: the maps say what B holds now (a crash before this costs one unfiltered cycle).
+  for (size_t i = 0; i < maps.size(); ++i) {
+    Status saved = maps[i].Save(JoinPath(maps_dir, disks[i].name + ".hashes"), seq);
+    if (!saved.ok()) spdlog::warn("replication item {}: saving the block map: {}", item, saved.ToString());
   }
   // Confirmed: the previous checkpoint is no longer a base.
   if (!prev.empty()) {

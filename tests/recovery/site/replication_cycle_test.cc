@@ -10,6 +10,7 @@
 #include "core/scoped_temp_dir.h"
 #include "core/subprocess.h"
 #include "recovery/datapath/image_source.h"
+#include "recovery/site/block_hashes.h"
 #include "recovery/site/block_stream.h"
 #include "recovery/site/cycle_sender.h"
 #include "recovery/site/pairing_service.h"
@@ -79,8 +80,9 @@ class ReplicationCycleTest : public ::testing::Test {
   void Io(const std::string& cmd) {
     ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", cmd, disk_}).ok()) << cmd;
   }
-  // One cycle of the source disk; `bitmap` "" = full.
-  Result<CycleStats> Cycle(uint64_t seq, const std::string& bitmap) {
+  // One cycle of the source disk; `bitmap` "" = full; `hashes`: the block map to filter with.
+  Result<CycleStats> Cycle(uint64_t seq, const std::string& bitmap,
+                           BlockHashes* hashes = nullptr) {
     datapath::ImageSourceOptions io;
     io.image = disk_;
     io.bitmap = bitmap;
@@ -95,6 +97,7 @@ class ReplicationCycleTest : public ::testing::Test {
     d.name = "osdisk";
     d.source = img.source.get();
     if (!bitmap.empty()) d.changed_context = datapath::DirtyBitmapContext(bitmap);
+    d.hashes = hashes;
     req.disks.push_back(d);
     ASSIGN_OR_RETURN(PeerClient client, a_->pairing->ClientFor("regionB"));
     auto r = SendCycle(client, req);
@@ -139,6 +142,29 @@ TEST_F(ReplicationCycleTest, AFullThenAnIncrementalCycleMakeExactPoints) {
   EXPECT_EQ(CompareWithPoint(1), 1) << "point 1 still holds the old data";
   EXPECT_LE(inc->bytes_changed, 3u * 65536u) << "only the dirty clusters";
   EXPECT_GE(inc->zero_bytes, 65536u) << "the discarded range went as zeros";
+}
+
+TEST_F(ReplicationCycleTest, TheBlockMapSendsOnlyThe4KiBBlocksThatChanged) {
+  std::string map_file = tmp_.Path("a/osdisk.hashes");
+  BlockHashes map = BlockHashes::Load(map_file, kSize, 0);
+  EXPECT_FALSE(map.loaded());
+  ASSERT_TRUE(RunChecked({"qemu-img", "bitmap", "--add", "-f", "qcow2", disk_, "srep-1"}).ok());
+  ASSERT_TRUE(Cycle(1, "", &map).ok());
+  ASSERT_TRUE(map.Save(map_file, 1).ok());
+  // Scattered 4 KiB writes, one per 64 KiB cluster (and one that rewrites what B has).
+  Io("write -P 0x61 8M 4k");
+  Io("write -P 0x62 9M 4k");
+  Io("write -P 0x63 10M 4k");
+  Io("write -P 0x11 0 4k");
+  BlockHashes again = BlockHashes::Load(map_file, kSize, 1);
+  ASSERT_TRUE(again.loaded());
+  EXPECT_FALSE(BlockHashes::Load(map_file, kSize, 2).loaded()) << "a map is for one cycle";
+  auto inc = Cycle(2, "srep-1", &again);
+  ASSERT_TRUE(inc.ok()) << inc.status().ToString();
+  EXPECT_EQ(CompareWithPoint(2), 0);
+  EXPECT_EQ(inc->bytes_changed, 4u * 65536u) << "four dirty clusters were read";
+  EXPECT_EQ(inc->bytes_unchanged, 4u * 65536u - 3u * 4096u) << "three blocks changed";
+  EXPECT_LT(inc->bytes_sent, 3u * 4096u + 512u);
 }
 
 TEST_F(ReplicationCycleTest, ACycleCutBeforeItsCommitIsNoPointAndTheNextOneIsWhole) {
