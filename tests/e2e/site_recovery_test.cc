@@ -31,6 +31,19 @@ class SiteRecoveryTest : public DaemonTest {
     b_.Cleanup();
     DaemonTest::TearDown();
   }
+  // B pairs with A, makes group kRg and vault v1, and replicates `vm` as `item` (a point every
+  // 5 s); the enable operation has succeeded.
+  void ReplicateIntoB(const TestVm& vm, const std::string& item) {
+    ASSERT_NO_FATAL_FAILURE(PairBWithA());
+    ASSERT_EQ(b_.Put(b_.GroupPath(kRg), {{"location", "regionB"}}).status, 201);
+    ASSERT_EQ(b_.Put(b_.VaultPath(kRg, "v1"), {{"location", "regionB"}}).status, 201);
+    auto put = b_.Put(item, {{"properties",
+                              {{"sourceRegion", "regionA"},
+                               {"sourceVmId", vm.id},
+                               {"policy", {{"crashConsistentFrequencyInSeconds", 5}}}}}});
+    ASSERT_EQ(put.status, 201) << put.Describe();
+    ASSERT_SUCCEEDED(b_.WaitFor(put));
+  }
   // B pairs with A through the API.
   void PairBWithA() {
     auto token = d().Post(d().SubPath() + "/providers/Stratus.RecoveryServices/generatePairingToken");
@@ -119,16 +132,8 @@ TEST_F(SiteRecoveryTest, ARunningVmIsReplicatedAndItsPointsHoldTheDisksAsCapture
   std::string dev;
   ASSERT_NO_FATAL_FAILURE(WaitGuestDisk(vm, "lun0", &dev));
   Guest(vm.domain, "dd if=/dev/urandom of=/dev/" + dev + " bs=1M count=8 seek=1 conv=fsync 2>/dev/null");
-  ASSERT_NO_FATAL_FAILURE(PairBWithA());
-  ASSERT_EQ(b_.Put(b_.GroupPath(kRg), {{"location", "regionB"}}).status, 201);
-  ASSERT_EQ(b_.Put(b_.VaultPath(kRg, "v1"), {{"location", "regionB"}}).status, 201);
   const std::string item = b_.VaultPath(kRg, "v1") + "/replicationProtectedItems/db1";
-  auto put = b_.Put(item, {{"properties",
-                            {{"sourceRegion", "regionA"},
-                             {"sourceVmId", vm.id},
-                             {"policy", {{"crashConsistentFrequencyInSeconds", 5}}}}}});
-  ASSERT_EQ(put.status, 201) << put.Describe();
-  ASSERT_SUCCEEDED(b_.WaitFor(put));
+  ASSERT_NO_FATAL_FAILURE(ReplicateIntoB(vm, item));
   auto wait_points = [&](int n, Seconds timeout) {
     Json got;
     for (auto end = std::chrono::steady_clock::now() + timeout;
@@ -184,16 +189,8 @@ TEST_F(SiteRecoveryTest, RegionALostThenUnplannedFailoverInBKeepsEveryRecordUpTo
       "db1", TinyVm().ComputerName("db1").OsDisk("db1-os", 1).DataDisk(0, "db1-data"), &vm));
   std::string dev;
   ASSERT_NO_FATAL_FAILURE(WaitGuestDisk(vm, "lun0", &dev));
-  ASSERT_NO_FATAL_FAILURE(PairBWithA());
-  ASSERT_EQ(b_.Put(b_.GroupPath(kRg), {{"location", "regionB"}}).status, 201);
-  ASSERT_EQ(b_.Put(b_.VaultPath(kRg, "v1"), {{"location", "regionB"}}).status, 201);
   const std::string item = b_.VaultPath(kRg, "v1") + "/replicationProtectedItems/db1";
-  auto put = b_.Put(item, {{"properties",
-                            {{"sourceRegion", "regionA"},
-                             {"sourceVmId", vm.id},
-                             {"policy", {{"crashConsistentFrequencyInSeconds", 5}}}}}});
-  ASSERT_EQ(put.status, 201) << put.Describe();
-  ASSERT_SUCCEEDED(b_.WaitFor(put));
+  ASSERT_NO_FATAL_FAILURE(ReplicateIntoB(vm, item));
 
   // The database: numbered records, one 512-byte block each, each fsync'd before the next;
   // /tmp/last (guest memory) says how far it got.

@@ -98,8 +98,6 @@ Result<Policy> ParsePolicy(const Json& props) {
 
 }  // namespace
 
-struct ReplicationService::Cycle {};
-
 ReplicationService::ReplicationService(ReplicationDeps deps) : d_(std::move(deps)) {
   receiver_ = std::make_unique<ReplicaReceiver>(
       [this](const std::string& item) { return LookupItem(item); },
@@ -619,7 +617,6 @@ void ReplicationService::Thin(const store::Record& item) {
   }
   if (drop.empty()) return;
   std::string item_id = item.internal.value("itemId", "");
-  auto vm_disks = item.body["properties"].value("vmConfig", Json::object());
   for (auto& [seq, key] : drop) {
     // Every disk of the item drops the point's layer (merged into the next point's).
     bool ok = true;

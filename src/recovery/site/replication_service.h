@@ -91,7 +91,6 @@ class ReplicationService {
   ReplicaReceiver& receiver() { return *receiver_; }
 
  private:
-  struct Cycle;
   Result<Json> PeerEnable(const PeerCaller& caller, const Json& body);
   Result<Json> PeerDisable(const PeerCaller& caller, const Json& body);
   Result<ReplicaReceiver::Item> LookupItem(const std::string& item_id);
