@@ -29,7 +29,7 @@ guest: setup
 FUZZ_BUILD := $(BUILD)/fuzz
 fuzz: setup
 	cmake -S . -B $(FUZZ_BUILD) -G Ninja -DSTRATUS_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++-14 \
-	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" >/dev/null
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O0 -g" >/dev/null
 	ninja -C $(FUZZ_BUILD) -j $(JOBS) api_request_fuzz
 
 test: build guest fuzz
