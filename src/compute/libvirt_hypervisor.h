@@ -30,6 +30,8 @@
 
 namespace stratus::compute {
 
+struct LastError;  // libvirt_internal.h
+
 class LibvirtHypervisor : public Hypervisor {
  public:
   struct Options {
@@ -98,6 +100,12 @@ class LibvirtHypervisor : public Hypervisor {
   // the `incremental_from` checkpoint does not cover are exported fully.
   Result<PullBackup> BeginPullBackup(const std::string& domain,
                                      const PullBackupSpec& spec) override;
+  // Everything checked and prepared per domain first (XML, socket directory, scratch files);
+  // then virDomainSuspend, virDomainBackupBegin and virDomainResume, each on every domain at
+  // once (one thread per domain). The freeze is the time from the first pause to the last
+  // resume. A domain that cannot be paused or whose job does not start fails the whole group:
+  // the others' jobs are ended and their new checkpoints deleted.
+  Result<GroupPullBackup> BeginGroupPullBackup(const std::vector<GroupPullMember>& members) override;
   // Aborts the job (the normal end of a pull backup; the checkpoint stays), waits up to
   // end_backup_timeout_ms for libvirt to tear it down (Unavailable after that), then removes
   // what QEMU or libvirt left of the socket and scratch files.
@@ -139,6 +147,19 @@ class LibvirtHypervisor : public Hypervisor {
                                const std::vector<SnapshotTarget>& targets);
   Result<PullBackup> StartPullBackup(virDomainPtr dom, const std::string& name,
                                      const PullBackupSpec& spec);
+  // What a pull backup's start needs, checked and made ready: the job's and the checkpoint's
+  // XML, the socket directory, the scratch file paths (none left over).
+  struct PreparedPullBackup {
+    std::string backup_xml, checkpoint_xml, dac_label;
+    std::vector<std::string> scratch_paths;
+  };
+  Result<PreparedPullBackup> PreparePullBackup(virDomainPtr dom, const std::string& name,
+                                               const PullBackupSpec& spec);
+  // virDomainBackupBegin failed with `e`: its scratch files go; the error, named.
+  Status PullBackupFailed(const LastError& e, const std::string& name,
+                          const PullBackupSpec& spec, const PreparedPullBackup& prepared);
+  // A started job the caller will not get: ended, its checkpoint deleted.
+  void UndoPullBackup(virDomainPtr dom, const std::string& name, const std::string& checkpoint);
   Result<PullBackup> DescribePullBackup(virDomainPtr dom, const std::string& name,
                                         const PullBackupSpec& spec, bool frozen);
   Status EndPullBackupOf(virDomainPtr dom, const std::string& name);

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <set>
 #include <thread>
@@ -204,8 +205,8 @@ Result<PullBackup> LibvirtHypervisor::BeginPullBackup(const std::string& domain,
   });
 }
 
-Result<PullBackup> LibvirtHypervisor::StartPullBackup(virDomainPtr dom, const std::string& name,
-                                                      const PullBackupSpec& spec) {
+Result<LibvirtHypervisor::PreparedPullBackup> LibvirtHypervisor::PreparePullBackup(
+    virDomainPtr dom, const std::string& name, const PullBackupSpec& spec) {
   ASSIGN_OR_RETURN(bool active, IsActive(dom, name));
   if (!active) {
     return Conflict("cannot start a pull backup of domain " + Quoted(name) +
@@ -251,6 +252,8 @@ Result<PullBackup> LibvirtHypervisor::StartPullBackup(virDomainPtr dom, const st
 
   RETURN_IF_ERROR(PrepareSocketDir(name, spec.socket_path, live.dac_label));
   RETURN_IF_ERROR(MakeDirs(spec.scratch_dir, 0711));
+  PreparedPullBackup out;
+  out.dac_label = live.dac_label;
   std::vector<PullBackupDiskXml> disks;
   for (const auto& dev : spec.target_devs) {
     PullBackupDiskXml d;
@@ -260,59 +263,194 @@ Result<PullBackup> LibvirtHypervisor::StartPullBackup(virDomainPtr dom, const st
     // The checkpoint does not exist yet, so no job can be using a file named after it: this is
     // a leftover of a crashed attempt, and libvirt refuses to reuse an existing scratch file.
     RETURN_IF_ERROR(RemoveFile(d.scratch_path));
+    out.scratch_paths.push_back(d.scratch_path);
     disks.push_back(std::move(d));
   }
-  auto remove_scratch = [&] {
-    for (const auto& d : disks) {
-      Status st = RemoveFile(d.scratch_path);
-      if (!st.ok()) spdlog::warn("cannot remove scratch file: {}", st.message());
-    }
-  };
-  std::string backup_xml = PullBackupXml(all_disks, disks, spec.incremental_from, spec.socket_path);
-  std::string checkpoint_xml = CheckpointXml(spec.checkpoint, all_disks, bitmap_disks);
+  out.backup_xml = PullBackupXml(all_disks, disks, spec.incremental_from, spec.socket_path);
+  out.checkpoint_xml = CheckpointXml(spec.checkpoint, all_disks, bitmap_disks);
+  return out;
+}
 
+Status LibvirtHypervisor::PullBackupFailed(const LastError& e, const std::string& name,
+                                           const PullBackupSpec& spec,
+                                           const PreparedPullBackup& prepared) {
+  for (const auto& path : prepared.scratch_paths) {
+    Status st = RemoveFile(path);
+    if (!st.ok()) spdlog::warn("cannot remove scratch file: {}", st.message());
+  }
+  switch (e.code) {
+    case VIR_ERR_CHECKPOINT_INCONSISTENT:  // "missing or broken bitmap 'x' for disk 'vdb'"
+      return CheckpointNotFound(name, spec.incremental_from, "cannot be used: " + e.message);
+    case VIR_ERR_NO_DOMAIN_CHECKPOINT:  // deleted since the lookup above
+      return CheckpointNotFound(name, spec.incremental_from, "does not exist");
+    default:
+      break;
+  }
+  Status st = StatusFromError(e, "start a pull backup of domain " + Quoted(name));
+  if (e.message.find("bind") != std::string::npos) {
+    return Status(st.code(), st.arm_code(),
+                  st.message() + " (the directory of " + spec.socket_path +
+                      " must be writable by QEMU's user " + prepared.dac_label +
+                      "; pass a directory that does not exist yet)",
+                  "socket_path");
+  }
+  return st;
+}
+
+void LibvirtHypervisor::UndoPullBackup(virDomainPtr dom, const std::string& name,
+                                       const std::string& checkpoint) {
+  Status end = EndPullBackupOf(dom, name);
+  if (!end.ok()) spdlog::warn("cannot end a failed pull backup: {}", end.message());
+  if (virDomainCheckpointPtr cp = virDomainCheckpointLookupByName(dom, checkpoint.c_str(), 0)) {
+    CheckpointHandle h(cp);
+    if (virDomainCheckpointDelete(cp, 0) < 0) {
+      spdlog::warn("cannot delete checkpoint {} of domain {} after a failed pull backup: {}",
+                   checkpoint, name, GetLastError().message);
+    }
+  }
+}
+
+Result<PullBackup> LibvirtHypervisor::StartPullBackup(virDomainPtr dom, const std::string& name,
+                                                      const PullBackupSpec& spec) {
+  ASSIGN_OR_RETURN(PreparedPullBackup prepared, PreparePullBackup(dom, name, spec));
   bool frozen = spec.quiesce && FreezeGuest(dom, name, "pull backup");
-  int rc = virDomainBackupBegin(dom, backup_xml.c_str(), checkpoint_xml.c_str(), 0);
+  int rc = virDomainBackupBegin(dom, prepared.backup_xml.c_str(), prepared.checkpoint_xml.c_str(), 0);
   LastError e;
   if (rc < 0) e = GetLastError();
   // The instant is fixed once the job has started (or failed): thaw right away.
   if (frozen) ThawGuest(dom, name);
-  if (rc < 0) {
-    remove_scratch();
-    switch (e.code) {
-      case VIR_ERR_CHECKPOINT_INCONSISTENT:  // "missing or broken bitmap 'x' for disk 'vdb'"
-        return CheckpointNotFound(name, spec.incremental_from, "cannot be used: " + e.message);
-      case VIR_ERR_NO_DOMAIN_CHECKPOINT:  // deleted since the lookup above
-        return CheckpointNotFound(name, spec.incremental_from, "does not exist");
-      default:
-        break;
-    }
-    Status st = StatusFromError(e, "start a pull backup of domain " + Quoted(name));
-    if (e.message.find("bind") != std::string::npos) {
-      return Status(st.code(), st.arm_code(),
-                    st.message() + " (the directory of " + spec.socket_path +
-                        " must be writable by QEMU's user " + live.dac_label +
-                        "; pass a directory that does not exist yet)",
-                    "socket_path");
-    }
-    return st;
-  }
+  if (rc < 0) return PullBackupFailed(e, name, spec, prepared);
 
   auto backup = DescribePullBackup(dom, name, spec, frozen);
-  if (!backup.ok()) {
-    // The caller cannot use a backup it knows nothing about: undo it.
-    Status end = EndPullBackupOf(dom, name);
-    if (!end.ok()) spdlog::warn("cannot end a failed pull backup: {}", end.message());
-    if (virDomainCheckpointPtr cp =
-            virDomainCheckpointLookupByName(dom, spec.checkpoint.c_str(), 0)) {
-      CheckpointHandle h(cp);
-      if (virDomainCheckpointDelete(cp, 0) < 0) {
-        spdlog::warn("cannot delete checkpoint {} of domain {} after a failed pull backup: {}",
-                     spec.checkpoint, name, GetLastError().message);
+  // The caller cannot use a backup it knows nothing about: undo it.
+  if (!backup.ok()) UndoPullBackup(dom, name, spec.checkpoint);
+  return backup;
+}
+
+Result<GroupPullBackup> LibvirtHypervisor::BeginGroupPullBackup(
+    const std::vector<GroupPullMember>& members) {
+  if (members.empty()) return InvalidArgument("a group pull backup needs members", "members");
+  std::set<std::string> names;
+  for (const auto& m : members) {
+    RETURN_IF_ERROR(ValidatePullBackupSpec(m.domain, m.spec));
+    if (!names.insert(m.domain).second)
+      return InvalidArgument("domain " + Quoted(m.domain) + " is listed twice", "members");
+  }
+  // Each domain's lock, in name order (so two groups sharing domains cannot deadlock).
+  std::vector<std::shared_ptr<std::mutex>> mutexes;
+  std::vector<std::unique_lock<std::mutex>> locks;
+  for (const auto& n : names) mutexes.push_back(DomainLock(n));
+  for (auto& m : mutexes) locks.emplace_back(*m);
+
+  return WithConnection([&](virConnectPtr conn) -> Result<GroupPullBackup> {
+    const size_t n = members.size();
+    std::vector<DomainHandle> doms;
+    std::vector<PreparedPullBackup> prepared;
+    for (const auto& m : members) {
+      ASSIGN_OR_RETURN(DomainHandle d, LookupDomain(conn, m.domain));
+      doms.push_back(std::move(d));
+    }
+    // Everything that can be done before the instant is done before it: the freeze is only the
+    // pause, the jobs' start and the resume.
+    for (size_t i = 0; i < n; ++i) {
+      auto p = PreparePullBackup(doms[i].get(), members[i].domain, members[i].spec);
+      if (!p.ok()) {
+        for (auto& done : prepared)
+          for (const auto& path : done.scratch_paths) (void)RemoveFile(path);
+        return p.status();
+      }
+      prepared.push_back(std::move(p).value());
+    }
+    std::vector<std::optional<LastError>> job_errors(n);
+    std::vector<bool> frozen(n, false);
+    for (size_t i = 0; i < n; ++i)
+      frozen[i] = members[i].spec.quiesce && FreezeGuest(doms[i].get(), members[i].domain,
+                                                         "group pull backup");
+    // One step on every domain at once, each on its own thread (libvirt's connection serves
+    // concurrent calls); returns each domain's error.
+    auto on_all = [&](const std::function<int(size_t)>& step) {
+      std::vector<std::optional<LastError>> errors(n);
+      std::vector<std::thread> threads;
+      for (size_t i = 1; i < n; ++i)
+        threads.emplace_back([&, i] {
+          if (step(i) < 0) errors[i] = GetLastError();
+        });
+      if (step(0) < 0) errors[0] = GetLastError();
+      for (auto& t : threads) t.join();
+      return errors;
+    };
+    // Every domain is paused before any job starts, and each resumes as soon as its own job
+    // has started: a domain's writes before its instant all happened before the last pause,
+    // so none can depend on another domain's write after that one's instant (a consistent
+    // cut), and no domain is held longer than its own job's start.
+    std::vector<bool> paused(n, false);
+    std::vector<std::optional<LastError>> resume_errors(n);
+    auto t0 = Clock::now();
+    auto pause_errors = on_all([&](size_t i) {
+      int rc = virDomainSuspend(doms[i].get());
+      if (rc == 0) paused[i] = true;
+      return rc;
+    });
+    std::optional<size_t> failed_pause;
+    for (size_t i = 0; i < n; ++i)
+      if (pause_errors[i]) failed_pause = i;
+    std::vector<std::optional<LastError>> begin_errors(n);
+    auto resume = [&](size_t i) {
+      if (paused[i] && virDomainResume(doms[i].get()) < 0) resume_errors[i] = GetLastError();
+    };
+    if (!failed_pause) {
+      begin_errors = on_all([&](size_t i) {
+        int rc = virDomainBackupBegin(doms[i].get(), prepared[i].backup_xml.c_str(),
+                                      prepared[i].checkpoint_xml.c_str(), 0);
+        // The job's error, read before the resume's call replaces this thread's last error
+        // (each thread writes its own slot).
+        if (rc < 0) job_errors[i] = GetLastError();
+        resume(i);
+        return rc;
+      });
+      for (size_t i = 0; i < n; ++i)
+        if (job_errors[i]) begin_errors[i] = job_errors[i];
+    } else {
+      for (size_t i = 0; i < n; ++i) resume(i);
+    }
+    auto t1 = Clock::now();
+    for (size_t i = 0; i < n; ++i)
+      if (frozen[i]) ThawGuest(doms[i].get(), members[i].domain);
+    for (size_t i = 0; i < n; ++i)
+      if (resume_errors[i])
+        spdlog::error("group pull backup: cannot resume domain {}: {}", members[i].domain,
+                      resume_errors[i]->message);
+
+    Status failed;
+    if (failed_pause) {
+      failed = StatusFromError(*pause_errors[*failed_pause],
+                               "pause domain " + Quoted(members[*failed_pause].domain));
+    }
+    for (size_t i = 0; i < n && failed.ok(); ++i)
+      if (begin_errors[i])
+        failed = PullBackupFailed(*begin_errors[i], members[i].domain, members[i].spec, prepared[i]);
+    GroupPullBackup out;
+    out.freeze_us = std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count();
+    if (failed.ok()) {
+      for (size_t i = 0; i < n && failed.ok(); ++i) {
+        auto b = DescribePullBackup(doms[i].get(), members[i].domain, members[i].spec, frozen[i]);
+        if (!b.ok()) failed = b.status();
+        else out.backups.push_back(std::move(b).value());
       }
     }
-  }
-  return backup;
+    if (!failed.ok()) {
+      // All or nothing: the members whose job started are undone.
+      for (size_t i = 0; i < n; ++i) {
+        if (failed_pause || begin_errors[i]) {
+          for (const auto& path : prepared[i].scratch_paths) (void)RemoveFile(path);
+          continue;
+        }
+        UndoPullBackup(doms[i].get(), members[i].domain, members[i].spec.checkpoint);
+      }
+      return failed;
+    }
+    return out;
+  });
 }
 
 Result<PullBackup> LibvirtHypervisor::DescribePullBackup(virDomainPtr dom, const std::string& name,

@@ -65,6 +65,19 @@ struct PullBackup {
   bool frozen = false;      // whether the guest's file systems were frozen at the instant
 };
 
+// One domain of a group pull backup.
+struct GroupPullMember {
+  std::string domain;
+  PullBackupSpec spec;
+};
+
+struct GroupPullBackup {
+  std::vector<PullBackup> backups;  // in the order of the members
+  // How long the group was held still: from the first domain paused to the last resumed (0
+  // for an engine that takes the instant without pausing).
+  int64_t freeze_us = 0;
+};
+
 class PullBackups {
  public:
   virtual ~PullBackups() = default;
@@ -80,6 +93,29 @@ class PullBackups {
   // NotFound for an unknown domain or disk; InvalidArgument for a bad spec.
   virtual Result<PullBackup> BeginPullBackup(const std::string& domain,
                                              const PullBackupSpec& spec) = 0;
+  // Starts pull backups of several running domains, all disks of all domains at one instant
+  // (a consistency group: no write any domain makes after the instant is in any export, every
+  // write any domain completed before it is in all). All or nothing: when one member's job
+  // cannot start, the jobs of the others are ended and their new checkpoints deleted, and the
+  // error names that member's domain. Errors as BeginPullBackup's; InvalidArgument for no
+  // members or a domain listed twice. The default runs the members one after the other: an
+  // engine must override it to deliver one instant (LibvirtHypervisor pauses them all).
+  virtual Result<GroupPullBackup> BeginGroupPullBackup(const std::vector<GroupPullMember>& members) {
+    if (members.empty()) return InvalidArgument("a group pull backup needs members", "members");
+    GroupPullBackup out;
+    for (const auto& m : members) {
+      auto b = BeginPullBackup(m.domain, m.spec);
+      if (!b.ok()) {
+        for (size_t i = 0; i < out.backups.size(); ++i) {
+          (void)EndPullBackup(members[i].domain);
+          (void)DeleteCheckpoint(members[i].domain, members[i].spec.checkpoint);
+        }
+        return b.status();
+      }
+      out.backups.push_back(std::move(b).value());
+    }
+    return out;
+  }
   // Ends the domain's pull backup: the NBD server stops, the socket and scratch files go. OK if
   // there is none (also when the domain is not running or does not exist). Conflict when the
   // domain's backup job is not a pull backup; Unavailable when the engine does not finish

@@ -47,6 +47,19 @@ void RecoveryProvider::Stop() {
 
 void RecoveryProvider::SchedulerTick(int64_t now_ms) { scheduler_.Tick(now_ms); }
 
+bool RecoveryProvider::ChildrenInline(const ResourceId& parent, const std::string& child) const {
+  // A group's points are computed from its members' (no records of their own).
+  return KindOf(parent) == Kind::kReplGroup && EqualsIgnoreCase(child, "recoveryPoints");
+}
+
+Result<ApiResponse> RecoveryProvider::ListInlineChildren(const ApiRequest& req,
+                                                         const ResourceId& parent,
+                                                         const std::string& child) {
+  if (!services_.replication || !ChildrenInline(parent, child))
+    return ResourceProvider::ListInlineChildren(req, parent, child);
+  return services_.replication->ListGroupPoints(req, parent);
+}
+
 RecoveryProvider::Kind RecoveryProvider::KindOf(const ResourceId& id) {
   const auto& tn = id.types_and_names();
   if (tn.size() == 1) return Kind::kVault;
@@ -55,10 +68,13 @@ RecoveryProvider::Kind RecoveryProvider::KindOf(const ResourceId& id) {
     if (EqualsIgnoreCase(tn[1].first, "protectedItems")) return Kind::kItem;
     if (EqualsIgnoreCase(tn[1].first, "backupJobs")) return Kind::kJob;
     if (EqualsIgnoreCase(tn[1].first, "replicationProtectedItems")) return Kind::kReplItem;
+    if (EqualsIgnoreCase(tn[1].first, "replicationConsistencyGroups")) return Kind::kReplGroup;
   }
-  if (tn.size() == 3 && EqualsIgnoreCase(tn[2].first, "recoveryPoints"))
+  if (tn.size() == 3 && EqualsIgnoreCase(tn[2].first, "recoveryPoints")) {
+    if (EqualsIgnoreCase(tn[1].first, "replicationConsistencyGroups")) return Kind::kReplGroupPoint;
     return EqualsIgnoreCase(tn[1].first, "replicationProtectedItems") ? Kind::kReplPoint
                                                                        : Kind::kPoint;
+  }
   return Kind::kOther;
 }
 
@@ -66,10 +82,12 @@ std::vector<std::string> RecoveryProvider::ChildTypes(const ResourceId& parent) 
   switch (KindOf(parent)) {
     case Kind::kVault:
       if (services_.replication)
-        return {"backupPolicies", "protectedItems", "backupJobs", "replicationProtectedItems"};
+        return {"backupPolicies", "protectedItems", "backupJobs", "replicationProtectedItems",
+                "replicationConsistencyGroups"};
       return {"backupPolicies", "protectedItems", "backupJobs"};
     case Kind::kItem:
     case Kind::kReplItem:
+    case Kind::kReplGroup:
       return {"recoveryPoints"};
     default:
       return {};
@@ -121,6 +139,8 @@ const api::Shape* RecoveryProvider::BodyShape(const ResourceId& id, const std::s
         return &kItem;
       case Kind::kReplItem:
         return &site::ReplicationService::ItemShape();
+      case Kind::kReplGroup:
+        return &site::ReplicationService::GroupShape();
       default:
         return &kEmpty;
     }
@@ -128,6 +148,7 @@ const api::Shape* RecoveryProvider::BodyShape(const ResourceId& id, const std::s
   if (method == "PATCH") return ResourceProvider::BodyShape(id, method, action);
   if (method != "POST") return nullptr;
   if (kind == Kind::kReplItem) return &site::ReplicationService::FailoverShape();
+  if (kind == Kind::kReplGroup) return &site::ReplicationService::GroupFailoverShape();
   if (EqualsIgnoreCase(action, "unlock")) return &kUnlock;
   if (EqualsIgnoreCase(action, "verify")) return &kVerify;
   if (EqualsIgnoreCase(action, "backup")) return &kBackup;
@@ -374,8 +395,11 @@ Result<ApiResponse> RecoveryProvider::Put(const ApiRequest& req, const ResourceI
       return PutItem(req, id);
     case Kind::kReplItem:
       return services_.replication->PutItem(req, id);
+    case Kind::kReplGroup:
+      return services_.replication->PutGroup(req, id);
     case Kind::kPoint:
     case Kind::kReplPoint:
+    case Kind::kReplGroupPoint:
     case Kind::kJob:
       return Status(StatusCode::kMethodNotAllowed, "MethodNotAllowed",
                     "Recovery points and jobs are created by backups, not by PUT.");
@@ -385,6 +409,8 @@ Result<ApiResponse> RecoveryProvider::Put(const ApiRequest& req, const ResourceI
 }
 
 Result<ApiResponse> RecoveryProvider::Get(const ApiRequest& req, const ResourceId& id) {
+  if (KindOf(id) == Kind::kReplGroupPoint && services_.replication)
+    return services_.replication->GetGroupPoint(req, id);
   ASSIGN_OR_RETURN(store::Record rec, ctx_.store->Get(id.Key()));
   ApiResponse resp = api::ResourceResponse(rec);
   DecorateListItem(req, rec, resp.body);
@@ -406,6 +432,8 @@ void RecoveryProvider::DecorateListItem(const ApiRequest&, const store::Record& 
     if (items.ok()) item["properties"]["protectedItemCount"] = items->records.size();
   } else if (rec.type == site::kReplItemType && services_.replication) {
     services_.replication->Decorate(rec, item);
+  } else if (rec.type == site::kReplGroupType && services_.replication) {
+    services_.replication->DecorateGroup(rec, item);
   } else if (rec.type == kItemType) {
     auto pts = ctx_.store->List(rec.key + "/recoverypoints/", kPointType, "", 10000);
     if (pts.ok()) item["properties"]["recoveryPointCount"] = pts->records.size();
@@ -509,7 +537,10 @@ Result<ApiResponse> RecoveryProvider::Delete(const ApiRequest& req, const Resour
     }
     case Kind::kReplItem:
       return services_.replication->DeleteItem(req, id);
+    case Kind::kReplGroup:
+      return services_.replication->DeleteGroup(req, id);
     case Kind::kReplPoint:
+    case Kind::kReplGroupPoint:
       return Status(StatusCode::kMethodNotAllowed, "MethodNotAllowed",
                     "Replication points are kept and thinned by the item's policy.");
     default:
@@ -561,6 +592,8 @@ Result<ApiResponse> RecoveryProvider::Post(const ApiRequest& req, const Resource
       return NotFound("Recovery points have no action '" + action + "'.", action, "NotFound");
     case Kind::kReplItem:
       return services_.replication->PostItem(req, id, action);
+    case Kind::kReplGroup:
+      return services_.replication->PostGroup(req, id, action);
     default:
       return NotFound("No action '" + action + "' here.", action, "NotFound");
   }

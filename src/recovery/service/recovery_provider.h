@@ -58,6 +58,9 @@ class RecoveryProvider final : public api::ResourceProvider {
   std::string Namespace() const override { return "Stratus.RecoveryServices"; }
   std::vector<std::string> ResourceTypes() const override { return {"vaults"}; }
   std::vector<std::string> ChildTypes(const ResourceId& parent) const override;
+  bool ChildrenInline(const ResourceId& parent, const std::string& child) const override;
+  Result<api::ApiResponse> ListInlineChildren(const api::ApiRequest& req, const ResourceId& parent,
+                                         const std::string& child) override;
   const api::Shape* BodyShape(const ResourceId& id, const std::string& method,
                               const std::string& action) const override;
   Result<api::ApiResponse> Put(const api::ApiRequest& req, const ResourceId& id) override;
@@ -80,7 +83,8 @@ class RecoveryProvider final : public api::ResourceProvider {
 
  private:
   Services services_;
-  enum class Kind { kVault, kPolicy, kItem, kPoint, kJob, kReplItem, kReplPoint, kOther };
+  enum class Kind { kVault, kPolicy, kItem, kPoint, kJob, kReplItem, kReplPoint, kReplGroup,
+                    kReplGroupPoint, kOther };
   static Kind KindOf(const ResourceId& id);
 
   Result<api::ApiResponse> PutVault(const api::ApiRequest& req, const ResourceId& id);

@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
+#include <optional>
+#include <set>
 #include <thread>
 
 #include "api/resource_util.h"
@@ -28,6 +31,8 @@ constexpr char kOutboundPrefix[] = "/providers/stratus.recoveryservices/outbound
 constexpr char kOutboundType[] = "stratus.recoveryservices/outboundreplications";
 constexpr char kEnableOp[] = "Stratus.RecoveryServices/vaults/replicationProtectedItems/write";
 constexpr char kDisableOp[] = "Stratus.RecoveryServices/vaults/replicationProtectedItems/delete";
+constexpr char kGroupFailoverOp[] =
+    "Stratus.RecoveryServices/vaults/replicationConsistencyGroups/unplannedFailover/action";
 constexpr char kFailoverOp[] =
     "Stratus.RecoveryServices/vaults/replicationProtectedItems/unplannedFailover/action";
 
@@ -165,6 +170,7 @@ const api::Shape& ReplicationService::ItemShape() {
   static const Shape s = Shape::Resource(Shape::Object(
       {{"sourceRegion", Shape::String()},
        {"sourceVmId", Shape::String()},
+       {"multiVmGroupName", Shape::String()},
        {"policy", Shape::Object({{"crashConsistentFrequencyInSeconds", Shape::Integer()},
                                  {"recoveryPointRetentionInHours", Shape::Integer()},
                                  {"rpoAlertThresholdInSeconds", Shape::Integer()}})}}));
@@ -184,8 +190,10 @@ Result<ApiResponse> ReplicationService::PutItem(const ApiRequest& req, const Res
                                                 "tags"},
                                          ""));
   Json props = body.value("properties", Json::object());
-  RETURN_IF_ERROR(api::RejectUnknownKeys(props, {"sourceRegion", "sourceVmId", "policy"},
-                                         "properties"));
+  RETURN_IF_ERROR(api::RejectUnknownKeys(
+      props, {"sourceRegion", "sourceVmId", "policy", "multiVmGroupName"}, "properties"));
+  std::string group = props.value("multiVmGroupName", "");
+  if (!group.empty()) RETURN_IF_ERROR(ValidateGroupName(group));
   std::string region = props.value("sourceRegion", "");
   std::string vm = props.value("sourceVmId", "");
   if (region.empty())
@@ -223,7 +231,8 @@ Result<ApiResponse> ReplicationService::PutItem(const ApiRequest& req, const Res
         !EqualsIgnoreCase(p.value("sourceRegion", ""), region))
       return Conflict("An item's source region and VM cannot change; delete it and create "
                       "another.", "properties.sourceVmId", "PropertyChangeNotAllowed");
-    if (p.value("policy", Json::object()) == pol.ToJson())
+    if (p.value("policy", Json::object()) == pol.ToJson() &&
+        EqualsIgnoreCase(p.value("multiVmGroupName", ""), group))
       return api::ResourceResponse(*existing);
   }
   ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock({id.Key()}));
@@ -232,6 +241,8 @@ Result<ApiResponse> ReplicationService::PutItem(const ApiRequest& req, const Res
     rec = *existing;
     rec.body["properties"]["policy"] = pol.ToJson();
     rec.body["properties"]["provisioningState"] = "Updating";
+    if (group.empty()) rec.body["properties"].erase("multiVmGroupName");
+    else rec.body["properties"]["multiVmGroupName"] = group;
     api::TouchSystemData(rec.body, req.caller, now);
   } else {
     rec.key = id.Key();
@@ -247,9 +258,12 @@ Result<ApiResponse> ReplicationService::PutItem(const ApiRequest& req, const Res
                               {"replicatedItemId", item_id},
                               {"protectionState", "Enabling"},
                               {"replicationHealth", "Normal"}};
+    if (!group.empty()) rec.body["properties"]["multiVmGroupName"] = group;
     rec.internal = {{"itemId", item_id},
                     {"dir", JoinPath(d_.ctx.data_dir, "replicas/" + item_id)}};
   }
+  // The group a member names exists from then on (groups are made by their members).
+  if (!group.empty()) RETURN_IF_ERROR(EnsureGroup(id.Parent().Child("replicationConsistencyGroups", group), req.caller));
   ASSIGN_OR_RETURN(store::Record written, d_.ctx.store->Put(rec));
   ASSIGN_OR_RETURN(std::string op,
                    d_.ctx.ops->StartLocked(std::move(lock), id, kEnableOp, Json::object(),
@@ -270,7 +284,8 @@ Status ReplicationService::Enable(const ResourceId& id, api::OperationContext& o
     octx.SetProgress(10, "asking region " + p.value("sourceRegion", "") + " to replicate the VM");
     Json ask = {{"item", rec.internal.value("itemId", "")},
                 {"vmId", p.value("sourceVmId", "")},
-                {"intervalSeconds", p["policy"].value("crashConsistentFrequencyInSeconds", 30)}};
+                {"intervalSeconds", p["policy"].value("crashConsistentFrequencyInSeconds", 30)},
+                {"group", GroupTag(id, p.value("multiVmGroupName", ""))}};
     auto reply = client.Call("POST", "/peer/v1/replication/enable", ask.dump());
     if (!reply.ok() || reply->status != 200)
       return NotFromPeer("Region '" + p.value("sourceRegion", "") + "'", reply);
@@ -354,14 +369,7 @@ const api::Shape& ReplicationService::FailoverShape() {
   return s;
 }
 
-Result<ApiResponse> ReplicationService::PostItem(const ApiRequest& req, const ResourceId& id,
-                                                 const std::string& action) {
-  if (!EqualsIgnoreCase(action, "unplannedFailover"))
-    return NotFound("Replicated items have no action '" + action + "'.", action, "NotFound");
-  Json params = req.body.is_object() ? req.body : Json::object();
-  RETURN_IF_ERROR(api::RejectUnknownKeys(params, {"recoveryPointName", "targetResourceGroup",
-                                                  "vmName"},
-                                         ""));
+Result<Json> ReplicationService::FailoverParams(const ResourceId& id, Json params) const {
   ASSIGN_OR_RETURN(store::Record rec, d_.ctx.store->Get(id.Key()));
   const Json& p = rec.body["properties"];
   std::string state = p.value("protectionState", "");
@@ -396,6 +404,18 @@ Result<ApiResponse> ReplicationService::PostItem(const ApiRequest& req, const Re
   if (d_.ctx.store->Get(vm.Key()).ok())
     return Conflict("VM '" + vm.ToString() + "' exists already; name another (vmName).",
                     "vmName", "ResourceExists");
+  return params;
+}
+
+Result<ApiResponse> ReplicationService::PostItem(const ApiRequest& req, const ResourceId& id,
+                                                 const std::string& action) {
+  if (!EqualsIgnoreCase(action, "unplannedFailover"))
+    return NotFound("Replicated items have no action '" + action + "'.", action, "NotFound");
+  Json params = req.body.is_object() ? req.body : Json::object();
+  RETURN_IF_ERROR(api::RejectUnknownKeys(params, {"recoveryPointName", "targetResourceGroup",
+                                                  "vmName"},
+                                         ""));
+  ASSIGN_OR_RETURN(params, FailoverParams(id, params));
   // The item's lock only: the VM is created through VmService (which locks it), create-only.
   ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock({id.Key()}));
   std::string caller = req.caller;
@@ -552,6 +572,255 @@ Status ReplicationService::Failover(const ResourceId& id, const Json& params,
   return Status::Ok();
 }
 
+// ---------------------------------------------------------------- B: consistency groups
+
+Status ReplicationService::ValidateGroupName(const std::string& group) {
+  return ValidateResourceName(group, "replicationConsistencyGroups", 64);
+}
+
+std::string ReplicationService::GroupTag(const ResourceId& item, const std::string& group) {
+  return group.empty() ? "" : ToLower(item.Parent().ToString()) + "/" + ToLower(group);
+}
+
+const api::Shape& ReplicationService::GroupShape() {
+  static const api::Shape s = api::Shape::Resource(api::Shape::Object({}));
+  return s;
+}
+
+Status ReplicationService::EnsureGroup(const ResourceId& gid, const std::string& caller) {
+  if (d_.ctx.store->Get(gid.Key()).ok()) return Status::Ok();
+  store::Record rec;
+  rec.key = gid.Key();
+  rec.type = kReplGroupType;
+  rec.body = api::NewResourceBody(gid, d_.ctx.region, Json::object(), caller, d_.ctx.clock->NowMs());
+  rec.body.erase("tags");
+  rec.body["properties"] = {{"provisioningState", "Succeeded"}};
+  store::WriteCondition c;
+  c.must_not_exist = true;
+  auto w = d_.ctx.store->Put(rec, c);
+  if (!w.ok() && w.status().code() != StatusCode::kPreconditionFailed &&
+      w.status().code() != StatusCode::kConflict)
+    return w.status();
+  return Status::Ok();
+}
+
+Result<std::vector<store::Record>> ReplicationService::GroupMembers(const ResourceId& gid) const {
+  ASSIGN_OR_RETURN(auto items, ListAll(d_.ctx.store, gid.Parent().Key() + "/replicationprotecteditems/",
+                                       kReplItemType));
+  std::vector<store::Record> out;
+  for (auto& r : items)
+    if (EqualsIgnoreCase(r.body["properties"].value("multiVmGroupName", ""), gid.name()))
+      out.push_back(std::move(r));
+  return out;
+}
+
+Result<std::vector<ReplicationService::GroupPoint>> ReplicationService::CommonPoints(
+    const std::vector<store::Record>& members) const {
+  std::vector<GroupPoint> out;
+  if (members.empty()) return out;
+  std::map<uint64_t, std::pair<size_t, GroupPoint>> seen;
+  for (auto& m : members) {
+    ASSIGN_OR_RETURN(auto pts, ListAll(d_.ctx.store, m.key + "/recoverypoints/", kReplPointType));
+    for (auto& pt : pts) {
+      uint64_t seq = pt.internal.value("seq", uint64_t{0});
+      auto& e = seen[seq];
+      if (e.first++ == 0) {
+        e.second.seq = seq;
+        e.second.captured_ms = pt.internal.value("capturedMs", int64_t{0});
+        e.second.name = pt.body.value("name", "");
+        e.second.properties = pt.body["properties"];
+      }
+    }
+  }
+  for (auto& [seq, e] : seen)
+    if (e.first == members.size()) out.push_back(e.second);
+  return out;
+}
+
+Json ReplicationService::GroupPointJson(const ResourceId& gid, const GroupPoint& gp,
+                                        size_t members) const {
+  Json props = {{"recoveryPointTime", gp.properties.value("recoveryPointTime", "")},
+                {"recoveryPointType", gp.properties.value("recoveryPointType", "CrashConsistent")},
+                {"sequence", gp.seq},
+                {"memberCount", members}};
+  if (gp.properties.contains("freezeMilliseconds"))
+    props["freezeMilliseconds"] = gp.properties["freezeMilliseconds"];
+  return {{"id", gid.ToString() + "/recoveryPoints/" + gp.name},
+          {"name", gp.name},
+          {"type", "Stratus.RecoveryServices/vaults/replicationConsistencyGroups/recoveryPoints"},
+          {"properties", props}};
+}
+
+void ReplicationService::DecorateGroup(const store::Record& rec, Json& item) const {
+  auto gid = ResourceId::Parse(rec.body.value("id", ""));
+  if (!gid.ok()) return;
+  Json& p = item["properties"];
+  auto members = GroupMembers(*gid);
+  if (!members.ok()) return;
+  Json ids = Json::array();
+  int64_t alert = 0;
+  size_t failed_over = 0;
+  for (auto& m : *members) {
+    ids.push_back(m.body.value("id", ""));
+    int64_t a = m.body["properties"]["policy"].value("rpoAlertThresholdInSeconds", 120);
+    alert = alert == 0 ? a : std::min(alert, a);
+    if (m.body["properties"].value("protectionState", "") == "FailedOver") ++failed_over;
+  }
+  p["members"] = ids;
+  p["memberCount"] = ids.size();
+  auto common = CommonPoints(*members);
+  if (!common.ok()) return;
+  p["recoveryPointCount"] = common->size();
+  if (members->empty()) {
+    p["protectionState"] = "Empty";
+    return;
+  }
+  if (failed_over == members->size()) {
+    p["protectionState"] = "FailedOver";
+  } else if (common->empty()) {
+    p["protectionState"] = "InitialReplication";
+  } else {
+    p["protectionState"] = "Protected";
+  }
+  if (common->empty()) return;
+  const GroupPoint& newest = common->back();
+  p["lastRecoveryPointTime"] = newest.properties.value("recoveryPointTime", "");
+  if (newest.properties.contains("freezeMilliseconds"))
+    p["lastFreezeMilliseconds"] = newest.properties["freezeMilliseconds"];
+  int64_t rpo = std::max<int64_t>(0, (WallMs() - newest.captured_ms) / 1000);
+  p["rpoInSeconds"] = rpo;
+  p["replicationHealth"] = rpo <= alert ? "Normal" : "Critical";
+}
+
+Result<ApiResponse> ReplicationService::PutGroup(const ApiRequest& req, const ResourceId& id) {
+  RETURN_IF_ERROR(api::RejectUnknownKeys(req.body, {"properties", "name", "id", "type", "location"},
+                                         ""));
+  RETURN_IF_ERROR(api::RejectUnknownKeys(req.body.value("properties", Json::object()), {},
+                                         "properties"));
+  bool existed = d_.ctx.store->Get(id.Key()).ok();
+  RETURN_IF_ERROR(EnsureGroup(id, req.caller));
+  ASSIGN_OR_RETURN(store::Record rec, d_.ctx.store->Get(id.Key()));
+  ApiResponse resp = api::ResourceResponse(rec, existed ? 200 : 201);
+  DecorateGroup(rec, resp.body);
+  return resp;
+}
+
+Result<ApiResponse> ReplicationService::DeleteGroup(const ApiRequest&, const ResourceId& id) {
+  if (!d_.ctx.store->Get(id.Key()).ok()) return ApiResponse::NoContent(204);
+  ASSIGN_OR_RETURN(auto members, GroupMembers(id));
+  if (!members.empty())
+    return Conflict("Group '" + id.name() + "' still has " + std::to_string(members.size()) +
+                        " member(s), e.g. '" + members[0].body.value("id", "") +
+                        "'; disable them or move them to another group first.",
+                    id.ToString(), "GroupHasMembers");
+  ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock({id.Key()}));
+  RETURN_IF_ERROR(d_.ctx.store->Delete(id.Key()));
+  return ApiResponse::NoContent(200);
+}
+
+Result<ApiResponse> ReplicationService::ListGroupPoints(const ApiRequest&, const ResourceId& gid) {
+  ASSIGN_OR_RETURN(auto members, GroupMembers(gid));
+  ASSIGN_OR_RETURN(auto common, CommonPoints(members));
+  Json value = Json::array();
+  for (auto& gp : common) value.push_back(GroupPointJson(gid, gp, members.size()));
+  return ApiResponse::Json200(Json{{"value", value}});
+}
+
+Result<ApiResponse> ReplicationService::GetGroupPoint(const ApiRequest&, const ResourceId& id) {
+  ResourceId gid = id.Parent();
+  ASSIGN_OR_RETURN(auto members, GroupMembers(gid));
+  ASSIGN_OR_RETURN(auto common, CommonPoints(members));
+  for (auto& gp : common)
+    if (gp.name == id.name()) return ApiResponse::Json200(GroupPointJson(gid, gp, members.size()));
+  return NotFound("Group '" + gid.name() + "' has no recovery point '" + id.name() +
+                      "' (a group point is a cycle every member has).",
+                  id.ToString(), "RecoveryPointNotFound");
+}
+
+const api::Shape& ReplicationService::GroupFailoverShape() {
+  using api::Shape;
+  static const Shape s = Shape::Object({{"recoveryPointName", Shape::String()},
+                                        {"targetResourceGroup", Shape::String()}});
+  return s;
+}
+
+Result<ApiResponse> ReplicationService::PostGroup(const ApiRequest& req, const ResourceId& gid,
+                                                  const std::string& action) {
+  if (!EqualsIgnoreCase(action, "unplannedFailover"))
+    return NotFound("Consistency groups have no action '" + action + "'.", action, "NotFound");
+  Json params = req.body.is_object() ? req.body : Json::object();
+  RETURN_IF_ERROR(api::RejectUnknownKeys(params, {"recoveryPointName", "targetResourceGroup"}, ""));
+  ASSIGN_OR_RETURN(auto members, GroupMembers(gid));
+  if (members.empty())
+    return Conflict("Group '" + gid.name() + "' has no members.", gid.ToString(), "GroupIsEmpty");
+  ASSIGN_OR_RETURN(auto common, CommonPoints(members));
+  if (common.empty())
+    return Conflict("Group '" + gid.name() + "' has no point every member has yet.",
+                    gid.ToString(), "NoRecoveryPoint");
+  std::string point = params.value("recoveryPointName", "");
+  if (point.empty()) {
+    point = common.back().name;
+  } else {
+    bool found = false;
+    for (auto& gp : common) found = found || gp.name == point;
+    if (!found)
+      return NotFound("Group '" + gid.name() + "' has no recovery point '" + point +
+                          "' (a group point is a cycle every member has).",
+                      "recoveryPointName", "RecoveryPointNotFound");
+  }
+  // Every member checked before anything starts: all fail over, or none does.
+  std::vector<std::pair<ResourceId, Json>> plan;
+  std::vector<std::string> keys = {gid.Key()};
+  std::set<std::string> names;
+  for (auto& m : members) {
+    ASSIGN_OR_RETURN(ResourceId mid, ResourceId::Parse(m.body.value("id", "")));
+    Json mp = {{"recoveryPointName", point}};
+    if (params.contains("targetResourceGroup")) mp["targetResourceGroup"] = params["targetResourceGroup"];
+    ASSIGN_OR_RETURN(mp, FailoverParams(mid, mp));
+    if (!names.insert(ToLower(mp.value("vmName", ""))).second)
+      return Conflict("Two members of group '" + gid.name() + "' would make VM '" +
+                          mp.value("vmName", "") + "'; fail them over one by one with vmName.",
+                      mid.ToString(), "ResourceExists");
+    keys.push_back(mid.Key());
+    plan.push_back({mid, mp});
+  }
+  ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock(keys));
+  std::string caller = req.caller;
+  ASSIGN_OR_RETURN(std::string op,
+                   d_.ctx.ops->StartLocked(std::move(lock), gid, kGroupFailoverOp, Json::object(),
+                                           [this, gid, plan, caller](api::OperationContext& octx) {
+                                             return GroupFailover(gid, plan, caller, octx);
+                                           },
+                                           req.caller));
+  return api::AcceptedResponse(req, gid.subscription(), op);
+}
+
+Status ReplicationService::GroupFailover(const ResourceId& gid,
+                                         const std::vector<std::pair<ResourceId, Json>>& plan,
+                                         const std::string& caller, api::OperationContext& octx) {
+  int64_t t0 = WallMs();
+  Json vms = Json::array();
+  for (auto& [mid, params] : plan) {
+    Status s = Failover(mid, params, caller, octx);
+    if (!s.ok()) {
+      octx.result()["vms"] = vms;
+      return Status(s.code(), s.arm_code(),
+                    "Member '" + mid.ToString() + "' did not fail over (" +
+                        std::to_string(vms.size()) + " of " + std::to_string(plan.size()) +
+                        " did): " + s.message(),
+                    s.target());
+    }
+    vms.push_back(octx.result().value("vmId", ""));
+  }
+  octx.result()["vms"] = vms;
+  octx.result().erase("vmId");
+  octx.result()["recoveryPointName"] = plan.front().second.value("recoveryPointName", "");
+  octx.result()["stratusTimeMs"] = WallMs() - t0;
+  spdlog::info("group {} failed over: {} VMs at point {}", gid.ToString(), vms.size(),
+               plan.front().second.value("recoveryPointName", ""));
+  return Status::Ok();
+}
+
 // ---------------------------------------------------------------- B: points
 
 Result<ReplicaReceiver::Item> ReplicationService::LookupItem(const std::string& item_id) {
@@ -577,6 +846,8 @@ Status ReplicationService::OnPoint(const std::string& item_id, uint64_t seq, con
                {"recoveryPointType", meta.value("consistency", "CrashConsistent")},
                {"sequence", seq},
                {"bytesReceived", stats.value("bytes", uint64_t{0})}}}};
+  if (meta.contains("freezeMilliseconds"))
+    pt.body["properties"]["freezeMilliseconds"] = meta["freezeMilliseconds"];
   pt.internal = {{"seq", seq}, {"capturedMs", captured}};
   RETURN_IF_ERROR(d_.ctx.store->Put(pt).status());
   RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, item.key, [&](store::Record& r) {
@@ -599,6 +870,18 @@ void ReplicationService::Thin(const store::Record& item) {
   int64_t now = WallMs();
   int64_t retention_ms =
       item.body["properties"]["policy"].value("recoveryPointRetentionInHours", 24) * 3600000;
+  // A group's members keep the same points: past the last hour, only the points every member
+  // has (a cycle one member missed is no group point) are candidates.
+  std::optional<std::set<uint64_t>> common;
+  std::string group = item.body["properties"].value("multiVmGroupName", "");
+  if (auto iid = ResourceId::Parse(item.body.value("id", "")); iid.ok() && !group.empty()) {
+    auto members = GroupMembers(iid->Parent().Child("replicationConsistencyGroups", group));
+    if (!members.ok()) return;
+    auto cps = CommonPoints(*members);
+    if (!cps.ok()) return;
+    common.emplace();
+    for (auto& gp : *cps) common->insert(gp.seq);
+  }
   // Keep: the newest; every point of the last hour; the first point of each older hour within
   // the retention.
   std::vector<std::pair<uint64_t, std::string>> drop;  // seq, record key
@@ -608,6 +891,10 @@ void ReplicationService::Thin(const store::Record& item) {
     int64_t t = r.internal.value("capturedMs", int64_t{0});
     uint64_t seq = r.internal.value("seq", uint64_t{0});
     if (now - t < 3600000) continue;
+    if (common && common->count(seq) == 0) {
+      drop.push_back({seq, r.key});
+      continue;
+    }
     int64_t hour = t / 3600000;
     if (now - t <= retention_ms && hour != last_hour_kept) {
       last_hour_kept = hour;
@@ -640,7 +927,8 @@ Result<Json> ReplicationService::PeerEnable(const PeerCaller& caller, const Json
   std::string item = body.value("item", "");
   auto vm_id = ResourceId::Parse(body.value("vmId", ""));
   int64_t interval = body.value("intervalSeconds", 30);
-  if (item.empty() || item.size() > 64 || !vm_id.ok() || interval < 1)
+  std::string group = body.value("group", "");
+  if (item.empty() || item.size() > 64 || !vm_id.ok() || interval < 1 || group.size() > 200)
     return InvalidArgument("enable needs 'item', 'vmId' and 'intervalSeconds'", "",
                            "InvalidRequestContent");
   auto vm = d_.ctx.store->Get(vm_id->Key());
@@ -663,6 +951,9 @@ Result<Json> ReplicationService::PeerEnable(const PeerCaller& caller, const Json
   rec.body["vmId"] = vm->body.value("id", "");
   rec.body["vmKey"] = vm->key;
   rec.body["intervalSeconds"] = interval;
+  // Members of one consistency group are captured at one instant (GroupCycle).
+  if (group.empty()) rec.body.erase("group");
+  else rec.body["group"] = group;
   if (!existing.ok()) {
     rec.body["seq"] = 0;
     rec.body["checkpoint"] = "";
@@ -703,6 +994,7 @@ void ReplicationService::Tick() {
   auto out = ListAll(d_.ctx.store, kOutboundPrefix, kOutboundType);
   if (!out.ok()) return;
   int64_t now = WallMs();
+  std::set<std::string> done;  // groups whose cycle ran in this tick
   for (auto& r : *out) {
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -710,243 +1002,374 @@ void ReplicationService::Tick() {
     }
     if (r.body.value("state", "") != "Enabled" || r.body.value("nextDueMs", int64_t{0}) > now)
       continue;
-    Status s = CycleOf(r);
+    // A member of a consistency group is due: the whole group's cycle runs, at one instant.
+    std::string group = GroupKey(r);
+    std::vector<store::Record> members;
+    if (group.empty()) {
+      members.push_back(r);
+    } else {
+      if (!done.insert(group).second) continue;
+      for (auto& m : *out)
+        if (GroupKey(m) == group && m.body.value("state", "") == "Enabled") members.push_back(m);
+    }
+    Status s = GroupCycle(members);
     if (!s.ok() && s.arm_code() != "Busy")
-      spdlog::warn("replication cycle of item {}: {}", r.body.value("item", ""), s.ToString());
+      spdlog::warn("replication cycle of {}: {}",
+                   group.empty() ? "item " + r.body.value("item", "") : "group " + group,
+                   s.ToString());
   }
+}
+
+std::string ReplicationService::GroupKey(const store::Record& outbound) {
+  std::string g = outbound.body.value("group", "");
+  return g.empty() ? "" : ToLower(outbound.body.value("targetRegion", "")) + "|" + g;
 }
 
 Status ReplicationService::RunCycle(const std::string& item) {
   ASSIGN_OR_RETURN(store::Record r, d_.ctx.store->Get(kOutboundPrefix + ToLower(item)));
-  return CycleOf(r);
+  std::vector<store::Record> members;
+  std::string group = GroupKey(r);
+  if (group.empty()) {
+    members.push_back(r);
+  } else {
+    ASSIGN_OR_RETURN(auto out, ListAll(d_.ctx.store, kOutboundPrefix, kOutboundType));
+    for (auto& m : out)
+      if (GroupKey(m) == group && m.body.value("state", "") == "Enabled") members.push_back(m);
+  }
+  return GroupCycle(members);
 }
 
-Status ReplicationService::CycleOf(store::Record& out) {
-  const std::string item = out.body.value("item", "");
-  const std::string key = out.key;
-  int64_t started = WallMs();
-  auto vm = d_.ctx.store->Get(out.body.value("vmKey", ""));
-  if (!vm.ok()) {
-    // The VM is gone: replication ends here; the target keeps its points.
-    return PutWithRetry(d_.ctx.store, key, [&](store::Record& r) {
-      r.body["state"] = "SourceVmDeleted";
-      r.body["lastError"] = "the VM was deleted";
-      return true;
-    });
-  }
-  // The VM's one backup job slot (a backup job takes it too); not the VM's own lock, so that the
-  // VM's operations never wait for a cycle.
-  auto lock = d_.ctx.ops->TryLock({vm->key + "/datapath"});
-  if (!lock.ok()) return Status(StatusCode::kConflict, "Busy", "a backup of the VM is running");
-  // Cycle numbers only grow, also across a crash of this daemon between the target's commit
-  // and the record below (the target refuses a number it has): the wall clock in ms, or one more
-  // than the last confirmed.
-  const uint64_t confirmed = out.body.value("seq", uint64_t{0});
-  uint64_t seq = std::max<uint64_t>(confirmed + 1, static_cast<uint64_t>(WallMs()));
-  std::string prev = out.body.value("checkpoint", "");
-  std::string cp = CheckpointName(item, seq);
-  std::string domain = vm->internal.value("domain", "");
-  std::string scratch = JoinPath(d_.ctx.data_dir, "scratch/srep-" + item.substr(0, 8));
-  Json meta = {{"capturedMs", started},
-               {"capturedAt", FormatIso8601(started)},
-               {"consistency", "CrashConsistent"}};
-
-  // The VM's disks, in the order of the domain's targets (vda = OS disk, vdb = LUN 0, ...).
+// One VM's part of a cycle (a group's cycle has one per member).
+struct ReplicationService::Member {
+  store::Record out;
+  std::string item;
+  store::Record vm;
+  std::optional<api::ResourceLock> lock;
+  std::string domain, prev, cp, scratch, maps_dir;
+  uint64_t confirmed = 0;
+  bool running = false, full = false, exported = false;
   struct Disk {
     std::string name, path, dev;
   };
   std::vector<Disk> disks;
-  const Json& sp = vm->body["properties"]["storageProfile"];
+  std::vector<std::unique_ptr<BlockHashes>> maps;
+  std::vector<datapath::ImageSource> images;
+  std::vector<std::unique_ptr<datapath::NbdSource>> sources;
+  compute::PullBackup backup;
+  CycleRequest req;
+  Result<CycleStats> sent = Internal("no cycle ran");
+};
+
+Status ReplicationService::PrepareMember(Member& m) {
+  m.item = m.out.body.value("item", "");
+  auto vm = d_.ctx.store->Get(m.out.body.value("vmKey", ""));
+  if (!vm.ok()) {
+    // The VM is gone: replication ends here; the target keeps its points.
+    RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, m.out.key, [&](store::Record& r) {
+      r.body["state"] = "SourceVmDeleted";
+      r.body["lastError"] = "the VM was deleted";
+      return true;
+    }));
+    return NotFound("the VM was deleted", m.item, "SourceVmDeleted");
+  }
+  m.vm = *vm;
+  // The VM's one backup job slot (a backup job takes it too); not the VM's own lock, so that the
+  // VM's operations never wait for a cycle.
+  auto lock = d_.ctx.ops->TryLock({m.vm.key + "/datapath"});
+  if (!lock.ok()) return Status(StatusCode::kConflict, "Busy", "a backup of the VM is running");
+  m.lock.emplace(std::move(lock).value());
+  m.confirmed = m.out.body.value("seq", uint64_t{0});
+  m.prev = m.out.body.value("checkpoint", "");
+  m.full = m.prev.empty();
+  m.domain = m.vm.internal.value("domain", "");
+  m.scratch = JoinPath(d_.ctx.data_dir, "scratch/srep-" + m.item.substr(0, 8));
+  m.maps_dir = JoinPath(d_.ctx.data_dir, "replication/" + m.item);
+  // The VM's disks, in the order of the domain's targets (vda = OS disk, vdb = LUN 0, ...).
+  const Json& sp = m.vm.body["properties"]["storageProfile"];
   auto add = [&](const Json& d, int lun) -> Status {
     ASSIGN_OR_RETURN(ResourceId did, ResourceId::Parse(d["managedDisk"].value("id", "")));
     ASSIGN_OR_RETURN(std::string path, d_.disks->PathOf(did));
-    disks.push_back({service::DiskKeyName(lun), path,
-                     std::string("vd") + static_cast<char>('a' + (lun + 1))});
+    m.disks.push_back({service::DiskKeyName(lun), path,
+                       std::string("vd") + static_cast<char>('a' + (lun + 1))});
     return Status::Ok();
   };
   RETURN_IF_ERROR(add(sp["osDisk"], -1));
   for (auto& d : sp["dataDisks"]) RETURN_IF_ERROR(add(d, d.value("lun", 0)));
-
-  auto info = d_.hv->Info(domain);
-  bool running = info.ok() && info->state == compute::PowerState::kRunning;
-  ASSIGN_OR_RETURN(PeerClient client, d_.pairing->ClientFor(out.body.value("targetRegion", "")));
-  CycleRequest req;
-  req.item = item;
-  req.seq = seq;
-  Result<CycleStats> sent = Internal("no cycle ran");
-  bool full = prev.empty();
-  std::vector<datapath::ImageSource> images;
-  std::vector<std::unique_ptr<datapath::NbdSource>> sources;
-  RETURN_IF_ERROR(MakeDirs(scratch, 0711));
-  // What B holds per 4 KiB block, as of the last confirmed cycle (a full cycle starts afresh).
-  const std::string maps_dir = JoinPath(d_.ctx.data_dir, "replication/" + item);
-  RETURN_IF_ERROR(MakeDirs(maps_dir, 0700));
-  std::vector<BlockHashes> maps;
-  maps.reserve(disks.size());
-  auto map_for = [&](size_t i, uint64_t size, bool fresh) {
-    maps.push_back(BlockHashes::Load(JoinPath(maps_dir, disks[i].name + ".hashes"), size,
-                                     fresh ? ~uint64_t{0} : confirmed));
-    return &maps.back();
-  };
-  if (running) {
-    (void)d_.hv->EndPullBackup(domain);  // a job a killed daemon left (we hold the VM's lock)
+  auto info = d_.hv->Info(m.domain);
+  m.running = info.ok() && info->state == compute::PowerState::kRunning;
+  RETURN_IF_ERROR(MakeDirs(m.scratch, 0711));
+  RETURN_IF_ERROR(MakeDirs(m.maps_dir, 0700));
+  if (m.running) {
+    (void)d_.hv->EndPullBackup(m.domain);  // a job a killed daemon left (we hold the VM's lock)
     // Checkpoints of cycles a killed daemon never recorded: only the confirmed one is a base.
-    if (auto cps = d_.hv->ListCheckpoints(domain); cps.ok())
+    if (auto cps = d_.hv->ListCheckpoints(m.domain); cps.ok())
       for (auto& c : *cps)
-        if (c.rfind("srep-" + item.substr(0, 8) + "-", 0) == 0 && c != prev)
-          (void)d_.hv->DeleteCheckpoint(domain, c);
-    compute::PullBackupSpec ps;
-    for (auto& d : disks) ps.target_devs.push_back(d.dev);
-    ps.checkpoint = cp;
-    ps.incremental_from = prev;
-    ps.socket_path = JoinPath(scratch, "sock/nbd.sock");
-    ps.scratch_dir = JoinPath(scratch, "overlay");
-    auto pb = d_.hv->BeginPullBackup(domain, ps);
-    if (!pb.ok() && !prev.empty() && pb.status().arm_code() == "CheckpointNotFound") {
-      ps.incremental_from.clear();
-      full = true;
-      pb = d_.hv->BeginPullBackup(domain, ps);
-    }
-    if (!pb.ok()) return pb.status();
-    meta["capturedMs"] = WallMs();
-    meta["capturedAt"] = FormatIso8601(meta["capturedMs"].get<int64_t>());
-    Status opened;
-    for (size_t i = 0; i < disks.size() && opened.ok(); ++i) {
-      const auto& ed = pb->disks[i];
-      datapath::NbdSource::Options so;
-      so.address = "nbd+unix:///" + ed.export_name + "?socket=" + pb->socket_path;
-      if (!ed.bitmap.empty()) so.meta_contexts.push_back(datapath::DirtyBitmapContext(ed.bitmap));
-      auto src = datapath::NbdSource::Connect(so);
-      if (!src.ok()) {
-        opened = src.status();
-        break;
-      }
-      CycleDisk cd;
-      cd.name = disks[i].name;
-      cd.source = src->get();
-      if (!ed.bitmap.empty() && !full) cd.changed_context = datapath::DirtyBitmapContext(ed.bitmap);
-      cd.zero_holes = full && confirmed > 0;
-      cd.hashes = map_for(i, (*src)->size(), full);
-      req.disks.push_back(cd);
-      sources.push_back(std::move(src).value());
-    }
-    if (opened.ok()) {
-      meta["cycle"] = Json::object();
-      req.meta = meta;
-      sent = SendCycle(client, req);
-    } else {
-      sent = opened;
-    }
-    sources.clear();
-    Status end = d_.hv->EndPullBackup(domain);
-    if (!end.ok()) spdlog::warn("ending the replication export of {}: {}", domain, end.ToString());
-    if (!sent.ok()) (void)d_.hv->DeleteCheckpoint(domain, cp);
-  } else {
-    // Stopped: its qcow2 files as they are, changes from the persistent bitmap of the last
-    // confirmed cycle when it is there and sound.
-    Status opened;
-    for (auto& d : disks) {
-      bool have = false;
-      if (!prev.empty()) {
-        auto list = d_.engine->ListBitmaps(d.path);
-        if (list.ok())
-          for (auto& b : *list) have = have || (b.name == prev && !b.in_use && b.enabled);
-      }
-      if (!have) full = true;
-      datapath::ImageSourceOptions io;
-      io.image = d.path;
-      io.bitmap = have ? prev : "";
-      io.socket_dir = scratch;
-      io.connections = 1;
-      io.force_share = true;  // the VM may start meanwhile: checked before the commit
-      auto img = datapath::OpenImageSource(io);
-      if (!img.ok()) {
-        opened = img.status();
-        break;
-      }
-      images.push_back(std::move(img).value());
-    }
-    if (opened.ok()) {
-      for (size_t i = 0; i < disks.size(); ++i) {
-        CycleDisk cd;
-        cd.name = disks[i].name;
-        cd.source = images[i].source.get();
-        if (!full) cd.changed_context = datapath::DirtyBitmapContext(prev);
-        cd.zero_holes = full && confirmed > 0;
-        cd.hashes = map_for(i, images[i].source->size(), full);
-        req.disks.push_back(cd);
-      }
-      meta["cycle"] = Json::object();
-      req.meta = meta;
-      // Read without locks: if the VM started (or anything changed it) while we read, this is
-      // no point; the next cycle reads it running.
-      const std::string etag = vm->etag;
-      req.before_commit = [&]() -> Status {
-        auto now_vm = d_.ctx.store->Get(vm->key);
-        auto now_info = d_.hv->Info(domain);
-        if (!now_vm.ok() || now_vm->etag != etag ||
-            (now_info.ok() && now_info->state == compute::PowerState::kRunning))
-          return Conflict("the VM changed while its stopped disks were read", "",
-                          "SourceChangedDuringCycle");
-        return Status::Ok();
-      };
-      sent = SendCycle(client, req);
-    } else {
-      sent = opened;
-    }
-    for (auto& img : images) (void)img.Close();
-    // The next cycle's base. A reader holding the image's shared lock for a moment (a backup,
-    // qemu-img) refuses it: retry a little; without it the next cycle is a full one.
-    if (sent.ok())
-      for (auto& d : disks) {
-        Status s;
-        for (int attempt = 0; attempt < 20; ++attempt) {
-          s = d_.engine->AddBitmap(d.path, cp);
-          if (s.ok() || s.code() == StatusCode::kConflict) break;
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        }
-        if (!s.ok()) spdlog::warn("disk {}: cannot add bitmap {}: {}", d.path, cp, s.ToString());
-      }
+        if (c.rfind("srep-" + m.item.substr(0, 8) + "-", 0) == 0 && c != m.prev)
+          (void)d_.hv->DeleteCheckpoint(m.domain, c);
   }
-  RemoveTree(scratch);
+  return Status::Ok();
+}
+
+// What B holds per 4 KiB block, as of the last confirmed cycle (a full cycle starts afresh).
+BlockHashes* ReplicationService::MapFor(Member& m, size_t i, uint64_t size) {
+  m.maps.push_back(std::make_unique<BlockHashes>(
+      BlockHashes::Load(JoinPath(m.maps_dir, m.disks[i].name + ".hashes"), size,
+                        m.full ? ~uint64_t{0} : m.confirmed)));
+  return m.maps.back().get();
+}
+
+Status ReplicationService::CaptureRunning(std::vector<Member*>& running, Json& meta) {
+  if (running.empty()) return Status::Ok();
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::vector<compute::GroupPullMember> gm;
+    for (auto* m : running) {
+      compute::GroupPullMember g;
+      g.domain = m->domain;
+      for (auto& d : m->disks) g.spec.target_devs.push_back(d.dev);
+      g.spec.checkpoint = m->cp;
+      g.spec.incremental_from = m->full ? "" : m->prev;
+      g.spec.socket_path = JoinPath(m->scratch, "sock/nbd.sock");
+      g.spec.scratch_dir = JoinPath(m->scratch, "overlay");
+      gm.push_back(std::move(g));
+    }
+    auto got = running.size() == 1 ? [&]() -> Result<compute::GroupPullBackup> {
+      // One VM: no pause needed, the backup job's start is its instant.
+      ASSIGN_OR_RETURN(compute::PullBackup b, d_.hv->BeginPullBackup(gm[0].domain, gm[0].spec));
+      compute::GroupPullBackup one;
+      one.backups.push_back(std::move(b));
+      return one;
+    }() : d_.hv->BeginGroupPullBackup(gm);
+    if (!got.ok() && got.status().arm_code() == "CheckpointNotFound" && attempt == 0) {
+      // A member's base is gone (the VM was stopped and started, a disk replaced): that member
+      // sends a full cycle; the group keeps its one instant.
+      bool changed = false;
+      for (auto* m : running)
+        if (!m->full && got.status().target() == m->prev) {
+          m->full = true;
+          changed = true;
+        }
+      if (!changed)
+        for (auto* m : running) m->full = true;
+      continue;
+    }
+    if (!got.ok()) return got.status();
+    int64_t at = WallMs();
+    meta["capturedMs"] = at;
+    meta["capturedAt"] = FormatIso8601(at);
+    if (running.size() > 1) meta["freezeMilliseconds"] = got->freeze_us / 1000.0;
+    for (size_t i = 0; i < running.size(); ++i) {
+      running[i]->backup = std::move(got->backups[i]);
+      running[i]->exported = true;
+    }
+    return Status::Ok();
+  }
+  return Internal("no capture");
+}
+
+Status ReplicationService::OpenRunning(Member& m) {
+  for (size_t i = 0; i < m.disks.size(); ++i) {
+    const auto& ed = m.backup.disks[i];
+    datapath::NbdSource::Options so;
+    so.address = "nbd+unix:///" + ed.export_name + "?socket=" + m.backup.socket_path;
+    if (!ed.bitmap.empty()) so.meta_contexts.push_back(datapath::DirtyBitmapContext(ed.bitmap));
+    ASSIGN_OR_RETURN(auto src, datapath::NbdSource::Connect(so));
+    CycleDisk cd;
+    cd.name = m.disks[i].name;
+    cd.source = src.get();
+    if (!ed.bitmap.empty() && !m.full) cd.changed_context = datapath::DirtyBitmapContext(ed.bitmap);
+    cd.zero_holes = m.full && m.confirmed > 0;
+    cd.hashes = MapFor(m, i, src->size());
+    m.req.disks.push_back(cd);
+    m.sources.push_back(std::move(src));
+  }
+  return Status::Ok();
+}
+
+Status ReplicationService::OpenStopped(Member& m) {
+  // Stopped: its qcow2 files as they are, changes from the persistent bitmap of the last
+  // confirmed cycle when it is there and sound.
+  for (auto& d : m.disks) {
+    bool have = false;
+    if (!m.prev.empty()) {
+      auto list = d_.engine->ListBitmaps(d.path);
+      if (list.ok())
+        for (auto& b : *list) have = have || (b.name == m.prev && !b.in_use && b.enabled);
+    }
+    if (!have) m.full = true;
+  }
+  for (auto& d : m.disks) {
+    datapath::ImageSourceOptions io;
+    io.image = d.path;
+    io.bitmap = m.full ? "" : m.prev;
+    io.socket_dir = m.scratch;
+    io.connections = 1;
+    io.force_share = true;  // the VM may start meanwhile: checked before the commit
+    ASSIGN_OR_RETURN(auto img, datapath::OpenImageSource(io));
+    m.images.push_back(std::move(img));
+  }
+  for (size_t i = 0; i < m.disks.size(); ++i) {
+    CycleDisk cd;
+    cd.name = m.disks[i].name;
+    cd.source = m.images[i].source.get();
+    if (!m.full) cd.changed_context = datapath::DirtyBitmapContext(m.prev);
+    cd.zero_holes = m.full && m.confirmed > 0;
+    cd.hashes = MapFor(m, i, m.images[i].source->size());
+    m.req.disks.push_back(cd);
+  }
+  // Read without locks: if the VM started (or anything changed it) while we read, this is no
+  // point; the next cycle reads it running.
+  const std::string etag = m.vm.etag, key = m.vm.key, domain = m.domain;
+  m.req.before_commit = [this, etag, key, domain]() -> Status {
+    auto now_vm = d_.ctx.store->Get(key);
+    auto now_info = d_.hv->Info(domain);
+    if (!now_vm.ok() || now_vm->etag != etag ||
+        (now_info.ok() && now_info->state == compute::PowerState::kRunning))
+      return Conflict("the VM changed while its stopped disks were read", "",
+                      "SourceChangedDuringCycle");
+    return Status::Ok();
+  };
+  return Status::Ok();
+}
+
+Status ReplicationService::GroupCycle(std::vector<store::Record>& outs) {
+  if (outs.empty()) return Status::Ok();
+  int64_t started = WallMs();
+  std::vector<std::unique_ptr<Member>> members;
+  for (auto& o : outs) {
+    auto m = std::make_unique<Member>();
+    m->out = o;
+    Status p = PrepareMember(*m);
+    if (p.arm_code() == "SourceVmDeleted") continue;  // the others go on
+    if (!p.ok()) return p;  // busy or broken: the whole group waits (one instant or none)
+    members.push_back(std::move(m));
+  }
+  if (members.empty()) return Status::Ok();
+  // Cycle numbers only grow, also across a crash of this daemon between the target's commit
+  // and the record below (the target refuses a number it has): the wall clock in ms, or one more
+  // than the last confirmed. A group's members share the number: it names the instant.
+  uint64_t seq = static_cast<uint64_t>(WallMs());
+  for (auto& m : members) seq = std::max(seq, m->confirmed + 1);
+  std::string group = GroupKey(members[0]->out);
+  Json meta = {{"capturedMs", started},
+               {"capturedAt", FormatIso8601(started)},
+               {"consistency", "CrashConsistent"},
+               {"cycle", Json::object()}};
+  if (!group.empty()) meta["groupMembers"] = members.size();
+  std::vector<Member*> running;
+  for (auto& m : members) {
+    m->cp = CheckpointName(m->item, seq);
+    if (m->running) running.push_back(m.get());
+  }
+  // The instant: every running member at once (stopped ones do not change meanwhile, which
+  // their commit checks).
+  Status captured = CaptureRunning(running, meta);
+  if (!captured.ok()) {
+    for (auto& m : members) RemoveTree(m->scratch);
+    (void)RecordFailure(members, captured);
+    return captured;
+  }
+  for (auto& m : members) {
+    Status opened = m->running ? OpenRunning(*m) : OpenStopped(*m);
+    if (!opened.ok()) {
+      m->sent = opened;
+      continue;
+    }
+    auto client = d_.pairing->ClientFor(m->out.body.value("targetRegion", ""));
+    if (!client.ok()) {
+      m->sent = client.status();
+      continue;
+    }
+    m->req.item = m->item;
+    m->req.seq = seq;
+    m->req.meta = meta;
+    m->sent = SendCycle(*client, m->req);
+    // Done with this member's export: the guest's writes stop going through the scratch.
+    m->sources.clear();
+    for (auto& img : m->images) (void)img.Close();
+    if (m->exported) {
+      Status end = d_.hv->EndPullBackup(m->domain);
+      if (!end.ok()) spdlog::warn("ending the replication export of {}: {}", m->domain, end.ToString());
+    }
+  }
+  Status first_error;
+  for (auto& m : members) {
+    Status s = FinishMember(*m, seq, started);
+    if (!s.ok() && first_error.ok()) first_error = s;
+  }
+  return first_error;
+}
+
+Status ReplicationService::RecordFailure(std::vector<std::unique_ptr<Member>>& members,
+                                         const Status& why) {
+  int64_t now = WallMs();
+  for (auto& m : members)
+    (void)PutWithRetry(d_.ctx.store, m->out.key, [&](store::Record& r) {
+      r.body["lastError"] = why.message();
+      r.body["lastErrorTime"] = FormatIso8601(now);
+      r.body["nextDueMs"] = now + 1000;  // retry soon: the RPO is what matters
+      return true;
+    });
+  return why;
+}
+
+Status ReplicationService::FinishMember(Member& m, uint64_t seq, int64_t started) {
+  const std::string key = m.out.key;
+  if (!m.sent.ok() && m.exported) (void)d_.hv->DeleteCheckpoint(m.domain, m.cp);
+  // The next cycle's base of a stopped VM. A reader holding the image's shared lock for a
+  // moment (a backup, qemu-img) refuses it: retry a little; without it the next cycle is full.
+  if (m.sent.ok() && !m.running)
+    for (auto& d : m.disks) {
+      Status s;
+      for (int attempt = 0; attempt < 20; ++attempt) {
+        s = d_.engine->AddBitmap(d.path, m.cp);
+        if (s.ok() || s.code() == StatusCode::kConflict) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      if (!s.ok()) spdlog::warn("disk {}: cannot add bitmap {}: {}", d.path, m.cp, s.ToString());
+    }
+  RemoveTree(m.scratch);
   int64_t ended = WallMs();
-  if (!sent.ok() && sent.status().arm_code() == "ItemFailedOver") {
+  if (!m.sent.ok() && m.sent.status().arm_code() == "ItemFailedOver") {
     // The target failed the VM over: replicating to it is over (reprotect starts anew).
     return PutWithRetry(d_.ctx.store, key, [&](store::Record& r) {
       r.body["state"] = "TargetFailedOver";
-      r.body["lastError"] = sent.status().message();
+      r.body["lastError"] = m.sent.status().message();
       return true;
     });
   }
-  if (!sent.ok()) {
+  if (!m.sent.ok()) {
     (void)PutWithRetry(d_.ctx.store, key, [&](store::Record& r) {
-      r.body["lastError"] = sent.status().message();
+      r.body["lastError"] = m.sent.status().message();
       r.body["lastErrorTime"] = FormatIso8601(ended);
       r.body["nextDueMs"] = ended + 1000;  // retry soon: the RPO is what matters
       return true;
     });
-    return sent.status();
+    return m.sent.status();
   }
   // Confirmed: the maps say what B holds now (a crash before this costs one unfiltered cycle).
-  for (size_t i = 0; i < maps.size(); ++i) {
-    Status saved = maps[i].Save(JoinPath(maps_dir, disks[i].name + ".hashes"), seq);
-    if (!saved.ok()) spdlog::warn("replication item {}: saving the block map: {}", item, saved.ToString());
+  for (size_t i = 0; i < m.maps.size(); ++i) {
+    Status saved = m.maps[i]->Save(JoinPath(m.maps_dir, m.disks[i].name + ".hashes"), seq);
+    if (!saved.ok())
+      spdlog::warn("replication item {}: saving the block map: {}", m.item, saved.ToString());
   }
   // Confirmed: the previous checkpoint is no longer a base.
-  if (!prev.empty()) {
-    if (running) {
-      (void)d_.hv->DeleteCheckpoint(domain, prev);
+  if (!m.prev.empty()) {
+    if (m.running) {
+      (void)d_.hv->DeleteCheckpoint(m.domain, m.prev);
     } else {
-      for (auto& d : disks) (void)d_.engine->RemoveBitmap(d.path, prev);
+      for (auto& d : m.disks) (void)d_.engine->RemoveBitmap(d.path, m.prev);
     }
   }
-  int64_t interval_ms = out.body.value("intervalSeconds", 30) * 1000;
+  int64_t interval_ms = m.out.body.value("intervalSeconds", 30) * 1000;
+  const bool full = m.full;
   return PutWithRetry(d_.ctx.store, key, [&](store::Record& r) {
     r.body["seq"] = seq;
-    r.body["checkpoint"] = cp;
+    r.body["checkpoint"] = m.cp;
     r.body["nextDueMs"] = started + interval_ms;
-    r.body["lastCycle"] = sent->ToJson();
+    r.body["lastCycle"] = m.sent->ToJson();
     r.body["lastCycle"]["full"] = full;
+    if (m.req.meta.contains("freezeMilliseconds"))
+      r.body["lastCycle"]["freezeMilliseconds"] = m.req.meta["freezeMilliseconds"];
     r.body["lastCycleTime"] = FormatIso8601(ended);
     r.body.erase("lastError");
     return true;

@@ -31,11 +31,13 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "api/json_shape.h"
 #include "api/provider.h"
 #include "compute/hypervisor.h"
 #include "compute/vm_service.h"
+#include "recovery/site/block_hashes.h"
 #include "recovery/site/pairing_service.h"
 #include "recovery/site/replica_receiver.h"
 #include "storage/disk_engine.h"
@@ -44,6 +46,8 @@
 namespace stratus::recovery::site {
 
 inline constexpr char kReplItemType[] = "stratus.recoveryservices/vaults/replicationprotecteditems";
+inline constexpr char kReplGroupType[] =
+    "stratus.recoveryservices/vaults/replicationconsistencygroups";
 inline constexpr char kReplPointType[] =
     "stratus.recoveryservices/vaults/replicationprotecteditems/recoverypoints";
 
@@ -83,6 +87,22 @@ class ReplicationService {
   // Live health in a GET or LIST: rpoInSeconds, replicationHealth, recoveryPointCount.
   void Decorate(const store::Record& rec, Json& item) const;
 
+  // B: consistency groups, `vaults/{v}/replicationConsistencyGroups/{g}`. Items join one with
+  // `multiVmGroupName` (the group record is made then; PUT makes an empty one); their cycles are
+  // taken at one instant in the source. A group point is a cycle every member has; the group's
+  // RPO is the newest one's age. DELETE refuses a group with members. POST
+  // {g}/unplannedFailover {"recoveryPointName"?, "targetResourceGroup"?} fails every member
+  // over to the same point in one operation (all checked first).
+  static const api::Shape& GroupShape();
+  static const api::Shape& GroupFailoverShape();
+  Result<api::ApiResponse> PutGroup(const api::ApiRequest& req, const ResourceId& id);
+  Result<api::ApiResponse> DeleteGroup(const api::ApiRequest& req, const ResourceId& id);
+  Result<api::ApiResponse> PostGroup(const api::ApiRequest& req, const ResourceId& id,
+                                     const std::string& action);
+  Result<api::ApiResponse> ListGroupPoints(const api::ApiRequest& req, const ResourceId& gid);
+  Result<api::ApiResponse> GetGroupPoint(const api::ApiRequest& req, const ResourceId& id);
+  void DecorateGroup(const store::Record& rec, Json& item) const;
+
   // A: runs every cycle that is due now (the scheduler calls it; tests too).
   void Tick();
   // A: runs `item`'s cycle now, due or not.
@@ -91,6 +111,40 @@ class ReplicationService {
   ReplicaReceiver& receiver() { return *receiver_; }
 
  private:
+  struct Member;  // one VM's part of a cycle
+  struct GroupPoint {
+    uint64_t seq = 0;
+    int64_t captured_ms = 0;
+    std::string name;
+    Json properties;
+  };
+  static Status ValidateGroupName(const std::string& group);
+  // What B tells A an item's group is: the vault and the group's name ("" for none).
+  static std::string GroupTag(const ResourceId& item, const std::string& group);
+  Status EnsureGroup(const ResourceId& gid, const std::string& caller);
+  Result<std::vector<store::Record>> GroupMembers(const ResourceId& gid) const;
+  // The cycles every member has a point of, oldest first.
+  Result<std::vector<GroupPoint>> CommonPoints(const std::vector<store::Record>& members) const;
+  Json GroupPointJson(const ResourceId& gid, const GroupPoint& gp, size_t members) const;
+  Result<Json> FailoverParams(const ResourceId& id, Json params) const;
+  Status GroupFailover(const ResourceId& gid, const std::vector<std::pair<ResourceId, Json>>& plan,
+                       const std::string& caller, api::OperationContext& octx);
+  // The consistency group of an outbound record ("" for none): its target region and B's name.
+  static std::string GroupKey(const store::Record& outbound);
+  // One cycle of `outs` (one item, or every enabled member of a group) at one instant: each
+  // running member's disks through a pull backup started with the others' (the group paused
+  // together for that moment), each stopped member's through qemu-nbd; then each member's
+  // stream to the target and its own confirmation. A member that fails keeps its base; the
+  // others' points exist (the target counts a group point only where every member has one).
+  Status GroupCycle(std::vector<store::Record>& outs);
+  Status PrepareMember(Member& m);
+  Status CaptureRunning(std::vector<Member*>& running, Json& meta);
+  Status OpenRunning(Member& m);
+  Status OpenStopped(Member& m);
+  Status FinishMember(Member& m, uint64_t seq, int64_t started);
+  Status RecordFailure(std::vector<std::unique_ptr<Member>>& members, const Status& why);
+  static BlockHashes* MapFor(Member& m, size_t i, uint64_t size);
+
   Result<Json> PeerEnable(const PeerCaller& caller, const Json& body);
   Result<Json> PeerDisable(const PeerCaller& caller, const Json& body);
   Result<ReplicaReceiver::Item> LookupItem(const std::string& item_id);
@@ -101,7 +155,6 @@ class ReplicationService {
   Status Failover(const ResourceId& id, const Json& params, const std::string& caller,
                   api::OperationContext& octx);
   void Thin(const store::Record& item);
-  Status CycleOf(store::Record& outbound);
   void SchedulerLoop();
 
   ReplicationDeps d_;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <set>
 #include <thread>
 
 #include "common/in_process_region.h"
@@ -234,6 +235,115 @@ TEST_F(ReplicationTest, UnplannedFailoverMakesTheVmInBFromAPointWithoutTheSource
                    {"disks", {{{"name", "osdisk"}, {"sizeBytes", 1 << 30}}}}});
   ASSERT_FALSE(cycle.ok());
   EXPECT_EQ(cycle.status().arm_code(), "ItemFailedOver");
+}
+
+}  // namespace
+}  // namespace stratus::recovery::site
+
+namespace stratus::recovery::site {
+namespace {
+
+// Two VMs in one consistency group: their cycles share numbers (one instant), the group's points
+// are the cycles both have, its RPO the newest one's age; the group fails over as one, both VMs
+// from the same point; a group with members cannot be deleted; bad names and points are refused.
+TEST_F(ReplicationTest, AConsistencyGroupIsCapturedTogetherAndFailsOverToOnePoint) {
+  const std::string kVm2 = InProcessRegion::Path("Stratus.Compute/virtualMachines", "db2");
+  Json body = InProcessRegion::VmBody(1);
+  auto put = a_->Call("PUT", kVm2, body);
+  ASSERT_EQ(put.status, 201) << put.body.dump();
+  ASSERT_EQ(a_->Finish(put)["status"], "Succeeded");
+  std::string vm2_id = put.body.value("id", "");
+  ASSERT_EQ(a_->Finish(a_->Call("POST", kVm2 + "/powerOff", Json::object()))["status"], "Succeeded");
+  std::string data2 = a_->DiskFile("db2_DataDisk_0");
+  ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x42 3M 1M", data2}).ok());
+
+  auto item_body = [&](const std::string& vm, const std::string& group) {
+    Json b = ItemBody(vm);
+    b["properties"]["multiVmGroupName"] = group;
+    return b;
+  };
+  const std::string group = kVault + "/replicationConsistencyGroups/app";
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("PUT", kVault + "/replicationProtectedItems/db1",
+                                           item_body(vm_id_, "no/pe"))),
+            "InvalidResourceName");
+  EXPECT_EQ(b_->Call("GET", group).status, 404) << "a refused item makes no group";
+  ASSERT_EQ(b_->Finish(b_->Call("PUT", kVault + "/replicationProtectedItems/db1",
+                                item_body(vm_id_, "app")))["status"],
+            "Succeeded");
+  ASSERT_EQ(b_->Finish(b_->Call("PUT", kVault + "/replicationProtectedItems/db2",
+                                item_body(vm2_id, "app")))["status"],
+            "Succeeded");
+  // The group's first point is a cycle both members have.
+  Json g;
+  for (int i = 0; i < 300; ++i) {
+    g = b_->Call("GET", group).body;
+    if (g["properties"].value("recoveryPointCount", 0) >= 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_GE(g["properties"].value("recoveryPointCount", 0), 2) << g.dump();
+  EXPECT_EQ(g["properties"]["memberCount"], 2);
+  EXPECT_EQ(g["properties"]["protectionState"], "Protected");
+  EXPECT_LE(g["properties"].value("rpoInSeconds", 999), 10);
+  EXPECT_EQ(g["properties"]["replicationHealth"], "Normal");
+  auto list = b_->Call("GET", kVault + "/replicationConsistencyGroups");
+  ASSERT_EQ(list.status, 200);
+  ASSERT_EQ(list.body["value"].size(), 1u);
+  EXPECT_EQ(list.body["value"][0]["properties"]["memberCount"], 2);
+  // Every cycle of the group carries both members: their point names are the same numbers.
+  auto names = [&](const std::string& path) {
+    std::set<std::string> out;
+    Json got = b_->Call("GET", path).body;
+    for (auto& p : got["value"]) out.insert(p.value("name", ""));
+    return out;
+  };
+  auto gp = names(group + "/recoveryPoints");
+  auto p1 = names(kVault + "/replicationProtectedItems/db1/recoveryPoints");
+  auto p2 = names(kVault + "/replicationProtectedItems/db2/recoveryPoints");
+  ASSERT_FALSE(gp.empty());
+  for (auto& n : gp) EXPECT_TRUE(p1.count(n) && p2.count(n)) << n;
+  std::string point = *gp.begin();
+  auto one = b_->Call("GET", group + "/recoveryPoints/" + point);
+  ASSERT_EQ(one.status, 200) << one.body.dump();
+  EXPECT_EQ(one.body["properties"]["memberCount"], 2);
+  EXPECT_EQ(b_->Call("GET", group + "/recoveryPoints/00000000000000000001").status, 404);
+
+  // Refusals: a group with members; a point the group has not; an unknown action.
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("DELETE", group)), "GroupHasMembers");
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", group + "/unplannedFailover",
+                                           {{"recoveryPointName", "nope"}})),
+            "RecoveryPointNotFound");
+  EXPECT_EQ(b_->Call("POST", group + "/plannedFailover", Json::object()).status, 404);
+
+  // The source is gone; the group fails over to its oldest point, both VMs from it.
+  a_->control()->replication()->Stop();
+  a_->control()->pairing()->Stop();
+  auto fo = b_->Call("POST", group + "/unplannedFailover", {{"recoveryPointName", point}});
+  ASSERT_EQ(fo.status, 202) << fo.body.dump();
+  Json op = b_->Finish(fo);
+  ASSERT_EQ(op["status"], "Succeeded") << op.dump();
+  EXPECT_EQ(op["properties"]["vms"].size(), 2u) << op.dump();
+  EXPECT_EQ(op["properties"]["recoveryPointName"], point);
+  for (auto name : {"db1", "db2"}) {
+    Json it = b_->Call("GET", kVault + "/replicationProtectedItems/" + name).body;
+    EXPECT_EQ(it["properties"]["protectionState"], "FailedOver") << name;
+    EXPECT_NE(it["properties"].value("failoverRecoveryPoint", "").find(point), std::string::npos)
+        << it.dump();
+    EXPECT_EQ(b_->Call("GET", InProcessRegion::Path("Stratus.Compute/virtualMachines", name)).status,
+              200);
+  }
+  auto cmp = RunProcess({"qemu-img", "compare", "-U", "-q", data2, b_->DiskFile("db2-lun0")});
+  ASSERT_TRUE(cmp.ok());
+  EXPECT_EQ(cmp->exit_code, 0) << cmp->out << cmp->err;
+  EXPECT_EQ(b_->Call("GET", group).body["properties"]["protectionState"], "FailedOver");
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", group + "/unplannedFailover", Json::object())),
+            "AlreadyFailedOver");
+
+  // Once its members are gone, the group can go.
+  for (auto name : {"db1", "db2"})
+    ASSERT_EQ(b_->Finish(b_->Call("DELETE", kVault + "/replicationProtectedItems/" + name))["status"],
+              "Succeeded");
+  EXPECT_EQ(b_->Call("DELETE", group).status, 200);
+  EXPECT_EQ(b_->Call("GET", group).status, 404);
 }
 
 }  // namespace
