@@ -1,7 +1,7 @@
 #!/bin/bash
 # Run the Stratus benchmarks with already built binaries and collect their tables.
 #
-#   bench/run.sh [controlplane] [vm_boot] [network] [replication]   (default: all; `make bench`
+#   bench/run.sh [controlplane] [vm_boot] [network] [replication] [group_freeze]   (default: all; `make bench`
 #   builds first)
 #
 # Environment:
@@ -14,6 +14,7 @@
 #   VM_BOOT_ARGS         extra arguments for vm_boot_bench (e.g. "--count 20 --domain-type kvm")
 #   NETWORK_ARGS         extra arguments for network_bench (e.g. "--rules 10,1000 --seconds 5")
 #   REPLICATION_ARGS     extra arguments for replication_bench (e.g. "--seconds 120")
+#   GROUP_FREEZE_ARGS    extra arguments for group_freeze_bench (e.g. "--rounds 10 --sizes 1,2,4")
 #
 # Tables go to stdout and to $STRATUS_BENCH_OUT (replaced only when every benchmark succeeded);
 # progress goes to stderr. Whatever happens (failure, Ctrl-C), the daemons the benchmarks started
@@ -31,13 +32,14 @@ read -r -a CP_ARGS <<<"${CONTROLPLANE_ARGS:-}"
 read -r -a VB_ARGS <<<"${VM_BOOT_ARGS:-}"
 read -r -a NET_ARGS <<<"${NETWORK_ARGS:-}"
 read -r -a REPL_ARGS <<<"${REPLICATION_ARGS:-}"
+read -r -a GF_ARGS <<<"${GROUP_FREEZE_ARGS:-}"
 
 die() { echo "bench/run.sh: $*" >&2; exit 1; }
 
 WHICH=("$@")
-[ ${#WHICH[@]} -gt 0 ] || WHICH=(controlplane vm_boot network replication)
+[ ${#WHICH[@]} -gt 0 ] || WHICH=(controlplane vm_boot network replication group_freeze)
 for w in "${WHICH[@]}"; do
-  case "$w" in controlplane|vm_boot|network|replication) ;; *) die "unknown benchmark '$w' (controlplane, vm_boot, network, replication)";; esac
+  case "$w" in controlplane|vm_boot|network|replication|group_freeze) ;; *) die "unknown benchmark '$w' (controlplane, vm_boot, network, replication, group_freeze)";; esac
 done
 
 STRATUSD="$BUILD/stratusd"
@@ -45,7 +47,8 @@ STRATUSD="$BUILD/stratusd"
 for w in "${WHICH[@]}"; do
   [ -x "$BUILD/bench/${w}_bench" ] || die "$BUILD/bench/${w}_bench not found: build first (make bench)"
 done
-if [[ " ${WHICH[*]} " == *" vm_boot "* || " ${WHICH[*]} " == *" replication "* ]]; then
+if [[ " ${WHICH[*]} " == *" vm_boot "* || " ${WHICH[*]} " == *" replication "* ||
+      " ${WHICH[*]} " == *" group_freeze "* ]]; then
   [ -f "$GUEST/tiny/image.json" ] ||
     die "$GUEST/tiny/image.json not found: make guest (or bash guest/build-tiny-image.sh $GUEST)"
 fi
@@ -135,6 +138,9 @@ for w in "${WHICH[@]}"; do
     replication)
       run_bench replication --stratusd "$STRATUSD" --guest-dir "$GUEST" --work "$WORK" \
         ${REPL_ARGS[@]+"${REPL_ARGS[@]}"} ;;
+    group_freeze)
+      # Its domains' disks live under $WORK (removed by the trap if it cannot).
+      run_bench group_freeze --guest-dir "$GUEST" --work "$WORK" ${GF_ARGS[@]+"${GF_ARGS[@]}"} ;;
   esac
 done
 

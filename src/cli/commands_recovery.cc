@@ -1,7 +1,7 @@
 // stratus recovery pair token|create|list|show|check|delete (region pairing),
-// stratus recovery replication enable|show|list|disable and recovery point list (replication
-// into a vault of this region) — site recovery, docs/site-recovery.md. Groups and plans come in
-// later commands.
+// stratus recovery replication enable|show|list|disable|failover, recovery group
+// list|show|delete|failover and recovery point list (replication into a vault of this region)
+// — site recovery, docs/site-recovery.md. Recovery plans come in later commands.
 #include <memory>
 
 #include "cli/commands.h"
@@ -103,13 +103,32 @@ CliStatus Delete(Context& ctx, const PairArgs& a) {
 struct ReplArgs {
   std::string group, vault, name;
   std::string recovery_point, target_group, vm_name;
-  std::string source_region, source_vm;
+  std::string source_region, source_vm, consistency_group;
   int frequency = 30, retention_hours = 24, rpo_alert = 0;
 };
 
 std::string ItemsPath(const Context& ctx, const ReplArgs& a) {
   return GroupPath(ctx.subscription(), a.group) + "/providers/Stratus.RecoveryServices/vaults/" +
          a.vault + "/replicationProtectedItems";
+}
+
+std::string GroupsPath(const Context& ctx, const ReplArgs& a) {
+  return GroupPath(ctx.subscription(), a.group) + "/providers/Stratus.RecoveryServices/vaults/" +
+         a.vault + "/replicationConsistencyGroups";
+}
+
+const TableSpec& ConsistencyGroupTable() {
+  static const TableSpec spec = {
+      FieldColumn("Name", "name"),
+      FieldColumn("Members", "properties.memberCount"),
+      FieldColumn("State", "properties.protectionState"),
+      FieldColumn("Health", "properties.replicationHealth"),
+      FieldColumn("RpoSeconds", "properties.rpoInSeconds"),
+      FieldColumn("Points", "properties.recoveryPointCount"),
+      FieldColumn("LastFreezeMs", "properties.lastFreezeMilliseconds"),
+      FieldColumn("LastPoint", "properties.lastRecoveryPointTime"),
+  };
+  return spec;
 }
 
 const TableSpec& ReplicationTable() {
@@ -119,6 +138,7 @@ const TableSpec& ReplicationTable() {
       {"SourceVm", [](const Json& r) {
          return NameFromId(FormatCell(JsonPath(r, "properties.sourceVmId")));
        }},
+      FieldColumn("Group", "properties.multiVmGroupName"),
       FieldColumn("State", "properties.protectionState"),
       FieldColumn("Health", "properties.replicationHealth"),
       FieldColumn("RpoSeconds", "properties.rpoInSeconds"),
@@ -148,16 +168,19 @@ CliStatus Enable(Context& ctx, const ReplArgs& a) {
   if (a.rpo_alert > 0) policy["rpoAlertThresholdInSeconds"] = a.rpo_alert;
   Json body = {{"properties",
                 {{"sourceRegion", a.source_region}, {"sourceVmId", a.source_vm}, {"policy", policy}}}};
+  if (!a.consistency_group.empty()) body["properties"]["multiVmGroupName"] = a.consistency_group;
   std::string path = ItemsPath(ctx, a) + "/" + a.name;
   return ctx.WriteAndShow("PUT", path, &body, path, ReplicationTable());
 }
 
-CliStatus Failover(Context& ctx, const ReplArgs& a) {
+// An unplanned failover of an item (`group_of` false) or of a consistency group.
+CliStatus Failover(Context& ctx, const ReplArgs& a, bool group_of = false) {
   Json body = Json::object();
   if (!a.recovery_point.empty()) body["recoveryPointName"] = a.recovery_point;
   if (!a.target_group.empty()) body["targetResourceGroup"] = a.target_group;
   if (!a.vm_name.empty()) body["vmName"] = a.vm_name;
-  std::string path = ItemsPath(ctx, a) + "/" + a.name + "/unplannedFailover";
+  std::string path = (group_of ? GroupsPath(ctx, a) : ItemsPath(ctx, a)) + "/" + a.name +
+                     "/unplannedFailover";
   CLI_ASSIGN_OR_RETURN(auto outcome, ctx.Write("POST", path, &body));
   if (!outcome.operation) return CliStatus::Ok();  // --no-wait
   const Json& p = (*outcome.operation)["properties"];
@@ -168,7 +191,10 @@ CliStatus Failover(Context& ctx, const ReplArgs& a) {
   static const TableSpec spec = {FieldColumn("Vm", "vmId"),
                                  FieldColumn("RecoveryPointTime", "recoveryPointTime"),
                                  FieldColumn("StratusTimeMs", "stratusTimeMs")};
-  PrintOne(ctx.out(), ctx.format(), spec, p);
+  static const TableSpec group_spec = {FieldColumn("Vms", "vms"),
+                                       FieldColumn("RecoveryPoint", "recoveryPointName"),
+                                       FieldColumn("StratusTimeMs", "stratusTimeMs")};
+  PrintOne(ctx.out(), ctx.format(), group_of ? group_spec : spec, p);
   return CliStatus::Ok();
 }
 
@@ -240,6 +266,8 @@ void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
   enable->add_option("--retention-hours", enable_args->retention_hours,
                      "Hours points are kept (1-168)")
       ->capture_default_str();
+  enable->add_option("--consistency-group", enable_args->consistency_group,
+                     "Replicate with the group's other VMs at one instant (made if new)");
   enable->add_option("--rpo-alert", enable_args->rpo_alert,
                      "RPO (s) above which the item is Critical (default max(60, 4 x frequency))");
   SetAction(enable, selected, [enable_args](Context& ctx) { return Enable(ctx, *enable_args); });
@@ -282,11 +310,57 @@ void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
   auto plist_args = std::make_shared<ReplArgs>();
   CLI::App* plist = point->add_subcommand("list", "List a replicated item's points, oldest first");
   AddItemOptions(plist, *plist_args, false);
-  plist->add_option("--item", plist_args->name, "Replicated item name")->required();
-  SetAction(plist, selected, [plist_args](Context& ctx) {
+  auto* item_opt = plist->add_option("--item", plist_args->name, "Replicated item name");
+  auto* group_opt = plist->add_option("--consistency-group", plist_args->consistency_group,
+                                      "Consistency group name: the points every member has");
+  item_opt->excludes(group_opt);
+  SetAction(plist, selected, [plist_args](Context& ctx) -> CliStatus {
+    if (!plist_args->consistency_group.empty())
+      return ctx.List(GroupsPath(ctx, *plist_args) + "/" + plist_args->consistency_group +
+                          "/recoveryPoints",
+                      ReplicationPointTable());
+    if (plist_args->name.empty())
+      return UsageError("name the item (--item) or the group (--consistency-group)", "--item");
     return ctx.List(ItemsPath(ctx, *plist_args) + "/" + plist_args->name + "/recoveryPoints",
                     ReplicationPointTable());
   });
+
+  CLI::App* group = AddNoun(*recovery, "group",
+                            "Consistency groups: replicated VMs captured at one instant");
+  auto glist_args = std::make_shared<ReplArgs>();
+  CLI::App* glist = group->add_subcommand("list", "List a vault's consistency groups");
+  AddItemOptions(glist, *glist_args, false);
+  SetAction(glist, selected, [glist_args](Context& ctx) {
+    return ctx.List(GroupsPath(ctx, *glist_args), ConsistencyGroupTable());
+  });
+  auto gshow_args = std::make_shared<ReplArgs>();
+  CLI::App* gshow = group->add_subcommand(
+      "show", "Show a group: members, live RPO (its newest common point), last freeze");
+  AddItemOptions(gshow, *gshow_args, false);
+  gshow->add_option("-n,--name", gshow_args->name, "Group name")->required();
+  SetAction(gshow, selected, [gshow_args](Context& ctx) {
+    return ctx.Show(GroupsPath(ctx, *gshow_args) + "/" + gshow_args->name,
+                    ConsistencyGroupTable());
+  });
+  auto gdel_args = std::make_shared<ReplArgs>();
+  CLI::App* gdel = group->add_subcommand("delete", "Delete an empty group");
+  AddItemOptions(gdel, *gdel_args, false);
+  gdel->add_option("-n,--name", gdel_args->name, "Group name")->required();
+  SetAction(gdel, selected, [gdel_args](Context& ctx) -> CliStatus {
+    CLI_RETURN_IF_ERROR(
+        ctx.Write("DELETE", GroupsPath(ctx, *gdel_args) + "/" + gdel_args->name, nullptr));
+    return CliStatus::Ok();
+  });
+  auto gfo_args = std::make_shared<ReplArgs>();
+  CLI::App* gfo = group->add_subcommand(
+      "failover", "Unplanned failover of every member to one point, without the source region");
+  AddItemOptions(gfo, *gfo_args, false);
+  gfo->add_option("-n,--name", gfo_args->name, "Group name")->required();
+  gfo->add_option("--recovery-point", gfo_args->recovery_point,
+                  "Group point name (default: the newest every member has)");
+  gfo->add_option("--target-group", gfo_args->target_group,
+                  "Resource group of the VMs (default: the vault's)");
+  SetAction(gfo, selected, [gfo_args](Context& ctx) { return Failover(ctx, *gfo_args, true); });
 }
 
 }  // namespace stratus::cli

@@ -257,5 +257,96 @@ TEST_F(SiteRecoveryTest, RegionALostThenUnplannedFailoverInBKeepsEveryRecordUpTo
             << op["properties"].value("stratusTimeMs", -1) << " ms\n";
 }
 
+TEST_F(SiteRecoveryTest, ATwoVmGroupFailsOverToOneInstant) {
+  // Two VMs, records written alternately: record i on app1 when i is odd, on app2 when even,
+  // each fsync'd and answered before the next is written (the host orders them). A point of both
+  // VMs at one instant holds records 1..K for one K: app1's last and app2's last differ by one.
+  TestVm vm1, vm2;
+  ASSERT_NO_FATAL_FAILURE(CreateVm(
+      "app1", TinyVm().ComputerName("app1").OsDisk("app1-os", 1).DataDisk(0, "app1-data"), &vm1));
+  ASSERT_NO_FATAL_FAILURE(CreateVm(
+      "app2", TinyVm().ComputerName("app2").OsDisk("app2-os", 1).DataDisk(0, "app2-data"), &vm2));
+  std::string dev1, dev2;
+  ASSERT_NO_FATAL_FAILURE(WaitGuestDisk(vm1, "lun0", &dev1));
+  ASSERT_NO_FATAL_FAILURE(WaitGuestDisk(vm2, "lun0", &dev2));
+  ASSERT_NO_FATAL_FAILURE(PairBWithA());
+  ASSERT_EQ(b_.Put(b_.GroupPath(kRg), {{"location", "regionB"}}).status, 201);
+  ASSERT_EQ(b_.Put(b_.VaultPath(kRg, "v1"), {{"location", "regionB"}}).status, 201);
+  std::string out;
+  for (auto* vm : {&vm1, &vm2})
+    ASSERT_EQ(Cli(b_, {"recovery", "replication", "enable", "-g", kRg, "--vault", "v1", "-n",
+                       vm == &vm1 ? "app1" : "app2", "--source-region", "regionA", "--source-vm",
+                       vm->id, "--frequency", "5", "--consistency-group", "app"},
+                  &out),
+              0)
+        << out;
+  const std::string group = b_.VaultPath(kRg, "v1") + "/replicationConsistencyGroups/app";
+  auto group_points = [&] {
+    Json g = b_.Get(group).json;
+    return g["properties"].value("recoveryPointCount", 0);
+  };
+  for (auto end = std::chrono::steady_clock::now() + Seconds(240);
+       group_points() < 1 && std::chrono::steady_clock::now() < end;)
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_GE(group_points(), 1) << b_.Get(group).Describe();
+  int before = group_points();
+
+  // Writing, while the group's cycles run (a point every 5 s).
+  auto write = [&](int i) {
+    const TestVm& vm = i % 2 ? vm1 : vm2;
+    Guest(vm.domain, "printf 'REC %08d\\n' " + std::to_string(i) + " | dd of=/dev/" +
+                         (i % 2 ? dev1 : dev2) + " bs=512 seek=" + std::to_string(i) +
+                         " count=1 conv=notrunc,fsync 2>/dev/null");
+  };
+  int written = 0;
+  for (auto end = std::chrono::steady_clock::now() + Seconds(25);
+       std::chrono::steady_clock::now() < end;)
+    write(++written);
+  ASSERT_GT(written, 10);
+  // The points taken while the records were written: the middle one is the test's.
+  Json pts = b_.Get(group + "/recoveryPoints").json;
+  ASSERT_GE(static_cast<int>(pts["value"].size()), before + 3) << pts.dump();
+  std::string point = pts["value"][before + (pts["value"].size() - before) / 2].value("name", "");
+  Json shown = b_.Get(group).json;
+  std::cerr << "[ info ] group freeze " << shown["properties"].value("lastFreezeMilliseconds", -1.0)
+            << " ms, RPO " << shown["properties"].value("rpoInSeconds", -1) << " s, "
+            << written << " records written\n";
+  EXPECT_EQ(shown["properties"]["memberCount"], 2);
+  EXPECT_GT(shown["properties"].value("lastFreezeMilliseconds", -1.0), 0.0) << shown.dump();
+
+  ASSERT_EQ(Cli(b_, {"recovery", "group", "failover", "-g", kRg, "--vault", "v1", "-n", "app",
+                     "--recovery-point", point, "-o", "json"},
+                &out),
+            0)
+      << out;
+  // The operation as JSON, after the progress lines.
+  size_t json_at = out.rfind("\n{");
+  Json op = Json::parse(json_at == std::string::npos ? out : out.substr(json_at), nullptr, false);
+  ASSERT_TRUE(op.is_object()) << out;
+  EXPECT_EQ(op["properties"]["vms"].size(), 2u) << out;
+  std::string d1, d2;
+  for (auto [name, domain] : {std::pair{"app1", &d1}, std::pair{"app2", &d2}}) {
+    auto got = b_.Get(b_.VmPath(kRg, name));
+    ASSERT_EQ(got.status, 200) << got.Describe();
+    *domain = "stratus-" + got.json["properties"].value("vmId", "");
+  }
+  // The last record of `dev` in `domain`, stepping by 2 from `first` while each block holds its
+  // record; 0 when the first is missing.
+  auto last_record = [](const std::string& domain, const std::string& dev, int first) {
+    std::string n = Guest(domain,
+                          "i=" + std::to_string(first) + "; last=0; while dd if=/dev/" + dev +
+                              " bs=512 skip=$i count=1 2>/dev/null | grep -q \"^REC $(printf %08d $i)\"; "
+                              "do last=$i; i=$((i+2)); done; echo $last",
+                          Seconds(300));
+    return std::atoi(n.c_str());
+  };
+  int last1 = last_record(d1, dev1, 1), last2 = last_record(d2, dev2, 2);
+  std::cerr << "[ info ] at point " << point << ": app1's last record " << last1 << ", app2's "
+            << last2 << "\n";
+  EXPECT_GT(std::max(last1, last2), 0) << "the point was taken while records were written";
+  EXPECT_LT(std::max(last1, last2), written) << "the point was taken while records were written";
+  EXPECT_EQ(std::abs(last1 - last2), 1) << "one instant: records 1.." << std::max(last1, last2);
+}
+
 }  // namespace
 }  // namespace stratus::e2e
