@@ -33,6 +33,8 @@ constexpr char kEnableOp[] = "Stratus.RecoveryServices/vaults/replicationProtect
 constexpr char kDisableOp[] = "Stratus.RecoveryServices/vaults/replicationProtectedItems/delete";
 constexpr char kGroupFailoverOp[] =
     "Stratus.RecoveryServices/vaults/replicationConsistencyGroups/unplannedFailover/action";
+constexpr char kPlannedFailoverOp[] =
+    "Stratus.RecoveryServices/vaults/replicationProtectedItems/plannedFailover/action";
 constexpr char kFailoverOp[] =
     "Stratus.RecoveryServices/vaults/replicationProtectedItems/unplannedFailover/action";
 
@@ -120,6 +122,12 @@ void ReplicationService::RegisterRoutes() {
                              [this](const PeerCaller& c, const Json& b) { return PeerEnable(c, b); });
   d_.pairing->server().Route("POST", "/peer/v1/replication/disable",
                              [this](const PeerCaller& c, const Json& b) { return PeerDisable(c, b); });
+  d_.pairing->server().Route("POST", "/peer/v1/replication/prepareFailover",
+                             [this](const PeerCaller& c, const Json& b) {
+                               return PeerPrepareFailover(c, b);
+                             });
+  d_.pairing->server().Route("POST", "/peer/v1/replication/status",
+                             [this](const PeerCaller& c, const Json& b) { return PeerStatus(c, b); });
 }
 
 Status ReplicationService::Start() {
@@ -409,23 +417,89 @@ Result<Json> ReplicationService::FailoverParams(const ResourceId& id, Json param
 
 Result<ApiResponse> ReplicationService::PostItem(const ApiRequest& req, const ResourceId& id,
                                                  const std::string& action) {
-  if (!EqualsIgnoreCase(action, "unplannedFailover"))
+  bool planned = EqualsIgnoreCase(action, "plannedFailover");
+  if (!planned && !EqualsIgnoreCase(action, "unplannedFailover"))
     return NotFound("Replicated items have no action '" + action + "'.", action, "NotFound");
   Json params = req.body.is_object() ? req.body : Json::object();
-  RETURN_IF_ERROR(api::RejectUnknownKeys(params, {"recoveryPointName", "targetResourceGroup",
-                                                  "vmName"},
-                                         ""));
+  if (planned) {
+    // The point is the last cycle after the VM stopped: none is chosen.
+    RETURN_IF_ERROR(api::RejectUnknownKeys(params, {"targetResourceGroup", "vmName"}, ""));
+  } else {
+    RETURN_IF_ERROR(api::RejectUnknownKeys(params, {"recoveryPointName", "targetResourceGroup",
+                                                    "vmName"},
+                                           ""));
+  }
   ASSIGN_OR_RETURN(params, FailoverParams(id, params));
+  if (planned) {
+    params.erase("recoveryPointName");
+    ASSIGN_OR_RETURN(store::Record rec, d_.ctx.store->Get(id.Key()));
+    if (!d_.pairing || !d_.pairing->ClientFor(rec.body["properties"].value("sourceRegion", "")).ok())
+      return Conflict("A planned failover needs the source region; without it use "
+                      "unplannedFailover.", id.ToString(), "PeerRegionUnreachable");
+  }
   // The item's lock only: the VM is created through VmService (which locks it), create-only.
   ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock({id.Key()}));
   std::string caller = req.caller;
-  ASSIGN_OR_RETURN(std::string op,
-                   d_.ctx.ops->StartLocked(std::move(lock), id, kFailoverOp, Json::object(),
-                                           [this, id, params, caller](api::OperationContext& octx) {
-                                             return Failover(id, params, caller, octx);
-                                           },
-                                           req.caller));
+  ASSIGN_OR_RETURN(
+      std::string op,
+      d_.ctx.ops->StartLocked(std::move(lock), id, planned ? kPlannedFailoverOp : kFailoverOp,
+                              Json::object(),
+                              [this, id, params, caller, planned](api::OperationContext& octx) {
+                                return planned ? PlannedFailover(id, params, caller, octx)
+                                               : Failover(id, params, caller, octx);
+                              },
+                              req.caller));
   return api::AcceptedResponse(req, id.subscription(), op);
+}
+
+Status ReplicationService::PlannedFailover(const ResourceId& id, Json params,
+                                           const std::string& caller, api::OperationContext& octx) {
+  int64_t t0 = WallMs();
+  ASSIGN_OR_RETURN(store::Record rec, d_.ctx.store->Get(id.Key()));
+  const std::string item_id = rec.internal.value("itemId", "");
+  const std::string source = rec.body["properties"].value("sourceRegion", "");
+  ASSIGN_OR_RETURN(PeerClient client, d_.pairing->ClientFor(source));
+  octx.SetProgress(5, "shutting the VM down in region " + source);
+  Json ask = {{"item", item_id}};
+  auto reply = client.Call("POST", "/peer/v1/replication/prepareFailover", ask.dump());
+  if (!reply.ok() || reply->status != 200)
+    return NotFromPeer("Region '" + source + "'", reply);
+  // The source shuts the VM down and sends one last cycle; its number is the point.
+  uint64_t final_seq = 0;
+  for (auto end = std::chrono::steady_clock::now() + std::chrono::minutes(15);;) {
+    auto st = client.Call("POST", "/peer/v1/replication/status", ask.dump());
+    if (st.ok() && st->status == 200) {
+      auto j = ParseJson(st->body);
+      if (j.ok() && j->value("state", "") == "ReadyForFailover") {
+        final_seq = j->value("finalSeq", uint64_t{0});
+        break;
+      }
+      if (j.ok() && j->value("state", "") == "Enabled")
+        return Status(StatusCode::kConflict, "PlannedFailoverFailed",
+                      "Region '" + source + "' could not finish the VM's last cycle: " +
+                          j->value("lastError", std::string("unknown")) +
+                          ". The VM is stopped there: start it again, or retry.");
+      octx.SetProgress(20, "the source's last cycle (" + j->value("state", std::string("?")) + ")");
+    }
+    if (std::chrono::steady_clock::now() > end)
+      return Status(StatusCode::kUnavailable, "PlannedFailoverTimedOut",
+                    "Region '" + source + "' did not finish the VM's last cycle in 15 minutes; "
+                    "the VM may be stopped there.");
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  const std::string point = PointName(final_seq);
+  if (!d_.ctx.store->Get(id.Key() + "/recoverypoints/" + point).ok())
+    return Internal("the source's last cycle " + point + " is not a point here");
+  octx.SetProgress(60, "failing over to the last cycle " + point);
+  params["recoveryPointName"] = point;
+  RETURN_IF_ERROR(Failover(id, params, caller, octx));
+  (void)PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
+    r.body["properties"]["failoverType"] = "Planned";
+    return true;
+  });
+  octx.result()["failoverType"] = "Planned";
+  octx.result()["totalTimeMs"] = WallMs() - t0;
+  return Status::Ok();
 }
 
 Status ReplicationService::Failover(const ResourceId& id, const Json& params,
@@ -559,6 +633,7 @@ Status ReplicationService::Failover(const ResourceId& id, const Json& params,
   RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
     Json& p = r.body["properties"];
     p["protectionState"] = "FailedOver";
+    p["failoverType"] = "Unplanned";  // PlannedFailover says Planned after this
     p["failedOverVmId"] = vm.ToString();
     p["failoverRecoveryPoint"] = pt.body.value("id", "");
     p["failoverRecoveryPointTime"] = pt.body["properties"].value("recoveryPointTime", "");
@@ -990,6 +1065,91 @@ Result<Json> ReplicationService::PeerDisable(const PeerCaller& caller, const Jso
   return Json{{"item", item}};
 }
 
+Result<store::Record> ReplicationService::OutboundFor(const PeerCaller& caller,
+                                                      const std::string& item) const {
+  auto rec = d_.ctx.store->Get(kOutboundPrefix + ToLower(item));
+  if (!rec.ok())
+    return NotFound("Item '" + item + "' is not replicated from here.", item, "ReplicatedItemNotFound");
+  if (!EqualsIgnoreCase(rec->body.value("targetRegion", ""), caller.region))
+    return Status(StatusCode::kForbidden, "ReplicationNotToCaller",
+                  "Item '" + item + "' is not replicated to the caller's region.");
+  return rec;
+}
+
+Result<Json> ReplicationService::PeerPrepareFailover(const PeerCaller& caller, const Json& body) {
+  std::string item = body.value("item", "");
+  ASSIGN_OR_RETURN(store::Record rec, OutboundFor(caller, item));
+  std::string state = rec.body.value("state", "");
+  if (state == "PreparingFailover" || state == "ReadyForFailover") return PeerStatus(caller, body);
+  if (state != "Enabled")
+    return Conflict("Item '" + item + "' is " + state + " here; a planned failover needs it Enabled.",
+                    item, "ReplicationNotEnabled");
+  auto vm = d_.ctx.store->Get(rec.body.value("vmKey", ""));
+  if (!vm.ok()) return NotFound("The VM of item '" + item + "' is gone.", item, "SourceVmNotFound");
+  // The VM shuts down (its guest flushes and stops: nothing is written after), then the
+  // scheduler sends one last cycle (Tick).
+  std::string op;
+  auto info = d_.hv->Info(vm->internal.value("domain", ""));
+  if (info.ok() && info->state != compute::PowerState::kStopped) {
+    ASSIGN_OR_RETURN(ResourceId vm_id, ResourceId::Parse(vm->body.value("id", "")));
+    ASSIGN_OR_RETURN(op, d_.vms->Act(vm_id, "poweroff", "peer:" + caller.region));
+  }
+  RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, rec.key, [&](store::Record& r) {
+    r.body["state"] = "PreparingFailover";
+    r.body["prepareOperation"] = op;
+    r.body.erase("lastError");
+    return true;
+  }));
+  spdlog::info("planned failover of item {} to region '{}': shutting VM {} down for a last cycle",
+               item, caller.region, vm->body.value("id", ""));
+  cv_.notify_all();
+  return PeerStatus(caller, body);
+}
+
+Result<Json> ReplicationService::PeerStatus(const PeerCaller& caller, const Json& body) {
+  ASSIGN_OR_RETURN(store::Record rec, OutboundFor(caller, body.value("item", "")));
+  Json out = {{"state", rec.body.value("state", "")}, {"seq", rec.body.value("seq", uint64_t{0})}};
+  if (rec.body.contains("finalSeq")) out["finalSeq"] = rec.body["finalSeq"];
+  if (rec.body.contains("lastError")) out["lastError"] = rec.body["lastError"];
+  return out;
+}
+
+void ReplicationService::PrepareTick(const store::Record& r) {
+  const std::string item = r.body.value("item", "");
+  auto fail = [&](const std::string& why) {
+    spdlog::warn("planned failover of item {}: {}", item, why);
+    (void)PutWithRetry(d_.ctx.store, r.key, [&](store::Record& w) {
+      w.body["state"] = "Enabled";  // replication goes on; the target's operation fails
+      w.body["lastError"] = "planned failover: " + why;
+      return true;
+    });
+  };
+  std::string op = r.body.value("prepareOperation", "");
+  if (!op.empty()) {
+    auto o = d_.ctx.ops->Get(op);
+    if (o.ok() && o->status == "InProgress") return;
+    if (o.ok() && o->status != "Succeeded")
+      return fail("the VM did not shut down: " + o->body["error"].value("message", o->status));
+  }
+  auto vm = d_.ctx.store->Get(r.body.value("vmKey", ""));
+  if (!vm.ok()) return fail("the VM is gone");
+  auto info = d_.hv->Info(vm->internal.value("domain", ""));
+  if (info.ok() && info->state != compute::PowerState::kStopped)
+    return fail("the VM runs again (started after the shutdown)");
+  std::vector<store::Record> one = {r};
+  Status s = GroupCycle(one);
+  if (!s.ok()) {
+    if (s.arm_code() != "Busy") spdlog::warn("planned failover of item {}: last cycle: {}", item, s.ToString());
+    return;  // the next tick tries again
+  }
+  (void)PutWithRetry(d_.ctx.store, r.key, [&](store::Record& w) {
+    w.body["state"] = "ReadyForFailover";
+    w.body["finalSeq"] = w.body.value("seq", uint64_t{0});
+    return true;
+  });
+  spdlog::info("planned failover of item {}: the last cycle is in the target", item);
+}
+
 void ReplicationService::Tick() {
   auto out = ListAll(d_.ctx.store, kOutboundPrefix, kOutboundType);
   if (!out.ok()) return;
@@ -999,6 +1159,10 @@ void ReplicationService::Tick() {
     {
       std::lock_guard<std::mutex> l(mu_);
       if (stopping_) return;
+    }
+    if (r.body.value("state", "") == "PreparingFailover") {
+      PrepareTick(r);
+      continue;
     }
     if (r.body.value("state", "") != "Enabled" || r.body.value("nextDueMs", int64_t{0}) > now)
       continue;
@@ -1197,6 +1361,29 @@ Status ReplicationService::OpenStopped(Member& m) {
     }
     if (!have) m.full = true;
   }
+  // Bitmaps of cycles a killed daemon never recorded: only the confirmed one is a base.
+  for (auto& d : m.disks)
+    if (auto list = d_.engine->ListBitmaps(d.path); list.ok())
+      for (auto& b : *list)
+        if (b.name.rfind("srep-" + m.item.substr(0, 8) + "-", 0) == 0 && b.name != m.prev)
+          (void)d_.engine->RemoveBitmap(d.path, b.name);
+  // The next cycle's base, added before the disks are read: whatever writes them from here on
+  // (the VM started again, a tool) is in it, so no write falls between two cycles' bitmaps. A
+  // reader holding the image's shared lock for a moment (a backup, qemu-img) refuses it: retry
+  // a little, then give the cycle up (the next one tries again).
+  for (auto& d : m.disks) {
+    Status s;
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      s = d_.engine->AddBitmap(d.path, m.cp);
+      if (s.ok()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (!s.ok()) {
+      for (auto& done : m.disks) (void)d_.engine->RemoveBitmap(done.path, m.cp);
+      return Status(s.code(), s.arm_code(),
+                    "disk " + d.path + ": cannot add bitmap " + m.cp + ": " + s.message());
+    }
+  }
   for (auto& d : m.disks) {
     datapath::ImageSourceOptions io;
     io.image = d.path;
@@ -1315,18 +1502,9 @@ Status ReplicationService::RecordFailure(std::vector<std::unique_ptr<Member>>& m
 Status ReplicationService::FinishMember(Member& m, uint64_t seq, int64_t started) {
   const std::string key = m.out.key;
   if (!m.sent.ok() && m.exported) (void)d_.hv->DeleteCheckpoint(m.domain, m.cp);
-  // The next cycle's base of a stopped VM. A reader holding the image's shared lock for a
-  // moment (a backup, qemu-img) refuses it: retry a little; without it the next cycle is full.
-  if (m.sent.ok() && !m.running)
-    for (auto& d : m.disks) {
-      Status s;
-      for (int attempt = 0; attempt < 20; ++attempt) {
-        s = d_.engine->AddBitmap(d.path, m.cp);
-        if (s.ok() || s.code() == StatusCode::kConflict) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-      if (!s.ok()) spdlog::warn("disk {}: cannot add bitmap {}: {}", d.path, m.cp, s.ToString());
-    }
+  // A stopped VM's new bitmap (added before its disks were read) is no base if the cycle failed.
+  if (!m.sent.ok() && !m.running)
+    for (auto& d : m.disks) (void)d_.engine->RemoveBitmap(d.path, m.cp);
   RemoveTree(m.scratch);
   int64_t ended = WallMs();
   if (!m.sent.ok() && m.sent.status().arm_code() == "ItemFailedOver") {

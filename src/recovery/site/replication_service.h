@@ -147,6 +147,14 @@ class ReplicationService {
 
   Result<Json> PeerEnable(const PeerCaller& caller, const Json& body);
   Result<Json> PeerDisable(const PeerCaller& caller, const Json& body);
+  // A, planned failover: the VM is shut down (VmService poweroff: the guest's clean shutdown),
+  // then the scheduler sends one last cycle and the outbound record becomes ReadyForFailover
+  // with `finalSeq`, which the target polls through PeerStatus. A failure puts the record back
+  // to Enabled with lastError (the VM stays stopped).
+  Result<Json> PeerPrepareFailover(const PeerCaller& caller, const Json& body);
+  Result<Json> PeerStatus(const PeerCaller& caller, const Json& body);
+  Result<store::Record> OutboundFor(const PeerCaller& caller, const std::string& item) const;
+  void PrepareTick(const store::Record& outbound);
   Result<ReplicaReceiver::Item> LookupItem(const std::string& item_id);
   Status OnPoint(const std::string& item_id, uint64_t seq, const Json& meta, const Json& stats);
   Result<store::Record> ItemById(const std::string& item_id) const;
@@ -154,6 +162,10 @@ class ReplicationService {
   Status Disable(const ResourceId& id, api::OperationContext& octx);
   Status Failover(const ResourceId& id, const Json& params, const std::string& caller,
                   api::OperationContext& octx);
+  // Planned failover: the source shuts the VM down and sends a last cycle (PeerPrepareFailover);
+  // then Failover to that point: nothing written in the source is lost.
+  Status PlannedFailover(const ResourceId& id, Json params, const std::string& caller,
+                         api::OperationContext& octx);
   void Thin(const store::Record& item);
   void SchedulerLoop();
 

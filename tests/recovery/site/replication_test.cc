@@ -348,3 +348,55 @@ TEST_F(ReplicationTest, AConsistencyGroupIsCapturedTogetherAndFailsOverToOnePoin
 
 }  // namespace
 }  // namespace stratus::recovery::site
+
+namespace stratus::recovery::site {
+namespace {
+
+// Planned failover: the source's last write after the newest point is in the VM made in B (the
+// source sends a last cycle once the VM is stopped); refused without the source.
+TEST_F(ReplicationTest, PlannedFailoverCarriesTheSourcesLastWrite) {
+  const std::string item = kVault + "/replicationProtectedItems/db1";
+  ASSERT_EQ(b_->Finish(b_->Call("PUT", item, ItemBody(vm_id_)))["status"], "Succeeded");
+  WaitPoints("db1", 1);
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", item + "/plannedFailover",
+                                           {{"recoveryPointName", "x"}})),
+            "InvalidParameter")
+      << "a planned failover's point is the last cycle";
+  // Written after the newest point, right before the call.
+  ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x99 7M 64k", data_disk_}).ok());
+  auto r = b_->Call("POST", item + "/plannedFailover", Json::object());
+  ASSERT_EQ(r.status, 202) << r.body.dump();
+  Json op = b_->Finish(r);
+  ASSERT_EQ(op["status"], "Succeeded") << op.dump();
+  EXPECT_EQ(op["properties"]["failoverType"], "Planned");
+  auto cmp = RunProcess({"qemu-img", "compare", "-U", "-q", data_disk_, b_->DiskFile("db1-lun0")});
+  ASSERT_TRUE(cmp.ok());
+  EXPECT_EQ(cmp->exit_code, 0) << "the last write is in B: " << cmp->out << cmp->err;
+  Json it = b_->Call("GET", item).body;
+  EXPECT_EQ(it["properties"]["protectionState"], "FailedOver");
+  EXPECT_EQ(it["properties"]["failoverType"], "Planned");
+  auto out = a_->store()->List("/providers/stratus.recoveryservices/outboundreplications/", "", "", 10);
+  ASSERT_TRUE(out.ok() && out->records.size() == 1u);
+  EXPECT_EQ(out->records[0].body["state"], "ReadyForFailover");
+}
+
+TEST_F(ReplicationTest, PlannedFailoverNeedsTheSource) {
+  const std::string item = kVault + "/replicationProtectedItems/db1";
+  ASSERT_EQ(b_->Finish(b_->Call("PUT", item, ItemBody(vm_id_)))["status"], "Succeeded");
+  WaitPoints("db1", 1);
+  a_->control()->replication()->Stop();
+  a_->control()->pairing()->Stop();
+  auto r = b_->Call("POST", item + "/plannedFailover", Json::object());
+  // Refused at once or failed by the operation: either way no VM is made and the item stays.
+  if (r.status == 202) {
+    Json op = b_->Finish(r);
+    EXPECT_EQ(op["status"], "Failed") << op.dump();
+  } else {
+    EXPECT_EQ(InProcessRegion::Code(r), "PeerRegionUnreachable") << r.body.dump();
+  }
+  EXPECT_EQ(b_->Call("GET", kVm).status, 404);
+  EXPECT_EQ(b_->Call("GET", item).body["properties"]["protectionState"], "Protected");
+}
+
+}  // namespace
+}  // namespace stratus::recovery::site
