@@ -105,6 +105,7 @@ struct ReplArgs {
   std::string recovery_point, target_group, vm_name;
   std::string source_region, source_vm, consistency_group;
   int frequency = 30, retention_hours = 24, rpo_alert = 0;
+  bool planned = false;
 };
 
 std::string ItemsPath(const Context& ctx, const ReplArgs& a) {
@@ -179,8 +180,11 @@ CliStatus Failover(Context& ctx, const ReplArgs& a, bool group_of = false) {
   if (!a.recovery_point.empty()) body["recoveryPointName"] = a.recovery_point;
   if (!a.target_group.empty()) body["targetResourceGroup"] = a.target_group;
   if (!a.vm_name.empty()) body["vmName"] = a.vm_name;
+  if (a.planned && !a.recovery_point.empty())
+    return UsageError("a planned failover's point is the source's last cycle: drop "
+                      "--recovery-point", "--recovery-point");
   std::string path = (group_of ? GroupsPath(ctx, a) : ItemsPath(ctx, a)) + "/" + a.name +
-                     "/unplannedFailover";
+                     (a.planned ? "/plannedFailover" : "/unplannedFailover");
   CLI_ASSIGN_OR_RETURN(auto outcome, ctx.Write("POST", path, &body));
   if (!outcome.operation) return CliStatus::Ok();  // --no-wait
   const Json& p = (*outcome.operation)["properties"];
@@ -189,6 +193,7 @@ CliStatus Failover(Context& ctx, const ReplArgs& a, bool group_of = false) {
     return CliStatus::Ok();
   }
   static const TableSpec spec = {FieldColumn("Vm", "vmId"),
+                                 FieldColumn("Type", "failoverType"),
                                  FieldColumn("RecoveryPointTime", "recoveryPointTime"),
                                  FieldColumn("StratusTimeMs", "stratusTimeMs")};
   static const TableSpec group_spec = {FieldColumn("Vms", "vms"),
@@ -298,8 +303,12 @@ void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
 
   auto fo_args = std::make_shared<ReplArgs>();
   CLI::App* fo = repl->add_subcommand(
-      "failover", "Unplanned failover: make the VM here from a point, without the source region");
+      "failover",
+      "Fail over: make the VM here from a point without the source region (unplanned), or "
+      "--planned: shut it down in the source, send a last cycle, nothing lost");
   AddItemOptions(fo, *fo_args, true);
+  fo->add_flag("--planned", fo_args->planned,
+               "Planned failover (the source region must answer; the VM stops there)");
   fo->add_option("--recovery-point", fo_args->recovery_point, "Point name (default: the newest)");
   fo->add_option("--target-group", fo_args->target_group,
                  "Resource group of the VM (default: the vault's)");

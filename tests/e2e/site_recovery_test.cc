@@ -257,6 +257,64 @@ TEST_F(SiteRecoveryTest, RegionALostThenUnplannedFailoverInBKeepsEveryRecordUpTo
             << op["properties"].value("stratusTimeMs", -1) << " ms\n";
 }
 
+TEST_F(SiteRecoveryTest, PlannedFailoverLosesNoRecord) {
+  TestVm vm;
+  ASSERT_NO_FATAL_FAILURE(CreateVm(
+      "db1", TinyVm().ComputerName("db1").OsDisk("db1-os", 1).DataDisk(0, "db1-data"), &vm));
+  std::string dev;
+  ASSERT_NO_FATAL_FAILURE(WaitGuestDisk(vm, "lun0", &dev));
+  const std::string item = b_.VaultPath(kRg, "v1") + "/replicationProtectedItems/db1";
+  ASSERT_NO_FATAL_FAILURE(ReplicateIntoB(vm, item));
+  for (auto end = std::chrono::steady_clock::now() + Seconds(180);
+       b_.Get(item).json["properties"].value("recoveryPointCount", 0) < 1 &&
+       std::chrono::steady_clock::now() < end;)
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // The database writes numbered, fsync'd records until its VM is shut down.
+  std::string writer =
+      "i=1; while :; do printf 'REC %08d\\n' $i | dd of=/dev/" + dev +
+      " bs=512 seek=$i count=1 conv=notrunc,fsync 2>/dev/null; echo $i > /tmp/last; "
+      "i=$((i+1)); done";
+  Json exec = {{"execute", "guest-exec"},
+               {"arguments", {{"path", "/bin/sh"}, {"arg", {"-c", writer}}}}};
+  std::string out;
+  ASSERT_EQ(RunCommand({"virsh", "-c", "qemu:///system", "qemu-agent-command", vm.domain,
+                        exec.dump()}, &out), 0) << out;
+  std::this_thread::sleep_for(std::chrono::seconds(8));
+  ASSERT_GT(std::atoi(Guest(vm.domain, "cat /tmp/last 2>/dev/null || echo 0").c_str()), 5);
+
+  ASSERT_EQ(Cli(b_, {"recovery", "replication", "failover", "-g", kRg, "--vault", "v1", "-n",
+                     "db1", "--planned"},
+                &out),
+            0)
+      << out;
+  Json it = b_.Get(item).json;
+  EXPECT_EQ(it["properties"]["protectionState"], "FailedOver") << it.dump();
+  EXPECT_EQ(it["properties"]["failoverType"], "Planned");
+  // The VM is stopped in A; B's disk is A's, byte for byte: no record is lost.
+  auto info = d().Get(vm.path + "/instanceView");
+  EXPECT_NE(info.body.find("PowerState/stopped"), std::string::npos) << info.Describe();
+  auto disk = d().Get(d().DiskPath(kRg, "db1-data"));
+  ASSERT_EQ(disk.status, 200) << disk.Describe();
+  std::string a_file =
+      d().data_dir() + "/disks/" + disk.json["properties"].value("uniqueId", "") + ".qcow2";
+  auto b_disk = b_.Get(b_.DiskPath(kRg, "db1-lun0"));
+  ASSERT_EQ(b_disk.status, 200) << b_disk.Describe();
+  std::string b_file =
+      b_.data_dir() + "/disks/" + b_disk.json["properties"].value("uniqueId", "") + ".qcow2";
+  EXPECT_EQ(RunCommand({"qemu-img", "compare", "-U", a_file, b_file}, &out), 0) << out;
+  // And the VM in B reads them all.
+  auto got = b_.Get(b_.VmPath(kRg, "db1"));
+  ASSERT_EQ(got.status, 200) << got.Describe();
+  std::string domain = "stratus-" + got.json["properties"].value("vmId", "");
+  std::string count = Guest(domain,
+                            "i=1; while dd if=/dev/" + dev + " bs=512 skip=$i count=1 2>/dev/null | "
+                            "grep -q \"^REC $(printf %08d $i)\"; do i=$((i+1)); done; echo $((i-1))",
+                            Seconds(300));
+  std::cerr << "[ info ] planned failover: " << std::atoi(count.c_str())
+            << " records in B, A's data disk and B's identical\n";
+  EXPECT_GT(std::atoi(count.c_str()), 5);
+}
+
 TEST_F(SiteRecoveryTest, ATwoVmGroupFailsOverToOneInstant) {
   // Two VMs, records written alternately: record i on app1 when i is odd, on app2 when even,
   // each fsync'd and answered before the next is written (the host orders them). A point of both
