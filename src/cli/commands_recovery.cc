@@ -105,7 +105,7 @@ struct ReplArgs {
   std::string recovery_point, target_group, vm_name;
   std::string source_region, source_vm, consistency_group;
   int frequency = 30, retention_hours = 24, rpo_alert = 0;
-  bool planned = false;
+  bool planned = false, test = false;
 };
 
 std::string ItemsPath(const Context& ctx, const ReplArgs& a) {
@@ -184,7 +184,9 @@ CliStatus Failover(Context& ctx, const ReplArgs& a, bool group_of = false) {
     return UsageError("a planned failover's point is the source's last cycle: drop "
                       "--recovery-point", "--recovery-point");
   std::string path = (group_of ? GroupsPath(ctx, a) : ItemsPath(ctx, a)) + "/" + a.name +
-                     (a.planned ? "/plannedFailover" : "/unplannedFailover");
+                     (a.test      ? "/testFailover"
+                      : a.planned ? "/plannedFailover"
+                                  : "/unplannedFailover");
   CLI_ASSIGN_OR_RETURN(auto outcome, ctx.Write("POST", path, &body));
   if (!outcome.operation) return CliStatus::Ok();  // --no-wait
   const Json& p = (*outcome.operation)["properties"];
@@ -314,6 +316,31 @@ void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
                  "Resource group of the VM (default: the vault's)");
   fo->add_option("--vm-name", fo_args->vm_name, "Name of the VM (default: the source VM's)");
   SetAction(fo, selected, [fo_args](Context& ctx) { return Failover(ctx, *fo_args); });
+
+  auto tfo_args = std::make_shared<ReplArgs>();
+  tfo_args->test = true;
+  CLI::App* tfo = repl->add_subcommand(
+      "test-failover",
+      "A drill: the VM from copy-on-write clones of a point (named <vm>-test, no network), while "
+      "replication goes on");
+  AddItemOptions(tfo, *tfo_args, true);
+  tfo->add_option("--recovery-point", tfo_args->recovery_point, "Point name (default: the newest)");
+  tfo->add_option("--target-group", tfo_args->target_group,
+                  "Resource group of the test VM (default: the vault's)");
+  tfo->add_option("--vm-name", tfo_args->vm_name, "Name of the test VM (default: <source VM>-test)");
+  SetAction(tfo, selected, [tfo_args](Context& ctx) { return Failover(ctx, *tfo_args); });
+
+  auto tcl_args = std::make_shared<ReplArgs>();
+  CLI::App* tcl = repl->add_subcommand("test-cleanup",
+                                       "End the drill: the test VM and its disks go");
+  AddItemOptions(tcl, *tcl_args, true);
+  SetAction(tcl, selected, [tcl_args](Context& ctx) -> CliStatus {
+    Json body = Json::object();
+    CLI_RETURN_IF_ERROR(ctx.Write("POST", ItemsPath(ctx, *tcl_args) + "/" + tcl_args->name +
+                                              "/testFailoverCleanup",
+                                  &body));
+    return CliStatus::Ok();
+  });
 
   CLI::App* point = AddNoun(*recovery, "point", "Recovery points of replicated items");
   auto plist_args = std::make_shared<ReplArgs>();

@@ -33,6 +33,10 @@ constexpr char kEnableOp[] = "Stratus.RecoveryServices/vaults/replicationProtect
 constexpr char kDisableOp[] = "Stratus.RecoveryServices/vaults/replicationProtectedItems/delete";
 constexpr char kGroupFailoverOp[] =
     "Stratus.RecoveryServices/vaults/replicationConsistencyGroups/unplannedFailover/action";
+constexpr char kTestFailoverOp[] =
+    "Stratus.RecoveryServices/vaults/replicationProtectedItems/testFailover/action";
+constexpr char kTestCleanupOp[] =
+    "Stratus.RecoveryServices/vaults/replicationProtectedItems/testFailoverCleanup/action";
 constexpr char kPlannedFailoverOp[] =
     "Stratus.RecoveryServices/vaults/replicationProtectedItems/plannedFailover/action";
 constexpr char kFailoverOp[] =
@@ -418,9 +422,28 @@ Result<Json> ReplicationService::FailoverParams(const ResourceId& id, Json param
 Result<ApiResponse> ReplicationService::PostItem(const ApiRequest& req, const ResourceId& id,
                                                  const std::string& action) {
   bool planned = EqualsIgnoreCase(action, "plannedFailover");
-  if (!planned && !EqualsIgnoreCase(action, "unplannedFailover"))
+  bool test = EqualsIgnoreCase(action, "testFailover");
+  bool cleanup = EqualsIgnoreCase(action, "testFailoverCleanup");
+  if (!planned && !test && !cleanup && !EqualsIgnoreCase(action, "unplannedFailover"))
     return NotFound("Replicated items have no action '" + action + "'.", action, "NotFound");
   Json params = req.body.is_object() ? req.body : Json::object();
+  ASSIGN_OR_RETURN(store::Record rec, d_.ctx.store->Get(id.Key()));
+  std::string drill = rec.body["properties"].value("testFailoverState", "None");
+  std::string caller = req.caller;
+  if (cleanup) {
+    RETURN_IF_ERROR(api::RejectUnknownKeys(params, {}, ""));
+    if (drill == "None")
+      return Conflict("Item '" + id.name() + "' has no test failover to clean up.", id.ToString(),
+                      "NoTestFailover");
+    ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock({id.Key()}));
+    ASSIGN_OR_RETURN(std::string op,
+                     d_.ctx.ops->StartLocked(std::move(lock), id, kTestCleanupOp, Json::object(),
+                                             [this, id, caller](api::OperationContext& octx) {
+                                               return TestFailoverCleanup(id, caller, octx);
+                                             },
+                                             req.caller));
+    return api::AcceptedResponse(req, id.subscription(), op);
+  }
   if (planned) {
     // The point is the last cycle after the VM stopped: none is chosen.
     RETURN_IF_ERROR(api::RejectUnknownKeys(params, {"targetResourceGroup", "vmName"}, ""));
@@ -429,22 +452,34 @@ Result<ApiResponse> ReplicationService::PostItem(const ApiRequest& req, const Re
                                                     "vmName"},
                                            ""));
   }
+  if (test) {
+    if (drill == "InProgress" || drill == "Completed")
+      return Conflict("Item '" + id.name() + "' has a test failover running (VM '" +
+                          rec.body["properties"].value("testFailoverVmId", "") +
+                          "'); clean it up first (testFailoverCleanup).",
+                      id.ToString(), "TestFailoverInProgress");
+    if (!params.contains("vmName")) {
+      auto src = ResourceId::Parse(rec.body["properties"].value("sourceVmId", ""));
+      params["vmName"] = (src.ok() ? src->name() : id.name()) + "-test";
+    }
+  }
   ASSIGN_OR_RETURN(params, FailoverParams(id, params));
   if (planned) {
     params.erase("recoveryPointName");
-    ASSIGN_OR_RETURN(store::Record rec, d_.ctx.store->Get(id.Key()));
     if (!d_.pairing || !d_.pairing->ClientFor(rec.body["properties"].value("sourceRegion", "")).ok())
       return Conflict("A planned failover needs the source region; without it use "
                       "unplannedFailover.", id.ToString(), "PeerRegionUnreachable");
   }
   // The item's lock only: the VM is created through VmService (which locks it), create-only.
+  // A test failover holds it only while its VM is made: a real failover may start during the
+  // drill.
   ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock({id.Key()}));
-  std::string caller = req.caller;
+  const char* op_name = planned ? kPlannedFailoverOp : test ? kTestFailoverOp : kFailoverOp;
   ASSIGN_OR_RETURN(
       std::string op,
-      d_.ctx.ops->StartLocked(std::move(lock), id, planned ? kPlannedFailoverOp : kFailoverOp,
-                              Json::object(),
-                              [this, id, params, caller, planned](api::OperationContext& octx) {
+      d_.ctx.ops->StartLocked(std::move(lock), id, op_name, Json::object(),
+                              [this, id, params, caller, planned, test](api::OperationContext& octx) {
+                                if (test) return TestFailover(id, params, caller, octx);
                                 return planned ? PlannedFailover(id, params, caller, octx)
                                                : Failover(id, params, caller, octx);
                               },
@@ -502,37 +537,18 @@ Status ReplicationService::PlannedFailover(const ResourceId& id, Json params,
   return Status::Ok();
 }
 
-Status ReplicationService::Failover(const ResourceId& id, const Json& params,
-                                    const std::string& caller, api::OperationContext& octx) {
-  int64_t t0 = WallMs();
-  ASSIGN_OR_RETURN(store::Record rec, d_.ctx.store->Get(id.Key()));
+Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const store::Record& rec,
+                                                const store::Record& pt, bool clone,
+                                                const std::string& rg, const std::string& vm_name,
+                                                const Json& tags, const std::string& caller,
+                                                api::OperationContext& octx,
+                                                std::vector<std::string>& made) {
   const std::string item_id = rec.internal.value("itemId", "");
-  const std::string point = params.value("recoveryPointName", "");
-  ASSIGN_OR_RETURN(store::Record pt, d_.ctx.store->Get(id.Key() + "/recoverypoints/" + point));
-  uint64_t seq = pt.internal.value("seq", uint64_t{0});
+  const uint64_t seq = pt.internal.value("seq", uint64_t{0});
   const Json cfg = rec.body["properties"].value("vmConfig", Json::object());
-  // From here on no cycle is taken: the point cannot change under the copy.
-  RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
-    r.body["properties"]["protectionState"] = "FailingOver";
-    return true;
-  }));
-  receiver_->Forget(item_id);  // an open cycle goes
-  const std::string rg = params.value("targetResourceGroup", "");
-  const std::string vm_name = params.value("vmName", "");
-  std::vector<std::string> made;  // disk ids, removed on failure
-  auto undo = [&](const Status& why) {
-    for (auto& d : made) {
-      auto did = ResourceId::Parse(d);
-      if (did.ok()) (void)d_.disks->DeleteDisk(*did, true);
-    }
-    (void)PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
-      r.body["properties"]["protectionState"] = "Protected";
-      return true;
-    });
-    return why;
-  };
   // The disks: each copied out of its replica at the point (qemu-img convert: the new disk
-  // stands on its own; a copy-on-write clone is the next step).
+  // stands on its own), or a copy-on-write clone of it (a test failover: instant, and the
+  // point's layers are pinned until the cleanup).
   Json disk_ids = Json::object();
   std::vector<std::string> names;
   std::error_code ec;
@@ -540,20 +556,26 @@ Status ReplicationService::Failover(const ResourceId& id, const Json& params,
     if (e.is_directory()) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
   int done = 0;
+  RETURN_IF_ERROR(MakeDirs(JoinPath(d_.ctx.data_dir, "disks"), 0711));
   for (auto& disk : names) {
-    octx.SetProgress(10 + 60 * done++ / std::max<size_t>(1, names.size()), "copying disk " + disk);
-    auto chain = receiver_->Chain(item_id, disk);
-    if (!chain.ok()) return undo(chain.status());
-    auto image = (*chain)->PointImage(seq);
-    if (!image.ok()) return undo(image.status());
+    octx.SetProgress(10 + 60 * done++ / std::max<size_t>(1, names.size()),
+                     (clone ? "cloning disk " : "copying disk ") + disk);
+    ASSIGN_OR_RETURN(ReplicaChain * chain, receiver_->Chain(item_id, disk));
     std::string tmp = JoinPath(d_.ctx.data_dir, "disks/failover-" + octx.id() + "-" + disk + ".qcow2");
-    RETURN_IF_ERROR(MakeDirs(JoinPath(d_.ctx.data_dir, "disks"), 0711));
-    auto conv = RunChecked({"qemu-img", "convert", "-q", "-O", "qcow2", "-o", "lazy_refcounts=on",
-                            *image, tmp});
-    if (!conv.ok()) {
-      RemoveFile(tmp);
-      return undo(Internal("copying disk " + disk + " out of its replica: " +
-                           conv.status().message()));
+    if (clone) {
+      Status c = chain->CloneAt(seq, tmp);
+      if (!c.ok()) {
+        RemoveFile(tmp);
+        return Internal("cloning disk " + disk + " of its replica: " + c.message());
+      }
+    } else {
+      ASSIGN_OR_RETURN(std::string image, chain->PointImage(seq));
+      auto conv = RunChecked({"qemu-img", "convert", "-q", "-O", "qcow2", "-o", "lazy_refcounts=on",
+                              image, tmp});
+      if (!conv.ok()) {
+        RemoveFile(tmp);
+        return Internal("copying disk " + disk + " out of its replica: " + conv.status().message());
+      }
     }
     std::string sku = "Standard_LRS";
     if (disk == "osdisk") sku = cfg["osDisk"].value("sku", sku);
@@ -569,18 +591,18 @@ Status ReplicationService::Failover(const ResourceId& id, const Json& params,
     spec.creation_data = {{"createOption", "Restore"}, {"sourceResourceId", pt.body.value("id", "")}};
     if (d_.ctx.store->Get(spec.id.Key()).ok()) {
       RemoveFile(tmp);
-      return undo(Conflict("Disk '" + spec.id.ToString() + "' exists already.", spec.id.ToString(),
-                           "ResourceExists"));
+      return Conflict("Disk '" + spec.id.ToString() + "' exists already.", spec.id.ToString(),
+                      "ResourceExists");
     }
     auto disk_made = d_.disks->EnsureDisk(spec, caller);
     if (!disk_made.ok()) {
       RemoveFile(tmp);
-      return undo(disk_made.status());
+      return disk_made.status();
     }
     made.push_back(spec.id.ToString());
     disk_ids[disk] = spec.id.ToString();
   }
-  if (!disk_ids.contains("osdisk")) return undo(Internal("the replica has no OS disk"));
+  if (!disk_ids.contains("osdisk")) return Internal("the replica has no OS disk");
   // The VM, as it was configured in the source region.
   octx.SetProgress(75, "creating the VM");
   ResourceId vm = ResourceId::Resource(id.subscription(), rg, "Stratus.Compute", "virtualMachines",
@@ -592,8 +614,10 @@ Status ReplicationService::Failover(const ResourceId& id, const Json& params,
                       {"createOption", "Attach"},
                       {"deleteOption", "Delete"},
                       {"managedDisk", {{"id", did}}}});
+  Json all_tags = cfg.value("tags", Json::object());
+  for (auto& [k, v] : tags.items()) all_tags[k] = v;
   Json body = {{"location", d_.ctx.region},
-               {"tags", cfg.value("tags", Json::object())},
+               {"tags", all_tags},
                {"properties",
                 {{"hardwareProfile", {{"vmSize", cfg.value("vmSize", "")}}},
                  {"storageProfile",
@@ -606,45 +630,147 @@ Status ReplicationService::Failover(const ResourceId& id, const Json& params,
                  {"osProfile", {{"computerName", cfg.value("computerName", vm_name)}}}}}};
   store::WriteCondition create_only;
   create_only.must_not_exist = true;
-  auto applied = d_.vms->Apply(vm, body, caller, create_only);
-  if (!applied.ok()) return undo(applied.status());
-  if (!applied->operation.empty()) {
+  ASSIGN_OR_RETURN(auto applied, d_.vms->Apply(vm, body, caller, create_only));
+  made.clear();  // the VM owns its disks now (deleteOption Delete)
+  if (!applied.operation.empty()) {
     for (;;) {
-      auto op = d_.ctx.ops->Get(applied->operation);
-      if (!op.ok()) return op.status();
-      if (op->status == "InProgress") {
+      ASSIGN_OR_RETURN(auto op, d_.ctx.ops->Get(applied.operation));
+      if (op.status == "InProgress") {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         continue;
       }
-      if (op->status != "Succeeded") {
-        // The VM record stays Failed with its disks (deleteOption Delete): deleting it removes
-        // them; the item can be failed over again under another name.
-        (void)PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
-          r.body["properties"]["protectionState"] = "Protected";
-          return true;
-        });
-        return Internal("the failed-over VM could not be created: " +
-                        op->body["error"].value("message", op->status));
-      }
+      // A VM that failed stays Failed with its disks (deleteOption Delete): deleting it removes
+      // them; the item can be failed over again under another name.
+      if (op.status != "Succeeded")
+        return Internal("the VM '" + vm.ToString() + "' could not be created: " +
+                        op.body["error"].value("message", op.status));
       break;
     }
+  }
+  return vm;
+}
+
+Status ReplicationService::Failover(const ResourceId& id, const Json& params,
+                                    const std::string& caller, api::OperationContext& octx) {
+  int64_t t0 = WallMs();
+  ASSIGN_OR_RETURN(store::Record rec, d_.ctx.store->Get(id.Key()));
+  const std::string item_id = rec.internal.value("itemId", "");
+  const std::string point = params.value("recoveryPointName", "");
+  ASSIGN_OR_RETURN(store::Record pt, d_.ctx.store->Get(id.Key() + "/recoverypoints/" + point));
+  // From here on no cycle is taken: the point cannot change under the copy.
+  RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
+    r.body["properties"]["protectionState"] = "FailingOver";
+    return true;
+  }));
+  receiver_->Forget(item_id);  // an open cycle goes
+  std::vector<std::string> made;  // disk ids, removed on failure
+  auto vm = MakeVmAt(id, rec, pt, /*clone=*/false, params.value("targetResourceGroup", ""),
+                     params.value("vmName", ""), Json::object(), caller, octx, made);
+  if (!vm.ok()) {
+    for (auto& d : made) {
+      auto did = ResourceId::Parse(d);
+      if (did.ok()) (void)d_.disks->DeleteDisk(*did, true);
+    }
+    (void)PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
+      r.body["properties"]["protectionState"] = "Protected";
+      return true;
+    });
+    return vm.status();
   }
   int64_t rto_ms = WallMs() - t0;
   RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
     Json& p = r.body["properties"];
     p["protectionState"] = "FailedOver";
     p["failoverType"] = "Unplanned";  // PlannedFailover says Planned after this
-    p["failedOverVmId"] = vm.ToString();
+    p["failedOverVmId"] = vm->ToString();
     p["failoverRecoveryPoint"] = pt.body.value("id", "");
     p["failoverRecoveryPointTime"] = pt.body["properties"].value("recoveryPointTime", "");
     p["failoverTime"] = FormatIso8601(WallMs());
     return true;
   }));
-  octx.result()["vmId"] = vm.ToString();
+  octx.result()["vmId"] = vm->ToString();
   octx.result()["recoveryPoint"] = pt.body.value("id", "");
   octx.result()["recoveryPointTime"] = pt.body["properties"].value("recoveryPointTime", "");
   octx.result()["stratusTimeMs"] = rto_ms;
   return Status::Ok();
+}
+
+Status ReplicationService::TestFailover(const ResourceId& id, const Json& params,
+                                        const std::string& caller, api::OperationContext& octx) {
+  int64_t t0 = WallMs();
+  ASSIGN_OR_RETURN(store::Record rec, d_.ctx.store->Get(id.Key()));
+  const std::string point = params.value("recoveryPointName", "");
+  ASSIGN_OR_RETURN(store::Record pt, d_.ctx.store->Get(id.Key() + "/recoverypoints/" + point));
+  const uint64_t seq = pt.internal.value("seq", uint64_t{0});
+  // The point's layers are pinned first: thinning leaves them alone while the drill runs.
+  RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
+    r.body["properties"]["testFailoverState"] = "InProgress";
+    r.internal["pinnedSeq"] = seq;
+    return true;
+  }));
+  std::vector<std::string> made;
+  auto vm = MakeVmAt(id, rec, pt, /*clone=*/true, params.value("targetResourceGroup", ""),
+                     params.value("vmName", ""), Json{{"stratus-test-failover", id.ToString()}},
+                     caller, octx, made);
+  if (!vm.ok()) {
+    for (auto& d : made) {
+      auto did = ResourceId::Parse(d);
+      if (did.ok()) (void)d_.disks->DeleteDisk(*did, true);
+    }
+    (void)PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
+      r.body["properties"]["testFailoverState"] = "Failed";
+      r.body["properties"]["testFailoverError"] = vm.status().message();
+      r.internal.erase("pinnedSeq");
+      return true;
+    });
+    return vm.status();
+  }
+  RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
+    Json& p = r.body["properties"];
+    p["testFailoverState"] = "Completed";
+    p.erase("testFailoverError");
+    p["testFailoverVmId"] = vm->ToString();
+    p["testFailoverRecoveryPoint"] = pt.body.value("id", "");
+    p["lastTestFailoverTime"] = FormatIso8601(WallMs());
+    return true;
+  }));
+  octx.result()["vmId"] = vm->ToString();
+  octx.result()["recoveryPoint"] = pt.body.value("id", "");
+  octx.result()["stratusTimeMs"] = WallMs() - t0;
+  return Status::Ok();
+}
+
+Status ReplicationService::TestFailoverCleanup(const ResourceId& id, const std::string& caller,
+                                               api::OperationContext& octx) {
+  ASSIGN_OR_RETURN(store::Record rec, d_.ctx.store->Get(id.Key()));
+  std::string vm_s = rec.body["properties"].value("testFailoverVmId", "");
+  if (!vm_s.empty()) {
+    ASSIGN_OR_RETURN(ResourceId vm, ResourceId::Parse(vm_s));
+    if (d_.ctx.store->Get(vm.Key()).ok()) {
+      octx.SetProgress(20, "deleting the test VM and its disks");
+      ASSIGN_OR_RETURN(std::string op, d_.vms->Delete(vm, /*delete_disks=*/1, caller));
+      for (;;) {
+        ASSIGN_OR_RETURN(auto o, d_.ctx.ops->Get(op));
+        if (o.status == "InProgress") {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          continue;
+        }
+        if (o.status != "Succeeded")
+          return Internal("the test VM '" + vm_s + "' could not be deleted: " +
+                          o.body["error"].value("message", o.status));
+        break;
+      }
+    }
+  }
+  return PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
+    Json& p = r.body["properties"];
+    p["testFailoverState"] = "None";
+    p.erase("testFailoverVmId");
+    p.erase("testFailoverRecoveryPoint");
+    p.erase("testFailoverError");
+    r.internal.erase("pinnedSeq");
+    return true;
+  });
 }
 
 // ---------------------------------------------------------------- B: consistency groups
@@ -978,6 +1104,16 @@ void ReplicationService::Thin(const store::Record& item) {
     drop.push_back({seq, r.key});
   }
   if (drop.empty()) return;
+  // A test failover's VM runs on copy-on-write clones of its point: the layers at or below it
+  // stay until the cleanup.
+  std::set<uint64_t> pinned;
+  if (auto fresh = d_.ctx.store->Get(item.key); fresh.ok() && fresh->internal.contains("pinnedSeq"))
+    pinned.insert(fresh->internal.value("pinnedSeq", uint64_t{0}));
+  if (!pinned.empty())
+    drop.erase(std::remove_if(drop.begin(), drop.end(),
+                              [&](const auto& d) { return d.first <= *pinned.rbegin(); }),
+               drop.end());
+  if (drop.empty()) return;
   std::string item_id = item.internal.value("itemId", "");
   for (auto& [seq, key] : drop) {
     // Every disk of the item drops the point's layer (merged into the next point's).
@@ -986,7 +1122,7 @@ void ReplicationService::Thin(const store::Record& item) {
     for (auto& e : std::filesystem::directory_iterator(item.internal.value("dir", ""), ec)) {
       auto chain = receiver_->Chain(item_id, e.path().filename().string());
       if (!chain.ok()) continue;
-      Status s = (*chain)->DropPoint(seq);
+      Status s = (*chain)->DropPoint(seq, pinned);
       if (!s.ok()) {
         spdlog::warn("thinning point {} of {}: {}", seq, item.key, s.ToString());
         ok = false;

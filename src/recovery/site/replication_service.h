@@ -162,6 +162,21 @@ class ReplicationService {
   Status Disable(const ResourceId& id, api::OperationContext& octx);
   Status Failover(const ResourceId& id, const Json& params, const std::string& caller,
                   api::OperationContext& octx);
+  // The VM of item `rec` at point `pt` made in this region (in `rg` as `vm_name`, with `tags`
+  // added to the captured ones): its disks copied out of the replicas, or copy-on-write clones
+  // of them (`clone`), then the VM from the captured configuration, waited for. `made` holds the
+  // disks made so far (the caller removes them on failure; cleared once the VM owns them).
+  Result<ResourceId> MakeVmAt(const ResourceId& id, const store::Record& rec,
+                              const store::Record& pt, bool clone, const std::string& rg,
+                              const std::string& vm_name, const Json& tags,
+                              const std::string& caller, api::OperationContext& octx,
+                              std::vector<std::string>& made);
+  // Test failover: the VM from clones of the point (pinned against thinning), tagged
+  // stratus-test-failover, no network; replication goes on. The cleanup deletes it and unpins.
+  Status TestFailover(const ResourceId& id, const Json& params, const std::string& caller,
+                      api::OperationContext& octx);
+  Status TestFailoverCleanup(const ResourceId& id, const std::string& caller,
+                             api::OperationContext& octx);
   // Planned failover: the source shuts the VM down and sends a last cycle (PeerPrepareFailover);
   // then Failover to that point: nothing written in the source is lost.
   Status PlannedFailover(const ResourceId& id, Json params, const std::string& caller,

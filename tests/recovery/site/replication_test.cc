@@ -400,3 +400,62 @@ TEST_F(ReplicationTest, PlannedFailoverNeedsTheSource) {
 
 }  // namespace
 }  // namespace stratus::recovery::site
+
+namespace stratus::recovery::site {
+namespace {
+
+// Test failover: a VM from copy-on-write clones of a point while replication goes on; one at a
+// time; a real failover may start during the drill; the cleanup removes the test VM and disks.
+TEST_F(ReplicationTest, TestFailoverRunsBesideReplicationAndCleansUp) {
+  const std::string item = kVault + "/replicationProtectedItems/db1";
+  ASSERT_EQ(b_->Finish(b_->Call("PUT", item, ItemBody(vm_id_)))["status"], "Succeeded");
+  Json it = WaitPoints("db1", 1);
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", item + "/testFailoverCleanup", Json::object())),
+            "NoTestFailover");
+  auto r = b_->Call("POST", item + "/testFailover", Json::object());
+  ASSERT_EQ(r.status, 202) << r.body.dump();
+  Json op = b_->Finish(r);
+  ASSERT_EQ(op["status"], "Succeeded") << op.dump();
+  const std::string test_vm = InProcessRegion::Path("Stratus.Compute/virtualMachines", "db1-test");
+  EXPECT_EQ(op["properties"]["vmId"], test_vm);
+  auto vm = b_->Call("GET", test_vm);
+  ASSERT_EQ(vm.status, 200);
+  EXPECT_EQ(vm.body["tags"]["stratus-test-failover"], item);
+  // Its data disk is a clone of the point: A's disk as it was, backed by the replica.
+  std::string clone = b_->DiskFile("db1-test-lun0");
+  ASSERT_FALSE(clone.empty());
+  auto cmp = RunProcess({"qemu-img", "compare", "-U", "-q", data_disk_, clone});
+  ASSERT_TRUE(cmp.ok());
+  EXPECT_EQ(cmp->exit_code, 0) << cmp->out << cmp->err;
+  auto info = RunChecked({"qemu-img", "info", "-U", "--output=json", clone});
+  ASSERT_TRUE(info.ok());
+  EXPECT_NE(Json::parse(*info).value("backing-filename", "").find("/replicas/"), std::string::npos)
+      << *info;
+  it = b_->Call("GET", item).body;
+  EXPECT_EQ(it["properties"]["testFailoverState"], "Completed");
+  EXPECT_EQ(it["properties"]["protectionState"], "Protected");
+  // Replication goes on during the drill.
+  int n = it["properties"].value("recoveryPointCount", 0);
+  ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 9M 4k", data_disk_}).ok());
+  WaitPoints("db1", n + 1);
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", item + "/testFailover", Json::object())),
+            "TestFailoverInProgress");
+  // A real failover during the drill.
+  a_->control()->replication()->Stop();
+  a_->control()->pairing()->Stop();
+  Json fo = b_->Finish(b_->Call("POST", item + "/unplannedFailover", Json::object()));
+  ASSERT_EQ(fo["status"], "Succeeded") << fo.dump();
+  // The cleanup: the test VM and its disks go; the failed-over VM stays.
+  Json cl = b_->Finish(b_->Call("POST", item + "/testFailoverCleanup", Json::object()));
+  ASSERT_EQ(cl["status"], "Succeeded") << cl.dump();
+  EXPECT_EQ(b_->Call("GET", test_vm).status, 404);
+  EXPECT_TRUE(b_->DiskFile("db1-test-lun0").empty());
+  EXPECT_FALSE(PathExists(clone));
+  EXPECT_EQ(b_->Call("GET", kVm).status, 200);
+  it = b_->Call("GET", item).body;
+  EXPECT_EQ(it["properties"]["testFailoverState"], "None");
+  EXPECT_EQ(it["properties"]["protectionState"], "FailedOver");
+}
+
+}  // namespace
+}  // namespace stratus::recovery::site
