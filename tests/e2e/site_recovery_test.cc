@@ -156,6 +156,36 @@ TEST_F(SiteRecoveryTest, ARunningVmIsReplicatedAndItsPointsHoldTheDisksAsCapture
   it = wait_points(n + 2, Seconds(120));
   EXPECT_LE(it["properties"].value("rpoInSeconds", 999), 30) << it.dump();
   EXPECT_EQ(it["properties"]["replicationHealth"], "Normal");
+
+  // A drill: the test VM boots in B from copy-on-write clones of the newest point and reads the
+  // guest's write; replication goes on meanwhile; the cleanup removes it.
+  std::string out;
+  ASSERT_EQ(Cli(b_, {"recovery", "replication", "test-failover", "-g", kRg, "--vault", "v1", "-n",
+                     "db1"},
+                &out),
+            0)
+      << out;
+  auto test_vm = b_.Get(b_.VmPath(kRg, "db1-test"));
+  ASSERT_EQ(test_vm.status, 200) << test_vm.Describe();
+  std::string test_domain = "stratus-" + test_vm.json["properties"].value("vmId", "");
+  std::string seen = Guest(test_domain, "dd if=/dev/" + dev +
+                                            " bs=4k count=16 skip=5000 2>/dev/null | md5sum",
+                           Seconds(300));
+  EXPECT_EQ(seen, Guest(vm.domain, "dd if=/dev/" + dev + " bs=4k count=16 skip=5000 2>/dev/null | md5sum"))
+      << "the test VM reads what the guest wrote";
+  n = b_.Get(item).json["properties"].value("recoveryPointCount", 0);
+  it = wait_points(n + 1, Seconds(120));
+  EXPECT_EQ(it["properties"]["testFailoverState"], "Completed");
+  EXPECT_LE(it["properties"].value("rpoInSeconds", 999), 30) << "RPO met during the drill";
+  ASSERT_EQ(Cli(b_, {"recovery", "replication", "test-cleanup", "-g", kRg, "--vault", "v1", "-n",
+                     "db1"},
+                &out),
+            0)
+      << out;
+  EXPECT_EQ(b_.Get(b_.VmPath(kRg, "db1-test")).status, 404);
+  EXPECT_EQ(RunCommand({"virsh", "-c", "qemu:///system", "domstate", test_domain}, &out) == 0, false)
+      << "the test VM's domain is gone: " << out;
+
   ASSERT_SUCCEEDED(ActAndWait("POST", vm.path + "/powerOff"));
   n = it["properties"].value("recoveryPointCount", 0);
   wait_points(n + 2, Seconds(120));
@@ -165,7 +195,6 @@ TEST_F(SiteRecoveryTest, ARunningVmIsReplicatedAndItsPointsHoldTheDisksAsCapture
       d().data_dir() + "/disks/" + disk.json["properties"].value("uniqueId", "") + ".qcow2";
   std::string replica = NewestReplica(b_, item_id, "lun0");
   ASSERT_FALSE(replica.empty());
-  std::string out;
   EXPECT_EQ(RunCommand({"qemu-img", "compare", "-U", "-q", a_file, replica}, &out), 0) << out;
 
   // Checkpoints in A: only the newest replication one is kept.
