@@ -15,6 +15,7 @@ struct PairArgs {
   std::string token;
   std::string peer;
   int expires_in_minutes = 60;
+  int bandwidth_mbps = -1;
 };
 
 std::string ProviderPath(const Context& ctx) {
@@ -30,6 +31,7 @@ const TableSpec& PairingTable() {
       FieldColumn("Endpoint", "properties.peerEndpoint"),
       FieldColumn("InitiatedBy", "properties.initiatedBy"),
       FieldColumn("PairedOn", "properties.pairedOn"),
+      FieldColumn("SendCapMbps", "properties.replicationBandwidthMbps"),
       {"PeerCertificate",
        [](const Json& row) {
          std::string fp = FormatCell(JsonPath(row, "properties.peerCertificateThumbprint"));
@@ -250,6 +252,19 @@ void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
   CLI::App* check = pair->add_subcommand("check", "Call the peer region over the peer link");
   check->add_option("--peer", check_args->peer, "Peer region name")->required();
   SetAction(check, selected, [check_args](Context& ctx) { return Check(ctx, *check_args); });
+
+  auto set_args = std::make_shared<PairArgs>();
+  CLI::App* set = pair->add_subcommand(
+      "set", "Change this region's side of a pairing (what it sends to the peer)");
+  set->add_option("--peer", set_args->peer, "Peer region name")->required();
+  set->add_option("--replication-bandwidth-mbps", set_args->bandwidth_mbps,
+                  "Cap on replication traffic to the peer, Mbit/s (0: none)")
+      ->required();
+  SetAction(set, selected, [set_args](Context& ctx) {
+    Json body = {{"properties", {{"replicationBandwidthMbps", set_args->bandwidth_mbps}}}};
+    std::string path = PairingPath(ctx, set_args->peer);
+    return ctx.WriteAndShow("PATCH", path, &body, path, PairingTable());
+  });
 
   auto delete_args = std::make_shared<PairArgs>();
   CLI::App* del = pair->add_subcommand(

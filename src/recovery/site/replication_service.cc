@@ -1605,6 +1605,11 @@ Status ReplicationService::GroupCycle(std::vector<store::Record>& outs) {
     m->req.item = m->item;
     m->req.seq = seq;
     m->req.meta = meta;
+    // The pairing's cap on what this region sends (PATCH regionPairings/{peer}).
+    if (auto pr = d_.pairing->Get(m->out.body.value("targetRegion", "")); pr.ok())
+      m->req.bandwidth_bytes_per_s =
+          static_cast<uint64_t>(pr->body["properties"].value("replicationBandwidthMbps", 0)) *
+          1000000 / 8;
     m->sent = SendCycle(*client, m->req);
     // Done with this member's export: the guest's writes stop going through the scratch.
     m->sources.clear();

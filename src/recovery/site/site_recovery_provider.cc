@@ -33,6 +33,12 @@ const Shape& PairingShape() {
   return s;
 }
 
+const Shape& PatchShape() {
+  static const Shape s = Shape::Object(
+      {{"properties", Shape::Object({{"replicationBandwidthMbps", Shape::Integer()}})}});
+  return s;
+}
+
 const Shape& TokenShape() {
   static const Shape s = Shape::Object({{"expiresInMinutes", Shape::Integer()}});
   return s;
@@ -132,6 +138,28 @@ Result<ApiResponse> SiteRecoveryProvider::SubscriptionWrite(const ApiRequest& re
                                     req.caller));
     ApiResponse r = ApiResponse::Json200(Shown(done.first, sub), done.second ? 201 : 200);
     r.headers["ETag"] = done.first.etag;
+    return r;
+  }
+  if (req.method == "PATCH") {
+    // This region's own settings of the pairing: what it sends to the peer is capped at
+    // replicationBandwidthMbps (0: no cap). The peer's record is its own.
+    RETURN_IF_ERROR(api::RequireObjectBody(req));
+    Json body = req.body;
+    RETURN_IF_ERROR(api::CheckShape(body, PatchShape()));
+    RETURN_IF_ERROR(api::RejectUnknownKeys(body, {"properties"}, ""));
+    Json props = body.value("properties", Json::object());
+    RETURN_IF_ERROR(api::RejectUnknownKeys(props, {"replicationBandwidthMbps"}, "properties"));
+    if (!pairing_) return NoPeerLink();
+    ASSIGN_OR_RETURN(store::Record rec, pairing_->Get(rest[1]));
+    if (props.contains("replicationBandwidthMbps")) {
+      ASSIGN_OR_RETURN(int64_t mbps, api::GetInt(props, "replicationBandwidthMbps", 0, 100000, 0));
+      rec.body["properties"]["replicationBandwidthMbps"] = mbps;
+      store::WriteCondition c = api::ConditionFromHeaders(req);
+      if (!c.if_match) c.if_match = rec.etag;
+      ASSIGN_OR_RETURN(rec, ctx_.store->Put(rec, c));
+    }
+    ApiResponse r = ApiResponse::Json200(Shown(rec, sub));
+    r.headers["ETag"] = rec.etag;
     return r;
   }
   if (req.method == "DELETE") {

@@ -459,3 +459,41 @@ TEST_F(ReplicationTest, TestFailoverRunsBesideReplicationAndCleansUp) {
 
 }  // namespace
 }  // namespace stratus::recovery::site
+
+namespace stratus::recovery::site {
+namespace {
+
+// The pairing's bandwidth cap (PATCH regionPairings/{peer} in the sending region) paces the
+// cycles; bad values are refused.
+TEST_F(ReplicationTest, ThePairingsBandwidthCapPacesTheCycles) {
+  const std::string pairing = std::string(kProv) + "/regionPairings/regionB";
+  auto code = [&](const Json& body) {
+    auto r = a_->Call("PATCH", pairing, body);
+    return std::to_string(r.status) + " " + InProcessRegion::Code(r);
+  };
+  EXPECT_EQ(code({{"properties", {{"replicationBandwidthMbps", -1}}}}), "400 InvalidParameter");
+  EXPECT_EQ(code({{"properties", {{"replicationBandwidthMbps", "x"}}}}),
+            "400 InvalidRequestContent");
+  EXPECT_EQ(code({{"properties", {{"other", 1}}}}), "400 InvalidParameter");
+  auto set = a_->Call("PATCH", pairing, {{"properties", {{"replicationBandwidthMbps", 8}}}});
+  ASSERT_EQ(set.status, 200) << set.body.dump();
+  EXPECT_EQ(a_->Call("GET", pairing).body["properties"]["replicationBandwidthMbps"], 8);
+  // 8 Mbit/s = 1 MB/s: the seed (3 MiB of random data) takes about 3 s on the wire.
+  std::string noise = JoinPath(a_->data_dir(), "noise.bin");
+  ASSERT_TRUE(RunChecked({"dd", "if=/dev/urandom", "of=" + noise, "bs=1M", "count=3", "status=none"}).ok());
+  ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -s " + noise + " 1M 3M", data_disk_}).ok());
+  ASSERT_EQ(b_->Finish(b_->Call("PUT", kVault + "/replicationProtectedItems/db1", ItemBody(vm_id_)))
+                ["status"],
+            "Succeeded");
+  WaitPoints("db1", 1);
+  auto out = a_->store()->List("/providers/stratus.recoveryservices/outboundreplications/", "", "", 10);
+  ASSERT_TRUE(out.ok() && out->records.size() == 1u);
+  const Json& last = out->records[0].body["lastCycle"];
+  uint64_t sent = last.value("bytesSent", uint64_t{0});
+  int64_t ms = last.value("durationMs", int64_t{0});
+  ASSERT_GT(sent, 3u << 20) << last.dump();
+  EXPECT_GE(ms, static_cast<int64_t>(sent / 1000) * 8 / 10) << "paced at 1 MB/s: " << last.dump();
+}
+
+}  // namespace
+}  // namespace stratus::recovery::site
