@@ -344,6 +344,73 @@ TEST_F(SiteRecoveryTest, PlannedFailoverLosesNoRecord) {
   EXPECT_GT(std::atoi(count.c_str()), 5);
 }
 
+// Whether replica disk `disk` of item `item_id` in region `d` has a layer not sealed (a cycle
+// being written).
+bool CycleOpen(const Daemon& d, const std::string& item_id, const std::string& disk) {
+  Json chain = Json::parse(
+      ReadWholeFile(d.data_dir() + "/replicas/" + item_id + "/" + disk + "/chain.json"), nullptr,
+      false);
+  if (!chain.is_object()) return false;
+  for (auto& l : chain["layers"])
+    if (!l.value("sealed", true)) return true;
+  return false;
+}
+
+TEST_F(SiteRecoveryTest, TargetKilledMidCycleKeepsNoTornPointAndCatchesUp) {
+  TestVm vm;
+  ASSERT_NO_FATAL_FAILURE(CreateVm(
+      "db1", TinyVm().ComputerName("db1").OsDisk("db1-os", 1).DataDisk(0, "db1-data"), &vm));
+  std::string dev;
+  ASSERT_NO_FATAL_FAILURE(WaitGuestDisk(vm, "lun0", &dev));
+  const std::string item = b_.VaultPath(kRg, "v1") + "/replicationProtectedItems/db1";
+  ASSERT_NO_FATAL_FAILURE(ReplicateIntoB(vm, item));
+  Json it;
+  for (auto end = std::chrono::steady_clock::now() + Seconds(180);
+       std::chrono::steady_clock::now() < end;) {
+    it = b_.Get(item).json;
+    if (it["properties"].value("recoveryPointCount", 0) >= 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  ASSERT_GE(it["properties"].value("recoveryPointCount", 0), 1) << it.dump();
+  std::string item_id = it["properties"].value("replicatedItemId", "");
+  // A slow link (A's send cap, 4 Mbit/s) and 8 MiB of new data: the next cycle takes ~16 s.
+  const std::string cap = d().SubPath() + "/providers/Stratus.RecoveryServices/regionPairings/regionB";
+  ASSERT_EQ(d().Patch(cap, {{"properties", {{"replicationBandwidthMbps", 4}}}}).status, 200);
+  Guest(vm.domain, "dd if=/dev/urandom of=/dev/" + dev + " bs=1M count=8 seek=64 conv=fsync 2>/dev/null");
+  bool open = false;
+  for (auto end = std::chrono::steady_clock::now() + Seconds(60);
+       !open && std::chrono::steady_clock::now() < end;) {
+    open = CycleOpen(b_, item_id, "lun0");
+    if (!open) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_TRUE(open) << "no cycle was seen in flight";
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // some of its data is written
+  int points_before = b_.Get(item).json["properties"].value("recoveryPointCount", 0);
+  ASSERT_TRUE(b_.Kill9());
+  ASSERT_TRUE(b_.Start());
+  // The cut cycle left no point and no open layer (discarded when B opened the chain again).
+  EXPECT_EQ(b_.Get(item).json["properties"].value("recoveryPointCount", 0), points_before);
+  ASSERT_EQ(d().Patch(cap, {{"properties", {{"replicationBandwidthMbps", 0}}}}).status, 200);
+  // A's next cycle carries what the cut one did not (from the last confirmed checkpoint).
+  ASSERT_SUCCEEDED(ActAndWait("POST", vm.path + "/powerOff"));
+  for (auto end = std::chrono::steady_clock::now() + Seconds(180);
+       std::chrono::steady_clock::now() < end;) {
+    it = b_.Get(item).json;
+    if (it["properties"].value("recoveryPointCount", 0) >= points_before + 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  ASSERT_GE(it["properties"].value("recoveryPointCount", 0), points_before + 2) << it.dump();
+  auto disk = d().Get(d().DiskPath(kRg, "db1-data"));
+  ASSERT_EQ(disk.status, 200) << disk.Describe();
+  std::string a_file =
+      d().data_dir() + "/disks/" + disk.json["properties"].value("uniqueId", "") + ".qcow2";
+  std::string out;
+  EXPECT_EQ(RunCommand({"qemu-img", "compare", "-U", "-q", a_file, NewestReplica(b_, item_id, "lun0")},
+                       &out),
+            0)
+      << "B's newest point holds A's disk: " << out;
+}
+
 TEST_F(SiteRecoveryTest, ATwoVmGroupFailsOverToOneInstant) {
   // Two VMs, records written alternately: record i on app1 when i is odd, on app2 when even,
   // each fsync'd and answered before the next is written (the host orders them). A point of both
