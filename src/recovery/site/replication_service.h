@@ -183,6 +183,11 @@ class ReplicationService {
                          api::OperationContext& octx);
   void Thin(const store::Record& item);
   void SchedulerLoop();
+  // B, every second on the scheduler thread: an item whose RPO crosses its
+  // rpoAlertThresholdInSeconds (up: RpoThresholdExceeded; back down: RpoRecovered) is recorded
+  // (internal rpoAlert, properties.lastRpoAlertTime) and alerts its vault's webhooks once.
+  void HealthTick();
+  int64_t last_health_ms_ = 0;  // the scheduler thread's
 
   ReplicationDeps d_;
   std::unique_ptr<ReplicaReceiver> receiver_;

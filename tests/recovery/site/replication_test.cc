@@ -4,8 +4,10 @@
 // first whole, then after a change; the bad inputs of enabling; a VM deleted at the source; and
 // disabling, which stops A and removes B's replicas.
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <chrono>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -486,13 +488,90 @@ TEST_F(ReplicationTest, ThePairingsBandwidthCapPacesTheCycles) {
                 ["status"],
             "Succeeded");
   WaitPoints("db1", 1);
-  auto out = a_->store()->List("/providers/stratus.recoveryservices/outboundreplications/", "", "", 10);
-  ASSERT_TRUE(out.ok() && out->records.size() == 1u);
-  const Json& last = out->records[0].body["lastCycle"];
+  // A records the cycle once B has answered its commit: wait for that too.
+  Json last;
+  for (int i = 0; i < 100 && last.is_null(); ++i) {
+    auto out = a_->store()->List("/providers/stratus.recoveryservices/outboundreplications/", "",
+                                 "", 10);
+    ASSERT_TRUE(out.ok() && out->records.size() == 1u);
+    if (out->records[0].body.contains("lastCycle")) last = out->records[0].body["lastCycle"];
+    else std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   uint64_t sent = last.value("bytesSent", uint64_t{0});
   int64_t ms = last.value("durationMs", int64_t{0});
   ASSERT_GT(sent, 3u << 20) << last.dump();
   EXPECT_GE(ms, static_cast<int64_t>(sent / 1000) * 8 / 10) << "paced at 1 MB/s: " << last.dump();
+}
+
+}  // namespace
+}  // namespace stratus::recovery::site
+
+namespace stratus::recovery::site {
+namespace {
+
+// RPO alerts: an item whose RPO crosses its threshold (a slow link: A's send cap, random data)
+// alerts the vault's webhooks once, and once more when it recovers.
+TEST_F(ReplicationTest, RpoAlertsGoToTheVaultsWebhooksOncePerCrossing) {
+  httplib::Server hook;
+  std::mutex mu;
+  std::vector<Json> got;
+  hook.Post("/alert", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard<std::mutex> l(mu);
+    got.push_back(Json::parse(req.body, nullptr, false));
+    res.status = 204;
+  });
+  int port = hook.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread t([&] { hook.listen_after_bind(); });
+  struct Stop {
+    httplib::Server& s;
+    std::thread& t;
+    ~Stop() {
+      s.stop();
+      t.join();
+    }
+  } stop{hook, t};
+  auto alerts = [&] {
+    std::lock_guard<std::mutex> l(mu);
+    return got;
+  };
+  auto wait_alerts = [&](size_t n, int seconds) {
+    for (int i = 0; i < seconds * 10 && alerts().size() < n; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return alerts();
+  };
+  ASSERT_EQ(b_->Call("PUT", kVault,
+                     {{"location", "regionB"},
+                      {"properties",
+                       {{"alerts",
+                         {{"webhooks", {"http://127.0.0.1:" + std::to_string(port) + "/alert"}}}}}}})
+                .status,
+            200);
+  Json body = ItemBody(vm_id_);
+  body["properties"]["policy"]["rpoAlertThresholdInSeconds"] = 10;
+  const std::string item = kVault + "/replicationProtectedItems/db1";
+  ASSERT_EQ(b_->Finish(b_->Call("PUT", item, body))["status"], "Succeeded");
+  WaitPoints("db1", 1);
+  EXPECT_TRUE(alerts().empty());
+  // A slow link and 2 MiB of new random data: one cycle takes ~16 s, the RPO passes 10 s.
+  const std::string pairing = std::string(kProv) + "/regionPairings/regionB";
+  ASSERT_EQ(a_->Call("PATCH", pairing, {{"properties", {{"replicationBandwidthMbps", 1}}}}).status, 200);
+  std::string noise = JoinPath(a_->data_dir(), "noise.bin");
+  ASSERT_TRUE(RunChecked({"dd", "if=/dev/urandom", "of=" + noise, "bs=1M", "count=2", "status=none"}).ok());
+  ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -s " + noise + " 5M 2M", data_disk_}).ok());
+  auto a1 = wait_alerts(1, 40);
+  ASSERT_GE(a1.size(), 1u);
+  EXPECT_EQ(a1[0]["alert"], "RpoThresholdExceeded") << a1[0].dump();
+  EXPECT_EQ(a1[0]["replicationProtectedItemId"], b_->Call("GET", item).body["id"]);
+  EXPECT_GT(a1[0].value("rpoInSeconds", 0), 10);
+  EXPECT_EQ(b_->Call("GET", item).body["properties"]["replicationHealth"], "Critical");
+  ASSERT_EQ(a_->Call("PATCH", pairing, {{"properties", {{"replicationBandwidthMbps", 0}}}}).status, 200);
+  auto a2 = wait_alerts(2, 60);
+  ASSERT_EQ(a2.size(), 2u);
+  EXPECT_EQ(a2[1]["alert"], "RpoRecovered") << a2[1].dump();
+  EXPECT_EQ(b_->Call("GET", item).body["properties"]["replicationHealth"], "Normal");
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  EXPECT_EQ(alerts().size(), 2u) << "one alert per crossing";
 }
 
 }  // namespace
