@@ -69,6 +69,7 @@ RecoveryProvider::Kind RecoveryProvider::KindOf(const ResourceId& id) {
     if (EqualsIgnoreCase(tn[1].first, "backupJobs")) return Kind::kJob;
     if (EqualsIgnoreCase(tn[1].first, "replicationProtectedItems")) return Kind::kReplItem;
     if (EqualsIgnoreCase(tn[1].first, "replicationConsistencyGroups")) return Kind::kReplGroup;
+    if (EqualsIgnoreCase(tn[1].first, "replicationRecoveryPlans")) return Kind::kReplPlan;
   }
   if (tn.size() == 3 && EqualsIgnoreCase(tn[2].first, "recoveryPoints")) {
     if (EqualsIgnoreCase(tn[1].first, "replicationConsistencyGroups")) return Kind::kReplGroupPoint;
@@ -83,7 +84,7 @@ std::vector<std::string> RecoveryProvider::ChildTypes(const ResourceId& parent) 
     case Kind::kVault:
       if (services_.replication)
         return {"backupPolicies", "protectedItems", "backupJobs", "replicationProtectedItems",
-                "replicationConsistencyGroups"};
+                "replicationConsistencyGroups", "replicationRecoveryPlans"};
       return {"backupPolicies", "protectedItems", "backupJobs"};
     case Kind::kItem:
     case Kind::kReplItem:
@@ -141,6 +142,8 @@ const api::Shape* RecoveryProvider::BodyShape(const ResourceId& id, const std::s
         return &site::ReplicationService::ItemShape();
       case Kind::kReplGroup:
         return &site::ReplicationService::GroupShape();
+      case Kind::kReplPlan:
+        return &site::ReplicationService::PlanShape();
       default:
         return &kEmpty;
     }
@@ -149,6 +152,8 @@ const api::Shape* RecoveryProvider::BodyShape(const ResourceId& id, const std::s
   if (method != "POST") return nullptr;
   if (kind == Kind::kReplItem) return &site::ReplicationService::FailoverShape();
   if (kind == Kind::kReplGroup) return &site::ReplicationService::GroupFailoverShape();
+  static const Shape kPlanAction = Shape::Object({{"actionName", Shape::String()}});
+  if (kind == Kind::kReplPlan) return &kPlanAction;
   if (EqualsIgnoreCase(action, "unlock")) return &kUnlock;
   if (EqualsIgnoreCase(action, "verify")) return &kVerify;
   if (EqualsIgnoreCase(action, "backup")) return &kBackup;
@@ -397,6 +402,8 @@ Result<ApiResponse> RecoveryProvider::Put(const ApiRequest& req, const ResourceI
       return services_.replication->PutItem(req, id);
     case Kind::kReplGroup:
       return services_.replication->PutGroup(req, id);
+    case Kind::kReplPlan:
+      return services_.replication->PutPlan(req, id);
     case Kind::kPoint:
     case Kind::kReplPoint:
     case Kind::kReplGroupPoint:
@@ -539,6 +546,8 @@ Result<ApiResponse> RecoveryProvider::Delete(const ApiRequest& req, const Resour
       return services_.replication->DeleteItem(req, id);
     case Kind::kReplGroup:
       return services_.replication->DeleteGroup(req, id);
+    case Kind::kReplPlan:
+      return services_.replication->DeletePlan(req, id);
     case Kind::kReplPoint:
     case Kind::kReplGroupPoint:
       return Status(StatusCode::kMethodNotAllowed, "MethodNotAllowed",
@@ -594,6 +603,8 @@ Result<ApiResponse> RecoveryProvider::Post(const ApiRequest& req, const Resource
       return services_.replication->PostItem(req, id, action);
     case Kind::kReplGroup:
       return services_.replication->PostGroup(req, id, action);
+    case Kind::kReplPlan:
+      return services_.replication->PostPlan(req, id, action);
     default:
       return NotFound("No action '" + action + "' here.", action, "NotFound");
   }

@@ -110,6 +110,11 @@ Result<Policy> ParsePolicy(const Json& props) {
 
 }  // namespace
 
+Status ReplicationService::PutWithRetryPublic(const std::string& key,
+                                              const std::function<bool(store::Record&)>& fn) {
+  return PutWithRetry(d_.ctx.store, key, fn);
+}
+
 ReplicationService::ReplicationService(ReplicationDeps deps) : d_(std::move(deps)) {
   receiver_ = std::make_unique<ReplicaReceiver>(
       [this](const std::string& item) { return LookupItem(item); },

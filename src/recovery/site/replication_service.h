@@ -27,6 +27,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -48,6 +49,8 @@ namespace stratus::recovery::site {
 inline constexpr char kReplItemType[] = "stratus.recoveryservices/vaults/replicationprotecteditems";
 inline constexpr char kReplGroupType[] =
     "stratus.recoveryservices/vaults/replicationconsistencygroups";
+inline constexpr char kReplPlanType[] =
+    "stratus.recoveryservices/vaults/replicationrecoveryplans";
 inline constexpr char kReplPointType[] =
     "stratus.recoveryservices/vaults/replicationprotecteditems/recoverypoints";
 
@@ -103,6 +106,20 @@ class ReplicationService {
   Result<api::ApiResponse> GetGroupPoint(const api::ApiRequest& req, const ResourceId& id);
   void DecorateGroup(const store::Record& rec, Json& item) const;
 
+  // B: recovery plans, `vaults/{v}/replicationRecoveryPlans/{plan}` (replication_plans.cc):
+  // PUT {"properties":{"groups":[{"replicationProtectedItems":[ids],"startGroupActions":[...],
+  // "endGroupActions":[...]}],"vmReadiness":"GuestAgent"|"PowerState"}}; actions are scripts of
+  // the region's script folder (<data-dir>/recovery-scripts, the operator's) or manual steps.
+  // POST {plan}/unplannedFailover|testFailover|testFailoverCleanup runs the groups in order as
+  // one operation (a group starts when every VM of the one before is up), every step recorded
+  // with its start, end and outcome in properties.currentRun, and the RTO split into Stratus's
+  // time, guest boot and manual waits. POST {plan}/acknowledgeManualAction {"actionName"}.
+  static const api::Shape& PlanShape();
+  Result<api::ApiResponse> PutPlan(const api::ApiRequest& req, const ResourceId& id);
+  Result<api::ApiResponse> DeletePlan(const api::ApiRequest& req, const ResourceId& id);
+  Result<api::ApiResponse> PostPlan(const api::ApiRequest& req, const ResourceId& id,
+                                    const std::string& action);
+
   // A: runs every cycle that is due now (the scheduler calls it; tests too).
   void Tick();
   // A: runs `item`'s cycle now, due or not.
@@ -112,6 +129,10 @@ class ReplicationService {
 
  private:
   struct Member;  // one VM's part of a cycle
+  Status PutWithRetryPublic(const std::string& key, const std::function<bool(store::Record&)>& fn);
+  std::string ScriptDir() const;
+  Status RunPlan(const ResourceId& id, const std::string& type, const std::string& caller,
+                 api::OperationContext& octx);
   struct GroupPoint {
     uint64_t seq = 0;
     int64_t captured_ms = 0;

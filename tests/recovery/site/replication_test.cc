@@ -576,3 +576,116 @@ TEST_F(ReplicationTest, RpoAlertsGoToTheVaultsWebhooksOncePerCrossing) {
 
 }  // namespace
 }  // namespace stratus::recovery::site
+
+namespace stratus::recovery::site {
+namespace {
+
+// A recovery plan: two groups in order, a script after each, a manual step before the second;
+// every step recorded; group 2 does not start before the acknowledgement; the cleanup removes
+// the drill's VMs. Bad plans are refused.
+TEST_F(ReplicationTest, ARecoveryPlanRunsItsGroupsInOrderWithScriptsAndAManualStep) {
+  const std::string kVm2 = InProcessRegion::Path("Stratus.Compute/virtualMachines", "db2");
+  auto put = a_->Call("PUT", kVm2, InProcessRegion::VmBody(1));
+  ASSERT_EQ(put.status, 201) << put.body.dump();
+  ASSERT_EQ(a_->Finish(put)["status"], "Succeeded");
+  std::string vm2_id = put.body.value("id", "");
+  ASSERT_EQ(a_->Finish(a_->Call("POST", kVm2 + "/powerOff", Json::object()))["status"], "Succeeded");
+  const std::string i1 = kVault + "/replicationProtectedItems/db1";
+  const std::string i2 = kVault + "/replicationProtectedItems/db2";
+  ASSERT_EQ(b_->Finish(b_->Call("PUT", i1, ItemBody(vm_id_)))["status"], "Succeeded");
+  ASSERT_EQ(b_->Finish(b_->Call("PUT", i2, ItemBody(vm2_id)))["status"], "Succeeded");
+  WaitPoints("db1", 1);
+  WaitPoints("db2", 1);
+  std::string id1 = b_->Call("GET", i1).body.value("id", "");
+  std::string id2 = b_->Call("GET", i2).body.value("id", "");
+  // The operator's script: it logs the group, the action and the VMs so far.
+  std::string scripts = JoinPath(b_->data_dir(), "recovery-scripts");
+  std::string log = JoinPath(b_->data_dir(), "plan.log");
+  ASSERT_TRUE(MakeDirs(scripts, 0755).ok());
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(scripts, "note.sh"),
+                              "#!/bin/sh\necho \"$STRATUS_PLAN_GROUP $STRATUS_PLAN_ACTION "
+                              "$STRATUS_PLAN_RUN $STRATUS_PLAN_VMS\" >> " + log + "\n",
+                              0755)
+                  .ok());
+  auto script = [](const std::string& name) {
+    return Json{{"actionName", name},
+                {"customDetails", {{"instanceType", "ScriptActionDetails"}, {"scriptName", "note.sh"}}}};
+  };
+  Json plan = {{"properties",
+                {{"vmReadiness", "PowerState"},
+                 {"groups",
+                  {{{"replicationProtectedItems", {id1}}, {"endGroupActions", {script("after1")}}},
+                   {{"replicationProtectedItems", {id2}},
+                    {"startGroupActions",
+                     {{{"actionName", "approve"},
+                       {"customDetails",
+                        {{"instanceType", "ManualActionDetails"}, {"description", "DBA says go"}}}}}},
+                    {"endGroupActions", {script("after2")}}}}}}}};
+  const std::string p = kVault + "/replicationRecoveryPlans/app";
+  auto code = [&](const Json& body) {
+    auto r = b_->Call("PUT", p, body);
+    return std::to_string(r.status) + " " + InProcessRegion::Code(r);
+  };
+  Json bad = plan;
+  bad["properties"]["groups"][0]["replicationProtectedItems"] = {kVault + "/replicationProtectedItems/nope"};
+  EXPECT_EQ(code(bad), "400 ReplicatedItemNotFound");
+  bad = plan;
+  bad["properties"]["groups"][1]["replicationProtectedItems"] = {id1};
+  EXPECT_EQ(code(bad), "400 InvalidParameter") << "an item twice";
+  bad = plan;
+  bad["properties"]["groups"][0]["endGroupActions"][0]["customDetails"]["scriptName"] = "../etc/x";
+  EXPECT_EQ(code(bad), "400 ScriptNotFound");
+  ASSERT_EQ(code(plan), "201 ");
+
+  auto run = b_->Call("POST", p + "/testFailover", Json::object());
+  ASSERT_EQ(run.status, 202) << run.body.dump();
+  // Group 1 fails over and its script runs; then the plan waits for the person.
+  Json cur;
+  for (int i = 0; i < 300; ++i) {
+    cur = b_->Call("GET", p).body["properties"]["currentRun"];
+    if (cur.value("waitingFor", "") == "approve") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(cur.value("waitingFor", ""), "approve") << cur.dump();
+  const std::string t1 = InProcessRegion::Path("Stratus.Compute/virtualMachines", "db1-test");
+  const std::string t2 = InProcessRegion::Path("Stratus.Compute/virtualMachines", "db2-test");
+  EXPECT_EQ(b_->Call("GET", t1).status, 200);
+  EXPECT_EQ(b_->Call("GET", t2).status, 404) << "group 2 waits for the acknowledgement";
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", p + "/acknowledgeManualAction",
+                                           {{"actionName", "other"}})),
+            "NotWaitingForAction");
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", p + "/testFailover", Json::object())),
+            "PlanRunning");
+  ASSERT_EQ(b_->Call("POST", p + "/acknowledgeManualAction", {{"actionName", "approve"}}).status, 200);
+  Json op = b_->Finish(run);
+  ASSERT_EQ(op["status"], "Succeeded") << op.dump();
+  EXPECT_EQ(b_->Call("GET", t2).status, 200);
+  std::vector<std::string> names;
+  for (auto& s : op["properties"]["steps"]) {
+    names.push_back(s.value("name", ""));
+    EXPECT_EQ(s["state"], "Succeeded") << s.dump();
+    EXPECT_TRUE(s.contains("startTime") && s.contains("endTime")) << s.dump();
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{
+                       "group 1: test failover of db1", "group 1: VMs up", "group 1: after1",
+                       "group 2: approve", "group 2: test failover of db2", "group 2: VMs up",
+                       "group 2: after2"}));
+  EXPECT_GE(op["properties"].value("rtoMs", -1), 0);
+  EXPECT_GE(op["properties"].value("manualWaitMs", -1), 0);
+  auto logged = ReadFile(log);
+  ASSERT_TRUE(logged.ok());
+  EXPECT_EQ(*logged, "1 after1 TestFailover " + t1 + "\n2 after2 TestFailover " + t1 + "," + t2 + "\n");
+  Json shown = b_->Call("GET", p).body["properties"]["currentRun"];
+  EXPECT_EQ(shown["state"], "Succeeded");
+  EXPECT_EQ(shown["steps"].size(), 7u);
+
+  // The drill's cleanup.
+  Json cl = b_->Finish(b_->Call("POST", p + "/testFailoverCleanup", Json::object()));
+  ASSERT_EQ(cl["status"], "Succeeded") << cl.dump();
+  EXPECT_EQ(b_->Call("GET", t1).status, 404);
+  EXPECT_EQ(b_->Call("GET", t2).status, 404);
+  EXPECT_EQ(b_->Call("DELETE", p).status, 200);
+}
+
+}  // namespace
+}  // namespace stratus::recovery::site

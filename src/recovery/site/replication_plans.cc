@@ -1,0 +1,421 @@
+// ReplicationService, recovery plans: `vaults/{v}/replicationRecoveryPlans/{plan}` in the target
+// region (docs/site-recovery.md "Recovery plans"). A plan is ordered groups of the vault's
+// replicated items, with start and end actions per group (scripts from the region's script
+// folder, manual steps acknowledged through the API); running it (unplanned or test failover)
+// is one operation that reports every step and the RTO.
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <functional>
+#include <set>
+#include <thread>
+
+#include "api/resource_util.h"
+#include "core/clock.h"
+#include "core/fs.h"
+#include "core/subprocess.h"
+#include "recovery/service/records.h"
+#include "recovery/site/replication_service.h"
+
+namespace stratus::recovery::site {
+
+using api::ApiRequest;
+using api::ApiResponse;
+using service::ListAll;
+
+namespace {
+
+constexpr char kPlanRunOp[] =
+    "Stratus.RecoveryServices/vaults/replicationRecoveryPlans/failover/action";
+constexpr int kMaxGroups = 7;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool ValidScriptName(const std::string& n) {
+  if (n.empty() || n.size() > 128 || n[0] == '.') return false;
+  for (char c : n)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-')
+      return false;
+  return true;
+}
+
+}  // namespace
+
+std::string ReplicationService::ScriptDir() const {
+  return JoinPath(d_.ctx.data_dir, "recovery-scripts");
+}
+
+const api::Shape& ReplicationService::PlanShape() {
+  using api::Shape;
+  static const Shape action = Shape::Object(
+      {{"actionName", Shape::String()},
+       {"customDetails", Shape::Object({{"instanceType", Shape::String()},
+                                        {"scriptName", Shape::String()},
+                                        {"timeoutInSeconds", Shape::Integer()},
+                                        {"description", Shape::String()}})}});
+  static const Shape s = Shape::Resource(Shape::Object(
+      {{"vmReadiness", Shape::String()},
+       {"groups", Shape::ArrayOf(Shape::Object(
+                      {{"replicationProtectedItems", Shape::ArrayOf(Shape::String())},
+                       {"startGroupActions", Shape::ArrayOf(action)},
+                       {"endGroupActions", Shape::ArrayOf(action)}}))}}));
+  return s;
+}
+
+Result<ApiResponse> ReplicationService::PutPlan(const ApiRequest& req, const ResourceId& id) {
+  RETURN_IF_ERROR(api::RejectUnknownKeys(req.body, {"properties", "name", "id", "type", "location"},
+                                         ""));
+  Json props = req.body.value("properties", Json::object());
+  RETURN_IF_ERROR(api::RejectUnknownKeys(props, {"groups", "vmReadiness"}, "properties"));
+  std::string readiness = props.value("vmReadiness", "GuestAgent");
+  if (readiness != "GuestAgent" && readiness != "PowerState")
+    return InvalidArgument("'properties.vmReadiness' is GuestAgent (a group is up when each VM's "
+                           "guest agent answers) or PowerState (when each VM runs).",
+                           "properties.vmReadiness");
+  Json groups = props.value("groups", Json::array());
+  if (groups.empty() || groups.size() > kMaxGroups)
+    return InvalidArgument("A plan has 1 to " + std::to_string(kMaxGroups) + " groups.",
+                           "properties.groups");
+  std::set<std::string> items, actions;
+  const std::string vault_key = id.Parent().Key();
+  Json clean = Json::array();
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const std::string at = "properties.groups[" + std::to_string(g) + "]";
+    RETURN_IF_ERROR(api::RejectUnknownKeys(
+        groups[g], {"replicationProtectedItems", "startGroupActions", "endGroupActions"}, at));
+    Json members = groups[g].value("replicationProtectedItems", Json::array());
+    if (members.empty())
+      return InvalidArgument("Group " + std::to_string(g + 1) + " has no replicated items.",
+                             at + ".replicationProtectedItems");
+    Json out = {{"replicationProtectedItems", Json::array()},
+                {"startGroupActions", Json::array()},
+                {"endGroupActions", Json::array()}};
+    for (auto& m : members) {
+      auto mid = ResourceId::Parse(m.get<std::string>());
+      if (!mid.ok() || mid->Parent().Key() != vault_key ||
+          api::TypeKey(*mid) != kReplItemType || !d_.ctx.store->Get(mid->Key()).ok())
+        return InvalidArgument("'" + m.get<std::string>() + "' is not a replicated item of vault '" +
+                                   id.Parent().name() + "'.",
+                               at + ".replicationProtectedItems", "ReplicatedItemNotFound");
+      if (!items.insert(mid->Key()).second)
+        return InvalidArgument("Item '" + mid->name() + "' is in the plan twice.",
+                               at + ".replicationProtectedItems");
+      out["replicationProtectedItems"].push_back(mid->ToString());
+    }
+    for (const char* list : {"startGroupActions", "endGroupActions"}) {
+      for (auto& a : groups[g].value(list, Json::array())) {
+        const std::string aat = at + "." + list;
+        RETURN_IF_ERROR(api::RejectUnknownKeys(a, {"actionName", "customDetails"}, aat));
+        std::string name = a.value("actionName", "");
+        if (name.empty() || name.size() > 64 || !actions.insert(name).second)
+          return InvalidArgument("Each action has its own 'actionName' (1-64 characters).",
+                                 aat + ".actionName");
+        Json cd = a.value("customDetails", Json::object());
+        std::string type = cd.value("instanceType", "");
+        Json kept = {{"actionName", name}};
+        if (type == "ScriptActionDetails") {
+          RETURN_IF_ERROR(api::RejectUnknownKeys(
+              cd, {"instanceType", "scriptName", "timeoutInSeconds"}, aat + ".customDetails"));
+          std::string script = cd.value("scriptName", "");
+          // Scripts are the operator's: only files of the region's script folder run.
+          if (!ValidScriptName(script) || !PathExists(JoinPath(ScriptDir(), script)))
+            return InvalidArgument("Script '" + script + "' is not a file of this region's script "
+                                   "folder (" + ScriptDir() + ", put there by the operator).",
+                                   aat + ".customDetails.scriptName", "ScriptNotFound");
+          ASSIGN_OR_RETURN(int64_t timeout,
+                           api::GetInt(cd, "timeoutInSeconds", 1, 3600, 600));
+          kept["customDetails"] = {{"instanceType", type},
+                                   {"scriptName", script},
+                                   {"timeoutInSeconds", timeout}};
+        } else if (type == "ManualActionDetails") {
+          RETURN_IF_ERROR(api::RejectUnknownKeys(cd, {"instanceType", "description"},
+                                                 aat + ".customDetails"));
+          kept["customDetails"] = {{"instanceType", type},
+                                   {"description", cd.value("description", "")}};
+        } else {
+          return InvalidArgument("'customDetails.instanceType' is ScriptActionDetails or "
+                                 "ManualActionDetails.",
+                                 aat + ".customDetails.instanceType");
+        }
+        out[list].push_back(kept);
+      }
+    }
+    clean.push_back(out);
+  }
+  auto existing = d_.ctx.store->Get(id.Key());
+  if (existing.ok() &&
+      existing->body["properties"].value("currentRun", Json::object()).value("state", "") ==
+          "Running")
+    return Conflict("Plan '" + id.name() + "' is running.", id.ToString(), "PlanRunning");
+  store::Record rec;
+  int64_t now = d_.ctx.clock->NowMs();
+  if (existing.ok()) {
+    rec = *existing;
+    api::TouchSystemData(rec.body, req.caller, now);
+  } else {
+    rec.key = id.Key();
+    rec.type = kReplPlanType;
+    rec.body = api::NewResourceBody(id, d_.ctx.region, Json::object(), req.caller, now);
+    rec.body.erase("tags");
+    rec.body["properties"] = Json::object();
+  }
+  rec.body["properties"]["groups"] = clean;
+  rec.body["properties"]["vmReadiness"] = readiness;
+  rec.body["properties"]["provisioningState"] = "Succeeded";
+  ASSIGN_OR_RETURN(rec, d_.ctx.store->Put(rec, api::ConditionFromHeaders(req)));
+  return api::ResourceResponse(rec, existing.ok() ? 200 : 201);
+}
+
+Result<ApiResponse> ReplicationService::DeletePlan(const ApiRequest&, const ResourceId& id) {
+  auto rec = d_.ctx.store->Get(id.Key());
+  if (!rec.ok()) return ApiResponse::NoContent(204);
+  ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock({id.Key()}));
+  RETURN_IF_ERROR(d_.ctx.store->Delete(id.Key()));
+  return ApiResponse::NoContent(200);
+}
+
+Result<ApiResponse> ReplicationService::PostPlan(const ApiRequest& req, const ResourceId& id,
+                                                 const std::string& action) {
+  ASSIGN_OR_RETURN(store::Record plan, d_.ctx.store->Get(id.Key()));
+  Json params = req.body.is_object() ? req.body : Json::object();
+  if (EqualsIgnoreCase(action, "acknowledgeManualAction")) {
+    RETURN_IF_ERROR(api::RejectUnknownKeys(params, {"actionName"}, ""));
+    const Json& run = plan.body["properties"].value("currentRun", Json::object());
+    std::string waiting = run.value("waitingFor", "");
+    if (waiting.empty() || waiting != params.value("actionName", ""))
+      return Conflict("Plan '" + id.name() + "' is not waiting for action '" +
+                          params.value("actionName", "") + "'" +
+                          (waiting.empty() ? "." : " (it waits for '" + waiting + "')."),
+                      "actionName", "NotWaitingForAction");
+    RETURN_IF_ERROR(PutWithRetryPublic(id.Key(), [&](store::Record& r) {
+      r.body["properties"]["currentRun"]["acknowledged"] = waiting;
+      return true;
+    }));
+    return ApiResponse::Json200({{"actionName", waiting}, {"acknowledged", true}});
+  }
+  bool test = EqualsIgnoreCase(action, "testFailover");
+  bool cleanup = EqualsIgnoreCase(action, "testFailoverCleanup");
+  if (!test && !cleanup && !EqualsIgnoreCase(action, "unplannedFailover"))
+    return NotFound("Recovery plans have no action '" + action + "'.", action, "NotFound");
+  RETURN_IF_ERROR(api::RejectUnknownKeys(params, {}, ""));
+  if (plan.body["properties"].value("currentRun", Json::object()).value("state", "") == "Running")
+    return Conflict("Plan '" + id.name() + "' is running.", id.ToString(), "PlanRunning");
+  // Every item is checked before anything starts.
+  for (auto& g : plan.body["properties"]["groups"])
+    for (auto& m : g["replicationProtectedItems"]) {
+      ASSIGN_OR_RETURN(ResourceId mid, ResourceId::Parse(m.get<std::string>()));
+      auto item = d_.ctx.store->Get(mid.Key());
+      if (!item.ok())
+        return Conflict("Item '" + mid.ToString() + "' of the plan is gone; update the plan.",
+                        mid.ToString(), "ReplicatedItemNotFound");
+      const Json& ip = item->body["properties"];
+      std::string drill = ip.value("testFailoverState", "None");
+      if (cleanup) continue;
+      if (test && (drill == "InProgress" || drill == "Completed"))
+        return Conflict("Item '" + mid.name() + "' has a test failover running.", mid.ToString(),
+                        "TestFailoverInProgress");
+      Json p = test ? Json{{"vmName", ResourceId::Parse(ip.value("sourceVmId", "")).ok()
+                                          ? ResourceId::Parse(ip.value("sourceVmId", ""))->name() + "-test"
+                                          : mid.name() + "-test"}}
+                    : Json::object();
+      RETURN_IF_ERROR(FailoverParams(mid, p).status());
+    }
+  ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock({id.Key()}));
+  std::string type = test ? "TestFailover" : cleanup ? "TestFailoverCleanup" : "UnplannedFailover";
+  RETURN_IF_ERROR(PutWithRetryPublic(id.Key(), [&](store::Record& r) {
+    r.body["properties"]["currentRun"] = {{"type", type},
+                                          {"state", "Running"},
+                                          {"startTime", FormatIso8601(NowMs())},
+                                          {"steps", Json::array()}};
+    return true;
+  }));
+  std::string caller = req.caller;
+  ASSIGN_OR_RETURN(std::string op,
+                   d_.ctx.ops->StartLocked(std::move(lock), id, kPlanRunOp, Json::object(),
+                                           [this, id, type, caller](api::OperationContext& octx) {
+                                             return RunPlan(id, type, caller, octx);
+                                           },
+                                           req.caller));
+  return api::AcceptedResponse(req, id.subscription(), op);
+}
+
+Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type,
+                                   const std::string& caller, api::OperationContext& octx) {
+  const int64_t t0 = NowMs();
+  ASSIGN_OR_RETURN(store::Record plan, d_.ctx.store->Get(id.Key()));
+  const Json groups = plan.body["properties"]["groups"];
+  const bool agent = plan.body["properties"].value("vmReadiness", "GuestAgent") == "GuestAgent";
+  Json steps = Json::array();
+  int64_t boot_wait_ms = 0;    // time spent waiting for guests
+  int64_t manual_wait_ms = 0;  // and for people (the rest is Stratus's own, scripts included)
+  auto save = [&](const Json& extra) {
+    (void)PutWithRetryPublic(id.Key(), [&](store::Record& r) {
+      Json& run = r.body["properties"]["currentRun"];
+      run["steps"] = steps;
+      for (auto& [k, v] : extra.items()) run[k] = v;
+      return true;
+    });
+  };
+  // One step: runs fn, records its start, end and outcome (visible in GET as it goes).
+  auto step = [&](const std::string& name, const std::function<Status()>& fn) -> Status {
+    int64_t start = NowMs();
+    steps.push_back({{"name", name}, {"state", "Running"}, {"startTime", FormatIso8601(start)}});
+    save(Json::object());
+    octx.SetProgress(std::min<int>(95, 5 + static_cast<int>(steps.size()) * 5), name);
+    Status s = fn();
+    Json& st = steps.back();
+    st["endTime"] = FormatIso8601(NowMs());
+    st["durationMs"] = NowMs() - start;
+    st["state"] = s.ok() ? "Succeeded" : "Failed";
+    if (!s.ok()) st["error"] = s.message();
+    save(Json::object());
+    return s;
+  };
+  std::vector<std::string> vms_so_far;
+  auto run_action = [&](size_t g, const Json& a) -> Status {
+    const Json& cd = a["customDetails"];
+    std::string name = a.value("actionName", "");
+    if (cd.value("instanceType", "") == "ManualActionDetails") {
+      save({{"waitingFor", name}});
+      int64_t waited_from = NowMs();
+      for (;;) {
+        if (NowMs() - waited_from > 24 * 3600 * 1000LL)
+          return Status(StatusCode::kUnavailable, "ManualActionTimedOut",
+                        "Nobody acknowledged '" + name + "' within 24 hours.");
+        auto r = d_.ctx.store->Get(id.Key());
+        if (r.ok() &&
+            r->body["properties"].value("currentRun", Json::object()).value("acknowledged", "") ==
+                name)
+          break;
+        {
+          std::unique_lock<std::mutex> l(mu_);
+          if (stopping_) return Unavailable("stratusd is stopping; the plan stopped at '" + name + "'.");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+      manual_wait_ms += NowMs() - waited_from;
+      (void)PutWithRetryPublic(id.Key(), [&](store::Record& r) {
+        r.body["properties"]["currentRun"].erase("waitingFor");
+        r.body["properties"]["currentRun"].erase("acknowledged");
+        return true;
+      });
+      return Status::Ok();
+    }
+    std::string path = JoinPath(ScriptDir(), cd.value("scriptName", ""));
+    std::string vms;
+    for (auto& v : vms_so_far) vms += (vms.empty() ? "" : ",") + v;
+    auto r = RunProcess({"timeout", "--kill-after=5", std::to_string(cd.value("timeoutInSeconds", 600)),
+                         "env", "STRATUS_PLAN_ID=" + id.ToString(), "STRATUS_PLAN_RUN=" + type,
+                         "STRATUS_PLAN_GROUP=" + std::to_string(g + 1),
+                         "STRATUS_PLAN_ACTION=" + name, "STRATUS_REGION=" + d_.ctx.region,
+                         "STRATUS_PLAN_VMS=" + vms, path});
+    if (!r.ok()) return r.status();
+    if (r->exit_code != 0)
+      return Internal("script '" + cd.value("scriptName", "") + "' exited " +
+                      std::to_string(r->exit_code) + (r->exit_code == 124 ? " (timed out)" : "") +
+                      ": " + r->err.substr(0, 500));
+    return Status::Ok();
+  };
+  Status result;
+  // A drill's cleanup only removes its VMs: no actions, nothing to wait for.
+  const bool actions = type != "TestFailoverCleanup";
+  for (size_t g = 0; g < groups.size() && result.ok(); ++g) {
+    const std::string gname = "group " + std::to_string(g + 1);
+    for (auto& a : actions ? groups[g]["startGroupActions"] : Json::array()) {
+      result = step(gname + ": " + a.value("actionName", ""), [&] { return run_action(g, a); });
+      if (!result.ok()) break;
+    }
+    if (!result.ok()) break;
+    std::vector<ResourceId> made;
+    for (auto& m : groups[g]["replicationProtectedItems"]) {
+      ResourceId mid = *ResourceId::Parse(m.get<std::string>());
+      std::string what = type == "TestFailoverCleanup" ? "clean up " : type == "TestFailover"
+                                                                           ? "test failover of "
+                                                                           : "failover of ";
+      result = step(gname + ": " + what + mid.name(), [&]() -> Status {
+        if (type == "TestFailoverCleanup") {
+          auto item = d_.ctx.store->Get(mid.Key());
+          if (item.ok() && item->body["properties"].value("testFailoverState", "None") != "None")
+            return TestFailoverCleanup(mid, caller, octx);
+          return Status::Ok();
+        }
+        Json p = Json::object();
+        if (type == "TestFailover") {
+          auto item = d_.ctx.store->Get(mid.Key());
+          auto src = item.ok() ? ResourceId::Parse(item->body["properties"].value("sourceVmId", ""))
+                               : Result<ResourceId>(NotFound("gone"));
+          p["vmName"] = (src.ok() ? src->name() : mid.name()) + "-test";
+        }
+        ASSIGN_OR_RETURN(p, FailoverParams(mid, p));
+        Status s = type == "TestFailover" ? TestFailover(mid, p, caller, octx)
+                                          : Failover(mid, p, caller, octx);
+        if (!s.ok()) return s;
+        ASSIGN_OR_RETURN(ResourceId vm, ResourceId::Parse(octx.result().value("vmId", "")));
+        made.push_back(vm);
+        vms_so_far.push_back(vm.ToString());
+        return Status::Ok();
+      });
+      if (!result.ok()) break;
+    }
+    if (!result.ok()) break;
+    if (!made.empty()) {
+      // The next group starts only when every VM of this one is up.
+      int64_t wait_start = NowMs();
+      result = step(gname + ": VMs up", [&]() -> Status {
+        for (auto& vm : made) {
+          auto rec = d_.ctx.store->Get(vm.Key());
+          if (!rec.ok()) return rec.status();
+          std::string dom = rec->internal.value("domain", "");
+          for (auto end = std::chrono::steady_clock::now() + std::chrono::minutes(10);;) {
+            bool up = false;
+            if (agent) {
+              up = d_.hv->AgentCommand(dom, Json{{"execute", "guest-ping"}}, 2).ok();
+            } else {
+              auto info = d_.hv->Info(dom);
+              up = info.ok() && info->state == compute::PowerState::kRunning;
+            }
+            if (up) break;
+            if (std::chrono::steady_clock::now() > end)
+              return Status(StatusCode::kUnavailable, "VmNotUp",
+                            "VM '" + vm.ToString() + "' was not up within 10 minutes.");
+            std::this_thread::sleep_for(std::chrono::milliseconds(250));
+          }
+        }
+        return Status::Ok();
+      });
+      boot_wait_ms += NowMs() - wait_start;
+      if (!result.ok()) break;
+    }
+    for (auto& a : actions ? groups[g]["endGroupActions"] : Json::array()) {
+      result = step(gname + ": " + a.value("actionName", ""), [&] { return run_action(g, a); });
+      if (!result.ok()) break;
+    }
+  }
+  int64_t total = NowMs() - t0;
+  Json end = {{"state", result.ok() ? "Succeeded" : "Failed"},
+              {"endTime", FormatIso8601(NowMs())},
+              {"rtoMs", total},
+              {"guestBootWaitMs", boot_wait_ms},
+              {"manualWaitMs", manual_wait_ms},
+              {"stratusTimeMs", total - boot_wait_ms - manual_wait_ms}};
+  if (!result.ok()) end["error"] = result.message();
+  save(end);
+  octx.result() = {{"steps", steps},
+                   {"vms", vms_so_far},
+                   {"rtoMs", total},
+                   {"guestBootWaitMs", boot_wait_ms},
+                   {"manualWaitMs", manual_wait_ms},
+                   {"stratusTimeMs", total - boot_wait_ms - manual_wait_ms}};
+  spdlog::info("recovery plan {} ({}): {} in {} ms ({} ms waiting for guests)", id.ToString(), type,
+               result.ok() ? "succeeded" : "failed: " + result.message(), total, boot_wait_ms);
+  return result;
+}
+
+}  // namespace stratus::recovery::site
