@@ -1,12 +1,14 @@
 // stratus recovery pair token|create|list|show|check|delete (region pairing),
 // stratus recovery replication enable|show|list|disable|failover, recovery group
 // list|show|delete|failover and recovery point list (replication into a vault of this region)
-// — site recovery, docs/site-recovery.md. Recovery plans come in later commands.
+// and recovery plan create|list|show|test-failover|cleanup|failover|ack|delete — site recovery,
+// docs/site-recovery.md.
 #include <memory>
 
 #include "cli/commands.h"
 #include "cli/resolve.h"
 #include "core/base64.h"
+#include "core/fs.h"
 
 namespace stratus::cli {
 namespace {
@@ -213,6 +215,103 @@ void AddItemOptions(CLI::App* cmd, ReplArgs& a, bool named) {
   if (named) cmd->add_option("-n,--name", a.name, "Replicated item name")->required();
 }
 
+// ---- recovery plans
+
+struct PlanArgs {
+  std::string group, vault, name, file, vm_readiness, action_name;
+  std::vector<std::string> groups;  // "item1,item2" per group, in order
+};
+
+std::string PlansPath(const Context& ctx, const PlanArgs& a) {
+  return GroupPath(ctx.subscription(), a.group) + "/providers/Stratus.RecoveryServices/vaults/" +
+         a.vault + "/replicationRecoveryPlans";
+}
+
+const TableSpec& PlanTable() {
+  static const TableSpec spec = {
+      FieldColumn("Name", "name"),
+      {"Groups", [](const Json& r) {
+         const Json* g = JsonPath(r, "properties.groups");
+         return g && g->is_array() ? std::to_string(g->size()) : std::string();
+       }},
+      FieldColumn("LastRun", "properties.currentRun.type"),
+      FieldColumn("State", "properties.currentRun.state"),
+      FieldColumn("WaitingFor", "properties.currentRun.waitingFor"),
+      FieldColumn("RtoMs", "properties.currentRun.rtoMs"),
+      FieldColumn("StratusMs", "properties.currentRun.stratusTimeMs"),
+  };
+  return spec;
+}
+
+CliStatus CreatePlan(Context& ctx, const PlanArgs& a) {
+  Json props = Json::object();
+  if (!a.file.empty()) {
+    auto text = ReadFile(a.file);
+    if (!text.ok())
+      return CliError(ExitCode::kLocalError, "FileNotFound",
+                      "Cannot read the --file '" + a.file + "'.", "--file");
+    Json doc = Json::parse(*text, nullptr, false);
+    if (!doc.is_object()) return UsageError("--file must hold a JSON object", "--file");
+    props = doc.contains("properties") ? doc["properties"] : doc;
+  }
+  if (!a.groups.empty()) {
+    Json groups = Json::array();
+    for (auto& g : a.groups) {
+      Json items = Json::array();
+      size_t from = 0;
+      while (from <= g.size()) {
+        size_t comma = g.find(',', from);
+        std::string item = g.substr(from, comma == std::string::npos ? std::string::npos : comma - from);
+        if (!item.empty())
+          items.push_back(item[0] == '/' ? item
+                                         : GroupPath(ctx.subscription(), a.group) +
+                                               "/providers/Stratus.RecoveryServices/vaults/" +
+                                               a.vault + "/replicationProtectedItems/" + item);
+        if (comma == std::string::npos) break;
+        from = comma + 1;
+      }
+      groups.push_back({{"replicationProtectedItems", items}});
+    }
+    props["groups"] = groups;
+  }
+  if (!a.vm_readiness.empty()) props["vmReadiness"] = a.vm_readiness;
+  if (!props.contains("groups"))
+    return UsageError("give the groups: --group ITEM[,ITEM...] (once per group, in order) or "
+                      "--file", "--group");
+  Json body = {{"properties", props}};
+  std::string path = PlansPath(ctx, a) + "/" + a.name;
+  return ctx.WriteAndShow("PUT", path, &body, path, PlanTable());
+}
+
+// Runs `action` of the plan (a failover kind) and prints its steps.
+CliStatus RunPlanAction(Context& ctx, const PlanArgs& a, const std::string& action) {
+  Json body = Json::object();
+  CLI_ASSIGN_OR_RETURN(auto outcome,
+                       ctx.Write("POST", PlansPath(ctx, a) + "/" + a.name + "/" + action, &body));
+  if (!outcome.operation) return CliStatus::Ok();  // --no-wait
+  const Json& p = (*outcome.operation)["properties"];
+  if (ctx.format() == OutputFormat::kJson) {
+    ctx.out() << RenderJson(*outcome.operation) << "\n";
+    return CliStatus::Ok();
+  }
+  static const TableSpec steps = {FieldColumn("Step", "name"), FieldColumn("State", "state"),
+                                  FieldColumn("Start", "startTime"), FieldColumn("Ms", "durationMs"),
+                                  FieldColumn("Error", "error")};
+  std::vector<Json> rows;
+  for (auto& st : p.value("steps", Json::array())) rows.push_back(st);
+  ctx.out() << RenderTable(steps, rows);
+  ctx.out() << "RTO " << p.value("rtoMs", 0) << " ms = Stratus " << p.value("stratusTimeMs", 0)
+            << " ms + guest boot " << p.value("guestBootWaitMs", 0) << " ms + manual steps "
+            << p.value("manualWaitMs", 0) << " ms\n";
+  return CliStatus::Ok();
+}
+
+void AddPlanOptions(CLI::App* cmd, PlanArgs& a, bool named = true) {
+  cmd->add_option("-g,--resource-group", a.group, "Resource group of the vault")->required();
+  cmd->add_option("--vault", a.vault, "Vault (in this region, the target)")->required();
+  if (named) cmd->add_option("-n,--name", a.name, "Recovery plan name")->required();
+}
+
 }  // namespace
 
 void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
@@ -412,6 +511,63 @@ void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
   gfo->add_option("--target-group", gfo_args->target_group,
                   "Resource group of the VMs (default: the vault's)");
   SetAction(gfo, selected, [gfo_args](Context& ctx) { return Failover(ctx, *gfo_args, true); });
+
+  CLI::App* plan = AddNoun(*recovery, "plan",
+                           "Recovery plans: ordered groups of replicated VMs, with actions");
+  auto pc_args = std::make_shared<PlanArgs>();
+  CLI::App* pc = plan->add_subcommand("create", "Create or replace a recovery plan");
+  AddPlanOptions(pc, *pc_args);
+  pc->add_option("--group", pc_args->groups,
+                 "A group's replicated items (names or ids, comma-separated); repeat, in order");
+  pc->add_option("--file", pc_args->file,
+                 "The plan's properties as JSON (groups with startGroupActions/endGroupActions)");
+  pc->add_option("--vm-readiness", pc_args->vm_readiness,
+                 "GuestAgent (default) or PowerState: when a group's VMs count as up");
+  SetAction(pc, selected, [pc_args](Context& ctx) { return CreatePlan(ctx, *pc_args); });
+  auto pl_args = std::make_shared<PlanArgs>();
+  CLI::App* pl = plan->add_subcommand("list", "List a vault's recovery plans");
+  AddPlanOptions(pl, *pl_args, false);
+  SetAction(pl, selected, [pl_args](Context& ctx) {
+    return ctx.List(PlansPath(ctx, *pl_args), PlanTable());
+  });
+  auto ps_args = std::make_shared<PlanArgs>();
+  CLI::App* ps = plan->add_subcommand("show", "Show a plan and its last run's state");
+  AddPlanOptions(ps, *ps_args);
+  SetAction(ps, selected, [ps_args](Context& ctx) {
+    return ctx.Show(PlansPath(ctx, *ps_args) + "/" + ps_args->name, PlanTable());
+  });
+  for (auto [verb, action, help] :
+       {std::tuple{"test-failover", "testFailover",
+                   "A drill of the whole plan: test VMs from clones, replication goes on"},
+        std::tuple{"cleanup", "testFailoverCleanup", "Remove the drill's VMs"},
+        std::tuple{"failover", "unplannedFailover",
+                   "Unplanned failover of the whole plan, group by group, without the source"}}) {
+    auto args = std::make_shared<PlanArgs>();
+    CLI::App* cmd = plan->add_subcommand(verb, help);
+    AddPlanOptions(cmd, *args);
+    std::string act = action;
+    SetAction(cmd, selected, [args, act](Context& ctx) { return RunPlanAction(ctx, *args, act); });
+  }
+  auto pa_args = std::make_shared<PlanArgs>();
+  CLI::App* pa = plan->add_subcommand("ack", "Acknowledge the manual step a running plan waits for");
+  AddPlanOptions(pa, *pa_args);
+  pa->add_option("--action", pa_args->action_name, "The manual action's name")->required();
+  SetAction(pa, selected, [pa_args](Context& ctx) -> CliStatus {
+    Json body = {{"actionName", pa_args->action_name}};
+    CLI_RETURN_IF_ERROR(ctx.Write("POST",
+                                  PlansPath(ctx, *pa_args) + "/" + pa_args->name +
+                                      "/acknowledgeManualAction",
+                                  &body));
+    return CliStatus::Ok();
+  });
+  auto pd_args = std::make_shared<PlanArgs>();
+  CLI::App* pd = plan->add_subcommand("delete", "Delete a recovery plan (its VMs stay)");
+  AddPlanOptions(pd, *pd_args);
+  SetAction(pd, selected, [pd_args](Context& ctx) -> CliStatus {
+    CLI_RETURN_IF_ERROR(
+        ctx.Write("DELETE", PlansPath(ctx, *pd_args) + "/" + pd_args->name, nullptr));
+    return CliStatus::Ok();
+  });
 }
 
 }  // namespace stratus::cli
