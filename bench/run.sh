@@ -1,7 +1,7 @@
 #!/bin/bash
 # Run the Stratus benchmarks with already built binaries and collect their tables.
 #
-#   bench/run.sh [controlplane] [vm_boot] [network] [replication] [group_freeze]   (default: all; `make bench`
+#   bench/run.sh [controlplane] [vm_boot] [network] [replication] [group_freeze] [plan_rto]   (default: all; `make bench`
 #   builds first)
 #
 # Environment:
@@ -37,18 +37,20 @@ read -r -a GF_ARGS <<<"${GROUP_FREEZE_ARGS:-}"
 die() { echo "bench/run.sh: $*" >&2; exit 1; }
 
 WHICH=("$@")
-[ ${#WHICH[@]} -gt 0 ] || WHICH=(controlplane vm_boot network replication group_freeze)
+[ ${#WHICH[@]} -gt 0 ] || WHICH=(controlplane vm_boot network replication group_freeze plan_rto)
 for w in "${WHICH[@]}"; do
-  case "$w" in controlplane|vm_boot|network|replication|group_freeze) ;; *) die "unknown benchmark '$w' (controlplane, vm_boot, network, replication, group_freeze)";; esac
+  case "$w" in controlplane|vm_boot|network|replication|group_freeze|plan_rto) ;; *) die "unknown benchmark '$w' (controlplane, vm_boot, network, replication, group_freeze, plan_rto)";; esac
 done
 
 STRATUSD="$BUILD/stratusd"
 [ -x "$STRATUSD" ] || die "$STRATUSD not found: build first (make build, or make bench)"
 for w in "${WHICH[@]}"; do
-  [ -x "$BUILD/bench/${w}_bench" ] || die "$BUILD/bench/${w}_bench not found: build first (make bench)"
+  exe=$w
+  [ "$w" = plan_rto ] && exe=replication  # its plan mode
+  [ -x "$BUILD/bench/${exe}_bench" ] || die "$BUILD/bench/${exe}_bench not found: build first (make bench)"
 done
 if [[ " ${WHICH[*]} " == *" vm_boot "* || " ${WHICH[*]} " == *" replication "* ||
-      " ${WHICH[*]} " == *" group_freeze "* ]]; then
+      " ${WHICH[*]} " == *" group_freeze "* || " ${WHICH[*]} " == *" plan_rto "* ]]; then
   [ -f "$GUEST/tiny/image.json" ] ||
     die "$GUEST/tiny/image.json not found: make guest (or bash guest/build-tiny-image.sh $GUEST)"
 fi
@@ -138,6 +140,13 @@ for w in "${WHICH[@]}"; do
     replication)
       run_bench replication --stratusd "$STRATUSD" --guest-dir "$GUEST" --work "$WORK" \
         ${REPL_ARGS[@]+"${REPL_ARGS[@]}"} ;;
+    plan_rto)
+      # The replication benchmark's plan mode (its own two regions and VMs).
+      echo "bench/run.sh: running plan_rto ..." >&2
+      "$BUILD/bench/replication_bench" --mode plan --stratusd "$STRATUSD" --guest-dir "$GUEST" \
+        --work "$WORK" >"$WORK/plan_rto.md" &
+      BENCH_PIDS+=($!)
+      wait $! ;;
     group_freeze)
       # Its domains' disks live under $WORK (removed by the trap if it cannot).
       run_bench group_freeze --guest-dir "$GUEST" --work "$WORK" ${GF_ARGS[@]+"${GF_ARGS[@]}"} ;;

@@ -333,37 +333,63 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
       if (!result.ok()) break;
     }
     if (!result.ok()) break;
-    std::vector<ResourceId> made;
+    // The group's items fail over side by side (each on its own thread, with its own view of
+    // the operation); the step is the group's.
+    std::vector<ResourceId> members;
+    std::string listed;
     for (auto& m : groups[g]["replicationProtectedItems"]) {
-      ResourceId mid = *ResourceId::Parse(m.get<std::string>());
-      std::string what = type == "TestFailoverCleanup" ? "clean up " : type == "TestFailover"
-                                                                           ? "test failover of "
-                                                                           : "failover of ";
-      result = step(gname + ": " + what + mid.name(), [&]() -> Status {
-        if (type == "TestFailoverCleanup") {
-          auto item = d_.ctx.store->Get(mid.Key());
-          if (item.ok() && item->body["properties"].value("testFailoverState", "None") != "None")
-            return TestFailoverCleanup(mid, caller, octx);
-          return Status::Ok();
-        }
-        Json p = Json::object();
-        if (type == "TestFailover") {
-          auto item = d_.ctx.store->Get(mid.Key());
-          auto src = item.ok() ? ResourceId::Parse(item->body["properties"].value("sourceVmId", ""))
-                               : Result<ResourceId>(NotFound("gone"));
-          p["vmName"] = (src.ok() ? src->name() : mid.name()) + "-test";
-        }
-        ASSIGN_OR_RETURN(p, FailoverParams(mid, p));
-        Status s = type == "TestFailover" ? TestFailover(mid, p, caller, octx)
-                                          : Failover(mid, p, caller, octx);
-        if (!s.ok()) return s;
-        ASSIGN_OR_RETURN(ResourceId vm, ResourceId::Parse(octx.result().value("vmId", "")));
-        made.push_back(vm);
-        vms_so_far.push_back(vm.ToString());
-        return Status::Ok();
-      });
-      if (!result.ok()) break;
+      members.push_back(*ResourceId::Parse(m.get<std::string>()));
+      listed += (listed.empty() ? "" : ", ") + members.back().name();
     }
+    std::vector<ResourceId> made;
+    std::string what = type == "TestFailoverCleanup" ? "clean up " : type == "TestFailover"
+                                                                         ? "test failover of "
+                                                                         : "failover of ";
+    auto one = [&](const ResourceId& mid, api::OperationContext& ctx) -> Result<std::string> {
+      if (type == "TestFailoverCleanup") {
+        auto item = d_.ctx.store->Get(mid.Key());
+        if (item.ok() && item->body["properties"].value("testFailoverState", "None") != "None")
+          RETURN_IF_ERROR(TestFailoverCleanup(mid, caller, ctx));
+        return std::string();
+      }
+      Json p = Json::object();
+      if (type == "TestFailover") {
+        auto item = d_.ctx.store->Get(mid.Key());
+        auto src = item.ok() ? ResourceId::Parse(item->body["properties"].value("sourceVmId", ""))
+                             : Result<ResourceId>(NotFound("gone"));
+        p["vmName"] = (src.ok() ? src->name() : mid.name()) + "-test";
+      }
+      ASSIGN_OR_RETURN(p, FailoverParams(mid, p));
+      RETURN_IF_ERROR(type == "TestFailover" ? TestFailover(mid, p, caller, ctx)
+                                             : Failover(mid, p, caller, ctx));
+      return ctx.result().value("vmId", "");
+    };
+    result = step(gname + ": " + what + listed, [&]() -> Status {
+      std::vector<Result<std::string>> got(members.size(), Internal("not run"));
+      std::vector<std::thread> threads;
+      for (size_t i = 0; i < members.size(); ++i)
+        threads.emplace_back([&, i] {
+          api::OperationContext ctx = octx;  // progress goes to the plan's operation
+          ctx.result() = Json::object();
+          got[i] = one(members[i], ctx);
+        });
+      for (auto& t : threads) t.join();
+      Status first;
+      for (size_t i = 0; i < members.size(); ++i) {
+        if (!got[i].ok()) {
+          if (first.ok())
+            first = Status(got[i].status().code(), got[i].status().arm_code(),
+                           members[i].name() + ": " + got[i].status().message());
+          continue;
+        }
+        if (got[i]->empty()) continue;
+        auto vm = ResourceId::Parse(*got[i]);
+        if (!vm.ok()) continue;
+        made.push_back(*vm);
+        vms_so_far.push_back(vm->ToString());
+      }
+      return first;
+    });
     if (!result.ok()) break;
     if (!made.empty()) {
       // The next group starts only when every VM of this one is up.

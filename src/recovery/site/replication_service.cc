@@ -568,7 +568,9 @@ Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const stor
     octx.SetProgress(10 + 60 * done++ / std::max<size_t>(1, names.size()),
                      (clone ? "cloning disk " : "copying disk ") + disk);
     ASSIGN_OR_RETURN(ReplicaChain * chain, receiver_->Chain(item_id, disk));
-    std::string tmp = JoinPath(d_.ctx.data_dir, "disks/failover-" + octx.id() + "-" + disk + ".qcow2");
+    // Named after the operation, the item and the disk: a plan fails several items over at once.
+    std::string tmp = JoinPath(d_.ctx.data_dir, "disks/failover-" + octx.id() + "-" +
+                                                    item_id.substr(0, 8) + "-" + disk + ".qcow2");
     if (clone) {
       Status c = chain->CloneAt(seq, tmp);
       if (!c.ok()) {
