@@ -1,7 +1,9 @@
 # The two commands: `make demo` and `make test`. Both install what is missing, then build.
 BUILD ?= build
 GUEST := $(BUILD)/guest
-CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# -g1: line tables (backtraces name functions, files and lines) without full debug info, which
+# costs a quarter of the optimised build's compile time. Use CMAKE_FLAGS=... to debug with -g.
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
 JOBS ?= $(shell nproc)
 
 .PHONY: all setup build binaries guest fuzz test unit e2e demo bench clean format
