@@ -101,7 +101,8 @@ cleanup() {
     if [ $mine = 1 ]; then
       echo "bench/run.sh: removing leftover domain $d" >&2
       virsh -q destroy "$d" >/dev/null 2>&1 || true
-      virsh -q undefine "$d" >/dev/null 2>&1 || true
+      # Replicated VMs carry checkpoints: their metadata goes with the domain.
+      virsh -q undefine "$d" --checkpoints-metadata >/dev/null 2>&1 || true
     fi
   done < <(virsh -q list --all --name 2>/dev/null)
   rm -rf -- "$WORK"
