@@ -120,29 +120,45 @@ std::string Secs(double s) {
   return b;
 }
 
-Status Run(const Options& o) {
-  InstallStopHandlers();
-  ASSIGN_OR_RETURN(auto dir, ScopedDir::Make(o.work, "stratus-replbench"));
+// Two regions (benchA, benchB) in a scratch folder, B paired with A. They stop, and the folder
+// goes, with the struct.
+struct Regions {
+  std::unique_ptr<ScopedDir> dir;
+  std::unique_ptr<Daemon> a, b;
+};
+
+Result<Regions> StartPairedRegions(const Options& o, const std::string& prefix) {
+  Regions r;
+  ASSIGN_OR_RETURN(r.dir, ScopedDir::Make(o.work, prefix));
   auto start = [&](const std::string& region) {
     Daemon::Options d;
     d.binary = o.stratusd;
-    d.dir = JoinPath(dir->path(), region);
+    d.dir = JoinPath(r.dir->path(), region);
     d.platform_images = o.guest_dir;
     d.extra_args = {"--region", region};
     (void)MakeDirs(d.dir, 0755);
     return Daemon::Start(d);
   };
-  ASSIGN_OR_RETURN(auto a, start("benchA"));
-  ASSIGN_OR_RETURN(auto b, start("benchB"));
-  ApiClient api_a(a->endpoint()), api_b(b->endpoint());
+  ASSIGN_OR_RETURN(r.a, start("benchA"));
+  ASSIGN_OR_RETURN(r.b, start("benchB"));
+  ApiClient api_a(r.a->endpoint()), api_b(r.b->endpoint());
   const std::string prov = "/providers/Stratus.RecoveryServices";
-
-  // Pair, VM, vault.
   HttpResult tok = api_a.Post(api_a.SubPath() + prov + "/generatePairingToken", "{}");
   RETURN_IF_ERROR(Expect(tok, 200, "pairing token"));
   Json pair = {{"properties", {{"pairingToken", Json::parse(tok.body)["token"]}}}};
   RETURN_IF_ERROR(Expect(api_b.Put(api_b.SubPath() + prov + "/regionPairings/benchA", pair.dump()),
                          201, "pairing"));
+  return r;
+}
+
+Status Run(const Options& o) {
+  InstallStopHandlers();
+  ASSIGN_OR_RETURN(Regions r, StartPairedRegions(o, "stratus-replbench"));
+  auto& a = r.a;
+  auto& dir = r.dir;
+  ApiClient api_a(r.a->endpoint()), api_b(r.b->endpoint());
+  const std::string prov = "/providers/Stratus.RecoveryServices";
+
   std::string rg_a = api_a.SubPath() + "/resourceGroups/rb";
   std::string rg_b = api_b.SubPath() + "/resourceGroups/rb";
   RETURN_IF_ERROR(Expect(api_a.Put(rg_a, R"({"location":"benchA"})"), 201, "group A"));
@@ -313,25 +329,9 @@ Status Run(const Options& o) {
 // next group starts).
 Status RunPlanRto(const Options& o) {
   InstallStopHandlers();
-  ASSIGN_OR_RETURN(auto dir, ScopedDir::Make(o.work, "stratus-planbench"));
-  auto start = [&](const std::string& region) {
-    Daemon::Options d;
-    d.binary = o.stratusd;
-    d.dir = JoinPath(dir->path(), region);
-    d.platform_images = o.guest_dir;
-    d.extra_args = {"--region", region};
-    (void)MakeDirs(d.dir, 0755);
-    return Daemon::Start(d);
-  };
-  ASSIGN_OR_RETURN(auto a, start("benchA"));
-  ASSIGN_OR_RETURN(auto b, start("benchB"));
-  ApiClient api_a(a->endpoint()), api_b(b->endpoint());
+  ASSIGN_OR_RETURN(Regions r, StartPairedRegions(o, "stratus-planbench"));
+  ApiClient api_a(r.a->endpoint()), api_b(r.b->endpoint());
   const std::string prov = "/providers/Stratus.RecoveryServices";
-  HttpResult tok = api_a.Post(api_a.SubPath() + prov + "/generatePairingToken", "{}");
-  RETURN_IF_ERROR(Expect(tok, 200, "pairing token"));
-  Json pair = {{"properties", {{"pairingToken", Json::parse(tok.body)["token"]}}}};
-  RETURN_IF_ERROR(Expect(api_b.Put(api_b.SubPath() + prov + "/regionPairings/benchA", pair.dump()),
-                         201, "pairing"));
   std::string rg_a = api_a.SubPath() + "/resourceGroups/rp";
   std::string rg_b = api_b.SubPath() + "/resourceGroups/rp";
   RETURN_IF_ERROR(Expect(api_a.Put(rg_a, R"({"location":"benchA"})"), 201, "group A"));

@@ -114,6 +114,14 @@ TEST_F(SiteRecoveryTest, RegionsPairWithTheCliAndTheLinkSurvivesARestart) {
   EXPECT_EQ(b_.Get(PairingPath(b_, "regionA")).status, 404);
 }
 
+// The file of managed disk `name` of group kRg in region `d` ("" and a failure if it is not there).
+std::string DiskFile(const Daemon& d, const std::string& name) {
+  auto disk = d.Get(d.DiskPath(kRg, name));
+  EXPECT_EQ(disk.status, 200) << disk.Describe();
+  if (disk.status != 200) return "";
+  return d.data_dir() + "/disks/" + disk.json["properties"].value("uniqueId", "") + ".qcow2";
+}
+
 // The newest sealed layer of replica disk `disk` of item `item_id` in region `d` (its chain.json).
 std::string NewestReplica(const Daemon& d, const std::string& item_id, const std::string& disk) {
   std::string dir = d.data_dir() + "/replicas/" + item_id + "/" + disk;
@@ -189,10 +197,8 @@ TEST_F(SiteRecoveryTest, ARunningVmIsReplicatedAndItsPointsHoldTheDisksAsCapture
   ASSERT_SUCCEEDED(ActAndWait("POST", vm.path + "/powerOff"));
   n = it["properties"].value("recoveryPointCount", 0);
   wait_points(n + 2, Seconds(120));
-  auto disk = d().Get(d().DiskPath(kRg, "db1-data"));
-  ASSERT_EQ(disk.status, 200) << disk.Describe();
-  std::string a_file =
-      d().data_dir() + "/disks/" + disk.json["properties"].value("uniqueId", "") + ".qcow2";
+  std::string a_file = DiskFile(d(), "db1-data");
+  ASSERT_FALSE(a_file.empty());
   std::string replica = NewestReplica(b_, item_id, "lun0");
   ASSERT_FALSE(replica.empty());
   EXPECT_EQ(RunCommand({"qemu-img", "compare", "-U", "-q", a_file, replica}, &out), 0) << out;
@@ -322,14 +328,10 @@ TEST_F(SiteRecoveryTest, PlannedFailoverLosesNoRecord) {
   // The VM is stopped in A; B's disk is A's, byte for byte: no record is lost.
   auto info = d().Get(vm.path + "/instanceView");
   EXPECT_NE(info.body.find("PowerState/stopped"), std::string::npos) << info.Describe();
-  auto disk = d().Get(d().DiskPath(kRg, "db1-data"));
-  ASSERT_EQ(disk.status, 200) << disk.Describe();
-  std::string a_file =
-      d().data_dir() + "/disks/" + disk.json["properties"].value("uniqueId", "") + ".qcow2";
-  auto b_disk = b_.Get(b_.DiskPath(kRg, "db1-lun0"));
-  ASSERT_EQ(b_disk.status, 200) << b_disk.Describe();
-  std::string b_file =
-      b_.data_dir() + "/disks/" + b_disk.json["properties"].value("uniqueId", "") + ".qcow2";
+  std::string a_file = DiskFile(d(), "db1-data");
+  ASSERT_FALSE(a_file.empty());
+  std::string b_file = DiskFile(b_, "db1-lun0");
+  ASSERT_FALSE(b_file.empty());
   EXPECT_EQ(RunCommand({"qemu-img", "compare", "-U", a_file, b_file}, &out), 0) << out;
   // And the VM in B reads them all.
   auto got = b_.Get(b_.VmPath(kRg, "db1"));
@@ -400,10 +402,8 @@ TEST_F(SiteRecoveryTest, TargetKilledMidCycleKeepsNoTornPointAndCatchesUp) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   ASSERT_GE(it["properties"].value("recoveryPointCount", 0), points_before + 2) << it.dump();
-  auto disk = d().Get(d().DiskPath(kRg, "db1-data"));
-  ASSERT_EQ(disk.status, 200) << disk.Describe();
-  std::string a_file =
-      d().data_dir() + "/disks/" + disk.json["properties"].value("uniqueId", "") + ".qcow2";
+  std::string a_file = DiskFile(d(), "db1-data");
+  ASSERT_FALSE(a_file.empty());
   std::string out;
   EXPECT_EQ(RunCommand({"qemu-img", "compare", "-U", "-q", a_file, NewestReplica(b_, item_id, "lun0")},
                        &out),

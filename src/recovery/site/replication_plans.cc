@@ -221,10 +221,7 @@ Result<ApiResponse> ReplicationService::PostPlan(const ApiRequest& req, const Re
       if (test && (drill == "InProgress" || drill == "Completed"))
         return Conflict("Item '" + mid.name() + "' has a test failover running.", mid.ToString(),
                         "TestFailoverInProgress");
-      Json p = test ? Json{{"vmName", ResourceId::Parse(ip.value("sourceVmId", "")).ok()
-                                          ? ResourceId::Parse(ip.value("sourceVmId", ""))->name() + "-test"
-                                          : mid.name() + "-test"}}
-                    : Json::object();
+      Json p = test ? Json{{"vmName", TestVmName(*item)}} : Json::object();
       RETURN_IF_ERROR(FailoverParams(mid, p).status());
     }
   ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock({id.Key()}));
@@ -354,10 +351,8 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
       }
       Json p = Json::object();
       if (type == "TestFailover") {
-        auto item = d_.ctx.store->Get(mid.Key());
-        auto src = item.ok() ? ResourceId::Parse(item->body["properties"].value("sourceVmId", ""))
-                             : Result<ResourceId>(NotFound("gone"));
-        p["vmName"] = (src.ok() ? src->name() : mid.name()) + "-test";
+        ASSIGN_OR_RETURN(store::Record item, d_.ctx.store->Get(mid.Key()));
+        p["vmName"] = TestVmName(item);
       }
       ASSIGN_OR_RETURN(p, FailoverParams(mid, p));
       RETURN_IF_ERROR(type == "TestFailover" ? TestFailover(mid, p, caller, ctx)

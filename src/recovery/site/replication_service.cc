@@ -465,10 +465,7 @@ Result<ApiResponse> ReplicationService::PostItem(const ApiRequest& req, const Re
                           rec.body["properties"].value("testFailoverVmId", "") +
                           "'); clean it up first (testFailoverCleanup).",
                       id.ToString(), "TestFailoverInProgress");
-    if (!params.contains("vmName")) {
-      auto src = ResourceId::Parse(rec.body["properties"].value("sourceVmId", ""));
-      params["vmName"] = (src.ok() ? src->name() : id.name()) + "-test";
-    }
+    if (!params.contains("vmName")) params["vmName"] = TestVmName(rec);
   }
   ASSIGN_OR_RETURN(params, FailoverParams(id, params));
   if (planned) {
@@ -542,6 +539,21 @@ Status ReplicationService::PlannedFailover(const ResourceId& id, Json params,
   octx.result()["failoverType"] = "Planned";
   octx.result()["totalTimeMs"] = WallMs() - t0;
   return Status::Ok();
+}
+
+std::string ReplicationService::TestVmName(const store::Record& item) {
+  auto src = ResourceId::Parse(item.body["properties"].value("sourceVmId", ""));
+  return (src.ok() ? src->name() : item.body.value("name", "vm")) + "-test";
+}
+
+Status ReplicationService::WaitOperation(const std::string& op, const std::string& failed) {
+  for (;;) {
+    ASSIGN_OR_RETURN(auto o, d_.ctx.ops->Get(op));
+    if (o.status == "Succeeded") return Status::Ok();
+    if (o.status != "InProgress")
+      return Internal(failed + ": " + o.body["error"].value("message", o.status));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const store::Record& rec,
@@ -641,21 +653,11 @@ Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const stor
   create_only.must_not_exist = true;
   ASSIGN_OR_RETURN(auto applied, d_.vms->Apply(vm, body, caller, create_only));
   made.clear();  // the VM owns its disks now (deleteOption Delete)
-  if (!applied.operation.empty()) {
-    for (;;) {
-      ASSIGN_OR_RETURN(auto op, d_.ctx.ops->Get(applied.operation));
-      if (op.status == "InProgress") {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        continue;
-      }
-      // A VM that failed stays Failed with its disks (deleteOption Delete): deleting it removes
-      // them; the item can be failed over again under another name.
-      if (op.status != "Succeeded")
-        return Internal("the VM '" + vm.ToString() + "' could not be created: " +
-                        op.body["error"].value("message", op.status));
-      break;
-    }
-  }
+  // A VM that failed stays Failed with its disks (deleteOption Delete): deleting it removes
+  // them; the item can be failed over again under another name.
+  if (!applied.operation.empty())
+    RETURN_IF_ERROR(WaitOperation(applied.operation,
+                                  "the VM '" + vm.ToString() + "' could not be created"));
   return vm;
 }
 
@@ -758,17 +760,7 @@ Status ReplicationService::TestFailoverCleanup(const ResourceId& id, const std::
     if (d_.ctx.store->Get(vm.Key()).ok()) {
       octx.SetProgress(20, "deleting the test VM and its disks");
       ASSIGN_OR_RETURN(std::string op, d_.vms->Delete(vm, /*delete_disks=*/1, caller));
-      for (;;) {
-        ASSIGN_OR_RETURN(auto o, d_.ctx.ops->Get(op));
-        if (o.status == "InProgress") {
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));
-          continue;
-        }
-        if (o.status != "Succeeded")
-          return Internal("the test VM '" + vm_s + "' could not be deleted: " +
-                          o.body["error"].value("message", o.status));
-        break;
-      }
+      RETURN_IF_ERROR(WaitOperation(op, "the test VM '" + vm_s + "' could not be deleted"));
     }
   }
   return PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {

@@ -131,6 +131,11 @@ class ReplicationService {
   struct Member;  // one VM's part of a cycle
   Status PutWithRetryPublic(const std::string& key, const std::function<bool(store::Record&)>& fn);
   std::string ScriptDir() const;
+  // A test failover's default VM name: the source VM's, with "-test".
+  static std::string TestVmName(const store::Record& item);
+  // Waits for operation `op` (another provider's, run on our behalf); Internal "<failed>: why"
+  // unless it succeeds.
+  Status WaitOperation(const std::string& op, const std::string& failed);
   Status RunPlan(const ResourceId& id, const std::string& type, const std::string& caller,
                  api::OperationContext& octx);
   struct GroupPoint {
