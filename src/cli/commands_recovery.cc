@@ -1,8 +1,8 @@
 // stratus recovery pair token|create|list|show|check|delete (region pairing),
-// stratus recovery replication enable|show|list|disable|failover, recovery group
-// list|show|delete|failover and recovery point list (replication into a vault of this region)
-// and recovery plan create|list|show|test-failover|cleanup|failover|ack|delete — site recovery,
-// docs/site-recovery.md.
+// stratus recovery replication enable|show|list|disable|failover|test-failover|test-cleanup|
+// reprotect, recovery group list|show|delete|failover and recovery point list (replication into
+// a vault of this region), and recovery plan create|list|show|test-failover|cleanup|failover|
+// ack|delete — site recovery, docs/site-recovery.md.
 #include <memory>
 
 #include "cli/commands.h"
@@ -107,7 +107,7 @@ CliStatus Delete(Context& ctx, const PairArgs& a) {
 struct ReplArgs {
   std::string group, vault, name;
   std::string recovery_point, target_group, vm_name;
-  std::string source_region, source_vm, consistency_group;
+  std::string source_region, source_vm, consistency_group, target_vault;
   int frequency = 30, retention_hours = 24, rpo_alert = 0;
   bool planned = false, test = false;
 };
@@ -453,6 +453,38 @@ void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
     CLI_RETURN_IF_ERROR(ctx.Write("POST", ItemsPath(ctx, *tcl_args) + "/" + tcl_args->name +
                                               "/testFailoverCleanup",
                                   &body));
+    return CliStatus::Ok();
+  });
+
+  auto rp_args = std::make_shared<ReplArgs>();
+  CLI::App* rp = repl->add_subcommand(
+      "reprotect",
+      "After a failover: replicate the VM back to the source region onto its old copy, sending "
+      "only the blocks that differ (the old VM there is stopped and held)");
+  AddItemOptions(rp, *rp_args, true);
+  rp->add_option("--target-vault", rp_args->target_vault,
+                 "Vault in the source region for the reverse item (default: this vault's name)");
+  rp->add_option("--target-group", rp_args->target_group,
+                 "Its resource group there (default: the original VM's)");
+  SetAction(rp, selected, [rp_args](Context& ctx) -> CliStatus {
+    Json body = Json::object();
+    if (!rp_args->target_vault.empty()) body["targetVaultName"] = rp_args->target_vault;
+    if (!rp_args->target_group.empty()) body["targetResourceGroup"] = rp_args->target_group;
+    CLI_ASSIGN_OR_RETURN(auto outcome, ctx.Write("POST", ItemsPath(ctx, *rp_args) + "/" +
+                                                             rp_args->name + "/reprotect",
+                                                 &body));
+    if (!outcome.operation) return CliStatus::Ok();  // --no-wait
+    const Json& p = (*outcome.operation)["properties"];
+    if (ctx.format() == OutputFormat::kJson) {
+      ctx.out() << RenderJson(*outcome.operation) << "\n";
+      return CliStatus::Ok();
+    }
+    static const TableSpec spec = {FieldColumn("ReverseItem", "reverseItemId"),
+                                   FieldColumn("Incremental", "incremental"),
+                                   FieldColumn("BytesChanged", "bytesChanged"),
+                                   FieldColumn("BytesSent", "bytesSent"),
+                                   FieldColumn("DurationMs", "durationMs")};
+    PrintOne(ctx.out(), ctx.format(), spec, p);
     return CliStatus::Ok();
   });
 

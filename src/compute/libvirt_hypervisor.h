@@ -115,6 +115,10 @@ class LibvirtHypervisor : public Hypervisor {
   // libvirt 9.0 refuses ("cannot delete checkpoint for inactive domain"), so the bitmaps are
   // removed with `qemu-img bitmap --remove` and then only libvirt's metadata is deleted.
   Status DeleteCheckpoint(const std::string& domain, const std::string& checkpoint) override;
+  // virDomainCheckpointCreateXML with REDEFINE (and REDEFINE_VALIDATE when running: QEMU must
+  // have loaded every bitmap).
+  Status RedefineCheckpoint(const std::string& domain, const std::string& checkpoint,
+                            const std::vector<std::string>& target_devs) override;
   // BlockJobs: virDomainBlockPull (no bandwidth limit) / virDomainGetBlockJobInfo.
   Status BlockPull(const std::string& domain, const std::string& disk) override;
   Result<BlockJobProgress> GetBlockJob(const std::string& domain, const std::string& disk) override;

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -577,6 +578,40 @@ Status LibvirtHypervisor::DeleteCheckpoint(const std::string& domain,
     LastError e = GetLastError();
     if (e.code == VIR_ERR_NO_DOMAIN_CHECKPOINT) return Status::Ok();
     return StatusFromError(e, "delete checkpoint '" + checkpoint + "' of domain " + Quoted(domain));
+  });
+}
+
+Status LibvirtHypervisor::RedefineCheckpoint(const std::string& domain,
+                                             const std::string& checkpoint,
+                                             const std::vector<std::string>& target_devs) {
+  if (!IsValidCheckpointName(checkpoint) || target_devs.empty())
+    return InvalidArgument("redefining checkpoint '" + checkpoint + "' of domain " +
+                               Quoted(domain) + ": a valid name and disks are needed",
+                           "checkpoint");
+  auto m = DomainLock(domain);
+  std::lock_guard<std::mutex> lock(*m);
+  return WithConnection([&](virConnectPtr conn) -> Status {
+    ASSIGN_OR_RETURN(DomainHandle d, LookupDomain(conn, domain));
+    if (LookupCheckpoint(d.get(), domain, checkpoint).ok()) return Status::Ok();
+    ASSIGN_OR_RETURN(bool active, IsActive(d.get(), domain));
+    std::string xml = "<domaincheckpoint>\n  <name>" + XmlEscape(checkpoint) +
+                      "</name>\n  <creationTime>" + std::to_string(::time(nullptr)) +
+                      "</creationTime>\n  <disks>\n";
+    for (const auto& dev : target_devs)
+      xml += "    <disk name='" + XmlEscape(dev) + "' checkpoint='bitmap' bitmap='" +
+             XmlEscape(checkpoint) + "'/>\n";
+    xml += "  </disks>\n</domaincheckpoint>\n";
+    unsigned flags = VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE;
+    if (active) flags |= VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE_VALIDATE;
+    virDomainCheckpointPtr cp = virDomainCheckpointCreateXML(d.get(), xml.c_str(), flags);
+    if (cp != nullptr) {
+      CheckpointHandle h(cp);
+      return Status::Ok();
+    }
+    LastError e = GetLastError();
+    if (active && e.code == VIR_ERR_CHECKPOINT_INCONSISTENT)
+      return CheckpointNotFound(domain, checkpoint, "has no bitmap on every disk: " + e.message);
+    return StatusFromError(e, "redefine checkpoint '" + checkpoint + "' of domain " + Quoted(domain));
   });
 }
 

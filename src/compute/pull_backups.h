@@ -130,6 +130,17 @@ class PullBackups {
   // absent. Allowed during a pull backup, even of its base: the export keeps its own bitmap.
   // InvalidArgument for an empty checkpoint name.
   virtual Status DeleteCheckpoint(const std::string& domain, const std::string& checkpoint) = 0;
+  // Makes checkpoint `checkpoint` known to the engine for the persistent bitmaps of that name
+  // that each of `target_devs`' qcow2 files carries already (added by the disk engine before
+  // the domain was made, as a failover does), so that a pull backup can be incremental from it.
+  // Its creation time is now; it has no parent. OK if the checkpoint exists. A running domain's
+  // disks are checked by the engine (NotFound "CheckpointNotFound" when one lacks the bitmap).
+  // Default: NotSupported.
+  virtual Status RedefineCheckpoint(const std::string& domain, const std::string& checkpoint,
+                                    const std::vector<std::string>& target_devs) {
+    (void)domain, (void)target_devs;
+    return NotSupported("this engine cannot redefine checkpoint '" + checkpoint + "'");
+  }
 };
 
 }  // namespace stratus::compute

@@ -22,6 +22,19 @@ namespace {
 
 constexpr int kShutdownTimeoutMs = 30000;
 
+// A VM whose disks are the base of a replica (site recovery's reprotect: this region's stale
+// copy of a VM that runs in the paired region) must not start or go: its disks have to stay
+// exactly as the replica was built on them until the failback (or the replication's end).
+Status NotWhileReplicaBase(const store::Record& vm, const std::string& what) {
+  std::string item = vm.internal.value("replicaBaseOf", "");
+  if (item.empty()) return Status::Ok();
+  return Conflict("VM '" + vm.body.value("name", "") + "' cannot " + what +
+                      ": its disks are the base of the reprotected replica '" + item +
+                      "' (the VM runs in the paired region). Fail back, or delete that "
+                      "replicated item, first.",
+                  vm.body.value("id", ""), "VmIsReplicaBase");
+}
+
 }  // namespace
 
 std::string VmService::TargetForLun(int lun) {
@@ -138,6 +151,10 @@ Result<std::string> VmService::Act(const ResourceId& id, const std::string& acti
 Result<std::string> VmService::StartAction(const ResourceId& id, const std::string& action,
                                            Json params, const std::string& caller,
                                            std::vector<std::string> extra_keys) {
+  if (action == "start" || action == "restart") {
+    ASSIGN_OR_RETURN(store::Record rec, ctx_.store->Get(id.Key()));
+    RETURN_IF_ERROR(NotWhileReplicaBase(rec, action));
+  }
   return ctx_.ops->Start(
       id, "Stratus.Compute/virtualMachines/" + action + "/action",
       Json{{"action", action}, {"params", params}},
@@ -151,6 +168,7 @@ Result<std::string> VmService::Delete(const ResourceId& id, int delete_disks,
                                       const std::string& caller) {
   ASSIGN_OR_RETURN(api::ResourceLock lock, ctx_.ops->TryLock({id.Key()}));
   ASSIGN_OR_RETURN(store::Record rec, ctx_.store->Get(id.Key()));
+  RETURN_IF_ERROR(NotWhileReplicaBase(rec, "be deleted"));
   rec.body["properties"]["provisioningState"] = "Deleting";
   RETURN_IF_ERROR(ctx_.store->Put(rec).status());
   return ctx_.ops->StartLocked(

@@ -253,6 +253,17 @@ class FakeHypervisor final : public Hypervisor {
     return Status::Ok();
   }
 
+  Status RedefineCheckpoint(const std::string& name, const std::string& checkpoint,
+                            const std::vector<std::string>&) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Log("RedefineCheckpoint " + name + " " + checkpoint);
+    Domain* d = FindLocked(name);
+    if (!d) return NotFound("domain '" + name + "' not found", name);
+    if (std::find(d->checkpoints.begin(), d->checkpoints.end(), checkpoint) == d->checkpoints.end())
+      d->checkpoints.push_back(checkpoint);
+    return Status::Ok();
+  }
+
   // A block pull completes at once (the fake has no backing chains).
   Status BlockPull(const std::string& name, const std::string& disk) override {
     std::lock_guard<std::mutex> l(mu_);

@@ -203,10 +203,17 @@ TEST_F(SiteRecoveryTest, ARunningVmIsReplicatedAndItsPointsHoldTheDisksAsCapture
   ASSERT_FALSE(replica.empty());
   EXPECT_EQ(RunCommand({"qemu-img", "compare", "-U", "-q", a_file, replica}, &out), 0) << out;
 
-  // Checkpoints in A: only the newest replication one is kept.
-  RunCommand({"virsh", "-c", "qemu:///system", "checkpoint-list", vm.domain, "--name"}, &out);
+  // Checkpoints in A: only the newest replication one is kept between cycles. A cycle in flight
+  // holds two for a moment (the next one is added before the old one goes), so look a few times.
   int srep = 0;
-  for (size_t at = out.find("srep-"); at != std::string::npos; at = out.find("srep-", at + 1)) ++srep;
+  for (auto until = std::chrono::steady_clock::now() + Seconds(20);
+       std::chrono::steady_clock::now() < until;) {
+    RunCommand({"virsh", "-c", "qemu:///system", "checkpoint-list", vm.domain, "--name"}, &out);
+    srep = 0;
+    for (size_t at = out.find("srep-"); at != std::string::npos; at = out.find("srep-", at + 1)) ++srep;
+    if (srep <= 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
   EXPECT_LE(srep, 1) << out;
 
   // Disabling stops A (its checkpoints go) and removes B's replicas.
@@ -290,6 +297,62 @@ TEST_F(SiteRecoveryTest, RegionALostThenUnplannedFailoverInBKeepsEveryRecordUpTo
   std::cerr << "[ info ] RPO at the kill " << rpo << " s; records in A then >= " << floor
             << ", in B after failover " << last << "; Stratus failover time "
             << op["properties"].value("stratusTimeMs", -1) << " ms\n";
+
+  // Reprotect. The VM writes 8 MiB in B; region A comes back and its VM (restarted by A's
+  // reconcile) writes 2 MiB of its own after the cut. Reprotect sends B's VM back onto A's old
+  // copy: only those blocks (and the records A wrote after its last cycle), and A's own writes
+  // are overwritten.
+  ASSERT_EQ(Guest(domain, "dd if=/dev/urandom of=/dev/" + dev +
+                              " bs=1M count=8 seek=64 conv=fsync 2>/dev/null; echo ok"),
+            "ok\n");
+  ASSERT_TRUE(d().Start());
+  ASSERT_EQ(Guest(vm.domain, "dd if=/dev/urandom of=/dev/" + dev +
+                                 " bs=1M count=2 seek=32 conv=fsync 2>/dev/null; echo ok",
+                  Seconds(300)),
+            "ok\n");
+  ASSERT_EQ(d().Put(d().VaultPath(kRg, "v1"), {{"location", "regionA"}}).status, 201);
+  ASSERT_EQ(Cli(b_, {"recovery", "replication", "reprotect", "-g", kRg, "--vault", "v1", "-n",
+                     "db1", "-o", "json"},
+                &out),
+            0)
+      << out;
+  // The operation as JSON, after the progress lines.
+  Json rp = Json::parse(out.substr(std::min(out.size(), out.find("{\n"))), nullptr, false);
+  ASSERT_TRUE(rp.is_object()) << out;
+  const Json& sum = rp["properties"];
+  EXPECT_TRUE(sum.value("incremental", false)) << sum.dump();
+  const uint64_t written = 10ull << 20;
+  uint64_t lun0_sent = sum["disks"]["lun0"].value("bytesSent", uint64_t{0});
+  uint64_t lun0_changed = sum["disks"]["lun0"].value("bytesChanged", uint64_t{0});
+  EXPECT_GE(lun0_changed, written) << sum.dump();
+  // 1.1x what was written since the failover, plus 1 MiB for the records A wrote between its
+  // last shipped cycle and the kill (a few 64 KiB clusters).
+  EXPECT_LE(lun0_sent, written * 11 / 10 + (1u << 20)) << sum.dump();
+  std::cerr << "[ info ] reprotect: data disk " << lun0_changed << " bytes changed, " << lun0_sent
+            << " sent (" << written << " written since the failover); all disks "
+            << sum.value("bytesSent", uint64_t{0}) << " sent of "
+            << sum.value("bytesChanged", uint64_t{0}) << " changed\n";
+  // A's old VM is held: it may not start while its disks are the replica's base.
+  auto start = d().Post(vm.path + "/start");
+  EXPECT_EQ(start.status, 409) << start.Describe();
+  EXPECT_EQ(start.json["error"].value("code", ""), "VmIsReplicaBase") << start.Describe();
+  // The reverse item in A: once B's VM is off and a cycle later, A's replica is B's disk exactly
+  // (A's own 2 MiB overwritten).
+  const std::string rev_item = d().VaultPath(kRg, "v1") + "/replicationProtectedItems/db1";
+  auto rev = d().Get(rev_item);
+  ASSERT_EQ(rev.status, 200) << rev.Describe();
+  ASSERT_SUCCEEDED(b_.WaitFor(b_.Post(b_.VmPath(kRg, "db1") + "/powerOff")));
+  int rev_points = d().Get(rev_item).json["properties"].value("recoveryPointCount", 0);
+  for (auto end = std::chrono::steady_clock::now() + Seconds(120);
+       d().Get(rev_item).json["properties"].value("recoveryPointCount", 0) < rev_points + 2 &&
+       std::chrono::steady_clock::now() < end;)
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::string a_replica =
+      NewestReplica(d(), rev.json["properties"].value("replicatedItemId", ""), "lun0");
+  ASSERT_FALSE(a_replica.empty());
+  std::string b_file = DiskFile(b_, "db1-lun0");
+  ASSERT_FALSE(b_file.empty());
+  EXPECT_EQ(RunCommand({"qemu-img", "compare", "-U", "-q", a_replica, b_file}, &out), 0) << out;
 }
 
 TEST_F(SiteRecoveryTest, PlannedFailoverLosesNoRecord) {

@@ -5,6 +5,23 @@
 #include <algorithm>
 
 namespace stratus::recovery::datapath {
+
+std::vector<Extent> MergeExtents(std::vector<Extent> extents) {
+  std::sort(extents.begin(), extents.end(),
+            [](const Extent& a, const Extent& b) { return a.offset < b.offset; });
+  std::vector<Extent> out;
+  for (auto& e : extents) {
+    if (e.length == 0) continue;
+    if (!out.empty() && e.offset <= out.back().offset + out.back().length) {
+      out.back().length =
+          std::max(out.back().offset + out.back().length, e.offset + e.length) - out.back().offset;
+    } else {
+      out.push_back(e);
+    }
+  }
+  return out;
+}
+
 namespace {
 
 std::string NbdError() {

@@ -36,6 +36,10 @@ struct Extent {
   uint32_t flags = 0;
 };
 
+// `extents` sorted by offset with overlapping or touching ones joined (flags of a joined extent:
+// the first one's). Empty extents are dropped.
+std::vector<Extent> MergeExtents(std::vector<Extent> extents);
+
 // RAII owner of one libnbd handle.
 class NbdConnection {
  public:

@@ -150,7 +150,7 @@ const api::Shape* RecoveryProvider::BodyShape(const ResourceId& id, const std::s
   }
   if (method == "PATCH") return ResourceProvider::BodyShape(id, method, action);
   if (method != "POST") return nullptr;
-  if (kind == Kind::kReplItem) return &site::ReplicationService::FailoverShape();
+  if (kind == Kind::kReplItem) return &site::ReplicationService::ItemActionShape(action);
   if (kind == Kind::kReplGroup) return &site::ReplicationService::GroupFailoverShape();
   static const Shape kPlanAction = Shape::Object({{"actionName", Shape::String()}});
   if (kind == Kind::kReplPlan) return &kPlanAction;

@@ -43,7 +43,14 @@ Result<std::vector<datapath::Extent>> ToSend(const CycleDisk& d, uint64_t* zero_
     ASSIGN_OR_RETURN(auto extents, d.source->Extents(d.changed_context));
     for (auto& e : extents)
       if (e.flags & datapath::kStateDirty) out.push_back(e);
-    return out;
+    if (d.extra.empty()) return out;
+    // Clipped to the disk: the target may describe a larger disk than the source has now.
+    for (auto e : d.extra) {
+      if (e.offset >= d.source->size()) continue;
+      e.length = std::min(e.length, d.source->size() - e.offset);
+      out.push_back(e);
+    }
+    return datapath::MergeExtents(std::move(out));
   }
   ASSIGN_OR_RETURN(auto extents, d.source->Extents(datapath::kBaseAllocation));
   for (auto& e : extents) {
@@ -68,7 +75,8 @@ Json CycleStats::ToJson() const {
           {"bytesSent", bytes_sent},
           {"zeroBytes", zero_bytes},
           {"frames", frames},
-          {"durationMs", duration_ms}};
+          {"durationMs", duration_ms},
+          {"disks", disks}};
 }
 
 Result<CycleStats> SendCycle(const PeerClient& peer, const CycleRequest& req) {
@@ -113,6 +121,7 @@ Result<CycleStats> SendCycle(const PeerClient& peer, const CycleRequest& req) {
     if (!extents.ok()) return abort(extents.status());
     BlockBatchWriter w;
     std::string buf;
+    const uint64_t changed_before = st.bytes_changed, sent_before = st.bytes_sent;
     for (auto& e : *extents) {
       st.bytes_changed += e.length;
       for (uint64_t off = e.offset; off < e.offset + e.length; off += kPiece) {
@@ -167,6 +176,8 @@ Result<CycleStats> SendCycle(const PeerClient& peer, const CycleRequest& req) {
     st.zero_bytes += zeros;
     Status s = send(d, w);
     if (!s.ok()) return abort(s);
+    st.disks[d.name] = {{"bytesChanged", st.bytes_changed - changed_before},
+                        {"bytesSent", st.bytes_sent - sent_before}};
   }
   if (req.before_commit) {
     Status ok = req.before_commit();

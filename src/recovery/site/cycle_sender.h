@@ -30,6 +30,9 @@ struct CycleDisk {
   // Meta context whose extents with the dirty flag are what changed ("qemu:dirty-bitmap:...");
   // "" = a full cycle: every extent base:allocation does not report as a hole or zeros.
   std::string changed_context;
+  // Extents to send besides the changed ones (with changed_context): a reprotect's first cycle
+  // adds what the target wrote on its own and what it lacks of the points after its copy.
+  std::vector<datapath::Extent> extra;
   // A full cycle over a replica that already holds data: send zero frames for the holes too.
   // (Without it, a full cycle is a seed onto an empty replica.)
   bool zero_holes = false;
@@ -57,6 +60,8 @@ struct CycleStats {
   uint64_t bytes_unchanged = 0;  // of bytes_changed, not sent: the target holds them already
   uint64_t frames = 0;
   int64_t duration_ms = 0;
+  // Per disk: {"<name>": {"bytesChanged", "bytesSent"}}.
+  Json disks = Json::object();
   Json ToJson() const;
 };
 

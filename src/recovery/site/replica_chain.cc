@@ -80,7 +80,8 @@ Status ReplicaChain::Save() const {
 }
 
 Result<std::unique_ptr<ReplicaChain>> ReplicaChain::Open(const std::string& dir,
-                                                         uint64_t size_bytes) {
+                                                         uint64_t size_bytes,
+                                                         const std::string& backing) {
   std::unique_ptr<ReplicaChain> c(new ReplicaChain());
   c->dir_ = dir;
   RETURN_IF_ERROR(MakeDirs(dir, 0711));
@@ -89,9 +90,13 @@ Result<std::unique_ptr<ReplicaChain>> ReplicaChain::Open(const std::string& dir,
     if (size_bytes == 0 || size_bytes % 512 != 0)
       return InvalidArgument("a replica's size must be a positive multiple of 512 bytes");
     c->size_ = size_bytes;
-    RETURN_IF_ERROR(QemuImg({"create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on",
-                             c->Path(kBase), std::to_string(size_bytes)},
-                            "base"));
+    std::vector<std::string> args = {"create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on"};
+    if (!backing.empty()) {
+      // The image's own format, pinned: never probed.
+      args.insert(args.end(), {"-b", backing, "-F", "qcow2"});
+    }
+    args.insert(args.end(), {c->Path(kBase), std::to_string(size_bytes)});
+    RETURN_IF_ERROR(QemuImg(args, "base"));
     RETURN_IF_ERROR(c->Save());
   } else {
     auto doc = ParseJson(*text);
@@ -169,6 +174,25 @@ Status ReplicaChain::Discard(uint64_t seq) {
   RETURN_IF_ERROR(Save());
   if (PathExists(file)) RETURN_IF_ERROR(RemoveFile(file));
   return Status::Ok();
+}
+
+Result<std::vector<datapath::Extent>> ReplicaChain::ChangedBetween(uint64_t after,
+                                                                   uint64_t upto) const {
+  std::vector<datapath::Extent> all;
+  for (auto& l : layers_) {
+    if (!l.sealed || l.seq <= after || l.seq > upto) continue;
+    // The layer's own clusters (depth 0), data or zeros alike: what its cycle wrote. -U: a
+    // test failover's VM may hold the chain open (read-only).
+    auto r = RunChecked({"qemu-img", "map", "-U", "--output=json", "-f", "qcow2", Path(l.file)});
+    if (!r.ok()) return Internal("replica: mapping " + Path(l.file) + ": " + r.status().message());
+    auto doc = ParseJson(*r);
+    if (!doc.ok() || !doc->is_array())
+      return Internal("replica: qemu-img map of " + Path(l.file) + " is not a JSON list");
+    for (auto& e : *doc)
+      if (e.value("depth", -1) == 0)
+        all.push_back({e.value("start", uint64_t{0}), e.value("length", uint64_t{0}), 0});
+  }
+  return datapath::MergeExtents(std::move(all));
 }
 
 std::vector<uint64_t> ReplicaChain::Points() const {

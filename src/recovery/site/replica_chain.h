@@ -16,6 +16,12 @@
 // while a clone is in use, the layers at or below its point must not be merged (the caller pins
 // them; DropPoint refuses a point under a pinned one).
 //
+// A chain may stand on an existing image (`backing`, given when the chain is made): base.qcow2
+// is then an empty overlay of it, so the chain reads that image where no cycle wrote. Reprotect
+// uses it: the replica of a failed-over VM in its original region is built on that region's
+// stale copy of the VM's disk, and only the blocks that differ are sent. The backing image must
+// not change while the chain exists (its owner keeps it still).
+//
 // Writes: chain.json atomically (temp, fsync, rename, fsync of the folder). Errors: Internal
 // naming the file and the qemu-img / qemu-nbd message; InvalidArgument for a seq out of order.
 // Thread-compatible: one ReplicaChain per disk, used by one thread at a time.
@@ -60,7 +66,9 @@ class ReplicaChain {
  public:
   // Opens the chain in `dir`, or makes one of `size_bytes` there. Unsealed layers are removed;
   // an interrupted merge is finished.
-  static Result<std::unique_ptr<ReplicaChain>> Open(const std::string& dir, uint64_t size_bytes);
+  // `backing` (used only when the chain is made): the image the empty base stands on.
+  static Result<std::unique_ptr<ReplicaChain>> Open(const std::string& dir, uint64_t size_bytes,
+                                                    const std::string& backing = "");
 
   // A new overlay for cycle `seq` (greater than every layer's) on top of the chain, open for
   // writing. An unsealed layer of an earlier cycle must have been sealed or discarded.
@@ -78,6 +86,12 @@ class ReplicaChain {
   Status CloneAt(uint64_t seq, const std::string& path) const;
   // The path of the layer holding point `seq` (qemu-img and QEMU read the chain from it).
   Result<std::string> PointImage(uint64_t seq) const;
+
+  // Every extent written by the cycles after point `after` up to point `upto` (the layers with a
+  // seq in (after, upto]), merged, in order: what changed between those two points. A layer
+  // that thinning merged holds the changes of the points it absorbed too, so the answer may be
+  // a superset, never less.
+  Result<std::vector<datapath::Extent>> ChangedBetween(uint64_t after, uint64_t upto) const;
 
   const std::vector<ReplicaLayer>& layers() const { return layers_; }
   // The points the chain holds (sealed layers' seqs), oldest first.

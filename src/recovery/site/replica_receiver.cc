@@ -80,7 +80,10 @@ Result<ReplicaChain*> ReplicaReceiver::ChainLocked(const std::string& item, cons
                       disk, "ReplicaSizeMismatch");
     return it->second.get();
   }
-  ASSIGN_OR_RETURN(auto chain, ReplicaChain::Open(JoinPath(info.dir, disk), size));
+  auto base = info.base_images.find(disk);
+  ASSIGN_OR_RETURN(auto chain,
+                   ReplicaChain::Open(JoinPath(info.dir, disk), size,
+                                      base == info.base_images.end() ? "" : base->second));
   if (size != 0 && chain->size() != size)
     return Conflict("disk '" + disk + "' is " + std::to_string(chain->size()) +
                         " bytes in the replica, " + std::to_string(size) + " at the source",

@@ -36,6 +36,9 @@ class ReplicaReceiver {
     std::string dir;            // its replicas: <dir>/<disk name>/
     // False once the item was failed over: cycles are refused ("ItemFailedOver").
     bool accepts_cycles = true;
+    // Disks whose replica stands on an existing image (a reprotected item: this region's stale
+    // copy of the VM's disk), by disk name; the others start empty.
+    std::map<std::string, std::string> base_images = {};
   };
   using Lookup = std::function<Result<Item>(const std::string& item)>;
   using OnPoint = std::function<Status(const std::string& item, uint64_t seq, const Json& meta,

@@ -18,6 +18,7 @@
 #include "core/fs.h"
 #include "core/subprocess.h"
 #include "recovery/service/records.h"
+#include "recovery/site/replication_internal.h"
 #include "recovery/site/replication_service.h"
 
 namespace stratus::recovery::site {
@@ -25,18 +26,13 @@ namespace stratus::recovery::site {
 using api::ApiRequest;
 using api::ApiResponse;
 using service::ListAll;
+using namespace repl;  // NOLINT: this module's own helpers
 
 namespace {
 
 constexpr char kPlanRunOp[] =
     "Stratus.RecoveryServices/vaults/replicationRecoveryPlans/failover/action";
 constexpr int kMaxGroups = 7;
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 bool ValidScriptName(const std::string& n) {
   if (n.empty() || n.size() > 128 || n[0] == '.') return false;
@@ -194,7 +190,7 @@ Result<ApiResponse> ReplicationService::PostPlan(const ApiRequest& req, const Re
                           params.value("actionName", "") + "'" +
                           (waiting.empty() ? "." : " (it waits for '" + waiting + "')."),
                       "actionName", "NotWaitingForAction");
-    RETURN_IF_ERROR(PutWithRetryPublic(id.Key(), [&](store::Record& r) {
+    RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
       r.body["properties"]["currentRun"]["acknowledged"] = waiting;
       return true;
     }));
@@ -226,10 +222,10 @@ Result<ApiResponse> ReplicationService::PostPlan(const ApiRequest& req, const Re
     }
   ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock({id.Key()}));
   std::string type = test ? "TestFailover" : cleanup ? "TestFailoverCleanup" : "UnplannedFailover";
-  RETURN_IF_ERROR(PutWithRetryPublic(id.Key(), [&](store::Record& r) {
+  RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
     r.body["properties"]["currentRun"] = {{"type", type},
                                           {"state", "Running"},
-                                          {"startTime", FormatIso8601(NowMs())},
+                                          {"startTime", FormatIso8601(WallMs())},
                                           {"steps", Json::array()}};
     return true;
   }));
@@ -245,7 +241,7 @@ Result<ApiResponse> ReplicationService::PostPlan(const ApiRequest& req, const Re
 
 Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type,
                                    const std::string& caller, api::OperationContext& octx) {
-  const int64_t t0 = NowMs();
+  const int64_t t0 = WallMs();
   ASSIGN_OR_RETURN(store::Record plan, d_.ctx.store->Get(id.Key()));
   const Json groups = plan.body["properties"]["groups"];
   const bool agent = plan.body["properties"].value("vmReadiness", "GuestAgent") == "GuestAgent";
@@ -253,7 +249,7 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
   int64_t boot_wait_ms = 0;    // time spent waiting for guests
   int64_t manual_wait_ms = 0;  // and for people (the rest is Stratus's own, scripts included)
   auto save = [&](const Json& extra) {
-    (void)PutWithRetryPublic(id.Key(), [&](store::Record& r) {
+    (void)PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
       Json& run = r.body["properties"]["currentRun"];
       run["steps"] = steps;
       for (auto& [k, v] : extra.items()) run[k] = v;
@@ -262,14 +258,14 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
   };
   // One step: runs fn, records its start, end and outcome (visible in GET as it goes).
   auto step = [&](const std::string& name, const std::function<Status()>& fn) -> Status {
-    int64_t start = NowMs();
+    int64_t start = WallMs();
     steps.push_back({{"name", name}, {"state", "Running"}, {"startTime", FormatIso8601(start)}});
     save(Json::object());
     octx.SetProgress(std::min<int>(95, 5 + static_cast<int>(steps.size()) * 5), name);
     Status s = fn();
     Json& st = steps.back();
-    st["endTime"] = FormatIso8601(NowMs());
-    st["durationMs"] = NowMs() - start;
+    st["endTime"] = FormatIso8601(WallMs());
+    st["durationMs"] = WallMs() - start;
     st["state"] = s.ok() ? "Succeeded" : "Failed";
     if (!s.ok()) st["error"] = s.message();
     save(Json::object());
@@ -281,9 +277,9 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
     std::string name = a.value("actionName", "");
     if (cd.value("instanceType", "") == "ManualActionDetails") {
       save({{"waitingFor", name}});
-      int64_t waited_from = NowMs();
+      int64_t waited_from = WallMs();
       for (;;) {
-        if (NowMs() - waited_from > 24 * 3600 * 1000LL)
+        if (WallMs() - waited_from > 24 * 3600 * 1000LL)
           return Status(StatusCode::kUnavailable, "ManualActionTimedOut",
                         "Nobody acknowledged '" + name + "' within 24 hours.");
         auto r = d_.ctx.store->Get(id.Key());
@@ -297,8 +293,8 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
       }
-      manual_wait_ms += NowMs() - waited_from;
-      (void)PutWithRetryPublic(id.Key(), [&](store::Record& r) {
+      manual_wait_ms += WallMs() - waited_from;
+      (void)PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
         r.body["properties"]["currentRun"].erase("waitingFor");
         r.body["properties"]["currentRun"].erase("acknowledged");
         return true;
@@ -388,7 +384,7 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
     if (!result.ok()) break;
     if (!made.empty()) {
       // The next group starts only when every VM of this one is up.
-      int64_t wait_start = NowMs();
+      int64_t wait_start = WallMs();
       result = step(gname + ": VMs up", [&]() -> Status {
         for (auto& vm : made) {
           auto rec = d_.ctx.store->Get(vm.Key());
@@ -411,7 +407,7 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
         }
         return Status::Ok();
       });
-      boot_wait_ms += NowMs() - wait_start;
+      boot_wait_ms += WallMs() - wait_start;
       if (!result.ok()) break;
     }
     for (auto& a : actions ? groups[g]["endGroupActions"] : Json::array()) {
@@ -419,9 +415,9 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
       if (!result.ok()) break;
     }
   }
-  int64_t total = NowMs() - t0;
+  int64_t total = WallMs() - t0;
   Json end = {{"state", result.ok() ? "Succeeded" : "Failed"},
-              {"endTime", FormatIso8601(NowMs())},
+              {"endTime", FormatIso8601(WallMs())},
               {"rtoMs", total},
               {"guestBootWaitMs", boot_wait_ms},
               {"manualWaitMs", manual_wait_ms},

@@ -19,29 +19,16 @@
 #include "recovery/datapath/image_source.h"
 #include "recovery/service/records.h"
 #include "recovery/site/cycle_sender.h"
+#include "recovery/site/replication_internal.h"
 
 namespace stratus::recovery::site {
 
 using api::ApiRequest;
 using api::ApiResponse;
 using service::ListAll;
+using namespace repl;  // NOLINT: this module's own helpers
 
-namespace {
-
-constexpr char kOutboundPrefix[] = "/providers/stratus.recoveryservices/outboundreplications/";
-constexpr char kOutboundType[] = "stratus.recoveryservices/outboundreplications";
-constexpr char kEnableOp[] = "Stratus.RecoveryServices/vaults/replicationProtectedItems/write";
-constexpr char kDisableOp[] = "Stratus.RecoveryServices/vaults/replicationProtectedItems/delete";
-constexpr char kGroupFailoverOp[] =
-    "Stratus.RecoveryServices/vaults/replicationConsistencyGroups/unplannedFailover/action";
-constexpr char kTestFailoverOp[] =
-    "Stratus.RecoveryServices/vaults/replicationProtectedItems/testFailover/action";
-constexpr char kTestCleanupOp[] =
-    "Stratus.RecoveryServices/vaults/replicationProtectedItems/testFailoverCleanup/action";
-constexpr char kPlannedFailoverOp[] =
-    "Stratus.RecoveryServices/vaults/replicationProtectedItems/plannedFailover/action";
-constexpr char kFailoverOp[] =
-    "Stratus.RecoveryServices/vaults/replicationProtectedItems/unplannedFailover/action";
+namespace repl {
 
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -49,16 +36,11 @@ int64_t WallMs() {
       .count();
 }
 
-std::string PointName(uint64_t seq) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(seq));
-  return buf;
-}
-
-// The checkpoint (running VM) or persistent bitmap (stopped VM) of an item's cycle.
 std::string CheckpointName(const std::string& item, uint64_t seq) {
   return "srep-" + item.substr(0, 8) + "-" + std::to_string(seq);
 }
+
+std::string FailoverBitmapName(const std::string& item) { return "sfo-" + item.substr(0, 8); }
 
 Status PutWithRetry(store::Store* store, const std::string& key,
                     const std::function<bool(store::Record&)>& fn) {
@@ -80,6 +62,29 @@ Status NotFromPeer(const std::string& who, const Result<PeerReply>& r) {
     return Status(StatusCode::kUnavailable, "PeerRegionUnreachable",
                   who + " could not be reached: " + r.status().message());
   return PeerError(who, r->status, r->body);
+}
+
+}  // namespace repl
+
+namespace {
+
+constexpr char kEnableOp[] = "Stratus.RecoveryServices/vaults/replicationProtectedItems/write";
+constexpr char kDisableOp[] = "Stratus.RecoveryServices/vaults/replicationProtectedItems/delete";
+constexpr char kGroupFailoverOp[] =
+    "Stratus.RecoveryServices/vaults/replicationConsistencyGroups/unplannedFailover/action";
+constexpr char kTestFailoverOp[] =
+    "Stratus.RecoveryServices/vaults/replicationProtectedItems/testFailover/action";
+constexpr char kTestCleanupOp[] =
+    "Stratus.RecoveryServices/vaults/replicationProtectedItems/testFailoverCleanup/action";
+constexpr char kPlannedFailoverOp[] =
+    "Stratus.RecoveryServices/vaults/replicationProtectedItems/plannedFailover/action";
+constexpr char kFailoverOp[] =
+    "Stratus.RecoveryServices/vaults/replicationProtectedItems/unplannedFailover/action";
+
+std::string PointName(uint64_t seq) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(seq));
+  return buf;
 }
 
 struct Policy {
@@ -110,11 +115,6 @@ Result<Policy> ParsePolicy(const Json& props) {
 
 }  // namespace
 
-Status ReplicationService::PutWithRetryPublic(const std::string& key,
-                                              const std::function<bool(store::Record&)>& fn) {
-  return PutWithRetry(d_.ctx.store, key, fn);
-}
-
 ReplicationService::ReplicationService(ReplicationDeps deps) : d_(std::move(deps)) {
   receiver_ = std::make_unique<ReplicaReceiver>(
       [this](const std::string& item) { return LookupItem(item); },
@@ -138,6 +138,10 @@ void ReplicationService::RegisterRoutes() {
                              });
   d_.pairing->server().Route("POST", "/peer/v1/replication/status",
                              [this](const PeerCaller& c, const Json& b) { return PeerStatus(c, b); });
+  d_.pairing->server().Route("POST", "/peer/v1/replication/reprotect",
+                             [this](const PeerCaller& c, const Json& b) {
+                               return PeerReprotect(c, b);
+                             });
 }
 
 Status ReplicationService::Start() {
@@ -361,6 +365,13 @@ Status ReplicationService::Disable(const ResourceId& id, api::OperationContext& 
     }
   }
   receiver_->Forget(item);
+  // A reprotected item's base VM is free again (its disks were never written).
+  if (std::string base = rec->internal.value("baseVmKey", ""); !base.empty())
+    (void)PutWithRetry(d_.ctx.store, base, [&](store::Record& r) {
+      if (r.internal.value("replicaBaseOf", "") != id.ToString()) return false;
+      r.internal.erase("replicaBaseOf");
+      return true;
+    });
   std::string dir = rec->internal.value("dir", "");
   if (!dir.empty()) RETURN_IF_ERROR(RemoveTree(dir));
   ASSIGN_OR_RETURN(auto pts, ListAll(d_.ctx.store, id.Key() + "/recoverypoints/", kReplPointType));
@@ -372,6 +383,16 @@ void ReplicationService::Decorate(const store::Record& rec, Json& item) const {
   Json& p = item["properties"];
   auto pts = d_.ctx.store->List(rec.key + "/recoverypoints/", kReplPointType, "", 100000);
   if (pts.ok()) p["recoveryPointCount"] = pts->records.size();
+  // A reprotected item: how its VM's replication back to the source goes (this region's
+  // outbound record of the reverse item).
+  if (std::string rev = rec.internal.value("reverseItemId", ""); !rev.empty()) {
+    if (auto out = d_.ctx.store->Get(kOutboundPrefix + ToLower(rev)); out.ok()) {
+      Json rr = {{"state", out->body.value("state", "")},
+                 {"lastCycleTime", out->body.value("lastCycleTime", "")}};
+      if (out->body.contains("lastError")) rr["lastError"] = out->body["lastError"];
+      p["reverseReplication"] = rr;
+    }
+  }
   int64_t captured = rec.internal.value("lastCapturedMs", int64_t{0});
   if (captured == 0) return;
   int64_t rpo = std::max<int64_t>(0, (WallMs() - captured) / 1000);
@@ -431,6 +452,7 @@ Result<ApiResponse> ReplicationService::PostItem(const ApiRequest& req, const Re
   bool planned = EqualsIgnoreCase(action, "plannedFailover");
   bool test = EqualsIgnoreCase(action, "testFailover");
   bool cleanup = EqualsIgnoreCase(action, "testFailoverCleanup");
+  if (EqualsIgnoreCase(action, "reprotect")) return StartReprotect(req, id);
   if (!planned && !test && !cleanup && !EqualsIgnoreCase(action, "unplannedFailover"))
     return NotFound("Replicated items have no action '" + action + "'.", action, "NotFound");
   Json params = req.body.is_object() ? req.body : Json::object();
@@ -597,6 +619,12 @@ Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const stor
         RemoveFile(tmp);
         return Internal("copying disk " + disk + " out of its replica: " + conv.status().message());
       }
+      // Tracks the VM's writes from its first boot on: a reprotect sends only those back.
+      Status tracked = d_.engine->AddBitmap(tmp, FailoverBitmapName(item_id));
+      if (!tracked.ok()) {
+        RemoveFile(tmp);
+        return Internal("disk " + disk + ": cannot add the failover bitmap: " + tracked.message());
+      }
     }
     std::string sku = "Standard_LRS";
     if (disk == "osdisk") sku = cfg["osDisk"].value("sku", sku);
@@ -697,6 +725,7 @@ Status ReplicationService::Failover(const ResourceId& id, const Json& params,
     p["failoverRecoveryPoint"] = pt.body.value("id", "");
     p["failoverRecoveryPointTime"] = pt.body["properties"].value("recoveryPointTime", "");
     p["failoverTime"] = FormatIso8601(WallMs());
+    r.internal["failoverSeq"] = pt.internal.value("seq", uint64_t{0});
     return true;
   }));
   octx.result()["vmId"] = vm->ToString();
@@ -1077,9 +1106,13 @@ Status ReplicationService::GroupFailover(const ResourceId& gid,
 Result<ReplicaReceiver::Item> ReplicationService::LookupItem(const std::string& item_id) {
   ASSIGN_OR_RETURN(store::Record rec, ItemById(item_id));
   std::string state = rec.body["properties"].value("protectionState", "");
-  return ReplicaReceiver::Item{rec.body["properties"].value("sourceRegion", ""),
-                               rec.internal.value("dir", ""),
-                               state != "FailingOver" && state != "FailedOver"};
+  ReplicaReceiver::Item item{rec.body["properties"].value("sourceRegion", ""),
+                             rec.internal.value("dir", ""),
+                             state != "FailingOver" && state != "FailedOver"};
+  const Json bases = rec.internal.value("baseImages", Json::object());  // items() needs it alive
+  for (auto& [disk, path] : bases.items())
+    if (path.is_string()) item.base_images[disk] = path.get<std::string>();
+  return item;
 }
 
 Status ReplicationService::OnPoint(const std::string& item_id, uint64_t seq, const Json& meta,
@@ -1398,10 +1431,8 @@ struct ReplicationService::Member {
   std::string domain, prev, cp, scratch, maps_dir;
   uint64_t confirmed = 0;
   bool running = false, full = false, exported = false;
-  struct Disk {
-    std::string name, path, dev;
-  };
-  std::vector<Disk> disks;
+  bool base_not_empty = false;
+  std::vector<VmDisk> disks;
   std::vector<std::unique_ptr<BlockHashes>> maps;
   std::vector<datapath::ImageSource> images;
   std::vector<std::unique_ptr<datapath::NbdSource>> sources;
@@ -1434,17 +1465,9 @@ Status ReplicationService::PrepareMember(Member& m) {
   m.domain = m.vm.internal.value("domain", "");
   m.scratch = JoinPath(d_.ctx.data_dir, "scratch/srep-" + m.item.substr(0, 8));
   m.maps_dir = JoinPath(d_.ctx.data_dir, "replication/" + m.item);
-  // The VM's disks, in the order of the domain's targets (vda = OS disk, vdb = LUN 0, ...).
-  const Json& sp = m.vm.body["properties"]["storageProfile"];
-  auto add = [&](const Json& d, int lun) -> Status {
-    ASSIGN_OR_RETURN(ResourceId did, ResourceId::Parse(d["managedDisk"].value("id", "")));
-    ASSIGN_OR_RETURN(std::string path, d_.disks->PathOf(did));
-    m.disks.push_back({service::DiskKeyName(lun), path,
-                       std::string("vd") + static_cast<char>('a' + (lun + 1))});
-    return Status::Ok();
-  };
-  RETURN_IF_ERROR(add(sp["osDisk"], -1));
-  for (auto& d : sp["dataDisks"]) RETURN_IF_ERROR(add(d, d.value("lun", 0)));
+  ASSIGN_OR_RETURN(m.disks, VmDisks(m.vm));
+  // A reprotected item: its target's replica stands on that region's old copy of the disks.
+  m.base_not_empty = m.out.body.value("baseNotEmpty", false);
   auto info = d_.hv->Info(m.domain);
   m.running = info.ok() && info->state == compute::PowerState::kRunning;
   RETURN_IF_ERROR(MakeDirs(m.scratch, 0711));
@@ -1458,6 +1481,17 @@ Status ReplicationService::PrepareMember(Member& m) {
           (void)d_.hv->DeleteCheckpoint(m.domain, c);
   }
   return Status::Ok();
+}
+
+// A reprotected item's first cycle: the extents the target lacks besides the bitmap's.
+std::vector<datapath::Extent> ReplicationService::SeedExtents(const Member& m,
+                                                              const std::string& disk) {
+  std::vector<datapath::Extent> out;
+  if (m.confirmed > 0) return out;
+  const Json seed = m.out.body.value("seedExtents", Json::object()).value(disk, Json::array());
+  for (auto& e : seed)
+    if (e.is_array() && e.size() == 2) out.push_back({e[0].get<uint64_t>(), e[1].get<uint64_t>(), 0});
+  return out;
 }
 
 // What B holds per 4 KiB block, as of the last confirmed cycle (a full cycle starts afresh).
@@ -1527,7 +1561,8 @@ Status ReplicationService::OpenRunning(Member& m) {
     cd.name = m.disks[i].name;
     cd.source = src.get();
     if (!ed.bitmap.empty() && !m.full) cd.changed_context = datapath::DirtyBitmapContext(ed.bitmap);
-    cd.zero_holes = m.full && m.confirmed > 0;
+    cd.zero_holes = m.full && (m.confirmed > 0 || m.base_not_empty);
+    if (!m.full) cd.extra = SeedExtents(m, cd.name);
     cd.hashes = MapFor(m, i, src->size());
     m.req.disks.push_back(cd);
     m.sources.push_back(std::move(src));
@@ -1585,7 +1620,8 @@ Status ReplicationService::OpenStopped(Member& m) {
     cd.name = m.disks[i].name;
     cd.source = m.images[i].source.get();
     if (!m.full) cd.changed_context = datapath::DirtyBitmapContext(m.prev);
-    cd.zero_holes = m.full && m.confirmed > 0;
+    cd.zero_holes = m.full && (m.confirmed > 0 || m.base_not_empty);
+    if (!m.full) cd.extra = SeedExtents(m, cd.name);
     cd.hashes = MapFor(m, i, m.images[i].source->size());
     m.req.disks.push_back(cd);
   }
@@ -1741,6 +1777,7 @@ Status ReplicationService::FinishMember(Member& m, uint64_t seq, int64_t started
       r.body["lastCycle"]["freezeMilliseconds"] = m.req.meta["freezeMilliseconds"];
     r.body["lastCycleTime"] = FormatIso8601(ended);
     r.body.erase("lastError");
+    r.body.erase("seedExtents");  // sent
     return true;
   });
 }

@@ -87,6 +87,17 @@ class ReplicationService {
   static const api::Shape& FailoverShape();
   Result<api::ApiResponse> PostItem(const api::ApiRequest& req, const ResourceId& id,
                                     const std::string& action);
+  // POST {item}/reprotect {"targetVaultName"?, "targetResourceGroup"?} (replication_reprotect.cc):
+  // a failed-over item's VM is replicated back to the source region, as a new item of that
+  // region's vault (this item's vault name and the original VM's resource group unless named),
+  // built on the original VM's disks: the first cycle sends only the blocks that differ (what
+  // the VM wrote here since the failover, what the source wrote after its last shipped cycle,
+  // the cycles between that one and the failover point). The original VM is powered off and
+  // held (VmIsReplicaBase) meanwhile. The operation ends when that first cycle is in the
+  // source; properties.reprotect then gives its counts (bytesChanged, bytesSent, per disk).
+  Result<api::ApiResponse> StartReprotect(const api::ApiRequest& req, const ResourceId& id);
+  // The body shape of POST {item}/{action}.
+  static const api::Shape& ItemActionShape(const std::string& action);
   // Live health in a GET or LIST: rpoInSeconds, replicationHealth, recoveryPointCount.
   void Decorate(const store::Record& rec, Json& item) const;
 
@@ -129,7 +140,18 @@ class ReplicationService {
 
  private:
   struct Member;  // one VM's part of a cycle
-  Status PutWithRetryPublic(const std::string& key, const std::function<bool(store::Record&)>& fn);
+  struct VmDisk {
+    std::string name, path, dev;  // "osdisk"/"lun<N>", the engine's path, the domain's target
+  };
+  // A VM's disks, in the order of the domain's targets (vda = OS disk, vdb = LUN 0, ...).
+  Result<std::vector<VmDisk>> VmDisks(const store::Record& vm) const;
+  Status Reprotect(const ResourceId& id, const Json& params, const std::string& caller,
+                   api::OperationContext& octx);
+  // A, asked by the failed-over region: powers the VM off and holds it, answers what it wrote
+  // after its last shipped cycle ({"itemId","baseSeq","full","divergence":{disk:[[off,len]]}}),
+  // makes the reverse item in its vault (replicas on the VM's disks) and ends its own outbound
+  // replication. Asked again with the same reverse item: the same answer.
+  Result<Json> PeerReprotect(const PeerCaller& caller, const Json& body);
   std::string ScriptDir() const;
   // A test failover's default VM name: the source VM's, with "-test".
   static std::string TestVmName(const store::Record& item);
@@ -170,6 +192,7 @@ class ReplicationService {
   Status FinishMember(Member& m, uint64_t seq, int64_t started);
   Status RecordFailure(std::vector<std::unique_ptr<Member>>& members, const Status& why);
   static BlockHashes* MapFor(Member& m, size_t i, uint64_t size);
+  static std::vector<datapath::Extent> SeedExtents(const Member& m, const std::string& disk);
 
   Result<Json> PeerEnable(const PeerCaller& caller, const Json& body);
   Result<Json> PeerDisable(const PeerCaller& caller, const Json& body);

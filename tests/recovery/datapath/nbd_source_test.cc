@@ -158,5 +158,16 @@ TEST_F(NbdSourceTest, WritableExportAcceptsWritesAndFlush) {
   EXPECT_EQ(back, std::string(kMiB, '\0'));
 }
 
+TEST(MergeExtentsTest, SortsJoinsOverlappingAndTouchingAndDropsEmpty) {
+  auto m = MergeExtents({{100, 50, 1}, {0, 10, 2}, {10, 5, 3}, {120, 100, 4}, {400, 0, 5}});
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m[0].offset, 0u);
+  EXPECT_EQ(m[0].length, 15u);
+  EXPECT_EQ(m[0].flags, 2u);
+  EXPECT_EQ(m[1].offset, 100u);
+  EXPECT_EQ(m[1].length, 120u);
+  EXPECT_TRUE(MergeExtents({}).empty());
+}
+
 }  // namespace
 }  // namespace stratus::recovery::datapath

@@ -132,5 +132,44 @@ TEST_F(ReplicaChainTest, AClonedPointIsCopyOnWrite) {
   EXPECT_FALSE((*c)->CloneAt(9, tmp_.Path("none.qcow2")).ok());
 }
 
+// Reprotect: a chain made on an existing image reads it where no cycle wrote, never writes it,
+// and ChangedBetween names exactly the clusters the cycles in a range wrote.
+TEST_F(ReplicaChainTest, AChainOnAnOldDiskReadsItUnderTheCyclesAndNamesWhatTheyChanged) {
+  std::string old_disk = tmp_.Path("old.qcow2");
+  ASSERT_TRUE(RunChecked({"qemu-img", "create", "-q", "-f", "qcow2", old_disk,
+                          std::to_string(kSize)}).ok());
+  std::string fill = tmp_.Path("fill.raw");
+  ASSERT_TRUE(WriteFileAtomic(fill, std::string(kSize, 'o'), 0600).ok());
+  ASSERT_TRUE(RunChecked({"qemu-img", "convert", "-n", "-f", "raw", "-O", "qcow2", fill,
+                          old_disk}).ok());
+  model_ = std::string(kSize, 'o');
+  std::string before = Content(old_disk);
+  auto c = ReplicaChain::Open(dir_, kSize, old_disk);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  Cycle(**c, 10, {{65536, std::string(4096, 'a')}});
+  Cycle(**c, 20, {{1 << 20, std::string(131072, 'b')}});
+  Cycle(**c, 30, {{3 << 20, std::string(65536, 'c')}});
+  ExpectPoints(**c);
+  EXPECT_TRUE(Content(old_disk) == before) << "the old disk is never written";
+
+  auto changed = (*c)->ChangedBetween(10, 30);
+  ASSERT_TRUE(changed.ok()) << changed.status().ToString();
+  ASSERT_EQ(changed->size(), 2u);
+  EXPECT_EQ((*changed)[0].offset, 1u << 20);
+  EXPECT_EQ((*changed)[0].length, 131072u);
+  EXPECT_EQ((*changed)[1].offset, 3u << 20);
+  EXPECT_EQ((*changed)[1].length, 65536u);
+  auto none = (*c)->ChangedBetween(30, 30);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  // Thinning merges a layer into the one below: the range still covers what it wrote.
+  ASSERT_TRUE((*c)->DropPoint(20).ok());
+  auto merged = (*c)->ChangedBetween(10, 30);
+  ASSERT_TRUE(merged.ok());
+  uint64_t bytes = 0;
+  for (auto& e : *merged) bytes += e.length;
+  EXPECT_EQ(bytes, 131072u + 65536u);
+}
+
 }  // namespace
 }  // namespace stratus::recovery::site

@@ -1,0 +1,36 @@
+// Helpers the ReplicationService's files share (replication_service.cc, replication_plans.cc,
+// replication_reprotect.cc); not for other modules.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "core/status.h"
+#include "recovery/site/peer_client.h"
+#include "store/store.h"
+
+namespace stratus::recovery::site::repl {
+
+// The source region's record of an item it replicates (not an ARM resource): its key is this
+// prefix and the item's id, lowercase.
+inline constexpr char kOutboundPrefix[] =
+    "/providers/stratus.recoveryservices/outboundreplications/";
+inline constexpr char kOutboundType[] = "stratus.recoveryservices/outboundreplications";
+
+// Wall-clock milliseconds since the epoch (points' times, RPO).
+int64_t WallMs();
+// The checkpoint (running VM) or persistent bitmap (stopped VM) of an item's cycle.
+std::string CheckpointName(const std::string& item, uint64_t seq);
+// The persistent bitmap a failed-over VM's disks get before it first starts: every write the VM
+// makes in this region from then on, which a reprotect sends back to the original region.
+std::string FailoverBitmapName(const std::string& item);
+// Reads record `key`, lets `fn` change it (false: no write) and writes it back under its etag,
+// again on a concurrent change (ten tries).
+Status PutWithRetry(store::Store* store, const std::string& key,
+                    const std::function<bool(store::Record&)>& fn);
+// The paired region's failure as ours: Unavailable "PeerRegionUnreachable" when it could not be
+// reached, else its own error.
+Status NotFromPeer(const std::string& who, const Result<PeerReply>& r);
+
+}  // namespace stratus::recovery::site::repl
