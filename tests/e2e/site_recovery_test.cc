@@ -225,7 +225,7 @@ TEST_F(SiteRecoveryTest, ARunningVmIsReplicatedAndItsPointsHoldTheDisksAsCapture
   EXPECT_EQ(out.find("srep-"), std::string::npos) << out;
 }
 
-TEST_F(SiteRecoveryTest, RegionALostThenUnplannedFailoverInBKeepsEveryRecordUpToTheRpo) {
+TEST_F(SiteRecoveryTest, RegionALostFailoverKeepsTheRecordsThenReprotectAndFailbackSendOnlyWhatDiffers) {
   TestVm vm;
   ASSERT_NO_FATAL_FAILURE(CreateVm(
       "db1", TinyVm().ComputerName("db1").OsDisk("db1-os", 1).DataDisk(0, "db1-data"), &vm));
@@ -353,6 +353,52 @@ TEST_F(SiteRecoveryTest, RegionALostThenUnplannedFailoverInBKeepsEveryRecordUpTo
   std::string b_file = DiskFile(b_, "db1-lun0");
   ASSERT_FALSE(b_file.empty());
   EXPECT_EQ(RunCommand({"qemu-img", "compare", "-U", "-q", a_replica, b_file}, &out), 0) << out;
+
+  // Failback: a planned failover of the reverse item, from A. B's VM (off) sends its last cycle;
+  // A's original VM takes it into its own disks and starts.
+  ASSERT_EQ(Cli(d(), {"recovery", "replication", "failover", "-g", kRg, "--vault", "v1", "-n",
+                      "db1", "--planned"},
+                &out),
+            0)
+      << out;
+  rev = d().Get(rev_item);
+  EXPECT_EQ(rev.json["properties"].value("protectionState", ""), "FailedOver") << rev.Describe();
+  EXPECT_EQ(rev.json["properties"].value("failoverType", ""), "Planned") << rev.Describe();
+  EXPECT_TRUE(rev.json["properties"].value("failback", false)) << rev.Describe();
+  EXPECT_EQ(rev.json["properties"].value("failedOverVmId", ""), vm.id) << rev.Describe();
+  std::string a_file = DiskFile(d(), "db1-data");
+  ASSERT_FALSE(a_file.empty());
+  EXPECT_EQ(RunCommand({"qemu-img", "compare", "-U", "-q", a_file, b_file}, &out), 0)
+      << "A's VM holds what B's had: " << out;
+  ASSERT_EQ(Guest(vm.domain, "echo up", Seconds(300)), "up\n");
+
+  // Reprotect A -> B again: B's item starts over on B's (now stopped, held) VM; only what A's VM
+  // writes from its start on is sent.
+  ASSERT_EQ(Guest(vm.domain, "dd if=/dev/urandom of=/dev/" + dev +
+                                 " bs=1M count=4 seek=128 conv=fsync 2>/dev/null; echo ok"),
+            "ok\n");
+  ASSERT_EQ(Cli(d(), {"recovery", "replication", "reprotect", "-g", kRg, "--vault", "v1", "-n",
+                      "db1", "-o", "json"},
+                &out),
+            0)
+      << out;
+  rp = Json::parse(out.substr(std::min(out.size(), out.find("{\n"))), nullptr, false);
+  ASSERT_TRUE(rp.is_object()) << out;
+  const Json& back = rp["properties"];
+  EXPECT_TRUE(back.value("incremental", false)) << back.dump();
+  uint64_t back_sent = back["disks"]["lun0"].value("bytesSent", uint64_t{0});
+  EXPECT_GE(back_sent, 4ull << 20) << back.dump();
+  EXPECT_LE(back_sent, (4ull << 20) * 11 / 10) << back.dump();
+  std::cerr << "[ info ] reprotect A->B after the failback: data disk " << back_sent
+            << " bytes sent (4 MiB written); all disks " << back.value("bytesSent", uint64_t{0})
+            << " sent\n";
+  auto again = b_.Get(item);
+  ASSERT_EQ(again.status, 200) << again.Describe();
+  EXPECT_EQ(again.json["properties"].value("sourceRegion", ""), "regionA") << again.Describe();
+  EXPECT_NE(again.json["properties"].value("protectionState", ""), "FailedOver")
+      << again.Describe();
+  auto b_start = b_.Post(b_.VmPath(kRg, "db1") + "/start");
+  EXPECT_EQ(b_start.status, 409) << "B's VM is now the held base: " << b_start.Describe();
 }
 
 TEST_F(SiteRecoveryTest, PlannedFailoverLosesNoRecord) {

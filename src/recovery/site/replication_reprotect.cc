@@ -24,6 +24,7 @@
 #include "api/resource_util.h"
 #include "core/clock.h"
 #include "core/fs.h"
+#include "core/subprocess.h"
 #include "core/uuid.h"
 #include "recovery/datapath/image_source.h"
 #include "recovery/service/records.h"
@@ -192,16 +193,18 @@ Status ReplicationService::Reprotect(const ResourceId& id, const Json& params,
     for (auto& d : disks) {
       std::vector<datapath::Extent> extents = ExtentsFrom(divergence.value(d.name, Json::array()));
       source_bytes += TotalBytes(extents);
-      auto chain = receiver_->Chain(item_id, d.name);
-      if (!chain.ok()) {
-        full = true;  // no replica of this disk: send it whole
-        break;
+      if (base_seq != failover_seq) {
+        auto chain = receiver_->Chain(item_id, d.name);
+        if (!chain.ok()) {
+          full = true;  // the points between are gone: send the disks whole
+          break;
+        }
+        ASSIGN_OR_RETURN(auto layers,
+                         (*chain)->ChangedBetween(std::min(base_seq, failover_seq),
+                                                  std::max(base_seq, failover_seq)));
+        layer_bytes += TotalBytes(layers);
+        extents.insert(extents.end(), layers.begin(), layers.end());
       }
-      ASSIGN_OR_RETURN(auto layers,
-                       (*chain)->ChangedBetween(std::min(base_seq, failover_seq),
-                                                std::max(base_seq, failover_seq)));
-      layer_bytes += TotalBytes(layers);
-      extents.insert(extents.end(), layers.begin(), layers.end());
       seed[d.name] = ExtentsJson(datapath::MergeExtents(std::move(extents)));
     }
   }
@@ -292,6 +295,51 @@ Status ReplicationService::Reprotect(const ResourceId& id, const Json& params,
   }
 }
 
+Result<ResourceId> ReplicationService::FailbackInto(const store::Record& rec,
+                                                    const store::Record& pt,
+                                                    const std::string& caller,
+                                                    api::OperationContext& octx) {
+  const std::string item_id = rec.internal.value("itemId", "");
+  const uint64_t seq = pt.internal.value("seq", uint64_t{0});
+  ASSIGN_OR_RETURN(store::Record vm, d_.ctx.store->Get(rec.internal.value("baseVmKey", "")));
+  ASSIGN_OR_RETURN(ResourceId vm_id, ResourceId::Parse(vm.body.value("id", "")));
+  if (auto info = d_.hv->Info(vm.internal.value("domain", ""));
+      info.ok() && info->state != compute::PowerState::kStopped)
+    return Conflict("VM '" + vm_id.ToString() + "' runs: it was started outside Stratus while its "
+                    "disks were the replica's base.", vm_id.ToString(), "VmIsReplicaBase");
+  ASSIGN_OR_RETURN(std::vector<VmDisk> disks, VmDisks(vm));
+  // Each disk takes the point: the chain's layers are committed into it (they hold exactly
+  // the blocks that differ), then it tracks what the VM writes from its start on (the next
+  // reprotect's base).
+  int done = 0;
+  for (auto& d : disks) {
+    octx.SetProgress(10 + 60 * done++ / std::max<size_t>(1, disks.size()),
+                     "writing the point into disk " + d.name);
+    ASSIGN_OR_RETURN(ReplicaChain * chain, receiver_->Chain(item_id, d.name));
+    ASSIGN_OR_RETURN(std::string image, chain->PointImage(seq));
+    auto commit = RunChecked({"qemu-img", "commit", "-q", "-b", d.path, image});
+    if (!commit.ok())
+      return Internal("writing point " + pt.body.value("name", "") + " into disk " + d.path +
+                      ": " + commit.status().message());
+    auto bitmaps = d_.engine->ListBitmaps(d.path);
+    bool have = false;
+    if (bitmaps.ok())
+      for (auto& b : *bitmaps) have = have || b.name == FailoverBitmapName(item_id);
+    if (!have) RETURN_IF_ERROR(d_.engine->AddBitmap(d.path, FailoverBitmapName(item_id)));
+  }
+  // The replicas stood on those disks: they are spent.
+  receiver_->Forget(item_id);
+  if (std::string dir = rec.internal.value("dir", ""); !dir.empty()) (void)RemoveTree(dir);
+  RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, vm.key, [&](store::Record& r) {
+    r.internal.erase("replicaBaseOf");
+    return true;
+  }));
+  octx.SetProgress(80, "starting VM " + vm_id.name());
+  ASSIGN_OR_RETURN(std::string op, d_.vms->Act(vm_id, "start", caller));
+  RETURN_IF_ERROR(WaitOperation(op, "VM '" + vm_id.ToString() + "' did not start"));
+  return vm_id;
+}
+
 Result<Json> ReplicationService::PeerReprotect(const PeerCaller& caller, const Json& body) {
   const std::string item = body.value("item", ""), reverse = body.value("reverseItem", "");
   const std::string item_name = body.value("itemName", ""), vault_name = body.value("vaultName", "");
@@ -317,7 +365,10 @@ Result<Json> ReplicationService::PeerReprotect(const PeerCaller& caller, const J
                         "' to keep the reprotected item in: create it (or name another).",
                     vault.ToString(), "VaultNotFound");
   ResourceId item_id = vault.Child("replicationProtectedItems", item_name);
-  if (d_.ctx.store->Get(item_id.Key()).ok())
+  auto existing = d_.ctx.store->Get(item_id.Key());
+  // The item this region reprotected from (its reverse is the one failing back now) starts over
+  // as the replica of the VM's way back; any other item of that name is in the way.
+  if (existing.ok() && existing->internal.value("reverseItemId", "") != item)
     return Conflict("Region '" + d_.ctx.region + "' has an item '" + item_id.ToString() +
                         "' already.", item_id.ToString(), "ResourceExists");
 
@@ -416,6 +467,17 @@ Result<Json> ReplicationService::PeerReprotect(const PeerCaller& caller, const J
     r.internal["desiredPower"] = "stopped";
     return true;
   }));
+  if (existing.ok()) {
+    // Its old replicas and points were of the VM before the failover: they go.
+    const std::string old_item = existing->internal.value("itemId", "");
+    receiver_->Forget(old_item);
+    if (std::string dir = existing->internal.value("dir", ""); !dir.empty()) (void)RemoveTree(dir);
+    if (auto pts = service::ListAll(d_.ctx.store, item_id.Key() + "/recoverypoints/",
+                                    kReplPointType);
+        pts.ok())
+      for (auto& pt : *pts) (void)d_.ctx.store->Delete(pt.key);
+    rec.etag = existing->etag;
+  }
   RETURN_IF_ERROR(d_.ctx.store->Put(rec).status());
   // This region no longer replicates the VM: its record and bitmaps go (read above).
   for (auto& d : disks)

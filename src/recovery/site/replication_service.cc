@@ -431,6 +431,14 @@ Result<Json> ReplicationService::FailoverParams(const ResourceId& id, Json param
       return NotFound("Item '" + id.name() + "' has no recovery point '" + point + "'.",
                       "recoveryPointName", "RecoveryPointNotFound");
   }
+  if (std::string base = rec.internal.value("baseVmKey", ""); !base.empty()) {
+    // A failback: the original VM takes the point; no new VM, no name to choose.
+    if (params.contains("vmName") || params.contains("targetResourceGroup"))
+      return InvalidArgument("Item '" + id.name() + "' fails back into its original VM: "
+                             "'vmName' and 'targetResourceGroup' do not apply.",
+                             params.contains("vmName") ? "vmName" : "targetResourceGroup");
+    return params;
+  }
   std::string rg = params.value("targetResourceGroup", id.resource_group());
   RETURN_IF_ERROR(ValidateResourceGroupName(rg));
   RETURN_IF_ERROR(api::CheckGroupExists(d_.ctx.store, ResourceId::Group(id.subscription(), rg)));
@@ -703,8 +711,12 @@ Status ReplicationService::Failover(const ResourceId& id, const Json& params,
   }));
   receiver_->Forget(item_id);  // an open cycle goes
   std::vector<std::string> made;  // disk ids, removed on failure
-  auto vm = MakeVmAt(id, rec, pt, /*clone=*/false, params.value("targetResourceGroup", ""),
-                     params.value("vmName", ""), Json::object(), caller, octx, made);
+  // A reprotected item fails back into the original VM; any other gets a new one.
+  const bool failback = !rec.internal.value("baseVmKey", "").empty();
+  auto vm = failback ? FailbackInto(rec, pt, caller, octx)
+                     : MakeVmAt(id, rec, pt, /*clone=*/false,
+                                params.value("targetResourceGroup", ""), params.value("vmName", ""),
+                                Json::object(), caller, octx, made);
   if (!vm.ok()) {
     for (auto& d : made) {
       auto did = ResourceId::Parse(d);
@@ -726,8 +738,17 @@ Status ReplicationService::Failover(const ResourceId& id, const Json& params,
     p["failoverRecoveryPointTime"] = pt.body["properties"].value("recoveryPointTime", "");
     p["failoverTime"] = FormatIso8601(WallMs());
     r.internal["failoverSeq"] = pt.internal.value("seq", uint64_t{0});
+    p["failback"] = failback;
+    if (failback) {
+      r.internal.erase("baseVmKey");  // the VM is its own again
+      r.internal.erase("baseImages");
+    }
     return true;
   }));
+  if (failback) {  // the points were of replicas that are spent
+    ASSIGN_OR_RETURN(auto pts, ListAll(d_.ctx.store, id.Key() + "/recoverypoints/", kReplPointType));
+    for (auto& r : pts) (void)d_.ctx.store->Delete(r.key);
+  }
   octx.result()["vmId"] = vm->ToString();
   octx.result()["recoveryPoint"] = pt.body.value("id", "");
   octx.result()["recoveryPointTime"] = pt.body["properties"].value("recoveryPointTime", "");

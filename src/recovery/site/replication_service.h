@@ -152,6 +152,11 @@ class ReplicationService {
   // makes the reverse item in its vault (replicas on the VM's disks) and ends its own outbound
   // replication. Asked again with the same reverse item: the same answer.
   Result<Json> PeerReprotect(const PeerCaller& caller, const Json& body);
+  // Failback: a reprotected item's failover writes point `pt` into the original VM's disks
+  // (their replicas' layers committed into them: only the blocks that differ), gives them the
+  // failover bitmap, frees and starts the VM. The replicas are spent (removed).
+  Result<ResourceId> FailbackInto(const store::Record& rec, const store::Record& pt,
+                                  const std::string& caller, api::OperationContext& octx);
   std::string ScriptDir() const;
   // A test failover's default VM name: the source VM's, with "-test".
   static std::string TestVmName(const store::Record& item);
