@@ -17,6 +17,7 @@
 // Tables: peer, ours, ratio (ours ÷ peer) and the issue's targets.
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
@@ -38,7 +39,7 @@ struct Options {
   int seconds = 60;
   int frequency = 5;
   int write_kib_per_s = 256;
-  std::string mode = "rpo";  // or "plan"
+  std::string mode = "rpo";  // or "plan", "reprotect"
   int plan_groups = 3, plan_vms_per_group = 2;
 };
 
@@ -125,9 +126,12 @@ std::string Secs(double s) {
 struct Regions {
   std::unique_ptr<ScopedDir> dir;
   std::unique_ptr<Daemon> a, b;
+  std::string rg_a, rg_b;  // the group made in each (API paths)
 };
 
-Result<Regions> StartPairedRegions(const Options& o, const std::string& prefix) {
+// ... and a resource group `group` in each.
+Result<Regions> StartPairedRegions(const Options& o, const std::string& prefix,
+                                   const std::string& group) {
   Regions r;
   ASSIGN_OR_RETURN(r.dir, ScopedDir::Make(o.work, prefix));
   auto start = [&](const std::string& region) {
@@ -148,35 +152,43 @@ Result<Regions> StartPairedRegions(const Options& o, const std::string& prefix) 
   Json pair = {{"properties", {{"pairingToken", Json::parse(tok.body)["token"]}}}};
   RETURN_IF_ERROR(Expect(api_b.Put(api_b.SubPath() + prov + "/regionPairings/benchA", pair.dump()),
                          201, "pairing"));
+  r.rg_a = api_a.SubPath() + "/resourceGroups/" + group;
+  r.rg_b = api_b.SubPath() + "/resourceGroups/" + group;
+  RETURN_IF_ERROR(Expect(api_a.Put(r.rg_a, R"({"location":"benchA"})"), 201, "group A"));
+  RETURN_IF_ERROR(Expect(api_b.Put(r.rg_b, R"({"location":"benchB"})"), 201, "group B"));
   return r;
 }
 
-Status Run(const Options& o) {
-  InstallStopHandlers();
-  ASSIGN_OR_RETURN(Regions r, StartPairedRegions(o, "stratus-replbench"));
-  auto& a = r.a;
-  auto& dir = r.dir;
-  ApiClient api_a(r.a->endpoint()), api_b(r.b->endpoint());
-  const std::string prov = "/providers/Stratus.RecoveryServices";
-
-  std::string rg_a = api_a.SubPath() + "/resourceGroups/rb";
-  std::string rg_b = api_b.SubPath() + "/resourceGroups/rb";
-  RETURN_IF_ERROR(Expect(api_a.Put(rg_a, R"({"location":"benchA"})"), 201, "group A"));
-  RETURN_IF_ERROR(Expect(api_b.Put(rg_b, R"({"location":"benchB"})"), 201, "group B"));
+// VM `name` in group path `rg` of region A (tiny image, a 1 GiB data disk "data"), made and
+// waited for: its {id, libvirt domain}.
+Result<std::pair<std::string, std::string>> MakeDataVm(ApiClient& api, const std::string& rg,
+                                                       const std::string& name) {
   Json vm = {{"location", "benchA"},
              {"properties",
               {{"hardwareProfile", {{"vmSize", "Standard_S1"}}},
                {"storageProfile",
                 {{"imageReference", {{"id", "tiny"}}},
                  {"dataDisks", {{{"lun", 0}, {"diskSizeGB", 1}, {"name", "data"}}}}}},
-               {"osProfile", {{"computerName", "writer"}}}}}};
-  std::string vm_path = rg_a + "/providers/Stratus.Compute/virtualMachines/writer";
-  HttpResult put = api_a.Put(vm_path, vm.dump());
+               {"osProfile", {{"computerName", name}}}}}};
+  HttpResult put = api.Put(rg + "/providers/Stratus.Compute/virtualMachines/" + name, vm.dump());
   RETURN_IF_ERROR(Expect(put, 201, "PUT VM"));
-  RETURN_IF_ERROR(WaitOp(api_a, put));
+  RETURN_IF_ERROR(WaitOp(api, put));
   Json vmj = Json::parse(put.body);
-  std::string vm_id = vmj.value("id", "");
-  std::string domain = "stratus-" + vmj["properties"].value("vmId", "");
+  return std::make_pair(vmj.value("id", ""), "stratus-" + vmj["properties"].value("vmId", ""));
+}
+
+Status Run(const Options& o) {
+  InstallStopHandlers();
+  ASSIGN_OR_RETURN(Regions r, StartPairedRegions(o, "stratus-replbench", "rb"));
+  auto& a = r.a;
+  auto& dir = r.dir;
+  ApiClient api_a(r.a->endpoint()), api_b(r.b->endpoint());
+  const std::string prov = "/providers/Stratus.RecoveryServices";
+
+  const std::string rg_a = r.rg_a, rg_b = r.rg_b;
+  std::string vm_path = rg_a + "/providers/Stratus.Compute/virtualMachines/writer";
+  ASSIGN_OR_RETURN(auto made, MakeDataVm(api_a, rg_a, "writer"));
+  const auto& [vm_id, domain] = made;
   std::fprintf(stderr, "replication_bench: VM created; waiting for its agent\n");
   RETURN_IF_ERROR(WaitAgent(domain, 300));
   // The writer: a batch of 4 KiB synchronous writes at random offsets every second.
@@ -329,13 +341,10 @@ Status Run(const Options& o) {
 // next group starts).
 Status RunPlanRto(const Options& o) {
   InstallStopHandlers();
-  ASSIGN_OR_RETURN(Regions r, StartPairedRegions(o, "stratus-planbench"));
+  ASSIGN_OR_RETURN(Regions r, StartPairedRegions(o, "stratus-planbench", "rp"));
   ApiClient api_a(r.a->endpoint()), api_b(r.b->endpoint());
   const std::string prov = "/providers/Stratus.RecoveryServices";
-  std::string rg_a = api_a.SubPath() + "/resourceGroups/rp";
-  std::string rg_b = api_b.SubPath() + "/resourceGroups/rp";
-  RETURN_IF_ERROR(Expect(api_a.Put(rg_a, R"({"location":"benchA"})"), 201, "group A"));
-  RETURN_IF_ERROR(Expect(api_b.Put(rg_b, R"({"location":"benchB"})"), 201, "group B"));
+  const std::string rg_a = r.rg_a, rg_b = r.rg_b;
   RETURN_IF_ERROR(Expect(api_b.Put(rg_b + prov + "/vaults/v", R"({"location":"benchB"})"), 201,
                          "vault"));
   const int n = o.plan_groups * o.plan_vms_per_group;
@@ -419,6 +428,160 @@ Status RunPlanRto(const Options& o) {
   return Status::Ok();
 }
 
+std::string MiB(double bytes) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.2f MiB", bytes / 1048576.0);
+  return b;
+}
+
+// `count` 4 KiB blocks of random data at random offsets of the data disk's first 512 MiB
+// (distinct offsets: every block changes 4 KiB), then `seq_mib` MiB in one run at `seq_at` MiB.
+std::string GuestWrites(int count, int seq_mib, int seq_at) {
+  return "i=0; seen=' '; while [ $i -lt " + std::to_string(count) +
+         " ]; do o=$(( (RANDOM * 32768 + RANDOM) % 131072 )); case \"$seen\" in *\" $o \"*) "
+         "continue;; esac; seen=\"$seen$o \"; dd if=/dev/urandom of=/dev/vdb bs=4k count=1 "
+         "seek=$o conv=notrunc 2>/dev/null; i=$((i+1)); done; " +
+         (seq_mib > 0 ? "dd if=/dev/urandom of=/dev/vdb bs=1M count=" + std::to_string(seq_mib) +
+                            " seek=" + std::to_string(seq_at) + " conv=notrunc 2>/dev/null; "
+                      : std::string()) +
+         "sync; echo done";
+}
+
+// Mode "reprotect": after an unplanned failover (region A's VM still running and writing: the
+// split-brain case), the VM writes in B; reprotect sends B's VM back onto A's old copy. Bytes sent
+// against bytes changed (both sides' writes), and the peer a user has: rsync's delta transfer of
+// B's disk (as raw) onto A's (as raw), which reads both disks whole.
+Status RunReprotect(const Options& o) {
+  InstallStopHandlers();
+  ASSIGN_OR_RETURN(Regions r, StartPairedRegions(o, "stratus-rpbench", "rb"));
+  ApiClient api_a(r.a->endpoint()), api_b(r.b->endpoint());
+  const std::string prov = "/providers/Stratus.RecoveryServices";
+  const std::string rg_a = r.rg_a, rg_b = r.rg_b;
+  RETURN_IF_ERROR(Expect(api_a.Put(rg_a + prov + "/vaults/v", R"({"location":"benchA"})"), 201,
+                         "vault A"));
+  RETURN_IF_ERROR(Expect(api_b.Put(rg_b + prov + "/vaults/v", R"({"location":"benchB"})"), 201,
+                         "vault B"));
+  std::string vm_a = rg_a + "/providers/Stratus.Compute/virtualMachines/db";
+  ASSIGN_OR_RETURN(auto made, MakeDataVm(api_a, rg_a, "db"));
+  const auto& [vm_id_a, domain_a] = made;
+  RETURN_IF_ERROR(WaitAgent(domain_a, 300));
+  // Some data before replication starts (the seed carries it).
+  RETURN_IF_ERROR(Guest(domain_a, GuestWrites(0, 64, 256), 300).status());
+  std::string item = rg_b + prov + "/vaults/v/replicationProtectedItems/db";
+  Json body = {{"properties",
+                {{"sourceRegion", "benchA"},
+                 {"sourceVmId", vm_id_a},
+                 {"policy", {{"crashConsistentFrequencyInSeconds", 5}}}}}};
+  HttpResult en = api_b.Put(item, body.dump());
+  RETURN_IF_ERROR(Expect(en, 201, "enable replication"));
+  RETURN_IF_ERROR(WaitOp(api_b, en));
+  std::fprintf(stderr, "replication_bench: waiting for two points\n");
+  for (auto t0 = Now();;) {
+    Json it = Json::parse(api_b.Get(item).body, nullptr, false);
+    if (it.is_object() && it["properties"].value("recoveryPointCount", 0) >= 2) break;
+    if (StopRequested()) return Interrupted();
+    if (MsBetween(t0, Now()) > 600000) return Unavailable("no points in 10 minutes");
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  // The failover (A not asked; its VM runs on), then A's VM writes on its own.
+  HttpResult fo = api_b.Post(item + "/unplannedFailover", "{}");
+  RETURN_IF_ERROR(Expect(fo, 202, "failover"));
+  RETURN_IF_ERROR(WaitOp(api_b, fo));
+  const int a_blocks = 256;
+  std::fprintf(stderr, "replication_bench: A writes %d scattered 4 KiB blocks after the cut\n",
+               a_blocks);
+  RETURN_IF_ERROR(Guest(domain_a, GuestWrites(a_blocks, 0, 0), 600).status());
+  HttpResult vm_b = api_b.Get(rg_b + "/providers/Stratus.Compute/virtualMachines/db");
+  RETURN_IF_ERROR(Expect(vm_b, 200, "GET B's VM"));
+  std::string domain_b = "stratus-" + Json::parse(vm_b.body)["properties"].value("vmId", "");
+  RETURN_IF_ERROR(WaitAgent(domain_b, 300));
+  const int b_blocks = 512, b_seq_mib = 16;
+  std::fprintf(stderr, "replication_bench: B writes %d scattered 4 KiB blocks and %d MiB\n",
+               b_blocks, b_seq_mib);
+  RETURN_IF_ERROR(Guest(domain_b, GuestWrites(b_blocks, b_seq_mib, 600), 600).status());
+  const double written = (a_blocks + b_blocks) * 4096.0 + b_seq_mib * 1048576.0;
+
+  // Ours.
+  std::fprintf(stderr, "replication_bench: reprotect\n");
+  auto t0 = Now();
+  HttpResult rp = api_b.Post(item + "/reprotect", "{}");
+  RETURN_IF_ERROR(Expect(rp, 202, "reprotect"));
+  RETURN_IF_ERROR(WaitOp(api_b, rp, 1800));
+  double ours_s = MsBetween(t0, Now()) / 1000.0;
+  Json sum = Json::parse(api_b.Get(item).body, nullptr, false)["properties"]["reprotect"];
+  double sent = sum.value("bytesSent", 0.0), changed = sum.value("bytesChanged", 0.0);
+
+  // The peer: both data disks as raw files (what rsync can compare block by block), then
+  // rsync's delta transfer of B's onto A's old copy. B's VM stops first: its disk file is then
+  // all there (A's is held stopped by the reprotect).
+  HttpResult off = api_b.Post(rg_b + "/providers/Stratus.Compute/virtualMachines/db/powerOff", "{}");
+  RETURN_IF_ERROR(Expect(off, 202, "power off B's VM"));
+  RETURN_IF_ERROR(WaitOp(api_b, off));
+  auto disk_file = [&](ApiClient& api, const std::string& rg, Daemon& d,
+                       const std::string& name) -> Result<std::string> {
+    HttpResult disk = api.Get(rg + "/providers/Stratus.Storage/disks/" + name);
+    RETURN_IF_ERROR(Expect(disk, 200, "GET disk " + name));
+    return JoinPath(d.data_dir(), "disks/" + Json::parse(disk.body)["properties"].value("uniqueId", "") +
+                                      ".qcow2");
+  };
+  ASSIGN_OR_RETURN(std::string a_disk, disk_file(api_a, rg_a, *r.a, "data"));
+  ASSIGN_OR_RETURN(std::string b_disk, disk_file(api_b, rg_b, *r.b, "db-lun0"));
+  std::string a_raw = JoinPath(r.dir->path(), "a.raw"), b_raw = JoinPath(r.dir->path(), "b.raw");
+  RETURN_IF_ERROR(RunChecked({"qemu-img", "convert", "-U", "-O", "raw", a_disk, a_raw}).status());
+  RETURN_IF_ERROR(RunChecked({"qemu-img", "convert", "-U", "-O", "raw", b_disk, b_raw}).status());
+  std::fprintf(stderr, "replication_bench: rsync --inplace --no-whole-file (delta transfer)\n");
+  auto t1 = Now();
+  // Through a pipe to itself (`-e` a local shell), so that the delta algorithm runs as over a
+  // link: rsync copies local files whole otherwise.
+  ASSIGN_OR_RETURN(std::string stats,
+                   RunChecked({"rsync", "--inplace", "--no-whole-file", "--ignore-times", "--stats", "-e",
+                               "sh -c 'shift; exec \"$@\"' x", b_raw, "localhost:" + a_raw}));
+  double peer_s = MsBetween(t1, Now()) / 1000.0;
+  double peer_sent = 0;
+  for (size_t at = stats.find("Total bytes sent: "); at != std::string::npos;) {
+    std::string num;
+    for (size_t k = at + 18; k < stats.size() && (std::isdigit(stats[k]) || stats[k] == ','); ++k)
+      if (stats[k] != ',') num += stats[k];
+    peer_sent = std::atof(num.c_str());
+    break;
+  }
+  HttpResult del = api_b.Delete(rg_b);
+  if (del.status == 202) (void)WaitOp(api_b, del, 600);
+  // A's old VM is held by the reverse item: that goes first, then the VM.
+  HttpResult del_item = api_a.Delete(rg_a + prov + "/vaults/v/replicationProtectedItems/db");
+  if (del_item.status == 202) (void)WaitOp(api_a, del_item);
+  HttpResult del_a = api_a.Delete(vm_a);
+  if (del_a.status == 202) (void)WaitOp(api_a, del_a);
+
+  std::printf("## Site recovery: reprotect after a failover (%s)\n\n", LoadAverage().c_str());
+  std::printf("1 GiB data disk; after an unplanned failover region A's VM (still running) writes "
+              "%d scattered 4 KiB blocks, the failed-over VM in B writes %d scattered 4 KiB blocks "
+              "and %d MiB in one run: %s written in all. Reprotect sends B's VM back onto A's old "
+              "copy. Peer: rsync's delta transfer of B's disk onto A's (both as raw files; rsync "
+              "reads both whole).\n\n",
+              a_blocks, b_blocks, b_seq_mib, MiB(written).c_str());
+  Table t({"measure", "peer (rsync delta)", "Stratus reprotect", "ratio", "target"});
+  t.Add({"bytes sent", MiB(peer_sent), MiB(sent), FormatRatio(sent / std::max(1.0, peer_sent)),
+         ""});
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f×", sent / written);
+  std::string ours_x = buf;
+  std::snprintf(buf, sizeof buf, "%.2f×", peer_sent / written);
+  t.Add({"bytes sent per byte written", buf, ours_x, "",
+         std::string("≤ 1.1×: ") + (sent <= 1.1 * written ? "met" : "not met")});
+  t.Add({"bytes read to find what differs", "2 GiB (both disks)",
+         MiB(changed) + " (the changed extents)", "", "no full-disk read"});
+  t.Add({"time", Secs(peer_s), Secs(ours_s), FormatRatio(ours_s / std::max(0.001, peer_s)),
+         ""});
+  t.Add({"anchor: ASR reprotect", "re-reads whole disks", "", "", ""});
+  std::printf("%s\n", t.Render().c_str());
+  std::printf("Stratus's time is the whole reprotect operation (the source region stops and holds "
+              "its VM, the first reverse cycle); the peer's excludes turning the qcow2 disks into "
+              "raw files. Per disk: %s\n\n",
+              sum.value("disks", Json::object()).dump().c_str());
+  return Status::Ok();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -431,14 +594,16 @@ int main(int argc, char** argv) {
   app.add_option("--frequency", o.frequency, "Seconds between points")->capture_default_str();
   app.add_option("--write-kib-per-s", o.write_kib_per_s, "Guest write rate asked")
       ->capture_default_str();
-  app.add_option("--mode", o.mode, "rpo (RPO while writing) or plan (recovery plan RTO)")
+  app.add_option("--mode", o.mode, "rpo (RPO while writing), plan (recovery plan RTO) or reprotect (bytes sent)")
       ->capture_default_str();
   app.add_option("--plan-groups", o.plan_groups, "Groups of the plan (mode plan)")
       ->capture_default_str();
   app.add_option("--plan-vms-per-group", o.plan_vms_per_group, "VMs per group (mode plan)")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  Status s = o.mode == "plan" ? RunPlanRto(o) : Run(o);
+  Status s = o.mode == "plan"        ? RunPlanRto(o)
+             : o.mode == "reprotect" ? RunReprotect(o)
+                                     : Run(o);
   if (!s.ok()) {
     std::fprintf(stderr, "replication_bench: %s\n", s.ToString().c_str());
     return 1;

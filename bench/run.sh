@@ -1,7 +1,7 @@
 #!/bin/bash
 # Run the Stratus benchmarks with already built binaries and collect their tables.
 #
-#   bench/run.sh [controlplane] [vm_boot] [network] [replication] [group_freeze] [plan_rto]   (default: all; `make bench`
+#   bench/run.sh [controlplane] [vm_boot] [network] [replication] [group_freeze] [plan_rto] [reprotect]   (default: all; `make bench`
 #   builds first)
 #
 # Environment:
@@ -37,9 +37,9 @@ read -r -a GF_ARGS <<<"${GROUP_FREEZE_ARGS:-}"
 die() { echo "bench/run.sh: $*" >&2; exit 1; }
 
 WHICH=("$@")
-[ ${#WHICH[@]} -gt 0 ] || WHICH=(controlplane vm_boot network replication group_freeze plan_rto)
+[ ${#WHICH[@]} -gt 0 ] || WHICH=(controlplane vm_boot network replication group_freeze plan_rto reprotect)
 for w in "${WHICH[@]}"; do
-  case "$w" in controlplane|vm_boot|network|replication|group_freeze|plan_rto) ;; *) die "unknown benchmark '$w' (controlplane, vm_boot, network, replication, group_freeze, plan_rto)";; esac
+  case "$w" in controlplane|vm_boot|network|replication|group_freeze|plan_rto|reprotect) ;; *) die "unknown benchmark '$w' (controlplane, vm_boot, network, replication, group_freeze, plan_rto, reprotect)";; esac
 done
 
 STRATUSD="$BUILD/stratusd"
@@ -47,10 +47,12 @@ STRATUSD="$BUILD/stratusd"
 for w in "${WHICH[@]}"; do
   exe=$w
   [ "$w" = plan_rto ] && exe=replication  # its plan mode
+  [ "$w" = reprotect ] && exe=replication  # its reprotect mode
   [ -x "$BUILD/bench/${exe}_bench" ] || die "$BUILD/bench/${exe}_bench not found: build first (make bench)"
 done
 if [[ " ${WHICH[*]} " == *" vm_boot "* || " ${WHICH[*]} " == *" replication "* ||
-      " ${WHICH[*]} " == *" group_freeze "* || " ${WHICH[*]} " == *" plan_rto "* ]]; then
+      " ${WHICH[*]} " == *" group_freeze "* || " ${WHICH[*]} " == *" plan_rto "* ||
+      " ${WHICH[*]} " == *" reprotect "* ]]; then
   [ -f "$GUEST/tiny/image.json" ] ||
     die "$GUEST/tiny/image.json not found: make guest (or bash guest/build-tiny-image.sh $GUEST)"
 fi
@@ -141,11 +143,12 @@ for w in "${WHICH[@]}"; do
     replication)
       run_bench replication --stratusd "$STRATUSD" --guest-dir "$GUEST" --work "$WORK" \
         ${REPL_ARGS[@]+"${REPL_ARGS[@]}"} ;;
-    plan_rto)
-      # The replication benchmark's plan mode (its own two regions and VMs).
-      echo "bench/run.sh: running plan_rto ..." >&2
-      "$BUILD/bench/replication_bench" --mode plan --stratusd "$STRATUSD" --guest-dir "$GUEST" \
-        --work "$WORK" >"$WORK/plan_rto.md" &
+    plan_rto|reprotect)
+      # The replication benchmark's plan and reprotect modes (their own two regions and VMs).
+      echo "bench/run.sh: running $w ..." >&2
+      mode=$w; [ "$w" = plan_rto ] && mode=plan
+      "$BUILD/bench/replication_bench" --mode "$mode" --stratusd "$STRATUSD" --guest-dir "$GUEST" \
+        --work "$WORK" >"$WORK/$w.md" &
       BENCH_PIDS+=($!)
       wait $! ;;
     group_freeze)

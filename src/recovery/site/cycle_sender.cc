@@ -67,6 +67,36 @@ Result<std::vector<datapath::Extent>> ToSend(const CycleDisk& d, uint64_t* zero_
   return out;
 }
 
+// Whether [offset, offset + length) meets one of `sorted` (merged, in order).
+bool Meets(const std::vector<datapath::Extent>& sorted, uint64_t offset, uint64_t length) {
+  auto it = std::upper_bound(sorted.begin(), sorted.end(), offset,
+                             [](uint64_t o, const datapath::Extent& e) { return o < e.offset; });
+  if (it != sorted.end() && it->offset < offset + length) return true;
+  return it != sorted.begin() && std::prev(it)->offset + std::prev(it)->length > offset;
+}
+
+// Fills the unknown entries of `d.hashes` for the blocks of `extents` from `d.reference`.
+Status HashesFromReference(const CycleDisk& d, const std::vector<datapath::Extent>& extents) {
+  const auto excluded = datapath::MergeExtents(d.extra);
+  std::string buf;
+  for (auto& e : extents) {
+    for (uint64_t off = e.offset; off < e.offset + e.length; off += kPiece) {
+      uint64_t len = std::min(kPiece, e.offset + e.length - off);
+      if (off % BlockHashes::kBlock != 0 || len % BlockHashes::kBlock != 0 ||
+          off + len > d.reference->size())
+        continue;
+      buf.resize(len);
+      RETURN_IF_ERROR(d.reference->Read(0, off, buf.data(), len));
+      for (uint64_t at = 0; at < len; at += BlockHashes::kBlock) {
+        uint64_t index = (off + at) / BlockHashes::kBlock;
+        if (d.hashes->Get(index) != 0 || Meets(excluded, off + at, BlockHashes::kBlock)) continue;
+        d.hashes->Set(index, BlockHashes::Hash(buf.data() + at));
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Json CycleStats::ToJson() const {
@@ -119,6 +149,10 @@ Result<CycleStats> SendCycle(const PeerClient& peer, const CycleRequest& req) {
     uint64_t zeros = 0;
     auto extents = ToSend(d, &zeros);
     if (!extents.ok()) return abort(extents.status());
+    if (d.reference && d.hashes && !d.changed_context.empty()) {
+      Status ref = HashesFromReference(d, *extents);
+      if (!ref.ok()) return abort(ref);
+    }
     BlockBatchWriter w;
     std::string buf;
     const uint64_t changed_before = st.bytes_changed, sent_before = st.bytes_sent;

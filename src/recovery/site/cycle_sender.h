@@ -33,6 +33,11 @@ struct CycleDisk {
   // Extents to send besides the changed ones (with changed_context): a reprotect's first cycle
   // adds what the target wrote on its own and what it lacks of the points after its copy.
   std::vector<datapath::Extent> extra;
+  // With `hashes`: where the map knows nothing, what the target holds reads as `reference` does
+  // (a reprotect's first cycle: B's replica of the point A's copy was at), except in `extra`
+  // (where the target wrote on its own or lacks later points). The changed extents are read
+  // there too, and their 4 KiB blocks that read the same are not sent. nullptr: none.
+  datapath::NbdSource* reference = nullptr;
   // A full cycle over a replica that already holds data: send zero frames for the holes too.
   // (Without it, a full cycle is a seed onto an empty replica.)
   bool zero_holes = false;

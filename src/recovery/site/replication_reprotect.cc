@@ -250,6 +250,12 @@ Status ReplicationService::Reprotect(const ResourceId& id, const Json& params,
               {"baseNotEmpty", true},
               {"seedExtents", seed},
               {"reprotectOf", id.Key()}};
+  // Where A's copy reads as the failover point (everywhere but the seed extents), this region's
+  // replica of that point tells which 4 KiB blocks of a changed cluster A has already.
+  if (!base_checkpoint.empty() && failover_seq > 0) {
+    out.body["referenceItem"] = item_id;
+    out.body["referenceSeq"] = failover_seq;
+  }
   if (auto existing = d_.ctx.store->Get(out.key); existing.ok()) out.etag = existing->etag;
   RETURN_IF_ERROR(d_.ctx.store->Put(out).status());
   cv_.notify_all();

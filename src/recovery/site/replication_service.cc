@@ -1454,6 +1454,7 @@ struct ReplicationService::Member {
   bool running = false, full = false, exported = false;
   bool base_not_empty = false;
   std::vector<VmDisk> disks;
+  std::vector<datapath::ImageSource> refs;  // a reprotect's first cycle: CycleDisk::reference
   std::vector<std::unique_ptr<BlockHashes>> maps;
   std::vector<datapath::ImageSource> images;
   std::vector<std::unique_ptr<datapath::NbdSource>> sources;
@@ -1513,6 +1514,32 @@ std::vector<datapath::Extent> ReplicationService::SeedExtents(const Member& m,
   for (auto& e : seed)
     if (e.is_array() && e.size() == 2) out.push_back({e[0].get<uint64_t>(), e[1].get<uint64_t>(), 0});
   return out;
+}
+
+// A reprotect's first cycle: this region's replica of the point the target's copy was at (the
+// item this one reverses, at its failover point), where there is one.
+datapath::NbdSource* ReplicationService::ReferenceFor(Member& m, const std::string& disk) {
+  if (m.full || m.confirmed > 0) return nullptr;
+  const std::string ref_item = m.out.body.value("referenceItem", "");
+  const uint64_t ref_seq = m.out.body.value("referenceSeq", uint64_t{0});
+  if (ref_item.empty() || ref_seq == 0) return nullptr;
+  auto chain = receiver_->Chain(ref_item, disk);
+  if (!chain.ok()) return nullptr;
+  auto image = (*chain)->PointImage(ref_seq);
+  if (!image.ok()) return nullptr;
+  datapath::ImageSourceOptions io;
+  io.image = *image;
+  io.socket_dir = m.scratch;
+  io.connections = 1;
+  io.force_share = true;
+  auto src = datapath::OpenImageSource(io);
+  if (!src.ok()) {
+    spdlog::warn("replication item {}: the replica of point {} cannot be read ({}): its changed "
+                 "clusters are sent whole", m.item, ref_seq, src.status().ToString());
+    return nullptr;
+  }
+  m.refs.push_back(std::move(src).value());
+  return m.refs.back().source.get();
 }
 
 // What B holds per 4 KiB block, as of the last confirmed cycle (a full cycle starts afresh).
@@ -1585,6 +1612,7 @@ Status ReplicationService::OpenRunning(Member& m) {
     cd.zero_holes = m.full && (m.confirmed > 0 || m.base_not_empty);
     if (!m.full) cd.extra = SeedExtents(m, cd.name);
     cd.hashes = MapFor(m, i, src->size());
+    cd.reference = ReferenceFor(m, cd.name);
     m.req.disks.push_back(cd);
     m.sources.push_back(std::move(src));
   }
@@ -1644,6 +1672,7 @@ Status ReplicationService::OpenStopped(Member& m) {
     cd.zero_holes = m.full && (m.confirmed > 0 || m.base_not_empty);
     if (!m.full) cd.extra = SeedExtents(m, cd.name);
     cd.hashes = MapFor(m, i, m.images[i].source->size());
+    cd.reference = ReferenceFor(m, cd.name);
     m.req.disks.push_back(cd);
   }
   // Read without locks: if the VM started (or anything changed it) while we read, this is no
@@ -1721,6 +1750,7 @@ Status ReplicationService::GroupCycle(std::vector<store::Record>& outs) {
     // Done with this member's export: the guest's writes stop going through the scratch.
     m->sources.clear();
     for (auto& img : m->images) (void)img.Close();
+    for (auto& img : m->refs) (void)img.Close();
     if (m->exported) {
       Status end = d_.hv->EndPullBackup(m->domain);
       if (!end.ok()) spdlog::warn("ending the replication export of {}: {}", m->domain, end.ToString());

@@ -198,6 +198,7 @@ class ReplicationService {
   Status RecordFailure(std::vector<std::unique_ptr<Member>>& members, const Status& why);
   static BlockHashes* MapFor(Member& m, size_t i, uint64_t size);
   static std::vector<datapath::Extent> SeedExtents(const Member& m, const std::string& disk);
+  datapath::NbdSource* ReferenceFor(Member& m, const std::string& disk);
 
   Result<Json> PeerEnable(const PeerCaller& caller, const Json& body);
   Result<Json> PeerDisable(const PeerCaller& caller, const Json& body);

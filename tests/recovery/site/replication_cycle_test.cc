@@ -81,8 +81,10 @@ class ReplicationCycleTest : public ::testing::Test {
     ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", cmd, disk_}).ok()) << cmd;
   }
   // One cycle of the source disk; `bitmap` "" = full; `hashes`: the block map to filter with.
+  // `reference` / `extra`: CycleDisk's (an image read over its own qemu-nbd).
   Result<CycleStats> Cycle(uint64_t seq, const std::string& bitmap,
-                           BlockHashes* hashes = nullptr) {
+                           BlockHashes* hashes = nullptr, const std::string& reference = "",
+                           std::vector<datapath::Extent> extra = {}) {
     datapath::ImageSourceOptions io;
     io.image = disk_;
     io.bitmap = bitmap;
@@ -98,10 +100,22 @@ class ReplicationCycleTest : public ::testing::Test {
     d.source = img.source.get();
     if (!bitmap.empty()) d.changed_context = datapath::DirtyBitmapContext(bitmap);
     d.hashes = hashes;
+    d.extra = std::move(extra);
+    datapath::ImageSource ref;
+    if (!reference.empty()) {
+      datapath::ImageSourceOptions ro;
+      ro.image = reference;
+      ro.connections = 1;
+      ro.direct_reads = false;
+      ro.force_share = true;
+      ASSIGN_OR_RETURN(ref, datapath::OpenImageSource(ro));
+      d.reference = ref.source.get();
+    }
     req.disks.push_back(d);
     ASSIGN_OR_RETURN(PeerClient client, a_->pairing->ClientFor("regionB"));
     auto r = SendCycle(client, req);
     (void)img.Close();
+    if (ref.source) (void)ref.Close();
     return r;
   }
   // qemu-img compare of the source with point `seq` in B: 0 = same.
@@ -165,6 +179,32 @@ TEST_F(ReplicationCycleTest, TheBlockMapSendsOnlyThe4KiBBlocksThatChanged) {
   EXPECT_EQ(inc->bytes_changed, 4u * 65536u) << "four dirty clusters were read";
   EXPECT_EQ(inc->bytes_unchanged, 4u * 65536u - 3u * 4096u) << "three blocks changed";
   EXPECT_LT(inc->bytes_sent, 3u * 4096u + 512u);
+}
+
+// A reprotect's first cycle: no map of what the target holds, but an image that reads as it
+// (the replica of the point its copy was at) except where `extra` says.
+TEST_F(ReplicationCycleTest, AReferenceImageStandsInForAnUnknownMapExceptInTheExtraExtents) {
+  ASSERT_TRUE(RunChecked({"qemu-img", "bitmap", "--add", "-f", "qcow2", disk_, "srep-1"}).ok());
+  ASSERT_TRUE(Cycle(1, "").ok());
+  auto chain = receiver_->Chain("item1", "osdisk");
+  ASSERT_TRUE(chain.ok());
+  auto point1 = (*chain)->PointImage(1);
+  ASSERT_TRUE(point1.ok());
+  std::string ref = tmp_.Path("ref.qcow2");  // a copy: the chain grows under the cycle
+  ASSERT_TRUE(RunChecked({"qemu-img", "convert", "-O", "qcow2", *point1, ref}).ok());
+  Io("write -P 0x61 8M 4k");
+  Io("write -P 0x62 9M 4k");
+  Io("write -P 0x11 0 4k");  // what the target has already
+  BlockHashes unknown = BlockHashes::Load(tmp_.Path("a/none.hashes"), kSize, 1);
+  ASSERT_FALSE(unknown.loaded());
+  // The target wrote 9M..9M+64k on its own: that cluster goes whole (the extra extent).
+  auto inc = Cycle(2, "srep-1", &unknown, ref, {{9 << 20, 65536, 0}});
+  ASSERT_TRUE(inc.ok()) << inc.status().ToString();
+  EXPECT_EQ(CompareWithPoint(2), 0);
+  EXPECT_EQ(inc->bytes_changed, 3u * 65536u);
+  EXPECT_EQ(inc->bytes_unchanged, 2u * 65536u - 4096u) << "two clusters matched the reference "
+                                                          "but for the block written in each";
+  EXPECT_LT(inc->bytes_sent, 65536u + 4096u + 1024u);
 }
 
 TEST_F(ReplicationCycleTest, ACycleCutBeforeItsCommitIsNoPointAndTheNextOneIsWhole) {
