@@ -1,8 +1,9 @@
 // stratus recovery pair token|create|list|show|check|delete (region pairing),
 // stratus recovery replication enable|show|list|disable|failover|test-failover|test-cleanup|
-// reprotect, recovery group list|show|delete|failover and recovery point list (replication into
-// a vault of this region), and recovery plan create|list|show|test-failover|cleanup|failover|
-// ack|delete — site recovery, docs/site-recovery.md.
+// change-point|commit|reprotect, recovery group list|show|delete|failover and recovery point
+// list (replication into a vault of this region), and recovery plan create|list|show|
+// test-failover|cleanup|failover|commit|reprotect|ack|delete — site recovery,
+// docs/site-recovery.md.
 #include <memory>
 
 #include "cli/commands.h"
@@ -294,6 +295,12 @@ CliStatus RunPlanAction(Context& ctx, const PlanArgs& a, const std::string& acti
     ctx.out() << RenderJson(*outcome.operation) << "\n";
     return CliStatus::Ok();
   }
+  if (action == "commit" || action == "reprotect") {
+    for (auto& item : p.value("items", Json::array()))
+      ctx.out() << item.get<std::string>() << ": " << (action == "commit" ? "committed" : "reprotected")
+                << "\n";
+    return CliStatus::Ok();
+  }
   static const TableSpec steps = {FieldColumn("Step", "name"), FieldColumn("State", "state"),
                                   FieldColumn("Start", "startTime"), FieldColumn("Ms", "durationMs"),
                                   FieldColumn("Error", "error")};
@@ -488,6 +495,29 @@ void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
     return CliStatus::Ok();
   });
 
+  auto cp_args = std::make_shared<ReplArgs>();
+  CLI::App* cp = repl->add_subcommand(
+      "change-point",
+      "Before commit: the failed-over VM restarts from another point (its writes since go)");
+  AddItemOptions(cp, *cp_args, true);
+  cp->add_option("--recovery-point", cp_args->recovery_point, "Point name")->required();
+  SetAction(cp, selected, [cp_args](Context& ctx) -> CliStatus {
+    Json body = {{"recoveryPointName", cp_args->recovery_point}};
+    CLI_RETURN_IF_ERROR(ctx.Write("POST", ItemsPath(ctx, *cp_args) + "/" + cp_args->name +
+                                              "/changeRecoveryPoint",
+                                  &body));
+    return CliStatus::Ok();
+  });
+  auto cm_args = std::make_shared<ReplArgs>();
+  CLI::App* cm = repl->add_subcommand("commit", "Make the failover's point final");
+  AddItemOptions(cm, *cm_args, true);
+  SetAction(cm, selected, [cm_args](Context& ctx) -> CliStatus {
+    Json body = Json::object();
+    CLI_RETURN_IF_ERROR(
+        ctx.Write("POST", ItemsPath(ctx, *cm_args) + "/" + cm_args->name + "/commit", &body));
+    return CliStatus::Ok();
+  });
+
   CLI::App* point = AddNoun(*recovery, "point", "Recovery points of replicated items");
   auto plist_args = std::make_shared<ReplArgs>();
   CLI::App* plist = point->add_subcommand("list", "List a replicated item's points, oldest first");
@@ -573,7 +603,10 @@ void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
                    "A drill of the whole plan: test VMs from clones, replication goes on"},
         std::tuple{"cleanup", "testFailoverCleanup", "Remove the drill's VMs"},
         std::tuple{"failover", "unplannedFailover",
-                   "Unplanned failover of the whole plan, group by group, without the source"}}) {
+                   "Unplanned failover of the whole plan, group by group, without the source"},
+        std::tuple{"commit", "commit", "Make every item's failover point final"},
+        std::tuple{"reprotect", "reprotect",
+                   "Replicate every failed-over VM back to the source region (only what differs)"}}) {
     auto args = std::make_shared<PlanArgs>();
     CLI::App* cmd = plan->add_subcommand(verb, help);
     AddPlanOptions(cmd, *args);

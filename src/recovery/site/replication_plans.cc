@@ -177,6 +177,68 @@ Result<ApiResponse> ReplicationService::DeletePlan(const ApiRequest&, const Reso
   return ApiResponse::NoContent(200);
 }
 
+Result<std::vector<std::pair<ResourceId, store::Record>>> ReplicationService::PlanItems(
+    const store::Record& plan) const {
+  std::vector<std::pair<ResourceId, store::Record>> out;
+  for (auto& g : plan.body["properties"]["groups"])
+    for (auto& m : g["replicationProtectedItems"]) {
+      ASSIGN_OR_RETURN(ResourceId mid, ResourceId::Parse(m.get<std::string>()));
+      auto item = d_.ctx.store->Get(mid.Key());
+      if (!item.ok())
+        return Conflict("Item '" + mid.ToString() + "' of the plan is gone; update the plan.",
+                        mid.ToString(), "ReplicatedItemNotFound");
+      out.emplace_back(mid, std::move(item).value());
+    }
+  return out;
+}
+
+Result<ApiResponse> ReplicationService::PlanAfterFailover(const ApiRequest& req,
+                                                          const store::Record& plan,
+                                                          const ResourceId& id,
+                                                          const std::string& action) {
+  Json params = req.body.is_object() ? req.body : Json::object();
+  RETURN_IF_ERROR(api::RejectUnknownKeys(params, {}, ""));
+  const bool commit = EqualsIgnoreCase(action, "commit");
+  // Every item of the plan must be failed over (the plan's failover ran).
+  std::vector<ResourceId> items;
+  ASSIGN_OR_RETURN(auto records, PlanItems(plan));
+  for (auto& [mid, item] : records) {
+    const Json& ip = item.body["properties"];
+    if (ip.value("protectionState", "") != "FailedOver")
+      return Conflict("Item '" + mid.name() + "' of the plan is not failed over.", mid.ToString(),
+                      "NotFailedOver");
+    if (!commit && !ip.value("reprotectState", "").empty() &&
+        ip.value("reprotectState", "") != "Failed")
+      return Conflict("Item '" + mid.name() + "' is reprotected already.", mid.ToString(),
+                      "AlreadyReprotected");
+    items.push_back(mid);
+  }
+  ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock({id.Key()}));
+  std::string caller = req.caller;
+  const std::string op_name = std::string("Stratus.RecoveryServices/vaults/replicationRecoveryPlans/") +
+                              (commit ? "commit" : "reprotect") + "/action";
+  ASSIGN_OR_RETURN(
+      std::string op,
+      d_.ctx.ops->StartLocked(std::move(lock), id, op_name, Json::object(),
+                              [this, items, caller, commit](api::OperationContext& octx) -> Status {
+                                // One item after the other: each reprotect's first cycle holds
+                                // the link.
+                                Json done = Json::array();
+                                for (auto& mid : items) {
+                                  Status s = commit ? CommitFailover(mid)
+                                                    : Reprotect(mid, Json::object(), caller, octx);
+                                  if (!s.ok())
+                                    return Status(s.code(), s.arm_code(),
+                                                  "item '" + mid.name() + "': " + s.message());
+                                  done.push_back(mid.ToString());
+                                }
+                                octx.result() = {{"items", done}};
+                                return Status::Ok();
+                              },
+                              req.caller));
+  return api::AcceptedResponse(req, id.subscription(), op);
+}
+
 Result<ApiResponse> ReplicationService::PostPlan(const ApiRequest& req, const ResourceId& id,
                                                  const std::string& action) {
   ASSIGN_OR_RETURN(store::Record plan, d_.ctx.store->Get(id.Key()));
@@ -196,6 +258,8 @@ Result<ApiResponse> ReplicationService::PostPlan(const ApiRequest& req, const Re
     }));
     return ApiResponse::Json200({{"actionName", waiting}, {"acknowledged", true}});
   }
+  if (EqualsIgnoreCase(action, "commit") || EqualsIgnoreCase(action, "reprotect"))
+    return PlanAfterFailover(req, plan, id, action);
   bool test = EqualsIgnoreCase(action, "testFailover");
   bool cleanup = EqualsIgnoreCase(action, "testFailoverCleanup");
   if (!test && !cleanup && !EqualsIgnoreCase(action, "unplannedFailover"))
@@ -204,22 +268,16 @@ Result<ApiResponse> ReplicationService::PostPlan(const ApiRequest& req, const Re
   if (plan.body["properties"].value("currentRun", Json::object()).value("state", "") == "Running")
     return Conflict("Plan '" + id.name() + "' is running.", id.ToString(), "PlanRunning");
   // Every item is checked before anything starts.
-  for (auto& g : plan.body["properties"]["groups"])
-    for (auto& m : g["replicationProtectedItems"]) {
-      ASSIGN_OR_RETURN(ResourceId mid, ResourceId::Parse(m.get<std::string>()));
-      auto item = d_.ctx.store->Get(mid.Key());
-      if (!item.ok())
-        return Conflict("Item '" + mid.ToString() + "' of the plan is gone; update the plan.",
-                        mid.ToString(), "ReplicatedItemNotFound");
-      const Json& ip = item->body["properties"];
-      std::string drill = ip.value("testFailoverState", "None");
-      if (cleanup) continue;
-      if (test && (drill == "InProgress" || drill == "Completed"))
-        return Conflict("Item '" + mid.name() + "' has a test failover running.", mid.ToString(),
-                        "TestFailoverInProgress");
-      Json p = test ? Json{{"vmName", TestVmName(*item)}} : Json::object();
-      RETURN_IF_ERROR(FailoverParams(mid, p).status());
-    }
+  ASSIGN_OR_RETURN(auto records, PlanItems(plan));
+  for (auto& [mid, item] : records) {
+    std::string drill = item.body["properties"].value("testFailoverState", "None");
+    if (cleanup) continue;
+    if (test && (drill == "InProgress" || drill == "Completed"))
+      return Conflict("Item '" + mid.name() + "' has a test failover running.", mid.ToString(),
+                      "TestFailoverInProgress");
+    Json p = test ? Json{{"vmName", TestVmName(item)}} : Json::object();
+    RETURN_IF_ERROR(FailoverParams(mid, p).status());
+  }
   ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock({id.Key()}));
   std::string type = test ? "TestFailover" : cleanup ? "TestFailoverCleanup" : "UnplannedFailover";
   RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {

@@ -1,4 +1,7 @@
-// ReplicationService, reprotect (docs/site-recovery.md "Reprotect"): after a failover, the VM
+// ReplicationService after a failover: change of point and commit, reprotect, failback
+// (docs/site-recovery.md "Failover", "Reprotect", "Failback").
+//
+// Reprotect: after a failover, the VM
 // that now runs in the target region (B) is replicated back to the source region (A), onto A's
 // stale copy of it, sending only the blocks that differ:
 //   - what the VM wrote in B since the failover: the failover bitmap its disks got before their
@@ -19,6 +22,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include "api/resource_util.h"
@@ -41,6 +46,10 @@ namespace {
 
 constexpr char kReprotectOp[] =
     "Stratus.RecoveryServices/vaults/replicationProtectedItems/reprotect/action";
+constexpr char kChangePointOp[] =
+    "Stratus.RecoveryServices/vaults/replicationProtectedItems/changeRecoveryPoint/action";
+constexpr char kCommitOp[] =
+    "Stratus.RecoveryServices/vaults/replicationProtectedItems/commit/action";
 
 Json ExtentsJson(const std::vector<datapath::Extent>& extents) {
   Json out = Json::array();
@@ -69,7 +78,12 @@ const api::Shape& ReplicationService::ItemActionShape(const std::string& action)
   using api::Shape;
   static const Shape reprotect = Shape::Object({{"targetVaultName", Shape::String()},
                                                 {"targetResourceGroup", Shape::String()}});
-  return EqualsIgnoreCase(action, "reprotect") ? reprotect : FailoverShape();
+  static const Shape change = Shape::Object({{"recoveryPointName", Shape::String()}});
+  static const Shape none = Shape::Object({});
+  if (EqualsIgnoreCase(action, "reprotect")) return reprotect;
+  if (EqualsIgnoreCase(action, "changeRecoveryPoint")) return change;
+  if (EqualsIgnoreCase(action, "commit")) return none;
+  return FailoverShape();
 }
 
 Result<std::vector<ReplicationService::VmDisk>> ReplicationService::VmDisks(
@@ -87,6 +101,112 @@ Result<std::vector<ReplicationService::VmDisk>> ReplicationService::VmDisks(
   RETURN_IF_ERROR(add(sp["osDisk"], -1));
   for (auto& d : sp["dataDisks"]) RETURN_IF_ERROR(add(d, d.value("lun", 0)));
   return out;
+}
+
+Result<ApiResponse> ReplicationService::StartAfterFailover(const ApiRequest& req,
+                                                           const ResourceId& id,
+                                                           const std::string& action) {
+  Json params = req.body.is_object() ? req.body : Json::object();
+  const bool commit = EqualsIgnoreCase(action, "commit");
+  RETURN_IF_ERROR(api::RejectUnknownKeys(params, commit ? std::vector<std::string>{}
+                                                        : std::vector<std::string>{"recoveryPointName"},
+                                         ""));
+  ASSIGN_OR_RETURN(store::Record rec, d_.ctx.store->Get(id.Key()));
+  const Json& p = rec.body["properties"];
+  if (p.value("protectionState", "") != "FailedOver")
+    return Conflict("Item '" + id.name() + "' is " + p.value("protectionState", "") + "; " +
+                        (commit ? "commit" : "a change of point") + " follows a failover.",
+                    id.ToString(), "NotFailedOver");
+  if (!commit) {
+    if (p.value("failoverCommitted", false))
+      return Conflict("Item '" + id.name() + "''s failover is committed: its point is final.",
+                      id.ToString(), "FailoverCommitted");
+    if (p.value("failback", false) || !p.value("reprotectState", "").empty())
+      return Conflict("Item '" + id.name() + "''s point cannot change any more (failed back or "
+                      "reprotected).", id.ToString(), "FailoverCommitted");
+    std::string point = params.value("recoveryPointName", "");
+    if (point.empty())
+      return InvalidArgument("'recoveryPointName' is required.", "recoveryPointName",
+                             "MissingParameter");
+    if (!d_.ctx.store->Get(id.Key() + "/recoverypoints/" + point).ok())
+      return NotFound("Item '" + id.name() + "' has no recovery point '" + point + "'.",
+                      "recoveryPointName", "RecoveryPointNotFound");
+  }
+  ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock({id.Key()}));
+  std::string caller = req.caller;
+  ASSIGN_OR_RETURN(
+      std::string op,
+      d_.ctx.ops->StartLocked(std::move(lock), id, commit ? kCommitOp : kChangePointOp,
+                              Json::object(),
+                              [this, id, params, caller, commit](api::OperationContext& octx) {
+                                if (commit) return CommitFailover(id);
+                                return ChangeRecoveryPoint(id, params.value("recoveryPointName", ""),
+                                                           caller, octx);
+                              },
+                              req.caller));
+  return api::AcceptedResponse(req, id.subscription(), op);
+}
+
+Status ReplicationService::CommitFailover(const ResourceId& id) {
+  return PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
+    Json& p = r.body["properties"];
+    if (p.value("failoverCommitted", false)) return false;
+    p["failoverCommitted"] = true;
+    p["failoverCommitTime"] = FormatIso8601(WallMs());
+    return true;
+  });
+}
+
+Status ReplicationService::ChangeRecoveryPoint(const ResourceId& id, const std::string& point,
+                                               const std::string& caller,
+                                               api::OperationContext& octx) {
+  ASSIGN_OR_RETURN(store::Record rec, d_.ctx.store->Get(id.Key()));
+  ASSIGN_OR_RETURN(store::Record pt, d_.ctx.store->Get(id.Key() + "/recoverypoints/" + point));
+  const std::string item_id = rec.internal.value("itemId", "");
+  const uint64_t seq = pt.internal.value("seq", uint64_t{0});
+  ASSIGN_OR_RETURN(ResourceId vm_id,
+                   ResourceId::Parse(rec.body["properties"].value("failedOverVmId", "")));
+  ASSIGN_OR_RETURN(store::Record vm, d_.ctx.store->Get(vm_id.Key()));
+  ASSIGN_OR_RETURN(std::vector<VmDisk> disks, VmDisks(vm));
+  // The VM stops (hard: what it wrote since the failover is what the change throws away).
+  octx.SetProgress(10, "stopping VM " + vm_id.name());
+  ASSIGN_OR_RETURN(std::string off,
+                   d_.vms->StartAction(vm_id, "poweroff", {{"skipShutdown", true}}, caller));
+  RETURN_IF_ERROR(WaitOperation(off, "VM '" + vm_id.ToString() + "' did not stop"));
+  // Each disk is copied out of its replica at the other point beside the old file, which the
+  // copy then replaces (a rename: the VM's disk is one or the other, never half of each).
+  int done = 0;
+  for (auto& d : disks) {
+    octx.SetProgress(20 + 60 * done++ / std::max<size_t>(1, disks.size()),
+                     "copying disk " + d.name + " at point " + point);
+    ASSIGN_OR_RETURN(ReplicaChain * chain, receiver_->Chain(item_id, d.name));
+    ASSIGN_OR_RETURN(std::string image, chain->PointImage(seq));
+    const std::string tmp = d.path + ".changing";
+    RemoveFile(tmp);
+    auto conv = RunChecked({"qemu-img", "convert", "-q", "-O", "qcow2", "-o", "lazy_refcounts=on",
+                            image, tmp});
+    Status s = conv.ok() ? d_.engine->AddBitmap(tmp, FailoverBitmapName(item_id)) : conv.status();
+    if (s.ok() && ::rename(tmp.c_str(), d.path.c_str()) != 0)
+      s = Internal("cannot replace " + d.path + " with the copy at point " + point);
+    if (!s.ok()) {
+      RemoveFile(tmp);
+      return Internal("disk " + d.name + " at point " + point + ": " + s.message());
+    }
+    RETURN_IF_ERROR(FsyncDir(std::filesystem::path(d.path).parent_path().string()));
+  }
+  RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
+    Json& p = r.body["properties"];
+    p["failoverRecoveryPoint"] = pt.body.value("id", "");
+    p["failoverRecoveryPointTime"] = pt.body["properties"].value("recoveryPointTime", "");
+    r.internal["failoverSeq"] = seq;
+    return true;
+  }));
+  octx.SetProgress(85, "starting VM " + vm_id.name());
+  ASSIGN_OR_RETURN(std::string on, d_.vms->Act(vm_id, "start", caller));
+  RETURN_IF_ERROR(WaitOperation(on, "VM '" + vm_id.ToString() + "' did not start"));
+  octx.result()["recoveryPoint"] = pt.body.value("id", "");
+  octx.result()["recoveryPointTime"] = pt.body["properties"].value("recoveryPointTime", "");
+  return Status::Ok();
 }
 
 Result<ApiResponse> ReplicationService::StartReprotect(const ApiRequest& req, const ResourceId& id) {
@@ -144,6 +264,7 @@ Status ReplicationService::Reprotect(const ResourceId& id, const Json& params,
   // The reverse item's id is kept: a reprotect run again (after a failure) asks for the same.
   std::string reverse = rec.internal.value("reverseItemId", "");
   if (reverse.empty()) reverse = NewUuid();
+  RETURN_IF_ERROR(CommitFailover(id));  // the point is final from here on
   RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
     r.internal["reverseItemId"] = reverse;
     r.body["properties"]["reprotectState"] = "Reprotecting";

@@ -461,6 +461,8 @@ Result<ApiResponse> ReplicationService::PostItem(const ApiRequest& req, const Re
   bool test = EqualsIgnoreCase(action, "testFailover");
   bool cleanup = EqualsIgnoreCase(action, "testFailoverCleanup");
   if (EqualsIgnoreCase(action, "reprotect")) return StartReprotect(req, id);
+  if (EqualsIgnoreCase(action, "changeRecoveryPoint") || EqualsIgnoreCase(action, "commit"))
+    return StartAfterFailover(req, id, action);
   if (!planned && !test && !cleanup && !EqualsIgnoreCase(action, "unplannedFailover"))
     return NotFound("Replicated items have no action '" + action + "'.", action, "NotFound");
   Json params = req.body.is_object() ? req.body : Json::object();

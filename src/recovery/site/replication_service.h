@@ -96,6 +96,12 @@ class ReplicationService {
   // held (VmIsReplicaBase) meanwhile. The operation ends when that first cycle is in the
   // source; properties.reprotect then gives its counts (bytesChanged, bytesSent, per disk).
   Result<api::ApiResponse> StartReprotect(const api::ApiRequest& req, const ResourceId& id);
+  // POST {item}/changeRecoveryPoint {"recoveryPointName"}: a failed-over item's VM is stopped,
+  // its disks are replaced by copies of another point (what it wrote since goes), and it starts
+  // again; 409 FailoverCommitted after commit (or reprotect, or a failback). POST {item}/commit
+  // {}: the point is final (reprotect commits too). Both 409 NotFailedOver before a failover.
+  Result<api::ApiResponse> StartAfterFailover(const api::ApiRequest& req, const ResourceId& id,
+                                              const std::string& action);
   // The body shape of POST {item}/{action}.
   static const api::Shape& ItemActionShape(const std::string& action);
   // Live health in a GET or LIST: rpoInSeconds, replicationHealth, recoveryPointCount.
@@ -147,6 +153,9 @@ class ReplicationService {
   Result<std::vector<VmDisk>> VmDisks(const store::Record& vm) const;
   Status Reprotect(const ResourceId& id, const Json& params, const std::string& caller,
                    api::OperationContext& octx);
+  Status CommitFailover(const ResourceId& id);
+  Status ChangeRecoveryPoint(const ResourceId& id, const std::string& point,
+                             const std::string& caller, api::OperationContext& octx);
   // A, asked by the failed-over region: powers the VM off and holds it, answers what it wrote
   // after its last shipped cycle ({"itemId","baseSeq","full","divergence":{disk:[[off,len]]}}),
   // makes the reverse item in its vault (replicas on the VM's disks) and ends its own outbound
@@ -163,6 +172,12 @@ class ReplicationService {
   // Waits for operation `op` (another provider's, run on our behalf); Internal "<failed>: why"
   // unless it succeeds.
   Status WaitOperation(const std::string& op, const std::string& failed);
+  // The plan's items in order, with their records (Conflict ReplicatedItemNotFound for a gone one).
+  Result<std::vector<std::pair<ResourceId, store::Record>>> PlanItems(
+      const store::Record& plan) const;
+  // POST {plan}/commit | reprotect: each item of the plan (all failed over), one after the other.
+  Result<api::ApiResponse> PlanAfterFailover(const api::ApiRequest& req, const store::Record& plan,
+                                             const ResourceId& id, const std::string& action);
   Status RunPlan(const ResourceId& id, const std::string& type, const std::string& caller,
                  api::OperationContext& octx);
   struct GroupPoint {

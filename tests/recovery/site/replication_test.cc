@@ -239,6 +239,56 @@ TEST_F(ReplicationTest, UnplannedFailoverMakesTheVmInBFromAPointWithoutTheSource
   EXPECT_EQ(cycle.status().arm_code(), "ItemFailedOver");
 }
 
+// After a failover the point can change (the VM's disks replaced by another point's) until the
+// failover is committed; neither before a failover.
+TEST_F(ReplicationTest, AFailedOverItemChangesItsPointUntilCommitted) {
+  const std::string item = kVault + "/replicationProtectedItems/db1";
+  ASSERT_EQ(b_->Finish(b_->Call("PUT", item, ItemBody(vm_id_)))["status"], "Succeeded");
+  Json it = WaitPoints("db1", 1);
+  std::string item_id = it["properties"].value("replicatedItemId", "");
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", item + "/commit", Json::object())),
+            "NotFailedOver");
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", item + "/changeRecoveryPoint",
+                                           {{"recoveryPointName", "x"}})),
+            "NotFailedOver");
+  Json first = b_->Call("GET", item + "/recoveryPoints").body["value"][0];
+  ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 1M 4k", data_disk_}).ok());
+  WaitPoints("db1", it["properties"].value("recoveryPointCount", 0) + 2);
+  Json op = b_->Finish(b_->Call("POST", item + "/unplannedFailover", Json::object()));
+  ASSERT_EQ(op["status"], "Succeeded") << op.dump();
+  std::string b_data = b_->DiskFile("db1-lun0");
+  ASSERT_FALSE(b_data.empty());
+  auto same = [](const std::string& x, const std::string& y) {
+    auto r = RunProcess({"qemu-img", "compare", "-U", "-q", x, y});
+    return r.ok() && r->exit_code == 0;
+  };
+  EXPECT_TRUE(same(data_disk_, b_data)) << "the newest point has the change";
+
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", item + "/changeRecoveryPoint",
+                                           {{"recoveryPointName", "nope"}})),
+            "RecoveryPointNotFound");
+  op = b_->Finish(b_->Call("POST", item + "/changeRecoveryPoint",
+                           {{"recoveryPointName", first.value("name", "")}}));
+  ASSERT_EQ(op["status"], "Succeeded") << op.dump();
+  auto chain = b_->control()->replication()->receiver().Chain(item_id, "lun0");
+  ASSERT_TRUE(chain.ok());
+  auto image = (*chain)->PointImage(first["properties"].value("sequence", uint64_t{0}));
+  ASSERT_TRUE(image.ok());
+  EXPECT_TRUE(same(*image, b_data)) << "the VM's disk is the first point's now";
+  EXPECT_FALSE(same(data_disk_, b_data));
+  it = b_->Call("GET", item).body;
+  EXPECT_EQ(it["properties"]["failoverRecoveryPoint"], first["id"]);
+  EXPECT_EQ(b_->Call("GET", InProcessRegion::Path("Stratus.Compute/virtualMachines", "db1"))
+                .body["properties"]["provisioningState"],
+            "Succeeded");
+
+  ASSERT_EQ(b_->Finish(b_->Call("POST", item + "/commit", Json::object()))["status"], "Succeeded");
+  EXPECT_TRUE(b_->Call("GET", item).body["properties"].value("failoverCommitted", false));
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", item + "/changeRecoveryPoint",
+                                           {{"recoveryPointName", first.value("name", "")}})),
+            "FailoverCommitted");
+}
+
 }  // namespace
 }  // namespace stratus::recovery::site
 
@@ -684,6 +734,10 @@ TEST_F(ReplicationTest, ARecoveryPlanRunsItsGroupsInOrderWithScriptsAndAManualSt
   ASSERT_EQ(cl["status"], "Succeeded") << cl.dump();
   EXPECT_EQ(b_->Call("GET", t1).status, 404);
   EXPECT_EQ(b_->Call("GET", t2).status, 404);
+  // Commit and reprotect follow a (real) failover of the plan.
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", p + "/commit", Json::object())), "NotFailedOver");
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", p + "/reprotect", Json::object())),
+            "NotFailedOver");
   EXPECT_EQ(b_->Call("DELETE", p).status, 200);
 }
 
