@@ -350,6 +350,43 @@ print(f"    RTO: {t2 - t0:.1f} s from the failover call to db1's guest booted in
       f"= Stratus {t1 - t0:.1f} s (point -> disks -> VM) + guest boot {t2 - t1:.1f} s (TCG)")
 EOP
 "$S" --region regionB vm list -g dr
+
+say "Reprotect: db1 (now running in B) replicates back to A, onto A's old copy, sending only what differs"
+echo "A keeps the reverse item in a vault of its own; A's old db1 is stopped and held meanwhile."
+"$S" --region regionA backup vault create -g demo -n drvault >/dev/null
+"$S" --region regionB recovery replication reprotect -g dr --vault drvault -n db1 -o json |
+  python3 -c '
+import json, sys
+text = sys.stdin.read()
+p = json.loads(text[text.index("{"):])["properties"]
+sent, changed, by_a = p["bytesSent"], p["bytesChanged"], p["sourceWrittenBytes"]
+inc, ms = p["incremental"], p["durationMs"]
+print(f"    first cycle back to A: {sent} bytes sent for {changed} bytes of changed extents "
+      f"({by_a} of them written by A after its last shipped point), incremental: {inc}, {ms} ms")
+for d, c in sorted(p["disks"].items()):
+    ds, dc = c["bytesSent"], c["bytesChanged"]
+    print(f"      {d}: {ds} sent of {dc} changed")'
+"$S" --region regionA vm start -g demo -n db1 2>&1 | sed 's/^/    A refuses to start its old copy: /' | head -n 2 || true
+for _ in $(seq 1 60); do
+  n=$("$S" --region regionA recovery replication show -g demo --vault drvault -n db1 -o json |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["properties"].get("recoveryPointCount", 0))')
+  [ "$n" -ge 2 ] && break
+  sleep 1
+done
+"$S" --region regionA recovery replication show -g demo --vault drvault -n db1
+
+say "Failback: a planned failover from A; B stops db1 and sends its last cycle, A's own db1 takes it"
+T0=$(date +%s.%N)
+"$S" --region regionA recovery replication failover -g demo --vault drvault -n db1 --planned
+T1=$(date +%s.%N)
+"$S" --region regionA vm show -g demo -n db1 -o table
+python3 - "$T0" "$T1" <<'EOP'
+import sys
+t0, t1 = map(float, sys.argv[1:])
+print(f"    failback: {t1 - t0:.1f} s (B's shutdown and last cycle, the blocks that differ committed into "
+      f"db1's own disks in A, db1 started)")
+EOP
+"$S" --region regionA recovery replication disable -g demo --vault drvault -n db1
 "$S" --region regionB recovery replication disable -g dr --vault drvault -n db1
 "$S" --region regionB group delete -n dr --yes
 
