@@ -1496,14 +1496,15 @@ Status ReplicationService::PrepareMember(Member& m) {
   m.running = info.ok() && info->state == compute::PowerState::kRunning;
   RETURN_IF_ERROR(MakeDirs(m.scratch, 0711));
   RETURN_IF_ERROR(MakeDirs(m.maps_dir, 0700));
-  if (m.running) {
+  if (m.running)
     (void)d_.hv->EndPullBackup(m.domain);  // a job a killed daemon left (we hold the VM's lock)
-    // Checkpoints of cycles a killed daemon never recorded: only the confirmed one is a base.
-    if (auto cps = d_.hv->ListCheckpoints(m.domain); cps.ok())
-      for (auto& c : *cps)
-        if (c.rfind("srep-" + m.item.substr(0, 8) + "-", 0) == 0 && c != m.prev)
-          (void)d_.hv->DeleteCheckpoint(m.domain, c);
-  }
+  // Checkpoints of cycles a killed daemon never recorded, and those whose deletion failed (a VM
+  // that stopped while its last running cycle ended): only the confirmed one is a base. A
+  // stopped VM's go too (their bitmaps and libvirt's record of them).
+  if (auto cps = d_.hv->ListCheckpoints(m.domain); cps.ok())
+    for (auto& c : *cps)
+      if (c.rfind("srep-" + m.item.substr(0, 8) + "-", 0) == 0 && c != m.prev)
+        (void)d_.hv->DeleteCheckpoint(m.domain, c);
   return Status::Ok();
 }
 
@@ -1812,11 +1813,11 @@ Status ReplicationService::FinishMember(Member& m, uint64_t seq, int64_t started
   }
   // Confirmed: the previous checkpoint is no longer a base.
   if (!m.prev.empty()) {
-    if (m.running) {
-      (void)d_.hv->DeleteCheckpoint(m.domain, m.prev);
-    } else {
+    // A checkpoint libvirt knows (also one a running cycle took before the VM stopped: libvirt's
+    // record goes with its bitmaps), then any bitmap of that name it did not know.
+    (void)d_.hv->DeleteCheckpoint(m.domain, m.prev);
+    if (!m.running)
       for (auto& d : m.disks) (void)d_.engine->RemoveBitmap(d.path, m.prev);
-    }
   }
   int64_t interval_ms = m.out.body.value("intervalSeconds", 30) * 1000;
   const bool full = m.full;
