@@ -216,6 +216,15 @@ TEST_F(SiteRecoveryTest, ARunningVmIsReplicatedAndItsPointsHoldTheDisksAsCapture
   }
   EXPECT_LE(srep, 1) << out;
 
+  // Started again, the VM's cycles stay incremental: the stopped cycles' bitmap (QEMU loads it)
+  // becomes a checkpoint again rather than the base being lost.
+  ASSERT_SUCCEEDED(ActAndWait("POST", vm.path + "/start"));
+  n = b_.Get(item).json["properties"].value("recoveryPointCount", 0);
+  wait_points(n + 2, Seconds(180));
+  std::string log = d().LogTail(5000);
+  EXPECT_NE(log.find("its base srep-"), std::string::npos) << log;
+  EXPECT_EQ(log.find("a full cycle"), std::string::npos) << log;
+
   // Disabling stops A (its checkpoints go) and removes B's replicas.
   auto del = b_.Delete(item);
   ASSERT_EQ(del.status, 202) << del.Describe();

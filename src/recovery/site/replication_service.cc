@@ -1498,6 +1498,21 @@ Status ReplicationService::PrepareMember(Member& m) {
   RETURN_IF_ERROR(MakeDirs(m.maps_dir, 0700));
   if (m.running)
     (void)d_.hv->EndPullBackup(m.domain);  // a job a killed daemon left (we hold the VM's lock)
+  // A VM started again after cycles of it stopped: the base is a bitmap in its qcow2 files that
+  // libvirt has no record of (the stopped path adds bitmaps itself). QEMU loaded it at start:
+  // make it a checkpoint again, so the cycle stays incremental (else CaptureRunning falls back
+  // to a full one).
+  if (m.running && !m.prev.empty()) {
+    auto cps = d_.hv->ListCheckpoints(m.domain);
+    if (cps.ok() && std::find(cps->begin(), cps->end(), m.prev) == cps->end()) {
+      std::vector<std::string> devs;
+      for (auto& d : m.disks) devs.push_back(d.dev);
+      Status r = d_.hv->RedefineCheckpoint(m.domain, m.prev, devs);
+      if (r.ok())
+        spdlog::info("replication item {}: the VM runs again; its base {} is a checkpoint again",
+                     m.item, m.prev);
+    }
+  }
   // Checkpoints of cycles a killed daemon never recorded, and those whose deletion failed (a VM
   // that stopped while its last running cycle ended): only the confirmed one is a base. A
   // stopped VM's go too (their bitmaps and libvirt's record of them).
@@ -1580,6 +1595,8 @@ Status ReplicationService::CaptureRunning(std::vector<Member*>& running, Json& m
       bool changed = false;
       for (auto* m : running)
         if (!m->full && got.status().target() == m->prev) {
+          spdlog::warn("replication item {}: checkpoint {} cannot be a base ({}): a full cycle",
+                       m->item, m->prev, got.status().message());
           m->full = true;
           changed = true;
         }
