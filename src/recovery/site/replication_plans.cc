@@ -213,7 +213,10 @@ Result<ApiResponse> ReplicationService::PlanAfterFailover(const ApiRequest& req,
                       "AlreadyReprotected");
     items.push_back(mid);
   }
-  ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock({id.Key()}));
+  // The plan and every item: no change of point, failover or reprotect of one of them meanwhile.
+  std::vector<std::string> keys = {id.Key()};
+  for (auto& mid : items) keys.push_back(mid.Key());
+  ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock(keys));
   std::string caller = req.caller;
   const std::string op_name = std::string("Stratus.RecoveryServices/vaults/replicationRecoveryPlans/") +
                               (commit ? "commit" : "reprotect") + "/action";

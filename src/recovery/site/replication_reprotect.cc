@@ -168,6 +168,17 @@ Status ReplicationService::ChangeRecoveryPoint(const ResourceId& id, const std::
                    ResourceId::Parse(rec.body["properties"].value("failedOverVmId", "")));
   ASSIGN_OR_RETURN(store::Record vm, d_.ctx.store->Get(vm_id.Key()));
   ASSIGN_OR_RETURN(std::vector<VmDisk> disks, VmDisks(vm));
+  // Every disk must have the point before anything changes (a disk attached after the failover
+  // has no replica: the change is refused as a whole).
+  std::vector<std::string> images;
+  for (auto& d : disks) {
+    auto chain = receiver_->Chain(item_id, d.name);
+    if (!chain.ok())
+      return Conflict("Disk " + d.name + " of VM '" + vm_id.name() + "' has no replica to take "
+                      "point " + point + " from.", d.name, "RecoveryPointNotFound");
+    ASSIGN_OR_RETURN(std::string image, (*chain)->PointImage(seq));
+    images.push_back(image);
+  }
   // The VM stops (hard: what it wrote since the failover is what the change throws away).
   octx.SetProgress(10, "stopping VM " + vm_id.name());
   ASSIGN_OR_RETURN(std::string off,
@@ -179,8 +190,7 @@ Status ReplicationService::ChangeRecoveryPoint(const ResourceId& id, const std::
   for (auto& d : disks) {
     octx.SetProgress(20 + 60 * done++ / std::max<size_t>(1, disks.size()),
                      "copying disk " + d.name + " at point " + point);
-    ASSIGN_OR_RETURN(ReplicaChain * chain, receiver_->Chain(item_id, d.name));
-    ASSIGN_OR_RETURN(std::string image, chain->PointImage(seq));
+    const std::string& image = images[done - 1];
     const std::string tmp = d.path + ".changing";
     RemoveFile(tmp);
     auto conv = RunChecked({"qemu-img", "convert", "-q", "-O", "qcow2", "-o", "lazy_refcounts=on",
@@ -219,7 +229,9 @@ Result<ApiResponse> ReplicationService::StartReprotect(const ApiRequest& req, co
                         "; reprotect follows a failover.",
                     id.ToString(), "NotFailedOver");
   std::string state = p.value("reprotectState", "");
-  if (state == "Reprotecting" || state == "Reprotected")
+  // Reprotecting with no operation running (the item's lock below is free) is a run a restart
+  // cut: it may run again (the reverse item's id is kept).
+  if (state == "Reprotected")
     return Conflict("Item '" + id.name() + "' is " + state + " already (item '" +
                         p.value("reverseItemId", "") + "' in region '" +
                         p.value("sourceRegion", "") + "').",
@@ -234,9 +246,9 @@ Result<ApiResponse> ReplicationService::StartReprotect(const ApiRequest& req, co
   if (!params.value("targetResourceGroup", "").empty())
     RETURN_IF_ERROR(ValidateResourceGroupName(params.value("targetResourceGroup", "")));
   if (!d_.pairing || !d_.pairing->ClientFor(p.value("sourceRegion", "")).ok())
-    return Conflict("Reprotect replicates back to region '" + p.value("sourceRegion", "") +
-                        "', which is not paired (or not reachable) now.",
-                    id.ToString(), "PeerRegionUnreachable");
+    return Status(StatusCode::kUnavailable, "PeerRegionUnreachable",
+                  "Reprotect replicates back to region '" + p.value("sourceRegion", "") +
+                      "', which is not paired (or not reachable) now.");
   ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock({id.Key()}));
   std::string caller = req.caller;
   ASSIGN_OR_RETURN(std::string op,
@@ -279,7 +291,8 @@ Status ReplicationService::Reprotect(const ResourceId& id, const Json& params,
     });
     return why;
   };
-
+  // Every error below marks the item Failed (a reprotect may then run again).
+  Status done = [&]() -> Status {
   // 1. The source region holds its VM still and says what it wrote after its last cycle.
   octx.SetProgress(10, "asking region " + source + " to hold its copy of the VM");
   ASSIGN_OR_RETURN(PeerClient client, d_.pairing->ClientFor(source));
@@ -347,7 +360,8 @@ Status ReplicationService::Reprotect(const ResourceId& id, const Json& params,
       for (auto& d : disks) {
         bool have = false;
         if (auto list = d_.engine->ListBitmaps(d.path); list.ok())
-          for (auto& b : *list) have = have || (b.name == base_checkpoint && b.enabled);
+          for (auto& b : *list)
+            have = have || (b.name == base_checkpoint && b.enabled && !b.in_use);
         if (!have) base_checkpoint.clear();
       }
     }
@@ -420,6 +434,9 @@ Status ReplicationService::Reprotect(const ResourceId& id, const Json& params,
                                   : ""));
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
+  }();
+  if (!done.ok()) (void)fail(done);
+  return done;
 }
 
 Result<ResourceId> ReplicationService::FailbackInto(const store::Record& rec,
@@ -505,7 +522,23 @@ Result<Json> ReplicationService::PeerReprotect(const PeerCaller& caller, const J
     r.body["state"] = "Reprotecting";
     return true;
   }));
+  // Held before it stops: no start may slip in between the stop and the item that builds on its
+  // disks (released again if anything below fails).
+  RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, vm.key, [&](store::Record& r) {
+    r.internal["replicaBaseOf"] = item_id.ToString();
+    r.internal["desiredPower"] = "stopped";
+    return true;
+  }));
+  auto release = [&](const Status& why) -> Status {
+    (void)PutWithRetry(d_.ctx.store, vm.key, [&](store::Record& r) {
+      if (r.internal.value("replicaBaseOf", "") != item_id.ToString()) return false;
+      r.internal.erase("replicaBaseOf");
+      return true;
+    });
+    return why;
+  };
   const std::string domain = vm.internal.value("domain", "");
+  Result<Json> held = [&]() -> Result<Json> {
   if (auto info = d_.hv->Info(domain); info.ok() && info->state != compute::PowerState::kStopped) {
     ASSIGN_OR_RETURN(std::string op, d_.vms->StartAction(vm_id, "poweroff", {{"skipShutdown", true}},
                                                          "peer:" + caller.region));
@@ -533,7 +566,7 @@ Result<Json> ReplicationService::PeerReprotect(const PeerCaller& caller, const J
     if (full) break;
     bool have = false;
     if (auto list = d_.engine->ListBitmaps(d.path); list.ok())
-      for (auto& b : *list) have = have || (b.name == prev && b.enabled);
+      for (auto& b : *list) have = have || (b.name == prev && b.enabled && !b.in_use);
     if (!have) {
       full = true;
       break;
@@ -557,10 +590,22 @@ Result<Json> ReplicationService::PeerReprotect(const PeerCaller& caller, const J
     divergence[d.name] = ExtentsJson(dirty);
   }
   (void)RemoveTree(scratch);
-  Json reply = {{"itemId", item_id.ToString()},
-                {"baseSeq", base_seq},
-                {"full", full},
-                {"divergence", full ? Json::object() : divergence}};
+  // Still stopped after the read (a start that was under way before the hold would show here).
+  if (auto info = d_.hv->Info(domain); info.ok() && info->state != compute::PowerState::kStopped)
+    return Conflict("VM '" + vm_id.ToString() + "' was started during the reprotect.",
+                    vm_id.ToString(), "VmIsReplicaBase");
+  return Json{{"itemId", item_id.ToString()},
+              {"baseSeq", base_seq},
+              {"full", full},
+              {"divergentBytes", divergent_bytes},
+              {"divergence", full ? Json::object() : divergence}};
+  }();
+  if (!held.ok()) return release(held.status());
+  const Json reply = *held;
+  const bool full = reply.value("full", true);
+  const uint64_t divergent_bytes = reply.value("divergentBytes", uint64_t{0});
+  auto disks = VmDisks(vm);
+  if (!disks.ok()) return release(disks.status());
 
   // The item in this region's vault: its replicas stand on the VM's disks.
   int64_t now = d_.ctx.clock->NowMs();
@@ -583,17 +628,12 @@ Result<Json> ReplicationService::PeerReprotect(const PeerCaller& caller, const J
                               {"divergentBytes", divergent_bytes},
                               {"wholeDisks", full}}}};
   Json bases = Json::object();
-  for (auto& d : disks) bases[d.name] = d.path;
+  for (auto& d : *disks) bases[d.name] = d.path;
   rec.internal = {{"itemId", reverse},
                   {"dir", JoinPath(d_.ctx.data_dir, "replicas/" + reverse)},
                   {"baseImages", bases},
                   {"baseVmKey", vm.key},
                   {"reprotectReply", reply}};
-  RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, vm.key, [&](store::Record& r) {
-    r.internal["replicaBaseOf"] = item_id.ToString();
-    r.internal["desiredPower"] = "stopped";
-    return true;
-  }));
   if (existing.ok()) {
     // Its old replicas and points were of the VM before the failover: they go.
     const std::string old_item = existing->internal.value("itemId", "");
@@ -605,9 +645,9 @@ Result<Json> ReplicationService::PeerReprotect(const PeerCaller& caller, const J
       for (auto& pt : *pts) (void)d_.ctx.store->Delete(pt.key);
     rec.etag = existing->etag;
   }
-  RETURN_IF_ERROR(d_.ctx.store->Put(rec).status());
+  if (Status put = d_.ctx.store->Put(rec).status(); !put.ok()) return release(put);
   // This region no longer replicates the VM: its record and bitmaps go (read above).
-  for (auto& d : disks)
+  for (auto& d : *disks)
     if (auto list = d_.engine->ListBitmaps(d.path); list.ok())
       for (auto& b : *list)
         if (b.name.rfind("srep-" + item.substr(0, 8) + "-", 0) == 0)
