@@ -452,6 +452,15 @@ Result<ResourceId> ReplicationService::FailbackInto(const store::Record& rec,
     return Conflict("VM '" + vm_id.ToString() + "' runs: it was started outside Stratus while its "
                     "disks were the replica's base.", vm_id.ToString(), "VmIsReplicaBase");
   ASSIGN_OR_RETURN(std::vector<VmDisk> disks, VmDisks(vm));
+  // The disks the replicas stand on, and no other (a disk swapped meanwhile is not written).
+  const Json bases = rec.internal.value("baseImages", Json::object());
+  for (auto& d : disks)
+    if (bases.value(d.name, "") != d.path)
+      return Conflict("VM '" + vm_id.ToString() + "': disk " + d.name + " is not the one the "
+                      "replica was built on.", vm_id.ToString(), "VmIsReplicaBase");
+  if (bases.size() != disks.size())
+    return Conflict("VM '" + vm_id.ToString() + "' has other disks than the replica was built on.",
+                    vm_id.ToString(), "VmIsReplicaBase");
   // Each disk takes the point: the chain's layers are committed into it (they hold exactly
   // the blocks that differ), then it tracks what the VM writes from its start on (the next
   // reprotect's base).
