@@ -216,30 +216,25 @@ Result<ApiResponse> ReplicationService::PlanAfterFailover(const ApiRequest& req,
   // The plan and every item: no change of point, failover or reprotect of one of them meanwhile.
   std::vector<std::string> keys = {id.Key()};
   for (auto& mid : items) keys.push_back(mid.Key());
-  ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock(keys));
   std::string caller = req.caller;
   const std::string op_name = std::string("Stratus.RecoveryServices/vaults/replicationRecoveryPlans/") +
                               (commit ? "commit" : "reprotect") + "/action";
-  ASSIGN_OR_RETURN(
-      std::string op,
-      d_.ctx.ops->StartLocked(std::move(lock), id, op_name, Json::object(),
-                              [this, items, caller, commit](api::OperationContext& octx) -> Status {
-                                // One item after the other: each reprotect's first cycle holds
-                                // the link.
-                                Json done = Json::array();
-                                for (auto& mid : items) {
-                                  Status s = commit ? CommitFailover(mid)
-                                                    : Reprotect(mid, Json::object(), caller, octx);
-                                  if (!s.ok())
-                                    return Status(s.code(), s.arm_code(),
-                                                  "item '" + mid.name() + "': " + s.message());
-                                  done.push_back(mid.ToString());
-                                }
-                                octx.result() = {{"items", done}};
-                                return Status::Ok();
-                              },
-                              req.caller));
-  return api::AcceptedResponse(req, id.subscription(), op);
+  return StartItemOperation(
+      req, id, op_name, keys, [this, items, caller, commit](api::OperationContext& octx) -> Status {
+        // One item after the other: each reprotect's first cycle holds
+        // the link.
+        Json done = Json::array();
+        for (auto& mid : items) {
+          Status s = commit ? CommitFailover(mid)
+                            : Reprotect(mid, Json::object(), caller, octx);
+          if (!s.ok())
+            return Status(s.code(), s.arm_code(),
+                          "item '" + mid.name() + "': " + s.message());
+          done.push_back(mid.ToString());
+        }
+        octx.result() = {{"items", done}};
+        return Status::Ok();
+      });
 }
 
 Result<ApiResponse> ReplicationService::PostPlan(const ApiRequest& req, const ResourceId& id,

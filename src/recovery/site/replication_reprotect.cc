@@ -103,6 +103,16 @@ Result<std::vector<ReplicationService::VmDisk>> ReplicationService::VmDisks(
   return out;
 }
 
+Result<ApiResponse> ReplicationService::StartItemOperation(
+    const ApiRequest& req, const ResourceId& id, const std::string& op_name,
+    const std::vector<std::string>& keys, std::function<Status(api::OperationContext&)> fn) {
+  ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock(keys));
+  ASSIGN_OR_RETURN(std::string op, d_.ctx.ops->StartLocked(std::move(lock), id, op_name,
+                                                           Json::object(), std::move(fn),
+                                                           req.caller));
+  return api::AcceptedResponse(req, id.subscription(), op);
+}
+
 Result<ApiResponse> ReplicationService::StartAfterFailover(const ApiRequest& req,
                                                            const ResourceId& id,
                                                            const std::string& action) {
@@ -132,19 +142,13 @@ Result<ApiResponse> ReplicationService::StartAfterFailover(const ApiRequest& req
       return NotFound("Item '" + id.name() + "' has no recovery point '" + point + "'.",
                       "recoveryPointName", "RecoveryPointNotFound");
   }
-  ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock({id.Key()}));
   std::string caller = req.caller;
-  ASSIGN_OR_RETURN(
-      std::string op,
-      d_.ctx.ops->StartLocked(std::move(lock), id, commit ? kCommitOp : kChangePointOp,
-                              Json::object(),
-                              [this, id, params, caller, commit](api::OperationContext& octx) {
-                                if (commit) return CommitFailover(id);
-                                return ChangeRecoveryPoint(id, params.value("recoveryPointName", ""),
-                                                           caller, octx);
-                              },
-                              req.caller));
-  return api::AcceptedResponse(req, id.subscription(), op);
+  return StartItemOperation(req, id, commit ? kCommitOp : kChangePointOp, {id.Key()},
+                            [this, id, params, caller, commit](api::OperationContext& octx) {
+                              if (commit) return CommitFailover(id);
+                              return ChangeRecoveryPoint(id, params.value("recoveryPointName", ""),
+                                                         caller, octx);
+                            });
 }
 
 Status ReplicationService::CommitFailover(const ResourceId& id) {
@@ -249,15 +253,11 @@ Result<ApiResponse> ReplicationService::StartReprotect(const ApiRequest& req, co
     return Status(StatusCode::kUnavailable, "PeerRegionUnreachable",
                   "Reprotect replicates back to region '" + p.value("sourceRegion", "") +
                       "', which is not paired (or not reachable) now.");
-  ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock({id.Key()}));
   std::string caller = req.caller;
-  ASSIGN_OR_RETURN(std::string op,
-                   d_.ctx.ops->StartLocked(std::move(lock), id, kReprotectOp, Json::object(),
-                                           [this, id, params, caller](api::OperationContext& octx) {
-                                             return Reprotect(id, params, caller, octx);
-                                           },
-                                           req.caller));
-  return api::AcceptedResponse(req, id.subscription(), op);
+  return StartItemOperation(req, id, kReprotectOp, {id.Key()},
+                            [this, id, params, caller](api::OperationContext& octx) {
+                              return Reprotect(id, params, caller, octx);
+                            });
 }
 
 Status ReplicationService::Reprotect(const ResourceId& id, const Json& params,

@@ -146,6 +146,12 @@ class ReplicationService {
 
  private:
   struct Member;  // one VM's part of a cycle
+  // `fn` as operation `op_name` on `id`, holding the locks of `keys` (Conflict if one is held):
+  // 202 with the operation.
+  Result<api::ApiResponse> StartItemOperation(const api::ApiRequest& req, const ResourceId& id,
+                                              const std::string& op_name,
+                                              const std::vector<std::string>& keys,
+                                              std::function<Status(api::OperationContext&)> fn);
   struct VmDisk {
     std::string name, path, dev;  // "osdisk"/"lun<N>", the engine's path, the domain's target
   };
