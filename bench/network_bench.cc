@@ -536,7 +536,7 @@ int main(int argc, char** argv) {
       if (st.ok()) {
         v.transit = *TransitAddress(1);
         v.uplink = {edge.netns, kUplinkVethInRouter, *UplinkVethInEdge(1),
-                    {{*ParseIpv4(kPublic, ""), *ParseIpv4(kServer, "")}}};
+                    {{*ParseIpv4(kPublic, ""), *ParseIpv4(kServer, "")}}, {}};
         st = engine->ApplyVnet(v);
       }
       if (st.ok()) st = Ip({"-n", b, "route", "replace", "default", "via", "10.80.1.1"});

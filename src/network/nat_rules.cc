@@ -73,6 +73,20 @@ Json RouterNatDocument(const UplinkDatapath& uplink, Ipv4 transit) {
                               {{"snat", {{"addr", {{"map", {{"key", Addr("saddr")},
                                                             {"data", "@snat"}}}}}}}}}));
   doc.push_back(Rule("post", {Meta("oifname", up), {{"snat", {{"addr", transit.ToString()}}}}}));
+  // Private subnets: nothing leaves but from addresses with a public IP.
+  Json with_public = Json::array();
+  for (auto& n : uplink.nats) with_public.push_back(n.private_ip.ToString());
+  for (auto& pfx : uplink.private_subnets) {
+    Json expr = {Meta("oifname", up),
+                 {{"match", {{"op", "=="}, {"left", Addr("saddr")},
+                             {"right", {{"prefix", {{"addr", pfx.network.ToString()},
+                                                    {"len", pfx.length}}}}}}}}};
+    if (!with_public.empty())
+      expr.push_back({{"match", {{"op", "!="}, {"left", Addr("saddr")},
+                                 {"right", {{"set", with_public}}}}}});
+    expr.push_back(Verdict("drop"));
+    doc.push_back(Rule("fwd", expr));
+  }
   doc.push_back(Rule("fwd", {Meta("iifname", up), Replies(), Verdict("accept")}));
   doc.push_back(Rule("fwd", {Meta("iifname", up),
                              {{"match", {{"op", "in"}, {"left", {{"ct", {{"key", "status"}}}}},

@@ -8,7 +8,9 @@
 //   prerouting  (dstnat)  iif up: daddr -> private address, from the public IPs' map (1:1)
 //   postrouting (srcnat)  oif up: saddr -> public address from the map; else -> the router's
 //                         transit address (the edge masquerades it)
-//   forward               iif up: only DNATed flows and replies (established, related)
+//   forward               oif up from a private subnet (UplinkDatapath::private_subnets):
+//                         dropped unless the source has a public IP;
+//                         iif up: only DNATed flows and replies (established, related)
 //   input                 iif up: only replies
 // Edge:
 //   forward               iif <uplink>: replies, and new flows only to the public pool

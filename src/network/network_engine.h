@@ -111,6 +111,10 @@ struct UplinkDatapath {
   std::string veth;        // the router end (kUplinkVethInRouter)
   std::string edge_veth;   // the edge end (UplinkVethInEdge of the VNET's index)
   std::vector<PublicNat> nats;
+  // Subnets without default outbound access (Azure's private subnets, defaultOutboundAccess
+  // false): what their NICs send out of the VNET is dropped unless it comes from a private
+  // address with a public IP (`nats`).
+  std::vector<Ipv4Prefix> private_subnets;
 };
 
 struct VnetDatapath {

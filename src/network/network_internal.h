@@ -25,6 +25,9 @@ inline constexpr char kRouteTableTypeName[] = "Stratus.Network/routeTables";
 std::string DnsLabel(const std::string& name);
 // "52:54:00:ab:cd:ef" -> "52-54-00-AB-CD-EF" (how ARM shows a MAC).
 std::string ArmMac(const std::string& mac);
+// "52-54-00-AB-CD-EF" or "52:54:00:ab:cd:ef" -> "52:54:00:ab:cd:ef"; InvalidArgument naming
+// `field` for anything else, a multicast or zero MAC, or the gateways' 12:34:56:78:9a:bc.
+Result<std::string> ParseMac(const Json& text, const std::string& field);
 // A stored subnet's prefix.
 Result<Ipv4Prefix> SubnetPrefix(const Json& subnet);
 // The member named `name` (any case) of the array at `path` of `body`, or nullptr.

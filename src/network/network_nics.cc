@@ -153,12 +153,28 @@ Result<NetworkService::Written> NetworkService::WriteNic(const ResourceId& id, c
     return Conflict("Network interface '" + id.name() + "' is attached to a VM; detach it before "
                     "moving it to another subnet.",
                     "properties.ipConfigurations", "NicAttachedToVm");
+  // A MAC asked for (a failed-over VM keeps its own): only when the NIC is made; unique in its
+  // VNET (its layer-2 domains), unicast, not the gateways'.
+  std::string wanted_mac;
+  if (p.contains("macAddress") && !p["macAddress"].is_null()) {
+    ASSIGN_OR_RETURN(wanted_mac, ParseMac(p["macAddress"], "properties.macAddress"));
+    if (existing.ok() && wanted_mac != existing->internal.value("mac", ""))
+      return InvalidArgument("A network interface keeps its MAC address for life; '" +
+                                 p["macAddress"].dump() + "' is not " +
+                                 existing->body["properties"].value("macAddress", "") + ".",
+                             "properties.macAddress", "PropertyChangeNotAllowed");
+  }
   ASSIGN_OR_RETURN(Ipv4Prefix pfx, SubnetPrefix(*subnet_json));
   ASSIGN_OR_RETURN(auto nics, NicsOfSubscription(id.subscription()));
   std::vector<Ipv4> taken;
   std::set<std::string> macs;
   for (auto& n : nics) {
     macs.insert(n.internal.value("mac", ""));
+    if (!existing.ok() && !wanted_mac.empty() && n.key != id.Key() &&
+        n.internal.value("vnet", "") == vnet->key && n.internal.value("mac", "") == wanted_mac)
+      return Conflict("MAC address " + ArmMac(wanted_mac) + " is used by network interface '" +
+                          n.body.value("id", "") + "' in the same virtual network.",
+                      "properties.macAddress", "MacAddressInUse");
     if (n.key == id.Key() || n.internal.value("vnet", "") != vnet->key) continue;
     for (auto& c : n.body["properties"].value("ipConfigurations", Json::array())) {
       auto ip = ParseIpv4(c["properties"].value("privateIPAddress", ""), "");
@@ -223,10 +239,9 @@ Result<NetworkService::Written> NetworkService::WriteNic(const ResourceId& id, c
     api::TouchSystemData(rec.body, caller, ctx_.clock->NowMs());
   } else {
     ASSIGN_OR_RETURN(uint32_t index, NextIndex("nic", 0xffffff));
-    std::string mac;
-    do {
+    std::string mac = wanted_mac;
+    while (mac.empty() || (wanted_mac.empty() && macs.count(mac)))
       mac = "52:54:00:" + RandomHex(1) + ":" + RandomHex(1) + ":" + RandomHex(1);
-    } while (macs.count(mac));
     rec.key = id.Key();
     rec.type = kNicType;
     rec.body = api::NewResourceBody(id, location, Json::object(), caller, ctx_.clock->NowMs());

@@ -30,6 +30,33 @@ std::string ArmMac(const std::string& mac) {
   return out;
 }
 
+Result<std::string> ParseMac(const Json& text, const std::string& field) {
+  auto bad = [&](const std::string& why) {
+    return InvalidArgument("'" + (text.is_string() ? text.get<std::string>() : text.dump()) +
+                               "' is not a MAC address a NIC can have (" + why + ").",
+                           field, "InvalidMacAddress");
+  };
+  if (!text.is_string()) return bad("six hex bytes, 52-54-00-AB-CD-EF");
+  const std::string& t = text.get<std::string>();
+  if (t.size() != 17) return bad("six hex bytes, 52-54-00-AB-CD-EF");
+  std::string out;
+  for (size_t i = 0; i < t.size(); ++i) {
+    char c = t[i];
+    if (i % 3 == 2) {
+      if (c != '-' && c != ':') return bad("six hex bytes, 52-54-00-AB-CD-EF");
+      out.push_back(':');
+    } else {
+      if (!std::isxdigit(static_cast<unsigned char>(c))) return bad("six hex bytes, 52-54-00-AB-CD-EF");
+      out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    }
+  }
+  int first = std::stoi(out.substr(0, 2), nullptr, 16);
+  if (first & 1) return bad("a multicast address");
+  if (out == "00:00:00:00:00:00") return bad("all zeros");
+  if (out == "12:34:56:78:9a:bc") return bad("the gateways' address");
+  return out;
+}
+
 Result<Ipv4Prefix> SubnetPrefix(const Json& subnet) {
   return ParseIpv4Prefix(subnet["properties"].value("addressPrefix", ""), "addressPrefix");
 }
@@ -146,8 +173,11 @@ Result<Json> NetworkService::ValidateSubnet(const Json& s, const std::string& wh
   RETURN_IF_ERROR(api::RejectUnknownKeys(
       p, {"addressPrefix", "addressPrefixes", "provisioningState", "ipConfigurations",
           "networkSecurityGroup", "routeTable", "privateEndpointNetworkPolicies",
-          "privateLinkServiceNetworkPolicies", "purpose"},
+          "privateLinkServiceNetworkPolicies", "purpose", "defaultOutboundAccess"},
       where + ".properties"));
+  if (p.contains("defaultOutboundAccess") && !p["defaultOutboundAccess"].is_boolean())
+    return InvalidArgument("'defaultOutboundAccess' must be true or false.",
+                           where + ".properties.defaultOutboundAccess");
   ASSIGN_OR_RETURN(std::string rt_key,
                    ReferenceOf(p, "routeTable", kRouteTableType, vnet.subscription(),
                                where + ".properties.routeTable.id"));
@@ -189,6 +219,9 @@ Result<Json> NetworkService::ValidateSubnet(const Json& s, const std::string& wh
               {"properties", {{"addressPrefix", pfx.ToString()}, {"provisioningState", "Succeeded"}}}};
   if (!nsg_id.empty()) out["properties"]["networkSecurityGroup"] = {{"id", nsg_id}};
   if (!rt_id.empty()) out["properties"]["routeTable"] = {{"id", rt_id}};
+  // Azure's "private subnet": false = its NICs without a public IP do not reach the internet.
+  if (p.contains("defaultOutboundAccess"))
+    out["properties"]["defaultOutboundAccess"] = p["defaultOutboundAccess"];
   return out;
 }
 
@@ -507,6 +540,11 @@ Result<VnetDatapath> NetworkService::Desired(const store::Record& vnet) {
     d.uplink.veth = kUplinkVethInRouter;
     ASSIGN_OR_RETURN(d.uplink.edge_veth, UplinkVethInEdge(index));
     ASSIGN_OR_RETURN(d.uplink.nats, NatsOf(vnet, nics));
+    for (auto& s : d.subnets)
+      for (auto& sj : vnet.body["properties"].value("subnets", Json::array()))
+        if (sj.value("name", "") == s.name &&
+            !sj["properties"].value("defaultOutboundAccess", true))
+          d.uplink.private_subnets.push_back(s.prefix);
   }
   return d;
 }

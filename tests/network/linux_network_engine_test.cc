@@ -931,6 +931,19 @@ TEST_F(LinuxNetworkEngineTest, PublicIpsAreNatedOneToOneAndTheRestLeavesThroughT
   ASSERT_TRUE(engine_->ApplyVnet(v).ok());
   EXPECT_FALSE(ping(inet, "203.0.113.5"));
   EXPECT_TRUE(ping(a, "198.51.100.1")) << "without a public IP a still gets out (SNAT)";
+  // A private subnet (defaultOutboundAccess false): only a NIC with a public IP gets out.
+  v.uplink.private_subnets = {v.subnets[0].prefix};
+  v.uplink.nats = {{*ParseIpv4("203.0.113.5", ""), *ParseIpv4("10.92.1.4", "")}};
+  ASSERT_TRUE(engine_->ApplyVnet(v).ok());
+  EXPECT_TRUE(ping(a, "198.51.100.1")) << "a has a public IP";
+  EXPECT_FALSE(ping(b, "198.51.100.1")) << "b is in a private subnet without a public IP";
+  EXPECT_TRUE(ping(b, "10.92.1.1")) << "b still reaches its gateway";
+  v.uplink.nats.clear();
+  ASSERT_TRUE(engine_->ApplyVnet(v).ok());
+  EXPECT_FALSE(ping(a, "198.51.100.1")) << "a without its public IP in a private subnet";
+  v.uplink.private_subnets.clear();
+  ASSERT_TRUE(engine_->ApplyVnet(v).ok());
+  EXPECT_TRUE(ping(b, "198.51.100.1")) << "default outbound again";
   // The router's namespace made again (as after a crash of the host's network): the NAT table
   // is made again too, although the document is the one applied last.
   ASSERT_TRUE(RunChecked({"ip", "netns", "del", v.netns}).ok());

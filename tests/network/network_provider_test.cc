@@ -196,6 +196,44 @@ TEST_F(NetworkProviderTest, NicAddressesAreAllocatedInOrderAndChecked) {
   EXPECT_EQ(sub.body["properties"]["ipConfigurations"].size(), 3u);
 }
 
+TEST_F(NetworkProviderTest, ANicMadeWithAMacKeepsItAndAMacIsUniqueInItsVnet) {
+  MakeVnet();
+  ASSERT_EQ(Call("PUT", Vnet("v2"), VnetBody({"10.2.0.0/16"}, {{"front", "10.2.1.0/24"}})).status,
+            201);
+  Json body = NicBody("v1", "front");
+  body["properties"]["macAddress"] = "52-54-00-AB-CD-01";
+  auto a = Call("PUT", Nic("a"), body);
+  ASSERT_EQ(a.status, 201) << a.body.dump();
+  EXPECT_EQ(a.body["properties"]["macAddress"], "52-54-00-AB-CD-01");
+  ASSERT_NE(net().Vnet("v1"), nullptr);
+  bool served = false;
+  for (auto& h : net().Vnet("v1")->hosts) served = served || h.mac == "52:54:00:ab:cd:01";
+  EXPECT_TRUE(served) << "DHCP answers the MAC asked for";
+  // The same MAC in the same VNET: refused, nothing made; in another VNET (its own layer 2): made.
+  body["properties"]["macAddress"] = "52:54:00:ab:cd:01";
+  auto twice = Call("PUT", Nic("b"), body);
+  EXPECT_EQ(twice.status, 409) << twice.body.dump();
+  EXPECT_EQ(Code(twice), "MacAddressInUse");
+  EXPECT_EQ(Call("GET", Nic("b")).status, 404);
+  Json other = NicBody("v2", "front");
+  other["properties"]["macAddress"] = "52-54-00-AB-CD-01";
+  EXPECT_EQ(Call("PUT", Nic("c"), other).status, 201);
+  // A NIC keeps its MAC: the same one again is fine, another is refused.
+  body["properties"]["macAddress"] = "52-54-00-AB-CD-01";
+  EXPECT_EQ(Call("PUT", Nic("a"), body).status, 200);
+  body["properties"]["macAddress"] = "52-54-00-AB-CD-02";
+  EXPECT_EQ(Code(Call("PUT", Nic("a"), body)), "PropertyChangeNotAllowed");
+  for (const char* bad : {"01-00-5E-00-00-01", "00-00-00-00-00-00", "12-34-56-78-9A-BC",
+                          "52-54-00-AB-CD", "52-54-00-AB-CD-GG"}) {
+    Json b = NicBody("v1", "front");
+    b["properties"]["macAddress"] = bad;
+    auto r = Call("PUT", Nic("d"), b);
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_EQ(Code(r), "InvalidMacAddress") << bad;
+  }
+  EXPECT_EQ(Call("GET", Nic("d")).status, 404);
+}
+
 TEST_F(NetworkProviderTest, AStaleIfMatchIsPreconditionFailedAndChangesNothing) {
   MakeVnet();
   auto created = Call("PUT", Nic("n1"), NicBody("v1", "front"));
@@ -732,6 +770,24 @@ TEST_F(PublicIpTest, StaticIsReservedDynamicFollowsItsNicAndBothNatOneToOne) {
   auto unknown = Call("PUT", Nic("n3"), NicWithPip("nope"));
   EXPECT_EQ(unknown.status, 404);
   EXPECT_EQ(unknown.body["error"]["code"], "InvalidResourceReference");
+}
+
+TEST_F(PublicIpTest, APrivateSubnetHasNoDefaultOutboundAccess) {
+  Json body = VnetBody({"10.1.0.0/16"}, {{"front", "10.1.1.0/24"}, {"back", "10.1.2.0/24"}});
+  body["properties"]["subnets"][1]["properties"]["defaultOutboundAccess"] = false;
+  auto v = Call("PUT", Vnet("v1"), body);
+  ASSERT_EQ(v.status, 201) << v.body.dump();
+  EXPECT_EQ(v.body["properties"]["subnets"][1]["properties"]["defaultOutboundAccess"], false);
+  EXPECT_FALSE(v.body["properties"]["subnets"][0]["properties"].contains("defaultOutboundAccess"));
+  ASSERT_NE(net().Vnet("v1"), nullptr);
+  auto priv = net().Vnet("v1")->uplink.private_subnets;
+  ASSERT_EQ(priv.size(), 1u);
+  EXPECT_EQ(priv[0].ToString(), "10.1.2.0/24");
+  body["properties"]["subnets"][1]["properties"]["defaultOutboundAccess"] = "no";
+  EXPECT_EQ(Call("PUT", Vnet("v1"), body).status, 400);
+  body["properties"]["subnets"][1]["properties"]["defaultOutboundAccess"] = true;
+  ASSERT_EQ(Call("PUT", Vnet("v1"), body).status, 200);
+  EXPECT_TRUE(net().Vnet("v1")->uplink.private_subnets.empty());
 }
 
 TEST_F(PublicIpTest, AnExhaustedPoolIsAClearErrorAndCreatesNothing) {
