@@ -138,6 +138,21 @@ void TouchSystemData(Json& body, const std::string& caller, int64_t now_ms) {
 
 std::string TypeKey(const ResourceId& id) { return ToLower(id.FullType()); }
 
+store::Record RecordToWrite(const Result<store::Record>& existing, const ResourceId& id,
+                            const std::string& region, const std::string& caller, int64_t now_ms) {
+  store::Record rec;
+  if (existing.ok()) {
+    rec = *existing;
+    TouchSystemData(rec.body, caller, now_ms);
+    return rec;
+  }
+  rec.key = id.Key();
+  rec.type = TypeKey(id);
+  rec.body = NewResourceBody(id, region, Json::object(), caller, now_ms);
+  rec.body.erase("tags");
+  return rec;
+}
+
 Result<int64_t> GetInt(const Json& obj, const std::string& name, int64_t lo, int64_t hi,
                        std::optional<int64_t> dflt) {
   auto it = obj.find(name);

@@ -42,6 +42,10 @@ Json NewResourceBody(const ResourceId& id, const std::string& location, const Js
                      const std::string& caller, int64_t now_ms);
 // Updates systemData.lastModified*.
 void TouchSystemData(Json& body, const std::string& caller, int64_t now_ms);
+// The record a PUT writes: `existing` with its systemData touched, or (when it is not there) a
+// new record of resource `id` (store type TypeKey(id), NewResourceBody without tags).
+store::Record RecordToWrite(const Result<store::Record>& existing, const ResourceId& id,
+                            const std::string& region, const std::string& caller, int64_t now_ms);
 // Store type key for an id ("stratus.compute/virtualmachines").
 std::string TypeKey(const ResourceId& id);
 // Reads an int field with range checking (InvalidParameter naming `name`).

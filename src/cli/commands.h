@@ -38,6 +38,9 @@ void RegisterNetworkCommands(CLI::App& root, Action* selected);
 void RegisterBackupCommands(CLI::App& root, Action* selected);
 // `recovery pair token|create|list|show|check|delete` (site recovery).
 void RegisterRecoveryCommands(CLI::App& root, Action* selected);
+// `recovery network-mapping ...` and `recovery replication nic-show|nic-set`, under the nouns
+// RegisterRecoveryCommands made (commands_recovery_network.cc).
+void RegisterRecoveryNetworkCommands(CLI::App& recovery, CLI::App& replication, Action* selected);
 // `operation show` and `activity-log list`.
 void RegisterOperationCommands(CLI::App& root, Action* selected);
 

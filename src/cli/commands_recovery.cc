@@ -1,6 +1,7 @@
 // stratus recovery pair token|create|list|show|check|delete (region pairing),
 // stratus recovery replication enable|show|list|disable|failover|test-failover|test-cleanup|
-// change-point|commit|reprotect, recovery group list|show|delete|failover and recovery point
+// change-point|commit|reprotect|nic-show|nic-set, recovery network-mapping
+// create|list|show|delete, recovery group list|show|delete|failover and recovery point
 // list (replication into a vault of this region), and recovery plan create|list|show|
 // test-failover|cleanup|failover|commit|reprotect|ack|delete — site recovery,
 // docs/site-recovery.md.
@@ -442,8 +443,8 @@ void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
   tfo_args->test = true;
   CLI::App* tfo = repl->add_subcommand(
       "test-failover",
-      "A drill: the VM from copy-on-write clones of a point (named <vm>-test, no network), while "
-      "replication goes on");
+      "A drill: the VM from copy-on-write clones of a point (named <vm>-test, its NICs in the "
+      "test networks: isolated copies of the source's unless mapped), while replication goes on");
   AddItemOptions(tfo, *tfo_args, true);
   tfo->add_option("--recovery-point", tfo_args->recovery_point, "Point name (default: the newest)");
   tfo->add_option("--target-group", tfo_args->target_group,
@@ -453,7 +454,7 @@ void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
 
   auto tcl_args = std::make_shared<ReplArgs>();
   CLI::App* tcl = repl->add_subcommand("test-cleanup",
-                                       "End the drill: the test VM and its disks go");
+                                       "End the drill: the test VM, its disks and NICs, and the isolated networks go");
   AddItemOptions(tcl, *tcl_args, true);
   SetAction(tcl, selected, [tcl_args](Context& ctx) -> CliStatus {
     Json body = Json::object();
@@ -573,6 +574,8 @@ void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
   gfo->add_option("--target-group", gfo_args->target_group,
                   "Resource group of the VMs (default: the vault's)");
   SetAction(gfo, selected, [gfo_args](Context& ctx) { return Failover(ctx, *gfo_args, true); });
+
+  RegisterRecoveryNetworkCommands(*recovery, *repl, selected);
 
   CLI::App* plan = AddNoun(*recovery, "plan",
                            "Recovery plans: ordered groups of replicated VMs, with actions");

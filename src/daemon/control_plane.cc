@@ -28,7 +28,7 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Build(const api::RegionConte
   }
   c->replication_ = std::make_unique<recovery::site::ReplicationService>(
       recovery::site::ReplicationDeps{ctx, c->pairing_.get(), hv, c->disks_.get(), engine,
-                                      c->vms_.get()});
+                                      c->vms_.get(), c->networks_.get()});
   c->replication_->RegisterRoutes();
 
   // Providers: the API of each namespace's resource types.

@@ -433,6 +433,31 @@ Result<std::vector<NicLayout>> NetworkService::Layouts(const std::vector<std::st
   return out;
 }
 
+Json NetworkService::VnetLayouts(const std::vector<std::string>& subnet_ids) {
+  std::lock_guard<std::mutex> l(mu_);
+  Json out = Json::array();
+  std::set<std::string> seen;
+  for (auto& sid : subnet_ids) {
+    auto id = ResourceId::Parse(sid);
+    if (!id.ok() || id->types_and_names().size() < 2) continue;
+    ResourceId vnet_id = id->Parent();
+    if (!seen.insert(vnet_id.Key()).second) continue;
+    auto vnet = ctx_.store->Get(vnet_id.Key());
+    if (!vnet.ok()) continue;
+    const Json& p = vnet->body["properties"];
+    Json subnets = Json::array();
+    for (auto& s : p.value("subnets", Json::array()))
+      subnets.push_back({{"name", s.value("name", "")},
+                         {"addressPrefix", s["properties"].value("addressPrefix", "")}});
+    out.push_back({{"id", vnet->body.value("id", "")},
+                   {"name", vnet->body.value("name", "")},
+                   {"addressPrefixes", p["addressSpace"].value("addressPrefixes", Json::array())},
+                   {"dnsServers", p["dhcpOptions"].value("dnsServers", Json::array())},
+                   {"subnets", subnets}});
+  }
+  return out;
+}
+
 Status NetworkService::Bind(const std::string& nic_id, const std::string& vm_id, bool primary,
                             const std::string& hostname) {
   std::lock_guard<std::mutex> l(mu_);

@@ -176,6 +176,11 @@ class NetworkService final : public NicBindings {
   Result<std::vector<NicLayout>> Layouts(const std::vector<std::string>& nic_ids,
                                          std::vector<std::string>* missing = nullptr);
 
+  // The VNETs of `subnet_ids` (each once, in order) as site recovery records them, to make an
+  // isolated copy for a test failover (nic_layout.h: VNET layout JSON). A VNET that does not
+  // exist is left out.
+  Json VnetLayouts(const std::vector<std::string>& subnet_ids);
+
   // The views the API returns: a VNET with its subnets' ipConfigurations; one subnet; the list.
   Json VnetView(const store::Record& vnet);
   Result<Json> SubnetView(const ResourceId& id);

@@ -12,6 +12,13 @@
 //        "privateIPAddress": "10.0.1.4", "privateIPAllocationMethod": "Dynamic",
 //        "publicIPAddress": {"id": "...", "ipAddress": "203.0.113.2",
 //                            "publicIPAllocationMethod": "Static", "sku": "Standard"}}]}
+//
+// Site recovery also records the VNETs of those NICs (NetworkService::VnetLayouts), so that a
+// test failover can make an isolated network with the same address space:
+//
+//   {"id": "/subscriptions/.../virtualNetworks/v", "name": "v",
+//    "addressPrefixes": ["10.1.0.0/16"], "dnsServers": [],
+//    "subnets": [{"name": "front", "addressPrefix": "10.1.1.0/24"}]}
 #pragma once
 
 #include <string>

@@ -124,23 +124,8 @@ Status BackupJobs::Run(const ResourceId& job_id, OperationContext& octx) {
     };
     RETURN_IF_ERROR(add_disk(sp["osDisk"], -1));
     for (auto& d : sp["dataDisks"]) RETURN_IF_ERROR(add_disk(d, d.value("lun", 0)));
-    breq.vm_config = VmConfigOf(*vm);
-    // Its network interfaces, so that a restore can give the new VM the same ones.
-    if (d_.networks) {
-      std::vector<std::string> nic_ids = compute::VmService::NicIds(vm->body["properties"]);
-      if (!nic_ids.empty()) {
-        // A NIC that cannot be read does not fail the backup (the disks matter most): the
-        // point records the others and says which it lacks.
-        std::vector<std::string> missing;
-        ASSIGN_OR_RETURN(auto layouts, d_.networks->Layouts(nic_ids, &missing));
-        breq.vm_config["networkInterfaces"] = network::ToJson(layouts);
-        if (!missing.empty()) {
-          breq.vm_config["networkInterfacesMissing"] = missing;
-          spdlog::warn("backup {}: {} of the VM's network interfaces could not be read", job_id.name(),
-                       missing.size());
-        }
-      }
-    }
+    // Its network interfaces too, so that a restore can give the new VM the same ones.
+    breq.vm_config = VmConfigWithNetwork(*vm, d_.networks, /*with_vnets=*/false);
     breq.metadata = {{"protectedItemId", item.body.value("id", "")}, {"jobId", job_id.ToString()}};
     breq.wanted = pol.consistency;
     breq.scratch_dir = JoinPath(ctx_.data_dir, "scratch/" + job_id.name());

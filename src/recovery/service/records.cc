@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "compute/vm_service.h"
 #include "core/clock.h"
+#include "network/nic_layout.h"
 
 namespace stratus::recovery::service {
 
@@ -68,5 +70,36 @@ Json VmConfigOf(const store::Record& vm) {
           {"tags", vm.body.value("tags", Json::object())}};
 }
 
+
+Json VmConfigWithNetwork(const store::Record& vm, network::NetworkService* networks,
+                         bool with_vnets) {
+  Json cfg = VmConfigOf(vm);
+  if (!networks) return cfg;
+  std::vector<std::string> nic_ids = compute::VmService::NicIds(vm.body["properties"]);
+  if (nic_ids.empty()) return cfg;
+  // A NIC that cannot be read fails nothing (the disks matter most): the others are recorded
+  // and the record says which it lacks.
+  std::vector<std::string> missing;
+  auto layouts = networks->Layouts(nic_ids, &missing);
+  if (!layouts.ok()) {
+    spdlog::warn("VM {}: its network interfaces cannot be read: {}", vm.body.value("id", ""),
+                 layouts.status().ToString());
+    cfg["networkInterfacesMissing"] = nic_ids;
+    return cfg;
+  }
+  cfg["networkInterfaces"] = network::ToJson(*layouts);
+  if (!missing.empty()) {
+    cfg["networkInterfacesMissing"] = missing;
+    spdlog::warn("VM {}: {} of its network interfaces could not be read", vm.body.value("id", ""),
+                 missing.size());
+  }
+  if (with_vnets) {
+    std::vector<std::string> subnets;
+    for (auto& n : *layouts)
+      for (auto& c : n.ip_configs) subnets.push_back(c.subnet_id);
+    cfg["virtualNetworks"] = networks->VnetLayouts(subnets);
+  }
+  return cfg;
+}
 
 }  // namespace stratus::recovery::service

@@ -10,6 +10,7 @@
 #include "core/json.h"
 #include "core/resource_id.h"
 #include "core/status.h"
+#include "network/network_service.h"
 #include "recovery/policy/backup_policy.h"
 #include "store/store.h"
 
@@ -46,5 +47,11 @@ std::string DiskKeyName(int lun);
 // What a recovery point keeps of a VM's configuration (size, image, disks, computer name, tags):
 // a restore (or a failover) rebuilds the VM from it.
 Json VmConfigOf(const store::Record& vm);
+// VmConfigOf plus the VM's NICs as `networks` records them (network/nic_layout.h) in
+// "networkInterfaces" (those that cannot be read: their ids in "networkInterfacesMissing"), and
+// with `with_vnets` the layouts of their VNETs in "virtualNetworks" (site recovery: a test
+// failover copies them). `networks` may be null (a region without networking).
+Json VmConfigWithNetwork(const store::Record& vm, network::NetworkService* networks,
+                         bool with_vnets);
 
 }  // namespace stratus::recovery::service

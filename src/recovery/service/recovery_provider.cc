@@ -70,6 +70,7 @@ RecoveryProvider::Kind RecoveryProvider::KindOf(const ResourceId& id) {
     if (EqualsIgnoreCase(tn[1].first, "replicationProtectedItems")) return Kind::kReplItem;
     if (EqualsIgnoreCase(tn[1].first, "replicationConsistencyGroups")) return Kind::kReplGroup;
     if (EqualsIgnoreCase(tn[1].first, "replicationRecoveryPlans")) return Kind::kReplPlan;
+    if (EqualsIgnoreCase(tn[1].first, "replicationNetworkMappings")) return Kind::kReplNetMapping;
   }
   if (tn.size() == 3 && EqualsIgnoreCase(tn[2].first, "recoveryPoints")) {
     if (EqualsIgnoreCase(tn[1].first, "replicationConsistencyGroups")) return Kind::kReplGroupPoint;
@@ -84,7 +85,8 @@ std::vector<std::string> RecoveryProvider::ChildTypes(const ResourceId& parent) 
     case Kind::kVault:
       if (services_.replication)
         return {"backupPolicies", "protectedItems", "backupJobs", "replicationProtectedItems",
-                "replicationConsistencyGroups", "replicationRecoveryPlans"};
+                "replicationConsistencyGroups", "replicationRecoveryPlans",
+                "replicationNetworkMappings"};
       return {"backupPolicies", "protectedItems", "backupJobs"};
     case Kind::kItem:
     case Kind::kReplItem:
@@ -144,6 +146,8 @@ const api::Shape* RecoveryProvider::BodyShape(const ResourceId& id, const std::s
         return &site::ReplicationService::GroupShape();
       case Kind::kReplPlan:
         return &site::ReplicationService::PlanShape();
+      case Kind::kReplNetMapping:
+        return &site::ReplicationService::NetworkMappingShape();
       default:
         return &kEmpty;
     }
@@ -361,16 +365,9 @@ Result<ApiResponse> RecoveryProvider::PutItem(const ApiRequest& req, const Resou
     DecorateListItem(req, *existing, same.body);
     return same;
   }
-  store::Record rec;
   int64_t now = ctx_.clock->NowMs();
-  if (existing.ok()) {
-    rec = *existing;
-    api::TouchSystemData(rec.body, req.caller, now);
-  } else {
-    rec.key = id.Key();
-    rec.type = api::TypeKey(id);
-    rec.body = api::NewResourceBody(id, ctx_.region, Json::object(), req.caller, now);
-    rec.body.erase("tags");
+  store::Record rec = api::RecordToWrite(existing, id, ctx_.region, req.caller, now);
+  if (!existing.ok()) {
     rec.body["properties"] = {{"lastBackupStatus", "None"}};
     // The scheduler's cursor: the first scheduled backup is the next one after enabling.
     rec.internal = {{"lastScheduledMs", now}};
@@ -404,6 +401,8 @@ Result<ApiResponse> RecoveryProvider::Put(const ApiRequest& req, const ResourceI
       return services_.replication->PutGroup(req, id);
     case Kind::kReplPlan:
       return services_.replication->PutPlan(req, id);
+    case Kind::kReplNetMapping:
+      return services_.replication->PutNetworkMapping(req, id);
     case Kind::kPoint:
     case Kind::kReplPoint:
     case Kind::kReplGroupPoint:
@@ -548,6 +547,8 @@ Result<ApiResponse> RecoveryProvider::Delete(const ApiRequest& req, const Resour
       return services_.replication->DeleteGroup(req, id);
     case Kind::kReplPlan:
       return services_.replication->DeletePlan(req, id);
+    case Kind::kReplNetMapping:
+      return services_.replication->DeleteNetworkMapping(req, id);
     case Kind::kReplPoint:
     case Kind::kReplGroupPoint:
       return Status(StatusCode::kMethodNotAllowed, "MethodNotAllowed",

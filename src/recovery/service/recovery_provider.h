@@ -84,7 +84,7 @@ class RecoveryProvider final : public api::ResourceProvider {
  private:
   Services services_;
   enum class Kind { kVault, kPolicy, kItem, kPoint, kJob, kReplItem, kReplPoint, kReplGroup,
-                    kReplGroupPoint, kReplPlan, kOther };
+                    kReplGroupPoint, kReplPlan, kReplNetMapping, kOther };
   static Kind KindOf(const ResourceId& id);
 
   Result<api::ApiResponse> PutVault(const api::ApiRequest& req, const ResourceId& id);

@@ -129,7 +129,7 @@ Result<Json> RestoreNetwork::Explicit(const Json& profile, const ResourceId& vm)
     RETURN_IF_ERROR(api::RejectUnknownKeys(
         props,
         {"primary", "enableIPForwarding", "deleteOption", "networkSecurityGroup",
-         "ipConfigurations"},
+         "ipConfigurations", "macAddress"},
         pw));
     RETURN_IF_ERROR(CheckBool(props, "primary", pw));
     RETURN_IF_ERROR(CheckBool(props, "enableIPForwarding", pw));
@@ -189,6 +189,7 @@ Result<Json> RestoreNetwork::Explicit(const Json& profile, const ResourceId& vm)
       nic_props["enableIPForwarding"] = props["enableIPForwarding"];
     if (props.contains("networkSecurityGroup"))
       nic_props["networkSecurityGroup"] = props["networkSecurityGroup"];
+    if (props.contains("macAddress")) nic_props["macAddress"] = props["macAddress"];
     plan["nics"].push_back(
         {{"id", NetworkResource(vm, "networkInterfaces", name).ToString()},
          {"primary", props.value("primary", Json(nullptr))},

@@ -5,7 +5,7 @@
 //   "networkInterfaces": [{"id": <NIC>, "properties": {"primary", "deleteOption"}}]
 //       existing NICs no VM holds (deleteOption Detach unless given);
 //   "networkInterfaceConfigurations": [{"name": <new NIC>, "properties": {"primary",
-//       "enableIPForwarding", "deleteOption", "networkSecurityGroup": {"id"},
+//       "enableIPForwarding", "deleteOption", "networkSecurityGroup": {"id"}, "macAddress",
 //       "ipConfigurations": [{"name", "properties": {"subnet": {"id"}, "primary",
 //           "privateIPAddress" (Static; absent: the next free one),
 //           "publicIPAddress": {"id"} (an existing one) |

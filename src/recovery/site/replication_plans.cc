@@ -150,18 +150,8 @@ Result<ApiResponse> ReplicationService::PutPlan(const ApiRequest& req, const Res
       existing->body["properties"].value("currentRun", Json::object()).value("state", "") ==
           "Running")
     return Conflict("Plan '" + id.name() + "' is running.", id.ToString(), "PlanRunning");
-  store::Record rec;
-  int64_t now = d_.ctx.clock->NowMs();
-  if (existing.ok()) {
-    rec = *existing;
-    api::TouchSystemData(rec.body, req.caller, now);
-  } else {
-    rec.key = id.Key();
-    rec.type = kReplPlanType;
-    rec.body = api::NewResourceBody(id, d_.ctx.region, Json::object(), req.caller, now);
-    rec.body.erase("tags");
-    rec.body["properties"] = Json::object();
-  }
+  store::Record rec =
+      api::RecordToWrite(existing, id, d_.ctx.region, req.caller, d_.ctx.clock->NowMs());
   rec.body["properties"]["groups"] = clean;
   rec.body["properties"]["vmReadiness"] = readiness;
   rec.body["properties"]["provisioningState"] = "Succeeded";

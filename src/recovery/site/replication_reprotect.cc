@@ -302,7 +302,7 @@ Status ReplicationService::Reprotect(const ResourceId& id, const Json& params,
               {"vaultName", params.value("targetVaultName", id.Parent().name())},
               {"resourceGroup", params.value("targetResourceGroup", "")},
               {"vmId", vm_id.ToString()},
-              {"vmConfig", service::VmConfigOf(vm)},
+              {"vmConfig", SourceConfig(vm)},
               {"policy", p.value("policy", Json::object())}};
   Result<PeerReply> reply = Internal("not asked");
   for (int attempt = 0; attempt < 3; ++attempt) {  // the source answers a repeated ask the same

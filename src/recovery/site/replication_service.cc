@@ -19,6 +19,7 @@
 #include "recovery/datapath/image_source.h"
 #include "recovery/service/records.h"
 #include "recovery/site/cycle_sender.h"
+#include "recovery/service/restore_network.h"
 #include "recovery/site/replication_internal.h"
 
 namespace stratus::recovery::site {
@@ -121,6 +122,11 @@ ReplicationService::ReplicationService(ReplicationDeps deps) : d_(std::move(deps
       [this](const std::string& item, uint64_t seq, const Json& meta, const Json& stats) {
         return OnPoint(item, seq, meta, stats);
       });
+  net_ = std::make_unique<FailoverNetwork>(d_.ctx, d_.networks);
+}
+
+Json ReplicationService::SourceConfig(const store::Record& vm) const {
+  return service::VmConfigWithNetwork(vm, d_.networks, /*with_vnets=*/true);
 }
 
 ReplicationService::~ReplicationService() { Stop(); }
@@ -194,6 +200,7 @@ const api::Shape& ReplicationService::ItemShape() {
       {{"sourceRegion", Shape::String()},
        {"sourceVmId", Shape::String()},
        {"multiVmGroupName", Shape::String()},
+       {"vmNics", Shape::ArrayOf(Shape::Any())},
        {"policy", Shape::Object({{"crashConsistentFrequencyInSeconds", Shape::Integer()},
                                  {"recoveryPointRetentionInHours", Shape::Integer()},
                                  {"rpoAlertThresholdInSeconds", Shape::Integer()}})}}));
@@ -214,7 +221,7 @@ Result<ApiResponse> ReplicationService::PutItem(const ApiRequest& req, const Res
                                          ""));
   Json props = body.value("properties", Json::object());
   RETURN_IF_ERROR(api::RejectUnknownKeys(
-      props, {"sourceRegion", "sourceVmId", "policy", "multiVmGroupName"}, "properties"));
+      props, {"sourceRegion", "sourceVmId", "policy", "multiVmGroupName", "vmNics"}, "properties"));
   std::string group = props.value("multiVmGroupName", "");
   if (!group.empty()) RETURN_IF_ERROR(ValidateGroupName(group));
   std::string region = props.value("sourceRegion", "");
@@ -227,6 +234,9 @@ Result<ApiResponse> ReplicationService::PutItem(const ApiRequest& req, const Res
     return InvalidArgument("'properties.sourceVmId' must be the id of a virtual machine in the "
                            "source region.", "properties.sourceVmId", "InvalidResourceId");
   ASSIGN_OR_RETURN(Policy pol, ParsePolicy(props));
+  // Where each NIC goes on a failover, when not where the network mappings say.
+  ASSIGN_OR_RETURN(Json vm_nics,
+                   net_->ParseVmNics(props.value("vmNics", Json(nullptr)), id.subscription()));
   if (EqualsIgnoreCase(region, d_.ctx.region))
     return InvalidArgument("A VM is replicated to another region: '" + region +
                                "' is this one. Create the item in the target region's vault.",
@@ -255,14 +265,24 @@ Result<ApiResponse> ReplicationService::PutItem(const ApiRequest& req, const Res
       return Conflict("An item's source region and VM cannot change; delete it and create "
                       "another.", "properties.sourceVmId", "PropertyChangeNotAllowed");
     if (p.value("policy", Json::object()) == pol.ToJson() &&
-        EqualsIgnoreCase(p.value("multiVmGroupName", ""), group))
-      return api::ResourceResponse(*existing);
+        EqualsIgnoreCase(p.value("multiVmGroupName", ""), group)) {
+      // Only the NIC settings (or nothing) change: the source need not be asked.
+      if (p.value("vmNics", Json::array()) == vm_nics) return api::ResourceResponse(*existing);
+      store::Record rec = *existing;
+      rec.body["properties"]["vmNics"] = vm_nics;
+      api::TouchSystemData(rec.body, req.caller, d_.ctx.clock->NowMs());
+      ASSIGN_OR_RETURN(rec, d_.ctx.store->Put(rec, api::ConditionFromHeaders(req)));
+      ApiResponse resp = api::ResourceResponse(rec, 200);
+      Decorate(rec, resp.body);
+      return resp;
+    }
   }
   ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock({id.Key()}));
   store::Record rec;
   if (existing.ok()) {
     rec = *existing;
     rec.body["properties"]["policy"] = pol.ToJson();
+    rec.body["properties"]["vmNics"] = vm_nics;
     rec.body["properties"]["provisioningState"] = "Updating";
     if (group.empty()) rec.body["properties"].erase("multiVmGroupName");
     else rec.body["properties"]["multiVmGroupName"] = group;
@@ -280,7 +300,8 @@ Result<ApiResponse> ReplicationService::PutItem(const ApiRequest& req, const Res
                               {"policy", pol.ToJson()},
                               {"replicatedItemId", item_id},
                               {"protectionState", "Enabling"},
-                              {"replicationHealth", "Normal"}};
+                              {"replicationHealth", "Normal"},
+                              {"vmNics", vm_nics}};
     if (!group.empty()) rec.body["properties"]["multiVmGroupName"] = group;
     rec.internal = {{"itemId", item_id},
                     {"dir", JoinPath(d_.ctx.data_dir, "replicas/" + item_id)}};
@@ -383,6 +404,20 @@ void ReplicationService::Decorate(const store::Record& rec, Json& item) const {
   Json& p = item["properties"];
   auto pts = d_.ctx.store->List(rec.key + "/recoverypoints/", kReplPointType, "", 100000);
   if (pts.ok()) p["recoveryPointCount"] = pts->records.size();
+  // Where each recorded NIC goes: on a failover, and on a test failover.
+  const Json cfg = p.value("vmConfig", Json::object());
+  if (cfg.contains("networkInterfaces")) {
+    Json nics = net_->Resolve(rec, cfg, /*test=*/false, "");
+    Json tests = net_->Resolve(rec, cfg, /*test=*/true, "");
+    for (size_t i = 0; i < nics.size() && i < tests.size(); ++i) {
+      Json t = {{"from", tests[i]["from"]}};
+      if (!tests[i]["networkId"].is_null()) t["networkId"] = tests[i]["networkId"];
+      if (tests[i].contains("subnetName")) t["subnetName"] = tests[i]["subnetName"];
+      if (tests[i].value("isolated", false)) t["isolated"] = true;
+      nics[i]["testFailover"] = t;
+    }
+    p["networkInterfaces"] = nics;
+  }
   // A reprotected item: how its VM's replication back to the source goes (this region's
   // outbound record of the reverse item).
   if (std::string rev = rec.internal.value("reverseItemId", ""); !rev.empty()) {
@@ -593,10 +628,13 @@ Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const stor
                                                 const std::string& rg, const std::string& vm_name,
                                                 const Json& tags, const std::string& caller,
                                                 api::OperationContext& octx,
-                                                std::vector<std::string>& made) {
+                                                std::vector<std::string>& made, Json* network) {
   const std::string item_id = rec.internal.value("itemId", "");
   const uint64_t seq = pt.internal.value("seq", uint64_t{0});
-  const Json cfg = rec.body["properties"].value("vmConfig", Json::object());
+  // The configuration as of the point (older points: the item's, as of the enable).
+  const Json cfg = pt.internal.contains("vmConfig")
+                       ? pt.internal["vmConfig"]
+                       : rec.body["properties"].value("vmConfig", Json::object());
   // The disks: each copied out of its replica at the point (qemu-img convert: the new disk
   // stands on its own), or a copy-on-write clone of it (a test failover: instant, and the
   // point's layers are pinned until the cleanup).
@@ -662,10 +700,15 @@ Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const stor
     disk_ids[disk] = spec.id.ToString();
   }
   if (!disk_ids.contains("osdisk")) return Internal("the replica has no OS disk");
-  // The VM, as it was configured in the source region.
-  octx.SetProgress(75, "creating the VM");
   ResourceId vm = ResourceId::Resource(id.subscription(), rg, "Stratus.Compute", "virtualMachines",
                                        vm_name);
+  // Its NICs: in the mapped networks (a test: the test networks), with their addresses and MACs.
+  octx.SetProgress(72, clone ? "making the NICs in the test network" : "making the NICs");
+  const std::string creator = caller + " (" + (clone ? "test failover " : "failover ") +
+                              octx.id() + ")";
+  ASSIGN_OR_RETURN(Json net, net_->Make(rec, cfg, vm, cfg.value("vmSize", ""), clone, creator));
+  // The VM, as it was configured in the source region.
+  octx.SetProgress(75, "creating the VM");
   Json data = Json::array();
   for (auto& [disk, did] : disk_ids.items())
     if (disk != "osdisk")
@@ -686,15 +729,25 @@ Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const stor
                      {"deleteOption", "Delete"},
                      {"managedDisk", {{"id", disk_ids.value("osdisk", "")}}}}},
                    {"dataDisks", data}}},
-                 {"osProfile", {{"computerName", cfg.value("computerName", vm_name)}}}}}};
+                 {"osProfile", {{"computerName", cfg.value("computerName", vm_name)}}},
+                 {"networkProfile", service::RestoreNetwork::VmNetworkProfile(net)}}}};
   store::WriteCondition create_only;
   create_only.must_not_exist = true;
-  ASSIGN_OR_RETURN(auto applied, d_.vms->Apply(vm, body, caller, create_only));
-  made.clear();  // the VM owns its disks now (deleteOption Delete)
+  auto applied = d_.vms->Apply(vm, body, caller, create_only);
+  if (!applied.ok()) {
+    service::RestoreNetwork(d_.ctx, d_.networks).RemoveMade(net, creator);
+    net_->RemoveTestNetworks(net["testNetworks"]);
+    return applied.status();
+  }
+  made.clear();  // the VM owns its disks and NICs now (deleteOption Delete)
+  if (network) {
+    for (auto& note : net_->Notes(net, net["resolved"])) net["notes"].push_back(note);
+    *network = net;
+  }
   // A VM that failed stays Failed with its disks (deleteOption Delete): deleting it removes
   // them; the item can be failed over again under another name.
-  if (!applied.operation.empty())
-    RETURN_IF_ERROR(WaitOperation(applied.operation,
+  if (!applied->operation.empty())
+    RETURN_IF_ERROR(WaitOperation(applied->operation,
                                   "the VM '" + vm.ToString() + "' could not be created"));
   return vm;
 }
@@ -715,10 +768,11 @@ Status ReplicationService::Failover(const ResourceId& id, const Json& params,
   std::vector<std::string> made;  // disk ids, removed on failure
   // A reprotected item fails back into the original VM; any other gets a new one.
   const bool failback = !rec.internal.value("baseVmKey", "").empty();
+  Json network = Json::object();
   auto vm = failback ? FailbackInto(rec, pt, caller, octx)
                      : MakeVmAt(id, rec, pt, /*clone=*/false,
                                 params.value("targetResourceGroup", ""), params.value("vmName", ""),
-                                Json::object(), caller, octx, made);
+                                Json::object(), caller, octx, made, &network);
   if (!vm.ok()) {
     for (auto& d : made) {
       auto did = ResourceId::Parse(d);
@@ -755,6 +809,7 @@ Status ReplicationService::Failover(const ResourceId& id, const Json& params,
   octx.result()["recoveryPoint"] = pt.body.value("id", "");
   octx.result()["recoveryPointTime"] = pt.body["properties"].value("recoveryPointTime", "");
   octx.result()["stratusTimeMs"] = rto_ms;
+  if (!failback) NetworkResult(network, octx);
   return Status::Ok();
 }
 
@@ -772,9 +827,10 @@ Status ReplicationService::TestFailover(const ResourceId& id, const Json& params
     return true;
   }));
   std::vector<std::string> made;
+  Json network = Json::object();
   auto vm = MakeVmAt(id, rec, pt, /*clone=*/true, params.value("targetResourceGroup", ""),
                      params.value("vmName", ""), Json{{"stratus-test-failover", id.ToString()}},
-                     caller, octx, made);
+                     caller, octx, made, &network);
   if (!vm.ok()) {
     for (auto& d : made) {
       auto did = ResourceId::Parse(d);
@@ -795,11 +851,13 @@ Status ReplicationService::TestFailover(const ResourceId& id, const Json& params
     p["testFailoverVmId"] = vm->ToString();
     p["testFailoverRecoveryPoint"] = pt.body.value("id", "");
     p["lastTestFailoverTime"] = FormatIso8601(WallMs());
+    r.internal["testNetworks"] = network.value("testNetworks", Json::array());
     return true;
   }));
   octx.result()["vmId"] = vm->ToString();
   octx.result()["recoveryPoint"] = pt.body.value("id", "");
   octx.result()["stratusTimeMs"] = WallMs() - t0;
+  NetworkResult(network, octx);
   return Status::Ok();
 }
 
@@ -815,6 +873,9 @@ Status ReplicationService::TestFailoverCleanup(const ResourceId& id, const std::
       RETURN_IF_ERROR(WaitOperation(op, "the test VM '" + vm_s + "' could not be deleted"));
     }
   }
+  // Its isolated networks, once no other test VM (another item of the drill) uses them.
+  octx.SetProgress(80, "deleting the isolated test networks");
+  net_->RemoveTestNetworks(rec.internal.value("testNetworks", Json::array()));
   return PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
     Json& p = r.body["properties"];
     p["testFailoverState"] = "None";
@@ -822,8 +883,30 @@ Status ReplicationService::TestFailoverCleanup(const ResourceId& id, const std::
     p.erase("testFailoverRecoveryPoint");
     p.erase("testFailoverError");
     r.internal.erase("pinnedSeq");
+    r.internal.erase("testNetworks");
     return true;
   });
+}
+
+void ReplicationService::NetworkResult(const Json& network, api::OperationContext& octx) const {
+  if (network.value("nics", Json::array()).empty() && network.value("notes", Json::array()).empty())
+    return;
+  std::vector<std::string> ids;
+  for (auto& n : network.value("nics", Json::array())) ids.push_back(n.value("id", ""));
+  Json nics = Json::array();
+  if (d_.networks)
+    if (auto layouts = d_.networks->Layouts(ids); layouts.ok())
+      for (auto& n : *layouts) {
+        Json configs = Json::array();
+        for (auto& c : n.ip_configs)
+          configs.push_back({{"name", c.name}, {"subnetId", c.subnet_id},
+                             {"privateIPAddress", c.private_ip}});
+        nics.push_back({{"id", n.id}, {"macAddress", n.mac}, {"ipConfigurations", configs}});
+      }
+  octx.result()["networkInterfaces"] = nics;
+  octx.result()["networkNotes"] = network.value("notes", Json::array());
+  if (!network.value("testNetworks", Json::array()).empty())
+    octx.result()["testNetworks"] = network["testNetworks"];
 }
 
 void ReplicationService::HealthTick() {
@@ -1156,6 +1239,8 @@ Status ReplicationService::OnPoint(const std::string& item_id, uint64_t seq, con
   if (meta.contains("freezeMilliseconds"))
     pt.body["properties"]["freezeMilliseconds"] = meta["freezeMilliseconds"];
   pt.internal = {{"seq", seq}, {"capturedMs", captured}};
+  if (meta.contains("vmConfig") && meta["vmConfig"].is_object())
+    pt.internal["vmConfig"] = meta["vmConfig"];
   RETURN_IF_ERROR(d_.ctx.store->Put(pt).status());
   RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, item.key, [&](store::Record& r) {
     Json& p = r.body["properties"];
@@ -1163,6 +1248,7 @@ Status ReplicationService::OnPoint(const std::string& item_id, uint64_t seq, con
     p["lastRecoveryPointTime"] = FormatIso8601(captured);
     p["lastCycle"] = meta.value("cycle", Json::object());
     p["lastCycle"]["bytesReceived"] = stats.value("bytes", uint64_t{0});
+    if (meta.contains("vmConfig") && meta["vmConfig"].is_object()) p["vmConfig"] = meta["vmConfig"];
     r.internal["lastCapturedMs"] = captured;
     r.internal["lastSeq"] = seq;
     return true;
@@ -1281,7 +1367,7 @@ Result<Json> ReplicationService::PeerEnable(const PeerCaller& caller, const Json
   spdlog::info("replicating VM {} to region '{}' as item {} every {} s", vm_id->ToString(),
                caller.region, item, interval);
   cv_.notify_all();
-  return Json{{"vmConfig", service::VmConfigOf(*vm)}};
+  return Json{{"vmConfig", SourceConfig(*vm)}};
 }
 
 Result<Json> ReplicationService::PeerDisable(const PeerCaller& caller, const Json& body) {
@@ -1761,6 +1847,8 @@ Status ReplicationService::GroupCycle(std::vector<store::Record>& outs) {
     m->req.item = m->item;
     m->req.seq = seq;
     m->req.meta = meta;
+    // The VM's configuration as of this point (its NICs may have changed since the enable).
+    m->req.meta["vmConfig"] = SourceConfig(m->vm);
     // The pairing's cap on what this region sends (PATCH regionPairings/{peer}).
     if (auto pr = d_.pairing->Get(m->out.body.value("targetRegion", "")); pr.ok())
       m->req.bandwidth_bytes_per_s =

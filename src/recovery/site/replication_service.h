@@ -38,7 +38,9 @@
 #include "api/provider.h"
 #include "compute/hypervisor.h"
 #include "compute/vm_service.h"
+#include "network/network_service.h"
 #include "recovery/site/block_hashes.h"
+#include "recovery/site/failover_network.h"
 #include "recovery/site/pairing_service.h"
 #include "recovery/site/replica_receiver.h"
 #include "storage/disk_engine.h"
@@ -61,6 +63,8 @@ struct ReplicationDeps {
   storage::DiskService* disks = nullptr;
   storage::DiskEngine* engine = nullptr;
   compute::VmService* vms = nullptr;  // failover creates the VM
+  // The VM's NICs: recorded in A with each cycle, made in B by a failover (may be null).
+  network::NetworkService* networks = nullptr;
 };
 
 class ReplicationService {
@@ -104,8 +108,18 @@ class ReplicationService {
                                               const std::string& action);
   // The body shape of POST {item}/{action}.
   static const api::Shape& ItemActionShape(const std::string& action);
-  // Live health in a GET or LIST: rpoInSeconds, replicationHealth, recoveryPointCount.
+  // Live health in a GET or LIST: rpoInSeconds, replicationHealth, recoveryPointCount; and
+  // networkInterfaces, where each recorded NIC goes on a failover and on a test failover.
   void Decorate(const store::Record& rec, Json& item) const;
+
+  // B: network mappings, `vaults/{v}/replicationNetworkMappings/{name}` (failover_network.h).
+  static const api::Shape& NetworkMappingShape() { return FailoverNetwork::MappingShape(); }
+  Result<api::ApiResponse> PutNetworkMapping(const api::ApiRequest& req, const ResourceId& id) {
+    return net_->PutMapping(req, id);
+  }
+  Result<api::ApiResponse> DeleteNetworkMapping(const api::ApiRequest& req, const ResourceId& id) {
+    return net_->DeleteMapping(req, id);
+  }
 
   // B: consistency groups, `vaults/{v}/replicationConsistencyGroups/{g}`. Items join one with
   // `multiVmGroupName` (the group record is made then; PUT makes an empty one); their cycles are
@@ -240,15 +254,25 @@ class ReplicationService {
                   api::OperationContext& octx);
   // The VM of item `rec` at point `pt` made in this region (in `rg` as `vm_name`, with `tags`
   // added to the captured ones): its disks copied out of the replicas, or copy-on-write clones
-  // of them (`clone`), then the VM from the captured configuration, waited for. `made` holds the
-  // disks made so far (the caller removes them on failure; cleared once the VM owns them).
+  // of them (`clone`: a test failover), its NICs in the mapped networks (a test failover's in
+  // its test networks; FailoverNetwork), then the VM from the configuration captured with the
+  // point, waited for. `made` holds the disks made so far (the caller removes them on failure;
+  // cleared once the VM owns them). `network` gets FailoverNetwork::Make's plan and notes.
   Result<ResourceId> MakeVmAt(const ResourceId& id, const store::Record& rec,
                               const store::Record& pt, bool clone, const std::string& rg,
                               const std::string& vm_name, const Json& tags,
                               const std::string& caller, api::OperationContext& octx,
-                              std::vector<std::string>& made);
+                              std::vector<std::string>& made, Json* network);
+  // What a failover's operation result says of the VM's NICs: networkInterfaces (id, MAC,
+  // addresses), networkNotes (what differs from the source), testNetworks.
+  void NetworkResult(const Json& network, api::OperationContext& octx) const;
+  // The configuration the source recorded for the VM (network_service's NIC and VNET layouts
+  // included): what A sends with the enable answer and with every cycle.
+  Json SourceConfig(const store::Record& vm) const;
   // Test failover: the VM from clones of the point (pinned against thinning), tagged
-  // stratus-test-failover, no network; replication goes on. The cleanup deletes it and unpins.
+  // stratus-test-failover, its NICs in the test networks (isolated copies of the source's unless
+  // mapped); replication goes on. The cleanup deletes it, the isolated networks no NIC uses any
+  // more, and unpins.
   Status TestFailover(const ResourceId& id, const Json& params, const std::string& caller,
                       api::OperationContext& octx);
   Status TestFailoverCleanup(const ResourceId& id, const std::string& caller,
@@ -267,6 +291,7 @@ class ReplicationService {
 
   ReplicationDeps d_;
   std::unique_ptr<ReplicaReceiver> receiver_;
+  std::unique_ptr<FailoverNetwork> net_;
   std::mutex mu_;  // the scheduler's wait
   std::condition_variable cv_;
   bool stopping_ = false;
