@@ -63,6 +63,52 @@ class SiteRecoveryTest : public DaemonTest {
   static std::string PairingPath(const Daemon& d, const std::string& peer) {
     return d.SubPath() + "/providers/Stratus.RecoveryServices/regionPairings/" + peer;
   }
+  static std::string NetPath(const Daemon& d, const std::string& type, const std::string& name) {
+    return d.ResourcePath(kRg, "Stratus.Network", type, name);
+  }
+  // VNET `name` of region `d` with subnet "front" (10.40.1.0/24) in 10.40.0.0/16.
+  static void PutVnet(Daemon& d, const std::string& name) {
+    auto r = d.Put(NetPath(d, "virtualNetworks", name),
+                   {{"location", d.region()},
+                    {"properties",
+                     {{"addressSpace", {{"addressPrefixes", {"10.40.0.0/16"}}}},
+                      {"subnets", {{{"name", "front"}, {"properties", {{"addressPrefix", "10.40.1.0/24"}}}}}}}}});
+    ASSERT_EQ(r.status, 201) << r.Describe();
+  }
+  // NIC `name` in A's vnet-a/front at 10.40.1.10 (made with the VNET); its MAC in *mac
+  // ("52:54:00:..", as the guest shows it).
+  void PutSourceNic(const std::string& name, std::string* mac) {
+    ASSERT_NO_FATAL_FAILURE(PutVnet(d(), "vnet-a"));
+    auto r = d().Put(NetPath(d(), "networkInterfaces", name),
+                     {{"location", d().region()},
+                      {"properties",
+                       {{"ipConfigurations",
+                         {{{"name", "ipconfig1"},
+                           {"properties",
+                            {{"subnet", {{"id", NetPath(d(), "virtualNetworks", "vnet-a") + "/subnets/front"}}},
+                             {"privateIPAllocationMethod", "Static"},
+                             {"privateIPAddress", "10.40.1.10"}}}}}}}}});
+    ASSERT_EQ(r.status, 201) << r.Describe();
+    *mac = r.json["properties"].value("macAddress", "");
+    for (char& c : *mac) c = c == '-' ? ':' : static_cast<char>(std::tolower(c));
+  }
+  Json WithNic(Json body, const std::string& nic) {
+    body["properties"]["networkProfile"] = {
+        {"networkInterfaces", {{{"id", NetPath(d(), "networkInterfaces", nic)}}}}};
+    return body;
+  }
+  // The guest of `domain` has `mac` and 10.40.1.10 on eth0 and reaches its gateway: B's router
+  // (of the mapped network, or the test's isolated copy) serves the NIC A's VM had.
+  static void ExpectSourceAddress(const std::string& domain, const std::string& mac) {
+    std::string seen = Guest(domain, "cat /sys/class/net/eth0/address; ip -4 -o addr show eth0; "
+                                     "ping -c 2 -W 2 10.40.1.1 >/dev/null && echo GATEWAY-OK; "
+                                     "udhcpc -i eth0 -n -q -s /bin/true -t 3 -T 2 2>&1",
+                             Seconds(300));
+    EXPECT_NE(seen.find(mac), std::string::npos) << seen;
+    EXPECT_NE(seen.find("10.40.1.10/24"), std::string::npos) << seen;
+    EXPECT_NE(seen.find("GATEWAY-OK"), std::string::npos) << seen;
+    EXPECT_NE(seen.find("lease of 10.40.1.10 obtained"), std::string::npos) << seen;
+  }
 
   Daemon b_{"regionB"};
 };
@@ -135,8 +181,12 @@ std::string NewestReplica(const Daemon& d, const std::string& item_id, const std
 
 TEST_F(SiteRecoveryTest, ARunningVmIsReplicatedAndItsPointsHoldTheDisksAsCaptured) {
   TestVm vm;
+  std::string mac;
+  ASSERT_NO_FATAL_FAILURE(PutSourceNic("db1-nic", &mac));
   ASSERT_NO_FATAL_FAILURE(CreateVm(
-      "db1", TinyVm().ComputerName("db1").OsDisk("db1-os", 1).DataDisk(0, "db1-data"), &vm));
+      "db1",
+      WithNic(TinyVm().ComputerName("db1").OsDisk("db1-os", 1).DataDisk(0, "db1-data"), "db1-nic"),
+      &vm));
   std::string dev;
   ASSERT_NO_FATAL_FAILURE(WaitGuestDisk(vm, "lun0", &dev));
   Guest(vm.domain, "dd if=/dev/urandom of=/dev/" + dev + " bs=1M count=8 seek=1 conv=fsync 2>/dev/null");
@@ -181,6 +231,12 @@ TEST_F(SiteRecoveryTest, ARunningVmIsReplicatedAndItsPointsHoldTheDisksAsCapture
                            Seconds(300));
   EXPECT_EQ(seen, Guest(vm.domain, "dd if=/dev/" + dev + " bs=4k count=16 skip=5000 2>/dev/null | md5sum"))
       << "the test VM reads what the guest wrote";
+  // No network mapping: the drill's NIC is in an isolated copy of vnet-a made in B (same space,
+  // no way out), with A's address and MAC.
+  auto iso = b_.Get(NetPath(b_, "virtualNetworks", "vnet-a-test"));
+  ASSERT_EQ(iso.status, 200) << iso.Describe();
+  EXPECT_EQ(iso.json["properties"]["subnets"][0]["properties"]["defaultOutboundAccess"], false);
+  ExpectSourceAddress(test_domain, mac);
   n = b_.Get(item).json["properties"].value("recoveryPointCount", 0);
   it = wait_points(n + 1, Seconds(120));
   EXPECT_EQ(it["properties"]["testFailoverState"], "Completed");
@@ -193,6 +249,8 @@ TEST_F(SiteRecoveryTest, ARunningVmIsReplicatedAndItsPointsHoldTheDisksAsCapture
   EXPECT_EQ(b_.Get(b_.VmPath(kRg, "db1-test")).status, 404);
   EXPECT_EQ(RunCommand({"virsh", "-c", "qemu:///system", "domstate", test_domain}, &out) == 0, false)
       << "the test VM's domain is gone: " << out;
+  EXPECT_EQ(b_.Get(NetPath(b_, "virtualNetworks", "vnet-a-test")).status, 404)
+      << "the isolated network went with the drill";
 
   ASSERT_SUCCEEDED(ActAndWait("POST", vm.path + "/powerOff"));
   n = it["properties"].value("recoveryPointCount", 0);
@@ -412,12 +470,31 @@ TEST_F(SiteRecoveryTest, RegionALostFailoverKeepsTheRecordsThenReprotectAndFailb
 
 TEST_F(SiteRecoveryTest, PlannedFailoverLosesNoRecord) {
   TestVm vm;
+  std::string mac;
+  ASSERT_NO_FATAL_FAILURE(PutSourceNic("db1-nic", &mac));
   ASSERT_NO_FATAL_FAILURE(CreateVm(
-      "db1", TinyVm().ComputerName("db1").OsDisk("db1-os", 1).DataDisk(0, "db1-data"), &vm));
+      "db1",
+      WithNic(TinyVm().ComputerName("db1").OsDisk("db1-os", 1).DataDisk(0, "db1-data"), "db1-nic"),
+      &vm));
   std::string dev;
   ASSERT_NO_FATAL_FAILURE(WaitGuestDisk(vm, "lun0", &dev));
   const std::string item = b_.VaultPath(kRg, "v1") + "/replicationProtectedItems/db1";
   ASSERT_NO_FATAL_FAILURE(ReplicateIntoB(vm, item));
+  // vnet-a fails over to B's vnet-b (the same space), mapped with the CLI.
+  ASSERT_NO_FATAL_FAILURE(PutVnet(b_, "vnet-b"));
+  std::string out;
+  ASSERT_EQ(Cli(b_, {"recovery", "network-mapping", "create", "-g", kRg, "--vault", "v1", "-n",
+                     "a-to-b", "--source-network", NetPath(d(), "virtualNetworks", "vnet-a"),
+                     "--target-network", "vnet-b"},
+                &out),
+            0)
+      << out;
+  ASSERT_EQ(Cli(b_, {"recovery", "replication", "nic-show", "-g", kRg, "--vault", "v1", "-n",
+                     "db1"},
+                &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("vnet-b/front"), std::string::npos) << out;
   for (auto end = std::chrono::steady_clock::now() + Seconds(180);
        b_.Get(item).json["properties"].value("recoveryPointCount", 0) < 1 &&
        std::chrono::steady_clock::now() < end;)
@@ -429,7 +506,6 @@ TEST_F(SiteRecoveryTest, PlannedFailoverLosesNoRecord) {
       "i=$((i+1)); done";
   Json exec = {{"execute", "guest-exec"},
                {"arguments", {{"path", "/bin/sh"}, {"arg", {"-c", writer}}}}};
-  std::string out;
   ASSERT_EQ(RunCommand({"virsh", "-c", "qemu:///system", "qemu-agent-command", vm.domain,
                         exec.dump()}, &out), 0) << out;
   std::this_thread::sleep_for(std::chrono::seconds(8));
@@ -462,6 +538,8 @@ TEST_F(SiteRecoveryTest, PlannedFailoverLosesNoRecord) {
   std::cerr << "[ info ] planned failover: " << std::atoi(count.c_str())
             << " records in B, A's data disk and B's identical\n";
   EXPECT_GT(std::atoi(count.c_str()), 5);
+  // Its NIC is in vnet-b with A's address and MAC, served by B's router.
+  ExpectSourceAddress(domain, mac);
 }
 
 // Whether replica disk `disk` of item `item_id` in region `d` has a layer not sealed (a cycle
