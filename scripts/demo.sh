@@ -9,8 +9,9 @@
 # the region's uplink) reaches, and db1 reaches the internet through SNAT; issue 11 (so far):
 # region B, a second stratusd on this machine, paired with region A over the peer link (mutual
 # TLS, one-time token), db1 replicated into a vault of region B every 5 s (live RPO, points) and
-# failed over there (unplanned: region A is not called), with the RPO and RTO printed; and a full
-# clean-up.
+# failed over there (unplanned: region A is not called) into the network A's network is mapped
+# to, keeping its address and MAC, with the RPO and RTO printed; reprotect and failback; and a
+# full clean-up.
 # Everything it creates is removed on exit, even on failure.
 set -euo pipefail
 
@@ -30,11 +31,24 @@ rid_of() { python3 -c 'import hashlib,sys; d=hashlib.sha256((sys.argv[1]+"\n"+sy
 RID=$(rid_of regionA "$WORK/regionA")
 RID_B=$(rid_of regionB "$WORK/regionB")
 PID_B=""
+# The network objects of region $1 (its id): router namespaces, links, nft table, dnsmasq.
 region_net_objects() {
-  { ip netns list | awk '{print $1}' | grep "^stv-$RID-"
-    ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E "^(sb|sg|st)$RID"
-    nft list tables 2>/dev/null | grep "stratus_$RID"
-    pgrep -f "/run/stratus/$RID/" ; } 2>/dev/null || true
+  local rid="${1:-$RID}"
+  { ip netns list | awk '{print $1}' | grep "^stv-$rid-"
+    ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E "^(sb|sg|st)$rid"
+    nft list tables 2>/dev/null | grep "stratus_$rid"
+    pgrep -f "/run/stratus/$rid/" ; } 2>/dev/null || true
+}
+# Removes them (namespaces, bridges and dnsmasq outlive a daemon by design).
+remove_region_net() {
+  local rid="$1"
+  pkill -9 -f "/run/stratus/$rid/" 2>/dev/null
+  for n in $(ip netns list | awk '{print $1}' | grep -E "^st[ve]-$rid"); do ip netns del "$n"; done
+  for l in $(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E "^(sb|sg|st)$rid"); do
+    ip link del "$l" 2>/dev/null
+  done
+  nft delete table bridge "stratus_$rid" 2>/dev/null
+  rm -rf "/run/stratus/$rid"
 }
 
 # The "internet": a namespace with a web server at 198.51.100.1; the other end of its veth is the
@@ -73,9 +87,7 @@ start_daemon() {
 cleanup() {
   set +e
   if [ -n "$PID_B" ] && kill -0 "$PID_B" 2>/dev/null; then kill "$PID_B"; wait "$PID_B" 2>/dev/null; fi
-  pkill -9 -f "/run/stratus/$RID_B/" 2>/dev/null
-  for n in $(ip netns list | awk '{print $1}' | grep -E "^st[ve]-$RID_B"); do ip netns del "$n"; done
-  rm -rf "/run/stratus/$RID_B"
+  remove_region_net "$RID_B"
   if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
     "$S" group delete -n demo --yes >/dev/null 2>&1
     kill "$PID"; wait "$PID" 2>/dev/null
@@ -87,13 +99,7 @@ cleanup() {
       virsh -c qemu:///system undefine "$d" >/dev/null 2>&1
     fi
   done
-  # The region's network (namespaces, bridges, dnsmasq outlive a daemon by design).
-  pkill -9 -f "/run/stratus/$RID/" 2>/dev/null
-  for n in $(ip netns list | awk '{print $1}' | grep "^stv-$RID-"); do ip netns del "$n"; done
-  for l in $(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E "^(sb|sg|st)$RID"); do
-    ip link del "$l" 2>/dev/null
-  done
-  nft delete table bridge "stratus_$RID" 2>/dev/null
+  remove_region_net "$RID"
   pkill -9 -f "httpd -p 80 -h $WORK/www" 2>/dev/null
   ip netns del "ste-$RID" 2>/dev/null
   ip netns del "$INET" 2>/dev/null
@@ -329,6 +335,15 @@ done
 echo "points in B (the first carried db1's allocated data, the next ones what changed):"
 "$S" --region regionB recovery point list -g dr --vault drvault --item db1
 
+say "Network mapping: A's demo-vnet fails over to B's dr-vnet (same address space)"
+"$S" --region regionB network vnet create -g dr -n dr-vnet --address-prefixes 10.20.0.0/16 \
+  --subnet-name back --subnet-prefix 10.20.2.0/24 -o table
+VNET_A=$("$S" network vnet show -g demo -n demo-vnet -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+"$S" --region regionB recovery network-mapping create -g dr --vault drvault -n demo-to-dr \
+  --source-network "$VNET_A" --target-network dr-vnet
+echo "where db1's NIC goes on a failover (its address and MAC kept) and on a test failover:"
+"$S" --region regionB recovery replication nic-show -g dr --vault drvault -n db1
+
 say "Unplanned failover of db1 into region B (no call to region A): RPO and RTO"
 RPO_AT=$("$S" --region regionB recovery replication show -g dr --vault drvault -n db1 -o json |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["properties"].get("rpoInSeconds", "?"))')
@@ -350,6 +365,19 @@ print(f"    RTO: {t2 - t0:.1f} s from the failover call to db1's guest booted in
       f"= Stratus {t1 - t0:.1f} s (point -> disks -> VM) + guest boot {t2 - t1:.1f} s (TCG)")
 EOP
 "$S" --region regionB vm list -g dr
+echo "db1's NIC in B (dr-vnet/back) and in A (demo-vnet/back): the same address and MAC:"
+nic_of() {
+  "$S" --region "$1" network nic list -g "$2" -o json | python3 -c '
+import json, sys
+for n in json.load(sys.stdin):
+    vm = (n["properties"].get("virtualMachine") or {}).get("id", "")
+    if vm.lower().endswith("/virtualmachines/db1"):
+        c = n["properties"]["ipConfigurations"][0]["properties"]
+        where = c["subnet"]["id"].split("/virtualNetworks/")[1]
+        print("    " + sys.argv[1] + ":", n["name"], c["privateIPAddress"], n["properties"]["macAddress"], "in", where)' "$1"
+}
+nic_of regionB dr
+nic_of regionA demo
 
 say "Reprotect: db1 (now running in B) replicates back to A, onto A's old copy, sending only what differs"
 echo "A keeps the reverse item in a vault of its own; A's old db1 is stopped and held meanwhile."
@@ -389,6 +417,9 @@ EOP
 "$S" --region regionA recovery replication disable -g demo --vault drvault -n db1
 "$S" --region regionB recovery replication disable -g dr --vault drvault -n db1
 "$S" --region regionB group delete -n dr --yes
+left_b=$(region_net_objects "$RID_B" | wc -l)
+echo "network objects of region B left after its group's deletion: $left_b"
+[ "$left_b" = 0 ] || { region_net_objects "$RID_B"; exit 1; }
 
 say "Activity log (last 6 writes)"
 "$S" activity-log list --top 6 -o table

@@ -208,6 +208,9 @@ CliStatus Failover(Context& ctx, const ReplArgs& a, bool group_of = false) {
                                        FieldColumn("RecoveryPoint", "recoveryPointName"),
                                        FieldColumn("StratusTimeMs", "stratusTimeMs")};
   PrintOne(ctx.out(), ctx.format(), group_of ? group_spec : spec, p);
+  // What of the VM's network differs from the source (an address taken, a NIC left out, ...).
+  for (auto& note : p.value("networkNotes", Json::array()))
+    if (note.is_string()) ctx.out() << "note: " << note.get<std::string>() << "\n";
   return CliStatus::Ok();
 }
 

@@ -446,8 +446,14 @@ Result<Json> FailoverNetwork::Make(const store::Record& item, const Json& cfg, c
                   {"enableIPForwarding", n.ip_forwarding},
                   {"deleteOption", "Delete"},
                   {"ipConfigurations", ipcs}};
-    if (r.contains("networkSecurityGroupId"))
+    if (r.contains("networkSecurityGroupId")) {
       props["networkSecurityGroup"] = {{"id", r["networkSecurityGroupId"]}};
+    } else if (!n.nsg_id.empty() && !test) {
+      notes.push_back("Network interface " + nic_id.name() + " (was " + n.name + ") had security "
+                      "group '" + n.nsg_id + "' in the source region; it has none here (the "
+                      "target subnet's applies): give the item's recoveryNetworkSecurityGroupId "
+                      "for one.");
+    }
     if (!n.mac.empty()) props["macAddress"] = n.mac;
     // What the target cannot give again: a recorded Static address taken (or outside the
     // subnet) becomes the next free one, a MAC used in the target network a new one.
