@@ -430,6 +430,14 @@ void ReplicationService::Decorate(const store::Record& rec, Json& item) const {
   }
   int64_t captured = rec.internal.value("lastCapturedMs", int64_t{0});
   if (captured == 0) return;
+  // A failed-over item replicates no more: no RPO, and its health is not an alarm (the alerts
+  // stop too, HealthTick).
+  const std::string state = p.value("protectionState", "");
+  if (state == "FailedOver" || state == "FailingOver") {
+    p.erase("rpoInSeconds");
+    p["replicationHealth"] = "Normal";
+    return;
+  }
   int64_t rpo = std::max<int64_t>(0, (WallMs() - captured) / 1000);
   p["rpoInSeconds"] = rpo;
   int64_t alert = p["policy"].value("rpoAlertThresholdInSeconds", 120);
@@ -1073,6 +1081,10 @@ void ReplicationService::DecorateGroup(const store::Record& rec, Json& item) con
   p["lastRecoveryPointTime"] = newest.properties.value("recoveryPointTime", "");
   if (newest.properties.contains("freezeMilliseconds"))
     p["lastFreezeMilliseconds"] = newest.properties["freezeMilliseconds"];
+  if (p.value("protectionState", "") == "FailedOver") {
+    p["replicationHealth"] = "Normal";
+    return;
+  }
   int64_t rpo = std::max<int64_t>(0, (WallMs() - newest.captured_ms) / 1000);
   p["rpoInSeconds"] = rpo;
   p["replicationHealth"] = rpo <= alert ? "Normal" : "Critical";

@@ -186,6 +186,9 @@ TEST_F(FailoverNetworkTest, FailoverKeepsAddressAndMacAndATestRunsInAnIsolatedCo
   Json fo = b_->Finish(b_->Call("POST", item + "/unplannedFailover", Json::object()));
   ASSERT_EQ(fo["status"], "Succeeded") << fo.dump();
   ASSERT_EQ(fo["properties"]["networkInterfaces"].size(), 1u) << fo.dump();
+  Json after = b_->Call("GET", item).body["properties"];
+  EXPECT_FALSE(after.contains("rpoInSeconds")) << "a failed-over item replicates no more";
+  EXPECT_EQ(after["replicationHealth"], "Normal");
   bool noted = false;  // the NIC of vnet-x, which has no mapping, is left out and said so
   for (auto& n : fo["properties"]["networkNotes"])
     noted = noted || n.get<std::string>().find("vnet-x") != std::string::npos;
