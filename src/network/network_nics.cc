@@ -166,13 +166,20 @@ Result<NetworkService::Written> NetworkService::WriteNic(const ResourceId& id, c
   }
   ASSIGN_OR_RETURN(Ipv4Prefix pfx, SubnetPrefix(*subnet_json));
   ASSIGN_OR_RETURN(auto nics, NicsOfSubscription(id.subscription()));
+  // The MAC that must be free in the VNET: one asked for at creation, or the NIC's own when it
+  // moves to another VNET (it may have been asked for).
+  std::string check_mac = wanted_mac;
+  if (existing.ok())
+    check_mac = existing->internal.value("vnet", "") != vnet->key
+                    ? existing->internal.value("mac", "")
+                    : "";
   std::vector<Ipv4> taken;
   std::set<std::string> macs;
   for (auto& n : nics) {
     macs.insert(n.internal.value("mac", ""));
-    if (!existing.ok() && !wanted_mac.empty() && n.key != id.Key() &&
-        n.internal.value("vnet", "") == vnet->key && n.internal.value("mac", "") == wanted_mac)
-      return Conflict("MAC address " + ArmMac(wanted_mac) + " is used by network interface '" +
+    if (!check_mac.empty() && n.key != id.Key() &&
+        n.internal.value("vnet", "") == vnet->key && n.internal.value("mac", "") == check_mac)
+      return Conflict("MAC address " + ArmMac(check_mac) + " is used by network interface '" +
                           n.body.value("id", "") + "' in the same virtual network.",
                       "properties.macAddress", "MacAddressInUse");
     if (n.key == id.Key() || n.internal.value("vnet", "") != vnet->key) continue;

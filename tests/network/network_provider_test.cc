@@ -218,6 +218,9 @@ TEST_F(NetworkProviderTest, ANicMadeWithAMacKeepsItAndAMacIsUniqueInItsVnet) {
   Json other = NicBody("v2", "front");
   other["properties"]["macAddress"] = "52-54-00-AB-CD-01";
   EXPECT_EQ(Call("PUT", Nic("c"), other).status, 201);
+  // Moved into v1, c would share a's MAC there: refused.
+  Json moved = NicBody("v1", "front");
+  EXPECT_EQ(Code(Call("PUT", Nic("c"), moved)), "MacAddressInUse");
   // A NIC keeps its MAC: the same one again is fine, another is refused.
   body["properties"]["macAddress"] = "52-54-00-AB-CD-01";
   EXPECT_EQ(Call("PUT", Nic("a"), body).status, 200);

@@ -2,9 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
 #include <set>
 
 #include "api/resource_util.h"
+#include "compute/vm_service.h"
 #include "compute/vm_sizes.h"
 #include "network/ipv4.h"
 #include "network/nic_layout.h"
@@ -22,16 +24,30 @@ constexpr char kVnetFullType[] = "Stratus.Network/virtualNetworks";
 
 bool IsVnet(const ResourceId& id) { return EqualsIgnoreCase(id.FullType(), kVnetFullType); }
 
-// The isolated copy of source VNET `name` a test failover makes.
-std::string TestNetworkName(const std::string& name) {
-  std::string n = name.substr(0, 59) + "-test";
-  return n;
-}
-
 // The member `key` of `o` as a string ("" when absent or not a string).
 std::string Text(const Json& o, const char* key) {
   auto it = o.find(key);
   return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// The isolated copy of source VNET `name` a test failover makes.
+std::string TestNetworkName(const std::string& name) { return name.substr(0, 59) + "-test"; }
+
+// Its name when `<name>-test` is the copy of another source VNET (one of the same name in
+// another resource group): a short hash of the source's id added.
+std::string TestNetworkName(const std::string& name, const std::string& source_id) {
+  uint32_t h = 2166136261u;  // FNV-1a
+  for (char c : ToLower(source_id)) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%08x", h);
+  return name.substr(0, 50) + "-test-" + std::string(hex, 8);
+}
+
+// Tag `key` of a resource body ("" when the body has no tags object: tags may be null).
+std::string TagOf(const Json& body, const char* key) {
+  auto it = body.find("tags");
+  if (it == body.end() || !it->is_object()) return "";
+  return Text(*it, key);
 }
 
 // The override of NIC `nic_id` in an item's vmNics, or an empty object.
@@ -71,9 +87,9 @@ Result<ApiResponse> FailoverNetwork::PutMapping(const ApiRequest& req, const Res
                            "source region whose NICs the mapping places.",
                            "properties.primaryNetworkId", "MissingParameter");
   auto pid = ResourceId::Parse(primary);
-  if (!pid.ok() || !IsVnet(*pid))
+  if (!pid.ok() || !IsVnet(*pid) || !EqualsIgnoreCase(pid->subscription(), id.subscription()))
     return InvalidArgument("'properties.primaryNetworkId' must be the id of a virtual network of "
-                           "the source region.",
+                           "the source region, in this subscription.",
                            "properties.primaryNetworkId", "InvalidResourceId");
   auto here = [&](const char* member, bool required) -> Result<std::string> {
     const std::string field = std::string("properties.") + member;
@@ -86,8 +102,9 @@ Result<ApiResponse> FailoverNetwork::PutMapping(const ApiRequest& req, const Res
       return std::string();
     }
     auto tid = ResourceId::Parse(text);
-    if (!tid.ok() || !IsVnet(*tid))
-      return InvalidArgument("'" + field + "' must be the id of a virtual network of this region.",
+    if (!tid.ok() || !IsVnet(*tid) || !EqualsIgnoreCase(tid->subscription(), id.subscription()))
+      return InvalidArgument("'" + field + "' must be the id of a virtual network of this region "
+                             "and subscription.",
                              field, "InvalidResourceId");
     auto rec = ctx_.store->Get(tid->Key());
     if (!rec.ok())
@@ -223,6 +240,12 @@ Result<Json> FailoverNetwork::ParseVmNics(const Json& vm_nics, const std::string
                             kept[subnet].get<std::string>() + "'.",
                         where + "." + subnet, "InvalidResourceReference");
     }
+    if (kept.contains("tfoVMNetworkId") && kept.contains("recoveryVMNetworkId") &&
+        EqualsIgnoreCase(kept["tfoVMNetworkId"].get<std::string>(),
+                         kept["recoveryVMNetworkId"].get<std::string>()))
+      return InvalidArgument("A drill runs isolated from the recovery network: give the NIC "
+                             "another test network (or none: an isolated copy is made).",
+                             where + ".tfoVMNetworkId", "InvalidTestNetwork");
     for (const char* member : {"replicaNicStaticIPAddress", "tfoIPAddress"}) {
       std::string text = Text(n, member);
       if (text.empty()) continue;
@@ -341,45 +364,54 @@ Json FailoverNetwork::Resolve(const store::Record& item, const Json& cfg, bool t
 Result<ResourceId> FailoverNetwork::EnsureTestNetwork(const Json& cfg,
                                                       const std::string& source_vnet,
                                                       const ResourceId& vm,
-                                                      const std::string& creator) {
+                                                      const std::string& creator, bool* made) {
+  *made = false;
   Json layout;
   for (auto& v : cfg.value("virtualNetworks", Json::array()))
-    if (EqualsIgnoreCase(Text(v, "id"), source_vnet)) layout = v;
+    if (v.is_object() && EqualsIgnoreCase(Text(v, "id"), source_vnet)) layout = v;
   if (!layout.is_object())
     return NotFound("the layout of network '" + source_vnet + "' was not recorded: name a test "
                     "network (the mapping's testNetworkId or the item's tfoVMNetworkId)",
                     source_vnet, "TestNetworkUnknown");
-  ResourceId tid = ResourceId::Resource(vm.subscription(), vm.resource_group(), "Stratus.Network",
-                                        "virtualNetworks",
-                                        TestNetworkName(Text(layout, "name")));
-  if (auto existing = ctx_.store->Get(tid.Key()); existing.ok()) {
-    if (!EqualsIgnoreCase(existing->body["tags"].value(kTestNetworkTag, ""), source_vnet))
-      return Conflict("virtual network '" + tid.ToString() + "' exists and is not the isolated "
-                      "copy of '" + source_vnet + "'",
-                      tid.ToString(), "TestNetworkNameTaken");
-    return tid;  // made by an earlier item of this drill (or one not cleaned up yet)
+  // `<vnet>-test`, unless that is the copy of another source VNET of the same name.
+  for (const std::string& name : {TestNetworkName(Text(layout, "name")),
+                                  TestNetworkName(Text(layout, "name"), source_vnet)}) {
+    ResourceId tid = ResourceId::Resource(vm.subscription(), vm.resource_group(),
+                                          "Stratus.Network", "virtualNetworks", name);
+    if (auto existing = ctx_.store->Get(tid.Key()); existing.ok()) {
+      if (EqualsIgnoreCase(TagOf(existing->body, kTestNetworkTag), source_vnet))
+        return tid;  // made by an earlier item of this drill (or one not cleaned up yet)
+      continue;
+    }
+    Json subnets = Json::array();
+    for (auto& sn : layout.value("subnets", Json::array()))
+      subnets.push_back({{"name", Text(sn, "name")},
+                         {"properties",
+                          {{"addressPrefix", Text(sn, "addressPrefix")},
+                           {"defaultOutboundAccess", false}}}});
+    Json body = {{"location", ctx_.region},
+                 {"tags", {{kTestNetworkTag, source_vnet}, {"stratus-test-failover", "true"}}},
+                 {"properties",
+                  {{"addressSpace",
+                    {{"addressPrefixes", layout.value("addressPrefixes", Json::array())}}},
+                   {"dhcpOptions", {{"dnsServers", layout.value("dnsServers", Json::array())}}},
+                   {"subnets", subnets}}}};
+    store::WriteCondition create_only;
+    create_only.must_not_exist = true;
+    auto put = networks_->PutVnet(tid, body, creator, create_only);
+    if (!put.ok())
+      return Status(put.status().code(), put.status().arm_code(),
+                    "the isolated test network '" + tid.name() + "' cannot be made: " +
+                        put.status().message(),
+                    put.status().target());
+    *made = true;
+    spdlog::info("test failover: made isolated network {} (a copy of {})", tid.ToString(),
+                 source_vnet);
+    return tid;
   }
-  Json subnets = Json::array();
-  for (auto& s : layout.value("subnets", Json::array()))
-    subnets.push_back({{"name", Text(s, "name")},
-                       {"properties",
-                        {{"addressPrefix", Text(s, "addressPrefix")},
-                         {"defaultOutboundAccess", false}}}});
-  Json body = {{"location", ctx_.region},
-               {"tags", {{kTestNetworkTag, source_vnet}, {"stratus-test-failover", "true"}}},
-               {"properties",
-                {{"addressSpace", {{"addressPrefixes", layout.value("addressPrefixes", Json::array())}}},
-                 {"dhcpOptions", {{"dnsServers", layout.value("dnsServers", Json::array())}}},
-                 {"subnets", subnets}}}};
-  auto made = networks_->PutVnet(tid, body, creator, {});
-  if (!made.ok())
-    return Status(made.status().code(), made.status().arm_code(),
-                  "the isolated test network '" + tid.name() + "' cannot be made: " +
-                      made.status().message(),
-                  made.status().target());
-  spdlog::info("test failover: made isolated network {} (a copy of {})", tid.ToString(),
-               source_vnet);
-  return tid;
+  return Conflict("virtual networks named like the isolated copy of '" + source_vnet +
+                      "' exist and are not copies of it",
+                  source_vnet, "TestNetworkNameTaken");
 }
 
 Result<Json> FailoverNetwork::Make(const store::Record& item, const Json& cfg, const ResourceId& vm,
@@ -387,7 +419,13 @@ Result<Json> FailoverNetwork::Make(const store::Record& item, const Json& cfg, c
                                    const std::string& creator) {
   Json resolved = Resolve(item, cfg, test, vm.resource_group());
   Json notes = Json::array();
-  Json test_networks = Json::array();
+  Json test_networks = Json::array();  // the isolated networks the NICs use
+  Json made_networks = Json::array();  // those of them this call made
+  // Test failovers make their isolated networks and NICs one at a time (a plan's group fails
+  // its items over side by side): a network one item finds is not removed by another's failure
+  // meanwhile, and two items never make the same one twice.
+  std::unique_lock<std::mutex> serial(test_mu_, std::defer_lock);
+  if (test) serial.lock();
   if (!networks_) {
     if (!resolved.empty())
       notes.push_back("This region has no networking: the VM comes up without the " +
@@ -411,7 +449,9 @@ Result<Json> FailoverNetwork::Make(const store::Record& item, const Json& cfg, c
       continue;
     }
     if (r.value("isolated", false)) {
-      auto tn = EnsureTestNetwork(cfg, Text(r, "sourceNetworkId"), vm, creator);
+      bool made = false;
+      auto tn = EnsureTestNetwork(cfg, Text(r, "sourceNetworkId"), vm, creator, &made);
+      if (made) made_networks.push_back(tn->ToString());
       if (!tn.ok()) {
         notes.push_back("Network interface " + n.name + " is left out: " + tn.status().message() +
                         ".");
@@ -421,6 +461,7 @@ Result<Json> FailoverNetwork::Make(const store::Record& item, const Json& cfg, c
       if (std::find(test_networks.begin(), test_networks.end(), tn->ToString()) ==
           test_networks.end())
         test_networks.push_back(tn->ToString());
+      r["networkId"] = tn->ToString();
     }
     const std::string subnet_id = Text(r, "networkId") + "/subnets/" + Text(r, "subnetName");
     ResourceId nic_id = ResourceId::Resource(vm.subscription(), vm.resource_group(),
@@ -497,12 +538,13 @@ Result<Json> FailoverNetwork::Make(const store::Record& item, const Json& cfg, c
   Status made = plan.ok() ? rn.Make(*plan, creator) : plan.status();
   if (!made.ok()) {
     if (plan.ok()) rn.RemoveMade(*plan, creator);
-    RemoveTestNetworks(test_networks);
+    RemoveTestNetworksLocked(made_networks);
     return made;
   }
   for (auto& note : plan->value("notes", Json::array())) notes.push_back(note);
   (*plan)["notes"] = notes;
   (*plan)["testNetworks"] = test_networks;
+  (*plan)["madeTestNetworks"] = made_networks;
   (*plan)["resolved"] = resolved;
   return plan;
 }
@@ -533,14 +575,61 @@ Json FailoverNetwork::Notes(const Json& plan, const Json& resolved) {
   return notes;
 }
 
+Result<Json> FailoverNetwork::AttachPublicIp(const ResourceId& vm, const std::string& name,
+                                             const std::string& sku, const std::string& creator) {
+  if (!networks_)
+    return InvalidArgument("This region has no networking.", "", "FeatureNotAvailable");
+  ASSIGN_OR_RETURN(store::Record rec, ctx_.store->Get(vm.Key()));
+  std::vector<std::string> nics = compute::VmService::NicIds(rec.body["properties"]);
+  if (nics.empty())
+    return Conflict("VM '" + vm.ToString() + "' has no network interface to put a public IP on.",
+                    vm.ToString(), "VmHasNoNetworkInterface");
+  ASSIGN_OR_RETURN(ResourceId nic, ResourceId::Parse(nics[0]));
+  ResourceId pip = ResourceId::Resource(vm.subscription(), vm.resource_group(), "Stratus.Network",
+                                        "publicIPAddresses", name);
+  auto holder = networks_->PublicIpHolder(pip.ToString());
+  if (holder.ok() && !holder->empty() && !EqualsIgnoreCase(*holder, nic.ToString()))
+    return Conflict("Public IP address '" + pip.ToString() + "' is used by '" + *holder + "'.",
+                    pip.ToString(), "PublicIPAddressInUse");
+  if (!holder.ok()) {
+    if (holder.status().code() != StatusCode::kNotFound) return holder.status();
+    store::WriteCondition create_only;
+    create_only.must_not_exist = true;
+    Json body = {{"location", ctx_.region},
+                 {"sku", {{"name", sku}}},
+                 {"properties", {{"publicIPAllocationMethod", "Static"}}}};
+    RETURN_IF_ERROR(networks_->PutPublicIp(pip, body, creator, create_only).status());
+  }
+  ASSIGN_OR_RETURN(store::Record n, ctx_.store->Get(nic.Key()));
+  Json props = n.body["properties"];
+  for (auto& c : props["ipConfigurations"])
+    if (c["properties"].value("primary", false))
+      c["properties"]["publicIPAddress"] = {{"id", pip.ToString()}};
+  Json body = {{"location", n.body.value("location", ctx_.region)},
+               {"tags", n.body.value("tags", Json::object())},
+               {"properties", props}};
+  RETURN_IF_ERROR(networks_->PutNic(nic, body, creator, {}).status());
+  ASSIGN_OR_RETURN(auto layouts, networks_->Layouts({nic.ToString()}));
+  std::string address;
+  for (auto& c : layouts.front().ip_configs)
+    if (c.primary) address = c.public_ip_address;
+  return Json{{"publicIpAddressId", pip.ToString()}, {"ipAddress", address},
+              {"nicId", nic.ToString()}};
+}
+
 void FailoverNetwork::RemoveTestNetworks(const Json& ids) {
+  std::lock_guard<std::mutex> l(test_mu_);
+  RemoveTestNetworksLocked(ids);
+}
+
+void FailoverNetwork::RemoveTestNetworksLocked(const Json& ids) {
   if (!networks_ || !ids.is_array()) return;
   for (auto& t : ids) {
     if (!t.is_string()) continue;
     auto id = ResourceId::Parse(t.get<std::string>());
     if (!id.ok()) continue;
     auto rec = ctx_.store->Get(id->Key());
-    if (!rec.ok() || rec->body["tags"].value(kTestNetworkTag, "").empty()) continue;
+    if (!rec.ok() || TagOf(rec->body, kTestNetworkTag).empty()) continue;
     Status st = networks_->DeleteVnet(*id);
     if (st.code() == StatusCode::kConflict) {
       spdlog::info("test failover cleanup: {} is still used ({})", id->ToString(), st.message());

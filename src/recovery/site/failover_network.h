@@ -24,9 +24,12 @@
 // items of that VNET, deleted by the cleanup once no NIC uses it. A real failover of a NIC with no
 // mapping leaves that NIC out (the VM still comes up; the notes and the item's vmNics say so).
 //
-// Thread-safe (NetworkService is; the records are read, mappings written with the store's etags).
+// Thread-safe (NetworkService is; test failovers make their networks under one mutex). Two
+// concurrent PUTs of mappings for the same source VNET under different names may both succeed
+// (the check and the write are not one step); the first found is used.
 #pragma once
 
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -68,23 +71,35 @@ class FailoverNetwork {
   // Makes the NICs of VM `vm` for a failover (`test`) of `item` from `cfg` as Resolve says, each
   // named <vm>-nic<i>, created by `creator`; a test failover's isolated networks first. Returns
   // the RestoreNetwork plan made ({"nics","publicIps","notes"}) plus "testNetworks" (ids of the
-  // isolated networks used). On failure what was made is removed (not the isolated networks).
+  // isolated networks used) and "madeTestNetworks" (those this call made). On failure what was
+  // made is removed (isolated networks only if this call made them and no NIC uses them).
   Result<Json> Make(const store::Record& item, const Json& cfg, const ResourceId& vm,
                     const std::string& vm_size, bool test, const std::string& creator);
-  // What the made NICs hold, compared with what was recorded: notes for each address and MAC
-  // that differ.
+  // What the made NICs hold, compared with what was recorded: a note for each primary address
+  // that differs (a MAC that could not be kept is noted by Make).
   Json Notes(const Json& plan, const Json& resolved);
   // Deletes the isolated networks `ids` that no NIC uses any more (best effort, logged).
   void RemoveTestNetworks(const Json& ids);
+  // A recovery plan's public IP step: public IP `name` (made Static with `sku` in the VM's
+  // resource group by `creator`, or an existing one no other NIC uses) on the primary IP
+  // configuration of failed-over VM `vm`'s primary NIC. Returns {"publicIpAddressId",
+  // "ipAddress", "nicId"}. Conflict "VmHasNoNetworkInterface", "PublicIPAddressInUse"; the
+  // codes of public IP and NIC writes (PublicIPAddressPoolNotConfigured, ...).
+  Result<Json> AttachPublicIp(const ResourceId& vm, const std::string& name,
+                              const std::string& sku, const std::string& creator);
 
  private:
   // The mapping of source VNET `source_vnet` in vault `vault_key`, or null.
   Json MappingOf(const std::string& vault_key, const std::string& source_vnet) const;
+  // The isolated copy of `source_vnet` in `vm`'s resource group, made if absent (*made).
   Result<ResourceId> EnsureTestNetwork(const Json& cfg, const std::string& source_vnet,
-                                       const ResourceId& vm, const std::string& creator);
+                                       const ResourceId& vm, const std::string& creator,
+                                       bool* made);
+  void RemoveTestNetworksLocked(const Json& ids);
 
   api::RegionContext ctx_;
   network::NetworkService* networks_;
+  std::mutex test_mu_;  // test failovers' network making and removal, one at a time
 };
 
 }  // namespace stratus::recovery::site

@@ -42,6 +42,31 @@ bool ValidScriptName(const std::string& n) {
   return true;
 }
 
+// A PublicIpActionDetails action's customDetails, checked: {"instanceType",
+// "replicationProtectedItem": an item of the plan (id, or name in the plan's vault),
+// "publicIpAddressName", "sku"?: "Standard" (default) | "Basic"}.
+Result<Json> PublicIpAction(const Json& cd, const std::string& where,
+                            const std::set<std::string>& plan_items, const ResourceId& plan) {
+  RETURN_IF_ERROR(api::RejectUnknownKeys(
+      cd, {"instanceType", "replicationProtectedItem", "publicIpAddressName", "sku"}, where));
+  std::string item = cd.value("replicationProtectedItem", "");
+  if (!item.empty() && item[0] != '/')
+    item = plan.Parent().Child("replicationProtectedItems", item).ToString();
+  auto iid = ResourceId::Parse(item);
+  if (!iid.ok() || !plan_items.count(iid->Key()))
+    return InvalidArgument("'replicationProtectedItem' must be an item of this plan.",
+                           where + ".replicationProtectedItem", "ReplicatedItemNotFound");
+  std::string name = cd.value("publicIpAddressName", "");
+  RETURN_IF_ERROR(ValidateResourceName(name, "public IP address", 80));
+  std::string sku = cd.value("sku", "Standard");
+  if (sku != "Standard" && sku != "Basic")
+    return InvalidArgument("'sku' is Standard or Basic.", where + ".sku");
+  return Json{{"instanceType", "PublicIpActionDetails"},
+              {"replicationProtectedItem", iid->ToString()},
+              {"publicIpAddressName", name},
+              {"sku", sku}};
+}
+
 }  // namespace
 
 std::string ReplicationService::ScriptDir() const {
@@ -55,7 +80,10 @@ const api::Shape& ReplicationService::PlanShape() {
        {"customDetails", Shape::Object({{"instanceType", Shape::String()},
                                         {"scriptName", Shape::String()},
                                         {"timeoutInSeconds", Shape::Integer()},
-                                        {"description", Shape::String()}})}});
+                                        {"description", Shape::String()},
+                                        {"replicationProtectedItem", Shape::String()},
+                                        {"publicIpAddressName", Shape::String()},
+                                        {"sku", Shape::String()}})}});
   static const Shape s = Shape::Resource(Shape::Object(
       {{"vmReadiness", Shape::String()},
        {"groups", Shape::ArrayOf(Shape::Object(
@@ -80,6 +108,7 @@ Result<ApiResponse> ReplicationService::PutPlan(const ApiRequest& req, const Res
     return InvalidArgument("A plan has 1 to " + std::to_string(kMaxGroups) + " groups.",
                            "properties.groups");
   std::set<std::string> items, actions;
+  std::set<std::string> groups_of;  // the items of the groups so far (lower-case ids)
   const std::string vault_key = id.Parent().Key();
   Json clean = Json::array();
   for (size_t g = 0; g < groups.size(); ++g) {
@@ -105,6 +134,9 @@ Result<ApiResponse> ReplicationService::PutPlan(const ApiRequest& req, const Res
                                at + ".replicationProtectedItems");
       out["replicationProtectedItems"].push_back(mid->ToString());
     }
+    // The items failed over before this group's start actions, and by its end actions.
+    std::set<std::string> groups_before = groups_of;
+    for (auto& m : out["replicationProtectedItems"]) groups_of.insert(ToLower(m.get<std::string>()));
     for (const char* list : {"startGroupActions", "endGroupActions"}) {
       for (auto& a : groups[g].value(list, Json::array())) {
         const std::string aat = at + "." + list;
@@ -135,9 +167,21 @@ Result<ApiResponse> ReplicationService::PutPlan(const ApiRequest& req, const Res
                                                  aat + ".customDetails"));
           kept["customDetails"] = {{"instanceType", type},
                                    {"description", cd.value("description", "")}};
+        } else if (type == "PublicIpActionDetails") {
+          // A public IP made in this region for a failed-over VM (on its primary NIC): the item
+          // must have failed over by then (its group or an earlier one; a start action: an
+          // earlier one).
+          ASSIGN_OR_RETURN(Json k, PublicIpAction(cd, aat + ".customDetails", items, id));
+          if (!(list == std::string("endGroupActions")
+                    ? groups_of.count(ToLower(k.value("replicationProtectedItem", "")))
+                    : groups_before.count(ToLower(k.value("replicationProtectedItem", "")))))
+            return InvalidArgument("The public IP's item must fail over before the action runs: "
+                                   "put it in this group (an end action) or an earlier one.",
+                                   aat + ".customDetails.replicationProtectedItem");
+          kept["customDetails"] = k;
         } else {
-          return InvalidArgument("'customDetails.instanceType' is ScriptActionDetails or "
-                                 "ManualActionDetails.",
+          return InvalidArgument("'customDetails.instanceType' is ScriptActionDetails, "
+                                 "ManualActionDetails or PublicIpActionDetails.",
                                  aat + ".customDetails.instanceType");
         }
         out[list].push_back(kept);
@@ -303,16 +347,23 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
     });
   };
   // One step: runs fn, records its start, end and outcome (visible in GET as it goes).
+  // What a step that ran says besides its state (a public IP's address), and whether it was
+  // skipped (a public IP in a drill); set by the step's fn.
+  std::string detail;
+  bool skipped = false;
   auto step = [&](const std::string& name, const std::function<Status()>& fn) -> Status {
     int64_t start = WallMs();
     steps.push_back({{"name", name}, {"state", "Running"}, {"startTime", FormatIso8601(start)}});
     save(Json::object());
     octx.SetProgress(std::min<int>(95, 5 + static_cast<int>(steps.size()) * 5), name);
+    detail.clear();
+    skipped = false;
     Status s = fn();
     Json& st = steps.back();
     st["endTime"] = FormatIso8601(WallMs());
     st["durationMs"] = WallMs() - start;
-    st["state"] = s.ok() ? "Succeeded" : "Failed";
+    st["state"] = !s.ok() ? "Failed" : skipped ? "Skipped" : "Succeeded";
+    if (!detail.empty()) st["detail"] = detail;
     if (!s.ok()) st["error"] = s.message();
     save(Json::object());
     return s;
@@ -345,6 +396,25 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
         r.body["properties"]["currentRun"].erase("acknowledged");
         return true;
       });
+      return Status::Ok();
+    }
+    if (cd.value("instanceType", "") == "PublicIpActionDetails") {
+      // A drill's VMs stay in their isolated network: no public address.
+      if (type == "TestFailover") {
+        skipped = true;
+        detail = "a test failover gets no public IP";
+        return Status::Ok();
+      }
+      ASSIGN_OR_RETURN(ResourceId iid, ResourceId::Parse(cd.value("replicationProtectedItem", "")));
+      ASSIGN_OR_RETURN(store::Record item, d_.ctx.store->Get(iid.Key()));
+      auto vm = ResourceId::Parse(item.body["properties"].value("failedOverVmId", ""));
+      if (!vm.ok())
+        return Conflict("Item '" + iid.name() + "' has no failed-over VM.", iid.ToString(),
+                        "NotFailedOver");
+      ASSIGN_OR_RETURN(Json got, net_->AttachPublicIp(*vm, cd.value("publicIpAddressName", ""),
+                                                      cd.value("sku", "Standard"),
+                                                      caller + " (plan " + id.name() + ")"));
+      detail = got.value("ipAddress", "") + " on " + got.value("nicId", "");
       return Status::Ok();
     }
     std::string path = JoinPath(ScriptDir(), cd.value("scriptName", ""));

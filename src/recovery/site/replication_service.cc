@@ -234,9 +234,13 @@ Result<ApiResponse> ReplicationService::PutItem(const ApiRequest& req, const Res
     return InvalidArgument("'properties.sourceVmId' must be the id of a virtual machine in the "
                            "source region.", "properties.sourceVmId", "InvalidResourceId");
   ASSIGN_OR_RETURN(Policy pol, ParsePolicy(props));
-  // Where each NIC goes on a failover, when not where the network mappings say.
-  ASSIGN_OR_RETURN(Json vm_nics,
-                   net_->ParseVmNics(props.value("vmNics", Json(nullptr)), id.subscription()));
+  // Where each NIC goes on a failover, when not where the network mappings say (absent: as
+  // they are; [] clears them).
+  auto existing = d_.ctx.store->Get(id.Key());
+  Json vm_nics_in = props.value("vmNics", Json(nullptr));
+  if (vm_nics_in.is_null() && existing.ok())
+    vm_nics_in = existing->body["properties"].value("vmNics", Json::array());
+  ASSIGN_OR_RETURN(Json vm_nics, net_->ParseVmNics(vm_nics_in, id.subscription()));
   if (EqualsIgnoreCase(region, d_.ctx.region))
     return InvalidArgument("A VM is replicated to another region: '" + region +
                                "' is this one. Create the item in the target region's vault.",
@@ -248,7 +252,6 @@ Result<ApiResponse> ReplicationService::PutItem(const ApiRequest& req, const Res
     return InvalidArgument("This region is not paired with '" + region +
                                "'. Pair them first (stratus recovery pair).",
                            "properties.sourceRegion", "RegionNotPaired");
-  auto existing = d_.ctx.store->Get(id.Key());
   // The same VM replicated twice into this region is refused, whichever vault holds it.
   ASSIGN_OR_RETURN(auto all, ListAll(d_.ctx.store, "/subscriptions/", kReplItemType));
   for (auto& r : all)
@@ -268,6 +271,7 @@ Result<ApiResponse> ReplicationService::PutItem(const ApiRequest& req, const Res
         EqualsIgnoreCase(p.value("multiVmGroupName", ""), group)) {
       // Only the NIC settings (or nothing) change: the source need not be asked.
       if (p.value("vmNics", Json::array()) == vm_nics) return api::ResourceResponse(*existing);
+      ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock({id.Key()}));  // not during a failover
       store::Record rec = *existing;
       rec.body["properties"]["vmNics"] = vm_nics;
       api::TouchSystemData(rec.body, req.caller, d_.ctx.clock->NowMs());
@@ -639,7 +643,7 @@ Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const stor
                                                 std::vector<std::string>& made, Json* network) {
   const std::string item_id = rec.internal.value("itemId", "");
   const uint64_t seq = pt.internal.value("seq", uint64_t{0});
-  // The configuration as of the point (older points: the item's, as of the enable).
+  // The configuration as of the point (points older than that record: the item's newest).
   const Json cfg = pt.internal.contains("vmConfig")
                        ? pt.internal["vmConfig"]
                        : rec.body["properties"].value("vmConfig", Json::object());
@@ -744,7 +748,7 @@ Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const stor
   auto applied = d_.vms->Apply(vm, body, caller, create_only);
   if (!applied.ok()) {
     service::RestoreNetwork(d_.ctx, d_.networks).RemoveMade(net, creator);
-    net_->RemoveTestNetworks(net["testNetworks"]);
+    net_->RemoveTestNetworks(net["madeTestNetworks"]);
     return applied.status();
   }
   made.clear();  // the VM owns its disks and NICs now (deleteOption Delete)
@@ -752,11 +756,20 @@ Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const stor
     for (auto& note : net_->Notes(net, net["resolved"])) net["notes"].push_back(note);
     *network = net;
   }
-  // A VM that failed stays Failed with its disks (deleteOption Delete): deleting it removes
-  // them; the item can be failed over again under another name.
-  if (!applied->operation.empty())
-    RETURN_IF_ERROR(WaitOperation(applied->operation,
-                                  "the VM '" + vm.ToString() + "' could not be created"));
+  // A VM that failed stays Failed with its disks and NICs (deleteOption Delete): deleting it
+  // removes them; the item can be failed over again under another name. A drill's is removed
+  // at once (with its clones, NICs and the isolated networks it made), so that the next drill
+  // finds its names, addresses and MACs free.
+  if (!applied->operation.empty()) {
+    Status waited = WaitOperation(applied->operation,
+                                  "the VM '" + vm.ToString() + "' could not be created");
+    if (!waited.ok() && clone) {
+      auto del = d_.vms->Delete(vm, /*delete_disks=*/1, caller);
+      if (del.ok()) (void)WaitOperation(*del, "the failed test VM could not be deleted");
+      net_->RemoveTestNetworks(net["madeTestNetworks"]);
+    }
+    RETURN_IF_ERROR(waited);
+  }
   return vm;
 }
 

@@ -111,6 +111,10 @@ TEST_F(FailoverNetworkTest, MappingsAreCheckedAndOnePerSourceNetwork) {
             "400 InvalidTestNetwork");
   EXPECT_EQ(code("m", {{"primaryNetworkId", src}, {"recoveryNetworkId", dst}, {"extra", 1}}),
             "400 InvalidParameter");
+  std::string other_sub = dst;
+  other_sub.replace(other_sub.find("sub1"), 4, "sub2");
+  EXPECT_EQ(code("m", {{"primaryNetworkId", src}, {"recoveryNetworkId", other_sub}}),
+            "400 InvalidResourceId");
   EXPECT_EQ(b_->Call("GET", Mapping("m")).status, 404) << "nothing recorded";
   auto ok = b_->Call("PUT", Mapping("m"), {{"properties", {{"primaryNetworkId", src},
                                                            {"recoveryNetworkId", dst}}}});
@@ -144,6 +148,10 @@ TEST_F(FailoverNetworkTest, FailoverKeepsAddressAndMacAndATestRunsInAnIsolatedCo
   EXPECT_EQ(InProcessRegion::Code(b_->Call("PUT", item, body)), "InvalidResourceReference");
   body["properties"]["vmNics"] = {{{"nicId", "/x"}}};
   EXPECT_EQ(InProcessRegion::Code(b_->Call("PUT", item, body)), "InvalidResourceId");
+  body["properties"]["vmNics"] = {{{"nicId", NetPath("networkInterfaces", "db1-nic")},
+                                   {"recoveryVMNetworkId", NetPath("virtualNetworks", "vnet-b")},
+                                   {"tfoVMNetworkId", NetPath("virtualNetworks", "vnet-b")}}};
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("PUT", item, body)), "InvalidTestNetwork");
   EXPECT_EQ(b_->Call("GET", item).status, 404);
   ASSERT_EQ(b_->Finish(b_->Call("PUT", item, ItemBody(vm_id_)))["status"], "Succeeded");
   Json it = WaitPoints("db1", 1);
@@ -258,6 +266,62 @@ TEST_F(FailoverNetworkTest, AnItemsNicSettingsOverrideTheMapping) {
   EXPECT_EQ(fo["properties"]["networkInterfaces"][0]["macAddress"], mac_);
   EXPECT_EQ(fo["properties"]["networkInterfaces"][1]["ipConfigurations"][0]["subnetId"],
             NetPath("virtualNetworks", "vnet-b") + "/subnets/front");
+}
+
+// A recovery plan's public IP step: skipped in a drill (its VMs stay isolated); after the
+// failover, a Static public IP made in B on the VM's primary NIC, its address in the step.
+TEST_F(FailoverNetworkTest, APlanStepGivesTheFailedOverVmAPublicIp) {
+  const std::string item = kVault + "/replicationProtectedItems/db1";
+  ASSERT_EQ(b_->Call("PUT", Mapping("a-to-b"),
+                     {{"properties", {{"primaryNetworkId", NetPath("virtualNetworks", "vnet-a")},
+                                      {"recoveryNetworkId", NetPath("virtualNetworks", "vnet-b")}}}})
+                .status,
+            201);
+  ASSERT_EQ(b_->Finish(b_->Call("PUT", item, ItemBody(vm_id_)))["status"], "Succeeded");
+  WaitPoints("db1", 1);
+  const std::string plan = kVault + "/replicationRecoveryPlans/app";
+  Json action = {{"actionName", "db1-public-ip"},
+                 {"customDetails",
+                  {{"instanceType", "PublicIpActionDetails"},
+                   {"replicationProtectedItem", "db1"},
+                   {"publicIpAddressName", "db1-ip"}}}};
+  Json body = {{"properties",
+                {{"vmReadiness", "PowerState"},
+                 {"groups", {{{"replicationProtectedItems", {item}}, {"endGroupActions", {action}}}}}}}};
+  Json bad = body;
+  bad["properties"]["groups"][0].erase("endGroupActions");
+  bad["properties"]["groups"][0]["startGroupActions"] = {action};
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("PUT", plan, bad)), "InvalidParameter")
+      << "before its item fails over";
+  bad = body;
+  bad["properties"]["groups"][0]["endGroupActions"][0]["customDetails"]["replicationProtectedItem"] =
+      "nope";
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("PUT", plan, bad)), "ReplicatedItemNotFound");
+  ASSERT_EQ(b_->Call("PUT", plan, body).status, 201);
+
+  Json drill = b_->Finish(b_->Call("POST", plan + "/testFailover", Json::object()));
+  ASSERT_EQ(drill["status"], "Succeeded") << drill.dump();
+  EXPECT_EQ(drill["properties"]["steps"].back()["state"], "Skipped") << drill.dump();
+  EXPECT_EQ(b_->Call("GET", NetPath("publicIPAddresses", "db1-ip")).status, 404);
+  ASSERT_EQ(b_->Finish(b_->Call("POST", plan + "/testFailoverCleanup", Json::object()))["status"],
+            "Succeeded");
+
+  a_->control()->replication()->Stop();
+  a_->control()->pairing()->Stop();
+  Json run = b_->Finish(b_->Call("POST", plan + "/unplannedFailover", Json::object()));
+  ASSERT_EQ(run["status"], "Succeeded") << run.dump();
+  const Json& last = run["properties"]["steps"].back();
+  EXPECT_EQ(last["name"], "group 1: db1-public-ip");
+  EXPECT_EQ(last["state"], "Succeeded") << last.dump();
+  auto pip = b_->Call("GET", NetPath("publicIPAddresses", "db1-ip"));
+  ASSERT_EQ(pip.status, 200);
+  const std::string address = pip.body["properties"].value("ipAddress", "");
+  EXPECT_EQ(address.rfind("203.0.113.", 0), 0u) << pip.body.dump();
+  EXPECT_NE(last.value("detail", "").find(address), std::string::npos) << last.dump();
+  bool natted = false;
+  for (auto& n : b_->net().Vnet("vnet-b")->uplink.nats)
+    natted = natted || (n.public_ip.ToString() == address && n.private_ip.ToString() == "10.1.1.10");
+  EXPECT_TRUE(natted) << "the public address leads to the failed-over VM's private one";
 }
 
 }  // namespace
