@@ -76,6 +76,13 @@ class FailoverNetworkTest : public ReplicationTest {
                   .status,
               201);
   }
+  // vnet-a → vnet-b, as mapping "a-to-b".
+  void MapAToB() {
+    auto r = b_->Call("PUT", Mapping("a-to-b"),
+                      {{"properties", {{"primaryNetworkId", NetPath("virtualNetworks", "vnet-a")},
+                                       {"recoveryNetworkId", NetPath("virtualNetworks", "vnet-b")}}}});
+    ASSERT_EQ(r.status, 201) << r.body.dump();
+  }
   std::string Mapping(const std::string& name) {
     return kVault + "/replicationNetworkMappings/" + name;
   }
@@ -136,11 +143,7 @@ TEST_F(FailoverNetworkTest, MappingsAreCheckedAndOnePerSourceNetwork) {
 
 TEST_F(FailoverNetworkTest, FailoverKeepsAddressAndMacAndATestRunsInAnIsolatedCopy) {
   const std::string item = kVault + "/replicationProtectedItems/db1";
-  ASSERT_EQ(b_->Call("PUT", Mapping("a-to-b"),
-                     {{"properties", {{"primaryNetworkId", NetPath("virtualNetworks", "vnet-a")},
-                                      {"recoveryNetworkId", NetPath("virtualNetworks", "vnet-b")}}}})
-                .status,
-            201);
+  ASSERT_NO_FATAL_FAILURE(MapAToB());
   // Bad per-item NIC settings are refused with nothing recorded.
   Json body = ItemBody(vm_id_);
   body["properties"]["vmNics"] = {{{"nicId", NetPath("networkInterfaces", "db1-nic")},
@@ -272,11 +275,7 @@ TEST_F(FailoverNetworkTest, AnItemsNicSettingsOverrideTheMapping) {
 // failover, a Static public IP made in B on the VM's primary NIC, its address in the step.
 TEST_F(FailoverNetworkTest, APlanStepGivesTheFailedOverVmAPublicIp) {
   const std::string item = kVault + "/replicationProtectedItems/db1";
-  ASSERT_EQ(b_->Call("PUT", Mapping("a-to-b"),
-                     {{"properties", {{"primaryNetworkId", NetPath("virtualNetworks", "vnet-a")},
-                                      {"recoveryNetworkId", NetPath("virtualNetworks", "vnet-b")}}}})
-                .status,
-            201);
+  ASSERT_NO_FATAL_FAILURE(MapAToB());
   ASSERT_EQ(b_->Finish(b_->Call("PUT", item, ItemBody(vm_id_)))["status"], "Succeeded");
   WaitPoints("db1", 1);
   const std::string plan = kVault + "/replicationRecoveryPlans/app";
