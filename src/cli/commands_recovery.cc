@@ -131,6 +131,7 @@ const TableSpec& ConsistencyGroupTable() {
       FieldColumn("State", "properties.protectionState"),
       FieldColumn("Health", "properties.replicationHealth"),
       FieldColumn("RpoSeconds", "properties.rpoInSeconds"),
+      FieldColumn("BacklogBytes", "properties.backlogBytes"),
       FieldColumn("Points", "properties.recoveryPointCount"),
       FieldColumn("LastFreezeMs", "properties.lastFreezeMilliseconds"),
       FieldColumn("LastPoint", "properties.lastRecoveryPointTime"),
@@ -149,8 +150,11 @@ const TableSpec& ReplicationTable() {
       FieldColumn("State", "properties.protectionState"),
       FieldColumn("Health", "properties.replicationHealth"),
       FieldColumn("RpoSeconds", "properties.rpoInSeconds"),
+      FieldColumn("BacklogBytes", "properties.backlogBytes"),
+      FieldColumn("BytesPerSecond", "properties.transferBytesPerSecond"),
       FieldColumn("Points", "properties.recoveryPointCount"),
       FieldColumn("LastPoint", "properties.lastRecoveryPointTime"),
+      FieldColumn("LastError", "properties.lastError.message", true),
   };
   return spec;
 }

@@ -114,15 +114,27 @@ Result<CycleStats> SendCycle(const PeerClient& peer, const CycleRequest& req) {
   CycleStats st;
   Json disks = Json::array();
   for (auto& d : req.disks) disks.push_back({{"name", d.name}, {"sizeBytes", d.source->size()}});
+  // Every disk's extents first: the target shows how far the cycle is (its backlog).
+  std::vector<std::vector<datapath::Extent>> all_extents;
+  std::vector<uint64_t> all_zeros;
+  uint64_t to_go = 0;
+  for (auto& d : req.disks) {
+    uint64_t zeros = 0;
+    ASSIGN_OR_RETURN(auto extents, ToSend(d, &zeros));
+    for (auto& e : extents) to_go += e.length;
+    all_extents.push_back(std::move(extents));
+    all_zeros.push_back(zeros);
+  }
   RETURN_IF_ERROR(Call(peer, "POST", "/peer/v1/replication/cycle/begin",
                        Json{{"item", req.item}, {"seq", req.seq}, {"disks", disks},
-                            {"meta", req.meta}}
+                            {"meta", req.meta}, {"changedBytes", to_go}}
                            .dump()));
   auto abort = [&](const Status& why) -> Status {
     (void)Call(peer, "POST", "/peer/v1/replication/cycle/abort",
-               Json{{"item", req.item}, {"seq", req.seq}}.dump());
+               Json{{"item", req.item}, {"seq", req.seq}, {"error", why.message()}}.dump());
     return why;
   };
+  uint64_t done = 0;  // of to_go, gone through
   uint64_t sent_for_cap = 0;
   auto send = [&](const CycleDisk& d, BlockBatchWriter& w) -> Status {
     if (w.frames() == 0) return Status::Ok();
@@ -131,7 +143,8 @@ Result<CycleStats> SendCycle(const PeerClient& peer, const CycleRequest& req) {
     st.bytes_sent += batch.size();
     RETURN_IF_ERROR(Call(peer, "POST",
                          "/peer/v1/replication/cycle/blocks?item=" + req.item +
-                             "&seq=" + std::to_string(req.seq) + "&disk=" + d.name,
+                             "&seq=" + std::to_string(req.seq) + "&disk=" + d.name +
+                             "&done=" + std::to_string(done),
                          batch, "application/octet-stream"));
     if (req.bandwidth_bytes_per_s > 0) {
       sent_for_cap += batch.size();
@@ -141,14 +154,14 @@ Result<CycleStats> SendCycle(const PeerClient& peer, const CycleRequest& req) {
     }
     return Status::Ok();
   };
-  for (auto& d : req.disks) {
+  for (size_t di = 0; di < req.disks.size(); ++di) {
+    const CycleDisk& d = req.disks[di];
     // A full cycle leaves every block it does not send reading as zeros at the target (an empty
     // base, or holes sent as zeros): that is what the map says until data overwrites it.
     if (d.hashes && d.changed_context.empty())
       for (uint64_t i = 0; i < d.hashes->blocks(); ++i) d.hashes->Set(i, ZeroBlockHash());
-    uint64_t zeros = 0;
-    auto extents = ToSend(d, &zeros);
-    if (!extents.ok()) return abort(extents.status());
+    const uint64_t zeros = all_zeros[di];
+    const std::vector<datapath::Extent>* extents = &all_extents[di];
     if (d.reference && d.hashes && !d.changed_context.empty()) {
       Status ref = HashesFromReference(d, *extents);
       if (!ref.ok()) return abort(ref);
@@ -160,6 +173,7 @@ Result<CycleStats> SendCycle(const PeerClient& peer, const CycleRequest& req) {
       st.bytes_changed += e.length;
       for (uint64_t off = e.offset; off < e.offset + e.length; off += kPiece) {
         uint64_t len = std::min(kPiece, e.offset + e.length - off);
+        done += len;
         if (d.changed_context.empty() && (e.flags & datapath::kStateZero)) {
           Status s = w.AddZero(off, static_cast<uint32_t>(len));
           if (!s.ok()) return abort(s);

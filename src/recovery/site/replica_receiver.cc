@@ -2,9 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
+#include "core/clock.h"
 #include "core/fs.h"
 #include "core/resource_id.h"
 #include "recovery/site/block_stream.h"
+#include "recovery/site/replication_internal.h"
 
 namespace stratus::recovery::site {
 
@@ -50,7 +54,13 @@ void ReplicaReceiver::RegisterRoutes(PeerServer& server) {
         std::string seq = q("seq");
         if (seq.empty() || seq.size() > 19 || seq.find_first_not_of("0123456789") != std::string::npos)
           return BadRequest("'seq' must be a cycle number");
-        return Blocks(c, q("item"), std::stoull(seq), q("disk"), req.body);
+        // How far the source is through the cycle's changed bytes (health's backlog).
+        std::string done = q("done");
+        uint64_t done_bytes = 0;
+        if (!done.empty() && done.size() <= 19 &&
+            done.find_first_not_of("0123456789") == std::string::npos)
+          done_bytes = std::stoull(done);
+        return Blocks(c, q("item"), std::stoull(seq), q("disk"), req.body, done_bytes);
       },
       2 * kMaxBatchBytes);
 }
@@ -133,6 +143,10 @@ Result<Json> ReplicaReceiver::Begin(const PeerCaller& caller, const Json& body) 
   OpenCycle cycle;
   cycle.seq = seq;
   cycle.meta = body.value("meta", Json::object());
+  cycle.changed = body.contains("changedBytes") && body["changedBytes"].is_number_unsigned()
+                      ? body["changedBytes"].get<uint64_t>()
+                      : 0;
+  cycle.started_ms = repl::WallMs();
   for (auto& d : body["disks"]) {
     std::string name = d.value("name", "");
     uint64_t size = d.value("sizeBytes", uint64_t{0});
@@ -163,7 +177,7 @@ Result<std::map<std::string, ReplicaReceiver::OpenCycle>::iterator> ReplicaRecei
 
 Result<Json> ReplicaReceiver::Blocks(const PeerCaller& caller, const std::string& item,
                                      uint64_t seq, const std::string& disk,
-                                     std::string_view batch) {
+                                     std::string_view batch, uint64_t done) {
   std::lock_guard<std::mutex> l(mu_);
   ASSIGN_OR_RETURN(auto it, OpenCycleOf(caller, item, seq));
   auto w = it->second.writers.find(disk);
@@ -176,6 +190,8 @@ Result<Json> ReplicaReceiver::Blocks(const PeerCaller& caller, const std::string
     (f.zero ? it->second.zero_bytes : it->second.bytes) += f.length;
   }
   it->second.frames += frames.size();
+  it->second.wire += batch.size();
+  it->second.done = std::max(it->second.done, std::min(done, it->second.changed));
   return Json{{"frames", frames.size()}};
 }
 
@@ -203,9 +219,14 @@ Result<Json> ReplicaReceiver::Commit(const PeerCaller& caller, const Json& body)
       return s;
     }
   }
+  const int64_t took = std::max<int64_t>(1, repl::WallMs() - it->second.started_ms);
   Json stats = {{"bytes", it->second.bytes},
                 {"zeroBytes", it->second.zero_bytes},
-                {"frames", it->second.frames}};
+                {"frames", it->second.frames},
+                {"wireBytes", it->second.wire},
+                {"durationMs", took},
+                {"bytesPerSecond", it->second.wire * 1000 / static_cast<uint64_t>(took)}};
+  last_error_.erase(item);
   Json meta = it->second.meta;
   open_.erase(it);
   RETURN_IF_ERROR(on_point_(item, seq, meta, stats));
@@ -217,7 +238,30 @@ Result<Json> ReplicaReceiver::Abort(const PeerCaller& caller, const Json& body) 
   std::lock_guard<std::mutex> l(mu_);
   ASSIGN_OR_RETURN(Item info, Authorize(caller, item));
   DiscardLocked(item);
+  // Why the source gave the cycle up (health's lastError), until a cycle commits.
+  std::string why = body.is_object() && body.contains("error") && body["error"].is_string()
+                        ? body["error"].get<std::string>().substr(0, 1000)
+                        : "the source aborted the cycle";
+  last_error_[item] = {{"message", why}, {"time", FormatIso8601(repl::WallMs())}};
   return Json{{"item", item}};
+}
+
+Json ReplicaReceiver::Progress(const std::string& item) {
+  std::lock_guard<std::mutex> l(mu_);
+  Json out = Json::object();
+  if (auto it = open_.find(item); it != open_.end()) {
+    const OpenCycle& c = it->second;
+    const int64_t took = std::max<int64_t>(1, repl::WallMs() - c.started_ms);
+    out["cycle"] = {{"sequence", c.seq},
+                    {"startTime", FormatIso8601(c.started_ms)},
+                    {"changedBytes", c.changed},
+                    {"doneBytes", c.done},
+                    {"bytesReceived", c.bytes},
+                    {"wireBytes", c.wire},
+                    {"bytesPerSecond", c.wire * 1000 / static_cast<uint64_t>(took)}};
+  }
+  if (auto e = last_error_.find(item); e != last_error_.end()) out["lastError"] = e->second;
+  return out;
 }
 
 }  // namespace stratus::recovery::site

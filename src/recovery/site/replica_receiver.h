@@ -1,10 +1,12 @@
 // ReplicaReceiver: the target region's end of replication cycles (docs/site-recovery.md
 // "Replica and points"). Peer routes, paired-only, each checked against the item's source
 // region (a paired region cannot write another region's replicas):
-//   POST /peer/v1/replication/cycle/begin   {"item","seq","disks":[{"name","sizeBytes"}],"meta"}
-//   POST /peer/v1/replication/cycle/blocks?item=&seq=&disk=   a BlockStream batch (bytes)
+//   POST /peer/v1/replication/cycle/begin   {"item","seq","disks":[{"name","sizeBytes"}],"meta",
+//                                            "changedBytes"?: what the cycle will go through}
+//   POST /peer/v1/replication/cycle/blocks?item=&seq=&disk=&done=   a BlockStream batch (bytes);
+//                                            done: changed bytes the source has gone through
 //   POST /peer/v1/replication/cycle/commit  {"item","seq"}
-//   POST /peer/v1/replication/cycle/abort   {"item","seq"}
+//   POST /peer/v1/replication/cycle/abort   {"item","seq","error"?}
 // Begin opens a new layer on every disk's ReplicaChain (an open cycle of the item with another
 // seq is discarded first: the source started over). A batch is decoded and checked whole
 // (BlockStream) before a byte is written. Commit flushes and seals every disk's layer, then
@@ -54,9 +56,13 @@ class ReplicaReceiver {
 
   Result<Json> Begin(const PeerCaller& caller, const Json& body);
   Result<Json> Blocks(const PeerCaller& caller, const std::string& item, uint64_t seq,
-                      const std::string& disk, std::string_view batch);
+                      const std::string& disk, std::string_view batch, uint64_t done = 0);
   Result<Json> Commit(const PeerCaller& caller, const Json& body);
   Result<Json> Abort(const PeerCaller& caller, const Json& body);
+  // An item's cycle in flight ({"cycle": {"sequence","startTime","changedBytes","doneBytes",
+  // "bytesReceived","wireBytes","bytesPerSecond" (on the link)}}, absent when none) and the source's last abort reason
+  // since the last commit ("lastError": {"message","time"}). In memory: a restart forgets both.
+  Json Progress(const std::string& item);
 
  private:
   struct OpenCycle {
@@ -65,6 +71,9 @@ class ReplicaReceiver {
     std::map<std::string, std::unique_ptr<CycleWriter>> writers;  // by disk name
     std::map<std::string, uint64_t> sizes;
     uint64_t bytes = 0, zero_bytes = 0, frames = 0;
+    uint64_t changed = 0, done = 0;  // the source's changed bytes, and how far it is through them
+    uint64_t wire = 0;               // batch bytes received (compressed, on the link)
+    int64_t started_ms = 0;
   };
   Result<Item> Authorize(const PeerCaller& caller, const std::string& item);
   // The item's open cycle `seq` (Conflict "ReplicationCycleNotOpen" if another or none).
@@ -78,6 +87,7 @@ class ReplicaReceiver {
   Lookup lookup_;
   OnPoint on_point_;
   std::mutex mu_;
+  std::map<std::string, Json> last_error_;  // by item
   std::map<std::string, OpenCycle> open_;
   std::map<std::string, std::unique_ptr<ReplicaChain>> chains_;  // "<item>/<disk>"
 };

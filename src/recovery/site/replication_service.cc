@@ -432,6 +432,20 @@ void ReplicationService::Decorate(const store::Record& rec, Json& item) const {
       p["reverseReplication"] = rr;
     }
   }
+  // The cycle in flight: how much of it is still to come (backlog) and how fast it comes; the
+  // source's last reason to give a cycle up.
+  const Json progress = receiver_->Progress(rec.internal.value("itemId", ""));
+  if (progress.contains("cycle")) {
+    const Json& c = progress["cycle"];
+    p["currentCycle"] = c;
+    p["backlogBytes"] = c.value("changedBytes", uint64_t{0}) - c.value("doneBytes", uint64_t{0});
+    p["transferBytesPerSecond"] = c.value("bytesPerSecond", uint64_t{0});
+  } else {
+    p["backlogBytes"] = 0;
+    if (p.contains("lastCycle") && p["lastCycle"].is_object())
+      p["transferBytesPerSecond"] = p["lastCycle"].value("bytesPerSecond", uint64_t{0});
+  }
+  if (progress.contains("lastError")) p["lastError"] = progress["lastError"];
   int64_t captured = rec.internal.value("lastCapturedMs", int64_t{0});
   if (captured == 0) return;
   // A failed-over item replicates no more: no RPO, and its health is not an alarm (the alerts
@@ -1098,6 +1112,17 @@ void ReplicationService::DecorateGroup(const store::Record& rec, Json& item) con
     p["replicationHealth"] = "Normal";
     return;
   }
+  // The members' cycles in flight, together.
+  uint64_t backlog = 0, rate = 0;
+  for (auto& m : *members) {
+    const Json progress = receiver_->Progress(m.internal.value("itemId", ""));
+    if (!progress.contains("cycle")) continue;
+    backlog += progress["cycle"].value("changedBytes", uint64_t{0}) -
+               progress["cycle"].value("doneBytes", uint64_t{0});
+    rate += progress["cycle"].value("bytesPerSecond", uint64_t{0});
+  }
+  p["backlogBytes"] = backlog;
+  p["transferBytesPerSecond"] = rate;
   int64_t rpo = std::max<int64_t>(0, (WallMs() - newest.captured_ms) / 1000);
   p["rpoInSeconds"] = rpo;
   p["replicationHealth"] = rpo <= alert ? "Normal" : "Critical";
@@ -1273,6 +1298,8 @@ Status ReplicationService::OnPoint(const std::string& item_id, uint64_t seq, con
     p["lastRecoveryPointTime"] = FormatIso8601(captured);
     p["lastCycle"] = meta.value("cycle", Json::object());
     p["lastCycle"]["bytesReceived"] = stats.value("bytes", uint64_t{0});
+    p["lastCycle"]["receiveMilliseconds"] = stats.value("durationMs", int64_t{0});
+    p["lastCycle"]["bytesPerSecond"] = stats.value("bytesPerSecond", uint64_t{0});
     if (meta.contains("vmConfig") && meta["vmConfig"].is_object()) p["vmConfig"] = meta["vmConfig"];
     r.internal["lastCapturedMs"] = captured;
     r.internal["lastSeq"] = seq;

@@ -5,6 +5,8 @@
 // point; a third paired region cannot write the item.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "api/operations.h"
 #include "core/fs.h"
 #include "core/scoped_temp_dir.h"
@@ -84,7 +86,8 @@ class ReplicationCycleTest : public ::testing::Test {
   // `reference` / `extra`: CycleDisk's (an image read over its own qemu-nbd).
   Result<CycleStats> Cycle(uint64_t seq, const std::string& bitmap,
                            BlockHashes* hashes = nullptr, const std::string& reference = "",
-                           std::vector<datapath::Extent> extra = {}) {
+                           std::vector<datapath::Extent> extra = {},
+                           std::function<Status()> before_commit = nullptr) {
     datapath::ImageSourceOptions io;
     io.image = disk_;
     io.bitmap = bitmap;
@@ -112,6 +115,7 @@ class ReplicationCycleTest : public ::testing::Test {
       d.reference = ref.source.get();
     }
     req.disks.push_back(d);
+    req.before_commit = std::move(before_commit);
     ASSIGN_OR_RETURN(PeerClient client, a_->pairing->ClientFor("regionB"));
     auto r = SendCycle(client, req);
     (void)img.Close();
@@ -207,6 +211,23 @@ TEST_F(ReplicationCycleTest, AReferenceImageStandsInForAnUnknownMapExceptInTheEx
   EXPECT_LT(inc->bytes_sent, 65536u + 4096u + 1024u);
 }
 
+// A cycle the source gives up: no point, and B shows why until a cycle commits.
+TEST_F(ReplicationCycleTest, ACycleTheSourceGivesUpLeavesItsReasonInB) {
+  ASSERT_TRUE(Cycle(1, "").ok());
+  auto cut = Cycle(2, "", nullptr, "", {}, [] {
+    return Conflict("the VM changed while its stopped disks were read", "",
+                    "SourceChangedDuringCycle");
+  });
+  ASSERT_FALSE(cut.ok());
+  EXPECT_EQ(points_, std::vector<uint64_t>{1});
+  Json progress = receiver_->Progress("item1");
+  EXPECT_FALSE(progress.contains("cycle")) << progress.dump();
+  EXPECT_NE(progress["lastError"].value("message", "").find("the VM changed"), std::string::npos)
+      << progress.dump();
+  ASSERT_TRUE(Cycle(3, "").ok());
+  EXPECT_FALSE(receiver_->Progress("item1").contains("lastError"));
+}
+
 TEST_F(ReplicationCycleTest, ACycleCutBeforeItsCommitIsNoPointAndTheNextOneIsWhole) {
   ASSERT_TRUE(Cycle(1, "").ok());
   Io("write -P 0x55 2M 1M");
@@ -214,15 +235,22 @@ TEST_F(ReplicationCycleTest, ACycleCutBeforeItsCommitIsNoPointAndTheNextOneIsWho
   auto client = a_->pairing->ClientFor("regionB");
   ASSERT_TRUE(client.ok());
   auto begin = client->Call("POST", "/peer/v1/replication/cycle/begin",
-                            Json{{"item", "item1"}, {"seq", 2},
+                            Json{{"item", "item1"}, {"seq", 2}, {"changedBytes", 3 << 20},
                                  {"disks", {{{"name", "osdisk"}, {"sizeBytes", kSize}}}}}
                                 .dump());
   ASSERT_TRUE(begin.ok() && begin->status == 200) << (begin.ok() ? begin->body : "");
   BlockBatchWriter w;
   ASSERT_TRUE(w.AddData(2 << 20, std::string(1 << 20, 'U')).ok());
-  auto blocks = client->Call("POST", "/peer/v1/replication/cycle/blocks?item=item1&seq=2&disk=osdisk",
+  auto blocks = client->Call("POST",
+                             "/peer/v1/replication/cycle/blocks?item=item1&seq=2&disk=osdisk&done=" +
+                                 std::to_string(1 << 20),
                              w.Take(), "application/octet-stream");
   ASSERT_TRUE(blocks.ok() && blocks->status == 200) << (blocks.ok() ? blocks->body : "");
+  // B shows the cycle in flight: 1 MiB of 3 gone through.
+  Json progress = receiver_->Progress("item1");
+  EXPECT_EQ(progress["cycle"].value("changedBytes", 0u), 3u << 20) << progress.dump();
+  EXPECT_EQ(progress["cycle"].value("doneBytes", 0u), 1u << 20) << progress.dump();
+  EXPECT_EQ(progress["cycle"].value("bytesReceived", 0u), 1u << 20) << progress.dump();
   // A damaged batch is refused whole.
   ASSERT_TRUE(w.AddData(3 << 20, std::string(4096, 'V')).ok());
   std::string bad = w.Take();

@@ -469,7 +469,27 @@ TEST_F(ReplicationTest, ThePairingsBandwidthCapPacesTheCycles) {
   ASSERT_EQ(b_->Finish(b_->Call("PUT", kVault + "/replicationProtectedItems/db1", ItemBody(vm_id_)))
                 ["status"],
             "Succeeded");
-  WaitPoints("db1", 1);
+  // While the seed is on the wire, B shows it: the cycle in flight, what of it is still to come
+  // (backlog) and the rate it comes at.
+  uint64_t max_backlog = 0, rate_seen = 0;
+  Json in_flight;
+  for (int i = 0; i < 300; ++i) {
+    Json p = b_->Call("GET", kVault + "/replicationProtectedItems/db1").body["properties"];
+    if (p.value("recoveryPointCount", 0) >= 1) break;
+    if (p.contains("currentCycle")) {
+      in_flight = p["currentCycle"];
+      max_backlog = std::max(max_backlog, p.value("backlogBytes", uint64_t{0}));
+      rate_seen = std::max(rate_seen, p.value("transferBytesPerSecond", uint64_t{0}));
+      EXPECT_LE(p.value("backlogBytes", uint64_t{0}), in_flight.value("changedBytes", uint64_t{0}));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_GT(max_backlog, 1u << 20) << in_flight.dump();
+  EXPECT_GT(rate_seen, 0u);
+  Json done = WaitPoints("db1", 1)["properties"];
+  EXPECT_EQ(done.value("backlogBytes", uint64_t{1}), 0u);
+  EXPECT_FALSE(done.contains("currentCycle"));
+  EXPECT_GT(done["lastCycle"].value("bytesPerSecond", uint64_t{0}), 0u) << done.dump();
   // A records the cycle once B has answered its commit: wait for that too.
   Json last;
   for (int i = 0; i < 100 && last.is_null(); ++i) {
