@@ -87,9 +87,10 @@ Result<ApiResponse> FailoverNetwork::PutMapping(const ApiRequest& req, const Res
                            "source region whose NICs the mapping places.",
                            "properties.primaryNetworkId", "MissingParameter");
   auto pid = ResourceId::Parse(primary);
-  if (!pid.ok() || !IsVnet(*pid) || !EqualsIgnoreCase(pid->subscription(), id.subscription()))
+  // (The source region's subscription is its own: only the id's shape is checked.)
+  if (!pid.ok() || !IsVnet(*pid))
     return InvalidArgument("'properties.primaryNetworkId' must be the id of a virtual network of "
-                           "the source region, in this subscription.",
+                           "the source region.",
                            "properties.primaryNetworkId", "InvalidResourceId");
   auto here = [&](const char* member, bool required) -> Result<std::string> {
     const std::string field = std::string("properties.") + member;

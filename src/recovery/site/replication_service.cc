@@ -167,9 +167,58 @@ Status ReplicationService::Start() {
     if (!id.ok()) return id.status();
     return Disable(*id, octx);
   });
+  RollBackInterrupted();
   if (!d_.pairing) return Status::Ok();
   scheduler_ = std::thread([this] { SchedulerLoop(); });
   return Status::Ok();
+}
+
+void ReplicationService::RollBackInterrupted() {
+  auto items = ListAll(d_.ctx.store, "/subscriptions/", kReplItemType);
+  if (!items.ok()) return;
+  for (auto& rec : *items) {
+    const Json& p = rec.body["properties"];
+    const bool failing = p.value("protectionState", "") == "FailingOver";
+    const bool testing = p.value("testFailoverState", "") == "InProgress";
+    if (!failing && !testing) continue;
+    const Json made = rec.internal.value("failoverMade", Json::object());
+    spdlog::warn("replicated item {}: its {} was cut by a restart; removing what it made",
+                 rec.body.value("id", ""), failing ? "failover" : "test failover");
+    // The VM with its disks and NICs; then whatever was made before the VM was.
+    if (auto vm = ResourceId::Parse(made.value("vm", "")); vm.ok() && d_.ctx.store->Get(vm->Key()).ok()) {
+      auto op = d_.vms->Delete(*vm, /*delete_disks=*/1, "stratusd");
+      Status st = op.ok() ? WaitOperation(*op, "deleting " + vm->ToString()) : op.status();
+      if (!st.ok()) spdlog::warn("  {}: {}", vm->ToString(), st.ToString());
+    }
+    for (auto& d : made.value("disks", Json::array()))
+      if (auto did = ResourceId::Parse(d.is_string() ? d.get<std::string>() : ""); did.ok())
+        (void)d_.disks->DeleteDisk(*did, /*force=*/true);
+    if (d_.networks)
+      for (auto& n : made.value("nics", Json::array()))
+        if (auto nid = ResourceId::Parse(n.is_string() ? n.get<std::string>() : ""); nid.ok())
+          (void)d_.networks->DeleteNic(*nid, /*force=*/true);
+    net_->RemoveTestNetworks(made.value("testNetworks", Json::array()));
+    // A disk copy cut before it became a disk.
+    if (std::string prefix = made.value("tmpPrefix", ""); !prefix.empty()) {
+      std::error_code ec;
+      for (auto& e : std::filesystem::directory_iterator(JoinPath(d_.ctx.data_dir, "disks"), ec))
+        if (e.path().filename().string().rfind(prefix, 0) == 0) RemoveFile(e.path().string());
+    }
+    (void)PutWithRetry(d_.ctx.store, rec.key, [&](store::Record& r) {
+      Json& rp = r.body["properties"];
+      // A failback cut between its disks' commits runs again from the start (each commit
+      // writes the same blocks): the item takes a failover again.
+      if (rp.value("protectionState", "") == "FailingOver") rp["protectionState"] = "Protected";
+      if (rp.value("testFailoverState", "") == "InProgress") {
+        rp["testFailoverState"] = "Failed";
+        rp["testFailoverError"] = "The test failover was cut by a restart of stratusd; what it had "
+                                  "made was removed.";
+        r.internal.erase("pinnedSeq");
+      }
+      r.internal.erase("failoverMade");
+      return true;
+    });
+  }
 }
 
 void ReplicationService::Stop() {
@@ -661,6 +710,21 @@ Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const stor
   const Json cfg = pt.internal.contains("vmConfig")
                        ? pt.internal["vmConfig"]
                        : rec.body["properties"].value("vmConfig", Json::object());
+  // What this failover makes, recorded as it goes: a restart that cuts it removes all of it
+  // (RollBackInterrupted) and the item can fail over again.
+  ResourceId vm = ResourceId::Resource(id.subscription(), rg, "Stratus.Compute", "virtualMachines",
+                                       vm_name);
+  const std::string tmp_prefix = "failover-" + octx.id() + "-" + item_id.substr(0, 8) + "-";
+  Json record = {{"vm", vm.ToString()}, {"tmpPrefix", tmp_prefix}, {"disks", Json::array()},
+                 {"nics", Json::array()}, {"testNetworks", Json::array()}};
+  auto note_made = [&]() {
+    record["disks"] = made;
+    return PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
+      r.internal["failoverMade"] = record;
+      return true;
+    });
+  };
+  RETURN_IF_ERROR(note_made());
   // The disks: each copied out of its replica at the point (qemu-img convert: the new disk
   // stands on its own), or a copy-on-write clone of it (a test failover: instant, and the
   // point's layers are pinned until the cleanup).
@@ -677,8 +741,7 @@ Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const stor
                      (clone ? "cloning disk " : "copying disk ") + disk);
     ASSIGN_OR_RETURN(ReplicaChain * chain, receiver_->Chain(item_id, disk));
     // Named after the operation, the item and the disk: a plan fails several items over at once.
-    std::string tmp = JoinPath(d_.ctx.data_dir, "disks/failover-" + octx.id() + "-" +
-                                                    item_id.substr(0, 8) + "-" + disk + ".qcow2");
+    std::string tmp = JoinPath(d_.ctx.data_dir, "disks/" + tmp_prefix + disk + ".qcow2");
     if (clone) {
       Status c = chain->CloneAt(seq, tmp);
       if (!c.ok()) {
@@ -724,15 +787,21 @@ Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const stor
     }
     made.push_back(spec.id.ToString());
     disk_ids[disk] = spec.id.ToString();
+    RETURN_IF_ERROR(note_made());
   }
   if (!disk_ids.contains("osdisk")) return Internal("the replica has no OS disk");
-  ResourceId vm = ResourceId::Resource(id.subscription(), rg, "Stratus.Compute", "virtualMachines",
-                                       vm_name);
   // Its NICs: in the mapped networks (a test: the test networks), with their addresses and MACs.
   octx.SetProgress(72, clone ? "making the NICs in the test network" : "making the NICs");
   const std::string creator = caller + " (" + (clone ? "test failover " : "failover ") +
                               octx.id() + ")";
   ASSIGN_OR_RETURN(Json net, net_->Make(rec, cfg, vm, cfg.value("vmSize", ""), clone, creator));
+  for (auto& n : net.value("nics", Json::array())) record["nics"].push_back(n.value("id", ""));
+  record["testNetworks"] = net.value("madeTestNetworks", Json::array());
+  if (Status noted = note_made(); !noted.ok()) {
+    service::RestoreNetwork(d_.ctx, d_.networks).RemoveMade(net, creator);
+    net_->RemoveTestNetworks(net["madeTestNetworks"]);
+    return noted;
+  }
   // The VM, as it was configured in the source region.
   octx.SetProgress(75, "creating the VM");
   Json data = Json::array();
@@ -815,6 +884,7 @@ Status ReplicationService::Failover(const ResourceId& id, const Json& params,
     }
     (void)PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
       r.body["properties"]["protectionState"] = "Protected";
+      r.internal.erase("failoverMade");  // removed above (a VM that failed stays, to be seen)
       return true;
     });
     return vm.status();
@@ -829,6 +899,7 @@ Status ReplicationService::Failover(const ResourceId& id, const Json& params,
     p["failoverRecoveryPointTime"] = pt.body["properties"].value("recoveryPointTime", "");
     p["failoverTime"] = FormatIso8601(WallMs());
     r.internal["failoverSeq"] = pt.internal.value("seq", uint64_t{0});
+    r.internal.erase("failoverMade");
     p["failback"] = failback;
     if (failback) {
       r.internal.erase("baseVmKey");  // the VM is its own again
@@ -875,6 +946,7 @@ Status ReplicationService::TestFailover(const ResourceId& id, const Json& params
       r.body["properties"]["testFailoverState"] = "Failed";
       r.body["properties"]["testFailoverError"] = vm.status().message();
       r.internal.erase("pinnedSeq");
+      r.internal.erase("failoverMade");
       return true;
     });
     return vm.status();
@@ -887,6 +959,7 @@ Status ReplicationService::TestFailover(const ResourceId& id, const Json& params
     p["testFailoverRecoveryPoint"] = pt.body.value("id", "");
     p["lastTestFailoverTime"] = FormatIso8601(WallMs());
     r.internal["testNetworks"] = network.value("testNetworks", Json::array());
+    r.internal.erase("failoverMade");
     return true;
   }));
   octx.result()["vmId"] = vm->ToString();

@@ -282,6 +282,11 @@ class ReplicationService {
   Status PlannedFailover(const ResourceId& id, Json params, const std::string& caller,
                          api::OperationContext& octx);
   void Thin(const store::Record& item);
+  // At start: an item whose failover or test failover a restart cut (FailingOver, or
+  // testFailoverState InProgress) loses what that made (internal failoverMade: the VM, disks,
+  // NICs, isolated networks, disk copies) and takes a failover again (Protected; a drill:
+  // Failed with the reason).
+  void RollBackInterrupted();
   void SchedulerLoop();
   // B, every second on the scheduler thread: an item whose RPO crosses its
   // rpoAlertThresholdInSeconds (up: RpoThresholdExceeded; back down: RpoRecovered) is recorded

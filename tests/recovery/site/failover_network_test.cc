@@ -323,5 +323,42 @@ TEST_F(FailoverNetworkTest, APlanStepGivesTheFailedOverVmAPublicIp) {
   EXPECT_TRUE(natted) << "the public address leads to the failed-over VM's private one";
 }
 
+// A failover cut by a restart of stratusd (here: its record put back as it is between the VM's
+// creation and the failover's end) is undone at the next start: the VM, its disks and NICs go,
+// the item is Protected again and fails over again.
+TEST_F(FailoverNetworkTest, AFailoverCutByARestartIsUndoneAndRunsAgain) {
+  const std::string item = kVault + "/replicationProtectedItems/db1";
+  ASSERT_NO_FATAL_FAILURE(MapAToB());
+  ASSERT_EQ(b_->Finish(b_->Call("PUT", item, ItemBody(vm_id_)))["status"], "Succeeded");
+  WaitPoints("db1", 1);
+  a_->control()->replication()->Stop();
+  a_->control()->pairing()->Stop();
+  Json fo = b_->Finish(b_->Call("POST", item + "/unplannedFailover", Json::object()));
+  ASSERT_EQ(fo["status"], "Succeeded") << fo.dump();
+  const std::string vm = fo["properties"].value("vmId", "");
+  const std::string nic = fo["properties"]["networkInterfaces"][0].value("id", "");
+  Json vm_body = b_->Call("GET", vm).body;
+  std::vector<std::string> disks = {
+      vm_body["properties"]["storageProfile"]["osDisk"]["managedDisk"].value("id", "")};
+  for (auto& d : vm_body["properties"]["storageProfile"]["dataDisks"])
+    disks.push_back(d["managedDisk"].value("id", ""));
+  auto rec = b_->store()->Get(ToLower(item));
+  ASSERT_TRUE(rec.ok());
+  rec->body["properties"]["protectionState"] = "FailingOver";
+  rec->internal["failoverMade"] = {{"vm", vm}, {"disks", disks}, {"nics", {nic}},
+                                   {"testNetworks", Json::array()}, {"tmpPrefix", "failover-x-"}};
+  ASSERT_TRUE(b_->store()->Put(*rec).ok());
+  ASSERT_TRUE(b_->Restart());
+  EXPECT_EQ(b_->Call("GET", vm).status, 404);
+  EXPECT_EQ(b_->Call("GET", nic).status, 404);
+  for (auto& d : disks) EXPECT_EQ(b_->Call("GET", d).status, 404) << d;
+  Json it = b_->Call("GET", item).body;
+  EXPECT_EQ(it["properties"]["protectionState"], "Protected") << it.dump();
+  Json again = b_->Finish(b_->Call("POST", item + "/unplannedFailover", Json::object()));
+  ASSERT_EQ(again["status"], "Succeeded") << again.dump();
+  EXPECT_EQ(again["properties"]["networkInterfaces"][0]["macAddress"], mac_)
+      << "the MAC is free again: " << again.dump();
+}
+
 }  // namespace
 }  // namespace stratus::recovery::site
