@@ -106,6 +106,13 @@ CliStatus ShowNics(Context& ctx, const MapArgs& a) {
 // item as it is.
 CliStatus SetNic(Context& ctx, const MapArgs& a) {
   const std::string path = VaultPath(ctx, a) + "/replicationProtectedItems/" + a.name;
+  if (!a.clear && a.target_network.empty() && a.recovery_subnet.empty() && a.recovery_ip.empty() &&
+      a.recovery_public_ip.empty() && a.test_network.empty() && a.test_subnet.empty() &&
+      a.test_ip.empty())
+    return UsageError("say where the NIC goes (--target-network, --recovery-subnet, "
+                      "--recovery-ip, --recovery-public-ip, --test-network, --test-subnet, "
+                      "--test-ip) or --clear",
+                      "--target-network");
   CLI_ASSIGN_OR_RETURN(Json item, ctx.client().Get(path));
   const Json& p = item["properties"];
   Json nics = Json::array();
@@ -126,11 +133,6 @@ CliStatus SetNic(Context& ctx, const MapArgs& a) {
     if (!a.test_network.empty()) n["tfoVMNetworkId"] = VnetId(ctx, rg, a.test_network);
     if (!a.test_subnet.empty()) n["tfoVMSubnetName"] = a.test_subnet;
     if (!a.test_ip.empty()) n["tfoIPAddress"] = a.test_ip;
-    if (n.size() == 1)
-      return UsageError("say where the NIC goes (--target-network, --recovery-subnet, "
-                        "--recovery-ip, --recovery-public-ip, --test-network, --test-subnet, "
-                        "--test-ip) or --clear",
-                        "--target-network");
     nics.push_back(n);
   }
   Json body = {{"properties",

@@ -966,5 +966,71 @@ TEST_F(BackupCommandsTest, MissingRequiredFlagsAreUsageErrors) {
   EXPECT_TRUE(fake_.requests().empty());
 }
 
+// Site recovery's network commands (commands_recovery_network.cc) share this fixture: a vault's
+// network mappings and an item's per-NIC choices.
+TEST_F(BackupCommandsTest, NetworkMappingCreateNamesTheNetworksById) {
+  const std::string mapping = kVault + "/replicationNetworkMappings/a-to-b";
+  EchoPut(mapping, "a-to-b");
+  const std::string source =
+      "/subscriptions/99999999-0000-0000-0000-000000000000/resourceGroups/app/providers/"
+      "Stratus.Network/virtualNetworks/vnet-a";
+  CliRun r = Stratus({"recovery", "network-mapping", "create", "-g", "rg1", "--vault", "v1", "-n",
+                      "a-to-b", "--source-network", source, "--target-network", "vnet-b",
+                      "--test-network", "vnet-t", "--network-group", "net"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  Json body = BodyOf("PUT", mapping);
+  const std::string nets = "/subscriptions/" + kSub + "/resourceGroups/net/providers/"
+                           "Stratus.Network/virtualNetworks/";
+  EXPECT_EQ(body["properties"]["primaryNetworkId"], source);
+  EXPECT_EQ(body["properties"]["recoveryNetworkId"], nets + "vnet-b");
+  EXPECT_EQ(body["properties"]["testNetworkId"], nets + "vnet-t");
+  // A source network by bare name needs its group (it is in the other region).
+  CliRun bad = Stratus({"recovery", "network-mapping", "create", "-g", "rg1", "--vault", "v1",
+                        "-n", "x", "--source-network", "vnet-a", "--target-network", "vnet-b"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.out << bad.err;
+}
+
+TEST_F(BackupCommandsTest, NicSetChangesOneNicOfTheItemAndKeepsTheRest) {
+  const std::string item = kVault + "/replicationProtectedItems/db1";
+  const std::string nic1 = "/subscriptions/x/resourceGroups/app/providers/Stratus.Network/"
+                           "networkInterfaces/db1-nic";
+  const std::string nic2 = "/subscriptions/x/resourceGroups/app/providers/Stratus.Network/"
+                           "networkInterfaces/db1-nic2";
+  Json policy = {{"crashConsistentFrequencyInSeconds", 5}};
+  ServeGet(item, {{"id", item},
+                  {"name", "db1"},
+                  {"properties",
+                   {{"sourceRegion", "regionB"},
+                    {"sourceVmId", kVm},
+                    {"policy", policy},
+                    {"multiVmGroupName", "app"},
+                    {"protectionState", "Protected"},
+                    {"vmNics", {{{"nicId", nic1}, {"tfoIPAddress", "10.0.0.9"}},
+                                {{"nicId", nic2}, {"recoveryVMSubnetName", "back"}}}}}}});
+  EchoPut(item, "db1");
+  CliRun r = Stratus({"recovery", "replication", "nic-set", "-g", "rg1", "--vault", "v1", "-n",
+                      "db1", "--nic", nic1, "--recovery-ip", "10.1.1.77", "--target-network",
+                      "vnet-b"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  Json body = BodyOf("PUT", item);
+  const Json& p = body["properties"];
+  EXPECT_EQ(p["sourceVmId"], kVm);
+  EXPECT_EQ(p["policy"], policy);
+  EXPECT_EQ(p["multiVmGroupName"], "app");
+  ASSERT_EQ(p["vmNics"].size(), 2u) << body.dump();
+  EXPECT_EQ(p["vmNics"][0], (Json{{"nicId", nic2}, {"recoveryVMSubnetName", "back"}}));
+  EXPECT_EQ(p["vmNics"][1]["replicaNicStaticIPAddress"], "10.1.1.77");
+  EXPECT_EQ(p["vmNics"][1]["recoveryVMNetworkId"],
+            kRg + "/providers/Stratus.Network/virtualNetworks/vnet-b");
+  EXPECT_FALSE(p["vmNics"][1].contains("tfoIPAddress")) << "the NIC's choice is replaced whole";
+  // Nothing to set: a usage error, nothing sent.
+  const size_t gets = fake_.RequestsTo("GET", item).size();
+  CliRun none = Stratus({"recovery", "replication", "nic-set", "-g", "rg1", "--vault", "v1", "-n",
+                         "db1", "--nic", nic1});
+  EXPECT_EQ(none.exit_code, 2) << none.out << none.err;
+  EXPECT_EQ(fake_.RequestsTo("PUT", item).size(), 1u);
+  EXPECT_EQ(fake_.RequestsTo("GET", item).size(), gets) << "checked before asking";
+}
+
 }  // namespace
 }  // namespace stratus::cli
