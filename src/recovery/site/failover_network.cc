@@ -155,14 +155,13 @@ Result<ApiResponse> FailoverNetwork::DeleteMapping(const ApiRequest&, const Reso
   return ApiResponse::NoContent(200);
 }
 
-Json FailoverNetwork::MappingOf(const std::string& vault_key, const std::string& source_vnet) const {
+Json FailoverNetwork::Mappings(const std::string& vault_key) const {
+  Json out = Json::array();
   auto all = service::ListAll(ctx_.store, vault_key + "/replicationnetworkmappings/",
                               kReplNetMappingType);
   if (all.ok())
-    for (auto& r : *all)
-      if (EqualsIgnoreCase(r.body["properties"].value("primaryNetworkId", ""), source_vnet))
-        return r.body;
-  return nullptr;
+    for (auto& r : *all) out.push_back(r.body);
+  return out;
 }
 
 // ---------------------------------------------------------------- per-item NIC settings
@@ -268,6 +267,7 @@ Json FailoverNetwork::Resolve(const store::Record& item, const Json& cfg, bool t
   if (!layouts.ok() || !item_id.ok()) return out;
   const std::string vault_key = item_id->Parent().Key();
   const Json overrides = item.body["properties"].value("vmNics", Json::array());
+  const Json mappings = Mappings(vault_key);
   for (auto& n : *layouts) {
     Json r = {{"nicId", n.id}, {"primary", n.primary}, {"macAddress", n.mac}};
     const network::IpConfigLayout* pc = nullptr;
@@ -287,7 +287,10 @@ Json FailoverNetwork::Resolve(const store::Record& item, const Json& cfg, bool t
     r["sourceSubnetName"] = source_subnet;
     r["privateIPAddress"] = pc->private_ip;
     const Json o = OverrideOf(overrides, n.id);
-    const Json m = MappingOf(vault_key, source_vnet);
+    Json m = nullptr;  // the mapping of the NIC's source VNET
+    for (auto& mapping : mappings)
+      if (EqualsIgnoreCase(mapping["properties"].value("primaryNetworkId", ""), source_vnet))
+        m = mapping;
     std::string net, subnet, ip, from;
     if (test) {
       subnet = Text(o, "tfoVMSubnetName");
@@ -550,16 +553,23 @@ Result<Json> FailoverNetwork::Make(const store::Record& item, const Json& cfg, c
   return plan;
 }
 
-Json FailoverNetwork::Notes(const Json& plan, const Json& resolved) {
-  Json notes = Json::array();
-  if (!networks_) return notes;
+void FailoverNetwork::Finish(Json& plan) {
+  plan["madeNics"] = Json::array();
+  if (!networks_) return;
   std::vector<std::string> ids;
   for (auto& n : plan.value("nics", Json::array())) ids.push_back(n.value("id", ""));
   auto layouts = networks_->Layouts(ids);
-  if (!layouts.ok()) return notes;
-  // The made NICs are those of `resolved` with a network, in order.
+  if (!layouts.ok()) return;
+  for (auto& n : *layouts) {
+    Json configs = Json::array();
+    for (auto& c : n.ip_configs)
+      configs.push_back({{"name", c.name}, {"subnetId", c.subnet_id},
+                         {"privateIPAddress", c.private_ip}});
+    plan["madeNics"].push_back({{"id", n.id}, {"macAddress", n.mac}, {"ipConfigurations", configs}});
+  }
+  // The made NICs are those of the resolved ones with a network, in order.
   size_t k = 0;
-  for (auto& r : resolved) {
+  for (auto& r : plan.value("resolved", Json::array())) {
     if (r["networkId"].is_null()) continue;
     if (k >= layouts->size()) break;
     const network::NicLayout& made = (*layouts)[k++];
@@ -569,11 +579,10 @@ Json FailoverNetwork::Notes(const Json& plan, const Json& resolved) {
     for (auto& c : made.ip_configs)
       if (c.primary) have_ip = c.private_ip;
     if (!want_ip.empty() && have_ip != want_ip)
-      notes.push_back("Network interface " + made.name + ": " + want_ip + " cannot be had in '" +
-                      Text(r, "networkId") + "/subnets/" + Text(r, "subnetName") + "'; it has " +
-                      have_ip + ".");
+      plan["notes"].push_back("Network interface " + made.name + ": " + want_ip +
+                              " cannot be had in '" + Text(r, "networkId") + "/subnets/" +
+                              Text(r, "subnetName") + "'; it has " + have_ip + ".");
   }
-  return notes;
 }
 
 Result<Json> FailoverNetwork::AttachPublicIp(const ResourceId& vm, const std::string& name,

@@ -75,9 +75,10 @@ class FailoverNetwork {
   // made is removed (isolated networks only if this call made them and no NIC uses them).
   Result<Json> Make(const store::Record& item, const Json& cfg, const ResourceId& vm,
                     const std::string& vm_size, bool test, const std::string& creator);
-  // What the made NICs hold, compared with what was recorded: a note for each primary address
-  // that differs (a MAC that could not be kept is noted by Make).
-  Json Notes(const Json& plan, const Json& resolved);
+  // Once the VM holds Make's NICs: `plan` gets "madeNics" (what they hold: id, macAddress,
+  // ipConfigurations with subnetId and privateIPAddress) and a note for each primary address
+  // that differs from the recorded one (a MAC that could not be kept is noted by Make).
+  void Finish(Json& plan);
   // Deletes the isolated networks `ids` that no NIC uses any more (best effort, logged).
   void RemoveTestNetworks(const Json& ids);
   // A recovery plan's public IP step: public IP `name` (made Static with `sku` in the VM's
@@ -89,8 +90,8 @@ class FailoverNetwork {
                               const std::string& sku, const std::string& creator);
 
  private:
-  // The mapping of source VNET `source_vnet` in vault `vault_key`, or null.
-  Json MappingOf(const std::string& vault_key, const std::string& source_vnet) const;
+  // The network mappings of vault `vault_key` (their bodies).
+  Json Mappings(const std::string& vault_key) const;
   // The isolated copy of `source_vnet` in `vm`'s resource group, made if absent (*made).
   Result<ResourceId> EnsureTestNetwork(const Json& cfg, const std::string& source_vnet,
                                        const ResourceId& vm, const std::string& creator,

@@ -836,7 +836,7 @@ Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const stor
   }
   made.clear();  // the VM owns its disks and NICs now (deleteOption Delete)
   if (network) {
-    for (auto& note : net_->Notes(net, net["resolved"])) net["notes"].push_back(note);
+    net_->Finish(net);
     *network = net;
   }
   // A VM that failed stays Failed with its disks and NICs (deleteOption Delete): deleting it
@@ -999,19 +999,7 @@ Status ReplicationService::TestFailoverCleanup(const ResourceId& id, const std::
 void ReplicationService::NetworkResult(const Json& network, api::OperationContext& octx) const {
   if (network.value("nics", Json::array()).empty() && network.value("notes", Json::array()).empty())
     return;
-  std::vector<std::string> ids;
-  for (auto& n : network.value("nics", Json::array())) ids.push_back(n.value("id", ""));
-  Json nics = Json::array();
-  if (d_.networks)
-    if (auto layouts = d_.networks->Layouts(ids); layouts.ok())
-      for (auto& n : *layouts) {
-        Json configs = Json::array();
-        for (auto& c : n.ip_configs)
-          configs.push_back({{"name", c.name}, {"subnetId", c.subnet_id},
-                             {"privateIPAddress", c.private_ip}});
-        nics.push_back({{"id", n.id}, {"macAddress", n.mac}, {"ipConfigurations", configs}});
-      }
-  octx.result()["networkInterfaces"] = nics;
+  octx.result()["networkInterfaces"] = network.value("madeNics", Json::array());
   octx.result()["networkNotes"] = network.value("notes", Json::array());
   if (!network.value("testNetworks", Json::array()).empty())
     octx.result()["testNetworks"] = network["testNetworks"];

@@ -30,15 +30,10 @@ class FailoverNetworkTest : public ReplicationTest {
     if (IsSkipped() || HasFatalFailure()) return;
     // A: db1 gets a NIC in vnet-a/front with a static address, and a second one in vnet-x (no
     // mapping in B).
-    ASSERT_EQ(a_->Call("PUT", NetPath("virtualNetworks", "vnet-a"),
-                       VnetBody("regionA", "10.1.0.0/16",
-                                {{"front", "10.1.1.0/24"}, {"back", "10.1.2.0/24"}}))
-                  .status,
-              201);
-    ASSERT_EQ(a_->Call("PUT", NetPath("virtualNetworks", "vnet-x"),
-                       VnetBody("regionA", "10.9.0.0/16", {{"default", "10.9.0.0/24"}}))
-                  .status,
-              201);
+    ASSERT_NO_FATAL_FAILURE(PutVnet(*a_, "vnet-a", "regionA", "10.1.0.0/16",
+                                    {{"front", "10.1.1.0/24"}, {"back", "10.1.2.0/24"}}));
+    ASSERT_NO_FATAL_FAILURE(
+        PutVnet(*a_, "vnet-x", "regionA", "10.9.0.0/16", {{"default", "10.9.0.0/24"}}));
     auto nic = [&](const std::string& name, const std::string& subnet, const std::string& ip) {
       Json props = {{"subnet", {{"id", subnet}}}};
       if (!ip.empty()) {
@@ -67,14 +62,18 @@ class FailoverNetworkTest : public ReplicationTest {
     ASSERT_LT(put.status, 300) << put.body.dump();
     a_->Finish(put);
     // B: vnet-b with the same space, vnet-t for drills.
-    ASSERT_EQ(b_->Call("PUT", NetPath("virtualNetworks", "vnet-b"),
-                       VnetBody("regionB", "10.1.0.0/16", {{"front", "10.1.1.0/24"}}))
-                  .status,
-              201);
-    ASSERT_EQ(b_->Call("PUT", NetPath("virtualNetworks", "vnet-t"),
-                       VnetBody("regionB", "10.1.0.0/16", {{"front", "10.1.1.0/24"}}))
-                  .status,
-              201);
+    ASSERT_NO_FATAL_FAILURE(
+        PutVnet(*b_, "vnet-b", "regionB", "10.1.0.0/16", {{"front", "10.1.1.0/24"}}));
+    ASSERT_NO_FATAL_FAILURE(
+        PutVnet(*b_, "vnet-t", "regionB", "10.1.0.0/16", {{"front", "10.1.1.0/24"}}));
+  }
+  // VNET `name` of region `r` (in `location`) with `subnets`.
+  static void PutVnet(InProcessRegion& r, const std::string& name, const std::string& location,
+                      const std::string& space,
+                      std::vector<std::pair<std::string, std::string>> subnets) {
+    auto put = r.Call("PUT", NetPath("virtualNetworks", name),
+                      VnetBody(location, space, std::move(subnets)));
+    ASSERT_EQ(put.status, 201) << put.body.dump();
   }
   // vnet-a → vnet-b, as mapping "a-to-b".
   void MapAToB() {
