@@ -67,6 +67,26 @@ Result<std::vector<datapath::Extent>> ToSend(const CycleDisk& d, uint64_t* zero_
   return out;
 }
 
+uint64_t Bytes(const std::vector<datapath::Extent>& extents) {
+  uint64_t n = 0;
+  for (auto& e : extents) n += e.length;
+  return n;
+}
+
+// `extents` (merged, in order) from `from` on.
+std::vector<datapath::Extent> Above(const std::vector<datapath::Extent>& extents, uint64_t from) {
+  std::vector<datapath::Extent> out;
+  for (auto e : extents) {
+    if (e.offset + e.length <= from) continue;
+    if (e.offset < from) {
+      e.length -= from - e.offset;
+      e.offset = from;
+    }
+    out.push_back(e);
+  }
+  return out;
+}
+
 // Whether [offset, offset + length) meets one of `sorted` (merged, in order).
 bool Meets(const std::vector<datapath::Extent>& sorted, uint64_t offset, uint64_t length) {
   auto it = std::upper_bound(sorted.begin(), sorted.end(), offset,
@@ -105,6 +125,8 @@ Json CycleStats::ToJson() const {
           {"bytesSent", bytes_sent},
           {"zeroBytes", zero_bytes},
           {"frames", frames},
+          {"resumedFrom", resumed_from},
+          {"bytesResumed", bytes_resumed},
           {"durationMs", duration_ms},
           {"disks", disks}};
 }
@@ -114,21 +136,66 @@ Result<CycleStats> SendCycle(const PeerClient& peer, const CycleRequest& req) {
   CycleStats st;
   Json disks = Json::array();
   for (auto& d : req.disks) disks.push_back({{"name", d.name}, {"sizeBytes", d.source->size()}});
-  // Every disk's extents first: the target shows how far the cycle is (its backlog).
-  std::vector<std::vector<datapath::Extent>> all_extents;
+  // Every disk's extents first: the target shows how far the cycle is (its backlog). A resumed
+  // cycle's are known once the target says how far it holds the cut cycle.
+  std::vector<std::vector<datapath::Extent>> own, all_extents;
   std::vector<uint64_t> all_zeros;
-  uint64_t to_go = 0;
+  std::vector<std::vector<datapath::Extent>> resume;
   for (auto& d : req.disks) {
     uint64_t zeros = 0;
     ASSIGN_OR_RETURN(auto extents, ToSend(d, &zeros));
-    for (auto& e : extents) to_go += e.length;
-    all_extents.push_back(std::move(extents));
+    own.push_back(std::move(extents));
     all_zeros.push_back(zeros);
+    resume.push_back(datapath::MergeExtents(d.resume));
   }
-  RETURN_IF_ERROR(Call(peer, "POST", "/peer/v1/replication/cycle/begin",
-                       Json{{"item", req.item}, {"seq", req.seq}, {"disks", disks},
-                            {"meta", req.meta}, {"changedBytes", to_go}}
-                           .dump()));
+  auto plan = [&](const Json& held) {
+    all_extents.clear();
+    st.bytes_resumed = 0;
+    uint64_t total = 0;
+    for (size_t i = 0; i < req.disks.size(); ++i) {
+      const std::string& name = req.disks[i].name;
+      std::vector<datapath::Extent> rest = resume[i];
+      if (held.is_object() && held.contains(name) && held[name].is_number_unsigned())
+        rest = Above(rest, held[name].get<uint64_t>());
+      st.bytes_resumed += Bytes(resume[i]) - Bytes(rest);
+      std::vector<datapath::Extent> all = own[i];
+      if (!rest.empty()) {
+        all.insert(all.end(), rest.begin(), rest.end());
+        all = datapath::MergeExtents(std::move(all));
+      }
+      total += Bytes(all);
+      all_extents.push_back(std::move(all));
+    }
+    if (req.planned) *req.planned = all_extents;
+    return total;
+  };
+  uint64_t to_go = plan(Json());
+  Json begin = {{"item", req.item}, {"seq", req.seq}, {"disks", disks},
+                {"meta", req.meta}, {"changedBytes", to_go}};
+  if (req.resume_of != 0) begin["resumeOf"] = req.resume_of;
+  auto began = peer.Call("POST", "/peer/v1/replication/cycle/begin", begin.dump());
+  if (!began.ok()) return began.status();
+  if (began->status != 200) return PeerError("the target region", began->status, began->body);
+  if (req.resume_of != 0) {
+    Json answer = Json::parse(began->body, nullptr, false);
+    if (answer.is_object() && answer.contains("resumed")) {
+      st.resumed_from = req.resume_of;
+      to_go = plan(answer["resumed"]);
+    }
+  }
+  // The map's blocks of the cut cycle are unknown: the target may hold its bytes there.
+  for (size_t i = 0; i < req.disks.size(); ++i)
+    if (req.disks[i].hashes)
+      for (auto& e : resume[i])
+        for (uint64_t b = e.offset / BlockHashes::kBlock;
+             b * BlockHashes::kBlock < e.offset + e.length; ++b)
+          req.disks[i].hashes->Set(b, 0);
+  // Under a cap, about a second of the link per batch: a cut loses little.
+  const size_t batch_target =
+      req.bandwidth_bytes_per_s == 0
+          ? kBatchTarget
+          : static_cast<size_t>(std::clamp<uint64_t>(req.bandwidth_bytes_per_s, 256 << 10,
+                                                     kBatchTarget));
   auto abort = [&](const Status& why) -> Status {
     (void)Call(peer, "POST", "/peer/v1/replication/cycle/abort",
                Json{{"item", req.item}, {"seq", req.seq}, {"error", why.message()}}.dump());
@@ -136,7 +203,8 @@ Result<CycleStats> SendCycle(const PeerClient& peer, const CycleRequest& req) {
   };
   uint64_t done = 0;  // of to_go, gone through
   uint64_t sent_for_cap = 0;
-  auto send = [&](const CycleDisk& d, BlockBatchWriter& w) -> Status {
+  // `through`: the offset of the disk below which all of its extents were gone through.
+  auto send = [&](const CycleDisk& d, BlockBatchWriter& w, uint64_t through) -> Status {
     if (w.frames() == 0) return Status::Ok();
     st.frames += w.frames();
     std::string batch = w.Take();
@@ -144,7 +212,8 @@ Result<CycleStats> SendCycle(const PeerClient& peer, const CycleRequest& req) {
     RETURN_IF_ERROR(Call(peer, "POST",
                          "/peer/v1/replication/cycle/blocks?item=" + req.item +
                              "&seq=" + std::to_string(req.seq) + "&disk=" + d.name +
-                             "&done=" + std::to_string(done),
+                             "&done=" + std::to_string(done) + "&changed=" +
+                             std::to_string(to_go) + "&through=" + std::to_string(through),
                          batch, "application/octet-stream"));
     if (req.bandwidth_bytes_per_s > 0) {
       sent_for_cap += batch.size();
@@ -162,7 +231,7 @@ Result<CycleStats> SendCycle(const PeerClient& peer, const CycleRequest& req) {
       for (uint64_t i = 0; i < d.hashes->blocks(); ++i) d.hashes->Set(i, ZeroBlockHash());
     const uint64_t zeros = all_zeros[di];
     const std::vector<datapath::Extent>* extents = &all_extents[di];
-    if (d.reference && d.hashes && !d.changed_context.empty()) {
+    if (d.reference && d.hashes && !d.changed_context.empty() && resume[di].empty()) {
       Status ref = HashesFromReference(d, *extents);
       if (!ref.ok()) return abort(ref);
     }
@@ -215,14 +284,14 @@ Result<CycleStats> SendCycle(const PeerClient& peer, const CycleRequest& req) {
           }
           if (!s.ok()) return abort(s);
         }
-        if (w.stored_bytes() >= kBatchTarget) {
-          Status s = send(d, w);
+        if (w.stored_bytes() >= batch_target) {
+          Status s = send(d, w, off + len);
           if (!s.ok()) return abort(s);
         }
       }
     }
     st.zero_bytes += zeros;
-    Status s = send(d, w);
+    Status s = send(d, w, d.source->size());
     if (!s.ok()) return abort(s);
     st.disks[d.name] = {{"bytesChanged", st.bytes_changed - changed_before},
                         {"bytesSent", st.bytes_sent - sent_before}};

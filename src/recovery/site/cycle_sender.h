@@ -5,10 +5,14 @@
 // (compressed) or, when it reads as zeros, as a zero frame, in batches of about 8 MiB, then
 // committed. The target makes the cycle a point only when the commit is answered.
 //
-// A failure anywhere aborts the cycle at the target (best effort) and returns the error; the
-// caller keeps its previous checkpoint as the base of the next cycle, so nothing is lost and
-// the next cycle sends a superset. `bandwidth_bytes_per_s` (0 = none) caps what is sent, the
-// pairing's cap.
+// A failure anywhere aborts the cycle at the target (best effort) and returns the error. The
+// target keeps what it received (flushed batch by batch) to be resumed: the caller keeps this
+// cycle's checkpoint and `planned` (the extents it meant to send), and the next cycle sends what
+// changed since this one's checkpoint plus `resume` — the planned extents above how far the
+// target says it holds them (`resume_of` names the cut cycle). Without a resume (the target kept
+// nothing, or the caller lost its state) the next cycle starts from the last confirmed checkpoint
+// and sends a superset. `bandwidth_bytes_per_s` (0 = none) caps what is sent, the pairing's cap;
+// under a cap, batches are smaller (about a second of the link each), so a cut loses little.
 #pragma once
 
 #include <cstdint>
@@ -45,6 +49,10 @@ struct CycleDisk {
   // already are not sent; the map is updated with what is sent (the caller saves it once the
   // cycle is confirmed). nullptr: every byte of a changed extent is sent.
   BlockHashes* hashes = nullptr;
+  // A resumed cycle (CycleRequest::resume_of): the cut cycle's planned extents of this disk.
+  // Those above how far the target holds them are sent too; the map's blocks in them are
+  // unknown (the target may hold the cut cycle's bytes there).
+  std::vector<datapath::Extent> resume;
 };
 
 struct CycleRequest {
@@ -56,6 +64,11 @@ struct CycleRequest {
   // Checked after the data is sent, before the commit: an error aborts the cycle (a stopped
   // VM's disks read without locks must not have been started meanwhile).
   std::function<Status()> before_commit;
+  // The cut cycle this one resumes (0: none); see CycleDisk::resume.
+  uint64_t resume_of = 0;
+  // Filled, once known, with each disk's extents this cycle sends (in `disks` order), also when
+  // it fails after that: what a resume of this cycle needs. nullptr: not wanted.
+  std::vector<std::vector<datapath::Extent>>* planned = nullptr;
 };
 
 struct CycleStats {
@@ -64,6 +77,10 @@ struct CycleStats {
   uint64_t zero_bytes = 0;     // of bytes_changed, sent as zero frames
   uint64_t bytes_unchanged = 0;  // of bytes_changed, not sent: the target holds them already
   uint64_t frames = 0;
+  // A resumed cycle: the cut cycle it resumed, and the bytes of that cycle the target held
+  // already (not sent again).
+  uint64_t resumed_from = 0;
+  uint64_t bytes_resumed = 0;
   int64_t duration_ms = 0;
   // Per disk: {"<name>": {"bytesChanged", "bytesSent"}}.
   Json disks = Json::object();

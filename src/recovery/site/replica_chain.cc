@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -52,6 +53,11 @@ Status CycleWriter::Write(uint64_t offset, const void* data, size_t len) {
 
 Status CycleWriter::Zero(uint64_t offset, uint64_t len) { return nbd_->Zero(0, offset, len); }
 
+Status CycleWriter::Flush() {
+  if (!nbd_) return Status::Ok();
+  return nbd_->Flush();
+}
+
 Status CycleWriter::Finish() {
   if (!nbd_) return Status::Ok();
   RETURN_IF_ERROR(nbd_->Flush());
@@ -71,8 +77,11 @@ int ReplicaChain::IndexOf(uint64_t seq) const {
 
 Status ReplicaChain::Save() const {
   Json layers = Json::array();
-  for (auto& l : layers_)
-    layers.push_back({{"file", l.file}, {"seq", l.seq}, {"sealed", l.sealed}});
+  for (auto& l : layers_) {
+    Json j = {{"file", l.file}, {"seq", l.seq}, {"sealed", l.sealed}};
+    if (l.resumable) j["resumableThrough"] = l.through;
+    layers.push_back(std::move(j));
+  }
   Json doc = {{"version", 1}, {"size", size_}, {"layers", layers}};
   if (!merge_top_.empty()) doc["merging"] = merge_top_;
   RETURN_IF_ERROR(WriteFileAtomic(Path(kChainFile), doc.dump(1) + "\n", 0600));
@@ -103,14 +112,23 @@ Result<std::unique_ptr<ReplicaChain>> ReplicaChain::Open(const std::string& dir,
     if (!doc.ok() || !doc->is_object() || !(*doc)["layers"].is_array())
       return Internal("replica: " + c->Path(kChainFile) + " is damaged");
     c->size_ = doc->value("size", uint64_t{0});
-    for (auto& l : (*doc)["layers"])
-      c->layers_.push_back({l.value("file", ""), l.value("seq", uint64_t{0}),
-                            l.value("sealed", false)});
+    for (auto& l : (*doc)["layers"]) {
+      ReplicaLayer layer{l.value("file", ""), l.value("seq", uint64_t{0}), l.value("sealed", false)};
+      if (!layer.sealed && l.contains("resumableThrough") &&
+          l["resumableThrough"].is_number_unsigned()) {
+        layer.resumable = true;
+        layer.through = l["resumableThrough"].get<uint64_t>();
+      }
+      c->layers_.push_back(std::move(layer));
+    }
     c->merge_top_ = doc->value("merging", "");
   }
   if (!c->merge_top_.empty()) RETURN_IF_ERROR(c->FinishMerge());
-  // A cycle that was not sealed is not a point: it goes.
-  while (!c->layers_.empty() && !c->layers_.back().sealed)
+  // A cycle that was not sealed is not a point: it goes, unless it was kept for a resume (then
+  // only the top one, over sealed layers).
+  while (!c->layers_.empty() && !c->layers_.back().sealed &&
+         !(c->layers_.back().resumable &&
+           (c->layers_.size() == 1 || c->layers_[c->layers_.size() - 2].sealed)))
     RETURN_IF_ERROR(c->Discard(c->layers_.back().seq));
   // Files a crash left behind (a merged layer not yet deleted, a layer made before it was
   // recorded).
@@ -143,6 +161,11 @@ Result<std::unique_ptr<CycleWriter>> ReplicaChain::BeginCycle(uint64_t seq) {
   RETURN_IF_ERROR(QemuImg({"create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on", "-u", "-b",
                            backing, "-F", "qcow2", Path(file), std::to_string(size_)},
                           "layer"));
+  return Writer(seq, file);
+}
+
+Result<std::unique_ptr<CycleWriter>> ReplicaChain::Writer(uint64_t seq,
+                                                          const std::string& file) const {
   std::unique_ptr<CycleWriter> w(new CycleWriter());
   w->seq_ = seq;
   datapath::QemuNbdOptions o;
@@ -163,7 +186,39 @@ Status ReplicaChain::Seal(uint64_t seq) {
     return InvalidArgument("replica: cycle " + std::to_string(seq) + " is not the open one");
   RETURN_IF_ERROR(FsyncFile(Path(layers_.back().file)));
   layers_.back().sealed = true;
+  layers_.back().resumable = false;
+  layers_.back().through = 0;
   return Save();
+}
+
+uint64_t ReplicaChain::OpenSeq() const {
+  return layers_.empty() || layers_.back().sealed ? 0 : layers_.back().seq;
+}
+
+Status ReplicaChain::MarkResumable(uint64_t seq, uint64_t through) {
+  if (layers_.empty() || layers_.back().seq != seq || layers_.back().sealed)
+    return InvalidArgument("replica: cycle " + std::to_string(seq) + " is not the open one");
+  if (layers_.back().resumable && layers_.back().through == through) return Status::Ok();
+  layers_.back().resumable = true;
+  layers_.back().through = std::min(through, size_);
+  return Save();
+}
+
+Result<std::unique_ptr<CycleWriter>> ReplicaChain::ResumeCycle(uint64_t old_seq, uint64_t new_seq,
+                                                               uint64_t* through) {
+  if (layers_.empty() || layers_.back().seq != old_seq || layers_.back().sealed ||
+      !layers_.back().resumable)
+    return InvalidArgument("replica: cycle " + std::to_string(old_seq) + " is not kept to resume");
+  if (new_seq <= old_seq)
+    return InvalidArgument("replica: cycle " + std::to_string(new_seq) + " is not after cycle " +
+                           std::to_string(old_seq));
+  *through = layers_.back().through;
+  // The layer holds the new cycle from here; what it holds of the old one stays durable (the
+  // new cycle's list covers the rest), so it stays resumable from the start of the disk.
+  layers_.back().seq = new_seq;
+  layers_.back().through = 0;
+  RETURN_IF_ERROR(Save());
+  return Writer(new_seq, layers_.back().file);
 }
 
 Status ReplicaChain::Discard(uint64_t seq) {

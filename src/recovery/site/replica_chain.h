@@ -22,6 +22,13 @@
 // stale copy of the VM's disk, and only the blocks that differ are sent. The backing image must
 // not change while the chain exists (its owner keeps it still).
 //
+// A cycle cut before its seal (the link dropped, the source gave up, this daemon was killed) may
+// be kept to be resumed: MarkResumable records, after its data up to there was flushed, how far
+// through the disk the cycle's data is durable ("through": every block the source meant to send
+// below that offset is written). Open keeps such a layer (and removes other unsealed ones);
+// ResumeCycle hands it to the next cycle, which sends only what is missing above it (and what
+// changed since) on top.
+//
 // Writes: chain.json atomically (temp, fsync, rename, fsync of the folder). Errors: Internal
 // naming the file and the qemu-img / qemu-nbd message; InvalidArgument for a seq out of order.
 // Thread-compatible: one ReplicaChain per disk, used by one thread at a time.
@@ -43,6 +50,9 @@ struct ReplicaLayer {
   std::string file;  // name in the chain's folder
   uint64_t seq = 0;  // the point (cycle) whose state the chain up to here holds
   bool sealed = false;
+  // An unsealed layer kept for a resume, with its data durable below `through`.
+  bool resumable = false;
+  uint64_t through = 0;
 };
 
 // Writes one cycle's blocks into its layer, through qemu-nbd.
@@ -51,6 +61,8 @@ class CycleWriter {
   ~CycleWriter();
   Status Write(uint64_t offset, const void* data, size_t len);
   Status Zero(uint64_t offset, uint64_t len);
+  // Flushes to stable storage (the export stays open).
+  Status Flush();
   // Flushes to stable storage and stops the export. Call before ReplicaChain::Seal.
   Status Finish();
   uint64_t seq() const { return seq_; }
@@ -77,6 +89,14 @@ class ReplicaChain {
   Status Seal(uint64_t seq);
   // Removes the open (unsealed) layer of `seq`.
   Status Discard(uint64_t seq);
+  // The open layer of `seq` is kept for a resume: its data below `through` was flushed.
+  Status MarkResumable(uint64_t seq, uint64_t through);
+  // The top layer, kept for a resume of cycle `old_seq`, becomes cycle `new_seq`'s (greater than
+  // every sealed layer's), open for writing; `*through` is how far its data was durable.
+  Result<std::unique_ptr<CycleWriter>> ResumeCycle(uint64_t old_seq, uint64_t new_seq,
+                                                   uint64_t* through);
+  // The seq of the unsealed top layer, 0 when the top is sealed or there is none.
+  uint64_t OpenSeq() const;
 
   // Point `seq` goes (its layer then holds the next point). Not the newest point; not a point
   // at or below a pinned one.
@@ -103,6 +123,7 @@ class ReplicaChain {
   ReplicaChain() = default;
   Status Save() const;
   Status FinishMerge();
+  Result<std::unique_ptr<CycleWriter>> Writer(uint64_t seq, const std::string& file) const;
   std::string Path(const std::string& file) const;
   int IndexOf(uint64_t seq) const;
 

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "core/clock.h"
 #include "core/fs.h"
@@ -54,13 +55,15 @@ void ReplicaReceiver::RegisterRoutes(PeerServer& server) {
         std::string seq = q("seq");
         if (seq.empty() || seq.size() > 19 || seq.find_first_not_of("0123456789") != std::string::npos)
           return BadRequest("'seq' must be a cycle number");
-        // How far the source is through the cycle's changed bytes (health's backlog).
-        std::string done = q("done");
-        uint64_t done_bytes = 0;
-        if (!done.empty() && done.size() <= 19 &&
-            done.find_first_not_of("0123456789") == std::string::npos)
-          done_bytes = std::stoull(done);
-        return Blocks(c, q("item"), std::stoull(seq), q("disk"), req.body, done_bytes);
+        // How far the source is through the cycle (health's backlog; a resume's start).
+        auto number = [&](const char* k) -> uint64_t {
+          std::string v = q(k);
+          if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos)
+            return 0;
+          return std::stoull(v);
+        };
+        BatchPosition at{number("done"), number("changed"), number("through")};
+        return Blocks(c, q("item"), std::stoull(seq), q("disk"), req.body, at);
       },
       2 * kMaxBatchBytes);
 }
@@ -125,9 +128,42 @@ void ReplicaReceiver::DiscardLocked(const std::string& item) {
   open_.erase(it);
 }
 
+void ReplicaReceiver::SuspendLocked(const std::string& item) {
+  auto it = open_.find(item);
+  if (it == open_.end()) return;
+  for (auto& [disk, w] : it->second.writers) {
+    auto c = chains_.find(item + "/" + disk);
+    if (c == chains_.end()) continue;
+    auto t = it->second.through.find(disk);
+    Status s = w->Finish();
+    if (s.ok())
+      s = c->second->MarkResumable(it->second.seq, t == it->second.through.end() ? 0 : t->second);
+    if (!s.ok()) {
+      spdlog::warn("replica {}/{}: keeping cycle {} to resume: {}", item, disk, it->second.seq,
+                   s.ToString());
+      (void)c->second->Discard(it->second.seq);
+    }
+  }
+  open_.erase(it);
+}
+
+void ReplicaReceiver::DiscardKeptLocked(const std::string& item, const Item& info,
+                                        const std::map<std::string, uint64_t>& keep) {
+  std::error_code ec;
+  for (auto& e : std::filesystem::directory_iterator(info.dir, ec)) {
+    const std::string disk = e.path().filename().string();
+    if (keep.count(disk) || !PathExists(JoinPath(e.path().string(), "chain.json"))) continue;
+    auto chain = ChainLocked(item, info, disk, 0);
+    if (!chain.ok() || (*chain)->OpenSeq() == 0) continue;
+    Status s = (*chain)->Discard((*chain)->OpenSeq());
+    if (!s.ok()) spdlog::warn("replica {}/{}: discarding a kept cycle: {}", item, disk, s.ToString());
+  }
+}
+
 void ReplicaReceiver::Forget(const std::string& item) {
   std::lock_guard<std::mutex> l(mu_);
   DiscardLocked(item);
+  if (auto info = lookup_(item); info.ok()) DiscardKeptLocked(item, *info, {});
   for (auto it = chains_.begin(); it != chains_.end();)
     it = it->first.rfind(item + "/", 0) == 0 ? chains_.erase(it) : std::next(it);
 }
@@ -137,9 +173,14 @@ Result<Json> ReplicaReceiver::Begin(const PeerCaller& caller, const Json& body) 
     return BadRequest("a cycle needs 'item', 'seq' and 'disks'");
   std::string item = body.value("item", "");
   uint64_t seq = body["seq"].get<uint64_t>();
+  const uint64_t resume_of = body.contains("resumeOf") && body["resumeOf"].is_number_unsigned()
+                                 ? body["resumeOf"].get<uint64_t>()
+                                 : 0;
   std::lock_guard<std::mutex> l(mu_);
   ASSIGN_OR_RETURN(Item info, Authorize(caller, item));
-  DiscardLocked(item);  // a cycle the source did not finish: it starts over
+  // A cycle the source did not finish (the link dropped before its abort): kept like an aborted
+  // one, then resumed below or discarded.
+  SuspendLocked(item);
   OpenCycle cycle;
   cycle.seq = seq;
   cycle.meta = body.value("meta", Json::object());
@@ -147,22 +188,39 @@ Result<Json> ReplicaReceiver::Begin(const PeerCaller& caller, const Json& body) 
                       ? body["changedBytes"].get<uint64_t>()
                       : 0;
   cycle.started_ms = repl::WallMs();
+  Json resumed = Json::object();
   for (auto& d : body["disks"]) {
     std::string name = d.value("name", "");
     uint64_t size = d.value("sizeBytes", uint64_t{0});
     if (!SafeName(name) || size == 0) return BadRequest("a disk needs 'name' and 'sizeBytes'");
-    ASSIGN_OR_RETURN(ReplicaChain * chain, ChainLocked(item, info, name, size));
-    auto w = chain->BeginCycle(seq);
-    if (!w.ok()) {
-      open_[item] = std::move(cycle);  // what was opened is discarded below
-      DiscardLocked(item);
-      return w.status();
-    }
-    cycle.writers[name] = std::move(w).value();
     cycle.sizes[name] = size;
   }
+  DiscardKeptLocked(item, info, cycle.sizes);
+  for (auto& [name, size] : cycle.sizes) {
+    auto chain = ChainLocked(item, info, name, size);
+    Result<std::unique_ptr<CycleWriter>> w = Internal("no layer");
+    if (chain.ok()) {
+      const uint64_t kept = (*chain)->OpenSeq();
+      uint64_t through = 0;
+      if (kept != 0 && kept == resume_of && seq > kept) {
+        w = (*chain)->ResumeCycle(kept, seq, &through);
+        if (w.ok()) resumed[name] = through;
+      } else {
+        Status s = kept == 0 ? Status::Ok() : (*chain)->Discard(kept);
+        w = s.ok() ? (*chain)->BeginCycle(seq) : Result<std::unique_ptr<CycleWriter>>(s);
+      }
+    }
+    if (!chain.ok() || !w.ok()) {
+      open_[item] = std::move(cycle);  // what was opened is discarded below
+      DiscardLocked(item);
+      return chain.ok() ? w.status() : chain.status();
+    }
+    cycle.writers[name] = std::move(w).value();
+  }
   open_[item] = std::move(cycle);
-  return Json{{"item", item}, {"seq", seq}};
+  Json out = {{"item", item}, {"seq", seq}};
+  if (!resumed.empty()) out["resumed"] = resumed;
+  return out;
 }
 
 Result<std::map<std::string, ReplicaReceiver::OpenCycle>::iterator> ReplicaReceiver::OpenCycleOf(
@@ -177,21 +235,34 @@ Result<std::map<std::string, ReplicaReceiver::OpenCycle>::iterator> ReplicaRecei
 
 Result<Json> ReplicaReceiver::Blocks(const PeerCaller& caller, const std::string& item,
                                      uint64_t seq, const std::string& disk,
-                                     std::string_view batch, uint64_t done) {
+                                     std::string_view batch, const BatchPosition& at) {
   std::lock_guard<std::mutex> l(mu_);
   ASSIGN_OR_RETURN(auto it, OpenCycleOf(caller, item, seq));
-  auto w = it->second.writers.find(disk);
-  if (w == it->second.writers.end()) return BadRequest("no disk '" + disk + "' in this cycle");
-  ASSIGN_OR_RETURN(auto frames, DecodeBlockBatch(batch, it->second.sizes[disk]));
+  OpenCycle& cycle = it->second;
+  auto w = cycle.writers.find(disk);
+  if (w == cycle.writers.end()) return BadRequest("no disk '" + disk + "' in this cycle");
+  const uint64_t size = cycle.sizes[disk];
+  if (at.through > size) return BadRequest("'through' is past the end of disk '" + disk + "'");
+  ASSIGN_OR_RETURN(auto frames, DecodeBlockBatch(batch, size));
+  uint64_t end = 0;
   for (auto& f : frames) {
     Status s = f.zero ? w->second->Zero(f.offset, f.length)
                       : w->second->Write(f.offset, f.data.data(), f.data.size());
     if (!s.ok()) return s;
-    (f.zero ? it->second.zero_bytes : it->second.bytes) += f.length;
+    (f.zero ? cycle.zero_bytes : cycle.bytes) += f.length;
+    end = std::max(end, f.offset + f.length);
   }
-  it->second.frames += frames.size();
-  it->second.wire += batch.size();
-  it->second.done = std::max(it->second.done, std::min(done, it->second.changed));
+  // Durable, then recorded: a cut from here on resumes above `through`.
+  RETURN_IF_ERROR(w->second->Flush());
+  uint64_t through = std::max(cycle.through[disk], at.through != 0 ? at.through : end);
+  if (through != cycle.through[disk]) {
+    RETURN_IF_ERROR(chains_[item + "/" + disk]->MarkResumable(seq, through));
+    cycle.through[disk] = through;
+  }
+  cycle.frames += frames.size();
+  cycle.wire += batch.size();
+  if (at.changed != 0) cycle.changed = at.changed;
+  cycle.done = std::max(cycle.done, std::min(at.done, cycle.changed));
   return Json{{"frames", frames.size()}};
 }
 
@@ -237,7 +308,7 @@ Result<Json> ReplicaReceiver::Abort(const PeerCaller& caller, const Json& body) 
   std::string item = body.is_object() ? body.value("item", "") : "";
   std::lock_guard<std::mutex> l(mu_);
   ASSIGN_OR_RETURN(Item info, Authorize(caller, item));
-  DiscardLocked(item);
+  SuspendLocked(item);  // kept: the source's next cycle may resume it
   // Why the source gave the cycle up (health's lastError), until a cycle commits.
   std::string why = body.is_object() && body.contains("error") && body["error"].is_string()
                         ? body["error"].get<std::string>().substr(0, 1000)
