@@ -554,7 +554,7 @@ bool CycleOpen(const Daemon& d, const std::string& item_id, const std::string& d
   return false;
 }
 
-TEST_F(SiteRecoveryTest, TargetKilledMidCycleKeepsNoTornPointAndCatchesUp) {
+TEST_F(SiteRecoveryTest, TargetKilledMidCycleKeepsNoTornPointAndResumesWithWhatIsMissing) {
   TestVm vm;
   ASSERT_NO_FATAL_FAILURE(CreateVm(
       "db1", TinyVm().ComputerName("db1").OsDisk("db1-os", 1).DataDisk(0, "db1-data"), &vm));
@@ -582,14 +582,40 @@ TEST_F(SiteRecoveryTest, TargetKilledMidCycleKeepsNoTornPointAndCatchesUp) {
     if (!open) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   ASSERT_TRUE(open) << "no cycle was seen in flight";
-  std::this_thread::sleep_for(std::chrono::seconds(3));  // some of its data is written
-  int points_before = b_.Get(item).json["properties"].value("recoveryPointCount", 0);
+  std::this_thread::sleep_for(std::chrono::seconds(5));  // some of its data is written
+  Json before = b_.Get(item).json;
+  int points_before = before["properties"].value("recoveryPointCount", 0);
+  uint64_t last_seq = 0;
+  Json listed = b_.Get(item + "/recoveryPoints").json;
+  for (auto& p : listed["value"])
+    last_seq = std::max(last_seq, p["properties"].value("sequence", uint64_t{0}));
   ASSERT_TRUE(b_.Kill9());
   ASSERT_TRUE(b_.Start());
-  // The cut cycle left no point and no open layer (discarded when B opened the chain again).
+  // The cut cycle left no point.
   EXPECT_EQ(b_.Get(item).json["properties"].value("recoveryPointCount", 0), points_before);
+  // A's next cycle resumes the cut one: of its 8 MiB, only what B had not made durable is sent
+  // again (batches of about a second of the capped link, ~0.5 MB each), with what changed since.
+  Json resumed;
+  for (auto end = std::chrono::steady_clock::now() + Seconds(120);
+       resumed.is_null() && std::chrono::steady_clock::now() < end;) {
+    uint64_t first = 0;
+    Json now = b_.Get(item + "/recoveryPoints").json;
+    for (auto& p : now["value"]) {
+      uint64_t s = p["properties"].value("sequence", uint64_t{0});
+      if (s > last_seq && (first == 0 || s < first)) {
+        first = s;
+        resumed = p;
+      }
+    }
+    if (resumed.is_null()) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  ASSERT_FALSE(resumed.is_null()) << "no cycle after the cut: " << b_.Get(item).Describe();
+  std::cerr << "[ info ] resumed cycle: " << resumed["properties"].dump() << "\n";
+  EXPECT_TRUE(resumed["properties"].contains("resumedFromSequence")) << resumed.dump();
+  EXPECT_LT(resumed["properties"].value("bytesReceived", uint64_t{0}), 7u << 20)
+      << "the part of the cut cycle B held was not sent again";
   ASSERT_EQ(d().Patch(cap, {{"properties", {{"replicationBandwidthMbps", 0}}}}).status, 200);
-  // A's next cycle carries what the cut one did not (from the last confirmed checkpoint).
+  // And the cycles after it hold A's disk.
   ASSERT_SUCCEEDED(ActAndWait("POST", vm.path + "/powerOff"));
   for (auto end = std::chrono::steady_clock::now() + Seconds(180);
        std::chrono::steady_clock::now() < end;) {

@@ -166,7 +166,6 @@ Result<CycleStats> SendCycle(const PeerClient& peer, const CycleRequest& req) {
       total += Bytes(all);
       all_extents.push_back(std::move(all));
     }
-    if (req.planned) *req.planned = all_extents;
     return total;
   };
   uint64_t to_go = plan(Json());
@@ -183,6 +182,10 @@ Result<CycleStats> SendCycle(const PeerClient& peer, const CycleRequest& req) {
       to_go = plan(answer["resumed"]);
     }
   }
+  // Known to the target from here: a cut from now on can be resumed. (A begin that failed leaves
+  // the caller's earlier resume, if any, as it was.)
+  if (req.planned) *req.planned = all_extents;
+  if (req.after_begin) req.after_begin();
   // The map's blocks of the cut cycle are unknown: the target may hold its bytes there.
   for (size_t i = 0; i < req.disks.size(); ++i)
     if (req.disks[i].hashes)

@@ -64,10 +64,14 @@ struct CycleRequest {
   // Checked after the data is sent, before the commit: an error aborts the cycle (a stopped
   // VM's disks read without locks must not have been started meanwhile).
   std::function<Status()> before_commit;
+  // Called once the target opened the cycle and `planned` is filled, before any data is sent
+  // (the caller writes down what a resume needs).
+  std::function<void()> after_begin;
   // The cut cycle this one resumes (0: none); see CycleDisk::resume.
   uint64_t resume_of = 0;
-  // Filled, once known, with each disk's extents this cycle sends (in `disks` order), also when
-  // it fails after that: what a resume of this cycle needs. nullptr: not wanted.
+  // Filled, once the target opened the cycle, with each disk's extents this cycle sends (in
+  // `disks` order), also when it fails after that: what a resume of this cycle needs. Left as it
+  // was when the begin fails. nullptr: not wanted.
   std::vector<std::vector<datapath::Extent>>* planned = nullptr;
 };
 

@@ -217,6 +217,7 @@ Result<Json> ReplicaReceiver::Begin(const PeerCaller& caller, const Json& body) 
     }
     cycle.writers[name] = std::move(w).value();
   }
+  if (!resumed.empty()) cycle.resumed_from = resume_of;
   open_[item] = std::move(cycle);
   Json out = {{"item", item}, {"seq", seq}};
   if (!resumed.empty()) out["resumed"] = resumed;
@@ -297,6 +298,7 @@ Result<Json> ReplicaReceiver::Commit(const PeerCaller& caller, const Json& body)
                 {"wireBytes", it->second.wire},
                 {"durationMs", took},
                 {"bytesPerSecond", it->second.wire * 1000 / static_cast<uint64_t>(took)}};
+  if (it->second.resumed_from != 0) stats["resumedFrom"] = it->second.resumed_from;
   last_error_.erase(item);
   Json meta = it->second.meta;
   open_.erase(it);

@@ -92,6 +92,7 @@ class ReplicaReceiver {
     uint64_t wire = 0;               // batch bytes received (compressed, on the link)
     int64_t started_ms = 0;
     std::map<std::string, uint64_t> through;  // by disk: durable below this offset
+    uint64_t resumed_from = 0;  // the cut cycle it resumed (0: none)
   };
   Result<Item> Authorize(const PeerCaller& caller, const std::string& item);
   // The item's open cycle `seq` (Conflict "ReplicationCycleNotOpen" if another or none).

@@ -63,7 +63,88 @@ struct ReplicationService::Member {
   compute::PullBackup backup;
   CycleRequest req;
   Result<CycleStats> sent = Internal("no cycle ran");
+  // A cut cycle this one resumes (0: none): its checkpoint (bitmap) and, by disk, the extents it
+  // meant to send.
+  uint64_t resume_seq = 0;
+  std::string resume_cp;
+  std::map<std::string, std::vector<datapath::Extent>> resume;
+  std::vector<std::vector<datapath::Extent>> planned;  // this cycle's, once SendCycle knows
+  bool resume_written = false;  // this cycle's resume.json is written: a cut can be resumed
 };
+
+namespace {
+
+std::string ResumeFile(const std::string& maps_dir) { return JoinPath(maps_dir, "resume.json"); }
+
+}  // namespace
+
+// What a cut cycle left to resume, if it is still of use: a cycle after the last confirmed one,
+// with a checkpoint, over the same disks.
+void ReplicationService::LoadResume(Member& m) {
+  auto text = ReadFile(ResumeFile(m.maps_dir));
+  if (!text.ok()) return;
+  Json doc = Json::parse(*text, nullptr, false);
+  const uint64_t seq = doc.is_object() ? doc.value("seq", uint64_t{0}) : 0;
+  const std::string cp = doc.is_object() ? doc.value("checkpoint", "") : "";
+  bool usable = seq > m.confirmed && !cp.empty() && doc["disks"].is_object() &&
+                doc["disks"].size() == m.disks.size();
+  std::map<std::string, std::vector<datapath::Extent>> lists;
+  for (auto& d : m.disks) {
+    if (!usable || !doc["disks"].contains(d.name) || !doc["disks"][d.name].is_array()) {
+      usable = false;
+      break;
+    }
+    for (auto& e : doc["disks"][d.name])
+      if (e.is_array() && e.size() == 2 && e[0].is_number_unsigned() && e[1].is_number_unsigned())
+        lists[d.name].push_back({e[0].get<uint64_t>(), e[1].get<uint64_t>(), 0});
+  }
+  if (!usable) {
+    DropResume(m);
+    return;
+  }
+  m.resume_seq = seq;
+  m.resume_cp = cp;
+  m.resume = std::move(lists);
+  m.full = false;  // the cut cycle's checkpoint is the base
+}
+
+// The resume is of no use (its checkpoint is gone, the disks changed): the cycle starts from the
+// last confirmed checkpoint, and the file goes (its checkpoint with it, when there is one).
+void ReplicationService::DropResume(Member& m) {
+  if (!m.resume_cp.empty() && m.resume_cp != m.prev) {
+    if (m.running) (void)d_.hv->DeleteCheckpoint(m.domain, m.resume_cp);
+    else
+      for (auto& d : m.disks) (void)d_.engine->RemoveBitmap(d.path, m.resume_cp);
+  }
+  m.resume_seq = 0;
+  m.resume_cp.clear();
+  m.resume.clear();
+  m.full = m.prev.empty();
+  (void)RemoveFile(ResumeFile(m.maps_dir));
+}
+
+// The target opened this cycle: should it be cut — the link, the target, or this daemon killed —
+// the next cycle resumes it from its checkpoint with the extents it means to send, written down
+// here before a byte is sent. False when they cannot be written down. (The checkpoint of the
+// cycle it resumes, if any, goes in FinishMember: the running export reads from it.)
+bool ReplicationService::KeepResume(Member& m, uint64_t seq) {
+  if (m.planned.size() != m.disks.size()) return false;
+  Json disks = Json::object();
+  for (size_t i = 0; i < m.disks.size(); ++i) {
+    Json list = Json::array();
+    for (auto& e : m.planned[i]) list.push_back({e.offset, e.length});
+    disks[m.disks[i].name] = std::move(list);
+  }
+  Json doc = {{"seq", seq}, {"checkpoint", m.cp}, {"disks", disks}};
+  Status w = WriteFileAtomic(ResumeFile(m.maps_dir), doc.dump() + "\n", 0600);
+  if (!w.ok()) {
+    spdlog::warn("replication item {}: cannot keep cycle {} to resume: {}", m.item, seq,
+                 w.ToString());
+    return false;
+  }
+  return true;
+}
+
 
 Status ReplicationService::PrepareMember(Member& m) {
   m.item = m.out.body.value("item", "");
@@ -96,12 +177,19 @@ Status ReplicationService::PrepareMember(Member& m) {
   m.running = info.ok() && info->state == compute::PowerState::kRunning;
   RETURN_IF_ERROR(MakeDirs(m.scratch, 0711));
   RETURN_IF_ERROR(MakeDirs(m.maps_dir, 0700));
+  LoadResume(m);
   if (m.running)
     (void)d_.hv->EndPullBackup(m.domain);  // a job a killed daemon left (we hold the VM's lock)
   // A VM started again after cycles of it stopped: the base is a bitmap in its qcow2 files that
   // libvirt has no record of (the stopped path adds bitmaps itself). QEMU loaded it at start:
   // make it a checkpoint again, so the cycle stays incremental (else CaptureRunning falls back
   // to a full one).
+  if (m.running && m.resume_seq != 0) {
+    // The cut cycle's checkpoint, if libvirt still has it (else the last confirmed one is the
+    // base).
+    auto cps = d_.hv->ListCheckpoints(m.domain);
+    if (!cps.ok() || std::find(cps->begin(), cps->end(), m.resume_cp) == cps->end()) DropResume(m);
+  }
   if (m.running && !m.prev.empty()) {
     auto cps = d_.hv->ListCheckpoints(m.domain);
     if (cps.ok() && std::find(cps->begin(), cps->end(), m.prev) == cps->end()) {
@@ -118,7 +206,7 @@ Status ReplicationService::PrepareMember(Member& m) {
   // stopped VM's go too (their bitmaps and libvirt's record of them).
   if (auto cps = d_.hv->ListCheckpoints(m.domain); cps.ok())
     for (auto& c : *cps)
-      if (c.rfind("srep-" + m.item.substr(0, 8) + "-", 0) == 0 && c != m.prev)
+      if (c.rfind("srep-" + m.item.substr(0, 8) + "-", 0) == 0 && c != m.prev && c != m.resume_cp)
         (void)d_.hv->DeleteCheckpoint(m.domain, c);
   return Status::Ok();
 }
@@ -127,7 +215,7 @@ Status ReplicationService::PrepareMember(Member& m) {
 std::vector<datapath::Extent> ReplicationService::SeedExtents(const Member& m,
                                                               const std::string& disk) {
   std::vector<datapath::Extent> out;
-  if (m.confirmed > 0) return out;
+  if (m.confirmed > 0 || m.resume_seq != 0) return out;  // a resume's extents hold them
   const Json seed = m.out.body.value("seedExtents", Json::object()).value(disk, Json::array());
   for (auto& e : seed)
     if (e.is_array() && e.size() == 2) out.push_back({e[0].get<uint64_t>(), e[1].get<uint64_t>(), 0});
@@ -137,7 +225,8 @@ std::vector<datapath::Extent> ReplicationService::SeedExtents(const Member& m,
 // A reprotect's first cycle: this region's replica of the point the target's copy was at (the
 // item this one reverses, at its failover point), where there is one.
 datapath::NbdSource* ReplicationService::ReferenceFor(Member& m, const std::string& disk) {
-  if (m.full || m.confirmed > 0) return nullptr;
+  // Not for a resume: the target may hold the cut cycle's bytes anywhere in its extents.
+  if (m.full || m.confirmed > 0 || m.resume_seq != 0) return nullptr;
   const std::string ref_item = m.out.body.value("referenceItem", "");
   const uint64_t ref_seq = m.out.body.value("referenceSeq", uint64_t{0});
   if (ref_item.empty() || ref_seq == 0) return nullptr;
@@ -170,14 +259,14 @@ BlockHashes* ReplicationService::MapFor(Member& m, size_t i, uint64_t size) {
 
 Status ReplicationService::CaptureRunning(std::vector<Member*>& running, Json& meta) {
   if (running.empty()) return Status::Ok();
-  for (int attempt = 0; attempt < 2; ++attempt) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
     std::vector<compute::GroupPullMember> gm;
     for (auto* m : running) {
       compute::GroupPullMember g;
       g.domain = m->domain;
       for (auto& d : m->disks) g.spec.target_devs.push_back(d.dev);
       g.spec.checkpoint = m->cp;
-      g.spec.incremental_from = m->full ? "" : m->prev;
+      g.spec.incremental_from = m->resume_seq != 0 ? m->resume_cp : m->full ? "" : m->prev;
       g.spec.socket_path = JoinPath(m->scratch, "sock/nbd.sock");
       g.spec.scratch_dir = JoinPath(m->scratch, "overlay");
       gm.push_back(std::move(g));
@@ -189,10 +278,18 @@ Status ReplicationService::CaptureRunning(std::vector<Member*>& running, Json& m
       one.backups.push_back(std::move(b));
       return one;
     }() : d_.hv->BeginGroupPullBackup(gm);
-    if (!got.ok() && got.status().arm_code() == "CheckpointNotFound" && attempt == 0) {
+    if (!got.ok() && got.status().arm_code() == "CheckpointNotFound" && attempt < 2) {
       // A member's base is gone (the VM was stopped and started, a disk replaced): that member
-      // sends a full cycle; the group keeps its one instant.
+      // resumes nothing, or sends a full cycle; the group keeps its one instant.
       bool changed = false;
+      for (auto* m : running)
+        if (m->resume_seq != 0 && got.status().target() == m->resume_cp) {
+          spdlog::warn("replication item {}: checkpoint {} of the cut cycle is gone ({}): no resume",
+                       m->item, m->resume_cp, got.status().message());
+          DropResume(*m);
+          changed = true;
+        }
+      if (changed) continue;
       for (auto* m : running)
         if (!m->full && got.status().target() == m->prev) {
           spdlog::warn("replication item {}: checkpoint {} cannot be a base ({}): a full cycle",
@@ -201,7 +298,10 @@ Status ReplicationService::CaptureRunning(std::vector<Member*>& running, Json& m
           changed = true;
         }
       if (!changed)
-        for (auto* m : running) m->full = true;
+        for (auto* m : running) {
+          if (m->resume_seq != 0) DropResume(*m);
+          m->full = true;
+        }
       continue;
     }
     if (!got.ok()) return got.status();
@@ -231,6 +331,7 @@ Status ReplicationService::OpenRunning(Member& m) {
     if (!ed.bitmap.empty() && !m.full) cd.changed_context = datapath::DirtyBitmapContext(ed.bitmap);
     cd.zero_holes = m.full && (m.confirmed > 0 || m.base_not_empty);
     if (!m.full) cd.extra = SeedExtents(m, cd.name);
+    if (m.resume_seq != 0) cd.resume = m.resume[cd.name];
     cd.hashes = MapFor(m, i, src->size());
     cd.reference = ReferenceFor(m, cd.name);
     m.req.disks.push_back(cd);
@@ -240,8 +341,19 @@ Status ReplicationService::OpenRunning(Member& m) {
 }
 
 Status ReplicationService::OpenStopped(Member& m) {
-  // Stopped: its qcow2 files as they are, changes from the persistent bitmap of the last
-  // confirmed cycle when it is there and sound.
+  // Stopped: its qcow2 files as they are, changes from the persistent bitmap of the cut cycle it
+  // resumes, or of the last confirmed cycle, when it is there and sound.
+  auto sound = [&](const std::string& bitmap) {
+    for (auto& d : m.disks) {
+      bool have = false;
+      auto list = d_.engine->ListBitmaps(d.path);
+      if (list.ok())
+        for (auto& b : *list) have = have || (b.name == bitmap && !b.in_use && b.enabled);
+      if (!have) return false;
+    }
+    return true;
+  };
+  if (m.resume_seq != 0 && !sound(m.resume_cp)) DropResume(m);
   for (auto& d : m.disks) {
     bool have = false;
     if (!m.prev.empty()) {
@@ -255,7 +367,8 @@ Status ReplicationService::OpenStopped(Member& m) {
   for (auto& d : m.disks)
     if (auto list = d_.engine->ListBitmaps(d.path); list.ok())
       for (auto& b : *list)
-        if (b.name.rfind("srep-" + m.item.substr(0, 8) + "-", 0) == 0 && b.name != m.prev)
+        if (b.name.rfind("srep-" + m.item.substr(0, 8) + "-", 0) == 0 && b.name != m.prev &&
+            b.name != m.resume_cp)
           (void)d_.engine->RemoveBitmap(d.path, b.name);
   // The next cycle's base, added before the disks are read: whatever writes them from here on
   // (the VM started again, a tool) is in it, so no write falls between two cycles' bitmaps. A
@@ -277,7 +390,7 @@ Status ReplicationService::OpenStopped(Member& m) {
   for (auto& d : m.disks) {
     datapath::ImageSourceOptions io;
     io.image = d.path;
-    io.bitmap = m.full ? "" : m.prev;
+    io.bitmap = m.resume_seq != 0 ? m.resume_cp : m.full ? "" : m.prev;
     io.socket_dir = m.scratch;
     io.connections = 1;
     io.force_share = true;  // the VM may start meanwhile: checked before the commit
@@ -288,9 +401,11 @@ Status ReplicationService::OpenStopped(Member& m) {
     CycleDisk cd;
     cd.name = m.disks[i].name;
     cd.source = m.images[i].source.get();
-    if (!m.full) cd.changed_context = datapath::DirtyBitmapContext(m.prev);
+    if (!m.full)
+      cd.changed_context = datapath::DirtyBitmapContext(m.resume_seq != 0 ? m.resume_cp : m.prev);
     cd.zero_holes = m.full && (m.confirmed > 0 || m.base_not_empty);
     if (!m.full) cd.extra = SeedExtents(m, cd.name);
+    if (m.resume_seq != 0) cd.resume = m.resume[cd.name];
     cd.hashes = MapFor(m, i, m.images[i].source->size());
     cd.reference = ReferenceFor(m, cd.name);
     m.req.disks.push_back(cd);
@@ -360,6 +475,10 @@ Status ReplicationService::GroupCycle(std::vector<store::Record>& outs) {
     }
     m->req.item = m->item;
     m->req.seq = seq;
+    m->req.resume_of = m->resume_seq;
+    m->req.planned = &m->planned;
+    Member* mp = m.get();
+    m->req.after_begin = [this, mp, seq] { mp->resume_written = KeepResume(*mp, seq); };
     m->req.meta = meta;
     // The VM's configuration as of this point (its NICs may have changed since the enable).
     m->req.meta["vmConfig"] = SourceConfig(m->vm);
@@ -401,10 +520,22 @@ Status ReplicationService::RecordFailure(std::vector<std::unique_ptr<Member>>& m
 
 Status ReplicationService::FinishMember(Member& m, uint64_t seq, int64_t started) {
   const std::string key = m.out.key;
-  if (!m.sent.ok() && m.exported) (void)d_.hv->DeleteCheckpoint(m.domain, m.cp);
-  // A stopped VM's new bitmap (added before its disks were read) is no base if the cycle failed.
-  if (!m.sent.ok() && !m.running)
-    for (auto& d : m.disks) (void)d_.engine->RemoveBitmap(d.path, m.cp);
+  // A cut cycle whose extents are known is kept to be resumed (its checkpoint is the next
+  // cycle's base); else its checkpoint (a stopped VM's new bitmap) is no base.
+  const bool resumable = !m.sent.ok() && m.sent.status().arm_code() != "ItemFailedOver" &&
+                         (m.exported || !m.running) && m.resume_written;
+  if (!m.sent.ok() && !resumable) {
+    if (m.exported) (void)d_.hv->DeleteCheckpoint(m.domain, m.cp);
+    if (!m.running)
+      for (auto& d : m.disks) (void)d_.engine->RemoveBitmap(d.path, m.cp);
+    if (m.resume_written) (void)RemoveFile(ResumeFile(m.maps_dir));  // the item failed over
+  }
+  if (resumable && !m.resume_cp.empty() && m.resume_cp != m.prev && m.resume_cp != m.cp) {
+    // This cut cycle is the one to resume now: the one it resumed is no base any more.
+    if (m.running) (void)d_.hv->DeleteCheckpoint(m.domain, m.resume_cp);
+    else
+      for (auto& d : m.disks) (void)d_.engine->RemoveBitmap(d.path, m.resume_cp);
+  }
   RemoveTree(m.scratch);
   int64_t ended = WallMs();
   if (!m.sent.ok() && m.sent.status().arm_code() == "ItemFailedOver") {
@@ -430,17 +561,19 @@ Status ReplicationService::FinishMember(Member& m, uint64_t seq, int64_t started
     if (!saved.ok())
       spdlog::warn("replication item {}: saving the block map: {}", m.item, saved.ToString());
   }
-  // Confirmed: the previous checkpoint is no longer a base.
-  if (!m.prev.empty()) {
+  // Confirmed: the previous checkpoint (and the cut cycle's this one resumed) is no longer a
+  // base.
+  for (const std::string& old : {m.prev, m.resume_cp}) {
+    if (old.empty() || old == m.cp) continue;
     // A checkpoint libvirt knows (also one a running cycle took before the VM stopped: libvirt's
     // record goes with its bitmaps), then any bitmap of that name it did not know.
-    (void)d_.hv->DeleteCheckpoint(m.domain, m.prev);
+    (void)d_.hv->DeleteCheckpoint(m.domain, old);
     if (!m.running)
-      for (auto& d : m.disks) (void)d_.engine->RemoveBitmap(d.path, m.prev);
+      for (auto& d : m.disks) (void)d_.engine->RemoveBitmap(d.path, old);
   }
   int64_t interval_ms = m.out.body.value("intervalSeconds", 30) * 1000;
   const bool full = m.full;
-  return PutWithRetry(d_.ctx.store, key, [&](store::Record& r) {
+  Status recorded = PutWithRetry(d_.ctx.store, key, [&](store::Record& r) {
     r.body["seq"] = seq;
     r.body["checkpoint"] = m.cp;
     r.body["nextDueMs"] = started + interval_ms;
@@ -453,6 +586,9 @@ Status ReplicationService::FinishMember(Member& m, uint64_t seq, int64_t started
     r.body.erase("seedExtents");  // sent
     return true;
   });
+  if (recorded.ok() && (m.resume_seq != 0 || m.resume_written))
+    (void)RemoveFile(ResumeFile(m.maps_dir));
+  return recorded;
 }
 
 }  // namespace stratus::recovery::site

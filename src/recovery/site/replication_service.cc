@@ -1347,6 +1347,8 @@ Status ReplicationService::OnPoint(const std::string& item_id, uint64_t seq, con
                {"recoveryPointType", meta.value("consistency", "CrashConsistent")},
                {"sequence", seq},
                {"bytesReceived", stats.value("bytes", uint64_t{0})}}}};
+  if (stats.contains("resumedFrom"))
+    pt.body["properties"]["resumedFromSequence"] = stats["resumedFrom"];
   if (meta.contains("freezeMilliseconds"))
     pt.body["properties"]["freezeMilliseconds"] = meta["freezeMilliseconds"];
   pt.internal = {{"seq", seq}, {"capturedMs", captured}};
@@ -1361,6 +1363,8 @@ Status ReplicationService::OnPoint(const std::string& item_id, uint64_t seq, con
     p["lastCycle"]["bytesReceived"] = stats.value("bytes", uint64_t{0});
     p["lastCycle"]["receiveMilliseconds"] = stats.value("durationMs", int64_t{0});
     p["lastCycle"]["bytesPerSecond"] = stats.value("bytesPerSecond", uint64_t{0});
+    // A cycle that finished one cut before (the link, this daemon): it sent only what was missing.
+    if (stats.contains("resumedFrom")) p["lastCycle"]["resumedFrom"] = stats["resumedFrom"];
     if (meta.contains("vmConfig") && meta["vmConfig"].is_object()) p["vmConfig"] = meta["vmConfig"];
     r.internal["lastCapturedMs"] = captured;
     r.internal["lastSeq"] = seq;

@@ -226,6 +226,10 @@ class ReplicationService {
   // others' points exist (the target counts a group point only where every member has one).
   Status GroupCycle(std::vector<store::Record>& outs);
   Status PrepareMember(Member& m);
+  // A cut cycle's resume (replication_cycle.cc): loaded, dropped, or kept after a cut.
+  void LoadResume(Member& m);
+  void DropResume(Member& m);
+  bool KeepResume(Member& m, uint64_t seq);
   Status CaptureRunning(std::vector<Member*>& running, Json& meta);
   Status OpenRunning(Member& m);
   Status OpenStopped(Member& m);

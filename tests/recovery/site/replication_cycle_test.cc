@@ -57,6 +57,8 @@ class ReplicationCycleTest : public ::testing::Test {
     b_ = std::make_unique<MiniRegion>("regionB", tmp_.Path("b"));
     receiver_ = std::make_unique<ReplicaReceiver>(
         [this](const std::string& item) -> Result<ReplicaReceiver::Item> {
+          if (lookups_left_ == 0) return Unavailable("the link is down");
+          if (lookups_left_ > 0) --lookups_left_;
           if (item != "item1") return NotFound("no item " + item);
           return ReplicaReceiver::Item{"regionA", tmp_.Path("b/replicas/item1")};
         },
@@ -79,6 +81,19 @@ class ReplicationCycleTest : public ::testing::Test {
     Io("write -P 0x22 5M 64k");
     Io("write -z 6M 1M");  // zeros: never sent in a full cycle
   }
+  // B's daemon restarts: a new receiver over the same replicas takes the routes.
+  void RestartReceiver() {
+    auto next = std::make_unique<ReplicaReceiver>(
+        [this](const std::string& item) -> Result<ReplicaReceiver::Item> {
+          return ReplicaReceiver::Item{"regionA", tmp_.Path("b/replicas/item1")};
+        },
+        [this](const std::string&, uint64_t seq, const Json&, const Json&) {
+          points_.push_back(seq);
+          return Status::Ok();
+        });
+    next->RegisterRoutes(b_->pairing->server());
+    receiver_ = std::move(next);
+  }
   void Io(const std::string& cmd) {
     ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", cmd, disk_}).ok()) << cmd;
   }
@@ -87,7 +102,8 @@ class ReplicationCycleTest : public ::testing::Test {
   Result<CycleStats> Cycle(uint64_t seq, const std::string& bitmap,
                            BlockHashes* hashes = nullptr, const std::string& reference = "",
                            std::vector<datapath::Extent> extra = {},
-                           std::function<Status()> before_commit = nullptr) {
+                           std::function<Status()> before_commit = nullptr,
+                           std::function<void(CycleRequest&)> tweak = nullptr) {
     datapath::ImageSourceOptions io;
     io.image = disk_;
     io.bitmap = bitmap;
@@ -116,6 +132,7 @@ class ReplicationCycleTest : public ::testing::Test {
     }
     req.disks.push_back(d);
     req.before_commit = std::move(before_commit);
+    if (tweak) tweak(req);
     ASSIGN_OR_RETURN(PeerClient client, a_->pairing->ClientFor("regionB"));
     auto r = SendCycle(client, req);
     (void)img.Close();
@@ -137,7 +154,14 @@ class ReplicationCycleTest : public ::testing::Test {
   std::unique_ptr<ReplicaReceiver> receiver_;
   std::vector<uint64_t> points_;
   std::string disk_;
+  int lookups_left_ = -1;  // B answers this many more peer calls, then the link is down (-1: all)
 };
+
+uint64_t Bytes(const std::vector<datapath::Extent>& extents) {
+  uint64_t n = 0;
+  for (auto& e : extents) n += e.length;
+  return n;
+}
 
 TEST_F(ReplicationCycleTest, AFullThenAnIncrementalCycleMakeExactPoints) {
   ASSERT_TRUE(RunChecked({"qemu-img", "bitmap", "--add", "-f", "qcow2", disk_, "srep-1"}).ok());
@@ -260,7 +284,8 @@ TEST_F(ReplicationCycleTest, ACycleCutBeforeItsCommitIsNoPointAndTheNextOneIsWho
   ASSERT_TRUE(refused.ok());
   EXPECT_EQ(refused->status, 400) << refused->body;
   EXPECT_NE(refused->body.find("ReplicationDataCorrupt"), std::string::npos);
-  // B's daemon goes down and comes back: what it holds of cycle 2 is no point.
+  // B's daemon goes down and comes back: what it holds of cycle 2 is no point, but it is kept to
+  // be resumed, durable up to the end of the batch it took.
   b_->pairing->Stop();
   receiver_ = std::make_unique<ReplicaReceiver>(
       [this](const std::string& item) -> Result<ReplicaReceiver::Item> {
@@ -274,13 +299,20 @@ TEST_F(ReplicationCycleTest, ACycleCutBeforeItsCommitIsNoPointAndTheNextOneIsWho
   auto chain = receiver_->Chain("item1", "osdisk");
   ASSERT_TRUE(chain.ok());
   EXPECT_EQ((*chain)->Points(), std::vector<uint64_t>{1});
-  EXPECT_EQ((*chain)->layers().size(), 1u) << "cycle 2's layer is gone";
+  ASSERT_EQ((*chain)->layers().size(), 2u) << "cycle 2's layer is kept";
+  EXPECT_EQ((*chain)->OpenSeq(), 2u);
+  EXPECT_TRUE((*chain)->layers().back().resumable);
+  EXPECT_EQ((*chain)->layers().back().through, 3u << 20);
   // (A new receiver needs its routes on a new server; the old one is stopped, so this test
   // drives the next cycle through the first receiver's successor directly.)
+  // A cycle that resumes nothing: what was kept goes.
   PeerCaller a{"", "regionA"};
   auto began = receiver_->Begin(a, Json{{"item", "item1"}, {"seq", 3},
                                        {"disks", {{{"name", "osdisk"}, {"sizeBytes", kSize}}}}});
   ASSERT_TRUE(began.ok()) << began.status().ToString();
+  EXPECT_FALSE(began->contains("resumed")) << began->dump();
+  EXPECT_EQ((*chain)->layers().size(), 2u);
+  EXPECT_EQ((*chain)->layers().back().seq, 3u);
   ASSERT_TRUE(w.AddData(2 << 20, std::string(1 << 20, 'W')).ok());
   ASSERT_TRUE(receiver_->Blocks(a, "item1", 3, "osdisk", w.Take()).ok());
   ASSERT_TRUE(receiver_->Commit(a, Json{{"item", "item1"}, {"seq", 3}}).ok());
@@ -292,6 +324,80 @@ TEST_F(ReplicationCycleTest, ACycleCutBeforeItsCommitIsNoPointAndTheNextOneIsWho
                                         {"disks", {{{"name", "osdisk"}, {"sizeBytes", kSize}}}}});
   ASSERT_FALSE(other.ok());
   EXPECT_EQ(other.status().arm_code(), "ReplicationNotFromSource");
+}
+
+// The link drops in the middle of a cycle (B hears no abort), the next one resumes it — and is cut
+// too, then B restarts, and the one after resumes that: each sends only what the target lacks
+// (the cut cycle's extents above how far B holds them) and what changed since the cut cycle's
+// checkpoint, and every point reads back the source.
+TEST_F(ReplicationCycleTest, ACutCycleIsResumedWithOnlyWhatIsMissingAlsoAfterARestart) {
+  std::string map_file = tmp_.Path("a/osdisk.hashes");
+  BlockHashes map = BlockHashes::Load(map_file, kSize, 0);
+  ASSERT_TRUE(RunChecked({"qemu-img", "bitmap", "--add", "-f", "qcow2", disk_, "srep-1"}).ok());
+  ASSERT_TRUE(Cycle(1, "", &map).ok());
+  ASSERT_TRUE(map.Save(map_file, 1).ok());
+  // 4 MiB that does not compress, sent in 1 MiB batches (a 1 MiB/s cap).
+  std::string rand = tmp_.Path("rand.bin");
+  ASSERT_TRUE(RunChecked({"sh", "-c", "head -c 4194304 /dev/urandom > " + rand}).ok());
+  Io("write -s " + rand + " 8M 4M");
+  ASSERT_TRUE(RunChecked({"qemu-img", "bitmap", "--add", "-f", "qcow2", disk_, "srep-2"}).ok());
+  std::vector<std::vector<datapath::Extent>> planned2;
+  auto capped = [&](std::vector<std::vector<datapath::Extent>>* planned, uint64_t resume_of,
+                    std::vector<datapath::Extent> resume) {
+    return [=](CycleRequest& r) {
+      r.bandwidth_bytes_per_s = 1 << 20;
+      r.planned = planned;
+      r.resume_of = resume_of;
+      r.disks[0].resume = resume;
+    };
+  };
+  lookups_left_ = 3;  // the begin and two batches, then the link is down
+  BlockHashes m1 = BlockHashes::Load(map_file, kSize, 1);
+  auto cut = Cycle(2, "srep-1", &m1, "", {}, nullptr, capped(&planned2, 0, {}));
+  ASSERT_FALSE(cut.ok());
+  lookups_left_ = -1;
+  EXPECT_EQ(points_, std::vector<uint64_t>{1});
+  ASSERT_EQ(planned2.size(), 1u);
+  EXPECT_EQ(Bytes(planned2[0]), 4u << 20) << "what cycle 2 meant to send";
+  auto chain = receiver_->Chain("item1", "osdisk");
+  ASSERT_TRUE(chain.ok());
+  EXPECT_EQ((*chain)->OpenSeq(), 2u);
+  EXPECT_EQ((*chain)->layers().back().through, 10u << 20) << "two batches durable in B";
+
+  // Cycle 3 resumes it (B still has it open): 1 MiB rewritten under what B holds, 64 KiB in what
+  // it lacks; cut again after one batch (the rewritten 1 MiB compresses to nothing: that batch
+  // holds it and 10M..11M).
+  Io("write -P 0x72 8M 1M");
+  Io("write -P 0x73 11M 64k");
+  ASSERT_TRUE(RunChecked({"qemu-img", "bitmap", "--add", "-f", "qcow2", disk_, "srep-3"}).ok());
+  std::vector<std::vector<datapath::Extent>> planned3;
+  lookups_left_ = 2;
+  BlockHashes m2 = BlockHashes::Load(map_file, kSize, 1);
+  cut = Cycle(3, "srep-2", &m2, "", {}, nullptr, capped(&planned3, 2, planned2[0]));
+  ASSERT_FALSE(cut.ok());
+  lookups_left_ = -1;
+  ASSERT_EQ(planned3.size(), 1u);
+  EXPECT_EQ(Bytes(planned3[0]), 3u << 20) << "the changed 1 MiB and cycle 2's last 2 MiB";
+  EXPECT_EQ((*chain)->OpenSeq(), 3u);
+  EXPECT_EQ((*chain)->layers().back().through, 11u << 20);
+
+  // B's daemon restarts; cycle 4 resumes cycle 3 from what B made durable.
+  RestartReceiver();
+  chain = receiver_->Chain("item1", "osdisk");
+  ASSERT_TRUE(chain.ok());
+  EXPECT_EQ((*chain)->OpenSeq(), 3u) << "kept across the restart";
+  Io("write -P 0x74 2M 4k");
+  BlockHashes m3 = BlockHashes::Load(map_file, kSize, 1);
+  auto resumed = Cycle(4, "srep-3", &m3, "", {}, nullptr, capped(nullptr, 3, planned3[0]));
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  EXPECT_EQ(points_, (std::vector<uint64_t>{1, 4}));
+  EXPECT_EQ(CompareWithPoint(4), 0) << "the resumed point is the source";
+  EXPECT_EQ(CompareWithPoint(1), 1) << "point 1 is untouched";
+  EXPECT_EQ(resumed->resumed_from, 3u);
+  EXPECT_EQ(resumed->bytes_resumed, 2u << 20) << "8M..11M was durable in B";
+  EXPECT_EQ(resumed->bytes_changed, (1u << 20) + 65536u)
+      << "11M..12M of the cut cycles and the 4 KiB write's cluster";
+  EXPECT_LT(resumed->bytes_sent, (1u << 20) + 65536u);
 }
 
 TEST_F(ReplicationCycleTest, OnlyTheSourceRegionWritesAnItem) {
