@@ -399,6 +399,15 @@ Status RunPlanRto(const Options& o) {
   Json p = Json::parse(api_b.Get(plan).body, nullptr, false)["properties"]["currentRun"];
   double rto = p.value("rtoMs", 0) / 1000.0, boot = p.value("guestBootWaitMs", 0) / 1000.0,
          own = p.value("stratusTimeMs", 0) / 1000.0;
+  // Each VM's failover, split (disks, NICs, VM), from B's log.
+  if (auto log = ReadFile(r.b->log_path()); log.ok()) {
+    size_t at = 0;
+    while ((at = log->find("failover of item", at)) != std::string::npos) {
+      size_t end = log->find('\n', at);
+      std::fprintf(stderr, "replication_bench: %s\n", log->substr(at, end - at).c_str());
+      at = end;
+    }
+  }
   // Clean-up of A's VMs (the daemons and folder go with their guards).
   for (auto& name : names) {
     HttpResult del = api_a.Delete(rg_a + "/providers/Stratus.Compute/virtualMachines/" + name);

@@ -108,9 +108,9 @@ CliStatus Delete(Context& ctx, const PairArgs& a) {
 
 struct ReplArgs {
   std::string group, vault, name;
-  std::string recovery_point, target_group, vm_name;
+  std::string recovery_point, recovery_point_type, target_group, vm_name;
   std::string source_region, source_vm, consistency_group, target_vault;
-  int frequency = 30, retention_hours = 24, rpo_alert = 0;
+  int frequency = 30, retention_hours = 24, rpo_alert = 0, app_frequency = 60;
   bool planned = false, test = false;
 };
 
@@ -175,6 +175,7 @@ CliStatus Enable(Context& ctx, const ReplArgs& a) {
                       "(/subscriptions/.../virtualMachines/NAME; `stratus --region SRC vm show "
                       "-o json` prints it)", "--source-vm");
   Json policy = {{"crashConsistentFrequencyInSeconds", a.frequency},
+                 {"appConsistentFrequencyInMinutes", a.app_frequency},
                  {"recoveryPointRetentionInHours", a.retention_hours}};
   if (a.rpo_alert > 0) policy["rpoAlertThresholdInSeconds"] = a.rpo_alert;
   Json body = {{"properties",
@@ -188,9 +189,10 @@ CliStatus Enable(Context& ctx, const ReplArgs& a) {
 CliStatus Failover(Context& ctx, const ReplArgs& a, bool group_of = false) {
   Json body = Json::object();
   if (!a.recovery_point.empty()) body["recoveryPointName"] = a.recovery_point;
+  if (!a.recovery_point_type.empty()) body["recoveryPointType"] = a.recovery_point_type;
   if (!a.target_group.empty()) body["targetResourceGroup"] = a.target_group;
   if (!a.vm_name.empty()) body["vmName"] = a.vm_name;
-  if (a.planned && !a.recovery_point.empty())
+  if (a.planned && (!a.recovery_point.empty() || !a.recovery_point_type.empty()))
     return UsageError("a planned failover's point is the source's last cycle: drop "
                       "--recovery-point", "--recovery-point");
   std::string path = (group_of ? GroupsPath(ctx, a) : ItemsPath(ctx, a)) + "/" + a.name +
@@ -399,6 +401,10 @@ void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
   enable->add_option("--frequency", enable_args->frequency,
                      "Seconds between crash-consistent points (5-3600)")
       ->capture_default_str();
+  enable->add_option("--app-frequency", enable_args->app_frequency,
+                     "Minutes between application-consistent points (guest hooks and a file "
+                     "system freeze; 0 = none, up to 720)")
+      ->capture_default_str();
   enable->add_option("--retention-hours", enable_args->retention_hours,
                      "Hours points are kept (1-168)")
       ->capture_default_str();
@@ -441,6 +447,9 @@ void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
   fo->add_flag("--planned", fo_args->planned,
                "Planned failover (the source region must answer; the VM stops there)");
   fo->add_option("--recovery-point", fo_args->recovery_point, "Point name (default: the newest)");
+  fo->add_option("--recovery-point-type", fo_args->recovery_point_type,
+                 "Latest (default) or LatestApplicationConsistent")
+      ->check(CLI::IsMember({"Latest", "LatestApplicationConsistent"}));
   fo->add_option("--target-group", fo_args->target_group,
                  "Resource group of the VM (default: the vault's)");
   fo->add_option("--vm-name", fo_args->vm_name, "Name of the VM (default: the source VM's)");

@@ -33,14 +33,17 @@ class SiteRecoveryTest : public DaemonTest {
   }
   // B pairs with A, makes group kRg and vault v1, and replicates `vm` as `item` (a point every
   // 5 s); the enable operation has succeeded.
-  void ReplicateIntoB(const TestVm& vm, const std::string& item) {
+  // A point every 5 s; application-consistent ones every `app_minutes` (0: none).
+  void ReplicateIntoB(const TestVm& vm, const std::string& item, int app_minutes = 0) {
     ASSERT_NO_FATAL_FAILURE(PairBWithA());
     ASSERT_EQ(b_.Put(b_.GroupPath(kRg), {{"location", "regionB"}}).status, 201);
     ASSERT_EQ(b_.Put(b_.VaultPath(kRg, "v1"), {{"location", "regionB"}}).status, 201);
     auto put = b_.Put(item, {{"properties",
                               {{"sourceRegion", "regionA"},
                                {"sourceVmId", vm.id},
-                               {"policy", {{"crashConsistentFrequencyInSeconds", 5}}}}}});
+                               {"policy",
+                                {{"crashConsistentFrequencyInSeconds", 5},
+                                 {"appConsistentFrequencyInMinutes", app_minutes}}}}}});
     ASSERT_EQ(put.status, 201) << put.Describe();
     ASSERT_SUCCEEDED(b_.WaitFor(put));
   }
@@ -190,8 +193,16 @@ TEST_F(SiteRecoveryTest, ARunningVmIsReplicatedAndItsPointsHoldTheDisksAsCapture
   std::string dev;
   ASSERT_NO_FATAL_FAILURE(WaitGuestDisk(vm, "lun0", &dev));
   Guest(vm.domain, "dd if=/dev/urandom of=/dev/" + dev + " bs=1M count=8 seek=1 conv=fsync 2>/dev/null");
+  // The "application" writes its state to the data disk in its pre hook: an application-
+  // consistent point holds it.
+  Guest(vm.domain,
+        "set -e; mkdir -p /etc/stratus/backup.d; "
+        "printf '%s\\n' '#!/bin/sh' "
+        "'case \"$1\" in pre) echo QUIESCED | dd of=/dev/" + dev + " bs=512 seek=1 conv=fsync 2>/dev/null;; "
+        "post) echo post >> /run/hook.log;; esac' "
+        "> /etc/stratus/backup.d/10-app; chmod +x /etc/stratus/backup.d/10-app");
   const std::string item = b_.VaultPath(kRg, "v1") + "/replicationProtectedItems/db1";
-  ASSERT_NO_FATAL_FAILURE(ReplicateIntoB(vm, item));
+  ASSERT_NO_FATAL_FAILURE(ReplicateIntoB(vm, item, /*app_minutes=*/60));
   auto wait_points = [&](int n, Seconds timeout) {
     Json got;
     for (auto end = std::chrono::steady_clock::now() + timeout;
@@ -206,6 +217,13 @@ TEST_F(SiteRecoveryTest, ARunningVmIsReplicatedAndItsPointsHoldTheDisksAsCapture
   Json it = wait_points(1, Seconds(180));
   std::string item_id = it["properties"].value("replicatedItemId", "");
   EXPECT_EQ(it["properties"]["protectionState"], "Protected");
+  // The first point is application-consistent (the hooks ran around the instant, the file
+  // systems were frozen at it); the ones after it, within the hour, are crash-consistent.
+  Json first = b_.Get(item + "/recoveryPoints").json["value"][0];
+  EXPECT_EQ(first["properties"].value("recoveryPointType", ""), "ApplicationConsistent")
+      << first.dump();
+  EXPECT_TRUE(it["properties"].contains("lastApplicationConsistentPointTime")) << it.dump();
+  EXPECT_EQ(Guest(vm.domain, "cat /run/hook.log"), "post\n");
 
   // The guest writes; a later point carries it. Then the VM stops; the cycle after that holds
   // the disks exactly as A has them.

@@ -16,6 +16,7 @@
 #include "core/clock.h"
 #include "core/fs.h"
 #include "recovery/datapath/image_source.h"
+#include "recovery/service/guest_hooks.h"
 #include "recovery/service/records.h"
 #include "recovery/site/cycle_sender.h"
 #include "recovery/site/replication_internal.h"
@@ -70,6 +71,7 @@ struct ReplicationService::Member {
   std::map<std::string, std::vector<datapath::Extent>> resume;
   std::vector<std::vector<datapath::Extent>> planned;  // this cycle's, once SendCycle knows
   bool resume_written = false;  // this cycle's resume.json is written: a cut can be resumed
+  bool app_attempted = false;    // this cycle ran the guest's hooks and froze its file systems
 };
 
 namespace {
@@ -257,7 +259,7 @@ BlockHashes* ReplicationService::MapFor(Member& m, size_t i, uint64_t size) {
   return m.maps.back().get();
 }
 
-Status ReplicationService::CaptureRunning(std::vector<Member*>& running, Json& meta) {
+Status ReplicationService::CaptureRunning(std::vector<Member*>& running, Json& meta, bool quiesce) {
   if (running.empty()) return Status::Ok();
   for (int attempt = 0; attempt < 3; ++attempt) {
     std::vector<compute::GroupPullMember> gm;
@@ -267,6 +269,7 @@ Status ReplicationService::CaptureRunning(std::vector<Member*>& running, Json& m
       for (auto& d : m->disks) g.spec.target_devs.push_back(d.dev);
       g.spec.checkpoint = m->cp;
       g.spec.incremental_from = m->resume_seq != 0 ? m->resume_cp : m->full ? "" : m->prev;
+      g.spec.quiesce = quiesce;
       g.spec.socket_path = JoinPath(m->scratch, "sock/nbd.sock");
       g.spec.scratch_dir = JoinPath(m->scratch, "overlay");
       gm.push_back(std::move(g));
@@ -454,9 +457,60 @@ Status ReplicationService::GroupCycle(std::vector<store::Record>& outs) {
     m->cp = CheckpointName(m->item, seq);
     if (m->running) running.push_back(m.get());
   }
+  // An application-consistent cycle when a running member's policy says one is due (a group's
+  // members at once: its point is one instant): the guest's pre hooks before the instant, its
+  // file systems frozen at it, the post hooks after (docs/site-recovery.md "Application-
+  // consistent points").
+  bool want_app = false;
+  for (auto* m : running) {
+    const int64_t every = m->out.body.value("appIntervalSeconds", int64_t{0});
+    if (every > 0 && started - m->out.body.value("lastAppMs", int64_t{0}) >= every * 1000)
+      want_app = true;
+  }
+  constexpr int kHookTimeoutS = 60;
+  std::vector<service::GuestHookRun> pre(running.size());
+  if (want_app)
+    for (size_t i = 0; i < running.size(); ++i) {
+      pre[i] = service::RunGuestHooks(service::AgentOf(d_.hv, running[i]->domain), "pre",
+                                      kHookTimeoutS);
+      running[i]->app_attempted = true;
+    }
   // The instant: every running member at once (stopped ones do not change meanwhile, which
   // their commit checks).
-  Status captured = CaptureRunning(running, meta);
+  Status captured = CaptureRunning(running, meta, want_app);
+  std::string reason;
+  if (want_app) {
+    // The guest's applications go on whatever happened; the point's consistency is its weakest
+    // member's.
+    std::string consistency = "ApplicationConsistent";
+    for (size_t i = 0; i < running.size(); ++i) {
+      if (pre[i].agent_ok && pre[i].hooks > 0) {
+        service::GuestHookRun post = service::RunGuestHooks(
+            service::AgentOf(d_.hv, running[i]->domain), "post", kHookTimeoutS);
+        if (!post.ok) spdlog::warn("replication item {}: post hooks: {}", running[i]->item, post.problem);
+      }
+      if (!captured.ok()) continue;
+      std::string mine = "ApplicationConsistent";
+      if (!running[i]->backup.frozen) {
+        mine = "CrashConsistent";
+        reason = "the guest agent of " + running[i]->domain +
+                 " did not answer, so its file systems could not be frozen";
+      } else if (!pre[i].ok) {
+        mine = "FileSystemConsistent";
+        if (reason.empty()) reason = pre[i].problem;
+      }
+      if (mine == "CrashConsistent" ||
+          (mine == "FileSystemConsistent" && consistency == "ApplicationConsistent"))
+        consistency = mine;
+    }
+    // A stopped member is captured as it was left: no hooks ran in it.
+    if (running.size() < members.size() && consistency == "ApplicationConsistent") {
+      consistency = "FileSystemConsistent";
+      reason = "a stopped member ran no hooks";
+    }
+    meta["consistency"] = consistency;
+    if (!reason.empty()) meta["consistencyReason"] = reason.substr(0, 500);
+  }
   if (!captured.ok()) {
     for (auto& m : members) RemoveTree(m->scratch);
     (void)RecordFailure(members, captured);
@@ -584,6 +638,7 @@ Status ReplicationService::FinishMember(Member& m, uint64_t seq, int64_t started
     r.body["lastCycleTime"] = FormatIso8601(ended);
     r.body.erase("lastError");
     r.body.erase("seedExtents");  // sent
+    if (m.app_attempted) r.body["lastAppMs"] = started;  // the next one is due from here
     return true;
   });
   if (recorded.ok() && (m.resume_seq != 0 || m.resume_written))

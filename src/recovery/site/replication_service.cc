@@ -90,8 +90,10 @@ std::string PointName(uint64_t seq) {
 
 struct Policy {
   int64_t frequency_s = 30, retention_h = 24, rpo_alert_s = 120;
+  int64_t app_min = 60;  // 0: no application-consistent points
   Json ToJson() const {
     return {{"crashConsistentFrequencyInSeconds", frequency_s},
+            {"appConsistentFrequencyInMinutes", app_min},
             {"recoveryPointRetentionInHours", retention_h},
             {"rpoAlertThresholdInSeconds", rpo_alert_s}};
   }
@@ -101,10 +103,11 @@ Result<Policy> ParsePolicy(const Json& props) {
   Policy p;
   Json j = props.value("policy", Json::object());
   RETURN_IF_ERROR(api::RejectUnknownKeys(
-      j, {"crashConsistentFrequencyInSeconds", "recoveryPointRetentionInHours",
-          "rpoAlertThresholdInSeconds"},
+      j, {"crashConsistentFrequencyInSeconds", "appConsistentFrequencyInMinutes",
+          "recoveryPointRetentionInHours", "rpoAlertThresholdInSeconds"},
       "properties.policy"));
   ASSIGN_OR_RETURN(p.frequency_s, api::GetInt(j, "crashConsistentFrequencyInSeconds", 5, 3600, 30));
+  ASSIGN_OR_RETURN(p.app_min, api::GetInt(j, "appConsistentFrequencyInMinutes", 0, 720, 60));
   ASSIGN_OR_RETURN(p.retention_h, api::GetInt(j, "recoveryPointRetentionInHours", 1, 168, 24));
   ASSIGN_OR_RETURN(p.rpo_alert_s, api::GetInt(j, "rpoAlertThresholdInSeconds", 5, 86400,
                                               std::max<int64_t>(60, 4 * p.frequency_s)));
@@ -251,6 +254,7 @@ const api::Shape& ReplicationService::ItemShape() {
        {"multiVmGroupName", Shape::String()},
        {"vmNics", Shape::ArrayOf(Shape::Any())},
        {"policy", Shape::Object({{"crashConsistentFrequencyInSeconds", Shape::Integer()},
+                                 {"appConsistentFrequencyInMinutes", Shape::Integer()},
                                  {"recoveryPointRetentionInHours", Shape::Integer()},
                                  {"rpoAlertThresholdInSeconds", Shape::Integer()}})}}));
   return s;
@@ -382,6 +386,7 @@ Status ReplicationService::Enable(const ResourceId& id, api::OperationContext& o
     Json ask = {{"item", rec.internal.value("itemId", "")},
                 {"vmId", p.value("sourceVmId", "")},
                 {"intervalSeconds", p["policy"].value("crashConsistentFrequencyInSeconds", 30)},
+                {"appIntervalSeconds", p["policy"].value("appConsistentFrequencyInMinutes", 60) * 60},
                 {"group", GroupTag(id, p.value("multiVmGroupName", ""))}};
     auto reply = client.Call("POST", "/peer/v1/replication/enable", ask.dump());
     if (!reply.ok() || reply->status != 200)
@@ -514,10 +519,41 @@ void ReplicationService::Decorate(const store::Record& rec, Json& item) const {
 const api::Shape& ReplicationService::FailoverShape() {
   using api::Shape;
   static const Shape s = Shape::Object({{"recoveryPointName", Shape::String()},
+                                        {"recoveryPointType", Shape::String()},
                                         {"targetResourceGroup", Shape::String()},
                                         {"vmName", Shape::String()}});
   return s;
 }
+
+namespace {
+
+// A failover's `recoveryPointType` (ASR's names): "Latest" (the default: the newest point) or
+// "LatestApplicationConsistent" (the newest point taken with the guest's hooks and its file
+// systems frozen).
+Result<std::string> PointKindParam(const Json& params) {
+  if (!params.contains("recoveryPointType")) return std::string("Latest");
+  const Json& k = params["recoveryPointType"];
+  if (k.is_string() && (k == "Latest" || k == "LatestApplicationConsistent"))
+    return k.get<std::string>();
+  return InvalidArgument("'recoveryPointType' must be 'Latest' or 'LatestApplicationConsistent'.",
+                         "recoveryPointType");
+}
+
+// The name of the newest of `pts` (oldest first) of that kind.
+Result<std::string> LatestPointOf(const std::vector<store::Record>& pts, const std::string& kind,
+                                  const ResourceId& id) {
+  for (auto it = pts.rbegin(); it != pts.rend(); ++it)
+    if (kind == "Latest" ||
+        it->body["properties"].value("recoveryPointType", "") == "ApplicationConsistent")
+      return it->body.value("name", "");
+  return Conflict("Item '" + id.name() + "' has no application-consistent point (its policy's "
+                  "appConsistentFrequencyInMinutes is 0, its VM was not running, or the guest "
+                  "has no hooks in /etc/stratus/backup.d: those points are "
+                  "FileSystemConsistent). Choose one by 'recoveryPointName'.",
+                  id.ToString(), "NoApplicationConsistentPoint");
+}
+
+}  // namespace
 
 Result<Json> ReplicationService::FailoverParams(const ResourceId& id, Json params) const {
   ASSIGN_OR_RETURN(store::Record rec, d_.ctx.store->Get(id.Key()));
@@ -532,8 +568,13 @@ Result<Json> ReplicationService::FailoverParams(const ResourceId& id, Json param
     return Conflict("Item '" + id.name() + "' has no recovery point yet.", id.ToString(),
                     "NoRecoveryPoint");
   std::string point = params.value("recoveryPointName", "");
+  ASSIGN_OR_RETURN(std::string kind, PointKindParam(params));
+  if (!point.empty() && kind != "Latest")
+    return InvalidArgument("Give 'recoveryPointName' or 'recoveryPointType', not both.",
+                           "recoveryPointType");
+  params.erase("recoveryPointType");
   if (point.empty()) {
-    params["recoveryPointName"] = pts.back().body.value("name", "");
+    ASSIGN_OR_RETURN(params["recoveryPointName"], LatestPointOf(pts, kind, id));
   } else {
     bool found = false;
     for (auto& r : pts) found = found || r.body.value("name", "") == point;
@@ -597,8 +638,8 @@ Result<ApiResponse> ReplicationService::PostItem(const ApiRequest& req, const Re
     // The point is the last cycle after the VM stopped: none is chosen.
     RETURN_IF_ERROR(api::RejectUnknownKeys(params, {"targetResourceGroup", "vmName"}, ""));
   } else {
-    RETURN_IF_ERROR(api::RejectUnknownKeys(params, {"recoveryPointName", "targetResourceGroup",
-                                                    "vmName"},
+    RETURN_IF_ERROR(api::RejectUnknownKeys(params, {"recoveryPointName", "recoveryPointType",
+                                                    "targetResourceGroup", "vmName"},
                                            ""));
   }
   if (test) {
@@ -725,6 +766,7 @@ Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const stor
     });
   };
   RETURN_IF_ERROR(note_made());
+  const int64_t t_start = WallMs();
   // The disks: each copied out of its replica at the point (qemu-img convert: the new disk
   // stands on its own), or a copy-on-write clone of it (a test failover: instant, and the
   // point's layers are pinned until the cleanup).
@@ -790,6 +832,7 @@ Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const stor
     RETURN_IF_ERROR(note_made());
   }
   if (!disk_ids.contains("osdisk")) return Internal("the replica has no OS disk");
+  const int64_t t_disks = WallMs();
   // Its NICs: in the mapped networks (a test: the test networks), with their addresses and MACs.
   octx.SetProgress(72, clone ? "making the NICs in the test network" : "making the NICs");
   const std::string creator = caller + " (" + (clone ? "test failover " : "failover ") +
@@ -803,6 +846,7 @@ Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const stor
     return noted;
   }
   // The VM, as it was configured in the source region.
+  const int64_t t_nics = WallMs();
   octx.SetProgress(75, "creating the VM");
   Json data = Json::array();
   for (auto& [disk, did] : disk_ids.items())
@@ -853,6 +897,14 @@ Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const stor
     }
     RETURN_IF_ERROR(waited);
   }
+  // Where a failover's own time goes (the RTO's Stratus part).
+  const int64_t t_vm = WallMs();
+  octx.result()["timingsMs"] = {{"disks", t_disks - t_start},
+                                {"networkInterfaces", t_nics - t_disks},
+                                {"vm", t_vm - t_nics}};
+  spdlog::info("{} of item {} as VM {}: disks {} ms, NICs {} ms, VM {} ms",
+               clone ? "test failover" : "failover", item_id, vm.ToString(), t_disks - t_start,
+               t_nics - t_disks, t_vm - t_nics);
   return vm;
 }
 
@@ -1349,6 +1401,8 @@ Status ReplicationService::OnPoint(const std::string& item_id, uint64_t seq, con
                {"bytesReceived", stats.value("bytes", uint64_t{0})}}}};
   if (stats.contains("resumedFrom"))
     pt.body["properties"]["resumedFromSequence"] = stats["resumedFrom"];
+  if (meta.contains("consistencyReason") && meta["consistencyReason"].is_string())
+    pt.body["properties"]["consistencyReason"] = meta["consistencyReason"];
   if (meta.contains("freezeMilliseconds"))
     pt.body["properties"]["freezeMilliseconds"] = meta["freezeMilliseconds"];
   pt.internal = {{"seq", seq}, {"capturedMs", captured}};
@@ -1359,6 +1413,8 @@ Status ReplicationService::OnPoint(const std::string& item_id, uint64_t seq, con
     Json& p = r.body["properties"];
     p["protectionState"] = "Protected";
     p["lastRecoveryPointTime"] = FormatIso8601(captured);
+    if (meta.value("consistency", "") == "ApplicationConsistent")
+      p["lastApplicationConsistentPointTime"] = FormatIso8601(captured);
     p["lastCycle"] = meta.value("cycle", Json::object());
     p["lastCycle"]["bytesReceived"] = stats.value("bytes", uint64_t{0});
     p["lastCycle"]["receiveMilliseconds"] = stats.value("durationMs", int64_t{0});
@@ -1393,9 +1449,9 @@ void ReplicationService::Thin(const store::Record& item) {
     for (auto& gp : *cps) common->insert(gp.seq);
   }
   // Keep: the newest; every point of the last hour; the first point of each older hour within
-  // the retention.
+  // the retention, and the first application-consistent one of that hour too.
   std::vector<std::pair<uint64_t, std::string>> drop;  // seq, record key
-  int64_t last_hour_kept = -1;
+  int64_t last_hour_kept = -1, last_app_hour_kept = -1;
   for (size_t i = 0; i + 1 < pts->size(); ++i) {
     const auto& r = (*pts)[i];
     int64_t t = r.internal.value("capturedMs", int64_t{0});
@@ -1408,6 +1464,13 @@ void ReplicationService::Thin(const store::Record& item) {
     int64_t hour = t / 3600000;
     if (now - t <= retention_ms && hour != last_hour_kept) {
       last_hour_kept = hour;
+      if (r.body["properties"].value("recoveryPointType", "") == "ApplicationConsistent")
+        last_app_hour_kept = hour;
+      continue;
+    }
+    if (now - t <= retention_ms && hour != last_app_hour_kept &&
+        r.body["properties"].value("recoveryPointType", "") == "ApplicationConsistent") {
+      last_app_hour_kept = hour;
       continue;
     }
     drop.push_back({seq, r.key});
@@ -1447,8 +1510,10 @@ Result<Json> ReplicationService::PeerEnable(const PeerCaller& caller, const Json
   std::string item = body.value("item", "");
   auto vm_id = ResourceId::Parse(body.value("vmId", ""));
   int64_t interval = body.value("intervalSeconds", 30);
+  const int64_t app_interval = body.value("appIntervalSeconds", int64_t{0});
   std::string group = body.value("group", "");
-  if (item.empty() || item.size() > 64 || !vm_id.ok() || interval < 1 || group.size() > 200)
+  if (item.empty() || item.size() > 64 || !vm_id.ok() || interval < 1 || group.size() > 200 ||
+      app_interval < 0)
     return InvalidArgument("enable needs 'item', 'vmId' and 'intervalSeconds'", "",
                            "InvalidRequestContent");
   auto vm = d_.ctx.store->Get(vm_id->Key());
@@ -1471,6 +1536,7 @@ Result<Json> ReplicationService::PeerEnable(const PeerCaller& caller, const Json
   rec.body["vmId"] = vm->body.value("id", "");
   rec.body["vmKey"] = vm->key;
   rec.body["intervalSeconds"] = interval;
+  rec.body["appIntervalSeconds"] = app_interval;
   // Members of one consistency group are captured at one instant (GroupCycle).
   if (group.empty()) rec.body.erase("group");
   else rec.body["group"] = group;

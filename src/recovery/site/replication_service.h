@@ -230,7 +230,9 @@ class ReplicationService {
   void LoadResume(Member& m);
   void DropResume(Member& m);
   bool KeepResume(Member& m, uint64_t seq);
-  Status CaptureRunning(std::vector<Member*>& running, Json& meta);
+  // `quiesce`: the running members' file systems frozen at the instant (an application-
+  // consistent cycle; without an answering agent a member proceeds unfrozen).
+  Status CaptureRunning(std::vector<Member*>& running, Json& meta, bool quiesce);
   Status OpenRunning(Member& m);
   Status OpenStopped(Member& m);
   Status FinishMember(Member& m, uint64_t seq, int64_t started);

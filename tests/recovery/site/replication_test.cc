@@ -77,6 +77,9 @@ TEST_F(ReplicationTest, BadEnablesAreRefusedWithNothingRecorded) {
   Json fast = ItemBody(vm_id_);
   fast["properties"]["policy"]["crashConsistentFrequencyInSeconds"] = 1;
   EXPECT_EQ(code(fast), "400 InvalidParameter");
+  Json rare = ItemBody(vm_id_);
+  rare["properties"]["policy"]["appConsistentFrequencyInMinutes"] = 721;
+  EXPECT_EQ(code(rare), "400 InvalidParameter");
   Json unknown = ItemBody(vm_id_);
   unknown["properties"]["x"] = 1;
   EXPECT_EQ(code(unknown), "400 InvalidParameter");
@@ -140,10 +143,33 @@ TEST_F(ReplicationTest, UnplannedFailoverMakesTheVmInBFromAPointWithoutTheSource
   EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", item + "/unplannedFailover",
                                            {{"targetResourceGroup", "nogroup"}})),
             "ResourceGroupNotFound");
-  auto r = b_->Call("POST", item + "/unplannedFailover", Json::object());
+  // The newest application-consistent point: there is none (the VM is stopped: its points are
+  // crash-consistent); a bad kind, or a kind and a name, are refused.
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", item + "/unplannedFailover",
+                                           {{"recoveryPointType", "LatestApplicationConsistent"}})),
+            "NoApplicationConsistentPoint");
+  EXPECT_EQ(b_->Call("POST", item + "/unplannedFailover", {{"recoveryPointType", "Oldest"}}).status,
+            400);
+  Json pts = b_->Call("GET", item + "/recoveryPoints").body;
+  ASSERT_GE(pts["value"].size(), 1u);
+  const std::string first = pts["value"][0].value("name", "");
+  EXPECT_EQ(b_->Call("POST", item + "/unplannedFailover",
+                     {{"recoveryPointType", "LatestApplicationConsistent"},
+                      {"recoveryPointName", first}})
+                .status,
+            400);
+  // Had the first point been application-consistent (a running VM's hooks and freeze), the
+  // failover picks it over newer crash-consistent ones.
+  auto rec = b_->store()->Get(ResourceId::Parse(pts["value"][0].value("id", ""))->Key());
+  ASSERT_TRUE(rec.ok());
+  rec->body["properties"]["recoveryPointType"] = "ApplicationConsistent";
+  ASSERT_TRUE(b_->store()->Put(*rec).ok());
+  auto r = b_->Call("POST", item + "/unplannedFailover",
+                    {{"recoveryPointType", "LatestApplicationConsistent"}});
   ASSERT_EQ(r.status, 202) << r.body.dump();
   Json op = b_->Finish(r);
   ASSERT_EQ(op["status"], "Succeeded") << op.dump();
+  EXPECT_EQ(op["properties"].value("recoveryPoint", ""), pts["value"][0].value("id", ""));
   std::string vm = op["properties"].value("vmId", "");
   EXPECT_EQ(vm, InProcessRegion::Path("Stratus.Compute/virtualMachines", "db1"));
   EXPECT_GE(op["properties"].value("stratusTimeMs", -1), 0);
