@@ -229,7 +229,7 @@ void AddItemOptions(CLI::App* cmd, ReplArgs& a, bool named) {
 // ---- recovery plans
 
 struct PlanArgs {
-  std::string group, vault, name, file, vm_readiness, action_name;
+  std::string group, vault, name, file, vm_readiness, action_name, recovery_point_type;
   std::vector<std::string> groups;  // "item1,item2" per group, in order
 };
 
@@ -297,6 +297,7 @@ CliStatus CreatePlan(Context& ctx, const PlanArgs& a) {
 // Runs `action` of the plan (a failover kind) and prints its steps.
 CliStatus RunPlanAction(Context& ctx, const PlanArgs& a, const std::string& action) {
   Json body = Json::object();
+  if (!a.recovery_point_type.empty()) body["recoveryPointType"] = a.recovery_point_type;
   CLI_ASSIGN_OR_RETURN(auto outcome,
                        ctx.Write("POST", PlansPath(ctx, a) + "/" + a.name + "/" + action, &body));
   if (!outcome.operation) return CliStatus::Ok();  // --no-wait
@@ -463,6 +464,9 @@ void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
       "test networks: isolated copies of the source's unless mapped), while replication goes on");
   AddItemOptions(tfo, *tfo_args, true);
   tfo->add_option("--recovery-point", tfo_args->recovery_point, "Point name (default: the newest)");
+  tfo->add_option("--recovery-point-type", tfo_args->recovery_point_type,
+                  "Latest (default) or LatestApplicationConsistent")
+      ->check(CLI::IsMember({"Latest", "LatestApplicationConsistent"}));
   tfo->add_option("--target-group", tfo_args->target_group,
                   "Resource group of the test VM (default: the vault's)");
   tfo->add_option("--vm-name", tfo_args->vm_name, "Name of the test VM (default: <source VM>-test)");
@@ -587,6 +591,9 @@ void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
   gfo->add_option("-n,--name", gfo_args->name, "Group name")->required();
   gfo->add_option("--recovery-point", gfo_args->recovery_point,
                   "Group point name (default: the newest every member has)");
+  gfo->add_option("--recovery-point-type", gfo_args->recovery_point_type,
+                  "Latest (default) or LatestApplicationConsistent (the newest such group point)")
+      ->check(CLI::IsMember({"Latest", "LatestApplicationConsistent"}));
   gfo->add_option("--target-group", gfo_args->target_group,
                   "Resource group of the VMs (default: the vault's)");
   SetAction(gfo, selected, [gfo_args](Context& ctx) { return Failover(ctx, *gfo_args, true); });
@@ -630,6 +637,10 @@ void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
     CLI::App* cmd = plan->add_subcommand(verb, help);
     AddPlanOptions(cmd, *args);
     std::string act = action;
+    if (act == "unplannedFailover" || act == "testFailover")
+      cmd->add_option("--recovery-point-type", args->recovery_point_type,
+                      "Each item's point: Latest (default) or LatestApplicationConsistent")
+          ->check(CLI::IsMember({"Latest", "LatestApplicationConsistent"}));
     SetAction(cmd, selected, [args, act](Context& ctx) { return RunPlanAction(ctx, *args, act); });
   }
   auto pa_args = std::make_shared<PlanArgs>();

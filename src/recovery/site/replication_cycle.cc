@@ -356,16 +356,10 @@ Status ReplicationService::OpenStopped(Member& m) {
     }
     return true;
   };
+  // (The base of a resume is the cut cycle's bitmap alone: the confirmed one before it is
+  // frozen once a newer libvirt checkpoint exists, which is as it should be.)
   if (m.resume_seq != 0 && !sound(m.resume_cp)) DropResume(m);
-  for (auto& d : m.disks) {
-    bool have = false;
-    if (!m.prev.empty()) {
-      auto list = d_.engine->ListBitmaps(d.path);
-      if (list.ok())
-        for (auto& b : *list) have = have || (b.name == m.prev && !b.in_use && b.enabled);
-    }
-    if (!have) m.full = true;
-  }
+  if (m.resume_seq == 0 && (m.prev.empty() || !sound(m.prev))) m.full = true;
   // Bitmaps of cycles a killed daemon never recorded: only the confirmed one is a base.
   for (auto& d : m.disks)
     if (auto list = d_.engine->ListBitmaps(d.path); list.ok())

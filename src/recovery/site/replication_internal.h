@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 
+#include "core/json.h"
 #include "core/status.h"
 #include "recovery/site/peer_client.h"
 #include "store/store.h"
@@ -32,5 +33,9 @@ Status PutWithRetry(store::Store* store, const std::string& key,
 // The paired region's failure as ours: Unavailable "PeerRegionUnreachable" when it could not be
 // reached, else its own error.
 Status NotFromPeer(const std::string& who, const Result<PeerReply>& r);
+// A failover's `recoveryPointType` (ASR's names): "Latest" (the default: the newest point) or
+// "LatestApplicationConsistent" (the newest point taken with the guest's hooks and its file
+// systems frozen); InvalidArgument for anything else.
+Result<std::string> PointKindParam(const Json& params);
 
 }  // namespace stratus::recovery::site::repl

@@ -296,7 +296,10 @@ Result<ApiResponse> ReplicationService::PostPlan(const ApiRequest& req, const Re
   bool cleanup = EqualsIgnoreCase(action, "testFailoverCleanup");
   if (!test && !cleanup && !EqualsIgnoreCase(action, "unplannedFailover"))
     return NotFound("Recovery plans have no action '" + action + "'.", action, "NotFound");
-  RETURN_IF_ERROR(api::RejectUnknownKeys(params, {}, ""));
+  RETURN_IF_ERROR(api::RejectUnknownKeys(
+      params, cleanup ? std::vector<std::string>{} : std::vector<std::string>{"recoveryPointType"},
+      ""));
+  ASSIGN_OR_RETURN(const std::string kind, PointKindParam(params));
   if (plan.body["properties"].value("currentRun", Json::object()).value("state", "") == "Running")
     return Conflict("Plan '" + id.name() + "' is running.", id.ToString(), "PlanRunning");
   // Every item is checked before anything starts.
@@ -308,6 +311,7 @@ Result<ApiResponse> ReplicationService::PostPlan(const ApiRequest& req, const Re
       return Conflict("Item '" + mid.name() + "' has a test failover running.", mid.ToString(),
                       "TestFailoverInProgress");
     Json p = test ? Json{{"vmName", TestVmName(item)}} : Json::object();
+    if (kind != "Latest") p["recoveryPointType"] = kind;
     RETURN_IF_ERROR(FailoverParams(mid, p).status());
   }
   ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock({id.Key()}));
@@ -322,15 +326,16 @@ Result<ApiResponse> ReplicationService::PostPlan(const ApiRequest& req, const Re
   std::string caller = req.caller;
   ASSIGN_OR_RETURN(std::string op,
                    d_.ctx.ops->StartLocked(std::move(lock), id, kPlanRunOp, Json::object(),
-                                           [this, id, type, caller](api::OperationContext& octx) {
-                                             return RunPlan(id, type, caller, octx);
+                                           [this, id, type, kind, caller](api::OperationContext& octx) {
+                                             return RunPlan(id, type, kind, caller, octx);
                                            },
                                            req.caller));
   return api::AcceptedResponse(req, id.subscription(), op);
 }
 
 Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type,
-                                   const std::string& caller, api::OperationContext& octx) {
+                                   const std::string& point_kind, const std::string& caller,
+                                   api::OperationContext& octx) {
   const int64_t t0 = WallMs();
   ASSIGN_OR_RETURN(store::Record plan, d_.ctx.store->Get(id.Key()));
   const Json groups = plan.body["properties"]["groups"];
@@ -462,6 +467,7 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
         return std::string();
       }
       Json p = Json::object();
+      if (point_kind != "Latest") p["recoveryPointType"] = point_kind;
       if (type == "TestFailover") {
         ASSIGN_OR_RETURN(store::Record item, d_.ctx.store->Get(mid.Key()));
         p["vmName"] = TestVmName(item);

@@ -65,6 +65,15 @@ Status NotFromPeer(const std::string& who, const Result<PeerReply>& r) {
   return PeerError(who, r->status, r->body);
 }
 
+Result<std::string> PointKindParam(const Json& params) {
+  if (!params.contains("recoveryPointType")) return std::string("Latest");
+  const Json& k = params["recoveryPointType"];
+  if (k.is_string() && (k == "Latest" || k == "LatestApplicationConsistent"))
+    return k.get<std::string>();
+  return InvalidArgument("'recoveryPointType' must be 'Latest' or 'LatestApplicationConsistent'.",
+                         "recoveryPointType");
+}
+
 }  // namespace repl
 
 namespace {
@@ -526,18 +535,6 @@ const api::Shape& ReplicationService::FailoverShape() {
 }
 
 namespace {
-
-// A failover's `recoveryPointType` (ASR's names): "Latest" (the default: the newest point) or
-// "LatestApplicationConsistent" (the newest point taken with the guest's hooks and its file
-// systems frozen).
-Result<std::string> PointKindParam(const Json& params) {
-  if (!params.contains("recoveryPointType")) return std::string("Latest");
-  const Json& k = params["recoveryPointType"];
-  if (k.is_string() && (k == "Latest" || k == "LatestApplicationConsistent"))
-    return k.get<std::string>();
-  return InvalidArgument("'recoveryPointType' must be 'Latest' or 'LatestApplicationConsistent'.",
-                         "recoveryPointType");
-}
 
 // The name of the newest of `pts` (oldest first) of that kind.
 Result<std::string> LatestPointOf(const std::vector<store::Record>& pts, const std::string& kind,
@@ -1289,6 +1286,7 @@ Result<ApiResponse> ReplicationService::GetGroupPoint(const ApiRequest&, const R
 const api::Shape& ReplicationService::GroupFailoverShape() {
   using api::Shape;
   static const Shape s = Shape::Object({{"recoveryPointName", Shape::String()},
+                                        {"recoveryPointType", Shape::String()},
                                         {"targetResourceGroup", Shape::String()}});
   return s;
 }
@@ -1298,7 +1296,12 @@ Result<ApiResponse> ReplicationService::PostGroup(const ApiRequest& req, const R
   if (!EqualsIgnoreCase(action, "unplannedFailover"))
     return NotFound("Consistency groups have no action '" + action + "'.", action, "NotFound");
   Json params = req.body.is_object() ? req.body : Json::object();
-  RETURN_IF_ERROR(api::RejectUnknownKeys(params, {"recoveryPointName", "targetResourceGroup"}, ""));
+  RETURN_IF_ERROR(api::RejectUnknownKeys(
+      params, {"recoveryPointName", "recoveryPointType", "targetResourceGroup"}, ""));
+  ASSIGN_OR_RETURN(std::string kind, PointKindParam(params));
+  if (params.contains("recoveryPointName") && kind != "Latest")
+    return InvalidArgument("Give 'recoveryPointName' or 'recoveryPointType', not both.",
+                           "recoveryPointType");
   ASSIGN_OR_RETURN(auto members, GroupMembers(gid));
   if (members.empty())
     return Conflict("Group '" + gid.name() + "' has no members.", gid.ToString(), "GroupIsEmpty");
@@ -1308,7 +1311,13 @@ Result<ApiResponse> ReplicationService::PostGroup(const ApiRequest& req, const R
                     gid.ToString(), "NoRecoveryPoint");
   std::string point = params.value("recoveryPointName", "");
   if (point.empty()) {
-    point = common.back().name;
+    for (auto it = common.rbegin(); it != common.rend() && point.empty(); ++it)
+      if (kind == "Latest" ||
+          it->properties.value("recoveryPointType", "") == "ApplicationConsistent")
+        point = it->name;
+    if (point.empty())
+      return Conflict("Group '" + gid.name() + "' has no application-consistent point every "
+                      "member has.", gid.ToString(), "NoApplicationConsistentPoint");
   } else {
     bool found = false;
     for (auto& gp : common) found = found || gp.name == point;

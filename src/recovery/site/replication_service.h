@@ -198,8 +198,9 @@ class ReplicationService {
   // POST {plan}/commit | reprotect: each item of the plan (all failed over), one after the other.
   Result<api::ApiResponse> PlanAfterFailover(const api::ApiRequest& req, const store::Record& plan,
                                              const ResourceId& id, const std::string& action);
-  Status RunPlan(const ResourceId& id, const std::string& type, const std::string& caller,
-                 api::OperationContext& octx);
+  // `point_kind`: each item's point (PointKindParam: "Latest", "LatestApplicationConsistent").
+  Status RunPlan(const ResourceId& id, const std::string& type, const std::string& point_kind,
+                 const std::string& caller, api::OperationContext& octx);
   struct GroupPoint {
     uint64_t seq = 0;
     int64_t captured_ms = 0;

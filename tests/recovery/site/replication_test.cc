@@ -322,6 +322,9 @@ TEST_F(ReplicationTest, AConsistencyGroupIsCapturedTogetherAndFailsOverToOnePoin
   EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", group + "/unplannedFailover",
                                            {{"recoveryPointName", "nope"}})),
             "RecoveryPointNotFound");
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", group + "/unplannedFailover",
+                                           {{"recoveryPointType", "LatestApplicationConsistent"}})),
+            "NoApplicationConsistentPoint");
   EXPECT_EQ(b_->Call("POST", group + "/plannedFailover", Json::object()).status, 404);
 
   // The source is gone; the group fails over to its oldest point, both VMs from it.
@@ -664,6 +667,13 @@ TEST_F(ReplicationTest, ARecoveryPlanRunsItsGroupsInOrderWithScriptsAndAManualSt
   bad["properties"]["groups"][0]["endGroupActions"][0]["customDetails"]["scriptName"] = "../etc/x";
   EXPECT_EQ(code(bad), "400 ScriptNotFound");
   ASSERT_EQ(code(plan), "201 ");
+  // Each item's newest application-consistent point: the stopped VMs have none (checked before
+  // anything starts); a bad kind is refused.
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", p + "/testFailover",
+                                           {{"recoveryPointType", "LatestApplicationConsistent"}})),
+            "NoApplicationConsistentPoint");
+  EXPECT_EQ(b_->Call("POST", p + "/unplannedFailover", {{"recoveryPointType", "Oldest"}}).status,
+            400);
 
   auto run = b_->Call("POST", p + "/testFailover", Json::object());
   ASSERT_EQ(run.status, 202) << run.body.dump();
