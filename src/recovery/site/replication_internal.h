@@ -1,5 +1,5 @@
-// Helpers the ReplicationService's files share (replication_service.cc, replication_plans.cc,
-// replication_reprotect.cc); not for other modules.
+// Helpers the ReplicationService's files share (replication_service.cc, replication_cycle.cc,
+// replication_plans.cc, replication_reprotect.cc); not for other modules.
 #pragma once
 
 #include <cstdint>
