@@ -35,7 +35,7 @@ fuzz: setup
 	ninja -C $(FUZZ_BUILD) -j $(JOBS) api_request_fuzz
 
 test: build guest fuzz
-	cd $(BUILD) && STRATUS_GUEST_DIR=$(abspath $(GUEST)) ctest -j2 --output-on-failure --timeout 900
+	cd $(BUILD) && STRATUS_GUEST_DIR=$(abspath $(GUEST)) ctest --output-on-failure --timeout 900
 
 unit: build
 	cd $(BUILD) && ctest -L unit --output-on-failure
