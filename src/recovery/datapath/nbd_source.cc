@@ -6,6 +6,12 @@
 
 namespace stratus::recovery::datapath {
 
+uint64_t TotalBytes(const std::vector<Extent>& extents) {
+  uint64_t n = 0;
+  for (auto& e : extents) n += e.length;
+  return n;
+}
+
 std::vector<Extent> MergeExtents(std::vector<Extent> extents) {
   std::sort(extents.begin(), extents.end(),
             [](const Extent& a, const Extent& b) { return a.offset < b.offset; });

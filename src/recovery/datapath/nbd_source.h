@@ -39,6 +39,8 @@ struct Extent {
 // `extents` sorted by offset with overlapping or touching ones joined (flags of a joined extent:
 // the first one's). Empty extents are dropped.
 std::vector<Extent> MergeExtents(std::vector<Extent> extents);
+// The sum of the extents' lengths.
+uint64_t TotalBytes(const std::vector<Extent>& extents);
 
 // RAII owner of one libnbd handle.
 class NbdConnection {

@@ -67,12 +67,6 @@ Result<std::vector<datapath::Extent>> ToSend(const CycleDisk& d, uint64_t* zero_
   return out;
 }
 
-uint64_t Bytes(const std::vector<datapath::Extent>& extents) {
-  uint64_t n = 0;
-  for (auto& e : extents) n += e.length;
-  return n;
-}
-
 // `extents` (merged, in order) from `from` on.
 std::vector<datapath::Extent> Above(const std::vector<datapath::Extent>& extents, uint64_t from) {
   std::vector<datapath::Extent> out;
@@ -157,13 +151,13 @@ Result<CycleStats> SendCycle(const PeerClient& peer, const CycleRequest& req) {
       std::vector<datapath::Extent> rest = resume[i];
       if (held.is_object() && held.contains(name) && held[name].is_number_unsigned())
         rest = Above(rest, held[name].get<uint64_t>());
-      st.bytes_resumed += Bytes(resume[i]) - Bytes(rest);
+      st.bytes_resumed += datapath::TotalBytes(resume[i]) - datapath::TotalBytes(rest);
       std::vector<datapath::Extent> all = own[i];
       if (!rest.empty()) {
         all.insert(all.end(), rest.begin(), rest.end());
         all = datapath::MergeExtents(std::move(all));
       }
-      total += Bytes(all);
+      total += datapath::TotalBytes(all);
       all_extents.push_back(std::move(all));
     }
     return total;

@@ -80,6 +80,14 @@ std::string ResumeFile(const std::string& maps_dir) { return JoinPath(maps_dir, 
 
 }  // namespace
 
+// Checkpoint `name` of the member's VM is no base any more: libvirt's (a running VM), or the
+// persistent bitmaps of that name in its qcow2 files (a stopped one).
+void ReplicationService::DropCheckpoint(Member& m, const std::string& name) {
+  if (m.running) (void)d_.hv->DeleteCheckpoint(m.domain, name);
+  else
+    for (auto& d : m.disks) (void)d_.engine->RemoveBitmap(d.path, name);
+}
+
 // What a cut cycle left to resume, if it is still of use: a cycle after the last confirmed one,
 // with a checkpoint, over the same disks.
 void ReplicationService::LoadResume(Member& m) {
@@ -113,11 +121,7 @@ void ReplicationService::LoadResume(Member& m) {
 // The resume is of no use (its checkpoint is gone, the disks changed): the cycle starts from the
 // last confirmed checkpoint, and the file goes (its checkpoint with it, when there is one).
 void ReplicationService::DropResume(Member& m) {
-  if (!m.resume_cp.empty() && m.resume_cp != m.prev) {
-    if (m.running) (void)d_.hv->DeleteCheckpoint(m.domain, m.resume_cp);
-    else
-      for (auto& d : m.disks) (void)d_.engine->RemoveBitmap(d.path, m.resume_cp);
-  }
+  if (!m.resume_cp.empty() && m.resume_cp != m.prev) DropCheckpoint(m, m.resume_cp);
   m.resume_seq = 0;
   m.resume_cp.clear();
   m.resume.clear();
@@ -578,12 +582,9 @@ Status ReplicationService::FinishMember(Member& m, uint64_t seq, int64_t started
       for (auto& d : m.disks) (void)d_.engine->RemoveBitmap(d.path, m.cp);
     if (m.resume_written) (void)RemoveFile(ResumeFile(m.maps_dir));  // the item failed over
   }
-  if (resumable && !m.resume_cp.empty() && m.resume_cp != m.prev && m.resume_cp != m.cp) {
-    // This cut cycle is the one to resume now: the one it resumed is no base any more.
-    if (m.running) (void)d_.hv->DeleteCheckpoint(m.domain, m.resume_cp);
-    else
-      for (auto& d : m.disks) (void)d_.engine->RemoveBitmap(d.path, m.resume_cp);
-  }
+  // This cut cycle is the one to resume now: the one it resumed is no base any more.
+  if (resumable && !m.resume_cp.empty() && m.resume_cp != m.prev && m.resume_cp != m.cp)
+    DropCheckpoint(m, m.resume_cp);
   RemoveTree(m.scratch);
   int64_t ended = WallMs();
   if (!m.sent.ok() && m.sent.status().arm_code() == "ItemFailedOver") {

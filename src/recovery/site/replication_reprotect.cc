@@ -66,11 +66,6 @@ std::vector<datapath::Extent> ExtentsFrom(const Json& j) {
   return out;
 }
 
-uint64_t TotalBytes(const std::vector<datapath::Extent>& extents) {
-  uint64_t n = 0;
-  for (auto& e : extents) n += e.length;
-  return n;
-}
 
 }  // namespace
 
@@ -326,7 +321,7 @@ Status ReplicationService::Reprotect(const ResourceId& id, const Json& params,
     const Json& divergence = (*answer)["divergence"];
     for (auto& d : disks) {
       std::vector<datapath::Extent> extents = ExtentsFrom(divergence.value(d.name, Json::array()));
-      source_bytes += TotalBytes(extents);
+      source_bytes += datapath::TotalBytes(extents);
       if (base_seq != failover_seq) {
         auto chain = receiver_->Chain(item_id, d.name);
         if (!chain.ok()) {
@@ -336,7 +331,7 @@ Status ReplicationService::Reprotect(const ResourceId& id, const Json& params,
         ASSIGN_OR_RETURN(auto layers,
                          (*chain)->ChangedBetween(std::min(base_seq, failover_seq),
                                                   std::max(base_seq, failover_seq)));
-        layer_bytes += TotalBytes(layers);
+        layer_bytes += datapath::TotalBytes(layers);
         extents.insert(extents.end(), layers.begin(), layers.end());
       }
       seed[d.name] = ExtentsJson(datapath::MergeExtents(std::move(extents)));
@@ -595,7 +590,7 @@ Result<Json> ReplicationService::PeerReprotect(const PeerCaller& caller, const J
     std::vector<datapath::Extent> dirty;
     for (auto& e : *extents)
       if (e.flags & datapath::kStateDirty) dirty.push_back(e);
-    divergent_bytes += TotalBytes(dirty);
+    divergent_bytes += datapath::TotalBytes(dirty);
     divergence[d.name] = ExtentsJson(dirty);
   }
   (void)RemoveTree(scratch);

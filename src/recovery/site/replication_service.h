@@ -229,6 +229,7 @@ class ReplicationService {
   Status PrepareMember(Member& m);
   // A cut cycle's resume (replication_cycle.cc): loaded, dropped, or kept after a cut.
   void LoadResume(Member& m);
+  void DropCheckpoint(Member& m, const std::string& name);
   void DropResume(Member& m);
   bool KeepResume(Member& m, uint64_t seq);
   // `quiesce`: the running members' file systems frozen at the instant (an application-
