@@ -47,6 +47,7 @@ demo: binaries guest
 	STRATUS_BUILD=$(abspath $(BUILD)) STRATUS_GUEST_DIR=$(abspath $(GUEST)) bash scripts/demo.sh
 
 bench: build guest
+	ninja -C $(BUILD) -j $(JOBS) benches
 	STRATUS_BUILD=$(abspath $(BUILD)) STRATUS_GUEST_DIR=$(abspath $(GUEST)) bash bench/run.sh
 
 format:

@@ -164,7 +164,7 @@ CliResult<Json> BuildCreateBody(Context& ctx, const VmArgs& a) {
   return body;
 }
 
-CliStatus Create(Context& ctx, const VmArgs& a) {
+CliStatus CreateVm(Context& ctx, const VmArgs& a) {
   CLI_ASSIGN_OR_RETURN(Json body, BuildCreateBody(ctx, a));
   return ctx.WriteAndShow("PUT", VmPath(ctx, a), &body, VmShowPath(ctx, a), VmTable());
 }
@@ -191,7 +191,7 @@ CliStatus Resize(Context& ctx, const VmArgs& a) {
   return PowerAction(ctx, a, "resize", &body);
 }
 
-CliStatus Delete(Context& ctx, const VmArgs& a) {
+CliStatus DeleteVm(Context& ctx, const VmArgs& a) {
   std::string path = VmPath(ctx, a);
   if (a.delete_disks) path = WithQuery(path, {{"deleteDisks", "true"}});
   CLI_RETURN_IF_ERROR(ctx.Write("DELETE", path, nullptr));
@@ -281,7 +281,7 @@ void RegisterVmCommands(CLI::App& root, Action* selected) {
   CLI::App* vm = AddNoun(root, "vm", "Manage virtual machines");
   CLI::App* cmd = nullptr;
 
-  auto create = AddVmCommand(vm, selected, "create", "Create a VM", Create, &cmd);
+  auto create = AddVmCommand(vm, selected, "create", "Create a VM", CreateVm, &cmd);
   cmd->add_option("--image", create->image, "Platform image name (tiny), image name or id")
       ->required();
   cmd->add_option("--size", create->size, "VM size (see `vm list-sizes`)")->capture_default_str();
@@ -330,7 +330,7 @@ void RegisterVmCommands(CLI::App& root, Action* selected) {
       AddVmCommand(vm, selected, "resize", "Change the size of a stopped VM", Resize, &cmd);
   cmd->add_option("--size", resize->size, "New VM size")->required();
 
-  auto del = AddVmCommand(vm, selected, "delete", "Delete a VM", Delete, &cmd);
+  auto del = AddVmCommand(vm, selected, "delete", "Delete a VM", DeleteVm, &cmd);
   cmd->add_flag("--delete-disks", del->delete_disks, "Also delete its data disks");
   cmd->add_flag("-y,--yes", del->yes, "Accepted for az compatibility; nothing is asked");
 

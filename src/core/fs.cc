@@ -15,11 +15,9 @@
 #include "core/uuid.h"
 
 namespace stratus {
-namespace {
-Status Errno(const std::string& what, const std::string& path) {
-  return Internal(what + " '" + path + "' failed: " + std::strerror(errno));
+Status ErrnoStatus(const std::string& what, const std::string& path, int err) {
+  return Internal(what + " '" + path + "' failed: " + std::strerror(err));
 }
-}  // namespace
 
 std::string JoinPath(const std::string& a, const std::string& b) {
   if (a.empty()) return b;
@@ -29,10 +27,10 @@ std::string JoinPath(const std::string& a, const std::string& b) {
 
 Status FsyncDir(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Errno("open directory", dir);
+  if (fd < 0) return ErrnoStatus("open directory", dir);
   int rc = ::fsync(fd);
   ::close(fd);
-  if (rc != 0) return Errno("fsync directory", dir);
+  if (rc != 0) return ErrnoStatus("fsync directory", dir);
   return Status::Ok();
 }
 
@@ -41,13 +39,13 @@ Status WriteFileAtomic(const std::string& path, const std::string& data, int mod
   if (dir.empty()) dir = ".";
   std::string tmp = path + ".tmp." + NewUuid().substr(0, 8);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return Errno("create", tmp);
+  if (fd < 0) return ErrnoStatus("create", tmp);
   size_t off = 0;
   while (off < data.size()) {
     ssize_t n = ::write(fd, data.data() + off, data.size() - off);
     if (n < 0) {
       if (errno == EINTR) continue;
-      Status st = Errno("write", tmp);
+      Status st = ErrnoStatus("write", tmp);
       ::close(fd);
       ::unlink(tmp.c_str());
       return st;
@@ -55,14 +53,14 @@ Status WriteFileAtomic(const std::string& path, const std::string& data, int mod
     off += static_cast<size_t>(n);
   }
   if (::fchmod(fd, mode) != 0 || ::fsync(fd) != 0) {
-    Status st = Errno("fsync", tmp);
+    Status st = ErrnoStatus("fsync", tmp);
     ::close(fd);
     ::unlink(tmp.c_str());
     return st;
   }
   ::close(fd);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    Status st = Errno("rename to", path);
+    Status st = ErrnoStatus("rename to", path);
     ::unlink(tmp.c_str());
     return st;
   }
@@ -95,9 +93,9 @@ Status MakeDirs(const std::string& path, int mode) {
   }
   for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
     if (::mkdir(it->c_str(), static_cast<mode_t>(mode)) != 0 && errno != EEXIST)
-      return Errno("create directory", it->string());
+      return ErrnoStatus("create directory", it->string());
     if (::chmod(it->c_str(), static_cast<mode_t>(mode)) != 0)
-      return Errno("chmod", it->string());
+      return ErrnoStatus("chmod", it->string());
   }
   return Status::Ok();
 }
@@ -108,7 +106,7 @@ bool PathExists(const std::string& path) {
 }
 
 Status RemoveFile(const std::string& path) {
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Errno("remove", path);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("remove", path);
   return Status::Ok();
 }
 
@@ -121,7 +119,7 @@ Status RemoveTree(const std::string& path) {
 
 Result<uint64_t> FreeBytes(const std::string& path) {
   struct statvfs vfs;
-  if (::statvfs(path.c_str(), &vfs) != 0) return Errno("statvfs", path);
+  if (::statvfs(path.c_str(), &vfs) != 0) return ErrnoStatus("statvfs", path);
   return static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
 }
 

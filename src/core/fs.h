@@ -2,6 +2,7 @@
 // file and its directory. All functions return a Status naming the path on failure.
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <string>
 
@@ -25,5 +26,7 @@ Status RemoveTree(const std::string& path);
 // Bytes free on the file system holding `path`.
 Result<uint64_t> FreeBytes(const std::string& path);
 std::string JoinPath(const std::string& a, const std::string& b);
+// Internal("<what> '<path>' failed: <strerror(err)>"): a system call's failure, naming the path.
+Status ErrnoStatus(const std::string& what, const std::string& path, int err = errno);
 
 }  // namespace stratus

@@ -15,25 +15,20 @@
 namespace stratus::cli {
 namespace {
 
+using testing::CliRun;
 using testing::FakeStratusd;
+using testing::kRg;
+using testing::kSub;
+using testing::kVm;
 using testing::RecordedRequest;
 
-const std::string kSub = "11111111-2222-3333-4444-555555555555";
-const std::string kRg = "/subscriptions/" + kSub + "/resourceGroups/rg1";
 const std::string kVaults = kRg + "/providers/Stratus.RecoveryServices/vaults";
 const std::string kVault = kVaults + "/v1";
-const std::string kVm = kRg + "/providers/Stratus.Compute/virtualMachines/web1";
 const std::string kItem = kVault + "/protectedItems/web1";
 const std::string kPoint = kItem + "/recoveryPoints/rp1";
 const std::string kPolicy = kVault + "/backupPolicies/daily";
 const std::string kJob = kVault + "/backupJobs/job1";
 const std::string kOp = "/subscriptions/" + kSub + "/providers/Stratus.Resources/operations/op9";
-
-struct CliRun {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
 
 class BackupCommandsTest : public ::testing::Test {
  protected:

@@ -15,18 +15,13 @@
 namespace stratus::cli {
 namespace {
 
+using testing::CliRun;
 using testing::FakeStratusd;
+using testing::kRg;
+using testing::kSub;
+using testing::kVm;
 
-const std::string kSub = "11111111-2222-3333-4444-555555555555";
-const std::string kRg = "/subscriptions/" + kSub + "/resourceGroups/rg1";
-const std::string kVm = kRg + "/providers/Stratus.Compute/virtualMachines/web1";
-const std::string kOp = "/subscriptions/" + kSub + "/providers/Stratus.Resources/operations/op7";
-
-struct CliRun {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
+const std::string kAppOp = "/subscriptions/" + kSub + "/providers/Stratus.Resources/operations/op7";
 
 class CliAppTest : public ::testing::Test {
  protected:
@@ -78,9 +73,9 @@ class CliAppTest : public ::testing::Test {
     return vm;
   }
 
-  // Answers with the operation headers; GET kOp then reports InProgress once, then `last`.
+  // Answers with the operation headers; GET kAppOp then reports InProgress once, then `last`.
   void ServeOperation(const Json& last) {
-    fake_.server().Get(kOp, [this, last](const httplib::Request&, httplib::Response& res) {
+    fake_.server().Get(kAppOp, [this, last](const httplib::Request&, httplib::Response& res) {
       if (op_polls_++ == 0) {
         FakeStratusd::Reply(res, 200,
                             {{"name", "op7"},
@@ -94,8 +89,8 @@ class CliAppTest : public ::testing::Test {
   }
   void AcceptWithOperation(httplib::Response& res, int status, const Json& body) {
     FakeStratusd::Reply(res, status, body);
-    res.set_header("Azure-AsyncOperation", fake_.endpoint() + kOp + "?api-version=2026-11-01");
-    res.set_header("Location", fake_.endpoint() + kOp);
+    res.set_header("Azure-AsyncOperation", fake_.endpoint() + kAppOp + "?api-version=2026-11-01");
+    res.set_header("Location", fake_.endpoint() + kAppOp);
   }
   void ServeVm(const std::string& power_state) {
     fake_.server().Get(kVm, [power_state](const httplib::Request& req, httplib::Response& res) {
@@ -378,7 +373,7 @@ TEST_F(CliAppTest, NoWaitPrintsTheOperation) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   Json printed = Json::parse(r.out);
   EXPECT_EQ(printed["operationId"], "op7");
-  EXPECT_EQ(printed["url"], fake_.endpoint() + kOp + "?api-version=2026-11-01");
+  EXPECT_EQ(printed["url"], fake_.endpoint() + kAppOp + "?api-version=2026-11-01");
   EXPECT_EQ(op_polls_.load(), 0);
 }
 

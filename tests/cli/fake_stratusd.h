@@ -18,6 +18,17 @@
 
 namespace stratus::cli::testing {
 
+// The subscription, resource group and VM the CLI tests name, and what a CLI run gives back.
+inline const std::string kSub = "11111111-2222-3333-4444-555555555555";
+inline const std::string kRg = "/subscriptions/" + kSub + "/resourceGroups/rg1";
+inline const std::string kVm = kRg + "/providers/Stratus.Compute/virtualMachines/web1";
+
+struct CliRun {
+  int exit_code;
+  std::string out;
+  std::string err;
+};
+
 struct RecordedRequest {
   std::string method;
   std::string path;   // without the query

@@ -7,10 +7,11 @@
 namespace stratus::cli {
 namespace {
 
+using testing::CliRun;
 using testing::FakeStratusd;
-
-const std::string kSub = "11111111-2222-3333-4444-555555555555";
-const std::string kRg = "/subscriptions/" + kSub + "/resourceGroups/rg1";
+using testing::kRg;
+using testing::kSub;
+using testing::kVm;
 
 TEST(PathsTest, BuildsArmPaths) {
   EXPECT_EQ(GroupPath(kSub, "rg1"), kRg);

@@ -14,7 +14,7 @@
 namespace stratus::e2e {
 namespace {
 
-constexpr const char* kRg = "rg-copy";
+constexpr const char* kCopyRg = "rg-copy";
 
 // Relative paths of the regular files below dir/sub.
 std::set<std::string> FilesBelow(const std::string& dir, const std::string& sub) {
@@ -28,7 +28,7 @@ std::set<std::string> FilesBelow(const std::string& dir, const std::string& sub)
 
 class BackupCopyTest : public DaemonTest {
  protected:
-  BackupCopyTest() : DaemonTest(DaemonOptions("regionCp").Group(kRg)) {}
+  BackupCopyTest() : DaemonTest(DaemonOptions("regionCp").Group(kCopyRg)) {}
   void SetUp() override {
     DaemonTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;

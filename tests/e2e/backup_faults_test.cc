@@ -21,7 +21,7 @@
 namespace stratus::e2e {
 namespace {
 
-constexpr const char* kRg = "rg-bkfault";
+constexpr const char* kFaultRg = "rg-bkfault";
 constexpr uint64_t kGiB = uint64_t{1} << 30;
 
 using Clock = std::chrono::steady_clock;
@@ -124,7 +124,7 @@ bool DomainHasBackupJob(const std::string& dom, std::string* text) {
 
 class BackupFaultTest : public DaemonTest {
  protected:
-  BackupFaultTest() : DaemonTest(DaemonOptions("regionBkF").Group(kRg)) {}
+  BackupFaultTest() : DaemonTest(DaemonOptions("regionBkF").Group(kFaultRg)) {}
   void SetUp() override {
     t0_ = Clock::now();
     DaemonTest::SetUp();
@@ -510,9 +510,9 @@ TEST_F(BackupFaultTest, CustomerKeyLockedAfterRestartWrongKeyRefused) {
 
   // The passphrase (right or wrong) is nowhere: not in any GET, not in the activity log.
   for (const std::string& path :
-       {VaultPath("vck"), d.GroupPath(kRg) + "/providers/Stratus.RecoveryServices/vaults",
+       {VaultPath("vck"), d.GroupPath(kFaultRg) + "/providers/Stratus.RecoveryServices/vaults",
         item_path, item_path + "/recoveryPoints", VaultPath("vck") + "/backupJobs",
-        VaultPath("vck") + "/backupPolicies", d.GroupPath(kRg) + "/resources",
+        VaultPath("vck") + "/backupPolicies", d.GroupPath(kFaultRg) + "/resources",
         d.ActivityLogPath()}) {
     auto r = keep(d.Get(path));
     EXPECT_EQ(r.status, 200) << path << ": " << r.Describe();

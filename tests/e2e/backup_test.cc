@@ -8,11 +8,11 @@
 namespace stratus::e2e {
 namespace {
 
-constexpr const char* kRg = "rg-backup";
+constexpr const char* kBackupRg = "rg-backup";
 
 class BackupTest : public DaemonTest {
  protected:
-  BackupTest() : DaemonTest(DaemonOptions("regionBk").Group(kRg)) {}
+  BackupTest() : DaemonTest(DaemonOptions("regionBk").Group(kBackupRg)) {}
 
   // VM `name` (1 GiB OS disk, 1 GiB data disk at LUN 0), booted, with an ext4 file system on its
   // data disk mounted at /mnt/d in the guest.
@@ -193,7 +193,7 @@ TEST_F(BackupTest, IncrementalForeverChainAndRestoreAsNewVm) {
                 {"diskNamePrefix", "bad"},
                 {"disks", {problem.value("disk", "")}}}));
     EXPECT_EQ(r["properties"].value("status", ""), "Failed") << "restore must refuse: " << r.dump();
-    EXPECT_EQ(d.Get(d.DiskPath(kRg, "bad-" + problem.value("disk", ""))).status, 404);
+    EXPECT_EQ(d.Get(d.DiskPath(kBackupRg, "bad-" + problem.value("disk", ""))).status, 404);
   }
 
   // ---- jobs history; stop protection with data; the vault can go

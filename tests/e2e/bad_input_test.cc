@@ -12,13 +12,13 @@
 namespace stratus::e2e {
 namespace {
 
-constexpr const char* kRg = "rg-bad";
+constexpr const char* kBadRg = "rg-bad";
 constexpr const char* kSharedVm = "shared";
 constexpr const char* kSharedDisk = "shared-data";
 
 class BadInputTest : public DaemonTest {
  protected:
-  static void SetUpTestSuite() { StartSuiteDaemon(DaemonOptions("regionBad").Group(kRg)); }
+  static void SetUpTestSuite() { StartSuiteDaemon(DaemonOptions("regionBad").Group(kBadRg)); }
   static void TearDownTestSuite() {
     StopSuiteDaemon();
     shared_vm_ready_ = false;
@@ -86,11 +86,12 @@ bool BadInputTest::shared_vm_ready_ = false;
 
 TEST_F(BadInputTest, InvalidVmName) {
   std::string body = VmBody().dump();
-  ExpectRejected("PUT", d().VmPath(kRg, "bad_name!"), body, 400, "InvalidResourceName");
-  ExpectRejected("PUT", d().VmPath(kRg, std::string(100, 'a')), body, 400, "InvalidResourceName");
-  ExpectRejected("PUT", d().VmPath(kRg, "-leading-dash"), body, 400, "InvalidResourceName");
-  ExpectRejected("PUT", d().VmPath(kRg, "trailing."), body, 400, "InvalidResourceName");
-  auto list = d().Get(d().GroupPath(kRg) + "/providers/Stratus.Compute/virtualMachines");
+  ExpectRejected("PUT", d().VmPath(kBadRg, "bad_name!"), body, 400, "InvalidResourceName");
+  ExpectRejected("PUT", d().VmPath(kBadRg, std::string(100, 'a')), body, 400,
+                 "InvalidResourceName");
+  ExpectRejected("PUT", d().VmPath(kBadRg, "-leading-dash"), body, 400, "InvalidResourceName");
+  ExpectRejected("PUT", d().VmPath(kBadRg, "trailing."), body, 400, "InvalidResourceName");
+  auto list = d().Get(d().GroupPath(kBadRg) + "/providers/Stratus.Compute/virtualMachines");
   ASSERT_EQ(list.status, 200) << list.Describe();
   EXPECT_TRUE(list.json["value"].empty()) << list.body;
 }
@@ -120,21 +121,21 @@ TEST_F(BadInputTest, InvalidSubscriptionId) {
 TEST_F(BadInputTest, UnknownVmSize) {
   Json body = VmBody(1, "sized");
   body["properties"]["hardwareProfile"]["vmSize"] = "Standard_Nope";
-  auto r = ExpectRejected("PUT", d().VmPath(kRg, "sized"), body.dump(), 400, "UnknownVmSize");
+  auto r = ExpectRejected("PUT", d().VmPath(kBadRg, "sized"), body.dump(), 400, "UnknownVmSize");
   EXPECT_NE(r.ErrorMessage().find("Standard_S1"), std::string::npos)
       << "the message should list the available sizes: " << r.ErrorMessage();
-  EXPECT_EQ(d().Get(d().VmPath(kRg, "sized")).status, 404);
-  EXPECT_EQ(d().Get(d().DiskPath(kRg, "sized-data0")).status, 404);
+  EXPECT_EQ(d().Get(d().VmPath(kBadRg, "sized")).status, 404);
+  EXPECT_EQ(d().Get(d().DiskPath(kBadRg, "sized-data0")).status, 404);
 }
 
 TEST_F(BadInputTest, UnknownImage) {
   Json body = VmBody(1, "imaged");
   body["properties"]["storageProfile"]["imageReference"]["id"] = "no-such-image";
-  ExpectRejected("PUT", d().VmPath(kRg, "imaged"), body.dump(), 404, "ImageNotFound");
+  ExpectRejected("PUT", d().VmPath(kBadRg, "imaged"), body.dump(), 404, "ImageNotFound");
   body["properties"]["storageProfile"]["imageReference"]["id"] =
-      d().GroupPath(kRg) + "/providers/Stratus.Compute/images/missing";
-  ExpectRejected("PUT", d().VmPath(kRg, "imaged"), body.dump(), 404, "ImageNotFound");
-  EXPECT_EQ(d().Get(d().VmPath(kRg, "imaged")).status, 404);
+      d().GroupPath(kBadRg) + "/providers/Stratus.Compute/images/missing";
+  ExpectRejected("PUT", d().VmPath(kBadRg, "imaged"), body.dump(), 404, "ImageNotFound");
+  EXPECT_EQ(d().Get(d().VmPath(kBadRg, "imaged")).status, 404);
 }
 
 TEST_F(BadInputTest, DiskLargerThanHostAllows) {
@@ -149,27 +150,27 @@ TEST_F(BadInputTest, DiskLargerThanHostAllows) {
       {"location", d().region()},
       {"sku", {{"name", "Standard_LRS"}}},
       {"properties", {{"diskSizeGB", size_gb}, {"creationData", {{"createOption", "Empty"}}}}}};
-  auto r = ExpectRejected("PUT", d().DiskPath(kRg, "huge"), disk.dump(), 400, "DiskTooLarge");
+  auto r = ExpectRejected("PUT", d().DiskPath(kBadRg, "huge"), disk.dump(), 400, "DiskTooLarge");
   EXPECT_NE(r.ErrorMessage().find(std::to_string(size_gb)), std::string::npos) << r.ErrorMessage();
-  EXPECT_EQ(d().Get(d().DiskPath(kRg, "huge")).status, 404);
+  EXPECT_EQ(d().Get(d().DiskPath(kBadRg, "huge")).status, 404);
   // The same through a VM's data disk.
   Json vm = VmBody(1, "hugevm");
   vm["properties"]["storageProfile"]["dataDisks"][0]["diskSizeGB"] = size_gb;
-  ExpectRejected("PUT", d().VmPath(kRg, "hugevm"), vm.dump(), 400, "DiskTooLarge");
-  EXPECT_EQ(d().Get(d().VmPath(kRg, "hugevm")).status, 404);
+  ExpectRejected("PUT", d().VmPath(kBadRg, "hugevm"), vm.dump(), 400, "DiskTooLarge");
+  EXPECT_EQ(d().Get(d().VmPath(kBadRg, "hugevm")).status, 404);
 }
 
 TEST_F(BadInputTest, TooManyDataDisks) {
   Json body = VmBody(3, "many");  // Standard_S1 allows 2
-  ExpectRejected("PUT", d().VmPath(kRg, "many"), body.dump(), 400, "TooManyDataDisks");
-  EXPECT_EQ(d().Get(d().VmPath(kRg, "many")).status, 404);
+  ExpectRejected("PUT", d().VmPath(kBadRg, "many"), body.dump(), 400, "TooManyDataDisks");
+  EXPECT_EQ(d().Get(d().VmPath(kBadRg, "many")).status, 404);
   for (int i = 0; i < 3; ++i)
-    EXPECT_EQ(d().Get(d().DiskPath(kRg, "many-data" + std::to_string(i))).status, 404);
+    EXPECT_EQ(d().Get(d().DiskPath(kBadRg, "many-data" + std::to_string(i))).status, 404);
 }
 
 TEST_F(BadInputTest, DeleteAttachedDisk) {
   ASSERT_NO_FATAL_FAILURE(EnsureSharedVm());
-  const std::string disk = d().DiskPath(kRg, kSharedDisk);
+  const std::string disk = d().DiskPath(kBadRg, kSharedDisk);
   auto before = d().Get(disk);
   ASSERT_EQ(before.status, 200) << before.Describe();
   ASSERT_EQ(before.json["properties"].value("diskState", ""), "Attached");
@@ -179,12 +180,12 @@ TEST_F(BadInputTest, DeleteAttachedDisk) {
   EXPECT_EQ(after.json["properties"].value("diskState", ""), "Attached");
   EXPECT_EQ(after.json.value("etag", ""), before.json.value("etag", ""));
   EXPECT_EQ(Lower(after.json.value("managedBy", "")),
-            Lower(d().Get(d().VmPath(kRg, kSharedVm)).json.value("id", "")));
+            Lower(d().Get(d().VmPath(kBadRg, kSharedVm)).json.value("id", "")));
 }
 
 TEST_F(BadInputTest, ConflictingOperationsOnOneVm) {
   ASSERT_NO_FATAL_FAILURE(EnsureSharedVm());
-  const std::string vm = d().VmPath(kRg, kSharedVm);
+  const std::string vm = d().VmPath(kBadRg, kSharedVm);
   // A graceful powerOff needs a booted guest (ACPI); it then runs for a few seconds.
   std::string console;
   ASSERT_TRUE(d().WaitForConsole(vm, "STRATUS-GUEST-READY", Seconds(90), 1, &console)) << console;
@@ -225,7 +226,7 @@ TEST_F(BadInputTest, ConflictingOperationsOnOneVm) {
 }
 
 TEST_F(BadInputTest, ConflictWhileCreating) {
-  const std::string vm = d().VmPath(kRg, "racer");
+  const std::string vm = d().VmPath(kBadRg, "racer");
   Json body = VmBody(1, "racer");
   auto put = d().Put(vm, body);
   ASSERT_EQ(put.status, 201) << put.Describe();
@@ -238,7 +239,7 @@ TEST_F(BadInputTest, ConflictWhileCreating) {
   auto del = d().Delete(vm);
   EXPECT_EQ(del.status, 409) << del.Describe();
   // Its data disk does not exist yet (the operation makes it): 204, or 409 if it exists already.
-  auto del_disk = d().Delete(d().DiskPath(kRg, "racer-data0"));
+  auto del_disk = d().Delete(d().DiskPath(kBadRg, "racer-data0"));
   EXPECT_TRUE(del_disk.status == 204 || del_disk.status == 409) << del_disk.Describe();
 
   EXPECT_SUCCEEDED(d().WaitFor(put, Seconds(180)));
@@ -246,14 +247,14 @@ TEST_F(BadInputTest, ConflictWhileCreating) {
   ASSERT_EQ(g.status, 200) << g.Describe();
   EXPECT_EQ(g.json["properties"].value("provisioningState", ""), "Succeeded");
   EXPECT_EQ(d().InstanceView(vm).value("powerState", ""), "running");
-  auto disk = d().Get(d().DiskPath(kRg, "racer-data0"));
+  auto disk = d().Get(d().DiskPath(kBadRg, "racer-data0"));
   EXPECT_EQ(disk.status, 200) << disk.Describe();
   EXPECT_EQ(disk.json["properties"].value("diskState", ""), "Attached");
 
   auto rm = d().Act("DELETE", vm + "?deleteDisks=true");
   ASSERT_EQ(rm.status, 202) << rm.Describe();
   EXPECT_SUCCEEDED(d().WaitFor(rm));
-  EXPECT_EQ(d().Get(d().DiskPath(kRg, "racer-data0")).status, 404);
+  EXPECT_EQ(d().Get(d().DiskPath(kBadRg, "racer-data0")).status, 404);
 }
 
 TEST_F(BadInputTest, MalformedJson) {
@@ -280,16 +281,16 @@ TEST_F(BadInputTest, OversizedBody) {
   ExpectRejected("PUT", d().GroupPath("rg-big"), body.dump(), 413, "RequestEntityTooLarge");
   EXPECT_EQ(d().Get(d().GroupPath("rg-big")).status, 404);
   // The daemon still serves requests afterwards.
-  EXPECT_EQ(d().Get(d().GroupPath(kRg)).status, 200);
+  EXPECT_EQ(d().Get(d().GroupPath(kBadRg)).status, 200);
 }
 
 TEST_F(BadInputTest, MissingToken) {
   std::string body = Json{{"location", d().region()}}.dump();
   ExpectRejected("PUT", d().GroupPath("rg-anon"), body, 401, "AuthenticationFailed", {}, false);
-  ExpectRejected("GET", d().GroupPath(kRg), "", 401, "AuthenticationFailed", {}, false);
-  ExpectRejected("DELETE", d().GroupPath(kRg), "", 401, "AuthenticationFailed", {}, false);
+  ExpectRejected("GET", d().GroupPath(kBadRg), "", 401, "AuthenticationFailed", {}, false);
+  ExpectRejected("DELETE", d().GroupPath(kBadRg), "", 401, "AuthenticationFailed", {}, false);
   EXPECT_EQ(d().Get(d().GroupPath("rg-anon")).status, 404);
-  EXPECT_EQ(d().Get(d().GroupPath(kRg)).status, 200);
+  EXPECT_EQ(d().Get(d().GroupPath(kBadRg)).status, 200);
 }
 
 TEST_F(BadInputTest, WrongToken) {
@@ -330,7 +331,7 @@ TEST_F(BadInputTest, UnknownProperty) {
   ExpectRejected("PUT", d().GroupPath("rg-unknown"),
                  Json{{"location", d().region()}, {"colour", "blue"}}.dump(), 400,
                  "InvalidParameter");
-  const std::string vm = d().VmPath(kRg, "unknownprop");
+  const std::string vm = d().VmPath(kBadRg, "unknownprop");
   auto try_vm = [&](const std::string& where, Json body) {
     SCOPED_TRACE("unknown property in " + where);
     auto r = ExpectRejected("PUT", vm, body.dump(), 400, "InvalidParameter");
@@ -358,7 +359,7 @@ TEST_F(BadInputTest, UnknownProperty) {
   b["properties"]["storageProfile"]["imageReference"]["colour"] = "blue";
   try_vm("properties.storageProfile.imageReference", b);
 
-  const std::string disk = d().DiskPath(kRg, "unknownprop-disk");
+  const std::string disk = d().DiskPath(kBadRg, "unknownprop-disk");
   auto r = ExpectRejected(
       "PUT", disk,
       Json{{"location", d().region()}, {"properties", {{"diskSizeGB", 1}, {"colour", "blue"}}}}
@@ -375,13 +376,13 @@ TEST_F(BadInputTest, LocationMismatch) {
                  400, "LocationNotAvailableForResourceType");
   Json vm = VmBody();
   vm["location"] = "otherRegion";
-  ExpectRejected("PUT", d().VmPath(kRg, "elsewhere"), vm.dump(), 400,
+  ExpectRejected("PUT", d().VmPath(kBadRg, "elsewhere"), vm.dump(), 400,
                  "LocationNotAvailableForResourceType");
-  ExpectRejected("PUT", d().DiskPath(kRg, "elsewhere"),
+  ExpectRejected("PUT", d().DiskPath(kBadRg, "elsewhere"),
                  Json{{"location", "otherRegion"}, {"properties", {{"diskSizeGB", 1}}}}.dump(), 400,
                  "LocationNotAvailableForResourceType");
   EXPECT_EQ(d().Get(d().GroupPath("rg-elsewhere")).status, 404);
-  EXPECT_EQ(d().Get(d().VmPath(kRg, "elsewhere")).status, 404);
+  EXPECT_EQ(d().Get(d().VmPath(kBadRg, "elsewhere")).status, 404);
 }
 
 TEST_F(BadInputTest, ActivityLogRecordsFailedWrites) {
@@ -394,15 +395,15 @@ TEST_F(BadInputTest, ActivityLogRecordsFailedWrites) {
   Json bad_size = VmBody();
   bad_size["properties"]["hardwareProfile"]["vmSize"] = "Standard_Nope";
   std::vector<Case> cases = {
-      {"PUT", d().VmPath(kRg, "bad_name!"), VmBody().dump(), 400, {}},
-      {"PUT", d().VmPath(kRg, "logsize"), bad_size.dump(), 400, {}},
+      {"PUT", d().VmPath(kBadRg, "bad_name!"), VmBody().dump(), 400, {}},
+      {"PUT", d().VmPath(kBadRg, "logsize"), bad_size.dump(), 400, {}},
       {"PUT",
-       d().GroupPath(kRg),
+       d().GroupPath(kBadRg),
        Json{{"location", d().region()}}.dump(),
        412,
        {{"If-Match", "\"stale\""}}},
-      {"POST", d().VmPath(kRg, "absent") + "/start", "{}", 404, {}},
-      {"DELETE", d().GroupPath(kRg), "", 412, {{"If-Match", "\"stale\""}}},
+      {"POST", d().VmPath(kBadRg, "absent") + "/start", "{}", 404, {}},
+      {"DELETE", d().GroupPath(kBadRg), "", 412, {{"If-Match", "\"stale\""}}},
       {"PUT", d().GroupPath("rg-json"), R"({"location": )", 400, {}},
   };
   for (size_t i = 0; i < cases.size(); ++i) {

@@ -12,17 +12,17 @@ namespace stratus::e2e {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr const char* kRg = "rg-crash";
+constexpr const char* kCrashRg = "rg-crash";
 
 class CrashRecoveryTest : public DaemonTest {
  protected:
-  CrashRecoveryTest() : DaemonTest(DaemonOptions("regionCrash").Group(kRg)) {}
+  CrashRecoveryTest() : DaemonTest(DaemonOptions("regionCrash").Group(kCrashRg)) {}
 
   // Every VM is Succeeded and running; every disk is Succeeded, has its file and is attached
   // only to a VM that lists it; every disk file, VM folder and domain belongs to a record.
   void ExpectConsistent(const std::string& when) {
     SCOPED_TRACE(when);
-    auto vms = d().Get(d().GroupPath(kRg) + "/providers/Stratus.Compute/virtualMachines");
+    auto vms = d().Get(d().GroupPath(kCrashRg) + "/providers/Stratus.Compute/virtualMachines");
     ASSERT_EQ(vms.status, 200) << vms.Describe();
     std::set<std::string> vm_ids, vm_rids, domains;
     std::map<std::string, std::string> disk_owner;  // disk id -> VM id, from the VMs' models
@@ -36,13 +36,13 @@ class CrashRecoveryTest : public DaemonTest {
       vm_rids.insert(Lower(vm.value("id", "")));
       domains.insert(DomainName(vm_id));
       EXPECT_EQ(Daemon::DomainState(DomainName(vm_id)), "running") << "VM " << name;
-      EXPECT_EQ(d().InstanceView(d().VmPath(kRg, name)).value("powerState", ""), "running");
+      EXPECT_EQ(d().InstanceView(d().VmPath(kCrashRg, name)).value("powerState", ""), "running");
       disk_owner[Lower(p["storageProfile"]["osDisk"]["managedDisk"].value("id", ""))] =
           Lower(vm.value("id", ""));
       for (auto& dd : p["storageProfile"]["dataDisks"])
         disk_owner[Lower(dd["managedDisk"].value("id", ""))] = Lower(vm.value("id", ""));
     }
-    auto disks = d().Get(d().GroupPath(kRg) + "/providers/Stratus.Storage/disks");
+    auto disks = d().Get(d().GroupPath(kCrashRg) + "/providers/Stratus.Storage/disks");
     ASSERT_EQ(disks.status, 200) << disks.Describe();
     std::set<std::string> disk_files, disk_ids;
     for (auto& disk : disks.json["value"]) {
@@ -79,7 +79,7 @@ class CrashRecoveryTest : public DaemonTest {
 
   // Deleting the group removes everything: the region works after the crash.
   void ExpectGroupDeletesCleanly() {
-    auto r = d().Act("DELETE", d().GroupPath(kRg));
+    auto r = d().Act("DELETE", d().GroupPath(kCrashRg));
     ASSERT_EQ(r.status, 202) << r.Describe();
     EXPECT_SUCCEEDED(d().WaitFor(r, Seconds(180)));
     EXPECT_TRUE(d().OwnedDomains().empty());
@@ -95,7 +95,7 @@ class CrashRecoveryTest : public DaemonTest {
   void CrashDuringVmCreate(const std::function<std::string(const std::string& op_url)>& crash_point,
                            bool wait_for_domain = false) {
     const std::string name = "crashvm";
-    const std::string vm = d().VmPath(kRg, name);
+    const std::string vm = d().VmPath(kCrashRg, name);
     auto put = d().Put(
         vm, TinyVm().ComputerName("crashvm").OsDisk("crashvm-os").DataDisk(0, "crashvm-data"));
     ASSERT_EQ(put.status, 201) << put.Describe();
@@ -135,8 +135,8 @@ class CrashRecoveryTest : public DaemonTest {
       EXPECT_TRUE(Daemon::WaitGuestDisk(dom, "lun0", true, Seconds(30)));
     } else {
       EXPECT_EQ(g.status, 404) << "a failed create must leave no VM behind: " << g.Describe();
-      EXPECT_EQ(d().Get(d().DiskPath(kRg, "crashvm-os")).status, 404);
-      EXPECT_EQ(d().Get(d().DiskPath(kRg, "crashvm-data")).status, 404);
+      EXPECT_EQ(d().Get(d().DiskPath(kCrashRg, "crashvm-os")).status, 404);
+      EXPECT_EQ(d().Get(d().DiskPath(kCrashRg, "crashvm-data")).status, 404);
     }
     ExpectConsistent("after kill -9 at " + where + " and restart");
     ExpectGroupDeletesCleanly();
@@ -186,11 +186,11 @@ TEST_F(CrashRecoveryTest, KillDuringDiskCreate) {
       {"crash-empty", {{"createOption", "Empty"}}},
       {"crash-fromimage", {{"createOption", "FromImage"}, {"imageReference", {{"id", "tiny"}}}}},
       {"crash-copy",
-       {{"createOption", "Copy"}, {"sourceResourceId", d().DiskPath(kRg, "crash-source")}}},
+       {{"createOption", "Copy"}, {"sourceResourceId", d().DiskPath(kCrashRg, "crash-source")}}},
   };
   // The source of the copy, made before any crash.
   {
-    auto r = d().Put(d().DiskPath(kRg, "crash-source"),
+    auto r = d().Put(d().DiskPath(kCrashRg, "crash-source"),
                      {{"location", d().region()},
                       {"properties",
                        {{"creationData",
@@ -204,7 +204,7 @@ TEST_F(CrashRecoveryTest, KillDuringDiskCreate) {
                  {"sku", {{"name", "Premium_LRS"}}},
                  {"properties", {{"creationData", c.creation}}}};
     if (c.creation.value("createOption", "") == "Empty") body["properties"]["diskSizeGB"] = 1;
-    const std::string path = d().DiskPath(kRg, c.name);
+    const std::string path = d().DiskPath(kCrashRg, c.name);
     auto put = d().Put(path, body);
     ASSERT_EQ(put.status, 201) << put.Describe();
     const std::string op_url = put.Header("Azure-AsyncOperation");

@@ -20,7 +20,7 @@
 namespace stratus::e2e {
 namespace {
 
-constexpr const char* kRg = "rg-hard";
+constexpr const char* kHardRg = "rg-hard";
 constexpr int kHeaderTimeoutS = 4;
 
 class HardeningTest : public DaemonTest {
@@ -30,7 +30,7 @@ class HardeningTest : public DaemonTest {
     import_dir_ = "/var/tmp/stratus-e2e-import-" + RandomHex(6);
     std::filesystem::create_directories(import_dir_);
     StartSuiteDaemon(DaemonOptions("regionHard")
-                         .Group(kRg)
+                         .Group(kHardRg)
                          .Flags({"--import-dir", import_dir_, "--http-header-timeout",
                                  std::to_string(kHeaderTimeoutS)}));
   }
@@ -41,7 +41,7 @@ class HardeningTest : public DaemonTest {
   }
 
   std::string Path(const std::string& ns, const std::string& type, const std::string& name) {
-    return d().ResourcePath(kRg, ns, type, name);
+    return d().ResourcePath(kHardRg, ns, type, name);
   }
   std::string Auth() const { return "Authorization: Bearer " + d().token() + "\r\n"; }
   // A request head for RawConnection.
@@ -430,7 +430,7 @@ TEST_F(HardeningTest, ArmSemantics) {
   EXPECT_EQ(d().Get(disk).status, 404);
   // Created through lower-case provider and type: stored with their canonical
   // casing. The Host header does not reach the operation URL.
-  std::string odd = d().GroupPath(kRg) + "/providers/stratus.storage/DISKS/sem-disk";
+  std::string odd = d().GroupPath(kHardRg) + "/providers/stratus.storage/DISKS/sem-disk";
   auto created = d().Put(odd, {{"location", d().region()}, {"properties", {{"diskSizeGB", 1}}}},
                          {{"Host", "evil.example:1"}});
   ASSERT_EQ(created.status, 201) << created.Describe();

@@ -14,7 +14,7 @@
 namespace stratus::e2e {
 namespace {
 
-constexpr const char* kRg = "rg-instant";
+constexpr const char* kInstantRg = "rg-instant";
 
 // Formats and fills the lun0 disk on the first boot only (restored VMs keep the user script).
 constexpr const char* kUserScript =
@@ -32,7 +32,7 @@ constexpr const char* kUserScript =
 
 class InstantRestoreTest : public DaemonTest {
  protected:
-  InstantRestoreTest() : DaemonTest(DaemonOptions("regionIr").Group(kRg)) {}
+  InstantRestoreTest() : DaemonTest(DaemonOptions("regionIr").Group(kInstantRg)) {}
 };
 
 TEST_F(InstantRestoreTest, VmRunsBeforeItsDisksAreFilledAndEndsWithTheBackedUpData) {
@@ -80,7 +80,7 @@ TEST_F(InstantRestoreTest, VmRunsBeforeItsDisksAreFilledAndEndsWithTheBackedUpDa
                    {{"restoreType", "AlternateLocation"}, {"vmName", "fast"}, {"instant", true}});
   ASSERT_EQ(rs.status, 202) << rs.Describe();
   const std::string job_path = rs.json.value("id", "");
-  const std::string fast_path = d.VmPath(kRg, "fast");
+  const std::string fast_path = d.VmPath(kInstantRg, "fast");
   bool running_while_filling = false;
   bool restarted = false;
   Json job;
@@ -149,7 +149,7 @@ TEST_F(InstantRestoreTest, VmRunsBeforeItsDisksAreFilledAndEndsWithTheBackedUpDa
                     {{"restoreType", "AlternateLocation"}, {"vmName", "again"}, {"instant", true}});
   ASSERT_EQ(rs2.status, 202) << rs2.Describe();
   const std::string job2_path = rs2.json.value("id", "");
-  const std::string again_path = d.VmPath(kRg, "again");
+  const std::string again_path = d.VmPath(kInstantRg, "again");
   std::string again_dom;
   bool cut_mid_fill = false;
   deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);

@@ -31,7 +31,7 @@
 namespace stratus::e2e {
 namespace {
 
-constexpr const char* kRg = "rg-net";
+constexpr const char* kNetRg = "rg-net";
 
 // The test's "internet": a namespace with a web server at 198.51.100.1, and the uplink veth
 // whose other end stratusd moves into its edge namespace.
@@ -42,7 +42,7 @@ class NetworkTest : public DaemonTest {
  protected:
   NetworkTest()
       : DaemonTest(DaemonOptions("regionNet")
-                       .Group(kRg)
+                       .Group(kNetRg)
                        .Flags({"--public-pool", "203.0.113.0/28", "--uplink", UplinkName(),
                                "--uplink-address", "198.51.100.2/24", "--uplink-gateway",
                                "198.51.100.1"})) {}
@@ -94,7 +94,7 @@ class NetworkTest : public DaemonTest {
   std::string www_;
 
   std::string Path(const std::string& type, const std::string& name) const {
-    return d().ResourcePath(kRg, "Stratus.Network", type, name);
+    return d().ResourcePath(kNetRg, "Stratus.Network", type, name);
   }
   void PutVnet(const std::string& name, const std::string& space,
                std::vector<std::pair<std::string, std::string>> subnets) {

@@ -12,12 +12,12 @@
 namespace stratus::e2e {
 namespace {
 
-constexpr const char* kRg = "rg-sr";
+constexpr const char* kSrRg = "rg-sr";
 
 // Region A is the fixture's daemon (d()), region B a second one.
 class SiteRecoveryTest : public DaemonTest {
  protected:
-  SiteRecoveryTest() : DaemonTest(DaemonOptions("regionA").Group(kRg)) {}
+  SiteRecoveryTest() : DaemonTest(DaemonOptions("regionA").Group(kSrRg)) {}
   void SetUp() override {
     DaemonTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
@@ -31,13 +31,13 @@ class SiteRecoveryTest : public DaemonTest {
     b_.Cleanup();
     DaemonTest::TearDown();
   }
-  // B pairs with A, makes group kRg and vault v1, and replicates `vm` as `item` (a point every
+  // B pairs with A, makes group kSrRg and vault v1, and replicates `vm` as `item` (a point every
   // 5 s); the enable operation has succeeded.
   // A point every 5 s; application-consistent ones every `app_minutes` (0: none).
   void ReplicateIntoB(const TestVm& vm, const std::string& item, int app_minutes = 0) {
     ASSERT_NO_FATAL_FAILURE(PairBWithA());
-    ASSERT_EQ(b_.Put(b_.GroupPath(kRg), {{"location", "regionB"}}).status, 201);
-    ASSERT_EQ(b_.Put(b_.VaultPath(kRg, "v1"), {{"location", "regionB"}}).status, 201);
+    ASSERT_EQ(b_.Put(b_.GroupPath(kSrRg), {{"location", "regionB"}}).status, 201);
+    ASSERT_EQ(b_.Put(b_.VaultPath(kSrRg, "v1"), {{"location", "regionB"}}).status, 201);
     auto put = b_.Put(item, {{"properties",
                               {{"sourceRegion", "regionA"},
                                {"sourceVmId", vm.id},
@@ -67,7 +67,7 @@ class SiteRecoveryTest : public DaemonTest {
     return d.SubPath() + "/providers/Stratus.RecoveryServices/regionPairings/" + peer;
   }
   static std::string NetPath(const Daemon& d, const std::string& type, const std::string& name) {
-    return d.ResourcePath(kRg, "Stratus.Network", type, name);
+    return d.ResourcePath(kSrRg, "Stratus.Network", type, name);
   }
   // VNET `name` of region `d` with subnet "front" (10.40.1.0/24) in 10.40.0.0/16.
   static void PutVnet(Daemon& d, const std::string& name) {
@@ -163,9 +163,10 @@ TEST_F(SiteRecoveryTest, RegionsPairWithTheCliAndTheLinkSurvivesARestart) {
   EXPECT_EQ(b_.Get(PairingPath(b_, "regionA")).status, 404);
 }
 
-// The file of managed disk `name` of group kRg in region `d` ("" and a failure if it is not there).
+// The file of managed disk `name` of group kSrRg in region `d` ("" and a failure if it is not
+// there).
 std::string DiskFile(const Daemon& d, const std::string& name) {
-  auto disk = d.Get(d.DiskPath(kRg, name));
+  auto disk = d.Get(d.DiskPath(kSrRg, name));
   EXPECT_EQ(disk.status, 200) << disk.Describe();
   if (disk.status != 200) return "";
   return d.data_dir() + "/disks/" + disk.json["properties"].value("uniqueId", "") + ".qcow2";
@@ -201,7 +202,7 @@ TEST_F(SiteRecoveryTest, ARunningVmIsReplicatedAndItsPointsHoldTheDisksAsCapture
         "'case \"$1\" in pre) echo QUIESCED | dd of=/dev/" + dev + " bs=512 seek=1 conv=fsync 2>/dev/null;; "
         "post) echo post >> /run/hook.log;; esac' "
         "> /etc/stratus/backup.d/10-app; chmod +x /etc/stratus/backup.d/10-app");
-  const std::string item = b_.VaultPath(kRg, "v1") + "/replicationProtectedItems/db1";
+  const std::string item = b_.VaultPath(kSrRg, "v1") + "/replicationProtectedItems/db1";
   ASSERT_NO_FATAL_FAILURE(ReplicateIntoB(vm, item, /*app_minutes=*/60));
   auto wait_points = [&](int n, Seconds timeout) {
     Json got;
@@ -236,12 +237,13 @@ TEST_F(SiteRecoveryTest, ARunningVmIsReplicatedAndItsPointsHoldTheDisksAsCapture
   // A drill: the test VM boots in B from copy-on-write clones of the newest point and reads the
   // guest's write; replication goes on meanwhile; the cleanup removes it.
   std::string out;
-  ASSERT_EQ(Cli(b_, {"recovery", "replication", "test-failover", "-g", kRg, "--vault", "v1", "-n",
-                     "db1"},
-                &out),
-            0)
+  ASSERT_EQ(
+      Cli(b_,
+          {"recovery", "replication", "test-failover", "-g", kSrRg, "--vault", "v1", "-n", "db1"},
+          &out),
+      0)
       << out;
-  auto test_vm = b_.Get(b_.VmPath(kRg, "db1-test"));
+  auto test_vm = b_.Get(b_.VmPath(kSrRg, "db1-test"));
   ASSERT_EQ(test_vm.status, 200) << test_vm.Describe();
   std::string test_domain = "stratus-" + test_vm.json["properties"].value("vmId", "");
   std::string seen = Guest(test_domain, "dd if=/dev/" + dev +
@@ -259,12 +261,13 @@ TEST_F(SiteRecoveryTest, ARunningVmIsReplicatedAndItsPointsHoldTheDisksAsCapture
   it = wait_points(n + 1, Seconds(120));
   EXPECT_EQ(it["properties"]["testFailoverState"], "Completed");
   EXPECT_LE(it["properties"].value("rpoInSeconds", 999), 30) << "RPO met during the drill";
-  ASSERT_EQ(Cli(b_, {"recovery", "replication", "test-cleanup", "-g", kRg, "--vault", "v1", "-n",
-                     "db1"},
-                &out),
-            0)
+  ASSERT_EQ(
+      Cli(b_,
+          {"recovery", "replication", "test-cleanup", "-g", kSrRg, "--vault", "v1", "-n", "db1"},
+          &out),
+      0)
       << out;
-  EXPECT_EQ(b_.Get(b_.VmPath(kRg, "db1-test")).status, 404);
+  EXPECT_EQ(b_.Get(b_.VmPath(kSrRg, "db1-test")).status, 404);
   EXPECT_EQ(RunCommand({"virsh", "-c", "qemu:///system", "domstate", test_domain}, &out) == 0, false)
       << "the test VM's domain is gone: " << out;
   EXPECT_EQ(b_.Get(NetPath(b_, "virtualNetworks", "vnet-a-test")).status, 404)
@@ -316,7 +319,7 @@ TEST_F(SiteRecoveryTest, RegionALostFailoverKeepsTheRecordsThenReprotectAndFailb
       "db1", TinyVm().ComputerName("db1").OsDisk("db1-os", 1).DataDisk(0, "db1-data"), &vm));
   std::string dev;
   ASSERT_NO_FATAL_FAILURE(WaitGuestDisk(vm, "lun0", &dev));
-  const std::string item = b_.VaultPath(kRg, "v1") + "/replicationProtectedItems/db1";
+  const std::string item = b_.VaultPath(kSrRg, "v1") + "/replicationProtectedItems/db1";
   ASSERT_NO_FATAL_FAILURE(ReplicateIntoB(vm, item));
 
   // The database: numbered records, one 512-byte block each, each fsync'd before the next;
@@ -361,7 +364,7 @@ TEST_F(SiteRecoveryTest, RegionALostFailoverKeepsTheRecordsThenReprotectAndFailb
   Json op = b_.WaitFor(fo);
   ASSERT_SUCCEEDED(op);
   std::string new_vm = op["properties"].value("vmId", "");
-  auto got = b_.Get(b_.VmPath(kRg, "db1"));
+  auto got = b_.Get(b_.VmPath(kSrRg, "db1"));
   ASSERT_EQ(got.status, 200) << got.Describe();
   std::string domain = "stratus-" + got.json["properties"].value("vmId", "");
   // The VM boots in B; its records are contiguous from 1 and reach at least `floor`.
@@ -395,9 +398,10 @@ TEST_F(SiteRecoveryTest, RegionALostFailoverKeepsTheRecordsThenReprotectAndFailb
                                  " bs=1M count=2 seek=32 conv=fsync 2>/dev/null; echo ok",
                   Seconds(300)),
             "ok\n");
-  ASSERT_EQ(d().Put(d().VaultPath(kRg, "v1"), {{"location", "regionA"}}).status, 201);
-  ASSERT_EQ(Cli(b_, {"recovery", "replication", "reprotect", "-g", kRg, "--vault", "v1", "-n",
-                     "db1", "-o", "json"},
+  ASSERT_EQ(d().Put(d().VaultPath(kSrRg, "v1"), {{"location", "regionA"}}).status, 201);
+  ASSERT_EQ(Cli(b_,
+                {"recovery", "replication", "reprotect", "-g", kSrRg, "--vault", "v1", "-n", "db1",
+                 "-o", "json"},
                 &out),
             0)
       << out;
@@ -423,10 +427,10 @@ TEST_F(SiteRecoveryTest, RegionALostFailoverKeepsTheRecordsThenReprotectAndFailb
   EXPECT_EQ(start.json["error"].value("code", ""), "VmIsReplicaBase") << start.Describe();
   // The reverse item in A: once B's VM is off and a cycle later, A's replica is B's disk exactly
   // (A's own 2 MiB overwritten).
-  const std::string rev_item = d().VaultPath(kRg, "v1") + "/replicationProtectedItems/db1";
+  const std::string rev_item = d().VaultPath(kSrRg, "v1") + "/replicationProtectedItems/db1";
   auto rev = d().Get(rev_item);
   ASSERT_EQ(rev.status, 200) << rev.Describe();
-  ASSERT_SUCCEEDED(b_.WaitFor(b_.Post(b_.VmPath(kRg, "db1") + "/powerOff")));
+  ASSERT_SUCCEEDED(b_.WaitFor(b_.Post(b_.VmPath(kSrRg, "db1") + "/powerOff")));
   int rev_points = d().Get(rev_item).json["properties"].value("recoveryPointCount", 0);
   for (auto end = std::chrono::steady_clock::now() + Seconds(120);
        d().Get(rev_item).json["properties"].value("recoveryPointCount", 0) < rev_points + 2 &&
@@ -441,8 +445,9 @@ TEST_F(SiteRecoveryTest, RegionALostFailoverKeepsTheRecordsThenReprotectAndFailb
 
   // Failback: a planned failover of the reverse item, from A. B's VM (off) sends its last cycle;
   // A's original VM takes it into its own disks and starts.
-  ASSERT_EQ(Cli(d(), {"recovery", "replication", "failover", "-g", kRg, "--vault", "v1", "-n",
-                      "db1", "--planned"},
+  ASSERT_EQ(Cli(d(),
+                {"recovery", "replication", "failover", "-g", kSrRg, "--vault", "v1", "-n", "db1",
+                 "--planned"},
                 &out),
             0)
       << out;
@@ -462,8 +467,9 @@ TEST_F(SiteRecoveryTest, RegionALostFailoverKeepsTheRecordsThenReprotectAndFailb
   ASSERT_EQ(Guest(vm.domain, "dd if=/dev/urandom of=/dev/" + dev +
                                  " bs=1M count=4 seek=128 conv=fsync 2>/dev/null; echo ok"),
             "ok\n");
-  ASSERT_EQ(Cli(d(), {"recovery", "replication", "reprotect", "-g", kRg, "--vault", "v1", "-n",
-                      "db1", "-o", "json"},
+  ASSERT_EQ(Cli(d(),
+                {"recovery", "replication", "reprotect", "-g", kSrRg, "--vault", "v1", "-n", "db1",
+                 "-o", "json"},
                 &out),
             0)
       << out;
@@ -482,7 +488,7 @@ TEST_F(SiteRecoveryTest, RegionALostFailoverKeepsTheRecordsThenReprotectAndFailb
   EXPECT_EQ(again.json["properties"].value("sourceRegion", ""), "regionA") << again.Describe();
   EXPECT_NE(again.json["properties"].value("protectionState", ""), "FailedOver")
       << again.Describe();
-  auto b_start = b_.Post(b_.VmPath(kRg, "db1") + "/start");
+  auto b_start = b_.Post(b_.VmPath(kSrRg, "db1") + "/start");
   EXPECT_EQ(b_start.status, 409) << "B's VM is now the held base: " << b_start.Describe();
 }
 
@@ -496,21 +502,22 @@ TEST_F(SiteRecoveryTest, PlannedFailoverLosesNoRecord) {
       &vm));
   std::string dev;
   ASSERT_NO_FATAL_FAILURE(WaitGuestDisk(vm, "lun0", &dev));
-  const std::string item = b_.VaultPath(kRg, "v1") + "/replicationProtectedItems/db1";
+  const std::string item = b_.VaultPath(kSrRg, "v1") + "/replicationProtectedItems/db1";
   ASSERT_NO_FATAL_FAILURE(ReplicateIntoB(vm, item));
   // vnet-a fails over to B's vnet-b (the same space), mapped with the CLI.
   ASSERT_NO_FATAL_FAILURE(PutVnet(b_, "vnet-b"));
   std::string out;
-  ASSERT_EQ(Cli(b_, {"recovery", "network-mapping", "create", "-g", kRg, "--vault", "v1", "-n",
-                     "a-to-b", "--source-network", NetPath(d(), "virtualNetworks", "vnet-a"),
-                     "--target-network", "vnet-b"},
+  ASSERT_EQ(Cli(b_,
+                {"recovery", "network-mapping", "create", "-g", kSrRg, "--vault", "v1", "-n",
+                 "a-to-b", "--source-network", NetPath(d(), "virtualNetworks", "vnet-a"),
+                 "--target-network", "vnet-b"},
                 &out),
             0)
       << out;
-  ASSERT_EQ(Cli(b_, {"recovery", "replication", "nic-show", "-g", kRg, "--vault", "v1", "-n",
-                     "db1"},
-                &out),
-            0)
+  ASSERT_EQ(
+      Cli(b_, {"recovery", "replication", "nic-show", "-g", kSrRg, "--vault", "v1", "-n", "db1"},
+          &out),
+      0)
       << out;
   EXPECT_NE(out.find("vnet-b/front"), std::string::npos) << out;
   for (auto end = std::chrono::steady_clock::now() + Seconds(180);
@@ -529,8 +536,9 @@ TEST_F(SiteRecoveryTest, PlannedFailoverLosesNoRecord) {
   std::this_thread::sleep_for(std::chrono::seconds(8));
   ASSERT_GT(std::atoi(Guest(vm.domain, "cat /tmp/last 2>/dev/null || echo 0").c_str()), 5);
 
-  ASSERT_EQ(Cli(b_, {"recovery", "replication", "failover", "-g", kRg, "--vault", "v1", "-n",
-                     "db1", "--planned"},
+  ASSERT_EQ(Cli(b_,
+                {"recovery", "replication", "failover", "-g", kSrRg, "--vault", "v1", "-n", "db1",
+                 "--planned"},
                 &out),
             0)
       << out;
@@ -546,7 +554,7 @@ TEST_F(SiteRecoveryTest, PlannedFailoverLosesNoRecord) {
   ASSERT_FALSE(b_file.empty());
   EXPECT_EQ(RunCommand({"qemu-img", "compare", "-U", a_file, b_file}, &out), 0) << out;
   // And the VM in B reads them all.
-  auto got = b_.Get(b_.VmPath(kRg, "db1"));
+  auto got = b_.Get(b_.VmPath(kSrRg, "db1"));
   ASSERT_EQ(got.status, 200) << got.Describe();
   std::string domain = "stratus-" + got.json["properties"].value("vmId", "");
   std::string count = Guest(domain,
@@ -578,7 +586,7 @@ TEST_F(SiteRecoveryTest, TargetKilledMidCycleKeepsNoTornPointAndResumesWithWhatI
       "db1", TinyVm().ComputerName("db1").OsDisk("db1-os", 1).DataDisk(0, "db1-data"), &vm));
   std::string dev;
   ASSERT_NO_FATAL_FAILURE(WaitGuestDisk(vm, "lun0", &dev));
-  const std::string item = b_.VaultPath(kRg, "v1") + "/replicationProtectedItems/db1";
+  const std::string item = b_.VaultPath(kSrRg, "v1") + "/replicationProtectedItems/db1";
   ASSERT_NO_FATAL_FAILURE(ReplicateIntoB(vm, item));
   Json it;
   for (auto end = std::chrono::steady_clock::now() + Seconds(180);
@@ -664,17 +672,18 @@ TEST_F(SiteRecoveryTest, ATwoVmGroupFailsOverToOneInstant) {
   ASSERT_NO_FATAL_FAILURE(WaitGuestDisk(vm1, "lun0", &dev1));
   ASSERT_NO_FATAL_FAILURE(WaitGuestDisk(vm2, "lun0", &dev2));
   ASSERT_NO_FATAL_FAILURE(PairBWithA());
-  ASSERT_EQ(b_.Put(b_.GroupPath(kRg), {{"location", "regionB"}}).status, 201);
-  ASSERT_EQ(b_.Put(b_.VaultPath(kRg, "v1"), {{"location", "regionB"}}).status, 201);
+  ASSERT_EQ(b_.Put(b_.GroupPath(kSrRg), {{"location", "regionB"}}).status, 201);
+  ASSERT_EQ(b_.Put(b_.VaultPath(kSrRg, "v1"), {{"location", "regionB"}}).status, 201);
   std::string out;
   for (auto* vm : {&vm1, &vm2})
-    ASSERT_EQ(Cli(b_, {"recovery", "replication", "enable", "-g", kRg, "--vault", "v1", "-n",
-                       vm == &vm1 ? "app1" : "app2", "--source-region", "regionA", "--source-vm",
-                       vm->id, "--frequency", "5", "--consistency-group", "app"},
+    ASSERT_EQ(Cli(b_,
+                  {"recovery", "replication", "enable", "-g", kSrRg, "--vault", "v1", "-n",
+                   vm == &vm1 ? "app1" : "app2", "--source-region", "regionA", "--source-vm",
+                   vm->id, "--frequency", "5", "--consistency-group", "app"},
                   &out),
               0)
         << out;
-  const std::string group = b_.VaultPath(kRg, "v1") + "/replicationConsistencyGroups/app";
+  const std::string group = b_.VaultPath(kSrRg, "v1") + "/replicationConsistencyGroups/app";
   auto group_points = [&] {
     Json g = b_.Get(group).json;
     return g["properties"].value("recoveryPointCount", 0);
@@ -708,8 +717,9 @@ TEST_F(SiteRecoveryTest, ATwoVmGroupFailsOverToOneInstant) {
   EXPECT_EQ(shown["properties"]["memberCount"], 2);
   EXPECT_GT(shown["properties"].value("lastFreezeMilliseconds", -1.0), 0.0) << shown.dump();
 
-  ASSERT_EQ(Cli(b_, {"recovery", "group", "failover", "-g", kRg, "--vault", "v1", "-n", "app",
-                     "--recovery-point", point, "-o", "json"},
+  ASSERT_EQ(Cli(b_,
+                {"recovery", "group", "failover", "-g", kSrRg, "--vault", "v1", "-n", "app",
+                 "--recovery-point", point, "-o", "json"},
                 &out),
             0)
       << out;
@@ -720,7 +730,7 @@ TEST_F(SiteRecoveryTest, ATwoVmGroupFailsOverToOneInstant) {
   EXPECT_EQ(op["properties"]["vms"].size(), 2u) << out;
   std::string d1, d2;
   for (auto [name, domain] : {std::pair{"app1", &d1}, std::pair{"app2", &d2}}) {
-    auto got = b_.Get(b_.VmPath(kRg, name));
+    auto got = b_.Get(b_.VmPath(kSrRg, name));
     ASSERT_EQ(got.status, 200) << got.Describe();
     *domain = "stratus-" + got.json["properties"].value("vmId", "");
   }

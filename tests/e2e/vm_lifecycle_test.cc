@@ -14,13 +14,13 @@
 namespace stratus::e2e {
 namespace {
 
-constexpr const char* kRg = "rg-life";
+constexpr const char* kLifeRg = "rg-life";
 constexpr const char* kVm = "web1";
 constexpr const char* kComputerName = "lifehost1";
 
 class VmLifecycleTest : public DaemonTest {
  protected:
-  VmLifecycleTest() : DaemonTest(DaemonOptions("regionLife").Group(kRg)) {}
+  VmLifecycleTest() : DaemonTest(DaemonOptions("regionLife").Group(kLifeRg)) {}
 
   Json VmSize(const std::string& name) {
     auto r = d().Get(d().SubPath() + "/providers/Stratus.Compute/locations/" + d().region() +
@@ -48,7 +48,7 @@ class VmLifecycleTest : public DaemonTest {
 
 TEST_F(VmLifecycleTest, FullLifecycle) {
   Daemon& d = this->d();
-  const std::string vm_path = d.VmPath(kRg, kVm);
+  const std::string vm_path = d.VmPath(kLifeRg, kVm);
   const std::string payload = "snapshot-payload-" + RandomHex(8);
 
   // ---- create the VM (in the fixture's resource group)
@@ -132,9 +132,9 @@ TEST_F(VmLifecycleTest, FullLifecycle) {
 
   // ---- libvirt enforces the tiers' caps (the smaller of disk tier and VM size)
   Json s1 = VmSize("Standard_S1");
-  Json std_disk = d.Get(d.DiskPath(kRg, "web1-std")).json;
-  Json prem_disk = d.Get(d.DiskPath(kRg, "web1-prem")).json;
-  Json os_disk = d.Get(d.DiskPath(kRg, "web1-os")).json;
+  Json std_disk = d.Get(d.DiskPath(kLifeRg, "web1-std")).json;
+  Json prem_disk = d.Get(d.DiskPath(kLifeRg, "web1-prem")).json;
+  Json os_disk = d.Get(d.DiskPath(kLifeRg, "web1-os")).json;
   EXPECT_EQ(std_disk["properties"].value("diskIOPSReadWrite", 0), 500);
   EXPECT_EQ(std_disk["properties"].value("diskMBpsReadWrite", 0), 60);
   EXPECT_EQ(prem_disk["properties"].value("diskIOPSReadWrite", 0), 5000);
@@ -196,7 +196,7 @@ TEST_F(VmLifecycleTest, FullLifecycle) {
   }
 
   // ---- a disk made from the snapshot holds the data (hot-attached to the running VM)
-  const std::string restored_path = d.DiskPath(kRg, "web1-restored");
+  const std::string restored_path = d.DiskPath(kLifeRg, "web1-restored");
   std::string restored_id;
   {
     auto r = d.Put(
@@ -221,7 +221,7 @@ TEST_F(VmLifecycleTest, FullLifecycle) {
     EXPECT_EQ(r.status, 202) << "docs/api.md: VM actions answer 202 + operation headers";
     ASSERT_TRUE(r.status == 200 || r.status == 202) << r.Describe();
     ASSERT_SUCCEEDED(d.WaitFor(r));
-    auto g = d.Get(d.DiskPath(kRg, "web1-prem"));
+    auto g = d.Get(d.DiskPath(kLifeRg, "web1-prem"));
     EXPECT_EQ(g.json["properties"].value("diskState", ""), "Unattached") << g.Describe();
     EXPECT_FALSE(g.json.contains("managedBy")) << g.Describe();
     EXPECT_TRUE(Daemon::WaitGuestDisk(dom, "lun1", /*present=*/false, Seconds(30)))
@@ -291,7 +291,7 @@ TEST_F(VmLifecycleTest, FullLifecycle) {
     EXPECT_EQ(Daemon::DomainState(dom), "") << "the domain is still defined";
     EXPECT_TRUE(d.OwnedDomains().empty());
     for (auto name : {"web1-os", "web1-std", "web1-restored"}) {
-      auto g = d.Get(d.DiskPath(kRg, name));
+      auto g = d.Get(d.DiskPath(kLifeRg, name));
       ASSERT_EQ(g.status, 200) << name << ": " << g.Describe();
       EXPECT_EQ(g.json["properties"].value("diskState", ""), "Attached") << name;
     }
@@ -312,8 +312,8 @@ TEST_F(VmLifecycleTest, FullLifecycle) {
     // The caps follow the new size (Standard_S2: 100 MB/s per disk -> the tier's 60 MB/s).
     Json s2 = VmSize("Standard_S2");
     auto disks = ParseDomainDisks(xml);
-    ExpectIoTune(disks, "os", d.Get(d.DiskPath(kRg, "web1-os")).json, s2);
-    ExpectIoTune(disks, "lun0", d.Get(d.DiskPath(kRg, "web1-std")).json, s2);
+    ExpectIoTune(disks, "os", d.Get(d.DiskPath(kLifeRg, "web1-os")).json, s2);
+    ExpectIoTune(disks, "lun0", d.Get(d.DiskPath(kLifeRg, "web1-std")).json, s2);
     ASSERT_TRUE(d.WaitForConsole(vm_path, "STRATUS-GUEST-READY", Seconds(90), 3, &console))
         << console;
     auto n = Daemon::AgentExecWhenReady(dom, "nproc; mkdir -p /mnt/data; mount /dev/" + lun0_dev +
@@ -327,15 +327,16 @@ TEST_F(VmLifecycleTest, FullLifecycle) {
     ASSERT_SUCCEEDED(ActAndWait("DELETE", vm_path + "?deleteDisks=true"));
     EXPECT_EQ(d.Get(vm_path).status, 404);
     for (auto name : {"web1-os", "web1-std", "web1-restored"})
-      EXPECT_EQ(d.Get(d.DiskPath(kRg, name)).status, 404) << name << " survived deleteDisks=true";
-    auto prem = d.Get(d.DiskPath(kRg, "web1-prem"));
+      EXPECT_EQ(d.Get(d.DiskPath(kLifeRg, name)).status, 404)
+          << name << " survived deleteDisks=true";
+    auto prem = d.Get(d.DiskPath(kLifeRg, "web1-prem"));
     EXPECT_EQ(prem.status, 200) << "a disk detached earlier is not the VM's: " << prem.Describe();
     EXPECT_EQ(Daemon::DomainState(dom), "");
   }
   {
-    ASSERT_SUCCEEDED(ActAndWait("DELETE", d.GroupPath(kRg)));
-    EXPECT_EQ(d.Get(d.GroupPath(kRg)).status, 404);
-    EXPECT_EQ(d.Get(d.DiskPath(kRg, "web1-prem")).status, 404);
+    ASSERT_SUCCEEDED(ActAndWait("DELETE", d.GroupPath(kLifeRg)));
+    EXPECT_EQ(d.Get(d.GroupPath(kLifeRg)).status, 404);
+    EXPECT_EQ(d.Get(d.DiskPath(kLifeRg, "web1-prem")).status, 404);
     EXPECT_EQ(d.Get(snap_std_id).status, 404);
   }
 

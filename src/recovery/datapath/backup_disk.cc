@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 
+#include "core/clock.h"
 #include "recovery/vault/parallel.h"
 
 namespace stratus::recovery::datapath {
@@ -10,12 +11,6 @@ namespace {
 
 using vault::ChunkId;
 using vault::DiskIndex;
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // Marks slots [first, last] touched by [offset, offset+length).
 void MarkSlots(std::vector<uint8_t>& slots, uint64_t offset, uint64_t length, uint32_t chunk) {
@@ -29,7 +24,7 @@ void MarkSlots(std::vector<uint8_t>& slots, uint64_t offset, uint64_t length, ui
 
 Result<BackupDiskResult> BackupDisk(vault::BackupSession& session, NbdSource& source,
                                     const BackupDiskOptions& o) {
-  int64_t t0 = NowMs();
+  int64_t t0 = SystemClock::Default()->MonotonicMs();
   if (o.disk_name.empty()) return InvalidArgument("backup of a disk without a name");
   BackupDiskResult result;
   BackupDiskStats& stats = result.stats;
@@ -151,7 +146,7 @@ Result<BackupDiskResult> BackupDisk(vault::BackupSession& session, NbdSource& so
   stats.chunks_deduplicated = dedup;
   for (const auto& c : index.chunks)
     if (c.is_hole()) ++stats.hole_slots;
-  stats.duration_ms = NowMs() - t0;
+  stats.duration_ms = SystemClock::Default()->MonotonicMs() - t0;
   return result;
 }
 

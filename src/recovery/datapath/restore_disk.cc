@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/clock.h"
 #include "core/fs.h"
 #include "core/uuid.h"
 #include "recovery/datapath/qemu_nbd_export.h"
@@ -23,12 +24,6 @@ using vault::ByteBuffer;
 using vault::DiskIndex;
 
 constexpr uint32_t kZeroBlock = 64u << 10;  // sparse granularity inside a chunk
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // Writes `len` bytes at `offset` for worker `w`.
 using WriteFn = std::function<Status(int w, uint64_t offset, const uint8_t* data, size_t len)>;
@@ -51,7 +46,7 @@ Result<RestoreStats> RestoreChunks(vault::Vault& vault, const vault::RecoveryPoi
                                    const DiskIndex& disk, const WriteFn& write,
                                    const ZeroFn& zero, int threads,
                                    const RestoreOptions& options) {
-  int64_t t0 = NowMs();
+  int64_t t0 = SystemClock::Default()->MonotonicMs();
   RestoreStats stats;
   stats.disk_size = disk.size;
   std::vector<uint64_t> work;
@@ -113,7 +108,7 @@ Result<RestoreStats> RestoreChunks(vault::Vault& vault, const vault::RecoveryPoi
   }));
   stats.bytes_restored = restored;
   stats.chunks_read = chunks;
-  stats.duration_ms = NowMs() - t0;
+  stats.duration_ms = SystemClock::Default()->MonotonicMs() - t0;
   return stats;
 }
 
@@ -178,7 +173,7 @@ Result<RestoreStats> RestoreDiskToNbd(vault::Vault& vault, const vault::Recovery
 Result<RestoreStats> RestoreDisk(vault::Vault& vault, const vault::RecoveryPoint& point,
                                  const std::string& disk_name, const std::string& dest,
                                  const RestoreOptions& options) {
-  int64_t t0 = NowMs();
+  int64_t t0 = SystemClock::Default()->MonotonicMs();
   ASSIGN_OR_RETURN(const DiskIndex* disk, FindDisk(point, disk_name));
   if (dest.empty()) return InvalidArgument("restore destination is empty", "dest");
   if (PathExists(dest) && !options.overwrite)
@@ -244,7 +239,7 @@ Result<RestoreStats> RestoreDisk(vault::Vault& vault, const vault::RecoveryPoint
   if (::rename(tmp.path.c_str(), dest.c_str()) != 0) return Errno("rename to", dest);
   tmp.path.clear();
   RETURN_IF_ERROR(FsyncDir(DirOf(dest)));
-  stats.duration_ms = NowMs() - t0;
+  stats.duration_ms = SystemClock::Default()->MonotonicMs() - t0;
   return stats;
 }
 

@@ -9,7 +9,7 @@
 namespace stratus::recovery::site {
 
 namespace {
-constexpr char kMagic[8] = {'S', 'R', 'H', 'A', 'S', 'H', '0', '1'};
+constexpr char kHashesMagic[8] = {'S', 'R', 'H', 'A', 'S', 'H', '0', '1'};
 }
 
 uint64_t BlockHashes::Hash(const char* block) {
@@ -26,9 +26,9 @@ BlockHashes BlockHashes::Load(const std::string& path, uint64_t disk_size, uint6
   m.size_ = disk_size;
   m.h_.assign((disk_size + kBlock - 1) / kBlock, 0);
   auto data = ReadFile(path);
-  const size_t header = sizeof kMagic + 16;
+  const size_t header = sizeof kHashesMagic + 16;
   if (!data.ok() || data->size() != header + m.h_.size() * 8 ||
-      std::memcmp(data->data(), kMagic, sizeof kMagic) != 0)
+      std::memcmp(data->data(), kHashesMagic, sizeof kHashesMagic) != 0)
     return m;
   uint64_t got_seq = 0, got_size = 0;
   std::memcpy(&got_seq, data->data() + 8, 8);
@@ -40,7 +40,7 @@ BlockHashes BlockHashes::Load(const std::string& path, uint64_t disk_size, uint6
 }
 
 Status BlockHashes::Save(const std::string& path, uint64_t seq) const {
-  std::string out(kMagic, sizeof kMagic);
+  std::string out(kHashesMagic, sizeof kHashesMagic);
   uint64_t size = size_;
   out.append(reinterpret_cast<const char*>(&seq), 8);
   out.append(reinterpret_cast<const char*>(&size), 8);

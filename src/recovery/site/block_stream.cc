@@ -10,7 +10,7 @@ namespace stratus::recovery::site {
 
 namespace {
 
-constexpr char kMagic[4] = {'S', 'R', 'B', '1'};
+constexpr char kStreamMagic[4] = {'S', 'R', 'B', '1'};
 constexpr size_t kFrameHeader = 8 + 4 + 1 + 1 + 4 + 32;
 
 // The frame's digest covers where it goes as well as what it holds: a damaged offset or length
@@ -64,7 +64,7 @@ Status Corrupt(size_t frame, const std::string& why) {
 Status BlockBatchWriter::AddData(uint64_t offset, std::string_view plain) {
   if (plain.empty() || plain.size() > kMaxFrameBytes)
     return InvalidArgument("a replication frame holds 1 byte to 4 MiB");
-  if (body_.empty()) body_.assign(kMagic, 4), Put<uint32_t>(body_, 0);
+  if (body_.empty()) body_.assign(kStreamMagic, 4), Put<uint32_t>(body_, 0);
   unsigned char sha[32];
   FrameDigest(offset, static_cast<uint32_t>(plain.size()), 0, plain, sha);
   std::string stored(ZSTD_compressBound(plain.size()), '\0');
@@ -90,7 +90,7 @@ Status BlockBatchWriter::AddData(uint64_t offset, std::string_view plain) {
 Status BlockBatchWriter::AddZero(uint64_t offset, uint32_t length) {
   if (length == 0 || length > kMaxFrameBytes)
     return InvalidArgument("a replication frame holds 1 byte to 4 MiB");
-  if (body_.empty()) body_.assign(kMagic, 4), Put<uint32_t>(body_, 0);
+  if (body_.empty()) body_.assign(kStreamMagic, 4), Put<uint32_t>(body_, 0);
   Put<uint64_t>(body_, offset);
   Put<uint32_t>(body_, length);
   body_.push_back(1);
@@ -105,7 +105,7 @@ Status BlockBatchWriter::AddZero(uint64_t offset, uint32_t length) {
 }
 
 std::string BlockBatchWriter::Take() {
-  if (body_.empty()) body_.assign(kMagic, 4), Put<uint32_t>(body_, 0);
+  if (body_.empty()) body_.assign(kStreamMagic, 4), Put<uint32_t>(body_, 0);
   uint32_t n = static_cast<uint32_t>(frames_);
   for (size_t i = 0; i < 4; ++i) body_[4 + i] = static_cast<char>((n >> (8 * i)) & 0xff);
   std::string out = std::move(body_);
@@ -117,7 +117,7 @@ std::string BlockBatchWriter::Take() {
 
 Result<std::vector<BlockFrame>> DecodeBlockBatch(std::string_view batch, uint64_t disk_size) {
   const auto* p = reinterpret_cast<const unsigned char*>(batch.data());
-  if (batch.size() < 8 || std::memcmp(p, kMagic, 4) != 0)
+  if (batch.size() < 8 || std::memcmp(p, kStreamMagic, 4) != 0)
     return InvalidArgument("not a replication batch", "", "ReplicationDataCorrupt");
   if (batch.size() > 2 * kMaxBatchBytes)
     return InvalidArgument("replication batch over the limit", "", "ReplicationDataCorrupt");

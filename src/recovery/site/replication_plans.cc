@@ -438,6 +438,7 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
     return Status::Ok();
   };
   Status result;
+  std::map<std::string, Json> prestaged_params;  // item key → its failover's parameters
   // A drill's cleanup only removes its VMs: no actions, nothing to wait for.
   const bool actions = type != "TestFailoverCleanup";
   for (size_t g = 0; g < groups.size() && result.ok(); ++g) {
@@ -467,12 +468,16 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
         return std::string();
       }
       Json p = Json::object();
-      if (point_kind != "Latest") p["recoveryPointType"] = point_kind;
-      if (type == "TestFailover") {
-        ASSIGN_OR_RETURN(store::Record item, d_.ctx.store->Get(mid.Key()));
-        p["vmName"] = TestVmName(item);
+      if (auto pre = prestaged_params.find(mid.Key()); pre != prestaged_params.end()) {
+        p = pre->second;  // its point was chosen when its disks were copied
+      } else {
+        if (point_kind != "Latest") p["recoveryPointType"] = point_kind;
+        if (type == "TestFailover") {
+          ASSIGN_OR_RETURN(store::Record item, d_.ctx.store->Get(mid.Key()));
+          p["vmName"] = TestVmName(item);
+        }
+        ASSIGN_OR_RETURN(p, FailoverParams(mid, p));
       }
-      ASSIGN_OR_RETURN(p, FailoverParams(mid, p));
       RETURN_IF_ERROR(type == "TestFailover" ? TestFailover(mid, p, caller, ctx)
                                              : Failover(mid, p, caller, ctx));
       return ctx.result().value("vmId", "");
@@ -487,6 +492,11 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
           got[i] = one(members[i], ctx);
         });
       for (auto& t : threads) t.join();
+      size_t ahead = 0;
+      for (auto& m : members) ahead += prestaged_params.count(m.Key());
+      if (ahead > 0)
+        detail = std::to_string(ahead) + " of " + std::to_string(members.size()) +
+                 " VMs' disks were copied while group " + std::to_string(g) + " came up";
       Status first;
       for (size_t i = 0; i < members.size(); ++i) {
         if (!got[i].ok()) {
@@ -504,6 +514,24 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
       return first;
     });
     if (!result.ok()) break;
+    // While this group's guests boot, the next group's disks are copied out of their replicas
+    // (at the points chosen now): its failover then only makes NICs and VMs.
+    if (type == "UnplannedFailover" && g + 1 < groups.size() && !made.empty())
+      for (auto& m : groups[g + 1]["replicationProtectedItems"]) {
+        auto mid = ResourceId::Parse(m.get<std::string>());
+        if (!mid.ok()) continue;
+        Json p = Json::object();
+        if (point_kind != "Latest") p["recoveryPointType"] = point_kind;
+        auto params = FailoverParams(*mid, p);
+        if (!params.ok()) continue;  // its failover says why
+        Status started = StartPrestage(*mid, *params, octx.id());
+        if (started.ok()) {
+          prestaged_params[mid->Key()] = *params;
+        } else {
+          spdlog::warn("plan {}: cannot copy {}'s disks ahead: {}", id.ToString(), mid->ToString(),
+                       started.ToString());
+        }
+      }
     if (!made.empty()) {
       // The next group starts only when every VM of this one is up.
       int64_t wait_start = WallMs();
@@ -537,6 +565,7 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
       if (!result.ok()) break;
     }
   }
+  FinishPrestage(octx.id());
   int64_t total = WallMs() - t0;
   Json end = {{"state", result.ok() ? "Succeeded" : "Failed"},
               {"endTime", FormatIso8601(WallMs())},

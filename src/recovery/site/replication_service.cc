@@ -736,6 +736,105 @@ Status ReplicationService::WaitOperation(const std::string& op, const std::strin
   }
 }
 
+std::string ReplicationService::FailoverTmpPrefix(const std::string& op_id,
+                                                  const std::string& item_id) {
+  return "failover-" + op_id + "-" + item_id.substr(0, 8) + "-";
+}
+
+Status ReplicationService::CopyDiskOut(const std::string& item_id, const std::string& disk,
+                                       uint64_t seq, const std::string& tmp) {
+  ASSIGN_OR_RETURN(ReplicaChain * chain, receiver_->Chain(item_id, disk));
+  ASSIGN_OR_RETURN(std::string image, chain->PointImage(seq));
+  auto conv = RunChecked(
+      {"qemu-img", "convert", "-q", "-O", "qcow2", "-o", "lazy_refcounts=on", image, tmp});
+  if (!conv.ok())
+    return Internal("copying disk " + disk + " out of its replica: " + conv.status().message());
+  Status tracked = d_.engine->AddBitmap(tmp, FailoverBitmapName(item_id));
+  if (!tracked.ok())
+    return Internal("disk " + disk + ": cannot add the failover bitmap: " + tracked.message());
+  return Status::Ok();
+}
+
+Status ReplicationService::StartPrestage(const ResourceId& id, const Json& params,
+                                         const std::string& op_id) {
+  ASSIGN_OR_RETURN(store::Record rec, d_.ctx.store->Get(id.Key()));
+  if (!rec.internal.value("baseVmKey", "").empty()) return Status::Ok();  // a failback
+  const std::string item_id = rec.internal.value("itemId", "");
+  ASSIGN_OR_RETURN(store::Record pt, d_.ctx.store->Get(id.Key() + "/recoverypoints/" +
+                                                       params.value("recoveryPointName", "")));
+  const uint64_t seq = pt.internal.value("seq", uint64_t{0});
+  const std::string prefix = FailoverTmpPrefix(op_id, item_id);
+  RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
+    r.body["properties"]["protectionState"] = "FailingOver";
+    r.internal["failoverMade"] = {{"vm", ""},
+                                  {"tmpPrefix", prefix},
+                                  {"disks", Json::array()},
+                                  {"nics", Json::array()},
+                                  {"testNetworks", Json::array()}};
+    return true;
+  }));
+  receiver_->Forget(item_id);  // an open cycle goes
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (auto& e : std::filesystem::directory_iterator(rec.internal.value("dir", ""), ec))
+    if (e.is_directory()) names.push_back(e.path().filename().string());
+  const std::string dir = JoinPath(d_.ctx.data_dir, "disks");
+  std::shared_future<Status> done =
+      std::async(std::launch::async, [this, item_id, names, seq, prefix, dir]() -> Status {
+        RETURN_IF_ERROR(MakeDirs(dir, 0711));
+        for (auto& disk : names) {
+          {
+            std::lock_guard<std::mutex> l(mu_);
+            if (stopping_) return Unavailable("stratusd is stopping");
+          }
+          std::string tmp = JoinPath(dir, prefix + disk + ".qcow2");
+          Status s = CopyDiskOut(item_id, disk, seq, tmp);
+          if (!s.ok()) {
+            RemoveFile(tmp);
+            return s;
+          }
+        }
+        return Status::Ok();
+      }).share();
+  std::lock_guard<std::mutex> l(prestage_mu_);
+  prestaged_[prefix] = Prestaged{id, seq, done};
+  return Status::Ok();
+}
+
+void ReplicationService::FinishPrestage(const std::string& op_id) {
+  std::vector<Prestaged> mine;
+  {
+    std::lock_guard<std::mutex> l(prestage_mu_);
+    for (auto it = prestaged_.begin(); it != prestaged_.end();) {
+      if (it->first.rfind("failover-" + op_id + "-", 0) == 0) {
+        mine.push_back(it->second);
+        it = prestaged_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& p : mine) {
+    p.done.wait();
+    auto rec = d_.ctx.store->Get(p.item.Key());
+    if (!rec.ok()) continue;
+    const std::string prefix = FailoverTmpPrefix(op_id, rec->internal.value("itemId", ""));
+    // Copies no disk took (a disk adopts its copy by renaming it).
+    std::error_code ec;
+    for (auto& e : std::filesystem::directory_iterator(JoinPath(d_.ctx.data_dir, "disks"), ec))
+      if (e.path().filename().string().rfind(prefix, 0) == 0) RemoveFile(e.path().string());
+    (void)PutWithRetry(d_.ctx.store, p.item.Key(), [&](store::Record& r) {
+      const Json made = r.internal.value("failoverMade", Json::object());
+      if (r.body["properties"].value("protectionState", "") != "FailingOver" ||
+          made.value("tmpPrefix", "") != prefix || !made.value("vm", "").empty())
+        return false;  // its failover ran (and finished, or cleaned up after itself)
+      r.body["properties"]["protectionState"] = "Protected";
+      r.internal.erase("failoverMade");
+      return true;
+    });
+  }
+}
+
 Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const store::Record& rec,
                                                 const store::Record& pt, bool clone,
                                                 const std::string& rg, const std::string& vm_name,
@@ -752,7 +851,7 @@ Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const stor
   // (RollBackInterrupted) and the item can fail over again.
   ResourceId vm = ResourceId::Resource(id.subscription(), rg, "Stratus.Compute", "virtualMachines",
                                        vm_name);
-  const std::string tmp_prefix = "failover-" + octx.id() + "-" + item_id.substr(0, 8) + "-";
+  const std::string tmp_prefix = FailoverTmpPrefix(octx.id(), item_id);
   Json record = {{"vm", vm.ToString()}, {"tmpPrefix", tmp_prefix}, {"disks", Json::array()},
                  {"nics", Json::array()}, {"testNetworks", Json::array()}};
   auto note_made = [&]() {
@@ -788,18 +887,20 @@ Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const stor
         return Internal("cloning disk " + disk + " of its replica: " + c.message());
       }
     } else {
-      ASSIGN_OR_RETURN(std::string image, chain->PointImage(seq));
-      auto conv = RunChecked({"qemu-img", "convert", "-q", "-O", "qcow2", "-o", "lazy_refcounts=on",
-                              image, tmp});
-      if (!conv.ok()) {
-        RemoveFile(tmp);
-        return Internal("copying disk " + disk + " out of its replica: " + conv.status().message());
+      // A plan copied it while the group before booted (StartPrestage): taken as it is.
+      std::shared_future<Status> prestaged;
+      {
+        std::lock_guard<std::mutex> l(prestage_mu_);
+        auto it = prestaged_.find(tmp_prefix);
+        if (it != prestaged_.end() && it->second.seq == seq) prestaged = it->second.done;
       }
-      // Tracks the VM's writes from its first boot on: a reprotect sends only those back.
-      Status tracked = d_.engine->AddBitmap(tmp, FailoverBitmapName(item_id));
-      if (!tracked.ok()) {
+      if (!prestaged.valid() || !prestaged.get().ok() || !PathExists(tmp)) {
         RemoveFile(tmp);
-        return Internal("disk " + disk + ": cannot add the failover bitmap: " + tracked.message());
+        Status copied = CopyDiskOut(item_id, disk, seq, tmp);
+        if (!copied.ok()) {
+          RemoveFile(tmp);
+          return copied;
+        }
       }
     }
     std::string sku = "Standard_LRS";

@@ -28,6 +28,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -271,6 +273,21 @@ class ReplicationService {
                               const std::string& vm_name, const Json& tags,
                               const std::string& caller, api::OperationContext& octx,
                               std::vector<std::string>& made, Json* network);
+  // Copies disk `disk` of item `item_id` out of its replica at point `seq` into `tmp` (qemu-img
+  // convert: it stands on its own) with the failover bitmap, which tracks the VM's writes from
+  // its first boot on (a reprotect sends only those back).
+  Status CopyDiskOut(const std::string& item_id, const std::string& disk, uint64_t seq,
+                     const std::string& tmp);
+  // What a failover of item `item_id` in operation `op_id` names its disk copies.
+  static std::string FailoverTmpPrefix(const std::string& op_id, const std::string& item_id);
+  // A plan's next group, while this one's guests boot: item `id` (unless it fails back) is
+  // marked FailingOver (no cycle lands: its point stays as it is; failoverMade names the copies
+  // for RollBackInterrupted) and its disks are copied out at `params`' point on a thread, under
+  // the names MakeVmAt gives them; MakeVmAt takes them as they are once the copy is done.
+  Status StartPrestage(const ResourceId& id, const Json& params, const std::string& op_id);
+  // The end of a plan's run: every copy of operation `op_id` done; those no failover took are
+  // removed, and an item whose failover never started is Protected again.
+  void FinishPrestage(const std::string& op_id);
   // What a failover's operation result says of the VM's NICs: networkInterfaces (id, MAC,
   // addresses), networkNotes (what differs from the source), testNetworks.
   void NetworkResult(const Json& network, api::OperationContext& octx) const;
@@ -309,6 +326,13 @@ class ReplicationService {
   std::condition_variable cv_;
   bool stopping_ = false;
   std::thread scheduler_;
+  struct Prestaged {
+    ResourceId item;
+    uint64_t seq = 0;
+    std::shared_future<Status> done;
+  };
+  std::mutex prestage_mu_;
+  std::map<std::string, Prestaged> prestaged_;  // by FailoverTmpPrefix
 };
 
 }  // namespace stratus::recovery::site

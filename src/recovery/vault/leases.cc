@@ -15,10 +15,6 @@
 namespace stratus::recovery::vault {
 namespace {
 
-Status Errno(const std::string& what, const std::string& path, int err = errno) {
-  return Internal(what + " '" + path + "' failed: " + std::strerror(err));
-}
-
 int FlockRetry(int fd, int op) {
   int rc;
   do {
@@ -38,7 +34,7 @@ Result<std::string> ReadFrom(const std::string& path, uint64_t offset) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return NotFound("lease '" + path + "' vanished");
-    return Errno("open", path);
+    return ErrnoStatus("open", path);
   }
   std::string out;
   char buf[65536];
@@ -47,7 +43,7 @@ Result<std::string> ReadFrom(const std::string& path, uint64_t offset) {
     ssize_t n = ::pread(fd, buf, sizeof buf, pos);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      Status st = Errno("read", path);
+      Status st = ErrnoStatus("read", path);
       ::close(fd);
       return st;
     }
@@ -94,14 +90,14 @@ Result<std::unique_ptr<FileLock>> FileLock::Acquire(const std::string& path, Mod
   int fd = ::open(path.c_str(), flags, 0600);
   if (fd < 0) {
     if (errno == ENOENT && !create) return NotFound("'" + path + "' does not exist", path);
-    return Errno("open lock file", path);
+    return ErrnoStatus("open lock file", path);
   }
   int op = (mode == Mode::kShared ? LOCK_SH : LOCK_EX) | (wait ? 0 : LOCK_NB);
   if (FlockRetry(fd, op) != 0) {
     int err = errno;
     ::close(fd);
     if (err == EWOULDBLOCK) return Conflict("'" + path + "' is locked by another process", path);
-    return Errno("flock", path, err);
+    return ErrnoStatus("flock", path, err);
   }
   return std::unique_ptr<FileLock>(new FileLock(fd));
 }
@@ -115,24 +111,25 @@ Result<std::unique_ptr<SessionLease>> SessionLease::Create(const std::string& st
   RETURN_IF_ERROR(MakeDirs(dir, 0700));
   std::string gc_path = state_dir + "/gc.lock";
   int gc_fd = ::open(gc_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (gc_fd < 0) return Errno("open", gc_path);
+  if (gc_fd < 0) return ErrnoStatus("open", gc_path);
   // Lock under a temporary name, then rename: a "*.lease" file is always locked by a live owner.
   std::string tmp = dir + "/.new-" + session_id;
   std::string path = dir + "/" + session_id + ".lease";
   int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) {
-    Status st = Errno("create lease", tmp);
+    Status st = ErrnoStatus("create lease", tmp);
     ::close(gc_fd);
     return st;
   }
   std::unique_ptr<SessionLease> lease(new SessionLease(state_dir, path, fd, gc_fd));
   if (FlockRetry(fd, LOCK_EX) != 0) {
-    Status st = Errno("flock", tmp);
+    Status st = ErrnoStatus("flock", tmp);
     ::unlink(tmp.c_str());
     return st;
   }
   Status st = lease->Append(header.dump() + "\n");
-  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) st = Errno("rename lease to", path);
+  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0)
+    st = ErrnoStatus("rename lease to", path);
   if (!st.ok()) {
     ::unlink(tmp.c_str());
     return st;
@@ -149,7 +146,7 @@ Status SessionLease::Append(const std::string& text) {
     ssize_t w = ::write(fd_, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
-      return Errno("append to lease", path_);
+      return ErrnoStatus("append to lease", path_);
     }
     p += w;
     n -= static_cast<size_t>(w);
@@ -167,7 +164,7 @@ Status SessionLease::ProtectAndCheck(const std::vector<ChunkId>& ids,
     text += id.Hex();
     text += '\n';
   }
-  if (FlockRetry(gc_fd_, LOCK_SH) != 0) return Errno("flock shared", state_dir_ + "/gc.lock");
+  if (FlockRetry(gc_fd_, LOCK_SH) != 0) return ErrnoStatus("flock shared", state_dir_ + "/gc.lock");
   Status st = Append(text);
   if (st.ok()) st = check();
   FlockRetry(gc_fd_, LOCK_UN);
@@ -182,7 +179,7 @@ Status SessionLease::RecordWritten(const ChunkId& id) {
 Status SessionLease::Release() {
   if (fd_ < 0) return Status::Ok();
   Status st;
-  if (::unlink(path_.c_str()) != 0 && errno != ENOENT) st = Errno("remove lease", path_);
+  if (::unlink(path_.c_str()) != 0 && errno != ENOENT) st = ErrnoStatus("remove lease", path_);
   ::close(fd_);
   ::close(gc_fd_);
   fd_ = gc_fd_ = -1;
@@ -194,7 +191,7 @@ Status LeaseScanner::Refresh(std::unordered_set<ChunkId, ChunkIdHash>* protected
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) {
     if (errno == ENOENT) return Status::Ok();
-    return Errno("open directory", dir);
+    return ErrnoStatus("open directory", dir);
   }
   std::vector<std::string> names;
   while (struct dirent* e = ::readdir(d)) {
@@ -223,7 +220,7 @@ Result<std::vector<StaleLease>> FindStaleLeases(const std::string& state_dir) {
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) {
     if (errno == ENOENT) return out;
-    return Errno("open directory", dir);
+    return ErrnoStatus("open directory", dir);
   }
   std::vector<std::string> names, temps;
   while (struct dirent* e = ::readdir(d)) {

@@ -16,16 +16,12 @@
 namespace stratus::recovery::vault {
 namespace {
 
-Status Errno(const std::string& what, const std::string& path, int err = errno) {
-  return Internal(what + " '" + path + "' failed: " + std::strerror(err));
-}
-
 Status WriteAll(int fd, const char* p, size_t n, const std::string& path) {
   while (n > 0) {
     ssize_t w = ::write(fd, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
-      return Errno("write", path);
+      return ErrnoStatus("write", path);
     }
     p += w;
     n -= static_cast<size_t>(w);
@@ -43,7 +39,8 @@ Status MakeParents(const std::string& root, const std::string& key) {
   size_t pos = 0;
   while ((pos = key.find('/', pos)) != std::string::npos) {
     std::string dir = root + "/" + key.substr(0, pos);
-    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return Errno("create directory", dir);
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+      return ErrnoStatus("create directory", dir);
     ++pos;
   }
   return Status::Ok();
@@ -95,7 +92,7 @@ Result<std::unique_ptr<LocalDirBackend>> LocalDirBackend::Open(const std::string
   RETURN_IF_ERROR(MakeDirs(root, 0700));
   RETURN_IF_ERROR(MakeDirs(root + "/tmp", 0700));
   int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Errno("open directory", root);
+  if (fd < 0) return ErrnoStatus("open directory", root);
   return std::unique_ptr<LocalDirBackend>(new LocalDirBackend(root, fd));
 }
 
@@ -117,9 +114,10 @@ Status LocalDirBackend::Put(const std::string& key, std::string_view data,
   std::string tmp = TempPath();
   std::string path = PathOf(key);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return Errno("create", tmp);
+  if (fd < 0) return ErrnoStatus("create", tmp);
   Status st = WriteAll(fd, data.data(), data.size(), tmp);
-  if (st.ok() && durability == Durability::kImmediate && ::fsync(fd) != 0) st = Errno("fsync", tmp);
+  if (st.ok() && durability == Durability::kImmediate && ::fsync(fd) != 0)
+    st = ErrnoStatus("fsync", tmp);
   // Deferred: start writeback now (without waiting), so that the Sync() before a manifest finds
   // most data already on disk instead of flushing a whole backup at once.
   if (st.ok() && durability == Durability::kDeferred)
@@ -128,9 +126,9 @@ Status LocalDirBackend::Put(const std::string& key, std::string_view data,
   if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
     if (errno == ENOENT) {
       st = MakeParents(root_, key);
-      if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) st = Errno("rename to", path);
+      if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) st = ErrnoStatus("rename to", path);
     } else {
-      st = Errno("rename to", path);
+      st = ErrnoStatus("rename to", path);
     }
   }
   if (!st.ok()) {
@@ -149,11 +147,11 @@ Status LocalDirBackend::Get(const std::string& key, std::string* out) {
     if (errno == ENOENT)
       return NotFound("object '" + key + "' does not exist in " + Describe(), key,
                       "ObjectNotFound");
-    return Errno("open", path);
+    return ErrnoStatus("open", path);
   }
   struct stat st;
   if (::fstat(fd, &st) != 0) {
-    Status s = Errno("stat", path);
+    Status s = ErrnoStatus("stat", path);
     ::close(fd);
     return s;
   }
@@ -163,7 +161,7 @@ Status LocalDirBackend::Get(const std::string& key, std::string* out) {
     ssize_t n = ::pread(fd, out->data() + done, out->size() - done, static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      Status s = n < 0 ? Errno("read", path) : Internal("short read of '" + path + "'");
+      Status s = n < 0 ? ErrnoStatus("read", path) : Internal("short read of '" + path + "'");
       ::close(fd);
       return s;
     }
@@ -179,7 +177,7 @@ Result<bool> LocalDirBackend::Exists(const std::string& key) {
   std::string path = PathOf(key);
   if (::stat(path.c_str(), &st) == 0) return true;
   if (errno == ENOENT) return false;
-  return Errno("stat", path);
+  return ErrnoStatus("stat", path);
 }
 
 Status LocalDirBackend::Delete(const std::string& key, Durability durability) {
@@ -187,7 +185,7 @@ Status LocalDirBackend::Delete(const std::string& key, Durability durability) {
   std::string path = PathOf(key);
   if (::unlink(path.c_str()) != 0) {
     if (errno == ENOENT) return Status::Ok();
-    return Errno("remove", path);
+    return ErrnoStatus("remove", path);
   }
   if (durability == Durability::kImmediate) return FsyncDir(ParentOf(path));
   return Status::Ok();
@@ -207,7 +205,7 @@ Status LocalDirBackend::List(const std::string& prefix,
     DIR* d = ::opendir(dir.c_str());
     if (d == nullptr) {
       if (errno == ENOENT) continue;
-      return Errno("open directory", dir);
+      return ErrnoStatus("open directory", dir);
     }
     Status st;
     while (struct dirent* e = ::readdir(d)) {
@@ -235,7 +233,7 @@ Status LocalDirBackend::List(const std::string& prefix,
 }
 
 Status LocalDirBackend::Sync() {
-  if (::syncfs(root_fd_) != 0) return Errno("syncfs", root_);
+  if (::syncfs(root_fd_) != 0) return ErrnoStatus("syncfs", root_);
   return Status::Ok();
 }
 
@@ -244,7 +242,7 @@ Result<uint64_t> LocalDirBackend::CleanupIncompletePuts() {
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) {
     if (errno == ENOENT) return uint64_t{0};
-    return Errno("open directory", dir);
+    return ErrnoStatus("open directory", dir);
   }
   uint64_t removed = 0;
   std::string boot = BootId();

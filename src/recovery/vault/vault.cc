@@ -14,11 +14,8 @@
 namespace stratus::recovery::vault {
 namespace {
 
-constexpr char kVaultKey[] = "vault.json";
 constexpr char kVaultFormat[] = "stratus-vault";
 constexpr int kVaultVersion = 1;
-
-std::string PointKey(const std::string& point_id) { return "points/" + point_id + ".json"; }
 
 Status MetadataCorrupt(const std::string& what) {
   return Status(StatusCode::kInternal, "VaultMetadataCorrupt", "vault.json " + what);

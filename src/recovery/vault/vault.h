@@ -40,6 +40,10 @@
 
 namespace stratus::recovery::vault {
 
+// Object keys of a vault's backend: its descriptor, and each point's manifest.
+inline constexpr char kVaultKey[] = "vault.json";
+inline std::string PointKey(const std::string& point_id) { return "points/" + point_id + ".json"; }
+
 class Vault;
 
 struct VaultCreateOptions {

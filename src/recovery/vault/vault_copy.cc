@@ -16,10 +16,6 @@
 namespace stratus::recovery::vault {
 namespace {
 
-constexpr char kVaultKey[] = "vault.json";
-
-std::string PointKey(const std::string& point_id) { return "points/" + point_id + ".json"; }
-
 // Removes the journal of a run that ended (well or badly) without the process dying.
 struct JournalGuard {
   std::string path;

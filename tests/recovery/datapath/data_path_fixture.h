@@ -16,8 +16,6 @@ namespace stratus::recovery::datapath::test {
 using vault::DiskIndex;
 using vault::RecoveryPoint;
 
-inline constexpr uint64_t kMiB = 1 << 20;
-
 class DataPathTest : public ::testing::Test {
  protected:
   void SetUp() override {

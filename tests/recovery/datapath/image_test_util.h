@@ -22,6 +22,8 @@ namespace stratus::recovery::datapath::test {
 
 using vault::test::TempDir;
 
+inline constexpr uint64_t kMiB = 1 << 20;
+
 // The qcow2 disk engine's persistent bitmaps, as the backup service keeps them.
 inline storage::Qcow2DiskEngine& Qcow2Engine() {
   static storage::Qcow2DiskEngine engine;

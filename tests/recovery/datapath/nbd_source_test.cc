@@ -11,7 +11,7 @@
 namespace stratus::recovery::datapath {
 namespace {
 
-constexpr uint64_t kMiB = 1 << 20;
+using test::kMiB;
 
 class NbdSourceTest : public ::testing::Test {
  protected:

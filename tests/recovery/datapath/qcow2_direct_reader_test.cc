@@ -11,7 +11,7 @@
 namespace stratus::recovery::datapath {
 namespace {
 
-constexpr uint64_t kMiB = 1 << 20;
+using test::kMiB;
 
 // Reads the whole disk through qemu-nbd only (the reference).
 std::string ReadAllOverNbd(const std::string& image, const std::string& dir) {

@@ -18,7 +18,7 @@ namespace {
 using test::InProcessRegion;
 using ::testing::HasSubstr;
 
-const std::string kVault = InProcessRegion::Path("Stratus.RecoveryServices/vaults", "v1");
+const std::string kNetVault = InProcessRegion::Path("Stratus.RecoveryServices/vaults", "v1");
 
 std::string Net(const std::string& type, const std::string& name) {
   return InProcessRegion::Path("Stratus.Network/" + type, name);
@@ -80,16 +80,16 @@ class RestoreNetworkTest : public test::InProcessRegionTest {
     ASSERT_EQ(Finish(put)["status"], "Succeeded");
     ASSERT_EQ(Finish(Call("POST", Vm("vm1") + "/powerOff", Json::object()))["status"],
               "Succeeded");
-    ASSERT_EQ(Call("PUT", kVault, {{"location", "regionA"}}).status, 201);
-    auto pol = Call("PUT", kVault + "/backupPolicies/p1", test_util::DailyPolicyBody());
+    ASSERT_EQ(Call("PUT", kNetVault, {{"location", "regionA"}}).status, 201);
+    auto pol = Call("PUT", kNetVault + "/backupPolicies/p1", test_util::DailyPolicyBody());
     ASSERT_EQ(pol.status, 201) << pol.body.dump();
-    ASSERT_EQ(Call("PUT", kVault + "/protectedItems/vm1",
+    ASSERT_EQ(Call("PUT", kNetVault + "/protectedItems/vm1",
                    {{"properties",
                      {{"sourceResourceId", put.body.value("id", "")},
                       {"policyId", pol.body.value("id", "")}}}})
                   .status,
               201);
-    auto r = Call("POST", kVault + "/protectedItems/vm1/backup", Json::object());
+    auto r = Call("POST", kNetVault + "/protectedItems/vm1/backup", Json::object());
     ASSERT_EQ(r.status, 202) << r.body.dump();
     ASSERT_EQ(Finish(r)["status"], "Succeeded");
     point_ = Call("GET", r.body.value("id", "")).body["properties"].value("recoveryPointId", "");
@@ -153,7 +153,7 @@ TEST_F(RestoreNetworkTest, ABackupWhoseNicCannotBeReadRecordsTheOthersAndSaysSo)
   EXPECT_EQ(Call("GET", point_).body["properties"]["networkInterfacesComplete"], true);
   // web-b's record is lost (as if the store lost it): the VM still names it.
   ASSERT_TRUE(store()->Delete(ToLower(Net("networkInterfaces", "web-b"))).ok());
-  auto r = Call("POST", kVault + "/protectedItems/vm1/backup", Json::object());
+  auto r = Call("POST", kNetVault + "/protectedItems/vm1/backup", Json::object());
   ASSERT_EQ(r.status, 202) << r.body.dump();
   ASSERT_EQ(Finish(r)["status"], "Succeeded") << "the backup failed for a NIC it could not read";
   std::string point =
@@ -338,7 +338,7 @@ TEST_F(RestoreNetworkTest, ABadNetworkProfileIsRefusedAndChangesNothing) {
        ""},
   };
   size_t nics = Count("networkInterfaces"), pips = Count("publicIPAddresses");
-  size_t jobs = Call("GET", kVault + "/backupJobs").body["value"].size();
+  size_t jobs = Call("GET", kNetVault + "/backupJobs").body["value"].size();
   for (auto& c : cases) {
     auto r = Call("POST", point_ + "/restore",
                   {{"restoreType", "AlternateLocation"}, {"vmName", "bad"}, {"networkProfile", c.profile}});
@@ -354,7 +354,7 @@ TEST_F(RestoreNetworkTest, ABadNetworkProfileIsRefusedAndChangesNothing) {
   EXPECT_EQ(disks.status, 400) << disks.body.dump();
   EXPECT_EQ(Count("networkInterfaces"), nics);
   EXPECT_EQ(Count("publicIPAddresses"), pips);
-  EXPECT_EQ(Call("GET", kVault + "/backupJobs").body["value"].size(), jobs);
+  EXPECT_EQ(Call("GET", kNetVault + "/backupJobs").body["value"].size(), jobs);
   EXPECT_EQ(Call("GET", Vm("bad")).status, 404);
   // Without a profile, a recorded security group that is gone is named.
   DeleteSource();
@@ -380,7 +380,7 @@ TEST_F(RestoreNetworkTest, PublicIpsThePoolCannotHoldTogetherAreRefusedBeforeThe
                 {"properties", {{"primary", primary}, {"ipConfigurations", {ic}}}}};
   };
   size_t nics = Count("networkInterfaces"), pips = Count("publicIPAddresses");
-  size_t jobs = Call("GET", kVault + "/backupJobs").body["value"].size();
+  size_t jobs = Call("GET", kNetVault + "/backupJobs").body["value"].size();
   auto r = Call("POST", point_ + "/restore",
                 {{"restoreType", "AlternateLocation"},
                  {"vmName", "vm6"},
@@ -409,7 +409,7 @@ TEST_F(RestoreNetworkTest, PublicIpsThePoolCannotHoldTogetherAreRefusedBeforeThe
   EXPECT_EQ(Code(r2), "PublicIPAddressPoolExhausted") << r2.body.dump();
   EXPECT_EQ(Count("networkInterfaces"), nics);
   EXPECT_EQ(Count("publicIPAddresses"), pips + 1);
-  EXPECT_EQ(Call("GET", kVault + "/backupJobs").body["value"].size(), jobs);
+  EXPECT_EQ(Call("GET", kNetVault + "/backupJobs").body["value"].size(), jobs);
   // One new public IP fits.
   auto ok = Call("POST", point_ + "/restore",
                  {{"restoreType", "AlternateLocation"},

@@ -16,7 +16,7 @@
 namespace stratus::recovery::site {
 namespace {
 
-constexpr uint64_t kSize = 4 << 20;
+constexpr uint64_t kChainSize = 4 << 20;
 
 class ReplicaChainTest : public ::testing::Test {
  protected:
@@ -62,16 +62,17 @@ class ReplicaChainTest : public ::testing::Test {
 
   test::ScopedTempDir tmp_{"replica"};
   std::string dir_;
-  std::string model_ = std::string(kSize, '\0');
+  std::string model_ = std::string(kChainSize, '\0');
   std::map<uint64_t, std::string> states_;
 };
 
 TEST_F(ReplicaChainTest, EveryPointReadsBackItsCycleAndAnUnsealedCycleIsNoPoint) {
-  auto c = ReplicaChain::Open(dir_, kSize);
+  auto c = ReplicaChain::Open(dir_, kChainSize);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   Cycle(**c, 1, {{0, std::string(65536, 'a')}, {1 << 20, std::string(4096, 'b')}});
   Cycle(**c, 2, {{4096, std::string(4096, 'c')}});
-  Cycle(**c, 5, {{(1 << 20) + 512, std::string(512, 'd')}, {kSize - 4096, std::string(4096, 'e')}});
+  Cycle(**c, 5,
+        {{(1 << 20) + 512, std::string(512, 'd')}, {kChainSize - 4096, std::string(4096, 'e')}});
   EXPECT_EQ((*c)->Points(), (std::vector<uint64_t>{1, 2, 5}));
   ExpectPoints(**c);
   EXPECT_FALSE((*c)->BeginCycle(5).ok()) << "cycles go forward";
@@ -80,7 +81,7 @@ TEST_F(ReplicaChainTest, EveryPointReadsBackItsCycleAndAnUnsealedCycleIsNoPoint)
   Cycle(**c, 6, {{0, std::string(4096, 'x')}}, /*seal=*/false);
   EXPECT_FALSE((*c)->BeginCycle(7).ok()) << "the open cycle is sealed or discarded first";
   c->reset();
-  auto again = ReplicaChain::Open(dir_, kSize);
+  auto again = ReplicaChain::Open(dir_, kChainSize);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ((*again)->Points(), (std::vector<uint64_t>{1, 2, 5}));
   EXPECT_EQ((*again)->layers().size(), 3u);
@@ -91,7 +92,7 @@ TEST_F(ReplicaChainTest, EveryPointReadsBackItsCycleAndAnUnsealedCycleIsNoPoint)
 }
 
 TEST_F(ReplicaChainTest, ThinningKeepsTheOtherPointsAndFinishesAfterACut) {
-  auto c = ReplicaChain::Open(dir_, kSize);
+  auto c = ReplicaChain::Open(dir_, kChainSize);
   ASSERT_TRUE(c.ok());
   for (uint64_t s = 1; s <= 6; ++s)
     Cycle(**c, s, {{(s - 1) * 8192, std::string(8192, static_cast<char>('a' + s))},
@@ -110,14 +111,14 @@ TEST_F(ReplicaChainTest, ThinningKeepsTheOtherPointsAndFinishesAfterACut) {
   doc["merging"] = doc["layers"][1]["file"];  // point 3's layer merges into point 1's
   ASSERT_TRUE(WriteFileAtomic(JoinPath(dir_, "chain.json"), doc.dump()).ok());
   c->reset();
-  auto again = ReplicaChain::Open(dir_, kSize);
+  auto again = ReplicaChain::Open(dir_, kChainSize);
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ((*again)->Points(), (std::vector<uint64_t>{3, 6}));
   ExpectPoints(**again);
 }
 
 TEST_F(ReplicaChainTest, AClonedPointIsCopyOnWrite) {
-  auto c = ReplicaChain::Open(dir_, kSize);
+  auto c = ReplicaChain::Open(dir_, kChainSize);
   ASSERT_TRUE(c.ok());
   Cycle(**c, 1, {{0, std::string(65536, 'a')}});
   Cycle(**c, 2, {{65536, std::string(65536, 'b')}});
@@ -136,15 +137,16 @@ TEST_F(ReplicaChainTest, AClonedPointIsCopyOnWrite) {
 // and ChangedBetween names exactly the clusters the cycles in a range wrote.
 TEST_F(ReplicaChainTest, AChainOnAnOldDiskReadsItUnderTheCyclesAndNamesWhatTheyChanged) {
   std::string old_disk = tmp_.Path("old.qcow2");
-  ASSERT_TRUE(RunChecked({"qemu-img", "create", "-q", "-f", "qcow2", old_disk,
-                          std::to_string(kSize)}).ok());
+  ASSERT_TRUE(
+      RunChecked({"qemu-img", "create", "-q", "-f", "qcow2", old_disk, std::to_string(kChainSize)})
+          .ok());
   std::string fill = tmp_.Path("fill.raw");
-  ASSERT_TRUE(WriteFileAtomic(fill, std::string(kSize, 'o'), 0600).ok());
+  ASSERT_TRUE(WriteFileAtomic(fill, std::string(kChainSize, 'o'), 0600).ok());
   ASSERT_TRUE(RunChecked({"qemu-img", "convert", "-n", "-f", "raw", "-O", "qcow2", fill,
                           old_disk}).ok());
-  model_ = std::string(kSize, 'o');
+  model_ = std::string(kChainSize, 'o');
   std::string before = Content(old_disk);
-  auto c = ReplicaChain::Open(dir_, kSize, old_disk);
+  auto c = ReplicaChain::Open(dir_, kChainSize, old_disk);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   Cycle(**c, 10, {{65536, std::string(4096, 'a')}});
   Cycle(**c, 20, {{1 << 20, std::string(131072, 'b')}});

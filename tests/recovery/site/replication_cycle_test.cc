@@ -22,7 +22,7 @@
 namespace stratus::recovery::site {
 namespace {
 
-constexpr uint64_t kSize = 16 << 20;
+constexpr uint64_t kDiskSize = 16 << 20;
 
 // A region with just a store, operation locks and a peer link.
 struct MiniRegion {
@@ -75,8 +75,9 @@ class ReplicationCycleTest : public ::testing::Test {
     ASSERT_TRUE(a_->pairing->Pair("regionB", (*token)["token"], "test").ok());
 
     disk_ = tmp_.Path("a/disk.qcow2");
-    ASSERT_TRUE(RunChecked({"qemu-img", "create", "-q", "-f", "qcow2", disk_,
-                            std::to_string(kSize)}).ok());
+    ASSERT_TRUE(
+        RunChecked({"qemu-img", "create", "-q", "-f", "qcow2", disk_, std::to_string(kDiskSize)})
+            .ok());
     Io("write -P 0x11 0 1M");
     Io("write -P 0x22 5M 64k");
     Io("write -z 6M 1M");  // zeros: never sent in a full cycle
@@ -188,7 +189,7 @@ TEST_F(ReplicationCycleTest, AFullThenAnIncrementalCycleMakeExactPoints) {
 
 TEST_F(ReplicationCycleTest, TheBlockMapSendsOnlyThe4KiBBlocksThatChanged) {
   std::string map_file = tmp_.Path("a/osdisk.hashes");
-  BlockHashes map = BlockHashes::Load(map_file, kSize, 0);
+  BlockHashes map = BlockHashes::Load(map_file, kDiskSize, 0);
   EXPECT_FALSE(map.loaded());
   ASSERT_TRUE(RunChecked({"qemu-img", "bitmap", "--add", "-f", "qcow2", disk_, "srep-1"}).ok());
   ASSERT_TRUE(Cycle(1, "", &map).ok());
@@ -198,9 +199,9 @@ TEST_F(ReplicationCycleTest, TheBlockMapSendsOnlyThe4KiBBlocksThatChanged) {
   Io("write -P 0x62 9M 4k");
   Io("write -P 0x63 10M 4k");
   Io("write -P 0x11 0 4k");
-  BlockHashes again = BlockHashes::Load(map_file, kSize, 1);
+  BlockHashes again = BlockHashes::Load(map_file, kDiskSize, 1);
   ASSERT_TRUE(again.loaded());
-  EXPECT_FALSE(BlockHashes::Load(map_file, kSize, 2).loaded()) << "a map is for one cycle";
+  EXPECT_FALSE(BlockHashes::Load(map_file, kDiskSize, 2).loaded()) << "a map is for one cycle";
   auto inc = Cycle(2, "srep-1", &again);
   ASSERT_TRUE(inc.ok()) << inc.status().ToString();
   EXPECT_EQ(CompareWithPoint(2), 0);
@@ -223,7 +224,7 @@ TEST_F(ReplicationCycleTest, AReferenceImageStandsInForAnUnknownMapExceptInTheEx
   Io("write -P 0x61 8M 4k");
   Io("write -P 0x62 9M 4k");
   Io("write -P 0x11 0 4k");  // what the target has already
-  BlockHashes unknown = BlockHashes::Load(tmp_.Path("a/none.hashes"), kSize, 1);
+  BlockHashes unknown = BlockHashes::Load(tmp_.Path("a/none.hashes"), kDiskSize, 1);
   ASSERT_FALSE(unknown.loaded());
   // The target wrote 9M..9M+64k on its own: that cluster goes whole (the extra extent).
   auto inc = Cycle(2, "srep-1", &unknown, ref, {{9 << 20, 65536, 0}});
@@ -259,8 +260,10 @@ TEST_F(ReplicationCycleTest, ACycleCutBeforeItsCommitIsNoPointAndTheNextOneIsWho
   auto client = a_->pairing->ClientFor("regionB");
   ASSERT_TRUE(client.ok());
   auto begin = client->Call("POST", "/peer/v1/replication/cycle/begin",
-                            Json{{"item", "item1"}, {"seq", 2}, {"changedBytes", 3 << 20},
-                                 {"disks", {{{"name", "osdisk"}, {"sizeBytes", kSize}}}}}
+                            Json{{"item", "item1"},
+                                 {"seq", 2},
+                                 {"changedBytes", 3 << 20},
+                                 {"disks", {{{"name", "osdisk"}, {"sizeBytes", kDiskSize}}}}}
                                 .dump());
   ASSERT_TRUE(begin.ok() && begin->status == 200) << (begin.ok() ? begin->body : "");
   BlockBatchWriter w;
@@ -307,8 +310,10 @@ TEST_F(ReplicationCycleTest, ACycleCutBeforeItsCommitIsNoPointAndTheNextOneIsWho
   // drives the next cycle through the first receiver's successor directly.)
   // A cycle that resumes nothing: what was kept goes.
   PeerCaller a{"", "regionA"};
-  auto began = receiver_->Begin(a, Json{{"item", "item1"}, {"seq", 3},
-                                       {"disks", {{{"name", "osdisk"}, {"sizeBytes", kSize}}}}});
+  auto began =
+      receiver_->Begin(a, Json{{"item", "item1"},
+                               {"seq", 3},
+                               {"disks", {{{"name", "osdisk"}, {"sizeBytes", kDiskSize}}}}});
   ASSERT_TRUE(began.ok()) << began.status().ToString();
   EXPECT_FALSE(began->contains("resumed")) << began->dump();
   EXPECT_EQ((*chain)->layers().size(), 2u);
@@ -320,8 +325,10 @@ TEST_F(ReplicationCycleTest, ACycleCutBeforeItsCommitIsNoPointAndTheNextOneIsWho
   EXPECT_EQ((*chain)->Points(), (std::vector<uint64_t>{1, 3}));
   // And a cycle from a region that is not the source is refused by the receiver itself too.
   PeerCaller c{"", "regionC"};
-  auto other = receiver_->Begin(c, Json{{"item", "item1"}, {"seq", 4},
-                                        {"disks", {{{"name", "osdisk"}, {"sizeBytes", kSize}}}}});
+  auto other =
+      receiver_->Begin(c, Json{{"item", "item1"},
+                               {"seq", 4},
+                               {"disks", {{{"name", "osdisk"}, {"sizeBytes", kDiskSize}}}}});
   ASSERT_FALSE(other.ok());
   EXPECT_EQ(other.status().arm_code(), "ReplicationNotFromSource");
 }
@@ -332,7 +339,7 @@ TEST_F(ReplicationCycleTest, ACycleCutBeforeItsCommitIsNoPointAndTheNextOneIsWho
 // checkpoint, and every point reads back the source.
 TEST_F(ReplicationCycleTest, ACutCycleIsResumedWithOnlyWhatIsMissingAlsoAfterARestart) {
   std::string map_file = tmp_.Path("a/osdisk.hashes");
-  BlockHashes map = BlockHashes::Load(map_file, kSize, 0);
+  BlockHashes map = BlockHashes::Load(map_file, kDiskSize, 0);
   ASSERT_TRUE(RunChecked({"qemu-img", "bitmap", "--add", "-f", "qcow2", disk_, "srep-1"}).ok());
   ASSERT_TRUE(Cycle(1, "", &map).ok());
   ASSERT_TRUE(map.Save(map_file, 1).ok());
@@ -352,7 +359,7 @@ TEST_F(ReplicationCycleTest, ACutCycleIsResumedWithOnlyWhatIsMissingAlsoAfterARe
     };
   };
   lookups_left_ = 3;  // the begin and two batches, then the link is down
-  BlockHashes m1 = BlockHashes::Load(map_file, kSize, 1);
+  BlockHashes m1 = BlockHashes::Load(map_file, kDiskSize, 1);
   auto cut = Cycle(2, "srep-1", &m1, "", {}, nullptr, capped(&planned2, 0, {}));
   ASSERT_FALSE(cut.ok());
   lookups_left_ = -1;
@@ -372,7 +379,7 @@ TEST_F(ReplicationCycleTest, ACutCycleIsResumedWithOnlyWhatIsMissingAlsoAfterARe
   ASSERT_TRUE(RunChecked({"qemu-img", "bitmap", "--add", "-f", "qcow2", disk_, "srep-3"}).ok());
   std::vector<std::vector<datapath::Extent>> planned3;
   lookups_left_ = 2;
-  BlockHashes m2 = BlockHashes::Load(map_file, kSize, 1);
+  BlockHashes m2 = BlockHashes::Load(map_file, kDiskSize, 1);
   cut = Cycle(3, "srep-2", &m2, "", {}, nullptr, capped(&planned3, 2, planned2[0]));
   ASSERT_FALSE(cut.ok());
   lookups_left_ = -1;
@@ -387,7 +394,7 @@ TEST_F(ReplicationCycleTest, ACutCycleIsResumedWithOnlyWhatIsMissingAlsoAfterARe
   ASSERT_TRUE(chain.ok());
   EXPECT_EQ((*chain)->OpenSeq(), 3u) << "kept across the restart";
   Io("write -P 0x74 2M 4k");
-  BlockHashes m3 = BlockHashes::Load(map_file, kSize, 1);
+  BlockHashes m3 = BlockHashes::Load(map_file, kDiskSize, 1);
   auto resumed = Cycle(4, "srep-3", &m3, "", {}, nullptr, capped(nullptr, 3, planned3[0]));
   ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
   EXPECT_EQ(points_, (std::vector<uint64_t>{1, 4}));
@@ -408,8 +415,9 @@ TEST_F(ReplicationCycleTest, OnlyTheSourceRegionWritesAnItem) {
   auto client = c.pairing->ClientFor("regionB");
   ASSERT_TRUE(client.ok());
   auto r = client->Call("POST", "/peer/v1/replication/cycle/begin",
-                        Json{{"item", "item1"}, {"seq", 1},
-                             {"disks", {{{"name", "osdisk"}, {"sizeBytes", kSize}}}}}
+                        Json{{"item", "item1"},
+                             {"seq", 1},
+                             {"disks", {{{"name", "osdisk"}, {"sizeBytes", kDiskSize}}}}}
                             .dump());
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 403) << r->body;

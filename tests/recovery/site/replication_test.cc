@@ -731,3 +731,73 @@ TEST_F(ReplicationTest, ARecoveryPlanRunsItsGroupsInOrderWithScriptsAndAManualSt
 
 }  // namespace
 }  // namespace stratus::recovery::site
+
+namespace stratus::recovery::site {
+namespace {
+
+// An unplanned failover of a plan copies the next group's disks while this group's VMs come up
+// (StartPrestage): group 2 fails over from those copies; group 3's copies, which no failover
+// took because the plan stopped before it, are removed and its item is Protected again and
+// fails over on its own.
+TEST_F(ReplicationTest, APlansNextGroupIsCopiedAheadAndRolledBackWhenThePlanStopsBeforeIt) {
+  std::vector<std::string> ids = {vm_id_};
+  for (std::string name : {"db2", "db3"}) {
+    const std::string vm = InProcessRegion::Path("Stratus.Compute/virtualMachines", name);
+    auto put = a_->Call("PUT", vm, InProcessRegion::VmBody(1));
+    ASSERT_EQ(put.status, 201) << put.body.dump();
+    ASSERT_EQ(a_->Finish(put)["status"], "Succeeded");
+    ids.push_back(put.body.value("id", ""));
+    ASSERT_EQ(a_->Finish(a_->Call("POST", vm + "/powerOff", Json::object()))["status"],
+              "Succeeded");
+  }
+  std::vector<std::string> items;
+  for (int i = 0; i < 3; ++i) {
+    std::string name = "db" + std::to_string(i + 1);
+    std::string item = kVault + "/replicationProtectedItems/" + name;
+    ASSERT_EQ(b_->Finish(b_->Call("PUT", item, ItemBody(ids[i])))["status"], "Succeeded");
+    WaitPoints(name, 1);
+    items.push_back(item);
+  }
+  std::string scripts = JoinPath(b_->data_dir(), "recovery-scripts");
+  ASSERT_TRUE(MakeDirs(scripts, 0755).ok());
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(scripts, "gate.sh"), "#!/bin/sh\nexit 3\n", 0755).ok());
+  auto group = [&](int i) {
+    return Json{{"replicationProtectedItems", {b_->Call("GET", items[i]).body.value("id", "")}}};
+  };
+  Json g3 = group(2);
+  g3["startGroupActions"] = {
+      {{"actionName", "gate"},
+       {"customDetails", {{"instanceType", "ScriptActionDetails"}, {"scriptName", "gate.sh"}}}}};
+  const std::string p = kVault + "/replicationRecoveryPlans/three";
+  auto made = b_->Call(
+      "PUT", p,
+      {{"properties", {{"vmReadiness", "PowerState"}, {"groups", {group(0), group(1), g3}}}}});
+  ASSERT_EQ(made.status, 201) << made.body.dump();
+  Json op = b_->Finish(b_->Call("POST", p + "/unplannedFailover", Json::object()));
+  ASSERT_EQ(op["status"], "Failed") << op.dump();
+  std::vector<std::string> states;
+  const Json run = b_->Call("GET", p).body["properties"]["currentRun"];
+  for (auto& s : run["steps"]) states.push_back(s.value("name", "") + " " + s.value("state", ""));
+  EXPECT_EQ(states, (std::vector<std::string>{
+                        "group 1: failover of db1 Succeeded", "group 1: VMs up Succeeded",
+                        "group 2: failover of db2 Succeeded", "group 2: VMs up Succeeded",
+                        "group 3: gate Failed"}));
+  EXPECT_EQ(run["steps"][2].value("detail", ""),
+            "1 of 1 VMs' disks were copied while group 1 came up");
+  for (int i = 0; i < 2; ++i) {
+    Json it = b_->Call("GET", items[i]).body["properties"];
+    EXPECT_EQ(it["protectionState"], "FailedOver") << it.dump();
+    EXPECT_EQ(b_->Call("GET", it.value("failedOverVmId", "")).status, 200) << it.dump();
+  }
+  EXPECT_EQ(b_->Call("GET", items[2]).body["properties"]["protectionState"], "Protected")
+      << "the plan stopped before group 3";
+  std::error_code ec;
+  for (auto& e : std::filesystem::directory_iterator(JoinPath(b_->data_dir(), "disks"), ec))
+    EXPECT_NE(e.path().filename().string().rfind("failover-", 0), 0u)
+        << e.path() << ": a copy no failover took";
+  Json own = b_->Finish(b_->Call("POST", items[2] + "/unplannedFailover", Json::object()));
+  EXPECT_EQ(own["status"], "Succeeded") << own.dump();
+}
+
+}  // namespace
+}  // namespace stratus::recovery::site

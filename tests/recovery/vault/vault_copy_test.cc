@@ -11,7 +11,7 @@
 namespace stratus::recovery::vault {
 namespace {
 
-constexpr uint32_t kChunk = 64u << 10;
+using test::kChunk;
 
 // Fails every Put of a chunk after the first `allow` of them (an interrupted copy).
 class FailingBackend final : public ObjectBackend {

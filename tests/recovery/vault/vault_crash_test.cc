@@ -11,7 +11,7 @@
 namespace stratus::recovery::vault {
 namespace {
 
-constexpr uint32_t kChunk = 64u << 10;
+using test::kChunk;
 
 // A child process; the parent talks to it over two pipes, one byte at a time.
 class Child {

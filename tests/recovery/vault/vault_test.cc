@@ -12,7 +12,7 @@
 namespace stratus::recovery::vault {
 namespace {
 
-constexpr uint32_t kChunk = 64u << 10;  // small chunks keep the tests fast
+using test::kChunk;
 
 class VaultTest : public ::testing::Test {
  protected:

@@ -14,6 +14,9 @@
 
 namespace stratus::recovery::vault::test {
 
+// Small chunks keep the tests fast.
+inline constexpr uint32_t kChunk = 64u << 10;
+
 // A directory under /var/tmp, removed with its content at the end of the test.
 class TempDir {
  public:
