@@ -552,7 +552,7 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
             if (std::chrono::steady_clock::now() > end)
               return Status(StatusCode::kUnavailable, "VmNotUp",
                             "VM '" + vm.ToString() + "' was not up within 10 minutes.");
-            std::this_thread::sleep_for(std::chrono::milliseconds(250));
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
           }
         }
         return Status::Ok();
