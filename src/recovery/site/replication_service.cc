@@ -211,11 +211,8 @@ void ReplicationService::RollBackInterrupted() {
           (void)d_.networks->DeleteNic(*nid, /*force=*/true);
     net_->RemoveTestNetworks(made.value("testNetworks", Json::array()));
     // A disk copy cut before it became a disk.
-    if (std::string prefix = made.value("tmpPrefix", ""); !prefix.empty()) {
-      std::error_code ec;
-      for (auto& e : std::filesystem::directory_iterator(JoinPath(d_.ctx.data_dir, "disks"), ec))
-        if (e.path().filename().string().rfind(prefix, 0) == 0) RemoveFile(e.path().string());
-    }
+    if (std::string prefix = made.value("tmpPrefix", ""); !prefix.empty())
+      RemoveFailoverCopies(prefix);
     (void)PutWithRetry(d_.ctx.store, rec.key, [&](store::Record& r) {
       Json& rp = r.body["properties"];
       // A failback cut between its disks' commits runs again from the start (each commit
@@ -737,6 +734,21 @@ Status ReplicationService::WaitOperation(const std::string& op, const std::strin
   }
 }
 
+std::vector<std::string> ReplicationService::ReplicaDiskNames(const store::Record& rec) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (auto& e : std::filesystem::directory_iterator(rec.internal.value("dir", ""), ec))
+    if (e.is_directory()) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+void ReplicationService::RemoveFailoverCopies(const std::string& prefix) const {
+  std::error_code ec;
+  for (auto& e : std::filesystem::directory_iterator(JoinPath(d_.ctx.data_dir, "disks"), ec))
+    if (e.path().filename().string().rfind(prefix, 0) == 0) RemoveFile(e.path().string());
+}
+
 std::string ReplicationService::FailoverTmpPrefix(const std::string& op_id,
                                                   const std::string& item_id) {
   return "failover-" + op_id + "-" + item_id.substr(0, 8) + "-";
@@ -775,10 +787,7 @@ Status ReplicationService::StartPrestage(const ResourceId& id, const Json& param
     return true;
   }));
   receiver_->Forget(item_id);  // an open cycle goes
-  std::vector<std::string> names;
-  std::error_code ec;
-  for (auto& e : std::filesystem::directory_iterator(rec.internal.value("dir", ""), ec))
-    if (e.is_directory()) names.push_back(e.path().filename().string());
+  const std::vector<std::string> names = ReplicaDiskNames(rec);
   const std::string dir = JoinPath(d_.ctx.data_dir, "disks");
   std::shared_future<Status> done =
       std::async(std::launch::async, [this, item_id, names, seq, prefix, dir]() -> Status {
@@ -803,27 +812,21 @@ Status ReplicationService::StartPrestage(const ResourceId& id, const Json& param
 }
 
 void ReplicationService::FinishPrestage(const std::string& op_id) {
-  std::vector<Prestaged> mine;
+  std::vector<std::pair<std::string, Prestaged>> mine;  // by FailoverTmpPrefix
   {
     std::lock_guard<std::mutex> l(prestage_mu_);
     for (auto it = prestaged_.begin(); it != prestaged_.end();) {
       if (it->first.rfind("failover-" + op_id + "-", 0) == 0) {
-        mine.push_back(it->second);
+        mine.emplace_back(*it);
         it = prestaged_.erase(it);
       } else {
         ++it;
       }
     }
   }
-  for (auto& p : mine) {
+  for (auto& [prefix, p] : mine) {
     p.done.wait();
-    auto rec = d_.ctx.store->Get(p.item.Key());
-    if (!rec.ok()) continue;
-    const std::string prefix = FailoverTmpPrefix(op_id, rec->internal.value("itemId", ""));
-    // Copies no disk took (a disk adopts its copy by renaming it).
-    std::error_code ec;
-    for (auto& e : std::filesystem::directory_iterator(JoinPath(d_.ctx.data_dir, "disks"), ec))
-      if (e.path().filename().string().rfind(prefix, 0) == 0) RemoveFile(e.path().string());
+    RemoveFailoverCopies(prefix);  // copies no disk took (a disk adopts its copy by renaming it)
     (void)PutWithRetry(d_.ctx.store, p.item.Key(), [&](store::Record& r) {
       const Json made = r.internal.value("failoverMade", Json::object());
       if (r.body["properties"].value("protectionState", "") != "FailingOver" ||
@@ -868,11 +871,7 @@ Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const stor
   // stands on its own), or a copy-on-write clone of it (a test failover: instant, and the
   // point's layers are pinned until the cleanup).
   Json disk_ids = Json::object();
-  std::vector<std::string> names;
-  std::error_code ec;
-  for (auto& e : std::filesystem::directory_iterator(rec.internal.value("dir", ""), ec))
-    if (e.is_directory()) names.push_back(e.path().filename().string());
-  std::sort(names.begin(), names.end());
+  const std::vector<std::string> names = ReplicaDiskNames(rec);
   int done = 0;
   RETURN_IF_ERROR(MakeDirs(JoinPath(d_.ctx.data_dir, "disks"), 0711));
   for (auto& disk : names) {

@@ -278,6 +278,10 @@ class ReplicationService {
   // its first boot on (a reprotect sends only those back).
   Status CopyDiskOut(const std::string& item_id, const std::string& disk, uint64_t seq,
                      const std::string& tmp);
+  // The disks of an item's replica (the folders of its replica directory), sorted.
+  static std::vector<std::string> ReplicaDiskNames(const store::Record& rec);
+  // Removes the disk copies in <data>/disks whose names start with `prefix` (FailoverTmpPrefix).
+  void RemoveFailoverCopies(const std::string& prefix) const;
   // What a failover of item `item_id` in operation `op_id` names its disk copies.
   static std::string FailoverTmpPrefix(const std::string& op_id, const std::string& item_id);
   // A plan's next group, while this one's guests boot: item `id` (unless it fails back) is
