@@ -824,7 +824,9 @@ void ReplicationService::FinishPrestage(const std::string& op_id) {
       }
     }
   }
-  for (auto& [prefix, p] : mine) {
+  for (auto& entry : mine) {
+    const std::string& prefix = entry.first;  // a lambda may not capture a structured binding
+    Prestaged& p = entry.second;               // (clang 14, C++20)
     p.done.wait();
     RemoveFailoverCopies(prefix);  // copies no disk took (a disk adopts its copy by renaming it)
     (void)PutWithRetry(d_.ctx.store, p.item.Key(), [&](store::Record& r) {
