@@ -185,7 +185,8 @@ CliStatus Enable(Context& ctx, const ReplArgs& a) {
   return ctx.WriteAndShow("PUT", path, &body, path, ReplicationTable());
 }
 
-// An unplanned failover of an item (`group_of` false) or of a consistency group.
+// A failover (unplanned, planned or test) of an item (`group_of` false) or of a consistency
+// group (unplanned or planned).
 CliStatus Failover(Context& ctx, const ReplArgs& a, bool group_of = false) {
   Json body = Json::object();
   if (!a.recovery_point.empty()) body["recoveryPointName"] = a.recovery_point;
@@ -211,6 +212,7 @@ CliStatus Failover(Context& ctx, const ReplArgs& a, bool group_of = false) {
                                  FieldColumn("RecoveryPointTime", "recoveryPointTime"),
                                  FieldColumn("StratusTimeMs", "stratusTimeMs")};
   static const TableSpec group_spec = {FieldColumn("Vms", "vms"),
+                                       FieldColumn("Type", "failoverType"),
                                        FieldColumn("RecoveryPoint", "recoveryPointName"),
                                        FieldColumn("StratusTimeMs", "stratusTimeMs")};
   PrintOne(ctx.out(), ctx.format(), group_of ? group_spec : spec, p);
@@ -231,6 +233,7 @@ void AddItemOptions(CLI::App* cmd, ReplArgs& a, bool named) {
 struct PlanArgs {
   std::string group, vault, name, file, vm_readiness, action_name, recovery_point_type;
   std::vector<std::string> groups;  // "item1,item2" per group, in order
+  bool planned = false;             // failover: plannedFailover
 };
 
 std::string PlansPath(const Context& ctx, const PlanArgs& a) {
@@ -295,7 +298,13 @@ CliStatus CreatePlan(Context& ctx, const PlanArgs& a) {
 }
 
 // Runs `action` of the plan (a failover kind) and prints its steps.
-CliStatus RunPlanAction(Context& ctx, const PlanArgs& a, const std::string& action) {
+CliStatus RunPlanAction(Context& ctx, const PlanArgs& a, std::string action) {
+  if (a.planned && !a.recovery_point_type.empty())
+    return UsageError(
+        "a planned failover's points are the source's last cycles: drop "
+        "--recovery-point-type",
+        "--recovery-point-type");
+  if (a.planned) action = "plannedFailover";
   Json body = Json::object();
   if (!a.recovery_point_type.empty()) body["recoveryPointType"] = a.recovery_point_type;
   CLI_ASSIGN_OR_RETURN(auto outcome,
@@ -586,7 +595,9 @@ void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
   });
   auto gfo_args = std::make_shared<ReplArgs>();
   CLI::App* gfo = group->add_subcommand(
-      "failover", "Unplanned failover of every member to one point, without the source region");
+      "failover",
+      "Failover of every member: unplanned to one point without the source region, "
+      "or --planned");
   AddItemOptions(gfo, *gfo_args, false);
   gfo->add_option("-n,--name", gfo_args->name, "Group name")->required();
   gfo->add_option("--recovery-point", gfo_args->recovery_point,
@@ -596,6 +607,9 @@ void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
       ->check(CLI::IsMember({"Latest", "LatestApplicationConsistent"}));
   gfo->add_option("--target-group", gfo_args->target_group,
                   "Resource group of the VMs (default: the vault's)");
+  gfo->add_flag("--planned", gfo_args->planned,
+                "Planned: every member's VM shuts down in the source and sends a last cycle; "
+                "nothing is lost");
   SetAction(gfo, selected, [gfo_args](Context& ctx) { return Failover(ctx, *gfo_args, true); });
 
   RegisterRecoveryNetworkCommands(*recovery, *repl, selected);
@@ -629,10 +643,12 @@ void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
                    "A drill of the whole plan: test VMs from clones, replication goes on"},
         std::tuple{"cleanup", "testFailoverCleanup", "Remove the drill's VMs"},
         std::tuple{"failover", "unplannedFailover",
-                   "Unplanned failover of the whole plan, group by group, without the source"},
+                   "Failover of the whole plan, group by group: unplanned (without the source) "
+                   "or --planned"},
         std::tuple{"commit", "commit", "Make every item's failover point final"},
-        std::tuple{"reprotect", "reprotect",
-                   "Replicate every failed-over VM back to the source region (only what differs)"}}) {
+        std::tuple{
+            "reprotect", "reprotect",
+            "Replicate every failed-over VM back to the source region (only what differs)"}}) {
     auto args = std::make_shared<PlanArgs>();
     CLI::App* cmd = plan->add_subcommand(verb, help);
     AddPlanOptions(cmd, *args);
@@ -641,6 +657,10 @@ void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
       cmd->add_option("--recovery-point-type", args->recovery_point_type,
                       "Each item's point: Latest (default) or LatestApplicationConsistent")
           ->check(CLI::IsMember({"Latest", "LatestApplicationConsistent"}));
+    if (act == "unplannedFailover")
+      cmd->add_flag("--planned", args->planned,
+                    "Planned: the source's VMs shut down (the last group first) and send their "
+                    "last cycles, then the groups fail over in order; nothing is lost");
     SetAction(cmd, selected, [args, act](Context& ctx) { return RunPlanAction(ctx, *args, act); });
   }
   auto pa_args = std::make_shared<PlanArgs>();

@@ -1027,5 +1027,43 @@ TEST_F(BackupCommandsTest, NicSetChangesOneNicOfTheItemAndKeepsTheRest) {
   EXPECT_EQ(fake_.RequestsTo("GET", item).size(), gets) << "checked before asking";
 }
 
+// --planned: a plan's and a group's failover post plannedFailover with no point (the points are
+// the source's last cycles); a point with --planned is a usage error, nothing sent.
+TEST_F(BackupCommandsTest, PlannedFailoverOfAPlanOrAGroupPostsPlannedFailover) {
+  const std::string plan = kVault + "/replicationRecoveryPlans/app";
+  const std::string group = kVault + "/replicationConsistencyGroups/web";
+  ServeAction("POST", plan + "/plannedFailover");
+  ServeAction("POST", group + "/plannedFailover");
+  ServeOperation({{"name", "op9"},
+                  {"status", "Succeeded"},
+                  {"properties",
+                   {{"steps",
+                     {{{"name", "group 1: shut down in the source: db1"},
+                       {"state", "Succeeded"},
+                       {"durationMs", 900}}}},
+                    {"failoverType", "Planned"},
+                    {"vms", {"vm1"}},
+                    {"rtoMs", 5000},
+                    {"stratusTimeMs", 1000},
+                    {"guestBootWaitMs", 4000},
+                    {"manualWaitMs", 0}}}});
+  CliRun bad = Stratus({"recovery", "plan", "failover", "-g", "rg1", "--vault", "v1", "-n", "app",
+                        "--planned", "--recovery-point-type", "Latest"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.out << bad.err;
+  EXPECT_TRUE(fake_.requests().empty());
+  CliRun r = Stratus(
+      {"recovery", "plan", "failover", "-g", "rg1", "--vault", "v1", "-n", "app", "--planned"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(BodyOf("POST", plan + "/plannedFailover"), Json::object());
+  EXPECT_NE(r.out.find("group 1: shut down in the source: db1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("RTO 5000 ms = Stratus 1000 ms"), std::string::npos) << r.out;
+  op_polls_ = 0;
+  CliRun g = Stratus(
+      {"recovery", "group", "failover", "-g", "rg1", "--vault", "v1", "-n", "web", "--planned"});
+  ASSERT_EQ(g.exit_code, 0) << g.out << g.err;
+  EXPECT_EQ(BodyOf("POST", group + "/plannedFailover"), Json::object());
+  EXPECT_NE(g.out.find("Planned"), std::string::npos) << g.out;
+}
+
 }  // namespace
 }  // namespace stratus::cli

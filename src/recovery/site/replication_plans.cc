@@ -294,11 +294,15 @@ Result<ApiResponse> ReplicationService::PostPlan(const ApiRequest& req, const Re
     return PlanAfterFailover(req, plan, id, action);
   bool test = EqualsIgnoreCase(action, "testFailover");
   bool cleanup = EqualsIgnoreCase(action, "testFailoverCleanup");
-  if (!test && !cleanup && !EqualsIgnoreCase(action, "unplannedFailover"))
+  bool planned = EqualsIgnoreCase(action, "plannedFailover");
+  if (!test && !cleanup && !planned && !EqualsIgnoreCase(action, "unplannedFailover"))
     return NotFound("Recovery plans have no action '" + action + "'.", action, "NotFound");
-  RETURN_IF_ERROR(api::RejectUnknownKeys(
-      params, cleanup ? std::vector<std::string>{} : std::vector<std::string>{"recoveryPointType"},
-      ""));
+  // A planned failover's points are the items' last cycles, sent once their VMs stopped.
+  RETURN_IF_ERROR(api::RejectUnknownKeys(params,
+                                         cleanup || planned
+                                             ? std::vector<std::string>{}
+                                             : std::vector<std::string>{"recoveryPointType"},
+                                         ""));
   ASSIGN_OR_RETURN(const std::string kind, PointKindParam(params));
   if (plan.body["properties"].value("currentRun", Json::object()).value("state", "") == "Running")
     return Conflict("Plan '" + id.name() + "' is running.", id.ToString(), "PlanRunning");
@@ -313,9 +317,13 @@ Result<ApiResponse> ReplicationService::PostPlan(const ApiRequest& req, const Re
     Json p = test ? Json{{"vmName", TestVmName(item)}} : Json::object();
     if (kind != "Latest") p["recoveryPointType"] = kind;
     RETURN_IF_ERROR(FailoverParams(mid, p).status());
+    if (planned) RETURN_IF_ERROR(SourceReachable(item));
   }
   ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock({id.Key()}));
-  std::string type = test ? "TestFailover" : cleanup ? "TestFailoverCleanup" : "UnplannedFailover";
+  std::string type = test      ? "TestFailover"
+                     : cleanup ? "TestFailoverCleanup"
+                     : planned ? "PlannedFailover"
+                               : "UnplannedFailover";
   RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
     r.body["properties"]["currentRun"] = {{"type", type},
                                           {"state", "Running"},
@@ -441,6 +449,45 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
   std::map<std::string, Json> prestaged_params;  // item key → its failover's parameters
   // A drill's cleanup only removes its VMs: no actions, nothing to wait for.
   const bool actions = type != "TestFailoverCleanup";
+  auto members_of = [&](size_t g) {
+    std::vector<ResourceId> members;
+    for (auto& m : groups[g]["replicationProtectedItems"])
+      members.push_back(*ResourceId::Parse(m.get<std::string>()));
+    return members;
+  };
+  auto listed_of = [](const std::vector<ResourceId>& members) {
+    std::string listed;
+    for (auto& m : members) listed += (listed.empty() ? "" : ", ") + m.name();
+    return listed;
+  };
+  // A planned failover first stops the VMs in the source, the last group first (what starts
+  // last stops first), each group's side by side; every item's point is its last cycle.
+  std::map<std::string, std::string> last_cycles;  // item key → point
+  const bool planned = type == "PlannedFailover";
+  for (size_t g = groups.size(); planned && g-- > 0 && result.ok();) {
+    const std::vector<ResourceId> members = members_of(g);
+    result =
+        step("group " + std::to_string(g + 1) + ": shut down in the source: " + listed_of(members),
+             [&]() -> Status {
+               ASSIGN_OR_RETURN(auto points, ShutDownAtSource(members, octx));
+               last_cycles.insert(points.begin(), points.end());
+               return Status::Ok();
+             });
+  }
+  // The parameters of an item's failover in this run.
+  auto params_of = [&](const ResourceId& mid) -> Result<Json> {
+    Json p = Json::object();
+    if (planned) {
+      p = {{"recoveryPointName", last_cycles[mid.Key()]}, {"failoverType", "Planned"}};
+    } else if (point_kind != "Latest") {
+      p["recoveryPointType"] = point_kind;
+    }
+    if (type == "TestFailover") {
+      ASSIGN_OR_RETURN(store::Record item, d_.ctx.store->Get(mid.Key()));
+      p["vmName"] = TestVmName(item);
+    }
+    return FailoverParams(mid, p);
+  };
   for (size_t g = 0; g < groups.size() && result.ok(); ++g) {
     const std::string gname = "group " + std::to_string(g + 1);
     for (auto& a : actions ? groups[g]["startGroupActions"] : Json::array()) {
@@ -450,16 +497,13 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
     if (!result.ok()) break;
     // The group's items fail over side by side (each on its own thread, with its own view of
     // the operation); the step is the group's.
-    std::vector<ResourceId> members;
-    std::string listed;
-    for (auto& m : groups[g]["replicationProtectedItems"]) {
-      members.push_back(*ResourceId::Parse(m.get<std::string>()));
-      listed += (listed.empty() ? "" : ", ") + members.back().name();
-    }
+    const std::vector<ResourceId> members = members_of(g);
+    const std::string listed = listed_of(members);
     std::vector<ResourceId> made;
-    std::string what = type == "TestFailoverCleanup" ? "clean up " : type == "TestFailover"
-                                                                         ? "test failover of "
-                                                                         : "failover of ";
+    std::string what = type == "TestFailoverCleanup" ? "clean up "
+                       : type == "TestFailover"      ? "test failover of "
+                       : planned                     ? "planned failover of "
+                                                     : "failover of ";
     auto one = [&](const ResourceId& mid, api::OperationContext& ctx) -> Result<std::string> {
       if (type == "TestFailoverCleanup") {
         auto item = d_.ctx.store->Get(mid.Key());
@@ -471,12 +515,7 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
       if (auto pre = prestaged_params.find(mid.Key()); pre != prestaged_params.end()) {
         p = pre->second;  // its point was chosen when its disks were copied
       } else {
-        if (point_kind != "Latest") p["recoveryPointType"] = point_kind;
-        if (type == "TestFailover") {
-          ASSIGN_OR_RETURN(store::Record item, d_.ctx.store->Get(mid.Key()));
-          p["vmName"] = TestVmName(item);
-        }
-        ASSIGN_OR_RETURN(p, FailoverParams(mid, p));
+        ASSIGN_OR_RETURN(p, params_of(mid));
       }
       RETURN_IF_ERROR(type == "TestFailover" ? TestFailover(mid, p, caller, ctx)
                                              : Failover(mid, p, caller, ctx));
@@ -516,19 +555,15 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
     if (!result.ok()) break;
     // While this group's guests boot, the next group's disks are copied out of their replicas
     // (at the points chosen now): its failover then only makes NICs and VMs.
-    if (type == "UnplannedFailover" && g + 1 < groups.size() && !made.empty())
-      for (auto& m : groups[g + 1]["replicationProtectedItems"]) {
-        auto mid = ResourceId::Parse(m.get<std::string>());
-        if (!mid.ok()) continue;
-        Json p = Json::object();
-        if (point_kind != "Latest") p["recoveryPointType"] = point_kind;
-        auto params = FailoverParams(*mid, p);
+    if ((type == "UnplannedFailover" || planned) && g + 1 < groups.size() && !made.empty())
+      for (const ResourceId& mid : members_of(g + 1)) {
+        auto params = params_of(mid);
         if (!params.ok()) continue;  // its failover says why
-        Status started = StartPrestage(*mid, *params, octx.id());
+        Status started = StartPrestage(mid, *params, octx.id());
         if (started.ok()) {
-          prestaged_params[mid->Key()] = *params;
+          prestaged_params[mid.Key()] = *params;
         } else {
-          spdlog::warn("plan {}: cannot copy {}'s disks ahead: {}", id.ToString(), mid->ToString(),
+          spdlog::warn("plan {}: cannot copy {}'s disks ahead: {}", id.ToString(), mid.ToString(),
                        started.ToString());
         }
       }

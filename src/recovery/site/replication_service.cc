@@ -86,6 +86,8 @@ constexpr char kTestFailoverOp[] =
     "Stratus.RecoveryServices/vaults/replicationProtectedItems/testFailover/action";
 constexpr char kTestCleanupOp[] =
     "Stratus.RecoveryServices/vaults/replicationProtectedItems/testFailoverCleanup/action";
+constexpr char kGroupPlannedFailoverOp[] =
+    "Stratus.RecoveryServices/vaults/replicationConsistencyGroups/plannedFailover/action";
 constexpr char kPlannedFailoverOp[] =
     "Stratus.RecoveryServices/vaults/replicationProtectedItems/plannedFailover/action";
 constexpr char kFailoverOp[] =
@@ -647,9 +649,7 @@ Result<ApiResponse> ReplicationService::PostItem(const ApiRequest& req, const Re
   ASSIGN_OR_RETURN(params, FailoverParams(id, params));
   if (planned) {
     params.erase("recoveryPointName");
-    if (!d_.pairing || !d_.pairing->ClientFor(rec.body["properties"].value("sourceRegion", "")).ok())
-      return Conflict("A planned failover needs the source region; without it use "
-                      "unplannedFailover.", id.ToString(), "PeerRegionUnreachable");
+    RETURN_IF_ERROR(SourceReachable(rec));
   }
   // The item's lock only: the VM is created through VmService (which locks it), create-only.
   // A test failover holds it only while its VM is made: a real failover may start during the
@@ -668,51 +668,70 @@ Result<ApiResponse> ReplicationService::PostItem(const ApiRequest& req, const Re
   return api::AcceptedResponse(req, id.subscription(), op);
 }
 
+Result<std::map<std::string, std::string>> ReplicationService::ShutDownAtSource(
+    const std::vector<ResourceId>& items, api::OperationContext& octx) {
+  if (!d_.pairing) return Unavailable("this region is paired with none");
+  struct Asked {
+    ResourceId id;
+    Json ask;
+    std::string source;
+    PeerClient client;
+  };
+  std::vector<Asked> asked;
+  for (auto& id : items) {
+    ASSIGN_OR_RETURN(store::Record rec, d_.ctx.store->Get(id.Key()));
+    const std::string source = rec.body["properties"].value("sourceRegion", "");
+    ASSIGN_OR_RETURN(PeerClient client, d_.pairing->ClientFor(source));
+    Json ask = {{"item", rec.internal.value("itemId", "")}};
+    auto reply = client.Call("POST", "/peer/v1/replication/prepareFailover", ask.dump());
+    if (!reply.ok() || reply->status != 200)
+      return NotFromPeer("Region '" + source + "' (item '" + id.name() + "')", reply);
+    asked.push_back({id, std::move(ask), source, std::move(client)});
+  }
+  // Each source shuts its VM down and sends one last cycle; its number is the item's point.
+  std::map<std::string, std::string> points;
+  for (auto end = std::chrono::steady_clock::now() + std::chrono::minutes(15);;) {
+    for (auto& a : asked) {
+      if (points.count(a.id.Key())) continue;
+      auto st = a.client.Call("POST", "/peer/v1/replication/status", a.ask.dump());
+      if (!st.ok() || st->status != 200) continue;  // asked again at the next round
+      auto j = ParseJson(st->body);
+      if (!j.ok()) continue;
+      if (j->value("state", "") == "Enabled")
+        return Status(StatusCode::kConflict, "PlannedFailoverFailed",
+                      "Region '" + a.source + "' could not finish the last cycle of item '" +
+                          a.id.name() + "': " + j->value("lastError", std::string("unknown")) +
+                          ". Its VM is stopped there: start it again, or retry.");
+      if (j->value("state", "") != "ReadyForFailover") continue;
+      const std::string point = PointName(j->value("finalSeq", uint64_t{0}));
+      if (!d_.ctx.store->Get(a.id.Key() + "/recoverypoints/" + point).ok())
+        return Internal("the last cycle " + point + " of item '" + a.id.name() +
+                        "' is not a point here");
+      points[a.id.Key()] = point;
+    }
+    if (points.size() == asked.size()) return points;
+    if (std::chrono::steady_clock::now() > end)
+      return Status(StatusCode::kUnavailable, "PlannedFailoverTimedOut",
+                    "The source did not finish the last cycles of " +
+                        std::to_string(asked.size() - points.size()) + " of " +
+                        std::to_string(asked.size()) +
+                        " items in 15 minutes; their VMs may be stopped there.");
+    octx.SetProgress(20, std::to_string(points.size()) + " of " + std::to_string(asked.size()) +
+                             " VMs stopped in the source with their last cycle here");
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
 Status ReplicationService::PlannedFailover(const ResourceId& id, Json params,
                                            const std::string& caller, api::OperationContext& octx) {
   int64_t t0 = WallMs();
-  ASSIGN_OR_RETURN(store::Record rec, d_.ctx.store->Get(id.Key()));
-  const std::string item_id = rec.internal.value("itemId", "");
-  const std::string source = rec.body["properties"].value("sourceRegion", "");
-  ASSIGN_OR_RETURN(PeerClient client, d_.pairing->ClientFor(source));
-  octx.SetProgress(5, "shutting the VM down in region " + source);
-  Json ask = {{"item", item_id}};
-  auto reply = client.Call("POST", "/peer/v1/replication/prepareFailover", ask.dump());
-  if (!reply.ok() || reply->status != 200)
-    return NotFromPeer("Region '" + source + "'", reply);
-  // The source shuts the VM down and sends one last cycle; its number is the point.
-  uint64_t final_seq = 0;
-  for (auto end = std::chrono::steady_clock::now() + std::chrono::minutes(15);;) {
-    auto st = client.Call("POST", "/peer/v1/replication/status", ask.dump());
-    if (st.ok() && st->status == 200) {
-      auto j = ParseJson(st->body);
-      if (j.ok() && j->value("state", "") == "ReadyForFailover") {
-        final_seq = j->value("finalSeq", uint64_t{0});
-        break;
-      }
-      if (j.ok() && j->value("state", "") == "Enabled")
-        return Status(StatusCode::kConflict, "PlannedFailoverFailed",
-                      "Region '" + source + "' could not finish the VM's last cycle: " +
-                          j->value("lastError", std::string("unknown")) +
-                          ". The VM is stopped there: start it again, or retry.");
-      octx.SetProgress(20, "the source's last cycle (" + j->value("state", std::string("?")) + ")");
-    }
-    if (std::chrono::steady_clock::now() > end)
-      return Status(StatusCode::kUnavailable, "PlannedFailoverTimedOut",
-                    "Region '" + source + "' did not finish the VM's last cycle in 15 minutes; "
-                    "the VM may be stopped there.");
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
-  const std::string point = PointName(final_seq);
-  if (!d_.ctx.store->Get(id.Key() + "/recoverypoints/" + point).ok())
-    return Internal("the source's last cycle " + point + " is not a point here");
+  octx.SetProgress(5, "shutting the VM down in the source region");
+  ASSIGN_OR_RETURN(auto points, ShutDownAtSource({id}, octx));
+  const std::string point = points[id.Key()];
   octx.SetProgress(60, "failing over to the last cycle " + point);
   params["recoveryPointName"] = point;
+  params["failoverType"] = "Planned";
   RETURN_IF_ERROR(Failover(id, params, caller, octx));
-  (void)PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
-    r.body["properties"]["failoverType"] = "Planned";
-    return true;
-  });
   octx.result()["failoverType"] = "Planned";
   octx.result()["totalTimeMs"] = WallMs() - t0;
   return Status::Ok();
@@ -1045,7 +1064,7 @@ Status ReplicationService::Failover(const ResourceId& id, const Json& params,
   RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
     Json& p = r.body["properties"];
     p["protectionState"] = "FailedOver";
-    p["failoverType"] = "Unplanned";  // PlannedFailover says Planned after this
+    p["failoverType"] = params.value("failoverType", "Unplanned");  // Planned: set by this code
     p["failedOverVmId"] = vm->ToString();
     p["failoverRecoveryPoint"] = pt.body.value("id", "");
     p["failoverRecoveryPointTime"] = pt.body["properties"].value("recoveryPointTime", "");
@@ -1396,11 +1415,17 @@ const api::Shape& ReplicationService::GroupFailoverShape() {
 
 Result<ApiResponse> ReplicationService::PostGroup(const ApiRequest& req, const ResourceId& gid,
                                                   const std::string& action) {
-  if (!EqualsIgnoreCase(action, "unplannedFailover"))
+  const bool planned = EqualsIgnoreCase(action, "plannedFailover");
+  if (!planned && !EqualsIgnoreCase(action, "unplannedFailover"))
     return NotFound("Consistency groups have no action '" + action + "'.", action, "NotFound");
   Json params = req.body.is_object() ? req.body : Json::object();
+  // A planned failover's points are the members' last cycles, sent once their VMs stopped.
   RETURN_IF_ERROR(api::RejectUnknownKeys(
-      params, {"recoveryPointName", "recoveryPointType", "targetResourceGroup"}, ""));
+      params,
+      planned ? std::vector<std::string>{"targetResourceGroup"}
+              : std::vector<std::string>{"recoveryPointName", "recoveryPointType",
+                                         "targetResourceGroup"},
+      ""));
   ASSIGN_OR_RETURN(std::string kind, PointKindParam(params));
   if (params.contains("recoveryPointName") && kind != "Latest")
     return InvalidArgument("Give 'recoveryPointName' or 'recoveryPointType', not both.",
@@ -1413,7 +1438,9 @@ Result<ApiResponse> ReplicationService::PostGroup(const ApiRequest& req, const R
     return Conflict("Group '" + gid.name() + "' has no point every member has yet.",
                     gid.ToString(), "NoRecoveryPoint");
   std::string point = params.value("recoveryPointName", "");
-  if (point.empty()) {
+  if (planned) {
+    point.clear();
+  } else if (point.empty()) {
     for (auto it = common.rbegin(); it != common.rend() && point.empty(); ++it)
       if (kind == "Latest" ||
           it->properties.value("recoveryPointType", "") == "ApplicationConsistent")
@@ -1435,32 +1462,58 @@ Result<ApiResponse> ReplicationService::PostGroup(const ApiRequest& req, const R
   std::set<std::string> names;
   for (auto& m : members) {
     ASSIGN_OR_RETURN(ResourceId mid, ResourceId::Parse(m.body.value("id", "")));
-    Json mp = {{"recoveryPointName", point}};
+    Json mp = planned ? Json::object() : Json{{"recoveryPointName", point}};
     if (params.contains("targetResourceGroup")) mp["targetResourceGroup"] = params["targetResourceGroup"];
     ASSIGN_OR_RETURN(mp, FailoverParams(mid, mp));
     if (!names.insert(ToLower(mp.value("vmName", ""))).second)
       return Conflict("Two members of group '" + gid.name() + "' would make VM '" +
                           mp.value("vmName", "") + "'; fail them over one by one with vmName.",
                       mid.ToString(), "ResourceExists");
+    if (planned) {
+      RETURN_IF_ERROR(SourceReachable(m));
+      mp.erase("recoveryPointName");  // the last cycle's, once it is here
+      mp["failoverType"] = "Planned";
+    }
     keys.push_back(mid.Key());
     plan.push_back({mid, mp});
   }
   ASSIGN_OR_RETURN(auto lock, d_.ctx.ops->TryLock(keys));
   std::string caller = req.caller;
   ASSIGN_OR_RETURN(std::string op,
-                   d_.ctx.ops->StartLocked(std::move(lock), gid, kGroupFailoverOp, Json::object(),
-                                           [this, gid, plan, caller](api::OperationContext& octx) {
-                                             return GroupFailover(gid, plan, caller, octx);
-                                           },
-                                           req.caller));
+                   d_.ctx.ops->StartLocked(
+                       std::move(lock), gid, planned ? kGroupPlannedFailoverOp : kGroupFailoverOp,
+                       Json::object(),
+                       [this, gid, plan, caller](api::OperationContext& octx) {
+                         return GroupFailover(gid, plan, caller, octx);
+                       },
+                       req.caller));
   return api::AcceptedResponse(req, gid.subscription(), op);
 }
 
+Status ReplicationService::SourceReachable(const store::Record& item) const {
+  const std::string source = item.body["properties"].value("sourceRegion", "");
+  if (!d_.pairing || !d_.pairing->ClientFor(source).ok())
+    return Conflict("A planned failover needs the source region '" + source +
+                        "'; without it use unplannedFailover.",
+                    item.body.value("id", ""), "PeerRegionUnreachable");
+  return Status::Ok();
+}
+
 Status ReplicationService::GroupFailover(const ResourceId& gid,
-                                         const std::vector<std::pair<ResourceId, Json>>& plan,
+                                         std::vector<std::pair<ResourceId, Json>> plan,
                                          const std::string& caller, api::OperationContext& octx) {
   int64_t t0 = WallMs();
+  const bool planned = plan.front().second.value("failoverType", "") == "Planned";
+  if (planned) {
+    // Every member's VM stops in the source (side by side) and sends its last cycle.
+    std::vector<ResourceId> ids;
+    for (auto& [mid, params] : plan) ids.push_back(mid);
+    octx.SetProgress(5, "shutting the group's VMs down in the source region");
+    ASSIGN_OR_RETURN(auto points, ShutDownAtSource(ids, octx));
+    for (auto& [mid, params] : plan) params["recoveryPointName"] = points[mid.Key()];
+  }
   Json vms = Json::array();
+  Json points = Json::object();
   for (auto& [mid, params] : plan) {
     Status s = Failover(mid, params, caller, octx);
     if (!s.ok()) {
@@ -1472,13 +1525,19 @@ Status ReplicationService::GroupFailover(const ResourceId& gid,
                     s.target());
     }
     vms.push_back(octx.result().value("vmId", ""));
+    points[mid.name()] = params.value("recoveryPointName", "");
   }
   octx.result()["vms"] = vms;
   octx.result().erase("vmId");
-  octx.result()["recoveryPointName"] = plan.front().second.value("recoveryPointName", "");
+  if (planned) {
+    octx.result()["failoverType"] = "Planned";
+    octx.result()["recoveryPoints"] = points;  // each member's last cycle
+  } else {
+    octx.result()["recoveryPointName"] = plan.front().second.value("recoveryPointName", "");
+  }
   octx.result()["stratusTimeMs"] = WallMs() - t0;
-  spdlog::info("group {} failed over: {} VMs at point {}", gid.ToString(), vms.size(),
-               plan.front().second.value("recoveryPointName", ""));
+  spdlog::info("group {} failed over ({}): {} VMs at {}", gid.ToString(),
+               planned ? "planned" : "unplanned", vms.size(), points.dump());
   return Status::Ok();
 }
 

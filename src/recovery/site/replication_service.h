@@ -128,7 +128,9 @@ class ReplicationService {
   // taken at one instant in the source. A group point is a cycle every member has; the group's
   // RPO is the newest one's age. DELETE refuses a group with members. POST
   // {g}/unplannedFailover {"recoveryPointName"?, "targetResourceGroup"?} fails every member
-  // over to the same point in one operation (all checked first).
+  // over to the same point in one operation (all checked first). POST {g}/plannedFailover
+  // {"targetResourceGroup"?}: every member's VM stops in the source and sends a last cycle, then
+  // each fails over to its own (nothing written in the source is lost).
   static const api::Shape& GroupShape();
   static const api::Shape& GroupFailoverShape();
   Result<api::ApiResponse> PutGroup(const api::ApiRequest& req, const ResourceId& id);
@@ -218,8 +220,12 @@ class ReplicationService {
   Result<std::vector<GroupPoint>> CommonPoints(const std::vector<store::Record>& members) const;
   Json GroupPointJson(const ResourceId& gid, const GroupPoint& gp, size_t members) const;
   Result<Json> FailoverParams(const ResourceId& id, Json params) const;
-  Status GroupFailover(const ResourceId& gid, const std::vector<std::pair<ResourceId, Json>>& plan,
+  // Every member of `plan` (item, its failover's parameters) fails over; a planned one
+  // (failoverType Planned) first stops every member's VM in the source (ShutDownAtSource).
+  Status GroupFailover(const ResourceId& gid, std::vector<std::pair<ResourceId, Json>> plan,
                        const std::string& caller, api::OperationContext& octx);
+  // A planned failover needs the item's source region paired and reachable.
+  Status SourceReachable(const store::Record& item) const;
   // The consistency group of an outbound record ("" for none): its target region and B's name.
   static std::string GroupKey(const store::Record& outbound);
   // One cycle of `outs` (one item, or every enabled member of a group) at one instant: each
@@ -310,6 +316,11 @@ class ReplicationService {
   // then Failover to that point: nothing written in the source is lost.
   Status PlannedFailover(const ResourceId& id, Json params, const std::string& caller,
                          api::OperationContext& octx);
+  // The planned failover's first half, for several items at once (a group, a plan's group):
+  // each source shuts its VM down and sends a last cycle; returns item key → that point's name
+  // once every one is here. Fails (PlannedFailoverFailed) when a source could not finish one.
+  Result<std::map<std::string, std::string>> ShutDownAtSource(const std::vector<ResourceId>& items,
+                                                              api::OperationContext& octx);
   void Thin(const store::Record& item);
   // At start: an item whose failover or test failover a restart cut (FailingOver, or
   // testFailoverState InProgress) loses what that made (internal failoverMade: the VM, disks,

@@ -257,13 +257,8 @@ namespace {
 // are the cycles both have, its RPO the newest one's age; the group fails over as one, both VMs
 // from the same point; a group with members cannot be deleted; bad names and points are refused.
 TEST_F(ReplicationTest, AConsistencyGroupIsCapturedTogetherAndFailsOverToOnePoint) {
-  const std::string kVm2 = InProcessRegion::Path("Stratus.Compute/virtualMachines", "db2");
-  Json body = InProcessRegion::VmBody(1);
-  auto put = a_->Call("PUT", kVm2, body);
-  ASSERT_EQ(put.status, 201) << put.body.dump();
-  ASSERT_EQ(a_->Finish(put)["status"], "Succeeded");
-  std::string vm2_id = put.body.value("id", "");
-  ASSERT_EQ(a_->Finish(a_->Call("POST", kVm2 + "/powerOff", Json::object()))["status"], "Succeeded");
+  const std::string vm2_id = MakeStoppedVm("db2");
+  ASSERT_FALSE(vm2_id.empty());
   std::string data2 = a_->DiskFile("db2_DataDisk_0");
   ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x42 3M 1M", data2}).ok());
 
@@ -325,7 +320,11 @@ TEST_F(ReplicationTest, AConsistencyGroupIsCapturedTogetherAndFailsOverToOnePoin
   EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", group + "/unplannedFailover",
                                            {{"recoveryPointType", "LatestApplicationConsistent"}})),
             "NoApplicationConsistentPoint");
-  EXPECT_EQ(b_->Call("POST", group + "/plannedFailover", Json::object()).status, 404);
+  EXPECT_EQ(b_->Call("POST", group + "/failback", Json::object()).status, 404);
+  EXPECT_EQ(InProcessRegion::Code(
+                b_->Call("POST", group + "/plannedFailover", {{"recoveryPointName", point}})),
+            "InvalidParameter")
+      << "a planned failover's points are the last cycles";
 
   // The source is gone; the group fails over to its oldest point, both VMs from it.
   a_->control()->replication()->Stop();
@@ -391,6 +390,35 @@ TEST_F(ReplicationTest, PlannedFailoverCarriesTheSourcesLastWrite) {
   auto out = a_->store()->List("/providers/stratus.recoveryservices/outboundreplications/", "", "", 10);
   ASSERT_TRUE(out.ok() && out->records.size() == 1u);
   EXPECT_EQ(out->records[0].body["state"], "ReadyForFailover");
+}
+
+// A planned failover of a consistency group: every member's VM stops in the source and sends
+// its last cycle; each member fails over to its own, with the writes made after the newest point.
+TEST_F(ReplicationTest, PlannedFailoverOfAGroupCarriesEveryMembersLastWrite) {
+  const std::string vm2 = MakeStoppedVm("db2");
+  ASSERT_FALSE(vm2.empty());
+  const std::string data2 = a_->DiskFile("db2_DataDisk_0");
+  const std::string group = kVault + "/replicationConsistencyGroups/app";
+  for (auto [name, vm] : {std::pair<std::string, std::string>{"db1", vm_id_}, {"db2", vm2}}) {
+    Json b = ItemBody(vm);
+    b["properties"]["multiVmGroupName"] = "app";
+    ASSERT_EQ(
+        b_->Finish(b_->Call("PUT", kVault + "/replicationProtectedItems/" + name, b))["status"],
+        "Succeeded");
+    WaitPoints(name, 1);
+  }
+  // Written after the newest points, right before the call.
+  ASSERT_TRUE(
+      RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x91 5M 64k", data_disk_}).ok());
+  ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x92 6M 64k", data2}).ok());
+  auto r = b_->Call("POST", group + "/plannedFailover", Json::object());
+  ASSERT_EQ(r.status, 202) << r.body.dump();
+  Json op = b_->Finish(r);
+  ASSERT_EQ(op["status"], "Succeeded") << op.dump();
+  EXPECT_EQ(op["properties"]["failoverType"], "Planned");
+  EXPECT_EQ(op["properties"]["vms"].size(), 2u) << op.dump();
+  EXPECT_EQ(op["properties"]["recoveryPoints"].size(), 2u) << op.dump();
+  ExpectPlannedWithEveryWrite({{"db1", data_disk_}, {"db2", data2}});
 }
 
 TEST_F(ReplicationTest, PlannedFailoverNeedsTheSource) {
@@ -615,12 +643,8 @@ namespace {
 // every step recorded; group 2 does not start before the acknowledgement; the cleanup removes
 // the drill's VMs. Bad plans are refused.
 TEST_F(ReplicationTest, ARecoveryPlanRunsItsGroupsInOrderWithScriptsAndAManualStep) {
-  const std::string kVm2 = InProcessRegion::Path("Stratus.Compute/virtualMachines", "db2");
-  auto put = a_->Call("PUT", kVm2, InProcessRegion::VmBody(1));
-  ASSERT_EQ(put.status, 201) << put.body.dump();
-  ASSERT_EQ(a_->Finish(put)["status"], "Succeeded");
-  std::string vm2_id = put.body.value("id", "");
-  ASSERT_EQ(a_->Finish(a_->Call("POST", kVm2 + "/powerOff", Json::object()))["status"], "Succeeded");
+  const std::string vm2_id = MakeStoppedVm("db2");
+  ASSERT_FALSE(vm2_id.empty());
   const std::string i1 = kVault + "/replicationProtectedItems/db1";
   const std::string i2 = kVault + "/replicationProtectedItems/db2";
   ASSERT_EQ(b_->Finish(b_->Call("PUT", i1, ItemBody(vm_id_)))["status"], "Succeeded");
@@ -735,6 +759,56 @@ TEST_F(ReplicationTest, ARecoveryPlanRunsItsGroupsInOrderWithScriptsAndAManualSt
 namespace stratus::recovery::site {
 namespace {
 
+// A planned failover of a plan stops the source's VMs, the last group first, each sending its
+// last cycle; then the groups fail over in order to those cycles (the second group's disks
+// copied while the first came up): no write made in the source is lost.
+TEST_F(ReplicationTest, PlannedFailoverOfAPlanStopsTheSourceLastGroupFirstAndLosesNothing) {
+  const std::string vm2 = MakeStoppedVm("db2");
+  ASSERT_FALSE(vm2.empty());
+  const std::string data2 = a_->DiskFile("db2_DataDisk_0");
+  std::vector<std::string> ids;
+  for (auto [name, vm] : {std::pair<std::string, std::string>{"db1", vm_id_}, {"db2", vm2}}) {
+    const std::string item = kVault + "/replicationProtectedItems/" + name;
+    ASSERT_EQ(b_->Finish(b_->Call("PUT", item, ItemBody(vm)))["status"], "Succeeded");
+    WaitPoints(name, 1);
+    ids.push_back(b_->Call("GET", item).body.value("id", ""));
+  }
+  const std::string p = kVault + "/replicationRecoveryPlans/app";
+  auto made = b_->Call("PUT", p,
+                       {{"properties",
+                         {{"vmReadiness", "PowerState"},
+                          {"groups",
+                           {{{"replicationProtectedItems", {ids[0]}}},
+                            {{"replicationProtectedItems", {ids[1]}}}}}}}});
+  ASSERT_EQ(made.status, 201) << made.body.dump();
+  EXPECT_EQ(InProcessRegion::Code(
+                b_->Call("POST", p + "/plannedFailover", {{"recoveryPointType", "Latest"}})),
+            "InvalidParameter")
+      << "a planned failover's points are the last cycles";
+  ASSERT_TRUE(
+      RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x93 5M 64k", data_disk_}).ok());
+  ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x94 6M 64k", data2}).ok());
+  auto r = b_->Call("POST", p + "/plannedFailover", Json::object());
+  ASSERT_EQ(r.status, 202) << r.body.dump();
+  Json op = b_->Finish(r);
+  ASSERT_EQ(op["status"], "Succeeded") << op.dump();
+  std::vector<std::string> states;
+  const Json run = b_->Call("GET", p).body["properties"]["currentRun"];
+  EXPECT_EQ(run["type"], "PlannedFailover");
+  for (auto& s : run["steps"]) states.push_back(s.value("name", "") + " " + s.value("state", ""));
+  EXPECT_EQ(states,
+            (std::vector<std::string>{
+                "group 2: shut down in the source: db2 Succeeded",
+                "group 1: shut down in the source: db1 Succeeded",
+                "group 1: planned failover of db1 Succeeded", "group 1: VMs up Succeeded",
+                "group 2: planned failover of db2 Succeeded", "group 2: VMs up Succeeded"}));
+  EXPECT_EQ(run["steps"][4].value("detail", ""),
+            "1 of 1 VMs' disks were copied while group 1 came up");
+  ExpectPlannedWithEveryWrite({{"db1", data_disk_}, {"db2", data2}});
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", p + "/plannedFailover", Json::object())),
+            "AlreadyFailedOver");
+}
+
 // An unplanned failover of a plan copies the next group's disks while this group's VMs come up
 // (StartPrestage): group 2 fails over from those copies; group 3's copies, which no failover
 // took because the plan stopped before it, are removed and its item is Protected again and
@@ -742,13 +816,8 @@ namespace {
 TEST_F(ReplicationTest, APlansNextGroupIsCopiedAheadAndRolledBackWhenThePlanStopsBeforeIt) {
   std::vector<std::string> ids = {vm_id_};
   for (std::string name : {"db2", "db3"}) {
-    const std::string vm = InProcessRegion::Path("Stratus.Compute/virtualMachines", name);
-    auto put = a_->Call("PUT", vm, InProcessRegion::VmBody(1));
-    ASSERT_EQ(put.status, 201) << put.body.dump();
-    ASSERT_EQ(a_->Finish(put)["status"], "Succeeded");
-    ids.push_back(put.body.value("id", ""));
-    ASSERT_EQ(a_->Finish(a_->Call("POST", vm + "/powerOff", Json::object()))["status"],
-              "Succeeded");
+    ids.push_back(MakeStoppedVm(name));
+    ASSERT_FALSE(ids.back().empty());
   }
   std::vector<std::string> items;
   for (int i = 0; i < 3; ++i) {

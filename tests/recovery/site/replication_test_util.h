@@ -58,6 +58,28 @@ class ReplicationTest : public ::testing::Test {
               {"sourceVmId", vm},
               {"policy", {{"crashConsistentFrequencyInSeconds", 5}}}}}};
   }
+  // A second VM `name` in A like the fixture's (one 1 GiB data disk), stopped; returns its id
+  // ("" after a failure).
+  std::string MakeStoppedVm(const std::string& name) {
+    const std::string vm = InProcessRegion::Path("Stratus.Compute/virtualMachines", name);
+    auto put = a_->Call("PUT", vm, InProcessRegion::VmBody(1));
+    EXPECT_EQ(put.status, 201) << put.body.dump();
+    if (put.status != 201 || a_->Finish(put)["status"] != "Succeeded") return "";
+    EXPECT_EQ(a_->Finish(a_->Call("POST", vm + "/powerOff", Json::object()))["status"], "Succeeded");
+    return put.body.value("id", "");
+  }
+  // After a planned failover: each item (name → A's data disk file) is failed over, Planned, and
+  // its VM's data disk in B is A's, byte for byte.
+  void ExpectPlannedWithEveryWrite(const std::vector<std::pair<std::string, std::string>>& items) {
+    for (auto& [name, disk] : items) {
+      auto cmp = RunProcess({"qemu-img", "compare", "-U", "-q", disk, b_->DiskFile(name + "-lun0")});
+      ASSERT_TRUE(cmp.ok());
+      EXPECT_EQ(cmp->exit_code, 0) << name << "'s last write is in B: " << cmp->out << cmp->err;
+      Json it = b_->Call("GET", kVault + "/replicationProtectedItems/" + name).body["properties"];
+      EXPECT_EQ(it["protectionState"], "FailedOver") << it.dump();
+      EXPECT_EQ(it["failoverType"], "Planned") << it.dump();
+    }
+  }
   // Waits (up to 30 s) until item `name` has at least `n` points; returns the item.
   Json WaitPoints(const std::string& name, size_t n) {
     Json item;
