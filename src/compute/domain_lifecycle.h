@@ -74,6 +74,10 @@ class DomainLifecycle {
   // Boots a defined domain. OK when it already runs (a retried start); NotFound for an unknown
   // domain.
   virtual Status Start(const std::string& name) = 0;
+  // Boots a defined domain with its vCPUs paused: the emulator is up, its devices made, the
+  // guest has run no instruction (Start runs it: a paused domain is resumed). OK when the domain
+  // is active already (paused or running); NotFound for an unknown domain.
+  virtual Status StartPaused(const std::string& name) = 0;
   // Graceful ACPI shutdown, then hard power-off after `timeout_ms`; returns once the domain is
   // stopped. OK if already stopped; NotFound for an unknown domain.
   virtual Status Shutdown(const std::string& name, int timeout_ms) = 0;

@@ -309,6 +309,21 @@ Status LibvirtHypervisor::Start(const std::string& name) {
   });
 }
 
+Status LibvirtHypervisor::StartPaused(const std::string& name) {
+  auto m = DomainLock(name);
+  std::lock_guard<std::mutex> lock(*m);
+  return WithConnection([&](virConnectPtr conn) -> Status {
+    ASSIGN_OR_RETURN(DomainHandle d, LookupDomain(conn, name));
+    ASSIGN_OR_RETURN(bool active, IsActive(d.get(), name));
+    if (active) return Status::Ok();
+    if (virDomainCreateWithFlags(d.get(), VIR_DOMAIN_START_PAUSED) == 0) return Status::Ok();
+    LastError e = GetLastError();
+    ASSIGN_OR_RETURN(active, IsActive(d.get(), name));
+    if (active && e.code == VIR_ERR_OPERATION_INVALID) return Status::Ok();  // raced a start
+    return StatusFromError(e, "start domain " + Quoted(name) + " paused");
+  });
+}
+
 Status LibvirtHypervisor::Shutdown(const std::string& name, int timeout_ms) {
   return WithConnection([&](virConnectPtr conn) -> Status {
     ASSIGN_OR_RETURN(DomainHandle d, LookupDomain(conn, name));

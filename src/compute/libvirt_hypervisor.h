@@ -66,6 +66,7 @@ class LibvirtHypervisor : public Hypervisor {
   Status Define(const DomainSpec& spec) override;
   Status Undefine(const std::string& name) override;
   Status Start(const std::string& name) override;
+  Status StartPaused(const std::string& name) override;
   Status Shutdown(const std::string& name, int timeout_ms) override;
   Status PowerOff(const std::string& name) override;
   Status Reboot(const std::string& name) override;

@@ -52,7 +52,8 @@ std::string VmService::TargetForLun(int lun) {
 
 Result<VmService::WriteResult> VmService::Apply(const ResourceId& id, const Json& body,
                                                 const std::string& caller,
-                                                const store::WriteCondition& cond) {
+                                                const store::WriteCondition& cond,
+                                                bool start_paused) {
   auto existing = ctx_.store->Get(id.Key());
   const store::Record* ex = existing.ok() ? &*existing : nullptr;
   if (ex && cond.must_not_exist)
@@ -110,7 +111,7 @@ Result<VmService::WriteResult> VmService::Apply(const ResourceId& id, const Json
     rec.body["properties"]["timeCreated"] = FormatIso8601(ctx_.clock->NowMs());
     std::string vm_dir = JoinPath(ctx_.data_dir, "vms/" + vm_id);
     rec.internal = {{"domain", DomainName(vm_id)},
-                    {"desiredPower", "running"},
+                    {"desiredPower", start_paused ? "paused" : "running"},
                     {"customData", plan.custom_data},
                     {"dir", vm_dir},
                     {"configDrive", JoinPath(vm_dir, "config.img")},
@@ -130,6 +131,16 @@ Result<VmService::WriteResult> VmService::Apply(const ResourceId& id, const Json
           [this, id, caller](OperationContext& octx) { return EnsureVm(id, octx, caller); },
           caller));
   return WriteResult{rec, op, ex == nullptr};
+}
+
+Status VmService::Resume(const ResourceId& id) {
+  ASSIGN_OR_RETURN(store::Record vm, ctx_.store->Get(id.Key()));
+  RETURN_IF_ERROR(hv_->Start(vm.internal.value("domain", "")));  // resumes a paused domain
+  return store::PutWithRetry(ctx_.store, id.Key(), [](store::Record& r) {
+    if (r.internal.value("desiredPower", "") != "paused") return false;
+    r.internal["desiredPower"] = "running";
+    return true;
+  });
 }
 
 Result<std::string> VmService::Write(const ResourceId& id, const Json& body,
@@ -432,7 +443,10 @@ Status VmService::EnsureVm(const ResourceId& id, OperationContext& octx,
                               {"target", TargetForLun(d.value("lun", 0))}});
     if (desired == "running" && !running) {
       octx.SetProgress(80, "starting");
-      RETURN_IF_ERROR(hv_->Start(dom));
+      RETURN_IF_ERROR(hv_->Start(dom));  // a paused domain is resumed
+    } else if (desired == "paused" && !running) {
+      octx.SetProgress(80, "starting paused");
+      RETURN_IF_ERROR(hv_->StartPaused(dom));
     }
     ASSIGN_OR_RETURN(vm, ctx_.store->Get(id.Key()));
     vm.internal["attachedDisks"] = now_attached;
@@ -768,7 +782,9 @@ Status VmService::Start() {
           continue;
         }
       }
-      if (desired == "running") {
+      if (desired == "paused") {  // made paused, not resumed yet: it stays so
+        (void)hv_->StartPaused(dom);
+      } else if (desired == "running") {
         Status st = hv_->Start(dom);
         if (st.ok())
           ++restored;

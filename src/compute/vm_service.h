@@ -46,8 +46,13 @@ class VmService final : public storage::DiskOwners {
   // Creates or updates VM `id` to `body` (a PUT's body: location, tags, properties) as
   // `caller`, under `cond` (If-Match / If-None-Match). InvalidArgument naming the field,
   // PreconditionFailed, Conflict (size change of a running VM, a concurrent change, a lock).
+  // `start_paused` (a new VM only): its domain starts with the vCPUs paused (a recovery plan's
+  // next group, made while the group before boots); Resume runs it.
   Result<WriteResult> Apply(const ResourceId& id, const Json& body, const std::string& caller,
-                            const store::WriteCondition& cond = {});
+                            const store::WriteCondition& cond = {}, bool start_paused = false);
+  // Runs VM `id` that was made with `start_paused` (its guest's first instruction): a few ms.
+  // OK when it runs already; NotFound for an unknown VM.
+  Status Resume(const ResourceId& id);
   // Apply for other modules: the id of the operation that makes the VM real ("" if none).
   Result<std::string> Write(const ResourceId& id, const Json& body, const std::string& caller);
   // Starts power action `action` ("start", "poweroff", "deallocate", "restart"; lowercase) on

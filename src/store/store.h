@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -83,5 +84,22 @@ class Store {
   virtual Result<std::optional<std::string>> GetSetting(const std::string& name) = 0;
   virtual Status PutSetting(const std::string& name, const std::string& value) = 0;
 };
+
+// Reads record `key`, lets `fn` change it (false: no write) and writes it back under its etag,
+// again on a concurrent change (ten tries; then Conflict).
+inline Status PutWithRetry(Store* store, const std::string& key,
+                           const std::function<bool(Record&)>& fn) {
+  for (int i = 0; i < 10; ++i) {
+    auto rec = store->Get(key);
+    if (!rec.ok()) return rec.status();
+    if (!fn(*rec)) return Status::Ok();
+    WriteCondition c;
+    c.if_match = rec->etag;
+    auto w = store->Put(*rec, c);
+    if (w.ok()) return Status::Ok();
+    if (w.status().code() != StatusCode::kPreconditionFailed) return w.status();
+  }
+  return Conflict("the record '" + key + "' kept changing");
+}
 
 }  // namespace stratus::store

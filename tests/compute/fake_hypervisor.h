@@ -68,6 +68,15 @@ class FakeHypervisor final : public Hypervisor {
     return Status::Ok();
   }
 
+  Status StartPaused(const std::string& name) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Log("StartPaused " + name);
+    Domain* d = FindLocked(name);
+    if (!d) return NotFound("domain '" + name + "' not found", name);
+    if (d->state != PowerState::kRunning) d->state = PowerState::kPaused;
+    return Status::Ok();
+  }
+
   Status Shutdown(const std::string& name, int timeout_ms) override { return Stop("Shutdown", name); }
   Status PowerOff(const std::string& name) override { return Stop("PowerOff", name); }
 

@@ -232,6 +232,17 @@ TEST_F(LibvirtHypervisorTest, LifecycleInfoAndList) {
   EXPECT_TRUE(hv_->PowerOff(a).ok()) << "already stopped";
   EXPECT_EQ(hv_->Reboot(a).code(), StatusCode::kConflict) << "not running";
 
+  // Started paused: QEMU is up, the guest runs nothing until Start resumes it.
+  ASSERT_TRUE(hv_->StartPaused(b).ok());
+  EXPECT_EQ(hv_->Info(b)->state, PowerState::kPaused);
+  EXPECT_TRUE(hv_->StartPaused(b).ok()) << "active already";
+  EXPECT_EQ(hv_->Info(b)->state, PowerState::kPaused);
+  ASSERT_TRUE(hv_->Start(b).ok());
+  EXPECT_EQ(hv_->Info(b)->state, PowerState::kRunning);
+  EXPECT_TRUE(hv_->StartPaused(b).ok()) << "running: nothing to do";
+  EXPECT_EQ(hv_->Info(b)->state, PowerState::kRunning);
+  ASSERT_TRUE(hv_->PowerOff(b).ok());
+
   ASSERT_TRUE(hv_->Undefine(a).ok());
   EXPECT_EQ(hv_->Info(a).status().code(), StatusCode::kNotFound);
   EXPECT_TRUE(hv_->Undefine(a).ok()) << "absent is OK";
@@ -244,6 +255,7 @@ TEST_F(LibvirtHypervisorTest, UnknownDomainIsNotFound) {
   std::string name = prefix_ + "missing";
   EXPECT_EQ(hv_->Info(name).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(hv_->Start(name).code(), StatusCode::kNotFound);
+  EXPECT_EQ(hv_->StartPaused(name).code(), StatusCode::kNotFound);
   EXPECT_EQ(hv_->Shutdown(name, 100).code(), StatusCode::kNotFound);
   EXPECT_EQ(hv_->PowerOff(name).code(), StatusCode::kNotFound);
   EXPECT_EQ(hv_->Reboot(name).code(), StatusCode::kNotFound);

@@ -136,8 +136,10 @@ class NetworkTest : public DaemonTest {
   static std::string DhcpLease(const std::string& domain, const std::string& iface) {
     std::string out;
     for (int i = 0; i < 20 && out.find("obtained") == std::string::npos; ++i) {
-      out = Guest(domain, "ip link set " + iface + " up 2>&1; udhcpc -i " + iface +
-                              " -n -q -s /bin/true -t 3 -T 1 2>&1; true");
+      // Bounded: a hot-plugged NIC's first 'ip link set up' once hung a loaded TCG guest past the
+      // agent's 180 s; a try that hangs is cut and the next one goes.
+      out = Guest(domain, "timeout 20 sh -c 'ip link set " + iface + " up 2>&1; udhcpc -i " +
+                              iface + " -n -q -s /bin/true -t 3 -T 1 2>&1'; true");
       if (out.find("obtained") == std::string::npos) std::this_thread::sleep_for(Seconds(1));
     }
     return out;

@@ -26,10 +26,7 @@ std::string CheckpointName(const std::string& item, uint64_t seq);
 // The persistent bitmap a failed-over VM's disks get before it first starts: every write the VM
 // makes in this region from then on, which a reprotect sends back to the original region.
 std::string FailoverBitmapName(const std::string& item);
-// Reads record `key`, lets `fn` change it (false: no write) and writes it back under its etag,
-// again on a concurrent change (ten tries).
-Status PutWithRetry(store::Store* store, const std::string& key,
-                    const std::function<bool(store::Record&)>& fn);
+using store::PutWithRetry;
 // The paired region's failure as ours: Unavailable "PeerRegionUnreachable" when it could not be
 // reached, else its own error.
 Status NotFromPeer(const std::string& who, const Result<PeerReply>& r);

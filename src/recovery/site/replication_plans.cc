@@ -446,7 +446,8 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
     return Status::Ok();
   };
   Status result;
-  std::map<std::string, Json> prestaged_params;  // item key → its failover's parameters
+  std::set<std::string>
+      ahead;  // item keys whose failover was started while the group before booted
   // A drill's cleanup only removes its VMs: no actions, nothing to wait for.
   const bool actions = type != "TestFailoverCleanup";
   auto members_of = [&](size_t g) {
@@ -511,12 +512,11 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
           RETURN_IF_ERROR(TestFailoverCleanup(mid, caller, ctx));
         return std::string();
       }
-      Json p = Json::object();
-      if (auto pre = prestaged_params.find(mid.Key()); pre != prestaged_params.end()) {
-        p = pre->second;  // its point was chosen when its disks were copied
-      } else {
-        ASSIGN_OR_RETURN(p, params_of(mid));
+      if (ahead.count(mid.Key())) {  // its VM waits, paused: it runs now
+        ASSIGN_OR_RETURN(ctx.result(), RunPrestarted(octx.id(), mid));
+        return ctx.result().value("vmId", "");
       }
+      ASSIGN_OR_RETURN(Json p, params_of(mid));
       RETURN_IF_ERROR(type == "TestFailover" ? TestFailover(mid, p, caller, ctx)
                                              : Failover(mid, p, caller, ctx));
       return ctx.result().value("vmId", "");
@@ -531,11 +531,11 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
           got[i] = one(members[i], ctx);
         });
       for (auto& t : threads) t.join();
-      size_t ahead = 0;
-      for (auto& m : members) ahead += prestaged_params.count(m.Key());
-      if (ahead > 0)
-        detail = std::to_string(ahead) + " of " + std::to_string(members.size()) +
-                 " VMs' disks were copied while group " + std::to_string(g) + " came up";
+      size_t started = 0;
+      for (auto& m : members) started += ahead.count(m.Key());
+      if (started > 0)
+        detail = std::to_string(started) + " of " + std::to_string(members.size()) +
+                 " VMs were made (started paused) while group " + std::to_string(g) + " came up";
       Status first;
       for (size_t i = 0; i < members.size(); ++i) {
         if (!got[i].ok()) {
@@ -553,15 +553,16 @@ Status ReplicationService::RunPlan(const ResourceId& id, const std::string& type
       return first;
     });
     if (!result.ok()) break;
-    // While this group's guests boot, the next group's disks are copied out of their replicas
-    // (at the points chosen now): its failover then only makes NICs and VMs.
+    // While this group's guests boot, the next group's failovers run up to their VMs (at the
+    // points chosen now): disks copied out, NICs made, VMs made and started paused; at the
+    // group's turn they only run (RunPrestarted).
     if ((type == "UnplannedFailover" || planned) && g + 1 < groups.size() && !made.empty())
       for (const ResourceId& mid : members_of(g + 1)) {
         auto params = params_of(mid);
         if (!params.ok()) continue;  // its failover says why
-        Status started = StartPrestage(mid, *params, octx.id());
+        Status started = StartPrestage(mid, *params, caller, octx);
         if (started.ok()) {
-          prestaged_params[mid.Key()] = *params;
+          ahead.insert(mid.Key());
         } else {
           spdlog::warn("plan {}: cannot copy {}'s disks ahead: {}", id.ToString(), mid.ToString(),
                        started.ToString());

@@ -43,21 +43,6 @@ std::string CheckpointName(const std::string& item, uint64_t seq) {
 
 std::string FailoverBitmapName(const std::string& item) { return "sfo-" + item.substr(0, 8); }
 
-Status PutWithRetry(store::Store* store, const std::string& key,
-                    const std::function<bool(store::Record&)>& fn) {
-  for (int i = 0; i < 10; ++i) {
-    auto rec = store->Get(key);
-    if (!rec.ok()) return rec.status();
-    if (!fn(*rec)) return Status::Ok();
-    store::WriteCondition c;
-    c.if_match = rec->etag;
-    auto w = store->Put(*rec, c);
-    if (w.ok()) return Status::Ok();
-    if (w.status().code() != StatusCode::kPreconditionFailed) return w.status();
-  }
-  return Conflict("the record '" + key + "' kept changing");
-}
-
 Status NotFromPeer(const std::string& who, const Result<PeerReply>& r) {
   if (!r.ok())
     return Status(StatusCode::kUnavailable, "PeerRegionUnreachable",
@@ -195,26 +180,9 @@ void ReplicationService::RollBackInterrupted() {
     const bool failing = p.value("protectionState", "") == "FailingOver";
     const bool testing = p.value("testFailoverState", "") == "InProgress";
     if (!failing && !testing) continue;
-    const Json made = rec.internal.value("failoverMade", Json::object());
     spdlog::warn("replicated item {}: its {} was cut by a restart; removing what it made",
                  rec.body.value("id", ""), failing ? "failover" : "test failover");
-    // The VM with its disks and NICs; then whatever was made before the VM was.
-    if (auto vm = ResourceId::Parse(made.value("vm", "")); vm.ok() && d_.ctx.store->Get(vm->Key()).ok()) {
-      auto op = d_.vms->Delete(*vm, /*delete_disks=*/1, "stratusd");
-      Status st = op.ok() ? WaitOperation(*op, "deleting " + vm->ToString()) : op.status();
-      if (!st.ok()) spdlog::warn("  {}: {}", vm->ToString(), st.ToString());
-    }
-    for (auto& d : made.value("disks", Json::array()))
-      if (auto did = ResourceId::Parse(d.is_string() ? d.get<std::string>() : ""); did.ok())
-        (void)d_.disks->DeleteDisk(*did, /*force=*/true);
-    if (d_.networks)
-      for (auto& n : made.value("nics", Json::array()))
-        if (auto nid = ResourceId::Parse(n.is_string() ? n.get<std::string>() : ""); nid.ok())
-          (void)d_.networks->DeleteNic(*nid, /*force=*/true);
-    net_->RemoveTestNetworks(made.value("testNetworks", Json::array()));
-    // A disk copy cut before it became a disk.
-    if (std::string prefix = made.value("tmpPrefix", ""); !prefix.empty())
-      RemoveFailoverCopies(prefix);
+    RemoveFailoverMade(rec);
     (void)PutWithRetry(d_.ctx.store, rec.key, [&](store::Record& r) {
       Json& rp = r.body["properties"];
       // A failback cut between its disks' commits runs again from the start (each commit
@@ -230,6 +198,39 @@ void ReplicationService::RollBackInterrupted() {
       return true;
     });
   }
+}
+
+void ReplicationService::RemoveFailoverMade(const store::Record& item) {
+  const Json made = item.internal.value("failoverMade", Json::object());
+  // The VM with its disks and NICs; then whatever was made before the VM was.
+  if (auto vm = ResourceId::Parse(made.value("vm", ""));
+      vm.ok() && d_.ctx.store->Get(vm->Key()).ok()) {
+    auto op = d_.vms->Delete(*vm, /*delete_disks=*/1, "stratusd");
+    Status st = op.ok() ? WaitOperation(*op, "deleting " + vm->ToString()) : op.status();
+    if (!st.ok()) spdlog::warn("  {}: {}", vm->ToString(), st.ToString());
+  }
+  for (auto& d : made.value("disks", Json::array()))
+    if (auto did = ResourceId::Parse(d.is_string() ? d.get<std::string>() : ""); did.ok())
+      (void)d_.disks->DeleteDisk(*did, /*force=*/true);
+  if (d_.networks)
+    for (auto& n : made.value("nics", Json::array()))
+      if (auto nid = ResourceId::Parse(n.is_string() ? n.get<std::string>() : ""); nid.ok())
+        (void)d_.networks->DeleteNic(*nid, /*force=*/true);
+  net_->RemoveTestNetworks(made.value("testNetworks", Json::array()));
+  // A disk copy cut before it became a disk.
+  if (std::string prefix = made.value("tmpPrefix", ""); !prefix.empty())
+    RemoveFailoverCopies(prefix);
+}
+
+void ReplicationService::UndoFailover(const ResourceId& id) {
+  auto rec = d_.ctx.store->Get(id.Key());
+  if (!rec.ok()) return;
+  RemoveFailoverMade(*rec);
+  (void)PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
+    r.body["properties"]["protectionState"] = "Protected";
+    r.internal.erase("failoverMade");
+    return true;
+  });
 }
 
 void ReplicationService::Stop() {
@@ -787,15 +788,35 @@ Status ReplicationService::CopyDiskOut(const std::string& item_id, const std::st
   return Status::Ok();
 }
 
+void ReplicationService::PrestartGate::Open(bool go) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (state_ == 0) state_ = go ? 1 : -1;
+  }
+  cv_.notify_all();
+}
+
+bool ReplicationService::PrestartGate::Wait(const std::function<bool()>& stopping) {
+  std::unique_lock<std::mutex> l(mu_);
+  while (state_ == 0) {
+    if (stopping()) return false;
+    cv_.wait_for(l, std::chrono::milliseconds(200));
+  }
+  return state_ == 1;
+}
+
 Status ReplicationService::StartPrestage(const ResourceId& id, const Json& params,
-                                         const std::string& op_id) {
+                                         const std::string& caller,
+                                         const api::OperationContext& octx) {
   ASSIGN_OR_RETURN(store::Record rec, d_.ctx.store->Get(id.Key()));
-  if (!rec.internal.value("baseVmKey", "").empty()) return Status::Ok();  // a failback
+  if (!rec.internal.value("baseVmKey", "").empty())
+    return Conflict("item '" + id.name() + "' fails back into its original VM: not ahead",
+                    id.ToString(), "FailsBack");
   const std::string item_id = rec.internal.value("itemId", "");
   ASSIGN_OR_RETURN(store::Record pt, d_.ctx.store->Get(id.Key() + "/recoverypoints/" +
                                                        params.value("recoveryPointName", "")));
   const uint64_t seq = pt.internal.value("seq", uint64_t{0});
-  const std::string prefix = FailoverTmpPrefix(op_id, item_id);
+  const std::string prefix = FailoverTmpPrefix(octx.id(), item_id);
   RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
     r.body["properties"]["protectionState"] = "FailingOver";
     r.internal["failoverMade"] = {{"vm", ""},
@@ -808,26 +829,54 @@ Status ReplicationService::StartPrestage(const ResourceId& id, const Json& param
   receiver_->Forget(item_id);  // an open cycle goes
   const std::vector<std::string> names = ReplicaDiskNames(rec);
   const std::string dir = JoinPath(d_.ctx.data_dir, "disks");
-  std::shared_future<Status> done =
-      std::async(std::launch::async, [this, item_id, names, seq, prefix, dir]() -> Status {
-        RETURN_IF_ERROR(MakeDirs(dir, 0711));
-        for (auto& disk : names) {
-          {
-            std::lock_guard<std::mutex> l(mu_);
-            if (stopping_) return Unavailable("stratusd is stopping");
-          }
-          std::string tmp = JoinPath(dir, prefix + disk + ".qcow2");
-          Status s = CopyDiskOut(item_id, disk, seq, tmp);
-          if (!s.ok()) {
-            RemoveFile(tmp);
-            return s;
-          }
-        }
-        return Status::Ok();
-      }).share();
+  auto copied = std::make_shared<std::promise<Status>>();
+  auto gate = std::make_shared<PrestartGate>();
+  {
+    std::lock_guard<std::mutex> l(prestage_mu_);
+    prestaged_[prefix] = Prestaged{id, seq, copied->get_future().share(), gate, {}};
+  }
+  api::OperationContext ctx = octx;  // progress goes to the plan's operation
+  ctx.result() = Json::object();
+  std::shared_future<Result<Json>> failover =
+      std::async(std::launch::async,
+                 [this, id, params, caller, ctx, item_id, names, seq, prefix, dir, copied,
+                  gate]() mutable -> Result<Json> {
+                   Status s = MakeDirs(dir, 0711);
+                   for (size_t i = 0; s.ok() && i < names.size(); ++i) {
+                     {
+                       std::lock_guard<std::mutex> l(mu_);
+                       if (stopping_) s = Unavailable("stratusd is stopping");
+                     }
+                     std::string tmp = JoinPath(dir, prefix + names[i] + ".qcow2");
+                     if (s.ok()) s = CopyDiskOut(item_id, names[i], seq, tmp);
+                     if (!s.ok()) RemoveFile(tmp);
+                   }
+                   copied->set_value(s);  // MakeVmAt copies a disk again when this failed
+                   // Then the failover itself, up to its VM started paused; it waits at the gate.
+                   RETURN_IF_ERROR(Failover(id, params, caller, ctx, gate.get()));
+                   return ctx.result();
+                 })
+          .share();
   std::lock_guard<std::mutex> l(prestage_mu_);
-  prestaged_[prefix] = Prestaged{id, seq, done};
+  prestaged_[prefix].failover = failover;
   return Status::Ok();
+}
+
+Result<Json> ReplicationService::RunPrestarted(const std::string& op_id, const ResourceId& id) {
+  std::shared_ptr<PrestartGate> gate;
+  std::shared_future<Result<Json>> failover;
+  {
+    std::lock_guard<std::mutex> l(prestage_mu_);
+    for (auto& [prefix, p] : prestaged_)
+      if (prefix.rfind("failover-" + op_id + "-", 0) == 0 && p.item == id) {
+        gate = p.gate;
+        failover = p.failover;
+      }
+  }
+  if (!gate || !failover.valid())
+    return NotFound("item '" + id.name() + "' was not started ahead", id.ToString());
+  gate->Open(true);
+  return failover.get();
 }
 
 void ReplicationService::FinishPrestage(const std::string& op_id) {
@@ -846,6 +895,8 @@ void ReplicationService::FinishPrestage(const std::string& op_id) {
   for (auto& entry : mine) {
     const std::string& prefix = entry.first;  // a lambda may not capture a structured binding
     Prestaged& p = entry.second;               // (clang 14, C++20)
+    p.gate->Open(false);  // a failover whose turn never came removes what it made
+    if (p.failover.valid()) p.failover.wait();
     p.done.wait();
     RemoveFailoverCopies(prefix);  // copies no disk took (a disk adopts its copy by renaming it)
     (void)PutWithRetry(d_.ctx.store, p.item.Key(), [&](store::Record& r) {
@@ -860,12 +911,10 @@ void ReplicationService::FinishPrestage(const std::string& op_id) {
   }
 }
 
-Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const store::Record& rec,
-                                                const store::Record& pt, bool clone,
-                                                const std::string& rg, const std::string& vm_name,
-                                                const Json& tags, const std::string& caller,
-                                                api::OperationContext& octx,
-                                                std::vector<std::string>& made, Json* network) {
+Result<ResourceId> ReplicationService::MakeVmAt(
+    const ResourceId& id, const store::Record& rec, const store::Record& pt, bool clone,
+    const std::string& rg, const std::string& vm_name, const Json& tags, const std::string& caller,
+    api::OperationContext& octx, std::vector<std::string>& made, Json* network, bool start_paused) {
   const std::string item_id = rec.internal.value("itemId", "");
   const uint64_t seq = pt.internal.value("seq", uint64_t{0});
   // The configuration as of the point (points older than that record: the item's newest).
@@ -991,7 +1040,7 @@ Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const stor
                  {"networkProfile", service::RestoreNetwork::VmNetworkProfile(net)}}}};
   store::WriteCondition create_only;
   create_only.must_not_exist = true;
-  auto applied = d_.vms->Apply(vm, body, caller, create_only);
+  auto applied = d_.vms->Apply(vm, body, caller, create_only, start_paused);
   if (!applied.ok()) {
     service::RestoreNetwork(d_.ctx, d_.networks).RemoveMade(net, creator);
     net_->RemoveTestNetworks(net["madeTestNetworks"]);
@@ -1028,7 +1077,8 @@ Result<ResourceId> ReplicationService::MakeVmAt(const ResourceId& id, const stor
 }
 
 Status ReplicationService::Failover(const ResourceId& id, const Json& params,
-                                    const std::string& caller, api::OperationContext& octx) {
+                                    const std::string& caller, api::OperationContext& octx,
+                                    PrestartGate* gate) {
   int64_t t0 = WallMs();
   ASSIGN_OR_RETURN(store::Record rec, d_.ctx.store->Get(id.Key()));
   const std::string item_id = rec.internal.value("itemId", "");
@@ -1044,10 +1094,11 @@ Status ReplicationService::Failover(const ResourceId& id, const Json& params,
   // A reprotected item fails back into the original VM; any other gets a new one.
   const bool failback = !rec.internal.value("baseVmKey", "").empty();
   Json network = Json::object();
-  auto vm = failback ? FailbackInto(rec, pt, caller, octx)
-                     : MakeVmAt(id, rec, pt, /*clone=*/false,
-                                params.value("targetResourceGroup", ""), params.value("vmName", ""),
-                                Json::object(), caller, octx, made, &network);
+  auto vm = failback
+                ? FailbackInto(rec, pt, caller, octx)
+                : MakeVmAt(id, rec, pt, /*clone=*/false, params.value("targetResourceGroup", ""),
+                           params.value("vmName", ""), Json::object(), caller, octx, made, &network,
+                           /*start_paused=*/gate != nullptr);
   if (!vm.ok()) {
     for (auto& d : made) {
       auto did = ResourceId::Parse(d);
@@ -1059,6 +1110,29 @@ Status ReplicationService::Failover(const ResourceId& id, const Json& params,
       return true;
     });
     return vm.status();
+  }
+  if (gate && !failback) {
+    // Made ahead, paused: the plan says when it runs, or that it never will.
+    const int64_t made_ms = WallMs() - t0;
+    if (!gate->Wait([this] {
+          std::lock_guard<std::mutex> l(mu_);
+          return stopping_;
+        })) {
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        if (stopping_)  // the next start's RollBackInterrupted removes it (FailingOver)
+          return Unavailable("stratusd is stopping; VM '" + vm->ToString() + "' stays paused");
+      }
+      UndoFailover(id);
+      return Conflict("The plan stopped before this item's group; VM '" + vm->ToString() +
+                          "', made ahead, was removed.",
+                      id.ToString(), "PlanStopped");
+    }
+    t0 = WallMs() - made_ms;  // the item's own time: the wait at the gate is the plan's
+    if (Status resumed = d_.vms->Resume(*vm); !resumed.ok()) {
+      UndoFailover(id);
+      return resumed;
+    }
   }
   int64_t rto_ms = WallMs() - t0;
   RETURN_IF_ERROR(PutWithRetry(d_.ctx.store, id.Key(), [&](store::Record& r) {
@@ -1433,10 +1507,14 @@ Result<ApiResponse> ReplicationService::PostGroup(const ApiRequest& req, const R
   ASSIGN_OR_RETURN(auto members, GroupMembers(gid));
   if (members.empty())
     return Conflict("Group '" + gid.name() + "' has no members.", gid.ToString(), "GroupIsEmpty");
-  ASSIGN_OR_RETURN(auto common, CommonPoints(members));
-  if (common.empty())
-    return Conflict("Group '" + gid.name() + "' has no point every member has yet.",
-                    gid.ToString(), "NoRecoveryPoint");
+  // A planned failover's points are the members' last cycles: no group point is needed.
+  std::vector<GroupPoint> common;
+  if (!planned) {
+    ASSIGN_OR_RETURN(common, CommonPoints(members));
+    if (common.empty())
+      return Conflict("Group '" + gid.name() + "' has no point every member has yet.",
+                      gid.ToString(), "NoRecoveryPoint");
+  }
   std::string point = params.value("recoveryPointName", "");
   if (planned) {
     point.clear();

@@ -266,8 +266,23 @@ class ReplicationService {
   Result<store::Record> ItemById(const std::string& item_id) const;
   Status Enable(const ResourceId& id, api::OperationContext& octx);
   Status Disable(const ResourceId& id, api::OperationContext& octx);
+  // A plan's next group started ahead (StartPrestage): its failover makes the VM paused and
+  // waits here until the plan opens the gate (go: the VM runs; stop: all it made is removed).
+  class PrestartGate {
+   public:
+    void Open(bool go);  // the first call decides
+    // Waits until Open or `stopping` says true; true only for go.
+    bool Wait(const std::function<bool()>& stopping);
+
+   private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    int state_ = 0;  // 1 go, -1 stop
+  };
+  // With `gate`, the VM is made paused and the failover waits at the gate before it runs it
+  // and marks the item FailedOver.
   Status Failover(const ResourceId& id, const Json& params, const std::string& caller,
-                  api::OperationContext& octx);
+                  api::OperationContext& octx, PrestartGate* gate = nullptr);
   // The VM of item `rec` at point `pt` made in this region (in `rg` as `vm_name`, with `tags`
   // added to the captured ones): its disks copied out of the replicas, or copy-on-write clones
   // of them (`clone`: a test failover), its NICs in the mapped networks (a test failover's in
@@ -278,7 +293,13 @@ class ReplicationService {
                               const store::Record& pt, bool clone, const std::string& rg,
                               const std::string& vm_name, const Json& tags,
                               const std::string& caller, api::OperationContext& octx,
-                              std::vector<std::string>& made, Json* network);
+                              std::vector<std::string>& made, Json* network,
+                              bool start_paused = false);
+  // Removes what an item's unfinished failover made (internal failoverMade: the VM with its
+  // disks and NICs, disks and NICs made before it, isolated networks, disk copies).
+  void RemoveFailoverMade(const store::Record& item);
+  // RemoveFailoverMade, and item `id` is Protected again (it can fail over).
+  void UndoFailover(const ResourceId& id);
   // Copies disk `disk` of item `item_id` out of its replica at point `seq` into `tmp` (qemu-img
   // convert: it stands on its own) with the failover bitmap, which tracks the VM's writes from
   // its first boot on (a reprotect sends only those back).
@@ -292,11 +313,18 @@ class ReplicationService {
   static std::string FailoverTmpPrefix(const std::string& op_id, const std::string& item_id);
   // A plan's next group, while this one's guests boot: item `id` (unless it fails back) is
   // marked FailingOver (no cycle lands: its point stays as it is; failoverMade names the copies
-  // for RollBackInterrupted) and its disks are copied out at `params`' point on a thread, under
-  // the names MakeVmAt gives them; MakeVmAt takes them as they are once the copy is done.
-  Status StartPrestage(const ResourceId& id, const Json& params, const std::string& op_id);
-  // The end of a plan's run: every copy of operation `op_id` done; those no failover took are
-  // removed, and an item whose failover never started is Protected again.
+  // for RollBackInterrupted), its disks are copied out at `params`' point on a thread, under
+  // the names MakeVmAt gives them, and its failover then runs on that thread (the plan's
+  // operation `octx`, as `caller`) up to its VM, made and started paused: it waits at its gate
+  // for RunPrestarted.
+  Status StartPrestage(const ResourceId& id, const Json& params, const std::string& caller,
+                       const api::OperationContext& octx);
+  // Item `id`'s turn in plan run `op_id`: its started-ahead failover goes on (its VM runs) and
+  // its outcome is returned (the failover's operation result); NotFound if it was not started.
+  Result<Json> RunPrestarted(const std::string& op_id, const ResourceId& id);
+  // The end of a plan's run: every failover started ahead of operation `op_id` that was not
+  // run is stopped (what it made is removed, its item is Protected again), and copies no
+  // failover took are removed.
   void FinishPrestage(const std::string& op_id);
   // What a failover's operation result says of the VM's NICs: networkInterfaces (id, MAC,
   // addresses), networkNotes (what differs from the source), testNetworks.
@@ -344,7 +372,9 @@ class ReplicationService {
   struct Prestaged {
     ResourceId item;
     uint64_t seq = 0;
-    std::shared_future<Status> done;
+    std::shared_future<Status> done;            // its disks copied
+    std::shared_ptr<PrestartGate> gate;         // where its failover waits
+    std::shared_future<Result<Json>> failover;  // its outcome, once the gate opened
   };
   std::mutex prestage_mu_;
   std::map<std::string, Prestaged> prestaged_;  // by FailoverTmpPrefix

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <set>
@@ -760,8 +761,8 @@ namespace stratus::recovery::site {
 namespace {
 
 // A planned failover of a plan stops the source's VMs, the last group first, each sending its
-// last cycle; then the groups fail over in order to those cycles (the second group's disks
-// copied while the first came up): no write made in the source is lost.
+// last cycle; then the groups fail over in order to those cycles (the second group's VM
+// made, paused, while the first came up): no write made in the source is lost.
 TEST_F(ReplicationTest, PlannedFailoverOfAPlanStopsTheSourceLastGroupFirstAndLosesNothing) {
   const std::string vm2 = MakeStoppedVm("db2");
   ASSERT_FALSE(vm2.empty());
@@ -803,7 +804,7 @@ TEST_F(ReplicationTest, PlannedFailoverOfAPlanStopsTheSourceLastGroupFirstAndLos
                 "group 1: planned failover of db1 Succeeded", "group 1: VMs up Succeeded",
                 "group 2: planned failover of db2 Succeeded", "group 2: VMs up Succeeded"}));
   EXPECT_EQ(run["steps"][4].value("detail", ""),
-            "1 of 1 VMs' disks were copied while group 1 came up");
+            "1 of 1 VMs were made (started paused) while group 1 came up");
   ExpectPlannedWithEveryWrite({{"db1", data_disk_}, {"db2", data2}});
   EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", p + "/plannedFailover", Json::object())),
             "AlreadyFailedOver");
@@ -813,7 +814,7 @@ TEST_F(ReplicationTest, PlannedFailoverOfAPlanStopsTheSourceLastGroupFirstAndLos
 // (StartPrestage): group 2 fails over from those copies; group 3's copies, which no failover
 // took because the plan stopped before it, are removed and its item is Protected again and
 // fails over on its own.
-TEST_F(ReplicationTest, APlansNextGroupIsCopiedAheadAndRolledBackWhenThePlanStopsBeforeIt) {
+TEST_F(ReplicationTest, APlansNextGroupIsStartedPausedAheadAndRemovedWhenThePlanStopsBeforeIt) {
   std::vector<std::string> ids = {vm_id_};
   for (std::string name : {"db2", "db3"}) {
     ids.push_back(MakeStoppedVm(name));
@@ -852,7 +853,7 @@ TEST_F(ReplicationTest, APlansNextGroupIsCopiedAheadAndRolledBackWhenThePlanStop
                         "group 2: failover of db2 Succeeded", "group 2: VMs up Succeeded",
                         "group 3: gate Failed"}));
   EXPECT_EQ(run["steps"][2].value("detail", ""),
-            "1 of 1 VMs' disks were copied while group 1 came up");
+            "1 of 1 VMs were made (started paused) while group 1 came up");
   for (int i = 0; i < 2; ++i) {
     Json it = b_->Call("GET", items[i]).body["properties"];
     EXPECT_EQ(it["protectionState"], "FailedOver") << it.dump();
@@ -860,6 +861,21 @@ TEST_F(ReplicationTest, APlansNextGroupIsCopiedAheadAndRolledBackWhenThePlanStop
   }
   EXPECT_EQ(b_->Call("GET", items[2]).body["properties"]["protectionState"], "Protected")
       << "the plan stopped before group 3";
+  // Group 2's VM was made and started paused while group 1 came up, then run at its turn;
+  // group 3's, made paused too, is gone with its disks and NICs.
+  Json vm2 = b_->Call("GET", InProcessRegion::Path("Stratus.Compute/virtualMachines", "db2")).body;
+  const std::string dom2 = "stratus-" + vm2["properties"].value("vmId", "");
+  std::vector<std::string> calls = b_->hv().Calls();
+  auto at = [&](const std::string& call) {
+    return std::find(calls.begin(), calls.end(), call) - calls.begin();
+  };
+  EXPECT_LT(at("StartPaused " + dom2), at("Start " + dom2)) << "paused first, run after";
+  EXPECT_LT(at("Start " + dom2), static_cast<long>(calls.size()));
+  EXPECT_EQ(b_->hv().Info(dom2)->state, compute::PowerState::kRunning);
+  EXPECT_EQ(b_->Call("GET", InProcessRegion::Path("Stratus.Compute/virtualMachines", "db3")).status,
+            404);
+  EXPECT_EQ(b_->Call("GET", InProcessRegion::Path("Stratus.Storage/disks", "db3-osdisk")).status,
+            404);
   std::error_code ec;
   for (auto& e : std::filesystem::directory_iterator(JoinPath(b_->data_dir(), "disks"), ec))
     EXPECT_NE(e.path().filename().string().rfind("failover-", 0), 0u)
