@@ -109,7 +109,7 @@ CliStatus Delete(Context& ctx, const PairArgs& a) {
 struct ReplArgs {
   std::string group, vault, name;
   std::string recovery_point, recovery_point_type, target_group, vm_name;
-  std::string source_region, source_vm, consistency_group, target_vault;
+  std::string source_region, source_vm, consistency_group, target_vault, policy;
   int frequency = 30, retention_hours = 24, rpo_alert = 0, app_frequency = 60;
   bool planned = false, test = false;
 };
@@ -180,6 +180,10 @@ CliStatus Enable(Context& ctx, const ReplArgs& a) {
   if (a.rpo_alert > 0) policy["rpoAlertThresholdInSeconds"] = a.rpo_alert;
   Json body = {{"properties",
                 {{"sourceRegion", a.source_region}, {"sourceVmId", a.source_vm}, {"policy", policy}}}};
+  if (!a.policy.empty()) {  // the vault's named policy instead of the item's own
+    body["properties"].erase("policy");
+    body["properties"]["policyId"] = a.policy;
+  }
   if (!a.consistency_group.empty()) body["properties"]["multiVmGroupName"] = a.consistency_group;
   std::string path = ItemsPath(ctx, a) + "/" + a.name;
   return ctx.WriteAndShow("PUT", path, &body, path, ReplicationTable());
@@ -408,20 +412,29 @@ void RegisterRecoveryCommands(CLI::App& root, Action* selected) {
       ->required();
   enable->add_option("--source-vm", enable_args->source_vm, "The VM's id in the source region")
       ->required();
-  enable->add_option("--frequency", enable_args->frequency,
-                     "Seconds between crash-consistent points (5-3600)")
-      ->capture_default_str();
-  enable->add_option("--app-frequency", enable_args->app_frequency,
-                     "Minutes between application-consistent points (guest hooks and a file "
-                     "system freeze; 0 = none, up to 720)")
-      ->capture_default_str();
-  enable->add_option("--retention-hours", enable_args->retention_hours,
-                     "Hours points are kept (1-168)")
-      ->capture_default_str();
+  CLI::Option* own[4];
+  own[0] = enable
+               ->add_option("--frequency", enable_args->frequency,
+                            "Seconds between crash-consistent points (5-3600)")
+               ->capture_default_str();
+  own[1] = enable
+               ->add_option("--app-frequency", enable_args->app_frequency,
+                            "Minutes between application-consistent points (guest hooks and "
+                            "a file system freeze; 0 = none, up to 720)")
+               ->capture_default_str();
+  own[2] = enable
+               ->add_option("--retention-hours", enable_args->retention_hours,
+                            "Hours points are kept (1-168)")
+               ->capture_default_str();
   enable->add_option("--consistency-group", enable_args->consistency_group,
                      "Replicate with the group's other VMs at one instant (made if new)");
-  enable->add_option("--rpo-alert", enable_args->rpo_alert,
-                     "RPO (s) above which the item is Critical (default max(60, 4 x frequency))");
+  own[3] = enable->add_option("--rpo-alert", enable_args->rpo_alert,
+                              "RPO (s) above which the item is Critical (default max(60, 4 x "
+                              "frequency))");
+  CLI::Option* named = enable->add_option(
+      "--policy", enable_args->policy,
+      "A replication policy of the vault (name or id) instead of the settings above");
+  for (CLI::Option* o : own) named->excludes(o);
   SetAction(enable, selected, [enable_args](Context& ctx) { return Enable(ctx, *enable_args); });
 
   auto rshow_args = std::make_shared<ReplArgs>();

@@ -1065,5 +1065,24 @@ TEST_F(BackupCommandsTest, PlannedFailoverOfAPlanOrAGroupPostsPlannedFailover) {
   EXPECT_NE(g.out.find("Planned"), std::string::npos) << g.out;
 }
 
+// --policy: the item names a replication policy of the vault instead of settings of its own;
+// with one of those settings too it is a usage error, nothing sent.
+TEST_F(BackupCommandsTest, ReplicationEnableWithAPolicyNamesItInsteadOfItsOwnSettings) {
+  const std::string item = kVault + "/replicationProtectedItems/db1";
+  EchoPut(item, "db1");
+  ServeGet(item, {{"id", item}, {"name", "db1"}, {"properties", {{"policyId", "fast"}}}});
+  CliRun bad = Stratus({"recovery", "replication", "enable", "-g", "rg1", "--vault", "v1", "-n",
+                        "db1", "--source-region", "regionA", "--source-vm", kVm, "--policy", "fast",
+                        "--frequency", "10"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.out << bad.err;
+  EXPECT_TRUE(fake_.requests().empty());
+  CliRun r = Stratus({"recovery", "replication", "enable", "-g", "rg1", "--vault", "v1", "-n",
+                      "db1", "--source-region", "regionA", "--source-vm", kVm, "--policy", "fast"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  Json p = BodyOf("PUT", item)["properties"];
+  EXPECT_EQ(p.value("policyId", ""), "fast");
+  EXPECT_FALSE(p.contains("policy")) << p.dump();
+}
+
 }  // namespace
 }  // namespace stratus::cli

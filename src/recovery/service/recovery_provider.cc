@@ -71,6 +71,7 @@ RecoveryProvider::Kind RecoveryProvider::KindOf(const ResourceId& id) {
     if (EqualsIgnoreCase(tn[1].first, "replicationConsistencyGroups")) return Kind::kReplGroup;
     if (EqualsIgnoreCase(tn[1].first, "replicationRecoveryPlans")) return Kind::kReplPlan;
     if (EqualsIgnoreCase(tn[1].first, "replicationNetworkMappings")) return Kind::kReplNetMapping;
+    if (EqualsIgnoreCase(tn[1].first, "replicationPolicies")) return Kind::kReplPolicy;
   }
   if (tn.size() == 3 && EqualsIgnoreCase(tn[2].first, "recoveryPoints")) {
     if (EqualsIgnoreCase(tn[1].first, "replicationConsistencyGroups")) return Kind::kReplGroupPoint;
@@ -84,9 +85,14 @@ std::vector<std::string> RecoveryProvider::ChildTypes(const ResourceId& parent) 
   switch (KindOf(parent)) {
     case Kind::kVault:
       if (services_.replication)
-        return {"backupPolicies", "protectedItems", "backupJobs", "replicationProtectedItems",
-                "replicationConsistencyGroups", "replicationRecoveryPlans",
-                "replicationNetworkMappings"};
+        return {"backupPolicies",
+                "protectedItems",
+                "backupJobs",
+                "replicationProtectedItems",
+                "replicationConsistencyGroups",
+                "replicationRecoveryPlans",
+                "replicationNetworkMappings",
+                "replicationPolicies"};
       return {"backupPolicies", "protectedItems", "backupJobs"};
     case Kind::kItem:
     case Kind::kReplItem:
@@ -148,6 +154,8 @@ const api::Shape* RecoveryProvider::BodyShape(const ResourceId& id, const std::s
         return &site::ReplicationService::PlanShape();
       case Kind::kReplNetMapping:
         return &site::ReplicationService::NetworkMappingShape();
+      case Kind::kReplPolicy:
+        return &site::ReplicationService::PolicyShape();
       default:
         return &kEmpty;
     }
@@ -403,6 +411,8 @@ Result<ApiResponse> RecoveryProvider::Put(const ApiRequest& req, const ResourceI
       return services_.replication->PutPlan(req, id);
     case Kind::kReplNetMapping:
       return services_.replication->PutNetworkMapping(req, id);
+    case Kind::kReplPolicy:
+      return services_.replication->PutReplicationPolicy(req, id);
     case Kind::kPoint:
     case Kind::kReplPoint:
     case Kind::kReplGroupPoint:
@@ -549,6 +559,8 @@ Result<ApiResponse> RecoveryProvider::Delete(const ApiRequest& req, const Resour
       return services_.replication->DeletePlan(req, id);
     case Kind::kReplNetMapping:
       return services_.replication->DeleteNetworkMapping(req, id);
+    case Kind::kReplPolicy:
+      return services_.replication->DeleteReplicationPolicy(req, id);
     case Kind::kReplPoint:
     case Kind::kReplGroupPoint:
       return Status(StatusCode::kMethodNotAllowed, "MethodNotAllowed",

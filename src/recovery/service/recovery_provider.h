@@ -83,8 +83,21 @@ class RecoveryProvider final : public api::ResourceProvider {
 
  private:
   Services services_;
-  enum class Kind { kVault, kPolicy, kItem, kPoint, kJob, kReplItem, kReplPoint, kReplGroup,
-                    kReplGroupPoint, kReplPlan, kReplNetMapping, kOther };
+  enum class Kind {
+    kVault,
+    kPolicy,
+    kItem,
+    kPoint,
+    kJob,
+    kReplItem,
+    kReplPoint,
+    kReplGroup,
+    kReplGroupPoint,
+    kReplPlan,
+    kReplNetMapping,
+    kReplPolicy,
+    kOther
+  };
   static Kind KindOf(const ResourceId& id);
 
   Result<api::ApiResponse> PutVault(const api::ApiRequest& req, const ResourceId& id);

@@ -27,6 +27,22 @@ std::string CheckpointName(const std::string& item, uint64_t seq);
 // makes in this region from then on, which a reprotect sends back to the original region.
 std::string FailoverBitmapName(const std::string& item);
 using store::PutWithRetry;
+
+// A replication policy: an item's own (properties.policy) or a vault's replicationPolicies
+// resource the item names (properties.policyId).
+struct Policy {
+  int64_t frequency_s = 30, retention_h = 24, rpo_alert_s = 120;
+  int64_t app_min = 60;  // 0: no application-consistent points
+  Json ToJson() const {
+    return {{"crashConsistentFrequencyInSeconds", frequency_s},
+            {"appConsistentFrequencyInMinutes", app_min},
+            {"recoveryPointRetentionInHours", retention_h},
+            {"rpoAlertThresholdInSeconds", rpo_alert_s}};
+  }
+};
+// `j` in Policy::ToJson's shape, every member optional (defaults: 30 s, 60 min, 24 h, the
+// larger of 60 s and 4 points); `where` names it in errors.
+Result<Policy> ParsePolicy(const Json& j, const std::string& where);
 // The paired region's failure as ours: Unavailable "PeerRegionUnreachable" when it could not be
 // reached, else its own error.
 Status NotFromPeer(const std::string& who, const Result<PeerReply>& r);

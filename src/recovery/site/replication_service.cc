@@ -59,6 +59,24 @@ Result<std::string> PointKindParam(const Json& params) {
                          "recoveryPointType");
 }
 
+Result<Policy> ParsePolicy(const Json& j, const std::string& where) {
+  Policy p;
+  RETURN_IF_ERROR(api::RejectUnknownKeys(
+      j,
+      {"crashConsistentFrequencyInSeconds", "appConsistentFrequencyInMinutes",
+       "recoveryPointRetentionInHours", "rpoAlertThresholdInSeconds"},
+      where));
+  ASSIGN_OR_RETURN(p.frequency_s, api::GetInt(j, "crashConsistentFrequencyInSeconds", 5, 3600, 30));
+  ASSIGN_OR_RETURN(p.app_min, api::GetInt(j, "appConsistentFrequencyInMinutes", 0, 720, 60));
+  ASSIGN_OR_RETURN(p.retention_h, api::GetInt(j, "recoveryPointRetentionInHours", 1, 168, 24));
+  ASSIGN_OR_RETURN(p.rpo_alert_s, api::GetInt(j, "rpoAlertThresholdInSeconds", 5, 86400,
+                                              std::max<int64_t>(60, 4 * p.frequency_s)));
+  if (p.rpo_alert_s < p.frequency_s)
+    return InvalidArgument("'rpoAlertThresholdInSeconds' must be at least the point frequency.",
+                           where + ".rpoAlertThresholdInSeconds");
+  return p;
+}
+
 }  // namespace repl
 
 namespace {
@@ -82,35 +100,6 @@ std::string PointName(uint64_t seq) {
   char buf[24];
   std::snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(seq));
   return buf;
-}
-
-struct Policy {
-  int64_t frequency_s = 30, retention_h = 24, rpo_alert_s = 120;
-  int64_t app_min = 60;  // 0: no application-consistent points
-  Json ToJson() const {
-    return {{"crashConsistentFrequencyInSeconds", frequency_s},
-            {"appConsistentFrequencyInMinutes", app_min},
-            {"recoveryPointRetentionInHours", retention_h},
-            {"rpoAlertThresholdInSeconds", rpo_alert_s}};
-  }
-};
-
-Result<Policy> ParsePolicy(const Json& props) {
-  Policy p;
-  Json j = props.value("policy", Json::object());
-  RETURN_IF_ERROR(api::RejectUnknownKeys(
-      j, {"crashConsistentFrequencyInSeconds", "appConsistentFrequencyInMinutes",
-          "recoveryPointRetentionInHours", "rpoAlertThresholdInSeconds"},
-      "properties.policy"));
-  ASSIGN_OR_RETURN(p.frequency_s, api::GetInt(j, "crashConsistentFrequencyInSeconds", 5, 3600, 30));
-  ASSIGN_OR_RETURN(p.app_min, api::GetInt(j, "appConsistentFrequencyInMinutes", 0, 720, 60));
-  ASSIGN_OR_RETURN(p.retention_h, api::GetInt(j, "recoveryPointRetentionInHours", 1, 168, 24));
-  ASSIGN_OR_RETURN(p.rpo_alert_s, api::GetInt(j, "rpoAlertThresholdInSeconds", 5, 86400,
-                                              std::max<int64_t>(60, 4 * p.frequency_s)));
-  if (p.rpo_alert_s < p.frequency_s)
-    return InvalidArgument("'rpoAlertThresholdInSeconds' must be at least the point frequency.",
-                           "properties.policy.rpoAlertThresholdInSeconds");
-  return p;
 }
 
 }  // namespace
@@ -262,6 +251,7 @@ const api::Shape& ReplicationService::ItemShape() {
        {"sourceVmId", Shape::String()},
        {"multiVmGroupName", Shape::String()},
        {"vmNics", Shape::ArrayOf(Shape::Any())},
+       {"policyId", Shape::String()},
        {"policy", Shape::Object({{"crashConsistentFrequencyInSeconds", Shape::Integer()},
                                  {"appConsistentFrequencyInMinutes", Shape::Integer()},
                                  {"recoveryPointRetentionInHours", Shape::Integer()},
@@ -283,7 +273,8 @@ Result<ApiResponse> ReplicationService::PutItem(const ApiRequest& req, const Res
                                          ""));
   Json props = body.value("properties", Json::object());
   RETURN_IF_ERROR(api::RejectUnknownKeys(
-      props, {"sourceRegion", "sourceVmId", "policy", "multiVmGroupName", "vmNics"}, "properties"));
+      props, {"sourceRegion", "sourceVmId", "policy", "policyId", "multiVmGroupName", "vmNics"},
+      "properties"));
   std::string group = props.value("multiVmGroupName", "");
   if (!group.empty()) RETURN_IF_ERROR(ValidateGroupName(group));
   std::string region = props.value("sourceRegion", "");
@@ -295,7 +286,19 @@ Result<ApiResponse> ReplicationService::PutItem(const ApiRequest& req, const Res
   if (!vm_id.ok() || !EqualsIgnoreCase(vm_id->FullType(), "Stratus.Compute/virtualMachines"))
     return InvalidArgument("'properties.sourceVmId' must be the id of a virtual machine in the "
                            "source region.", "properties.sourceVmId", "InvalidResourceId");
-  ASSIGN_OR_RETURN(Policy pol, ParsePolicy(props));
+  // The policy: the item's own, or a policy of the vault named by policyId.
+  std::string policy_id;
+  Policy pol;
+  if (props.contains("policyId")) {
+    if (props.contains("policy"))
+      return InvalidArgument("Give 'properties.policy' or 'properties.policyId', not both.",
+                             "properties.policyId");
+    ASSIGN_OR_RETURN(auto named, PolicyOf(id, props["policyId"]));
+    policy_id = named.first;
+    pol = named.second;
+  } else {
+    ASSIGN_OR_RETURN(pol, ParsePolicy(props.value("policy", Json::object()), "properties.policy"));
+  }
   // Where each NIC goes on a failover, when not where the network mappings say (absent: as
   // they are; [] clears them).
   auto existing = d_.ctx.store->Get(id.Key());
@@ -329,7 +332,7 @@ Result<ApiResponse> ReplicationService::PutItem(const ApiRequest& req, const Res
         !EqualsIgnoreCase(p.value("sourceRegion", ""), region))
       return Conflict("An item's source region and VM cannot change; delete it and create "
                       "another.", "properties.sourceVmId", "PropertyChangeNotAllowed");
-    if (p.value("policy", Json::object()) == pol.ToJson() &&
+    if (p.value("policy", Json::object()) == pol.ToJson() && p.value("policyId", "") == policy_id &&
         EqualsIgnoreCase(p.value("multiVmGroupName", ""), group)) {
       // Only the NIC settings (or nothing) change: the source need not be asked.
       if (p.value("vmNics", Json::array()) == vm_nics) return api::ResourceResponse(*existing);
@@ -348,6 +351,10 @@ Result<ApiResponse> ReplicationService::PutItem(const ApiRequest& req, const Res
   if (existing.ok()) {
     rec = *existing;
     rec.body["properties"]["policy"] = pol.ToJson();
+    if (policy_id.empty())
+      rec.body["properties"].erase("policyId");
+    else
+      rec.body["properties"]["policyId"] = policy_id;
     rec.body["properties"]["vmNics"] = vm_nics;
     rec.body["properties"]["provisioningState"] = "Updating";
     if (group.empty()) rec.body["properties"].erase("multiVmGroupName");
@@ -369,6 +376,7 @@ Result<ApiResponse> ReplicationService::PutItem(const ApiRequest& req, const Res
                               {"replicationHealth", "Normal"},
                               {"vmNics", vm_nics}};
     if (!group.empty()) rec.body["properties"]["multiVmGroupName"] = group;
+    if (!policy_id.empty()) rec.body["properties"]["policyId"] = policy_id;
     rec.internal = {{"itemId", item_id},
                     {"dir", JoinPath(d_.ctx.data_dir, "replicas/" + item_id)}};
   }

@@ -50,6 +50,10 @@
 
 namespace stratus::recovery::site {
 
+namespace repl {
+struct Policy;  // replication_internal.h
+}  // namespace repl
+
 inline constexpr char kReplItemType[] = "stratus.recoveryservices/vaults/replicationprotecteditems";
 inline constexpr char kReplGroupType[] =
     "stratus.recoveryservices/vaults/replicationconsistencygroups";
@@ -141,6 +145,18 @@ class ReplicationService {
   Result<api::ApiResponse> GetGroupPoint(const api::ApiRequest& req, const ResourceId& id);
   void DecorateGroup(const store::Record& rec, Json& item) const;
 
+  // B: replication policies, `vaults/{v}/replicationPolicies/{name}` (replication_policies.cc):
+  // PUT {"properties":{"providerSpecificInput":{"instanceType":"A2A",
+  // "crashConsistentFrequencyInSeconds"|"crashConsistentFrequencyInMinutes",
+  // "appConsistentFrequencyInMinutes","recoveryPointRetentionInHours"|"recoveryPointHistory"
+  // (minutes),"rpoAlertThresholdInSeconds","multiVmSyncStatus":"Enable"}}}; items name one with
+  // properties.policyId. A change of a policy in use is an operation that gives it to every
+  // item using it (and their sources); DELETE refuses a policy in use (PolicyInUse).
+  static const api::Shape& PolicyShape();
+  Result<api::ApiResponse> PutReplicationPolicy(const api::ApiRequest& req, const ResourceId& id);
+  Result<api::ApiResponse> DeleteReplicationPolicy(const api::ApiRequest& req,
+                                                   const ResourceId& id);
+
   // B: recovery plans, `vaults/{v}/replicationRecoveryPlans/{plan}` (replication_plans.cc):
   // PUT {"properties":{"groups":[{"replicationProtectedItems":[ids],"startGroupActions":[...],
   // "endGroupActions":[...]}],"vmReadiness":"GuestAgent"|"PowerState"}}; actions are scripts of
@@ -220,6 +236,12 @@ class ReplicationService {
   Result<std::vector<GroupPoint>> CommonPoints(const std::vector<store::Record>& members) const;
   Json GroupPointJson(const ResourceId& gid, const GroupPoint& gp, size_t members) const;
   Result<Json> FailoverParams(const ResourceId& id, Json params) const;
+  // The policy `policy_id` (a name or id of a policy of item `item`'s vault) names: its id and
+  // values. InvalidParameter (InvalidPolicyId, PolicyNotFound) naming properties.policyId.
+  Result<std::pair<std::string, repl::Policy>> PolicyOf(const ResourceId& item,
+                                                        const Json& policy_id) const;
+  // The items of the policy's vault that use it.
+  Result<std::vector<store::Record>> PolicyUsers(const ResourceId& policy) const;
   // Every member of `plan` (item, its failover's parameters) fails over; a planned one
   // (failoverType Planned) first stops every member's VM in the source (ShutDownAtSource).
   Status GroupFailover(const ResourceId& gid, std::vector<std::pair<ResourceId, Json>> plan,

@@ -886,3 +886,90 @@ TEST_F(ReplicationTest, APlansNextGroupIsStartedPausedAheadAndRemovedWhenThePlan
 
 }  // namespace
 }  // namespace stratus::recovery::site
+
+namespace stratus::recovery::site {
+namespace {
+
+// A vault's replication policy (Azure's A2A shape, minutes or Stratus's seconds): items name it
+// with policyId; a change reaches every item using it and its source region in one operation;
+// a policy in use cannot be deleted; bad policies and references are refused.
+TEST_F(ReplicationTest, AReplicationPolicyIsNamedByItemsAndItsChangeReachesTheirSource) {
+  const std::string pol = kVault + "/replicationPolicies/fast";
+  auto put_policy = [&](const Json& input) {
+    return b_->Call("PUT", pol, {{"properties", {{"providerSpecificInput", input}}}});
+  };
+  auto code = [&](const api::ApiResponse& r) {
+    return std::to_string(r.status) + " " + InProcessRegion::Code(r);
+  };
+  EXPECT_EQ(code(put_policy({{"crashConsistentFrequencyInMinutes", 1},
+                             {"crashConsistentFrequencyInSeconds", 30}})),
+            "400 InvalidParameter");
+  EXPECT_EQ(code(put_policy({{"multiVmSyncStatus", "Disable"}})), "400 InvalidParameter");
+  EXPECT_EQ(code(put_policy({{"instanceType", "HyperVReplicaAzure"}})), "400 InvalidParameter");
+  EXPECT_EQ(code(put_policy({{"crashConsistentFrequencyInSeconds", 2}})), "400 InvalidParameter");
+  EXPECT_EQ(b_->Call("GET", pol).status, 404) << "nothing written by a refused PUT";
+  auto made = put_policy({{"instanceType", "A2A"},
+                          {"crashConsistentFrequencyInMinutes", 1},
+                          {"recoveryPointHistory", 90},
+                          {"appConsistentFrequencyInMinutes", 0}});
+  ASSERT_EQ(made.status, 201) << made.body.dump();
+  Json d = b_->Call("GET", pol).body["properties"]["providerSpecificDetails"];
+  EXPECT_EQ(d["instanceType"], "A2A");
+  EXPECT_EQ(d["crashConsistentFrequencyInSeconds"], 60);
+  EXPECT_EQ(d["crashConsistentFrequencyInMinutes"], 1);
+  EXPECT_EQ(d["recoveryPointRetentionInHours"], 2) << "90 minutes of history: 2 hours kept";
+  EXPECT_EQ(d["appConsistentFrequencyInMinutes"], 0);
+  EXPECT_EQ(b_->Call("GET", kVault + "/replicationPolicies").body["value"].size(), 1u);
+
+  // Items name it (by name or id), not beside a policy of their own.
+  const std::string item = kVault + "/replicationProtectedItems/db1";
+  Json body = ItemBody(vm_id_);
+  body["properties"]["policyId"] = "fast";
+  EXPECT_EQ(code(b_->Call("PUT", item, body)), "400 InvalidParameter") << "policy and policyId";
+  body["properties"].erase("policy");
+  body["properties"]["policyId"] = "nope";
+  EXPECT_EQ(code(b_->Call("PUT", item, body)), "400 PolicyNotFound");
+  body["properties"]["policyId"] = kVault + "/replicationPolicies/fast/x";
+  EXPECT_EQ(code(b_->Call("PUT", item, body)), "400 InvalidPolicyId");
+  body["properties"]["policyId"] =
+      InProcessRegion::Path("Stratus.RecoveryServices/vaults", "other") +
+      "/replicationPolicies/fast";
+  EXPECT_EQ(code(b_->Call("PUT", item, body)), "400 InvalidPolicyId") << "another vault's";
+  EXPECT_EQ(b_->Call("GET", item).status, 404) << "nothing written by a refused PUT";
+  body["properties"]["policyId"] = "fast";
+  ASSERT_EQ(b_->Finish(b_->Call("PUT", item, body))["status"], "Succeeded");
+  Json ip = b_->Call("GET", item).body["properties"];
+  EXPECT_EQ(ip.value("policyId", ""), made.body.value("id", ""));
+  EXPECT_EQ(ip["policy"]["crashConsistentFrequencyInSeconds"], 60);
+  auto interval_in_a = [&] {
+    auto out =
+        a_->store()->List("/providers/stratus.recoveryservices/outboundreplications/", "", "", 10);
+    return out.ok() && out->records.size() == 1u
+               ? out->records[0].body.value("intervalSeconds", int64_t{-1})
+               : int64_t{-1};
+  };
+  EXPECT_EQ(interval_in_a(), 60);
+  EXPECT_EQ(code(b_->Call("DELETE", pol)), "409 PolicyInUse");
+
+  // A change: the item and its source take it.
+  auto changed = put_policy({{"crashConsistentFrequencyInSeconds", 5}});
+  ASSERT_EQ(changed.status, 200) << changed.body.dump();
+  Json op = b_->Finish(changed);
+  ASSERT_EQ(op["status"], "Succeeded") << op.dump();
+  EXPECT_EQ(op["properties"]["items"].size(), 1u) << op.dump();
+  ip = b_->Call("GET", item).body["properties"];
+  EXPECT_EQ(ip["policy"]["crashConsistentFrequencyInSeconds"], 5);
+  EXPECT_EQ(ip["provisioningState"], "Succeeded");
+  EXPECT_EQ(interval_in_a(), 5);
+
+  // Back to a policy of its own: the policy is free to go.
+  body["properties"].erase("policyId");
+  body["properties"]["policy"] = {{"crashConsistentFrequencyInSeconds", 10}};
+  ASSERT_EQ(b_->Finish(b_->Call("PUT", item, body))["status"], "Succeeded");
+  EXPECT_FALSE(b_->Call("GET", item).body["properties"].contains("policyId"));
+  EXPECT_EQ(b_->Call("DELETE", pol).status, 200);
+  EXPECT_EQ(b_->Call("GET", pol).status, 404);
+}
+
+}  // namespace
+}  // namespace stratus::recovery::site
