@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -91,11 +92,34 @@ Status MakeDirs(const std::string& path, int mode) {
     missing.push_back(cur);
     if (cur == cur.parent_path()) break;
   }
+  // Each folder appears with its mode or not at all: it is made and given its mode under a
+  // temporary name, then renamed into place. (A kill -9 between a mkdir, which the umask
+  // narrows, and its chmod once left the disks' folder 0700 for good: QEMU could not reach the
+  // disks after the restart.) A crash leaves at most a '.<name>.mkdir-*' folder behind.
   for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
-    if (::mkdir(it->c_str(), static_cast<mode_t>(mode)) != 0 && errno != EEXIST)
-      return ErrnoStatus("create directory", it->string());
-    if (::chmod(it->c_str(), static_cast<mode_t>(mode)) != 0)
-      return ErrnoStatus("chmod", it->string());
+    const std::string tmp =
+        (it->parent_path() / ("." + it->filename().string() + ".mkdir-" + NewUuid().substr(0, 8)))
+            .string();
+    if (::mkdir(tmp.c_str(), static_cast<mode_t>(mode)) != 0)
+      return ErrnoStatus("create directory", tmp);
+    if (::chmod(tmp.c_str(), static_cast<mode_t>(mode)) != 0) {
+      Status st = ErrnoStatus("chmod", tmp);
+      ::rmdir(tmp.c_str());
+      return st;
+    }
+    // RENAME_NOREPLACE: a folder another thread made meanwhile stays (with what it holds).
+    int moved = ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, it->c_str(), RENAME_NOREPLACE);
+    if (moved != 0 && errno == EINVAL)  // a file system without it: an empty folder is replaced
+      moved = ::rename(tmp.c_str(), it->c_str());
+    if (moved != 0) {
+      const int err = (errno == ENOTEMPTY) ? EEXIST : errno;
+      ::rmdir(tmp.c_str());
+      struct stat st;
+      if (err != EEXIST || ::stat(it->c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+        errno = err;
+        return ErrnoStatus("create directory", it->string());
+      }
+    }
   }
   return Status::Ok();
 }

@@ -153,6 +153,16 @@ Result<std::unique_ptr<Region>> Region::Start(const RegionConfig& config) {
   if (!config.platform_images_dir.empty())
     RETURN_IF_ERROR(CheckTraversable(config.platform_images_dir, "--platform-images"));
   TightenModes(config.data_dir);
+  // The folders QEMU reaches its files through are traversable (0711), whatever an older
+  // stratusd killed inside a mkdir left them as.
+  for (const char* sub : {"disks", "vms", "snapshots"}) {
+    const std::string dir = JoinPath(config.data_dir, sub);
+    struct stat st;
+    if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) != 0711 &&
+        ::chmod(dir.c_str(), 0711) == 0)
+      spdlog::warn("{} was mode {:o}: made 0711 again (QEMU reaches the files under it)", dir,
+                   st.st_mode & 07777);
+  }
   ASSIGN_OR_RETURN(std::vector<std::string> import_dirs,
                    compute::ResolveImportDirs(config.import_dirs));
   ASSIGN_OR_RETURN(r->store_, store::SqliteStore::Open(

@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/scoped_temp_dir.h"
@@ -91,6 +94,31 @@ TEST_F(FsTest, MakeDirsCreatesNestedDirectoriesWithMode) {
   EXPECT_TRUE(PathExists(d));
   EXPECT_EQ(Mode(d), 0700);
   EXPECT_TRUE(MakeDirs(d, 0700).ok());  // exists already: fine
+  // The mode is exact whatever the umask, and nothing but the folders is left beside them.
+  const mode_t old = ::umask(077);
+  std::string q = dir_.Path("q/r");
+  Status made = MakeDirs(q, 0711);
+  ::umask(old);
+  ASSERT_TRUE(made.ok()) << made.ToString();
+  EXPECT_EQ(Mode(dir_.Path("q")), 0711);
+  EXPECT_EQ(Mode(q), 0711);
+  std::vector<std::string> names;
+  for (auto& e : std::filesystem::directory_iterator(dir_.path()))
+    names.push_back(e.path().filename());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"a", "q"}));
+  // Side by side: every caller succeeds and one folder is made.
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 8; ++i)
+    threads.emplace_back([&] { ok += MakeDirs(dir_.Path("race/x/y"), 0711).ok(); });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 8);
+  EXPECT_EQ(Mode(dir_.Path("race/x/y")), 0711);
+  size_t in_race = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir_.Path("race")))
+    in_race += !e.path().empty();
+  EXPECT_EQ(in_race, 1u) << "no temporary folder left";
 }
 
 TEST_F(FsTest, RemoveFileAndTreeAreIdempotent) {
