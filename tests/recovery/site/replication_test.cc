@@ -37,7 +37,7 @@ TEST_F(ReplicationTest, PointsInBReadBackTheSourceDisksFirstWholeThenAfterAChang
 
   // The guest (here qemu-io on the stopped VM's disk) writes 4 KiB; the next cycle sends about
   // that (one 64 KiB cluster of the bitmap), not the disk.
-  ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x7e 5M 4k", data_disk_}).ok());
+  ASSERT_TRUE(WriteSource("write -P 0x7e 5M 4k", data_disk_));
   size_t n = item["properties"].value("recoveryPointCount", 0);
   item = WaitPoints("db1", n + 1);
   EXPECT_EQ(CompareNewest(item_id, "lun0", data_disk_), 0);
@@ -61,7 +61,8 @@ TEST_F(ReplicationTest, PointsInBReadBackTheSourceDisksFirstWholeThenAfterAChang
   EXPECT_EQ(op["status"], "Succeeded") << op.dump();
   EXPECT_EQ(b_->Call("GET", kVault + "/replicationProtectedItems/db1").status, 404);
   EXPECT_FALSE(PathExists(JoinPath(b_->data_dir(), "replicas/" + item_id)));
-  auto out = a_->store()->List("/providers/stratus.recoveryservices/outboundreplications/", "", "", 10);
+  auto out =
+      a_->store()->List("/providers/stratus.recoveryservices/outboundreplications/", "", "", 10);
   ASSERT_TRUE(out.ok());
   EXPECT_TRUE(out->records.empty());
 }
@@ -97,8 +98,8 @@ TEST_F(ReplicationTest, BadEnablesAreRefusedWithNothingRecorded) {
   EXPECT_EQ(b_->Call("GET", kVault + "/replicationProtectedItems/ghost").status, 404);
 
   // The same VM twice.
-  ASSERT_EQ(b_->Finish(b_->Call("PUT", kVault + "/replicationProtectedItems/db1", ItemBody(vm_id_)))
-                ["status"],
+  ASSERT_EQ(b_->Finish(b_->Call("PUT", kVault + "/replicationProtectedItems/db1",
+                                ItemBody(vm_id_)))["status"],
             "Succeeded");
   EXPECT_EQ(code(ItemBody(vm_id_), "db1-again"), "409 VmAlreadyReplicated");
   // The vault cannot go while it holds the item.
@@ -112,8 +113,8 @@ TEST_F(ReplicationTest, AVmDeletedAtTheSourceEndsReplicationAndBKeepsItsPoints) 
   ASSERT_EQ(a_->Finish(a_->Call("DELETE", kVm))["status"], "Succeeded");
   bool ended = false;
   for (int i = 0; i < 100 && !ended; ++i) {
-    auto out = a_->store()->List("/providers/stratus.recoveryservices/outboundreplications/", "",
-                                 "", 10);
+    auto out =
+        a_->store()->List("/providers/stratus.recoveryservices/outboundreplications/", "", "", 10);
     ended = out.ok() && !out->records.empty() &&
             out->records[0].body.value("state", "") == "SourceVmDeleted";
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -138,8 +139,8 @@ TEST_F(ReplicationTest, UnplannedFailoverMakesTheVmInBFromAPointWithoutTheSource
   // The source goes away for good (its peer link stops answering): nothing below calls it.
   a_->control()->replication()->Stop();
   a_->control()->pairing()->Stop();
-  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", item + "/unplannedFailover",
-                                           {{"recoveryPointName", "nope"}})),
+  EXPECT_EQ(InProcessRegion::Code(
+                b_->Call("POST", item + "/unplannedFailover", {{"recoveryPointName", "nope"}})),
             "RecoveryPointNotFound");
   EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", item + "/unplannedFailover",
                                            {{"targetResourceGroup", "nogroup"}})),
@@ -154,11 +155,11 @@ TEST_F(ReplicationTest, UnplannedFailoverMakesTheVmInBFromAPointWithoutTheSource
   Json pts = b_->Call("GET", item + "/recoveryPoints").body;
   ASSERT_GE(pts["value"].size(), 1u);
   const std::string first = pts["value"][0].value("name", "");
-  EXPECT_EQ(b_->Call("POST", item + "/unplannedFailover",
-                     {{"recoveryPointType", "LatestApplicationConsistent"},
-                      {"recoveryPointName", first}})
-                .status,
-            400);
+  EXPECT_EQ(
+      b_->Call("POST", item + "/unplannedFailover",
+               {{"recoveryPointType", "LatestApplicationConsistent"}, {"recoveryPointName", first}})
+          .status,
+      400);
   // Had the first point been application-consistent (a running VM's hooks and freeze), the
   // failover picks it over newer crash-consistent ones.
   auto rec = b_->store()->Get(ResourceId::Parse(pts["value"][0].value("id", ""))->Key());
@@ -192,7 +193,8 @@ TEST_F(ReplicationTest, UnplannedFailoverMakesTheVmInBFromAPointWithoutTheSource
             "AlreadyFailedOver");
   PeerCaller from_a{"", "regionA"};
   auto cycle = b_->control()->replication()->receiver().Begin(
-      from_a, Json{{"item", item_id}, {"seq", 99},
+      from_a, Json{{"item", item_id},
+                   {"seq", 99},
                    {"disks", {{{"name", "osdisk"}, {"sizeBytes", 1 << 30}}}}});
   ASSERT_FALSE(cycle.ok());
   EXPECT_EQ(cycle.status().arm_code(), "ItemFailedOver");
@@ -207,11 +209,11 @@ TEST_F(ReplicationTest, AFailedOverItemChangesItsPointUntilCommitted) {
   std::string item_id = it["properties"].value("replicatedItemId", "");
   EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", item + "/commit", Json::object())),
             "NotFailedOver");
-  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", item + "/changeRecoveryPoint",
-                                           {{"recoveryPointName", "x"}})),
+  EXPECT_EQ(InProcessRegion::Code(
+                b_->Call("POST", item + "/changeRecoveryPoint", {{"recoveryPointName", "x"}})),
             "NotFailedOver");
   Json first = b_->Call("GET", item + "/recoveryPoints").body["value"][0];
-  ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 1M 4k", data_disk_}).ok());
+  ASSERT_TRUE(WriteSource("write -P 0x5a 1M 4k", data_disk_));
   WaitPoints("db1", it["properties"].value("recoveryPointCount", 0) + 2);
   Json op = b_->Finish(b_->Call("POST", item + "/unplannedFailover", Json::object()));
   ASSERT_EQ(op["status"], "Succeeded") << op.dump();
@@ -223,8 +225,8 @@ TEST_F(ReplicationTest, AFailedOverItemChangesItsPointUntilCommitted) {
   };
   EXPECT_TRUE(same(data_disk_, b_data)) << "the newest point has the change";
 
-  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", item + "/changeRecoveryPoint",
-                                           {{"recoveryPointName", "nope"}})),
+  EXPECT_EQ(InProcessRegion::Code(
+                b_->Call("POST", item + "/changeRecoveryPoint", {{"recoveryPointName", "nope"}})),
             "RecoveryPointNotFound");
   op = b_->Finish(b_->Call("POST", item + "/changeRecoveryPoint",
                            {{"recoveryPointName", first.value("name", "")}}));
@@ -261,7 +263,7 @@ TEST_F(ReplicationTest, AConsistencyGroupIsCapturedTogetherAndFailsOverToOnePoin
   const std::string vm2_id = MakeStoppedVm("db2");
   ASSERT_FALSE(vm2_id.empty());
   std::string data2 = a_->DiskFile("db2_DataDisk_0");
-  ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x42 3M 1M", data2}).ok());
+  ASSERT_TRUE(WriteSource("write -P 0x42 3M 1M", data2));
 
   auto item_body = [&](const std::string& vm, const std::string& group) {
     Json b = ItemBody(vm);
@@ -315,8 +317,8 @@ TEST_F(ReplicationTest, AConsistencyGroupIsCapturedTogetherAndFailsOverToOnePoin
 
   // Refusals: a group with members; a point the group has not; an unknown action.
   EXPECT_EQ(InProcessRegion::Code(b_->Call("DELETE", group)), "GroupHasMembers");
-  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", group + "/unplannedFailover",
-                                           {{"recoveryPointName", "nope"}})),
+  EXPECT_EQ(InProcessRegion::Code(
+                b_->Call("POST", group + "/unplannedFailover", {{"recoveryPointName", "nope"}})),
             "RecoveryPointNotFound");
   EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", group + "/unplannedFailover",
                                            {{"recoveryPointType", "LatestApplicationConsistent"}})),
@@ -341,8 +343,9 @@ TEST_F(ReplicationTest, AConsistencyGroupIsCapturedTogetherAndFailsOverToOnePoin
     EXPECT_EQ(it["properties"]["protectionState"], "FailedOver") << name;
     EXPECT_NE(it["properties"].value("failoverRecoveryPoint", "").find(point), std::string::npos)
         << it.dump();
-    EXPECT_EQ(b_->Call("GET", InProcessRegion::Path("Stratus.Compute/virtualMachines", name)).status,
-              200);
+    EXPECT_EQ(
+        b_->Call("GET", InProcessRegion::Path("Stratus.Compute/virtualMachines", name)).status,
+        200);
   }
   auto cmp = RunProcess({"qemu-img", "compare", "-U", "-q", data2, b_->DiskFile("db2-lun0")});
   ASSERT_TRUE(cmp.ok());
@@ -353,8 +356,9 @@ TEST_F(ReplicationTest, AConsistencyGroupIsCapturedTogetherAndFailsOverToOnePoin
 
   // Once its members are gone, the group can go.
   for (auto name : {"db1", "db2"})
-    ASSERT_EQ(b_->Finish(b_->Call("DELETE", kVault + "/replicationProtectedItems/" + name))["status"],
-              "Succeeded");
+    ASSERT_EQ(
+        b_->Finish(b_->Call("DELETE", kVault + "/replicationProtectedItems/" + name))["status"],
+        "Succeeded");
   EXPECT_EQ(b_->Call("DELETE", group).status, 200);
   EXPECT_EQ(b_->Call("GET", group).status, 404);
 }
@@ -371,12 +375,12 @@ TEST_F(ReplicationTest, PlannedFailoverCarriesTheSourcesLastWrite) {
   const std::string item = kVault + "/replicationProtectedItems/db1";
   ASSERT_EQ(b_->Finish(b_->Call("PUT", item, ItemBody(vm_id_)))["status"], "Succeeded");
   WaitPoints("db1", 1);
-  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", item + "/plannedFailover",
-                                           {{"recoveryPointName", "x"}})),
+  EXPECT_EQ(InProcessRegion::Code(
+                b_->Call("POST", item + "/plannedFailover", {{"recoveryPointName", "x"}})),
             "InvalidParameter")
       << "a planned failover's point is the last cycle";
   // Written after the newest point, right before the call.
-  ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x99 7M 64k", data_disk_}).ok());
+  ASSERT_TRUE(WriteSource("write -P 0x99 7M 64k", data_disk_));
   auto r = b_->Call("POST", item + "/plannedFailover", Json::object());
   ASSERT_EQ(r.status, 202) << r.body.dump();
   Json op = b_->Finish(r);
@@ -388,7 +392,8 @@ TEST_F(ReplicationTest, PlannedFailoverCarriesTheSourcesLastWrite) {
   Json it = b_->Call("GET", item).body;
   EXPECT_EQ(it["properties"]["protectionState"], "FailedOver");
   EXPECT_EQ(it["properties"]["failoverType"], "Planned");
-  auto out = a_->store()->List("/providers/stratus.recoveryservices/outboundreplications/", "", "", 10);
+  auto out =
+      a_->store()->List("/providers/stratus.recoveryservices/outboundreplications/", "", "", 10);
   ASSERT_TRUE(out.ok() && out->records.size() == 1u);
   EXPECT_EQ(out->records[0].body["state"], "ReadyForFailover");
 }
@@ -409,9 +414,8 @@ TEST_F(ReplicationTest, PlannedFailoverOfAGroupCarriesEveryMembersLastWrite) {
     WaitPoints(name, 1);
   }
   // Written after the newest points, right before the call.
-  ASSERT_TRUE(
-      RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x91 5M 64k", data_disk_}).ok());
-  ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x92 6M 64k", data2}).ok());
+  ASSERT_TRUE(WriteSource("write -P 0x91 5M 64k", data_disk_));
+  ASSERT_TRUE(WriteSource("write -P 0x92 6M 64k", data2));
   auto r = b_->Call("POST", group + "/plannedFailover", Json::object());
   ASSERT_EQ(r.status, 202) << r.body.dump();
   Json op = b_->Finish(r);
@@ -478,7 +482,7 @@ TEST_F(ReplicationTest, TestFailoverRunsBesideReplicationAndCleansUp) {
   EXPECT_EQ(it["properties"]["protectionState"], "Protected");
   // Replication goes on during the drill.
   int n = it["properties"].value("recoveryPointCount", 0);
-  ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 9M 4k", data_disk_}).ok());
+  ASSERT_TRUE(WriteSource("write -P 0x5a 9M 4k", data_disk_));
   WaitPoints("db1", n + 1);
   EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", item + "/testFailover", Json::object())),
             "TestFailoverInProgress");
@@ -522,10 +526,11 @@ TEST_F(ReplicationTest, ThePairingsBandwidthCapPacesTheCycles) {
   EXPECT_EQ(a_->Call("GET", pairing).body["properties"]["replicationBandwidthMbps"], 8);
   // 8 Mbit/s = 1 MB/s: the seed (3 MiB of random data) takes about 3 s on the wire.
   std::string noise = JoinPath(a_->data_dir(), "noise.bin");
-  ASSERT_TRUE(RunChecked({"dd", "if=/dev/urandom", "of=" + noise, "bs=1M", "count=3", "status=none"}).ok());
-  ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -s " + noise + " 1M 3M", data_disk_}).ok());
-  ASSERT_EQ(b_->Finish(b_->Call("PUT", kVault + "/replicationProtectedItems/db1", ItemBody(vm_id_)))
-                ["status"],
+  ASSERT_TRUE(
+      RunChecked({"dd", "if=/dev/urandom", "of=" + noise, "bs=1M", "count=3", "status=none"}).ok());
+  ASSERT_TRUE(WriteSource("write -s " + noise + " 1M 3M", data_disk_));
+  ASSERT_EQ(b_->Finish(b_->Call("PUT", kVault + "/replicationProtectedItems/db1",
+                                ItemBody(vm_id_)))["status"],
             "Succeeded");
   // While the seed is on the wire, B shows it: the cycle in flight, what of it is still to come
   // (backlog) and the rate it comes at.
@@ -551,11 +556,13 @@ TEST_F(ReplicationTest, ThePairingsBandwidthCapPacesTheCycles) {
   // A records the cycle once B has answered its commit: wait for that too.
   Json last;
   for (int i = 0; i < 100 && last.is_null(); ++i) {
-    auto out = a_->store()->List("/providers/stratus.recoveryservices/outboundreplications/", "",
-                                 "", 10);
+    auto out =
+        a_->store()->List("/providers/stratus.recoveryservices/outboundreplications/", "", "", 10);
     ASSERT_TRUE(out.ok() && out->records.size() == 1u);
-    if (out->records[0].body.contains("lastCycle")) last = out->records[0].body["lastCycle"];
-    else std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (out->records[0].body.contains("lastCycle"))
+      last = out->records[0].body["lastCycle"];
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   uint64_t sent = last.value("bytesSent", uint64_t{0});
   int64_t ms = last.value("durationMs", int64_t{0});
@@ -600,13 +607,14 @@ TEST_F(ReplicationTest, RpoAlertsGoToTheVaultsWebhooksOncePerCrossing) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     return alerts();
   };
-  ASSERT_EQ(b_->Call("PUT", kVault,
-                     {{"location", "regionB"},
-                      {"properties",
-                       {{"alerts",
-                         {{"webhooks", {"http://127.0.0.1:" + std::to_string(port) + "/alert"}}}}}}})
-                .status,
-            200);
+  ASSERT_EQ(
+      b_->Call("PUT", kVault,
+               {{"location", "regionB"},
+                {"properties",
+                 {{"alerts",
+                   {{"webhooks", {"http://127.0.0.1:" + std::to_string(port) + "/alert"}}}}}}})
+          .status,
+      200);
   Json body = ItemBody(vm_id_);
   body["properties"]["policy"]["rpoAlertThresholdInSeconds"] = 10;
   const std::string item = kVault + "/replicationProtectedItems/db1";
@@ -615,17 +623,20 @@ TEST_F(ReplicationTest, RpoAlertsGoToTheVaultsWebhooksOncePerCrossing) {
   EXPECT_TRUE(alerts().empty());
   // A slow link and 2 MiB of new random data: one cycle takes ~16 s, the RPO passes 10 s.
   const std::string pairing = std::string(kProv) + "/regionPairings/regionB";
-  ASSERT_EQ(a_->Call("PATCH", pairing, {{"properties", {{"replicationBandwidthMbps", 1}}}}).status, 200);
+  ASSERT_EQ(a_->Call("PATCH", pairing, {{"properties", {{"replicationBandwidthMbps", 1}}}}).status,
+            200);
   std::string noise = JoinPath(a_->data_dir(), "noise.bin");
-  ASSERT_TRUE(RunChecked({"dd", "if=/dev/urandom", "of=" + noise, "bs=1M", "count=2", "status=none"}).ok());
-  ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -s " + noise + " 5M 2M", data_disk_}).ok());
+  ASSERT_TRUE(
+      RunChecked({"dd", "if=/dev/urandom", "of=" + noise, "bs=1M", "count=2", "status=none"}).ok());
+  ASSERT_TRUE(WriteSource("write -s " + noise + " 5M 2M", data_disk_));
   auto a1 = wait_alerts(1, 40);
   ASSERT_GE(a1.size(), 1u);
   EXPECT_EQ(a1[0]["alert"], "RpoThresholdExceeded") << a1[0].dump();
   EXPECT_EQ(a1[0]["replicationProtectedItemId"], b_->Call("GET", item).body["id"]);
   EXPECT_GT(a1[0].value("rpoInSeconds", 0), 10);
   EXPECT_EQ(b_->Call("GET", item).body["properties"]["replicationHealth"], "Critical");
-  ASSERT_EQ(a_->Call("PATCH", pairing, {{"properties", {{"replicationBandwidthMbps", 0}}}}).status, 200);
+  ASSERT_EQ(a_->Call("PATCH", pairing, {{"properties", {{"replicationBandwidthMbps", 0}}}}).status,
+            200);
   auto a2 = wait_alerts(2, 60);
   ASSERT_EQ(a2.size(), 2u);
   EXPECT_EQ(a2[1]["alert"], "RpoRecovered") << a2[1].dump();
@@ -660,30 +671,34 @@ TEST_F(ReplicationTest, ARecoveryPlanRunsItsGroupsInOrderWithScriptsAndAManualSt
   ASSERT_TRUE(MakeDirs(scripts, 0755).ok());
   ASSERT_TRUE(WriteFileAtomic(JoinPath(scripts, "note.sh"),
                               "#!/bin/sh\necho \"$STRATUS_PLAN_GROUP $STRATUS_PLAN_ACTION "
-                              "$STRATUS_PLAN_RUN $STRATUS_PLAN_VMS\" >> " + log + "\n",
+                              "$STRATUS_PLAN_RUN $STRATUS_PLAN_VMS\" >> " +
+                                  log + "\n",
                               0755)
                   .ok());
   auto script = [](const std::string& name) {
-    return Json{{"actionName", name},
-                {"customDetails", {{"instanceType", "ScriptActionDetails"}, {"scriptName", "note.sh"}}}};
+    return Json{
+        {"actionName", name},
+        {"customDetails", {{"instanceType", "ScriptActionDetails"}, {"scriptName", "note.sh"}}}};
   };
-  Json plan = {{"properties",
-                {{"vmReadiness", "PowerState"},
-                 {"groups",
-                  {{{"replicationProtectedItems", {id1}}, {"endGroupActions", {script("after1")}}},
-                   {{"replicationProtectedItems", {id2}},
-                    {"startGroupActions",
-                     {{{"actionName", "approve"},
-                       {"customDetails",
-                        {{"instanceType", "ManualActionDetails"}, {"description", "DBA says go"}}}}}},
-                    {"endGroupActions", {script("after2")}}}}}}}};
+  Json plan = {
+      {"properties",
+       {{"vmReadiness", "PowerState"},
+        {"groups",
+         {{{"replicationProtectedItems", {id1}}, {"endGroupActions", {script("after1")}}},
+          {{"replicationProtectedItems", {id2}},
+           {"startGroupActions",
+            {{{"actionName", "approve"},
+              {"customDetails",
+               {{"instanceType", "ManualActionDetails"}, {"description", "DBA says go"}}}}}},
+           {"endGroupActions", {script("after2")}}}}}}}};
   const std::string p = kVault + "/replicationRecoveryPlans/app";
   auto code = [&](const Json& body) {
     auto r = b_->Call("PUT", p, body);
     return std::to_string(r.status) + " " + InProcessRegion::Code(r);
   };
   Json bad = plan;
-  bad["properties"]["groups"][0]["replicationProtectedItems"] = {kVault + "/replicationProtectedItems/nope"};
+  bad["properties"]["groups"][0]["replicationProtectedItems"] = {kVault +
+                                                                 "/replicationProtectedItems/nope"};
   EXPECT_EQ(code(bad), "400 ReplicatedItemNotFound");
   bad = plan;
   bad["properties"]["groups"][1]["replicationProtectedItems"] = {id1};
@@ -714,12 +729,13 @@ TEST_F(ReplicationTest, ARecoveryPlanRunsItsGroupsInOrderWithScriptsAndAManualSt
   const std::string t2 = InProcessRegion::Path("Stratus.Compute/virtualMachines", "db2-test");
   EXPECT_EQ(b_->Call("GET", t1).status, 200);
   EXPECT_EQ(b_->Call("GET", t2).status, 404) << "group 2 waits for the acknowledgement";
-  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", p + "/acknowledgeManualAction",
-                                           {{"actionName", "other"}})),
+  EXPECT_EQ(InProcessRegion::Code(
+                b_->Call("POST", p + "/acknowledgeManualAction", {{"actionName", "other"}})),
             "NotWaitingForAction");
   EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", p + "/testFailover", Json::object())),
             "PlanRunning");
-  ASSERT_EQ(b_->Call("POST", p + "/acknowledgeManualAction", {{"actionName", "approve"}}).status, 200);
+  ASSERT_EQ(b_->Call("POST", p + "/acknowledgeManualAction", {{"actionName", "approve"}}).status,
+            200);
   Json op = b_->Finish(run);
   ASSERT_EQ(op["status"], "Succeeded") << op.dump();
   EXPECT_EQ(b_->Call("GET", t2).status, 200);
@@ -729,15 +745,16 @@ TEST_F(ReplicationTest, ARecoveryPlanRunsItsGroupsInOrderWithScriptsAndAManualSt
     EXPECT_EQ(s["state"], "Succeeded") << s.dump();
     EXPECT_TRUE(s.contains("startTime") && s.contains("endTime")) << s.dump();
   }
-  EXPECT_EQ(names, (std::vector<std::string>{
-                       "group 1: test failover of db1", "group 1: VMs up", "group 1: after1",
-                       "group 2: approve", "group 2: test failover of db2", "group 2: VMs up",
-                       "group 2: after2"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"group 1: test failover of db1", "group 1: VMs up",
+                                             "group 1: after1", "group 2: approve",
+                                             "group 2: test failover of db2", "group 2: VMs up",
+                                             "group 2: after2"}));
   EXPECT_GE(op["properties"].value("rtoMs", -1), 0);
   EXPECT_GE(op["properties"].value("manualWaitMs", -1), 0);
   auto logged = ReadFile(log);
   ASSERT_TRUE(logged.ok());
-  EXPECT_EQ(*logged, "1 after1 TestFailover " + t1 + "\n2 after2 TestFailover " + t1 + "," + t2 + "\n");
+  EXPECT_EQ(*logged,
+            "1 after1 TestFailover " + t1 + "\n2 after2 TestFailover " + t1 + "," + t2 + "\n");
   Json shown = b_->Call("GET", p).body["properties"]["currentRun"];
   EXPECT_EQ(shown["state"], "Succeeded");
   EXPECT_EQ(shown["steps"].size(), 7u);
@@ -748,7 +765,8 @@ TEST_F(ReplicationTest, ARecoveryPlanRunsItsGroupsInOrderWithScriptsAndAManualSt
   EXPECT_EQ(b_->Call("GET", t1).status, 404);
   EXPECT_EQ(b_->Call("GET", t2).status, 404);
   // Commit and reprotect follow a (real) failover of the plan.
-  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", p + "/commit", Json::object())), "NotFailedOver");
+  EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", p + "/commit", Json::object())),
+            "NotFailedOver");
   EXPECT_EQ(InProcessRegion::Code(b_->Call("POST", p + "/reprotect", Json::object())),
             "NotFailedOver");
   EXPECT_EQ(b_->Call("DELETE", p).status, 200);
@@ -786,9 +804,8 @@ TEST_F(ReplicationTest, PlannedFailoverOfAPlanStopsTheSourceLastGroupFirstAndLos
                 b_->Call("POST", p + "/plannedFailover", {{"recoveryPointType", "Latest"}})),
             "InvalidParameter")
       << "a planned failover's points are the last cycles";
-  ASSERT_TRUE(
-      RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x93 5M 64k", data_disk_}).ok());
-  ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x94 6M 64k", data2}).ok());
+  ASSERT_TRUE(WriteSource("write -P 0x93 5M 64k", data_disk_));
+  ASSERT_TRUE(WriteSource("write -P 0x94 6M 64k", data2));
   auto r = b_->Call("POST", p + "/plannedFailover", Json::object());
   ASSERT_EQ(r.status, 202) << r.body.dump();
   Json op = b_->Finish(r);

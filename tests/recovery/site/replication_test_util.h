@@ -48,7 +48,8 @@ class ReplicationTest : public ::testing::Test {
     os_disk_ = a_->DiskFile("db1_OsDisk");
     ASSERT_FALSE(data_disk_.empty());
     ASSERT_FALSE(os_disk_.empty()) << "os disk name";
-    ASSERT_TRUE(RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x3c 1M 2M", data_disk_}).ok());
+    ASSERT_TRUE(
+        RunChecked({"qemu-io", "-f", "qcow2", "-c", "write -P 0x3c 1M 2M", data_disk_}).ok());
     ASSERT_EQ(b_->Call("PUT", kVault, {{"location", "regionB"}}).status, 201);
   }
 
@@ -58,6 +59,25 @@ class ReplicationTest : public ::testing::Test {
               {"sourceVmId", vm},
               {"policy", {{"crashConsistentFrequencyInSeconds", 5}}}}}};
   }
+  // qemu-io `cmd` on a source disk of a stopped VM that replicates: a cycle takes the image's
+  // write lock for a moment (qemu-img adds or removes its bitmap), so a locked image is tried
+  // again for up to 10 s.
+  static bool WriteSource(const std::string& cmd, const std::string& disk) {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      auto r = RunProcess({"qemu-io", "-f", "qcow2", "-c", cmd, disk});
+      if (!r.ok()) return false;
+      if (r->exit_code == 0 && r->err.find("lock") == std::string::npos &&
+          r->out.find("lock") == std::string::npos)
+        return true;
+      if (r->err.find("lock") == std::string::npos && r->out.find("lock") == std::string::npos) {
+        ADD_FAILURE() << "qemu-io " << cmd << " " << disk << ": " << r->out << r->err;
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << "qemu-io " << cmd << " " << disk << ": the image stayed locked";
+    return false;
+  }
   // A second VM `name` in A like the fixture's (one 1 GiB data disk), stopped; returns its id
   // ("" after a failure).
   std::string MakeStoppedVm(const std::string& name) {
@@ -65,14 +85,16 @@ class ReplicationTest : public ::testing::Test {
     auto put = a_->Call("PUT", vm, InProcessRegion::VmBody(1));
     EXPECT_EQ(put.status, 201) << put.body.dump();
     if (put.status != 201 || a_->Finish(put)["status"] != "Succeeded") return "";
-    EXPECT_EQ(a_->Finish(a_->Call("POST", vm + "/powerOff", Json::object()))["status"], "Succeeded");
+    EXPECT_EQ(a_->Finish(a_->Call("POST", vm + "/powerOff", Json::object()))["status"],
+              "Succeeded");
     return put.body.value("id", "");
   }
   // After a planned failover: each item (name → A's data disk file) is failed over, Planned, and
   // its VM's data disk in B is A's, byte for byte.
   void ExpectPlannedWithEveryWrite(const std::vector<std::pair<std::string, std::string>>& items) {
     for (auto& [name, disk] : items) {
-      auto cmp = RunProcess({"qemu-img", "compare", "-U", "-q", disk, b_->DiskFile(name + "-lun0")});
+      auto cmp =
+          RunProcess({"qemu-img", "compare", "-U", "-q", disk, b_->DiskFile(name + "-lun0")});
       ASSERT_TRUE(cmp.ok());
       EXPECT_EQ(cmp->exit_code, 0) << name << "'s last write is in B: " << cmp->out << cmp->err;
       Json it = b_->Call("GET", kVault + "/replicationProtectedItems/" + name).body["properties"];
