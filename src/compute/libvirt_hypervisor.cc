@@ -56,6 +56,23 @@ void InitLibvirtOnce() {
   });
 }
 
+// Starts a defined domain. QEMU refuses an image another process holds the write lock of; a
+// replication cycle or a backup of a stopped VM takes it for milliseconds (qemu-img adding or
+// removing a bitmap), so a start that meets it tries again for up to 3 s. On failure, *err is
+// libvirt's error of the last try.
+bool CreateDomain(virDomainPtr dom, unsigned int flags, LastError* err) {
+  auto deadline = Clock::now() + std::chrono::seconds(3);
+  for (;;) {
+    if (virDomainCreateWithFlags(dom, flags) == 0) return true;
+    *err = GetLastError();
+    if (err->message.find("Failed to get \"write\" lock") == std::string::npos &&
+        err->message.find("Failed to get shared \"write\" lock") == std::string::npos)
+      return false;
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
 // Hard power-off; OK if the domain is not running (also when it stops while we try).
 Status DestroyDomain(virDomainPtr dom, const std::string& name) {
   for (int attempt = 0;; ++attempt) {
@@ -301,8 +318,8 @@ Status LibvirtHypervisor::Start(const std::string& name) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
     }
-    if (virDomainCreate(d.get()) == 0) return Status::Ok();
-    LastError e = GetLastError();
+    LastError e;
+    if (CreateDomain(d.get(), 0, &e)) return Status::Ok();
     ASSIGN_OR_RETURN(active, IsActive(d.get(), name));
     if (active && e.code == VIR_ERR_OPERATION_INVALID) return Status::Ok();  // raced a start
     return StatusFromError(e, "start domain " + Quoted(name));
@@ -316,8 +333,8 @@ Status LibvirtHypervisor::StartPaused(const std::string& name) {
     ASSIGN_OR_RETURN(DomainHandle d, LookupDomain(conn, name));
     ASSIGN_OR_RETURN(bool active, IsActive(d.get(), name));
     if (active) return Status::Ok();
-    if (virDomainCreateWithFlags(d.get(), VIR_DOMAIN_START_PAUSED) == 0) return Status::Ok();
-    LastError e = GetLastError();
+    LastError e;
+    if (CreateDomain(d.get(), VIR_DOMAIN_START_PAUSED, &e)) return Status::Ok();
     ASSIGN_OR_RETURN(active, IsActive(d.get(), name));
     if (active && e.code == VIR_ERR_OPERATION_INVALID) return Status::Ok();  // raced a start
     return StatusFromError(e, "start domain " + Quoted(name) + " paused");
@@ -472,8 +489,7 @@ static Status WaitForUnplug(virDomainPtr d, const std::string& name, Clock::time
     if (!present(live)) return Status::Ok();
     if (Clock::now() >= deadline) {
       return Unavailable("cannot detach " + what + " from running domain " + Quoted(name) +
-                         ": the guest did not release it within " +
-                         std::to_string(timeout_ms) +
+                         ": the guest did not release it within " + std::to_string(timeout_ms) +
                          " ms (hot-unplug needs a guest OS that handles ACPI PCI hot-plug); the "
                          "unplug request stays pending");
     }
@@ -551,10 +567,9 @@ Status LibvirtHypervisor::DetachDisk(const std::string& name, const std::string&
         }
       }
       // libvirt returns after waiting ~5 s for the guest even if the unplug is still pending.
-      RETURN_IF_ERROR(WaitForUnplug(d.get(), name, start, options_.detach_timeout_ms, "disk " + target_dev,
-                                    [&](const ParsedDomain& live) {
-                                      return FindDisk(live, target_dev) != nullptr;
-                                    }));
+      RETURN_IF_ERROR(WaitForUnplug(
+          d.get(), name, start, options_.detach_timeout_ms, "disk " + target_dev,
+          [&](const ParsedDomain& live) { return FindDisk(live, target_dev) != nullptr; }));
     }
     if (in_config &&
         virDomainDetachDeviceFlags(d.get(), xml.c_str(), VIR_DOMAIN_AFFECT_CONFIG) < 0) {

@@ -273,6 +273,44 @@ TEST_F(LibvirtHypervisorTest, UnknownDomainIsNotFound) {
   EXPECT_TRUE(list->empty());
 }
 
+// A start meets a disk whose write lock another process holds for a moment (a replication
+// cycle's qemu-img adding a bitmap to a stopped VM's disk): it waits for it, up to 3 s; a lock
+// held longer fails the start with QEMU's message.
+TEST_F(LibvirtHypervisorTest, StartWaitsOutADiskLockedForAMoment) {
+  std::string name = NewName("locked");
+  std::string disk = MakeDisk("locked.qcow2");
+  ASSERT_TRUE(hv_->Define(Spec(name, {disk})).ok());
+  // qemu-io holds the image open read-write (its write lock) for `ms`.
+  auto locked = [&] {
+    auto info = RunProcess({"qemu-img", "info", disk});
+    return info.ok() && info->exit_code != 0;
+  };
+  auto hold = [&](int ms) {
+    for (int i = 0; i < 100 && locked(); ++i)  // a QEMU that was powered off lets go first
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::thread t([disk, ms] {
+      auto r = RunProcess({"qemu-io", "-f", "qcow2", "-c", "sleep " + std::to_string(ms), disk});
+      EXPECT_TRUE(r.ok() && r->exit_code == 0) << (r.ok() ? r->out + r->err : "");
+    });
+    // qemu-io opens it in well under 300 ms (asking earlier, qemu-img info's own shared lock
+    // could keep qemu-io from taking the write lock).
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_TRUE(locked());
+    return t;
+  };
+  std::thread held = hold(1000);
+  Status st = hv_->Start(name);
+  held.join();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_TRUE(hv_->PowerOff(name).ok());
+  held = hold(4000);
+  st = hv_->StartPaused(name);
+  held.join();
+  EXPECT_FALSE(st.ok());
+  EXPECT_THAT(st.message(), HasSubstr("lock"));
+  EXPECT_EQ(hv_->Info(name)->state, PowerState::kStopped);
+}
+
 TEST_F(LibvirtHypervisorTest, HotAttachIoTuneAndDetach) {
   std::string name = NewName("disks");
   ASSERT_TRUE(hv_->Define(Spec(name, {MakeDisk("os.qcow2")})).ok());
@@ -850,8 +888,8 @@ TEST_F(LibvirtHypervisorBackupTest, AGroupIsCapturedAtOneInstantAllOrNothing) {
     const auto& b = group->backups[i];
     Nbd h = ConnectNbd(b.socket_path, b.disks[0].export_name);
     ASSERT_TRUE(h);
-    EXPECT_EQ(NbdRead(h.get(), 1 << 20, 4096),
-              std::string(4096, static_cast<char>(0x50 + i))) << names[i];
+    EXPECT_EQ(NbdRead(h.get(), 1 << 20, 4096), std::string(4096, static_cast<char>(0x50 + i)))
+        << names[i];
   }
   for (auto& n : names) ASSERT_TRUE(hv_->EndPullBackup(n).ok());
   // All or nothing: the third member's job cannot start (QEMU cannot bind its socket in root's
