@@ -2,19 +2,20 @@
 
 #include <dirent.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 #include <thread>
-
-#include <spdlog/spdlog.h>
 
 #include "core/fs.h"
 #include "core/json.h"
 #include "core/subprocess.h"
 #include "network/dnsmasq_config.h"
 #include "network/kernel_names.h"
+#include "network/lb/lb_datapath.h"
 #include "network/nat_rules.h"
 #include "network/router_routing.h"
 
@@ -64,9 +65,9 @@ Status IpBatch(const std::vector<std::string>& lines, const std::string& netns,
   if (lines.empty()) return Status::Ok();
   std::string text;
   for (auto& l : lines) text += l + "\n";
-  std::string path = JoinPath(dir, "ip-batch." + std::to_string(getpid()) + "." +
-                                       std::to_string(std::hash<std::thread::id>()(
-                                           std::this_thread::get_id())));
+  std::string path =
+      JoinPath(dir, "ip-batch." + std::to_string(getpid()) + "." +
+                        std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id())));
   RETURN_IF_ERROR(WriteFileAtomic(path, text, 0600));
   std::vector<std::string> argv = {"ip"};
   if (!netns.empty()) argv.insert(argv.end(), {"-n", netns});
@@ -74,8 +75,8 @@ Status IpBatch(const std::vector<std::string>& lines, const std::string& netns,
   auto r = RunChecked(argv);
   RemoveFile(path);
   if (!r.ok())
-    return Internal("network: changing " + (netns.empty() ? std::string("the host's links")
-                                                           : "namespace " + netns) +
+    return Internal("network: changing " +
+                    (netns.empty() ? std::string("the host's links") : "namespace " + netns) +
                     " failed: " + r.status().message());
   return Status::Ok();
 }
@@ -137,22 +138,29 @@ void StopProcess(int pid, const std::string& pid_file, const std::string& marker
 
 // Commands that leave `want` ("10.0.1.1/24") as the only IPv4 address of `dev` (one of
 // `links`, by name; absent: a link the same batch creates).
-void OnlyAddress(const std::map<std::string, const Json*>& links, const std::string& dev,
-                 const std::string& want, std::vector<std::string>& cmds) {
-  bool has = false;
+// Makes `dev`'s IPv4 addresses exactly `want` ("a.b.c.d/len" each).
+void OnlyAddresses(const std::map<std::string, const Json*>& links, const std::string& dev,
+                   const std::vector<std::string>& want, std::vector<std::string>& cmds) {
+  std::set<std::string> has;
   auto it = links.find(dev);
   if (it != links.end()) {
     for (auto& a : it->second->value("addr_info", Json::array())) {
       if (a.value("family", "") != "inet") continue;
       std::string cur = a.value("local", "") + "/" + std::to_string(a.value("prefixlen", 0));
-      if (cur == want) {
-        has = true;
+      if (std::find(want.begin(), want.end(), cur) != want.end()) {
+        has.insert(cur);
       } else {
         cmds.push_back("addr del " + cur + " dev " + dev);
       }
     }
   }
-  if (!has) cmds.push_back("addr add " + want + " dev " + dev);
+  for (auto& w : want)
+    if (!has.count(w)) cmds.push_back("addr add " + w + " dev " + dev);
+}
+
+void OnlyAddress(const std::map<std::string, const Json*>& links, const std::string& dev,
+                 const std::string& want, std::vector<std::string>& cmds) {
+  OnlyAddresses(links, dev, {want}, cmds);
 }
 
 std::string Suffix(const std::string& name, size_t prefix_len) {
@@ -192,8 +200,10 @@ std::string LinuxNetworkEngine::VnetDir(const std::string& netns) const {
 Status LinuxNetworkEngine::ApplyVnet(const VnetDatapath& vnet) {
   const std::string& rid = opts_.region_id;
   if (!BelongsToRegion(vnet.netns, rid) || vnet.netns.rfind("stv-", 0) != 0)
-    return InvalidArgument("network: namespace '" + vnet.netns + "' is not a VNET namespace of "
-                           "region " + rid);
+    return InvalidArgument("network: namespace '" + vnet.netns +
+                           "' is not a VNET namespace of "
+                           "region " +
+                           rid);
   std::set<std::string> seen;
   for (auto& s : vnet.subnets) {
     if (!BelongsToRegion(s.bridge, rid) || !BelongsToRegion(s.veth_on_bridge, rid) ||
@@ -217,7 +227,54 @@ Status LinuxNetworkEngine::ApplyVnet(const VnetDatapath& vnet) {
   // DHCP and names do not wait for the way out: a failed uplink still serves new NICs.
   Status uplink = ApplyUplink(vnet, peer_veths);
   RETURN_IF_ERROR(ApplyDnsmasq(vnet));
-  return uplink;
+  // The load balancers' table does not need the way out (internal ones).
+  Status lb = ApplyLoadBalancingLocked(vnet.netns, vnet.lb);
+  return !uplink.ok() ? uplink : lb;
+}
+
+Status LinuxNetworkEngine::ApplyLoadBalancing(const std::string& netns, const LbDatapath& lb) {
+  if (!BelongsToRegion(netns, opts_.region_id) || netns.rfind("stv-", 0) != 0)
+    return InvalidArgument("network: namespace '" + netns + "' is not a VNET namespace of region " +
+                           opts_.region_id);
+  std::lock_guard<std::mutex> l(VnetMutex(netns));
+  if (!NetnsExists(netns))
+    return Unavailable("network: the router namespace " + netns + " does not exist (yet)");
+  return ApplyLoadBalancingLocked(netns, lb);
+}
+
+Status LinuxNetworkEngine::ApplyLoadBalancingLocked(const std::string& netns,
+                                                    const LbDatapath& lb) {
+  // lb.json holds what this engine applied last ({"structure", "elements"}), or "pending"
+  // while a change is under way (a crash then rebuilds the table whole).
+  const std::string file = JoinPath(VnetDir(netns), "lb.json");
+  if (lb.empty()) {
+    if (!PathExists(file)) return Status::Ok();
+    RETURN_IF_ERROR(Nftables::ApplyInNamespace(netns, RemoveLbDocument()));
+    RemoveFile(file);
+    return Status::Ok();
+  }
+  Json structure = LbStructure(lb);
+  auto elements = LbElements(lb);
+  Json have = nullptr;
+  if (auto text = ReadFile(file); text.ok()) have = Json::parse(*text, nullptr, false);
+  Json state = {{"structure", structure}, {"elements", elements}};
+  if (have.is_object() && have.value("structure", Json()) == structure) {
+    std::map<std::string, std::vector<std::string>> old;
+    if (have["elements"].is_object())
+      old = have["elements"].get<std::map<std::string, std::vector<std::string>>>();
+    Json changes = LbElementChanges(old, elements);
+    if (changes.is_null()) return Status::Ok();
+    RETURN_IF_ERROR(WriteFileAtomic(file, "pending\n", 0600));
+    Status s = Nftables::ApplyInNamespace(netns, changes);
+    if (s.ok()) return WriteFileAtomic(file, state.dump(), 0600);
+    spdlog::warn(
+        "network: changing the load balancers' maps in {} failed ({}); making the "
+        "table anew",
+        netns, s.ToString());
+  }
+  RETURN_IF_ERROR(WriteFileAtomic(file, "pending\n", 0600));
+  RETURN_IF_ERROR(Nftables::ApplyInNamespace(netns, LbTableDocument(structure, elements)));
+  return WriteFileAtomic(file, state.dump(), 0600);
 }
 
 Result<std::set<std::string>> LinuxNetworkEngine::ApplyLinks(const VnetDatapath& vnet) {
@@ -229,14 +286,14 @@ Result<std::set<std::string>> LinuxNetworkEngine::ApplyLinks(const VnetDatapath&
     const std::string conf = JoinPath(dir, "dnsmasq.conf"), pid_file = JoinPath(dir, "dnsmasq.pid");
     StopProcess(LivePid(pid_file, conf), pid_file, conf);
     RemoveFile(JoinPath(dir, "nat.json"));
+    RemoveFile(JoinPath(dir, "lb.json"));
     auto r = RunChecked({"ip", "netns", "add", ns});
     if (!r.ok() && !NetnsExists(ns))
       return Internal("network: creating namespace " + ns + " failed: " + r.status().message());
   }
   // Routing between the subnets of the VNET happens in its namespace.
-  RETURN_IF_ERROR(RunChecked({"ip", "netns", "exec", ns, "sysctl", "-qw",
-                              "net.ipv4.ip_forward=1"})
-                      .status());
+  RETURN_IF_ERROR(
+      RunChecked({"ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"}).status());
   ASSIGN_OR_RETURN(Json root_links, Links(""));
   ASSIGN_OR_RETURN(Json ns_links, Links(ns));
   std::map<std::string, const Json*> root, router;
@@ -268,8 +325,8 @@ Result<std::set<std::string>> LinuxNetworkEngine::ApplyLinks(const VnetDatapath&
       // Every gateway answers with one fixed MAC (as Azure's do): a router end made again
       // (its namespace lost) is the same neighbour to the guests, whose ARP caches stay right.
       host_cmds.push_back("link add name " + s.veth_on_bridge + " mtu " + mtu +
-                          " type veth peer name " + s.veth_in_router + " address " +
-                          kGatewayMac + " netns " + ns);
+                          " type veth peer name " + s.veth_in_router + " address " + kGatewayMac +
+                          " netns " + ns);
       host_cmds.push_back("link set dev " + s.veth_on_bridge + " addrgenmode none");
     }
     const Json* sg = root.count(s.veth_on_bridge) ? root[s.veth_on_bridge] : nullptr;
@@ -277,8 +334,9 @@ Result<std::set<std::string>> LinuxNetworkEngine::ApplyLinks(const VnetDatapath&
       host_cmds.push_back("link set dev " + s.veth_on_bridge + " master " + s.bridge);
     host_cmds.push_back("link set dev " + s.veth_on_bridge + " up");
     // The gateway address, and no other, on the router end.
-    OnlyAddress(router, s.veth_in_router,
-                s.gateway.ToString() + "/" + std::to_string(s.prefix.length), ns_cmds);
+    std::vector<std::string> addrs = {s.gateway.ToString() + "/" + std::to_string(s.prefix.length)};
+    for (auto& fe : s.frontends) addrs.push_back(fe.ToString() + "/32");
+    OnlyAddresses(router, s.veth_in_router, addrs, ns_cmds);
     ns_cmds.push_back("link set dev " + s.veth_in_router + " up");
   }
   // Peering links: made by whichever side comes first once both namespaces exist.
@@ -388,16 +446,17 @@ Status LinuxNetworkEngine::ApplyUplink(const VnetDatapath& vnet,
     std::vector<std::string> moved;  // a public IP that was another VNET's a moment ago
     for (auto& r : all.routes)
       if (r.dev == u.edge_veth) have.routes.push_back(r);
-    for (auto& n : u.nats)
+    std::vector<Ipv4> routed = u.routed;
+    for (auto& n : u.nats) routed.push_back(n.public_ip);
+    for (auto& ip : routed)
       for (auto& r : all.routes)
-        if (r.dev != u.edge_veth && r.dst == n.public_ip.ToString() + "/32")
+        if (r.dev != u.edge_veth && r.dst == ip.ToString() + "/32")
           moved.push_back("route del " + r.dst + " dev " + r.dev + " table main proto static");
     RETURN_IF_ERROR(IpBatch(moved, u.edge_netns, dir));
     std::string transit = vnet.transit.ToString();
     want.routes.push_back({"main", "unicast", transit + "/32", "", u.edge_veth});
-    for (auto& n : u.nats)
-      want.routes.push_back({"main", "unicast", n.public_ip.ToString() + "/32", transit,
-                             u.edge_veth});
+    for (auto& ip : routed)
+      want.routes.push_back({"main", "unicast", ip.ToString() + "/32", transit, u.edge_veth});
     RETURN_IF_ERROR(IpBatch(RoutingChanges(have, want), u.edge_netns, dir));
   }
   return ApplyNftIfChanged(vnet.netns, RouterNatDocument(u, vnet.transit),
@@ -473,8 +532,8 @@ Status LinuxNetworkEngine::ApplyDnsmasq(const VnetDatapath& vnet) {
   auto old_dhcp = ReadFile(JoinPath(dir, "dhcp-hosts"));
   auto old_hosts = ReadFile(JoinPath(dir, "hosts"));
   bool conf_same = old_conf.ok() && *old_conf == files.conf;
-  bool hosts_same = old_dhcp.ok() && *old_dhcp == files.dhcp_hosts && old_hosts.ok() &&
-                    *old_hosts == files.hosts;
+  bool hosts_same =
+      old_dhcp.ok() && *old_dhcp == files.dhcp_hosts && old_hosts.ok() && *old_hosts == files.hosts;
   if (pid && conf_same && hosts_same) return Status::Ok();
   RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, "dhcp-hosts"), files.dhcp_hosts, 0644));
   RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, "hosts"), files.hosts, 0644));
@@ -493,13 +552,13 @@ Status LinuxNetworkEngine::ApplyDnsmasq(const VnetDatapath& vnet) {
   // failure (a bad option, an address not there yet).
   auto r = RunChecked({"ip", "netns", "exec", vnet.netns, "dnsmasq", "--conf-file=" + conf_path});
   if (!r.ok())
-    return Internal("network: starting dnsmasq for VNET " + vnet.name + " failed: " +
-                    r.status().message());
+    return Internal("network: starting dnsmasq for VNET " + vnet.name +
+                    " failed: " + r.status().message());
   return Status::Ok();
 }
 
 Status LinuxNetworkEngine::ForgetGoneHosts(const VnetDatapath& vnet, const std::string& old_hosts,
-                                             const std::string& new_hosts) {
+                                           const std::string& new_hosts) {
   // "mac,ip[,name],infinite" lines -> (mac, ip)
   auto pairs = [](const std::string& text) {
     std::set<std::pair<std::string, std::string>> out;
@@ -509,7 +568,8 @@ Status LinuxNetworkEngine::ForgetGoneHosts(const VnetDatapath& vnet, const std::
       std::string line = text.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
       at = nl == std::string::npos ? text.size() : nl + 1;
       size_t c1 = line.find(','), c2 = c1 == std::string::npos ? c1 : line.find(',', c1 + 1);
-      if (c2 != std::string::npos) out.emplace(line.substr(0, c1), line.substr(c1 + 1, c2 - c1 - 1));
+      if (c2 != std::string::npos)
+        out.emplace(line.substr(0, c1), line.substr(c1 + 1, c2 - c1 - 1));
     }
     return out;
   };
@@ -662,8 +722,8 @@ Result<std::vector<RuleCounter>> LinuxNetworkEngine::SecurityCounters(
     if (!wanted.empty() && !wanted.count(set.stage)) continue;
     auto listing = nft_->ListSet("bridge", model_->table, name);
     if (!listing.ok())  // the table changed behind the engine: not the caller's NotFound
-      return Internal("network: reading the counters of set " + name + " failed: " +
-                      listing.status().message());
+      return Internal("network: reading the counters of set " + name +
+                      " failed: " + listing.status().message());
     listings[name] = std::move(listing).value();
   }
   std::vector<RuleCounter> all = CountRuleHits(*model_, listings), out;

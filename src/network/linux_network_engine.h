@@ -34,6 +34,7 @@ class LinuxNetworkEngine final : public NetworkEngine {
   static Result<std::unique_ptr<LinuxNetworkEngine>> Open(const LinuxNetworkEngineOptions& opts);
 
   Status ApplyVnet(const VnetDatapath& vnet) override;
+  Status ApplyLoadBalancing(const std::string& netns, const LbDatapath& lb) override;
   Status RemoveVnet(const std::string& netns) override;
   Status Sweep(const std::vector<std::string>& keep_netns) override;
   Status ApplySecurity(const SecurityDatapath& security) override;
@@ -62,6 +63,7 @@ class LinuxNetworkEngine final : public NetworkEngine {
   // Runs `doc` in `netns` unless it is what was last applied there (remembered in `file`).
   Status ApplyNftIfChanged(const std::string& netns, const Json& doc, const std::string& file);
   Status RemoveVnetLocked(const std::string& netns);
+  Status ApplyLoadBalancingLocked(const std::string& netns, const LbDatapath& lb);
   std::string VnetDir(const std::string& netns) const;
 
   LinuxNetworkEngineOptions opts_;

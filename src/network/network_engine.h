@@ -34,6 +34,7 @@
 
 #include "core/status.h"
 #include "network/ipv4.h"
+#include "network/lb/lb_datapath.h"
 #include "network/nsg_compiler.h"
 #include "network/nsg_counters.h"
 #include "network/route_tables.h"
@@ -41,22 +42,26 @@
 namespace stratus::network {
 
 struct SubnetDatapath {
-  std::string name;             // the subnet's resource name (for messages)
-  std::string bridge;           // root-namespace bridge the NIC taps join (kernel_names.h)
-  std::string veth_on_bridge;   // gateway veth, bridge end (root namespace)
-  std::string veth_in_router;   // gateway veth, router end (VNET namespace), holds the gateway
+  std::string name;            // the subnet's resource name (for messages)
+  std::string bridge;          // root-namespace bridge the NIC taps join (kernel_names.h)
+  std::string veth_on_bridge;  // gateway veth, bridge end (root namespace)
+  std::string veth_in_router;  // gateway veth, router end (VNET namespace), holds the gateway
   Ipv4Prefix prefix;
-  Ipv4 gateway;                 // GatewayOf(prefix); also the DHCP and DNS server
+  Ipv4 gateway;  // GatewayOf(prefix); also the DHCP and DNS server
   int mtu = 1500;
   // With a route table: the kernel routing table its traffic is routed by (RouteTableId) and
   // the effective routes to put in it (router_routing.h). 0: the main table (system routes).
   uint32_t route_table = 0;
   std::vector<EffectiveRoute> routes;
+  // Internal load balancers' frontend addresses in this subnet: the router holds them (as /32
+  // on its link, beside the gateway) so that it answers ARP for them and their flows meet the
+  // load balancers' table (lb_datapath.h).
+  std::vector<Ipv4> frontends;
 };
 
 // A NIC as DHCP and DNS see it.
 struct DhcpHost {
-  std::string mac;       // "52:54:00:12:34:56"
+  std::string mac;  // "52:54:00:12:34:56"
   Ipv4 ip;
   std::string hostname;  // the VM's computer name when the NIC is its primary one, else ""
 };
@@ -87,9 +92,9 @@ struct PeeringDatapath {
   std::string remote_veth;   // the end in `remote_netns` (PeeringVeth of this VNET's index)
   Ipv4 remote_transit;       // the peer router's address on its peering links
   std::vector<Ipv4Prefix> remote_spaces;  // routed to the peer
-  bool allow_access = true;      // false: nothing from the peer enters this VNET
-  bool allow_forwarded = false;  // false: only packets from `remote_spaces` enter
-  std::vector<SteeredSubnet> steered;  // the peer's subnets that use this VNET's appliances
+  bool allow_access = true;               // false: nothing from the peer enters this VNET
+  bool allow_forwarded = false;           // false: only packets from `remote_spaces` enter
+  std::vector<SteeredSubnet> steered;     // the peer's subnets that use this VNET's appliances
 };
 
 // A public IP on one of the VNET's NICs: 1:1 NAT in the router (inbound DNAT, ICMP too;
@@ -111,6 +116,9 @@ struct UplinkDatapath {
   std::string veth;        // the router end (kUplinkVethInRouter)
   std::string edge_veth;   // the edge end (UplinkVethInEdge of the VNET's index)
   std::vector<PublicNat> nats;
+  // Public load balancers' frontend addresses whose backends are in this VNET: the edge routes
+  // them to this router, as it does the public IPs of `nats`.
+  std::vector<Ipv4> routed;
   // Subnets without default outbound access (Azure's private subnets, defaultOutboundAccess
   // false): what their NICs send out of the VNET is dropped unless it comes from a private
   // address with a public IP (`nats`).
@@ -127,6 +135,8 @@ struct VnetDatapath {
   Ipv4 transit;  // this router's address on its peering links (TransitAddress)
   std::vector<PeeringDatapath> peerings;
   UplinkDatapath uplink;
+  // The load balancers whose backends are in this VNET (lb_datapath.h).
+  LbDatapath lb;
 };
 
 // The region's edge: the namespace that holds the uplink (an interface moved into it, so the
@@ -134,12 +144,12 @@ struct VnetDatapath {
 // public pool to the VNET routers (UplinkDatapath) and masquerades what leaves without a
 // public address. From the uplink only packets to the pool (or replies) come in.
 struct EdgeDatapath {
-  std::string netns;     // EdgeNamespace(rid)
-  std::string uplink;    // interface name (in the root namespace before the first apply)
-  Ipv4 uplink_ip;        // its address ...
+  std::string netns;       // EdgeNamespace(rid)
+  std::string uplink;      // interface name (in the root namespace before the first apply)
+  Ipv4 uplink_ip;          // its address ...
   int uplink_length = 24;  // ... and prefix length
-  Ipv4 uplink_gateway;   // the default route's next hop on the uplink
-  Ipv4Prefix pool;       // the region's public addresses
+  Ipv4 uplink_gateway;     // the default route's next hop on the uplink
+  Ipv4Prefix pool;         // the region's public addresses
 };
 
 // What exists on the host for one region (names only), for cleanup and checks.
@@ -165,6 +175,11 @@ class NetworkEngine {
   // (peering is not transitive), only sources in the peer's spaces unless forwarded traffic is
   // allowed, nothing when access is off.
   virtual Status ApplyVnet(const VnetDatapath& vnet) = 0;
+  // Makes the load balancers' table of the router `netns` (made by ApplyVnet) what `lb` says:
+  // only the changed slots of the rules' maps when nothing else changed, else the table anew
+  // in one transaction (lb_datapath.h); removed when `lb` is empty. For health changes, which
+  // need nothing else of the VNET; ApplyVnet applies VnetDatapath::lb the same way.
+  virtual Status ApplyLoadBalancing(const std::string& netns, const LbDatapath& lb) = 0;
   // Removes everything of the VNET whose namespace is `netns`: dnsmasq, the subnets' bridges
   // and veths, the namespace. OK when nothing is left already.
   virtual Status RemoveVnet(const std::string& netns) = 0;

@@ -23,6 +23,16 @@ class FakeNetworkEngine final : public NetworkEngine {
     ++applies_;
     return Status::Ok();
   }
+  // A health change: the VNET's recorded datapath gets the new table.
+  Status ApplyLoadBalancing(const std::string& netns, const LbDatapath& lb) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!fail_.ok()) return std::exchange(fail_, Status::Ok());
+    auto it = vnets_.find(netns);
+    if (it == vnets_.end()) return Unavailable("no router " + netns);
+    it->second.lb = lb;
+    ++lb_applies_;
+    return Status::Ok();
+  }
   Status RemoveVnet(const std::string& netns) override {
     std::lock_guard<std::mutex> l(mu_);
     if (!fail_.ok()) return std::exchange(fail_, Status::Ok());
@@ -103,6 +113,10 @@ class FakeNetworkEngine final : public NetworkEngine {
     std::lock_guard<std::mutex> l(mu_);
     return applies_;
   }
+  int lb_applies() {
+    std::lock_guard<std::mutex> l(mu_);
+    return lb_applies_;
+  }
   void Fail(Status st) {
     std::lock_guard<std::mutex> l(mu_);
     fail_ = std::move(st);
@@ -115,6 +129,7 @@ class FakeNetworkEngine final : public NetworkEngine {
   std::vector<RuleCounter> counters_;
   std::optional<EdgeDatapath> edge_;
   int applies_ = 0;
+  int lb_applies_ = 0;
   Status fail_ = Status::Ok();
 };
 

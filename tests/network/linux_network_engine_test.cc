@@ -6,10 +6,9 @@
 #include "network/linux_network_engine.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <signal.h>
 
 #include <filesystem>
 #include <functional>
@@ -21,123 +20,11 @@
 #include "core/scoped_temp_dir.h"
 #include "core/subprocess.h"
 #include "network/kernel_names.h"
+#include "network/linux_engine_fixture.h"
 #include "network/router_routing.h"
 
 namespace stratus::network {
 namespace {
-
-bool Have(const std::string& tool) { return RunProcess({tool, "--help"}).ok(); }
-
-class LinuxNetworkEngineTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (geteuid() != 0 || !Have("ip") || !Have("dnsmasq") || !Have("busybox"))
-      GTEST_SKIP() << "needs root, ip, dnsmasq and busybox";
-    rid_ = ShortRegionId("engine-test-" + std::to_string(getpid()), dir_.Path(""));
-    // dnsmasq re-reads its host files as user nobody.
-    ASSERT_EQ(chmod(dir_.Path("").c_str(), 0755), 0);
-    LinuxNetworkEngineOptions o;
-    o.region_id = rid_;
-    o.run_dir = dir_.Path("run");
-    auto e = LinuxNetworkEngine::Open(o);
-    ASSERT_TRUE(e.ok()) << e.status().ToString();
-    engine_ = std::move(e).value();
-  }
-  void TearDown() override {
-    // Servers this test started in its endpoints (found by their unique document root).
-    for (auto& e : std::filesystem::directory_iterator("/proc")) {
-      auto cmd = ReadFile(e.path().string() + "/cmdline");
-      if (cmd.ok() && cmd->find(dir_.Path("www")) != std::string::npos)
-        kill(std::atoi(e.path().filename().c_str()), SIGKILL);
-    }
-    for (auto& ep : endpoints_) RunProcess({"ip", "netns", "del", ep});
-    for (auto& h : host_ends_) RunProcess({"ip", "link", "del", h});
-    if (engine_) {
-      EXPECT_TRUE(engine_->ApplySecurity({*NftTable(rid_), "st" + rid_, {}, {}, {}}).ok());
-      Status swept = engine_->Sweep({});
-      EXPECT_TRUE(swept.ok()) << swept.ToString();
-      EXPECT_TRUE(engine_->RemoveEdge().ok());
-      auto left = engine_->List();
-      ASSERT_TRUE(left.ok());
-      EXPECT_TRUE(left->namespaces.empty() && left->links.empty() && left->dns_pids.empty() &&
-                  left->nft_tables.empty())
-          << left->namespaces.size() << " namespaces, " << left->links.size() << " links, "
-          << left->dns_pids.size() << " dnsmasq, " << left->nft_tables.size() << " tables left";
-    }
-  }
-
-  VnetDatapath Vnet(uint32_t index, std::vector<std::pair<uint32_t, std::string>> subnets) {
-    VnetDatapath v;
-    v.name = "vnet" + std::to_string(index);
-    v.netns = *VnetNamespace(rid_, index);
-    v.dns_domain = v.name + ".internal";
-    for (auto& [i, prefix] : subnets) {
-      SubnetDatapath s;
-      s.name = "s" + std::to_string(i);
-      s.bridge = *SubnetBridge(rid_, i);
-      s.veth_on_bridge = *GatewayVethOnBridge(rid_, i);
-      s.veth_in_router = *GatewayVethInRouter(i);
-      s.prefix = *ParseIpv4Prefix(prefix, "");
-      s.gateway = GatewayOf(s.prefix);
-      v.subnets.push_back(s);
-    }
-    return v;
-  }
-
-  // An endpoint namespace "e<rid><n>" plugged into `bridge` with `mac`, its host end named
-  // `host_end` (a NIC's tap name, so that security rules apply to it) or "h<namespace>".
-  std::string Endpoint(int n, const std::string& bridge, const std::string& mac,
-                       std::string host_end = "") {
-    std::string ep = "e" + rid_ + std::to_string(n);
-    if (host_end.empty()) host_end = "h" + ep;
-    endpoints_.push_back(ep);
-    host_ends_.push_back(host_end);
-    EXPECT_TRUE(RunChecked({"ip", "netns", "add", ep}).ok());
-    EXPECT_TRUE(RunChecked({"ip", "link", "add", host_end, "type", "veth", "peer", "name", "eth0",
-                            "netns", ep})
-                    .ok());
-    EXPECT_TRUE(RunChecked({"ip", "link", "set", host_end, "master", bridge, "up"}).ok());
-    EXPECT_TRUE(RunChecked({"ip", "-n", ep, "link", "set", "eth0", "address", mac, "up"}).ok());
-    EXPECT_TRUE(RunChecked({"ip", "-n", ep, "link", "set", "lo", "up"}).ok());
-    return ep;
-  }
-
-  Result<ProcessResult> In(const std::string& ns, std::vector<std::string> argv) {
-    argv.insert(argv.begin(), {"ip", "netns", "exec", ns});
-    return RunProcess(argv);
-  }
-
-  // DHCP from inside endpoint `ep`: the leased address is configured on eth0 with its route.
-  std::string Dhcp(const std::string& ep) {
-    auto r = In(ep, {"busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-T", "1",
-                     "-s", JoinPath(dir_.Path(""), "udhcpc.sh")});
-    if (!r.ok()) return "";
-    auto a = In(ep, {"ip", "-4", "-o", "addr", "show", "dev", "eth0"});
-    if (!a.ok()) return "";
-    size_t at = a->out.find("inet ");
-    if (at == std::string::npos) return "";
-    std::string addr = a->out.substr(at + 5);
-    return addr.substr(0, addr.find(' '));
-  }
-
-  void WriteDhcpScript() {
-    // udhcpc's script: configure the lease like busybox's example script does.
-    ASSERT_TRUE(WriteFileAtomic(JoinPath(dir_.Path(""), "udhcpc.sh"),
-                                "#!/bin/sh\n"
-                                "[ \"$1\" = bound ] || exit 0\n"
-                                "ip addr add \"$ip/$mask\" dev \"$interface\"\n"
-                                "ip route add default via \"$router\" dev \"$interface\"\n"
-                                "echo \"$dns\" > \"$(dirname \"$0\")/dns.$interface.$ip\"\n",
-                                0755)
-                    .ok());
-  }
-
-  test::ScopedTempDir dir_{"netengine"};
-  std::string rid_;
-  std::unique_ptr<LinuxNetworkEngine> engine_;
-  std::vector<std::string> endpoints_;
-  std::vector<std::string> host_ends_;
-};
 
 TEST_F(LinuxNetworkEngineTest, SubnetsRouteDhcpAnswersNamesResolveAndEverythingIsRemoved) {
   WriteDhcpScript();
@@ -190,7 +77,8 @@ TEST_F(LinuxNetworkEngineTest, SubnetsRouteDhcpAnswersNamesResolveAndEverythingI
   v.hosts[0].mac = "52:54:00:00:50:11";
   ASSERT_TRUE(engine_->ApplyVnet(v).ok());
   ASSERT_TRUE(RunChecked({"ip", "-n", a, "addr", "flush", "dev", "eth0"}).ok());
-  ASSERT_TRUE(RunChecked({"ip", "-n", a, "link", "set", "eth0", "address", "52:54:00:00:50:11"}).ok());
+  ASSERT_TRUE(
+      RunChecked({"ip", "-n", a, "link", "set", "eth0", "address", "52:54:00:00:50:11"}).ok());
   EXPECT_EQ(Dhcp(a), "10.50.1.4/24") << "the old MAC's lease kept the address";
   auto same = engine_->List();
   ASSERT_TRUE(same.ok());
@@ -236,7 +124,6 @@ TEST_F(LinuxNetworkEngineTest, VnetsAreIsolatedAndSweepRemovesWhatNoRecordClaims
   for (auto& l : left->links)
     EXPECT_TRUE(l == v1.subnets[0].bridge || l == v1.subnets[0].veth_on_bridge) << l;
 }
-
 
 // The peering of `from` to `to` as `from`'s router sees it.
 PeeringDatapath PeerOf(const VnetDatapath& from, uint32_t from_index, const VnetDatapath& to,
@@ -299,8 +186,8 @@ TEST_F(LinuxNetworkEngineTest, PeeredVnetsRouteToEachOtherButNotTransitivelyNorF
   EXPECT_FALSE(ping(ea, "10.83.1.4")) << "peering is not transitive";
   // Not even when A's router is told to send C's space to B: what enters B from a peer goes to
   // B's own subnets only.
-  ASSERT_TRUE(RunChecked({"ip", "-n", a.netns, "route", "add", "10.83.0.0/16", "via",
-                          "169.254.0.6", "dev", *PeeringVeth(6), "onlink"})
+  ASSERT_TRUE(RunChecked({"ip", "-n", a.netns, "route", "add", "10.83.0.0/16", "via", "169.254.0.6",
+                          "dev", *PeeringVeth(6), "onlink"})
                   .ok());
   // (C could not answer anyway: it has no route back to A, and it lets in no forwarded traffic
   // unless told to, as it is here. Count what reaches C.)
@@ -351,7 +238,6 @@ TEST_F(LinuxNetworkEngineTest, PeeredVnetsRouteToEachOtherButNotTransitivelyNorF
   ASSERT_TRUE(links.ok());
   EXPECT_EQ(links->find(*PeeringVeth(5)), std::string::npos) << *links;
 }
-
 
 uint64_t ForwardedBy(const std::string& ns) {
   // The "Ip:" lines of /proc/net/snmp (names, then values) as the namespace sees them.
@@ -408,8 +294,8 @@ TEST_F(LinuxNetworkEngineTest, ARouteTableSendsASubnetsTrafficThroughAnAppliance
   // front's route table: back's subnet through the appliance on the gateway subnet.
   auto with_routes = [&](std::vector<Route> user) {
     v.subnets[0].route_table = SubnetRouteTable(81);
-    v.subnets[0].routes = EffectiveRoutes(SystemRoutes({*ParseIpv4Prefix("10.91.0.0/16", "")}, {}),
-                                          user);
+    v.subnets[0].routes =
+        EffectiveRoutes(SystemRoutes({*ParseIpv4Prefix("10.91.0.0/16", "")}, {}), user);
     Status st = engine_->ApplyVnet(v);
     EXPECT_TRUE(st.ok()) << st.ToString();
   };
@@ -439,11 +325,11 @@ TEST_F(LinuxNetworkEngineTest, ARouteTableSendsASubnetsTrafficThroughAnAppliance
   auto left = RunChecked({"ip", "-n", v.netns, "rule", "show"});
   ASSERT_TRUE(left.ok());
   EXPECT_EQ(left->find("2000:"), std::string::npos) << *left;
-  auto routes = RunChecked({"ip", "-n", v.netns, "route", "show", "table", "all", "proto", "static"});
+  auto routes =
+      RunChecked({"ip", "-n", v.netns, "route", "show", "table", "all", "proto", "static"});
   ASSERT_TRUE(routes.ok());
   EXPECT_EQ(*routes, "");
 }
-
 
 TEST_F(LinuxNetworkEngineTest, AnApplianceInAPeeredHubCarriesOnlyWhatASpokeSubnetsRoutesSendIt) {
   VnetDatapath spoke = Vnet(9, {{91, "10.93.1.0/24"}, {92, "10.93.2.0/24"}});
@@ -479,10 +365,11 @@ TEST_F(LinuxNetworkEngineTest, AnApplianceInAPeeredHubCarriesOnlyWhatASpokeSubne
     spoke.subnets[0].routes.clear();
     hub.peerings[0].steered.clear();
     if (through_nva) {
-      spoke.subnets[0].routes = EffectiveRoutes(
-          SystemRoutes({*ParseIpv4Prefix("10.93.0.0/16", "")}, {*ParseIpv4Prefix("10.94.0.0/16", "")}),
-          {{"to-nva", *ParseIpv4Prefix("10.94.2.0/24", ""), NextHop::kVirtualAppliance,
-            *ParseIpv4("10.94.1.4", "")}});
+      spoke.subnets[0].routes =
+          EffectiveRoutes(SystemRoutes({*ParseIpv4Prefix("10.93.0.0/16", "")},
+                                       {*ParseIpv4Prefix("10.94.0.0/16", "")}),
+                          {{"to-nva", *ParseIpv4Prefix("10.94.2.0/24", ""),
+                            NextHop::kVirtualAppliance, *ParseIpv4("10.94.1.4", "")}});
       SteeredSubnet st{front_prefix, PeerSteeringTable(91), {}};
       for (auto& e : spoke.subnets[0].routes)
         if (e.active)
@@ -527,11 +414,10 @@ TEST_F(LinuxNetworkEngineTest, AnApplianceInAPeeredHubCarriesOnlyWhatASpokeSubne
   auto left = RunChecked({"ip", "-n", hub.netns, "rule", "show"});
   ASSERT_TRUE(left.ok());
   EXPECT_EQ(left->find("900:"), std::string::npos) << *left;
-  auto steering = RunChecked({"ip", "-n", hub.netns, "route", "show", "table",
-                              std::to_string(PeerSteeringTable(91))});
+  auto steering = RunChecked(
+      {"ip", "-n", hub.netns, "route", "show", "table", std::to_string(PeerSteeringTable(91))});
   EXPECT_TRUE(!steering.ok() || steering->empty()) << *steering;
 }
-
 
 SecurityRule Rule(const char* name, int priority, Direction dir, Access access, const char* proto,
                   std::vector<std::string> src, std::vector<std::string> dst, PortRange dport) {
@@ -658,13 +544,13 @@ TEST_F(LinuxNetworkEngineTest, SecurityGroupsFilterSameSubnetTrafficStatefullyAn
   EXPECT_GE(hits("securityRules/not-a"), 1u);
   EXPECT_GE(hits("securityRules/web-from-a"), from_a) << "an unchanged rule keeps its count";
   // The subnet's NSG also applies: allowing C on B's NSG is not enough while the subnet denies C.
-  sec.stages[0].rules.push_back(Rule("web-from-c", 110, Direction::kInbound, Access::kAllow,
-                                     "Tcp", {"10.70.1.6"}, {"*"}, PortRange{8080, 8080}));
+  sec.stages[0].rules.push_back(Rule("web-from-c", 110, Direction::kInbound, Access::kAllow, "Tcp",
+                                     {"10.70.1.6"}, {"*"}, PortRange{8080, 8080}));
   NsgStage subnet_stage;
   subnet_stage.key = "n2v4";
   subnet_stage.tags = stage.tags;
-  subnet_stage.rules = {Rule("deny-c", 100, Direction::kInbound, Access::kDeny, "*",
-                             {"10.70.1.6"}, {"*"}, PortRange{})};
+  subnet_stage.rules = {Rule("deny-c", 100, Direction::kInbound, Access::kDeny, "*", {"10.70.1.6"},
+                             {"*"}, PortRange{})};
   sec.stages.push_back(subnet_stage);
   sec.nics[1].subnet_stage = "n2v4";
   {
@@ -739,10 +625,10 @@ TEST_F(LinuxNetworkEngineTest, SecurityChangesAreDiffsThatEndWhereAWholeCompileW
   web.key = "n1v7";
   web.tags.vnet_spaces = {*ParseIpv4Prefix("10.71.0.0/16", "")};
   for (int i = 0; i < 40; ++i)
-    web.rules.push_back(Rule(("r" + std::to_string(i)).c_str(), 100 + i, Direction::kInbound,
-                             i % 7 == 6 ? Access::kDeny : Access::kAllow, "Tcp",
-                             {"10.71.2." + std::to_string(i)}, {"*"},
-                             PortRange{static_cast<uint16_t>(8000 + i), static_cast<uint16_t>(8000 + i)}));
+    web.rules.push_back(
+        Rule(("r" + std::to_string(i)).c_str(), 100 + i, Direction::kInbound,
+             i % 7 == 6 ? Access::kDeny : Access::kAllow, "Tcp", {"10.71.2." + std::to_string(i)},
+             {"*"}, PortRange{static_cast<uint16_t>(8000 + i), static_cast<uint16_t>(8000 + i)}));
   // Nested and crossing rules in one run (the kernel's interval sets refuse an element with a
   // corner inside another): a /16 over the /32s before it, a range crossing it, and an "allow
   // everything" that the default allows then nest in.
@@ -764,7 +650,10 @@ TEST_F(LinuxNetworkEngineTest, SecurityChangesAreDiffsThatEndWhereAWholeCompileW
   const uint64_t g = generation();
   ASSERT_GT(g, 0u);
   std::vector<std::pair<std::string, std::function<void()>>> steps = {
-      {"a port", [&] { sec.stages[0].rules[3].destination_ports = {PortRange{9000, 9001}}; }},
+      {"a port",
+       [&] {
+         sec.stages[0].rules[3].destination_ports = {PortRange{9000, 9001}};
+       }},
       {"an access (runs regroup)", [&] { sec.stages[0].rules[10].access = Access::kDeny; }},
       {"a narrow rule before the wide one that holds it",
        [&] {
@@ -772,7 +661,9 @@ TEST_F(LinuxNetworkEngineTest, SecurityChangesAreDiffsThatEndWhereAWholeCompileW
              allow("narrow", 250, "Tcp", "10.71.3.7", PortRange{8010, 8010}));
        }},
       {"a wider one before all of them",
-       [&] { sec.stages[0].rules.push_back(allow("wider", 99, "Tcp", "10.0.0.0/8", PortRange{})); }},
+       [&] {
+         sec.stages[0].rules.push_back(allow("wider", 99, "Tcp", "10.0.0.0/8", PortRange{}));
+       }},
       {"the wider one gone", [&] { sec.stages[0].rules.pop_back(); }},
       {"a rule gone", [&] { sec.stages[0].rules.erase(sec.stages[0].rules.begin() + 5); }},
       {"a rule another one shadows",
@@ -782,7 +673,8 @@ TEST_F(LinuxNetworkEngineTest, SecurityChangesAreDiffsThatEndWhereAWholeCompileW
          r.priority = 99;
          sec.stages[0].rules.push_back(r);
        }},
-      {"the shadowing rule's twin gone", [&] { sec.stages[0].rules.erase(sec.stages[0].rules.begin()); }},
+      {"the shadowing rule's twin gone",
+       [&] { sec.stages[0].rules.erase(sec.stages[0].rules.begin()); }},
       {"a NIC gets the NSG", [&] { sec.nics[1].nic_stage = "n1v7"; }},
       {"a second stage on a subnet",
        [&] {
@@ -795,11 +687,14 @@ TEST_F(LinuxNetworkEngineTest, SecurityChangesAreDiffsThatEndWhereAWholeCompileW
        }},
       {"a forwarding NIC", [&] { sec.nics[1].forwarding = true; }},
       {"another subnet's gateway", [&] { sec.gateways.push_back(ip("10.71.3.1")); }},
-      {"a new NIC", [&] {
-         sec.nics.push_back({*NicTap(rid_, 703), "n2v7", "", "52:54:00:00:71:06", {ip("10.71.1.6")}});
+      {"a new NIC",
+       [&] {
+         sec.nics.push_back(
+             {*NicTap(rid_, 703), "n2v7", "", "52:54:00:00:71:06", {ip("10.71.1.6")}});
        }},
       {"a NIC gone", [&] { sec.nics.erase(sec.nics.begin()); }},
-      {"a stage gone", [&] {
+      {"a stage gone",
+       [&] {
          sec.stages.pop_back();
          for (auto& n : sec.nics) n.subnet_stage.clear();
        }},
@@ -841,64 +736,22 @@ namespace stratus::network {
 namespace {
 
 // Packets an nft counter named `name` of table `ip count` in `ns` has seen.
-uint64_t Counted(const std::string& ns, const std::string& name) {
-  auto r = RunProcess({"ip", "netns", "exec", ns, "nft", "-j", "list", "counter", "ip", "count",
-                       name});
-  if (!r.ok() || r->exit_code != 0) return 0;
-  auto j = ParseJson(r->out);
-  if (!j.ok()) return 0;
-  for (auto& o : (*j)["nftables"])
-    if (o.contains("counter")) return o["counter"].value("packets", 0u);
-  return 0;
-}
-
 TEST_F(LinuxNetworkEngineTest, PublicIpsAreNatedOneToOneAndTheRestLeavesThroughTheEdge) {
-  // The "internet": a namespace of this test, its end of the uplink veth at 198.51.100.1; the
-  // other end (in the root namespace, unaddressed) is what the engine moves into the edge.
-  std::string inet = "i" + rid_;
-  std::string uplink = "u" + rid_ + "up";
-  endpoints_.push_back(inet);
-  host_ends_.push_back(uplink);
-  ASSERT_TRUE(RunChecked({"ip", "netns", "add", inet}).ok());
-  ASSERT_TRUE(RunChecked({"ip", "link", "add", uplink, "type", "veth", "peer", "name", "eth0",
-                          "netns", inet})
-                  .ok());
-  ASSERT_TRUE(RunChecked({"ip", "-n", inet, "addr", "add", "198.51.100.1/24", "dev", "eth0"}).ok());
-  ASSERT_TRUE(RunChecked({"ip", "-n", inet, "link", "set", "eth0", "up"}).ok());
-  ASSERT_TRUE(RunChecked({"ip", "-n", inet, "link", "set", "lo", "up"}).ok());
-  // The upstream routes the pool, and (to prove it is refused) the VNET's space, to the edge.
-  ASSERT_TRUE(RunChecked({"ip", "-n", inet, "route", "add", "203.0.113.0/28", "via",
-                          "198.51.100.2"}).ok());
-  ASSERT_TRUE(RunChecked({"ip", "-n", inet, "route", "add", "10.92.0.0/16", "via",
-                          "198.51.100.2"}).ok());
-  ASSERT_TRUE(In(inet, {"nft", "add table ip count; "
-                               "add counter ip count from_public; add counter ip count from_edge; "
-                               "add chain ip count in { type filter hook input priority 0; }; "
-                               "add rule ip count in ip saddr 203.0.113.5 counter name from_public; "
-                               "add rule ip count in ip saddr 198.51.100.2 counter name from_edge"})
-                  ->exit_code == 0);
-
-  EdgeDatapath edge;
-  edge.netns = *EdgeNamespace(rid_);
-  edge.uplink = uplink;
-  edge.uplink_ip = *ParseIpv4("198.51.100.2", "");
-  edge.uplink_length = 24;
-  edge.uplink_gateway = *ParseIpv4("198.51.100.1", "");
-  edge.pool = *ParseIpv4Prefix("203.0.113.0/28", "");
-  Status st = engine_->ApplyEdge(edge);
-  ASSERT_TRUE(st.ok()) << st.ToString();
+  // The upstream also routes the VNET's space to the edge, to prove it is refused.
+  std::string inet = Internet({"10.92.0.0/16"});
+  ASSERT_FALSE(inet.empty());
+  CountFrom(inet, "from_public", "203.0.113.5");
+  CountFrom(inet, "from_edge", "198.51.100.2");
+  EdgeDatapath edge = Edge();
   auto root = RunChecked({"ip", "-4", "-o", "addr", "show"});
   ASSERT_TRUE(root.ok());
   EXPECT_EQ(root->find("198.51.100.2"), std::string::npos) << "the root namespace holds the uplink";
   ASSERT_TRUE(engine_->ApplyEdge(edge).ok()) << "applying again is fine";
 
   VnetDatapath v = Vnet(9, {{91, "10.92.1.0/24"}});
-  v.transit = *TransitAddress(9);
-  v.uplink.edge_netns = edge.netns;
-  v.uplink.veth = kUplinkVethInRouter;
-  v.uplink.edge_veth = *UplinkVethInEdge(9);
+  Uplink(v, 9, edge);
   v.uplink.nats = {{*ParseIpv4("203.0.113.5", ""), *ParseIpv4("10.92.1.4", "")}};
-  st = engine_->ApplyVnet(v);
+  Status st = engine_->ApplyVnet(v);
   ASSERT_TRUE(st.ok()) << st.ToString();
   std::string a = Endpoint(14, v.subnets[0].bridge, "52:54:00:00:a1:04");
   std::string b = Endpoint(15, v.subnets[0].bridge, "52:54:00:00:a1:05");
@@ -919,8 +772,8 @@ TEST_F(LinuxNetworkEngineTest, PublicIpsAreNatedOneToOneAndTheRestLeavesThroughT
   EXPECT_GE(Counted(inet, "from_edge"), 1u) << "b leaves with the uplink's address";
   auto routes = RunChecked({"ip", "-n", v.netns, "route", "show", "proto", "static"});
   ASSERT_TRUE(routes.ok());
-  for (const char* want : {"default via 169.254.0.0 dev up", "blackhole 10.0.0.0/8",
-                           "blackhole 192.168.0.0/16"})
+  for (const char* want :
+       {"default via 169.254.0.0 dev up", "blackhole 10.0.0.0/8", "blackhole 192.168.0.0/16"})
     EXPECT_NE(routes->find(want), std::string::npos) << *routes;
 
   // Again: nothing changes. Then without the NAT: the public address goes nowhere.
@@ -968,8 +821,8 @@ TEST_F(LinuxNetworkEngineTest, PublicIpsAreNatedOneToOneAndTheRestLeavesThroughT
   EXPECT_EQ(links->find("ex0009"), std::string::npos) << *links;
   auto nat = RunProcess({"ip", "netns", "exec", v.netns, "nft", "list", "tables"});
   ASSERT_TRUE(nat.ok());
-  EXPECT_EQ(nat->out.find("stratus"), std::string::npos) << "the router's NAT table stayed: "
-                                                         << nat->out;
+  EXPECT_EQ(nat->out.find("stratus"), std::string::npos)
+      << "the router's NAT table stayed: " << nat->out;
 }
 
 }  // namespace
