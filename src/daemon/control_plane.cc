@@ -20,6 +20,8 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Build(const api::RegionConte
   c->networks_ = std::make_unique<network::NetworkService>(
       ctx, net, network::ShortRegionId(ctx.region, ctx.data_dir));
   if (options.edge) c->networks_->ConfigureEdge(*options.edge);
+  c->load_balancers_ = std::make_unique<network::LoadBalancerService>(ctx, c->networks_.get());
+  c->networks_->SetLoadBalancers(c->load_balancers_.get());
   c->vms_ = std::make_unique<compute::VmService>(ctx, hv, c->disks_.get(), c->images_.get(),
                                                  c->networks_.get());
   c->disks_->SetOwners(c->vms_.get());
@@ -41,6 +43,7 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Build(const api::RegionConte
                                                          c->networks_.get(),
                                                          c->replication_.get()});
   auto network_p = std::make_unique<network::NetworkProvider>(ctx, c->networks_.get());
+  auto lb_p = std::make_unique<network::LoadBalancerProvider>(ctx, c->load_balancers_.get());
   auto site_p = std::make_unique<recovery::site::SiteRecoveryProvider>(ctx, c->pairing_.get());
   c->compute_ = compute_p.get();
   c->network_ = network_p.get();
@@ -52,6 +55,7 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Build(const api::RegionConte
   RETURN_IF_ERROR(c->server_->AddProvider(std::move(compute_p)));
   RETURN_IF_ERROR(c->server_->AddProvider(std::move(storage_p)));
   RETURN_IF_ERROR(c->server_->AddProvider(std::move(network_p)));
+  RETURN_IF_ERROR(c->server_->AddProvider(std::move(lb_p)));
   RETURN_IF_ERROR(c->server_->AddProvider(std::move(recovery_p)));
   RETURN_IF_ERROR(c->server_->AddProvider(std::move(site_p)));
   return c;

@@ -5,9 +5,8 @@
 // store, operations, authenticator and engines are the caller's and outlive it.
 #pragma once
 
-#include <optional>
-
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "api/operations.h"
@@ -18,6 +17,8 @@
 #include "compute/image_import.h"
 #include "compute/images.h"
 #include "compute/vm_service.h"
+#include "network/lb/load_balancer_provider.h"
+#include "network/lb/load_balancer_service.h"
 #include "network/network_engine.h"
 #include "network/network_provider.h"
 #include "network/network_service.h"
@@ -82,6 +83,7 @@ class ControlPlane {
   std::unique_ptr<compute::ImageCatalog> images_;
   std::unique_ptr<compute::VmService> vms_;
   std::unique_ptr<network::NetworkService> networks_;
+  std::unique_ptr<network::LoadBalancerService> load_balancers_;  // after networks_: uses it
   std::unique_ptr<recovery::site::PairingService> pairing_;
   std::unique_ptr<recovery::site::ReplicationService> replication_;
   // The server owns the providers; these point into it.

@@ -65,6 +65,7 @@ Result<NetworkService::Written> NetworkService::WriteNic(const ResourceId& id, c
     std::optional<Ipv4> ip;
     std::optional<Ipv4> wish;  // Dynamic with an address given: that one if it is free
     std::string public_ip;  // key of its public IP, "" for none
+    NicLbReferences lb;     // its load balancers' pools and NAT rules
   };
   std::vector<Config> parsed;
   std::string subnet_text;
@@ -84,9 +85,28 @@ Result<NetworkService::Written> NetworkService::WriteNic(const ResourceId& id, c
                              "DuplicateResourceName");
     Json cp = c.value("properties", Json::object());
     RETURN_IF_ERROR(api::RejectUnknownKeys(
-        cp, {"subnet", "privateIPAddress", "privateIPAllocationMethod", "privateIPAddressVersion",
-             "primary", "publicIPAddress", "provisioningState"},
+        cp,
+        {"subnet", "privateIPAddress", "privateIPAllocationMethod", "privateIPAddressVersion",
+         "primary", "publicIPAddress", "provisioningState", "loadBalancerBackendAddressPools",
+         "loadBalancerInboundNatRules"},
         where + ".properties"));
+    cfg.lb.config = cfg.name;
+    cfg.lb.field = where + ".properties";
+    for (auto [member, out] : {std::pair{"loadBalancerBackendAddressPools", &cfg.lb.pools},
+                               {"loadBalancerInboundNatRules", &cfg.lb.nat_rules}}) {
+      if (!cp.contains(member) || cp[member].is_null()) continue;
+      const std::string f = where + ".properties." + member;
+      if (!cp[member].is_array())
+        return InvalidArgument("'" + f + "' must be a list of {\"id\": ...}.", f);
+      for (auto& r : cp[member]) {
+        if (!r.is_object() || !r.value("id", Json(nullptr)).is_string())
+          return InvalidArgument("'" + f + "' must be a list of {\"id\": ...}.", f);
+        out->push_back(r["id"].get<std::string>());
+      }
+    }
+    if ((!cfg.lb.pools.empty() || !cfg.lb.nat_rules.empty()) && !lb_)
+      return InvalidArgument("This region has no load balancers.", cfg.lb.field,
+                             "FeatureNotAvailable");
     ASSIGN_OR_RETURN(cfg.public_ip,
                      ReferenceOf(cp, "publicIPAddress", kPublicIpType, id.subscription(),
                                  where + ".properties.publicIPAddress.id"));
@@ -188,6 +208,18 @@ Result<NetworkService::Written> NetworkService::WriteNic(const ResourceId& id, c
       if (ip.ok()) taken.push_back(*ip);
     }
   }
+  // Internal load balancers' frontends hold addresses of the VNET too.
+  std::map<std::string, std::pair<std::vector<std::string>, std::vector<std::string>>> lb_refs;
+  if (lb_) {
+    ASSIGN_OR_RETURN(auto fronts, lb_->FrontendAddresses(vnet->key));
+    taken.insert(taken.end(), fronts.begin(), fronts.end());
+    std::vector<NicLbReferences> refs;
+    for (auto& c : parsed)
+      if (!c.lb.pools.empty() || !c.lb.nat_rules.empty()) refs.push_back(c.lb);
+    if (!refs.empty()) {
+      ASSIGN_OR_RETURN(lb_refs, lb_->CheckNicReferences(id, vnet->key, refs));
+    }
+  }
   for (size_t i = 0; i < parsed.size(); ++i) {
     auto& c = parsed[i];
     std::string where = "properties.ipConfigurations[" + std::to_string(i) + "].properties.privateIPAddress";
@@ -275,6 +307,15 @@ Result<NetworkService::Written> NetworkService::WriteNic(const ResourceId& id, c
       auto pip = ctx_.store->Get(c.public_ip);
       if (pip.ok())
         out_configs.back()["properties"]["publicIPAddress"] = {{"id", pip->body.value("id", "")}};
+    }
+    if (auto it = lb_refs.find(c.name); it != lb_refs.end()) {
+      Json& cp = out_configs.back()["properties"];
+      for (auto [member, ids] : {std::pair{"loadBalancerBackendAddressPools", &it->second.first},
+                                 {"loadBalancerInboundNatRules", &it->second.second}}) {
+        if (ids->empty()) continue;
+        cp[member] = Json::array();
+        for (auto& ref : *ids) cp[member].push_back({{"id", ref}});
+      }
     }
   }
   Json& props = rec.body["properties"];

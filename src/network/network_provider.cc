@@ -119,14 +119,15 @@ const api::Shape* NetworkProvider::BodyShape(const ResourceId& id, const std::st
        {"etag", Shape::Any()}});
   static const Shape kIpConfig = Shape::Object(
       {{"name", Shape::String()},
-       {"properties",
-        Shape::Object({{"subnet", kRef},
-                       {"privateIPAddress", Shape::String()},
-                       {"privateIPAllocationMethod", Shape::String()},
-                       {"privateIPAddressVersion", Shape::String()},
-                       {"primary", Shape::Boolean()},
-                       {"publicIPAddress", kRef},
-                       {"provisioningState", Shape::Any()}})},
+       {"properties", Shape::Object({{"subnet", kRef},
+                                     {"privateIPAddress", Shape::String()},
+                                     {"privateIPAllocationMethod", Shape::String()},
+                                     {"privateIPAddressVersion", Shape::String()},
+                                     {"primary", Shape::Boolean()},
+                                     {"publicIPAddress", kRef},
+                                     {"loadBalancerBackendAddressPools", Shape::ArrayOf(kRef)},
+                                     {"loadBalancerInboundNatRules", Shape::ArrayOf(kRef)},
+                                     {"provisioningState", Shape::Any()}})},
        {"id", Shape::Any()},
        {"type", Shape::Any()},
        {"etag", Shape::Any()}});

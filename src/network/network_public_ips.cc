@@ -252,6 +252,15 @@ Status NetworkService::DeletePublicIp(const ResourceId& id) {
                         user.config + "' of network interface '" +
                         user.nic->body.value("id", "") + "' uses it.",
                     id.ToString(), "PublicIPAddressCannotBeDeleted");
+  if (lb_) {
+    ASSIGN_OR_RETURN(std::string lb, lb_->PublicIpUser(id.Key()));
+    if (!lb.empty())
+      return Conflict("Public IP address '" + id.name() +
+                          "' cannot be deleted: a frontend of "
+                          "load balancer '" +
+                          lb + "' uses it.",
+                      id.ToString(), "PublicIPAddressCannotBeDeleted");
+  }
   return ctx_.store->Delete(rec.key);
 }
 
@@ -273,8 +282,12 @@ Json NetworkService::PublicIpView(const store::Record& pip) {
 }
 
 Result<std::string> NetworkService::PublicIpHolder(const std::string& text) {
-  ASSIGN_OR_RETURN(ResourceId id, ResourceId::Parse(text));
   std::lock_guard<std::mutex> l(mu_);
+  return PublicIpHolderLocked(text);
+}
+
+Result<std::string> NetworkService::PublicIpHolderLocked(const std::string& text) {
+  ASSIGN_OR_RETURN(ResourceId id, ResourceId::Parse(text));
   auto pip = ctx_.store->Get(id.Key());
   if (!pip.ok() || pip->type != kPublicIpType)
     return NotFound("Public IP address '" + text + "' was not found.", text,
@@ -302,6 +315,13 @@ Result<std::vector<store::Record>> NetworkService::AssociatePublicIpsLocked(
                                  "' of network interface '" + other.nic->body.value("id", "") +
                                  "'.",
                              field, "PublicIPAddressInUse");
+    if (lb_) {
+      ASSIGN_OR_RETURN(std::string lb, lb_->PublicIpUser(key));
+      if (!lb.empty())
+        return InvalidArgument("Public IP address '" + pip->body.value("name", "") +
+                                   "' is a frontend of load balancer '" + lb + "'.",
+                               field, "PublicIPAddressInUse");
+    }
     int uses = 0;
     for (auto& [c2, k2] : wanted.items()) uses += k2 == key ? 1 : 0;
     if (uses > 1)

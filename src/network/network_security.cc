@@ -68,15 +68,7 @@ Json Expanded(const std::vector<Ipv4Range>& ranges) {
 
 Result<std::vector<store::Record>> NetworkService::ListAll(const char* type,
                                                            const std::string& prefix) {
-  std::vector<store::Record> out;
-  std::string after;
-  while (true) {
-    ASSIGN_OR_RETURN(store::Page page, ctx_.store->List(prefix, type, after, 1000));
-    for (auto& r : page.records) out.push_back(std::move(r));
-    if (page.next_key.empty()) break;
-    after = page.next_key;
-  }
-  return out;
+  return store::ListAll(ctx_.store, prefix, type);
 }
 
 Result<NetworkService::Written> NetworkService::WriteNsgLocked(

@@ -546,6 +546,16 @@ Result<VnetDatapath> NetworkService::Desired(const store::Record& vnet) {
             !sj["properties"].value("defaultOutboundAccess", true))
           d.uplink.private_subnets.push_back(s.prefix);
   }
+  if (lb_) {
+    ASSIGN_OR_RETURN(VnetLoadBalancing lbs,
+                     lb_->DatapathOf(vnet, nics, edge_ && !edge_->netns.empty()));
+    d.lb = std::move(lbs.lb);
+    for (auto& s : d.subnets) {
+      auto it = lbs.subnet_frontends.find(ToLower(s.name));
+      if (it != lbs.subnet_frontends.end()) s.frontends = it->second;
+    }
+    if (!d.uplink.edge_netns.empty()) d.uplink.routed = std::move(lbs.routed);
+  }
   return d;
 }
 

@@ -27,6 +27,7 @@
 
 #include "api/provider.h"
 #include "network/ipv4.h"
+#include "network/lb/lb_hooks.h"
 #include "network/network_engine.h"
 #include "network/nic_bindings.h"
 #include "network/nic_layout.h"
@@ -170,6 +171,16 @@ class NetworkService final : public NicBindings {
   // NotFound when it does not exist.
   Result<std::string> PublicIpHolder(const std::string& id);
 
+  // The load balancers (lb/load_balancer_service.h), before Start: NICs join their pools,
+  // public IPs and addresses they use are not given to others, VNET datapaths carry their
+  // tables. Without it there are none.
+  void SetLoadBalancers(LbHooks* hooks) { lb_ = hooks; }
+  // For the load balancers' own writes: the lock every network change holds, and under it the
+  // convergence of VNET `vnet_key` and PublicIpHolder.
+  std::unique_lock<std::mutex> LockChanges() { return std::unique_lock<std::mutex>(mu_); }
+  Status ConvergeVnetLocked(const std::string& vnet_key) { return ConvergeLocked(vnet_key); }
+  Result<std::string> PublicIpHolderLocked(const std::string& id);
+
   // The NICs `nic_ids` (a VM's, primary first) as a backup records them (nic_layout.h), with
   // the public IP each IP configuration uses. A NIC that does not exist (or an id that does
   // not parse) is NotFound, or, with `missing`, left out and appended to it.
@@ -281,6 +292,7 @@ class NetworkService final : public NicBindings {
   std::string rid_;
   std::mutex mu_;  // serialises every network change and convergence
   std::optional<EdgeDatapath> edge_;
+  LbHooks* lb_ = nullptr;  // set before Start; called under mu_
 };
 
 }  // namespace stratus::network

@@ -102,4 +102,18 @@ inline Status PutWithRetry(Store* store, const std::string& key,
   return Conflict("the record '" + key + "' kept changing");
 }
 
+// Every record under `prefix` of store type `type` ("" for any), page by page.
+inline Result<std::vector<Record>> ListAll(Store* store, const std::string& prefix,
+                                           const std::string& type) {
+  std::vector<Record> out;
+  std::string after;
+  for (;;) {
+    ASSIGN_OR_RETURN(Page page, store->List(prefix, type, after, 500));
+    for (auto& r : page.records) out.push_back(std::move(r));
+    if (page.next_key.empty()) break;
+    after = page.next_key;
+  }
+  return out;
+}
+
 }  // namespace stratus::store

@@ -184,7 +184,8 @@ Result<LoadBalancer> ParseLoadBalancer(const Json& body, const ResourceId& lb_id
     return Bad("A load balancer needs at least one frontend IP configuration.",
                "properties.frontendIPConfigurations");
   for (size_t i = 0; i < fes.size(); ++i) {
-    auto& [name, p] = fes[i];
+    const std::string& name = fes[i].first;
+    const Json& p = fes[i].second;
     const std::string where =
         "properties.frontendIPConfigurations[" + std::to_string(i) + "].properties";
     RETURN_IF_ERROR(api::RejectUnknownKeys(
@@ -239,7 +240,8 @@ Result<LoadBalancer> ParseLoadBalancer(const Json& body, const ResourceId& lb_id
   // Pools.
   ASSIGN_OR_RETURN(auto pools, Children(props, "backendAddressPools"));
   for (size_t i = 0; i < pools.size(); ++i) {
-    auto& [name, p] = pools[i];
+    const std::string& name = pools[i].first;
+    const Json& p = pools[i].second;
     const std::string where =
         "properties.backendAddressPools[" + std::to_string(i) + "].properties";
     RETURN_IF_ERROR(api::RejectUnknownKeys(
@@ -261,7 +263,8 @@ Result<LoadBalancer> ParseLoadBalancer(const Json& body, const ResourceId& lb_id
   // Probes.
   ASSIGN_OR_RETURN(auto probes, Children(props, "probes"));
   for (size_t i = 0; i < probes.size(); ++i) {
-    auto& [name, p] = probes[i];
+    const std::string& name = probes[i].first;
+    const Json& p = probes[i].second;
     const std::string where = "properties.probes[" + std::to_string(i) + "].properties";
     RETURN_IF_ERROR(api::RejectUnknownKeys(
         p,
@@ -304,7 +307,8 @@ Result<LoadBalancer> ParseLoadBalancer(const Json& body, const ResourceId& lb_id
   // Load-balancing rules.
   ASSIGN_OR_RETURN(auto rules, Children(props, "loadBalancingRules"));
   for (size_t i = 0; i < rules.size(); ++i) {
-    auto& [name, p] = rules[i];
+    const std::string& name = rules[i].first;
+    const Json& p = rules[i].second;
     const std::string where = "properties.loadBalancingRules[" + std::to_string(i) + "].properties";
     RETURN_IF_ERROR(api::RejectUnknownKeys(
         p,
@@ -356,7 +360,8 @@ Result<LoadBalancer> ParseLoadBalancer(const Json& body, const ResourceId& lb_id
   // Inbound NAT rules.
   ASSIGN_OR_RETURN(auto nats, Children(props, "inboundNatRules"));
   for (size_t i = 0; i < nats.size(); ++i) {
-    auto& [name, p] = nats[i];
+    const std::string& name = nats[i].first;
+    const Json& p = nats[i].second;
     const std::string where = "properties.inboundNatRules[" + std::to_string(i) + "].properties";
     RETURN_IF_ERROR(api::RejectUnknownKeys(
         p,
@@ -387,7 +392,8 @@ Result<LoadBalancer> ParseLoadBalancer(const Json& body, const ResourceId& lb_id
   // Outbound rules.
   ASSIGN_OR_RETURN(auto outs, Children(props, "outboundRules"));
   for (size_t i = 0; i < outs.size(); ++i) {
-    auto& [name, p] = outs[i];
+    const std::string& name = outs[i].first;
+    const Json& p = outs[i].second;
     const std::string where = "properties.outboundRules[" + std::to_string(i) + "].properties";
     RETURN_IF_ERROR(api::RejectUnknownKeys(
         p,

@@ -23,6 +23,8 @@ std::pair<uint64_t, uint64_t> Hashes(const std::string& key) {
 
 }  // namespace
 
+uint64_t StableHash(const std::string& text) { return Hashes(text).first; }
+
 std::vector<uint32_t> MaglevTable(const std::vector<std::string>& keys, uint32_t size) {
   if (keys.empty() || size == 0) return {};
   // The backends in key order, so the table does not depend on the order given.

@@ -30,6 +30,10 @@ inline constexpr uint32_t kMaglevTableSize = 16381;
 std::vector<uint32_t> MaglevTable(const std::vector<std::string>& keys,
                                   uint32_t size = kMaglevTableSize);
 
+// A 64-bit hash of `text` that is the same in every process and on every machine (the first
+// half of its SHA-256): for names that must survive a restart.
+uint64_t StableHash(const std::string& text);
+
 // Of the slots of table `a` whose backend is still in `b` (by key), the share that `b` gives to
 // another backend that was already in `a`: the flows a change of the backend set moves between
 // backends that stay (those a new backend takes are its share, not moved).

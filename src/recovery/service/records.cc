@@ -9,19 +9,6 @@
 
 namespace stratus::recovery::service {
 
-Result<std::vector<store::Record>> ListAll(store::Store* store, const std::string& prefix,
-                                           const std::string& type) {
-  std::vector<store::Record> out;
-  std::string after;
-  for (;;) {
-    ASSIGN_OR_RETURN(store::Page page, store->List(prefix, type, after, 500));
-    for (auto& r : page.records) out.push_back(std::move(r));
-    if (page.next_key.empty()) break;
-    after = page.next_key;
-  }
-  return out;
-}
-
 void UpdateProperties(store::Store* store, const ResourceId& id,
                       const std::function<void(Json& properties)>& fn) {
   auto rec = store->Get(id.Key());

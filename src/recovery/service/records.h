@@ -25,8 +25,7 @@ inline constexpr char kPointType[] =
 inline constexpr char kJobType[] = "stratus.recoveryservices/vaults/backupjobs";
 
 // Every record of `type` ("" = any) below key `prefix`, all pages.
-Result<std::vector<store::Record>> ListAll(store::Store* store, const std::string& prefix,
-                                           const std::string& type);
+using store::ListAll;
 
 // Read-modify-write of a resource's "properties", for the job and status records kept up to
 // date while work runs. A record that is gone is left alone; a failed write is logged (the work
