@@ -134,6 +134,18 @@ Result<NetworkService::Written> LoadBalancerService::Put(const ResourceId& id, c
     return InvalidArgument("Extended locations are not available.", "extendedLocation",
                            "FeatureNotAvailable");
   ASSIGN_OR_RETURN(LoadBalancer lb, ParseLoadBalancer(body, id));
+  for (size_t i = 0; i < lb.rules.size(); ++i)
+    if (lb.rules[i].floating_ip)
+      return InvalidArgument(
+          "Floating IP (direct server return) is not available yet.",
+          "properties.loadBalancingRules[" + std::to_string(i) + "].properties.enableFloatingIP",
+          "FeatureNotAvailable");
+  for (size_t i = 0; i < lb.nat_rules.size(); ++i)
+    if (lb.nat_rules[i].floating_ip)
+      return InvalidArgument(
+          "Floating IP (direct server return) is not available yet.",
+          "properties.inboundNatRules[" + std::to_string(i) + "].properties.enableFloatingIP",
+          "FeatureNotAvailable");
 
   auto lock = network_->LockChanges();
   auto existing = ctx_.store->Get(id.Key());

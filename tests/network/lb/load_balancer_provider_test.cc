@@ -189,6 +189,12 @@ TEST_F(LoadBalancerProviderTest, ReferencesToOtherResourcesAreChecked) {
   auto m = Call("PUT", kLb, missing);
   EXPECT_EQ(m.status, 404);
   EXPECT_EQ(code(m), "InvalidResourceReference");
+  // Floating IP is not there yet: refused, not ignored.
+  Json floating = LbBody();
+  floating["properties"]["loadBalancingRules"][0]["properties"]["enableFloatingIP"] = true;
+  auto f = Call("PUT", kLb, floating);
+  EXPECT_EQ(f.status, 400);
+  EXPECT_EQ(code(f), "FeatureNotAvailable");
   // A pool member in one VNET: a NIC of another is refused, and so is a missing pool.
   ASSERT_EQ(Call("PUT", Net("networkInterfaces", "n1"), NicBody("v1", "web", "ssh1")).status, 201);
   auto other_vnet = Call("PUT", Net("networkInterfaces", "n2"), NicBody("v2", "web"));
