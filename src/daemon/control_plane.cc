@@ -20,7 +20,8 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Build(const api::RegionConte
   c->networks_ = std::make_unique<network::NetworkService>(
       ctx, net, network::ShortRegionId(ctx.region, ctx.data_dir));
   if (options.edge) c->networks_->ConfigureEdge(*options.edge);
-  c->load_balancers_ = std::make_unique<network::LoadBalancerService>(ctx, c->networks_.get());
+  c->load_balancers_ =
+      std::make_unique<network::LoadBalancerService>(ctx, c->networks_.get(), options.probe_runner);
   c->networks_->SetLoadBalancers(c->load_balancers_.get());
   c->vms_ = std::make_unique<compute::VmService>(ctx, hv, c->disks_.get(), c->images_.get(),
                                                  c->networks_.get());

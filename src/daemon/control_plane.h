@@ -39,6 +39,8 @@ struct ControlPlaneOptions {
   std::optional<network::EdgeDatapath> edge;
   // The peer link to paired regions (site recovery); none: this region cannot pair.
   std::optional<recovery::site::PeerLinkOptions> peer;
+  // What runs the load balancers' health probes; none: network::LinuxProbeRunner.
+  network::ProbeRunner* probe_runner = nullptr;
 };
 
 class ControlPlane {

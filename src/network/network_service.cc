@@ -559,6 +559,13 @@ Result<VnetDatapath> NetworkService::Desired(const store::Record& vnet) {
   return d;
 }
 
+Status NetworkService::ConvergeLoadBalancingLocked(const std::string& vnet_key) {
+  auto vnet = ctx_.store->Get(vnet_key);
+  if (!vnet.ok()) return Status::Ok();  // deleted meanwhile
+  ASSIGN_OR_RETURN(VnetDatapath d, Desired(*vnet));
+  return engine_->ApplyLoadBalancing(d.netns, d.lb);
+}
+
 Status NetworkService::ConvergeLocked(const std::string& vnet_key) {
   if (vnet_key.empty()) return Status::Ok();
   auto vnet = ctx_.store->Get(vnet_key);

@@ -179,6 +179,9 @@ class NetworkService final : public NicBindings {
   // convergence of VNET `vnet_key` and PublicIpHolder.
   std::unique_lock<std::mutex> LockChanges() { return std::unique_lock<std::mutex>(mu_); }
   Status ConvergeVnetLocked(const std::string& vnet_key) { return ConvergeLocked(vnet_key); }
+  // Only the load balancers' table of VNET `vnet_key`'s router (NetworkEngine::
+  // ApplyLoadBalancing): what a health change needs.
+  Status ConvergeLoadBalancingLocked(const std::string& vnet_key);
   Result<std::string> PublicIpHolderLocked(const std::string& id);
 
   // The NICs `nic_ids` (a VM's, primary first) as a backup records them (nic_layout.h), with

@@ -23,6 +23,7 @@
 #include "core/subprocess.h"
 #include "daemon/control_plane.h"
 #include "network/fake_network_engine.h"
+#include "network/fake_probe_runner.h"
 #include "storage/qcow2_disk_engine.h"
 #include "store/sqlite_store.h"
 
@@ -123,6 +124,7 @@ class InProcessRegion {
   FakeClock& clock() { return clock_; }
   compute::FakeHypervisor& hv() { return hv_; }
   network::FakeNetworkEngine& net() { return net_; }
+  network::FakeProbeRunner& probes() { return probes_; }
   storage::DiskEngine& engine() { return engine_; }
   store::Store* store() const { return store_.get(); }
   api::OperationManager* ops() const { return ops_.get(); }
@@ -157,6 +159,7 @@ class InProcessRegion {
       peer.call_timeout = std::chrono::seconds(5);
       options.peer = peer;
     }
+    options.probe_runner = &probes_;
     auto c = daemon::ControlPlane::Build(ctx, auth_.get(), &hv_, &engine_, &net_, options);
     if (!c.ok()) return false;
     control_ = std::move(c).value();
@@ -182,6 +185,7 @@ class InProcessRegion {
   FakeClock clock_{1795341600000};  // 2026-11-22T10:00:00Z
   compute::FakeHypervisor hv_;
   network::FakeNetworkEngine net_;  // keeps its VNETs across Restart(), as the kernel does
+  network::FakeProbeRunner probes_;
   storage::Qcow2DiskEngine engine_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<api::OperationManager> ops_;
@@ -223,6 +227,7 @@ class InProcessRegionTest : public ::testing::Test {
 
   compute::FakeHypervisor& hv() { return region_->hv(); }
   network::FakeNetworkEngine& net() { return region_->net(); }
+  network::FakeProbeRunner& probes() { return region_->probes(); }
   storage::DiskEngine& engine() { return region_->engine(); }
   store::Store* store() const { return region_->store(); }
   api::OperationManager* ops() const { return region_->ops(); }

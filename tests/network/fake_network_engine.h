@@ -105,6 +105,14 @@ class FakeNetworkEngine final : public NetworkEngine {
       if (v.name == name) return &v;
     return nullptr;
   }
+  // The load balancers' table of VNET `name` now (a copy: health changes rewrite it from the
+  // prober's thread).
+  LbDatapath Lb(const std::string& name) {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& [ns, v] : vnets_)
+      if (v.name == name) return v.lb;
+    return {};
+  }
   size_t VnetCount() {
     std::lock_guard<std::mutex> l(mu_);
     return vnets_.size();

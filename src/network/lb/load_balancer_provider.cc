@@ -26,12 +26,19 @@ std::string KindNamed(const std::string& kind) {
 }  // namespace
 
 std::vector<std::string> LoadBalancerProvider::ChildTypes(const ResourceId& parent) const {
-  return parent.types_and_names().size() == 1 ? Kinds() : std::vector<std::string>{};
+  if (parent.types_and_names().size() != 1) return {};
+  auto kinds = Kinds();
+  kinds.push_back("backendHealth");
+  return kinds;
 }
 
 Result<ApiResponse> LoadBalancerProvider::ListInlineChildren(const ApiRequest& req,
                                                              const ResourceId& parent,
                                                              const std::string& child_type) {
+  if (EqualsIgnoreCase(child_type, "backendHealth")) {
+    ASSIGN_OR_RETURN(Json health, service_->BackendHealth(parent));
+    return ApiResponse::Json200(health);
+  }
   ASSIGN_OR_RETURN(store::Record rec, ctx_.store->Get(parent.Key()));
   ASSIGN_OR_RETURN(Json view, service_->View(rec));
   std::string kind = KindNamed(child_type);

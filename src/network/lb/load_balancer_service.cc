@@ -342,6 +342,70 @@ Result<Json> LoadBalancerService::View(const store::Record& rec) {
   return view;
 }
 
+void LoadBalancerService::HealthChanged(const std::string& netns) {
+  std::string vnet;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = vnet_of_netns_.find(netns);
+    if (it == vnet_of_netns_.end()) return;
+    vnet = it->second;
+  }
+  auto lock = network_->LockChanges();
+  Status st = network_->ConvergeLoadBalancingLocked(vnet);
+  if (!st.ok())
+    spdlog::warn("load balancers: a health change in {} did not reach the router: {}", netns,
+                 st.ToString());
+}
+
+Result<Json> LoadBalancerService::BackendHealth(const ResourceId& id) {
+  auto lock = network_->LockChanges();
+  ASSIGN_OR_RETURN(store::Record rec, ctx_.store->Get(id.Key()));
+  ASSIGN_OR_RETURN(LoadBalancer lb, ParseLoadBalancer(rec.body, id));
+  ASSIGN_OR_RETURN(auto nics, Nics(id.subscription()));
+  Loaded l{rec, id, lb};
+  auto members = MembersOf(l, nics);
+  std::string netns;
+  if (std::string vnet_key = VnetOf(l, members); !vnet_key.empty()) {
+    auto vnet = ctx_.store->Get(vnet_key);
+    if (vnet.ok()) {
+      auto ns = VnetNamespace(network_->region_id(), vnet->internal.value("index", 0u));
+      if (ns.ok()) netns = *ns;
+    }
+  }
+  auto iso = [](int64_t ms) -> Json { return ms == 0 ? Json(nullptr) : Json(FormatIso8601(ms)); };
+  Json value = Json::array();
+  for (auto& r : lb.rules) {
+    const LbProbe* probe = r.probe.empty() ? nullptr : lb.Probe(r.probe);
+    Json backends = Json::array();
+    for (auto& m : members) {
+      if (std::find(m.pools.begin(), m.pools.end(), r.pool) == m.pools.end()) continue;
+      Json b = {{"ipConfiguration",
+                 {{"id", m.nic->body.value("id", "") + "/ipConfigurations/" + m.config}}},
+                {"ipAddress", m.ip.ToString()}};
+      if (!probe) {
+        b["health"] = "Up";
+        b["inRotation"] = true;
+        b["since"] = nullptr;
+      } else {
+        ProbeTarget t{netns, LbChildId(id, "probes", probe->name), m.ip, *probe};
+        auto s = prober_.State(t.Key());
+        ProbeState st = s ? *s : ProbeState{};
+        b["health"] = ProbeHealthName(st.health);
+        b["inRotation"] = st.health == ProbeHealth::kUp;
+        b["since"] = iso(st.changed_ms);
+        b["lastProbe"] = iso(st.last_probe_ms);
+        if (!st.last_error.empty()) b["lastError"] = st.last_error;
+      }
+      backends.push_back(b);
+    }
+    value.push_back(
+        {{"loadBalancingRule", {{"id", LbChildId(id, "loadBalancingRules", r.name)}}},
+         {"probe", probe ? Json{{"id", LbChildId(id, "probes", probe->name)}} : Json(nullptr)},
+         {"backends", backends}});
+  }
+  return Json{{"value", value}};
+}
+
 Result<std::map<std::string, std::pair<std::vector<std::string>, std::vector<std::string>>>>
 LoadBalancerService::CheckNicReferences(const ResourceId& nic, const std::string& vnet_key,
                                         const std::vector<NicLbReferences>& refs) {
@@ -427,6 +491,18 @@ Result<VnetLoadBalancing> LoadBalancerService::DatapathOf(const store::Record& v
                                                           bool has_uplink) {
   ASSIGN_OR_RETURN(auto all, AllLocked());
   VnetLoadBalancing out;
+  ASSIGN_OR_RETURN(std::string netns,
+                   VnetNamespace(network_->region_id(), vnet.internal.value("index", 0u)));
+  bool first = false;  // the first time this process converges this router
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    first = vnet_of_netns_.emplace(netns, vnet.key).second;
+  }
+  std::vector<ProbeTarget> targets;
+  std::set<std::string> target_keys;
+  // Probed backends: (rule index in out.lb.rules, target key, address), filled in once the
+  // prober knows the targets.
+  std::vector<std::tuple<size_t, std::string, Ipv4>> probed;
   std::set<uint32_t> snatted;  // sources given an outbound address already
   for (auto& l : all) {
     auto members = MembersOf(l, nics);
@@ -465,7 +541,16 @@ Result<VnetLoadBalancing> LoadBalancerService::DatapathOf(const store::Record& v
       d.frontend_port = r.frontend_port;
       d.backend_port = r.backend_port;
       d.distribution = r.distribution;
-      for (auto* m : pool_members(r.pool)) d.backends.push_back(m->ip);
+      const LbProbe* probe = r.probe.empty() ? nullptr : l.lb.Probe(r.probe);
+      for (auto* m : pool_members(r.pool)) {
+        if (!probe) {
+          d.backends.push_back(m->ip);
+          continue;
+        }
+        ProbeTarget t{netns, LbChildId(l.id, "probes", probe->name), m->ip, *probe};
+        probed.emplace_back(out.lb.rules.size(), t.Key(), m->ip);
+        if (target_keys.insert(t.Key()).second) targets.push_back(std::move(t));
+      }
       out.lb.rules.push_back(std::move(d));
     }
     for (auto& n : l.lb.nat_rules) {
@@ -499,6 +584,11 @@ Result<VnetLoadBalancing> LoadBalancerService::DatapathOf(const store::Record& v
         if (!r.disable_outbound_snat) snat(r.pool, r.frontend);
     }
   }
+  // After a restart the backends the router balanced over stay until their probes say
+  // otherwise (they start Up, not Unknown): a restart rebuilds nothing that is right.
+  prober_.SetTargets(netns, targets, /*assume_up=*/first);
+  for (auto& [rule, key, ip] : probed)
+    if (prober_.Up(key)) out.lb.rules[rule].backends.push_back(ip);
   if (out.lb.empty()) return out;
   const Json& idx = vnet.internal["subnets"];
   for (auto& s : vnet.body["properties"].value("subnets", Json::array())) {

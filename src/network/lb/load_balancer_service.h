@@ -12,7 +12,9 @@
 // Writes take NetworkService's change lock, write the record and converge the VNETs concerned
 // before they answer: the datapath uses the change when the PUT returns.
 //
-// Health: every pool member counts as healthy (probes: not built yet).
+// Health: a rule with a probe balances over the pool members its probe finds Up (lb_prober.h);
+// a change of health converges the VNET's router (only map elements change). A rule without a
+// probe balances over every member.
 //
 // Thread-safety: every method may be called from any thread.
 #pragma once
@@ -21,16 +23,22 @@
 
 #include "api/provider.h"
 #include "network/lb/lb_hooks.h"
+#include "network/lb/lb_prober.h"
 #include "network/lb/load_balancer.h"
 #include "network/network_service.h"
 
 namespace stratus::network {
 
-class LoadBalancerService final : public LbHooks {
+class LoadBalancerService final : public LbHooks, public LbHealthListener {
  public:
-  // `network` outlives it; call network->SetLoadBalancers(this) before its Start.
-  LoadBalancerService(api::RegionContext ctx, NetworkService* network)
-      : ctx_(std::move(ctx)), network_(network) {}
+  // `network` (and `probes`, when given) outlive it; call network->SetLoadBalancers(this)
+  // before its Start. `probes`: what runs the health probes (null: LinuxProbeRunner).
+  LoadBalancerService(api::RegionContext ctx, NetworkService* network,
+                      ProbeRunner* probes = nullptr)
+      : ctx_(std::move(ctx)),
+        network_(network),
+        prober_(ctx_.clock, probes ? probes : &linux_probes_, this) {}
+  ~LoadBalancerService() override { prober_.Stop(); }
 
   // Creates or replaces load balancer `id` from a PUT body (load_balancer.h for the body's own
   // checks). NotFound "InvalidResourceReference" for a frontend's missing public IP or subnet;
@@ -48,6 +56,14 @@ class LoadBalancerService final : public LbHooks {
   // The load balancer as the API shows it: with each pool's backendIPConfigurations and each
   // NAT rule's backendIPConfiguration.
   Result<Json> View(const store::Record& lb);
+
+  // The health of every backend of every rule: `{"value": [{"loadBalancingRule": {"id"},
+  // "probe": {"id"}|null, "backends": [{"ipConfiguration": {"id"}, "ipAddress", "health":
+  // "Up|Down|Unknown", "inRotation", "since", "lastProbe", "lastError"}]}]}`.
+  Result<Json> BackendHealth(const ResourceId& id);
+
+  // LbHealthListener: converges the VNET of router `netns`.
+  void HealthChanged(const std::string& netns) override;
 
   // LbHooks (NetworkService's lock held).
   Result<std::map<std::string, std::pair<std::vector<std::string>, std::vector<std::string>>>>
@@ -84,6 +100,10 @@ class LoadBalancerService final : public LbHooks {
 
   api::RegionContext ctx_;
   NetworkService* network_;
+  LinuxProbeRunner linux_probes_;
+  std::mutex mu_;                                     // guards vnet_of_netns_
+  std::map<std::string, std::string> vnet_of_netns_;  // router namespace -> VNET key
+  LbProber prober_;                                   // last: stopped first
 };
 
 }  // namespace stratus::network

@@ -3,9 +3,11 @@
 // "internet" namespace and endpoints of the VNET (linux_engine_fixture.h).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
 
 #include "network/lb/lb_datapath.h"
+#include "network/lb/lb_prober.h"
 #include "network/lb/maglev.h"
 #include "network/linux_engine_fixture.h"
 
@@ -195,6 +197,46 @@ TEST_F(LbEngineTest, AnInternalLoadBalancerAnswersInsideTheVnetOnly) {
   addrs = RunChecked(
       {"ip", "-n", v.netns, "-4", "-o", "addr", "show", "dev", v.subnets[0].veth_in_router});
   EXPECT_EQ(addrs->find(fe), std::string::npos) << *addrs;
+}
+
+}  // namespace
+}  // namespace stratus::network
+
+namespace stratus::network {
+namespace {
+
+// The Linux probe runner from inside a router namespace: TCP, HTTP with a path and the statuses
+// it expects; a stopped server fails both.
+TEST_F(LbEngineTest, ProbesRunInsideTheRouterAndSeeWhatTheBackendAnswers) {
+  VnetDatapath v = Vnet(23, {{231, "10.95.1.0/24"}});
+  Status st = engine_->ApplyVnet(v);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  std::string b = Backend(51, v.subnets[0].bridge, "52:54:00:00:d1:04", "10.95.1.4");
+  LinuxProbeRunner runner;
+  ProbeTarget t;
+  t.netns = v.netns;
+  t.probe = "p";
+  t.backend = *ParseIpv4("10.95.1.4", "");
+  t.config.port = 8080;
+  EXPECT_TRUE(runner.Probe(t, 1000).ok()) << "TCP";
+  t.config.protocol = "Http";
+  t.config.request_path = "/index.html";
+  EXPECT_TRUE(runner.Probe(t, 1000).ok()) << "HTTP 200";
+  t.config.request_path = "/nope";
+  Status missing = runner.Probe(t, 1000);
+  EXPECT_FALSE(missing.ok());
+  EXPECT_NE(missing.message().find("404"), std::string::npos) << missing.ToString();
+  t.config.expected_status = {{200, 299}, {404, 404}};
+  EXPECT_TRUE(runner.Probe(t, 1000).ok()) << "404 expected";
+  t.config.port = 8081;
+  t.config.protocol = "Tcp";
+  EXPECT_FALSE(runner.Probe(t, 1000).ok()) << "nothing listens on 8081";
+  t.backend = *ParseIpv4("10.95.1.77", "");
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(runner.Probe(t, 500).ok()) << "no such backend";
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3)) << "bounded";
+  t.netns = "stv-nowhere";
+  EXPECT_FALSE(runner.Probe(t, 500).ok());
 }
 
 }  // namespace

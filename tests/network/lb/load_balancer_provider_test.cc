@@ -3,6 +3,9 @@
 // engine is asked for, and the view with each pool's members.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "common/in_process_region.h"
 #include "network/lb/load_balancer.h"
 
@@ -80,7 +83,19 @@ class LoadBalancerProviderTest : public InProcessRegionTest {
             {"properties", {{"ipConfigurations", {{{"name", "ipconfig1"}, {"properties", p}}}}}}};
   }
 
-  const network::LbDatapath& Lb(const std::string& vnet) { return net().Vnet(vnet)->lb; }
+  network::LbDatapath Lb(const std::string& vnet) { return net().Lb(vnet); }
+  // Waits (up to 5 s) until the first rule of `vnet`'s table balances over `n` backends: the
+  // probes' verdicts reach the router from the prober's thread.
+  network::LbDatapath WaitBackends(const std::string& vnet, size_t n) {
+    network::LbDatapath d;
+    for (int i = 0; i < 500; ++i) {
+      d = Lb(vnet);
+      if (!d.rules.empty() && d.rules[0].backends.size() == n) return d;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ADD_FAILURE() << "the first rule of " << vnet << " never had " << n << " backends";
+    return d;
+  }
 
   std::string pip_address_;
 };
@@ -101,9 +116,10 @@ TEST_F(LoadBalancerProviderTest, NicsJoinPoolsAndTheRouterBalancesOverThem) {
                     ["loadBalancerBackendAddressPools"][0]["id"],
               kLb + "/backendAddressPools/web");
   }
-  // The router of v1: one rule over the three NICs' addresses, the NAT rule to n1, the
-  // frontend routed here by the edge, outbound SNAT to the frontend; v2 has none of it.
-  const network::LbDatapath& d = Lb("v1");
+  // The router of v1: one rule over the three NICs' addresses (once their probes answered), the
+  // NAT rule to n1, the frontend routed here by the edge, outbound SNAT to the frontend; v2 has
+  // none of it.
+  const network::LbDatapath d = WaitBackends("v1", 3);
   ASSERT_EQ(d.rules.size(), 1u);
   EXPECT_EQ(d.rules[0].frontend.ToString(), pip_address_);
   EXPECT_EQ(d.rules[0].frontend_port, 80);
@@ -119,6 +135,18 @@ TEST_F(LoadBalancerProviderTest, NicsJoinPoolsAndTheRouterBalancesOverThem) {
   ASSERT_EQ(net().Vnet("v1")->uplink.routed.size(), 1u);
   EXPECT_EQ(net().Vnet("v1")->uplink.routed[0].ToString(), pip_address_);
   EXPECT_TRUE(Lb("v2").empty());
+  // A daemon restart (probes down meanwhile, as they would be until their first round): the
+  // router keeps its three backends, nothing is rebuilt.
+  probes().SetDown("10.1.1.4", true);
+  int applies = net().lb_applies();
+  int probed = probes().probes();
+  Restart();
+  for (int i = 0; i < 500 && probes().probes() < probed + 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_GE(probes().probes(), probed + 3) << "the first round after the restart ran";
+  EXPECT_EQ(Lb("v1").rules[0].backends.size(), 3u);
+  EXPECT_EQ(net().lb_applies(), applies) << "no health change was applied";
+  probes().SetDown("10.1.1.4", false);
   // The view: each pool's members and the NAT rule's one; sub-resources by id.
   auto get = Call("GET", kLb);
   ASSERT_EQ(get.status, 200);
@@ -141,6 +169,29 @@ TEST_F(LoadBalancerProviderTest, NicsJoinPoolsAndTheRouterBalancesOverThem) {
   EXPECT_EQ(Lb("v1").rules[0].backends.size(), 2u);
   ASSERT_EQ(Call("DELETE", Net("networkInterfaces", "n2")).status, 200);
   EXPECT_EQ(Lb("v1").rules[0].backends.size(), 1u);
+  // n1 stops answering its probe: after numberOfProbes (2) failures it leaves the rule; it
+  // comes back at its next answer. backendHealth says so, with the time of the change.
+  probes().SetDown("10.1.1.4", true);
+  for (int i = 0; i < 2; ++i) {
+    int before = probes().probes();
+    clock().AdvanceMs(5000);  // the probe's interval
+    for (int k = 0; k < 500 && probes().probes() == before; ++k)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  WaitBackends("v1", 0);
+  EXPECT_GT(net().lb_applies(), applies) << "a health change applies the table alone";
+  auto health = Call("GET", kLb + "/backendHealth");
+  ASSERT_EQ(health.status, 200) << health.body.dump();
+  Json b = health.body["value"][0]["backends"][0];
+  EXPECT_EQ(b["health"], "Down") << health.body.dump();
+  EXPECT_EQ(b["inRotation"], false);
+  EXPECT_EQ(b["ipAddress"], "10.1.1.4");
+  EXPECT_TRUE(b["since"].is_string());
+  EXPECT_NE(b.value("lastError", "").find("refused"), std::string::npos) << b.dump();
+  probes().SetDown("10.1.1.4", false);
+  clock().AdvanceMs(5000);
+  WaitBackends("v1", 1);
+  EXPECT_EQ(Call("GET", kLb + "/backendHealth").body["value"][0]["backends"][0]["health"], "Up");
   // A rule added by a PUT of the load balancer reaches the router before the PUT answers.
   Json body = LbBody();
   Json r2 = body["properties"]["loadBalancingRules"][0];
